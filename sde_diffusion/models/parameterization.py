@@ -1,0 +1,86 @@
+"""The four parameterisations of a denoiser and the linear maps between them, in one place.
+
+With the kernel x_t = m x_0 + s eps (m = m(t), s = s(t)) and a = m / r, b = s / r, r = sqrt(m^2 + s^2)
+(so a^2 + b^2 = 1; for VP r = 1):
+
+    score = -eps / s
+    x0    = (x_t - s eps) / m
+    v     = a eps - b x0          (Salimans & Ho's velocity, normalised for any m, s)
+
+Inverse maps, with z_t = x_t / r = a x_0 + b eps:  eps = b z_t + a v,  x0 = a z_t - b v.
+
+Squared errors are proportional to the eps-error with a factor that depends only on (m, s):
+
+    |score err|^2 = |eps err|^2 / s^2
+    |x0 err|^2    = |eps err|^2 s^2 / m^2
+    |v err|^2     = |eps err|^2 (m^2 + s^2) / m^2
+"""
+from __future__ import annotations
+
+from typing import Tuple
+
+import torch
+
+from ..utils import append_dims, check_choice
+
+__all__ = ["PARAMETERIZATIONS", "to_eps", "from_eps", "convert", "eps_loss_factor"]
+
+PARAMETERIZATIONS = ("score", "eps", "x0", "v")
+
+
+def _bc(c: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    c = c.to(x.dtype)
+    return append_dims(c, x.ndim) if c.ndim else c
+
+
+def to_eps(pred: torch.Tensor, kind: str, x_t: torch.Tensor, m: torch.Tensor,
+           s: torch.Tensor) -> torch.Tensor:
+    """Convert a prediction in parameterisation ``kind`` to the implied eps."""
+    check_choice("parameterization", kind, PARAMETERIZATIONS)
+    m, s = _bc(m, x_t), _bc(s, x_t)
+    if kind == "eps":
+        return pred
+    if kind == "score":
+        return -s * pred
+    if kind == "x0":
+        return (x_t - m * pred) / s
+    r = torch.sqrt(m * m + s * s)
+    return (s * x_t / r + m * pred) / r  # eps = b z_t + a v
+
+
+def from_eps(eps: torch.Tensor, kind: str, x_t: torch.Tensor, m: torch.Tensor,
+             s: torch.Tensor) -> torch.Tensor:
+    """Express an eps prediction in parameterisation ``kind``."""
+    check_choice("parameterization", kind, PARAMETERIZATIONS)
+    m, s = _bc(m, x_t), _bc(s, x_t)
+    if kind == "eps":
+        return eps
+    if kind == "score":
+        return -eps / s
+    x0 = (x_t - s * eps) / m
+    if kind == "x0":
+        return x0
+    r = torch.sqrt(m * m + s * s)
+    return (m * eps - s * x0) / r
+
+
+def convert(pred: torch.Tensor, source: str, target: str, x_t: torch.Tensor, m: torch.Tensor,
+            s: torch.Tensor) -> torch.Tensor:
+    """Map a prediction between any two of score / eps / x0 / v at the same (x_t, m, s)."""
+    check_choice("parameterization", target, PARAMETERIZATIONS)
+    if source == target:
+        check_choice("parameterization", source, PARAMETERIZATIONS)
+        return pred
+    return from_eps(to_eps(pred, source, x_t, m, s), target, x_t, m, s)
+
+
+def eps_loss_factor(kind: str, m: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """c(t) with |pred - target|^2 = c(t) |eps_pred - eps|^2 in parameterisation ``kind``."""
+    check_choice("parameterization", kind, PARAMETERIZATIONS)
+    if kind == "eps":
+        return torch.ones_like(s)
+    if kind == "score":
+        return 1.0 / (s * s)
+    if kind == "x0":
+        return (s * s) / (m * m)
+    return (m * m + s * s) / (m * m)

@@ -1,0 +1,77 @@
+"""ScoreModel: a backbone ``net(x, t)`` plus the parameterisation that turns its output into
+a score (or eps / x0 / v). The backbone knows nothing about the SDE; the loss knows nothing
+about the backbone (EDM's separation of concerns)."""
+from __future__ import annotations
+
+from typing import Tuple
+
+import torch
+from torch import nn
+
+from ..sdes.base import SDE
+from ..utils import append_dims, check_choice
+from .parameterization import PARAMETERIZATIONS, convert
+
+__all__ = ["ScoreModel"]
+
+
+class ScoreModel(nn.Module):
+    """``score_fn = ScoreModel(net, sde, parameterization="eps")``; ``score_fn(x, t)`` -> score.
+
+    Args:
+        net: any module ``net(x_in, t) -> tensor of x's shape``.
+        sde: the forward SDE whose kernel (m(t), s(t)) defines the conversions.
+        parameterization: what the net's output means: "score", "eps", "x0" or "v".
+        data_std: the net sees ``c_in x_t`` with ``c_in = 1 / sqrt(m^2 data_std^2 + s^2)``, so its
+            input has roughly unit variance for every SDE (VE's x_t reaches sigma_max). Set
+            ``input_scaling=False`` to feed x_t unchanged.
+    """
+
+    parameterizations = PARAMETERIZATIONS
+
+    def __init__(self, net: nn.Module, sde: SDE, parameterization: str = "eps",
+                 data_std: float = 1.0, input_scaling: bool = True):
+        super().__init__()
+        self.parameterization = check_choice("parameterization", parameterization,
+                                             self.parameterizations)
+        self.net = net
+        self.sde = sde
+        self.data_std = float(data_std)
+        self.input_scaling = input_scaling
+
+    def coefficients(self, x: torch.Tensor, t: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(m(t), s(t)) in x's dtype, shaped (N,)."""
+        t = torch.as_tensor(t, device=x.device)
+        t = t.expand(x.shape[0]) if t.ndim == 0 else t
+        m, s = self.sde.marginal(t)
+        return m.to(x.dtype), s.to(x.dtype)
+
+    def native(self, x: torch.Tensor, t: torch.Tensor) -> Tuple[str, torch.Tensor]:
+        """The net's prediction and the parameterisation it is in."""
+        t = torch.as_tensor(t, device=x.device)
+        t = t.expand(x.shape[0]) if t.ndim == 0 else t
+        x_in = x
+        if self.input_scaling:
+            m, s = self.coefficients(x, t)
+            c_in = torch.rsqrt(m * m * self.data_std ** 2 + s * s)
+            x_in = append_dims(c_in, x.ndim) * x
+        out = self.net(x_in, t.to(x.dtype))
+        if out.shape != x.shape:
+            raise ValueError(f"network returned shape {tuple(out.shape)}, expected {tuple(x.shape)}")
+        return self.parameterization, out
+
+    def predict(self, x: torch.Tensor, t: torch.Tensor, target: str = "eps") -> torch.Tensor:
+        """The prediction in any parameterisation ("score", "eps", "x0", "v")."""
+        kind, out = self.native(x, t)
+        if kind == target:
+            return out
+        m, s = self.coefficients(x, t)
+        return convert(out, kind, target, x, m, s)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The score grad_x log p_t(x)."""
+        return self.predict(x, t, "score")
+
+    def denoise(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """E[x_0 | x_t] as the model sees it (the x0 prediction, Tweedie)."""
+        return self.predict(x, t, "x0")
