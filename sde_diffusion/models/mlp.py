@@ -36,7 +36,7 @@ class MLP(nn.Module):
     """
 
     def __init__(self, dim: int, hidden: int = 256, depth: int = 3, time_dim: int = 64,
-                 fourier_scale: float = 16.0, activation: str = "silu"):
+                 fourier_scale: float = 4.0, activation: str = "silu"):
         super().__init__()
         acts = {"silu": nn.SiLU, "relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}
         if activation not in acts:
