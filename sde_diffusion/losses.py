@@ -17,11 +17,26 @@ Time sampling: "uniform" on [eps, T], or "importance" with density proportional 
 i.e. log-SNR uniform on [lambda(T), lambda(eps)], reweighted so the expectation is unchanged
 (the likelihood weighting then becomes the constant Z / (T - eps), Z = lambda(eps) - lambda(T)).
 
+EDM (Karras et al. 2022) in this language. EDM draws ln sigma ~ N(P_mean, P_std^2) (sigma = s/m,
+here truncated to [sigma(eps), sigma(T)]) and weights the x0-loss by lambda(sigma) =
+(sigma^2 + sigma_d^2) / (sigma sigma_d)^2. Since |D - x_0|^2 = sigma^2 |eps_theta - eps|^2 and
+d ln sigma / dt = g^2 / (2 s^2) for every linear SDE, the same objective over t ~ U[eps, T] is
+
+    "edm"   w(t) = (T - eps) q(t) (sigma^2 + sigma_d^2) / sigma_d^2,
+            q(t) = N(ln sigma(t); P_mean, P_std^2) g(t)^2 / (2 s(t)^2) / Z   (density of t),
+
+with Z the normal mass of [ln sigma(eps), ln sigma(T)]. Time sampling "lognormal" draws t with
+density q, so with weighting "edm" every sample's weight on |D - x_0|^2 is exactly EDM's
+lambda(sigma) (tested); any other weighting stays unbiased under it (importance correction).
+sigma_d defaults to the model's ``data_std`` (ScoreModel; EDM uses 0.5).
+
 Losses return one value per sample (shape (N,)); the caller reduces, weights and logs.
 """
 from __future__ import annotations
 
 from typing import Optional, Tuple
+
+import math
 
 import torch
 
@@ -29,17 +44,44 @@ from .models.parameterization import eps_loss_factor, from_eps
 from .sdes.base import SDE
 from .utils import append_dims, check_choice
 
-__all__ = ["WEIGHTINGS", "T_SAMPLINGS", "sample_time", "eps_weight", "dsm_loss", "DSMLoss"]
+__all__ = ["WEIGHTINGS", "T_SAMPLINGS", "sample_time", "eps_weight", "dsm_loss", "DSMLoss",
+           "lognormal_time_density"]
 
-WEIGHTINGS = ("sigma2", "likelihood", "none")
-T_SAMPLINGS = ("uniform", "importance")
+WEIGHTINGS = ("sigma2", "likelihood", "none", "edm")
+T_SAMPLINGS = ("uniform", "importance", "lognormal")
+P_MEAN, P_STD, SIGMA_DATA = -1.2, 1.2, 0.5  # EDM's defaults
+
+
+def _ln_sigma_range(sde: SDE, p_mean: float, p_std: float):
+    """Standardised ln sigma at eps and T, and the normal mass Z between them."""
+    if not p_std > 0:
+        raise ValueError(f"p_std must be positive, got {p_std!r}")
+    ends = torch.tensor([sde.eps, sde.T], dtype=torch.float64)
+    if sde.eps <= 0:
+        raise ValueError("log-normal noise levels need eps > 0 (sigma(0) = 0)")
+    z = (torch.log(sde.sigma(ends)) - p_mean) / p_std
+    return z[0], z[1], torch.special.ndtr(z[1]) - torch.special.ndtr(z[0])
+
+
+def lognormal_time_density(sde: SDE, t: torch.Tensor, p_mean: float = P_MEAN,
+                           p_std: float = P_STD) -> torch.Tensor:
+    """q(t) on [eps, T] when ln sigma(t) ~ N(p_mean, p_std^2) truncated to the SDE's range:
+    q = N(ln sigma; p_mean, p_std^2) * d ln sigma/dt / Z with d ln sigma/dt = g^2 / (2 s^2)."""
+    t = torch.as_tensor(t, dtype=torch.float64)
+    _, _, Z = _ln_sigma_range(sde, p_mean, p_std)
+    z = (torch.log(sde.sigma(t)) - p_mean) / p_std
+    dens = torch.exp(-0.5 * z * z) / (p_std * math.sqrt(2 * math.pi))
+    return dens * 0.5 * likelihood_eps_weight(sde, t) / Z.to(t.device)
 
 
 def sample_time(sde: SDE, n: int, method: str = "uniform", generator: Optional[torch.Generator] = None,
-                device=None) -> Tuple[torch.Tensor, torch.Tensor]:
+                device=None, p_mean: float = P_MEAN, p_std: float = P_STD
+                ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Draw n times in [eps, T] and the factor that turns E_q into E_{U[eps, T]}.
 
     Returns float64 ``t`` and ``correction = (1/(T - eps)) / q(t)`` (ones for uniform).
+    "lognormal": ln sigma(t) ~ N(p_mean, p_std^2) truncated to [ln sigma(eps), ln sigma(T)]
+    by the inverse normal CDF, mapped to t with ``sde.t_from_sigma`` (EDM's noise levels).
     """
     check_choice("t_sampling", method, T_SAMPLINGS)
     u = torch.rand(n, generator=generator, dtype=torch.float64, device=generator.device
@@ -47,6 +89,13 @@ def sample_time(sde: SDE, n: int, method: str = "uniform", generator: Optional[t
     if method == "uniform":
         t = sde.eps + (sde.T - sde.eps) * u
         return t, torch.ones_like(t)
+    if method == "lognormal":
+        z_lo, z_hi, _ = _ln_sigma_range(sde, p_mean, p_std)
+        c_lo, c_hi = torch.special.ndtr(z_lo), torch.special.ndtr(z_hi)
+        z = torch.special.ndtri(c_lo.to(u.device) + (c_hi - c_lo).to(u.device) * u)
+        t = sde.t_from_sigma(torch.exp(p_mean + p_std * z)).clamp(sde.eps, sde.T)
+        q = lognormal_time_density(sde, t, p_mean, p_std)
+        return t, 1.0 / ((sde.T - sde.eps) * q)
     lam_hi, lam_lo = sde.log_snr(sde.eps), sde.log_snr(sde.T)
     t = sde.t_from_log_snr(lam_lo + (lam_hi - lam_lo) * u).clamp(sde.eps, sde.T)
     Z = (lam_hi - lam_lo).to(t.device)
@@ -60,9 +109,18 @@ def likelihood_eps_weight(sde: SDE, t: torch.Tensor) -> torch.Tensor:
     return g * g / sde.marginal(t)[1] ** 2
 
 
-def eps_weight(sde: SDE, t: torch.Tensor, weighting: str = "sigma2") -> torch.Tensor:
-    """w(t) = lambda(t) / s(t)^2, the weight on |eps_theta - eps|^2 (float64)."""
+def eps_weight(sde: SDE, t: torch.Tensor, weighting: str = "sigma2", sigma_data: float = SIGMA_DATA,
+               p_mean: float = P_MEAN, p_std: float = P_STD) -> torch.Tensor:
+    """w(t) = lambda(t) / s(t)^2, the weight on |eps_theta - eps|^2 (float64). ``sigma_data``,
+    ``p_mean``, ``p_std`` are used by "edm" only (see the module docstring)."""
     check_choice("weighting", weighting, WEIGHTINGS)
+    if weighting == "edm":
+        if not sigma_data > 0:
+            raise ValueError(f"sigma_data must be positive, got {sigma_data!r}")
+        t = torch.as_tensor(t, dtype=torch.float64)
+        sig2 = sde.sigma(t) ** 2
+        q = lognormal_time_density(sde, t, p_mean, p_std)
+        return (sde.T - sde.eps) * q * (sig2 + sigma_data ** 2) / sigma_data ** 2
     if weighting == "sigma2":
         return torch.ones_like(torch.as_tensor(t, dtype=torch.float64))
     if weighting == "likelihood":
@@ -73,7 +131,8 @@ def eps_weight(sde: SDE, t: torch.Tensor, weighting: str = "sigma2") -> torch.Te
 def dsm_loss(model, x0: torch.Tensor, weighting: str = "sigma2", t_sampling: str = "uniform",
              t: Optional[torch.Tensor] = None, noise: Optional[torch.Tensor] = None,
              generator: Optional[torch.Generator] = None, reduce: str = "mean",
-             max_weight: Optional[float] = None) -> torch.Tensor:
+             max_weight: Optional[float] = None, sigma_data: Optional[float] = None,
+             p_mean: float = P_MEAN, p_std: float = P_STD) -> torch.Tensor:
     """Per-sample DSM loss of a ``ScoreModel`` (anything with ``.sde`` and ``.native(x, t)``).
 
     Args:
@@ -82,6 +141,8 @@ def dsm_loss(model, x0: torch.Tensor, weighting: str = "sigma2", t_sampling: str
         reduce: "mean" or "sum" of the squared error over the data dimensions.
         max_weight: optional clamp of the weight in the model's own parameterisation, where the
             exact factor explodes (e.g. an x0-model under the sigma2 weighting as s -> 0).
+        sigma_data, p_mean, p_std: EDM's sigma_d (default: ``model.data_std``, else 0.5) and
+            log-normal parameters, used by weighting "edm" / t_sampling "lognormal".
     Returns:
         (N,) tensor: w(t)/c(t) |pred - target|^2, unbiased for J / (data dims if "mean").
     """
@@ -89,7 +150,8 @@ def dsm_loss(model, x0: torch.Tensor, weighting: str = "sigma2", t_sampling: str
     sde: SDE = model.sde
     n = x0.shape[0]
     if t is None:
-        t, corr = sample_time(sde, n, t_sampling, generator=generator, device=x0.device)
+        t, corr = sample_time(sde, n, t_sampling, generator=generator, device=x0.device,
+                              p_mean=p_mean, p_std=p_std)
     else:
         t = torch.as_tensor(t, dtype=torch.float64, device=x0.device).expand(n)
         corr = torch.ones_like(t)
@@ -100,7 +162,9 @@ def dsm_loss(model, x0: torch.Tensor, weighting: str = "sigma2", t_sampling: str
     kind, pred = model.native(x_t, t.to(x0.dtype))
     m, s = sde.marginal(t)
     target = from_eps(noise, kind, x_t, m, s) if kind != "x0" else x0
-    weight = eps_weight(sde, t, weighting) * corr / eps_loss_factor(kind, m, s)
+    if sigma_data is None:
+        sigma_data = float(getattr(model, "data_std", SIGMA_DATA))
+    weight = eps_weight(sde, t, weighting, sigma_data, p_mean, p_std) * corr / eps_loss_factor(kind, m, s)
     if max_weight is not None:
         weight = weight.clamp(max=max_weight)
     err = (pred - target).pow(2).reshape(n, -1)
@@ -112,15 +176,18 @@ class DSMLoss:
     """Configured DSM loss: ``DSMLoss(weighting, t_sampling)(model, x0, generator) -> (N,)``."""
 
     def __init__(self, weighting: str = "sigma2", t_sampling: str = "uniform", reduce: str = "mean",
-                 max_weight: Optional[float] = None):
+                 max_weight: Optional[float] = None, sigma_data: Optional[float] = None,
+                 p_mean: float = P_MEAN, p_std: float = P_STD):
         self.weighting = check_choice("weighting", weighting, WEIGHTINGS)
         self.t_sampling = check_choice("t_sampling", t_sampling, T_SAMPLINGS)
         self.reduce = check_choice("reduce", reduce, ("mean", "sum"))
         self.max_weight = max_weight
+        self.sigma_data, self.p_mean, self.p_std = sigma_data, p_mean, p_std
 
     def __call__(self, model, x0: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         return dsm_loss(model, x0, self.weighting, self.t_sampling, generator=generator,
-                        reduce=self.reduce, max_weight=self.max_weight)
+                        reduce=self.reduce, max_weight=self.max_weight, sigma_data=self.sigma_data,
+                        p_mean=self.p_mean, p_std=self.p_std)
 
     def __repr__(self):
         return f"DSMLoss(weighting={self.weighting!r}, t_sampling={self.t_sampling!r})"

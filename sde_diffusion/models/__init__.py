@@ -1,10 +1,13 @@
 """Networks and the parameterisation wrapper ScoreModel."""
+from .edm import (EDMCoefficients, edm_coefficients, edm_loss_weight, edm_to_x0,
+                  x0_to_edm)
 from .mlp import MLP, FourierTimeEmbedding
 from .parameterization import PARAMETERIZATIONS, convert, eps_loss_factor, from_eps, to_eps
 from .score_model import ScoreModel
 
 __all__ = ["ScoreModel", "MLP", "FourierTimeEmbedding", "PARAMETERIZATIONS", "convert",
-           "to_eps", "from_eps", "eps_loss_factor"]
+           "to_eps", "from_eps", "eps_loss_factor", "EDMCoefficients", "edm_coefficients",
+           "edm_loss_weight", "edm_to_x0", "x0_to_edm"]
 
 try:  # the U-Net lives in models/unet.py
     from .unet import UNet

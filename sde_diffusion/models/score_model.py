@@ -10,6 +10,7 @@ from torch import nn
 
 from ..sdes.base import SDE
 from ..utils import append_dims, check_choice
+from .edm import edm_coefficients, scaled_input
 from .parameterization import PARAMETERIZATIONS, convert
 
 __all__ = ["ScoreModel"]
@@ -21,13 +22,17 @@ class ScoreModel(nn.Module):
     Args:
         net: any module ``net(x_in, t) -> tensor of x's shape``.
         sde: the forward SDE whose kernel (m(t), s(t)) defines the conversions.
-        parameterization: what the net's output means: "score", "eps", "x0" or "v".
+        parameterization: what the net's output means: "score", "eps", "x0", "v", or "edm"
+            (Karras et al.'s preconditioning, ``models/edm.py``: with sigma = s/m and
+            x_hat = x_t/m the net is called as ``F = net(c_in x_hat, c_noise)`` and the model's
+            native prediction is the x0-prediction ``D = c_skip x_hat + c_out F``; ``data_std``
+            is EDM's sigma_data, set it to 0.5 for EDM's setting; ``input_scaling`` is unused).
         data_std: the net sees ``c_in x_t`` with ``c_in = 1 / sqrt(m^2 data_std^2 + s^2)``, so its
             input has roughly unit variance for every SDE (VE's x_t reaches sigma_max). Set
             ``input_scaling=False`` to feed x_t unchanged.
     """
 
-    parameterizations = PARAMETERIZATIONS
+    parameterizations = PARAMETERIZATIONS + ("edm",)
 
     def __init__(self, net: nn.Module, sde: SDE, parameterization: str = "eps",
                  data_std: float = 1.0, input_scaling: bool = True):
@@ -47,9 +52,11 @@ class ScoreModel(nn.Module):
         return m.to(x.dtype), s.to(x.dtype)
 
     def native(self, x: torch.Tensor, t: torch.Tensor) -> Tuple[str, torch.Tensor]:
-        """The net's prediction and the parameterisation it is in."""
+        """The net's prediction and the parameterisation it is in ("x0" for "edm")."""
         t = torch.as_tensor(t, device=x.device)
         t = t.expand(x.shape[0]) if t.ndim == 0 else t
+        if self.parameterization == "edm":
+            return "x0", self._edm_denoise(x, t)
         x_in = x
         if self.input_scaling:
             m, s = self.coefficients(x, t)
@@ -59,6 +66,16 @@ class ScoreModel(nn.Module):
         if out.shape != x.shape:
             raise ValueError(f"network returned shape {tuple(out.shape)}, expected {tuple(x.shape)}")
         return self.parameterization, out
+
+    def _edm_denoise(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """D(x_hat; sigma) = c_skip x_hat + c_out net(c_in x_hat, c_noise), sigma = s/m (x's dtype)."""
+        m, s = self.coefficients(x, t)
+        c = edm_coefficients(s / m, self.data_std)
+        x_hat = scaled_input(x, m)
+        out = self.net(append_dims(c.c_in, x.ndim) * x_hat, c.c_noise)
+        if out.shape != x.shape:
+            raise ValueError(f"network returned shape {tuple(out.shape)}, expected {tuple(x.shape)}")
+        return append_dims(c.c_skip, x.ndim) * x_hat + append_dims(c.c_out, x.ndim) * out
 
     def predict(self, x: torch.Tensor, t: torch.Tensor, target: str = "eps") -> torch.Tensor:
         """The prediction in any parameterisation ("score", "eps", "x0", "v")."""

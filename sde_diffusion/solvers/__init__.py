@@ -1,0 +1,22 @@
+"""Samplers: one entry point ``sample`` for every registered sampler.
+
+``x, info = sample(sde, score_fn, shape, sampler="pc", steps=1000, generator=g)``.
+Registered names (``SAMPLERS``): reverse-SDE ``pc``, ``euler_maruyama``, ``reverse_diffusion``,
+``ancestral``, ``annealed_langevin``, ``torchsde``; probability-flow ODE ``euler``, ``heun``,
+``rk45``, ``ddim``, ``dpm_solver2``, ``dpm_solver3``. Add one with ``@register_sampler(name)``
+on a ``Sampler`` subclass (see ``base.py``).
+"""
+from .base import SAMPLERS, NoiseSource, SampleInfo, Sampler, SolverContext, get_sampler, \
+    register_sampler, sample
+from .grids import GRIDS, karras, make_grid, uniform_log_snr, uniform_t
+from . import pc, ode, exponential, torchsde_backend  # noqa: F401  (registration)
+from .pc import CORRECTORS, PREDICTORS, langevin_step
+
+try:  # EDM samplers (issue 10) register themselves when present
+    from . import edm  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
+
+__all__ = ["sample", "SAMPLERS", "register_sampler", "get_sampler", "Sampler", "SampleInfo",
+           "SolverContext", "NoiseSource", "GRIDS", "make_grid", "uniform_t", "uniform_log_snr",
+           "karras", "PREDICTORS", "CORRECTORS", "langevin_step"]

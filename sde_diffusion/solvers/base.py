@@ -1,0 +1,347 @@
+"""The sampler machinery written once: registry, time loop, NFE counting, noise, callback,
+trajectory, progress bar, validation, and the single entry point ``sample``.
+
+A sampler is a small class registered by name::
+
+    @register_sampler("my_sampler")
+    class MySampler(Sampler):
+        order = 1.0; stochastic = False; evals_per_step = 1
+        def __init__(self, my_option: float = 1.0): ...
+        def step(self, ctx, x, i):   # x at ctx.t[i]  ->  x at ctx.t[i + 1]
+            ...
+
+``ctx`` (a :class:`SolverContext`) holds the float64 grid ``ctx.t`` (Python floats, so a
+fixed-step loop never synchronises with the device), the kernel coefficients ``ctx.m``,
+``ctx.s``, drift coefficient ``ctx.f`` and diffusion ``ctx.g`` at every grid point, the
+counted score ``ctx.score(x, t)``, the data prediction ``ctx.x0(x, i)`` and the noise source
+``ctx.noise(x)``. The base class runs the loop, callback, trajectory and progress bar.
+
+Reproducibility (what is guaranteed):
+- the same ``generator`` state, batch shape, dtype and device give the same samples;
+- ``generator`` may be a *list* of one ``torch.Generator`` per sample: then every random
+  number of sample j (prior and every step's noise) comes from generator j alone, so a sample
+  does not depend on the batch it is drawn in (up to floating-point differences of batched
+  score evaluations);
+- a deterministic sampler maps a given ``x_init`` row-by-row, so it is batch independent;
+- noise is drawn in ``noise_dtype`` (float32 by default) on the generator's device and cast,
+  so it does not depend on the model dtype.
+"""
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Dict, List, Optional, Sequence, Type, Union
+
+import torch
+
+from ..utils import append_dims, check_finite, check_score_shape
+from .grids import make_grid
+
+__all__ = ["Sampler", "SampleInfo", "SolverContext", "SAMPLERS", "register_sampler", "sample",
+           "NoiseSource", "get_sampler"]
+
+GeneratorLike = Union[None, torch.Generator, Sequence[torch.Generator]]
+
+SAMPLERS: Dict[str, Type["Sampler"]] = {}
+
+
+def register_sampler(name: str) -> Callable[[Type["Sampler"]], Type["Sampler"]]:
+    """Class decorator: ``@register_sampler("heun")`` adds the class to ``SAMPLERS``."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"sampler name must be a non-empty string, got {name!r}")
+
+    def deco(cls: Type["Sampler"]) -> Type["Sampler"]:
+        if not (isinstance(cls, type) and issubclass(cls, Sampler)):
+            raise TypeError(f"register_sampler({name!r}) must decorate a Sampler subclass, got {cls!r}")
+        if name in SAMPLERS and SAMPLERS[name] is not cls:
+            raise ValueError(f"sampler name {name!r} is already registered by {SAMPLERS[name].__name__}")
+        cls.name = name
+        SAMPLERS[name] = cls
+        return cls
+
+    return deco
+
+
+def get_sampler(name: str) -> Type["Sampler"]:
+    """The registered class, or ValueError listing the registered names."""
+    if name not in SAMPLERS:
+        raise ValueError(f"unknown sampler {name!r}; registered samplers: {', '.join(sorted(SAMPLERS))}")
+    return SAMPLERS[name]
+
+
+@dataclass
+class SampleInfo:
+    """What a ``sample`` call did.
+
+    Attributes:
+        sampler: registered name. nfe: number of score evaluations (each call on the whole
+        batch counts one), including the final denoising step. steps: solver steps taken.
+        times: float64 time grid actually used (decreasing; accepted steps for adaptive solvers).
+        wall_time: seconds. t_end: last time integrated to. denoised: whether the returned x is
+        the Tweedie posterior mean E[x_0 | x_t_end]. trajectory: (len(times), *shape) states
+        when requested. options: the sampler's resolved options.
+    """
+
+    sampler: str
+    nfe: int
+    steps: int
+    times: torch.Tensor
+    wall_time: float
+    t_end: float
+    denoised: bool
+    trajectory: Optional[torch.Tensor] = None
+    options: Dict[str, Any] = field(default_factory=dict)
+
+
+class NoiseSource:
+    """Standard normal noise shaped like x, drawn from a generator (or a list of per-sample
+    generators) in ``noise_dtype`` on the generator's device, then cast to x's device/dtype."""
+
+    def __init__(self, generator: GeneratorLike = None, noise_dtype: torch.dtype = torch.float32):
+        if generator is not None and not isinstance(generator, torch.Generator):
+            gens = list(generator)
+            if not all(isinstance(g, torch.Generator) for g in gens):
+                raise TypeError("generator must be None, a torch.Generator or a list of them")
+            generator = gens
+        self.generator = generator
+        self.noise_dtype = noise_dtype
+
+    def __call__(self, shape: Sequence[int], device, dtype: torch.dtype) -> torch.Tensor:
+        g = self.generator
+        shape = tuple(shape)
+        if g is None:
+            z = torch.randn(shape, device=device, dtype=self.noise_dtype)
+        elif isinstance(g, torch.Generator):
+            z = torch.randn(shape, generator=g, device=g.device, dtype=self.noise_dtype)
+        else:
+            if len(g) != shape[0]:
+                raise ValueError(f"got {len(g)} per-sample generators for a batch of {shape[0]}")
+            z = torch.stack([torch.randn(shape[1:], generator=gi, device=gi.device,
+                                         dtype=self.noise_dtype).to(device) for gi in g])
+        return z.to(device=device, dtype=dtype)
+
+    def like(self, x: torch.Tensor) -> torch.Tensor:
+        return self(x.shape, x.device, x.dtype)
+
+
+def _default_disable() -> bool:
+    return bool(os.environ.get("CI")) or not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
+
+
+class SolverContext:
+    """Everything a step rule needs; built by ``sample`` for one call.
+
+    Per-grid-point Python floats (no device syncs in loops): ``t``, ``m``, ``s`` (kernel
+    coefficients), ``f`` (drift coefficient), ``g`` (diffusion); ``times`` the float64 grid.
+    """
+
+    def __init__(self, sde, score_fn, times: torch.Tensor, noise: NoiseSource,
+                 callback: Optional[Callable[[Dict[str, Any]], None]] = None,
+                 keep_trajectory: bool = False, progress: Optional[bool] = None,
+                 desc: str = "sampling"):
+        self.sde = sde
+        self.score_fn = score_fn
+        self.noise_source = noise
+        self.set_times(times)
+        self.nfe = 0
+        self.callback = callback
+        self.trajectory: Optional[List[torch.Tensor]] = [] if keep_trajectory else None
+        self.progress = progress
+        self.desc = desc
+        self.last_x0: Optional[torch.Tensor] = None
+
+    def set_times(self, times: torch.Tensor) -> None:
+        self.times = times
+        self.t = times.tolist()
+        m, s = self.sde.marginal(times)
+        self.m, self.s = m.tolist(), s.tolist()
+        self.f = self.sde.drift_coeff(times).tolist()
+        self.g = self.sde.diffusion(times).tolist()
+
+    @property
+    def steps(self) -> int:
+        return len(self.t) - 1
+
+    # ---- model evaluations (each call = one NFE) ----
+    def score(self, x: torch.Tensor, t: float) -> torch.Tensor:
+        """score_fn(x, t) with t an (N,) tensor in x's dtype; counted and shape-checked."""
+        tt = torch.full((x.shape[0],), float(t), dtype=x.dtype, device=x.device)
+        out = self.score_fn(x, tt)
+        self.nfe += 1
+        return check_score_shape(out, x)
+
+    def x0(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        """Tweedie data prediction at grid point i: x0 = (x + s^2 score) / m (one NFE).
+        Equivalently eps = -s score, x0 = (x - s eps) / m."""
+        s, m = self.s[i], self.m[i]
+        if s == 0.0:
+            return x / m
+        x0 = (x + (s * s) * self.score(x, self.t[i])) / m
+        self.last_x0 = x0
+        return x0
+
+    def noise(self, x: torch.Tensor) -> torch.Tensor:
+        return self.noise_source.like(x)
+
+    # ---- bookkeeping ----
+    def record(self, x: torch.Tensor, i: int, sampler: "Sampler") -> None:
+        """Store the state at grid index i and call the user callback."""
+        if self.trajectory is not None:
+            self.trajectory.append(x.detach().clone())
+        if self.callback is not None:
+            self.callback({"i": i, "t": self.t[i], "x": x, "x0": self.last_x0,
+                           "nfe": self.nfe, "sampler": sampler.name})
+
+    def progress_bar(self, total: int):
+        from tqdm.auto import tqdm
+        disable = _default_disable() if self.progress is None else not self.progress
+        return tqdm(total=total, disable=disable, desc=self.desc, leave=False)
+
+
+class Sampler:
+    """Base class of all samplers: the time loop is here; subclasses implement ``step``.
+
+    Class attributes a subclass declares:
+        order: global convergence order (strong order for SDE samplers).
+        stochastic: whether it injects noise. evals_per_step: score evaluations per step
+        (used to map an NFE budget to steps). default_grid: name in ``GRIDS``.
+        default_denoise: whether ``sample`` appends the Tweedie denoising step by default.
+        requires: SDE methods this sampler calls (checked before any work).
+    """
+
+    name: ClassVar[str] = "base"
+    order: ClassVar[float] = 1.0
+    stochastic: ClassVar[bool] = False
+    evals_per_step: ClassVar[int] = 1
+    default_grid: ClassVar[str] = "uniform_t"
+    default_denoise: ClassVar[bool] = False
+    requires: ClassVar[tuple] = ("marginal", "drift_coeff", "diffusion")
+
+    def options(self) -> Dict[str, Any]:
+        """The resolved constructor options (for SampleInfo and logging)."""
+        sig = inspect.signature(type(self).__init__)
+        return {k: getattr(self, k) for k in sig.parameters if k != "self" and hasattr(self, k)}
+
+    def check_sde(self, sde) -> None:
+        """Raise ValueError if this sampler cannot run on ``sde`` (capability check)."""
+        missing = [r for r in self.requires if not callable(getattr(sde, r, None))]
+        if missing:
+            raise ValueError(f"sampler {self.name!r} needs an SDE with {', '.join(missing)}; "
+                             f"{type(sde).__name__} does not provide it")
+
+    def make_times(self, sde, steps: int, grid, t_end: Optional[float],
+                   t_start: Optional[float]) -> torch.Tensor:
+        return make_grid(sde, self.default_grid if grid is None else grid, steps, t_end, t_start)
+
+    def setup(self, ctx: SolverContext, x: torch.Tensor) -> None:
+        """Per-call initialisation (multistep buffers, coefficient tables)."""
+
+    def step(self, ctx: SolverContext, x: torch.Tensor, i: int) -> torch.Tensor:
+        """Advance x from ctx.t[i] to ctx.t[i + 1]."""
+        raise NotImplementedError
+
+    def integrate(self, ctx: SolverContext, x: torch.Tensor) -> torch.Tensor:
+        """The time loop: T -> t_end over ctx's grid, with trajectory, callback, progress."""
+        self.setup(ctx, x)
+        ctx.record(x, 0, self)
+        with ctx.progress_bar(ctx.steps) as bar:
+            for i in range(ctx.steps):
+                x = self.step(ctx, x, i)
+                ctx.record(x, i + 1, self)
+                bar.update(1)
+        return x
+
+
+def _build(name: str, options: Dict[str, Any]) -> Sampler:
+    if not isinstance(name, str):
+        raise TypeError(f"sampler must be a registered name (str), got {type(name).__name__}")
+    cls = get_sampler(name)
+    sig = inspect.signature(cls.__init__)
+    valid = [p for p in sig.parameters if p != "self"]
+    bad = [k for k in options if k not in valid]
+    if bad:
+        raise TypeError(f"sampler {name!r} got unknown option(s) {', '.join(map(repr, bad))}; "
+                        f"valid options: {', '.join(valid) or '(none)'}")
+    return cls(**options)
+
+
+def sample(sde, score_fn, shape: Optional[Sequence[int]] = None, sampler: str = "pc",
+           steps: int = 1000, generator: GeneratorLike = None,
+           x_init: Optional[torch.Tensor] = None, device=None, dtype: torch.dtype = torch.float32,
+           *, t_end: Optional[float] = None, t_start: Optional[float] = None, grid=None,
+           denoise: Optional[bool] = None,
+           callback: Optional[Callable[[Dict[str, Any]], None]] = None,
+           return_trajectory: bool = False, progress: Optional[bool] = None,
+           noise_dtype: torch.dtype = torch.float32, **sampler_options):
+    """Generate samples by integrating the reverse SDE / probability-flow ODE from t_start to t_end.
+
+    Args:
+        sde: a forward SDE (``sde_diffusion.sdes``). score_fn: callable ``(x, t) -> score`` with
+            x of shape (N, ...) and t of shape (N,). shape: full batch shape (N, ...); may be
+            omitted when ``x_init`` is given.
+        sampler: a name in ``SAMPLERS`` (unknown names list the registered ones).
+        steps: solver steps (>= 1); NFE = steps * evals_per_step (+1 when denoising), except
+            adaptive solvers (rk45, adaptive torchsde), where it is measured.
+        generator: ``torch.Generator`` or a list of one per sample (batch-size independence).
+        x_init: start state at t_start (default: prior N(0, s(t_start)^2 I)); its device and
+            dtype then win over ``device``/``dtype``.
+        t_end: end time (default ``sde.eps``), t_start: start time (default ``sde.T``).
+        grid: "uniform_t", "log_snr", "karras", a callable, or explicit decreasing times.
+        denoise: finish with the Tweedie posterior mean x0 = (x + s^2 score)/m at t_end (one
+            extra NFE). Default: True for stochastic samplers (removes the last step's noise),
+            False for deterministic ones (returns the PF-ODE solution at t_end).
+        callback: called after every step with a dict {i, t, x, x0, nfe, sampler}.
+        return_trajectory: keep every grid state in ``info.trajectory``.
+        progress: tqdm bar; default off when the ``CI`` env var is set or stderr is not a tty.
+        **sampler_options: the sampler's own options (e.g. ``predictor=``, ``snr=``, ``rtol=``).
+
+    Returns:
+        (x, info): samples of ``shape`` and a :class:`SampleInfo`.
+
+    Runs under ``torch.no_grad()``. Fixed-step samplers read every schedule value as a host
+    float computed once from the float64 grid, so their loops never synchronise with the device
+    (rk45 and torchsde's adaptive mode are host-driven by nature).
+    """
+    smp = _build(sampler, sampler_options)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    if not callable(score_fn):
+        raise TypeError(f"score_fn must be callable (x, t) -> score, got {type(score_fn).__name__}")
+    smp.check_sde(sde)
+    if x_init is not None:
+        if not torch.is_tensor(x_init):
+            raise TypeError(f"x_init must be a tensor, got {type(x_init).__name__}")
+        if shape is not None and tuple(shape) != tuple(x_init.shape):
+            raise ValueError(f"shape {tuple(shape)} does not match x_init shape {tuple(x_init.shape)}")
+        check_finite("x_init", x_init)
+        shape, device, dtype = tuple(x_init.shape), x_init.device, x_init.dtype
+    if shape is None:
+        raise ValueError("give the batch shape (N, ...) or x_init")
+    shape = tuple(int(d) for d in shape)
+    if len(shape) < 2 or min(shape) < 1:
+        raise ValueError(f"shape must be (N, *data_shape) with positive sizes, got {shape}")
+    times = smp.make_times(sde, steps, grid, t_end, t_start)
+    noise = NoiseSource(generator, noise_dtype)
+    ctx = SolverContext(sde, score_fn, times, noise, callback, return_trajectory, progress,
+                        desc=sampler)
+    start = time.perf_counter()
+    if x_init is None:
+        x = noise(shape, device, dtype) * ctx.s[0]
+    else:
+        x = x_init.clone()
+    with torch.no_grad():
+        x = smp.integrate(ctx, x)
+        do_denoise = smp.default_denoise if denoise is None else bool(denoise)
+        if do_denoise:
+            x = ctx.x0(x, ctx.steps)
+    if x.device.type == "cuda":
+        torch.cuda.synchronize(x.device)
+    wall = time.perf_counter() - start
+    traj = torch.stack(ctx.trajectory) if ctx.trajectory else None
+    info = SampleInfo(sampler=sampler, nfe=ctx.nfe, steps=ctx.steps, times=ctx.times,
+                      wall_time=wall, t_end=ctx.t[-1], denoised=do_denoise, trajectory=traj,
+                      options=smp.options())
+    return x, info

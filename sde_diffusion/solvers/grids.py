@@ -1,0 +1,102 @@
+"""Time grids for samplers: decreasing float64 tensors ``t_0 = T > t_1 > ... > t_N = t_end``.
+
+- ``uniform_t``:      t_i = T + i/N (t_end - T)
+- ``uniform_log_snr``: lambda(t_i) uniform between lambda(T) and lambda(t_end), with
+  lambda = log(m^2/s^2) (the natural grid of exponential integrators)
+- ``karras``:         sigma_i = (sigma_max^(1/rho) + i/N (sigma_min^(1/rho) - sigma_max^(1/rho)))^rho
+  on sigma = s/m (Karras et al. 2022, rho = 7), mapped back to t by ``sde.t_from_sigma``.
+
+End time: ``t_end`` defaults to ``sde.eps`` (never 0: the score blows up as s -> 0).
+Every grid is computed on the CPU in float64 and its end points are set exactly.
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict, Optional
+
+import torch
+
+from ..utils import check_choice
+
+__all__ = ["uniform_t", "uniform_log_snr", "karras", "GRIDS", "make_grid"]
+
+
+def _ends(sde, t_end: Optional[float], t_start: Optional[float]):
+    t0 = float(sde.T if t_start is None else t_start)
+    t1 = float(sde.eps if t_end is None else t_end)
+    if not (0.0 <= t1 < t0 <= sde.T * (1 + 1e-12)):
+        raise ValueError(f"need 0 <= t_end < t_start <= T={sde.T}, got t_end={t1!r}, t_start={t0!r}")
+    return t0, t1
+
+
+def _check_steps(steps) -> int:
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    return steps
+
+
+def uniform_t(sde, steps: int, t_end: Optional[float] = None,
+              t_start: Optional[float] = None) -> torch.Tensor:
+    """Uniform grid in t from t_start (default T) to t_end (default eps); shape (steps+1,)."""
+    steps = _check_steps(steps)
+    t0, t1 = _ends(sde, t_end, t_start)
+    return torch.linspace(t0, t1, steps + 1, dtype=torch.float64)
+
+
+def uniform_log_snr(sde, steps: int, t_end: Optional[float] = None,
+                    t_start: Optional[float] = None) -> torch.Tensor:
+    """Grid uniform in log-SNR lambda(t) = log(m^2/s^2); needs t_end > 0 (lambda finite)."""
+    steps = _check_steps(steps)
+    t0, t1 = _ends(sde, t_end, t_start)
+    if t1 <= 0:
+        raise ValueError("a log-SNR grid needs t_end > 0 (log-SNR is infinite at t = 0)")
+    lam = sde.log_snr(torch.tensor([t0, t1], dtype=torch.float64))
+    grid = sde.t_from_log_snr(torch.linspace(float(lam[0]), float(lam[1]), steps + 1,
+                                             dtype=torch.float64))
+    grid = grid.to(torch.float64).clamp(t1, t0)
+    grid[0], grid[-1] = t0, t1
+    return grid
+
+
+def karras(sde, steps: int, t_end: Optional[float] = None, t_start: Optional[float] = None,
+           rho: float = 7.0) -> torch.Tensor:
+    """Karras et al. rho-polynomial grid in sigma = s/m, mapped to t; needs t_end > 0."""
+    steps = _check_steps(steps)
+    t0, t1 = _ends(sde, t_end, t_start)
+    if t1 <= 0:
+        raise ValueError("a Karras grid needs t_end > 0 (sigma_min > 0)")
+    if not rho > 0:
+        raise ValueError(f"rho must be positive, got {rho!r}")
+    sig = sde.sigma(torch.tensor([t0, t1], dtype=torch.float64))
+    a, b = float(sig[0]) ** (1 / rho), float(sig[1]) ** (1 / rho)
+    u = torch.linspace(0.0, 1.0, steps + 1, dtype=torch.float64)
+    sigmas = (a + u * (b - a)) ** rho
+    grid = sde.t_from_sigma(sigmas).to(torch.float64).clamp(t1, t0)
+    grid[0], grid[-1] = t0, t1
+    return grid
+
+
+GRIDS: Dict[str, Callable[..., torch.Tensor]] = {
+    "uniform_t": uniform_t,
+    "log_snr": uniform_log_snr,
+    "karras": karras,
+}
+
+
+def make_grid(sde, grid, steps: int, t_end: Optional[float] = None,
+              t_start: Optional[float] = None) -> torch.Tensor:
+    """Build a grid from a name in ``GRIDS``, a callable ``(sde, steps, t_end, t_start)``, or an
+    explicit decreasing sequence of times (then ``steps`` is ignored)."""
+    if isinstance(grid, str):
+        fn = GRIDS[check_choice("time grid", grid, GRIDS)]
+        times = fn(sde, steps, t_end=t_end, t_start=t_start)
+    elif callable(grid):
+        times = torch.as_tensor(grid(sde, steps, t_end, t_start), dtype=torch.float64).cpu()
+    else:
+        times = torch.as_tensor(grid, dtype=torch.float64).cpu().flatten()
+    if times.numel() < 2:
+        raise ValueError(f"a time grid needs at least 2 points, got {times.numel()}")
+    if not bool((times[1:] < times[:-1]).all()):
+        raise ValueError("time grid must be strictly decreasing (from T towards t_end)")
+    if not (float(times[-1]) >= 0.0 and float(times[0]) <= sde.T * (1 + 1e-12)):
+        raise ValueError(f"time grid must lie in [0, T={sde.T}], got [{float(times[-1])}, {float(times[0])}]")
+    return times

@@ -1,0 +1,282 @@
+"""Reverse-SDE samplers: predictors, correctors and their predictor-corrector combination.
+
+One step goes from t = t_i to t' = t_{i+1} < t (h = t - t'). With the linear kernel
+x_t = m(t) x_0 + s(t) z, the exact forward transition between the two grid times is
+
+    x_t = a x_t' + sqrt(b) z,      a = m(t)/m(t'),   b = s(t)^2 - a^2 s(t')^2,
+
+and everything below is derived from (a, b) -- no SDE-class dispatch.
+
+Predictors (x at t -> x at t'):
+- ``euler_maruyama``:   x' = x - [f(t) x - g(t)^2 score] h + g(t) sqrt(h) z
+- ``reverse_diffusion`` (Song et al. 2021; reverses the forward discretisation above):
+                        x' = x - (a - 1) x + b score + sqrt(b) z
+- ``ancestral``: exact posterior q(x_t' | x_t, x_0) with x_0 from Tweedie,
+                 x_0 = (x + s^2 score)/m, which simplifies to
+                        x' = (x + b score) / a + sqrt(v) z,   v = s(t')^2 b / s(t)^2  ("posterior")
+                 or v = b ("forward"). For VP this is DDPM's step (alpha_i = a^2, beta_i = b);
+                 for VE (a = 1, b = sigma^2 - sigma'^2) it is SMLD's ancestral step.
+- ``none``: no move.
+Correctors (at fixed t, after the predictor):
+- ``langevin``: n_steps of x <- x + e score + sqrt(2 e) z with the step from a target
+  signal-to-noise ratio, e = 2 alpha (snr |z| / |score|)^2 (norms averaged over the batch by
+  default, per sample with ``norm="sample"``), alpha = a^2 of the last grid step (DDPM's
+  alpha_i; 1 for VE) (Song et al. 2021, Alg. 4-5).
+- ``annealed_langevin`` (Song & Ermon 2019): x <- x + e/2 score + sqrt(e) z,
+  e = step_scale * s(t)^2 (NCSN's eps sigma_i^2 / sigma_L^2 with step_scale = eps / sigma_L^2).
+- ``none``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, Optional, Type
+
+import torch
+
+from ..utils import append_dims, check_choice, check_positive
+from .base import Sampler, SolverContext, register_sampler
+from .grids import uniform_t
+
+__all__ = ["Predictor", "Corrector", "PREDICTORS", "CORRECTORS", "PCSampler",
+           "langevin_step", "EulerMaruyamaSampler", "ReverseDiffusionSampler",
+           "AncestralSampler", "AnnealedLangevinSampler"]
+
+
+def _transition(ctx: SolverContext, i: int):
+    """(a, b) of the exact forward transition x_{t_i} = a x_{t_{i+1}} + sqrt(b) z."""
+    a = ctx.m[i] / ctx.m[i + 1]
+    b = max(ctx.s[i] ** 2 - a * a * ctx.s[i + 1] ** 2, 0.0)
+    return a, b
+
+
+# ----------------------------------------------------------------------------- predictors
+class Predictor:
+    evals = 1
+
+    def predict(self, ctx: SolverContext, x: torch.Tensor, i: int) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class NonePredictor(Predictor):
+    evals = 0
+
+    def predict(self, ctx, x, i):
+        return x
+
+
+class EulerMaruyamaPredictor(Predictor):
+    """x' = x + [f x - g^2 score] dt + g sqrt(-dt) z, dt = t' - t < 0."""
+
+    def predict(self, ctx, x, i):
+        dt = ctx.t[i + 1] - ctx.t[i]
+        g = ctx.g[i]
+        drift = ctx.f[i] * x - (g * g) * ctx.score(x, ctx.t[i])
+        return x + drift * dt + (g * math.sqrt(-dt)) * ctx.noise(x)
+
+
+class ReverseDiffusionPredictor(Predictor):
+    """x' = (2 - a) x + b score + sqrt(b) z."""
+
+    def predict(self, ctx, x, i):
+        a, b = _transition(ctx, i)
+        return (2.0 - a) * x + b * ctx.score(x, ctx.t[i]) + math.sqrt(b) * ctx.noise(x)
+
+
+class AncestralPredictor(Predictor):
+    """x' = (x + b score)/a + sqrt(v) z (DDPM for VP, SMLD for VE)."""
+
+    def __init__(self, variance: str = "posterior", chain=None):
+        self.variance = check_choice("ancestral variance", variance, ("posterior", "forward"))
+        self.chain = chain  # optional DiscreteChain supplying (alpha_i, beta_i, beta_tilde_i)
+
+    def coefficients(self, ctx, i):
+        if self.chain is not None:
+            k = ctx.steps - i  # chain step k -> k-1
+            a = float(self.chain.alphas[k - 1]) ** 0.5
+            b = float(self.chain.betas[k - 1])
+            v = float(self.chain.posterior_variance(k)) if self.variance == "posterior" else b
+            return a, b, v
+        a, b = _transition(ctx, i)
+        s2 = ctx.s[i] ** 2
+        v = (ctx.s[i + 1] ** 2 * b / s2 if s2 > 0 else 0.0) if self.variance == "posterior" else b
+        return a, b, v
+
+    def predict(self, ctx, x, i):
+        a, b, v = self.coefficients(ctx, i)
+        mean = (x + b * ctx.score(x, ctx.t[i])) / a
+        return mean + math.sqrt(v) * ctx.noise(x) if v > 0 else mean
+
+
+PREDICTORS: Dict[str, Type[Predictor]] = {
+    "euler_maruyama": EulerMaruyamaPredictor,
+    "reverse_diffusion": ReverseDiffusionPredictor,
+    "ancestral": AncestralPredictor,
+    "none": NonePredictor,
+}
+
+
+# ----------------------------------------------------------------------------- correctors
+def _norm(v: torch.Tensor) -> torch.Tensor:
+    """Per-sample Euclidean norm, shape (N,)."""
+    return v.reshape(v.shape[0], -1).norm(dim=-1)
+
+
+def langevin_step(x: torch.Tensor, score: torch.Tensor, z: torch.Tensor, snr: float,
+                  alpha: float = 1.0, norm: str = "batch") -> torch.Tensor:
+    """One Langevin step with the target-SNR step size
+    e = 2 alpha (snr |z| / |score|)^2,  x <- x + e score + sqrt(2 e) z.
+
+    ``norm="batch"`` (default, as Song et al.) uses batch means of the per-sample norms: stable,
+    but a sample's step then depends on its batch. ``norm="sample"`` uses each sample's own
+    norms (batch independent), which is erratic in low dimension, where |score| can be ~0."""
+    zn, gn = _norm(z), _norm(score)
+    if norm == "batch":
+        zn, gn = zn.mean(), gn.mean()
+    ratio = zn / gn.clamp_min(torch.finfo(x.dtype).tiny)
+    e = 2.0 * alpha * (snr * ratio) ** 2
+    e = append_dims(e, x.ndim) if e.ndim else e
+    return x + e * score + torch.sqrt(2.0 * e) * z
+
+
+class Corrector:
+    def __init__(self, n_steps: int = 1):
+        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 0:
+            raise ValueError(f"corrector n_steps must be an integer >= 0, got {n_steps!r}")
+        self.n_steps = n_steps
+
+    @property
+    def evals(self) -> int:
+        return self.n_steps
+
+    def correct(self, ctx: SolverContext, x: torch.Tensor, i: int) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class NoneCorrector(Corrector):
+    def __init__(self, n_steps: int = 0, **_):
+        super().__init__(0)
+
+    def correct(self, ctx, x, i):
+        return x
+
+
+class LangevinCorrector(Corrector):
+    """Langevin MCMC at t_i with target signal-to-noise ratio ``snr``."""
+
+    def __init__(self, n_steps: int = 1, snr: float = 0.16, norm: str = "batch", **_):
+        super().__init__(n_steps)
+        self.snr = check_positive("snr", snr)
+        self.norm = check_choice("langevin norm", norm, ("batch", "sample"))
+
+    def correct(self, ctx, x, i):
+        alpha = (ctx.m[i - 1] / ctx.m[i]) ** 2 if i > 0 else 1.0
+        for _ in range(self.n_steps):
+            x = langevin_step(x, ctx.score(x, ctx.t[i]), ctx.noise(x), self.snr, alpha, self.norm)
+        return x
+
+
+class AnnealedLangevinCorrector(Corrector):
+    """NCSN annealed Langevin at level s(t_i): e = step_scale s(t_i)^2, x += e/2 score + sqrt(e) z."""
+
+    def __init__(self, n_steps: int = 1, step_scale: float = 0.1, **_):
+        super().__init__(n_steps)
+        self.step_scale = check_positive("step_scale", step_scale)
+
+    def correct(self, ctx, x, i):
+        e = self.step_scale * ctx.s[i] ** 2
+        for _ in range(self.n_steps):
+            x = x + (0.5 * e) * ctx.score(x, ctx.t[i]) + math.sqrt(e) * ctx.noise(x)
+        return x
+
+
+CORRECTORS: Dict[str, Type[Corrector]] = {
+    "langevin": LangevinCorrector,
+    "annealed_langevin": AnnealedLangevinCorrector,
+    "none": NoneCorrector,
+}
+
+
+# ----------------------------------------------------------------------------- samplers
+@register_sampler("pc")
+class PCSampler(Sampler):
+    """Predictor-corrector: each step runs the predictor t_i -> t_{i+1}, then the corrector at
+    t_{i+1} (Song et al. 2021, Alg. 1). NFE per step = predictor evals + corrector n_steps."""
+
+    order = 0.5          # strong order of the Euler-type predictors
+    weak_order = 1.0
+    stochastic = True
+    default_denoise = True
+
+    def __init__(self, predictor: str = "reverse_diffusion", corrector: str = "langevin",
+                 snr: float = 0.16, n_steps: int = 1, step_scale: float = 0.1,
+                 variance: str = "posterior", norm: str = "batch"):
+        self.predictor = check_choice("predictor", predictor, PREDICTORS)
+        self.corrector = check_choice("corrector", corrector, CORRECTORS)
+        self.snr, self.n_steps, self.step_scale, self.variance = snr, n_steps, step_scale, variance
+        self.norm = norm
+        self._pred = (AncestralPredictor(variance) if predictor == "ancestral"
+                      else PREDICTORS[predictor]())
+        self._corr = CORRECTORS[corrector](n_steps=n_steps, snr=snr, step_scale=step_scale,
+                                           norm=norm)
+        self.evals_per_step = self._pred.evals + self._corr.evals
+        if self.evals_per_step == 0:
+            raise ValueError("predictor='none' with corrector='none' does nothing; choose at least one")
+
+    def step(self, ctx, x, i):
+        x = self._pred.predict(ctx, x, i)
+        return self._corr.correct(ctx, x, i + 1)
+
+
+@register_sampler("euler_maruyama")
+class EulerMaruyamaSampler(PCSampler):
+    """Euler-Maruyama on the reverse SDE dx = [f - g^2 score] dt + g dW (strong order 1/2, weak 1)."""
+
+    def __init__(self):
+        super().__init__(predictor="euler_maruyama", corrector="none")
+
+
+@register_sampler("reverse_diffusion")
+class ReverseDiffusionSampler(PCSampler):
+    """Reverse-diffusion predictor alone."""
+
+    def __init__(self):
+        super().__init__(predictor="reverse_diffusion", corrector="none")
+
+
+@register_sampler("ancestral")
+class AncestralSampler(PCSampler):
+    """Ancestral sampling (DDPM for VP, SMLD for VE) from the marginal coefficients.
+
+    ``discrete=True`` instead runs the SDE's own discrete chain ``sde.discrete(steps)`` (VP
+    only; other SDEs raise ValueError) on the uniform grid t_k = k T / steps down to t = 0,
+    whose last step returns the posterior mean."""
+
+    def __init__(self, variance: str = "posterior", discrete: bool = False):
+        super().__init__(predictor="ancestral", corrector="none", variance=variance)
+        self.discrete = bool(discrete)
+
+    def check_sde(self, sde):
+        super().check_sde(sde)
+        if self.discrete and not callable(getattr(sde, "discrete", None)):
+            raise ValueError(f"ancestral(discrete=True) needs an SDE with a discrete chain "
+                             f"(sde.discrete(N)); {type(sde).__name__} has none")
+
+    def make_times(self, sde, steps, grid, t_end, t_start):
+        if not self.discrete:
+            return super().make_times(sde, steps, grid, t_end, t_start)
+        if grid is not None or t_end is not None or t_start is not None:
+            raise ValueError("ancestral(discrete=True) fixes its grid (t_k = k T / steps); "
+                             "do not pass grid, t_start or t_end")
+        self._pred.chain = sde.discrete(steps)  # raises ValueError for SDEs without a chain
+        return uniform_t(sde, steps, t_end=0.0)
+
+
+@register_sampler("annealed_langevin")
+class AnnealedLangevinSampler(PCSampler):
+    """NCSN sampling: no predictor, annealed Langevin (n_steps per noise level)."""
+
+    order = 0.0
+
+    def __init__(self, n_steps: int = 5, step_scale: float = 0.1):
+        super().__init__(predictor="none", corrector="annealed_langevin", n_steps=n_steps,
+                         step_scale=step_scale)
