@@ -1,0 +1,153 @@
+"""Experiment tracking: wandb (offline by default) or nothing; failures never stop training.
+
+``conf/logger/*.yaml`` names a tracker class as ``_target_``; the trainer instantiates it with
+``run_dir``, the resolved ``config`` and a ``run_id`` to resume. Rules (each a known pitfall):
+
+- offline unless told otherwise, never a login prompt: ``mode`` defaults to "offline", the
+  ``WANDB_MODE`` environment variable wins over it, and "online" without an API key
+  (``WANDB_API_KEY`` or a netrc entry) falls back to offline with a warning;
+- wandb's files go inside the run's (Hydra) output directory;
+- one wandb run per Hydra job (``reinit``), grouped by sweep in multirun, ended with
+  ``finish(exit_code=...)``; the config is logged as ``OmegaConf.to_container(resolve=True)``;
+- any exception inside the tracker becomes one warning and disables the tracker.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Dict, Iterable, Optional
+
+__all__ = ["Tracker", "NullTracker", "WandbTracker"]
+
+
+class Tracker:
+    """Interface (and no-op implementation) of an experiment tracker."""
+
+    run_id: str = ""
+
+    def log(self, metrics: Dict[str, float], step: int) -> None:
+        """Log scalar metrics at an optimiser step."""
+
+    def log_image(self, key: str, path: str, step: int, caption: Optional[str] = None) -> None:
+        """Log an image file (sample grid or scatter plot)."""
+
+    def summary(self, metrics: Dict[str, Any]) -> None:
+        """Record final metrics."""
+
+    def finish(self, exit_code: int = 0) -> None:
+        """End the run (0 = success)."""
+
+
+class NullTracker(Tracker):
+    """``logger=none``: records nothing."""
+
+    def __init__(self, **_: Any):
+        pass
+
+
+def _has_wandb_key() -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
+    try:
+        return "api.wandb.ai" in netrc.read_text()
+    except OSError:
+        return False
+
+
+def _guarded(method):
+    """Run a tracker method; on any exception warn once, disable the tracker, carry on."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        if self._run is None:
+            return None
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as e:  # the tracker must never stop training
+            self._fail(f"{method.__name__}: {type(e).__name__}: {e}")
+            return None
+
+    return wrapper
+
+
+class WandbTracker(Tracker):
+    """A wandb run stored under ``<run_dir>/wandb``.
+
+    Args:
+        project, entity, group, tags, name, notes: passed to ``wandb.init``; ``group`` defaults
+            to ``default_group`` (the trainer passes the Hydra sweep directory in multirun).
+        mode: "offline" (default), "online" or "disabled"; the ``WANDB_MODE`` env var wins.
+        run_dir: the run's output directory. run_config: the resolved config (DictConfig or dict).
+        run_id: an existing run id to resume (from a checkpoint).
+    """
+
+    def __init__(self, project: str = "sde_diffusion", entity: Optional[str] = None,
+                 mode: str = "offline", group: Optional[str] = None, tags: Iterable[str] = (),
+                 name: Optional[str] = None, notes: Optional[str] = None, *, run_dir: str = ".",
+                 run_config: Any = None, run_id: Optional[str] = None,
+                 default_group: Optional[str] = None, **_: Any):
+        self._run = None
+        self._warned = False
+        mode = os.environ.get("WANDB_MODE") or mode
+        if mode not in ("offline", "online", "disabled", "dryrun", "run"):
+            warnings.warn(f"unknown wandb mode {mode!r}; valid choices: 'offline', 'online', "
+                          f"'disabled'. Using 'offline'.", RuntimeWarning, stacklevel=2)
+            mode = "offline"
+        if mode in ("online", "run") and not _has_wandb_key():
+            warnings.warn("wandb mode 'online' but no API key (WANDB_API_KEY or ~/.netrc): "
+                          "logging offline instead; `wandb sync` the run later", RuntimeWarning,
+                          stacklevel=2)
+            mode = "offline"
+        try:
+            import wandb
+            from omegaconf import DictConfig, OmegaConf
+            config = run_config
+            if isinstance(config, DictConfig):
+                config = OmegaConf.to_container(config, resolve=True)
+            Path(run_dir).mkdir(parents=True, exist_ok=True)
+            self._wandb = wandb
+            self._run = wandb.init(
+                project=project, entity=entity, group=group or default_group, tags=list(tags),
+                name=name, notes=notes, config=config, dir=str(run_dir), mode=mode,
+                id=run_id or None, resume="allow" if run_id else None,
+                reinit="finish_previous", job_type="train")
+            self.run_id = str(getattr(self._run, "id", "") or "")
+        except Exception as e:
+            self._fail(f"init: {type(e).__name__}: {e}")
+
+    def _fail(self, why: str) -> None:
+        if not self._warned:
+            warnings.warn(f"wandb tracker failed ({why}); training continues without tracking",
+                          RuntimeWarning, stacklevel=3)
+            self._warned = True
+        run, self._run = self._run, None
+        if run is not None:
+            try:
+                run.finish(exit_code=1, quiet=True)
+            except Exception:
+                pass
+
+    @property
+    def active(self) -> bool:
+        return self._run is not None
+
+    @_guarded
+    def log(self, metrics: Dict[str, float], step: int) -> None:
+        self._run.log(dict(metrics), step=int(step))
+
+    @_guarded
+    def log_image(self, key: str, path: str, step: int, caption: Optional[str] = None) -> None:
+        self._run.log({key: self._wandb.Image(str(path), caption=caption)}, step=int(step))
+
+    @_guarded
+    def summary(self, metrics: Dict[str, Any]) -> None:
+        for k, v in metrics.items():
+            self._run.summary[k] = v
+
+    @_guarded
+    def finish(self, exit_code: int = 0) -> None:
+        run, self._run = self._run, None
+        run.finish(exit_code=int(exit_code))

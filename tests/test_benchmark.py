@@ -1,0 +1,307 @@
+"""Solver benchmark: records, keys, skip-on-rerun, reproducibility, metrics, report, Hydra sweep."""
+import json
+import math
+import os
+import runpy
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from sde_diffusion import benchmarking as B
+from sde_diffusion.analytic import ring_of_gaussians
+from sde_diffusion.solvers import SAMPLERS
+
+ROOT = Path(__file__).resolve().parents[1]
+CLUSTERS = {"name": "clusters1d", "mixture": {"_target_": "sde_diffusion.analytic.three_clusters_1d"}}
+RING = {"name": "ring8", "mixture": {"_target_": "sde_diffusion.analytic.ring_of_gaussians"}}
+VP = {"_target_": "sde_diffusion.sdes.VPSDE"}
+
+
+def cell(sampler="heun", steps=8, problem=CLUSTERS, sde=VP, seed=0, n=128, metrics=None, **kw):
+    c = dict(problem=problem, sde=sde, sampler={"name": sampler, "steps": steps, "options": {}},
+             nfe=None, seed=seed, n_samples=n, n_heldout=n,
+             metrics=metrics or ["sliced_wasserstein", "mmd", "energy_distance", "nll", "mode_tv",
+                                 "ode_rmse"],
+             reference={"method": "DOP853", "rtol": 1e-9, "atol": 1e-9}, checkpoint=None,
+             device="cpu", dtype="float32", labels={"sde": "vp"})
+    c.update(kw)
+    return c
+
+
+# ------------------------------------------------------------------ keys and records
+def test_cell_key_is_stable_and_covers_the_numbers():
+    a = cell()
+    b = json.loads(json.dumps(a))          # same content, fresh dict
+    b = dict(reversed(list(b.items())))    # other key order
+    assert B.cell_key(a) == B.cell_key(b)
+    assert B.cell_key(a).startswith("clusters1d__vp__heun__steps8__s0__")
+    for change in ({"seed": 1}, {"n_samples": 64}, {"sampler": {"name": "heun", "steps": 9,
+                                                                "options": {}}}):
+        assert B.cell_key({**a, **change}) != B.cell_key(a)
+    # labels only name things; they do not change the hash
+    assert B.cell_key({**a, "labels": {"sde": "vp"}}).rsplit("__", 1)[1] == \
+        B.cell_key({**a, "labels": {}}).rsplit("__", 1)[1]
+
+
+def test_same_cell_twice_gives_identical_numbers_on_cpu():
+    for name in ("heun", "euler_maruyama"):    # deterministic and stochastic
+        c = cell(name, steps=10, problem=RING)
+        r1, r2 = B.run_cell(c), B.run_cell(c)
+        assert r1["metrics"] == r2["metrics"] and r1["baseline"] == r2["baseline"]
+        assert r1["nfe"] == r2["nfe"] and r1["steps"] == r2["steps"]
+        other = B.run_cell({**c, "seed": 1})
+        assert other["metrics"]["sliced_wasserstein"] != r1["metrics"]["sliced_wasserstein"]
+
+
+def test_interrupted_sweep_rerun_completes_only_missing_cells(tmp_path):
+    cells = [cell(s, steps=k) for s in ("euler", "heun") for k in (4, 8)]
+    for c in cells[:2]:                      # "interrupted" after two cells ...
+        assert B.run_cell(c, tmp_path)["status"] == "computed"
+    (tmp_path / "records" / ".half-written.json.tmp").write_text("{")   # ... mid-write
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "records").glob("*.json")}
+    status = [B.run_cell(c, tmp_path)["status"] for c in cells]
+    assert status == ["skipped", "skipped", "computed", "computed"]
+    after = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "records").glob("*.json")}
+    assert len(after) == 4 and all(after[k] == v for k, v in before.items())
+    assert len(B.load_records(tmp_path)) == 4
+    assert B.run_cell(cells[0], tmp_path, force=True)["status"] == "computed"
+
+
+# ------------------------------------------------------------------ bad input
+def test_unknown_sampler_lists_the_choices():
+    with pytest.raises(ValueError, match=r"unknown sampler 'heunn'.*'dpm_solver2'.*'heun'"):
+        B.run_cell(cell("heunn"))
+
+
+def test_unknown_metric_lists_the_choices(tmp_path):
+    with pytest.raises(ValueError, match=r"unknown metric 'fid'.*'sliced_wasserstein'.*'ode_rmse'"):
+        B.run_cell(cell(metrics=["sliced_wasserstein", "fid"]))
+    rec = B.run_cell(cell(), tmp_path)
+    with pytest.raises(ValueError, match=r"unknown report metric 'kl'.*'mmd'"):
+        B.build_report([rec], tmp_path, metrics=["kl"])
+
+
+def test_checkpoint_with_wrong_data_shape_is_refused_before_sampling(monkeypatch):
+    import sde_diffusion.solvers as solvers
+    import sde_diffusion.training as training
+    from omegaconf import OmegaConf
+    from sde_diffusion.models import MLP, ScoreModel
+    from sde_diffusion.sdes import VPSDE
+
+    sde = VPSDE()
+    model = ScoreModel(MLP(3, hidden=16, depth=1), sde)
+    cfg = OmegaConf.create({"sde": VP, "_meta_": {"data_shape": [3]}})
+    monkeypatch.setattr(training, "load_model", lambda path, **kw: (model, cfg))
+
+    def no_sampling(*a, **k):
+        raise AssertionError("sampled before checking the data shape")
+
+    monkeypatch.setattr(solvers, "sample", no_sampling)
+    with pytest.raises(ValueError, match=r"shape \(3,\).*'ring8' has data shape \(2,\)"):
+        B.run_cell(cell(problem=RING, checkpoint="some/run"))
+    # and a checkpoint trained with another SDE than the one asked for
+    cfg2 = OmegaConf.create({"sde": {"_target_": "sde_diffusion.sdes.VESDE"},
+                             "_meta_": {"data_shape": [2]}})
+    monkeypatch.setattr(training, "load_model", lambda path, **kw: (model, cfg2))
+    with pytest.raises(ValueError, match="trained with sde 'sde_diffusion.sdes.VESDE'"):
+        B.run_cell(cell(problem=RING, checkpoint="some/run"))
+
+
+def test_data_metrics_need_an_analytic_problem_or_a_checkpoint():
+    digits = {"name": "digits", "data": {"_target_": "sde_diffusion.data.digits"}}
+    with pytest.raises(ValueError, match="need an analytic problem.*frechet"):
+        B.run_cell(cell(problem=digits, metrics=["nll"]))
+    with pytest.raises(ValueError, match="checkpoint=<path>"):
+        B.run_cell(cell(problem=digits, metrics=["frechet"]))
+
+
+# ------------------------------------------------------------------ budget and metrics
+@pytest.mark.parametrize("name", sorted(n for n in SAMPLERS if n != "rk45"))
+def test_nfe_budget_is_respected_by_every_fixed_step_sampler(name):
+    """steps_for_nfe maps a budget to steps; the measured NFE stays within it (and close)."""
+    from sde_diffusion.analytic import three_clusters_1d
+    from sde_diffusion.solvers import sample
+    from sde_diffusion.sdes import VPSDE
+    sde, gm = VPSDE(), three_clusters_1d()
+    for budget in (10, 21):
+        steps = B.steps_for_nfe({"name": name, "options": {}}, budget)
+        _, info = sample(sde, gm.score_fn(sde), (4, 1), sampler=name, steps=steps,
+                         generator=torch.Generator().manual_seed(0), progress=False)
+        per_step = max(1, SAMPLERS[name]().evals_per_step) if name != "pc" else 2
+        assert budget - per_step < info.nfe <= budget, (name, steps, info.nfe)
+
+
+def test_ode_rmse_shows_heuns_second_order():
+    """Against the rk45 reference, Heun's error falls ~4x per halving of h (slope 2), Euler's ~2x."""
+    err = {}
+    for name in ("heun", "euler"):
+        for k in (32, 64):
+            c = cell(name, steps=k, n=32, metrics=["ode_rmse"], dtype="float64")
+            err[name, k] = B.run_cell(c)["metrics"]["ode_rmse"]
+    slope = lambda name: math.log2(err[name, 32] / err[name, 64])
+    assert 1.6 < slope("heun") < 2.4, err
+    assert 0.6 < slope("euler") < 1.4, err
+    # the rk45 reference solves the same ODE: the rk45 sampler at tight tolerance matches it
+    c = cell("rk45", n=32, metrics=["ode_rmse"], dtype="float64")
+    c["sampler"]["options"] = {"rtol": 1e-8, "atol": 1e-8}
+    assert B.run_cell(c)["metrics"]["ode_rmse"] < 1e-5
+
+
+def test_mode_tv_and_nll_of_known_sample_sets():
+    gm = ring_of_gaussians()
+    prob = B.Problem("ring8", (2,), mixture=gm)
+    n = 4000
+    x = gm.sample(n, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    q = B._quality(["mode_tv", "nll"], x, x, prob, 0)
+    # exact samples: E TV <= 1/2 sum_k sqrt(w_k (1 - w_k) / n)
+    bound = 0.5 * sum(math.sqrt(w * (1 - w) / n) for w in gm.weights.tolist())
+    assert q["mode_tv"] < 2 * bound
+    # all mass on mode 0 (well separated: responsibilities ~ 1): TV = 1 - w_0 = 7/8
+    x0 = gm.means[0] + 0.3 * torch.randn(n, 2, generator=torch.Generator().manual_seed(1),
+                                         dtype=torch.float64)
+    assert B._quality(["mode_tv"], x0, x, prob, 0)["mode_tv"] == pytest.approx(7 / 8, abs=1e-6)
+    # NLL of exact samples = entropy H = log 8 + entropy of N(0, 0.3^2 I) (modes ~disjoint)
+    h = math.log(8) + math.log(2 * math.pi * math.e * 0.09)
+    nll = -gm.log_prob(x)
+    assert q["nll"] == pytest.approx(h, abs=4 * float(nll.std()) / math.sqrt(n))
+
+
+def test_pareto_front():
+    pts = [(10, 1.0), (20, 0.5), (20, 0.6), (50, 0.5), (100, 0.1), (5, math.nan), (200, 0.2)]
+    assert B.pareto_front(pts) == [0, 1, 4]
+
+
+def test_peak_memory_sees_a_large_cpu_tensor():
+    with B.PeakMemory(torch.device("cpu")) as m:
+        x = torch.ones(64 * 2 ** 20 // 4)   # 64 MiB, touched
+        time.sleep(0.05)
+        del x
+    assert m.peak >= 48 * 2 ** 20
+
+
+# ------------------------------------------------------------------ Hydra sweep + report
+def test_hydra_2x2_sweep_writes_four_records_and_a_report_with_plots(tmp_path):
+    """`scripts/benchmark.py -m` over 2 samplers x 2 step counts -> 4 records; a re-run after
+    losing one record recomputes only that one; the report has the table and the PNG plots."""
+    out = tmp_path / "sweep"
+    cmd = [sys.executable, str(ROOT / "scripts" / "benchmark.py"), "-m", "sampler=euler,heun",
+           "sampler.steps=4,8", "problem=clusters1d", "n_samples=96", "n_heldout=96",
+           "logger=none", f"out_dir={out}"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
+    run = lambda: subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
+                                 timeout=300)
+    p = run()
+    assert p.returncode == 0, p.stderr[-3000:]
+    recs = sorted((out / "records").glob("*.json"))
+    assert len(recs) == 4
+    assert {(json.loads(r.read_text())["sampler"], json.loads(r.read_text())["steps"])
+            for r in recs} == {("euler", 4), ("euler", 8), ("heun", 4), ("heun", 8)}
+    recs[1].unlink()
+    p = run()
+    assert p.returncode == 0, p.stderr[-3000:]
+    log = p.stdout + p.stderr
+    assert log.count("[skipped]") == 3 and log.count("[computed]") == 1, log[-3000:]
+
+    rep_dir = tmp_path / "report"
+    argv = sys.argv
+    try:
+        sys.argv = ["benchmark_report.py", str(out), "--out", str(rep_dir), "--metrics",
+                    "ode_rmse", "sliced_wasserstein"]
+        with pytest.raises(SystemExit) as e:
+            runpy.run_path(str(ROOT / "scripts" / "benchmark_report.py"), run_name="__main__")
+        assert e.value.code == 0
+    finally:
+        sys.argv = argv
+    md = (rep_dir / "report.md").read_text()
+    body = [line for line in md.splitlines() if line.startswith("| clusters1d | vp |")]
+    assert len(body) == 4
+    assert "| heun |" in md and "*exact samples*" in md
+    for name in ("ode_rmse_vs_nfe.png", "ode_rmse_vs_time.png", "sliced_wasserstein_vs_nfe.png"):
+        png = (rep_dir / name).read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    # the primary metric is ode_rmse: heun with 8 steps (16 NFE) has the smallest error, so it
+    # is on the NFE Pareto front
+    heun8 = [line for line in md.splitlines() if "| heun | 8 | 16 |" in line]
+    assert len(heun8) == 1 and "NFE" in heun8[0].rsplit("|", 2)[1], md
+
+
+@pytest.mark.filterwarnings("ignore:Matrix is singular")  # constant-zero pixels of digits
+def test_checkpoint_source_on_digits_computes_data_metrics(monkeypatch):
+    """A (stand-in, untrained) checkpoint of the right shape runs; FD is in the 64-D pixel space."""
+    import sde_diffusion.training as training
+    from omegaconf import OmegaConf
+    from sde_diffusion.models import MLP, ScoreModel
+    from sde_diffusion.sdes import VPSDE
+
+    torch.manual_seed(0)
+    model = ScoreModel(MLP(64, hidden=16, depth=1), VPSDE())
+    cfg = OmegaConf.create({"sde": VP, "_meta_": {"data_shape": [1, 8, 8]}})
+    monkeypatch.setattr(training, "load_model", lambda path, **kw: (model, cfg))
+    digits = {"name": "digits", "data": {"_target_": "sde_diffusion.data.digits"}}
+    c = cell("euler", steps=3, problem=digits, n=160, checkpoint="run",
+             metrics=["sliced_wasserstein", "frechet"])
+    rec = B.run_cell(c)
+    assert rec["source"] == "checkpoint" and rec["nfe"] == 3
+    assert rec["metrics"]["frechet"] > rec["baseline"]["frechet"] > 0
+    again = B.run_cell(c)
+    assert (again["metrics"], again["baseline"]) == (rec["metrics"], rec["baseline"])
+
+
+@pytest.mark.cuda
+def test_cell_on_cuda_is_reproducible_and_measures_memory():
+    c = cell("heun", steps=20, problem=RING, n=4096, device="cuda")
+    r1, r2 = B.run_cell(c), B.run_cell(c)
+    assert r1["metrics"] == r2["metrics"] and r1["nfe"] == 40
+    assert r1["peak_mem_mb"] > 4096 * 8 * 2 * 4 / 2 ** 20      # at least the (N, K, d) score temporaries
+    cpu = B.run_cell({**c, "device": "cpu"})
+    assert cpu["metrics"]["ode_rmse"] == pytest.approx(r1["metrics"]["ode_rmse"], rel=0.05)
+
+
+class _RecordingTracker:
+    """Stands in for sde_diffusion.tracking.Tracker and records what it is given."""
+
+    active = False
+
+    def __init__(self):
+        self.logged, self.images, self.summaries, self.finished = [], [], [], []
+
+    def log(self, metrics, step):
+        self.logged.append(dict(metrics))
+
+    def log_image(self, key, path, step, caption=None):
+        self.images.append((key, Path(path)))
+
+    def summary(self, metrics):
+        self.summaries.append(dict(metrics))
+
+    def finish(self, exit_code=0):
+        self.finished.append(exit_code)
+
+
+def test_cells_and_report_log_through_the_tracker(tmp_path):
+    tr = _RecordingTracker()
+    recs = [B.run_cell(cell(s, steps=6), tmp_path, tracker=tr) for s in ("euler", "heun")]
+    assert [d["metrics/ode_rmse"] for d in tr.logged] == [r["metrics"]["ode_rmse"] for r in recs]
+    assert all(d["nfe"] == r["nfe"] for d, r in zip(tr.logged, recs))
+    rep_tr = _RecordingTracker()
+    rep = B.build_report(recs, tmp_path / "rep", metrics=["ode_rmse"], tracker=rep_tr)
+    assert {k for k, _ in rep_tr.images} == {"benchmark/ode_rmse_vs_nfe", "benchmark/ode_rmse_vs_time"}
+    assert all(p.exists() for _, p in rep_tr.images) and rep_tr.summaries[0]["benchmark/cells"] == 2
+    assert set(rep["plots"].values()) == {p for _, p in rep_tr.images}
+
+
+@pytest.mark.parametrize("problem", sorted(p.stem for p in (ROOT / "conf" / "problem").glob("*.yaml")))
+def test_every_problem_config_composes_and_builds(problem):
+    from sde_diffusion.training import compose_config
+    cfg = compose_config([f"problem={problem}", "sde=ve", "sampler=dpm_solver2", "nfe=20"],
+                         config_name="benchmark")
+    c = B.validate_cell(B.cell_from_config(cfg))
+    assert c["sde"]["_target_"] == "sde_diffusion.sdes.VESDE" and c["sampler"]["name"] == "dpm_solver2"
+    assert c["metrics"] == list(cfg.problem.metrics) and c["nfe"] == 20
+    prob = B.build_problem(c["problem"])       # checks the declared data_shape
+    assert prob.data_shape == tuple(cfg.problem.data_shape)
+    assert prob.analytic == (problem != "digits")

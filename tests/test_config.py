@@ -1,0 +1,168 @@
+"""Hydra configs: every option composes and instantiates; schemas reject bad keys and types;
+bad input fails before training with a message saying what to change; multirun gives one run
+per job; the train/sample scripts run end to end."""
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.errors import ConfigCompositionException, MissingConfigException
+from omegaconf import OmegaConf
+
+from sde_diffusion.data import build_data
+from sde_diffusion.solvers import SAMPLERS
+from sde_diffusion.training import CONF_DIR, Trainer, build_model, build_sde, compose_config
+
+ROOT = Path(__file__).resolve().parents[1]
+OPTIONS = {g: sorted(p.stem for p in (CONF_DIR / g).glob("*.yaml"))
+           for g in ("sde", "model", "data", "sampler", "logger", "experiment")}
+IMAGE_DATA = {"digits", "mnist", "cifar10", "image_folder"}
+FAST = ["logger=none", "train.progress=false"]
+
+
+def data_shape(cfg):
+    if "image_size" in cfg.data:
+        return (cfg.data.channels, cfg.data.image_size, cfg.data.image_size)
+    return build_data(OmegaConf.merge(cfg.data, {"n_train": 8, "n_test": 4})).data_shape
+
+
+def test_the_expected_options_exist():
+    assert {"vp", "vp_cosine", "subvp", "ve"} <= set(OPTIONS["sde"])
+    assert {"mlp", "unet"} <= set(OPTIONS["model"]) and {"wandb", "none"} <= set(OPTIONS["logger"])
+    assert {"toy2d", "digits", "mnist", "cifar10"} <= set(OPTIONS["experiment"])
+    assert {"three_clusters", "ring", "checkerboard", "swiss_roll", "two_moons", "pinwheel",
+            "digits", "mnist", "cifar10", "image_folder"} <= set(OPTIONS["data"])
+
+
+@pytest.mark.parametrize("sde", OPTIONS["sde"])
+def test_every_sde_option_instantiates(sde):
+    s = build_sde(compose_config([f"sde={sde}"]).sde)
+    m, std = s.marginal(0.5)
+    assert 0 < float(std) and float(m) > 0
+
+
+@pytest.mark.parametrize("name", OPTIONS["experiment"])
+def test_every_experiment_composes_and_builds_its_model(name):
+    cfg = compose_config([f"experiment={name}"])
+    assert cfg.sampler.name in SAMPLERS
+    shape = data_shape(cfg)
+    model = build_model(cfg.model, build_sde(cfg.sde), shape)
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        assert model(x, torch.full((2,), 0.5)).shape == x.shape
+
+
+@pytest.mark.parametrize("data", [d for d in OPTIONS["data"] if d not in IMAGE_DATA - {"digits"}])
+@pytest.mark.parametrize("model", ["mlp", "unet"])
+def test_group_options_combine(data, model):
+    cfg = compose_config([f"data={data}", f"model={model}", "model.net.channel_mult=[1,2]",
+                          "model.net.attn_resolutions=[4]", "model.net.base_channels=8",
+                          "model.net.num_groups=4"] if model == "unet" else
+                         [f"data={data}", f"model={model}"])
+    shape = data_shape(cfg)
+    if model == "unet" and len(shape) == 1:
+        with pytest.raises(ValueError, match="use model=mlp"):
+            build_model(cfg.model, build_sde(cfg.sde), shape, data)
+    else:
+        build_model(cfg.model, build_sde(cfg.sde), shape, data)
+
+
+@pytest.mark.parametrize("sampler", OPTIONS["sampler"])
+def test_every_sampler_option_names_a_registered_sampler(sampler):
+    assert compose_config([f"sampler={sampler}"]).sampler.name in SAMPLERS
+
+
+@pytest.mark.parametrize("override,match", [
+    ("train.lrr=1e-3", "Could not override 'train.lrr'"),
+    ("train.lr=fast", "train.lr"),
+    ("sde.beta_mx=3", "Could not override 'sde.beta_mx'"),
+    ("model.net.hiden=64", "Could not override 'model.net.hiden'"),
+    ("model.net.channel_mult=oops", "channel_mult"),
+    ("logger.mode=[1]", "logger.mode"),
+])
+def test_bad_keys_and_types_fail_at_compose(override, match):
+    with pytest.raises(ConfigCompositionException, match=match):
+        compose_config([override])
+
+
+def test_unknown_experiment_lists_the_options():
+    with pytest.raises(MissingConfigException, match="Available options in 'experiment'") as e:
+        compose_config(["experiment=toy3d"])
+    assert "toy2d" in str(e.value)
+
+
+@pytest.mark.parametrize("overrides,error,match", [
+    (["experiment=digits", "model.net.channel_mult=[1,2,2,2,2]", "model.net.attn_resolutions=[]"],
+     ValueError, "multiple of 16"),
+    (["experiment=digits", "data.image_size=28"], ValueError, "image_size=8"),
+    (["data=ring", "model=unet"], ValueError, "use model=mlp"),
+    (["data=image_folder", "data.path=/nonexistent/images"], FileNotFoundError, "data.path"),
+    (["data=image_folder"], ValueError, "data.path"),
+    (["experiment=toy2d", "train.batch_size=100000"], ValueError, "train.batch_size"),
+])
+def test_bad_input_fails_before_training(tmp_path, overrides, error, match):
+    with pytest.raises(error, match=match):
+        Trainer(compose_config(overrides + FAST), tmp_path)
+    assert not (tmp_path / "checkpoints").exists()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torchvision") is not None, reason="torchvision installed")
+def test_missing_torchvision_data_set_fails_with_install_hint(tmp_path):
+    with pytest.raises(ImportError, match="pip install torchvision"):
+        Trainer(compose_config(["experiment=mnist"] + FAST), tmp_path)
+
+
+def test_sample_config_composes():
+    cfg = compose_config(["run=/some/run", "sampler=heun"], config_name="sample")
+    assert cfg.sampler.name == "heun" and cfg.n == 64
+    assert compose_config(["run=x"], config_name="sample").sampler is None
+    with pytest.raises(ConfigCompositionException):
+        compose_config(["run=x", "nn=3"], config_name="sample")
+
+
+# ----------------------------------------------------------------------------- the scripts
+def _run(args, cwd, timeout=240):
+    env = dict(os.environ, OMP_NUM_THREADS="1", HYDRA_FULL_ERROR="0")
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+TINY = ["experiment=toy2d", "logger=none", "data.n_train=512", "data.n_test=128",
+        "model.net.hidden=16", "model.net.depth=1", "train.steps=4", "train.batch_size=32",
+        "train.log_every=2", "train.checkpoint_every=2", "train.eval_samples=64",
+        "sampler.steps=5", "train.progress=false"]
+
+
+def test_multirun_two_values_give_two_runs_and_sample_script(tmp_path):
+    sweep = tmp_path / "sweep"
+    r = _run([str(ROOT / "scripts/train.py"), "-m", *TINY, "train.lr=1e-3,3e-4",
+              f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    runs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
+    assert [p.name for p in runs] == ["0", "1"]
+    lrs = set()
+    for run in runs:
+        assert (run / "checkpoints" / "ckpt_00000004.pt").is_file()
+        assert (run / "samples" / "final.png").is_file()
+        lrs.add(OmegaConf.load(run / ".hydra" / "config.yaml").train.lr)
+    assert lrs == {1e-3, 3e-4}
+    out = tmp_path / "samples"
+    r = _run([str(ROOT / "scripts/sample.py"), f"run={runs[0]}", "n=50", "steps=6",
+              f"out={out}", "trajectory_frames=4"], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert torch.load(out / "samples.pt", weights_only=True).shape == (50, 2)
+    assert (out / "samples.png").is_file() and (out / "trajectory.png").is_file()
+
+
+@pytest.mark.slow  # two interpreter start-ups; the same errors are tested in-process above
+def test_train_script_fails_fast_on_bad_key_and_bad_image_size(tmp_path):
+    r = _run([str(ROOT / "scripts/train.py"), "experiment=toy2d", "train.lrr=1"], cwd=tmp_path)
+    assert r.returncode != 0 and "Could not override 'train.lrr'" in r.stderr
+    r = _run([str(ROOT / "scripts/train.py"), "experiment=digits", "logger=none",
+              "model.net.channel_mult=[1,2,2,2,2]", "model.net.attn_resolutions=[]",
+              f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
+    assert r.returncode == 2 and "multiple of 16" in (r.stdout + r.stderr)
+    assert not (tmp_path / "run" / "checkpoints").exists()
