@@ -16,12 +16,11 @@ results come back in the input's dtype. Data may have any per-sample shape (flat
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Callable, Optional, Tuple
 
 import torch
 
 from .sdes.base import SDE
-from .utils import append_dims
 
 __all__ = ["GaussianMixture", "ring_of_gaussians", "three_clusters_1d", "random_mixture"]
 

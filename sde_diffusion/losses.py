@@ -42,7 +42,7 @@ import torch
 
 from .models.parameterization import eps_loss_factor, from_eps
 from .sdes.base import SDE
-from .utils import append_dims, check_choice
+from .utils import check_choice
 
 __all__ = ["WEIGHTINGS", "T_SAMPLINGS", "sample_time", "eps_weight", "dsm_loss", "DSMLoss",
            "lognormal_time_density"]

@@ -1,5 +1,4 @@
 """Sample metrics: known values for shifted Gaussians, zero for identical sets."""
-import math
 
 import pytest
 import torch

@@ -4,13 +4,8 @@ from .edm import (EDMCoefficients, edm_coefficients, edm_loss_weight, edm_to_x0,
 from .mlp import MLP, FourierTimeEmbedding
 from .parameterization import PARAMETERIZATIONS, convert, eps_loss_factor, from_eps, to_eps
 from .score_model import ScoreModel
+from .unet import UNet
 
 __all__ = ["ScoreModel", "MLP", "FourierTimeEmbedding", "PARAMETERIZATIONS", "convert",
            "to_eps", "from_eps", "eps_loss_factor", "EDMCoefficients", "edm_coefficients",
-           "edm_loss_weight", "edm_to_x0", "x0_to_edm"]
-
-try:  # the U-Net lives in models/unet.py
-    from .unet import UNet
-    __all__.append("UNet")
-except ImportError:  # pragma: no cover - during development only
-    pass
+           "edm_loss_weight", "edm_to_x0", "x0_to_edm", "UNet"]

@@ -17,7 +17,6 @@ Squared errors are proportional to the eps-error with a factor that depends only
 """
 from __future__ import annotations
 
-from typing import Tuple
 
 import torch
 

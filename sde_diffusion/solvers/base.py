@@ -37,7 +37,7 @@ from typing import Any, Callable, ClassVar, Dict, List, Optional, Sequence, Type
 
 import torch
 
-from ..utils import append_dims, check_finite, check_score_shape
+from ..utils import check_finite, check_score_shape
 from .grids import make_grid
 
 __all__ = ["Sampler", "SampleInfo", "SolverContext", "SAMPLERS", "register_sampler", "sample",

@@ -29,7 +29,7 @@ Correctors (at fixed t, after the predictor):
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional, Type
+from typing import Dict, Type
 
 import torch
 

@@ -7,7 +7,7 @@ Importing this package registers the structured-config schemas used by ``conf/``
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any, Optional, Sequence, Union
 
 from omegaconf import DictConfig, OmegaConf
 

@@ -18,7 +18,6 @@ import copy
 import inspect
 import json
 import logging
-import math
 import os
 import random
 import signal
@@ -26,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -35,8 +34,7 @@ from omegaconf import DictConfig, OmegaConf
 from ..data import DataBundle, build_data
 from ..losses import DSMLoss
 from ..models import ScoreModel
-from .checkpoint import (CheckpointError, checkpoint_dir, latest_checkpoint, load_checkpoint,
-                         save_checkpoint)
+from .checkpoint import (checkpoint_dir, latest_checkpoint, save_checkpoint)
 from .ema import EMA
 
 __all__ = ["Trainer", "TrainResult", "NonFiniteLossError", "build_model", "build_sde",
