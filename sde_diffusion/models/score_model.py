@@ -44,46 +44,49 @@ class ScoreModel(nn.Module):
         self.data_std = float(data_std)
         self.input_scaling = input_scaling
 
+    @staticmethod
+    def _per_sample(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """t as an (N,) tensor on x's device (a scalar t is shared by the whole batch)."""
+        t = torch.as_tensor(t, device=x.device)
+        return t.expand(x.shape[0]) if t.ndim == 0 else t
+
     def coefficients(self, x: torch.Tensor, t: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """(m(t), s(t)) in x's dtype, shaped (N,)."""
-        t = torch.as_tensor(t, device=x.device)
-        t = t.expand(x.shape[0]) if t.ndim == 0 else t
-        m, s = self.sde.marginal(t)
+        m, s = self.sde.marginal(self._per_sample(x, t))
         return m.to(x.dtype), s.to(x.dtype)
+
+    def _call_net(self, x_in: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        out = self.net(x_in, cond)
+        if out.shape != x_in.shape:
+            raise ValueError(f"network returned shape {tuple(out.shape)}, expected {tuple(x_in.shape)}")
+        return out
+
+    def _native(self, x: torch.Tensor, t: torch.Tensor, m: torch.Tensor,
+                s: torch.Tensor) -> Tuple[str, torch.Tensor]:
+        """``native`` with the kernel coefficients (m, s) at t already computed."""
+        if self.parameterization == "edm":
+            # D(x_hat; sigma) = c_skip x_hat + c_out net(c_in x_hat, c_noise), sigma = s/m
+            c = edm_coefficients(s / m, self.data_std)
+            x_hat = scaled_input(x, m)
+            out = self._call_net(append_dims(c.c_in, x.ndim) * x_hat, c.c_noise)
+            return "x0", append_dims(c.c_skip, x.ndim) * x_hat + append_dims(c.c_out, x.ndim) * out
+        x_in = x
+        if self.input_scaling:
+            c_in = torch.rsqrt(m * m * self.data_std ** 2 + s * s)
+            x_in = append_dims(c_in, x.ndim) * x
+        return self.parameterization, self._call_net(x_in, t.to(x.dtype))
 
     def native(self, x: torch.Tensor, t: torch.Tensor) -> Tuple[str, torch.Tensor]:
         """The net's prediction and the parameterisation it is in ("x0" for "edm")."""
-        t = torch.as_tensor(t, device=x.device)
-        t = t.expand(x.shape[0]) if t.ndim == 0 else t
-        if self.parameterization == "edm":
-            return "x0", self._edm_denoise(x, t)
-        x_in = x
-        if self.input_scaling:
-            m, s = self.coefficients(x, t)
-            c_in = torch.rsqrt(m * m * self.data_std ** 2 + s * s)
-            x_in = append_dims(c_in, x.ndim) * x
-        out = self.net(x_in, t.to(x.dtype))
-        if out.shape != x.shape:
-            raise ValueError(f"network returned shape {tuple(out.shape)}, expected {tuple(x.shape)}")
-        return self.parameterization, out
-
-    def _edm_denoise(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """D(x_hat; sigma) = c_skip x_hat + c_out net(c_in x_hat, c_noise), sigma = s/m (x's dtype)."""
-        m, s = self.coefficients(x, t)
-        c = edm_coefficients(s / m, self.data_std)
-        x_hat = scaled_input(x, m)
-        out = self.net(append_dims(c.c_in, x.ndim) * x_hat, c.c_noise)
-        if out.shape != x.shape:
-            raise ValueError(f"network returned shape {tuple(out.shape)}, expected {tuple(x.shape)}")
-        return append_dims(c.c_skip, x.ndim) * x_hat + append_dims(c.c_out, x.ndim) * out
+        t = self._per_sample(x, t)
+        return self._native(x, t, *self.coefficients(x, t))
 
     def predict(self, x: torch.Tensor, t: torch.Tensor, target: str = "eps") -> torch.Tensor:
         """The prediction in any parameterisation ("score", "eps", "x0", "v")."""
-        kind, out = self.native(x, t)
-        if kind == target:
-            return out
-        m, s = self.coefficients(x, t)
-        return convert(out, kind, target, x, m, s)
+        t = self._per_sample(x, t)
+        m, s = self.coefficients(x, t)  # once per call: input scaling and conversion share it
+        kind, out = self._native(x, t, m, s)
+        return out if kind == target else convert(out, kind, target, x, m, s)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """The score grad_x log p_t(x)."""
