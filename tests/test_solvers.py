@@ -307,7 +307,7 @@ def test_register_sampler_decorator():
         def __init__(self):
             pass
 
-        def step(self, ctx, x, i):
+        def step(self, ctx, x, i, state):
             return x
 
     try:

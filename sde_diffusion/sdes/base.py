@@ -34,6 +34,8 @@ class SDE(ABC):
 
     noise_type = "diagonal"
     sde_type = "ito"
+    #: time grid samplers use when neither the call nor the sampler names one (``solvers.GRIDS``)
+    default_grid = "uniform_t"
 
     def __init__(self, T: float = 1.0, eps: float = 1e-5):
         check_positive("T", T)

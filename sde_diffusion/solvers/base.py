@@ -7,14 +7,22 @@ A sampler is a small class registered by name::
     class MySampler(Sampler):
         order = 1.0; stochastic = False; evals_per_step = 1
         def __init__(self, my_option: float = 1.0): ...
-        def step(self, ctx, x, i):   # x at ctx.t[i]  ->  x at ctx.t[i + 1]
+        def init_state(self, ctx, x):  # optional: per-call state (multistep history, tables)
+            return {"history": []}
+        def step(self, ctx, x, i, state):   # x at ctx.t[i]  ->  x at ctx.t[i + 1]
             ...
+
+A sampler object holds only its options: everything that belongs to one run lives in ``ctx``
+(one per ``sample`` call) or in the ``state`` value that ``init_state`` returns and the loop
+passes to every ``step``. So one sampler object can run twice, or in two threads at once.
 
 ``ctx`` (a :class:`SolverContext`) holds the float64 grid ``ctx.t`` (Python floats, so a
 fixed-step loop never synchronises with the device), the kernel coefficients ``ctx.m``,
 ``ctx.s``, drift coefficient ``ctx.f`` and diffusion ``ctx.g`` at every grid point, the
 counted score ``ctx.score(x, t)``, the data prediction ``ctx.x0(x, i)`` and the noise source
-``ctx.noise(x)``. The base class runs the loop, callback, trajectory and progress bar.
+``ctx.noise(x)``. The base class runs the loop, callback, trajectory, progress bar, the
+optional ``after_step`` hook (e.g. the replacement method of inpainting) and the non-finite
+check (a device-side flag per step, read once at the end: no host sync inside the loop).
 
 Reproducibility (what is guaranteed):
 - the same ``generator`` state, batch shape, dtype and device give the same samples;
@@ -29,6 +37,7 @@ Reproducibility (what is guaranteed):
 from __future__ import annotations
 
 import inspect
+import operator
 import os
 import sys
 import time
@@ -41,7 +50,30 @@ from ..utils import check_finite, check_score_shape
 from .grids import make_grid
 
 __all__ = ["Sampler", "SampleInfo", "SolverContext", "SAMPLERS", "register_sampler", "sample",
-           "NoiseSource", "get_sampler"]
+           "NoiseSource", "get_sampler", "NonFiniteSampleError", "as_steps"]
+
+
+class NonFiniteSampleError(FloatingPointError, ValueError):
+    """A sampler produced NaN/inf; ``step`` is the first solver step (1-based) where it did."""
+
+    def __init__(self, sampler: str, step: int, t: float):
+        self.sampler, self.step, self.t = sampler, step, t
+        super().__init__(f"sampler {sampler!r} produced non-finite values at step {step} "
+                         f"(t = {t:.6g}); check the score function (NaN/inf in the network or "
+                         f"its weights) and the time grid")
+
+
+def as_steps(steps: Any, name: str = "steps", minimum: int = 1) -> int:
+    """An integer step count >= minimum (Python or numpy integers; not bool, not float)."""
+    if isinstance(steps, bool):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {steps!r}")
+    try:
+        n = operator.index(steps)
+    except TypeError:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {steps!r}") from None
+    if n < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {steps!r}")
+    return int(n)
 
 GeneratorLike = Union[None, torch.Generator, Sequence[torch.Generator]]
 
@@ -141,7 +173,8 @@ class SolverContext:
     def __init__(self, sde, score_fn, times: torch.Tensor, noise: NoiseSource,
                  callback: Optional[Callable[[Dict[str, Any]], None]] = None,
                  keep_trajectory: bool = False, progress: Optional[bool] = None,
-                 desc: str = "sampling"):
+                 desc: str = "sampling",
+                 after_step: Optional[Callable[[torch.Tensor, float, Callable], torch.Tensor]] = None):
         self.sde = sde
         self.score_fn = score_fn
         self.noise_source = noise
@@ -152,6 +185,8 @@ class SolverContext:
         self.progress = progress
         self.desc = desc
         self.last_x0: Optional[torch.Tensor] = None
+        self.after_step = after_step
+        self._first_bad: Optional[torch.Tensor] = None  # device-side index of first bad step
 
     def set_times(self, times: torch.Tensor) -> None:
         self.times = times
@@ -187,6 +222,26 @@ class SolverContext:
         return self.noise_source.like(x)
 
     # ---- bookkeeping ----
+    def finish_step(self, x: torch.Tensor, i: int, sampler: "Sampler") -> torch.Tensor:
+        """After a step to grid index i: the ``after_step`` hook, the non-finite flag, record."""
+        if self.after_step is not None:
+            x = self.after_step(x, self.t[i], self.noise)
+        self.flag_nonfinite(x, i)
+        self.record(x, i, sampler)
+        return x
+
+    def flag_nonfinite(self, x: torch.Tensor, i: int) -> None:
+        """Remember (on x's device, without a host sync) the first grid index with NaN/inf."""
+        bad = torch.where(torch.isfinite(x).all(), len(self.t) + 1, i)
+        self._first_bad = bad if self._first_bad is None else torch.minimum(self._first_bad, bad)
+
+    def raise_if_nonfinite(self, sampler: "Sampler") -> None:
+        """One host sync at the end: NonFiniteSampleError naming the first bad step."""
+        if self._first_bad is not None:
+            i = int(self._first_bad)
+            if i <= len(self.t):
+                raise NonFiniteSampleError(sampler.name, i, self.t[min(i, len(self.t) - 1)])
+
     def record(self, x: torch.Tensor, i: int, sampler: "Sampler") -> None:
         """Store the state at grid index i and call the user callback."""
         if self.trajectory is not None:
@@ -207,7 +262,8 @@ class Sampler:
     Class attributes a subclass declares:
         order: global convergence order (strong order for SDE samplers).
         stochastic: whether it injects noise. evals_per_step: score evaluations per step
-        (used to map an NFE budget to steps). default_grid: name in ``GRIDS``.
+        (used to map an NFE budget to steps). default_grid: name in ``GRIDS``, or None (the
+        default) for the SDE's own ``sde.default_grid``.
         default_denoise: whether ``sample`` appends the Tweedie denoising step by default.
         requires: SDE methods this sampler calls (checked before any work).
     """
@@ -216,7 +272,7 @@ class Sampler:
     order: ClassVar[float] = 1.0
     stochastic: ClassVar[bool] = False
     evals_per_step: ClassVar[int] = 1
-    default_grid: ClassVar[str] = "uniform_t"
+    default_grid: ClassVar[Optional[str]] = None
     default_denoise: ClassVar[bool] = False
     requires: ClassVar[tuple] = ("marginal", "drift_coeff", "diffusion")
 
@@ -234,23 +290,27 @@ class Sampler:
 
     def make_times(self, sde, steps: int, grid, t_end: Optional[float],
                    t_start: Optional[float]) -> torch.Tensor:
-        return make_grid(sde, self.default_grid if grid is None else grid, steps, t_end, t_start)
+        if grid is None:
+            grid = self.default_grid or getattr(sde, "default_grid", "uniform_t")
+        return make_grid(sde, grid, steps, t_end, t_start)
 
-    def setup(self, ctx: SolverContext, x: torch.Tensor) -> None:
-        """Per-call initialisation (multistep buffers, coefficient tables)."""
+    def init_state(self, ctx: SolverContext, x: torch.Tensor) -> Any:
+        """Per-call state (multistep history, coefficient tables), passed to every ``step``.
+        Never stored on ``self``: the sampler object stays reusable and thread-safe."""
+        return None
 
-    def step(self, ctx: SolverContext, x: torch.Tensor, i: int) -> torch.Tensor:
-        """Advance x from ctx.t[i] to ctx.t[i + 1]."""
+    def step(self, ctx: SolverContext, x: torch.Tensor, i: int, state: Any) -> torch.Tensor:
+        """Advance x from ctx.t[i] to ctx.t[i + 1]; ``state`` is what ``init_state`` returned."""
         raise NotImplementedError
 
     def integrate(self, ctx: SolverContext, x: torch.Tensor) -> torch.Tensor:
         """The time loop: T -> t_end over ctx's grid, with trajectory, callback, progress."""
-        self.setup(ctx, x)
+        state = self.init_state(ctx, x)
         ctx.record(x, 0, self)
         with ctx.progress_bar(ctx.steps) as bar:
             for i in range(ctx.steps):
-                x = self.step(ctx, x, i)
-                ctx.record(x, i + 1, self)
+                x = self.step(ctx, x, i, state)
+                x = ctx.finish_step(x, i + 1, self)
                 bar.update(1)
         return x
 
@@ -275,7 +335,9 @@ def sample(sde, score_fn, shape: Optional[Sequence[int]] = None, sampler: str = 
            denoise: Optional[bool] = None,
            callback: Optional[Callable[[Dict[str, Any]], None]] = None,
            return_trajectory: bool = False, progress: Optional[bool] = None,
-           noise_dtype: torch.dtype = torch.float32, **sampler_options):
+           noise_dtype: torch.dtype = torch.float32,
+           after_step: Optional[Callable[[torch.Tensor, float, Callable], torch.Tensor]] = None,
+           **sampler_options):
     """Generate samples by integrating the reverse SDE / probability-flow ODE from t_start to t_end.
 
     Args:
@@ -289,25 +351,31 @@ def sample(sde, score_fn, shape: Optional[Sequence[int]] = None, sampler: str = 
         x_init: start state at t_start (default: prior N(0, s(t_start)^2 I)); its device and
             dtype then win over ``device``/``dtype``.
         t_end: end time (default ``sde.eps``), t_start: start time (default ``sde.T``).
-        grid: "uniform_t", "log_snr", "karras", a callable, or explicit decreasing times.
+        grid: a name in ``GRIDS``, a callable, or explicit decreasing times; default: the
+            sampler's own default grid if it declares one, else ``sde.default_grid``.
         denoise: finish with the Tweedie posterior mean x0 = (x + s^2 score)/m at t_end (one
             extra NFE). Default: True for stochastic samplers (removes the last step's noise),
             False for deterministic ones (returns the PF-ODE solution at t_end).
         callback: called after every step with a dict {i, t, x, x0, nfe, sampler}.
         return_trajectory: keep every grid state in ``info.trajectory``.
         progress: tqdm bar; default off when the ``CI`` env var is set or stderr is not a tty.
+        after_step: optional ``(x, t, noise) -> x`` applied after every step at its new time t
+            (``noise(x)`` draws standard normal noise like x from the sampler's generator);
+            e.g. the replacement method of inpainting (``sde_diffusion.conditional``).
         **sampler_options: the sampler's own options (e.g. ``predictor=``, ``snr=``, ``rtol=``).
 
     Returns:
         (x, info): samples of ``shape`` and a :class:`SampleInfo`.
+
+    Raises:
+        NonFiniteSampleError (a ValueError) naming the first step where x became NaN/inf.
 
     Runs under ``torch.no_grad()``. Fixed-step samplers read every schedule value as a host
     float computed once from the float64 grid, so their loops never synchronise with the device
     (rk45 and torchsde's adaptive mode are host-driven by nature).
     """
     smp = _build(sampler, sampler_options)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    steps = as_steps(steps)
     if not callable(score_fn):
         raise TypeError(f"score_fn must be callable (x, t) -> score, got {type(score_fn).__name__}")
     smp.check_sde(sde)
@@ -325,8 +393,10 @@ def sample(sde, score_fn, shape: Optional[Sequence[int]] = None, sampler: str = 
         raise ValueError(f"shape must be (N, *data_shape) with positive sizes, got {shape}")
     times = smp.make_times(sde, steps, grid, t_end, t_start)
     noise = NoiseSource(generator, noise_dtype)
+    if after_step is not None and not callable(after_step):
+        raise TypeError(f"after_step must be callable (x, t, noise) -> x, got {type(after_step).__name__}")
     ctx = SolverContext(sde, score_fn, times, noise, callback, return_trajectory, progress,
-                        desc=sampler)
+                        desc=sampler, after_step=after_step)
     start = time.perf_counter()
     if x_init is None:
         x = noise(shape, device, dtype) * ctx.s[0]
@@ -337,6 +407,8 @@ def sample(sde, score_fn, shape: Optional[Sequence[int]] = None, sampler: str = 
         do_denoise = smp.default_denoise if denoise is None else bool(denoise)
         if do_denoise:
             x = ctx.x0(x, ctx.steps)
+        ctx.flag_nonfinite(x, ctx.steps)
+        ctx.raise_if_nonfinite(smp)
     if x.device.type == "cuda":
         torch.cuda.synchronize(x.device)
     wall = time.perf_counter() - start

@@ -81,7 +81,7 @@ class EDMHeunSampler(_EDMBase):
     def __init__(self, rho: float = 7.0):
         self.rho = check_positive("rho", rho)
 
-    def step(self, ctx, x, i):
+    def step(self, ctx, x, i, state):
         m, s = ctx.m[i], ctx.s[i]
         x_hat = self._heun(ctx, x / m, ctx.t[i], m, s, i)
         return ctx.m[i + 1] * x_hat
@@ -114,8 +114,9 @@ class EDMStochasticSampler(_EDMBase):
                                                                 float(S_tmax), float(S_noise))
         self.rho = check_positive("rho", rho)
 
-    def setup(self, ctx, x):
-        """Precompute (on the host, before the loop) sigma_hat_i, its time and kernel."""
+    def init_state(self, ctx, x):
+        """Precompute (on the host, before the loop) sigma_hat_i, its time and kernel: a list
+        of (noise_std, t_hat, m_hat, s_hat) per step."""
         n = ctx.steps
         sig = torch.tensor(ctx.s[:n], dtype=torch.float64) / torch.tensor(ctx.m[:n], dtype=torch.float64)
         sig_T = float(ctx.sde.sigma(ctx.sde.T))
@@ -128,13 +129,14 @@ class EDMStochasticSampler(_EDMBase):
         m_hat, s_hat = ctx.sde.marginal(t_hat)
         std = torch.sqrt(((s_hat / m_hat) ** 2 - sig ** 2).clamp(min=0.0)) * self.S_noise
         std = torch.where(churn, std, 0.0)
-        self._hats: List[tuple] = list(zip(std.tolist(), t_hat.tolist(), m_hat.tolist(), s_hat.tolist()))
+        hats: List[tuple] = list(zip(std.tolist(), t_hat.tolist(), m_hat.tolist(), s_hat.tolist()))
         for i in range(n):  # no churn: evaluate exactly at the grid point
             if not bool(churn[i]):
-                self._hats[i] = (0.0, ctx.t[i], ctx.m[i], ctx.s[i])
+                hats[i] = (0.0, ctx.t[i], ctx.m[i], ctx.s[i])
+        return hats
 
-    def step(self, ctx, x, i):
-        noise_std, t_hat, m_hat, s_hat = self._hats[i]
+    def step(self, ctx, x, i, state):
+        noise_std, t_hat, m_hat, s_hat = state[i]
         x_hat = x / ctx.m[i]
         if noise_std > 0.0:
             x_hat = x_hat + noise_std * ctx.noise(x_hat)

@@ -40,7 +40,6 @@ class MultistepExpSampler(Sampler):
     """Multistep data-prediction exponential integrator of order ``max_order``."""
 
     max_order = 1
-    default_grid = "uniform_t"
     requires = ("marginal", "drift_coeff", "diffusion", "log_snr", "t_from_log_snr")
 
     def __init__(self, lower_order_final: bool = True, min_ratio: float = 0.3):
@@ -50,45 +49,48 @@ class MultistepExpSampler(Sampler):
         self.min_ratio = float(min_ratio)
         self.order = float(self.max_order)
 
-    def setup(self, ctx: SolverContext, x: torch.Tensor) -> None:
-        # lambda = log(m/s) per grid point (inf where s = 0), computed once on the host
-        self.lam = [math.log(m) - math.log(s) if s > 0 else math.inf for m, s in zip(ctx.m, ctx.s)]
-        lam_fin = [v for v in self.lam if math.isfinite(v)]
+    def init_state(self, ctx: SolverContext, x: torch.Tensor) -> dict:
+        """lambda = log(m/s) per grid point (inf where s = 0), computed once on the host, and
+        the multistep history (x0 predictions and their lambdas, newest first)."""
+        lam = [math.log(m) - math.log(s) if s > 0 else math.inf for m, s in zip(ctx.m, ctx.s)]
+        lam_fin = [v for v in lam if math.isfinite(v)]
         if any(b <= a for a, b in zip(lam_fin, lam_fin[1:])):
             raise ValueError(f"sampler {self.name!r} needs log-SNR strictly increasing along the "
                              f"grid (decreasing in t); {type(ctx.sde).__name__}'s is not")
-        self.hist: List[torch.Tensor] = []   # x0 predictions, newest first
-        self.hist_lam: List[float] = []
+        hist: List[torch.Tensor] = []
+        hist_lam: List[float] = []
+        return {"lam": lam, "hist": hist, "hist_lam": hist_lam}
 
-    def step(self, ctx, x, i):
+    def step(self, ctx, x, i, state):
+        lam, hist, hist_lam = state["lam"], state["hist"], state["hist_lam"]
         x0 = ctx.x0(x, i)
-        self.hist.insert(0, x0)
-        self.hist_lam.insert(0, self.lam[i])
-        del self.hist[self.max_order:], self.hist_lam[self.max_order:]
+        hist.insert(0, x0)
+        hist_lam.insert(0, lam[i])
+        del hist[self.max_order:], hist_lam[self.max_order:]
         m1, s1, s0 = ctx.m[i + 1], ctx.s[i + 1], ctx.s[i]
         if s1 == 0.0:  # lambda' = inf: plain denoising step
             return m1 * x0
-        order = min(self.max_order, len(self.hist))
+        order = min(self.max_order, len(hist))
         if self.lower_order_final and ctx.steps < 15:
             order = min(order, ctx.steps - i)
-        lam0, lam1 = self.lam[i], self.lam[i + 1]
+        lam0, lam1 = lam[i], lam[i + 1]
         h = lam1 - lam0
         # no far extrapolation: each earlier log-SNR gap must be >= min_ratio * h
         for k in range(1, order):
-            if self.hist_lam[k - 1] - self.hist_lam[k] < self.min_ratio * h:
+            if hist_lam[k - 1] - hist_lam[k] < self.min_ratio * h:
                 order = k
                 break
         phi1 = math.expm1(-h)
         out = (s1 / s0) * x - (m1 * phi1) * x0
         if order >= 2:
             phi2 = phi1 / h + 1.0
-            r0 = (lam0 - self.hist_lam[1]) / h
-            d1_0 = (x0 - self.hist[1]) / r0
+            r0 = (lam0 - hist_lam[1]) / h
+            d1_0 = (x0 - hist[1]) / r0
             if order == 2:
                 d1 = d1_0
             else:
-                r1 = (self.hist_lam[1] - self.hist_lam[2]) / h
-                d1_1 = (self.hist[1] - self.hist[2]) / r1
+                r1 = (hist_lam[1] - hist_lam[2]) / h
+                d1_1 = (hist[1] - hist[2]) / r1
                 d2 = (d1_0 - d1_1) / (r0 + r1)
                 d1 = d1_0 + r0 * d2
                 phi3 = phi2 / h - 0.5

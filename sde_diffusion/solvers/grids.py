@@ -29,9 +29,8 @@ def _ends(sde, t_end: Optional[float], t_start: Optional[float]):
 
 
 def _check_steps(steps) -> int:
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
-    return steps
+    from .base import as_steps
+    return as_steps(steps)
 
 
 def uniform_t(sde, steps: int, t_end: Optional[float] = None,

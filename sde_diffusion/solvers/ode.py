@@ -36,7 +36,7 @@ class EulerODESampler(Sampler):
     def __init__(self):
         pass
 
-    def step(self, ctx, x, i):
+    def step(self, ctx, x, i, state):
         return x + (ctx.t[i + 1] - ctx.t[i]) * pf_drift(ctx, x, i)
 
 
@@ -50,7 +50,7 @@ class HeunSampler(Sampler):
     def __init__(self):
         pass
 
-    def step(self, ctx, x, i):
+    def step(self, ctx, x, i, state):
         dt = ctx.t[i + 1] - ctx.t[i]
         d1 = pf_drift(ctx, x, i)
         x_e = x + dt * d1

@@ -222,7 +222,7 @@ class PCSampler(Sampler):
         if self.evals_per_step == 0:
             raise ValueError("predictor='none' with corrector='none' does nothing; choose at least one")
 
-    def step(self, ctx, x, i):
+    def step(self, ctx, x, i, state):
         x = self._pred.predict(ctx, x, i)
         return self._corr.correct(ctx, x, i + 1)
 
