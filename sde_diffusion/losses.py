@@ -30,6 +30,10 @@ density q, so with weighting "edm" every sample's weight on |D - x_0|^2 is exact
 lambda(sigma) (tested); any other weighting stays unbiased under it (importance correction).
 sigma_d defaults to the model's ``data_std`` (ScoreModel; EDM uses 0.5).
 
+Class-conditional models: ``y`` (N,) integer labels go to ``model.native(x_t, t, y)``; with
+``p_uncond = p`` each label is replaced by the null label ``num_classes`` with probability p
+(label dropout, so one network learns both the conditional and the unconditional score).
+
 Losses return one value per sample (shape (N,)); the caller reduces, weights and logs.
 """
 from __future__ import annotations
@@ -42,7 +46,7 @@ import torch
 
 from .models.parameterization import eps_loss_factor, from_eps
 from .sdes.base import SDE
-from .utils import check_choice
+from .utils import check_choice, check_finite_number
 
 __all__ = ["WEIGHTINGS", "T_SAMPLINGS", "sample_time", "eps_weight", "dsm_loss", "DSMLoss",
            "lognormal_time_density"]
@@ -132,7 +136,8 @@ def dsm_loss(model, x0: torch.Tensor, weighting: str = "sigma2", t_sampling: str
              t: Optional[torch.Tensor] = None, noise: Optional[torch.Tensor] = None,
              generator: Optional[torch.Generator] = None, reduce: str = "mean",
              max_weight: Optional[float] = None, sigma_data: Optional[float] = None,
-             p_mean: float = P_MEAN, p_std: float = P_STD) -> torch.Tensor:
+             p_mean: float = P_MEAN, p_std: float = P_STD, y: Optional[torch.Tensor] = None,
+             p_uncond: float = 0.0, num_classes: Optional[int] = None) -> torch.Tensor:
     """Per-sample DSM loss of a ``ScoreModel`` (anything with ``.sde`` and ``.native(x, t)``).
 
     Args:
@@ -143,12 +148,27 @@ def dsm_loss(model, x0: torch.Tensor, weighting: str = "sigma2", t_sampling: str
             exact factor explodes (e.g. an x0-model under the sigma2 weighting as s -> 0).
         sigma_data, p_mean, p_std: EDM's sigma_d (default: ``model.data_std``, else 0.5) and
             log-normal parameters, used by weighting "edm" / t_sampling "lognormal".
+        y: optional integer class labels (N,), passed as ``model.native(x_t, t, y)``.
+        p_uncond: probability of replacing each label by the null label ``num_classes``
+            (default: ``model.net.num_classes``), drawn from ``generator`` after t and noise.
     Returns:
         (N,) tensor: w(t)/c(t) |pred - target|^2, unbiased for J / (data dims if "mean").
     """
     check_choice("reduce", reduce, ("mean", "sum"))
     sde: SDE = model.sde
     n = x0.shape[0]
+    p_uncond = check_finite_number("p_uncond", p_uncond)
+    if not 0.0 <= p_uncond <= 1.0:
+        raise ValueError(f"p_uncond must lie in [0, 1], got {p_uncond!r}")
+    if y is not None:
+        y = torch.as_tensor(y, device=x0.device)
+        if y.is_floating_point() or y.dtype == torch.bool or y.shape != (n,):
+            raise ValueError(f"labels y must be integers of shape ({n},), got dtype {y.dtype}, "
+                             f"shape {tuple(y.shape)}")
+        if p_uncond > 0 and num_classes is None:
+            num_classes = getattr(getattr(model, "net", None), "num_classes", None)
+            if num_classes is None:
+                raise ValueError("p_uncond > 0 needs num_classes (the null label's index)")
     if t is None:
         t, corr = sample_time(sde, n, t_sampling, generator=generator, device=x0.device,
                               p_mean=p_mean, p_std=p_std)
@@ -159,7 +179,12 @@ def dsm_loss(model, x0: torch.Tensor, weighting: str = "sigma2", t_sampling: str
         noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype,
                             device=generator.device if generator is not None else x0.device).to(x0.device)
     x_t = sde.perturb(x0, t, noise)
-    kind, pred = model.native(x_t, t.to(x0.dtype))
+    if y is not None and p_uncond > 0:
+        u = torch.rand(n, generator=generator, dtype=torch.float64,
+                       device=generator.device if generator is not None else x0.device).to(x0.device)
+        y = torch.where(u < p_uncond, torch.full_like(y, int(num_classes)), y)
+    kind, pred = (model.native(x_t, t.to(x0.dtype)) if y is None
+                  else model.native(x_t, t.to(x0.dtype), y))
     m, s = sde.marginal(t)
     target = from_eps(noise, kind, x_t, m, s) if kind != "x0" else x0
     if sigma_data is None:
@@ -177,17 +202,23 @@ class DSMLoss:
 
     def __init__(self, weighting: str = "sigma2", t_sampling: str = "uniform", reduce: str = "mean",
                  max_weight: Optional[float] = None, sigma_data: Optional[float] = None,
-                 p_mean: float = P_MEAN, p_std: float = P_STD):
+                 p_mean: float = P_MEAN, p_std: float = P_STD, p_uncond: float = 0.0,
+                 num_classes: Optional[int] = None):
+        if not 0.0 <= check_finite_number("p_uncond", p_uncond) <= 1.0:
+            raise ValueError(f"p_uncond must lie in [0, 1], got {p_uncond!r}")
+        self.p_uncond, self.num_classes = float(p_uncond), num_classes
         self.weighting = check_choice("weighting", weighting, WEIGHTINGS)
         self.t_sampling = check_choice("t_sampling", t_sampling, T_SAMPLINGS)
         self.reduce = check_choice("reduce", reduce, ("mean", "sum"))
         self.max_weight = max_weight
         self.sigma_data, self.p_mean, self.p_std = sigma_data, p_mean, p_std
 
-    def __call__(self, model, x0: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    def __call__(self, model, x0: torch.Tensor, generator: Optional[torch.Generator] = None,
+                 y: Optional[torch.Tensor] = None) -> torch.Tensor:
         return dsm_loss(model, x0, self.weighting, self.t_sampling, generator=generator,
                         reduce=self.reduce, max_weight=self.max_weight, sigma_data=self.sigma_data,
-                        p_mean=self.p_mean, p_std=self.p_std)
+                        p_mean=self.p_mean, p_std=self.p_std, y=y, p_uncond=self.p_uncond,
+                        num_classes=self.num_classes)
 
     def __repr__(self):
         return f"DSMLoss(weighting={self.weighting!r}, t_sampling={self.t_sampling!r})"

@@ -1,12 +1,14 @@
 """Small helpers shared by every module: broadcasting and input validation."""
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Iterable, Union
 
 import torch
 
 __all__ = ["append_dims", "as_time", "check_choice", "check_positive", "check_finite",
-           "check_score_shape"]
+           "check_finite_number", "check_score_shape"]
 
 TimeLike = Union[float, torch.Tensor]
 
@@ -47,9 +49,25 @@ def check_choice(name: str, value: str, choices: Iterable[str]) -> str:
     return value
 
 
+def check_finite_number(name: str, value) -> float:
+    """A finite real number (Python/numpy scalar or one-element tensor; not bool) as a float;
+    TypeError for other types, ValueError (naming the value) for NaN/inf."""
+    if isinstance(value, bool) or not (isinstance(value, numbers.Real)
+                                       or (torch.is_tensor(value) and value.numel() == 1)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return v
+
+
 def check_positive(name: str, value: float) -> float:
-    if not (value > 0):
-        raise ValueError(f"{name} must be positive, got {value!r}")
+    """A finite number > 0 (ValueError naming the value otherwise, e.g. NaN, inf, 0)."""
+    if isinstance(value, bool) or not (isinstance(value, numbers.Real)
+                                       or (torch.is_tensor(value) and value.numel() == 1)):
+        raise TypeError(f"{name} must be a positive number, got {type(value).__name__} {value!r}")
+    if not (math.isfinite(float(value)) and value > 0):
+        raise ValueError(f"{name} must be positive and finite, got {value!r}")
     return value
 
 

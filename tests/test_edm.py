@@ -66,14 +66,18 @@ def test_edm_round_trips_with_other_parameterisations(sde_name, target):
 
 class _Oracle(nn.Module):
     """The exact EDM network output F* = (E[x0|x_t] - c_skip x_hat) / c_out, reading sigma back
-    from c_noise = ln(sigma)/4 and x_hat from c_in x_hat (so it checks what the net is fed)."""
+    from the noise label (ln sigma mapped affinely to [0, 1] over [sigma(max(eps, 1e-5 T)),
+    sigma(T)]) and x_hat from c_in x_hat (so it checks what the net is fed)."""
 
     def __init__(self, gm, sde, sd):
         super().__init__()
         self.gm, self.sde, self.sd = gm, sde, sd
+        lo = math.log(float(sde.sigma(max(sde.eps, 1e-5 * sde.T))))
+        self.lo, self.span = lo, math.log(float(sde.sigma(sde.T))) - lo
 
     def forward(self, x_in, c_noise):
-        sig = torch.exp(4 * c_noise.double())
+        assert float(c_noise.min()) >= -1e-12 and float(c_noise.max()) <= 1 + 1e-12  # in [0, 1]
+        sig = torch.exp(self.lo + self.span * c_noise.double())
         c = edm_coefficients(sig, self.sd)
         x_hat = x_in.double() / c.c_in[:, None]
         t = self.sde.t_from_sigma(sig)
@@ -144,7 +148,8 @@ def test_dsm_loss_edm_equals_papers_loss():
     sigma = t.float()
     y_noisy = x0 + sigma[:, None] * n
     c = edm_coefficients(sigma, 0.5)
-    D = c.c_skip[:, None] * y_noisy + c.c_out[:, None] * net(c.c_in[:, None] * y_noisy) * (1 + c.c_noise[:, None])
+    label = (torch.log(sigma) - math.log(0.002)) / (math.log(80.0) - math.log(0.002))  # in [0, 1]
+    D = c.c_skip[:, None] * y_noisy + c.c_out[:, None] * net(c.c_in[:, None] * y_noisy) * (1 + label[:, None])
     ref = edm_loss_weight(sigma, 0.5) * (D - x0).pow(2).mean(1)
     torch.testing.assert_close(loss, ref, rtol=1e-5, atol=1e-6)
 

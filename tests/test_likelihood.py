@@ -164,8 +164,8 @@ def test_errors_are_clear():
         log_likelihood(sde, gm.score_fn(sde), x.clone().fill_(float("inf")))
     with pytest.raises(ValueError, match="steps"):
         log_likelihood(sde, gm.score_fn(sde), x, method="heun", steps=0)
-    with pytest.raises(ValueError, match="'rk45', 'heun'"):
-        log_likelihood(sde, gm.score_fn(sde), x, method="euler")
+    with pytest.raises(ValueError, match="'rk45', 'heun', 'euler'"):
+        log_likelihood(sde, gm.score_fn(sde), x, method="rk4")
     with pytest.raises(ValueError, match="'rademacher', 'gaussian'"):
         log_likelihood(sde, gm.score_fn(sde), x, divergence="hutchinson", probe="sphere")
     with pytest.raises(ValueError, match="rtol"):

@@ -9,6 +9,10 @@ With the kernel x_t = m x_0 + s eps (m = m(t), s = s(t)) and a = m / r, b = s / 
 
 Inverse maps, with z_t = x_t / r = a x_0 + b eps:  eps = b z_t + a v,  x0 = a z_t - b v.
 
+The Tweedie step (the posterior mean E[x_0 | x_t] from the score) is the score -> x0 map:
+x0 = (x_t + s^2 score) / m (``tweedie``). Coefficients m, s may be tensors of shape (N,) or
+() or Python floats (samplers pass host floats so that their loops never sync).
+
 Squared errors are proportional to the eps-error with a factor that depends only on (m, s):
 
     |score err|^2 = |eps err|^2 / s^2
@@ -17,23 +21,31 @@ Squared errors are proportional to the eps-error with a factor that depends only
 """
 from __future__ import annotations
 
+from typing import Union
 
 import torch
 
 from ..utils import append_dims, check_choice
 
-__all__ = ["PARAMETERIZATIONS", "to_eps", "from_eps", "convert", "eps_loss_factor"]
+__all__ = ["PARAMETERIZATIONS", "to_eps", "from_eps", "convert", "eps_loss_factor", "tweedie"]
 
 PARAMETERIZATIONS = ("score", "eps", "x0", "v")
+Coeff = Union[float, torch.Tensor]
 
 
-def _bc(c: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    c = c.to(x.dtype)
+def _bc(c: Coeff, x: torch.Tensor) -> Coeff:
+    if not torch.is_tensor(c):
+        return float(c)
+    c = c.to(device=x.device, dtype=x.dtype)
     return append_dims(c, x.ndim) if c.ndim else c
 
 
-def to_eps(pred: torch.Tensor, kind: str, x_t: torch.Tensor, m: torch.Tensor,
-           s: torch.Tensor) -> torch.Tensor:
+def tweedie(x_t: torch.Tensor, score: torch.Tensor, m: Coeff, s: Coeff) -> torch.Tensor:
+    """E[x_0 | x_t] = (x_t + s^2 score) / m (Tweedie's formula for the kernel N(m x_0, s^2 I))."""
+    return from_eps(to_eps(score, "score", x_t, m, s), "x0", x_t, m, s)
+
+
+def to_eps(pred: torch.Tensor, kind: str, x_t: torch.Tensor, m: Coeff, s: Coeff) -> torch.Tensor:
     """Convert a prediction in parameterisation ``kind`` to the implied eps."""
     check_choice("parameterization", kind, PARAMETERIZATIONS)
     m, s = _bc(m, x_t), _bc(s, x_t)
@@ -43,12 +55,11 @@ def to_eps(pred: torch.Tensor, kind: str, x_t: torch.Tensor, m: torch.Tensor,
         return -s * pred
     if kind == "x0":
         return (x_t - m * pred) / s
-    r = torch.sqrt(m * m + s * s)
+    r = (m * m + s * s) ** 0.5
     return (s * x_t / r + m * pred) / r  # eps = b z_t + a v
 
 
-def from_eps(eps: torch.Tensor, kind: str, x_t: torch.Tensor, m: torch.Tensor,
-             s: torch.Tensor) -> torch.Tensor:
+def from_eps(eps: torch.Tensor, kind: str, x_t: torch.Tensor, m: Coeff, s: Coeff) -> torch.Tensor:
     """Express an eps prediction in parameterisation ``kind``."""
     check_choice("parameterization", kind, PARAMETERIZATIONS)
     m, s = _bc(m, x_t), _bc(s, x_t)
@@ -59,12 +70,12 @@ def from_eps(eps: torch.Tensor, kind: str, x_t: torch.Tensor, m: torch.Tensor,
     x0 = (x_t - s * eps) / m
     if kind == "x0":
         return x0
-    r = torch.sqrt(m * m + s * s)
+    r = (m * m + s * s) ** 0.5
     return (m * eps - s * x0) / r
 
 
-def convert(pred: torch.Tensor, source: str, target: str, x_t: torch.Tensor, m: torch.Tensor,
-            s: torch.Tensor) -> torch.Tensor:
+def convert(pred: torch.Tensor, source: str, target: str, x_t: torch.Tensor, m: Coeff,
+            s: Coeff) -> torch.Tensor:
     """Map a prediction between any two of score / eps / x0 / v at the same (x_t, m, s)."""
     check_choice("parameterization", target, PARAMETERIZATIONS)
     if source == target:

@@ -1,35 +1,45 @@
-"""ScoreModel: a backbone ``net(x, t)`` plus the parameterisation that turns its output into
-a score (or eps / x0 / v). The backbone knows nothing about the SDE; the loss knows nothing
-about the backbone (EDM's separation of concerns)."""
+"""ScoreModel: a backbone ``net(x, noise_label[, y])`` plus the preconditioning that turns its
+output into a score (or eps / x0 / v). The backbone knows nothing about the SDE; the loss
+knows nothing about the backbone (EDM's separation of concerns). The preconditioning, the
+noise-label convention included, lives in ``models/precond.py``."""
 from __future__ import annotations
 
-from typing import Tuple
+import inspect
+from typing import Optional, Tuple
 
 import torch
 from torch import nn
 
 from ..sdes.base import SDE
-from ..utils import append_dims, check_choice
-from .edm import edm_coefficients, scaled_input
+from ..utils import check_choice
 from .parameterization import PARAMETERIZATIONS, convert
+from .precond import PRECONDS, make_precond
 
 __all__ = ["ScoreModel"]
 
 
+def _takes_labels(net: nn.Module) -> bool:
+    """Whether ``net.forward`` accepts a third positional argument (class labels)."""
+    try:
+        params = list(inspect.signature(getattr(net, "forward", net)).parameters.values())
+    except (TypeError, ValueError):
+        return True
+    pos = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(pos) >= 3 or any(p.kind == p.VAR_POSITIONAL for p in params)
+
+
 class ScoreModel(nn.Module):
-    """``score_fn = ScoreModel(net, sde, parameterization="eps")``; ``score_fn(x, t)`` -> score.
+    """``score_fn = ScoreModel(net, sde, parameterization="eps")``; ``score_fn(x, t[, y])`` -> score.
 
     Args:
-        net: any module ``net(x_in, t) -> tensor of x's shape``.
+        net: any module ``net(x_in, noise_label) -> tensor of x's shape``; a class-conditional
+            one also takes integer labels, ``net(x_in, noise_label, y)`` with y of shape (N,).
         sde: the forward SDE whose kernel (m(t), s(t)) defines the conversions.
-        parameterization: what the net's output means: "score", "eps", "x0", "v", or "edm"
-            (Karras et al.'s preconditioning, ``models/edm.py``: with sigma = s/m and
-            x_hat = x_t/m the net is called as ``F = net(c_in x_hat, c_noise)`` and the model's
-            native prediction is the x0-prediction ``D = c_skip x_hat + c_out F``; ``data_std``
-            is EDM's sigma_data, set it to 0.5 for EDM's setting; ``input_scaling`` is unused).
-        data_std: the net sees ``c_in x_t`` with ``c_in = 1 / sqrt(m^2 data_std^2 + s^2)``, so its
-            input has roughly unit variance for every SDE (VE's x_t reaches sigma_max). Set
-            ``input_scaling=False`` to feed x_t unchanged.
+        parameterization: "score", "eps", "x0", "v", or "edm" (Karras et al.'s
+            preconditioning, an x0-prediction); see ``models/precond.py``.
+        data_std: sigma_data of the input scaling c_in = 1/sqrt(m^2 data_std^2 + s^2) (EDM: 0.5).
+        input_scaling: feed x_t unscaled when False (not for "edm").
+    The network's time input is the precond's noise label, in [0, 1] for every SDE.
     """
 
     parameterizations = PARAMETERIZATIONS + ("edm",)
@@ -37,61 +47,85 @@ class ScoreModel(nn.Module):
     def __init__(self, net: nn.Module, sde: SDE, parameterization: str = "eps",
                  data_std: float = 1.0, input_scaling: bool = True):
         super().__init__()
-        self.parameterization = check_choice("parameterization", parameterization,
-                                             self.parameterizations)
+        if not callable(net):
+            raise TypeError(f"net must be a module (or callable) net(x, noise_label), got {type(net).__name__}")
+        if not isinstance(sde, SDE):
+            raise TypeError(f"sde must be an SDE (sde_diffusion.sdes), got {type(sde).__name__}")
+        self.parameterization = check_choice("parameterization", parameterization, tuple(PRECONDS))
         self.net = net
         self.sde = sde
-        self.data_std = float(data_std)
+        self.precond = make_precond(parameterization, sde, data_std, input_scaling)
+        self.data_std = self.precond.data_std
         self.input_scaling = input_scaling
 
     @staticmethod
     def _per_sample(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """t as an (N,) tensor on x's device (a scalar t is shared by the whole batch)."""
         t = torch.as_tensor(t, device=x.device)
-        return t.expand(x.shape[0]) if t.ndim == 0 else t
+        if t.ndim == 0:
+            return t.expand(x.shape[0])
+        if t.shape != (x.shape[0],):
+            raise ValueError(f"t must be a scalar or of shape ({x.shape[0]},), got {tuple(t.shape)}")
+        return t
 
     def coefficients(self, x: torch.Tensor, t: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """(m(t), s(t)) in x's dtype, shaped (N,)."""
         m, s = self.sde.marginal(self._per_sample(x, t))
         return m.to(x.dtype), s.to(x.dtype)
 
-    def _call_net(self, x_in: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        out = self.net(x_in, cond)
+    def _labels(self, x: torch.Tensor, y) -> Optional[torch.Tensor]:
+        if y is None:
+            return None
+        y = torch.as_tensor(y, device=x.device)
+        if y.dtype in (torch.bool,) or y.is_floating_point() or y.is_complex():
+            raise TypeError(f"class labels y must be integers, got dtype {y.dtype}")
+        if y.shape != (x.shape[0],):
+            raise ValueError(f"class labels y must have shape ({x.shape[0]},), got {tuple(y.shape)}")
+        if not _takes_labels(self.net):
+            raise TypeError(f"network {type(self.net).__name__} takes no class labels "
+                            "(its forward has no third argument); call without y")
+        return y.long()
+
+    def _native(self, x: torch.Tensor, t: torch.Tensor, m: torch.Tensor, s: torch.Tensor,
+                y=None) -> Tuple[str, torch.Tensor]:
+        """``native`` with the kernel coefficients (m, s) at t already computed."""
+        x_in = self.precond.net_input(x, m, s)
+        label = self.precond.noise_label(t.to(x.dtype), m, s)
+        y = self._labels(x, y)
+        out = self.net(x_in, label) if y is None else self.net(x_in, label, y)
         if out.shape != x_in.shape:
             raise ValueError(f"network returned shape {tuple(out.shape)}, expected {tuple(x_in.shape)}")
-        return out
+        return self.precond.output(out, x, m, s)
 
-    def _native(self, x: torch.Tensor, t: torch.Tensor, m: torch.Tensor,
-                s: torch.Tensor) -> Tuple[str, torch.Tensor]:
-        """``native`` with the kernel coefficients (m, s) at t already computed."""
-        if self.parameterization == "edm":
-            # D(x_hat; sigma) = c_skip x_hat + c_out net(c_in x_hat, c_noise), sigma = s/m
-            c = edm_coefficients(s / m, self.data_std)
-            x_hat = scaled_input(x, m)
-            out = self._call_net(append_dims(c.c_in, x.ndim) * x_hat, c.c_noise)
-            return "x0", append_dims(c.c_skip, x.ndim) * x_hat + append_dims(c.c_out, x.ndim) * out
-        x_in = x
-        if self.input_scaling:
-            c_in = torch.rsqrt(m * m * self.data_std ** 2 + s * s)
-            x_in = append_dims(c_in, x.ndim) * x
-        return self.parameterization, self._call_net(x_in, t.to(x.dtype))
-
-    def native(self, x: torch.Tensor, t: torch.Tensor) -> Tuple[str, torch.Tensor]:
+    def native(self, x: torch.Tensor, t: torch.Tensor, y=None) -> Tuple[str, torch.Tensor]:
         """The net's prediction and the parameterisation it is in ("x0" for "edm")."""
         t = self._per_sample(x, t)
-        return self._native(x, t, *self.coefficients(x, t))
+        return self._native(x, t, *self.coefficients(x, t), y=y)
 
-    def predict(self, x: torch.Tensor, t: torch.Tensor, target: str = "eps") -> torch.Tensor:
+    def predict(self, x: torch.Tensor, t: torch.Tensor, target: str = "eps", y=None) -> torch.Tensor:
         """The prediction in any parameterisation ("score", "eps", "x0", "v")."""
+        check_choice("target", target, PARAMETERIZATIONS)
         t = self._per_sample(x, t)
         m, s = self.coefficients(x, t)  # once per call: input scaling and conversion share it
-        kind, out = self._native(x, t, m, s)
+        kind, out = self._native(x, t, m, s, y)
         return out if kind == target else convert(out, kind, target, x, m, s)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """The score grad_x log p_t(x)."""
-        return self.predict(x, t, "score")
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y=None) -> torch.Tensor:
+        """The score grad_x log p_t(x) (conditional on labels y of shape (N,) when given)."""
+        return self.predict(x, t, "score", y)
 
-    def denoise(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def denoise(self, x: torch.Tensor, t: torch.Tensor, y=None) -> torch.Tensor:
         """E[x_0 | x_t] as the model sees it (the x0 prediction, Tweedie)."""
-        return self.predict(x, t, "x0")
+        return self.predict(x, t, "x0", y)
+
+    # ---- reusable models (implemented in models/pretrained.py) ----
+    def save_pretrained(self, directory) -> None:
+        """Write weights and the SDE / network / parameterisation config to ``directory``."""
+        from .pretrained import save_pretrained
+        return save_pretrained(self, directory)
+
+    @classmethod
+    def from_pretrained(cls, directory) -> "ScoreModel":
+        """Load a model written by ``save_pretrained`` (weights-only, allow-listed classes)."""
+        from .pretrained import load_pretrained
+        return load_pretrained(directory)

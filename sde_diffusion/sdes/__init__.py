@@ -4,7 +4,9 @@ from .discrete import DiscreteChain
 from .edm import EDMSDE
 from .linear import LinearSDE
 from .ve import VESDE
-from .vp import SCHEDULES, SubVPSDE, VPSDE
+from .schedules import BetaSchedule, CosineBeta, LinearBeta
+from .vp import SCHEDULES, BetaSDE, SubVPSDE, VPSDE
 
 __all__ = ["SDE", "ReverseSDE", "ProbabilityFlowODE", "ScoreFn", "VPSDE", "SubVPSDE",
-           "VESDE", "LinearSDE", "EDMSDE", "DiscreteChain", "SCHEDULES"]
+           "VESDE", "LinearSDE", "EDMSDE", "DiscreteChain", "SCHEDULES",
+           "BetaSDE", "BetaSchedule", "LinearBeta", "CosineBeta"]

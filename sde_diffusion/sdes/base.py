@@ -18,7 +18,7 @@ from typing import Callable, Optional, Sequence, Tuple
 
 import torch
 
-from ..utils import TimeLike, append_dims, as_time, check_positive
+from ..utils import TimeLike, append_dims, as_time, check_finite_number, check_positive
 
 __all__ = ["SDE", "ReverseSDE", "ProbabilityFlowODE", "ScoreFn"]
 
@@ -36,13 +36,28 @@ class SDE(ABC):
     sde_type = "ito"
     #: time grid samplers use when neither the call nor the sampler names one (``solvers.GRIDS``)
     default_grid = "uniform_t"
+    #: capabilities samplers may require (``Sampler.needs``): a discrete DDPM chain
+    #: (``discrete(N)``, variance-preserving SDEs only) and a finite, strictly decreasing
+    #: log-SNR on (0, T] (exponential integrators, log-SNR grids)
+    has_discrete_chain = False
+    has_finite_log_snr = True
 
     def __init__(self, T: float = 1.0, eps: float = 1e-5):
         check_positive("T", T)
+        check_finite_number("eps", eps)
         if not (0 <= eps < T):
             raise ValueError(f"eps must lie in [0, T={T}), got {eps!r}")
         self.T = float(T)
         self.eps = float(eps)
+
+    def supports(self, capability: str) -> bool:
+        """Whether this SDE has ``capability`` ("discrete_chain" or "finite_log_snr")."""
+        return bool(getattr(self, "has_" + capability, False))
+
+    def discrete(self, num_steps: int):
+        """The discrete DDPM chain of a variance-preserving SDE; ValueError for the others."""
+        raise ValueError(f"the discrete DDPM chain needs a variance-preserving SDE "
+                         f"(has_discrete_chain); {type(self).__name__} has none")
 
     # ---- what a subclass defines (t: float64 tensor, already validated) ----
     @abstractmethod
@@ -182,11 +197,22 @@ class ReverseSDE:
         t = t.to(x.dtype).expand(x.shape[0]) if t.ndim == 0 else t.to(x.dtype)
         return self.score_fn(x, t)
 
+    def combine(self, x: torch.Tensor, score: torch.Tensor, f, g) -> torch.Tensor:
+        """f x - c g^2 score: the drift from a score already evaluated, with the coefficients
+        f = f(t), g = g(t) given as Python floats or tensors broadcastable against x (this is
+        the one place the reverse / PF drift is written; samplers pass host floats)."""
+        return f * x - (self.score_factor * g * g) * score
+
+    def divergence(self, div_score: torch.Tensor, f, g, dim: int) -> torch.Tensor:
+        """div_x of the drift: d f - c g^2 div_x score (d = dim, the data dimension)."""
+        return dim * f - (self.score_factor * g * g) * div_score
+
     def drift(self, x: torch.Tensor, t: TimeLike) -> torch.Tensor:
         """f(x, t) - c g(t)^2 score(x, t) (the dt-coefficient in forward time)."""
-        g2 = self.sde.diffusion(t).to(x.dtype).pow(2)
-        g2 = append_dims(g2, x.ndim) if g2.ndim else g2
-        return self.sde.drift(x, t) - self.score_factor * g2 * self.score(x, t)
+        f = self.sde.drift_coeff(self.sde._time(t, like=x)).to(device=x.device, dtype=x.dtype)
+        g = self.sde.diffusion(self.sde._time(t, like=x)).to(device=x.device, dtype=x.dtype)
+        f, g = (append_dims(c, x.ndim) if c.ndim else c for c in (f, g))
+        return self.combine(x, self.score(x, t), f, g)
 
     def diffusion(self, t: TimeLike) -> torch.Tensor:
         return self.sde.diffusion(t)

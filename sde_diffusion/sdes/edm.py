@@ -22,6 +22,7 @@ class EDMSDE(SDE):
 
     def __init__(self, sigma_min: float = 0.002, sigma_max: float = 80.0):
         check_positive("sigma_min", sigma_min)
+        check_positive("sigma_max", sigma_max)
         if not sigma_max > sigma_min:
             raise ValueError(f"sigma_max must exceed sigma_min={sigma_min}, got {sigma_max!r}")
         super().__init__(T=float(sigma_max), eps=float(sigma_min))

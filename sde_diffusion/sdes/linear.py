@@ -25,7 +25,7 @@ never from strings. The tutorial's worked example, forward ``dx = sqrt(2 beta(t)
 """
 from __future__ import annotations
 
-import math
+import numbers
 from typing import Callable, Optional, Tuple
 
 import numpy as np
@@ -34,121 +34,13 @@ import torch
 from ..utils import check_choice, check_positive
 from .base import SDE
 
+from .schedules import (Constant, Geometric, Linear, Power, Scaled, Schedule, Sqrt, Sum,  # noqa: F401
+                        vp_diffusion, vp_drift)
+
 __all__ = ["LinearSDE", "Schedule", "Constant", "Linear", "Geometric", "Scaled", "Sqrt", "Sum",
            "Power", "vp_drift", "vp_diffusion"]
 
-Schedule = Callable[[torch.Tensor], torch.Tensor]
-
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(8)  # nodes/weights on [-1, 1]
-
-
-# --------------------------------------------------------------------------- schedules
-class Constant:
-    """c(t) = value."""
-
-    def __init__(self, value: float = 0.0):
-        self.value = float(value)
-
-    def __call__(self, t: torch.Tensor) -> torch.Tensor:
-        return torch.full_like(torch.as_tensor(t, dtype=torch.float64), self.value)
-
-    def __repr__(self):
-        return f"Constant({self.value})"
-
-
-class Linear:
-    """c(t) = start + (end - start) t / T."""
-
-    def __init__(self, start: float, end: float, T: float = 1.0):
-        check_positive("T", T)
-        self.start, self.end, self.T = float(start), float(end), float(T)
-
-    def __call__(self, t: torch.Tensor) -> torch.Tensor:
-        return self.start + (self.end - self.start) * torch.as_tensor(t, dtype=torch.float64) / self.T
-
-    def __repr__(self):
-        return f"Linear({self.start}, {self.end}, T={self.T})"
-
-
-class Geometric:
-    """c(t) = start (end / start)^(t / T), both positive."""
-
-    def __init__(self, start: float, end: float, T: float = 1.0):
-        check_positive("start", start)
-        check_positive("end", end)
-        check_positive("T", T)
-        self.start, self.end, self.T = float(start), float(end), float(T)
-        self._log_ratio = math.log(end / start)
-
-    def __call__(self, t: torch.Tensor) -> torch.Tensor:
-        return self.start * torch.exp(torch.as_tensor(t, dtype=torch.float64) / self.T * self._log_ratio)
-
-    def __repr__(self):
-        return f"Geometric({self.start}, {self.end}, T={self.T})"
-
-
-class Scaled:
-    """c(t) = scale * inner(t)."""
-
-    def __init__(self, inner: Schedule, scale: float):
-        self.inner, self.scale = inner, float(scale)
-
-    def __call__(self, t: torch.Tensor) -> torch.Tensor:
-        return self.scale * self.inner(t)
-
-    def __repr__(self):
-        return f"Scaled({self.inner!r}, {self.scale})"
-
-
-class Sqrt:
-    """c(t) = sqrt(scale * inner(t)), e.g. g = sqrt(2 beta(t)) with scale = 2."""
-
-    def __init__(self, inner: Schedule, scale: float = 1.0):
-        self.inner, self.scale = inner, float(scale)
-
-    def __call__(self, t: torch.Tensor) -> torch.Tensor:
-        return torch.sqrt(self.scale * self.inner(t))
-
-    def __repr__(self):
-        return f"Sqrt({self.inner!r}, scale={self.scale})"
-
-
-class Power:
-    """c(t) = scale * t^exponent (t >= 0)."""
-
-    def __init__(self, exponent: float = 1.0, scale: float = 1.0):
-        self.exponent, self.scale = float(exponent), float(scale)
-
-    def __call__(self, t: torch.Tensor) -> torch.Tensor:
-        return self.scale * torch.as_tensor(t, dtype=torch.float64).pow(self.exponent)
-
-    def __repr__(self):
-        return f"Power({self.exponent}, scale={self.scale})"
-
-
-class Sum:
-    """c(t) = sum of the given schedules."""
-
-    def __init__(self, *terms: Schedule):
-        if not terms:
-            raise ValueError("Sum needs at least one schedule")
-        self.terms = terms
-
-    def __call__(self, t: torch.Tensor) -> torch.Tensor:
-        out = self.terms[0](t)
-        for term in self.terms[1:]:
-            out = out + term(t)
-        return out
-
-
-def vp_drift(beta: Schedule) -> Schedule:
-    """f(t) = -beta(t) / 2 (the VP drift coefficient)."""
-    return Scaled(beta, -0.5)
-
-
-def vp_diffusion(beta: Schedule) -> Schedule:
-    """g(t) = sqrt(beta(t))."""
-    return Sqrt(beta, 1.0)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -254,7 +146,7 @@ class LinearSDE(SDE):
                             f"{type(g).__name__}")
         if marginal is not None and not callable(marginal):
             raise TypeError(f"marginal must be a callable t -> (m, s) or None, got {type(marginal).__name__}")
-        if int(grid_size) < 16:
+        if isinstance(grid_size, bool) or not isinstance(grid_size, numbers.Integral) or grid_size < 16:
             raise ValueError(f"grid_size must be >= 16, got {grid_size!r}")
         self.f_fn, self.g_fn, self.marginal_fn = f, g, marginal
         self.grid_size = int(grid_size)
@@ -376,16 +268,26 @@ class LinearSDE(SDE):
             hi = torch.where(above, hi, mid)
         return (0.5 * (lo + hi)).clamp(0.0, self.T)
 
-    def discrete(self, num_steps: int):
-        """The discrete DDPM chain, defined when this SDE is variance preserving
-        (m(t)^2 + s(t)^2 = 1 on [0, T]); otherwise ValueError."""
+    def _vp_defect(self) -> Tuple[float, float]:
+        """max |m^2 + s^2 - 1| on a grid of [0, T], and where."""
         t = torch.linspace(0.0, self.T, 257, dtype=torch.float64)
         m, s = self.marginal(t)
         err = (m * m + s * s - 1).abs()
-        if float(err.max()) > 1e-6:
+        return float(err.max()), float(t[err.argmax()])
+
+    @property
+    def has_discrete_chain(self) -> bool:
+        """True when variance preserving (m^2 + s^2 = 1 to 1e-6 on [0, T])."""
+        return self._vp_defect()[0] <= 1e-6
+
+    def discrete(self, num_steps: int):
+        """The discrete DDPM chain, defined when this SDE is variance preserving
+        (m(t)^2 + s(t)^2 = 1 on [0, T]); otherwise ValueError."""
+        err, at = self._vp_defect()
+        if err > 1e-6:
             raise ValueError(f"the discrete DDPM chain needs a variance-preserving SDE "
                              f"(m^2 + s^2 = 1); this LinearSDE has m^2 + s^2 - 1 = "
-                             f"{float(err.max()):.3g} at t={_fmt(float(t[err.argmax()]))}")
+                             f"{err:.3g} at t={_fmt(at)}")
         from .discrete import DiscreteChain
         return DiscreteChain.from_sde(self, num_steps)
 

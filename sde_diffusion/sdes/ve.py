@@ -23,6 +23,7 @@ class VESDE(SDE):
                  eps: float = 1e-5):
         super().__init__(T=T, eps=eps)
         check_positive("sigma_min", sigma_min)
+        check_positive("sigma_max", sigma_max)
         if not sigma_max > sigma_min:
             raise ValueError(f"sigma_max must exceed sigma_min={sigma_min}, got {sigma_max!r}")
         self.sigma_min, self.sigma_max = float(sigma_min), float(sigma_max)

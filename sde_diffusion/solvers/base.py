@@ -46,6 +46,8 @@ from typing import Any, Callable, ClassVar, Dict, List, Optional, Sequence, Type
 
 import torch
 
+from ..models.parameterization import tweedie
+from ..sdes.base import ProbabilityFlowODE, ReverseSDE
 from ..utils import check_finite, check_score_shape
 from .grids import make_grid
 
@@ -187,6 +189,11 @@ class SolverContext:
         self.last_x0: Optional[torch.Tensor] = None
         self.after_step = after_step
         self._first_bad: Optional[torch.Tensor] = None  # device-side index of first bad step
+        # the SDE's own reverse processes own the drift formula f x - c g^2 score
+        make_flow = getattr(sde, "probability_flow", None)
+        make_rev = getattr(sde, "reverse", None)
+        self.flow = make_flow(score_fn) if callable(make_flow) else ProbabilityFlowODE(sde, score_fn)
+        self.rsde = make_rev(score_fn) if callable(make_rev) else ReverseSDE(sde, score_fn)
 
     def set_times(self, times: torch.Tensor) -> None:
         self.times = times
@@ -209,14 +216,21 @@ class SolverContext:
         return check_score_shape(out, x)
 
     def x0(self, x: torch.Tensor, i: int) -> torch.Tensor:
-        """Tweedie data prediction at grid point i: x0 = (x + s^2 score) / m (one NFE).
-        Equivalently eps = -s score, x0 = (x - s eps) / m."""
+        """Tweedie data prediction at grid point i (``parameterization.tweedie``, one NFE)."""
         s, m = self.s[i], self.m[i]
         if s == 0.0:
             return x / m
-        x0 = (x + (s * s) * self.score(x, self.t[i])) / m
+        x0 = tweedie(x, self.score(x, self.t[i]), m, s)
         self.last_x0 = x0
         return x0
+
+    def pf_drift(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        """Probability-flow drift at grid point i, ``sde.probability_flow(score)`` (one NFE)."""
+        return self.flow.combine(x, self.score(x, self.t[i]), self.f[i], self.g[i])
+
+    def reverse_drift(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        """Reverse-SDE drift at grid point i, ``sde.reverse(score)`` (one NFE)."""
+        return self.rsde.combine(x, self.score(x, self.t[i]), self.f[i], self.g[i])
 
     def noise(self, x: torch.Tensor) -> torch.Tensor:
         return self.noise_source.like(x)
@@ -266,6 +280,8 @@ class Sampler:
         default) for the SDE's own ``sde.default_grid``.
         default_denoise: whether ``sample`` appends the Tweedie denoising step by default.
         requires: SDE methods this sampler calls (checked before any work).
+        needs: SDE capabilities it relies on (``SDE.supports``: "discrete_chain",
+        "finite_log_snr"); ``needs_for`` may add some from the options.
     """
 
     name: ClassVar[str] = "base"
@@ -275,6 +291,7 @@ class Sampler:
     default_grid: ClassVar[Optional[str]] = None
     default_denoise: ClassVar[bool] = False
     requires: ClassVar[tuple] = ("marginal", "drift_coeff", "diffusion")
+    needs: ClassVar[tuple] = ()
 
     def options(self) -> Dict[str, Any]:
         """The resolved constructor options (for SampleInfo and logging)."""
@@ -287,6 +304,14 @@ class Sampler:
         if missing:
             raise ValueError(f"sampler {self.name!r} needs an SDE with {', '.join(missing)}; "
                              f"{type(sde).__name__} does not provide it")
+        for cap in self.needs_for():
+            if not bool(getattr(sde, "has_" + cap, False)):
+                raise ValueError(f"sampler {self.name!r} needs an SDE with the capability "
+                                 f"{cap!r} (SDE.has_{cap}); {type(sde).__name__} does not have it")
+
+    def needs_for(self) -> tuple:
+        """The capabilities this configured sampler needs (default: the class's ``needs``)."""
+        return tuple(self.needs)
 
     def make_times(self, sde, steps: int, grid, t_end: Optional[float],
                    t_start: Optional[float]) -> torch.Tensor:

@@ -27,6 +27,7 @@ from typing import List
 
 import torch
 
+from ..models.parameterization import convert
 from ..utils import check_positive
 from .base import Sampler, SolverContext, register_sampler
 from .grids import karras, make_grid
@@ -59,8 +60,9 @@ class _EDMBase(Sampler):
 
     @staticmethod
     def _eps_hat(ctx: SolverContext, x_hat: torch.Tensor, t: float, m: float, s: float) -> torch.Tensor:
-        """dx_hat/dsigma = (x_hat - D)/sigma = -s score(m x_hat, t) (one NFE)."""
-        return -s * ctx.score(m * x_hat, t)
+        """dx_hat/dsigma = (x_hat - D)/sigma = eps(m x_hat, t) = -s score (one NFE)."""
+        x = m * x_hat
+        return convert(ctx.score(x, t), "score", "eps", x, m, s)
 
     def _heun(self, ctx: SolverContext, x_hat: torch.Tensor, t: float, m: float, s: float,
               i: int) -> torch.Tensor:

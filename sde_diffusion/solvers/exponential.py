@@ -41,6 +41,7 @@ class MultistepExpSampler(Sampler):
 
     max_order = 1
     requires = ("marginal", "drift_coeff", "diffusion", "log_snr", "t_from_log_snr")
+    needs = ("finite_log_snr",)
 
     def __init__(self, lower_order_final: bool = True, min_ratio: float = 0.3):
         self.lower_order_final = bool(lower_order_final)

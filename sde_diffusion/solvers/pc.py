@@ -28,8 +28,9 @@ Correctors (at fixed t, after the predictor):
 """
 from __future__ import annotations
 
+import inspect
 import math
-from typing import Dict, Type
+from typing import Any, Dict, Optional, Type
 
 import torch
 
@@ -51,33 +52,40 @@ def _transition(ctx: SolverContext, i: int):
 
 # ----------------------------------------------------------------------------- predictors
 class Predictor:
+    """x at t_i -> x at t_{i+1}; options are constructor arguments (unknown ones refused)."""
+
     evals = 1
 
-    def predict(self, ctx: SolverContext, x: torch.Tensor, i: int) -> torch.Tensor:
+    def __init__(self):
+        pass
+
+    def init_state(self, ctx: SolverContext) -> Any:
+        """Per-call state (e.g. the discrete chain); never stored on the predictor."""
+        return None
+
+    def predict(self, ctx: SolverContext, x: torch.Tensor, i: int, state: Any = None) -> torch.Tensor:
         raise NotImplementedError
 
 
 class NonePredictor(Predictor):
     evals = 0
 
-    def predict(self, ctx, x, i):
+    def predict(self, ctx, x, i, state=None):
         return x
 
 
 class EulerMaruyamaPredictor(Predictor):
-    """x' = x + [f x - g^2 score] dt + g sqrt(-dt) z, dt = t' - t < 0."""
+    """x' = x + [f x - g^2 score] dt + g sqrt(-dt) z, dt = t' - t < 0 (drift: ``sde.reverse``)."""
 
-    def predict(self, ctx, x, i):
+    def predict(self, ctx, x, i, state=None):
         dt = ctx.t[i + 1] - ctx.t[i]
-        g = ctx.g[i]
-        drift = ctx.f[i] * x - (g * g) * ctx.score(x, ctx.t[i])
-        return x + drift * dt + (g * math.sqrt(-dt)) * ctx.noise(x)
+        return x + ctx.reverse_drift(x, i) * dt + (ctx.g[i] * math.sqrt(-dt)) * ctx.noise(x)
 
 
 class ReverseDiffusionPredictor(Predictor):
     """x' = (2 - a) x + b score + sqrt(b) z."""
 
-    def predict(self, ctx, x, i):
+    def predict(self, ctx, x, i, state=None):
         a, b = _transition(ctx, i)
         return (2.0 - a) * x + b * ctx.score(x, ctx.t[i]) + math.sqrt(b) * ctx.noise(x)
 
@@ -85,24 +93,30 @@ class ReverseDiffusionPredictor(Predictor):
 class AncestralPredictor(Predictor):
     """x' = (x + b score)/a + sqrt(v) z (DDPM for VP, SMLD for VE)."""
 
-    def __init__(self, variance: str = "posterior", chain=None):
+    def __init__(self, variance: str = "posterior", discrete: bool = False):
         self.variance = check_choice("ancestral variance", variance, ("posterior", "forward"))
-        self.chain = chain  # optional DiscreteChain supplying (alpha_i, beta_i, beta_tilde_i)
+        if not isinstance(discrete, bool):
+            raise TypeError(f"discrete must be a bool, got {discrete!r}")
+        self.discrete = discrete  # coefficients from the SDE's own DiscreteChain
 
-    def coefficients(self, ctx, i):
-        if self.chain is not None:
+    def init_state(self, ctx):
+        """The chain ``sde.discrete(steps)`` (alpha_i, beta_i, beta_tilde_i) when discrete."""
+        return ctx.sde.discrete(ctx.steps) if self.discrete else None
+
+    def coefficients(self, ctx, i, chain=None):
+        if chain is not None:
             k = ctx.steps - i  # chain step k -> k-1
-            a = float(self.chain.alphas[k - 1]) ** 0.5
-            b = float(self.chain.betas[k - 1])
-            v = float(self.chain.posterior_variance(k)) if self.variance == "posterior" else b
+            a = float(chain.alphas[k - 1]) ** 0.5
+            b = float(chain.betas[k - 1])
+            v = float(chain.posterior_variance(k)) if self.variance == "posterior" else b
             return a, b, v
         a, b = _transition(ctx, i)
         s2 = ctx.s[i] ** 2
         v = (ctx.s[i + 1] ** 2 * b / s2 if s2 > 0 else 0.0) if self.variance == "posterior" else b
         return a, b, v
 
-    def predict(self, ctx, x, i):
-        a, b, v = self.coefficients(ctx, i)
+    def predict(self, ctx, x, i, state=None):
+        a, b, v = self.coefficients(ctx, i, state)
         mean = (x + b * ctx.score(x, ctx.t[i])) / a
         return mean + math.sqrt(v) * ctx.noise(x) if v > 0 else mean
 
@@ -153,7 +167,7 @@ class Corrector:
 
 
 class NoneCorrector(Corrector):
-    def __init__(self, n_steps: int = 0, **_):
+    def __init__(self):
         super().__init__(0)
 
     def correct(self, ctx, x, i):
@@ -163,7 +177,7 @@ class NoneCorrector(Corrector):
 class LangevinCorrector(Corrector):
     """Langevin MCMC at t_i with target signal-to-noise ratio ``snr``."""
 
-    def __init__(self, n_steps: int = 1, snr: float = 0.16, norm: str = "batch", **_):
+    def __init__(self, n_steps: int = 1, snr: float = 0.16, norm: str = "batch"):
         super().__init__(n_steps)
         self.snr = check_positive("snr", snr)
         self.norm = check_choice("langevin norm", norm, ("batch", "sample"))
@@ -178,7 +192,7 @@ class LangevinCorrector(Corrector):
 class AnnealedLangevinCorrector(Corrector):
     """NCSN annealed Langevin at level s(t_i): e = step_scale s(t_i)^2, x += e/2 score + sqrt(e) z."""
 
-    def __init__(self, n_steps: int = 1, step_scale: float = 0.1, **_):
+    def __init__(self, n_steps: int = 1, step_scale: float = 0.1):
         super().__init__(n_steps)
         self.step_scale = check_positive("step_scale", step_scale)
 
@@ -197,10 +211,31 @@ CORRECTORS: Dict[str, Type[Corrector]] = {
 
 
 # ----------------------------------------------------------------------------- samplers
+def _build_part(kind: str, name: str, table: Dict[str, type], options: Dict[str, Any]):
+    """A predictor / corrector from its name and its own options (unknown ones refused)."""
+    cls = table[check_choice(kind, name, table)]
+    valid = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    bad = [k for k in options if k not in valid]
+    if bad:
+        raise ValueError(f"{kind} {name!r} got unknown option(s) {', '.join(map(repr, bad))}; "
+                         f"valid options: {', '.join(valid) or '(none)'}")
+    return cls(**options)
+
+
+# the flat PC options of earlier versions (and conf/sampler/pc.yaml), with their defaults: each
+# goes to whichever part takes it; a non-default value that neither part takes is refused
+_FLAT = {"snr": 0.16, "n_steps": 1, "step_scale": 0.1, "variance": "posterior", "norm": "batch"}
+
+
 @register_sampler("pc")
 class PCSampler(Sampler):
     """Predictor-corrector: each step runs the predictor t_i -> t_{i+1}, then the corrector at
-    t_{i+1} (Song et al. 2021, Alg. 1). NFE per step = predictor evals + corrector n_steps."""
+    t_{i+1} (Song et al. 2021, Alg. 1). NFE per step = predictor evals + corrector n_steps.
+
+    Options: ``predictor_options`` / ``corrector_options`` go to the chosen predictor /
+    corrector, which refuse unknown keys. The flat ``snr``, ``n_steps``, ``step_scale``,
+    ``variance``, ``norm`` are routed to the part that takes them; one that neither part takes
+    is refused unless it equals its default."""
 
     order = 0.5          # strong order of the Euler-type predictors
     weak_order = 1.0
@@ -208,22 +243,53 @@ class PCSampler(Sampler):
     default_denoise = True
 
     def __init__(self, predictor: str = "reverse_diffusion", corrector: str = "langevin",
-                 snr: float = 0.16, n_steps: int = 1, step_scale: float = 0.1,
-                 variance: str = "posterior", norm: str = "batch"):
+                 predictor_options: Optional[Dict[str, Any]] = None,
+                 corrector_options: Optional[Dict[str, Any]] = None,
+                 snr: Optional[float] = None, n_steps: Optional[int] = None,
+                 step_scale: Optional[float] = None, variance: Optional[str] = None,
+                 norm: Optional[str] = None):
         self.predictor = check_choice("predictor", predictor, PREDICTORS)
         self.corrector = check_choice("corrector", corrector, CORRECTORS)
-        self.snr, self.n_steps, self.step_scale, self.variance = snr, n_steps, step_scale, variance
-        self.norm = norm
-        self._pred = (AncestralPredictor(variance) if predictor == "ancestral"
-                      else PREDICTORS[predictor]())
-        self._corr = CORRECTORS[corrector](n_steps=n_steps, snr=snr, step_scale=step_scale,
-                                           norm=norm)
+        p_opts, c_opts = dict(predictor_options or {}), dict(corrector_options or {})
+        p_valid = inspect.signature(PREDICTORS[predictor].__init__).parameters
+        c_valid = inspect.signature(CORRECTORS[corrector].__init__).parameters
+        flat = {"snr": snr, "n_steps": n_steps, "step_scale": step_scale, "variance": variance,
+                "norm": norm}
+        for key, value in flat.items():
+            if value is None:
+                continue
+            if key in c_valid:
+                c_opts.setdefault(key, value)
+            elif key in p_valid:
+                p_opts.setdefault(key, value)
+            elif value != _FLAT[key]:
+                raise ValueError(f"option {key}={value!r} is used by neither predictor "
+                                 f"{predictor!r} nor corrector {corrector!r}")
+        self.snr, self.n_steps, self.step_scale, self.variance, self.norm = (
+            snr, n_steps, step_scale, variance, norm)
+        self._pred = _build_part("predictor", predictor, PREDICTORS, p_opts)
+        self._corr = _build_part("corrector", corrector, CORRECTORS, c_opts)
+        self.predictor_options, self.corrector_options = p_opts, c_opts
         self.evals_per_step = self._pred.evals + self._corr.evals
         if self.evals_per_step == 0:
             raise ValueError("predictor='none' with corrector='none' does nothing; choose at least one")
 
+    def needs_for(self):
+        return ("discrete_chain",) if getattr(self._pred, "discrete", False) else ()
+
+    def make_times(self, sde, steps, grid, t_end, t_start):
+        if not getattr(self._pred, "discrete", False):
+            return super().make_times(sde, steps, grid, t_end, t_start)
+        if grid is not None or t_end is not None or t_start is not None:
+            raise ValueError("ancestral(discrete=True) fixes its grid (t_k = k T / steps); "
+                             "do not pass grid, t_start or t_end")
+        return uniform_t(sde, steps, t_end=0.0)
+
+    def init_state(self, ctx, x):
+        return self._pred.init_state(ctx)
+
     def step(self, ctx, x, i, state):
-        x = self._pred.predict(ctx, x, i)
+        x = self._pred.predict(ctx, x, i, state)
         return self._corr.correct(ctx, x, i + 1)
 
 
@@ -247,28 +313,15 @@ class ReverseDiffusionSampler(PCSampler):
 class AncestralSampler(PCSampler):
     """Ancestral sampling (DDPM for VP, SMLD for VE) from the marginal coefficients.
 
-    ``discrete=True`` instead runs the SDE's own discrete chain ``sde.discrete(steps)`` (VP
-    only; other SDEs raise ValueError) on the uniform grid t_k = k T / steps down to t = 0,
-    whose last step returns the posterior mean."""
+    ``discrete=True`` instead runs the SDE's own discrete chain ``sde.discrete(steps)`` (needs
+    the capability ``discrete_chain``: VP and variance-preserving LinearSDEs) on the uniform
+    grid t_k = k T / steps down to t = 0, whose last step returns the posterior mean."""
 
     def __init__(self, variance: str = "posterior", discrete: bool = False):
-        super().__init__(predictor="ancestral", corrector="none", variance=variance)
-        self.discrete = bool(discrete)
+        super().__init__(predictor="ancestral", corrector="none",
+                         predictor_options={"variance": variance, "discrete": discrete})
+        self.variance, self.discrete = variance, discrete
 
-    def check_sde(self, sde):
-        super().check_sde(sde)
-        if self.discrete and not callable(getattr(sde, "discrete", None)):
-            raise ValueError(f"ancestral(discrete=True) needs an SDE with a discrete chain "
-                             f"(sde.discrete(N)); {type(sde).__name__} has none")
-
-    def make_times(self, sde, steps, grid, t_end, t_start):
-        if not self.discrete:
-            return super().make_times(sde, steps, grid, t_end, t_start)
-        if grid is not None or t_end is not None or t_start is not None:
-            raise ValueError("ancestral(discrete=True) fixes its grid (t_k = k T / steps); "
-                             "do not pass grid, t_start or t_end")
-        self._pred.chain = sde.discrete(steps)  # raises ValueError for SDEs without a chain
-        return uniform_t(sde, steps, t_end=0.0)
 
 
 @register_sampler("annealed_langevin")
@@ -278,5 +331,6 @@ class AnnealedLangevinSampler(PCSampler):
     order = 0.0
 
     def __init__(self, n_steps: int = 5, step_scale: float = 0.1):
-        super().__init__(predictor="none", corrector="annealed_langevin", n_steps=n_steps,
-                         step_scale=step_scale)
+        super().__init__(predictor="none", corrector="annealed_langevin",
+                         corrector_options={"n_steps": n_steps, "step_scale": step_scale})
+        self.n_steps, self.step_scale = n_steps, step_scale

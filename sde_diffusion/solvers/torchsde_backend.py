@@ -81,7 +81,8 @@ class TorchSDESampler(Sampler):
             t0=float(taus[0]), t1=float(taus[-1]), size=flat.shape, dtype=flat.dtype,
             device=flat.device, entropy=seed,
             levy_area_approximation="space-time" if self.method == "srk" else "none")
-        rsde = ReverseSDE(sde, lambda xx, tt: self._score(ctx, xx, tt), data_shape=shape[1:])
+        rsde = sde.reverse(lambda xx, tt: self._score(ctx, xx, tt))
+        rsde.data_shape = tuple(shape[1:])
         sde_type = "stratonovich" if self.method == "reversible_heun" else "ito"
         # every grid interval is one step: dt a hair above the largest spacing, so that float
         # round-off never adds a sliver step (torchsde clamps each step to the next ts)
