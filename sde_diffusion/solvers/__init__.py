@@ -10,6 +10,7 @@ from .base import SAMPLERS, NoiseSource, SampleInfo, Sampler, SolverContext, get
     register_sampler, sample
 from .grids import GRIDS, karras, make_grid, uniform_log_snr, uniform_t
 from . import pc, ode, exponential, torchsde_backend  # noqa: F401  (registration)
+from . import unipc, deis, singlestep, adaptive, dpmpp_sde  # noqa: F401  (issue 15)
 from .pc import CORRECTORS, PREDICTORS, langevin_step
 
 try:  # EDM samplers (issue 10) register themselves when present
