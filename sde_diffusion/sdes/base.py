@@ -36,6 +36,8 @@ class SDE(ABC):
     sde_type = "ito"
     #: time grid samplers use when neither the call nor the sampler names one (``solvers.GRIDS``)
     default_grid = "uniform_t"
+    #: end time of runs with < 15 steps when the call gives none (None: eps); ``solvers.grids``
+    few_step_t_end = None
 
     def __init__(self, T: float = 1.0, eps: float = 1e-5):
         check_positive("T", T)
