@@ -41,7 +41,7 @@ class UniPCSampler(Sampler):
     evals_per_step = 1
     requires = ("marginal", "drift_coeff", "diffusion", "log_snr")
 
-    def __init__(self, order: int = 3, variant: str = "bh2", corrector: bool = True,
+    def __init__(self, order: int = 2, variant: str = "bh2", corrector: bool = True,
                  predictor: str = "unip", lower_order_final: bool = True):
         if isinstance(order, bool) or order not in (1, 2, 3):
             raise ValueError(f"unipc order must be 1, 2 or 3, got {order!r}")
