@@ -26,6 +26,9 @@ class BetaSDE(SDE):
     ``schedule``: "linear" (with beta_min, beta_max), "cosine" (cosine_s, alpha_bar_min), or a
     ``BetaSchedule`` object defined on the same [0, T]."""
 
+    default_grid = "time_quadratic"  # measured best at 10 NFE (benchmarks/RESULTS.md, few-step)
+    few_step_t_end = 1e-3  # runs of < 15 steps end here (solvers.grids.default_t_end)
+
     def __init__(self, beta_min: float = 0.1, beta_max: float = 20.0, schedule="linear",
                  T: float = 1.0, eps: float = 1e-5, cosine_s: float = 0.008,
                  alpha_bar_min: float = 5e-5):

@@ -10,6 +10,8 @@ from .base import SAMPLERS, NoiseSource, SampleInfo, Sampler, SolverContext, get
     register_sampler, sample
 from .grids import GRIDS, karras, make_grid, uniform_log_snr, uniform_t
 from . import pc, ode, exponential, torchsde_backend  # noqa: F401  (registration)
+from . import unipc, deis, singlestep, adaptive, dpmpp_sde  # noqa: F401  (issue 15)
+from .optimized_grid import OptimizedGrid, load_grid, optimize_grid  # issue 15
 from .pc import CORRECTORS, PREDICTORS, langevin_step
 
 try:  # EDM samplers (issue 10) register themselves when present
@@ -19,4 +21,4 @@ except ImportError:  # pragma: no cover
 
 __all__ = ["sample", "SAMPLERS", "register_sampler", "get_sampler", "Sampler", "SampleInfo",
            "SolverContext", "NoiseSource", "GRIDS", "make_grid", "uniform_t", "uniform_log_snr",
-           "karras", "PREDICTORS", "CORRECTORS", "langevin_step"]
+           "karras", "OptimizedGrid", "optimize_grid", "load_grid", "PREDICTORS", "CORRECTORS", "langevin_step"]

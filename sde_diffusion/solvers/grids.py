@@ -5,8 +5,15 @@
   lambda = log(m^2/s^2) (the natural grid of exponential integrators)
 - ``karras``:         sigma_i = (sigma_max^(1/rho) + i/N (sigma_min^(1/rho) - sigma_max^(1/rho)))^rho
   on sigma = s/m (Karras et al. 2022, rho = 7), mapped back to t by ``sde.t_from_sigma``.
+- ``time_quadratic``: sqrt(t_i) uniform between sqrt(T) and sqrt(t_end) (DPM-Solver's default
+  for small images).
+- a saved optimised grid (``optimized_grid.OptimizedGrid`` or the path of its ``.json`` file).
 
-End time: ``t_end`` defaults to ``sde.eps`` (never 0: the score blows up as s -> 0).
+Default grid: the sampler's ``default_grid`` if it declares one, else the SDE's
+``default_grid`` (measured best at 10-20 NFE, ``benchmarks/results/fewstep.md``).
+End time (``default_t_end``): ``sde.eps`` (never 0: the score blows up as s -> 0), except that
+runs of fewer than ``FEW_STEP_BELOW`` = 15 steps end at ``sde.few_step_t_end`` when the SDE
+names one (VP: 1e-3, DPM-Solver's rule; measured in ``fewstep.md``).
 Every grid is computed on the CPU in float64 and its end points are set exactly.
 """
 from __future__ import annotations
@@ -17,7 +24,10 @@ import torch
 
 from ..utils import check_choice
 
-__all__ = ["uniform_t", "uniform_log_snr", "karras", "GRIDS", "make_grid"]
+__all__ = ["uniform_t", "uniform_log_snr", "karras", "time_quadratic", "GRIDS", "make_grid",
+           "default_t_end", "FEW_STEP_BELOW"]
+
+FEW_STEP_BELOW = 15
 
 
 def _ends(sde, t_end: Optional[float], t_start: Optional[float]):
@@ -74,21 +84,53 @@ def karras(sde, steps: int, t_end: Optional[float] = None, t_start: Optional[flo
     return grid
 
 
+def time_quadratic(sde, steps: int, t_end: Optional[float] = None,
+                   t_start: Optional[float] = None) -> torch.Tensor:
+    """t_i = (sqrt(t_start) + i/N (sqrt(t_end) - sqrt(t_start)))^2; shape (steps+1,)."""
+    steps = _check_steps(steps)
+    t0, t1 = _ends(sde, t_end, t_start)
+    u = torch.linspace(0.0, 1.0, steps + 1, dtype=torch.float64)
+    grid = (t0 ** 0.5 + u * (t1 ** 0.5 - t0 ** 0.5)) ** 2
+    grid[0], grid[-1] = t0, t1
+    return grid
+
+
 GRIDS: Dict[str, Callable[..., torch.Tensor]] = {
     "uniform_t": uniform_t,
     "log_snr": uniform_log_snr,
     "karras": karras,
+    "time_quadratic": time_quadratic,
 }
+
+
+def default_t_end(sde, steps: int) -> float:
+    """End time when the call gives none: ``sde.eps``, or ``sde.few_step_t_end`` (if the SDE
+    names one) for runs of fewer than ``FEW_STEP_BELOW`` steps."""
+    few = getattr(sde, "few_step_t_end", None)
+    if few is not None and steps < FEW_STEP_BELOW:
+        return max(float(sde.eps), float(few))
+    return float(sde.eps)
 
 
 def make_grid(sde, grid, steps: int, t_end: Optional[float] = None,
               t_start: Optional[float] = None) -> torch.Tensor:
-    """Build a grid from a name in ``GRIDS``, a callable ``(sde, steps, t_end, t_start)``, or an
-    explicit decreasing sequence of times (then ``steps`` is ignored)."""
-    if isinstance(grid, str):
-        fn = GRIDS[check_choice("time grid", grid, GRIDS)]
+    """Build a grid from a name in ``GRIDS``, a saved optimised grid (object or ``.json`` path;
+    checked against ``sde`` and ``steps``), a callable ``(sde, steps, t_end, t_start)``, or an
+    explicit decreasing sequence of times (then ``steps`` is ignored). ``t_end`` None means
+    ``default_t_end(sde, steps)`` for named grids and callables."""
+    from .optimized_grid import OptimizedGrid, load_grid
+    if isinstance(grid, str) and grid not in GRIDS and grid.endswith(".json"):
+        grid = load_grid(grid)
+    if isinstance(grid, OptimizedGrid):
+        times = grid.times_for(sde, steps)
+    elif isinstance(grid, str):
+        fn = GRIDS[check_choice("time grid", grid, list(GRIDS) + ["<saved grid>.json"])]
+        if t_end is None:
+            t_end = default_t_end(sde, _check_steps(steps))
         times = fn(sde, steps, t_end=t_end, t_start=t_start)
     elif callable(grid):
+        if t_end is None:
+            t_end = default_t_end(sde, _check_steps(steps))
         times = torch.as_tensor(grid(sde, steps, t_end, t_start), dtype=torch.float64).cpu()
     else:
         times = torch.as_tensor(grid, dtype=torch.float64).cpu().flatten()
