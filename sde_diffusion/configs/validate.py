@@ -5,13 +5,29 @@ naming the key, the bad value and the valid choices; it returns nothing.
 """
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import math
 import numbers
 import re
 from typing import Any, Mapping, Optional, Sequence
 
-__all__ = ["check_int", "check_number", "check_choice_of", "check_device", "validate_sampler",
+__all__ = ["check_keys", "check_int", "check_number", "check_choice_of", "check_device", "validate_sampler",
            "validate_sample_config", "validate_likelihood_config"]
+
+
+def check_keys(cfg: Mapping[str, Any], schema: Any, prefix: str = "") -> None:
+    """Refuse keys the schema dataclass does not declare (``+sample.stpes=20`` passes Hydra's
+    struct check, since ``+`` appends), suggesting the closest known key."""
+    fields = {f.name: f for f in dataclasses.fields(schema)}
+    for k, v in cfg.items():
+        if k not in fields:
+            close = difflib.get_close_matches(str(k), list(fields), n=1)
+            hint = f"; did you mean {prefix}{close[0]}?" if close else ""
+            raise ValueError(f"unknown config key {prefix}{k}={v!r}{hint} (known: {', '.join(fields)})")
+        ftype = fields[k].default_factory if fields[k].default_factory is not dataclasses.MISSING else None
+        if ftype is not None and dataclasses.is_dataclass(ftype) and isinstance(v, Mapping):
+            check_keys(v, ftype, f"{prefix}{k}.")
 
 
 def check_int(key: str, v: Any, lo: Optional[int] = None, allow_none: bool = False) -> None:
@@ -68,6 +84,10 @@ def validate_sampler(node: Any, key: str = "sampler", steps_override: Any = None
     if not isinstance(node, Mapping):
         raise TypeError(f"{key} must be a mapping {{name, steps, options}}, got {node!r}")
     name = node.get("name")
+    unknown = [k for k in node if k not in ("name", "steps", "options")]
+    if unknown:
+        raise ValueError(f"unknown key {key}.{unknown[0]}={node[unknown[0]]!r}; a sampler has name, "
+                         f"steps and options (sampler options go under {key}.options)")
     if not isinstance(name, str) or name not in SAMPLERS:
         raise ValueError(f"{key}.name={name!r} is not a registered sampler; valid: "
                          f"{', '.join(sorted(SAMPLERS))}")
@@ -81,6 +101,8 @@ def validate_sampler(node: Any, key: str = "sampler", steps_override: Any = None
 
 def validate_sample_config(cfg: Mapping[str, Any]) -> None:
     """``conf/sample.yaml`` values."""
+    from .schemas import SampleConfig
+    check_keys(cfg, SampleConfig)
     if not isinstance(cfg.get("run"), str) or not cfg["run"].strip():
         raise ValueError(f"run must name a run folder, checkpoint or model folder, got {cfg.get('run')!r}")
     check_int("n", cfg.get("n"), lo=1)
@@ -95,6 +117,8 @@ def validate_sample_config(cfg: Mapping[str, Any]) -> None:
 def validate_likelihood_config(cfg: Mapping[str, Any], eval_methods: Sequence[str],
                                ode_methods: Sequence[str] = ("rk45", "heun")) -> None:
     """``conf/likelihood.yaml`` values."""
+    from .schemas import LikelihoodConfig
+    check_keys(cfg, LikelihoodConfig)
     if not isinstance(cfg.get("checkpoint"), str) or not cfg["checkpoint"].strip():
         raise ValueError(f"checkpoint must name a run folder, checkpoint or model folder, "
                          f"got {cfg.get('checkpoint')!r}")
