@@ -57,12 +57,12 @@ def check_number(key: str, v: Any, lo: Optional[float] = None, positive: bool = 
 
 def check_choice_of(key: str, v: Any, choices: Sequence[str]) -> None:
     if v not in choices:
-        raise ValueError(f"{key}={v!r} is not one of {', '.join(map(str, choices))}")
+        raise ValueError(f"{key}={v!r} is not one of {', '.join(map(repr, choices))}")
 
 
 def check_device(key: str, v: Any) -> None:
     if not isinstance(v, str) or not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v):
-        raise ValueError(f"{key}={v!r} is not a device; valid: auto, cpu, cuda, cuda:N, mps")
+        raise ValueError(f"{key}={v!r} is not a device; valid: 'auto', 'cpu', 'cuda', 'cuda:N', 'mps'")
 
 
 def _check_finite_tree(key: str, v: Any) -> None:
