@@ -249,8 +249,9 @@ def test_weight_problems_through_the_scripts_one_line(tmp_path):
 
 
 def test_likelihood_on_data_of_another_shape_one_line(run):
-    _one_line(*run_script("likelihood", [f"checkpoint={run}", "data=digits", "allow_data_mismatch=true"]), 2,
-              "per-sample shape [1, 8, 8]", "trained on shape [2]")
+    _one_line(*run_script("likelihood", [f"checkpoint={run}", "data=three_clusters", "data.n_train=64",
+                                         "data.n_test=16", "allow_data_mismatch=true"]), 2,
+              "per-sample shape [1]", "trained on shape [2]")
 
 
 def test_unreadable_yaml_one_line(tmp_path):
@@ -282,3 +283,25 @@ def test_the_real_command_line_gives_one_line(run, tmp_path):
                         "sampler.steps=0"], cwd=tmp_path, env=subprocess_env(), capture_output=True,
                        text=True, timeout=120)
     _one_line(r.returncode, r.stderr, 2, "sample: error: ValueError: sampler.steps must be >= 1, got 0")
+
+
+def test_run_main_under_hydra_main_one_line_and_output_dir(tmp_path):
+    """Training starts through ``run_main(..., hydra_main=True)``: a bad override is still one line;
+    a good one runs the task under Hydra (its run folder)."""
+    import contextlib
+    import io
+    from hydra.core.hydra_config import HydraConfig
+    seen = {}
+
+    def task(cfg):
+        seen["dir"], seen["n"] = HydraConfig.get().runtime.output_dir, cfg.n
+
+    err, code = io.StringIO(), 0
+    with contextlib.redirect_stderr(err):
+        try:
+            run_main(task, "sample", argv=["run=x", "n=abc"], prog="train", hydra_main=True)
+        except SystemExit as e:
+            code = e.code
+    _one_line(code, err.getvalue(), 2, "n=abc", "could not be converted to Integer")
+    run_main(task, "sample", argv=["run=x", "n=3", f"hydra.run.dir={tmp_path / 'h'}"], hydra_main=True)
+    assert seen == {"dir": str(tmp_path / "h"), "n": 3} and not seen.get("task_failed")

@@ -164,9 +164,9 @@ def test_scripts_refuse_hostile_model_folders(tmp_path, traps, target, script, a
     traps.assert_untouched()
 
 
-@pytest.mark.parametrize("script,arg,target", [
-    ("sample", "run", "builtins.open"),
-    pytest.param("likelihood", "checkpoint", "os.system", marks=pytest.mark.slow)])
+@pytest.mark.slow  # interpreter start-ups; the same code path runs in-process above
+@pytest.mark.parametrize("script,arg,target", [("sample", "run", "builtins.open"),
+                                                ("likelihood", "checkpoint", "os.system")])
 def test_the_real_command_line_refuses_too(tmp_path, traps, script, arg, target):
     """One true subprocess per script: the same refusal through ``python scripts/<name>.py``."""
     key = hostile_run(tmp_path / "run", traps, target, "config.sde")
@@ -248,6 +248,13 @@ def test_training_targets_only_in_training_and_partial():
 def test_spec_of_refuses_what_it_cannot_rebuild(obj, match):
     with pytest.raises(registry.RegistryError, match=match):
         registry.spec_of(obj, "sde" if isinstance(obj, LinearSDE) else "")
+
+
+def test_objects_built_before_the_registry_say_so():
+    sde = VPSDE()
+    del sde.__dict__["_registry_spec_"]  # as if constructed before sde_diffusion.registry was imported
+    with pytest.raises(registry.RegistryError, match="constructed before sde_diffusion.registry was imported"):
+        registry.spec_of(sde)
 
 
 # ------------------------------------------------------------------------------ bad runs
