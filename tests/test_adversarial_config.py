@@ -305,3 +305,17 @@ def test_run_main_under_hydra_main_one_line_and_output_dir(tmp_path):
     _one_line(code, err.getvalue(), 2, "n=abc", "could not be converted to Integer")
     run_main(task, "sample", argv=["run=x", "n=3", f"hydra.run.dir={tmp_path / 'h'}"], hydra_main=True)
     assert seen == {"dir": str(tmp_path / "h"), "n": 3} and not seen.get("task_failed")
+
+
+def test_torchrun_argv_and_data_nodes(monkeypatch):
+    from sde_diffusion.configs import hydra_ddp_argv
+    from sde_diffusion.runs import build_run_data
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert hydra_ddp_argv(["train.py", "a=1"]) == ["train.py", "a=1"]  # one process: unchanged
+    monkeypatch.setenv("WORLD_SIZE", "two")
+    with pytest.raises(ValueError, match="WORLD_SIZE='two' is not an integer"):
+        hydra_ddp_argv(["train.py"])
+    with pytest.raises(registry.RegistryError, match=r"data._target_='sde_diffusion.sdes.VPSDE' is not a data set"):
+        build_run_data({"_target_": "sde_diffusion.sdes.VPSDE"})
+    with pytest.raises(ValueError, match=r"data must be a data config with a _target_, got 'ring'"):
+        build_run_data("ring")
