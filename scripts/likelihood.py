@@ -11,7 +11,7 @@ import torch
 from sde_diffusion.configs import run_main, to_plain, validate_likelihood_config
 from sde_diffusion.likelihood import EVAL_METHODS, ODE_METHODS, Quantization, evaluate
 from sde_diffusion.registry import build
-from sde_diffusion.runs import build_run_data, output_dir
+from sde_diffusion.runs import build_run_data, output_dir, score_progress
 from sde_diffusion.training.loading import check_data_identity, data_identity, load_model
 
 log = logging.getLogger("likelihood")
@@ -36,8 +36,9 @@ def main(cfg) -> None:
         methods.remove("discrete_elbo")  # the discrete bound needs a DDPM chain (VP SDE)
     out = output_dir(meta.run_dir, "eval", c["out"])
     log.info("evaluating %s on %d points of %s/%s", ", ".join(methods), x.shape[0], data.name, c["split"])
-    results = evaluate(model.sde, model, x, methods, quant, c["batch_size"], c["ode"], c["elbo"],
-                       c["discrete_elbo"], torch.Generator().manual_seed(c["seed"]))
+    with score_progress(model, "likelihood", c["progress"]) as score:
+        results = evaluate(model.sde, score, x, methods, quant, c["batch_size"], c["ode"], c["elbo"],
+                           c["discrete_elbo"], torch.Generator().manual_seed(c["seed"]))
     results.update(checkpoint=meta.checkpoint, split=c["split"], data=data.name, step=meta.step,
                    sde=repr(model.sde), data_mismatch=mismatch)
     if data.reference is not None:  # exact density of the data: the NLL every method aims at

@@ -7,16 +7,17 @@ stored data config through the allow-list only.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 
 from . import registry
 
 __all__ = ["output_dir", "draw_samples", "check_finite_samples", "build_run_data",
-           "sampler_parts"]
+           "sampler_parts", "score_progress"]
 
 
 def output_dir(run_dir: Union[str, Path], kind: str, out: Optional[Union[str, Path]] = None) -> Path:
@@ -98,3 +99,23 @@ def build_run_data(node: Any, key: str = "data", shape: Optional[Sequence[int]] 
         raise ValueError(f"data {data.name!r} has per-sample shape {list(data.data_shape)}, the model "
                          f"was trained on shape {list(shape)}")
     return data
+
+
+@contextlib.contextmanager
+def score_progress(score_fn: Callable, desc: str, enabled: Optional[bool] = None) -> Iterator[Callable]:
+    """``score_fn`` wrapped to advance a tqdm bar (unit: score evaluations) on every call, for
+    long evaluations whose number of calls is not known in advance (adaptive ODE solvers).
+    ``enabled=None``: on when stderr is a terminal."""
+    import sys
+    from tqdm.auto import tqdm
+    show = sys.stderr.isatty() if enabled is None else bool(enabled)
+    bar = tqdm(desc=desc, unit="NFE", disable=not show, dynamic_ncols=True)
+
+    def counted(x, t):
+        bar.update(1)
+        return score_fn(x, t)
+    counted.bar = bar  # type: ignore[attr-defined]
+    try:
+        yield counted
+    finally:
+        bar.close()

@@ -137,3 +137,12 @@ def test_save_pretrained_refuses_nan_weights_and_unsaveable_parts(tmp_path):
     with pytest.raises(RegistryError, match=r"sde\.f: cannot be saved"):
         save_pretrained(odd, tmp_path / "b")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_score_progress_counts_every_evaluation_and_passes_values_through():
+    from sde_diffusion.runs import score_progress
+    model = tiny_model()
+    x, t = torch.randn(3, 2), torch.full((3,), 0.5)
+    with torch.no_grad(), score_progress(model, "test", enabled=True) as fn:
+        out = [fn(x, t) for _ in range(4)]
+    assert fn.bar.n == 4 and all(torch.equal(o, model(x, t)) for o in out)
