@@ -22,14 +22,14 @@ def main(cfg) -> None:
     validate_likelihood_config(c, EVAL_METHODS, ODE_METHODS)
     model, run = load_model(c["checkpoint"], use_ema=c["use_ema"], map_location=c["device"])
     meta = run._meta_
-    if c["data"] is None and not isinstance(run.get("data"), dict):
+    own = c["data"] is None  # the run's stored data config: untrusted, never downloads
+    if own and not isinstance(run.get("data"), dict):
         raise ValueError(f"{c['checkpoint']!r} does not record its data set; name one with data=<name>")
-    data = build_run_data(c["data"] if c["data"] is not None else run["data"], shape=meta.data_shape)
+    data = build_run_data(run["data"] if own else c["data"], shape=meta.data_shape, trusted=not own)
     recorded = meta.data or ({"name": meta.data_name} if meta.data_name else None)  # older runs: the name
-    mismatch = check_data_identity(recorded, data_identity(data.name, data.train), c["allow_data_mismatch"])
-    if mismatch:
+    if mismatch := check_data_identity(recorded, data_identity(data.name, data.train), c["allow_data_mismatch"]):
         log.warning("%s (allow_data_mismatch=true)", mismatch)
-    x = getattr(data, c["split"])[: c["n_points"]].to(c["device"])
+    x = getattr(data, c["split"])[: c["n_points"]].to(next(model.parameters()).device)
     quant = Quantization(data.bits, tuple(data.value_range)) if data.kind == "images" else None
     methods = list(EVAL_METHODS) if c["method"] == "all" else [c["method"]]
     if c["method"] == "all" and getattr(model.sde, "discrete", None) is None:

@@ -84,9 +84,11 @@ def draw_samples(model: torch.nn.Module, n: int, data_shape: Sequence[int],
     return torch.cat(outs), info, traj
 
 
-def build_run_data(node: Any, key: str = "data", shape: Optional[Sequence[int]] = None):
-    """A data set from a stored data config (allow-listed data targets only); ``ValueError``
-    if ``shape`` (the model's per-sample shape) is given and differs from the data's."""
+def build_run_data(node: Any, key: str = "data", shape: Optional[Sequence[int]] = None,
+                   trusted: bool = False):
+    """A data set from a data config (allow-listed data targets only); ``ValueError`` if
+    ``shape`` (the model's per-sample shape) is given and differs from the data's. A config
+    read from a run (``trusted=False``) never downloads: ``download`` is forced to False."""
     if not isinstance(node, Mapping) or "_target_" not in node:
         raise ValueError(f"{key} must be a data config with a _target_, got {node!r}")
     target = node["_target_"]
@@ -94,6 +96,8 @@ def build_run_data(node: Any, key: str = "data", shape: Optional[Sequence[int]] 
     if registry.kind_of(target) != "data":
         raise registry.RegistryError(f"{key}._target_={target!r} is not a data set; valid: "
                                      f"{', '.join(registry.MODEL_TARGETS['data'])}")
+    if not trusted and node.get("download"):
+        node = {**node, "download": False}
     data = registry.build(node, path=key)
     if shape is not None and list(data.data_shape) != list(shape):
         raise ValueError(f"data {data.name!r} has per-sample shape {list(data.data_shape)}, the model "

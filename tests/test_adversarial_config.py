@@ -193,6 +193,9 @@ def test_bad_model_specs_and_loader_arguments(tmp_path):
         load_model(123)
     with pytest.raises(TypeError, match="use_ema must be True or False, got 'yes'"):
         load_model(tmp_path, use_ema="yes")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="map_location='cuda' but CUDA is not available"):
+            load_model(make_run(tmp_path / "r"), map_location="cuda")
 
 
 def test_non_finite_samples_backstop_names_the_count():
@@ -319,3 +322,9 @@ def test_torchrun_argv_and_data_nodes(monkeypatch):
         build_run_data({"_target_": "sde_diffusion.sdes.VPSDE"})
     with pytest.raises(ValueError, match=r"data must be a data config with a _target_, got 'ring'"):
         build_run_data("ring")
+    seen = []
+    monkeypatch.setattr(registry, "build", lambda node, **k: seen.append(node))
+    build_run_data({"_target_": "sde_diffusion.data.mnist", "root": "/x", "download": True})
+    assert seen[-1]["download"] is False  # a run's stored data config never downloads
+    build_run_data({"_target_": "sde_diffusion.data.mnist", "download": True}, trusted=True)
+    assert seen[-1]["download"] is True

@@ -226,6 +226,10 @@ def _finish(spec: Mapping[str, Any], weights: Mapping[str, Any], where: str,
     check_state_fits(model, weights, where)
     model.load_state_dict(dict(weights))
     dev = "cpu" if callable(map_location) or map_location is None else map_location
+    if dev == "auto":
+        dev = "cuda" if torch.cuda.is_available() else "cpu"
+    if torch.device(dev).type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"map_location={str(dev)!r} but CUDA is not available; use 'cpu' or 'auto'")
     return model.to(dev).eval()
 
 
@@ -237,7 +241,7 @@ def load_model(path: PathLike, use_ema: bool = True, map_location: Any = "cpu"
         path: a run directory (its newest readable checkpoint), a checkpoint file, a ``latest``
             link, or a ``save_pretrained`` folder.
         use_ema: the EMA weights (default; what sampling and evaluation use) or the raw ones.
-        map_location: where to put the weights.
+        map_location: where to put the weights ("auto": CUDA when available).
     Returns:
         (ScoreModel in eval mode, the run's stored config as a ``RunConfig`` with an extra
         ``_meta_`` node: data_shape, data_kind, data_name, value_range, bits, step, use_ema,
