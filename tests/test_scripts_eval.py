@@ -146,3 +146,18 @@ def test_score_progress_counts_every_evaluation_and_passes_values_through():
     with torch.no_grad(), score_progress(model, "test", enabled=True) as fn:
         out = [fn(x, t) for _ in range(4)]
     assert fn.bar.n == 4 and all(torch.equal(o, model(x, t)) for o in out)
+
+
+def test_image_model_folder_saved_from_python_samples_an_image_grid(tmp_path):
+    from sde_diffusion.models import ScoreModel, UNet
+    from sde_diffusion.sdes import VPSDE
+    torch.manual_seed(0)
+    net = UNet(in_channels=1, image_size=8, base_channels=8, channel_mult=[1, 2], attn_resolutions=[4],
+               num_groups=4)
+    d = save_pretrained(ScoreModel(net, VPSDE(), "eps", data_std=0.5), tmp_path / "m")
+    _, cfg = load_model(d)
+    assert cfg._meta_.data_shape == [1, 8, 8] and cfg._meta_.data_kind == "images"
+    code, err = run_script("sample", [f"run={d}", "n=4", "sampler=euler", "sampler.steps=2", "trajectory_frames=2"])
+    assert code == 0, err
+    out = _only(d / "samples")
+    assert torch.load(out / "samples.pt").shape == (4, 1, 8, 8) and (out / "samples.png").is_file()

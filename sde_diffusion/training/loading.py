@@ -283,11 +283,13 @@ def load_model(path: PathLike, use_ema: bool = True, map_location: Any = "cpu"
         model = _finish(spec, weights, f"{where} ({key} weights)", map_location)
         step = state.get("step")
         meta["model_spec"] = spec
-    if meta.get("data_kind") == "images" and "value_range" not in meta:  # early format-1 files
-        meta.update(value_range=[-1.0, 1.0], bits=8)
     shape = meta.get("data_shape")
     if shape is None and isinstance(meta.get("data"), Mapping):
         shape = meta["data"].get("shape")
+    if meta.get("data_kind") is None and shape is not None:  # model folders saved from Python
+        meta["data_kind"] = "images" if len(shape) == 3 else "points"
+    if meta.get("data_kind") == "images" and "value_range" not in meta:  # early format-1 files
+        meta.update(value_range=[-1.0, 1.0], bits=8)
     config["_meta_"] = {
         "data_shape": list(shape) if shape is not None else None,
         "data_kind": meta.get("data_kind"), "data_name": meta.get("data_name"),
