@@ -328,3 +328,21 @@ def test_torchrun_argv_and_data_nodes(monkeypatch):
     assert seen[-1]["download"] is False  # a run's stored data config never downloads
     build_run_data({"_target_": "sde_diffusion.data.mnist", "download": True}, trusted=True)
     assert seen[-1]["download"] is True
+
+
+TRAIN = to_plain(compose(["experiment=toy2d"]))
+
+
+@pytest.mark.parametrize("changes,error,match", [
+    (dict(sampler=dict(TRAIN["sampler"], steps=0)), ValueError, r"sampler.steps must be >= 1, got 0"),
+    (dict(sampler=dict(TRAIN["sampler"], name="nope")), ValueError, r"sampler.name='nope' is not a registered"),
+    (dict(seed=-1), ValueError, r"seed must be >= 0, got -1"),
+    (dict(seed=1.5), TypeError, r"seed must be an integer, got 1.5"),
+    (dict(name=""), ValueError, r"name must be a non-empty string, got ''"),
+    (dict(trian={"steps": 20}), ValueError, r"unknown config key trian=\{'steps': 20\}; did you mean train\?"),
+])
+def test_bad_training_root_configs_fail_before_training(changes, error, match):
+    from sde_diffusion.configs import validate_config
+    validate_config(TRAIN)  # the shipped experiment passes
+    with pytest.raises(error, match=match):
+        validate_config(_with(TRAIN, **changes))

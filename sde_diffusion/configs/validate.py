@@ -12,7 +12,7 @@ import numbers
 import re
 from typing import Any, Mapping, Optional, Sequence
 
-__all__ = ["check_keys", "check_int", "check_number", "check_choice_of", "check_device", "validate_sampler",
+__all__ = ["validate_config", "check_keys", "check_int", "check_number", "check_choice_of", "check_device", "validate_sampler",
            "validate_sample_config", "validate_likelihood_config"]
 
 
@@ -150,3 +150,20 @@ def validate_likelihood_config(cfg: Mapping[str, Any], eval_methods: Sequence[st
     if data is not None and not (isinstance(data, Mapping) and "_target_" in data):
         raise ValueError(f"data must be null (the run's own data) or a data config with a "
                          f"_target_ (data=<name>), got {data!r}")
+
+
+def validate_config(cfg: Mapping[str, Any]) -> None:
+    """The training root (``conf/config.yaml``) beyond its groups: known top-level keys, ``name``,
+    ``seed`` and the sampler used for evaluation during and after training (so ``sampler.steps=0``
+    fails before the first step, not after the run). The ``train`` group is checked by its owner."""
+    from .schemas import Config
+    known = {f.name for f in dataclasses.fields(Config)}
+    for k, v in cfg.items():
+        if k not in known:
+            close = difflib.get_close_matches(str(k), sorted(known), n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise ValueError(f"unknown config key {k}={v!r}{hint} (known: {', '.join(sorted(known))})")
+    if not isinstance(cfg.get("name"), str) or not cfg["name"].strip():
+        raise ValueError(f"name must be a non-empty string, got {cfg.get('name')!r}")
+    check_int("seed", cfg.get("seed"), lo=0)
+    validate_sampler(cfg.get("sampler"), "sampler")
