@@ -12,7 +12,7 @@ import torch
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf import OmegaConf
 
-from sde_diffusion.configs import CONF_DIR, compose as compose_config, to_plain, validate_sampler
+from sde_diffusion.configs import CONF_DIR, compose as compose_config, instantiate, to_plain, validate_sampler
 from sde_diffusion.data import build_data
 from sde_diffusion.solvers import SAMPLERS
 from sde_diffusion.training import Trainer, build_model, build_sde
@@ -43,6 +43,35 @@ def test_every_sde_option_instantiates(sde):
     s = build_sde(compose_config([f"sde={sde}"]).sde)
     m, std = s.marginal(0.5)
     assert 0 < float(std) and float(m) > 0
+
+
+@pytest.mark.parametrize("sde", OPTIONS["sde"])
+def test_every_shipped_sde_config_is_inside_the_allow_list(sde):
+    """The allow-list builds every shipped SDE exactly as Hydra's instantiate did."""
+    node = compose_config([f"sde={sde}"]).sde
+    a, b = instantiate(node, path="sde"), build_sde(node)
+    t = torch.linspace(0.01, float(a.T) * 0.99, 9, dtype=torch.float64)
+    assert type(a) is type(b) and all(torch.equal(u, v) for u, v in zip(a.marginal(t), b.marginal(t)))
+
+
+@pytest.mark.parametrize("group", ["data", "logger"])
+def test_every_shipped_data_and_logger_target_is_allow_listed(group):
+    import sde_diffusion.registry as registry
+    for opt in OPTIONS[group]:
+        target = compose_config([f"{group}={opt}"])[group]._target_  # image_folder's path is ???
+        assert registry.is_allowed(target, training=True), (group, opt)
+    ring = instantiate(compose_config(["data=ring", "data.n_train=64", "data.n_test=8"]).data, "data")
+    assert tuple(ring.train.shape) == (64, 2)
+
+
+def test_every_benchmark_problem_mixture_is_allow_listed():
+    import yaml
+    import sde_diffusion.registry as registry
+    for path in sorted((CONF_DIR / "problem").glob("*.yaml")):
+        node = yaml.safe_load(path.read_text())
+        for key in ("mixture", "data"):
+            if isinstance(node.get(key), dict) and "_target_" in node[key]:
+                assert registry.is_allowed(node[key]["_target_"]), (path.name, key)
 
 
 @pytest.mark.parametrize("name", OPTIONS["experiment"])
