@@ -1,55 +1,59 @@
-"""Likelihood of a trained model: ``python scripts/likelihood.py checkpoint=<run> method=all``.
+"""Likelihood of a trained model: ``python scripts/likelihood.py checkpoint=<run | ckpt | latest | model folder>``.
 
-PF-ODE NLL, continuous ELBO and discrete-chain bound (nats for points, bits/dim for images)
-with 95% confidence intervals, written to ``<run dir>/likelihood.json`` and the tracker.
-"""
+PF-ODE NLL, ELBO and discrete bound with 95% CIs -> ``<run>/eval/<timestamp>/likelihood.json`` (or
+``out=``) and the tracker. Data other than the run's own (``data=<name>``) is refused unless
+``allow_data_mismatch=true``. Bad input: one line on stderr and a non-zero exit."""
 import json
 import logging
-from pathlib import Path
 
-import hydra
 import torch
-from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
 
-from sde_diffusion.data import build_data
-from sde_diffusion.likelihood import EVAL_METHODS, Quantization, evaluate
-from sde_diffusion.training import load_model  # also registers the config schemas
-from sde_diffusion.utils import check_choice
+from sde_diffusion.configs import run_main, to_plain, validate_likelihood_config
+from sde_diffusion.likelihood import EVAL_METHODS, ODE_METHODS, Quantization, evaluate
+from sde_diffusion.registry import build
+from sde_diffusion.runs import build_run_data, output_dir, score_progress
+from sde_diffusion.training.loading import check_data_identity, data_identity, load_model
 
 log = logging.getLogger("likelihood")
 
 
-@hydra.main(config_path="../conf", config_name="likelihood", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    check_choice("method", cfg.method, EVAL_METHODS + ("all",))
-    check_choice("split", cfg.split, ("test", "train"))
-    model, train_cfg = load_model(cfg.checkpoint, use_ema=cfg.use_ema, map_location=cfg.device)
-    data = build_data(train_cfg.data)
-    x = getattr(data, cfg.split)[: cfg.n_points].to(cfg.device)
+def main(cfg) -> None:
+    c = to_plain(cfg)
+    validate_likelihood_config(c, EVAL_METHODS, ODE_METHODS)
+    model, run = load_model(c["checkpoint"], use_ema=c["use_ema"], map_location=c["device"])
+    meta = run._meta_
+    own = c["data"] is None  # the run's stored data config: untrusted, never downloads
+    if own and not isinstance(run.get("data"), dict):
+        raise ValueError(f"{c['checkpoint']!r} does not record its data set; name one with data=<name>")
+    data = build_run_data(run["data"] if own else c["data"], shape=meta.data_shape, trusted=not own)
+    recorded = meta.data or ({"name": meta.data_name} if meta.data_name else None)  # older runs: the name
+    if mismatch := check_data_identity(recorded, data_identity(data.name, data.train), c["allow_data_mismatch"]):
+        log.warning("%s (allow_data_mismatch=true)", mismatch)
+    x = getattr(data, c["split"])[: c["n_points"]].to(next(model.parameters()).device)
     quant = Quantization(data.bits, tuple(data.value_range)) if data.kind == "images" else None
-    methods = list(EVAL_METHODS) if cfg.method == "all" else [cfg.method]
-    if cfg.method == "all" and getattr(model.sde, "discrete", None) is None:
+    methods = list(EVAL_METHODS) if c["method"] == "all" else [c["method"]]
+    if c["method"] == "all" and getattr(model.sde, "discrete", None) is None:
         methods.remove("discrete_elbo")  # the discrete bound needs a DDPM chain (VP SDE)
-    opts = OmegaConf.to_container(cfg, resolve=True)
-    results = evaluate(model.sde, model, x, methods, quant, cfg.batch_size, opts["ode"],
-                       opts["elbo"], opts["discrete_elbo"], torch.Generator().manual_seed(cfg.seed))
-    results.update(checkpoint=str(cfg.checkpoint), split=cfg.split, data=data.name,
-                   step=int(train_cfg._meta_.step), sde=repr(model.sde))
+    out = output_dir(meta.run_dir, "eval", c["out"])
+    log.info("evaluating %s on %d points of %s/%s", ", ".join(methods), x.shape[0], data.name, c["split"])
+    with score_progress(model, "likelihood", c["progress"]) as score:
+        results = evaluate(model.sde, score, x, methods, quant, c["batch_size"], c["ode"], c["elbo"],
+                           c["discrete_elbo"], torch.Generator().manual_seed(c["seed"]))
+    results.update(checkpoint=meta.checkpoint, split=c["split"], data=data.name, step=meta.step,
+                   sde=repr(model.sde), data_mismatch=mismatch)
     if data.reference is not None:  # exact density of the data: the NLL every method aims at
         results["reference_nll"] = float(-data.reference.log_prob(x).mean())
-    (run_dir / "likelihood.json").write_text(json.dumps(results, indent=2))
-    tracker = instantiate(cfg.logger, run_dir=str(run_dir), run_config=cfg)
+    (out / "likelihood.json").write_text(json.dumps(results, indent=2))
     unit = "bpd" if quant is not None else "nll"
-    tracker.summary({f"{m}/{unit}": results[m][unit]["mean"] for m in methods})
-    tracker.finish(0)
+    if c["logger"]:  # allow-listed trackers only
+        tracker = build({**c["logger"], "run_dir": str(out), "run_config": c}, training=True, path="logger")
+        tracker.summary({f"{m}/{unit}": results[m][unit]["mean"] for m in methods})
+        tracker.finish(0)
     for m in methods:
         r = results[m][unit]
         log.info("%-13s %s = %.4f  (95%% CI %.4f .. %.4f, n=%d)", m, unit, r["mean"], *r["ci95"], r["n"])
-    log.info("written %s", run_dir / "likelihood.json")
+    log.info("written %s", out / "likelihood.json")
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main, "likelihood")

@@ -1,49 +1,50 @@
-"""Sample from a trained run: ``python scripts/sample.py run=<run dir or checkpoint> n=64``.
+"""Sample from a trained model: ``python scripts/sample.py run=<run | checkpoint | latest | model folder> n=64``.
 
-Writes samples.pt (tensor), samples.png (image grid or scatter plot) and trajectory.png (a
-strip of the reverse process from the prior to the data) into the output folder.
+Validates the whole config, then writes samples.pt, samples.png and trajectory.png (the reverse
+process from the prior to the data) into ``<run>/samples/<timestamp>/`` (or ``out=``).
+Bad input or NaN samples: one line on stderr and a non-zero exit.
 """
 import logging
-from pathlib import Path
 
-import hydra
 import torch
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
 
-from sde_diffusion.data import build_data
-from sde_diffusion.training import generate_samples, load_model, select_device
+from sde_diffusion.configs import run_main, to_plain, validate_sample_config, validate_sampler
+from sde_diffusion.runs import build_run_data, draw_samples, output_dir
+from sde_diffusion.training import load_model, select_device
 from sde_diffusion.training.plots import save_image_grid, save_points, save_trajectory_strip
 
 log = logging.getLogger("sample")
 
 
-@hydra.main(config_path="../conf", config_name="sample", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    out = Path(cfg.out or HydraConfig.get().runtime.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    model, run_cfg = load_model(cfg.run, use_ema=cfg.use_ema, map_location=select_device(cfg.device))
-    meta = run_cfg._meta_
-    x, info, traj = generate_samples(model, cfg.n, meta.data_shape,
-                                     cfg.sampler if cfg.sampler is not None else run_cfg.get("sampler"),
-                                     seed=cfg.seed, steps=cfg.steps,
-                                     return_trajectory=cfg.trajectory_frames > 0)
+def main(cfg) -> None:
+    c = to_plain(cfg)
+    validate_sample_config(c)
+    model, run = load_model(c["run"], use_ema=c["use_ema"], map_location=select_device(c["device"]))
+    meta = run._meta_
+    sampler = c["sampler"] if c["sampler"] is not None else run.get("sampler")
+    validate_sampler(sampler, "sampler" if c["sampler"] is not None else "the run's sampler", c["steps"])
+    if meta.data_shape is None:
+        raise ValueError(f"{c['run']!r} does not record its data shape; cannot draw samples")
+    out = output_dir(meta.run_dir, "samples", c["out"])
+    x, info, traj = draw_samples(model, c["n"], meta.data_shape, sampler, seed=c["seed"],
+                                 steps=c["steps"], batch_size=c["batch_size"],
+                                 return_trajectory=c["trajectory_frames"] > 0, progress=c["progress"])
     torch.save(x, out / "samples.pt")
     lo, hi = meta.value_range or (0.0, 1.0)
     to_unit = lambda v: ((v - lo) / (hi - lo)).clamp(0, 1)  # noqa: E731
+    ref = None
     if meta.data_kind == "images":
         save_image_grid(to_unit(x), out / "samples.png")
-        ref = None
     else:
-        ref = build_data(run_cfg.data).test
+        ref = build_run_data(run["data"]).test if isinstance(run.get("data"), dict) else None
         save_points(x, out / "samples.png", reference=ref,
-                    title=f"{meta.data_name}, {info.sampler}, {info.nfe} NFE")
+                    title=f"{meta.data_name or 'samples'}, {info.sampler}, {info.nfe} NFE")
     if traj is not None:
-        save_trajectory_strip(traj, info.times.tolist(), out / "trajectory.png", meta.data_kind,
-                              frames=cfg.trajectory_frames, to_unit=to_unit, reference=ref)
+        save_trajectory_strip(traj, info.times.tolist(), out / "trajectory.png", meta.data_kind or "points",
+                              frames=c["trajectory_frames"], to_unit=to_unit, reference=ref)
     log.info("%d samples (%s, %d NFE, %.1f s) -> %s", x.shape[0], info.sampler, info.nfe,
              info.wall_time, out)
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main, "sample")

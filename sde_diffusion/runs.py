@@ -1,0 +1,125 @@
+"""Evaluation outputs that keep their lineage: folders inside the run, samples checked finite.
+
+``output_dir(run, "samples")`` is ``<run>/samples/<YYYY-mm-dd_HH-MM-SS>`` (a suffix ``_1``, ``_2``
+... if that exists), created; ``draw_samples`` draws ``n`` samples in seeded batches with a tqdm
+bar and refuses non-finite results; ``build_run_data`` rebuilds a run's data set from its
+stored data config through the allow-list only.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, Tuple, Union
+
+import torch
+
+from . import registry
+
+__all__ = ["output_dir", "draw_samples", "check_finite_samples", "build_run_data",
+           "sampler_parts", "score_progress"]
+
+
+def output_dir(run_dir: Union[str, Path], kind: str, out: Optional[Union[str, Path]] = None) -> Path:
+    """``out`` if given, else ``<run_dir>/<kind>/<timestamp>``; created (``OSError`` when the
+    run folder is read-only or the disk is full, with the path)."""
+    if out is not None:
+        path = Path(out)
+    else:
+        stamp = _dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+        path = Path(run_dir) / kind / stamp
+        k = 1
+        while path.exists():
+            path = Path(run_dir) / kind / f"{stamp}_{k}"
+            k += 1
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def check_finite_samples(x: torch.Tensor, what: str) -> None:
+    """``FloatingPointError`` naming how many samples hold NaN/inf."""
+    bad = ~torch.isfinite(x.reshape(x.shape[0], -1)).all(dim=1)
+    if bool(bad.any()):
+        raise FloatingPointError(f"{what}: {int(bad.sum())} of {x.shape[0]} samples are not finite "
+                                 f"(NaN/inf); the model or the sampler diverged")
+
+
+def sampler_parts(node: Optional[Mapping[str, Any]], steps: Optional[int] = None
+                  ) -> Tuple[str, int, Dict[str, Any]]:
+    """(name, steps, options) of a sampler node ``{name, steps, options}`` (default: pc, 1000)."""
+    if node is None:
+        return "pc", int(steps or 1000), {}
+    c = dict(node)
+    name = c.pop("name", "pc")
+    n = int(steps if steps is not None else c.pop("steps", 1000))
+    c.pop("steps", None)
+    options = dict(c.pop("options", None) or {})
+    options.update(c)
+    return name, n, options
+
+
+def draw_samples(model: torch.nn.Module, n: int, data_shape: Sequence[int],
+                 sampler: Optional[Mapping[str, Any]] = None, seed: int = 0,
+                 steps: Optional[int] = None, batch_size: int = 4096,
+                 return_trajectory: bool = False, progress: Optional[bool] = None):
+    """``n`` samples in batches (generator of batch b seeded ``seed * 1_000_003 + b``, as the
+    trainer's ``generate_samples``): (x on CPU, last SampleInfo, trajectory of batch 0 or None).
+    Raises ``FloatingPointError`` if any sample is not finite."""
+    from .solvers import sample
+    name, nsteps, options = sampler_parts(sampler, steps)
+    device = next(model.parameters()).device
+    outs, info, traj = [], None, None
+    nb = (n + batch_size - 1) // batch_size
+    for b, start in enumerate(range(0, n, batch_size)):
+        m = min(batch_size, n - start)
+        g = torch.Generator(device=device).manual_seed(int(seed) * 1_000_003 + b)
+        with torch.no_grad():
+            x, info = sample(model.sde, model, (m, *data_shape), sampler=name, steps=nsteps,
+                             generator=g, device=device, progress=progress,
+                             return_trajectory=return_trajectory and b == 0, **options)
+        check_finite_samples(x, f"sampler {name!r} ({nsteps} steps), batch {b + 1}/{nb}")
+        if return_trajectory and b == 0 and info.trajectory is not None:
+            traj = info.trajectory.cpu()
+        outs.append(x.float().cpu())
+    return torch.cat(outs), info, traj
+
+
+def build_run_data(node: Any, key: str = "data", shape: Optional[Sequence[int]] = None,
+                   trusted: bool = False):
+    """A data set from a data config (allow-listed data targets only); ``ValueError`` if
+    ``shape`` (the model's per-sample shape) is given and differs from the data's. A config
+    read from a run (``trusted=False``) never downloads: ``download`` is forced to False."""
+    if not isinstance(node, Mapping) or "_target_" not in node:
+        raise ValueError(f"{key} must be a data config with a _target_, got {node!r}")
+    target = node["_target_"]
+    registry.check_spec(node, key)
+    if registry.kind_of(target) != "data":
+        raise registry.RegistryError(f"{key}._target_={target!r} is not a data set; valid: "
+                                     f"{', '.join(registry.MODEL_TARGETS['data'])}")
+    if not trusted and node.get("download"):
+        node = {**node, "download": False}
+    data = registry.build(node, path=key)
+    if shape is not None and list(data.data_shape) != list(shape):
+        raise ValueError(f"data {data.name!r} has per-sample shape {list(data.data_shape)}, the model "
+                         f"was trained on shape {list(shape)}")
+    return data
+
+
+@contextlib.contextmanager
+def score_progress(score_fn: Callable, desc: str, enabled: Optional[bool] = None) -> Iterator[Callable]:
+    """``score_fn`` wrapped to advance a tqdm bar (unit: score evaluations) on every call, for
+    long evaluations whose number of calls is not known in advance (adaptive ODE solvers).
+    ``enabled=None``: on when stderr is a terminal."""
+    import sys
+    from tqdm.auto import tqdm
+    show = sys.stderr.isatty() if enabled is None else bool(enabled)
+    bar = tqdm(desc=desc, unit="NFE", disable=not show, dynamic_ncols=True)
+
+    def counted(x, t):
+        bar.update(1)
+        return score_fn(x, t)
+    counted.bar = bar  # type: ignore[attr-defined]
+    try:
+        yield counted
+    finally:
+        bar.close()
