@@ -132,7 +132,8 @@ def dsm_loss(model, x0: torch.Tensor, weighting: str = "sigma2", t_sampling: str
              t: Optional[torch.Tensor] = None, noise: Optional[torch.Tensor] = None,
              generator: Optional[torch.Generator] = None, reduce: str = "mean",
              max_weight: Optional[float] = None, sigma_data: Optional[float] = None,
-             p_mean: float = P_MEAN, p_std: float = P_STD) -> torch.Tensor:
+             p_mean: float = P_MEAN, p_std: float = P_STD, y: Optional[torch.Tensor] = None,
+             p_uncond: float = 0.0) -> torch.Tensor:
     """Per-sample DSM loss of a ``ScoreModel`` (anything with ``.sde`` and ``.native(x, t)``).
 
     Args:
@@ -143,6 +144,9 @@ def dsm_loss(model, x0: torch.Tensor, weighting: str = "sigma2", t_sampling: str
             exact factor explodes (e.g. an x0-model under the sigma2 weighting as s -> 0).
         sigma_data, p_mean, p_std: EDM's sigma_d (default: ``model.data_std``, else 0.5) and
             log-normal parameters, used by weighting "edm" / t_sampling "lognormal".
+        y: optional integer labels (N,) for a class-conditional model; each is replaced by the
+            null label ``model.num_classes`` with probability ``p_uncond`` (label dropout, so
+            one network learns the conditional and the unconditional score).
     Returns:
         (N,) tensor: w(t)/c(t) |pred - target|^2, unbiased for J / (data dims if "mean").
     """
@@ -158,8 +162,16 @@ def dsm_loss(model, x0: torch.Tensor, weighting: str = "sigma2", t_sampling: str
     if noise is None:
         noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype,
                             device=generator.device if generator is not None else x0.device).to(x0.device)
+    if not 0.0 <= p_uncond <= 1.0:
+        raise ValueError(f"p_uncond must lie in [0, 1], got {p_uncond!r}")
+    if y is not None and p_uncond > 0:
+        null = int(getattr(model, "num_classes", 0))
+        drop = torch.rand(n, generator=generator, device=generator.device if generator is not None
+                          else None).to(y.device) < p_uncond
+        y = torch.where(drop, torch.full_like(y, null), y)
     x_t = sde.perturb(x0, t, noise)
-    kind, pred = model.native(x_t, t.to(x0.dtype))
+    kind, pred = model.native(x_t, t.to(x0.dtype)) if y is None else \
+        model.native(x_t, t.to(x0.dtype), y=y)
     m, s = sde.marginal(t)
     target = from_eps(noise, kind, x_t, m, s) if kind != "x0" else x0
     if sigma_data is None:
