@@ -229,6 +229,23 @@ class GaussianMixture:
         *_, logn = self._stats(x, sde, t)
         return torch.softmax(logn + self._log_weights(x.shape[0], y, logn.device), dim=1)
 
+    def class_log_probs(self, x: torch.Tensor, sde: Optional[SDE] = None, t=None) -> torch.Tensor:
+        """log P(class c | x_t = x), shape (N, num_classes): the exact noise-conditional classifier
+        (a class without components gets -inf)."""
+        *_, logn = self._stats(x, sde, t)
+        joint = logn + torch.log(self.weights.to(logn.device))[None]
+        onehot = self.labels.to(logn.device)[None, :] == torch.arange(self.num_classes, device=logn.device)[:, None]
+        per = torch.where(onehot[None], joint[:, None, :], torch.full_like(joint[:, None, :], -math.inf))
+        lp = torch.logsumexp(per, dim=2)                                            # (N, C)
+        return lp - torch.logsumexp(joint, dim=1, keepdim=True)
+
+    def classifier_fn(self, sde: SDE) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """``(x, t) -> log P(c | x_t)`` (N, C) as logits, for classifier guidance."""
+        def fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return self.class_log_probs(x, sde, t).to(x.dtype)
+        fn.num_classes = self.num_classes
+        return fn
+
     def _rotate_back(self, v: torch.Tensor) -> torch.Tensor:
         """U_k v_k for v (n, K, d) in the rotated coordinates."""
         return v if self.evecs is None else torch.einsum("kde,nke->nkd", self.evecs.to(v.device), v)
