@@ -171,7 +171,7 @@ def test_full_cov_marginal_matches_perturbed_samples():
 
 
 # ---------------------------------------------------------------------- exact posteriors
-def _grid_posterior(gm, A, y, sigma, lim=9.0, n=1201):
+def _grid_posterior(gm, A, y, sigma, lim=9.0, n=801):
     """Bayes on a 2-D grid: per-component posterior mass, means and covariances."""
     u = torch.linspace(-lim, lim, n, dtype=torch.float64)
     X, Y = torch.meshgrid(u, u, indexing="ij")
@@ -255,14 +255,14 @@ def test_sampling_with_exact_posterior_score_reproduces_posterior(case):
     if case == "projection2d":
         gm = ring_of_gaussians()
         meas = LinearMeasurement(torch.tensor([[0.6, 0.8]]), torch.tensor([1.5]), 0.5)
-        sampler, steps = "heun", 100
+        sampler, steps = "heun", 50
     else:
         gm = random_mixture(dim=16, k=5, seed=0)
         x_true = gm.sample(1, generator=g, dtype=torch.float64)[0]
         mask = (torch.arange(16) < 8).double()
         meas = LinearMeasurement.inpainting(mask, x_true * mask)
-        sampler, steps = "euler_maruyama", 400
-    post, sde, n = gm.posterior(meas), VPSDE(), 4000
+        sampler, steps = "euler_maruyama", 200
+    post, sde, n = gm.posterior(meas), VPSDE(), 2000
     x, info = sample(sde, post.score_fn(sde), (n, gm.dim), sampler=sampler, steps=steps,
                      generator=g, dtype=torch.float64)
     ref = post.sample(n, generator=g, dtype=torch.float64)

@@ -194,7 +194,7 @@ class GaussianMixture:
         m, s = self._coeffs(sde, t, n, dev)
         diff = xf[:, None, :] - m[:, None, None] * self.means.to(dev)[None]        # (n, K, d)
         if self.evecs is not None:
-            diff = torch.einsum("nkd,kde->nke", diff, self.evecs.to(dev))
+            diff = torch.matmul(diff.transpose(0, 1), self.evecs.to(dev)).transpose(0, 1)
         var_t = m[:, None, None] ** 2 * self.evals.to(dev)[None] + s[:, None, None] ** 2
         if sde is None and bool((self.evals == 0).any()):
             raise ValueError("this mixture has singular covariances (e.g. a noiseless posterior): "
@@ -248,7 +248,9 @@ class GaussianMixture:
 
     def _rotate_back(self, v: torch.Tensor) -> torch.Tensor:
         """U_k v_k for v (n, K, d) in the rotated coordinates."""
-        return v if self.evecs is None else torch.einsum("kde,nke->nkd", self.evecs.to(v.device), v)
+        if self.evecs is None:
+            return v
+        return torch.matmul(v.transpose(0, 1), self.evecs.to(v.device).transpose(1, 2)).transpose(0, 1)
 
     def score(self, x: torch.Tensor, sde: Optional[SDE] = None, t=None,
               y: Optional[torch.Tensor] = None) -> torch.Tensor:
