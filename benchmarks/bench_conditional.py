@@ -9,7 +9,7 @@ exact posterior samples:
   under the exact posterior (for a noiseless posterior at t = eps, where its density exists);
 - mean error |mean(x) - E[x_0 | y]|.
 
-Problems: ``ring8`` (2-D, 8 Gaussians) and ``full16`` (16-D, 5 components with full
+Problems: ``ring8`` (2-D, 8 Gaussians) and ``full16`` (16-D, 5 overlapping components with full
 covariances). Measurements: ``inpaint`` (observe the first half of the coordinates, noiseless)
 and ``project`` (a seeded Gaussian matrix A, 2/sqrt(d) N(0, 1) entries, max(1, d/4) rows: 1 in
 2-D, 4 in 16-D; noise_std 0.5).
@@ -40,7 +40,7 @@ N = 2000
 
 
 def problems():
-    return {"ring8": ring_of_gaussians(), "full16": random_full_mixture(dim=16, k=5, seed=0)}
+    return {"ring8": ring_of_gaussians(), "full16": random_full_mixture(dim=16, k=5, seed=0, spread=0.5)}
 
 
 def measurement(gm, kind: str, seed: int):
@@ -82,7 +82,11 @@ def main() -> None:
     ap.add_argument("--dps-noise", type=float, default=0.1,
                     help="sigma DPS uses for the noiseless inpainting likelihood")
     ap.add_argument("--plot", default="docs/conditional_posterior.png")
+    ap.add_argument("--plot-only", action="store_true", help="redraw the plot from --out")
     args = ap.parse_args()
+    if args.plot_only:
+        with open(args.out) as f:
+            return plot(json.load(f), args.plot)
     sde, rows = VPSDE(), []
     for pname, gm in problems().items():
         data_var = gm.covariance_trace() / gm.dim
@@ -127,6 +131,7 @@ def main() -> None:
 
 def plot(rows, path: str) -> None:
     import matplotlib
+    import matplotlib.ticker
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     cases = sorted({(r["problem"], r["measurement"]) for r in rows})
@@ -141,6 +146,8 @@ def plot(rows, path: str) -> None:
                 ax.plot(*zip(*pts), marker="o", label=m)
             ax.axhline(floor[key], color="k", ls="--", lw=1, label="floor")
             ax.set_xscale("log"), ax.set_yscale("log")
+            ax.set_xticks([s + 1 for s in STEPS], [str(s + 1) for s in STEPS], minor=False)
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             ax.set_title(f"{case[0]} / {case[1]}: {'sliced W2' if key == 'sw' else 'mode TV'}")
             ax.set_xlabel("NFE")
         axes[0, j].legend(fontsize=7)
