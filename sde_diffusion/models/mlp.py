@@ -1,12 +1,68 @@
-"""An MLP score network with a Fourier-feature time embedding, for low-dimensional data."""
+"""An MLP score network with a Fourier-feature time embedding, for low-dimensional data,
+and the label embedding shared by every class-conditional network of the package.
+
+Labels: a network built with ``num_classes = C > 0`` takes integer labels ``y`` of shape (N,)
+with values in {0, ..., C}; the extra index ``C`` is the *null label* (no class), which is what
+``y=None`` means, so one network gives both the conditional and the unconditional score
+(classifier-free guidance). ``num_classes = 0`` (the default) is an unconditional network and
+behaves exactly as before; giving it labels is an error.
+"""
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 from torch import nn
 
-__all__ = ["FourierTimeEmbedding", "MLP"]
+__all__ = ["FourierTimeEmbedding", "LabelEmbedding", "MLP", "check_labels"]
+
+
+class LabelEmbedding(nn.Module):
+    """Learned embedding of integer labels, (N,) -> (N, dim), with a null label at ``num_classes``.
+
+    ``num_classes = 0`` makes an unconditional module: ``forward(None, n)`` returns None and
+    any labels raise ``ValueError``. Label values are range-checked for CPU tensors only, so a
+    CUDA sampling loop never synchronises with the host.
+    """
+
+    def __init__(self, num_classes: int, dim: int):
+        super().__init__()
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
+            raise ValueError(f"num_classes must be an integer >= 0 (0 = unconditional), "
+                             f"got {num_classes!r}")
+        self.num_classes = num_classes
+        self.table = nn.Embedding(num_classes + 1, dim) if num_classes else None
+
+    def forward(self, y: Optional[torch.Tensor], n: int, device=None) -> Optional[torch.Tensor]:
+        if self.table is None:
+            if y is not None:
+                raise ValueError("this network is unconditional (num_classes=0) but got labels y; "
+                                 "build it with num_classes > 0 to train or sample by class")
+            return None
+        if y is None:  # the null label: the unconditional score
+            y = torch.full((n,), self.num_classes, dtype=torch.long, device=device)
+        y = check_labels(y, n, self.num_classes, allow_null=True)
+        return self.table(y.to(self.table.weight.device))
+
+
+def check_labels(y, n: int, num_classes: int, allow_null: bool = False) -> torch.Tensor:
+    """Validate integer labels of shape (N,) in [0, num_classes) (or num_classes = null when
+    ``allow_null``); ``TypeError``/``ValueError`` naming the bad value otherwise."""
+    if not torch.is_tensor(y):
+        raise TypeError(f"labels y must be an integer tensor of shape (N,), got {type(y).__name__}")
+    if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
+        raise TypeError(f"labels y must be an integer tensor, got dtype {y.dtype}")
+    if y.shape != (n,):
+        raise ValueError(f"labels y must have shape ({n},) (one per sample), got {tuple(y.shape)}")
+    top = num_classes if allow_null else num_classes - 1
+    if y.device.type == "cpu" and y.numel():
+        lo, hi = int(y.min()), int(y.max())
+        if lo < 0 or hi > top:
+            bad = lo if lo < 0 else hi
+            null = f" ({num_classes} = the null label)" if allow_null else ""
+            raise ValueError(f"label {bad} is outside the classes 0..{top}{null}")
+    return y.long()
 
 
 class FourierTimeEmbedding(nn.Module):
@@ -31,12 +87,13 @@ class FourierTimeEmbedding(nn.Module):
 class MLP(nn.Module):
     """net(x, t): x of shape (N, *shape) flattened to (N, dim); output has x's shape.
 
-    Residual blocks ``h + Linear(act(Linear(h) + emb(t)))`` with a learned projection of the
-    Fourier time features added in each block.
+    Residual blocks ``h + Linear(act(Linear(h) + emb(t, y)))`` with a learned projection of the
+    Fourier time features (plus the label embedding when ``num_classes > 0``) added in each
+    block. ``net(x, t, y)`` with labels (N,) in {0..num_classes}; y=None is the null label.
     """
 
     def __init__(self, dim: int, hidden: int = 256, depth: int = 3, time_dim: int = 64,
-                 fourier_scale: float = 4.0, activation: str = "silu"):
+                 fourier_scale: float = 4.0, activation: str = "silu", num_classes: int = 0):
         super().__init__()
         acts = {"silu": nn.SiLU, "relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}
         if activation not in acts:
@@ -54,13 +111,19 @@ class MLP(nn.Module):
                                              acts[activation](), nn.Linear(hidden, hidden)))
             self.temb.append(nn.Linear(hidden, hidden))
         self.out = nn.Sequential(acts[activation](), nn.Linear(hidden, dim))
+        self.label_embed = LabelEmbedding(num_classes, hidden)
+        self.num_classes = num_classes
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor,
+                y: Optional[torch.Tensor] = None) -> torch.Tensor:
         n = x.shape[0]
         flat = x.reshape(n, -1)
         if flat.shape[1] != self.dim:
             raise ValueError(f"MLP built for {self.dim} values per sample, got {flat.shape[1]}")
         emb = self.embed(t.reshape(n) if t.ndim else t.expand(n))
+        lab = self.label_embed(y, n, x.device)
+        if lab is not None:
+            emb = emb + lab
         h = self.inp(flat)
         for block, proj in zip(self.blocks, self.temb):
             h = h + block(h + proj(emb))

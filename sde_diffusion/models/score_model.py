@@ -97,6 +97,11 @@ class ScoreModel(nn.Module):
             raise ValueError(f"network returned shape {tuple(out.shape)}, expected {tuple(x_in.shape)}")
         return self.precond.output(out, x, m, s)
 
+    @property
+    def num_classes(self) -> int:
+        """Classes of a class-conditional net (its null label is this index); 0 = unconditional."""
+        return int(getattr(self.net, "num_classes", 0) or 0)
+
     def native(self, x: torch.Tensor, t: torch.Tensor, y=None) -> Tuple[str, torch.Tensor]:
         """The net's prediction and the parameterisation it is in ("x0" for "edm")."""
         t = self._per_sample(x, t)

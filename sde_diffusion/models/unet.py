@@ -8,7 +8,9 @@
                per level -> GroupNorm, SiLU, conv_out (zero-initialised)
 
 ResBlock: h = conv(SiLU(GN(x))) + Dense(temb); h = conv(Dropout(SiLU(GN(h)))); out = (skip(x) + h)/sqrt(2)
-(DDPM++'s rescaled skip). The time embedding is Fourier features of t in [0, T]
+(DDPM++'s rescaled skip). With ``num_classes > 0`` a learned label embedding (``LabelEmbedding``,
+null label ``num_classes`` = unconditional, what ``y=None`` means) is added to the time
+embedding: ``net(x, t, y)``. The time embedding is Fourier features of t in [0, T]
 (``FourierTimeEmbedding``, spread by ``fourier_scale``) followed by a 2-layer MLP.
 Every level but the last halves the resolution, so ``image_size`` must be divisible by
 ``2 ** (len(channel_mult) - 1)``; an image size or attention resolution the net cannot take
@@ -17,13 +19,13 @@ raises ``ValueError`` at construction, naming what to change.
 from __future__ import annotations
 
 import math
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .mlp import FourierTimeEmbedding
+from .mlp import FourierTimeEmbedding, LabelEmbedding
 
 __all__ = ["UNet"]
 
@@ -93,13 +95,15 @@ class UNet(nn.Module):
         num_groups: GroupNorm groups (capped at the channel count).
         time_dim, fourier_scale: the Fourier time embedding.
         out_channels: output channels (default in_channels).
+        num_classes: classes of the label embedding (0 = unconditional, the default).
     """
 
     def __init__(self, in_channels: int = 1, image_size: int = 32, base_channels: int = 64,
                  channel_mult: Sequence[int] = (1, 2, 2), num_res_blocks: int = 2,
                  attn_resolutions: Sequence[int] = (16,), dropout: float = 0.1,
                  num_heads: int = 1, num_groups: int = 32, time_dim: int = 64,
-                 fourier_scale: float = 16.0, out_channels: int | None = None):
+                 fourier_scale: float = 16.0, out_channels: int | None = None,
+                 num_classes: int = 0):
         super().__init__()
         channel_mult, attn_resolutions = tuple(channel_mult), tuple(attn_resolutions)
         if in_channels < 1 or base_channels < 1 or num_res_blocks < 1 or not channel_mult:
@@ -133,6 +137,8 @@ class UNet(nn.Module):
         self.embed = nn.Sequential(FourierTimeEmbedding(time_dim, fourier_scale),
                                    nn.Linear(time_dim, temb_dim), nn.SiLU(),
                                    nn.Linear(temb_dim, temb_dim))
+        self.label_embed = LabelEmbedding(num_classes, temb_dim)
+        self.num_classes = num_classes
         self.conv_in = nn.Conv2d(in_channels, base_channels, 3, padding=1)
 
         self.down = nn.ModuleList()
@@ -166,12 +172,16 @@ class UNet(nn.Module):
         self.norm_out = _norm(ch, num_groups)
         self.conv_out = _zero(nn.Conv2d(ch, out_channels or in_channels, 3, padding=1))
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor,
+                y: Optional[torch.Tensor] = None) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != self.in_channels or x.shape[-2:] != (self.image_size,) * 2:
             raise ValueError(f"UNet built for (N, {self.in_channels}, {self.image_size}, "
                              f"{self.image_size}) inputs, got {tuple(x.shape)}")
         n = x.shape[0]
         temb = self.embed(t.reshape(n) if t.ndim else t.expand(n))
+        lab = self.label_embed(y, n, x.device)
+        if lab is not None:
+            temb = temb + lab
         h = self.conv_in(x)
         hs = [h]
         for layer in self.down:
