@@ -14,14 +14,19 @@ BASE = ("score", "eps", "x0", "v")
 @pytest.mark.parametrize("sde", [VPSDE(), SubVPSDE(), VESDE()], ids=repr)
 @pytest.mark.parametrize("src,dst", list(itertools.product(BASE, BASE)))
 def test_round_trips_exact_float64(sde, src, dst):
+    """Every map anchored to the definitions (not only to its inverse): from x0 and eps,
+    x_t = m x0 + s eps, score = -eps/s, v = (m eps - s x0)/sqrt(m^2 + s^2), written out here."""
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(64, 3, generator=g, dtype=torch.float64)
-    pred = torch.randn(64, 3, generator=g, dtype=torch.float64)
+    x0 = torch.randn(64, 3, generator=g, dtype=torch.float64)
+    eps = torch.randn(64, 3, generator=g, dtype=torch.float64)
     t = torch.rand(64, generator=g, dtype=torch.float64) * 0.98 + 0.01
-    m, s = sde.marginal(t)
-    there = convert(pred, src, dst, x, m, s)
-    back = convert(there, dst, src, x, m, s)
-    torch.testing.assert_close(back, pred, rtol=1e-6, atol=1e-6)
+    m, s = (c[:, None] for c in sde.marginal(t))
+    x = m * x0 + s * eps
+    truth = {"eps": eps, "x0": x0, "score": -eps / s, "v": (m * eps - s * x0) / torch.sqrt(m * m + s * s)}
+    there = convert(truth[src], src, dst, x, m[:, 0], s[:, 0])
+    torch.testing.assert_close(there, truth[dst], rtol=1e-9, atol=1e-9)
+    back = convert(there, dst, src, x, m[:, 0], s[:, 0])
+    torch.testing.assert_close(back, truth[src], rtol=1e-9, atol=1e-9)
 
 
 def test_conversions_agree_with_definitions():
