@@ -49,7 +49,7 @@ from .sdes.base import SDE
 from .utils import check_choice, check_finite_number
 
 __all__ = ["WEIGHTINGS", "T_SAMPLINGS", "sample_time", "eps_weight", "dsm_loss", "DSMLoss",
-           "lognormal_time_density"]
+           "lognormal_time_density", "likelihood_eps_weight"]
 
 WEIGHTINGS = ("sigma2", "likelihood", "none", "edm")
 T_SAMPLINGS = ("uniform", "importance", "lognormal")

@@ -271,3 +271,21 @@ def test_bad_input_raises_value_error_naming_value():
         VPSDE(eps=2.0)
     with pytest.raises(ValueError, match="noise shape"):
         VPSDE().perturb(torch.zeros(3, 2), 0.5, torch.zeros(3, 3))
+
+
+def test_beta_schedule_objects_shared_by_vp_subvp_and_linear_sde():
+    """One CosineBeta object drives VP, sub-VP and a LinearSDE (by quadrature of f = -beta/2,
+    g = sqrt(beta)); the three agree with the closed forms alpha_bar = cos^2(theta)/cos^2(theta_0)."""
+    from sde_diffusion.sdes import LinearSDE
+    from sde_diffusion.sdes.schedules import CosineBeta, vp_diffusion, vp_drift
+    beta = CosineBeta()
+    t = torch.linspace(0.01, 1.0, 50, dtype=torch.float64)
+    th0 = 0.008 / 1.008 * math.pi / 2
+    th1 = math.acos(math.sqrt(5e-5) * math.cos(th0))
+    ab = torch.cos(th0 + t * (th1 - th0)) ** 2 / math.cos(th0) ** 2
+    vp, sub = VPSDE(schedule=beta), SubVPSDE(schedule=beta)
+    lin = LinearSDE(f=vp_drift(beta), g=vp_diffusion(beta))
+    torch.testing.assert_close(vp.marginal(t)[1], torch.sqrt(1 - ab), rtol=1e-12, atol=0)
+    torch.testing.assert_close(sub.marginal(t)[1], 1 - ab, rtol=1e-12, atol=0)
+    torch.testing.assert_close(lin.marginal(t)[1], torch.sqrt(1 - ab), rtol=1e-7, atol=0)
+    assert vp.schedule is sub.schedule is beta

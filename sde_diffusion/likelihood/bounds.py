@@ -8,7 +8,7 @@ from typing import Callable, Optional
 
 import torch
 
-from ..losses import T_SAMPLINGS, sample_time
+from ..losses import T_SAMPLINGS, likelihood_eps_weight, sample_time
 from ..models.parameterization import convert
 from ..sdes.base import SDE, ScoreFn
 from ..utils import check_choice, check_finite, check_score_shape
@@ -154,8 +154,7 @@ def elbo(sde: SDE, score_fn: ScoreFn, x: torch.Tensor, n_samples: int = 64,
             score = rsde.score(xt, t)
         check_score_shape(score, xt)
         m, s = sde.marginal(t)
-        g = sde.diffusion(t)
-        w = (g * g / (s * s)).to(dev) * corr.to(dev)
+        w = likelihood_eps_weight(sde, t).to(dev) * corr.to(dev)  # g^2 / s^2
         eps_pred = convert(score.double(), "score", "eps", xt.double(), m.to(dev), s.to(dev))
         err = (z - eps_pred).reshape(z.shape[0], -1).pow(2).sum(-1)
         if control_variate:  # |z - e|^2 - |z|^2; the mean d of |z|^2 is integrated exactly
