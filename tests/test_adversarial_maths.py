@@ -13,7 +13,8 @@ from sde_diffusion.analytic import ring_of_gaussians
 from sde_diffusion.likelihood import Quantization, discrete_elbo, elbo, log_likelihood
 from sde_diffusion.losses import DSMLoss, dsm_loss
 from sde_diffusion.models import MLP, ScoreModel, convert
-from sde_diffusion.sdes import EDMSDE, LinearSDE, SubVPSDE, VESDE, VPSDE
+from sde_diffusion.metrics import energy_distance, mmd, sliced_wasserstein
+from sde_diffusion.sdes import DiscreteChain, EDMSDE, LinearSDE, SubVPSDE, VESDE, VPSDE
 from sde_diffusion.sdes.schedules import Constant, CosineBeta, Geometric, Linear, LinearBeta, Power, Scaled
 from sde_diffusion.solvers import sample
 from sde_diffusion.solvers.base import NonFiniteSampleError
@@ -59,6 +60,22 @@ CONSTRUCTOR_CASES = [  # (factory, error type, message pattern)
     (lambda: DSMLoss(p_uncond=1.5), ValueError, r"p_uncond must lie in \[0, 1\], got 1.5"),
     (lambda: DSMLoss(p_uncond=NAN), ValueError, r"p_uncond must be finite, got nan"),
     (lambda: Quantization(bits=0), ValueError, r"bits must be a positive integer, got 0"),
+    (lambda: Quantization(bits=True), ValueError, r"bits must be a positive integer, got True"),
+    (lambda: Quantization(value_range=(0.0, INF)), ValueError, r"value_range must be \(lo, hi\) with hi > lo"),
+    (lambda: DSMLoss(max_weight=-1.0), ValueError, r"max_weight must be positive and finite, got -1.0"),
+    (lambda: DSMLoss(p_std=INF), ValueError, r"p_std must be positive and finite, got inf"),
+    (lambda: DiscreteChain(torch.tensor([0.1, NAN])), ValueError, r"beta_2 = nan must lie in \(0, 1\)"),
+    (lambda: DiscreteChain(torch.tensor([0.1]), T=INF), ValueError, r"T must be positive and finite, got inf"),
+    (lambda: VPSDE().discrete(0), ValueError, r"num_steps must be an integer >= 1, got 0"),
+    (lambda: VPSDE().discrete(2.5), ValueError, r"num_steps must be an integer >= 1, got 2.5"),
+    (lambda: VESDE().discrete(5), ValueError, r"discrete DDPM chain needs a variance-preserving SDE.*VESDE"),
+    (lambda: sliced_wasserstein(torch.zeros(4, 2), torch.zeros(4, 3)), ValueError, r"differ in dimension: 2 vs 3"),
+    (lambda: sliced_wasserstein(torch.full((4, 2), NAN), torch.zeros(4, 2)), ValueError, r"non-finite"),
+    (lambda: sliced_wasserstein(torch.zeros(4, 2), torch.zeros(4, 2), n_projections=0), ValueError,
+     r"n_projections must be an integer >= 1, got 0"),
+    (lambda: mmd(torch.zeros(1, 2), torch.zeros(4, 2)), ValueError, r"at least 2 samples, got shape \(1, 2\)"),
+    (lambda: mmd(torch.randn(4, 2), torch.randn(4, 2), bandwidth=INF), ValueError, r"bandwidth must be positive and finite"),
+    (lambda: energy_distance([[0.0]], torch.zeros(4, 1)), TypeError, r"must be tensors"),
 ]
 
 
