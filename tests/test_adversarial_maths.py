@@ -241,3 +241,15 @@ def test_capabilities_declared_by_the_sde():
     assert vp_lin.supports("discrete_chain")
     assert all(s.supports("finite_log_snr") for s in (VPSDE(), SubVPSDE(), VESDE(), EDMSDE()))
     assert not issubclass(SubVPSDE, VPSDE)
+
+
+def test_bounds_accept_numpy_integers():
+    sde = VPSDE()
+    x = GM.sample(3, torch.Generator().manual_seed(0), torch.float64)
+    a = discrete_elbo(sde, _sc(sde), x, num_steps=np.int64(5), generator=torch.Generator().manual_seed(1))
+    b = discrete_elbo(sde, _sc(sde), x, num_steps=5, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(a.elbo, b.elbo, rtol=0, atol=0)
+    e = elbo(sde, _sc(sde), x, n_samples=np.int32(4), generator=torch.Generator().manual_seed(2))
+    assert e.n_samples == 4 and e.elbo.shape == (3,)
+    with pytest.raises(ValueError, match=r"num_steps must be an integer >= 1, got True"):
+        discrete_elbo(sde, _sc(sde), x, num_steps=True)
