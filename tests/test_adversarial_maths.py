@@ -253,3 +253,16 @@ def test_bounds_accept_numpy_integers():
     assert e.n_samples == 4 and e.elbo.shape == (3,)
     with pytest.raises(ValueError, match=r"num_steps must be an integer >= 1, got True"):
         discrete_elbo(sde, _sc(sde), x, num_steps=True)
+
+
+def test_sampler_refuses_sde_without_finite_log_snr():
+    class NoSNR(VPSDE):
+        has_finite_log_snr = False
+
+    sde = NoSNR()
+    for name in ("ddim", "dpm_solver2", "dpm_solver3"):
+        with pytest.raises(ValueError, match=rf"sampler '{name}' needs an SDE with the capability "
+                                             r"'finite_log_snr' \(SDE.has_finite_log_snr\); NoSNR"):
+            sample(sde, _sc(sde), (4, 2), sampler=name, steps=3)
+    x, _ = sample(sde, _sc(sde), (4, 2), sampler="heun", steps=3)  # needs no log-SNR
+    assert x.shape == (4, 2)
