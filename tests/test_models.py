@@ -119,3 +119,34 @@ def test_bad_parameterisation_and_shapes():
     with pytest.raises(ValueError, match="network returned shape"):
         ScoreModel(Wrong(), VPSDE())(torch.zeros(3, 2), torch.full((3,), 0.5))
     assert set(BASE) <= set(PARAMETERIZATIONS)
+
+
+def test_pretrained_delegates_to_models_pretrained(monkeypatch, tmp_path):
+    """save_pretrained / from_pretrained call sde_diffusion.models.pretrained (lazily)."""
+    import sys
+    import types
+    calls = []
+    fake = types.ModuleType("sde_diffusion.models.pretrained")
+    fake.save_pretrained = lambda model, d: calls.append(("save", model, d))
+    fake.load_pretrained = lambda d: calls.append(("load", d)) or "loaded"
+    monkeypatch.setitem(sys.modules, "sde_diffusion.models.pretrained", fake)
+    model = ScoreModel(MLP(2, hidden=8, depth=1), VPSDE())
+    model.save_pretrained(tmp_path)
+    assert ScoreModel.from_pretrained(tmp_path) == "loaded"
+    assert calls == [("save", model, tmp_path), ("load", tmp_path)]
+
+
+def test_noise_label_in_unit_interval_for_every_sde():
+    """The network's time input is t/T (direct parameterisations) on VP (T=1) and EDM (T=80)."""
+    from sde_diffusion.sdes import EDMSDE
+    seen = []
+
+    class Probe(torch.nn.Module):
+        def forward(self, x, label):
+            seen.append(label.clone())
+            return torch.zeros_like(x)
+
+    for sde in (VPSDE(), EDMSDE()):
+        t = torch.tensor([sde.eps, 0.5 * sde.T, sde.T], dtype=torch.float64)
+        ScoreModel(Probe(), sde, "eps")(torch.zeros(3, 2, dtype=torch.float64), t)
+        torch.testing.assert_close(seen[-1], t / sde.T, rtol=0, atol=0)
