@@ -46,10 +46,10 @@ import torch
 
 from .models.parameterization import eps_loss_factor, from_eps
 from .sdes.base import SDE
-from .utils import check_choice, check_finite_number
+from .utils import check_choice, check_finite_number, check_positive
 
 __all__ = ["WEIGHTINGS", "T_SAMPLINGS", "sample_time", "eps_weight", "dsm_loss", "DSMLoss",
-           "lognormal_time_density"]
+           "lognormal_time_density", "likelihood_eps_weight"]
 
 WEIGHTINGS = ("sigma2", "likelihood", "none", "edm")
 T_SAMPLINGS = ("uniform", "importance", "lognormal")
@@ -207,6 +207,12 @@ class DSMLoss:
         if not 0.0 <= check_finite_number("p_uncond", p_uncond) <= 1.0:
             raise ValueError(f"p_uncond must lie in [0, 1], got {p_uncond!r}")
         self.p_uncond, self.num_classes = float(p_uncond), num_classes
+        if max_weight is not None:
+            check_positive("max_weight", max_weight)
+        if sigma_data is not None:
+            check_positive("sigma_data", sigma_data)
+        check_finite_number("p_mean", p_mean)
+        check_positive("p_std", p_std)
         self.weighting = check_choice("weighting", weighting, WEIGHTINGS)
         self.t_sampling = check_choice("t_sampling", t_sampling, T_SAMPLINGS)
         self.reduce = check_choice("reduce", reduce, ("mean", "sum"))

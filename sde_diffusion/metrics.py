@@ -10,6 +10,7 @@ All are computed in float64 and return Python floats.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, Optional
 
 import numpy as np
@@ -20,6 +21,13 @@ __all__ = ["sliced_wasserstein", "mmd", "energy_distance", "frechet_distance", "
 
 
 def _flat(x: torch.Tensor) -> torch.Tensor:
+    """(N, ...) -> (N, d) float64; TypeError for non-tensors, ValueError for N < 2 or NaN/inf."""
+    if not torch.is_tensor(x):
+        raise TypeError(f"sample sets must be tensors (N, ...), got {type(x).__name__}")
+    if x.ndim < 1 or x.shape[0] < 2:
+        raise ValueError(f"a sample set needs at least 2 samples, got shape {tuple(x.shape)}")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("sample set contains non-finite values (NaN or inf)")
     return x.reshape(x.shape[0], -1).to(torch.float64)
 
 
@@ -29,6 +37,8 @@ def sliced_wasserstein(x: torch.Tensor, y: torch.Tensor, n_projections: int = 25
     x, y = _flat(x), _flat(y)
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"sample sets differ in dimension: {x.shape[1]} vs {y.shape[1]}")
+    if isinstance(n_projections, bool) or not isinstance(n_projections, int) or n_projections < 1:
+        raise ValueError(f"n_projections must be an integer >= 1, got {n_projections!r}")
     g = generator if generator is not None else torch.Generator().manual_seed(seed)
     theta = torch.randn(x.shape[1], n_projections, generator=g, dtype=torch.float64)
     theta = (theta / theta.norm(dim=0, keepdim=True)).to(x.device)
@@ -44,6 +54,10 @@ def sliced_wasserstein(x: torch.Tensor, y: torch.Tensor, n_projections: int = 25
 def mmd(x: torch.Tensor, y: torch.Tensor, bandwidth: Optional[float] = None) -> float:
     """Unbiased MMD^2 with k(a, b) = exp(-|a-b|^2 / (2 h^2)); h = median pairwise distance."""
     x, y = _flat(x), _flat(y)
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"sample sets differ in dimension: {x.shape[1]} vs {y.shape[1]}")
+    if bandwidth is not None and not (math.isfinite(bandwidth) and bandwidth > 0):
+        raise ValueError(f"bandwidth must be positive and finite, got {bandwidth!r}")
     dxx, dyy, dxy = torch.cdist(x, x) ** 2, torch.cdist(y, y) ** 2, torch.cdist(x, y) ** 2
     if bandwidth is None:
         bandwidth = float(torch.cdist(torch.cat([x, y])[:1000], torch.cat([x, y])[:1000]).median())
@@ -58,6 +72,8 @@ def mmd(x: torch.Tensor, y: torch.Tensor, bandwidth: Optional[float] = None) -> 
 def energy_distance(x: torch.Tensor, y: torch.Tensor) -> float:
     """2 E|x-y| - E|x-x'| - E|y-y'| (V-statistic)."""
     x, y = _flat(x), _flat(y)
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"sample sets differ in dimension: {x.shape[1]} vs {y.shape[1]}")
     return float(2 * torch.cdist(x, y).mean() - torch.cdist(x, x).mean() - torch.cdist(y, y).mean())
 
 

@@ -245,3 +245,14 @@ def test_heun_runs_on_cuda_and_matches_cpu():
                          generator=torch.Generator().manual_seed(0), **kw)
     assert gpu.logp.device.type == "cuda"
     assert torch.allclose(gpu.logp.cpu(), cpu.logp, atol=1e-8)
+
+
+def test_progress_bar_counts_points(capsys):
+    """progress=True: a tqdm bar over data points (here 6 points in chunks of 4) on stderr."""
+    from sde_diffusion.analytic import ring_of_gaussians
+    from sde_diffusion.sdes import VPSDE
+    sde, gm = VPSDE(), ring_of_gaussians()
+    x = gm.sample(6, torch.Generator().manual_seed(0), torch.float64)
+    log_likelihood(sde, gm.score_fn(sde), x, method="heun", steps=4, batch_size=4, progress=True)
+    err = capsys.readouterr().err
+    assert "log-likelihood" in err and "6/6" in err

@@ -26,6 +26,29 @@ REFERENCES = {
 }
 
 
+def _vp_fg(beta, B):
+    return lambda t: (-0.5 * beta(t), torch.sqrt(beta(t)))
+
+
+def _ve_fg(smin, smax):  # g = sigma(t) sqrt(2 ln(smax/smin)), f = 0 (Song et al. 2021, eq. 30)
+    return lambda t: (torch.zeros_like(t), smin * (smax / smin) ** t * math.sqrt(2 * math.log(smax / smin)))
+
+
+_LIN_BETA = lambda t: 0.1 + (20.0 - 0.1) * t
+_COS_TH0 = 0.008 / 1.008 * math.pi / 2
+_COS_TH1 = math.acos(math.sqrt(5e-5) * math.cos(_COS_TH0))
+_COS_BETA = lambda t: 2 * torch.tan(_COS_TH0 + t * (_COS_TH1 - _COS_TH0)) * (_COS_TH1 - _COS_TH0)
+_PAPER_F_G = {
+    "vp_linear": _vp_fg(_LIN_BETA, None),
+    "vp_cosine": _vp_fg(_COS_BETA, None),
+    # sub-VP: g^2 = beta (1 - exp(-2 int beta))
+    "subvp": lambda t: (-0.5 * _LIN_BETA(t), torch.sqrt(_LIN_BETA(t) * -torch.expm1(
+        -2 * (0.1 * t + 0.5 * (20.0 - 0.1) * t * t)))),
+    "ve": _ve_fg(0.01, 50.0),
+    "ve_small": _ve_fg(0.002, 80.0),
+}
+
+
 def _rel(a, b):
     return float(((a - b).abs() / b.abs()).max())
 
@@ -39,8 +62,10 @@ def test_quadrature_marginal_matches_closed_form(name):
     assert _rel(m, m_ref) < 1e-6
     assert _rel(s, s_ref) < 1e-6  # relative, also at t = 1e-9 where s ~ 1e-5
     assert float(lin.marginal(0.0)[1]) == 0.0
-    torch.testing.assert_close(lin.drift_coeff(T_CHECK), ref.drift_coeff(T_CHECK), rtol=0, atol=0)
-    torch.testing.assert_close(lin.diffusion(T_CHECK), ref.diffusion(T_CHECK), rtol=0, atol=0)
+    # f and g against the papers' formulas written out here, not against ref itself
+    f_ref, g_ref = _PAPER_F_G[name](T_CHECK)
+    assert _rel(lin.drift_coeff(T_CHECK)[T_CHECK > 0] - 1, f_ref[T_CHECK > 0] - 1) < 1e-12
+    assert _rel(lin.diffusion(T_CHECK)[T_CHECK > 0], g_ref[T_CHECK > 0]) < 1e-12
     lam = ref.log_snr(T_CHECK[T_CHECK > 1e-6])
     # the inverse log-SNR lands on the same times (dt = dlam / (g^2/s^2) ~ 1e-6 relative)
     torch.testing.assert_close(lin.t_from_log_snr(lam), T_CHECK[T_CHECK > 1e-6], rtol=1e-6, atol=1e-9)
@@ -65,8 +90,12 @@ def test_quadrature_of_tutorial_example_is_exact():
 
 def test_closed_form_marginal_is_used_and_checked():
     vp = VPSDE()
-    lin = LinearSDE(f=vp.drift_coeff, g=vp.diffusion, marginal=vp.marginal)
-    torch.testing.assert_close(lin.marginal(T_CHECK)[1], vp.marginal(T_CHECK)[1], rtol=0, atol=0)
+    # a closed form 3e-7 off the truth passes the 1e-5 check and is then used as given (the
+    # quadrature alone would be within 1e-8 of the truth, so the offset shows which one is used)
+    off = lambda t: (vp.marginal(t)[0], (1 + 3e-7) * vp.marginal(t)[1])
+    lin = LinearSDE(f=vp.drift_coeff, g=vp.diffusion, marginal=off)
+    ratio = lin.marginal(T_CHECK[T_CHECK > 0])[1] / vp.marginal(T_CHECK[T_CHECK > 0])[1]
+    assert float((ratio - (1 + 3e-7)).abs().max()) < 1e-12
     wrong = lambda t: (vp.marginal(t)[0], 1.01 * vp.marginal(t)[1])
     with pytest.raises(ValueError, match="disagrees with the quadrature"):
         LinearSDE(f=vp.drift_coeff, g=vp.diffusion, marginal=wrong)
@@ -131,17 +160,10 @@ def test_samplers_agree_on_linear_sde_and_reference(pair, sampler):
     ref, lin = PAIRS[pair]()
     gm = three_clusters_1d()
     outs = []
-    for sde in (ref, lin):
-        try:
-            x, info = sample(sde, gm.score_fn(sde), (64, 1), sampler=sampler, steps=20,
-                             generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-            outs.append((x, info.nfe))
-        except ValueError as e:
-            outs.append(str(e))
-    if isinstance(outs[0], str) or isinstance(outs[1], str):
-        # a refusal must be the same for both (a capability of the schedule, not of the class)
-        assert isinstance(outs[0], str) and isinstance(outs[1], str), outs
-        return
+    for sde in (ref, lin):  # no registered sampler refuses these SDEs with default options
+        x, info = sample(sde, gm.score_fn(sde), (64, 1), sampler=sampler, steps=20,
+                         generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+        outs.append((x, info.nfe))
     (x_ref, nfe_ref), (x_lin, nfe_lin) = outs
     assert torch.isfinite(x_ref).all()
     if sampler != "rk45":  # adaptive step control may take a different number of steps

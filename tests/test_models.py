@@ -14,14 +14,19 @@ BASE = ("score", "eps", "x0", "v")
 @pytest.mark.parametrize("sde", [VPSDE(), SubVPSDE(), VESDE()], ids=repr)
 @pytest.mark.parametrize("src,dst", list(itertools.product(BASE, BASE)))
 def test_round_trips_exact_float64(sde, src, dst):
+    """Every map anchored to the definitions (not only to its inverse): from x0 and eps,
+    x_t = m x0 + s eps, score = -eps/s, v = (m eps - s x0)/sqrt(m^2 + s^2), written out here."""
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(64, 3, generator=g, dtype=torch.float64)
-    pred = torch.randn(64, 3, generator=g, dtype=torch.float64)
+    x0 = torch.randn(64, 3, generator=g, dtype=torch.float64)
+    eps = torch.randn(64, 3, generator=g, dtype=torch.float64)
     t = torch.rand(64, generator=g, dtype=torch.float64) * 0.98 + 0.01
-    m, s = sde.marginal(t)
-    there = convert(pred, src, dst, x, m, s)
-    back = convert(there, dst, src, x, m, s)
-    torch.testing.assert_close(back, pred, rtol=1e-6, atol=1e-6)
+    m, s = (c[:, None] for c in sde.marginal(t))
+    x = m * x0 + s * eps
+    truth = {"eps": eps, "x0": x0, "score": -eps / s, "v": (m * eps - s * x0) / torch.sqrt(m * m + s * s)}
+    there = convert(truth[src], src, dst, x, m[:, 0], s[:, 0])
+    torch.testing.assert_close(there, truth[dst], rtol=1e-9, atol=1e-9)
+    back = convert(there, dst, src, x, m[:, 0], s[:, 0])
+    torch.testing.assert_close(back, truth[src], rtol=1e-9, atol=1e-9)
 
 
 def test_conversions_agree_with_definitions():
@@ -114,3 +119,34 @@ def test_bad_parameterisation_and_shapes():
     with pytest.raises(ValueError, match="network returned shape"):
         ScoreModel(Wrong(), VPSDE())(torch.zeros(3, 2), torch.full((3,), 0.5))
     assert set(BASE) <= set(PARAMETERIZATIONS)
+
+
+def test_pretrained_delegates_to_models_pretrained(monkeypatch, tmp_path):
+    """save_pretrained / from_pretrained call sde_diffusion.models.pretrained (lazily)."""
+    import sys
+    import types
+    calls = []
+    fake = types.ModuleType("sde_diffusion.models.pretrained")
+    fake.save_pretrained = lambda model, d: calls.append(("save", model, d))
+    fake.load_pretrained = lambda d: calls.append(("load", d)) or "loaded"
+    monkeypatch.setitem(sys.modules, "sde_diffusion.models.pretrained", fake)
+    model = ScoreModel(MLP(2, hidden=8, depth=1), VPSDE())
+    model.save_pretrained(tmp_path)
+    assert ScoreModel.from_pretrained(tmp_path) == "loaded"
+    assert calls == [("save", model, tmp_path), ("load", tmp_path)]
+
+
+def test_noise_label_in_unit_interval_for_every_sde():
+    """The network's time input is t/T (direct parameterisations) on VP (T=1) and EDM (T=80)."""
+    from sde_diffusion.sdes import EDMSDE
+    seen = []
+
+    class Probe(torch.nn.Module):
+        def forward(self, x, label):
+            seen.append(label.clone())
+            return torch.zeros_like(x)
+
+    for sde in (VPSDE(), EDMSDE()):
+        t = torch.tensor([sde.eps, 0.5 * sde.T, sde.T], dtype=torch.float64)
+        ScoreModel(Probe(), sde, "eps")(torch.zeros(3, 2, dtype=torch.float64), t)
+        torch.testing.assert_close(seen[-1], t / sde.T, rtol=0, atol=0)

@@ -98,18 +98,26 @@ def test_suggest_sigma_max_is_largest_pairwise_distance():
     assert VESDE.suggest_sigma_max(x) == pytest.approx(5.0)
 
 
+def _vp_B(t):  # int_0^t beta for the default linear schedule, written out
+    return 0.1 * t + 0.5 * (20.0 - 0.1) * t * t
+
+
 def test_perturb_and_prior():
+    """Against the VP closed form written out here: m = exp(-B/2), s = sqrt(1 - exp(-B))."""
     sde = VPSDE()
-    x0 = torch.randn(4, 3, 2)
-    noise = torch.randn(4, 3, 2)
-    t = torch.tensor([0.1, 0.2, 0.5, 1.0])
-    m, s = sde.marginal(t)
-    expected = m.float()[:, None, None] * x0 + s.float()[:, None, None] * noise
-    torch.testing.assert_close(sde.perturb(x0, t, noise), expected)
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.randn(4, 3, 2, generator=g, dtype=torch.float64)
+    noise = torch.randn(4, 3, 2, generator=g, dtype=torch.float64)
+    t = torch.tensor([0.1, 0.2, 0.5, 1.0], dtype=torch.float64)
+    B = _vp_B(t)[:, None, None]
+    expected = torch.exp(-B / 2) * x0 + torch.sqrt(1 - torch.exp(-B)) * noise
+    torch.testing.assert_close(sde.perturb(x0, t, noise), expected, rtol=1e-12, atol=1e-12)
     z = sde.prior_sample((5, 3), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    std = sde.prior_std()
-    lp = -0.5 * (z ** 2).sum(1) / std ** 2 - 1.5 * math.log(2 * math.pi * std ** 2)
-    torch.testing.assert_close(sde.prior_logp(z), lp)
+    var = 1 - math.exp(-_vp_B(1.0))  # s(T)^2
+    lp = -0.5 * (z ** 2).sum(1) / var - 1.5 * math.log(2 * math.pi * var)
+    torch.testing.assert_close(sde.prior_logp(z), lp, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(z / math.sqrt(var), torch.randn(5, 3, generator=torch.Generator().manual_seed(0),
+                                                                dtype=torch.float64))
 
 
 # ---------------------------------------------------------------- discrete chain (tutorial)
@@ -223,18 +231,24 @@ def test_reverse_sde_and_pf_ode_recover_mixture(name):
 
 
 def test_reverse_torchsde_interface_is_time_reversed():
+    """torchsde sees tau = T - t: f(tau, y) = -(f(t) y - g(t)^2 score), g(tau) = g(t); the PF-ODE
+    drift is f y - g^2/2 score. beta(t) = 0.1 + 19.9 t written out (f = -beta/2, g^2 = beta)."""
     sde = VPSDE()
     gm = ring_of_gaussians()
-    rsde = sde.reverse(gm.score_fn(sde))
-    y = torch.randn(4, 2, dtype=torch.float64)
-    tau = torch.tensor(0.3, dtype=torch.float64)
-    torch.testing.assert_close(rsde.f(tau, y), -rsde.drift(y, 0.7))
-    torch.testing.assert_close(rsde.g(tau, y), sde.diffusion(0.7).expand(4, 2))
-    ode = sde.reverse(gm.score_fn(sde), probability_flow=True)
+    score = gm.score_fn(sde)
+    rsde = sde.reverse(score)
+    y = torch.randn(4, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    t = 0.7
+    beta = 0.1 + 19.9 * t
+    sc = score(y, torch.full((4,), t, dtype=torch.float64))
+    tau = torch.tensor(1.0 - t, dtype=torch.float64)
+    torch.testing.assert_close(rsde.f(tau, y), -(-0.5 * beta * y - beta * sc), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(rsde.g(tau, y), torch.full((4, 2), math.sqrt(beta), dtype=torch.float64))
+    ode = sde.reverse(score, probability_flow=True)
     assert float(ode.diffusion(0.5)) == 0.0
-    # PF drift = f - g^2/2 score, SDE drift = f - g^2 score
-    f = sde.drift(y, 0.7)
-    torch.testing.assert_close(2 * ode.drift(y, 0.7) - f, rsde.drift(y, 0.7))
+    torch.testing.assert_close(ode.drift(y, t), -0.5 * beta * y - 0.5 * beta * sc, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(ode.divergence(torch.ones(4, dtype=torch.float64), -0.5 * beta, math.sqrt(beta), 2),
+                               torch.full((4,), -beta - 0.5 * beta, dtype=torch.float64))
 
 
 # ---------------------------------------------------------------- validation
@@ -257,3 +271,21 @@ def test_bad_input_raises_value_error_naming_value():
         VPSDE(eps=2.0)
     with pytest.raises(ValueError, match="noise shape"):
         VPSDE().perturb(torch.zeros(3, 2), 0.5, torch.zeros(3, 3))
+
+
+def test_beta_schedule_objects_shared_by_vp_subvp_and_linear_sde():
+    """One CosineBeta object drives VP, sub-VP and a LinearSDE (by quadrature of f = -beta/2,
+    g = sqrt(beta)); the three agree with the closed forms alpha_bar = cos^2(theta)/cos^2(theta_0)."""
+    from sde_diffusion.sdes import LinearSDE
+    from sde_diffusion.sdes.schedules import CosineBeta, vp_diffusion, vp_drift
+    beta = CosineBeta()
+    t = torch.linspace(0.01, 1.0, 50, dtype=torch.float64)
+    th0 = 0.008 / 1.008 * math.pi / 2
+    th1 = math.acos(math.sqrt(5e-5) * math.cos(th0))
+    ab = torch.cos(th0 + t * (th1 - th0)) ** 2 / math.cos(th0) ** 2
+    vp, sub = VPSDE(schedule=beta), SubVPSDE(schedule=beta)
+    lin = LinearSDE(f=vp_drift(beta), g=vp_diffusion(beta))
+    torch.testing.assert_close(vp.marginal(t)[1], torch.sqrt(1 - ab), rtol=1e-12, atol=0)
+    torch.testing.assert_close(sub.marginal(t)[1], 1 - ab, rtol=1e-12, atol=0)
+    torch.testing.assert_close(lin.marginal(t)[1], torch.sqrt(1 - ab), rtol=1e-7, atol=0)
+    assert vp.schedule is sub.schedule is beta

@@ -3,12 +3,13 @@ discrete DDPM chain's bound (Ho et al. 2020); formulas in each function's docstr
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import torch
 
-from ..losses import T_SAMPLINGS, sample_time
+from ..losses import T_SAMPLINGS, likelihood_eps_weight, sample_time
 from ..models.parameterization import convert
 from ..sdes.base import SDE, ScoreFn
 from ..utils import check_choice, check_finite, check_score_shape
@@ -21,6 +22,11 @@ __all__ = ["ELBOResult", "DiscreteELBOResult", "elbo", "discrete_elbo", "VARIANC
 VARIANCES = ("beta", "beta_tilde")
 DECODERS = ("gaussian", "discretized")
 PREDICTIONS = ("score", "x0", "eps")
+
+
+def _is_int(v) -> bool:
+    """A Python or numpy integer, not a bool."""
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
 @dataclass
@@ -78,7 +84,7 @@ def _gaussian_kl(mean1: torch.Tensor, var1: torch.Tensor, mean2: torch.Tensor,
 
 
 def _check_samples(n_samples: int) -> None:
-    if not (isinstance(n_samples, int) and n_samples >= 2):
+    if not (_is_int(n_samples) and n_samples >= 2):
         raise ValueError(f"n_samples must be an integer >= 2 (the standard error needs two), "
                          f"got {n_samples!r}")
 
@@ -125,6 +131,7 @@ def elbo(sde: SDE, score_fn: ScoreFn, x: torch.Tensor, n_samples: int = 64,
     """
     check_choice("t_sampling", t_sampling, T_SAMPLINGS)
     _check_samples(n_samples)
+    n_samples = int(n_samples)
     check_data(x)
     if quantization is not None and dequantize:
         x = quantization.dequantize(x, generator)
@@ -154,8 +161,7 @@ def elbo(sde: SDE, score_fn: ScoreFn, x: torch.Tensor, n_samples: int = 64,
             score = rsde.score(xt, t)
         check_score_shape(score, xt)
         m, s = sde.marginal(t)
-        g = sde.diffusion(t)
-        w = (g * g / (s * s)).to(dev) * corr.to(dev)
+        w = likelihood_eps_weight(sde, t).to(dev) * corr.to(dev)  # g^2 / s^2
         eps_pred = convert(score.double(), "score", "eps", xt.double(), m.to(dev), s.to(dev))
         err = (z - eps_pred).reshape(z.shape[0], -1).pow(2).sum(-1)
         if control_variate:  # |z - e|^2 - |z|^2; the mean d of |z|^2 is integrated exactly
@@ -217,11 +223,11 @@ def discrete_elbo(sde: SDE, model_fn: Callable[[torch.Tensor, torch.Tensor], tor
     check_choice("variance", variance, VARIANCES)
     check_choice("decoder", decoder, DECODERS)
     check_choice("prediction", prediction, PREDICTIONS)
-    if not (isinstance(num_steps, int) and num_steps >= 1):
+    if not (_is_int(num_steps) and num_steps >= 1):
         raise ValueError(f"num_steps must be an integer >= 1, got {num_steps!r}")
-    if sampled_steps is not None and not (isinstance(sampled_steps, int) and sampled_steps >= 2):
+    if sampled_steps is not None and not (_is_int(sampled_steps) and sampled_steps >= 2):
         raise ValueError(f"sampled_steps must be None (exact sum) or an integer >= 2, got {sampled_steps!r}")
-    if not (isinstance(n_samples, int) and n_samples >= 1):
+    if not (_is_int(n_samples) and n_samples >= 1):
         raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}")
     check_data(x)
     if not bool(getattr(sde, "has_discrete_chain", False)):
@@ -234,7 +240,8 @@ def discrete_elbo(sde: SDE, model_fn: Callable[[torch.Tensor, torch.Tensor], tor
     elif quantization is not None:
         x = quantization.dequantize(x, generator)
     n, d, dev = x.shape[0], flat_dim(x), x.device
-    N = num_steps
+    N, n_samples = int(num_steps), int(n_samples)
+    sampled_steps = None if sampled_steps is None else int(sampled_steps)
     gdev = generator.device if generator is not None else dev
 
     # rows: (data index, step index)

@@ -81,7 +81,7 @@ def progress_bar(total: int, desc: str, progress: Optional[bool] = None):
     from tqdm.auto import tqdm
     if progress is None:
         progress = not os.environ.get("CI") and hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
-    return tqdm(total=total, desc=desc, unit="pt", disable=not progress, leave=False)
+    return tqdm(total=total, desc=desc, unit="pt", disable=not progress, leave=True)
 
 
 class _AugmentedPFODE:

@@ -43,10 +43,12 @@ class Quantization:
     grid_tol: float = 1e-3  # tolerance, in units of one level, for "x lies on the grid"
 
     def __post_init__(self):
-        if not (isinstance(self.bits, int) and self.bits >= 1):
+        if isinstance(self.bits, bool) or not (isinstance(self.bits, int) and self.bits >= 1):
             raise ValueError(f"bits must be a positive integer, got {self.bits!r}")
+        if len(tuple(self.value_range)) != 2:
+            raise ValueError(f"value_range must be (lo, hi), got {self.value_range!r}")
         lo, hi = self.value_range
-        if not hi > lo:
+        if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
             raise ValueError(f"value_range must be (lo, hi) with hi > lo, got {self.value_range!r}")
 
     @property

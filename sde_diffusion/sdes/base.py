@@ -195,7 +195,8 @@ class ReverseSDE:
 
     def score(self, x: torch.Tensor, t: TimeLike) -> torch.Tensor:
         """Call the score function with t as an (N,) tensor in x's dtype."""
-        t = torch.as_tensor(t, device=x.device)
+        # a Python float goes straight to x's dtype (not through float32 first)
+        t = torch.as_tensor(t, dtype=x.dtype if not torch.is_tensor(t) else None, device=x.device)
         t = t.to(x.dtype).expand(x.shape[0]) if t.ndim == 0 else t.to(x.dtype)
         return self.score_fn(x, t)
 

@@ -14,7 +14,7 @@ from typing import Tuple, Union
 
 import torch
 
-from ..utils import append_dims
+from ..utils import append_dims, check_positive
 
 __all__ = ["DiscreteChain"]
 
@@ -23,6 +23,7 @@ Index = Union[int, torch.Tensor]
 
 class DiscreteChain:
     def __init__(self, betas: torch.Tensor, T: float = 1.0):
+        check_positive("T", T)
         betas = torch.as_tensor(betas, dtype=torch.float64).flatten()
         if betas.numel() < 1:
             raise ValueError("a discrete chain needs at least one step")
@@ -40,8 +41,8 @@ class DiscreteChain:
     @classmethod
     def from_sde(cls, sde, num_steps: int) -> "DiscreteChain":
         """beta_i = 1 - alpha_bar(t_i)/alpha_bar(t_{i-1}), so alpha_bar_i = m(t_i)^2 exactly."""
-        if num_steps < 1:
-            raise ValueError(f"num_steps must be >= 1, got {num_steps!r}")
+        from ..solvers.context import as_steps
+        num_steps = as_steps(num_steps, "num_steps")
         t = torch.linspace(0.0, sde.T, num_steps + 1, dtype=torch.float64)
         log_ab = 2.0 * torch.log(sde.marginal(t)[0])
         betas = -torch.expm1(log_ab[1:] - log_ab[:-1])
