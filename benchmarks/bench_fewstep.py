@@ -133,6 +133,153 @@ def tend():
                 print(f"| {p} | {name} | {nfe} | " + " | ".join(row) + " |", flush=True)
 
 
+OPT = {"VP": ("unipc", {}), "EDM": ("unipc", {})}
+BEST = {"VP": ("deis", {"order": 3}, "uniform_t"), "EDM": ("deis", {"basis": "log_sigma"}, "karras")}
+GRID_DIR = "benchmarks/results/grids"
+
+
+def neighbour(pname):
+    """A neighbouring problem: the ring with 6 modes at radius 3.5, std 0.35; another 16-D draw."""
+    return ring_of_gaussians(n=6, radius=3.5, std=0.35) if pname == "ring8" else random_mixture(16, seed=1)
+
+
+def optgrid():
+    """Optimise the grid of the OPT sampler per problem x SDE x NFE on a calibration batch
+    (seed 0, 256 samples); save it; report fresh-noise (seed 1) and neighbour errors."""
+    import os
+    os.makedirs(GRID_DIR, exist_ok=True)
+    print("| problem | SDE | sampler | NFE | optimisation NFE (batch 256) | best fixed grid: calib / fresh | optimised: calib / fresh | gain fresh | neighbour: best fixed / optimised |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for p in problems():
+        for s in sdes():
+            name, opts = OPT[s]
+            for nfe in NFES:
+                gm, sde, sf, _ = setup(p, s)
+                xc = sde.prior_sample((256, gm.dim), generator=torch.Generator().manual_seed(0),
+                                      dtype=torch.float64)
+                t0 = time.time()
+                g = optimize_grid(sde, sf, name, nfe, xc, sampler_options=opts, max_evals=1000,
+                                  name=f"{name}-{nfe}-{s}-{p}")
+                g.save(f"{GRID_DIR}/{g.name}.json")
+                fixed = {gn: run_project(p, s, name, opts, gn, nfe)[0] for gn in GRIDS}
+                bestg = min(fixed, key=fixed.get)
+                fresh = run_project(p, s, name, opts, g, nfe)[0]
+                # neighbouring problem, fresh noise
+                nb = neighbour(p)
+                x_T = sde.prior_sample((N, nb.dim), generator=torch.Generator().manual_seed(1),
+                                       dtype=torch.float64)
+                te = default_t_end(sde, nfe)
+                ref, _ = sample(sde, nb.score_fn(sde), sampler="rk45", x_init=x_T, t_end=te,
+                                rtol=1e-10, atol=1e-10, method="DOP853")
+                nbf = {}
+                for gn in list(GRIDS) + [g]:
+                    x, _ = sample(sde, nb.score_fn(sde), sampler=name, steps=nfe, x_init=x_T,
+                                  grid=gn, **opts)
+                    nbf[getattr(gn, "name", gn)] = rms(x, ref)
+                nb_fixed = min(v for k, v in nbf.items() if k in GRIDS)
+                mf = g.made["rms_fixed"]
+                print(f"| {p} | {s} | {name} | {nfe} | {g.made['nfe']} ({time.time() - t0:.0f} s) | "
+                      f"{bestg}: {mf[bestg]:.3g} / {fixed[bestg]:.3g} | {g.made['rms']:.3g} / {fresh:.3g} | "
+                      f"{fixed[bestg] / fresh:.1f}x | {nb_fixed:.3g} / {nbf[g.name]:.3g} ({nb_fixed / nbf[g.name]:.1f}x) |",
+                      flush=True)
+
+
+def table():
+    """The main table: project defaults, project best (fixed settings and optimised grid), best peer."""
+    from sde_diffusion.peers_tmp import available_peers
+    from sde_diffusion.solvers import load_grid
+    peers = available_peers()
+    print("| problem | SDE | row | " + " | ".join(f"{n} NFE" for n in NFES) + " | vs best peer at 10 |")
+    print("|---|---|---|" + "---|" * len(NFES) + "---|")
+    for p in problems():
+        for s in sdes():
+            rows = {}
+            for name, opts in PROJECT:
+                rows[f"{name} (defaults)"] = [run_project(p, s, name, opts, None, n)[0] for n in NFES]
+            bn, bo, bg = BEST[s]
+            rows[f"best fixed: {bn} {bo} grid={bg}"] = [run_project(p, s, bn, bo, bg, n)[0] for n in NFES]
+            on, oo = OPT[s]
+            opt = []
+            for n in NFES:
+                try:
+                    g = load_grid(f"{GRID_DIR}/{on}-{n}-{s}-{p}.json")
+                    opt.append(run_project(p, s, on, oo, g, n)[0])
+                except FileNotFoundError:
+                    opt.append(math.inf)
+            rows[f"best: {on} {oo} optimised grid (fresh noise)"] = opt
+            pr = {k: [run_peer(p, s, k, n)[0] for n in NFES] for k in peers}
+            best_peer = [min((v[j], k) for k, v in pr.items()) for j in range(len(NFES))] if pr else []
+            ref10 = best_peer[1][0] if pr else math.nan
+            for k, v in rows.items():
+                print(f"| {p} | {s} | {k} | " + " | ".join(f"{e:.3g}" for e in v) +
+                      f" | {v[1] / ref10:.2f}x |")
+            if pr:
+                print(f"| {p} | {s} | **best peer** | " + " | ".join(f"{e:.3g} ({k})" for e, k in best_peer) + " | 1 |")
+                b10 = min(pr, key=lambda k: pr[k][1])
+                print(f"| {p} | {s} | best peer at 10 NFE: {b10} | " + " | ".join(f"{e:.3g}" for e in pr[b10]) + " | 1.00x |", flush=True)
+
+
+def digits_cmp(run_dir="runs/digits3000", n=500):
+    """Trained digits model (VP): RMS against a tight RK45 reference (rtol = atol = 1e-6,
+    DOP853) from the same noise, and the Frechet distance of the samples to held-out digits in
+    the feature space of bench_digits.py's classifier, at 5 / 10 / 20 NFE."""
+    import os
+    sys.path.insert(0, os.path.dirname(__file__))
+    from bench_digits import train_classifier
+    from sde_diffusion.data import digits
+    from sde_diffusion.metrics import frechet_distance
+    from sde_diffusion.peers_tmp import available_peers
+    from sde_diffusion.training import load_model
+    model, cfg = load_model(run_dir)
+    sde = model.sde
+    data = digits()
+    feat, _, acc = train_classifier(data)
+    test = data.test
+    fd = lambda x: frechet_distance(feat(x.float()).detach(), feat(test).detach())  # noqa: E731
+    shape = (n,) + tuple(cfg._meta_["data_shape"])
+    x_T = sde.prior_sample(shape, generator=torch.Generator().manual_seed(1))
+    refs = {}
+
+    def ref(te):
+        if te not in refs:
+            t0 = time.time()
+            refs[te], info = sample(sde, model, sampler="rk45", x_init=x_T, t_end=te, rtol=1e-6,
+                                    atol=1e-6, method="DOP853")
+            print(f"# reference to t_end={te}: {info.nfe} NFE, {time.time() - t0:.0f} s, "
+                  f"FD {fd(refs[te]):.3f}", flush=True)
+        return refs[te]
+
+    def err(x, te):
+        return float((x - ref(te)).pow(2).flatten(1).sum(1).mean().sqrt())
+
+    nf = (5, 10, 20)
+    print(f"classifier held-out accuracy {acc:.3f}; {n} samples; model {run_dir}")
+    print("| row | " + " | ".join(f"{k} NFE: RMS / FD" for k in nf) + " |")
+    print("|---|" + "---|" * len(nf))
+    rows = [(nm, o, None) for nm, o in PROJECT if nm != "heun"] + [("heun", {}, None),
+            ("deis", {"order": 3}, "uniform_t"), ("unipc", {}, "log_snr")]
+    for name, opts, grid in rows:
+        cells = []
+        for k in nf:
+            steps = max(1, k // SAMPLERS[name].evals_per_step)
+            te = default_t_end(sde, steps)
+            with torch.no_grad():
+                x, info = sample(sde, model, sampler=name, steps=steps, x_init=x_T, grid=grid,
+                                 denoise=False, **opts)
+            cells.append(f"{err(x, te):.3g} / {fd(x):.2f}")
+        print(f"| {name} {opts} grid={grid or 'default'} | " + " | ".join(cells) + " |", flush=True)
+    from sde_diffusion.peers_tmp import PEERS
+    for peer in available_peers():
+        cells = []
+        for k in nf:
+            te = default_t_end(sde, k)
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                x = PEERS[peer](sde, model, x_T, k, te)
+            cells.append(f"{err(x, te):.3g} / {fd(x):.2f}")
+        print(f"| peer {peer} | " + " | ".join(cells) + " |", flush=True)
+
+
 if __name__ == "__main__":
     mode = sys.argv[1] if len(sys.argv) > 1 else "table"
-    {"survey": survey, "tend": tend}[mode]()
+    {"survey": survey, "tend": tend, "optgrid": optgrid, "table": table, "digits": digits_cmp}[mode]()
