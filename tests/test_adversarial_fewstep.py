@@ -173,3 +173,10 @@ def test_optimize_grid_unknown_sampler():
 def test_float32_state_stays_float32():
     x, _ = run("unipc", dtype=torch.float32)
     assert x.dtype == torch.float32
+
+
+def test_optimize_grid_nan_calibration_batch():
+    x = torch.randn(4, 2, dtype=torch.float64)
+    x[1, 0] = float("nan")
+    with pytest.raises(ValueError, match="x_calib contains non-finite values"):
+        optimize_grid(SDE, SF, "unipc", 3, x)
