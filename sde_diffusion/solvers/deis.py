@@ -55,7 +55,8 @@ class DEISSampler(Sampler):
         """Coefficient table C[i] (one list per step, newest node first), float64 on the host."""
         n = ctx.steps
         sig = np.array([s / m for m, s in zip(ctx.m, ctx.s)], dtype=np.float64)
-        t = np.array(ctx.t, dtype=np.float64) if self.basis == "t" else np.log(sig)
+        with np.errstate(divide="ignore"):  # log sigma = -inf at a final s = 0: never a node
+            t = np.array(ctx.t, dtype=np.float64) if self.basis == "t" else np.log(sig)
         u, w = gauss_legendre(self.quad_points)
         sq = sig[:-1, None] + (sig[1:] - sig[:-1])[:, None] * u[None, :]  # (n, q)
         tq = ctx.sde.t_from_sigma(torch.from_numpy(sq.ravel())).to(torch.float64).numpy()
