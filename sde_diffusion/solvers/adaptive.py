@@ -19,7 +19,6 @@ import math
 
 import torch
 
-from ..utils import check_positive
 from .base import NonFiniteSampleError, Sampler, SolverContext, as_steps, register_sampler
 from .grids import uniform_t
 from .singlestep import points_at_lambda, singlestep_pair
