@@ -47,8 +47,9 @@ def _slope(kind, name, opts, n):
 
 # (sampler, options, theoretical order, N for the N -> 2N slope)
 ORDERS = [
-    ("deis", {"order": 1}, 1.0, 32), ("deis", {"order": 2}, 2.0, 64),
-    ("deis", {"order": 3}, 3.0, 64),
+    ("deis", {"order": 1, "basis": "t"}, 1.0, 32), ("deis", {"order": 2, "basis": "t"}, 2.0, 64),
+    ("deis", {"order": 3, "basis": "t"}, 3.0, 64),
+    ("deis", {"order": 2}, 2.0, 64), ("deis", {"order": 3}, 3.0, 64),
     ("unipc", {"order": 1}, 2.0, 64), ("unipc", {"order": 2}, 3.0, 32),
     ("unipc", {"order": 2, "variant": "bh1"}, 3.0, 32), ("unipc", {"order": 3}, 4.0, 64),
     ("unipc", {"order": 3, "corrector": False}, 3.0, 64),

@@ -19,8 +19,7 @@ import math
 
 import torch
 
-from ..utils import check_positive
-from .base import Sampler, SolverContext, as_steps, register_sampler
+from .base import NonFiniteSampleError, Sampler, SolverContext, as_steps, register_sampler
 from .grids import uniform_t
 from .singlestep import points_at_lambda, singlestep_pair
 
@@ -87,6 +86,8 @@ class AdaptiveDPMSolver(Sampler):
                 times.append(cur[0])
                 states.append(x)
             if not math.isfinite(err):
+                if not bool(torch.isfinite(x0_0).all()):
+                    raise NonFiniteSampleError(self.name, len(times), cur[0])
                 h *= 0.25
             else:
                 h = self.theta * h * max(err, 1e-10) ** (-1.0 / k)

@@ -7,8 +7,8 @@ d sigma/dt = g^2 / (2 m s)), so one step from t_i to t_{i+1} is exactly
     x_{i+1} = (m_{i+1}/m_i) x_i + m_{i+1} int_{sigma_i}^{sigma_{i+1}} eps(t(sigma)) d sigma.
 
 tAB-p replaces eps(t) by its Lagrange interpolant in t through the last p grid points
-t_i, t_{i-1}, ... (``basis="t"``; ``basis="log_sigma"`` interpolates in log sigma instead,
-the "log-rho" DEIS of diffusers); the coefficients C_{ik} = m_{i+1} int L_k(t(sigma)) d sigma are computed
+t_i, t_{i-1}, ... (``basis="t"``; the default ``basis="log_sigma"`` interpolates in log sigma instead,
+the "log-rho" DEIS of diffusers: measured 2-10x better on EDM at 10 NFE, within 1.3x on VP); the coefficients C_{ik} = m_{i+1} int L_k(t(sigma)) d sigma are computed
 once per call by Gauss-Legendre quadrature in sigma (``quad_points`` nodes per step; t(sigma)
 from ``sde.t_from_sigma``). Order p = 1 is DDIM. ``lower_order_final`` as in DPM-Solver.
 """
@@ -34,7 +34,7 @@ class DEISSampler(Sampler):
     requires = ("marginal", "drift_coeff", "diffusion", "sigma", "t_from_sigma")
 
     def __init__(self, order: int = 3, lower_order_final: bool = True, quad_points: int = 16,
-                 basis: str = "t"):
+                 basis: str = "log_sigma"):
         if isinstance(order, bool) or order not in (1, 2, 3):
             raise ValueError(f"deis order must be 1, 2 or 3, got {order!r}")
         self.order = int(order)
@@ -55,7 +55,8 @@ class DEISSampler(Sampler):
         """Coefficient table C[i] (one list per step, newest node first), float64 on the host."""
         n = ctx.steps
         sig = np.array([s / m for m, s in zip(ctx.m, ctx.s)], dtype=np.float64)
-        t = np.array(ctx.t, dtype=np.float64) if self.basis == "t" else np.log(sig)
+        with np.errstate(divide="ignore"):  # log sigma = -inf at a final s = 0: never a node
+            t = np.array(ctx.t, dtype=np.float64) if self.basis == "t" else np.log(sig)
         u, w = gauss_legendre(self.quad_points)
         sq = sig[:-1, None] + (sig[1:] - sig[:-1])[:, None] * u[None, :]  # (n, q)
         tq = ctx.sde.t_from_sigma(torch.from_numpy(sq.ravel())).to(torch.float64).numpy()

@@ -28,6 +28,8 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 import torch
 
+from ..utils import check_finite
+
 __all__ = ["OptimizedGrid", "optimize_grid", "load_grid", "GRID_FORMAT"]
 
 GRID_FORMAT = "sde_diffusion.optimized_grid/1"
@@ -109,21 +111,22 @@ def optimize_grid(sde, score_fn, sampler: str, steps: int, x_calib: torch.Tensor
     t_start, shape (N, ...)); returns an :class:`OptimizedGrid` (see the module docstring)."""
     from scipy.optimize import minimize
 
-    from .base import as_steps, sample
+    from .base import _build, as_steps, sample
     from .grids import GRIDS, default_t_end
 
     steps = as_steps(steps)
+    opts = dict(sampler_options or {})
+    _build(sampler, opts).check_sde(sde)  # unknown sampler / option / SDE: fail before any work
     if steps < 2:
         raise ValueError(f"optimize_grid needs steps >= 2 (an interior point), got {steps}")
     if not torch.is_tensor(x_calib) or x_calib.ndim < 2 or x_calib.shape[0] < 1:
         raise ValueError(f"x_calib must be a (N, ...) tensor of prior samples, got "
                          f"{getattr(x_calib, 'shape', type(x_calib).__name__)}")
-    opts = dict(sampler_options or {})
     score = _Counted(score_fn)
     t0 = float(sde.T if t_start is None else t_start)
     t1 = float(default_t_end(sde, steps) if t_end is None else t_end)
     ref_opts = {"rtol": 1e-9, "atol": 1e-9, "method": "DOP853", **(reference or {})}
-    x_calib = x_calib.to(torch.float64)
+    check_finite("x_calib", x_calib)  # runs in x_calib's dtype: float64 for analytic scores
     x_ref, _ = sample(sde, score, sampler="rk45", x_init=x_calib, t_end=t1, t_start=t0,
                       **ref_opts)
     ref_nfe = score.nfe
