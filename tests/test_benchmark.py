@@ -423,3 +423,112 @@ def test_every_problem_config_composes_and_builds(problem):
     prob = B.build_problem(c["problem"], build_node)       # checks the declared data_shape
     assert prob.data_shape == tuple(cfg.problem.data_shape)
     assert prob.analytic == (problem != "digits")
+
+
+# ------------------------------------------------------------------ tracker wiring (issue 17)
+def _bench_cfg(tmp_path, *overrides):
+    from sde_diffusion.training import compose_config
+    return compose_config(["problem=clusters1d", "sampler=heun", "nfe=10", "n_samples=64",
+                           "n_heldout=64", "name=mysweep", f"out_dir={tmp_path / 'sweep'}",
+                           *overrides], config_name="benchmark")
+
+
+def test_benchmark_runs_carry_their_config_and_are_grouped_by_sweep(tmp_path, monkeypatch):
+    """One tracker per computed cell, built with exactly WandbTracker's parameters, carrying
+    sampler, steps / NFE, SDE, problem and seed; none for cells already on disk."""
+    import inspect
+
+    from sde_diffusion import tracking
+    from sde_diffusion.configs.benchmark import run_from_config
+    made = []
+    real_sig = inspect.signature(tracking.WandbTracker.__init__)
+
+    class FakeWandb(_RecordingTracker):
+        def __init__(self, **kwargs):
+            real_sig.bind(self, **kwargs)          # TypeError on a parameter it does not take
+            super().__init__()
+            self.kwargs = kwargs
+            made.append(self)
+
+    monkeypatch.setattr(tracking, "WandbTracker", FakeWandb)
+    cfg = _bench_cfg(tmp_path, "logger=wandb", "seeds=[0,1]", "tags=[paper]")
+    recs = run_from_config(cfg, str(tmp_path / "job"), str(tmp_path / "sweep"), progress=False)
+    assert len(made) == 2 == len(recs)
+    for tr, rec in zip(made, recs):
+        rc = tr.kwargs["run_config"]
+        assert (rc["sampler"], rc["nfe_budget"], rc["steps"], rc["problem"], rc["seed"]) == \
+            ("heun", 10, 5, "clusters1d", rec["seed"])
+        assert rc["sde_target"] == "sde_diffusion.sdes.VPSDE" and rc["sweep"] == "mysweep"
+        assert tr.kwargs["group"] == "benchmark-mysweep"
+        assert tr.kwargs["name"] == rec["key"].rsplit("__", 1)[0]
+        assert {"benchmark", "clusters1d", "heun", f"seed{rec['seed']}", "paper"} <= \
+            set(tr.kwargs["tags"])
+        assert tr.logged[0]["metrics/ode_rmse"] == rec["metrics"]["ode_rmse"]
+        assert tr.finished == [0]
+    again = run_from_config(cfg, str(tmp_path / "job"), str(tmp_path / "sweep"), progress=False)
+    assert [r["status"] for r in again] == ["skipped", "skipped"] and len(made) == 2
+
+
+def test_a_real_offline_wandb_cell_makes_one_run_and_no_stray_one(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    from sde_diffusion.configs.benchmark import run_from_config
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.chdir(tmp_path)
+    cfg = _bench_cfg(tmp_path, "logger=wandb")
+    rec = run_from_config(cfg, str(tmp_path / "job"), str(tmp_path / "sweep"), progress=False)[0]
+    assert rec["status"] == "computed"
+    assert not (tmp_path / "wandb").exists()                       # nothing in the cwd
+    runs = list((tmp_path / "job").rglob("offline-run-*"))
+    assert len(runs) == 1, runs                                     # one run, for the cell
+    # offline, the config is in the run's log (written by init) and its .wandb file
+    data = b"".join(p.read_bytes() for p in list(runs[0].glob("run-*.wandb"))
+                    + list(runs[0].glob("logs/debug.log")))
+    assert b"nfe_budget" in data and b"clusters1d" in data and b"benchmark-mysweep" in data
+
+
+# ------------------------------------------------------------------ robust sweeps (issue 13)
+class _NaNMixture:
+    """A 'mixture' whose score is NaN: every sampler must fail on it."""
+
+    data_shape = (1,)
+
+    def score_fn(self, sde):
+        return lambda x, t: torch.full_like(x, math.nan)
+
+
+def test_a_failing_cell_is_recorded_and_the_sweep_goes_on(tmp_path):
+    good, bad_opt = cell("euler", steps=4, n=32), cell("rk45", steps=1, n=32)
+    bad_opt["sampler"]["options"] = {"method": "nope"}
+    nan_cell = cell("heun", steps=4, n=32, problem={"name": "nan1d"}, metrics=["sliced_wasserstein"])
+    nan_problem = B.Problem("nan1d", (1,), mixture=_NaNMixture())
+
+    def resolve(c):
+        return (nan_problem, resolve_cell(cell())[1]) if c["problem"]["name"] == "nan1d" \
+            else resolve_cell(c)
+
+    recs = B.run_sweep([good, bad_opt, nan_cell, cell("heun", steps=4, n=32)], tmp_path, resolve,
+                       progress=False)
+    assert [r["status"] for r in recs] == ["computed", "failed", "failed", "computed"]
+    assert "unknown solve_ivp method 'nope'" in recs[1]["error"]
+    assert "non-finite values at step 1" in recs[2]["error"]
+    assert len(list((tmp_path / "records").glob("*.json"))) == 4     # failures are on disk too
+    again = B.run_sweep([good, bad_opt], tmp_path, resolve, progress=False)
+    assert [r["status"] for r in again] == ["skipped", "skipped"]     # failed cells count as done
+    rep = B.build_report(B.load_records(tmp_path), tmp_path / "rep", metrics=["sliced_wasserstein"])
+    assert "## Cells that failed" in rep["markdown"] and "unknown solve_ivp method" in rep["markdown"]
+
+
+def test_a_corrupt_record_is_named_and_recomputed(tmp_path):
+    c = cell("euler", steps=4, n=32)
+    first = run(c, tmp_path)
+    path = B.record_path(tmp_path, c)
+    path.write_text('{"key": "trunc')
+    with pytest.warns(RuntimeWarning, match=f"record '{path}' is corrupt.*recomputing"):
+        rec = run(c, tmp_path)
+    assert rec["status"] == "computed" and rec["metrics"] == first["metrics"]
+    assert json.loads(path.read_text())["metrics"] == first["metrics"]
+    path.write_text("[1, 2]")
+    with pytest.warns(RuntimeWarning, match=f"record '{path}' is corrupt.*skipped"):
+        assert B.load_records(tmp_path) == []
+    with pytest.raises(B.CorruptRecordError, match=f"record '{path}' is corrupt.*JSON list"):
+        B.load_records(tmp_path, on_corrupt="raise")

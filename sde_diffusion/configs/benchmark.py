@@ -42,6 +42,13 @@ def _plain(cfg: Any) -> Any:
     return cfg
 
 
+def _get(cfg: Any, key: str, default: Any = None) -> Any:
+    """One resolved top-level entry as plain data (the rest of cfg is not resolved)."""
+    if isinstance(cfg, DictConfig):
+        return _plain(cfg[key]) if key in cfg else default
+    return cfg.get(key, default)
+
+
 def cell_from_config(cfg: Any) -> Dict[str, Any]:
     """The cell dict of a composed ``conf/benchmark.yaml`` (resolved, plain containers).
 
@@ -70,7 +77,7 @@ def cell_from_config(cfg: Any) -> Dict[str, Any]:
 def cells_from_config(cfg: Any) -> List[Dict[str, Any]]:
     """One validated cell per seed: ``seeds`` (a list) if set, else the single ``seed``."""
     base = cell_from_config(cfg)
-    seeds = _plain(cfg).get("seeds")
+    seeds = _get(cfg, "seeds")
     if seeds is None:
         return [validate_cell(base)]
     if not isinstance(seeds, list) or not seeds:
@@ -149,11 +156,10 @@ def run_from_config(cfg: Any, job_dir: str, out_dir: str,
     """One benchmark job: its cell(s) (one per seed of ``seeds``) into the sweep directory
     ``out_dir``, each with its own tracker run in ``job_dir`` (from ``cfg.logger`` unless
     ``tracker_factory`` is given). Returns the records."""
-    plain = _plain(cfg)
     cells = cells_from_config(cfg)          # validates everything before any work
-    sweep = str(plain.get("name") or "default")
+    sweep = str(_get(cfg, "name") or "default")
     if tracker_factory is None:
-        tracker_factory = make_tracker_factory(plain.get("logger"), job_dir, sweep,
-                                               tuple(plain.get("tags") or ()))
+        tracker_factory = make_tracker_factory(_get(cfg, "logger"), job_dir, sweep,
+                                               tuple(_get(cfg, "tags") or ()))
     return run_sweep(cells, out_dir, resolve_cell, tracker_factory=tracker_factory,
-                     force=bool(plain.get("force", False)), progress=progress)
+                     force=bool(_get(cfg, "force", False)), progress=progress)
