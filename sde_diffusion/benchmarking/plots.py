@@ -33,7 +33,7 @@ def plot_metric(rows: Sequence[Mapping], metric: str, axis: str, path: Path,
     panels = {k: [r for r in rs if metric in r["stats"]] for k, rs in _panels(rows).items()}
     panels = {k: rs for k, rs in panels.items() if rs}
     keys = sorted(panels)
-    ncol = min(3, len(keys))
+    ncol = 2 if len(keys) == 4 else min(3, len(keys))
     nrow = math.ceil(len(keys) / ncol)
     plt.rcParams.update({"font.size": 10, "xtick.labelsize": 9, "ytick.labelsize": 9})
     fig, axes = plt.subplots(nrow, ncol, figsize=(5.6 * ncol, 4.4 * nrow), squeeze=False)

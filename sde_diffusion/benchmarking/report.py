@@ -120,8 +120,9 @@ def _panel(rs, m, prob, sde, kind) -> List[str]:
             txt = format_estimate(st["est"])
             if st.get("tied_best"):
                 txt = f"**{txt}**"
-            txt += ("*" if st.get("pareto_nfe") else "") + ("†" if st.get("pareto_time") else "")
-            txt += " ≈" if st.get("at_floor") else ""
+            marks = ("\\*" if st.get("pareto_nfe") else "") + ("†" if st.get("pareto_time") else "") \
+                + ("≈" if st.get("at_floor") else "")
+            txt += f" {marks}" if marks else ""
             if kind == "nfe" and r["nfe"] is not None and round(r["nfe"].mean) != b:
                 txt += f" (NFE {_num(r['nfe'].mean)})"
             cells.append(txt)

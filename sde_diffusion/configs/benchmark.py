@@ -37,7 +37,7 @@ def build_node(node: Mapping[str, Any]) -> Any:
 
 
 def _plain(cfg: Any) -> Any:
-    if isinstance(cfg, DictConfig):
+    if OmegaConf.is_config(cfg):
         return OmegaConf.to_container(cfg, resolve=True)
     return cfg
 
