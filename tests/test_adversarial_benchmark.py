@@ -307,3 +307,11 @@ def test_statistics_of_degenerate_inputs():
     assert not B.significantly_less({0: 1.0, 1: 1.0}, {2: 5.0, 3: 6.0})   # no shared seed
     e = B.estimate([2.0, 2.0, 2.0])
     assert (e.mean, e.half_width) == (2.0, 0.0)
+
+
+def test_a_sampler_that_refuses_the_sde_is_recorded_as_refused():
+    from sde_diffusion.sdes import VESDE
+    rec = B.run_cell(with_sampler(name="ancestral", options={"discrete": True}), problem=PROBLEM,
+                     sde=VESDE())
+    assert rec["status"] == "failed"
+    assert rec["error"].startswith("refused: SamplerRefusal: ancestral(discrete=True) needs an SDE")

@@ -31,7 +31,23 @@ from .records import CorruptRecordError, atomic_write, read_record
 from .reference import reference_solution
 from .sources import run_peer, score_source
 
-__all__ = ["run_cell", "run_sweep", "tracker_payload"]
+__all__ = ["run_cell", "run_sweep", "tracker_payload", "SamplerRefusal"]
+
+
+class SamplerRefusal(ValueError):
+    """The sampler does not apply to the cell's SDE (its ``check_sde`` said why)."""
+
+
+def _check_sampler(cell: Mapping[str, Any], sde) -> None:
+    from ..solvers import get_sampler
+    name, ctor, _ = sampler_parts(cell["sampler"])
+    if name.startswith(PEER_PREFIX):
+        return
+    smp = get_sampler(name)(**ctor)          # a bad option fails here, as itself
+    try:
+        smp.check_sde(sde)
+    except ValueError as e:
+        raise SamplerRefusal(str(e)) from e
 
 _BASELINE_CACHE: Dict[str, Dict[str, float]] = {}
 
@@ -56,7 +72,6 @@ def _sample(cell, sde, score_fn, x_init, g_noise, steps):
         return run_peer(name[len(PEER_PREFIX):], sde, score_fn, x_init, steps, sample_kw)
     cls = get_sampler(name)
     smp = cls(**ctor)
-    smp.check_sde(sde)
     x, info = sample(sde, score_fn, sampler=name, steps=steps, generator=g_noise, x_init=x_init,
                      progress=False, **ctor, **sample_kw)
     return (x, int(info.nfe), float(info.wall_time), float(info.t_end), bool(info.denoised),
@@ -65,6 +80,7 @@ def _sample(cell, sde, score_fn, x_init, g_noise, steps):
 
 def _compute(cell, problem, sde, score_fn, source, out, device, dtype) -> Dict[str, Any]:
     seed, n = cell["seed"], cell["n_samples"]
+    _check_sampler(cell, sde)
     steps = (steps_for_nfe(cell["sampler"], cell["nfe"], sde, problem.data_shape)
              if cell.get("nfe") is not None else int(cell["sampler"]["steps"]))
     shape = (n,) + tuple(problem.data_shape)
@@ -145,7 +161,7 @@ def run_cell(cell: Mapping[str, Any], out_dir: Optional[Any] = None, *, problem:
         rec.update(_compute(cell, problem, sde, score_fn, source, out, device, dtype))
         rec.update(status="computed", error=None)
     except Exception as e:  # a failing cell is recorded as failed; the sweep goes on
-        refused = isinstance(e, ValueError) and "needs" in str(e) and "SDE" in str(e)
+        refused = isinstance(e, SamplerRefusal)
         rec.update(status="failed", error=f"{'refused: ' if refused else ''}"
                    f"{type(e).__name__}: {e}", traceback=traceback.format_exc(limit=4),
                    nfe=None, wall_time=None, peak_mem_mb=None, metrics={}, baseline={},
