@@ -152,8 +152,20 @@ def test_a_problem_whose_declared_shape_is_wrong():
 
 def test_an_unknown_problem_target_is_refused_by_the_builder():
     bad = {"name": "evil", "mixture": {"_target_": "sde_diffusion.analytic.no_such_problem"}}
-    with pytest.raises(Exception, match="no_such_problem"):
+    with pytest.raises(ValueError, match=r"problem source 'sde_diffusion.analytic.no_such_problem' "
+                       r"is not allowed; valid choices: .*ring_of_gaussians"):
         resolve_cell(cell(problem=bad))
+
+
+@pytest.mark.parametrize("target", ["builtins.open", "os.system", "subprocess.run",
+                                    "shutil.rmtree", "importlib.import_module"])
+def test_a_problem_node_never_runs_what_it_names(tmp_path, target):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    bad = {"name": "evil", "data": {"_target_": target, "_args_": [str(victim), "w"]}}
+    with pytest.raises(ValueError, match=f"problem source '{target}' is not allowed"):
+        resolve_cell(cell(problem=bad))
+    assert victim.read_text() == "keep me"
 
 
 def test_problem_object_and_cell_must_agree():

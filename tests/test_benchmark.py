@@ -413,14 +413,14 @@ def test_cells_and_report_log_through_the_tracker(tmp_path):
 
 @pytest.mark.parametrize("problem", sorted(p.stem for p in (ROOT / "conf" / "problem").glob("*.yaml")))
 def test_every_problem_config_composes_and_builds(problem):
-    from sde_diffusion.configs.benchmark import build_node, cell_from_config
+    from sde_diffusion.configs.benchmark import build_problem_node, cell_from_config
     from sde_diffusion.training import compose_config
     cfg = compose_config([f"problem={problem}", "sde=ve", "sampler=dpm_solver2", "nfe=20"],
                          config_name="benchmark")
     c = B.validate_cell(cell_from_config(cfg))
     assert c["sde"]["_target_"] == "sde_diffusion.sdes.VESDE" and c["sampler"]["name"] == "dpm_solver2"
     assert c["metrics"] == list(cfg.problem.metrics) and c["nfe"] == 20
-    prob = B.build_problem(c["problem"], build_node)       # checks the declared data_shape
+    prob = B.build_problem(c["problem"], build_problem_node)       # checks the declared data_shape
     assert prob.data_shape == tuple(cfg.problem.data_shape)
     assert prob.analytic == (problem != "digits")
 

@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from ..benchmarking import Problem, build_problem, run_sweep, steps_for_nfe, validate_cell
 from ..benchmarking.cells import cell_key, sde_label
 
-__all__ = ["build_node", "cell_from_config", "cells_from_config", "resolve_cell",
+__all__ = ["build_node", "build_problem_node", "problem_sources", "cell_from_config", "cells_from_config", "resolve_cell",
            "run_config_of", "make_tracker_factory", "run_from_config"]
 
 log = logging.getLogger("benchmark")
@@ -24,8 +24,31 @@ _CELL_FIELDS = ("problem", "sde", "sampler", "nfe", "seed", "n_samples", "n_held
                 "reference", "checkpoint", "use_ema", "device", "dtype", "labels")
 
 
+def problem_sources() -> Dict[str, Callable[..., Any]]:
+    """The allow-list of problem sources a ``conf/problem`` node may name (``_target_``)."""
+    from .. import analytic, data
+    return {"sde_diffusion.analytic.ring_of_gaussians": analytic.ring_of_gaussians,
+            "sde_diffusion.analytic.three_clusters_1d": analytic.three_clusters_1d,
+            "sde_diffusion.analytic.random_mixture": analytic.random_mixture,
+            "sde_diffusion.analytic.GaussianMixture": analytic.GaussianMixture,
+            "sde_diffusion.data.digits": data.digits}
+
+
+def build_problem_node(node: Mapping[str, Any]) -> Any:
+    """A problem's ``mixture`` / ``data`` node -> its object, only from ``problem_sources()``;
+    any other target is refused, naming it and the valid choices (nothing else is imported)."""
+    if not isinstance(node, Mapping) or "_target_" not in node:
+        raise ValueError(f"a problem source must be a mapping with a '_target_', got {node!r}")
+    table = problem_sources()
+    target = node["_target_"]
+    if target not in table:
+        raise ValueError(f"problem source {target!r} is not allowed; valid choices: "
+                         f"{', '.join(sorted(table))}")
+    return table[target](**{k: v for k, v in node.items() if k != "_target_"})
+
+
 def build_node(node: Mapping[str, Any]) -> Any:
-    """The object a ``_target_`` node describes, through the package's allow-list
+    """The SDE a ``conf/sde`` node describes, through the package's allow-list
     (``sde_diffusion.registry.build``); before that module exists, Hydra's ``instantiate`` on
     the user's own composed config."""
     try:
@@ -87,7 +110,7 @@ def cells_from_config(cfg: Any) -> List[Dict[str, Any]]:
 
 def resolve_cell(cell: Mapping[str, Any]) -> Tuple[Problem, Any]:
     """(problem, sde) objects of a cell (no SDE object for a checkpoint: it brings its own)."""
-    problem = build_problem(cell["problem"], build_node)
+    problem = build_problem(cell["problem"], build_problem_node)
     sde = None if cell.get("checkpoint") else build_node(cell["sde"])
     return problem, sde
 
