@@ -95,10 +95,26 @@ def _markdown(rows, metrics, failed, corrupt, commands, title) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _cell_text(r, m) -> str:
+    st = r["stats"][m]
+    txt = format_estimate(st["est"])
+    if st.get("tied_best"):
+        txt = f"**{txt}**"
+    marks = ("\\*" if st.get("pareto_nfe") else "") + ("†" if st.get("pareto_time") else "") \
+        + ("≈" if st.get("at_floor") else "")
+    return txt + (f" {marks}" if marks else "")
+
+
 def _panel(rs, m, prob, sde, kind) -> List[str]:
+    if kind == "steps":     # fixed step counts or adaptive solvers: one line each, NFE measured
+        lines = [f"**{prob} / {sde}** — {_name(m)}; without an NFE budget (NFE measured)\n",
+                 f"| sampler | steps | NFE | {_name(m)} |", "|---|---:|---:|---:|"]
+        for r in sorted(rs, key=lambda r: (r["label"], r["budget"])):
+            lines.append(f"| {r['label']} | {'/'.join(map(str, r['steps']))} | "
+                         f"{format_estimate(r['nfe'])} | {_cell_text(r, m)} |")
+        return lines + [""]
     budgets = sorted({r["budget"] for r in rs})
-    head = "NFE budget" if kind == "nfe" else "steps"
-    lines = [f"**{prob} / {sde}** — {_name(m)}; columns: {head}\n",
+    lines = [f"**{prob} / {sde}** — {_name(m)}; columns: NFE budget\n",
              "| sampler | " + " | ".join(str(b) for b in budgets) + " |",
              "|---|" + "---:|" * len(budgets)]
     floors = [r["stats"][m]["floor"] for r in rs if r["stats"][m]["floor"] is not None]
@@ -116,13 +132,7 @@ def _panel(rs, m, prob, sde, kind) -> List[str]:
             if r is None:
                 cells.append("")
                 continue
-            st = r["stats"][m]
-            txt = format_estimate(st["est"])
-            if st.get("tied_best"):
-                txt = f"**{txt}**"
-            marks = ("\\*" if st.get("pareto_nfe") else "") + ("†" if st.get("pareto_time") else "") \
-                + ("≈" if st.get("at_floor") else "")
-            txt += f" {marks}" if marks else ""
+            txt = _cell_text(r, m)
             if kind == "nfe" and r["nfe"] is not None and round(r["nfe"].mean) != b:
                 txt += f" (NFE {_num(r['nfe'].mean)})"
             cells.append(txt)
