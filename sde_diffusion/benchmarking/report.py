@@ -95,6 +95,15 @@ def _markdown(rows, metrics, failed, corrupt, commands, title) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _floor_of(rs, m) -> Optional[Estimate]:
+    """The exact-sample floor of a panel (the estimate over the most seeds); none for |ΔNLL|
+    (0 by definition) and ODE RMSE."""
+    floors = [r["stats"][m]["floor"] for r in rs if r["stats"][m]["floor"] is not None]
+    if not floors or m == "nll":
+        return None
+    return max(floors, key=lambda e: e.n)
+
+
 def _cell_text(r, m) -> str:
     st = r["stats"][m]
     txt = format_estimate(st["est"])
@@ -109,6 +118,9 @@ def _panel(rs, m, prob, sde, kind) -> List[str]:
     if kind == "steps":     # fixed step counts or adaptive solvers: one line each, NFE measured
         lines = [f"**{prob} / {sde}** — {_name(m)}; without an NFE budget (NFE measured)\n",
                  f"| sampler | steps | NFE | {_name(m)} |", "|---|---:|---:|---:|"]
+        floor = _floor_of(rs, m)
+        if floor is not None:
+            lines.append(f"| *exact samples (floor)* | – | – | {format_estimate(floor)} |")
         for r in sorted(rs, key=lambda r: (r["label"], r["budget"])):
             lines.append(f"| {r['label']} | {'/'.join(map(str, r['steps']))} | "
                          f"{format_estimate(r['nfe'])} | {_cell_text(r, m)} |")
@@ -117,11 +129,10 @@ def _panel(rs, m, prob, sde, kind) -> List[str]:
     lines = [f"**{prob} / {sde}** — {_name(m)}; columns: NFE budget\n",
              "| sampler | " + " | ".join(str(b) for b in budgets) + " |",
              "|---|" + "---:|" * len(budgets)]
-    floors = [r["stats"][m]["floor"] for r in rs if r["stats"][m]["floor"] is not None]
-    if floors and m not in ("nll",):
-        best = max(floors, key=lambda e: e.n)
+    floor = _floor_of(rs, m)
+    if floor is not None:
         lines.append("| *exact samples (floor)* | " + " | ".join(
-            [format_estimate(best)] * len(budgets)) + " |")
+            [format_estimate(floor)] * len(budgets)) + " |")
     by_label: Dict[str, Dict[Any, Mapping]] = {}
     for r in rs:
         by_label.setdefault(r["label"], {})[r["budget"]] = r
