@@ -327,3 +327,13 @@ def test_a_sampler_that_refuses_the_sde_is_recorded_as_refused():
                      sde=VESDE())
     assert rec["status"] == "failed"
     assert rec["error"].startswith("refused: SamplerRefusal: ancestral(discrete=True) needs an SDE")
+
+
+def test_peer_from_the_config_and_a_bad_peer_value():
+    from sde_diffusion.configs.benchmark import cells_from_config
+    from sde_diffusion.training import compose_config
+    cfg = compose_config(["peer=unipc", "nfe=10"], config_name="benchmark")
+    c = cells_from_config(cfg)[0]
+    assert c["sampler"] == {"name": "peer:unipc", "steps": 50, "options": {}} and c["nfe"] == 10
+    with pytest.raises(ValueError, match="peer must be the name of a published solver or null, got 3"):
+        cells_from_config(compose_config(["peer=3"], config_name="benchmark"))

@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 from omegaconf import DictConfig, OmegaConf
 
 from ..benchmarking import Problem, build_problem, run_sweep, steps_for_nfe, validate_cell
-from ..benchmarking.cells import cell_key, sde_label
+from ..benchmarking.cells import PEER_PREFIX, cell_key, sde_label
 
 __all__ = ["build_node", "build_problem_node", "problem_sources", "cell_from_config", "cells_from_config", "resolve_cell",
            "run_config_of", "make_tracker_factory", "run_from_config"]
@@ -90,6 +90,15 @@ def cell_from_config(cfg: Any) -> Dict[str, Any]:
     if missing:
         raise ValueError(f"benchmark config lacks {', '.join(missing)}")
     cell = {k: cfg.get(k) for k in _CELL_FIELDS}
+    peer = cfg.get("peer")
+    if peer is not None:      # a published solver instead of the sampler group's choice
+        if not isinstance(peer, str) or not peer:
+            raise ValueError(f"peer must be the name of a published solver or null, got {peer!r}")
+        cell["sampler"] = {"name": f"{PEER_PREFIX}{peer}",
+                           "steps": (cell["sampler"] or {}).get("steps"), "options": {}}
+        cell.setdefault("labels", {})
+        if isinstance(cell["labels"], dict):
+            cell["labels"].pop("sampler", None)
     if cell["metrics"] is None:
         cell["metrics"] = list(cell["problem"].get("metrics") or ["sliced_wasserstein"])
     cell["problem"] = {k: v for k, v in cell["problem"].items() if k != "metrics"}
