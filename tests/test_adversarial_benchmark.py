@@ -7,7 +7,6 @@ import types
 
 import numpy as np
 import pytest
-import torch
 
 from sde_diffusion import benchmarking as B
 from sde_diffusion.analytic import three_clusters_1d

@@ -25,7 +25,7 @@ from .budget import steps_for_nfe
 from .cells import (PEER_PREFIX, RECORD_VERSION, canonical, cell_key, record_path,
                     sampler_parts, sde_label, validate_cell)
 from .memory import PeakMemory
-from .problems import Problem, check_data_shape
+from .problems import Problem
 from .quality import ANALYTIC_ONLY, METRIC_NAMES, quality
 from .records import CorruptRecordError, atomic_write, read_record
 from .reference import reference_solution

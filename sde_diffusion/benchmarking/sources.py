@@ -3,7 +3,7 @@ and the adapter that runs a published peer solver (``peers.PEERS``) as a benchma
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import torch
 
