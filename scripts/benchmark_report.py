@@ -1,15 +1,19 @@
-"""Report of a benchmark sweep: markdown tables + quality-vs-NFE / quality-vs-time plots.
+"""Report of a benchmark sweep: tables with mean ± 95 % CI over seeds, CSV, plots.
 
-    python scripts/benchmark_report.py outputs/benchmark/my_sweep \\
-        [--out DIR] [--metrics sliced_wasserstein ode_rmse] [--wandb]
+    python scripts/benchmark_report.py outputs/benchmark/my_sweep [--out DIR] \\
+        [--metrics sliced_wasserstein ode_rmse nll] [--command "python scripts/benchmark.py ..."]
 
-Reads ``<sweep>/records/*.json`` (written by scripts/benchmark.py), writes ``<out>/report.md``
-and ``<out>/<metric>_vs_{nfe,time}.png`` (default ``<out>`` = the sweep directory).
+Reads ``<sweep>/records/*.json`` (corrupt files are named and skipped), writes ``<out>/report.md``,
+``<out>/report.csv`` and ``<out>/<metric>_vs_{nfe,time}.png`` (default ``<out>`` = the first
+sweep directory). The report names the commands that made it (``--command`` for the sweep's,
+this one's always).
 """
 import argparse
+import shlex
 import sys
+import warnings
 
-from sde_diffusion.benchmarking import METRIC_NAMES, build_report, load_records
+from sde_diffusion.benchmarking import METRIC_NAMES, build_report, scan_records
 
 
 def main(argv=None) -> int:
@@ -19,24 +23,31 @@ def main(argv=None) -> int:
     p.add_argument("--metrics", nargs="+", default=["sliced_wasserstein"],
                    help=f"report metrics, the first is primary; choices: {', '.join(METRIC_NAMES)}")
     p.add_argument("--prefix", default="", help="file-name prefix of the plots")
-    p.add_argument("--wandb", action="store_true", help="log table and plots to wandb (offline "
-                   "unless WANDB_MODE says otherwise)")
+    p.add_argument("--command", action="append", default=[],
+                   help="a command that made the records (repeatable; printed in the report)")
+    p.add_argument("--title", default="Solver benchmark")
+    p.add_argument("--dpi", type=int, default=200)
     a = p.parse_args(argv)
+    this = "python scripts/benchmark_report.py " + " ".join(
+        shlex.quote(x) for x in (sys.argv[1:] if argv is None else argv))
     try:
-        records = [r for d in a.sweep_dir for r in load_records(d)]
-        tracker = None
-        if a.wandb:
-            from sde_diffusion.tracking import WandbTracker
-            tracker = WandbTracker(run_dir=a.out or a.sweep_dir[0], name="benchmark-report",
-                                   config={"sweeps": a.sweep_dir, "metrics": a.metrics})
-        rep = build_report(records, a.out or a.sweep_dir[0], metrics=a.metrics, tracker=tracker,
-                           plot_prefix=a.prefix)
-        if tracker is not None:
-            tracker.finish()
+        records, corrupt = [], []
+        for d in a.sweep_dir:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                recs, bad = scan_records(d)
+            for w in caught:
+                print(f"warning: {w.message}", file=sys.stderr)
+            records += recs
+            corrupt += bad
+        rep = build_report(records, a.out or a.sweep_dir[0], metrics=a.metrics,
+                           plot_prefix=a.prefix, commands=a.command + [this], corrupt=corrupt,
+                           title=a.title, dpi=a.dpi)
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"{len(rep['rows'])} rows ({len(rep['failed'])} cells did not run) -> {rep['report']}")
+    print(f"{len(rep['rows'])} rows ({len(rep['failed'])} cells failed, {len(corrupt)} corrupt "
+          f"records skipped) -> {rep['report']}, {rep['csv']}")
     for p_ in rep["plots"].values():
         print(f"plot: {p_}")
     return 0

@@ -1,4 +1,5 @@
-"""Solver benchmark: records, keys, skip-on-rerun, reproducibility, metrics, report, Hydra sweep."""
+"""Solver benchmark: records, keys, skip-on-rerun, reproducibility, metrics, NFE budgets,
+report statistics, tracker wiring, Hydra sweep."""
 import json
 import math
 import os
@@ -13,6 +14,7 @@ import torch
 
 from sde_diffusion import benchmarking as B
 from sde_diffusion.analytic import ring_of_gaussians
+from sde_diffusion.configs.benchmark import resolve_cell
 from sde_diffusion.solvers import SAMPLERS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,6 +32,12 @@ def cell(sampler="heun", steps=8, problem=CLUSTERS, sde=VP, seed=0, n=128, metri
              device="cpu", dtype="float32", labels={"sde": "vp"})
     c.update(kw)
     return c
+
+
+def run(c, out_dir=None, **kw):
+    """run_cell with the objects the cell describes (built by the config glue)."""
+    problem, sde = resolve_cell(c)
+    return B.run_cell(c, out_dir, problem=problem, sde=sde, **kw)
 
 
 # ------------------------------------------------------------------ keys and records
@@ -50,37 +58,37 @@ def test_cell_key_is_stable_and_covers_the_numbers():
 def test_same_cell_twice_gives_identical_numbers_on_cpu():
     for name in ("heun", "euler_maruyama"):    # deterministic and stochastic
         c = cell(name, steps=10, problem=RING)
-        r1, r2 = B.run_cell(c), B.run_cell(c)
+        r1, r2 = run(c), run(c)
         assert r1["metrics"] == r2["metrics"] and r1["baseline"] == r2["baseline"]
         assert r1["nfe"] == r2["nfe"] and r1["steps"] == r2["steps"]
-        other = B.run_cell({**c, "seed": 1})
+        other = run({**c, "seed": 1})
         assert other["metrics"]["sliced_wasserstein"] != r1["metrics"]["sliced_wasserstein"]
 
 
 def test_interrupted_sweep_rerun_completes_only_missing_cells(tmp_path):
     cells = [cell(s, steps=k) for s in ("euler", "heun") for k in (4, 8)]
     for c in cells[:2]:                      # "interrupted" after two cells ...
-        assert B.run_cell(c, tmp_path)["status"] == "computed"
+        assert run(c, tmp_path)["status"] == "computed"
     (tmp_path / "records" / ".half-written.json.tmp").write_text("{")   # ... mid-write
     before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "records").glob("*.json")}
-    status = [B.run_cell(c, tmp_path)["status"] for c in cells]
+    status = [run(c, tmp_path)["status"] for c in cells]
     assert status == ["skipped", "skipped", "computed", "computed"]
     after = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "records").glob("*.json")}
     assert len(after) == 4 and all(after[k] == v for k, v in before.items())
     assert len(B.load_records(tmp_path)) == 4
-    assert B.run_cell(cells[0], tmp_path, force=True)["status"] == "computed"
+    assert run(cells[0], tmp_path, force=True)["status"] == "computed"
 
 
 # ------------------------------------------------------------------ bad input
 def test_unknown_sampler_lists_the_choices():
     with pytest.raises(ValueError, match=r"unknown sampler 'heunn'.*'dpm_solver2'.*'heun'"):
-        B.run_cell(cell("heunn"))
+        run(cell("heunn"))
 
 
 def test_unknown_metric_lists_the_choices(tmp_path):
     with pytest.raises(ValueError, match=r"unknown metric 'fid'.*'sliced_wasserstein'.*'ode_rmse'"):
-        B.run_cell(cell(metrics=["sliced_wasserstein", "fid"]))
-    rec = B.run_cell(cell(), tmp_path)
+        run(cell(metrics=["sliced_wasserstein", "fid"]))
+    rec = run(cell(), tmp_path)
     with pytest.raises(ValueError, match=r"unknown report metric 'kl'.*'mmd'"):
         B.build_report([rec], tmp_path, metrics=["kl"])
 
@@ -102,37 +110,66 @@ def test_checkpoint_with_wrong_data_shape_is_refused_before_sampling(monkeypatch
 
     monkeypatch.setattr(solvers, "sample", no_sampling)
     with pytest.raises(ValueError, match=r"shape \(3,\).*'ring8' has data shape \(2,\)"):
-        B.run_cell(cell(problem=RING, checkpoint="some/run"))
+        run(cell(problem=RING, checkpoint="some/run"))
     # and a checkpoint trained with another SDE than the one asked for
     cfg2 = OmegaConf.create({"sde": {"_target_": "sde_diffusion.sdes.VESDE"},
                              "_meta_": {"data_shape": [2]}})
     monkeypatch.setattr(training, "load_model", lambda path, **kw: (model, cfg2))
     with pytest.raises(ValueError, match="trained with sde 'sde_diffusion.sdes.VESDE'"):
-        B.run_cell(cell(problem=RING, checkpoint="some/run"))
+        run(cell(problem=RING, checkpoint="some/run"))
 
 
 def test_data_metrics_need_an_analytic_problem_or_a_checkpoint():
     digits = {"name": "digits", "data": {"_target_": "sde_diffusion.data.digits"}}
     with pytest.raises(ValueError, match="need an analytic problem.*frechet"):
-        B.run_cell(cell(problem=digits, metrics=["nll"]))
+        run(cell(problem=digits, metrics=["nll"]))
     with pytest.raises(ValueError, match="checkpoint=<path>"):
-        B.run_cell(cell(problem=digits, metrics=["frechet"]))
+        run(cell(problem=digits, metrics=["frechet"]))
 
 
 # ------------------------------------------------------------------ budget and metrics
-@pytest.mark.parametrize("name", sorted(n for n in SAMPLERS if n != "rk45"))
-def test_nfe_budget_is_respected_by_every_fixed_step_sampler(name):
-    """steps_for_nfe maps a budget to steps; the measured NFE stays within it (and close)."""
+# NFE(k) of each sampler's default configuration, written down from its algorithm (not from
+# the code under test): the budget B must map to the largest k with NFE(k) <= B.
+EXPECTED_NFE = {
+    "euler": lambda k: k,                  # one score per Euler step
+    "ddim": lambda k: k,                   # first-order exponential step, one score
+    "dpm_solver2": lambda k: k,            # multistep: one new score per step
+    "dpm_solver3": lambda k: k,
+    "heun": lambda k: 2 * k,               # predictor + corrector evaluation
+    "edm_heun": lambda k: 2 * k - 1,       # EDM's last step to sigma = 0 is plain Euler
+    "edm": lambda k: 2 * k - 1,
+    "euler_maruyama": lambda k: k + 1,     # + the final Tweedie denoising step
+    "reverse_diffusion": lambda k: k + 1,
+    "ancestral": lambda k: k + 1,
+    "pc": lambda k: 2 * k + 1,             # reverse-diffusion predictor + 1 Langevin corrector
+    "annealed_langevin": lambda k: 5 * k + 1,  # 5 Langevin moves per noise level + Tweedie
+    "torchsde": lambda k: k + 2,           # Euler-Maruyama via sdeint (+1 at the start) + Tweedie
+}
+
+
+def _expected_steps(name, budget):
+    f = EXPECTED_NFE[name]
+    return max([1] + [k for k in range(1, budget + 1) if f(k) <= budget])
+
+
+def test_every_fixed_step_sampler_has_an_expected_nfe():
+    assert set(EXPECTED_NFE) == set(SAMPLERS) - {"rk45"}, "add the new sampler's NFE formula"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_NFE))
+@pytest.mark.parametrize("budget", [10, 21])
+def test_nfe_budget_gives_the_independently_computed_step_count(name, budget):
+    """steps_for_nfe(B) is the largest k with NFE(k) <= B for the formula above, and sampling
+    with it spends exactly NFE(k)."""
     from sde_diffusion.analytic import three_clusters_1d
     from sde_diffusion.solvers import sample
     from sde_diffusion.sdes import VPSDE
     sde, gm = VPSDE(), three_clusters_1d()
-    for budget in (10, 21):
-        steps = B.steps_for_nfe({"name": name, "options": {}}, budget)
-        _, info = sample(sde, gm.score_fn(sde), (4, 1), sampler=name, steps=steps,
-                         generator=torch.Generator().manual_seed(0), progress=False)
-        per_step = max(1, SAMPLERS[name]().evals_per_step) if name != "pc" else 2
-        assert budget - per_step < info.nfe <= budget, (name, steps, info.nfe)
+    steps = B.steps_for_nfe({"name": name, "options": {}}, budget)
+    assert steps == _expected_steps(name, budget)
+    _, info = sample(sde, gm.score_fn(sde), (4, 1), sampler=name, steps=steps,
+                     generator=torch.Generator().manual_seed(0), progress=False)
+    assert info.nfe == EXPECTED_NFE[name](steps) <= budget
 
 
 def test_ode_rmse_shows_heuns_second_order():
@@ -141,38 +178,117 @@ def test_ode_rmse_shows_heuns_second_order():
     for name in ("heun", "euler"):
         for k in (32, 64):
             c = cell(name, steps=k, n=32, metrics=["ode_rmse"], dtype="float64")
-            err[name, k] = B.run_cell(c)["metrics"]["ode_rmse"]
+            err[name, k] = run(c)["metrics"]["ode_rmse"]
     slope = lambda name: math.log2(err[name, 32] / err[name, 64])
     assert 1.6 < slope("heun") < 2.4, err
     assert 0.6 < slope("euler") < 1.4, err
     # the rk45 reference solves the same ODE: the rk45 sampler at tight tolerance matches it
     c = cell("rk45", n=32, metrics=["ode_rmse"], dtype="float64")
     c["sampler"]["options"] = {"rtol": 1e-8, "atol": 1e-8}
-    assert B.run_cell(c)["metrics"]["ode_rmse"] < 1e-5
+    assert run(c)["metrics"]["ode_rmse"] < 1e-5
 
 
 def test_mode_tv_and_nll_of_known_sample_sets():
     gm = ring_of_gaussians()
-    prob = B.Problem("ring8", (2,), mixture=gm)
     n = 4000
     x = gm.sample(n, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    q = B._quality(["mode_tv", "nll"], x, x, prob, 0)
+    q = B.quality(["mode_tv", "nll"], x, x, gm, 0)
     # exact samples: E TV <= 1/2 sum_k sqrt(w_k (1 - w_k) / n)
     bound = 0.5 * sum(math.sqrt(w * (1 - w) / n) for w in gm.weights.tolist())
     assert q["mode_tv"] < 2 * bound
     # all mass on mode 0 (well separated: responsibilities ~ 1): TV = 1 - w_0 = 7/8
     x0 = gm.means[0] + 0.3 * torch.randn(n, 2, generator=torch.Generator().manual_seed(1),
                                          dtype=torch.float64)
-    assert B._quality(["mode_tv"], x0, x, prob, 0)["mode_tv"] == pytest.approx(7 / 8, abs=1e-6)
+    assert B.quality(["mode_tv"], x0, x, gm, 0)["mode_tv"] == pytest.approx(7 / 8, abs=1e-6)
     # NLL of exact samples = entropy H = log 8 + entropy of N(0, 0.3^2 I) (modes ~disjoint)
     h = math.log(8) + math.log(2 * math.pi * math.e * 0.09)
     nll = -gm.log_prob(x)
     assert q["nll"] == pytest.approx(h, abs=4 * float(nll.std()) / math.sqrt(n))
 
 
-def test_pareto_front():
-    pts = [(10, 1.0), (20, 0.5), (20, 0.6), (50, 0.5), (100, 0.1), (5, math.nan), (200, 0.2)]
-    assert B.pareto_front(pts) == [0, 1, 4]
+def test_two_sample_metrics_come_from_metrics_METRICS():
+    from sde_diffusion import metrics
+    from sde_diffusion.benchmarking.quality import TWO_SAMPLE_METRICS
+    for name, fn in metrics.METRICS.items():
+        assert TWO_SAMPLE_METRICS[name] is fn and name in B.METRIC_NAMES
+
+
+# ------------------------------------------------------------------ statistics over seeds
+def test_confidence_interval_is_the_student_t_interval():
+    e = B.estimate([1.0, 2.0, 3.0])
+    # sd = 1, n = 3: half-width = t_{0.975, 2} / sqrt(3) = 4.302653 / 1.732051
+    assert (e.mean, e.n) == (2.0, 3)
+    assert e.half_width == pytest.approx(4.302653 / math.sqrt(3), rel=1e-6)
+    assert math.isnan(B.estimate([5.0]).half_width) and B.estimate([]) is None
+    assert math.isnan(B.estimate([1.0, math.nan]).mean)       # a diverged seed is not dropped
+
+
+def test_significance_is_paired_by_seed():
+    a = {0: 1.00, 1: 2.00, 2: 3.00, 3: 4.00}
+    b = {s: v + 0.10 + 0.001 * s for s, v in a.items()}   # always ~0.1 worse, tiny spread
+    assert B.significantly_less(a, b) and not B.significantly_less(b, a)
+    noisy = {0: 1.2, 1: 1.8, 2: 3.3, 3: 3.8}              # differences of both signs
+    assert not B.significantly_less(a, noisy) and not B.significantly_less(noisy, a)
+    assert not B.significantly_less({0: 1.0}, {0: 5.0})   # one seed: no spread, no verdict
+
+
+def _rec(sampler, nfe, seed, value, floor=1.0, metric="sliced_wasserstein", **kw):
+    base = {"nll": 2.0} if metric == "nll" else {metric: floor}
+    r = {"key": f"{sampler}{nfe}{seed}", "cell": {"sampler": {"options": {}}}, "problem": "p",
+         "sde": "vp", "sampler": sampler, "steps": nfe, "nfe_budget": nfe, "seed": seed,
+         "nfe": nfe, "wall_time": 0.01 * nfe, "peak_mem_mb": 1.0, "stochastic": False,
+         "metrics": {metric: value}, "baseline": base, "error": None}
+    r.update(kw)
+    return r
+
+
+def test_ranks_and_pareto_marks_only_beyond_the_noise(tmp_path):
+    recs = []
+    for s, e in enumerate([0.0, 0.05, -0.05]):
+        recs += [_rec("good", 10, s, 2.0 + e), _rec("tied", 10, s, 2.0 - e + 0.01 * s),
+                 _rec("bad", 10, s, 3.0 + e),            # 1.0 worse on every seed
+                 _rec("good", 20, s, 1.99 + e),          # not significantly better than at 10
+                 _rec("good", 40, s, 1.0 + 0.3 * e)]     # significantly better, at the floor
+    rows = {(r["label"], r["budget"]): r["stats"]["sliced_wasserstein"]
+            for r in B.aggregate(recs, ["sliced_wasserstein"])}
+    assert rows["good", 10]["rank"] == rows["tied", 10]["rank"] == 1
+    assert rows["bad", 10]["rank"] == 3 and not rows["bad", 10]["tied_best"]   # 2 beat it
+    assert rows["good", 10]["pareto_nfe"] and not rows["bad", 10]["pareto_nfe"]
+    assert not rows["good", 20]["pareto_nfe"]     # costs more, not better beyond the noise
+    assert rows["good", 40]["pareto_nfe"] and rows["good", 40]["at_floor"]
+    assert not rows["good", 10]["at_floor"]
+    rep = B.build_report(recs, tmp_path, metrics=["sliced_wasserstein"], commands=["cmd --x"])
+    assert "cmd --x" in rep["markdown"] and "seeds [0, 1, 2] (n = 3)" in rep["markdown"]
+    bad_line = [ln for ln in rep["markdown"].splitlines() if ln.startswith("| bad |")][0]
+    assert "| 3 ± 0.12 |" in bad_line, bad_line          # t_{.975,2} * 0.05 / sqrt(3) = 0.124
+
+
+def test_nll_is_judged_as_distance_from_the_exact_samples(tmp_path):
+    """An under-dispersed sampler has a *lower* NLL than exact samples (2.0); it must not win."""
+    recs = []
+    for s, e in enumerate([0.0, 0.02, -0.02]):
+        recs += [_rec("sharp", 10, s, 1.2 + e, metric="nll"),      # |gap| = 0.8
+                 _rec("right", 10, s, 2.05 + e, metric="nll")]     # |gap| = 0.05
+    rows = {r["label"]: r["stats"]["nll"] for r in B.aggregate(recs, ["nll"])}
+    assert rows["right"]["rank"] == 1 and rows["sharp"]["rank"] == 2
+    assert rows["sharp"]["est"].mean == pytest.approx(0.8)
+    assert rows["sharp"]["raw"].mean == pytest.approx(1.2)
+    rep = B.build_report(recs, tmp_path, metrics=["nll"])
+    lines = rep["csv"].read_text().splitlines()
+    assert lines[0].startswith("problem,sde,sampler,budget_kind,budget")
+    sharp = [ln for ln in lines if ",sharp," in ln][0].split(",")
+    assert sharp[13] == "abs(nll - nll_exact)" and float(sharp[14]) == pytest.approx(0.8)
+
+
+def test_report_plots_are_print_quality(tmp_path):
+    from PIL import Image
+    recs = [_rec(s, n, seed, v * (1 + 0.01 * seed)) for seed in range(3)
+            for s, n, v in (("a", 10, 2.0), ("a", 20, 1.5), ("b", 10, 3.0), ("b", 20, 1.2))]
+    rep = B.build_report(recs, tmp_path, metrics=["sliced_wasserstein"])
+    for p in rep["plots"].values():
+        assert min(Image.open(p).info["dpi"]) >= 149.5
+    with pytest.raises(ValueError, match="dpi must be an integer >= 150.*got 80"):
+        B.build_report(recs, tmp_path, metrics=["sliced_wasserstein"], dpi=80)
 
 
 def test_peak_memory_sees_a_large_cpu_tensor():
@@ -190,43 +306,44 @@ def test_hydra_2x2_sweep_writes_four_records_and_a_report_with_plots(tmp_path):
     out = tmp_path / "sweep"
     cmd = [sys.executable, str(ROOT / "scripts" / "benchmark.py"), "-m", "sampler=euler,heun",
            "sampler.steps=4,8", "problem=clusters1d", "n_samples=96", "n_heldout=96",
-           "logger=none", f"out_dir={out}"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
-    run = lambda: subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
-                                 timeout=300)
-    p = run()
+           "seeds=[0,1]", "logger=none", f"out_dir={out}"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled", "PYTHONPATH": str(ROOT)}
+    run_ = lambda: subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
+                                  timeout=300)
+    p = run_()
     assert p.returncode == 0, p.stderr[-3000:]
     recs = sorted((out / "records").glob("*.json"))
-    assert len(recs) == 4
-    assert {(json.loads(r.read_text())["sampler"], json.loads(r.read_text())["steps"])
-            for r in recs} == {("euler", 4), ("euler", 8), ("heun", 4), ("heun", 8)}
+    assert len(recs) == 8
+    assert {(json.loads(r.read_text())["sampler"], json.loads(r.read_text())["steps"],
+             json.loads(r.read_text())["seed"]) for r in recs} == \
+        {(s, k, seed) for s in ("euler", "heun") for k in (4, 8) for seed in (0, 1)}
     recs[1].unlink()
-    p = run()
+    p = run_()
     assert p.returncode == 0, p.stderr[-3000:]
     log = p.stdout + p.stderr
-    assert log.count("[skipped]") == 3 and log.count("[computed]") == 1, log[-3000:]
+    assert log.count("[skipped]") == 7 and log.count("[computed]") == 1, log[-3000:]
 
     rep_dir = tmp_path / "report"
     argv = sys.argv
     try:
         sys.argv = ["benchmark_report.py", str(out), "--out", str(rep_dir), "--metrics",
-                    "ode_rmse", "sliced_wasserstein"]
+                    "ode_rmse", "sliced_wasserstein", "--command", "python scripts/benchmark.py -m x"]
         with pytest.raises(SystemExit) as e:
             runpy.run_path(str(ROOT / "scripts" / "benchmark_report.py"), run_name="__main__")
         assert e.value.code == 0
     finally:
         sys.argv = argv
     md = (rep_dir / "report.md").read_text()
-    body = [line for line in md.splitlines() if line.startswith("| clusters1d | vp |")]
-    assert len(body) == 4
-    assert "| heun |" in md and "*exact samples*" in md
+    assert "python scripts/benchmark.py -m x" in md
+    assert f"python scripts/benchmark_report.py {out} --out {rep_dir}" in md
+    assert "seeds [0, 1] (n = 2)" in md and "*exact samples (floor)*" in md
+    heun = [ln for ln in md.splitlines() if ln.startswith("| heun |")]
+    assert len(heun) == 4 and all(ln.count(" ± ") == 2 for ln in heun), heun   # NFE and metric
+    csv_lines = (rep_dir / "report.csv").read_text().splitlines()
+    assert len(csv_lines) == 1 + 4 * 2 and all(",2,0 1," in ln for ln in csv_lines[1:])
     for name in ("ode_rmse_vs_nfe.png", "ode_rmse_vs_time.png", "sliced_wasserstein_vs_nfe.png"):
         png = (rep_dir / name).read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
-    # the primary metric is ode_rmse: heun with 8 steps (16 NFE) has the smallest error, so it
-    # is on the NFE Pareto front
-    heun8 = [line for line in md.splitlines() if "| heun | 8 | 16 |" in line]
-    assert len(heun8) == 1 and "NFE" in heun8[0].rsplit("|", 2)[1], md
 
 
 @pytest.mark.filterwarnings("ignore:Matrix is singular")  # constant-zero pixels of digits
@@ -244,20 +361,20 @@ def test_checkpoint_source_on_digits_computes_data_metrics(monkeypatch):
     digits = {"name": "digits", "data": {"_target_": "sde_diffusion.data.digits"}}
     c = cell("euler", steps=3, problem=digits, n=160, checkpoint="run",
              metrics=["sliced_wasserstein", "frechet"])
-    rec = B.run_cell(c)
+    rec = run(c)
     assert rec["source"] == "checkpoint" and rec["nfe"] == 3
     assert rec["metrics"]["frechet"] > rec["baseline"]["frechet"] > 0
-    again = B.run_cell(c)
+    again = run(c)
     assert (again["metrics"], again["baseline"]) == (rec["metrics"], rec["baseline"])
 
 
 @pytest.mark.cuda
 def test_cell_on_cuda_is_reproducible_and_measures_memory():
     c = cell("heun", steps=20, problem=RING, n=4096, device="cuda")
-    r1, r2 = B.run_cell(c), B.run_cell(c)
+    r1, r2 = run(c), run(c)
     assert r1["metrics"] == r2["metrics"] and r1["nfe"] == 40
     assert r1["peak_mem_mb"] > 4096 * 8 * 2 * 4 / 2 ** 20      # at least the (N, K, d) score temporaries
-    cpu = B.run_cell({**c, "device": "cpu"})
+    cpu = run({**c, "device": "cpu"})
     assert cpu["metrics"]["ode_rmse"] == pytest.approx(r1["metrics"]["ode_rmse"], rel=0.05)
 
 
@@ -284,24 +401,139 @@ class _RecordingTracker:
 
 def test_cells_and_report_log_through_the_tracker(tmp_path):
     tr = _RecordingTracker()
-    recs = [B.run_cell(cell(s, steps=6), tmp_path, tracker=tr) for s in ("euler", "heun")]
+    recs = [run(cell(s, steps=6), tmp_path, tracker=tr) for s in ("euler", "heun")]
     assert [d["metrics/ode_rmse"] for d in tr.logged] == [r["metrics"]["ode_rmse"] for r in recs]
     assert all(d["nfe"] == r["nfe"] for d, r in zip(tr.logged, recs))
     rep_tr = _RecordingTracker()
     rep = B.build_report(recs, tmp_path / "rep", metrics=["ode_rmse"], tracker=rep_tr)
     assert {k for k, _ in rep_tr.images} == {"benchmark/ode_rmse_vs_nfe", "benchmark/ode_rmse_vs_time"}
-    assert all(p.exists() for _, p in rep_tr.images) and rep_tr.summaries[0]["benchmark/cells"] == 2
+    assert all(p.exists() for _, p in rep_tr.images) and rep_tr.summaries[0]["benchmark/rows"] == 2
     assert set(rep["plots"].values()) == {p for _, p in rep_tr.images}
 
 
 @pytest.mark.parametrize("problem", sorted(p.stem for p in (ROOT / "conf" / "problem").glob("*.yaml")))
 def test_every_problem_config_composes_and_builds(problem):
+    from sde_diffusion.configs.benchmark import build_problem_node, cell_from_config
     from sde_diffusion.training import compose_config
     cfg = compose_config([f"problem={problem}", "sde=ve", "sampler=dpm_solver2", "nfe=20"],
                          config_name="benchmark")
-    c = B.validate_cell(B.cell_from_config(cfg))
+    c = B.validate_cell(cell_from_config(cfg))
     assert c["sde"]["_target_"] == "sde_diffusion.sdes.VESDE" and c["sampler"]["name"] == "dpm_solver2"
     assert c["metrics"] == list(cfg.problem.metrics) and c["nfe"] == 20
-    prob = B.build_problem(c["problem"])       # checks the declared data_shape
+    prob = B.build_problem(c["problem"], build_problem_node)       # checks the declared data_shape
     assert prob.data_shape == tuple(cfg.problem.data_shape)
     assert prob.analytic == (problem != "digits")
+
+
+# ------------------------------------------------------------------ tracker wiring (issue 17)
+def _bench_cfg(tmp_path, *overrides):
+    from sde_diffusion.training import compose_config
+    return compose_config(["problem=clusters1d", "sampler=heun", "nfe=10", "n_samples=64",
+                           "n_heldout=64", "name=mysweep", f"out_dir={tmp_path / 'sweep'}",
+                           *overrides], config_name="benchmark")
+
+
+def test_benchmark_runs_carry_their_config_and_are_grouped_by_sweep(tmp_path, monkeypatch):
+    """One tracker per computed cell, built with exactly WandbTracker's parameters, carrying
+    sampler, steps / NFE, SDE, problem and seed; none for cells already on disk."""
+    import inspect
+
+    from sde_diffusion import tracking
+    from sde_diffusion.configs.benchmark import run_from_config
+    made = []
+    real_sig = inspect.signature(tracking.WandbTracker.__init__)
+
+    class FakeWandb(_RecordingTracker):
+        def __init__(self, **kwargs):
+            real_sig.bind(self, **kwargs)          # TypeError on a parameter it does not take
+            super().__init__()
+            self.kwargs = kwargs
+            made.append(self)
+
+    monkeypatch.setattr(tracking, "WandbTracker", FakeWandb)
+    cfg = _bench_cfg(tmp_path, "logger=wandb", "seeds=[0,1]", "tags=[paper]")
+    recs = run_from_config(cfg, str(tmp_path / "job"), str(tmp_path / "sweep"), progress=False)
+    assert len(made) == 2 == len(recs)
+    for tr, rec in zip(made, recs):
+        rc = tr.kwargs["run_config"]
+        assert (rc["sampler"], rc["nfe_budget"], rc["steps"], rc["problem"], rc["seed"]) == \
+            ("heun", 10, 5, "clusters1d", rec["seed"])
+        assert rc["sde_target"] == "sde_diffusion.sdes.VPSDE" and rc["sweep"] == "mysweep"
+        assert tr.kwargs["group"] == "benchmark-mysweep"
+        assert tr.kwargs["name"] == rec["key"].rsplit("__", 1)[0]
+        assert {"benchmark", "clusters1d", "heun", f"seed{rec['seed']}", "paper"} <= \
+            set(tr.kwargs["tags"])
+        assert tr.logged[0]["metrics/ode_rmse"] == rec["metrics"]["ode_rmse"]
+        assert tr.finished == [0]
+    again = run_from_config(cfg, str(tmp_path / "job"), str(tmp_path / "sweep"), progress=False)
+    assert [r["status"] for r in again] == ["skipped", "skipped"] and len(made) == 2
+
+
+def test_a_real_offline_wandb_cell_makes_one_run_and_no_stray_one(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    from sde_diffusion.configs.benchmark import run_from_config
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.chdir(tmp_path)
+    cfg = _bench_cfg(tmp_path, "logger=wandb")
+    rec = run_from_config(cfg, str(tmp_path / "job"), str(tmp_path / "sweep"), progress=False)[0]
+    assert rec["status"] == "computed"
+    assert not (tmp_path / "wandb").exists()                       # nothing in the cwd
+    runs = list((tmp_path / "job").rglob("offline-run-*"))
+    assert len(runs) == 1, runs                                     # one run, for the cell
+    # offline, the config is in the run's .wandb file, which wandb's service process may still
+    # be flushing after finish(): wait for it (bounded)
+    deadline = time.time() + 20
+    while True:
+        data = b"".join(p.read_bytes() for p in runs[0].glob("run-*.wandb"))
+        if b"nfe_budget" in data or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    assert b"nfe_budget" in data and b"clusters1d" in data and b"benchmark-mysweep" in data
+
+
+# ------------------------------------------------------------------ robust sweeps (issue 13)
+class _NaNMixture:
+    """A 'mixture' whose score is NaN: every sampler must fail on it."""
+
+    data_shape = (1,)
+
+    def score_fn(self, sde):
+        return lambda x, t: torch.full_like(x, math.nan)
+
+
+def test_a_failing_cell_is_recorded_and_the_sweep_goes_on(tmp_path):
+    good, bad_opt = cell("euler", steps=4, n=32), cell("rk45", steps=1, n=32)
+    bad_opt["sampler"]["options"] = {"method": "nope"}
+    nan_cell = cell("heun", steps=4, n=32, problem={"name": "nan1d"}, metrics=["sliced_wasserstein"])
+    nan_problem = B.Problem("nan1d", (1,), mixture=_NaNMixture())
+
+    def resolve(c):
+        return (nan_problem, resolve_cell(cell())[1]) if c["problem"]["name"] == "nan1d" \
+            else resolve_cell(c)
+
+    recs = B.run_sweep([good, bad_opt, nan_cell, cell("heun", steps=4, n=32)], tmp_path, resolve,
+                       progress=False)
+    assert [r["status"] for r in recs] == ["computed", "failed", "failed", "computed"]
+    assert "unknown solve_ivp method 'nope'" in recs[1]["error"]
+    assert "non-finite values at step 1" in recs[2]["error"]
+    assert len(list((tmp_path / "records").glob("*.json"))) == 4     # failures are on disk too
+    again = B.run_sweep([good, bad_opt], tmp_path, resolve, progress=False)
+    assert [r["status"] for r in again] == ["skipped", "skipped"]     # failed cells count as done
+    rep = B.build_report(B.load_records(tmp_path), tmp_path / "rep", metrics=["sliced_wasserstein"])
+    assert "## Cells that failed" in rep["markdown"] and "unknown solve_ivp method" in rep["markdown"]
+
+
+def test_a_corrupt_record_is_named_and_recomputed(tmp_path):
+    c = cell("euler", steps=4, n=32)
+    first = run(c, tmp_path)
+    path = B.record_path(tmp_path, c)
+    path.write_text('{"key": "trunc')
+    with pytest.warns(RuntimeWarning, match=f"record '{path}' is corrupt.*recomputing"):
+        rec = run(c, tmp_path)
+    assert rec["status"] == "computed" and rec["metrics"] == first["metrics"]
+    assert json.loads(path.read_text())["metrics"] == first["metrics"]
+    path.write_text("[1, 2]")
+    with pytest.warns(RuntimeWarning, match=f"record '{path}' is corrupt.*skipped"):
+        assert B.load_records(tmp_path) == []
+    with pytest.raises(B.CorruptRecordError, match=f"record '{path}' is corrupt.*JSON list"):
+        B.load_records(tmp_path, on_corrupt="raise")

@@ -1,0 +1,223 @@
+"""Run benchmark cells: one cell -> one record (failures recorded, never fatal); a sweep of
+cells with a progress bar.
+
+A record holds the cell, NFE, wall time, peak memory, the metrics of the samples and
+``baseline``: the same metrics for an independent set of exact samples from the same seed (the
+Monte Carlo floor). ``status`` is "computed", "skipped" (loaded from disk) or "failed"
+(``error`` says why: a refusal, a numerical failure, an exception in a metric).
+
+Reproducibility: all randomness comes from ``torch.Generator``s seeded from the cell's seed
+(prior noise, sampler noise, held-out and baseline sets, metric projections), so the same cell
+twice gives identical metric values on CPU.
+"""
+from __future__ import annotations
+
+import json
+import time
+import traceback
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+
+import torch
+
+from .budget import steps_for_nfe
+from .cells import (PEER_PREFIX, RECORD_VERSION, canonical, cell_key, record_path,
+                    sampler_parts, sde_label, validate_cell)
+from .memory import PeakMemory
+from .problems import Problem
+from .quality import ANALYTIC_ONLY, METRIC_NAMES, quality
+from .records import CorruptRecordError, atomic_write, read_record
+from .reference import reference_solution
+from .sources import run_peer, score_source
+
+__all__ = ["run_cell", "run_sweep", "tracker_payload", "SamplerRefusal"]
+
+
+class SamplerRefusal(ValueError):
+    """The sampler does not apply to the cell's SDE (its ``check_sde`` said why)."""
+
+
+def _check_sampler(cell: Mapping[str, Any], sde) -> None:
+    from ..solvers import get_sampler
+    name, ctor, _ = sampler_parts(cell["sampler"])
+    if name.startswith(PEER_PREFIX):
+        return
+    smp = get_sampler(name)(**ctor)          # a bad option fails here, as itself
+    try:
+        smp.check_sde(sde)
+    except ValueError as e:
+        raise SamplerRefusal(str(e)) from e
+
+_BASELINE_CACHE: Dict[str, Dict[str, float]] = {}
+
+
+def _check_metrics(cell: Mapping[str, Any], problem: Problem) -> None:
+    if problem.name != cell["problem"]["name"]:
+        raise ValueError(f"the problem object is {problem.name!r} but the cell describes "
+                         f"{cell['problem']['name']!r}")
+    if not problem.analytic:
+        bad = [m for m in cell["metrics"] if m in ANALYTIC_ONLY]
+        if bad:
+            raise ValueError(f"metric(s) {', '.join(bad)} need an analytic problem; problem "
+                             f"{problem.name!r} has none (valid here: "
+                             f"{', '.join(m for m in METRIC_NAMES if m not in ANALYTIC_ONLY)})")
+
+
+def _sample(cell, sde, score_fn, x_init, g_noise, steps):
+    """(x, nfe, wall_time, t_end, denoised, options, stochastic) of the cell's sampler."""
+    from ..solvers import get_sampler, sample
+    name, ctor, sample_kw = sampler_parts(cell["sampler"])
+    if name.startswith(PEER_PREFIX):
+        return run_peer(name[len(PEER_PREFIX):], sde, score_fn, x_init, steps, sample_kw)
+    cls = get_sampler(name)
+    smp = cls(**ctor)
+    x, info = sample(sde, score_fn, sampler=name, steps=steps, generator=g_noise, x_init=x_init,
+                     progress=False, **ctor, **sample_kw)
+    return (x, int(info.nfe), float(info.wall_time), float(info.t_end), bool(info.denoised),
+            info.options, bool(getattr(smp, "stochastic", cls.stochastic)))
+
+
+def _compute(cell, problem, sde, score_fn, source, out, device, dtype) -> Dict[str, Any]:
+    seed, n = cell["seed"], cell["n_samples"]
+    _check_sampler(cell, sde)
+    steps = (steps_for_nfe(cell["sampler"], cell["nfe"], sde, problem.data_shape)
+             if cell.get("nfe") is not None else int(cell["sampler"]["steps"]))
+    shape = (n,) + tuple(problem.data_shape)
+    g_prior = torch.Generator().manual_seed(seed)          # independent streams, one seed
+    g_noise = torch.Generator(device=device).manual_seed(seed + 1)
+    g_held = torch.Generator().manual_seed(1_000_003 + seed)
+    g_base = torch.Generator().manual_seed(2_000_003 + seed)
+    x_init = sde.prior_sample(shape, generator=g_prior, dtype=torch.float64).to(device, dtype)
+    res: Dict[str, Any] = {"steps": steps}
+    with PeakMemory(device) as mem:
+        x, nfe, wall, t_end, denoised, options, stochastic = _sample(
+            cell, sde, score_fn, x_init, g_noise, steps)
+    x64 = x.detach().to("cpu", torch.float64)
+    heldout = problem.heldout(cell["n_heldout"], g_held)
+    q_names = [m for m in cell["metrics"] if m != "ode_rmse"]
+    t0 = time.perf_counter()
+    met: Dict[str, Any] = quality(q_names, x64, heldout, problem.mixture, seed)
+    if "ode_rmse" in cell["metrics"]:
+        if stochastic:
+            met["ode_rmse"] = None                     # not defined for stochastic samplers
+        else:
+            x_ref = reference_solution(cell, sde, score_fn,
+                                       x_init.to(torch.float64 if source == "analytic" else dtype),
+                                       t_end, denoised, out)
+            met["ode_rmse"] = float(((x64 - x_ref.to(torch.float64)) ** 2).mean().sqrt())
+    bkey = canonical([cell["problem"], seed, n, cell["n_heldout"], q_names, cell.get("checkpoint")])
+    if bkey not in _BASELINE_CACHE:                   # the same for every sampler of a sweep
+        _BASELINE_CACHE[bkey] = quality(q_names, problem.baseline_pool(n, g_base), heldout,
+                                        problem.mixture, seed)
+    nonfinite = int((~torch.isfinite(x64)).reshape(n, -1).any(dim=1).sum())
+    res.update(nfe=nfe, wall_time=wall, peak_mem_mb=mem.peak / 2 ** 20, t_end=t_end,
+               denoised=denoised, options=options, stochastic=stochastic, nonfinite=nonfinite,
+               metrics=met, baseline=dict(_BASELINE_CACHE[bkey]),
+               metric_time=time.perf_counter() - t0)
+    return res
+
+
+def run_cell(cell: Mapping[str, Any], out_dir: Optional[Any] = None, *, problem: Problem,
+             sde: Any = None, tracker: Any = None, force: bool = False) -> Dict[str, Any]:
+    """Compute one cell's record, or load it when ``out_dir`` already holds it.
+
+    Args:
+        cell: the plain description (``cells.validate_cell``; checked first, errors raise).
+        out_dir: sweep directory; the record goes atomically to ``record_path(out_dir, cell)``.
+            A corrupt record file there is named in a warning and recomputed.
+        problem: the ``Problem`` object the cell's ``problem`` spec describes.
+        sde: the SDE object of the cell's ``sde`` spec (unused with a ``checkpoint``: the
+            checkpoint's own SDE is sampled).
+        tracker: a ``tracking.Tracker``; receives the record's numbers (``tracker_payload``).
+        force: recompute even if the record exists.
+    Returns:
+        the record; ``status`` "computed", "skipped" or "failed" (with ``error``): a sampler that
+        refuses the SDE or fails numerically does not stop a sweep.
+    """
+    cell = validate_cell(cell)
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem must be a benchmarking.Problem, got {type(problem).__name__}")
+    _check_metrics(cell, problem)
+    out = Path(out_dir) if out_dir is not None else None
+    path = record_path(out, cell) if out is not None else None
+    if path is not None and path.exists() and not force:
+        try:
+            rec = read_record(path)
+            rec["status"] = "skipped"
+            return rec
+        except CorruptRecordError as e:
+            warnings.warn(f"{e}; recomputing it", RuntimeWarning, stacklevel=2)
+    device = torch.device(cell.get("device") or "cpu")
+    dtype = getattr(torch, cell["dtype"])
+    sde, score_fn, source = score_source(cell, problem, sde, device, dtype)  # checks shapes
+    rec: Dict[str, Any] = {
+        "key": cell_key(cell), "version": RECORD_VERSION, "cell": cell, "problem": problem.name,
+        "sde": sde_label(cell), "sampler": cell["sampler"]["name"],
+        "steps": cell["sampler"].get("steps"), "nfe_budget": cell.get("nfe"),
+        "seed": cell["seed"], "n_samples": cell["n_samples"], "source": source,
+        "device": str(device), "torch": torch.__version__}
+    try:
+        rec.update(_compute(cell, problem, sde, score_fn, source, out, device, dtype))
+        rec.update(status="computed", error=None)
+    except Exception as e:  # a failing cell is recorded as failed; the sweep goes on
+        refused = isinstance(e, SamplerRefusal)
+        rec.update(status="failed", error=f"{'refused: ' if refused else ''}"
+                   f"{type(e).__name__}: {e}", traceback=traceback.format_exc(limit=4),
+                   nfe=None, wall_time=None, peak_mem_mb=None, metrics={}, baseline={},
+                   stochastic=None)
+    if path is not None:
+        atomic_write(path, json.dumps(rec, indent=1, sort_keys=True, default=str))
+    if tracker is not None:
+        payload = tracker_payload(rec)
+        tracker.log(payload, step=0)
+        tracker.summary({**payload, "status": rec["status"], "error": rec.get("error") or ""})
+    return rec
+
+
+def tracker_payload(rec: Mapping[str, Any]) -> Dict[str, float]:
+    """The scalar numbers of a record for ``Tracker.log``: nfe, wall_time, peak_mem_mb, steps,
+    ``metrics/<m>`` and ``baseline/<m>`` (non-numbers dropped)."""
+    flat: Dict[str, Any] = {k: rec.get(k) for k in ("nfe", "wall_time", "peak_mem_mb", "steps")}
+    flat.update({f"metrics/{k}": v for k, v in (rec.get("metrics") or {}).items()})
+    flat.update({f"baseline/{k}": v for k, v in (rec.get("baseline") or {}).items()})
+    return {k: v for k, v in flat.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def run_sweep(cells: Iterable[Mapping[str, Any]], out_dir: Any,
+              resolve: Callable[[Mapping[str, Any]], Tuple[Problem, Any]], *,
+              tracker_factory: Optional[Callable[..., Any]] = None,
+              force: bool = False, progress: Optional[bool] = None) -> List[Dict[str, Any]]:
+    """Run many cells into one sweep directory, with a tqdm bar (cells done, failed, ETA).
+
+    Every cell is validated before the first one runs (a bad cell stops the sweep at once,
+    naming it). ``resolve(cell) -> (problem, sde)`` builds each cell's objects (cached by
+    spec); ``tracker_factory(cell, problem, sde)`` opens one tracker per computed cell (none for cells
+    already on disk), finished with exit code 0, or 1 for a failed cell."""
+    from tqdm.auto import tqdm
+    cells = [validate_cell(c) for c in cells]
+    cache: Dict[str, Tuple[Problem, Any]] = {}
+    recs, failed = [], 0
+    disable = None if progress is None else not progress
+    with tqdm(total=len(cells), desc="benchmark cells", unit="cell", disable=disable) as bar:
+        for c in cells:
+            k = canonical([c["problem"], c["sde"]])
+            if k not in cache:
+                cache[k] = resolve(c)
+            problem, sde = cache[k]
+            path = record_path(out_dir, c)
+            tracker = None
+            if tracker_factory is not None and (force or not path.exists()):
+                tracker = tracker_factory(c, problem, sde)
+            rec = None
+            try:
+                rec = run_cell(c, out_dir, problem=problem, sde=sde, tracker=tracker, force=force)
+            finally:
+                if tracker is not None:
+                    tracker.finish(exit_code=0 if rec is not None and not rec.get("error") else 1)
+            failed += rec["status"] == "failed"
+            recs.append(rec)
+            bar.set_postfix(failed=failed, last=rec["key"].rsplit("__", 1)[0], refresh=False)
+            bar.update(1)
+    return recs

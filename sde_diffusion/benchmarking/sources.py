@@ -1,0 +1,102 @@
+"""Score sources of a cell (the exact score of an analytic problem, or a trained checkpoint)
+and the adapter that runs a published peer solver (``peers.PEERS``) as a benchmark row."""
+from __future__ import annotations
+
+import time
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+import torch
+
+from .problems import Problem, check_data_shape
+
+__all__ = ["score_source", "run_peer", "PEER_INSTALL_HINT"]
+
+PEER_INSTALL_HINT = 'pip install -e ".[bench]"   (diffusers and k-diffusion)'
+
+
+def _get(node: Any, *path: str) -> Any:
+    for p in path:
+        node = node.get(p) if isinstance(node, Mapping) else None
+    return node
+
+
+def _checkpoint_shape(model, cfg) -> Optional[Tuple[int, ...]]:
+    """The data shape a checkpoint was trained on: its config's ``_meta_.data_shape`` (what
+    ``training.load_model`` records), else the model's ``data_shape`` attribute."""
+    for path in (("_meta_", "data_shape"), ("data_shape",), ("data", "data_shape")):
+        node = _get(cfg, *path)
+        if node is not None:
+            return tuple(int(d) for d in node)
+    shape = getattr(model, "data_shape", None)
+    return tuple(int(d) for d in shape) if shape is not None else None
+
+
+def score_source(cell: Mapping[str, Any], problem: Problem, sde: Any, device, dtype):
+    """(sde, score_fn, "analytic" | "checkpoint") for the cell.
+
+    Analytic: the mixture's exact score under ``sde``. Checkpoint: ``training.load_model``
+    (the only loader; it builds nothing outside the package's allow-list); its data shape must
+    equal the problem's and its SDE class the cell's ``sde`` spec, both checked before any
+    sampling; the checkpoint's own SDE is the one sampled."""
+    ckpt = cell.get("checkpoint")
+    if not ckpt:
+        if not problem.analytic:
+            raise ValueError(f"problem {problem.name!r} has no analytic density: give a "
+                             f"checkpoint=<path> as the score source")
+        if sde is None:
+            raise ValueError("an analytic cell needs the SDE object (sde=...)")
+        return sde, problem.mixture.score_fn(sde), "analytic"
+    from ..training import load_model
+    model, mcfg = load_model(str(ckpt), use_ema=bool(cell.get("use_ema", True)),
+                             map_location="cpu")
+    check_data_shape(_checkpoint_shape(model, mcfg), problem, f"checkpoint {str(ckpt)!r}")
+    have, want = _get(mcfg, "sde", "_target_"), (cell.get("sde") or {}).get("_target_")
+    if want and have and str(have) != str(want):
+        raise ValueError(f"checkpoint {str(ckpt)!r} was trained with sde {str(have)!r}, the "
+                         f"benchmark asks for {want!r}; set the matching sde (the "
+                         f"checkpoint's SDE is always the one sampled)")
+    model = model.to(device=device, dtype=dtype).eval()
+    return model.sde, model, "checkpoint"
+
+
+def _peers():
+    try:
+        from . import peers
+    except ImportError as e:
+        raise ValueError(f"peer solvers are not available ({e}); install them with "
+                         f"{PEER_INSTALL_HINT}") from None
+    return peers
+
+
+def run_peer(name: str, sde, score_fn, x_init: torch.Tensor, steps: int,
+             sample_kw: Dict[str, Any]):
+    """Run published solver ``peers.PEERS[name](sde, score_fn, x_T, steps, t_end) -> x`` from
+    the same x_T; NFE is counted by wrapping the score. Returns the runner's sample tuple
+    (x, nfe, wall, t_end, denoised=False, options, stochastic=False)."""
+    peers = _peers()
+    table = getattr(peers, "PEERS", {})
+    if name not in table:
+        hint = ""
+        if hasattr(peers, "missing_peers_message"):
+            hint = " " + str(peers.missing_peers_message() or "")
+        raise ValueError(f"unknown peer solver {name!r}; available: "
+                         f"{', '.join(sorted(table)) or '(none)'}.{hint}".rstrip())
+    bad = sorted(set(sample_kw) - {"t_end"})
+    if bad:
+        raise ValueError(f"peer solver {name!r} takes only the option t_end, got "
+                         f"{', '.join(bad)}")
+    t_end = float(sample_kw.get("t_end", getattr(sde, "eps", 1e-3)))
+    calls = [0]
+
+    def counted(x, t):
+        calls[0] += 1
+        return score_fn(x, t)
+
+    start = time.perf_counter()
+    with torch.no_grad():
+        x = table[name](sde, counted, x_init.clone(), int(steps), t_end)
+    if not torch.is_tensor(x) or tuple(x.shape) != tuple(x_init.shape):
+        raise ValueError(f"peer solver {name!r} returned "
+                         f"{tuple(x.shape) if torch.is_tensor(x) else type(x).__name__}, "
+                         f"expected a tensor of shape {tuple(x_init.shape)}")
+    return (x, calls[0], time.perf_counter() - start, t_end, False, {"t_end": t_end}, False)
