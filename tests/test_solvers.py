@@ -78,7 +78,8 @@ def test_convergence_order(references, name, grid, steps, order, key):
     assert SAMPLERS[name]().order == order  # declared order matches what we measure
     errs = []
     for n in steps:
-        x, info = sample(sde, RING.score_fn(sde), sampler=name, steps=n, x_init=x0, grid=grid)
+        x, info = sample(sde, RING.score_fn(sde), sampler=name, steps=n, x_init=x0, grid=grid,
+                         t_end=sde.eps)
         assert x.dtype == torch.float64
         errs.append(_rms(x, ref))
     slope = -np.polyfit(np.log(steps), np.log(errs), 1)[0]
@@ -129,7 +130,8 @@ def test_euler_maruyama_error_falls_with_steps():
     sw = {}
     for steps in (3, 10, 100):
         x, _ = sample(sde, RING.score_fn(sde), (n, 2), sampler="euler_maruyama", steps=steps,
-                      generator=torch.Generator().manual_seed(steps))
+                      generator=torch.Generator().manual_seed(steps), grid="uniform_t",
+                      t_end=sde.eps)
         sw[steps] = _sw_to_truth(x, 7)
     floor = _floor(n, 3)
     assert sw[3] > sw[10] > sw[100]
@@ -196,7 +198,7 @@ def test_ancestral_equals_discrete_ddpm_chain():
     kw = dict(steps=50, x_init=x0)
     a, ia = sample(sde, RING.score_fn(sde), sampler="ancestral", discrete=True,
                    generator=torch.Generator().manual_seed(3), **kw)
-    b, ib = sample(sde, RING.score_fn(sde), sampler="ancestral", t_end=0.0,
+    b, ib = sample(sde, RING.score_fn(sde), sampler="ancestral", t_end=0.0, grid="uniform_t",
                    generator=torch.Generator().manual_seed(3), **kw)
     torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
     assert ia.nfe == ib.nfe == 50  # last step lands on s = 0: denoising costs nothing
@@ -206,8 +208,10 @@ def test_ancestral_equals_discrete_ddpm_chain():
 def test_final_denoise_is_tweedie():
     sde = VPSDE()
     x0 = _prior64(sde, n=32)
-    x_noisy, i1 = sample(sde, RING.score_fn(sde), sampler="heun", steps=20, x_init=x0, denoise=False)
-    x_den, i2 = sample(sde, RING.score_fn(sde), sampler="heun", steps=20, x_init=x0, denoise=True)
+    x_noisy, i1 = sample(sde, RING.score_fn(sde), sampler="heun", steps=20, x_init=x0, denoise=False,
+                         t_end=sde.eps)
+    x_den, i2 = sample(sde, RING.score_fn(sde), sampler="heun", steps=20, x_init=x0, denoise=True,
+                       t_end=sde.eps)
     assert i2.nfe == i1.nfe + 1 and i2.denoised and not i1.denoised
     torch.testing.assert_close(x_den, RING.posterior_mean(x_noisy, sde, sde.eps))
 

@@ -52,6 +52,9 @@ class TorchSDESampler(Sampler):
 
     stochastic = True
     default_denoise = True
+    # torchsde steps with one fixed dt (interpolating at the output times), so only an evenly
+    # spaced grid gives one step per grid interval; the SDE's default grid is not used here
+    default_grid = "uniform_t"
 
     def __init__(self, method: str = "euler", adaptive: bool = False, rtol: float = 1e-3,
                  atol: float = 1e-3, dt_min: float = 1e-5):
