@@ -79,7 +79,7 @@ def run_project(pname, sname, name, opts, grid, nfe, seed=1):
 
 
 def run_peer(pname, sname, peer, nfe, seed=1):
-    from sde_diffusion.peers_tmp import PEERS
+    from sde_diffusion.benchmarking.peers import PEERS
     gm, sde, sf, x_T = setup(pname, sname, seed)
     t_end = default_t_end(sde, nfe)
     count = [0]
@@ -98,7 +98,7 @@ def run_peer(pname, sname, peer, nfe, seed=1):
 
 
 def survey():
-    from sde_diffusion.peers_tmp import available_peers
+    from sde_diffusion.benchmarking.peers import available_peers
     rows = []
     for p in problems():
         for s in sdes():
@@ -205,7 +205,7 @@ def optgrid_big(p="mix16", s="EDM", n_calib=1024):
 
 def table():
     """The main table: project defaults, project best (fixed settings and optimised grid), best peer."""
-    from sde_diffusion.peers_tmp import available_peers
+    from sde_diffusion.benchmarking.peers import available_peers
     from sde_diffusion.solvers import load_grid
     peers = available_peers()
     best_names = {}
@@ -256,7 +256,7 @@ def digits_cmp(run_dir="runs/digits3000", n=200):
     from bench_digits import train_classifier
     from sde_diffusion.data import digits
     from sde_diffusion.metrics import frechet_distance
-    from sde_diffusion.peers_tmp import available_peers
+    from sde_diffusion.benchmarking.peers import available_peers
     from sde_diffusion.training import load_model
     model, cfg = load_model(run_dir)
     sde = model.sde
@@ -296,7 +296,7 @@ def digits_cmp(run_dir="runs/digits3000", n=200):
                                  denoise=False, **opts)
             cells.append(f"{err(x, te):.3g} / {fd(x):.2f}")
         print(f"| {name} {opts} grid={grid or 'default'} | " + " | ".join(cells) + " |", flush=True)
-    from sde_diffusion.peers_tmp import PEERS
+    from sde_diffusion.benchmarking.peers import PEERS
     for peer in available_peers():
         cells = []
         for k in nf:
