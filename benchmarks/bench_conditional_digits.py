@@ -146,6 +146,7 @@ def evaluate(model, noisy_clf, data, sde, args, log) -> None:
                                            posterior_score, replacement)
     from sde_diffusion.metrics import frechet_distance
     from sde_diffusion.solvers import sample
+    from sde_diffusion.solvers.base import NonFiniteSampleError
 
     t0 = time.perf_counter()
     feat, head, acc = train_eval_classifier(data, seed=args.seed)
@@ -205,8 +206,13 @@ def evaluate(model, noisy_clf, data, sde, args, log) -> None:
                     ("dps", dict(score=posterior_score(sde, model, meas, "dps", dps_noise=0.1)))):
         t1 = time.perf_counter()
         score = kw.pop("score")
-        x, info = sample(sde, score, (k, 1, 8, 8), sampler="euler_maruyama", steps=args.inpaint_steps,
-                         generator=torch.Generator().manual_seed(args.seed), **kw)
+        try:
+            x, info = sample(sde, score, (k, 1, 8, 8), sampler="euler_maruyama", steps=args.inpaint_steps,
+                             generator=torch.Generator().manual_seed(args.seed), **kw)
+        except NonFiniteSampleError as e:  # record the divergence instead of a number
+            res["inpainting"][tag] = {"diverged": str(e), "steps": args.inpaint_steps}
+            log(f"inpainting {tag}: diverged: {e}")
+            continue
         x = x.clamp(-1, 1)
         with torch.no_grad():
             pred = head(feat(x)).argmax(1)
