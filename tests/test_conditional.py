@@ -105,9 +105,10 @@ def _one_gaussian(d, c, seed=0):
     return GaussianMixture(mu, math.sqrt(c))
 
 
+@pytest.mark.parametrize("jacobian", ["network", "gaussian"])
 @pytest.mark.parametrize("sde", SDES, ids=repr)
 @pytest.mark.parametrize("kind", ["matrix", "inpaint"])
-def test_pigdm_is_exact_for_one_isotropic_gaussian(sde, kind):
+def test_pigdm_is_exact_for_one_isotropic_gaussian(sde, kind, jacobian):
     d, c = 5, 0.7
     gm = _one_gaussian(d, c)
     g = torch.Generator().manual_seed(2)
@@ -116,7 +117,7 @@ def test_pigdm_is_exact_for_one_isotropic_gaussian(sde, kind):
     else:
         meas = LinearMeasurement.inpainting(torch.tensor([1.0, 0, 1, 1, 0]), torch.randn(5, generator=g))
     exact = gm.posterior(meas).score_fn(sde)
-    approx = posterior_score(sde, gm.score_fn(sde), meas, method="pigdm", data_var=c)
+    approx = posterior_score(sde, gm.score_fn(sde), meas, method="pigdm", data_var=c, jacobian=jacobian)
     x = points(8, d, seed=4)
     for tv in (0.05, 0.4, 0.9):
         t = torch.full((8,), tv, dtype=torch.float64)
@@ -138,6 +139,9 @@ def test_dps_equals_its_closed_form_for_one_gaussian():
     x0 = gm.means + k * (x - m * gm.means)
     want = gm.score(x, sde, t) - 2.0 * k * (x0 @ A.T - y) @ A / sigma ** 2
     got = posterior_score(sde, gm.score_fn(sde), meas, method="dps", scale=2.0)(x, t)
+    torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-9)
+    # the Gaussian-Jacobian variant uses exactly this k: the same number without a backward pass
+    got = posterior_score(sde, gm.score_fn(sde), meas, "dps", scale=2.0, data_var=c, jacobian="gaussian")(x, t)
     torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-9)
 
 
