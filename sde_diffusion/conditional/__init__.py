@@ -1,4 +1,5 @@
-"""Conditional generation: classifier-free and classifier guidance, linear inverse problems.
+"""Conditional generation: classifier-free and classifier guidance, linear inverse problems
+(modules ``measurement``, ``guidance``, ``inverse``; every name is importable from here).
 
 Every function here returns a *score function* ``(x, t) -> score`` (or, for the replacement
 method, an ``after_step`` hook), so it works with every sampler of ``sde_diffusion.solvers``.
@@ -22,7 +23,9 @@ x0_hat(x_t) = (x_t + s^2 score) / m and its Jacobian J = d x0_hat / d x_t:
     PiGDM (Song et al. 2023):    grad log p(y | x_t) ~ scale J^T A^T (r_t^2 A A^T + sigma^2 I)^{-1} (y - A x0_hat),
                                  r_t^2 = data_var s^2 / (m^2 data_var + s^2)
 
-PiGDM is exact when the data are one Gaussian N(mu, data_var I). DPS needs sigma > 0 (its
+PiGDM is exact when the data are one Gaussian N(mu, data_var I). ``jacobian="gaussian"``
+replaces J by that Gaussian's m data_var / (m^2 data_var + s^2) I (no backward pass; stable
+where a trained VP model's J, amplified by 1/m(t) near T, is not). DPS needs sigma > 0 (its
 likelihood is a delta otherwise): for a noiseless measurement pass ``dps_noise``. The
 replacement method of score_sde (``replacement``) projects x_t after every step onto the
 perturbed measurement {x : A x = m(t) y + s(t) A z}; for a mask this overwrites the observed
