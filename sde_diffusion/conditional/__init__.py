@@ -20,7 +20,8 @@ Linear inverse problems y = A x_0 + sigma n (``LinearMeasurement``), with the Tw
 x0_hat(x_t) = (x_t + s^2 score) / m and its Jacobian J = d x0_hat / d x_t:
 
     DPS (Chung et al. 2023):     grad log p(y | x_t) ~ -scale grad_x |y - A x0_hat|^2 / (2 sigma^2)
-    PiGDM (Song et al. 2023):    grad log p(y | x_t) ~ scale J^T A^T (r_t^2 A A^T + sigma^2 I)^{-1} (y - A x0_hat),
+    PiGDM (Song et al. 2023):    grad log p(y | x_t) ~ scale J^T A^T Sigma_y^{-1} (y - A x0_hat),
+                                 Sigma_y = r_t^2 A A^T + sigma^2 I,
                                  r_t^2 = data_var s^2 / (m^2 data_var + s^2)
 
 PiGDM is exact when the data are one Gaussian N(mu, data_var I). ``jacobian="gaussian"``
