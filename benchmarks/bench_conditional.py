@@ -16,7 +16,7 @@ and ``project`` (a seeded Gaussian matrix A, 2/sqrt(d) N(0, 1) entries, max(1, d
 The true x_0 is the seeded draw, among the first 20, whose posterior has the largest mode
 entropy (so mode weights matter). All samplers: Euler-Maruyama on the VP SDE with the final
 Tweedie step, NFE = steps + 1; every method uses one score evaluation per step (DPS and PiGDM
-also a backward pass through it: see the wall-time column).
+also a backward pass through it, except with ``jacobian="gaussian"``: see the wall-time column).
 
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_conditional.py [--out benchmarks/results/conditional.json]
 """
@@ -106,6 +106,10 @@ def main() -> None:
                 "dps": (posterior_score(sde, prior, meas, "dps", dps_noise=args.dps_noise), None),
                 "pigdm": (posterior_score(sde, prior, meas, "pigdm", data_var=data_var), None),
                 "replacement": (prior, replacement(sde, meas)),
+                "dps (gaussian J)": (posterior_score(sde, prior, meas, "dps", dps_noise=args.dps_noise,
+                                                     data_var=data_var, jacobian="gaussian"), None),
+                "pigdm (gaussian J)": (posterior_score(sde, prior, meas, "pigdm", data_var=data_var,
+                                                       jacobian="gaussian"), None),
             }
             for mname, (fn, hook) in methods.items():
                 for steps in STEPS:
@@ -141,7 +145,8 @@ def plot(rows, path: str) -> None:
         floor = [r for r in sub if r["method"].startswith("floor")][0]
         for i, key in enumerate(("sw", "tv")):
             ax = axes[i, j]
-            for m in ("exact score", "dps", "pigdm", "replacement"):
+            for m in ("exact score", "dps", "pigdm", "replacement", "dps (gaussian J)",
+                      "pigdm (gaussian J)"):
                 pts = [(r["nfe"], r[key]) for r in sub if r["method"] == m]
                 ax.plot(*zip(*pts), marker="o", label=m)
             ax.axhline(floor[key], color="k", ls="--", lw=1, label="floor")

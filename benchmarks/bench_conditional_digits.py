@@ -10,8 +10,9 @@
    conditional model): the evaluation classifier's accuracy on the guided samples (does it
    read the requested class?) and the Frechet distance in its 64-d feature space to the held-out
    test digits (``docs/digits_cond_guidance.png``); also classifier guidance at a few scales.
-4. Inpainting of half-masked test digits (bottom half observed... no: the *top* half observed,
-   the bottom half filled in) with the replacement method and PiGDM: picture
+4. Inpainting of half-masked test digits (the top half observed, the bottom half filled in)
+   with the replacement method, PiGDM and DPS (both with the Gaussian Jacobian; PiGDM with the
+   network's Jacobian is run too and diverges on this model, recorded as such): picture
    (``docs/digits_inpainting.png``) and how often the classifier's label of a completion agrees
    with the original's.
 
@@ -146,6 +147,7 @@ def evaluate(model, noisy_clf, data, sde, args, log) -> None:
                                            posterior_score, replacement)
     from sde_diffusion.metrics import frechet_distance
     from sde_diffusion.solvers import sample
+    from sde_diffusion.solvers.base import NonFiniteSampleError
 
     t0 = time.perf_counter()
     feat, head, acc = train_eval_classifier(data, seed=args.seed)
@@ -201,12 +203,21 @@ def evaluate(model, noisy_clf, data, sde, args, log) -> None:
                          "blank_bottom_agreement": float((pred_masked == y_true).float().mean())}
     fills = {}
     for tag, kw in (("replacement", dict(score=model, after_step=replacement(sde, meas))),
-                    ("pigdm", dict(score=posterior_score(sde, model, meas, "pigdm", data_var=data_var))),
-                    ("dps", dict(score=posterior_score(sde, model, meas, "dps", dps_noise=0.1)))):
+                    ("pigdm", dict(score=posterior_score(sde, model, meas, "pigdm", data_var=data_var,
+                                                         jacobian="gaussian"))),
+                    ("dps", dict(score=posterior_score(sde, model, meas, "dps", dps_noise=0.1,
+                                                       data_var=data_var, jacobian="gaussian"))),
+                    ("pigdm_network_jacobian",
+                     dict(score=posterior_score(sde, model, meas, "pigdm", data_var=data_var)))):
         t1 = time.perf_counter()
         score = kw.pop("score")
-        x, info = sample(sde, score, (k, 1, 8, 8), sampler="euler_maruyama", steps=args.inpaint_steps,
-                         generator=torch.Generator().manual_seed(args.seed), **kw)
+        try:
+            x, info = sample(sde, score, (k, 1, 8, 8), sampler="euler_maruyama", steps=args.inpaint_steps,
+                             generator=torch.Generator().manual_seed(args.seed), **kw)
+        except NonFiniteSampleError as e:  # record the divergence instead of a number
+            res["inpainting"][tag] = {"diverged": str(e), "steps": args.inpaint_steps}
+            log(f"inpainting {tag}: diverged: {e}")
+            continue
         x = x.clamp(-1, 1)
         with torch.no_grad():
             pred = head(feat(x)).argmax(1)

@@ -200,6 +200,10 @@ def test_unknown_method_and_dps_without_noise():
         posterior_score(SDE, fn, meas, "dps", dps_noise=-1.0)
     with pytest.raises(ValueError, match="data_var must be a positive finite number, got 0"):
         posterior_score(SDE, fn, meas, "pigdm", data_var=0)
+    with pytest.raises(ValueError, match="unknown jacobian 'exact'; valid choices: 'network', 'gaussian'"):
+        posterior_score(SDE, fn, meas, "pigdm", jacobian="exact")
+    with pytest.raises(ValueError, match="data_var must be a positive finite number, got nan"):
+        posterior_score(SDE, fn, meas, "dps", dps_noise=0.1, jacobian="gaussian", data_var=float("nan"))
     with pytest.raises(TypeError, match="meas must be a LinearMeasurement, got dict"):
         posterior_score(SDE, fn, {"A": 1}, "pigdm")
 

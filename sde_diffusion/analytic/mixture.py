@@ -164,7 +164,8 @@ class GaussianMixture:
     def covariance(self) -> torch.Tensor:
         """(d, d) covariance of the mixture: sum_k w_k (C_k + mu_k mu_k^T) - mu mu^T."""
         mu = (self.weights[:, None] * self.means).sum(0)
-        second = (self.weights[:, None, None] * (self.covs + self.means[:, :, None] * self.means[:, None, :])).sum(0)
+        outer = self.means[:, :, None] * self.means[:, None, :]
+        second = (self.weights[:, None, None] * (self.covs + outer)).sum(0)
         return second - mu[:, None] * mu[None, :]
 
     def covariance_trace(self) -> float:
@@ -234,7 +235,8 @@ class GaussianMixture:
         (a class without components gets -inf)."""
         *_, logn = self._stats(x, sde, t)
         joint = logn + torch.log(self.weights.to(logn.device))[None]
-        onehot = self.labels.to(logn.device)[None, :] == torch.arange(self.num_classes, device=logn.device)[:, None]
+        classes = torch.arange(self.num_classes, device=logn.device)
+        onehot = self.labels.to(logn.device)[None, :] == classes[:, None]             # (C, K)
         per = torch.where(onehot[None], joint[:, None, :], torch.full_like(joint[:, None, :], -math.inf))
         lp = torch.logsumexp(per, dim=2)                                            # (N, C)
         return lp - torch.logsumexp(joint, dim=1, keepdim=True)
