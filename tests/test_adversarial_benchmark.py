@@ -285,7 +285,7 @@ def test_a_peer_row_runs_from_the_same_noise_and_counts_its_nfe(monkeypatch):
 
     _fake_peers(monkeypatch, {"euler_copy": euler_peer})
     peer = run(with_sampler(name="peer:euler_copy", steps=6, options={"t_end": 1e-5}))
-    ours = run(with_sampler(name="euler", steps=6, options={"grid": "uniform_t"}))
+    ours = run(with_sampler(name="euler", steps=6, options={"grid": "uniform_t", "t_end": 1e-5}))
     assert peer["status"] == "computed" and peer["nfe"] == 6
     assert peer["metrics"] == ours["metrics"]          # same x_T, same solver: same numbers
 
