@@ -1,19 +1,19 @@
-"""Structured-config schemas for the Hydra configs in ``conf/``, registered in Hydra's ConfigStore.
+"""Structured-config schemas (dataclasses) for the Hydra configs in ``conf/``.
 
 Every group option in ``conf/`` starts its defaults list with one of these schemas
 (``defaults: [base_vp, _self_]``), so a misspelt key or a value of the wrong type fails when
-the config is composed, with Hydra's message, before any work starts. The primary config
-``conf/config.yaml`` starts from ``base_config``. ``register_configs()`` is idempotent and runs
-when ``sde_diffusion.training`` is imported; a script composing ``conf/`` must import it first.
+the config is composed, before any work starts. Values (ranges, known names) are checked by
+``configs.validate`` right after composing. ``configs.store.register_configs`` stores them.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING
 
-__all__ = ["Config", "TrainConfig", "LossConfig", "SampleConfig", "register_configs"]
+__all__ = ["Config", "TrainConfig", "LossConfig", "SampleConfig", "SamplerConfig", "LikelihoodConfig",
+           "ODEOptions", "ELBOOptions", "DiscreteELBOOptions", "GROUP_SCHEMAS"]
 
 
 # ------------------------------------------------------------------ sde/
@@ -208,38 +208,89 @@ class Config:
 
 
 @dataclass
+class SamplerConfig:
+    """``conf/sampler/*.yaml``: ``sample(..., sampler=name, steps=steps, **options)``."""
+    name: str = MISSING
+    steps: int = 1000
+    options: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class SampleConfig:
-    """``scripts/sample.py``: draw samples from a trained run (``conf/sample.yaml``)."""
+    """``scripts/sample.py``: draw samples from a trained run (``conf/sample.yaml``).
+
+    ``run``: a run folder, a checkpoint file, a ``latest`` link or a ``save_pretrained`` folder.
+    Outputs go to ``<run>/samples/<timestamp>/`` unless ``out`` names a folder."""
     run: str = MISSING
     n: int = 64
     seed: int = 0
     use_ema: bool = True
     sampler: Any = None
     steps: Optional[int] = None
+    batch_size: int = 4096
     out: Optional[str] = None
     trajectory_frames: int = 8
     device: str = "auto"
+    progress: Optional[bool] = None
 
 
-_REGISTERED = False
+@dataclass
+class ODEOptions:
+    method: str = "rk45"
+    divergence: str = "auto"
+    probe: str = "rademacher"
+    n_probes: int = 1
+    rtol: float = 1e-5
+    atol: float = 1e-5
+    steps: int = 100
 
 
-def register_configs() -> None:
-    """Register every schema in Hydra's ConfigStore (idempotent)."""
-    global _REGISTERED
-    if _REGISTERED:
-        return
-    from hydra.core.config_store import ConfigStore
-    cs = ConfigStore.instance()
-    cs.store(name="base_config", node=Config)
-    cs.store(name="base_sample", node=SampleConfig)
-    for group, name, node in [
-        ("sde", "base_vp", VPConfig), ("sde", "base_subvp", SubVPConfig), ("sde", "base_ve", VEConfig),
-        ("model", "base_mlp", MLPModelConfig), ("model", "base_unet", UNetModelConfig),
-        ("data", "base_toy", ToyDataConfig), ("data", "base_ring", RingDataConfig),
-        ("data", "base_digits", DigitsDataConfig), ("data", "base_torchvision", TorchvisionDataConfig),
-        ("data", "base_image_folder", ImageFolderDataConfig),
-        ("logger", "base_wandb", WandbLoggerConfig), ("logger", "base_none", NoLoggerConfig),
-    ]:
-        cs.store(group=group, name=name, node=node)
-    _REGISTERED = True
+@dataclass
+class ELBOOptions:
+    n_samples: int = 64
+    t_sampling: str = "uniform"
+    control_variate: bool = True
+
+
+@dataclass
+class DiscreteELBOOptions:
+    num_steps: int = 1000
+    prediction: str = "score"
+    variance: str = "beta"
+    decoder: str = "auto"
+    sampled_steps: Optional[int] = None
+    n_samples: int = 1
+
+
+@dataclass
+class LikelihoodConfig:
+    """``scripts/likelihood.py`` (``conf/likelihood.yaml``). ``data: null`` evaluates on the
+    run's own data set; another data set is refused unless ``allow_data_mismatch``."""
+    checkpoint: str = MISSING
+    use_ema: bool = True
+    method: str = "all"
+    split: str = "test"
+    n_points: Optional[int] = 1000
+    batch_size: int = 256
+    seed: int = 0
+    device: str = "cpu"
+    data: Any = None
+    allow_data_mismatch: bool = False
+    out: Optional[str] = None
+    progress: Optional[bool] = None
+    logger: Any = None
+    ode: ODEOptions = field(default_factory=ODEOptions)
+    elbo: ELBOOptions = field(default_factory=ELBOOptions)
+    discrete_elbo: DiscreteELBOOptions = field(default_factory=DiscreteELBOOptions)
+
+
+#: (group, name, schema) stored by ``configs.store.register_configs``.
+GROUP_SCHEMAS = [
+    ("sde", "base_vp", VPConfig), ("sde", "base_subvp", SubVPConfig), ("sde", "base_ve", VEConfig),
+    ("model", "base_mlp", MLPModelConfig), ("model", "base_unet", UNetModelConfig),
+    ("data", "base_toy", ToyDataConfig), ("data", "base_ring", RingDataConfig),
+    ("data", "base_digits", DigitsDataConfig), ("data", "base_torchvision", TorchvisionDataConfig),
+    ("data", "base_image_folder", ImageFolderDataConfig),
+    ("logger", "base_wandb", WandbLoggerConfig), ("logger", "base_none", NoLoggerConfig),
+    ("sampler", "base_sampler", SamplerConfig),
+]

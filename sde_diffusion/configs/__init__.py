@@ -1,0 +1,19 @@
+"""The only Hydra/OmegaConf glue of sde_diffusion: schemas, config store, compose, script start.
+
+``compose(overrides, config_name="config")`` composes ``conf/``; ``to_plain(cfg)`` gives the
+library plain dicts; ``run_main(task, config_name)`` is how every script starts (expected
+failures as one line, non-zero exit); ``hydra_ddp_argv`` handles torchrun. Importing this
+package registers the structured-config schemas (idempotent).
+"""
+from .launch import EXIT_BAD_INPUT, EXIT_FAILED, guarded, hydra_ddp_argv, one_line_error, run_main
+from .schemas import (Config, LikelihoodConfig, LossConfig, SampleConfig, SamplerConfig,
+                      TrainConfig)
+from .store import CONF_DIR, compose, register_configs, to_plain
+from .validate import validate_likelihood_config, validate_sample_config, validate_sampler
+
+__all__ = ["compose", "to_plain", "register_configs", "CONF_DIR", "run_main", "guarded",
+           "one_line_error", "hydra_ddp_argv", "EXIT_BAD_INPUT", "EXIT_FAILED", "Config",
+           "TrainConfig", "LossConfig", "SampleConfig", "SamplerConfig", "LikelihoodConfig",
+           "validate_sample_config", "validate_likelihood_config", "validate_sampler"]
+
+register_configs()

@@ -1,0 +1,165 @@
+"""How scripts start: ``run_main`` (compose, validate, run; expected failures as one line) and
+the torchrun argv handling (every rank runs Hydra in rank 0's output folder).
+
+``run_main(task, config_name)`` composes ``conf/<config_name>.yaml`` with the command-line
+overrides and calls ``task(cfg)``. Expected failures -- a bad or missing value, an unknown key,
+unreadable YAML, a missing or corrupt run, weights that do not fit, NaN weights or samples, a
+read-only or full disk -- print ONE line ``<prog>: error: <message>`` to stderr and exit with
+status 2 (bad input) or 1 (failure while running); Ctrl-C exits 130. ``SDE_DEBUG=1`` re-raises
+instead, with the traceback. Command lines with Hydra flags (``-m``, ``--cfg``, ``--help`` ...)
+go through ``hydra.main`` unchanged, with the same guard around the task.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import errno
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, List, NoReturn, Optional, Sequence
+
+__all__ = ["run_main", "guarded", "one_line_error", "hydra_ddp_argv", "EXIT_BAD_INPUT",
+           "EXIT_FAILED"]
+
+EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED = 2, 1, 130
+
+
+def _expected_types():
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+    import yaml
+    from ..registry import RegistryError
+    from ..training.checkpoint import CheckpointError
+    bad_input = (HydraException, OmegaConfBaseException, yaml.YAMLError, RegistryError,
+                 ValueError, TypeError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
+                 CheckpointError, ImportError)
+    failed = (FloatingPointError, PermissionError, OSError)
+    return bad_input, failed
+
+
+def one_line_error(e: BaseException) -> str:
+    """``Type: message`` on one line (Hydra's multi-line messages joined with ' | ')."""
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
+        what = {errno.ENOSPC: "disk full", errno.EROFS: "read-only file system",
+                errno.EACCES: "permission denied", errno.EDQUOT: "disk quota exceeded"}[e.errno]
+        return f"{type(e).__name__}: {what}: {e.filename or e}"
+    msg = " | ".join(line.strip() for line in str(e).splitlines() if line.strip())
+    return f"{type(e).__name__}: {msg}" if msg else type(e).__name__
+
+
+def guarded(task: Callable[[Any], Any], prog: str) -> Callable[[Any], Any]:
+    """``task`` with the expected failures turned into one line on stderr and an exit status."""
+    def run(cfg: Any) -> Any:
+        if os.environ.get("SDE_DEBUG") == "1":
+            return task(cfg)
+        bad_input, failed = _expected_types()
+        try:
+            return task(cfg)
+        except KeyboardInterrupt:
+            print(f"{prog}: interrupted", file=sys.stderr, flush=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except failed as e:  # before bad_input: FileNotFoundError is an OSError too
+            if isinstance(e, (FileNotFoundError, NotADirectoryError, IsADirectoryError)):
+                _die(prog, e, EXIT_BAD_INPUT)
+            _die(prog, e, EXIT_FAILED)
+        except bad_input as e:
+            _die(prog, e, EXIT_BAD_INPUT)
+    return run
+
+
+def _die(prog: str, e: BaseException, code: int) -> NoReturn:
+    print(f"{prog}: error: {one_line_error(e)}", file=sys.stderr, flush=True)
+    sys.exit(code)
+
+
+def run_main(task: Callable[[Any], Any], config_name: str, argv: Optional[Sequence[str]] = None,
+             prog: Optional[str] = None, config_dir: Optional[str] = None) -> Any:
+    """Compose ``config_name`` with ``argv`` (default ``sys.argv[1:]``) and run ``task(cfg)``,
+    expected failures (composition included) reported as one line."""
+    from .store import CONF_DIR, compose, register_configs
+    args = list(sys.argv[1:] if argv is None else argv)
+    prog = prog or Path(sys.argv[0]).stem or config_name
+    register_configs()
+    if any(a.startswith("-") for a in args):  # Hydra's own flags: let hydra.main handle them
+        import hydra
+        sys.argv = [sys.argv[0], *args]
+        main = hydra.main(config_path=str(Path(config_dir or CONF_DIR).resolve()),
+                          config_name=config_name, version_base="1.3")(guarded(task, prog))
+        return main()
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s] %(message)s",
+                        datefmt="%H:%M:%S")
+    return guarded(lambda a: task(compose(a, config_name, config_dir)), prog)(args)
+
+
+# ------------------------------------------------------------------------ torchrun + Hydra
+def _has_override(argv: Sequence[str], key: str) -> bool:
+    return any(a.lstrip("+~").startswith(key + "=") for a in argv)
+
+
+def hydra_ddp_argv(argv: Optional[List[str]] = None, config_dir: Optional[str] = None,
+                   config_name: str = "config", job_name: Optional[str] = None) -> List[str]:
+    """Rewrite ``sys.argv`` so that every torchrun rank runs Hydra in rank 0's output folder.
+
+    Hydra's default run folder contains ``${now:...}``, which each rank would resolve at its own
+    start time. Under torchrun (WORLD_SIZE > 1) this joins the process group, lets rank 0
+    compose the config with the same overrides and resolve ``hydra.run.dir`` (``hydra.sweep.dir``
+    with ``-m``), broadcasts it and appends ``hydra.run.dir=<that dir>`` on every rank. Ranks > 0
+    also get ``hydra.output_subdir=null`` and log to stdout. Unchanged in one process or when the
+    user set the folder. Call it before ``@hydra.main`` parses argv.
+    """
+    from ..training.distributed import broadcast_object, init_distributed
+    argv = list(sys.argv if argv is None else argv)
+    try:
+        world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    except ValueError:
+        raise ValueError(f"WORLD_SIZE={os.environ.get('WORLD_SIZE')!r} is not an integer") from None
+    if world <= 1:
+        return argv
+    info = init_distributed()
+    if not info.distributed:
+        return argv
+    prog, args = argv[:1], argv[1:]
+    multirun = any(a in ("-m", "--multirun") for a in args)
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    extra: List[str] = []
+    if not _has_override(args, key):
+        path = None
+        if info.is_main:
+            path = _resolve_hydra_dir(args, key, config_dir, config_name,
+                                      job_name or os.path.splitext(os.path.basename(prog[0] if prog else "app"))[0])
+        path = broadcast_object(path, info)
+        extra.append(f"{key}={path}")
+    if not info.is_main:
+        if not _has_override(args, "hydra.output_subdir"):
+            extra.append("hydra.output_subdir=null")
+        if not _has_override(args, "hydra/job_logging"):
+            extra.append("hydra/job_logging=stdout")
+    return prog + args + extra
+
+
+def _resolve_hydra_dir(args: Sequence[str], key: str, config_dir: Optional[str], config_name: str,
+                       job_name: str) -> str:
+    """Compose (rank 0 only) and resolve ``hydra.run.dir`` / ``hydra.sweep.dir``."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.utils import setup_globals
+    from omegaconf import OmegaConf
+    from .store import register_configs
+
+    register_configs()
+    overrides = [a for a in args if not a.startswith("-")]
+    if config_dir is None:
+        config_dir = os.path.join(os.getcwd(), "conf")
+    setup_globals()  # registers the ${now:} and ${hydra:} resolvers
+    with initialize_config_dir(config_dir=os.path.abspath(config_dir), job_name=job_name,
+                               version_base="1.3"):
+        cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
+        stamp = _dt.datetime.now()
+        OmegaConf.register_new_resolver("now", lambda pattern: stamp.strftime(pattern), replace=True)
+        try:
+            path = str(OmegaConf.select(cfg, key))
+        finally:
+            setup_globals()
+    GlobalHydra.instance().clear()
+    return path

@@ -1,0 +1,128 @@
+"""Value checks for composed configs, run before any work (the schemas check keys and types).
+
+Each function takes the plain config (``to_plain``) and raises ``ValueError``/``TypeError``
+naming the key, the bad value and the valid choices; it returns nothing.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import re
+from typing import Any, Mapping, Optional, Sequence
+
+__all__ = ["check_int", "check_number", "check_choice_of", "check_device", "validate_sampler",
+           "validate_sample_config", "validate_likelihood_config"]
+
+
+def check_int(key: str, v: Any, lo: Optional[int] = None, allow_none: bool = False) -> None:
+    """An integer (numpy integers too; not bool), at least ``lo``."""
+    if v is None and allow_none:
+        return
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"{key} must be an integer, got {v!r}")
+    if lo is not None and int(v) < lo:
+        raise ValueError(f"{key} must be >= {lo}, got {v!r}")
+
+
+def check_number(key: str, v: Any, lo: Optional[float] = None, positive: bool = False,
+                 allow_none: bool = False) -> None:
+    """A finite real number (> 0 if ``positive``, >= ``lo``)."""
+    if v is None and allow_none:
+        return
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{key} must be a number, got {v!r}")
+    if not math.isfinite(v):
+        raise ValueError(f"{key} must be finite, got {v!r}")
+    if positive and not v > 0:
+        raise ValueError(f"{key} must be > 0, got {v!r}")
+    if lo is not None and v < lo:
+        raise ValueError(f"{key} must be >= {lo}, got {v!r}")
+
+
+def check_choice_of(key: str, v: Any, choices: Sequence[str]) -> None:
+    if v not in choices:
+        raise ValueError(f"{key}={v!r} is not one of {', '.join(map(str, choices))}")
+
+
+def check_device(key: str, v: Any) -> None:
+    if not isinstance(v, str) or not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v):
+        raise ValueError(f"{key}={v!r} is not a device; valid: auto, cpu, cuda, cuda:N, mps")
+
+
+def _check_finite_tree(key: str, v: Any) -> None:
+    if isinstance(v, float) and not math.isfinite(v):
+        raise ValueError(f"{key}={v!r} is not finite")
+    if isinstance(v, Mapping):
+        for k, x in v.items():
+            _check_finite_tree(f"{key}.{k}", x)
+    elif isinstance(v, (list, tuple)):
+        for i, x in enumerate(v):
+            _check_finite_tree(f"{key}[{i}]", x)
+
+
+def validate_sampler(node: Any, key: str = "sampler", steps_override: Any = None) -> None:
+    """A sampler node ``{name, steps, options}``: a registered name, steps >= 1, finite options."""
+    from ..solvers import SAMPLERS
+    if node is None:
+        return
+    if not isinstance(node, Mapping):
+        raise TypeError(f"{key} must be a mapping {{name, steps, options}}, got {node!r}")
+    name = node.get("name")
+    if not isinstance(name, str) or name not in SAMPLERS:
+        raise ValueError(f"{key}.name={name!r} is not a registered sampler; valid: "
+                         f"{', '.join(sorted(SAMPLERS))}")
+    if steps_override is None:
+        check_int(f"{key}.steps", node.get("steps", 1000), lo=1)
+    opts = node.get("options") or {}
+    if not isinstance(opts, Mapping):
+        raise TypeError(f"{key}.options must be a mapping, got {opts!r}")
+    _check_finite_tree(f"{key}.options", opts)
+
+
+def validate_sample_config(cfg: Mapping[str, Any]) -> None:
+    """``conf/sample.yaml`` values."""
+    if not isinstance(cfg.get("run"), str) or not cfg["run"].strip():
+        raise ValueError(f"run must name a run folder, checkpoint or model folder, got {cfg.get('run')!r}")
+    check_int("n", cfg.get("n"), lo=1)
+    check_int("seed", cfg.get("seed"), lo=0)
+    check_int("steps", cfg.get("steps"), lo=1, allow_none=True)
+    check_int("batch_size", cfg.get("batch_size", 4096), lo=1)
+    check_int("trajectory_frames", cfg.get("trajectory_frames", 0), lo=0)
+    check_device("device", cfg.get("device", "auto"))
+    validate_sampler(cfg.get("sampler"), "sampler", cfg.get("steps"))
+
+
+def validate_likelihood_config(cfg: Mapping[str, Any], eval_methods: Sequence[str],
+                               ode_methods: Sequence[str] = ("rk45", "heun")) -> None:
+    """``conf/likelihood.yaml`` values."""
+    if not isinstance(cfg.get("checkpoint"), str) or not cfg["checkpoint"].strip():
+        raise ValueError(f"checkpoint must name a run folder, checkpoint or model folder, "
+                         f"got {cfg.get('checkpoint')!r}")
+    check_choice_of("method", cfg.get("method"), tuple(eval_methods) + ("all",))
+    check_choice_of("split", cfg.get("split"), ("test", "train"))
+    check_int("n_points", cfg.get("n_points"), lo=1, allow_none=True)
+    check_int("batch_size", cfg.get("batch_size"), lo=1)
+    check_int("seed", cfg.get("seed"), lo=0)
+    check_device("device", cfg.get("device", "cpu"))
+    ode = cfg.get("ode") or {}
+    check_choice_of("ode.method", ode.get("method"), tuple(ode_methods))
+    check_choice_of("ode.divergence", ode.get("divergence"), ("auto", "exact", "hutchinson"))
+    check_choice_of("ode.probe", ode.get("probe"), ("rademacher", "gaussian"))
+    check_int("ode.n_probes", ode.get("n_probes"), lo=1)
+    check_number("ode.rtol", ode.get("rtol"), positive=True)
+    check_number("ode.atol", ode.get("atol"), positive=True)
+    check_int("ode.steps", ode.get("steps"), lo=1)
+    elbo = cfg.get("elbo") or {}
+    check_int("elbo.n_samples", elbo.get("n_samples"), lo=1)
+    check_choice_of("elbo.t_sampling", elbo.get("t_sampling"), ("uniform", "importance"))
+    de = cfg.get("discrete_elbo") or {}
+    check_int("discrete_elbo.num_steps", de.get("num_steps"), lo=1)
+    check_choice_of("discrete_elbo.prediction", de.get("prediction"), ("score", "x0", "eps"))
+    check_choice_of("discrete_elbo.variance", de.get("variance"), ("beta", "beta_tilde"))
+    check_choice_of("discrete_elbo.decoder", de.get("decoder"), ("auto", "gaussian", "discretized"))
+    check_int("discrete_elbo.sampled_steps", de.get("sampled_steps"), lo=1, allow_none=True)
+    check_int("discrete_elbo.n_samples", de.get("n_samples"), lo=1)
+    data = cfg.get("data")
+    if data is not None and not (isinstance(data, Mapping) and "_target_" in data):
+        raise ValueError(f"data must be null (the run's own data) or a data config with a "
+                         f"_target_ (data=<name>), got {data!r}")
