@@ -147,4 +147,5 @@ def make_loader(dataset: Dataset, batch_size: int, seed: int = 0, num_workers: i
     sampler = ResumableBatchSampler(len(dataset), batch_size, seed, rank, world_size)
     return DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers,
                       pin_memory=torch.device(device).type == "cuda",
-                      persistent_workers=num_workers > 0)
+                      persistent_workers=num_workers > 0,
+                      generator=torch.Generator().manual_seed(int(seed)))  # worker seeds

@@ -263,7 +263,9 @@ class Trainer:
         if self._iter is None:
             if self.batch_sampler is not None:
                 self.batch_sampler.set_position(self.epoch, self.batch_index)
-            self._iter = iter(self.loader)
+            rng = torch.get_rng_state()  # a new iterator draws a seed from the global RNG,
+            self._iter = iter(self.loader)  # which dropout uses too: keep that stream unperturbed
+            torch.set_rng_state(rng)
         try:
             batch = next(self._iter)
         except StopIteration:

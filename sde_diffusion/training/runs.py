@@ -54,21 +54,26 @@ def prepare_run_dir(run_dir: Path, options: TrainOptions, is_main: bool = True) 
     return files if options.resume else []
 
 
+def _flat(d: Any, prefix: str) -> Dict[str, Any]:
+    if isinstance(d, dict):
+        out: Dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(_flat(v, f"{prefix}.{k}"))
+        return out
+    return {prefix: list(d) if isinstance(d, tuple) else d}
+
+
 def identity_differences(old: Dict[str, Any], new: Dict[str, Any],
                          ignore=()) -> List[str]:
-    """Human-readable differences between two run identities {"seed", "data", "model"}; keys
-    absent from ``old`` (older checkpoints) or listed in ``ignore`` are not compared."""
+    """Differences ``"model.net.hidden: 32 -> 16"`` between two run identities {"seed", "data",
+    "model"}; keys absent from ``old`` (older checkpoints) or listed in ``ignore`` are skipped."""
     out = []
     for key in ("seed", "data", "model"):
         if key in ignore or old.get(key) is None:
             continue
-        a, b = old[key], new.get(key)
-        if a != b:
-            if isinstance(a, dict) and isinstance(b, dict):
-                diff = {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
-                out.append(f"{key}: " + ", ".join(f"{k} {x!r} -> {y!r}" for k, (x, y) in diff.items()))
-            else:
-                out.append(f"{key}: {a!r} -> {b!r}")
+        a, b = _flat(old[key], key), _flat(new.get(key), key)
+        out += [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
+                if a.get(k) != b.get(k)]
     return out
 
 
