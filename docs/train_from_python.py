@@ -15,7 +15,7 @@ from sde_diffusion.solvers import sample
 from sde_diffusion.training import Trainer, TrainOptions, sliced_wasserstein_report
 
 
-def main(steps: int = 3000, run_dir: str = "runs/toy_python") -> dict:
+def main(steps: int = 3000, run_dir: str = "runs/toy_python", n: int = 4000, nsteps: int = 400) -> dict:
     data = ring(n_train=20_000, n_test=4_000)                      # 8 Gaussians, exact density
     model = ScoreModel(MLP(dim=2, hidden=128, depth=3), VPSDE(), parameterization="eps")
     trainer = Trainer(model, optimizer=partial(torch.optim.AdamW, lr=2e-3),
@@ -25,9 +25,9 @@ def main(steps: int = 3000, run_dir: str = "runs/toy_python") -> dict:
                       run_dir=run_dir, reference=data)
     trainer.fit()
     with trainer.ema.swapped(model):                              # sample with the EMA weights
-        x, info = sample(model.sde, model.eval(), (4000, 2), sampler="euler_maruyama", steps=400,
+        x, info = sample(model.sde, model.eval(), (n, 2), sampler="euler_maruyama", steps=nsteps,
                          generator=torch.Generator().manual_seed(0))
-    score = sliced_wasserstein_report(x, data, n=4000)
+    score = sliced_wasserstein_report(x, data, n=n)
     print(f"{info.nfe} NFE; sliced Wasserstein {score['sw']:.3f}, floor {score['sw_floor']:.3f}")
     return score
 
