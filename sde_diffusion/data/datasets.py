@@ -55,6 +55,9 @@ class TensorData(Dataset):
         if labels is not None and (labels.shape != (x.shape[0],)):
             raise ValueError(f"{info.name}: labels must have shape ({x.shape[0]},), got "
                              f"{tuple(labels.shape)}")
+        bad = int((~torch.isfinite(x)).sum()) if x.is_floating_point() else 0
+        if bad:
+            raise ValueError(f"{info.name}: x contains {bad} NaN or inf values")
         self.x, self.labels, self.info = x, labels, info
         self._hash: Optional[str] = None
 

@@ -112,10 +112,10 @@ class Trainer:
         params = inspect.signature(loss.__call__ if not inspect.isfunction(loss) else loss).parameters
         self._loss_takes_generator = "generator" in params or any(
             p.kind == p.VAR_KEYWORD for p in params.values())
-        if o.conditional and not ("y" in params or any(p.kind == p.VAR_KEYWORD for p in params.values())):
-            raise TypeError("train.conditional=true but the loss takes no `y` (labels) argument")
         if o.conditional and self.data_info.num_classes is None:
             raise ValueError(f"train.conditional=true but data {self.data_info.name!r} has no labels")
+        if o.conditional and not ("y" in params or any(p.kind == p.VAR_KEYWORD for p in params.values())):
+            raise TypeError("train.conditional=true but the loss takes no `y` (labels) argument")
         self.train_model = self._training_view()
         factory = optimizer or (lambda p: torch.optim.AdamW(p, lr=o.lr, betas=tuple(o.betas),
                                                             weight_decay=o.weight_decay))
