@@ -310,9 +310,10 @@ def test_torchrun_train_script_shared_dir_and_resume(tmp_path):
 
     out = launch("train.steps=6")
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    runs = list((tmp_path / "outputs" / "ddp").iterdir())
+    runs = [p for p in (tmp_path / "outputs" / "ddp").iterdir() if p.name != "latest"]
     assert len(runs) == 1, runs  # both ranks used rank 0's directory
     run = runs[0]
+    assert (tmp_path / "outputs" / "ddp" / "latest").resolve() == run.resolve()
     ckpts = sorted(p.name for p in (run / "checkpoints").glob("ckpt_*.pt"))
     assert ckpts == ["ckpt_00000003.pt", "ckpt_00000006.pt"]
     state = torch.load(run / "checkpoints" / ckpts[-1], weights_only=True)
