@@ -468,3 +468,30 @@ def test_kill_9_loop_ends_bit_identical_without_stale_files(tmp_path):
     for i, s in a["optimizer"]["state"].items():
         assert torch.equal(s["exp_avg"], b["optimizer"]["state"][i]["exp_avg"])
     assert not list(run.rglob("*.tmp"))
+
+
+def test_reverse_movie_frames_by_noise_level_labels_and_gif(tmp_path):
+    from PIL import Image
+    from sde_diffusion.sdes import VPSDE
+    from sde_diffusion.training.plots import (frame_indices, save_trajectory_gif,
+                                              save_trajectory_strip)
+    sde = VPSDE()
+    times = torch.linspace(1.0, 1e-3, 201).tolist()
+    idx = frame_indices(times, 5, sde)
+    logs = torch.log(sde.sigma(torch.tensor([times[i] for i in idx], dtype=torch.float64)))
+    steps = logs[:-1] - logs[1:]
+    # equal log-sigma spacing to within one grid cell's log-sigma change (step-spaced frames are
+    # far from it: sigma hardly changes over the first half of a VP trajectory)
+    cell = float((torch.log(sde.sigma(torch.tensor(times, dtype=torch.float64))).diff().abs()).max())
+    assert float(steps.max() - steps.min()) <= 2 * cell
+    by_step = frame_indices(times, 5)
+    assert by_step == [0, 50, 100, 150, 200] and idx != by_step
+    traj = torch.rand(201, 3, 1, 8, 8)
+    strip = save_trajectory_strip(traj, times, tmp_path / "strip.png", "images", frames=5, sde=sde)
+    assert Image.open(strip).size[0] > 5 * 8
+    gif = save_trajectory_gif(traj, times, tmp_path / "movie.gif", "images", frames=6, sde=sde)
+    with Image.open(gif) as im:
+        assert im.format == "GIF" and im.n_frames == len(frame_indices(times, 6, sde))
+    pts = save_trajectory_gif(torch.randn(201, 50, 2), times, tmp_path / "pts.gif", "points",
+                              frames=4, reference=RING.test)
+    assert Image.open(pts).n_frames == 4
