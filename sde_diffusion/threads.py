@@ -6,6 +6,9 @@ launcher runs at the same time:
     cpus    = SLURM_CPUS_PER_TASK if set, else len(os.sched_getaffinity(0)), else os.cpu_count()
     threads = max(1, cpus // jobs)     jobs = concurrent jobs of a local (joblib) launcher, else 1
 
+An explicit ``num_threads`` wins; otherwise a user's ``OMP_NUM_THREADS`` is respected as it is
+(it is the standard way to say "this many", and torch reads it too).
+
 Two torch threads per process on a loaded two-core machine ran 8x slower than one (issue 17):
 the default never asks for more threads than CPUs, and ``apply_num_threads`` warns when the
 load average says other processes already use the CPUs.
@@ -33,11 +36,12 @@ class ThreadPlan:
     threads: int
     cpus: int
     jobs: int
-    source: str  # "setting", "SLURM_CPUS_PER_TASK", "affinity" or "cpu_count"
+    source: str  # "setting", "OMP_NUM_THREADS", "SLURM_CPUS_PER_TASK", "affinity", "cpu_count"
 
     def describe(self) -> str:
-        if self.source == "setting":
-            return f"torch threads: {self.threads} (train.num_threads; {self.cpus} CPUs available)"
+        if self.source in ("setting", "OMP_NUM_THREADS"):
+            what = "train.num_threads" if self.source == "setting" else "OMP_NUM_THREADS"
+            return f"torch threads: {self.threads} ({what}; {self.cpus} CPUs available)"
         return (f"torch threads: {self.threads} = {self.cpus} CPUs ({self.source}) // {self.jobs} "
                 f"concurrent job(s)")
 
@@ -90,6 +94,9 @@ def resolve_num_threads(setting: Optional[int] = None, jobs: Optional[int] = Non
         raise ValueError("launcher jobs must be >= 1 (or -1 for one per CPU), got 0")
     if setting is not None and setting != 0:
         return ThreadPlan(_positive_int(setting, "num_threads"), cpus, jobs, "setting")
+    if env.get("OMP_NUM_THREADS"):
+        return ThreadPlan(_positive_int(env["OMP_NUM_THREADS"], "OMP_NUM_THREADS"), cpus, jobs,
+                          "OMP_NUM_THREADS")
     return ThreadPlan(max(1, cpus // jobs), cpus, jobs, source)
 
 

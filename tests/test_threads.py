@@ -58,3 +58,12 @@ def test_apply_sets_torch_logs_and_warns_when_oversubscribed(affinity, caplog):
             apply_num_threads(env={}, load=7.0)
     finally:
         torch.set_num_threads(before)
+
+
+def test_omp_num_threads_is_respected_unless_set_explicitly(affinity):
+    affinity(8)
+    plan = resolve_num_threads(env={"OMP_NUM_THREADS": "1"})
+    assert (plan.threads, plan.source) == (1, "OMP_NUM_THREADS")
+    assert resolve_num_threads(3, env={"OMP_NUM_THREADS": "1"}).threads == 3
+    with pytest.raises(ValueError, match=r"OMP_NUM_THREADS must be a positive integer, got 'many'"):
+        resolve_num_threads(env={"OMP_NUM_THREADS": "many"})
