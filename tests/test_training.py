@@ -418,7 +418,7 @@ import sys, torch
 torch.set_num_threads(1)
 sys.path.insert(0, sys.argv[2])
 from helpers_training import make, points_model
-tr = make(sys.argv[1], model=points_model(hidden=256), steps=60, checkpoint_every=2,
+tr = make(sys.argv[1], model=points_model(hidden=768), steps=80, checkpoint_every=2,
           keep_checkpoints=3, batch_size=64)
 tr.fit()
 '''
@@ -441,27 +441,36 @@ def test_kill_9_loop_ends_bit_identical_without_stale_files(tmp_path):
     assert child(tmp_path / "ref").wait(timeout=600) == 0
     run, rnd, kills, mid_write = tmp_path / "run", random.Random(0), 0, 0
     ckdir = checkpoint_dir(run)
+    def newest():
+        files = list_checkpoints(ckdir)
+        return files[-1].name if files else None
+
+    def has_tmp():
+        return ckdir.is_dir() and any(e.name.endswith(".tmp") for e in os.scandir(ckdir))
+
     while kills < 12:
-        p = child(run)
-        deadline = time.time() + rnd.uniform(3.0, 8.0)
-        want_tmp = kills % 2 == 0
+        p, start, hit = child(run), newest(), False
+        deadline = time.time() + 120
         while time.time() < deadline and p.poll() is None:
-            if want_tmp and ckdir.is_dir() and any(ckdir.glob("*.tmp")):
+            if kills % 2 == 0 and has_tmp():  # even kills: while a checkpoint is being written
+                hit = True
                 break
-            time.sleep(0.001)
-        if p.poll() is not None:  # finished before we killed it: start over in a new folder
+            if kills % 2 == 1 and newest() != start:  # odd kills: soon after some progress
+                time.sleep(rnd.uniform(0.0, 0.3))
+                break
+            time.sleep(0.002)
+        if p.poll() is not None:  # the run finished before the kill
             break
         p.kill()
         p.wait()
         kills += 1
-        mid_write += bool(list(ckdir.glob("*.tmp")))
-        if list_checkpoints(ckdir):
-            path, state = latest_checkpoint(ckdir)
-            assert state is not None
+        mid_write += hit
+        if list_checkpoints(ckdir):  # a good checkpoint is always left
+            assert latest_checkpoint(ckdir)[1] is not None
     assert kills >= 10 and mid_write >= 3, (kills, mid_write)
     assert child(run).wait(timeout=600) == 0
-    a = load_checkpoint(checkpoint_dir(tmp_path / "ref") / "ckpt_00000060.pt")
-    b = load_checkpoint(ckdir / "ckpt_00000060.pt")
+    a = load_checkpoint(checkpoint_dir(tmp_path / "ref") / "ckpt_00000080.pt")
+    b = load_checkpoint(ckdir / "ckpt_00000080.pt")
     for key in ("model", "ema"):
         for k in a[key]:
             assert torch.equal(a[key][k], b[key][k]), (key, k)
