@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers_training import (DIGITS, RING, RecordingTracker, assert_same_state, digits_model,
+from helpers_training import (DIGITS, RING, RecordingTracker, assert_same_state,
                               make, points_model)
 from sde_diffusion.training import (EMA, CheckpointError, NonFiniteLossError, Trainer,
                                     TrainOptions, UnsafeCheckpointError, latest_checkpoint,
@@ -441,6 +441,7 @@ def test_kill_9_loop_ends_bit_identical_without_stale_files(tmp_path):
     assert child(tmp_path / "ref").wait(timeout=600) == 0
     run, rnd, kills, mid_write = tmp_path / "run", random.Random(0), 0, 0
     ckdir = checkpoint_dir(run)
+
     def newest():
         files = list_checkpoints(ckdir)
         return files[-1].name if files else None
