@@ -14,7 +14,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 
 from sde_diffusion import registry
-from sde_diffusion.configs import guarded, hydra_ddp_argv, register_configs, to_plain, validate_sampler
+from sde_diffusion.configs import (guarded, hydra_ddp_argv, register_configs, to_plain,
+                                   validate_config, validate_sampler)
 from sde_diffusion.data import DataBundle
 from sde_diffusion.threads import apply_num_threads
 from sde_diffusion.training import Trainer, TrainOptions, link_latest
@@ -41,6 +42,7 @@ def main(cfg) -> float:
     multirun = hc.mode == RunMode.MULTIRUN
     train = dict(c["train"], seed=c["train"]["seed"] if c["train"]["seed"] is not None else c["seed"])
     opts = TrainOptions.from_dict(train)  # every train value checked here
+    validate_config(c)  # root keys, name, seed, the evaluation sampler
     validate_sampler(c.get("sampler"), steps_override=opts.eval_steps)
     jobs = hc.launcher.get("n_jobs") if multirun and "joblib" in str(hc.launcher.get("_target_")) else 1
     apply_num_threads(opts.num_threads, int(jobs or 1))

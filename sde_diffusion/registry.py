@@ -200,6 +200,21 @@ def _where(path: str) -> str:
     return path or "<root>"
 
 
+_KEY_KINDS = {"sde": "sde", "net": "net", "data": "data", "logger": "tracker", "tracker": "tracker",
+              "optimizer": "optimizer", "scheduler": "lr_scheduler", "lr_scheduler": "lr_scheduler",
+              "mixture": "mixture", "f": "schedule", "g": "schedule", "s": "schedule", "sigma": "schedule"}
+
+
+def _choices_for(path: str, training: bool) -> str:
+    """The allowed names for the key at ``path`` (by its last part), else all of them."""
+    last = path.rsplit(".", 1)[-1] if path else ""
+    kind = _KEY_KINDS.get(last)
+    tables = {**MODEL_TARGETS, **(TRAINING_TARGETS if training else {})}
+    if kind in tables:
+        return f"for {last!r}: " + ", ".join(tables[kind])
+    return ", ".join(allowed_targets(training))
+
+
 def check_spec(spec: Any, path: str = "", training: bool = False) -> None:
     """Walk the whole spec and refuse any target outside the allow-list, any unknown special
     key and any non-finite number, naming the key path. Builds nothing."""
@@ -214,7 +229,7 @@ def check_spec(spec: Any, path: str = "", training: bool = False) -> None:
                     if isinstance(t, str) and t in _TRAIN_INDEX else ""
                 raise RegistryError(
                     f"{_where(path)}._target_={t!r} is not an allowed target{extra}; a config may "
-                    f"only build the package's own classes: {', '.join(allowed_targets(training))}")
+                    f"only build the package's own classes: {_choices_for(path, training)}")
         for k, v in spec.items():
             if k.startswith("_") and k.endswith("_") and k not in _SPECIAL:
                 raise RegistryError(f"{_where(path)}: unknown special key {k!r}; allowed: {_SPECIAL}")

@@ -8,12 +8,14 @@ package registers the structured-config schemas (idempotent).
 from .launch import EXIT_BAD_INPUT, EXIT_FAILED, guarded, hydra_ddp_argv, one_line_error, run_main
 from .schemas import (Config, LikelihoodConfig, LossConfig, SampleConfig, SamplerConfig,
                       TrainConfig)
-from .store import CONF_DIR, compose, register_configs, to_plain
-from .validate import validate_likelihood_config, validate_sample_config, validate_sampler
+from .store import CONF_DIR, compose, instantiate, register_configs, to_plain
+from .validate import (check_keys, validate_config, validate_likelihood_config,
+                       validate_sample_config, validate_sampler)
 
-__all__ = ["compose", "to_plain", "register_configs", "CONF_DIR", "run_main", "guarded",
+__all__ = ["compose", "to_plain", "instantiate", "register_configs", "CONF_DIR", "run_main", "guarded",
            "one_line_error", "hydra_ddp_argv", "EXIT_BAD_INPUT", "EXIT_FAILED", "Config",
            "TrainConfig", "LossConfig", "SampleConfig", "SamplerConfig", "LikelihoodConfig",
-           "validate_sample_config", "validate_likelihood_config", "validate_sampler"]
+           "validate_sample_config", "validate_likelihood_config", "validate_sampler",
+           "validate_config", "check_keys"]
 
 register_configs()

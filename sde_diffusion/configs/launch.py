@@ -45,6 +45,9 @@ def one_line_error(e: BaseException) -> str:
                 errno.EACCES: "permission denied", errno.EDQUOT: "disk quota exceeded"}[e.errno]
         return f"{type(e).__name__}: {what}: {e.filename or e}"
     msg = " | ".join(line.strip() for line in str(e).splitlines() if line.strip())
+    cause = e.__cause__ or e.__context__
+    if cause is not None and str(cause).strip() and str(cause).strip().splitlines()[0] not in msg:
+        msg += " | " + str(cause).strip().splitlines()[0]  # Hydra wraps the informative error
     return f"{type(e).__name__}: {msg}" if msg else type(e).__name__
 
 
@@ -74,19 +77,32 @@ def _die(prog: str, e: BaseException, code: int) -> NoReturn:
 
 
 def run_main(task: Callable[[Any], Any], config_name: str, argv: Optional[Sequence[str]] = None,
-             prog: Optional[str] = None, config_dir: Optional[str] = None) -> Any:
+             prog: Optional[str] = None, config_dir: Optional[str] = None,
+             hydra_main: bool = False) -> Any:
     """Compose ``config_name`` with ``argv`` (default ``sys.argv[1:]``) and run ``task(cfg)``,
-    expected failures (composition included) reported as one line."""
+    expected failures (composition included) reported as one line.
+
+    ``hydra_main=True`` (training: Hydra's run folder, logging, launchers) or any Hydra flag in
+    argv runs the task under ``hydra.main``; a single run is still composed once beforehand so
+    that a bad override is one line, not Hydra's multi-line report."""
     from .store import CONF_DIR, compose, register_configs
     args = list(sys.argv[1:] if argv is None else argv)
     prog = prog or Path(sys.argv[0]).stem or config_name
     register_configs()
-    if any(a.startswith("-") for a in args):  # Hydra's own flags: let hydra.main handle them
+    flags = [a for a in args if a.startswith("-")]
+    if hydra_main or flags:
         import hydra
-        sys.argv = [sys.argv[0], *args]
-        main = hydra.main(config_path=str(Path(config_dir or CONF_DIR).resolve()),
-                          config_name=config_name, version_base="1.3")(guarded(task, prog))
-        return main()
+        if not flags or all(f in ("--cfg", "-c", "job", "hydra", "all") for f in flags):
+            plain = [a for a in args if not a.startswith("-") and a not in ("job", "hydra", "all")]
+            guarded(lambda a: compose([o for o in a if not o.startswith("hydra")], config_name,
+                                      config_dir), prog)(plain)
+        saved, sys.argv = sys.argv, [sys.argv[0], *args]
+        try:
+            main = hydra.main(config_path=str(Path(config_dir or CONF_DIR).resolve()),
+                              config_name=config_name, version_base="1.3")(guarded(task, prog))
+            return main()
+        finally:
+            sys.argv = saved
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s] %(message)s",
                         datefmt="%H:%M:%S")
     return guarded(lambda a: task(compose(a, config_name, config_dir)), prog)(args)

@@ -16,7 +16,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from .schemas import GROUP_SCHEMAS, Config, LikelihoodConfig, SampleConfig
 
-__all__ = ["CONF_DIR", "register_configs", "compose", "to_plain"]
+__all__ = ["CONF_DIR", "register_configs", "compose", "to_plain", "instantiate"]
 
 #: The repository's ``conf/`` folder (a source checkout; scripts and tests use it).
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
@@ -62,3 +62,11 @@ def to_plain(cfg: Any) -> Any:
     if isinstance(cfg, (DictConfig, ListConfig)):
         return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     return cfg
+
+
+def instantiate(node: Any, path: str = "", training: bool = True) -> Any:
+    """Build a config node through the allow-list (``registry.build``; never Hydra's
+    ``instantiate``): the package's classes, plus optimisers, LR schedulers and trackers
+    unless ``training=False``. ``path`` names the node in error messages (e.g. "sde")."""
+    from ..registry import build
+    return build(to_plain(node), training=training, path=path)

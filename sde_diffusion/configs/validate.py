@@ -5,13 +5,29 @@ naming the key, the bad value and the valid choices; it returns nothing.
 """
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import math
 import numbers
 import re
 from typing import Any, Mapping, Optional, Sequence
 
-__all__ = ["check_int", "check_number", "check_choice_of", "check_device", "validate_sampler",
+__all__ = ["validate_config", "check_keys", "check_int", "check_number", "check_choice_of", "check_device", "validate_sampler",
            "validate_sample_config", "validate_likelihood_config"]
+
+
+def check_keys(cfg: Mapping[str, Any], schema: Any, prefix: str = "") -> None:
+    """Refuse keys the schema dataclass does not declare (``+sample.stpes=20`` passes Hydra's
+    struct check, since ``+`` appends), suggesting the closest known key."""
+    fields = {f.name: f for f in dataclasses.fields(schema)}
+    for k, v in cfg.items():
+        if k not in fields:
+            close = difflib.get_close_matches(str(k), list(fields), n=1)
+            hint = f"; did you mean {prefix}{close[0]}?" if close else ""
+            raise ValueError(f"unknown config key {prefix}{k}={v!r}{hint} (known: {', '.join(fields)})")
+        ftype = fields[k].default_factory if fields[k].default_factory is not dataclasses.MISSING else None
+        if ftype is not None and dataclasses.is_dataclass(ftype) and isinstance(v, Mapping):
+            check_keys(v, ftype, f"{prefix}{k}.")
 
 
 def check_int(key: str, v: Any, lo: Optional[int] = None, allow_none: bool = False) -> None:
@@ -41,12 +57,12 @@ def check_number(key: str, v: Any, lo: Optional[float] = None, positive: bool = 
 
 def check_choice_of(key: str, v: Any, choices: Sequence[str]) -> None:
     if v not in choices:
-        raise ValueError(f"{key}={v!r} is not one of {', '.join(map(str, choices))}")
+        raise ValueError(f"{key}={v!r} is not one of {', '.join(map(repr, choices))}")
 
 
 def check_device(key: str, v: Any) -> None:
     if not isinstance(v, str) or not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v):
-        raise ValueError(f"{key}={v!r} is not a device; valid: auto, cpu, cuda, cuda:N, mps")
+        raise ValueError(f"{key}={v!r} is not a device; valid: 'auto', 'cpu', 'cuda', 'cuda:N', 'mps'")
 
 
 def _check_finite_tree(key: str, v: Any) -> None:
@@ -68,6 +84,10 @@ def validate_sampler(node: Any, key: str = "sampler", steps_override: Any = None
     if not isinstance(node, Mapping):
         raise TypeError(f"{key} must be a mapping {{name, steps, options}}, got {node!r}")
     name = node.get("name")
+    unknown = [k for k in node if k not in ("name", "steps", "options")]
+    if unknown:
+        raise ValueError(f"unknown key {key}.{unknown[0]}={node[unknown[0]]!r}; a sampler has name, "
+                         f"steps and options (sampler options go under {key}.options)")
     if not isinstance(name, str) or name not in SAMPLERS:
         raise ValueError(f"{key}.name={name!r} is not a registered sampler; valid: "
                          f"{', '.join(sorted(SAMPLERS))}")
@@ -81,6 +101,8 @@ def validate_sampler(node: Any, key: str = "sampler", steps_override: Any = None
 
 def validate_sample_config(cfg: Mapping[str, Any]) -> None:
     """``conf/sample.yaml`` values."""
+    from .schemas import SampleConfig
+    check_keys(cfg, SampleConfig)
     if not isinstance(cfg.get("run"), str) or not cfg["run"].strip():
         raise ValueError(f"run must name a run folder, checkpoint or model folder, got {cfg.get('run')!r}")
     check_int("n", cfg.get("n"), lo=1)
@@ -95,6 +117,8 @@ def validate_sample_config(cfg: Mapping[str, Any]) -> None:
 def validate_likelihood_config(cfg: Mapping[str, Any], eval_methods: Sequence[str],
                                ode_methods: Sequence[str] = ("rk45", "heun")) -> None:
     """``conf/likelihood.yaml`` values."""
+    from .schemas import LikelihoodConfig
+    check_keys(cfg, LikelihoodConfig)
     if not isinstance(cfg.get("checkpoint"), str) or not cfg["checkpoint"].strip():
         raise ValueError(f"checkpoint must name a run folder, checkpoint or model folder, "
                          f"got {cfg.get('checkpoint')!r}")
@@ -126,3 +150,20 @@ def validate_likelihood_config(cfg: Mapping[str, Any], eval_methods: Sequence[st
     if data is not None and not (isinstance(data, Mapping) and "_target_" in data):
         raise ValueError(f"data must be null (the run's own data) or a data config with a "
                          f"_target_ (data=<name>), got {data!r}")
+
+
+def validate_config(cfg: Mapping[str, Any]) -> None:
+    """The training root (``conf/config.yaml``) beyond its groups: known top-level keys, ``name``,
+    ``seed`` and the sampler used for evaluation during and after training (so ``sampler.steps=0``
+    fails before the first step, not after the run). The ``train`` group is checked by its owner."""
+    from .schemas import Config
+    known = {f.name for f in dataclasses.fields(Config)}
+    for k, v in cfg.items():
+        if k not in known:
+            close = difflib.get_close_matches(str(k), sorted(known), n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise ValueError(f"unknown config key {k}={v!r}{hint} (known: {', '.join(sorted(known))})")
+    if not isinstance(cfg.get("name"), str) or not cfg["name"].strip():
+        raise ValueError(f"name must be a non-empty string, got {cfg.get('name')!r}")
+    check_int("seed", cfg.get("seed"), lo=0)
+    validate_sampler(cfg.get("sampler"), "sampler")

@@ -226,6 +226,10 @@ def _finish(spec: Mapping[str, Any], weights: Mapping[str, Any], where: str,
     check_state_fits(model, weights, where)
     model.load_state_dict(dict(weights))
     dev = "cpu" if callable(map_location) or map_location is None else map_location
+    if dev == "auto":
+        dev = "cuda" if torch.cuda.is_available() else "cpu"
+    if torch.device(dev).type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"map_location={str(dev)!r} but CUDA is not available; use 'cpu' or 'auto'")
     return model.to(dev).eval()
 
 
@@ -237,7 +241,7 @@ def load_model(path: PathLike, use_ema: bool = True, map_location: Any = "cpu"
         path: a run directory (its newest readable checkpoint), a checkpoint file, a ``latest``
             link, or a ``save_pretrained`` folder.
         use_ema: the EMA weights (default; what sampling and evaluation use) or the raw ones.
-        map_location: where to put the weights.
+        map_location: where to put the weights ("auto": CUDA when available).
     Returns:
         (ScoreModel in eval mode, the run's stored config as a ``RunConfig`` with an extra
         ``_meta_`` node: data_shape, data_kind, data_name, value_range, bits, step, use_ema,
@@ -279,11 +283,13 @@ def load_model(path: PathLike, use_ema: bool = True, map_location: Any = "cpu"
         model = _finish(spec, weights, f"{where} ({key} weights)", map_location)
         step = state.get("step")
         meta["model_spec"] = spec
-    if meta.get("data_kind") == "images" and "value_range" not in meta:  # early format-1 files
-        meta.update(value_range=[-1.0, 1.0], bits=8)
     shape = meta.get("data_shape")
     if shape is None and isinstance(meta.get("data"), Mapping):
         shape = meta["data"].get("shape")
+    if meta.get("data_kind") is None and shape is not None:  # model folders saved from Python
+        meta["data_kind"] = "images" if len(shape) == 3 else "points"
+    if meta.get("data_kind") == "images" and "value_range" not in meta:  # early format-1 files
+        meta.update(value_range=[-1.0, 1.0], bits=8)
     config["_meta_"] = {
         "data_shape": list(shape) if shape is not None else None,
         "data_kind": meta.get("data_kind"), "data_name": meta.get("data_name"),
