@@ -18,35 +18,10 @@ import json
 import time
 
 import torch
-from torch import nn
-
 from sde_diffusion.data import digits
 from sde_diffusion.metrics import frechet_distance
 from sde_diffusion.training import generate_samples, load_model
-
-
-def train_classifier(data, epochs: int = 60, seed: int = 0):
-    torch.manual_seed(seed)
-    feat = nn.Sequential(nn.Flatten(), nn.Linear(64, 256), nn.SiLU(), nn.Linear(256, 64), nn.SiLU())
-    head = nn.Linear(64, 10)
-    net = nn.Sequential(feat, head)
-    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-4)
-    x, y = data.train, data.train_labels
-    g = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        perm = torch.randperm(x.shape[0], generator=g)
-        for i in range(0, x.shape[0], 64):
-            idx = perm[i:i + 64]
-            # light augmentation (pixel noise) so the features do not only fit clean digits
-            xb = x[idx] + 0.05 * torch.randn(x[idx].shape, generator=g)
-            loss = nn.functional.cross_entropy(net(xb), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    net.eval()
-    with torch.no_grad():
-        acc = float((net(data.test).argmax(1) == data.test_labels).float().mean())
-    return feat, head, acc
+from sde_diffusion.training.quality import train_digits_classifier
 
 
 def main() -> None:
@@ -60,7 +35,7 @@ def main() -> None:
     model, cfg = load_model(args.run)
     data = digits(**{k: v for k, v in cfg.data.items() if k != "_target_"})
     t0 = time.perf_counter()
-    feat, head, acc = train_classifier(data, seed=args.seed)
+    feat, head, acc = train_digits_classifier(data, seed=args.seed)
     t_clf = time.perf_counter() - t0
     t0 = time.perf_counter()
     x, info, _ = generate_samples(model, args.n, cfg._meta_.data_shape, cfg.get("sampler"),

@@ -38,10 +38,12 @@ from pathlib import Path
 
 import torch
 
+from sde_diffusion import registry
+from sde_diffusion.configs import compose, to_plain
 from sde_diffusion.data import DataBundle
 from sde_diffusion.solvers import sample
 from sde_diffusion.tracking import NullTracker
-from sde_diffusion.training import Trainer, build_model, build_sde, compose_config
+from sde_diffusion.training import Trainer, TrainOptions
 
 PRESETS = {
     # the DDPM++-style config of conf/model/unet.yaml (what a GPU run would train on CIFAR-10)
@@ -68,8 +70,22 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def build_sde(node):
+    return registry.build(to_plain(node))
+
+
+def build_model(model_cfg, sde, shape):
+    """The U-Net ScoreModel of ``model_cfg`` for images of ``shape`` (C, S, S)."""
+    m = to_plain(model_cfg)
+    net = {**m["net"], "in_channels": shape[0], "image_size": shape[1]}
+    return registry.build_score_model({"sde": registry.spec_of(sde), "net": net,
+                                       "parameterization": m.get("parameterization", "eps"),
+                                       "data_std": m.get("data_std") or 1.0,
+                                       "input_scaling": m.get("input_scaling", True)})
+
+
 def make_cfg(preset: str, batch: int, device: torch.device, variant: str):
-    return compose_config(["model=unet", "logger=none", "sampler=euler_maruyama",
+    return compose(["model=unet", "logger=none", "sampler=euler_maruyama",
                            f"train.batch_size={batch}", "train.resume=false",
                            f"train.device={device}", "train.warmup_steps=100",
                            f"train.amp={'bf16' in variant}", f"train.compile={'compile' in variant}",
@@ -100,7 +116,7 @@ class BareLoop:
         self.bf16 = "bf16" in variant
         self.beta_min, self.beta_max = float(cfg.sde.beta_min), float(cfg.sde.beta_max)
         self.eps, self.T = float(cfg.sde.eps), float(cfg.sde.T)
-        self.data_std = float(cfg.model.data_std)
+        self.data_std = float(cfg.model.data_std or 1.0)
         self.batch, self.device, self.data = int(cfg.train.batch_size), device, data
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=float(cfg.train.lr),
                                      betas=tuple(cfg.train.betas))
@@ -161,7 +177,12 @@ def bench_train(args, device, variant):
     data = fake_images(max(n_data, 2 * args.batch))
     with tempfile.TemporaryDirectory() as tmp:
         torch.manual_seed(0)
-        trainer = Trainer(cfg, tmp, data=data, tracker=NullTracker())
+        tc = to_plain(cfg.train)
+        torch.manual_seed(0)
+        model = build_model(cfg.model, build_sde(cfg.sde), SHAPE)
+        trainer = Trainer(model, data=data, run_dir=tmp, tracker=NullTracker(),
+                          options=TrainOptions.from_dict(dict(tc, seed=tc["seed"] or 0)),
+                          sampler=to_plain(cfg.sampler))
         bare = BareLoop(cfg, data.train, device, variant)
         n_params = sum(p.numel() for p in bare.net.parameters())
         cpu_bf16 = "bf16" in variant and device.type != "cuda"  # the trainer's amp is CUDA-only

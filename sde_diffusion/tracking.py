@@ -6,6 +6,10 @@
 - offline unless told otherwise, never a login prompt: ``mode`` defaults to "offline", the
   ``WANDB_MODE`` environment variable wins over it, and "online" without an API key
   (``WANDB_API_KEY`` or a netrc entry) falls back to offline with a warning;
+- "online" without network: a TCP probe of the wandb host waits at most ``network_timeout``
+  seconds (default 3), then the run logs offline with a warning (no 90 s stall);
+- wandb's console banners are off (``quiet=True``); one log line says where the run lives;
+- unknown constructor keywords raise ``TypeError`` (nothing is swallowed silently);
 - wandb's files go inside the run's (Hydra) output directory;
 - one wandb run per Hydra job (``reinit``), grouped by sweep in multirun, ended with
   ``finish(exit_code=...)``; the config is logged as ``OmegaConf.to_container(resolve=True)``;
@@ -14,12 +18,16 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
+import socket
 import warnings
 from pathlib import Path
 from typing import Any, Dict, Iterable, Optional
 
-__all__ = ["Tracker", "NullTracker", "WandbTracker"]
+__all__ = ["Tracker", "NullTracker", "WandbTracker", "wandb_reachable"]
+
+log = logging.getLogger(__name__)
 
 
 class Tracker:
@@ -43,7 +51,8 @@ class Tracker:
 class NullTracker(Tracker):
     """``logger=none``: records nothing."""
 
-    def __init__(self, **_: Any):
+    def __init__(self, *, run_dir: Optional[str] = None, run_config: Any = None,
+                 run_id: Optional[str] = None, default_group: Optional[str] = None):
         pass
 
 
@@ -53,6 +62,18 @@ def _has_wandb_key() -> bool:
     netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
     try:
         return "api.wandb.ai" in netrc.read_text()
+    except OSError:
+        return False
+
+
+def wandb_reachable(timeout: float = 3.0, host: Optional[str] = None) -> bool:
+    """Whether a TCP connection to the wandb server opens within ``timeout`` seconds."""
+    from urllib.parse import urlparse
+    url = urlparse(host or os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai")
+    try:
+        with socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)),
+                                      timeout=timeout):
+            return True
     except OSError:
         return False
 
@@ -80,15 +101,19 @@ class WandbTracker(Tracker):
         project, entity, group, tags, name, notes: passed to ``wandb.init``; ``group`` defaults
             to ``default_group`` (the trainer passes the Hydra sweep directory in multirun).
         mode: "offline" (default), "online" or "disabled"; the ``WANDB_MODE`` env var wins.
-        run_dir: the run's output directory. run_config: the resolved config (DictConfig or dict).
+        run_dir: the run's output directory. run_config: the resolved config (a plain dict).
         run_id: an existing run id to resume (from a checkpoint).
+        quiet: wandb's console banners off (one log line says where the run lives).
+        network_timeout: seconds to wait for the wandb server in "online" mode before
+            falling back to offline.
     """
 
     def __init__(self, project: str = "sde_diffusion", entity: Optional[str] = None,
                  mode: str = "offline", group: Optional[str] = None, tags: Iterable[str] = (),
                  name: Optional[str] = None, notes: Optional[str] = None, *, run_dir: str = ".",
                  run_config: Any = None, run_id: Optional[str] = None,
-                 default_group: Optional[str] = None, **_: Any):
+                 default_group: Optional[str] = None, quiet: bool = True,
+                 network_timeout: float = 3.0):
         self._run = None
         self._warned = False
         mode = os.environ.get("WANDB_MODE") or mode
@@ -101,20 +126,31 @@ class WandbTracker(Tracker):
                           "logging offline instead; `wandb sync` the run later", RuntimeWarning,
                           stacklevel=2)
             mode = "offline"
+        if mode in ("online", "run") and not wandb_reachable(network_timeout):
+            warnings.warn(f"wandb mode 'online' but the wandb server is unreachable within "
+                          f"{network_timeout:g} s: logging offline instead; `wandb sync` the run "
+                          f"later", RuntimeWarning, stacklevel=2)
+            mode = "offline"
+        if quiet:
+            os.environ.setdefault("WANDB_SILENT", "true")
+            os.environ.setdefault("WANDB_CONSOLE", "off")
         try:
             import wandb
-            from omegaconf import DictConfig, OmegaConf
             config = run_config
-            if isinstance(config, DictConfig):
-                config = OmegaConf.to_container(config, resolve=True)
+            if config is not None and not isinstance(config, dict):
+                raise TypeError(f"run_config must be a plain dict, got {type(config).__name__}")
             Path(run_dir).mkdir(parents=True, exist_ok=True)
             self._wandb = wandb
+            settings = wandb.Settings(silent=bool(quiet), console="off" if quiet else "auto",
+                                      init_timeout=max(5.0, 3 * float(network_timeout)))
             self._run = wandb.init(
                 project=project, entity=entity, group=group or default_group, tags=list(tags),
                 name=name, notes=notes, config=config, dir=str(run_dir), mode=mode,
                 id=run_id or None, resume="allow" if run_id else None,
-                reinit="finish_previous", job_type="train")
+                reinit="finish_previous", job_type="train", settings=settings)
             self.run_id = str(getattr(self._run, "id", "") or "")
+            where = getattr(self._run, "url", None) if mode in ("online", "run") else None
+            log.info("wandb run %s (%s): %s", self.run_id, mode, where or f"{run_dir}/wandb")
         except Exception as e:
             self._fail(f"init: {type(e).__name__}: {e}")
 

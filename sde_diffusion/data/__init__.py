@@ -1,15 +1,20 @@
-"""Data sources, each returning a ``DataBundle`` (train/test tensors + shape/kind metadata).
+"""Data: in-memory sources returning a ``DataBundle`` and torch ``Dataset``s for the trainer.
 
 Points: ``three_clusters`` (the tutorial's 1-D example), ``ring`` (8 Gaussians), ``checkerboard``,
 ``swiss_roll``, ``two_moons``, ``pinwheel``. Images: ``digits`` (sklearn, offline), ``mnist``,
-``cifar10`` (torchvision, downloaded on first use), ``image_folder``. Hydra configs in
-``conf/data/`` name these functions as ``_target_``; ``build_data(cfg)`` instantiates one.
+``cifar10`` (torchvision, downloaded on first use), ``image_folder`` (in memory) and
+``ImageFolderDataset`` (streamed from disk). ``bundle.dataset("train")`` is a bundle's Dataset;
+``make_loader`` wraps any Dataset in a resumable ``DataLoader``.
 """
-from .bundle import DataBundle, build_data
+from .bundle import DataBundle
+from .datasets import (DataInfo, ResumableBatchSampler, TensorData, data_identity, make_loader,
+                       tensor_hash)
+from .folder import ImageFolderDataset
 from .images import IMAGE_EXTENSIONS, cifar10, digits, image_folder, mnist, uint8_to_unit_range
 from .toys import (checkerboard, mixture_bundle, pinwheel, ring, swiss_roll, three_clusters,
                    two_moons)
 
-__all__ = ["DataBundle", "build_data", "three_clusters", "ring", "checkerboard", "swiss_roll",
-           "two_moons", "pinwheel", "mixture_bundle", "digits", "mnist", "cifar10",
-           "image_folder", "uint8_to_unit_range", "IMAGE_EXTENSIONS"]
+__all__ = ["DataBundle", "DataInfo", "TensorData", "ImageFolderDataset", "ResumableBatchSampler",
+           "make_loader", "data_identity", "tensor_hash", "three_clusters", "ring",
+           "checkerboard", "swiss_roll", "two_moons", "pinwheel", "mixture_bundle", "digits",
+           "mnist", "cifar10", "image_folder", "uint8_to_unit_range", "IMAGE_EXTENSIONS"]

@@ -1,4 +1,5 @@
-"""The DataBundle every data source returns, and ``build_data`` (Hydra's ``instantiate``)."""
+"""The DataBundle every in-memory data source returns; ``bundle.dataset("train")`` is its
+``torch.utils.data.Dataset`` view (``(x, label)`` items when the source has labels)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -6,7 +7,9 @@ from typing import Any, Optional, Tuple
 
 import torch
 
-__all__ = ["DataBundle", "build_data"]
+from .datasets import DataInfo, TensorData
+
+__all__ = ["DataBundle"]
 
 
 @dataclass
@@ -70,24 +73,14 @@ class DataBundle:
         """Images -> integers {0..255} (rounded), the inverse of the data's scaling."""
         return (self.to_unit(x) * 255).round().to(torch.uint8)
 
+    @property
+    def info(self) -> DataInfo:
+        labels = self.train_labels
+        return DataInfo(self.name, self.kind, self.data_shape, self.value_range, self.bits,
+                        int(labels.max()) + 1 if labels is not None else None)
 
-def build_data(cfg) -> DataBundle:
-    """Build a DataBundle from a config node with ``_target_`` (Hydra's instantiate)."""
-    from hydra.utils import instantiate
-    from omegaconf import DictConfig, OmegaConf
-
-    if isinstance(cfg, dict):
-        cfg = OmegaConf.create(cfg)
-    if not isinstance(cfg, DictConfig) or "_target_" not in cfg:
-        raise ValueError("data config needs a '_target_' naming a data function, e.g. "
-                         "sde_diffusion.data.ring; see conf/data/*.yaml")
-    try:
-        out = instantiate(cfg, _convert_="all")
-    except Exception as e:  # Hydra wraps the real error: surface the original message
-        cause = e.__cause__ or e
-        if isinstance(cause, (ValueError, TypeError, ImportError, FileNotFoundError)):
-            raise cause
-        raise
-    if not isinstance(out, DataBundle):
-        raise TypeError(f"data target {cfg._target_} returned {type(out).__name__}, not a DataBundle")
-    return out
+    def dataset(self, split: str = "train") -> TensorData:
+        """The split as a Dataset yielding ``x`` or ``(x, label)``."""
+        if split not in ("train", "test"):
+            raise ValueError(f"split={split!r} is not valid; valid choices: ['train', 'test']")
+        return TensorData(getattr(self, split), self.info, getattr(self, f"{split}_labels"))

@@ -35,10 +35,14 @@ def _bundle(fn: Callable[[int, torch.Generator], torch.Tensor], name: str, n_tra
 
 def mixture_bundle(mixture: GaussianMixture, name: str, n_train: int = 50_000,
                    n_test: int = 5_000, seed: int = 0) -> DataBundle:
-    """Samples of an ``analytic.GaussianMixture``, which is kept as the bundle's reference."""
-    b = _bundle(lambda n, g: mixture.sample(n, generator=g), name, n_train, n_test, seed)
-    b.reference = mixture
-    return b
+    """Samples of an ``analytic.GaussianMixture`` (kept as the bundle's reference), labelled by
+    the component each point was drawn from."""
+    _check_sizes(n_train, n_test)
+    g = torch.Generator().manual_seed(int(seed))
+    (train, y_train), (test, y_test) = (mixture.sample(int(n), generator=g, return_labels=True)
+                                        for n in (n_train, n_test))
+    return DataBundle(train.float(), test.float(), tuple(train.shape[1:]), "points", name=name,
+                      reference=mixture, train_labels=y_train, test_labels=y_test)
 
 
 def three_clusters(n_train: int = 50_000, n_test: int = 5_000, seed: int = 0) -> DataBundle:

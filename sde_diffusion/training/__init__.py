@@ -1,35 +1,30 @@
-"""Training: the Trainer loop, EMA, atomic checkpoints, and safe ``load_model``.
+"""Training: the ``Trainer`` loop over objects, ``TrainOptions``, callbacks, EMA, atomic
+checkpoints, data-parallel set-up, and ``load_model`` to rebuild a trained model.
 
-``load_model(path, use_ema=True)`` (``training/loading.py``) rebuilds the ScoreModel of a run
-from a checkpoint file, a run directory (newest readable checkpoint), a ``latest`` link or a
-``save_pretrained`` folder, building only allow-listed classes (``sde_diffusion.registry``).
-The Hydra schemas and ``compose`` live in ``sde_diffusion.configs``.
+    from sde_diffusion.training import Trainer, TrainOptions
+    trainer = Trainer(model, loss, optimizer=partial(torch.optim.AdamW, lr=2e-3), data=loader,
+                      options=TrainOptions(steps=3000), run_dir="runs/toy")
+    result = trainer.fit()
 """
-from __future__ import annotations
-
-from typing import Any
-
-from .checkpoint import (CheckpointError, checkpoint_dir, latest_checkpoint, list_checkpoints,
+from .callbacks import (Callback, Checkpointing, EvaluationInterrupted, FinalEvaluation,
+                        SamplePlots, SignalHandling)
+from .checkpoint import (CheckpointError, CheckpointWriteError, UnsafeCheckpointError,
+                         checkpoint_dir, ema_state, latest_checkpoint, list_checkpoints,
                          load_checkpoint, save_checkpoint)
 from .ema import EMA
 from .loading import NonFiniteWeightsError, RunConfig, load_model, resolve_checkpoint
-from .trainer import (NonFiniteLossError, Trainer, TrainResult, build_model, build_sde,
-                      generate_samples, sampler_arguments, select_device, seed_everything,
-                      sliced_wasserstein_report)
+from .loop import Trainer
+from .options import LossOptions, TrainOptions
+from .runs import link_latest
+from .runtime import NonFiniteLossError, TrainResult, seed_everything, select_device
+from .sampling import generate_samples, sampler_arguments, sliced_wasserstein_report
+from .schedule import lr_factor
 
-__all__ = ["Trainer", "TrainResult", "EMA", "NonFiniteLossError", "CheckpointError",
-           "NonFiniteWeightsError", "RunConfig", "load_model", "load_checkpoint",
-           "save_checkpoint", "latest_checkpoint", "list_checkpoints", "resolve_checkpoint",
-           "checkpoint_dir", "build_model", "build_sde", "generate_samples", "sampler_arguments",
-           "select_device", "seed_everything", "sliced_wasserstein_report"]
-
-_MOVED = {"compose_config": "compose", "CONF_DIR": "CONF_DIR", "register_configs": "register_configs",
-          "Config": "Config", "TrainConfig": "TrainConfig", "SampleConfig": "SampleConfig"}
-
-
-def __getattr__(name: str) -> Any:
-    """Transition shim: the Hydra names moved to ``sde_diffusion.configs`` (remove after merge)."""
-    if name in _MOVED:
-        import importlib
-        return getattr(importlib.import_module("sde_diffusion.configs"), _MOVED[name])
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = ["Trainer", "TrainOptions", "LossOptions", "TrainResult", "EMA", "Callback",
+           "Checkpointing", "SignalHandling", "SamplePlots", "FinalEvaluation",
+           "EvaluationInterrupted", "NonFiniteLossError", "CheckpointError",
+           "CheckpointWriteError", "UnsafeCheckpointError", "NonFiniteWeightsError", "RunConfig",
+           "load_model", "resolve_checkpoint",
+           "load_checkpoint", "save_checkpoint", "latest_checkpoint", "list_checkpoints",
+           "checkpoint_dir", "ema_state", "link_latest", "lr_factor", "generate_samples",
+           "sampler_arguments", "sliced_wasserstein_report", "select_device", "seed_everything"]

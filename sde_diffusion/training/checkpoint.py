@@ -10,25 +10,41 @@ A checkpoint is a dict of plain tensors / numbers / strings (loadable with
     rng                  {"generator": loss RNG state, "torch": global CPU state, "cuda": [...]}
     data_position        {"epoch": int, "index": int} in the epoch's permutation
     tracker_id           wandb run id (or "") so a resumed job continues the same run
-    config               the resolved Hydra config as a YAML string
-    meta                 {"data_shape": [...], "data_kind": str, "format": 1, ...}
+    config               the model spec (``registry.model_spec``: sde, net, parameterisation);
+                         runs before format 2 hold the resolved Hydra config as a YAML string
+    meta                 {"data_shape", "data_kind", "data_name", "data": {name, shape, hash},
+                          "train_options", "run_config", "seed", "format": 2, ...}
+    ema_extra            {str(decay): state dict} for extra EMA decays (optional)
 
 Files are ``ckpt_<step:08d>.pt`` in the run's ``checkpoints/`` folder, written to
 ``<name>.tmp`` then moved into place with ``os.replace`` (atomic on POSIX), so a crash
-mid-write never leaves a truncated file under the final name. The newest ``keep`` are kept.
+mid-write never leaves a truncated file under the final name; a failed write removes its
+temporary file, and ``clean_stale_tmp`` removes those a ``kill -9`` left behind. Pruning keeps
+the newest ``keep`` files *up to the step just written* and never touches a higher step.
+
+Finiteness rule (``check_savable``): a checkpoint is written only if every weight, EMA weight
+and optimiser state value is finite and every weight is at most ``max_weight_abs`` (default
+1e6) in magnitude. Why a magnitude bound and not only finiteness: with lr = 1e30 one Adam step
+moves each weight by ~lr, so the weights are ~1e28 yet finite, and the next forward pass
+overflows. Trained networks here have weights of order 1 (initialisation ~ 1/sqrt(fan_in),
+trained |w| < 1e2 in every run measured), so 1e6 is four orders above anything healthy and
+far below float32 overflow; a checkpoint past it would only resume into NaN.
 """
 from __future__ import annotations
 
+import math
 import os
 import re
+import time
 import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 
-__all__ = ["CheckpointError", "CHECKPOINT_KEYS", "save_checkpoint", "load_checkpoint",
-           "list_checkpoints", "latest_checkpoint", "checkpoint_dir"]
+__all__ = ["CheckpointError", "CheckpointWriteError", "UnsafeCheckpointError", "CHECKPOINT_KEYS",
+           "save_checkpoint", "load_checkpoint", "list_checkpoints", "latest_checkpoint",
+           "checkpoint_dir", "clean_stale_tmp", "check_savable", "move_aside", "ema_state"]
 
 CHECKPOINT_KEYS = ("model", "ema", "optimizer", "step", "rng", "data_position", "config", "meta")
 _PATTERN = re.compile(r"^ckpt_(\d+)\.pt$")
@@ -39,32 +55,142 @@ class CheckpointError(RuntimeError):
     """A checkpoint file that cannot be read or lacks required entries."""
 
 
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (read-only folder, disk full, ...)."""
+
+
+class UnsafeCheckpointError(FloatingPointError):
+    """The state holds non-finite or runaway values; it was not written."""
+
+
+def _tensors(obj, prefix=""):
+    if isinstance(obj, torch.Tensor):
+        yield prefix, obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _tensors(v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            yield from _tensors(v, f"{prefix}[{i}]")
+
+
+def check_savable(state: Dict[str, Any], max_weight_abs: Optional[float] = 1e6) -> None:
+    """Raise ``UnsafeCheckpointError`` naming the first non-finite tensor in the weights, EMA
+    weights or optimiser state, or the largest weight above ``max_weight_abs``."""
+    for key in ("model", "ema", "ema_extra", "optimizer"):
+        for name, t in _tensors(state.get(key, {}), key):
+            if t.is_floating_point() and t.numel() and not bool(torch.isfinite(t).all()):
+                raise UnsafeCheckpointError(f"{name} holds NaN or inf")
+    if max_weight_abs is not None:
+        for key in ("model", "ema"):
+            for name, t in _tensors(state.get(key, {}), key):
+                if t.is_floating_point() and t.numel():
+                    m = float(t.abs().max())
+                    if m > max_weight_abs:
+                        raise UnsafeCheckpointError(
+                            f"{name} has |w| = {m:.3g} > max_weight_abs = {max_weight_abs:g} "
+                            f"(the run diverged)")
+
+
+def clean_stale_tmp(directory: PathLike) -> List[Path]:
+    """Remove ``*.tmp`` files a killed save left in ``directory``; returns them."""
+    directory = Path(directory)
+    removed = []
+    if directory.is_dir():
+        for p in directory.glob("*.tmp"):
+            try:
+                p.unlink()
+                removed.append(p)
+            except OSError:  # pragma: no cover - removed concurrently
+                pass
+    return removed
+
+
+def move_aside(directory: PathLike) -> Optional[Path]:
+    """Rename a non-empty ``directory`` to ``<directory>.old-<YYYYmmdd-HHMMSS>[-k]``; returns the
+    new path (None when there was nothing to move)."""
+    directory = Path(directory)
+    if not directory.is_dir() or not any(directory.iterdir()):
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target, k = directory.with_name(f"{directory.name}.old-{stamp}"), 1
+    while target.exists():
+        target, k = directory.with_name(f"{directory.name}.old-{stamp}-{k}"), k + 1
+    os.replace(directory, target)
+    return target
+
+
+def ema_state(state: Dict[str, Any], which: Union[bool, float, str] = True) -> Dict[str, Any]:
+    """The weights to load: raw (``False``), the primary EMA (``True``), or the EMA of a given
+    decay (a float or its string, one of ``state["ema_extra"]`` or the primary's)."""
+    if which is False:
+        return state["model"]
+    if which is True:
+        return state["ema"]
+    extra = state.get("ema_extra") or {}
+    primary = state.get("meta", {}).get("ema_decay")
+    try:
+        d = float(which)
+    except (TypeError, ValueError):
+        raise ValueError(f"use_ema={which!r} is not valid; valid: true, false or one of the "
+                         f"decays {sorted(extra)}") from None
+    if primary is not None and math.isclose(d, float(primary)):
+        return state["ema"]
+    for k, v in extra.items():
+        if math.isclose(d, float(k)):
+            return v
+    raise ValueError(f"no EMA of decay {which!r} in this checkpoint; kept decays: "
+                     f"{([str(primary)] if primary is not None else []) + sorted(extra)}")
+
+
 def checkpoint_dir(run_dir: PathLike) -> Path:
     return Path(run_dir) / "checkpoints"
 
 
-def save_checkpoint(state: Dict[str, Any], directory: PathLike, step: int, keep: int = 3) -> Path:
-    """Write ``state`` atomically to ``directory/ckpt_<step>.pt``; delete all but the newest ``keep``."""
-    if keep < 1:
-        raise ValueError(f"keep must be >= 1, got {keep!r}")
+def save_checkpoint(state: Dict[str, Any], directory: PathLike, step: int, keep: int = 3,
+                    max_weight_abs: Optional[float] = None, check: bool = False) -> Path:
+    """Write ``state`` atomically to ``directory/ckpt_<step>.pt``; then delete the older files
+    beyond the newest ``keep`` with step <= ``step``. With ``check`` the state must first pass
+    ``check_savable`` (else ``UnsafeCheckpointError``, nothing written). A failed write removes
+    its temporary file and raises ``CheckpointWriteError`` naming the folder and the cause."""
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+        raise ValueError(f"keep must be an integer >= 1, got {keep!r}")
     missing = [k for k in CHECKPOINT_KEYS if k not in state]
     if missing:
         raise ValueError(f"checkpoint state lacks {missing}")
+    if check:
+        check_savable(state, max_weight_abs)
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     final = directory / f"ckpt_{int(step):08d}.pt"
     tmp = final.with_name(final.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        torch.save(state, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, final)
-    for old in list_checkpoints(directory)[:-keep]:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as fh:
+            torch.save(state, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    except BaseException as e:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        if isinstance(e, OSError) or (isinstance(e, RuntimeError) and "write" in str(e).lower()):
+            why = e.strerror if isinstance(e, OSError) and e.strerror else str(e).splitlines()[0]
+            raise CheckpointWriteError(f"cannot write checkpoint {str(final)!r}: {why}; free space "
+                                       f"or choose a writable run folder") from e
+        raise
+    older = [p for p in list_checkpoints(directory) if _step_of(p) <= int(step)]
+    for old in older[:-keep]:
         try:
             old.unlink()
         except OSError:  # pragma: no cover - another process removed it
             pass
     return final
+
+
+def _step_of(path: Path) -> int:
+    return int(_PATTERN.match(path.name).group(1))
 
 
 def list_checkpoints(directory: PathLike) -> List[Path]:

@@ -1,0 +1,124 @@
+"""How many CPU threads torch should use, decided once at start-up.
+
+The default is the number of CPUs this process may run on divided by the jobs that a local
+launcher runs at the same time:
+
+    cpus    = SLURM_CPUS_PER_TASK if set, else len(os.sched_getaffinity(0)), else os.cpu_count()
+    threads = max(1, cpus // jobs)     jobs = concurrent jobs of a local (joblib) launcher, else 1
+
+An explicit ``num_threads`` wins; otherwise a user's ``OMP_NUM_THREADS`` is respected as it is
+(it is the standard way to say "this many", and torch reads it too).
+
+Two torch threads per process on a loaded two-core machine ran 8x slower than one (issue 17):
+the default never asks for more threads than CPUs, and ``apply_num_threads`` warns when the
+load average says other processes already use the CPUs.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Mapping, Optional
+
+import torch
+
+__all__ = ["ThreadPlan", "available_cpus", "resolve_num_threads", "apply_num_threads",
+           "LAUNCHER_JOBS_ENV"]
+
+log = logging.getLogger(__name__)
+LAUNCHER_JOBS_ENV = "SDE_DIFFUSION_PARALLEL_JOBS"  # set by scripts for a local multirun launcher
+
+
+@dataclass(frozen=True)
+class ThreadPlan:
+    """The decision and its reasons (logged at start-up)."""
+    threads: int
+    cpus: int
+    jobs: int
+    source: str  # "setting", "OMP_NUM_THREADS", "SLURM_CPUS_PER_TASK", "affinity", "cpu_count"
+
+    def describe(self) -> str:
+        if self.source in ("setting", "OMP_NUM_THREADS"):
+            what = "train.num_threads" if self.source == "setting" else "OMP_NUM_THREADS"
+            return f"torch threads: {self.threads} ({what}; {self.cpus} CPUs available)"
+        return (f"torch threads: {self.threads} = {self.cpus} CPUs ({self.source}) // {self.jobs} "
+                f"concurrent job(s)")
+
+
+def _positive_int(value, what: str) -> int:
+    if isinstance(value, bool):
+        raise TypeError(f"{what} must be a positive integer, got {value!r}")
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a positive integer, got {value!r}") from None
+    if n != float(value) or n < 1:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+    return n
+
+
+def available_cpus(env: Optional[Mapping[str, str]] = None) -> tuple:
+    """(cpus, source): the CPUs this process may use (SLURM allocation, affinity mask, count)."""
+    env = os.environ if env is None else env
+    slurm = env.get("SLURM_CPUS_PER_TASK")
+    if slurm:
+        return _positive_int(slurm, "SLURM_CPUS_PER_TASK"), "SLURM_CPUS_PER_TASK"
+    if hasattr(os, "sched_getaffinity"):
+        try:
+            return max(1, len(os.sched_getaffinity(0))), "affinity"
+        except OSError:  # pragma: no cover - exotic kernels
+            pass
+    return max(1, os.cpu_count() or 1), "cpu_count"
+
+
+def resolve_num_threads(setting: Optional[int] = None, jobs: Optional[int] = None,
+                        env: Optional[Mapping[str, str]] = None) -> ThreadPlan:
+    """The thread count for this process.
+
+    Args:
+        setting: an explicit count (``train.num_threads``); None or 0 = automatic.
+        jobs: concurrent jobs of a local launcher; None = ``$SDE_DIFFUSION_PARALLEL_JOBS`` or 1.
+            A negative value means "one job per CPU" (joblib's ``n_jobs=-1``).
+        env: the environment to read (default ``os.environ``; tests pass a dict).
+    """
+    env = os.environ if env is None else env
+    cpus, source = available_cpus(env)
+    if jobs is None:
+        jobs = _positive_int(env[LAUNCHER_JOBS_ENV], LAUNCHER_JOBS_ENV) if env.get(LAUNCHER_JOBS_ENV) else 1
+    elif isinstance(jobs, bool) or not isinstance(jobs, int):
+        raise TypeError(f"launcher jobs must be an int, got {jobs!r}")
+    elif jobs < 0:
+        jobs = cpus
+    elif jobs == 0:
+        raise ValueError("launcher jobs must be >= 1 (or -1 for one per CPU), got 0")
+    if setting is not None and setting != 0:
+        return ThreadPlan(_positive_int(setting, "num_threads"), cpus, jobs, "setting")
+    if env.get("OMP_NUM_THREADS"):
+        return ThreadPlan(_positive_int(env["OMP_NUM_THREADS"], "OMP_NUM_THREADS"), cpus, jobs,
+                          "OMP_NUM_THREADS")
+    return ThreadPlan(max(1, cpus // jobs), cpus, jobs, source)
+
+
+def apply_num_threads(setting: Optional[int] = None, jobs: Optional[int] = None,
+                      env: Optional[Mapping[str, str]] = None,
+                      load: Optional[float] = None) -> ThreadPlan:
+    """Resolve, ``torch.set_num_threads``, log the decision; warn when oversubscribed.
+
+    Oversubscribed: threads x jobs > CPUs, or the 1-minute load average (``load``; default
+    ``os.getloadavg``) already exceeds the CPUs, so every extra thread waits for a core.
+    """
+    plan = resolve_num_threads(setting, jobs, env)
+    torch.set_num_threads(plan.threads)
+    log.info("%s", plan.describe())
+    if load is None and hasattr(os, "getloadavg"):
+        load = os.getloadavg()[0]
+    if plan.threads * plan.jobs > plan.cpus:
+        warnings.warn(f"{plan.threads} threads x {plan.jobs} job(s) > {plan.cpus} CPUs: the machine "
+                      f"is oversubscribed and every job slows down; lower train.num_threads",
+                      RuntimeWarning, stacklevel=2)
+    elif load is not None and load > plan.cpus:
+        warnings.warn(f"load average {load:.1f} exceeds the {plan.cpus} CPUs this process may use: "
+                      f"other processes compete for them, expect slower steps", RuntimeWarning,
+                      stacklevel=2)
+    return plan

@@ -1,0 +1,69 @@
+"""The torch thread default: CPUs this process may use (SLURM, affinity) // launcher jobs."""
+import pytest
+import torch
+
+from sde_diffusion import threads
+from sde_diffusion.threads import LAUNCHER_JOBS_ENV, apply_num_threads, resolve_num_threads
+
+
+@pytest.fixture
+def affinity(monkeypatch):
+    def set_cpus(n):
+        monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: set(range(n)))
+    return set_cpus
+
+
+def test_affinity_divided_by_launcher_jobs(affinity):
+    affinity(16)
+    assert resolve_num_threads(env={}).threads == 16
+    assert resolve_num_threads(env={}).source == "affinity"
+    assert resolve_num_threads(jobs=4, env={}).threads == 4
+    assert resolve_num_threads(jobs=3, env={}).threads == 5  # floor(16 / 3)
+    assert resolve_num_threads(jobs=32, env={}).threads == 1  # never 0
+    assert resolve_num_threads(jobs=-1, env={}).threads == 1  # joblib n_jobs=-1: one per CPU
+    assert resolve_num_threads(env={LAUNCHER_JOBS_ENV: "8"}).threads == 2
+
+
+def test_slurm_allocation_wins_over_the_affinity_mask(affinity):
+    affinity(64)
+    plan = resolve_num_threads(env={"SLURM_CPUS_PER_TASK": "6"}, jobs=2)
+    assert (plan.threads, plan.cpus, plan.source) == (3, 6, "SLURM_CPUS_PER_TASK")
+
+
+def test_explicit_setting_wins_and_bad_values_are_named(affinity):
+    affinity(4)
+    assert resolve_num_threads(3, env={}).threads == 3 and resolve_num_threads(3, env={}).source == "setting"
+    assert resolve_num_threads(0, env={}).threads == 4  # 0 = automatic
+    with pytest.raises(ValueError, match=r"num_threads must be a positive integer, got -2"):
+        resolve_num_threads(-2, env={})
+    with pytest.raises(ValueError, match=r"SLURM_CPUS_PER_TASK must be a positive integer, got 'x'"):
+        resolve_num_threads(env={"SLURM_CPUS_PER_TASK": "x"})
+    with pytest.raises(ValueError, match="launcher jobs must be >= 1"):
+        resolve_num_threads(jobs=0, env={})
+    with pytest.raises(TypeError, match="num_threads"):
+        resolve_num_threads(True, env={})
+
+
+def test_apply_sets_torch_logs_and_warns_when_oversubscribed(affinity, caplog):
+    affinity(2)
+    before = torch.get_num_threads()
+    try:
+        with caplog.at_level("INFO", logger="sde_diffusion.threads"):
+            plan = apply_num_threads(env={}, load=0.5)
+        assert torch.get_num_threads() == 2 == plan.threads
+        assert "torch threads: 2 = 2 CPUs (affinity) // 1 concurrent job(s)" in caplog.text
+        with pytest.warns(RuntimeWarning, match=r"4 threads x 1 job\(s\) > 2 CPUs"):
+            apply_num_threads(4, env={}, load=0.0)
+        with pytest.warns(RuntimeWarning, match=r"load average 7.0 exceeds the 2 CPUs"):
+            apply_num_threads(env={}, load=7.0)
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_omp_num_threads_is_respected_unless_set_explicitly(affinity):
+    affinity(8)
+    plan = resolve_num_threads(env={"OMP_NUM_THREADS": "1"})
+    assert (plan.threads, plan.source) == (1, "OMP_NUM_THREADS")
+    assert resolve_num_threads(3, env={"OMP_NUM_THREADS": "1"}).threads == 3
+    with pytest.raises(ValueError, match=r"OMP_NUM_THREADS must be a positive integer, got 'many'"):
+        resolve_num_threads(env={"OMP_NUM_THREADS": "many"})
