@@ -220,7 +220,9 @@ class SampleConfig:
     """``scripts/sample.py``: draw samples from a trained run (``conf/sample.yaml``).
 
     ``run``: a run folder, a checkpoint file, a ``latest`` link or a ``save_pretrained`` folder.
-    Outputs go to ``<run>/samples/<timestamp>/`` unless ``out`` names a folder."""
+    Outputs go to ``<run>/samples/<timestamp>/`` unless ``out`` names a folder.
+    Conditional (``sde_diffusion.runs_conditional``): ``label`` (a class or "all") with
+    ``guidance`` w; ``inpaint=true`` completes ``n`` test samples hidden by ``mask``."""
     run: str = MISSING
     n: int = 64
     seed: int = 0
@@ -232,6 +234,14 @@ class SampleConfig:
     trajectory_frames: int = 8
     device: str = "auto"
     progress: Optional[bool] = None
+    label: Any = None
+    guidance: Optional[float] = None
+    inpaint: bool = False
+    mask: str = "right"
+    inpaint_method: str = "replacement"
+    completions: int = 4
+    dps_noise: float = 0.05
+    inpaint_scale: float = 1.0
 
 
 @dataclass
