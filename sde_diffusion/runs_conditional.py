@@ -107,7 +107,9 @@ def make_mask(spec: str, data_shape: Sequence[int], seed: int = 0) -> torch.Tens
         try:
             m = torch.load(p, map_location="cpu", weights_only=True)
         except Exception as e:  # noqa: BLE001 -- any unreadable file is the same user error
-            raise ValueError(f"mask file {spec!r} is not a readable tensor file: {e}") from None
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise ValueError(f"mask file {spec!r} is not a readable tensor file "
+                             f"(torch.load, weights_only=True): {first}") from None
         if not torch.is_tensor(m):
             raise TypeError(f"mask file {spec!r} holds a {type(m).__name__}, not a tensor")
         if image and tuple(m.shape) == shape[1:]:

@@ -200,15 +200,24 @@ BAD = [
     (["inpaint=true", "n=100000"], r"n=100000 exceeds the 64 test samples of 'ring'"),
     (["inpaint=true", "label=all"], r"label=all draws a class grid; inpainting takes one label"),
     (["inpaint=true", "completions=0"], r"completions must be >= 1, got 0"),
+    (["label=1", "guidance=inf"], r"guidance must be finite, got inf"),
+    (["inpaint=true", "dps_noise=0"], r"dps_noise must be > 0, got 0"),
+    (["inpaint=true", "inpaint_scale=-1"], r"inpaint_scale must be >= 0\.0, got -1"),
+    (["inpaint=true", "mask=MASKNAN"], r"mask file '.*mnan\.pt' must hold only 0 and 1"),
+    (["inpaint=true", "mask=MASKDICT"], r"mask file '.*mdict\.pt' holds a dict, not a tensor"),
+    (["inpaint=true", "mask=MASKALL"], r"mask file '.*mall\.pt' observes everything"),
+    (["inpaint=true", "mask=MASKTXT"], r"mask file '.*mtxt\.pt' is not a readable tensor file"),
 ]
 
 
 @pytest.mark.parametrize("args,match", BAD)
 def test_bad_requests_are_one_line_errors_before_sampling(tmp_path, cond_run, no_sampling, args, match):
-    torch.save(torch.ones(3), tmp_path / "m3.pt")
-    torch.save(torch.tensor([2.0, 1.0]), tmp_path / "m2.pt")
-    subst = {"MASK3": str(tmp_path / "m3.pt"), "MASK2": str(tmp_path / "m2.pt"),
-             "MISSING": str(tmp_path / "nope.pt")}
+    for name, v in {"m3": torch.ones(3), "m2": torch.tensor([2.0, 1.0]), "mdict": {"mask": torch.ones(2)},
+                    "mnan": torch.tensor([float("nan"), 1.0]), "mall": torch.ones(2)}.items():
+        torch.save(v, tmp_path / f"{name}.pt")
+    (tmp_path / "mtxt.pt").write_text("left")
+    subst = {k.upper().replace("M", "MASK", 1): str(tmp_path / f"{k}.pt") for k in ("m3", "m2", "mdict", "mnan", "mall", "mtxt")}
+    subst["MISSING"] = str(tmp_path / "nope.pt")
     args = [a.split("=")[0] + "=" + subst.get(a.split("=")[1], a.split("=")[1]) for a in args]
     code, err = run_script("sample", [f"run={cond_run}", *args, *SMP])
     assert code == 2 and "Traceback" not in err
@@ -239,3 +248,21 @@ def test_library_errors_name_the_value():
         rc.inpaint(cond_model(), torch.zeros(2, 2), torch.ones(2), method="nope")
     with pytest.raises(ValueError, match=r"cannot hide half of 1 values"):
         rc.make_mask("left", (1,))
+
+
+class _Evil:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_pickled_mask_runs_nothing(tmp_path, cond_run, no_sampling):
+    """A mask file is read with weights_only=True: a pickle that would run a shell command is refused."""
+    marker = tmp_path / "pwned"
+    torch.save(_Evil(marker), tmp_path / "evil.pt")
+    code, err = run_script("sample", [f"run={cond_run}", "inpaint=true", f"mask={tmp_path / 'evil.pt'}", *SMP])
+    assert code == 2 and "is not a readable tensor file" in err and len(err.strip().splitlines()) == 1
+    assert not marker.exists()

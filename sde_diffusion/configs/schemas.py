@@ -51,6 +51,7 @@ class MLPNetConfig:
     time_dim: int = 64
     fourier_scale: float = 16.0
     activation: str = "silu"
+    num_classes: int = 0  # > 0: class-conditional (labels 0..C-1, null label C)
 
 
 @dataclass
@@ -66,6 +67,7 @@ class UNetNetConfig:
     num_groups: int = 32
     time_dim: int = 64
     fourier_scale: float = 16.0
+    num_classes: int = 0  # > 0: class-conditional (labels 0..C-1, null label C)
 
 
 @dataclass
@@ -166,6 +168,7 @@ class LossConfig:
     sigma_data: Optional[float] = None
     p_mean: float = -1.2
     p_std: float = 1.2
+    p_uncond: float = 0.0  # label dropout (class-conditional nets): P(label -> null label)
 
 
 @dataclass
