@@ -266,3 +266,17 @@ def test_a_pickled_mask_runs_nothing(tmp_path, cond_run, no_sampling):
     code, err = run_script("sample", [f"run={cond_run}", "inpaint=true", f"mask={tmp_path / 'evil.pt'}", *SMP])
     assert code == 2 and "is not a readable tensor file" in err and len(err.strip().splitlines()) == 1
     assert not marker.exists()
+
+
+def test_model_folder_of_a_conditional_net_samples_by_label(tmp_path):
+    """save_pretrained keeps num_classes; a model folder takes label= like a run (no data needed)."""
+    from sde_diffusion.models.pretrained import save_pretrained
+    d = save_pretrained(cond_model(C=4), tmp_path / "m")
+    code, err = run_script("sample", [f"run={d}", "label=3", "n=5", *SMP])
+    assert code == 0, err
+    out = _only(d / "samples")
+    assert torch.equal(torch.load(out / "labels.pt"), torch.full((5,), 3))
+    code, err = run_script("sample", [f"run={d}", "label=4", "n=5", *SMP])
+    assert code == 2 and "label=4 is outside the classes 0..3 of this model" in err
+    code, err = run_script("sample", [f"run={d}", "inpaint=true", "n=2", *SMP])
+    assert code == 2 and "inpainting needs test data" in err and "stores no data config" in err
