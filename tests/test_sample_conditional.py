@@ -144,7 +144,7 @@ def test_label_on_points_writes_samples_and_labels(cond_run, caplog):
 @pytest.mark.parametrize("mask,observed", [("right", [True, False]), ("left", [False, True])])
 def test_replacement_keeps_observed_values_exactly(cond_run, mask, observed):
     code, err = run_script("sample", [f"run={cond_run}", "inpaint=true", f"mask={mask}", "n=5",
-                                      "completions=3", *SMP])
+                                      "completions=3", "batch_size=4", *SMP])
     assert code == 0, err
     out = _only(cond_run / "samples")
     assert (out / "inpaint.png").is_file()
