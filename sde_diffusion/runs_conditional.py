@@ -172,7 +172,8 @@ def inpaint(model, x_test: torch.Tensor, mask: torch.Tensor, method: str = "repl
 
     Returns {"original" (n, *shape), "masked" (hidden values 0), "mask", "completions"
     (n, completions, *shape), "method", "nfe" (network evaluations per path), "info"}.
-    ``data_var``: PiGDM's prior variance per value (default: the variance of ``x_test``);
+    ``data_var``: PiGDM's prior variance per value (default: the variance of each value of
+    ``x_test`` about its mean over the samples, averaged over the values);
     ``label``/``guidance``: complete within a class of a class-conditional model."""
     check_inpaint_options(method, "left")
     shape = tuple(x_test.shape[1:])
@@ -185,7 +186,12 @@ def inpaint(model, x_test: torch.Tensor, mask: torch.Tensor, method: str = "repl
     C = num_classes_of(model)
     lab = parse_labels(label, C, rows.shape[0]) if label is not None else None
     w = check_guidance(guidance, C, label)
-    dvar = float(x_test.double().var()) if data_var is None else float(data_var)
+    if data_var is not None:
+        dvar = float(data_var)
+    elif n >= 2:  # the mean per-value variance of the test samples (about each value's mean)
+        dvar = float(x_test.double().reshape(n, -1).var(0).mean())
+    else:
+        dvar = float(getattr(model, "data_std", 1.0)) ** 2
     sde, bases = model.sde, []
 
     def fns(start: int, m: int):

@@ -280,3 +280,38 @@ def test_model_folder_of_a_conditional_net_samples_by_label(tmp_path):
     assert code == 2 and "label=4 is outside the classes 0..3 of this model" in err
     code, err = run_script("sample", [f"run={d}", "inpaint=true", "n=2", *SMP])
     assert code == 2 and "inpainting needs test data" in err and "stores no data config" in err
+
+
+@pytest.mark.parametrize("method", ["replacement", "dps", "pigdm"])
+def test_inpainting_with_the_exact_score_of_independent_coordinates(method):
+    """Prior N(mu, 0.5^2 I) in 2-D: the hidden coordinate is independent of the observed one, so
+    its completions must be N(mu_1, 0.5^2) whatever the method (mean and std within 4 standard
+    errors); the observed coordinate stays y (exactly for replacement, to discretisation error for
+    PiGDM, within DPS's sigma). (DPS with sigma = 0.05 diverges under heun, 40 steps: stiff.)"""
+    mu, sd = torch.tensor([1.0, -2.0]), 0.5
+    gm = GaussianMixture(mu[None], torch.tensor([sd]))
+    sde = VPSDE()
+
+    class Exact(torch.nn.Module):
+        num_classes = 0
+
+        def __init__(self):
+            super().__init__()
+            self.sde, self.fn = sde, gm.score_fn(sde)
+
+        def forward(self, x, t, y=None):
+            return self.fn(x, t)
+    x_test = gm.sample(25, generator=torch.Generator().manual_seed(0)).float()
+    res = rc.inpaint(Exact(), x_test, rc.make_mask("right", (2,)), method, completions=24, dps_noise=0.05,
+                     sampler={"name": "euler_maruyama", "steps": 200}, seed=2, batch_size=200, progress=False)
+    hidden, seen = res["completions"][..., 1].double(), res["completions"][..., 0]
+    n = hidden.numel()
+    assert abs(float(hidden.mean()) - float(mu[1])) < 4 * sd / n ** 0.5, float(hidden.mean())
+    assert abs(float(hidden.std()) - sd) < 4 * sd / (2 * n) ** 0.5, float(hidden.std())
+    rms = float(((seen - x_test[:, None, 0]) ** 2).mean().sqrt())
+    if method == "replacement":
+        assert torch.equal(seen, x_test[:, None, 0].expand(25, 24))
+    elif method == "pigdm":  # exact for a single isotropic Gaussian (data_var from the test set)
+        assert rms < 0.01, rms
+    else:  # DPS's likelihood has sigma = dps_noise: the observed value scatters by about sigma
+        assert rms < 2 * 0.05, rms
