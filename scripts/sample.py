@@ -1,7 +1,10 @@
 """Sample from a trained model: ``python scripts/sample.py run=<run | checkpoint | latest | model folder> n=64``.
 
-Validates the whole config, then writes samples.pt, samples.png and trajectory.png (the reverse
-process from the prior to the data) into ``<run>/samples/<timestamp>/`` (or ``out=``).
+Class-conditional: ``label=3 guidance=2.0`` (classifier-free guidance, w = 0 conditional);
+``label=all``: n samples per class, one row per class. Inpainting: ``inpaint=true mask=right
+inpaint_method=replacement|dps|pigdm n=8 completions=4`` completes n test samples.
+Validates the whole config, then writes samples.pt, samples.png and trajectory.png (or
+labels.pt; or inpaint.pt and inpaint.png) into ``<run>/samples/<timestamp>/`` (or ``out=``).
 Bad input or NaN samples: one line on stderr and a non-zero exit.
 """
 import logging
@@ -10,6 +13,7 @@ import torch
 
 from sde_diffusion.configs import run_main, to_plain, validate_sample_config, validate_sampler
 from sde_diffusion.runs import build_run_data, draw_samples, output_dir
+from sde_diffusion.runs_conditional import conditional_main
 from sde_diffusion.training import load_model, select_device
 from sde_diffusion.training.plots import save_image_grid, save_points, save_trajectory_strip
 
@@ -25,13 +29,15 @@ def main(cfg) -> None:
     validate_sampler(sampler, "sampler" if c["sampler"] is not None else "the run's sampler", c["steps"])
     if meta.data_shape is None:
         raise ValueError(f"{c['run']!r} does not record its data shape; cannot draw samples")
+    lo, hi = meta.value_range or (0.0, 1.0)
+    to_unit = lambda v: ((v - lo) / (hi - lo)).clamp(0, 1)  # noqa: E731
+    if c["label"] is not None or c["guidance"] is not None or c["inpaint"]:
+        return log.info(conditional_main(c, model, run, sampler, to_unit))  # checks, then samples
     out = output_dir(meta.run_dir, "samples", c["out"])
     x, info, traj = draw_samples(model, c["n"], meta.data_shape, sampler, seed=c["seed"],
                                  steps=c["steps"], batch_size=c["batch_size"],
                                  return_trajectory=c["trajectory_frames"] > 0, progress=c["progress"])
     torch.save(x, out / "samples.pt")
-    lo, hi = meta.value_range or (0.0, 1.0)
-    to_unit = lambda v: ((v - lo) / (hi - lo)).clamp(0, 1)  # noqa: E731
     ref = None
     if meta.data_kind == "images":
         save_image_grid(to_unit(x), out / "samples.png")

@@ -34,7 +34,10 @@ from . import data as _data
 from . import models as _models
 from . import tracking as _tracking
 from . import sdes as _sdes
+from .models import classifier as _classifier
+from .models import precond as _precond
 from .sdes import linear as _linear
+from .sdes import schedules as _schedules
 
 __all__ = ["RegistryError", "MODEL_TARGETS", "TRAINING_TARGETS", "build", "check_spec",
            "spec_of", "model_spec", "build_score_model", "allowed_targets", "is_allowed",
@@ -60,15 +63,23 @@ MODEL_TARGETS: Dict[str, Dict[str, Callable]] = {
     "schedule": {f"sde_diffusion.sdes.linear.{n}": getattr(_linear, n)
                  for n in ("Constant", "Linear", "Geometric", "Scaled", "Sqrt", "Sum", "Power",
                            "vp_drift", "vp_diffusion")},
+    # beta(t) objects that VPSDE / SubVPSDE take as ``schedule`` (and LinearSDE via vp_drift)
+    "beta_schedule": {f"sde_diffusion.sdes.{n}": getattr(_schedules, n)
+                      for n in ("LinearBeta", "CosineBeta")},
     "net": {"sde_diffusion.models.MLP": _models.MLP,
             "sde_diffusion.models.UNet": _models.UNet},
+    "precond": {f"sde_diffusion.models.{n}": getattr(_precond, n)
+                for n in ("DirectPrecond", "EDMPrecond")},
+    "classifier": {"sde_diffusion.models.classifier.NoiseConditionalClassifier":
+                   _classifier.NoiseConditionalClassifier},
     "model": {"sde_diffusion.models.ScoreModel": _models.ScoreModel},
     "data": {f"sde_diffusion.data.{n}": getattr(_data, n)
              for n in ("three_clusters", "ring", "checkerboard", "swiss_roll", "two_moons",
                        "pinwheel", "digits", "mnist", "cifar10", "image_folder",
                        "ImageFolderDataset")},
     "mixture": {f"sde_diffusion.analytic.{n}": getattr(_analytic, n)
-                for n in ("ring_of_gaussians", "three_clusters_1d", "random_mixture")},
+                for n in ("GaussianMixture", "ring_of_gaussians", "three_clusters_1d",
+                          "random_mixture", "random_full_mixture")},
 }
 
 #: Training-only targets (``build(..., training=True)``): optimisers and LR schedulers.
@@ -202,7 +213,8 @@ def _where(path: str) -> str:
 
 _KEY_KINDS = {"sde": "sde", "net": "net", "data": "data", "logger": "tracker", "tracker": "tracker",
               "optimizer": "optimizer", "scheduler": "lr_scheduler", "lr_scheduler": "lr_scheduler",
-              "mixture": "mixture", "f": "schedule", "g": "schedule", "s": "schedule", "sigma": "schedule"}
+              "mixture": "mixture", "f": "schedule", "g": "schedule", "s": "schedule", "sigma": "schedule",
+              "schedule": "beta_schedule", "precond": "precond", "classifier": "classifier"}
 
 
 def _choices_for(path: str, training: bool) -> str:

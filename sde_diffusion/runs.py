@@ -16,7 +16,7 @@ import torch
 
 from . import registry
 
-__all__ = ["output_dir", "draw_samples", "check_finite_samples", "build_run_data",
+__all__ = ["output_dir", "draw_samples", "model_device", "check_finite_samples", "build_run_data",
            "sampler_parts", "score_progress"]
 
 
@@ -58,24 +58,40 @@ def sampler_parts(node: Optional[Mapping[str, Any]], steps: Optional[int] = None
     return name, n, options
 
 
+def model_device(model: Any) -> torch.device:
+    """The device of a module's first parameter (CPU for a parameter-free score function)."""
+    params = getattr(model, "parameters", None)
+    p = next(iter(params()), None) if callable(params) else None
+    return p.device if p is not None else torch.device("cpu")
+
+
+BatchFns = Callable[[int, int], Tuple[Callable, Optional[Callable]]]
+
+
 def draw_samples(model: torch.nn.Module, n: int, data_shape: Sequence[int],
                  sampler: Optional[Mapping[str, Any]] = None, seed: int = 0,
                  steps: Optional[int] = None, batch_size: int = 4096,
-                 return_trajectory: bool = False, progress: Optional[bool] = None):
+                 return_trajectory: bool = False, progress: Optional[bool] = None,
+                 batch_fns: Optional[BatchFns] = None):
     """``n`` samples in batches (generator of batch b seeded ``seed * 1_000_003 + b``, as the
     trainer's ``generate_samples``): (x on CPU, last SampleInfo, trajectory of batch 0 or None).
+
+    ``batch_fns(start, m) -> (score_fn, after_step)`` gives the score (and the solver's
+    ``after_step`` hook, or None) for rows ``start .. start + m - 1`` (conditional sampling:
+    per-row labels or measurements); default ``(model, None)``. ``model.sde`` is the SDE.
     Raises ``FloatingPointError`` if any sample is not finite."""
     from .solvers import sample
     name, nsteps, options = sampler_parts(sampler, steps)
-    device = next(model.parameters()).device
+    device = model_device(model)
     outs, info, traj = [], None, None
     nb = (n + batch_size - 1) // batch_size
     for b, start in enumerate(range(0, n, batch_size)):
         m = min(batch_size, n - start)
         g = torch.Generator(device=device).manual_seed(int(seed) * 1_000_003 + b)
+        score_fn, after = batch_fns(start, m) if batch_fns is not None else (model, None)
         with torch.no_grad():
-            x, info = sample(model.sde, model, (m, *data_shape), sampler=name, steps=nsteps,
-                             generator=g, device=device, progress=progress,
+            x, info = sample(model.sde, score_fn, (m, *data_shape), sampler=name, steps=nsteps,
+                             generator=g, device=device, progress=progress, after_step=after,
                              return_trajectory=return_trajectory and b == 0, **options)
         check_finite_samples(x, f"sampler {name!r} ({nsteps} steps), batch {b + 1}/{nb}")
         if return_trajectory and b == 0 and info.trajectory is not None:

@@ -165,7 +165,7 @@ REGISTRY_BAD = [
     ({"sde": {"_target_": VP, "beta_min": float("nan")}}, ValueError, r"sde.beta_min=nan is not a finite number"),
     ({"sde": {"_target_": VP, 3: 1}}, registry.RegistryError, r"sde: keys must be strings, got 3"),
     ({"sde": {"_target_": VP, "beta_min": {1, 2}}}, registry.RegistryError, r"sde.beta_min: a spec holds only plain values"),
-    ({"sde": {"_target_": VP, "beta_min": -1.0}}, ValueError, r"sde \(sde_diffusion.sdes.VPSDE\): beta_min must be positive, got -1.0"),
+    ({"sde": {"_target_": VP, "beta_min": -1.0}}, ValueError, r"sde \(sde_diffusion.sdes.VPSDE\): beta_min must be positive and finite, got -1.0"),
     ({"sde": {"_target_": VP, "foo": 1}}, TypeError, r"sde \(sde_diffusion.sdes.VPSDE\): .*foo"),
     ({"sde": {"_target_": "sde_diffusion.sdes.VESDE", "sigma_min": 1.0, "sigma_max": 0.5}}, ValueError,
      r"sde \(sde_diffusion.sdes.VESDE\): sigma_max must exceed sigma_min=1.0, got 0.5"),

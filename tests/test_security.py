@@ -10,9 +10,10 @@ import pytest
 import torch
 
 import sde_diffusion.registry as registry
-from sde_diffusion.models import MLP, ScoreModel, UNet
+from sde_diffusion.models import MLP, DirectPrecond, EDMPrecond, ScoreModel, UNet
+from sde_diffusion.models.classifier import NoiseConditionalClassifier
 from sde_diffusion.models.pretrained import load_pretrained, save_pretrained
-from sde_diffusion.sdes import EDMSDE, LinearSDE, SubVPSDE, VESDE, VPSDE
+from sde_diffusion.sdes import CosineBeta, EDMSDE, LinearBeta, LinearSDE, SubVPSDE, VESDE, VPSDE
 from sde_diffusion.sdes import linear as L
 from sde_diffusion.training import load_model
 from sde_diffusion.training.checkpoint import CheckpointError
@@ -197,6 +198,10 @@ SDE_CASES = {
                                                                       L.Sqrt(L.Power(1.0, 2.0)))),
     "LinearSDE.from_kernel": lambda: LinearSDE.from_kernel(s=L.Constant(1.0), sigma=L.Power(1.0, 1.0),
                                                            T=80.0, eps=0.002),
+    "VPSDE LinearBeta object": lambda: VPSDE(schedule=LinearBeta(0.2, 15.0, T=2.0), T=2.0),
+    "SubVPSDE CosineBeta object": lambda: SubVPSDE(schedule=CosineBeta(0.01, 1e-4)),
+    "LinearSDE over a beta schedule": lambda: LinearSDE(f=L.vp_drift(CosineBeta(0.02)),
+                                                        g=L.vp_diffusion(CosineBeta(0.02))),
 }
 
 
@@ -221,6 +226,68 @@ def test_every_network_and_score_model_round_trips(net):
     with torch.no_grad():
         assert torch.equal(model(x, t), rebuilt(x, t))
     assert rebuilt.parameterization == "x0" and rebuilt.data_std == 0.5
+
+
+@pytest.mark.parametrize("net", [lambda: MLP(2, hidden=8, depth=1, time_dim=8, num_classes=3),
+                                 lambda: UNet(in_channels=1, image_size=8, base_channels=8, channel_mult=[1],
+                                              attn_resolutions=[], num_groups=4, num_classes=10)])
+def test_class_conditional_networks_round_trip_with_their_labels(net):
+    torch.manual_seed(0)
+    model = ScoreModel(net(), VPSDE(schedule=CosineBeta()), "v")
+    with torch.no_grad():  # the U-Net's output layer starts at zero: make labels matter
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    spec = json.loads(json.dumps(registry.model_spec(model)))
+    C = spec["net"]["num_classes"]
+    rebuilt = registry.build_score_model(spec)
+    rebuilt.load_state_dict(model.state_dict())
+    model.eval(), rebuilt.eval()  # no dropout
+    shape = (5, 2) if C == 3 else (5, 1, 8, 8)
+    x, t, y = torch.randn(shape), torch.rand(5) * 0.9 + 0.05, torch.tensor([0, 1, 2, C, 1])
+    with torch.no_grad():
+        assert torch.equal(model(x, t, y), rebuilt(x, t, y)) and not torch.equal(model(x, t, y), model(x, t))
+    assert rebuilt.num_classes == C and spec["sde"]["schedule"]["_target_"] == "sde_diffusion.sdes.CosineBeta"
+
+
+@pytest.mark.parametrize("make", [lambda: DirectPrecond(VESDE(sigma_max=20.0), "v", data_std=0.5),
+                                  lambda: DirectPrecond(VPSDE(), "score", input_scaling=False),
+                                  lambda: EDMPrecond(EDMSDE(sigma_max=40.0), data_std=0.4)])
+def test_preconds_round_trip(make):
+    p = make()
+    q = registry.build(json.loads(json.dumps(registry.spec_of(p))))
+    assert type(q) is type(p) and q.kind == p.kind and q.data_std == p.data_std
+    x, F = torch.randn(4, 3), torch.randn(4, 3)
+    t = torch.tensor([0.05, 0.2, 0.5, 0.9], dtype=torch.float64)
+    m, s = (v.float() for v in p.sde.marginal(t))
+    assert torch.equal(p.net_input(x, m, s), q.net_input(x, m, s))
+    assert torch.equal(p.noise_label(t.float(), m, s), q.noise_label(t.float(), m, s))
+    assert torch.equal(p.output(F, x, m, s)[1], q.output(F, x, m, s)[1])
+
+
+def test_noise_conditional_classifier_round_trips():
+    torch.manual_seed(0)
+    clf = NoiseConditionalClassifier(2, 4, sde=VESDE(sigma_max=10.0), hidden=8, depth=1, time_dim=8)
+    spec = json.loads(json.dumps(registry.spec_of(clf)))
+    rebuilt = registry.build(spec)
+    rebuilt.load_state_dict(clf.state_dict())
+    x, t = torch.randn(5, 2), torch.rand(5)
+    with torch.no_grad():
+        assert torch.equal(clf(x, t), rebuilt(x, t)) and clf(x, t).shape == (5, 4)
+    assert registry.kind_of(spec["_target_"]) == "classifier"
+
+
+def test_mixture_targets_build_the_same_mixture():
+    gm = registry.build({"_target_": "sde_diffusion.analytic.GaussianMixture", "means": [[0.0, 1.0], [2.0, -1.0]],
+                         "stds": [0.5, 0.3], "weights": [1.0, 3.0], "labels": [1, 0]})
+    assert torch.equal(gm.weights, torch.tensor([0.25, 0.75], dtype=torch.float64))
+    assert gm.num_classes == 2 and torch.equal(gm.labels, torch.tensor([1, 0]))
+    from sde_diffusion.analytic import random_full_mixture
+    a = registry.build({"_target_": "sde_diffusion.analytic.random_full_mixture", "dim": 4, "k": 3, "seed": 2})
+    b = random_full_mixture(dim=4, k=3, seed=2)
+    assert torch.equal(a.means, b.means) and torch.equal(a.covs, b.covs)
+    with pytest.raises(registry.RegistryError, match=r"sde\.schedule\._target_='os\.system' is not an allowed "
+                                                      r"target.*for 'schedule': sde_diffusion\.sdes\.LinearBeta"):
+        registry.build({"_target_": "sde_diffusion.sdes.VPSDE", "schedule": {"_target_": "os.system"}}, path="sde")
 
 
 def test_every_allow_listed_target_resolves_and_no_other():
@@ -303,3 +370,46 @@ def test_legacy_and_new_checkpoints_load_the_same_model(tmp_path):
     with torch.no_grad():
         assert torch.equal(a(x, t), model(x, t)) and torch.equal(b(x, t), model(x, t))
     assert cfg._meta_.data_shape == [2] and cfg._meta_.step == 4 and cfg.sampler.name == "euler"
+
+
+# ------------------------------------------------------------------------------ import order
+def test_importing_any_submodule_first_records_arguments():
+    """``sde_diffusion/__init__`` imports the registry first: a fresh interpreter that imports
+    only a leaf module can still save what it builds, and no Hydra/sklearn/wandb is imported."""
+    code = ("import sys\n"
+            "from sde_diffusion.models.mlp import MLP\n"
+            "from sde_diffusion.sdes.vp import VPSDE\n"
+            "net, sde = MLP(2, hidden=4, num_classes=2), VPSDE(beta_max=9.0)  # before any registry import\n"
+            "bad = [m for m in ('hydra', 'omegaconf', 'sklearn', 'wandb') if m in sys.modules]\n"
+            "assert not bad, bad\n"
+            "import sde_diffusion.registry as r\n"
+            "print(r.spec_of(net)['num_classes'], r.spec_of(sde)['beta_max'])\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env(), timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["2", "9.0"]
+
+
+# ------------------------------------------------------------------------------ benchmark entry
+def test_benchmark_cells_refuse_hostile_checkpoints(tmp_path, traps):
+    """The benchmark's checkpoint entry (``run_cell`` with ``checkpoint=``) refuses hostile targets
+    like every other entry point: an error or a failed record naming the key, and no side effect."""
+    bm = pytest.importorskip("sde_diffusion.benchmarking")
+    run_cell = getattr(bm, "run_cell", None)
+    if run_cell is None:
+        pytest.skip("sde_diffusion.benchmarking has no checkpoint-loading entry (run_cell with "
+                    "cell['checkpoint']) in this branch; un-skip after merging the benchmark rewrite")
+    from runs_helpers import DATA
+    for place in ("config.sde", "model_spec.net"):
+        key = hostile_run(tmp_path / place, traps, "builtins.open", place)
+        cell = {"problem": {"name": "ring", "data": dict(DATA)},
+                "sde": {"_target_": "sde_diffusion.sdes.VPSDE"},
+                "sampler": {"name": "euler", "steps": 2, "options": {}}, "nfe": None, "seed": 0,
+                "n_samples": 8, "n_heldout": 8, "metrics": ["sliced_wasserstein"],
+                "checkpoint": str(tmp_path / place), "device": "cpu", "dtype": "float32"}
+        try:
+            rec = run_cell(cell)
+        except registry.RegistryError as e:
+            assert f"{key}='builtins.open' is not an allowed target" in str(e)
+        else:
+            assert f"{key}='builtins.open' is not an allowed target" in str(rec.get("error")), rec
+        traps.assert_untouched()

@@ -51,6 +51,7 @@ class MLPNetConfig:
     time_dim: int = 64
     fourier_scale: float = 16.0
     activation: str = "silu"
+    num_classes: int = 0  # > 0: class-conditional (labels 0..C-1, null label C)
 
 
 @dataclass
@@ -66,6 +67,7 @@ class UNetNetConfig:
     num_groups: int = 32
     time_dim: int = 64
     fourier_scale: float = 16.0
+    num_classes: int = 0  # > 0: class-conditional (labels 0..C-1, null label C)
 
 
 @dataclass
@@ -166,6 +168,7 @@ class LossConfig:
     sigma_data: Optional[float] = None
     p_mean: float = -1.2
     p_std: float = 1.2
+    p_uncond: float = 0.0  # label dropout (class-conditional nets): P(label -> null label)
 
 
 @dataclass
@@ -220,7 +223,9 @@ class SampleConfig:
     """``scripts/sample.py``: draw samples from a trained run (``conf/sample.yaml``).
 
     ``run``: a run folder, a checkpoint file, a ``latest`` link or a ``save_pretrained`` folder.
-    Outputs go to ``<run>/samples/<timestamp>/`` unless ``out`` names a folder."""
+    Outputs go to ``<run>/samples/<timestamp>/`` unless ``out`` names a folder.
+    Conditional (``sde_diffusion.runs_conditional``): ``label`` (a class or "all") with
+    ``guidance`` w; ``inpaint=true`` completes ``n`` test samples hidden by ``mask``."""
     run: str = MISSING
     n: int = 64
     seed: int = 0
@@ -232,6 +237,14 @@ class SampleConfig:
     trajectory_frames: int = 8
     device: str = "auto"
     progress: Optional[bool] = None
+    label: Any = None
+    guidance: Optional[float] = None
+    inpaint: bool = False
+    mask: str = "right"
+    inpaint_method: str = "replacement"
+    completions: int = 4
+    dps_noise: float = 0.05
+    inpaint_scale: float = 1.0
 
 
 @dataclass

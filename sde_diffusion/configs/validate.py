@@ -112,6 +112,21 @@ def validate_sample_config(cfg: Mapping[str, Any]) -> None:
     check_int("trajectory_frames", cfg.get("trajectory_frames", 0), lo=0)
     check_device("device", cfg.get("device", "auto"))
     validate_sampler(cfg.get("sampler"), "sampler", cfg.get("steps"))
+    label = cfg.get("label")
+    if label is not None and (isinstance(label, bool) or not isinstance(label, (int, str))
+                              or (isinstance(label, str) and label != "all")):
+        raise ValueError(f"label must be a class index or 'all', got {label!r}")
+    check_number("guidance", cfg.get("guidance"), allow_none=True)
+    if not isinstance(cfg.get("inpaint", False), bool):
+        raise TypeError(f"inpaint must be true or false, got {cfg.get('inpaint')!r}")
+    if cfg.get("inpaint"):
+        from ..runs_conditional import check_inpaint_options
+        check_inpaint_options(cfg.get("inpaint_method"), cfg.get("mask"))
+        check_int("completions", cfg.get("completions", 4), lo=1)
+        check_number("dps_noise", cfg.get("dps_noise", 0.05), positive=True)
+        check_number("inpaint_scale", cfg.get("inpaint_scale", 1.0), lo=0.0)
+        if label == "all":
+            raise ValueError("label=all draws a class grid; inpainting takes one label (or none)")
 
 
 def validate_likelihood_config(cfg: Mapping[str, Any], eval_methods: Sequence[str],
