@@ -27,6 +27,7 @@ class LossOptions:
     sigma_data: Optional[float] = None
     p_mean: float = -1.2
     p_std: float = 1.2
+    p_uncond: float = 0.0  # label dropout for class-conditional training (needs train.conditional)
 
 
 def _num(name: str, value: Any, *, integer: bool = False, low: Optional[float] = None,
@@ -172,6 +173,10 @@ class TrainOptions:
         for k in self.resume_ignore:
             _choice("resume_ignore", k, RESUME_CHECKS)
         _num("max_weight_abs", self.max_weight_abs, low=0, low_open=True, allow_none=True)
+        _num("loss.p_uncond", self.loss.p_uncond, low=0, high=1)
+        if self.loss.p_uncond > 0 and not self.conditional:
+            raise ValueError(f"train.loss.p_uncond={self.loss.p_uncond!r} (label dropout) needs "
+                             f"train.conditional=true")
         if self.warmup_steps > self.steps and self.lr_schedule != "constant":
             raise ValueError(f"train.warmup_steps={self.warmup_steps} exceeds train.steps="
                              f"{self.steps}: the {self.lr_schedule} decay would never start")
