@@ -4,7 +4,9 @@ The default is the number of CPUs this process may run on divided by the jobs th
 launcher runs at the same time:
 
     cpus    = SLURM_CPUS_PER_TASK if set, else len(os.sched_getaffinity(0)), else os.cpu_count()
-    threads = max(1, cpus // jobs)     jobs = concurrent jobs of a local (joblib) launcher, else 1
+    threads = max(1, min(cpus // jobs, cpus - floor(load)))
+              jobs = concurrent jobs of a local (joblib) launcher, else 1;
+              load = the 1-minute load average at start-up (other processes' busy CPUs)
 
 An explicit ``num_threads`` wins; otherwise a user's ``OMP_NUM_THREADS`` is respected as it is
 (it is the standard way to say "this many", and torch reads it too).
@@ -16,6 +18,7 @@ load average says other processes already use the CPUs.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -37,13 +40,16 @@ class ThreadPlan:
     cpus: int
     jobs: int
     source: str  # "setting", "OMP_NUM_THREADS", "SLURM_CPUS_PER_TASK", "affinity", "cpu_count"
+    load: Optional[float] = None  # load average that lowered the automatic count, if it did
 
     def describe(self) -> str:
         if self.source in ("setting", "OMP_NUM_THREADS"):
             what = "train.num_threads" if self.source == "setting" else "OMP_NUM_THREADS"
             return f"torch threads: {self.threads} ({what}; {self.cpus} CPUs available)"
+        busy = (f", lowered because the load average {self.load:.1f} leaves only {self.threads} "
+                f"CPU(s) free" if self.load is not None else "")
         return (f"torch threads: {self.threads} = {self.cpus} CPUs ({self.source}) // {self.jobs} "
-                f"concurrent job(s)")
+                f"concurrent job(s){busy}")
 
 
 def _positive_int(value, what: str) -> int:
@@ -73,7 +79,8 @@ def available_cpus(env: Optional[Mapping[str, str]] = None) -> tuple:
 
 
 def resolve_num_threads(setting: Optional[int] = None, jobs: Optional[int] = None,
-                        env: Optional[Mapping[str, str]] = None) -> ThreadPlan:
+                        env: Optional[Mapping[str, str]] = None,
+                        load: Optional[float] = None) -> ThreadPlan:
     """The thread count for this process.
 
     Args:
@@ -81,6 +88,10 @@ def resolve_num_threads(setting: Optional[int] = None, jobs: Optional[int] = Non
         jobs: concurrent jobs of a local launcher; None = ``$SDE_DIFFUSION_PARALLEL_JOBS`` or 1.
             A negative value means "one job per CPU" (joblib's ``n_jobs=-1``).
         env: the environment to read (default ``os.environ``; tests pass a dict).
+        load: the 1-minute load average before this process starts working (None: ignored).
+            The automatic count never exceeds the CPUs other processes leave free, because a
+            thread that waits for a busy core slows every step (two threads on a loaded 2-core
+            machine ran 8x slower than one).
     """
     env = os.environ if env is None else env
     cpus, source = available_cpus(env)
@@ -97,7 +108,12 @@ def resolve_num_threads(setting: Optional[int] = None, jobs: Optional[int] = Non
     if env.get("OMP_NUM_THREADS"):
         return ThreadPlan(_positive_int(env["OMP_NUM_THREADS"], "OMP_NUM_THREADS"), cpus, jobs,
                           "OMP_NUM_THREADS")
-    return ThreadPlan(max(1, cpus // jobs), cpus, jobs, source)
+    threads = max(1, cpus // jobs)
+    if load is not None and math.isfinite(load) and load >= 0:
+        free = max(1, cpus - math.floor(load))
+        if free < threads:
+            return ThreadPlan(free, cpus, jobs, source, load)
+    return ThreadPlan(threads, cpus, jobs, source)
 
 
 def apply_num_threads(setting: Optional[int] = None, jobs: Optional[int] = None,
@@ -108,11 +124,11 @@ def apply_num_threads(setting: Optional[int] = None, jobs: Optional[int] = None,
     Oversubscribed: threads x jobs > CPUs, or the 1-minute load average (``load``; default
     ``os.getloadavg``) already exceeds the CPUs, so every extra thread waits for a core.
     """
-    plan = resolve_num_threads(setting, jobs, env)
-    torch.set_num_threads(plan.threads)
-    log.info("%s", plan.describe())
     if load is None and hasattr(os, "getloadavg"):
         load = os.getloadavg()[0]
+    plan = resolve_num_threads(setting, jobs, env, load)
+    torch.set_num_threads(plan.threads)
+    log.info("%s", plan.describe())
     if plan.threads * plan.jobs > plan.cpus:
         warnings.warn(f"{plan.threads} threads x {plan.jobs} job(s) > {plan.cpus} CPUs: the machine "
                       f"is oversubscribed and every job slows down; lower train.num_threads",

@@ -67,3 +67,18 @@ def test_omp_num_threads_is_respected_unless_set_explicitly(affinity):
     assert resolve_num_threads(3, env={"OMP_NUM_THREADS": "1"}).threads == 3
     with pytest.raises(ValueError, match=r"OMP_NUM_THREADS must be a positive integer, got 'many'"):
         resolve_num_threads(env={"OMP_NUM_THREADS": "many"})
+
+
+def test_automatic_count_leaves_the_cpus_other_processes_use(affinity, caplog):
+    """Issue 17: 2 threads on a loaded 2-core machine ran 8x slower than 1; the automatic count
+    takes only the CPUs the start-up load average leaves free (never fewer than 1)."""
+    affinity(8)
+    assert resolve_num_threads(env={}, load=0.3).threads == 8          # quiet machine: all
+    plan = resolve_num_threads(env={}, load=5.6)                       # 5 busy -> 3 free
+    assert (plan.threads, plan.load) == (3, 5.6)
+    assert "lowered because the load average 5.6 leaves only 3 CPU(s) free" in plan.describe()
+    assert resolve_num_threads(env={}, load=40.0).threads == 1         # never 0
+    assert resolve_num_threads(jobs=4, env={}, load=1.0).threads == 2  # min(8 // 4, 8 - 1)
+    assert resolve_num_threads(5, env={}, load=40.0).threads == 5      # an explicit count wins
+    assert resolve_num_threads(env={"OMP_NUM_THREADS": "4"}, load=40.0).threads == 4
+    assert resolve_num_threads(env={}, load=float("nan")).threads == 8  # unknown load: ignored
