@@ -150,9 +150,9 @@ def sample_labels(model, labels: torch.Tensor, data_shape: Sequence[int],
     ``model`` is a class-conditional score ``model(x, t, y)`` with ``model.sde`` and
     ``num_classes`` (a ScoreModel, or an exact mixture score). Returns (x (N, *shape), the
     last SampleInfo, network evaluations per sample path)."""
-    C = num_classes_of(model)
-    labels = cond._labels(torch.as_tensor(labels), C, "model")
+    labels = torch.as_tensor(labels)
     w = 0.0 if guidance is None else float(guidance)
+    cond.cfg_score(model, labels, w)  # checks the model, every label and w before sampling
     made = []
 
     def fns(start: int, m: int):

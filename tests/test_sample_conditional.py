@@ -92,6 +92,16 @@ def test_label_path_equals_guidance_written_out_by_hand(w):
     assert not torch.allclose(other, x)  # the labels reach the network
 
 
+def test_sample_labels_refuses_bad_labels_and_guidance_before_sampling(no_sampling):
+    """sample_labels checks every label and w up front (no sample is drawn)."""
+    with pytest.raises(ValueError, match=r"label 3 is outside the classes 0\.\.2"):
+        rc.sample_labels(cond_model(), torch.tensor([0, 3]), (2,), EULER)
+    with pytest.raises(ValueError, match="guidance scale w must be a finite number, got nan"):
+        rc.sample_labels(cond_model(), torch.tensor([0, 1]), (2,), EULER, guidance=float("nan"))
+    with pytest.raises(ValueError, match="needs a class-conditional model"):
+        rc.sample_labels(cond_model(C=0), torch.tensor([0]), (2,), EULER)
+
+
 def test_exact_conditional_score_reproduces_each_class():
     """With the exact mixture score and w = 0, label=all's rows are samples of p(x0 | class):
     per-class sample means within 4 standard errors of the component means (batches mix classes)."""
