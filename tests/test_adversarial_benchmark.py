@@ -325,12 +325,14 @@ def test_a_sampler_that_refuses_the_sde_is_recorded_as_refused():
     rec = B.run_cell(with_sampler(name="ancestral", options={"discrete": True}), problem=PROBLEM,
                      sde=VESDE())
     assert rec["status"] == "failed"
-    assert rec["error"].startswith("refused: SamplerRefusal: ancestral(discrete=True) needs an SDE")
+    assert rec["error"].startswith("refused: SamplerRefusal: sampler 'ancestral' needs an SDE with "
+                                  "the capability 'discrete_chain' (SDE.has_discrete_chain); "
+                                  "VESDE does not have it")
 
 
 def test_peer_from_the_config_and_a_bad_peer_value():
     from sde_diffusion.configs.benchmark import cells_from_config
-    from sde_diffusion.training import compose_config
+    from sde_diffusion.configs import compose as compose_config
     cfg = compose_config(["peer=unipc", "nfe=10"], config_name="benchmark")
     c = cells_from_config(cfg)[0]
     assert c["sampler"] == {"name": "peer:unipc", "steps": 50, "options": {}} and c["nfe"] == 10

@@ -149,7 +149,8 @@ def test_saved_grid_extra_keys_are_ignored_never_instantiated(tmp_path):
 
 def test_saved_grid_of_other_sde_names_what_fits(tmp_path):
     g = load_grid(_write(tmp_path, _valid()))
-    with pytest.raises(ValueError, match=r"made for SDE VPSDE\(linear\(.*with 2 steps, not for EDMSDE"):
+    with pytest.raises(ValueError, match=r"made for SDE VPSDE\(LinearBeta\(beta_min=0.1, .*"
+                                         r"with 2 steps, not for EDMSDE\(sigma_min"):
         sample(EDMSDE(), GM.score_fn(EDMSDE()), (2, 2), sampler="unipc", steps=2, grid=g)
 
 

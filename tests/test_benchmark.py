@@ -144,7 +144,13 @@ EXPECTED_NFE = {
     "pc": lambda k: 2 * k + 1,             # reverse-diffusion predictor + 1 Langevin corrector
     "annealed_langevin": lambda k: 5 * k + 1,  # 5 Langevin moves per noise level + Tweedie
     "torchsde": lambda k: k + 2,           # Euler-Maruyama via sdeint (+1 at the start) + Tweedie
+    "unipc": lambda k: k,                  # multistep; the corrector reuses the next step's score
+    "deis": lambda k: k,                   # multistep exponential integrator: one new score a step
+    "dpm_solver_2s": lambda k: 2 * k,      # singlestep: x0 at the start + one midpoint
+    "dpm_solver_3s": lambda k: 3 * k,      # singlestep: x0 at the start + two intermediate points
+    "dpmpp_2m_sde": lambda k: k + 1,       # multistep, one score a step + the final Tweedie step
 }
+ADAPTIVE = {"rk45", "dpm_adaptive"}       # NFE set by the error control, not by the step count
 
 
 def _expected_steps(name, budget):
@@ -153,7 +159,7 @@ def _expected_steps(name, budget):
 
 
 def test_every_fixed_step_sampler_has_an_expected_nfe():
-    assert set(EXPECTED_NFE) == set(SAMPLERS) - {"rk45"}, "add the new sampler's NFE formula"
+    assert set(EXPECTED_NFE) == set(SAMPLERS) - ADAPTIVE, "add the new sampler's NFE formula"
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_NFE))
@@ -414,7 +420,7 @@ def test_cells_and_report_log_through_the_tracker(tmp_path):
 @pytest.mark.parametrize("problem", sorted(p.stem for p in (ROOT / "conf" / "problem").glob("*.yaml")))
 def test_every_problem_config_composes_and_builds(problem):
     from sde_diffusion.configs.benchmark import build_problem_node, cell_from_config
-    from sde_diffusion.training import compose_config
+    from sde_diffusion.configs import compose as compose_config
     cfg = compose_config([f"problem={problem}", "sde=ve", "sampler=dpm_solver2", "nfe=20"],
                          config_name="benchmark")
     c = B.validate_cell(cell_from_config(cfg))
@@ -427,7 +433,7 @@ def test_every_problem_config_composes_and_builds(problem):
 
 # ------------------------------------------------------------------ tracker wiring (issue 17)
 def _bench_cfg(tmp_path, *overrides):
-    from sde_diffusion.training import compose_config
+    from sde_diffusion.configs import compose as compose_config
     return compose_config(["problem=clusters1d", "sampler=heun", "nfe=10", "n_samples=64",
                            "n_heldout=64", "name=mysweep", f"out_dir={tmp_path / 'sweep'}",
                            *overrides], config_name="benchmark")

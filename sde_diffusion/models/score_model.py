@@ -84,6 +84,10 @@ class ScoreModel(nn.Module):
         if not _takes_labels(self.net):
             raise TypeError(f"network {type(self.net).__name__} takes no class labels "
                             "(its forward has no third argument); call without y")
+        if getattr(self.net, "num_classes", None) == 0:
+            raise TypeError(f"network {type(self.net).__name__} takes no class labels "
+                            "(it was built with num_classes=0); call without y or build it "
+                            "with num_classes > 0")
         return y.long()
 
     def _native(self, x: torch.Tensor, t: torch.Tensor, m: torch.Tensor, s: torch.Tensor,
