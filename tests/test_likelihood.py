@@ -203,25 +203,36 @@ def test_evaluate_reports_all_methods_with_confidence_intervals():
 # ------------------------------------------------------------------ the Hydra script
 def test_likelihood_script_end_to_end(tmp_path):
     """Train a tiny toy model for a few steps, then scripts/likelihood.py method=all writes the
-    three numbers with confidence intervals to the run directory."""
+    three numbers with confidence intervals to ``out=``."""
     import json
-    import os
     import subprocess
     import sys
     from pathlib import Path
 
-    from sde_diffusion.training import Trainer, compose_config
-    cfg = compose_config(["experiment=toy2d", "logger=none", "data.n_train=500", "data.n_test=100",
-                          "model.net.hidden=16", "model.net.depth=1", "train.steps=10",
-                          "train.batch_size=32", "train.checkpoint_every=10", "train.eval_samples=0",
-                          "train.log_every=5", "train.progress=false", "train.warmup_steps=2"])
-    Trainer(cfg, tmp_path / "train").fit()
+    import sde_diffusion.registry as registry
+    from sde_diffusion.configs import compose, to_plain
+    from sde_diffusion.training import Trainer, TrainOptions
+    from runs_helpers import subprocess_env
+    c = to_plain(compose(["experiment=toy2d", "logger=none", "data.n_train=500", "data.n_test=100",
+                          "model.net.hidden=16", "model.net.depth=1", "model.data_std=1.0",
+                          "train.steps=10", "train.batch_size=32", "train.checkpoint_every=10",
+                          "train.eval_samples=0", "train.log_every=5", "train.progress=false",
+                          "train.warmup_steps=2", "train.device=cpu"]))
+    data = registry.build(c["data"])   # the objects scripts/train.py builds from the config
+    m = c["model"]
+    model = registry.build_score_model({
+        "sde": c["sde"], "net": {**m["net"], "dim": data.info.data_shape[0]},
+        "parameterization": m["parameterization"], "data_std": m["data_std"],
+        "input_scaling": m["input_scaling"]})
+    opts = TrainOptions.from_dict(dict(c["train"], seed=c["seed"]))
+    Trainer(model, data=data, options=opts, run_dir=tmp_path / "train", sampler=c["sampler"],
+            run_config=c).fit()
     root = Path(__file__).resolve().parents[1]
     out = tmp_path / "lik"
     cmd = [sys.executable, str(root / "scripts" / "likelihood.py"), f"checkpoint={tmp_path / 'train'}",
            "method=all", "n_points=20", "elbo.n_samples=8", "discrete_elbo.num_steps=20",
-           "ode.rtol=1e-3", "ode.atol=1e-3", f"hydra.run.dir={out}"]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+           "ode.rtol=1e-3", "ode.atol=1e-3", f"out={out}", f"hydra.run.dir={tmp_path / 'hydra'}"]
+    env = subprocess_env()   # the checkout's package on PYTHONPATH
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     res = json.loads((out / "likelihood.json").read_text())

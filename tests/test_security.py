@@ -398,16 +398,20 @@ def test_benchmark_cells_refuse_hostile_checkpoints(tmp_path, traps):
     if run_cell is None:
         pytest.skip("sde_diffusion.benchmarking has no checkpoint-loading entry (run_cell with "
                     "cell['checkpoint']) in this branch; un-skip after merging the benchmark rewrite")
-    from runs_helpers import DATA
+    from sde_diffusion.configs.benchmark import resolve_cell
+    ring = {"name": "ring8", "mixture": {"_target_": "sde_diffusion.analytic.ring_of_gaussians",
+                                         "n": 8, "radius": 4.0, "std": 0.3}}
     for place in ("config.sde", "model_spec.net"):
         key = hostile_run(tmp_path / place, traps, "builtins.open", place)
-        cell = {"problem": {"name": "ring", "data": dict(DATA)},
+        cell = {"problem": ring,
                 "sde": {"_target_": "sde_diffusion.sdes.VPSDE"},
                 "sampler": {"name": "euler", "steps": 2, "options": {}}, "nfe": None, "seed": 0,
                 "n_samples": 8, "n_heldout": 8, "metrics": ["sliced_wasserstein"],
                 "checkpoint": str(tmp_path / place), "device": "cpu", "dtype": "float32"}
         try:
-            rec = run_cell(cell)
+            problem, sde = resolve_cell(cell)   # the script's path; no SDE object with a checkpoint
+            assert sde is None
+            rec = run_cell(cell, problem=problem)
         except registry.RegistryError as e:
             assert f"{key}='builtins.open' is not an allowed target" in str(e)
         else:
