@@ -3,7 +3,9 @@
 ``output_dir(run, "samples")`` is ``<run>/samples/<YYYY-mm-dd_HH-MM-SS>`` (a suffix ``_1``, ``_2``
 ... if that exists), created; ``draw_samples`` draws ``n`` samples in seeded batches with a tqdm
 bar and refuses non-finite results; ``build_run_data`` rebuilds a run's data set from its
-stored data config through the allow-list only.
+stored data config through the allow-list only. ``sample_run`` is what ``scripts/sample.py``
+does for an unconditional request: samples, their plot, the reverse trajectory as a strip and
+as a GIF (frames spaced by noise level, labelled with t and sigma).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import torch
 from . import registry
 
 __all__ = ["output_dir", "draw_samples", "model_device", "check_finite_samples", "build_run_data",
-           "sampler_parts", "score_progress"]
+           "sampler_parts", "sampler_node", "score_progress", "sample_run"]
 
 
 def output_dir(run_dir: Union[str, Path], kind: str, out: Optional[Union[str, Path]] = None) -> Path:
@@ -56,6 +58,22 @@ def sampler_parts(node: Optional[Mapping[str, Any]], steps: Optional[int] = None
     options = dict(c.pop("options", None) or {})
     options.update(c)
     return name, n, options
+
+
+def sampler_node(node: Any) -> Any:
+    """A sampler node in the shape of ``conf/sampler`` (``{name, steps, options}``). Runs saved
+    before the trainer stored that shape kept the options at the top level; they move under
+    ``options`` here. Anything that is not a mapping is returned unchanged (for the validator)."""
+    if not isinstance(node, Mapping):
+        return node
+    extra = {k: v for k, v in node.items() if k not in ("name", "steps", "options")}
+    if not extra:
+        return dict(node)
+    opts = node.get("options") or {}
+    if not isinstance(opts, Mapping):
+        return dict(node)
+    out = {k: node[k] for k in ("name", "steps") if k in node}
+    return {**out, "options": {**extra, **opts}}
 
 
 def model_device(model: Any) -> torch.device:
@@ -139,3 +157,37 @@ def score_progress(score_fn: Callable, desc: str, enabled: Optional[bool] = None
         yield counted
     finally:
         bar.close()
+
+
+def sample_run(c: Mapping[str, Any], model: torch.nn.Module, run: Mapping[str, Any],
+               sampler: Optional[Mapping[str, Any]], to_unit: Callable) -> str:
+    """``scripts/sample.py`` without labels or inpainting: ``c["n"]`` samples into
+    ``<run>/samples/<timestamp>/`` (or ``c["out"]``): samples.pt, samples.png and, when
+    ``c["trajectory_frames"] > 0``, trajectory.png (that many frames) and trajectory.gif, both
+    spaced evenly in log sigma(t) of ``model.sde`` and labelled with t and sigma. Returns the
+    log line."""
+    from .training.plots import (save_image_grid, save_points, save_trajectory_gif,
+                                 save_trajectory_strip)
+    meta = run["_meta_"]
+    out = output_dir(meta["run_dir"], "samples", c.get("out"))
+    frames = int(c.get("trajectory_frames", 0))
+    x, info, traj = draw_samples(model, c["n"], meta["data_shape"], sampler, seed=c["seed"],
+                                 steps=c.get("steps"), batch_size=c.get("batch_size", 4096),
+                                 return_trajectory=frames > 0, progress=c.get("progress"))
+    torch.save(x, out / "samples.pt")
+    kind, ref = meta.get("data_kind") or "points", None
+    if kind == "images":
+        save_image_grid(to_unit(x), out / "samples.png")
+    else:
+        data = run.get("data")
+        ref = build_run_data(data).test if isinstance(data, Mapping) else None
+        save_points(x, out / "samples.png", reference=ref,
+                    title=f"{meta.get('data_name') or 'samples'}, {info.sampler}, {info.nfe} NFE")
+    if traj is not None:
+        times = info.times.tolist()
+        save_trajectory_strip(traj, times, out / "trajectory.png", kind, frames=frames,
+                              to_unit=to_unit, reference=ref, sde=model.sde)
+        save_trajectory_gif(traj, times, out / "trajectory.gif", kind, frames=max(frames, 24),
+                            to_unit=to_unit, reference=ref, sde=model.sde)
+    return (f"{x.shape[0]} samples ({info.sampler}, {info.nfe} NFE, {info.wall_time:.1f} s) "
+            f"-> {out}")

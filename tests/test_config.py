@@ -13,9 +13,9 @@ from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf import OmegaConf
 
 from sde_diffusion.configs import CONF_DIR, compose as compose_config, instantiate, to_plain, validate_sampler
-from sde_diffusion.data import build_data
+from sde_diffusion.configs.train import build_model, build_trainer
 from sde_diffusion.solvers import SAMPLERS
-from sde_diffusion.training import Trainer, build_model, build_sde
+from sde_diffusion.training import TrainOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 OPTIONS = {g: sorted(p.stem for p in (CONF_DIR / g).glob("*.yaml"))
@@ -27,7 +27,7 @@ FAST = ["logger=none", "train.progress=false"]
 def data_shape(cfg):
     if "image_size" in cfg.data:
         return (cfg.data.channels, cfg.data.image_size, cfg.data.image_size)
-    return build_data(OmegaConf.merge(cfg.data, {"n_train": 8, "n_test": 4})).data_shape
+    return instantiate(OmegaConf.merge(cfg.data, {"n_train": 8, "n_test": 4}), "data").data_shape
 
 
 def test_the_expected_options_exist():
@@ -40,7 +40,7 @@ def test_the_expected_options_exist():
 
 @pytest.mark.parametrize("sde", OPTIONS["sde"])
 def test_every_sde_option_instantiates(sde):
-    s = build_sde(compose_config([f"sde={sde}"]).sde)
+    s = instantiate(compose_config([f"sde={sde}"]).sde, "sde")
     m, std = s.marginal(0.5)
     assert 0 < float(std) and float(m) > 0
 
@@ -48,8 +48,9 @@ def test_every_sde_option_instantiates(sde):
 @pytest.mark.parametrize("sde", OPTIONS["sde"])
 def test_every_shipped_sde_config_is_inside_the_allow_list(sde):
     """The allow-list builds every shipped SDE exactly as Hydra's instantiate did."""
+    from hydra.utils import instantiate as hydra_instantiate
     node = compose_config([f"sde={sde}"]).sde
-    a, b = instantiate(node, path="sde"), build_sde(node)
+    a, b = instantiate(node, path="sde"), hydra_instantiate(node, _convert_="all")
     t = torch.linspace(0.01, float(a.T) * 0.99, 9, dtype=torch.float64)
     assert type(a) is type(b) and all(torch.equal(u, v) for u, v in zip(a.marginal(t), b.marginal(t)))
 
@@ -79,10 +80,25 @@ def test_every_experiment_composes_and_builds_its_model(name):
     cfg = compose_config([f"experiment={name}"])
     assert cfg.sampler.name in SAMPLERS
     shape = data_shape(cfg)
-    model = build_model(cfg.model, build_sde(cfg.sde), shape)
+    model = build_model(cfg.model, cfg.sde, shape)
+    C = cfg.model.net.get("num_classes", 0)
+    assert model.num_classes == C and (C > 0) == cfg.train.conditional
     x = torch.randn(2, *shape)
     with torch.no_grad():
         assert model(x, torch.full((2,), 0.5)).shape == x.shape
+        if C:  # class-conditional: labels 0..C-1 and the null label C reach the net
+            torch.manual_seed(0)
+            for p in model.parameters():  # the U-Net's output layer starts at zero
+                p.normal_(0.0, 0.05)
+            y = torch.tensor([0, C - 1])
+            s_y = model(x, torch.full((2,), 0.5), y)
+            s_null = model(x, torch.full((2,), 0.5), torch.full((2,), C))
+            assert s_y.shape == x.shape and not torch.allclose(s_y, s_null)
+
+
+def test_the_conditional_experiment_is_class_conditional():
+    cfg = compose_config(["experiment=digits_cond"])
+    assert cfg.model.net.num_classes == 10 and cfg.train.conditional and cfg.train.loss.p_uncond > 0
 
 
 @pytest.mark.parametrize("data", [d for d in OPTIONS["data"] if d not in IMAGE_DATA - {"digits"}])
@@ -95,9 +111,9 @@ def test_group_options_combine(data, model):
     shape = data_shape(cfg)
     if model == "unet" and len(shape) == 1:
         with pytest.raises(ValueError, match="use model=mlp"):
-            build_model(cfg.model, build_sde(cfg.sde), shape, data)
+            build_model(cfg.model, cfg.sde, shape)
     else:
-        build_model(cfg.model, build_sde(cfg.sde), shape, data)
+        build_model(cfg.model, cfg.sde, shape)
 
 
 @pytest.mark.parametrize("sampler", OPTIONS["sampler"])
@@ -139,14 +155,44 @@ def test_unknown_experiment_lists_the_options():
 ])
 def test_bad_input_fails_before_training(tmp_path, overrides, error, match):
     with pytest.raises(error, match=match):
-        Trainer(compose_config(overrides + FAST), tmp_path)
+        build_trainer(compose_config(overrides + FAST), tmp_path)
     assert not (tmp_path / "checkpoints").exists()
 
 
 @pytest.mark.skipif(importlib.util.find_spec("torchvision") is not None, reason="torchvision installed")
 def test_missing_torchvision_data_set_fails_with_install_hint(tmp_path):
     with pytest.raises(ImportError, match="pip install torchvision"):
-        Trainer(compose_config(["experiment=mnist"] + FAST), tmp_path)
+        build_trainer(compose_config(["experiment=mnist"] + FAST), tmp_path)
+
+
+def test_the_train_group_is_typed_by_train_options():
+    """One schema for the trainer's options: Hydra's ``train:`` node is ``TrainOptions``."""
+    from dataclasses import fields
+    cfg = compose_config(["experiment=toy2d"])
+    assert OmegaConf.get_type(cfg, "train") is TrainOptions
+    assert set(cfg.train) == {f.name for f in fields(TrainOptions)}
+    with pytest.raises(ConfigCompositionException, match="train.loss.p_uncnd"):
+        compose_config(["train.loss.p_uncnd=0.1"])
+
+
+def test_build_trainer_fills_in_seed_and_data_std(tmp_path):
+    """``train.seed: null`` takes the root seed; ``model.data_std: null`` becomes the training
+    data's std, in the model and in the config stored with the run."""
+    cfg = compose_config(TINY + ["seed=5", "data.n_train=256"])
+    trainer = build_trainer(cfg, tmp_path)
+    std = round(float(instantiate(cfg.data, "data").train.double().std()), 6)
+    assert trainer.seed == 5 and trainer.options.steps == 4
+    assert trainer.run_config["model"]["data_std"] == std
+    assert abs(float(trainer.model.data_std) - std) < 1e-12
+    assert cfg.model.data_std is None  # the caller's config is not modified
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_build_trainer_of_the_conditional_experiment(tmp_path):
+    """experiment=digits_cond: a 10-class net, labelled data and a loss that takes them."""
+    trainer = build_trainer(compose_config(["experiment=digits_cond"] + FAST), tmp_path)
+    assert trainer.model.num_classes == 10 and trainer.options.conditional
+    assert trainer.data_info.num_classes == 10
 
 
 def test_sample_and_likelihood_configs_compose():
@@ -195,6 +241,7 @@ def test_multirun_two_values_give_two_runs_and_sample_script(tmp_path):
     (out,) = (runs[0] / "samples").glob("20*")  # lineage: inside the run
     assert torch.load(out / "samples.pt", weights_only=True).shape == (50, 2)
     assert (out / "samples.png").is_file() and (out / "trajectory.png").is_file()
+    assert (out / "trajectory.gif").is_file()
 
 
 @pytest.mark.slow  # two interpreter start-ups; the same errors are tested in-process above
@@ -208,3 +255,52 @@ def test_train_script_fails_fast_on_bad_key_and_bad_image_size(tmp_path):
               f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
     assert r.returncode == 2 and "multiple of 16" in (r.stdout + r.stderr)
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_sample_script_writes_a_noise_spaced_strip_and_a_gif_inside_the_run(tmp_path, monkeypatch):
+    """scripts/sample.py on an unconditional run: samples, trajectory.png and trajectory.gif in
+    <run>/samples/<timestamp>/, the strip and the GIF given the model's SDE (frames spaced in
+    log sigma, labelled with t and sigma), one GIF frame per selected noise level."""
+    from PIL import Image
+    import sde_diffusion.training.plots as plots
+    from sde_diffusion.sdes import VPSDE
+    from runs_helpers import make_run, run_script
+    seen = {}
+    for name in ("save_trajectory_strip", "save_trajectory_gif"):
+        real = getattr(plots, name)
+
+        def spy(traj, times, path, kind, *a, _real=real, _name=name, **kw):
+            seen[_name] = (list(times), kw)
+            return _real(traj, times, path, kind, *a, **kw)
+        monkeypatch.setattr(plots, name, spy)
+    run = make_run(tmp_path / "run")
+    code, err = run_script("sample", [f"run={run}", "n=20", "sampler=euler", "sampler.steps=30",
+                                      "trajectory_frames=4"])
+    assert code == 0, err
+    (out,) = (run / "samples").iterdir()
+    assert out.name.startswith("20") and (out / "trajectory.png").is_file()
+    assert torch.load(out / "samples.pt", weights_only=True).shape == (20, 2)
+    times, kw = seen["save_trajectory_gif"]
+    assert isinstance(kw["sde"], VPSDE) and isinstance(seen["save_trajectory_strip"][1]["sde"], VPSDE)
+    assert seen["save_trajectory_strip"][1]["frames"] == 4 and len(times) == 31
+    with Image.open(out / "trajectory.gif") as gif:
+        assert gif.format == "GIF"
+        assert gif.n_frames == len(plots.frame_indices(times, kw["frames"], kw["sde"])) > 4
+
+
+def test_sample_script_reads_a_run_sampler_with_top_level_options(tmp_path):
+    """Runs written before the trainer stored {name, steps, options} kept options at the top."""
+    from sde_diffusion.runs import sampler_node
+    from runs_helpers import legacy_config, make_run, run_script
+    flat = {"name": "pc", "steps": 3, "denoise": True, "snr": 0.16}
+    assert sampler_node(flat) == {"name": "pc", "steps": 3, "options": {"denoise": True, "snr": 0.16}}
+    assert sampler_node({"name": "pc", "steps": 3, "options": {"snr": 0.1}}) == \
+        {"name": "pc", "steps": 3, "options": {"snr": 0.1}}
+    cfg = legacy_config()
+    cfg["sampler"] = flat
+    run = make_run(tmp_path / "run", config=cfg)
+    code, err = run_script("sample", [f"run={run}", "n=8", "trajectory_frames=0"])
+    assert code == 0, err
+    (out,) = (run / "samples").iterdir()
+    assert torch.load(out / "samples.pt", weights_only=True).shape == (8, 2)
+    assert not (out / "trajectory.gif").exists()

@@ -6,15 +6,14 @@ failures as one line, non-zero exit); ``hydra_ddp_argv`` handles torchrun. Impor
 package registers the structured-config schemas (idempotent).
 """
 from .launch import EXIT_BAD_INPUT, EXIT_FAILED, guarded, hydra_ddp_argv, one_line_error, run_main
-from .schemas import (Config, LikelihoodConfig, LossConfig, SampleConfig, SamplerConfig,
-                      TrainConfig)
+from .schemas import Config, LikelihoodConfig, SampleConfig, SamplerConfig
 from .store import CONF_DIR, compose, instantiate, register_configs, to_plain
 from .validate import (check_keys, validate_config, validate_likelihood_config,
                        validate_sample_config, validate_sampler)
 
 __all__ = ["compose", "to_plain", "instantiate", "register_configs", "CONF_DIR", "run_main", "guarded",
            "one_line_error", "hydra_ddp_argv", "EXIT_BAD_INPUT", "EXIT_FAILED", "Config",
-           "TrainConfig", "LossConfig", "SampleConfig", "SamplerConfig", "LikelihoodConfig",
+           "SampleConfig", "SamplerConfig", "LikelihoodConfig",
            "validate_sample_config", "validate_likelihood_config", "validate_sampler",
            "validate_config", "check_keys"]
 

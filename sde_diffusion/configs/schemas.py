@@ -12,7 +12,9 @@ from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING
 
-__all__ = ["Config", "TrainConfig", "LossConfig", "SampleConfig", "SamplerConfig", "LikelihoodConfig",
+from ..training.options import TrainOptions
+
+__all__ = ["Config", "SampleConfig", "SamplerConfig", "LikelihoodConfig",
            "ODEOptions", "ELBOOptions", "DiscreteELBOOptions", "GROUP_SCHEMAS"]
 
 
@@ -141,7 +143,9 @@ class ImageFolderDataConfig:
 # ------------------------------------------------------------------ logger/
 @dataclass
 class WandbLoggerConfig:
-    """wandb, offline unless ``mode`` says otherwise (the WANDB_MODE env var wins over it)."""
+    """wandb, offline unless ``mode`` says otherwise (the WANDB_MODE env var wins over it);
+    banners off (``quiet``); online without network falls back to offline after
+    ``network_timeout`` seconds. ``name``/``tags`` default to the experiment's (configs.train)."""
     _target_: str = "sde_diffusion.tracking.WandbTracker"
     project: str = "sde_diffusion"
     entity: Optional[str] = None
@@ -150,6 +154,8 @@ class WandbLoggerConfig:
     tags: List[str] = field(default_factory=list)
     name: Optional[str] = None
     notes: Optional[str] = None
+    quiet: bool = True
+    network_timeout: float = 3.0
 
 
 @dataclass
@@ -157,49 +163,11 @@ class NoLoggerConfig:
     _target_: str = "sde_diffusion.tracking.NullTracker"
 
 
-# ------------------------------------------------------------------ train/ and the root
-@dataclass
-class LossConfig:
-    """``losses.DSMLoss`` options."""
-    weighting: str = "sigma2"
-    t_sampling: str = "uniform"
-    reduce: str = "mean"
-    max_weight: Optional[float] = None
-    sigma_data: Optional[float] = None
-    p_mean: float = -1.2
-    p_std: float = 1.2
-    p_uncond: float = 0.0  # label dropout (class-conditional nets): P(label -> null label)
-
-
-@dataclass
-class TrainConfig:
-    """Trainer options (``training.Trainer``)."""
-    steps: int = 10_000
-    batch_size: int = 256
-    lr: float = 2e-4
-    weight_decay: float = 0.0
-    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
-    warmup_steps: int = 500
-    grad_clip: Optional[float] = 1.0
-    ema_decay: float = 0.999
-    loss: LossConfig = field(default_factory=LossConfig)
-    device: str = "auto"
-    amp: bool = True
-    compile: bool = False
-    deterministic: bool = False
-    log_every: int = 100
-    sample_every: int = 0
-    checkpoint_every: int = 1000
-    keep_checkpoints: int = 3
-    n_samples: int = 64
-    eval_samples: int = 2000
-    resume: bool = True
-    progress: Optional[bool] = None
-
-
+# ------------------------------------------------------------------ the root
 @dataclass
 class Config:
-    """The root of ``conf/config.yaml``. Group nodes carry their own schemas."""
+    """The root of ``conf/config.yaml``. Group nodes carry their own schemas; ``train:`` is
+    ``training.TrainOptions`` itself (the one definition of the trainer's options)."""
     name: str = "default"
     seed: int = 0
     sde: Any = MISSING
@@ -207,7 +175,7 @@ class Config:
     data: Any = MISSING
     sampler: Any = None
     logger: Any = MISSING
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: TrainOptions = field(default_factory=TrainOptions)
 
 
 @dataclass

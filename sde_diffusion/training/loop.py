@@ -190,8 +190,11 @@ class Trainer:
         options + sampler) holding the model spec as ``config["model_spec"]``, also stored as
         ``model_spec`` and ``meta["model_spec"]`` (what ``load_model`` rebuilds from)."""
         spec = self.identity["model"]
+        smp = {k: v for k, v in self.sampler.items() if k not in ("name", "steps")}
         config = dict(self.run_config or {"train": self.options.to_dict(), "seed": self.seed},
-                      sampler=self.sampler, model_spec=spec)
+                      sampler={"name": self.sampler["name"], "steps": self.sampler["steps"],
+                               "options": smp},  # the shape of a conf/sampler node
+                      model_spec=spec)
         rng = {"generator": self.generator.get_state(), "torch": torch.get_rng_state(),
                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
         info = self.data_info
