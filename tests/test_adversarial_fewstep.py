@@ -149,7 +149,7 @@ def test_saved_grid_extra_keys_are_ignored_never_instantiated(tmp_path):
 
 def test_saved_grid_of_other_sde_names_what_fits(tmp_path):
     g = load_grid(_write(tmp_path, _valid()))
-    with pytest.raises(ValueError, match=r"made for SDE VPSDE\(linear\(.*with 2 steps, not for EDMSDE"):
+    with pytest.raises(ValueError, match=r"made for SDE VPSDE\(.*\) with 2 steps, not for EDMSDE"):
         sample(EDMSDE(), GM.score_fn(EDMSDE()), (2, 2), sampler="unipc", steps=2, grid=g)
 
 
@@ -180,3 +180,24 @@ def test_optimize_grid_nan_calibration_batch():
     x[1, 0] = float("nan")
     with pytest.raises(ValueError, match="x_calib contains non-finite values"):
         optimize_grid(SDE, SF, "unipc", 3, x)
+
+
+@pytest.mark.parametrize("grid,exc,match", [
+    ({"a": 1}, TypeError, "grid must be a name, a saved grid, a callable or a sequence of times, got dict"),
+    ([1.0], ValueError, "a time grid needs at least 2 points, got 1"),
+    ([], ValueError, "a time grid needs at least 2 points, got 0"),
+    ("missing.json", FileNotFoundError, "missing.json"),
+])
+def test_grid_without_steps_bad_input(grid, exc, match):
+    with pytest.raises(exc, match=match):
+        sample(SDE, SF, (2, 2), sampler="unipc", grid=grid)
+
+
+@pytest.mark.parametrize("steps", [None, 0, True, 2.0])
+def test_steps_none_or_bad_with_named_grid(steps):
+    if steps is None:
+        _, info = sample(SDE, SF, (2, 2), sampler="ddim", grid="uniform_t")
+        assert info.steps == 1000
+    else:
+        with pytest.raises(ValueError, match=rf"steps must be an integer >= 1, got {steps!r}"):
+            sample(SDE, SF, (2, 2), sampler="ddim", grid="uniform_t", steps=steps)

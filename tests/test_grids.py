@@ -128,3 +128,29 @@ def test_optimized_grid_times_are_valid_and_ends_fixed():
     t = g.times
     assert t[0] == sde.T and t[-1] == sde.eps
     assert all(b < a for a, b in zip(t, t[1:])) and all(math.isfinite(v) for v in t)
+
+
+def test_sample_takes_steps_from_a_saved_grid(tmp_path):
+    """``steps`` omitted: a saved grid (object or path) and explicit times give their own step
+    count; nothing else changes the old default of 1000 steps."""
+    sde = VPSDE()
+    sf = ring_of_gaussians().score_fn(sde)
+    g = _grid(sde, steps=3)
+    g.save(tmp_path / "g.json")
+    for grid in (g, load_grid(tmp_path / "g.json"), str(tmp_path / "g.json"), tmp_path / "g.json"):
+        _, info = sample(sde, sf, (2, 2), sampler="unipc", grid=grid)
+        assert info.steps == 3 and info.nfe == 3 and info.times.tolist() == g.times
+    _, info = sample(sde, sf, (2, 2), sampler="ddim", grid=[1.0, 0.5, 0.1, 0.01, 0.001])
+    assert info.steps == 4 and info.nfe == 4
+    _, info = sample(sde, sf, (2, 2), sampler="ddim")
+    assert info.steps == 1000 and info.nfe == 1000 and info.t_end == sde.eps
+
+
+def test_saved_grid_with_conflicting_steps_stays_an_error(tmp_path):
+    sde = VPSDE()
+    g = _grid(sde, steps=3)
+    g.save(tmp_path / "g.json")
+    for grid in (g, str(tmp_path / "g.json")):
+        with pytest.raises(ValueError, match=r"made for steps=3 .*asks for steps=10: pass steps=3"):
+            sample(sde, ring_of_gaussians().score_fn(sde), (2, 2), sampler="unipc", steps=10,
+                   grid=grid)

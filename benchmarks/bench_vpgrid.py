@@ -1,0 +1,134 @@
+"""VP default grid: candidate grids on ring8 / mix16 (VP) at 5/10/15/20 NFE, every default sampler.
+
+    OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_vpgrid.py survey  > vpgrid.json  # VPGRID_ONLY=a,b: only those grids
+    OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_vpgrid.py where   # where the error is made
+    OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_vpgrid.py tend    # end time x grid
+"""
+import functools
+import json
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(__file__))
+import bench_fewstep as B  # noqa: E402
+from sde_diffusion.solvers import sample  # noqa: E402
+from sde_diffusion.solvers.grids import default_t_end, karras, make_grid  # noqa: E402
+
+# best published peer per (problem, NFE) on VP, from fewstep.md section 1
+PEER = {"ring8": {5: 0.285, 10: 0.123, 15: 0.0483, 20: 0.0292},
+        "mix16": {5: 2.61, 10: 0.648, 15: 0.124, 20: 0.0699}}
+
+
+def power_t(p):
+    def g(sde, steps, t_end, t_start):
+        t0 = float(sde.T if t_start is None else t_start)
+        u = torch.linspace(0.0, 1.0, steps + 1, dtype=torch.float64)
+        out = (t0 ** (1 / p) + u * (t_end ** (1 / p) - t0 ** (1 / p))) ** p
+        out[0], out[-1] = t0, t_end
+        return out
+    return g
+
+
+def karras_rho(rho):
+    return lambda sde, steps, t_end, t_start: karras(sde, steps, t_end, t_start, rho=rho)
+
+
+CANDIDATES = {"uniform_t": "uniform_t", "time_quadratic": "time_quadratic", "log_snr": "log_snr",
+              "karras7": "karras"}
+for _p in (1.1, 1.2, 1.25, 1.3, 1.4, 1.5, 1.75):
+    CANDIDATES[f"power{_p}"] = power_t(_p)
+for _r in (2.0, 3.0, 4.0):
+    CANDIDATES[f"karras{_r:g}"] = karras_rho(_r)
+
+
+def survey():
+    rows = []
+    only = os.environ.get("VPGRID_ONLY", ",".join(CANDIDATES)).split(",")
+    for p in ("ring8", "mix16"):
+        for gname, g in CANDIDATES.items():
+            if gname not in only:
+                continue
+            for name, opts in B.PROJECT:
+                for nfe in B.NFES:
+                    e, n = B.run_project(p, "VP", name, opts, g, nfe)
+                    rows.append({"problem": p, "grid": gname, "sampler": name, "nfe": nfe,
+                                 "rms": e, "ratio": e / PEER[p][nfe]})
+            print(f"# {p} {gname}", file=sys.stderr, flush=True)
+    json.dump(rows, sys.stdout, indent=0)
+
+
+def where(sampler="unipc", nfe=10):
+    """Error of the run restarted from the exact state x(t_k) on the rest of the grid, k = 0..N-1:
+    E(0) is the full error; E(k) - E(k+1) is roughly what step k adds."""
+    for p in ("ring8", "mix16"):
+        gm, sde, sf, x_T = B.setup(p, "VP")
+        t_end = default_t_end(sde, nfe)
+        ref = B.reference(p, "VP", t_end)
+        for gname in ("uniform_t", "time_quadratic"):
+            times = make_grid(sde, gname, nfe, t_end)
+            errs = []
+            for k in range(nfe):
+                if k == 0:
+                    xk = x_T
+                else:
+                    xk, _ = sample(sde, sf, sampler="rk45", x_init=x_T, t_end=float(times[k]),
+                                   rtol=1e-10, atol=1e-10, method="DOP853")
+                x, _ = sample(sde, sf, sampler=sampler, x_init=xk, grid=times[k:], denoise=False,
+                              steps=nfe - k)
+                errs.append(B.rms(x, ref))
+            sig = sde.sigma(times)
+            print(f"{p} {gname} t: " + " ".join(f"{float(t):.3g}" for t in times))
+            print(f"{p} {gname} sigma: " + " ".join(f"{float(s):.3g}" for s in sig))
+            print(f"{p} {gname} E(k): " + " ".join(f"{e:.3g}" for e in errs), flush=True)
+
+
+def tend():
+    """Error against the exact map to 1e-5 by grid and end time (unipc, 10 NFE)."""
+    for p in ("ring8", "mix16"):
+        gm, sde, sf, x_T = B.setup(p, "VP")
+        ref = B.reference(p, "VP", 1e-5)
+        for gname in ("uniform_t", "time_quadratic", "power1.5", "log_snr"):
+            row = []
+            for te in (1e-5, 1e-4, 1e-3, 3e-3):
+                x, _ = sample(sde, B.setup(p, "VP")[2], sampler="unipc", steps=10, x_init=x_T,
+                              t_end=te, grid=CANDIDATES[gname])
+                row.append(f"{B.rms(x, ref):.3g}")
+            print(f"| {p} | {gname} | " + " | ".join(row) + " |", flush=True)
+
+
+DIGITS_PEER = {5: 1.27, 10: 0.573, 20: 0.235}  # best peer per NFE (fewstep.md section 4)
+
+
+def digits(run_dir="runs/digits3000", n=200):
+    """Trained digits model (VP): RMS against RK45 (rtol = atol = 1e-5) from the same noise
+    (seed 1, as bench_fewstep.py digits), per grid, for unipc / deis / dpm_solver3."""
+    import time
+    from sde_diffusion.solvers import SAMPLERS
+    from sde_diffusion.training import load_model
+    model, cfg = load_model(run_dir)
+    sde = model.sde
+    x_T = sde.prior_sample((n,) + tuple(cfg._meta_["data_shape"]),
+                           generator=torch.Generator().manual_seed(1))
+    t0 = time.time()
+    with torch.no_grad():
+        ref, info = sample(sde, model, sampler="rk45", x_init=x_T, t_end=1e-3, rtol=1e-5,
+                           atol=1e-5, method="DOP853")
+    print(f"# reference {info.nfe} NFE {time.time() - t0:.0f} s", flush=True)
+    grids = os.environ.get("VPGRID_ONLY", "uniform_t,time_quadratic,log_snr,power1.3,power1.4,"
+                           "power1.5").split(",")
+    for name in ("unipc", "deis", "dpm_solver3"):
+        for g in grids:
+            cells = []
+            for k in (5, 10, 20):
+                steps = max(1, k // SAMPLERS[name].evals_per_step)
+                with torch.no_grad():
+                    x, _ = sample(sde, model, sampler=name, steps=steps, x_init=x_T,
+                                  grid=CANDIDATES[g], denoise=False, t_end=1e-3)
+                e = float((x - ref).pow(2).flatten(1).sum(1).mean().sqrt())
+                cells.append(f"{e:.3g} ({e / DIGITS_PEER[k]:.2f}x)")
+            print(f"| {name} | {g} | " + " | ".join(cells) + " |", flush=True)
+
+if __name__ == "__main__":
+    {"survey": survey, "where": where, "tend": tend, "digits": lambda: digits(*sys.argv[2:])}[sys.argv[1]]()
