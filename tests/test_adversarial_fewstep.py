@@ -201,3 +201,10 @@ def test_steps_none_or_bad_with_named_grid(steps):
     else:
         with pytest.raises(ValueError, match=rf"steps must be an integer >= 1, got {steps!r}"):
             sample(SDE, SF, (2, 2), sampler="ddim", grid="uniform_t", steps=steps)
+
+
+@pytest.mark.parametrize("kappa", [0.5, 0, -1, float("nan"), float("inf"), True, "2"])
+def test_time_power_bad_kappa(kappa):
+    from sde_diffusion.solvers.grids import time_power
+    with pytest.raises(ValueError, match=rf"kappa must be a finite number >= 1, got {kappa!r}"):
+        time_power(SDE, 4, 1e-3, kappa=kappa)
