@@ -4,8 +4,8 @@
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_vpgrid.py where   # where the error is made
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_vpgrid.py tend    # end time x grid
 """
-import functools
 import json
+import math
 import os
 import sys
 
@@ -35,10 +35,29 @@ def karras_rho(rho):
     return lambda sde, steps, t_end, t_start: karras(sde, steps, t_end, t_start, rho=rho)
 
 
+def blend(w):
+    """Uniform in phi = (1 - w) (T - t)/(T - t_end) + w (lam(t) - lam(T))/(lam(t_end) - lam(T)):
+    uniform-t at w = 0, log-SNR at w = 1 (inverted on a fine table)."""
+    def g(sde, steps, t_end, t_start):
+        t0 = float(sde.T if t_start is None else t_start)
+        tt = torch.exp(torch.linspace(math.log(t0), math.log(t_end), 200001, dtype=torch.float64))
+        lam = sde.log_snr(tt).to(torch.float64)
+        phi = (1 - w) * (t0 - tt) / (t0 - t_end) + w * (lam - lam[0]) / (lam[-1] - lam[0])
+        u = torch.linspace(0.0, 1.0, steps + 1, dtype=torch.float64)
+        idx = torch.searchsorted(phi.contiguous(), u).clamp(1, len(tt) - 1)
+        a, b = phi[idx - 1], phi[idx]
+        out = tt[idx - 1] + (u - a) / (b - a) * (tt[idx] - tt[idx - 1])
+        out[0], out[-1] = t0, t_end
+        return out
+    return g
+
+
 CANDIDATES = {"uniform_t": "uniform_t", "time_quadratic": "time_quadratic", "log_snr": "log_snr",
               "karras7": "karras"}
 for _p in (1.1, 1.2, 1.25, 1.3, 1.4, 1.5, 1.75):
     CANDIDATES[f"power{_p}"] = power_t(_p)
+for _w in (0.1, 0.2, 0.3, 0.5):
+    CANDIDATES[f"blend{_w}"] = blend(_w)
 for _r in (2.0, 3.0, 4.0):
     CANDIDATES[f"karras{_r:g}"] = karras_rho(_r)
 
