@@ -149,5 +149,26 @@ def digits(run_dir="runs/digits3000", n=200):
                 cells.append(f"{e:.3g} ({e / DIGITS_PEER[k]:.2f}x)")
             print(f"| {name} | {g} | " + " | ".join(cells) + " |", flush=True)
 
+
+def seeds(nfe=10):
+    """Robustness over 5 prior draws (seeds 0-4, 500 samples each): best default sampler per
+    grid vs the best of 4 peers, per seed, at 10 NFE, t_end 1e-3 for everyone."""
+    peers = ("diffusers_unipc", "diffusers_deis_karras", "diffusers_dpmpp_2m", "kdiff_lms_karras")
+    grids = tuple(os.environ.get("VPGRID_ONLY", "uniform_t,time_quadratic,power1.3,power1.4").split(","))
+    names = ("unipc", "deis", "dpm_solver3", "dpm_solver2")
+    print("| problem | seed | best peer | " + " | ".join(
+        f"{g}: best default (unipc)" for g in grids) + " |")
+    print("|---|---|---|" + "---|" * len(grids))
+    for p in ("ring8", "mix16"):
+        for seed in range(5):
+            bp = min((B.run_peer(p, "VP", q, nfe, seed)[0], q) for q in peers)
+            cells = []
+            for g in grids:
+                errs = {n: B.run_project(p, "VP", n, {}, CANDIDATES[g], nfe, seed)[0] for n in names}
+                best = min(errs, key=errs.get)
+                cells.append(f"{errs[best] / bp[0]:.2f}x {best} ({errs['unipc'] / bp[0]:.2f}x)")
+            print(f"| {p} | {seed} | {bp[0]:.3g} {bp[1]} | " + " | ".join(cells) + " |", flush=True)
+
 if __name__ == "__main__":
-    {"survey": survey, "where": where, "tend": tend, "digits": lambda: digits(*sys.argv[2:])}[sys.argv[1]]()
+    {"survey": survey, "where": where, "tend": tend, "seeds": seeds,
+     "digits": lambda: digits(*sys.argv[2:])}[sys.argv[1]]()

@@ -8,7 +8,7 @@
 - ``time_quadratic``: sqrt(t_i) uniform between sqrt(T) and sqrt(t_end) (DPM-Solver's default
   for small images).
 - ``time_power``:     t_i^(1/kappa) uniform between T^(1/kappa) and t_end^(1/kappa), kappa =
-  ``TIME_POWER_KAPPA`` = 1.4 (between uniform-t, kappa = 1, and time-quadratic, kappa = 2): the
+  ``TIME_POWER_KAPPA`` = 1.2 (between uniform-t, kappa = 1, and time-quadratic, kappa = 2): the
   VP default, chosen by the worst case over three problems (``fewstep.md`` section 2).
 - a saved optimised grid (``optimized_grid.OptimizedGrid`` or the path of its ``.json`` file).
 
@@ -32,7 +32,7 @@ __all__ = ["uniform_t", "uniform_log_snr", "karras", "time_quadratic", "time_pow
            "make_grid", "default_t_end", "FEW_STEP_BELOW", "TIME_POWER_KAPPA"]
 
 FEW_STEP_BELOW = 25
-TIME_POWER_KAPPA = 1.4
+TIME_POWER_KAPPA = 1.2
 
 
 def _ends(sde, t_end: Optional[float], t_start: Optional[float]):
