@@ -196,3 +196,14 @@ def test_saved_grid_with_conflicting_steps_stays_an_error(tmp_path):
         with pytest.raises(ValueError, match=r"made for steps=3 .*asks for steps=10: pass steps=3"):
             sample(sde, ring_of_gaussians().score_fn(sde), (2, 2), sampler="unipc", steps=10,
                    grid=grid)
+
+
+@pytest.mark.parametrize("name", ["unipc-10-VP-ring8", "unipc-10-VP-mix16", "unipc-10-VP-digits",
+                                  "unipc-10-EDM-ring8", "unipc-10-EDM-mix16"])
+def test_shipped_grids_still_fit_their_sde(name):
+    """The grids in benchmarks/results/grids name their SDE by repr: a repr change (as the
+    maths-layer restructuring made, linear(...) -> LinearBeta(...)) must be caught here."""
+    from pathlib import Path
+    g = load_grid(Path(__file__).parent.parent / "benchmarks/results/grids" / f"{name}.json")
+    sde = VPSDE() if "-VP-" in name else EDMSDE()
+    assert torch.equal(make_grid(sde, g, 10), torch.tensor(g.times, dtype=torch.float64))
