@@ -3,6 +3,10 @@
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_vpgrid.py survey  > vpgrid.json  # VPGRID_ONLY=a,b: only those grids
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_vpgrid.py where   # where the error is made
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_vpgrid.py tend    # end time x grid
+    OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_vpgrid.py seeds   # 5 prior draws vs peers
+    OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_vpgrid.py digits <run dir>     # digits model
+    OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_vpgrid.py digits_fd <run dir>  # FD, opt. grid
+Results and the rule: benchmarks/results/fewstep.md section 2a.
 """
 import json
 import math
@@ -169,6 +173,35 @@ def seeds(nfe=10):
                 cells.append(f"{errs[best] / bp[0]:.2f}x {best} ({errs['unipc'] / bp[0]:.2f}x)")
             print(f"| {p} | {seed} | {bp[0]:.3g} {bp[1]} | " + " | ".join(cells) + " |", flush=True)
 
+
+def digits_fd(run_dir="runs/digits3000", n=200):
+    """Frechet distance (bench_digits.py's classifier features, 360 held-out digits) of UniPC
+    samples on the optimised 10-NFE grid and on VP's default grid, same noise as ``digits``."""
+    from bench_digits import train_classifier
+    from sde_diffusion.data import digits as digits_data
+    from sde_diffusion.metrics import frechet_distance
+    from sde_diffusion.solvers import load_grid
+    from sde_diffusion.training import load_model
+    model, cfg = load_model(run_dir)
+    sde = model.sde
+    data = digits_data()
+    feat, _, acc = train_classifier(data)
+    fd = lambda x: frechet_distance(feat(x.float()).detach(), feat(data.test).detach())  # noqa: E731
+    x_T = sde.prior_sample((n,) + tuple(cfg._meta_["data_shape"]),
+                           generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ref, _ = sample(sde, model, sampler="rk45", x_init=x_T, t_end=1e-3, rtol=1e-5,
+                        atol=1e-5, method="DOP853")
+        print(f"classifier accuracy {acc:.3f}; reference FD {fd(ref):.2f}", flush=True)
+        rows = [("optimised grid (unipc-10-VP-digits.json)", None,
+                 load_grid("benchmarks/results/grids/unipc-10-VP-digits.json"))]
+        rows += [(f"default grid, {k} NFE", k, None) for k in (5, 10, 20)]
+        for label, k, grid in rows:
+            x, info = sample(sde, model, sampler="unipc", steps=k, x_init=x_T, grid=grid)
+            e = float((x - ref).pow(2).flatten(1).sum(1).mean().sqrt()) if info.t_end == 1e-3 else float("nan")
+            print(f"| unipc, {label} | {info.nfe} | {e:.3g} | {fd(x):.2f} |", flush=True)
+
 if __name__ == "__main__":
     {"survey": survey, "where": where, "tend": tend, "seeds": seeds,
+     "digits_fd": lambda: digits_fd(*sys.argv[2:]),
      "digits": lambda: digits(*sys.argv[2:])}[sys.argv[1]]()
