@@ -106,7 +106,8 @@ def time_power(sde, steps: int, t_end: Optional[float] = None, t_start: Optional
     in t; 2: time-quadratic); shape (steps+1,)."""
     steps = _check_steps(steps)
     t0, t1 = _ends(sde, t_end, t_start)
-    if isinstance(kappa, bool) or not isinstance(kappa, (int, float)) or not (1.0 <= kappa < float("inf")):
+    if (isinstance(kappa, bool) or not isinstance(kappa, (int, float))
+            or not 1.0 <= kappa < float("inf")):
         raise ValueError(f"kappa must be a finite number >= 1, got {kappa!r}")
     u = torch.linspace(0.0, 1.0, steps + 1, dtype=torch.float64)
     e = 1.0 / float(kappa)
