@@ -139,7 +139,8 @@ BEST_CANDIDATES = [("unipc", {}), ("unipc", {"order": 1, "variant": "bh1"}), ("d
                    ("deis", {"basis": "t"}), ("dpm_solver2", {}), ("dpm_solver3", {}),
                    ("dpm_solver_2s", {})]
 GRID_DIR = "benchmarks/results/grids"
-OPT_NFES = tuple(int(v) for v in sys.argv[2].split(",")) if len(sys.argv) > 2 else (10,)
+OPT_NFES = (tuple(int(v) for v in sys.argv[2].split(","))
+            if len(sys.argv) > 2 and sys.argv[1].startswith("optgrid") else (10,))
 
 
 def neighbour(pname):

@@ -31,7 +31,8 @@ import torch
 
 __all__ = ["PEERS", "missing_peers_message", "available_peers"]
 
-INSTALL = "pip install diffusers k-diffusion   (or: pip install 'sde_diffusion[bench]')"
+INSTALL = ('pip install -e ".[bench]"   (from the repository root; or: pip install diffusers '
+           'k-diffusion)')
 
 
 def _kdiffusion_sampling():
@@ -129,7 +130,11 @@ def _kdiff(method: str, spacing: str, evals_per_step: int) -> Callable:
 
 def _diffusers(cls_name: str, karras: bool, **cfg) -> Callable:
     def run(sde, score_fn, x_T, steps, t_end):
-        import diffusers
+        try:
+            import diffusers
+        except ImportError:
+            raise ImportError(f"peer {cls_name} needs diffusers, which is not installed; "
+                              f"install: {INSTALL}") from None
         n_train = 1000
         m_T = float(sde.marginal(torch.tensor([sde.T], dtype=torch.float64))[0][0])
         if m_T < 0.999:  # VP-type: table uniform in t (DDPM's)

@@ -37,6 +37,7 @@ Reproducibility (what is guaranteed):
 from __future__ import annotations
 
 import inspect
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Dict, Optional, Sequence, Type
@@ -48,7 +49,8 @@ from .context import GeneratorLike, NoiseSource, NonFiniteSampleError, SolverCon
 from .grids import make_grid
 
 __all__ = ["Sampler", "SampleInfo", "SolverContext", "SAMPLERS", "register_sampler", "sample",
-           "NoiseSource", "get_sampler", "NonFiniteSampleError", "as_steps"]
+           "NoiseSource", "get_sampler", "NonFiniteSampleError", "as_steps", "resolve_steps",
+           "DEFAULT_STEPS"]
 
 
 SAMPLERS: Dict[str, Type["Sampler"]] = {}
@@ -185,8 +187,35 @@ def _build(name: str, options: Dict[str, Any]) -> Sampler:
     return cls(**options)
 
 
+DEFAULT_STEPS = 1000
+
+
+def resolve_steps(grid, steps: Optional[int]):
+    """``(grid, steps)`` with ``steps`` filled in: a saved grid (``OptimizedGrid`` or ``.json``
+    path, loaded here) gives its own step count, explicit times ``len(times) - 1``, anything
+    else ``DEFAULT_STEPS``. An explicit ``steps`` is validated (a saved grid made for another
+    count is rejected later by ``OptimizedGrid.times_for``)."""
+    from .optimized_grid import OptimizedGrid, load_grid
+    if isinstance(grid, (str, os.PathLike)) and os.fspath(grid).endswith(".json"):
+        grid = load_grid(grid)
+    if steps is not None:
+        return grid, as_steps(steps)
+    if isinstance(grid, OptimizedGrid):
+        return grid, as_steps(grid.steps)
+    if grid is None or isinstance(grid, str) or callable(grid):
+        return grid, DEFAULT_STEPS
+    try:
+        n = torch.as_tensor(grid, dtype=torch.float64).numel()
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"grid must be a name, a saved grid, a callable or a sequence of times, "
+                        f"got {type(grid).__name__}") from None
+    if n < 2:
+        raise ValueError(f"a time grid needs at least 2 points, got {n}")
+    return grid, n - 1
+
+
 def sample(sde, score_fn, shape: Optional[Sequence[int]] = None, sampler: str = "pc",
-           steps: int = 1000, generator: GeneratorLike = None,
+           steps: Optional[int] = None, generator: GeneratorLike = None,
            x_init: Optional[torch.Tensor] = None, device=None, dtype: torch.dtype = torch.float32,
            *, t_end: Optional[float] = None, t_start: Optional[float] = None, grid=None,
            denoise: Optional[bool] = None,
@@ -203,7 +232,9 @@ def sample(sde, score_fn, shape: Optional[Sequence[int]] = None, sampler: str = 
             omitted when ``x_init`` is given.
         sampler: a name in ``SAMPLERS`` (unknown names list the registered ones).
         steps: solver steps (>= 1); NFE = steps * evals_per_step (+1 when denoising), except
-            adaptive solvers (rk45, adaptive torchsde), where it is measured.
+            adaptive solvers (rk45, adaptive torchsde), where it is measured. None (default):
+            the step count of ``grid`` when it is a saved grid (object or ``.json`` path) or
+            explicit times, else 1000. A saved grid with a different ``steps`` is a ValueError.
         generator: ``torch.Generator`` or a list of one per sample (batch-size independence).
         x_init: start state at t_start (default: prior N(0, s(t_start)^2 I)); its device and
             dtype then win over ``device``/``dtype``.
@@ -232,7 +263,7 @@ def sample(sde, score_fn, shape: Optional[Sequence[int]] = None, sampler: str = 
     (rk45 and torchsde's adaptive mode are host-driven by nature).
     """
     smp = _build(sampler, sampler_options)
-    steps = as_steps(steps)
+    grid, steps = resolve_steps(grid, steps)
     if not callable(score_fn):
         raise TypeError(f"score_fn must be callable (x, t) -> score, got {type(score_fn).__name__}")
     smp.check_sde(sde)

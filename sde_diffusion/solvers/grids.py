@@ -7,6 +7,9 @@
   on sigma = s/m (Karras et al. 2022, rho = 7), mapped back to t by ``sde.t_from_sigma``.
 - ``time_quadratic``: sqrt(t_i) uniform between sqrt(T) and sqrt(t_end) (DPM-Solver's default
   for small images).
+- ``time_power``:     t_i^(1/kappa) uniform between T^(1/kappa) and t_end^(1/kappa), kappa =
+  ``TIME_POWER_KAPPA`` = 1.2 (between uniform-t, kappa = 1, and time-quadratic, kappa = 2): the
+  VP default, chosen by the worst case over three problems (``fewstep.md`` section 2).
 - a saved optimised grid (``optimized_grid.OptimizedGrid`` or the path of its ``.json`` file).
 
 Default grid: the sampler's ``default_grid`` if it declares one, else the SDE's
@@ -25,10 +28,11 @@ import torch
 
 from ..utils import check_choice
 
-__all__ = ["uniform_t", "uniform_log_snr", "karras", "time_quadratic", "GRIDS", "make_grid",
-           "default_t_end", "FEW_STEP_BELOW"]
+__all__ = ["uniform_t", "uniform_log_snr", "karras", "time_quadratic", "time_power", "GRIDS",
+           "make_grid", "default_t_end", "FEW_STEP_BELOW", "TIME_POWER_KAPPA"]
 
 FEW_STEP_BELOW = 25
+TIME_POWER_KAPPA = 1.2
 
 
 def _ends(sde, t_end: Optional[float], t_start: Optional[float]):
@@ -96,11 +100,28 @@ def time_quadratic(sde, steps: int, t_end: Optional[float] = None,
     return grid
 
 
+def time_power(sde, steps: int, t_end: Optional[float] = None, t_start: Optional[float] = None,
+               kappa: float = TIME_POWER_KAPPA) -> torch.Tensor:
+    """t_i = (t_start^(1/k) + i/N (t_end^(1/k) - t_start^(1/k)))^k, k = kappa >= 1 (1: uniform
+    in t; 2: time-quadratic); shape (steps+1,)."""
+    steps = _check_steps(steps)
+    t0, t1 = _ends(sde, t_end, t_start)
+    if (isinstance(kappa, bool) or not isinstance(kappa, (int, float))
+            or not 1.0 <= kappa < float("inf")):
+        raise ValueError(f"kappa must be a finite number >= 1, got {kappa!r}")
+    u = torch.linspace(0.0, 1.0, steps + 1, dtype=torch.float64)
+    e = 1.0 / float(kappa)
+    grid = (t0 ** e + u * (t1 ** e - t0 ** e)) ** float(kappa)
+    grid[0], grid[-1] = t0, t1
+    return grid
+
+
 GRIDS: Dict[str, Callable[..., torch.Tensor]] = {
     "uniform_t": uniform_t,
     "log_snr": uniform_log_snr,
     "karras": karras,
     "time_quadratic": time_quadratic,
+    "time_power": time_power,
 }
 
 
