@@ -37,6 +37,7 @@ from sde_diffusion.losses import dsm_loss
 from sde_diffusion.models import ScoreModel, UNet
 from sde_diffusion.models.classifier import NoiseConditionalClassifier, noisy_classifier_loss
 from sde_diffusion.sdes import VPSDE
+from sde_diffusion.training.quality import train_digits_classifier as train_eval_classifier
 
 NUM_CLASSES = 10
 
@@ -100,31 +101,6 @@ def train_noisy_classifier(data, sde, steps: int, seed: int, log) -> NoiseCondit
     return clf.eval()
 
 
-def train_eval_classifier(data, epochs: int = 60, seed: int = 0):
-    """The clean-digit MLP of bench_digits.py: 64-256-64-10; returns (features, head, accuracy)."""
-    torch.manual_seed(seed)
-    feat = nn.Sequential(nn.Flatten(), nn.Linear(64, 256), nn.SiLU(), nn.Linear(256, 64), nn.SiLU())
-    head = nn.Linear(64, NUM_CLASSES)
-    net = nn.Sequential(feat, head)
-    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-4)
-    x, y = data.train, data.train_labels
-    g = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        perm = torch.randperm(x.shape[0], generator=g)
-        for i in range(0, x.shape[0], 64):
-            idx = perm[i:i + 64]
-            xb = x[idx] + 0.05 * torch.randn(x[idx].shape, generator=g)
-            loss = nn.functional.cross_entropy(net(xb), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    net.eval()
-    with torch.no_grad():
-        acc = float((net(data.test).argmax(1) == data.test_labels).float().mean())
-    return feat, head, acc
-
-
-# ---------------------------------------------------------------------- evaluation
 def save_grid(images: torch.Tensor, rows: int, path: str, row_labels=None) -> None:
     """images (rows*cols, 1, 8, 8) in [-1, 1] -> one PNG grid."""
     import matplotlib
