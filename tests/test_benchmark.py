@@ -127,6 +127,95 @@ def test_data_metrics_need_an_analytic_problem_or_a_checkpoint():
         run(cell(problem=digits, metrics=["frechet"]))
 
 
+# ------------------------------------------------------------------ stale records
+def test_a_cached_record_is_recomputed_when_the_resolved_sampler_settings_change(tmp_path,
+                                                                                 monkeypatch):
+    """A cell with no grid / end time resolves them from the SDE's defaults; its record stores
+    them, and a cached record made with other settings (or none: before issue 15) is
+    recomputed, naming why, instead of being served."""
+    from sde_diffusion.sdes import VPSDE
+    c = cell("euler", steps=4, n=64, metrics=["sliced_wasserstein"])
+    first = run(c, tmp_path)
+    st = first["settings"]
+    # VPSDE's defaults below 25 steps: its default grid, ending at 1e-3 (no denoising)
+    assert VPSDE.default_grid != "uniform_t"
+    assert (st["grid"], st["t_end"], st["denoise"]) == (VPSDE.default_grid, 1e-3, False)
+    assert first["t_end"] == pytest.approx(1e-3, rel=1e-12)
+    assert run(c, tmp_path)["status"] == "skipped"
+    # a record from before the settings were stored, with a planted number: not served
+    path = B.record_path(tmp_path, c)
+    old = json.loads(path.read_text())
+    del old["settings"]
+    old["metrics"]["sliced_wasserstein"] = 123.0
+    path.write_text(json.dumps(old))
+    with pytest.warns(RuntimeWarning, match=r"stale benchmark record .*records no resolved "
+                                            r"sampler settings.*recomputing it"):
+        again = run(c, tmp_path)
+    assert again["status"] == "computed"
+    assert again["metrics"]["sliced_wasserstein"] == first["metrics"]["sliced_wasserstein"]
+    # the default grid changes (the same cell, the same key): the record is stale by name
+    monkeypatch.setattr(VPSDE, "default_grid", "uniform_t")
+    with pytest.warns(RuntimeWarning, match=rf"made with grid {st['grid']}, t_end 0.001, "
+                                            r"denoise False; the sampler now uses grid "
+                                            r"uniform_t, t_end 0.001"):
+        changed = run(c, tmp_path)
+    assert changed["status"] == "computed" and changed["settings"]["grid"] == "uniform_t"
+    assert changed["metrics"]["sliced_wasserstein"] != first["metrics"]["sliced_wasserstein"]
+    assert run(c, tmp_path)["status"] == "skipped"
+
+
+def test_a_sweep_opens_a_tracker_for_a_stale_record_and_none_for_a_valid_one(tmp_path):
+    opened = []
+
+    class _Tracker:
+        def __init__(self):
+            self.finished = None
+
+        def log(self, payload, step):
+            pass
+
+        def summary(self, d):
+            pass
+
+        def finish(self, exit_code):
+            self.finished = exit_code
+
+    def factory(c, problem, sde):
+        opened.append(_Tracker())
+        return opened[-1]
+
+    c = cell("euler", steps=4, n=64, metrics=["sliced_wasserstein"])
+    sweep = lambda: B.run_sweep([c], tmp_path, resolve_cell, tracker_factory=factory,
+                                progress=False)
+    assert [r["status"] for r in sweep()] == ["computed"] and len(opened) == 1
+    assert [r["status"] for r in sweep()] == ["skipped"] and len(opened) == 1
+    path = B.record_path(tmp_path, c)
+    old = json.loads(path.read_text())
+    old["settings"]["t_end"] = 1e-5                     # made with another end time
+    path.write_text(json.dumps(old))
+    from sde_diffusion.sdes import VPSDE
+    with pytest.warns(RuntimeWarning, match=f"t_end 1e-05, denoise False; the sampler now uses "
+                                            f"grid {VPSDE.default_grid}, t_end 0.001"):
+        assert [r["status"] for r in sweep()] == ["computed"]
+    assert len(opened) == 2 and [t.finished for t in opened] == [0, 0]
+
+
+@pytest.mark.parametrize("sampler,steps,options,want", [
+    ("euler", 30, {}, ("<vp default>", 1e-5, False)),          # >= 25 steps: sde.eps
+    ("euler", 4, {"grid": "uniform_t", "t_end": 1e-5}, ("uniform_t", 1e-5, False)),
+    ("euler_maruyama", 4, {}, ("<vp default>", 1e-3, True)),    # stochastic: Tweedie at the end
+    ("rk45", 4, {}, ("rk45 own grid", 1e-5, False)),            # end points only
+])
+def test_resolved_settings_name_the_grid_and_end_time_used(sampler, steps, options, want):
+    from sde_diffusion.benchmarking.settings import resolved_settings
+    from sde_diffusion.sdes import VPSDE
+    c = cell(sampler, steps=steps)
+    c["sampler"]["options"] = options
+    st = resolved_settings(c, VPSDE())
+    want = (want[0].replace("<vp default>", VPSDE.default_grid),) + want[1:]
+    assert (st["grid"], st["t_end"], st["denoise"]) == want
+
+
 # ------------------------------------------------------------------ budget and metrics
 # NFE(k) of each sampler's default configuration, written down from its algorithm (not from
 # the code under test): the budget B must map to the largest k with NFE(k) <= B.

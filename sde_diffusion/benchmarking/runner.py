@@ -29,6 +29,7 @@ from .problems import Problem
 from .quality import ANALYTIC_ONLY, METRIC_NAMES, quality
 from .records import CorruptRecordError, atomic_write, read_record
 from .reference import reference_solution
+from .settings import resolved_settings, stale_reason
 from .sources import run_peer, score_source
 
 __all__ = ["run_cell", "run_sweep", "tracker_payload", "SamplerRefusal"]
@@ -119,8 +120,11 @@ def _compute(cell, problem, sde, score_fn, source, out, device, dtype) -> Dict[s
 
 
 def run_cell(cell: Mapping[str, Any], out_dir: Optional[Any] = None, *, problem: Problem,
-             sde: Any = None, tracker: Any = None, force: bool = False) -> Dict[str, Any]:
-    """Compute one cell's record, or load it when ``out_dir`` already holds it.
+             sde: Any = None, tracker: Any = None, force: bool = False,
+             open_tracker: Optional[Callable[[], Any]] = None) -> Dict[str, Any]:
+    """Compute one cell's record, or load it when ``out_dir`` already holds it and it was made
+    with the sampler settings the cell resolves to now (``settings.resolved_settings``: grid,
+    end time, denoising); a stale record is named in a warning and recomputed.
 
     Args:
         cell: the plain description (``cells.validate_cell``; checked first, errors raise).
@@ -130,6 +134,8 @@ def run_cell(cell: Mapping[str, Any], out_dir: Optional[Any] = None, *, problem:
         sde: the SDE object of the cell's ``sde`` spec (unused with a ``checkpoint``: the
             checkpoint's own SDE is sampled).
         tracker: a ``tracking.Tracker``; receives the record's numbers (``tracker_payload``).
+        open_tracker: called (no arguments) for a tracker only when the cell is computed (not
+            for a record served from disk); the caller finishes what it returned.
         force: recompute even if the record exists.
     Returns:
         the record; ``status`` "computed", "skipped" or "failed" (with ``error``): a sampler that
@@ -141,22 +147,32 @@ def run_cell(cell: Mapping[str, Any], out_dir: Optional[Any] = None, *, problem:
     _check_metrics(cell, problem)
     out = Path(out_dir) if out_dir is not None else None
     path = record_path(out, cell) if out is not None else None
-    if path is not None and path.exists() and not force:
-        try:
-            rec = read_record(path)
-            rec["status"] = "skipped"
-            return rec
-        except CorruptRecordError as e:
-            warnings.warn(f"{e}; recomputing it", RuntimeWarning, stacklevel=2)
     device = torch.device(cell.get("device") or "cpu")
     dtype = getattr(torch, cell["dtype"])
     sde, score_fn, source = score_source(cell, problem, sde, device, dtype)  # checks shapes
+    try:
+        settings: Optional[Dict[str, Any]] = resolved_settings(cell, sde, problem.data_shape)
+    except Exception:  # a refused / invalid sampler: its failure is recorded below
+        settings = None
+    if path is not None and path.exists() and not force:
+        try:
+            rec = read_record(path)
+            why = stale_reason(rec, settings)
+            if why is None:
+                rec["status"] = "skipped"
+                return rec
+            warnings.warn(f"stale benchmark record {str(path)!r}: {why}; recomputing it",
+                          RuntimeWarning, stacklevel=2)
+        except CorruptRecordError as e:
+            warnings.warn(f"{e}; recomputing it", RuntimeWarning, stacklevel=2)
+    if tracker is None and open_tracker is not None:
+        tracker = open_tracker()
     rec: Dict[str, Any] = {
         "key": cell_key(cell), "version": RECORD_VERSION, "cell": cell, "problem": problem.name,
         "sde": sde_label(cell), "sampler": cell["sampler"]["name"],
         "steps": cell["sampler"].get("steps"), "nfe_budget": cell.get("nfe"),
         "seed": cell["seed"], "n_samples": cell["n_samples"], "source": source,
-        "device": str(device), "torch": torch.__version__}
+        "device": str(device), "torch": torch.__version__, "settings": settings}
     try:
         rec.update(_compute(cell, problem, sde, score_fn, source, out, device, dtype))
         rec.update(status="computed", error=None)
@@ -193,8 +209,9 @@ def run_sweep(cells: Iterable[Mapping[str, Any]], out_dir: Any,
 
     Every cell is validated before the first one runs (a bad cell stops the sweep at once,
     naming it). ``resolve(cell) -> (problem, sde)`` builds each cell's objects (cached by
-    spec); ``tracker_factory(cell, problem, sde)`` opens one tracker per computed cell (none for cells
-    already on disk), finished with exit code 0, or 1 for a failed cell."""
+    spec); ``tracker_factory(cell, problem, sde)`` opens one tracker per computed cell (new or
+    stale; none for a valid record already on disk), finished with exit code 0, or 1 for a
+    failed cell."""
     from tqdm.auto import tqdm
     cells = [validate_cell(c) for c in cells]
     cache: Dict[str, Tuple[Problem, Any]] = {}
@@ -206,15 +223,17 @@ def run_sweep(cells: Iterable[Mapping[str, Any]], out_dir: Any,
             if k not in cache:
                 cache[k] = resolve(c)
             problem, sde = cache[k]
-            path = record_path(out_dir, c)
-            tracker = None
-            if tracker_factory is not None and (force or not path.exists()):
-                tracker = tracker_factory(c, problem, sde)
+            opened: List[Any] = []   # the tracker of a computed (new or stale) cell
+
+            def open_tracker(c=c, problem=problem, sde=sde):
+                opened.append(tracker_factory(c, problem, sde))
+                return opened[-1]
             rec = None
             try:
-                rec = run_cell(c, out_dir, problem=problem, sde=sde, tracker=tracker, force=force)
+                rec = run_cell(c, out_dir, problem=problem, sde=sde, force=force,
+                               open_tracker=open_tracker if tracker_factory is not None else None)
             finally:
-                if tracker is not None:
+                for tracker in opened:
                     tracker.finish(exit_code=0 if rec is not None and not rec.get("error") else 1)
             failed += rec["status"] == "failed"
             recs.append(rec)
