@@ -200,6 +200,19 @@ def test_a_sweep_opens_a_tracker_for_a_stale_record_and_none_for_a_valid_one(tmp
     assert len(opened) == 2 and [t.finished for t in opened] == [0, 0]
 
 
+def test_the_report_names_the_grids_used_and_the_stale_records(tmp_path):
+    from sde_diffusion.sdes import VPSDE
+    recs = [run(cell("euler", steps=4, n=64, seed=s, metrics=["sliced_wasserstein"]))
+            for s in (0, 1)]
+    old = dict(recs[1])
+    del old["settings"]                                  # a record from before issue 15
+    md = B.build_report([recs[0], old], tmp_path, ["sliced_wasserstein"])["markdown"]
+    assert f"- vp: grid `{VPSDE.default_grid}`, t_end 0.001: euler" in md
+    assert (f"**Stale:** 1 records carry no resolved sampler settings (made before issue 15, "
+            f"with the defaults of their day: `uniform_t`, t_end 1e-5); re-run their sweep to "
+            f"recompute them: `{old['key']}`.") in md
+
+
 @pytest.mark.parametrize("sampler,steps,options,want", [
     ("euler", 30, {}, ("<vp default>", 1e-5, False)),          # >= 25 steps: sde.eps
     ("euler", 4, {"grid": "uniform_t", "t_end": 1e-5}, ("uniform_t", 1e-5, False)),

@@ -50,7 +50,33 @@ def _budget_kind(r) -> str:
     return "nfe" if r["nfe_budget"] is not None else "steps"
 
 
-def _markdown(rows, metrics, failed, corrupt, commands, title) -> str:
+def _settings_lines(records: Sequence[Mapping[str, Any]], show: int = 20) -> List[str]:
+    """Which grid and end time the records were computed with (``record["settings"]``), per
+    SDE: samplers grouped by (grid, t_end); records without settings named as stale."""
+    groups: Dict[tuple, set] = {}
+    stale = []
+    for r in records:
+        st = r.get("settings")
+        if "settings" not in r:
+            stale.append(str(r.get("key")))
+        elif st:
+            groups.setdefault((str(r.get("sde")), st.get("grid"), st.get("t_end")),
+                              set()).add(str(r.get("sampler")))
+    lines = []
+    if groups:
+        lines += ["Grids and end times the samplers used:", ""]
+        lines += [f"- {sde}: grid `{grid}`, t_end {t_end!r}: {', '.join(sorted(smp))}"
+                  for (sde, grid, t_end), smp in sorted(groups.items(), key=str)] + [""]
+    if stale:
+        more = f" and {len(stale) - show} more" if len(stale) > show else ""
+        lines += [f"**Stale:** {len(stale)} records carry no resolved sampler settings (made "
+                  f"before issue 15, with the defaults of their day: `uniform_t`, t_end 1e-5); "
+                  f"re-run their sweep to recompute them: "
+                  f"{', '.join(f'`{k}`' for k in sorted(stale)[:show])}{more}.", ""]
+    return lines
+
+
+def _markdown(rows, metrics, failed, corrupt, commands, title, settings=()) -> str:
     seeds = sorted({s for r in rows for s in r["seeds"]})
     n_recs = sum(len(r["recs"]) for r in rows)
     lines = [f"# {title}", ""]
@@ -58,6 +84,7 @@ def _markdown(rows, metrics, failed, corrupt, commands, title) -> str:
         lines += ["Made by:", "", "```bash", *commands, "```", ""]
     lines += [f"{n_recs} cells in {len(rows)} rows, seeds {seeds} (n = {len(seeds)}); "
               f"{len(failed)} cells failed, {len(corrupt)} corrupt record files skipped.", "",
+              *settings,
               "How to read it: each entry is the mean over seeds ± the half-width of its 95 % "
               "confidence interval (Student t, n − 1 degrees of freedom). Seed s fixes the "
               "prior noise and the held-out set for every sampler, so rows are compared paired "
@@ -207,7 +234,8 @@ def build_report(records: Sequence[Mapping[str, Any]], out_dir: os.PathLike,
                          f"{len(failed)} failed)")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    md = _markdown(rows, metrics, failed, [str(p) for p in corrupt], list(commands), title)
+    md = _markdown(rows, metrics, failed, [str(p) for p in corrupt], list(commands), title,
+                   _settings_lines(records))
     plots: Dict[str, Path] = {}
     for m in metrics:
         for axis, tag in (("nfe", "nfe"), ("wall_time", "time")):

@@ -69,7 +69,10 @@ def stale_reason(record: Mapping[str, Any], now: Optional[Mapping[str, Any]]) ->
     old = record.get("settings")
     if old == now:
         return None
-    def show(s):
-        return "none" if not s else f"grid {s.get('grid')}, t_end {s.get('t_end')!r}, " \
-                                   f"denoise {s.get('denoise')}"
-    return f"it was made with {show(old)}; the sampler now uses {show(now)}"
+    return f"it was made with {_show(old)}; the sampler now uses {_show(now)}"
+
+
+def _show(s: Optional[Mapping[str, Any]]) -> str:
+    if not s:
+        return "none"
+    return f"grid {s.get('grid')}, t_end {s.get('t_end')!r}, denoise {s.get('denoise')}"
