@@ -346,3 +346,63 @@ def test_bad_training_root_configs_fail_before_training(changes, error, match):
     validate_config(TRAIN)  # the shipped experiment passes
     with pytest.raises(error, match=match):
         validate_config(_with(TRAIN, **changes))
+
+
+# --------------------------------------------------------------- configs.train: build_trainer
+@pytest.mark.parametrize("changes,error,match", [
+    (dict(train__lr=float("nan")), ValueError, r"train.lr must be finite, got nan"),
+    (dict(train__steps=0), ValueError, r"train.steps must be >= 1, got 0"),
+    (dict(train__batch_size="64"), TypeError, r"train.batch_size must be an integer, got '64'"),
+    (dict(train__lrr=1.0), ValueError, r"unknown train option\(s\) \['lrr'\]"),
+    (dict(sampler=dict(TRAIN["sampler"], steps=0)), ValueError, r"sampler.steps must be >= 1, got 0"),
+    (dict(model=None), ValueError, r"the config lacks its 'model' group"),
+    (dict(data={"_target_": "builtins.open", "file": "/tmp/x"}), registry.RegistryError,
+     r"data._target_='builtins.open' is not an allowed target"),
+    (dict(logger={"_target_": "os.system", "command": "true"}), registry.RegistryError,
+     r"logger._target_='os.system' is not an allowed target"),
+    (dict(model__net__hidden=-3), ValueError, r"hidden"),
+    (dict(model__data_std=float("inf")), ValueError, r"inf"),
+])
+def test_build_trainer_refuses_bad_plain_configs_before_any_step(tmp_path, changes, error, match):
+    from sde_diffusion.configs.train import build_trainer
+    cfg = _with(TRAIN, **{"data__n_train": 256, "data__n_test": 32, "logger": {
+        "_target_": "sde_diffusion.tracking.NullTracker"}})
+    cfg = _with(cfg, **changes)
+    with pytest.raises(error, match=match):
+        build_trainer(cfg, tmp_path / "run")
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("args,error,match", [
+    (("not a config", {"_target_": "sde_diffusion.sdes.VPSDE"}, (2,)), ValueError,
+     r"the model config needs a 'net' with a '_target_'"),
+    (({"net": {"hidden": 8}}, {"_target_": "sde_diffusion.sdes.VPSDE"}, (2,)), ValueError,
+     r"the model config needs a 'net' with a '_target_'"),
+    (({"net": {"_target_": "sde_diffusion.models.MLP"}}, {"beta_min": 0.1}, (2,)), ValueError,
+     r"the sde config needs a '_target_'"),
+    (({"net": {"_target_": "torch.nn.Linear"}}, {"_target_": "sde_diffusion.sdes.VPSDE"}, (2,)),
+     registry.RegistryError, r"'torch.nn.Linear' is not an allowed target"),
+    (({"net": {"_target_": "sde_diffusion.models.UNet"}}, {"_target_": "sde_diffusion.sdes.VPSDE"},
+      (1, 8, 6)), ValueError, r"model=unet needs square images \(C, S, S\), the data have shape \(1, 8, 6\)"),
+    (({"net": {"_target_": "sde_diffusion.models.MLP"}, "parameterization": "nope"},
+      {"_target_": "sde_diffusion.sdes.VPSDE"}, (2,)), ValueError, r"parameterization"),
+])
+def test_build_model_refuses_bad_nodes(args, error, match):
+    from sde_diffusion.configs.train import build_model
+    with pytest.raises(error, match=match):
+        build_model(*args)
+
+
+def test_build_trainer_of_a_non_mapping_and_missing_values(tmp_path):
+    from sde_diffusion.configs.train import build_trainer
+    with pytest.raises(TypeError, match="cfg must be a composed config"):
+        build_trainer(["experiment=toy2d"], tmp_path)
+    with pytest.raises(ValueError, match=r"leaves \['data.path'\] unset"):
+        build_trainer(compose(["data=image_folder", "logger=none"]), tmp_path)
+
+
+def test_training_data_std_of_too_little_data():
+    from sde_diffusion.configs.train import training_data_std
+    assert training_data_std(torch.tensor([[1.0], [3.0]])) == pytest.approx(2 ** 0.5, abs=1e-6)
+    with pytest.raises(ValueError, match="cannot estimate data_std from 1 value"):
+        training_data_std(torch.tensor([[1.0]]))
