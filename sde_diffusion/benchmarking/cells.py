@@ -18,12 +18,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import operator
 import os
 import re
 from pathlib import Path
 from typing import Any, Dict, Mapping, Tuple
 
+from ..solvers.context import as_steps
 from ..utils import check_choice
 from .quality import METRIC_NAMES
 
@@ -56,15 +56,7 @@ def _plain(obj: Any) -> Any:
 
 def _int(name: str, v: Any, minimum: int) -> int:
     """An integer >= minimum (Python or numpy integers; not bool, not float)."""
-    if isinstance(v, bool):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {v!r}")
-    try:
-        n = operator.index(v)
-    except TypeError:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {v!r}") from None
-    if n < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {v!r}")
-    return int(n)
+    return as_steps(v, name=name, minimum=minimum)
 
 
 def validate_cell(cell: Mapping[str, Any]) -> Dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 import torch
 
+from ..solvers.grids import default_t_end
 from .problems import Problem, check_data_shape
 
 __all__ = ["score_source", "run_peer", "PEER_INSTALL_HINT"]
@@ -85,7 +86,8 @@ def run_peer(name: str, sde, score_fn, x_init: torch.Tensor, steps: int,
     if bad:
         raise ValueError(f"peer solver {name!r} takes only the option t_end, got "
                          f"{', '.join(bad)}")
-    t_end = float(sample_kw.get("t_end", getattr(sde, "eps", 1e-3)))
+    # the same end time a project sampler would use at this step count (grids.default_t_end)
+    t_end = float(sample_kw["t_end"]) if "t_end" in sample_kw else default_t_end(sde, int(steps))
     calls = [0]
 
     def counted(x, t):
