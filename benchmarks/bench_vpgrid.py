@@ -6,7 +6,7 @@
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_vpgrid.py seeds   # 5 prior draws vs peers
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_vpgrid.py digits <run dir>     # digits model
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_vpgrid.py digits_fd <run dir>  # FD, opt. grid
-Results and the rule: benchmarks/results/fewstep.md section 2a.
+Results and the rule: benchmarks/RESULTS.md, "Few-step sampling" section 2a.
 """
 import json
 import math

@@ -1,6 +1,6 @@
 """Published few-step solvers as benchmark rows (issue 15): a diffusers and a k-diffusion peer
 run through ``sde_diffusion.benchmarking`` as ``peer:<name>`` cells on exact-score mixtures
-reproduce the RMS that ``benchmarks/results/fewstep.md`` reports, and without the packages the
+reproduce the RMS that ``benchmarks/RESULTS.md, "Few-step sampling"`` reports, and without the packages the
 benchmark says how to install them.
 
 The cells use fewstep.md's x_T exactly (``prior_sample`` of seed 1, 500 samples, float64) and

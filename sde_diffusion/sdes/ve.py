@@ -19,7 +19,7 @@ __all__ = ["VESDE"]
 
 
 class VESDE(SDE):
-    default_grid = "karras"  # measured best at 10-20 NFE (benchmarks/results/fewstep.md)
+    default_grid = "karras"  # measured best at 10-20 NFE (benchmarks/RESULTS.md, "Few-step sampling")
 
     def __init__(self, sigma_min: float = 0.01, sigma_max: float = 50.0, T: float = 1.0,
                  eps: float = 1e-5):

@@ -13,7 +13,7 @@
 - a saved optimised grid (``optimized_grid.OptimizedGrid`` or the path of its ``.json`` file).
 
 Default grid: the sampler's ``default_grid`` if it declares one, else the SDE's
-``default_grid`` (measured best at 10-20 NFE, ``benchmarks/results/fewstep.md``).
+``default_grid`` (measured best at 10-20 NFE, ``benchmarks/RESULTS.md, "Few-step sampling"``).
 End time (``default_t_end``): ``sde.eps`` (never 0: the score blows up as s -> 0), except that
 runs of fewer than ``FEW_STEP_BELOW`` = 25 steps end at ``sde.few_step_t_end`` when the SDE
 names one (VP: 1e-3). DPM-Solver ends VP at 1e-3 below 15 steps; measured against the exact
