@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
 import torch
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from .. import registry
 from ..data import DataBundle
 from ..threads import apply_num_threads
 from ..training import Trainer, TrainOptions, TrainResult, link_latest
 from ..training.runtime import progress_enabled
+from .schemas import ImageFolderDataConfig
 from .store import to_plain
 from .validate import validate_config, validate_sampler
 
@@ -39,15 +40,10 @@ log = logging.getLogger(__name__)
 
 # ------------------------------------------------------------------------------ schemas
 @dataclass
-class ImageFolderStreamConfig:
-    """``data.ImageFolderDataset``: images decoded from disk one at a time (bounded memory)."""
+class ImageFolderStreamConfig(ImageFolderDataConfig):
+    """``data.ImageFolderDataset``: images decoded from disk one at a time (bounded memory);
+    the same options as the in-memory ``image_folder`` node."""
     _target_: str = "sde_diffusion.data.ImageFolderDataset"
-    path: str = MISSING
-    image_size: int = 32
-    channels: int = 3
-    test_fraction: float = 0.1
-    seed: int = 0
-    max_images: Optional[int] = None
 
 
 def register(cs) -> None:
