@@ -197,7 +197,7 @@ class SampleConfig:
     run: str = MISSING
     n: int = 64
     seed: int = 0
-    use_ema: bool = True
+    use_ema: Any = True  # true, false, or an EMA decay kept with train.ema_extra (e.g. 0.99)
     sampler: Any = None
     steps: Optional[int] = None
     batch_size: int = 4096
@@ -248,7 +248,7 @@ class LikelihoodConfig:
     """``scripts/likelihood.py`` (``conf/likelihood.yaml``). ``data: null`` evaluates on the
     run's own data set; another data set is refused unless ``allow_data_mismatch``."""
     checkpoint: str = MISSING
-    use_ema: bool = True
+    use_ema: Any = True  # true, false, or an EMA decay kept with train.ema_extra (e.g. 0.99)
     method: str = "all"
     split: str = "test"
     n_points: Optional[int] = 1000

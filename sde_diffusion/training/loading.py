@@ -23,7 +23,8 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 import torch
 
 from .. import registry
-from .checkpoint import CheckpointError, checkpoint_dir, latest_checkpoint, load_checkpoint
+from .checkpoint import (CheckpointError, checkpoint_dir, ema_state, latest_checkpoint,
+                         load_checkpoint)
 
 __all__ = ["load_model", "resolve_checkpoint", "RunConfig", "NonFiniteWeightsError",
            "check_finite_state", "check_state_fits", "model_spec_from_state", "data_identity",
@@ -233,14 +234,16 @@ def _finish(spec: Mapping[str, Any], weights: Mapping[str, Any], where: str,
     return model.to(dev).eval()
 
 
-def load_model(path: PathLike, use_ema: bool = True, map_location: Any = "cpu"
+def load_model(path: PathLike, use_ema: Union[bool, float] = True, map_location: Any = "cpu"
                ) -> Tuple[torch.nn.Module, RunConfig]:
     """Rebuild a trained ScoreModel: ``(model, cfg)``.
 
     Args:
         path: a run directory (its newest readable checkpoint), a checkpoint file, a ``latest``
             link, or a ``save_pretrained`` folder.
-        use_ema: the EMA weights (default; what sampling and evaluation use) or the raw ones.
+        use_ema: the primary EMA weights (True, the default; what sampling and evaluation
+            use), the raw ones (False), or the EMA of a given decay kept with
+            ``train.ema_extra`` (a float, e.g. 0.99; checkpoints only).
         map_location: where to put the weights ("auto": CUDA when available).
     Returns:
         (ScoreModel in eval mode, the run's stored config as a ``RunConfig`` with an extra
@@ -251,10 +254,13 @@ def load_model(path: PathLike, use_ema: bool = True, map_location: Any = "cpu"
         incomplete), RegistryError (a target outside the allow-list, key and target named),
         NonFiniteWeightsError, ValueError (weights that do not fit the config).
     """
-    if not isinstance(use_ema, bool):
-        raise TypeError(f"use_ema must be True or False, got {use_ema!r}")
+    if not isinstance(use_ema, bool) and not (isinstance(use_ema, float) and 0.0 <= use_ema < 1.0):
+        raise TypeError(f"use_ema must be True, False or an EMA decay in [0, 1), got {use_ema!r}")
     p = Path(path) if isinstance(path, (str, Path)) else path
     if isinstance(p, Path) and p.is_dir() and _pretrained_dir(p):
+        if not isinstance(use_ema, bool):
+            raise ValueError(f"model folder {str(p)!r} holds one set of weights; use_ema="
+                             f"{use_ema!r} selects an EMA decay, which only run checkpoints keep")
         cfg, weights = _read_pretrained(p)
         where = f"model folder {str(p)!r}"
         try:
@@ -276,8 +282,8 @@ def load_model(path: PathLike, use_ema: bool = True, map_location: Any = "cpu"
             raise registry.RegistryError(f"{where}: {e}") from None
         meta = dict(state["meta"]) if isinstance(state.get("meta"), Mapping) else {}
         spec = model_spec_from_state(state, config, where)
-        key = "ema" if use_ema else "model"
-        weights = state.get(key)
+        key = "model" if use_ema is False else ("ema" if use_ema is True else f"ema {use_ema}")
+        weights = state.get(key) if isinstance(use_ema, bool) else ema_state(state, use_ema)
         if not isinstance(weights, Mapping):
             raise CheckpointError(f"{where}: entry {key!r} is not a state dict")
         model = _finish(spec, weights, f"{where} ({key} weights)", map_location)
