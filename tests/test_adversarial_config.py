@@ -73,6 +73,11 @@ SAMPLE_BAD = [  # (changes, error, match)
     (dict(stpes=20), ValueError, r"unknown config key stpes=20; did you mean steps\?"),
     (dict(sample={"stpes": 20}), ValueError, r"unknown config key sample=\{'stpes': 20\}"),
     (dict(use_em=False), ValueError, r"unknown config key use_em=False; did you mean use_ema\?"),
+    # use_ema takes an EMA decay too, so the schema types it Any and validation names a bad value
+    (dict(use_ema="maybe"), ValueError, r"use_ema must be true, false or an EMA decay in \[0, 1\) "
+                                        r"kept with train.ema_extra, got 'maybe'"),
+    (dict(use_ema=1.5), ValueError, r"use_ema must be true, false or an EMA decay .*got 1.5"),
+    (dict(use_ema=1), ValueError, r"use_ema must be true, false or an EMA decay .*got 1$"),
 ]
 
 
@@ -90,6 +95,7 @@ def test_good_sample_configs_pass(changes):
 
 
 LIKELIHOOD_BAD = [
+    (dict(use_ema="maybe"), ValueError, r"use_ema must be true, false or an EMA decay .*got 'maybe'"),
     (dict(method="nope"), ValueError, r"method='nope' is not one of 'ode', 'elbo', 'discrete_elbo', 'all'"),
     (dict(split="valid"), ValueError, r"split='valid' is not one of 'test', 'train'"),
     (dict(n_points=0), ValueError, r"n_points must be >= 1, got 0"),
@@ -130,7 +136,6 @@ def test_bad_likelihood_configs_are_refused(changes, error, match):
 COMPOSE_BAD = [
     ("sample", ["run=x", "n=abc"], ConfigCompositionException, r"n"),
     ("sample", ["run=x", "n=inf"], ConfigCompositionException, r"n"),
-    ("sample", ["run=x", "use_ema=maybe"], ConfigCompositionException, r"use_ema"),
     ("sample", ["run=x", "nn=3"], ConfigCompositionException, r"Could not override 'nn'"),
     ("sample", ["run=x", "sampler=nope"], MissingConfigException, r"Available options in 'sampler'"),
     ("sample", ["run=x", "sampler=heun", "sampler.steps=many"], ConfigCompositionException, r"sampler.steps"),
@@ -191,7 +196,7 @@ def test_bad_model_specs_and_loader_arguments(tmp_path):
         registry.build_score_model(dict(spec, parameterization="velocity"))
     with pytest.raises(TypeError, match="a run path must be a non-empty str or Path, got 123"):
         load_model(123)
-    with pytest.raises(TypeError, match="use_ema must be True or False, got 'yes'"):
+    with pytest.raises(TypeError, match=r"use_ema must be True, False or an EMA decay in \[0, 1\), got 'yes'"):
         load_model(tmp_path, use_ema="yes")
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="map_location='cuda' but CUDA is not available"):

@@ -99,6 +99,16 @@ def validate_sampler(node: Any, key: str = "sampler", steps_override: Any = None
     _check_finite_tree(f"{key}.options", opts)
 
 
+def check_use_ema(value: Any) -> None:
+    """``use_ema``: true (primary EMA), false (raw weights) or an EMA decay in [0, 1)."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, float) and 0.0 <= value < 1.0:
+        return
+    raise ValueError(f"use_ema must be true, false or an EMA decay in [0, 1) kept with "
+                     f"train.ema_extra, got {value!r}")
+
+
 def validate_sample_config(cfg: Mapping[str, Any]) -> None:
     """``conf/sample.yaml`` values."""
     from .schemas import SampleConfig
@@ -111,6 +121,7 @@ def validate_sample_config(cfg: Mapping[str, Any]) -> None:
     check_int("batch_size", cfg.get("batch_size", 4096), lo=1)
     check_int("trajectory_frames", cfg.get("trajectory_frames", 0), lo=0)
     check_device("device", cfg.get("device", "auto"))
+    check_use_ema(cfg.get("use_ema", True))
     validate_sampler(cfg.get("sampler"), "sampler", cfg.get("steps"))
     label = cfg.get("label")
     if label is not None and (isinstance(label, bool) or not isinstance(label, (int, str))
@@ -142,6 +153,7 @@ def validate_likelihood_config(cfg: Mapping[str, Any], eval_methods: Sequence[st
     check_int("n_points", cfg.get("n_points"), lo=1, allow_none=True)
     check_int("batch_size", cfg.get("batch_size"), lo=1)
     check_int("seed", cfg.get("seed"), lo=0)
+    check_use_ema(cfg.get("use_ema", True))
     check_device("device", cfg.get("device", "cpu"))
     ode = cfg.get("ode") or {}
     check_choice_of("ode.method", ode.get("method"), tuple(ode_methods))
