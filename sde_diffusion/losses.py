@@ -46,7 +46,7 @@ import torch
 
 from .models.parameterization import eps_loss_factor, from_eps
 from .sdes.base import SDE
-from .utils import check_choice, check_finite_number, check_positive
+from .contract import check_choice, check_finite_number, check_positive
 
 __all__ = ["WEIGHTINGS", "T_SAMPLINGS", "sample_time", "eps_weight", "dsm_loss", "DSMLoss",
            "lognormal_time_density", "likelihood_eps_weight"]

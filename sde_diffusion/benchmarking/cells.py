@@ -23,8 +23,8 @@ import re
 from pathlib import Path
 from typing import Any, Dict, Mapping, Tuple
 
-from ..solvers.context import as_steps
-from ..utils import check_choice
+from ..contract import as_steps
+from ..contract import check_choice
 from .quality import METRIC_NAMES
 
 __all__ = ["RECORD_VERSION", "KEY_FIELDS", "PEER_PREFIX", "canonical", "validate_cell",

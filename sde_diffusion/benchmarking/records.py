@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
-from ..utils import check_choice
+from ..contract import check_choice
 from .cells import RECORD_VERSION
 
 __all__ = ["CorruptRecordError", "atomic_write", "read_record", "load_records",

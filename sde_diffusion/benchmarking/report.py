@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from ..utils import check_choice
+from ..contract import check_choice
 from .quality import METRIC_NAMES
 from .stats import Estimate
 from .table import aggregate

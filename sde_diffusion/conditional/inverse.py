@@ -7,7 +7,7 @@ from typing import Callable, Optional, Sequence
 
 import torch
 
-from ..utils import check_choice
+from ..contract import check_choice
 from .guidance import GuidedScore, _check_measurement, _finite_number
 from .measurement import LinearMeasurement
 

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import torch
 
-from ..utils import check_finite
+from ..contract import check_finite
 
 __all__ = ["LN2", "flat_dim", "check_data", "model_dtype"]
 

@@ -12,7 +12,7 @@ import torch
 from ..losses import T_SAMPLINGS, likelihood_eps_weight, sample_time
 from ..models.parameterization import convert
 from ..sdes.base import SDE, ScoreFn
-from ..utils import check_choice, check_finite, check_score_shape
+from ..contract import check_choice, check_finite, check_score_shape
 from ._common import check_data, flat_dim
 from .quantization import Quantization
 

@@ -9,7 +9,7 @@ from typing import Optional
 import torch
 
 from ..sdes.base import SDE, ScoreFn
-from ..utils import check_choice
+from ..contract import check_choice
 from ._common import check_data, flat_dim
 from .bounds import discrete_elbo, elbo
 from .ode import log_likelihood, progress_bar

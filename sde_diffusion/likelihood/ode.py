@@ -27,7 +27,7 @@ import torch
 
 from ..sdes.base import SDE, ScoreFn
 from ..solvers.integrator import odeint_adaptive, odeint_fixed
-from ..utils import check_choice, check_finite, check_score_shape
+from ..contract import check_choice, check_finite, check_score_shape
 from ._common import check_data, flat_dim, model_dtype
 
 __all__ = ["LikelihoodResult", "log_likelihood", "ODE_METHODS", "DIVERGENCES", "PROBES",

@@ -12,7 +12,7 @@ from typing import Optional, Tuple
 import torch
 
 from ..sdes.base import SDE, ScoreFn
-from ..utils import check_finite
+from ..contract import check_finite
 from ._common import LN2, check_data
 from .ode import LikelihoodResult, log_likelihood
 

@@ -20,7 +20,8 @@ from typing import NamedTuple
 
 import torch
 
-from ..utils import append_dims, check_positive
+from ..utils import append_dims
+from ..contract import check_positive
 
 __all__ = ["EDMCoefficients", "edm_coefficients", "edm_loss_weight", "edm_to_x0", "x0_to_edm",
            "scaled_input"]

@@ -25,7 +25,8 @@ from typing import Union
 
 import torch
 
-from ..utils import append_dims, check_choice
+from ..utils import append_dims
+from ..contract import check_choice
 
 __all__ = ["PARAMETERIZATIONS", "to_eps", "from_eps", "convert", "eps_loss_factor", "tweedie"]
 

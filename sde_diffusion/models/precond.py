@@ -24,7 +24,8 @@ from typing import Dict, Tuple, Type
 
 import torch
 
-from ..utils import append_dims, check_choice, check_positive
+from ..utils import append_dims
+from ..contract import check_choice, check_positive
 from .edm import edm_coefficients, scaled_input
 from .parameterization import PARAMETERIZATIONS
 

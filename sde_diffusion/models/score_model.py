@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ..sdes.base import SDE
-from ..utils import check_choice
+from ..contract import check_choice
 from .parameterization import PARAMETERIZATIONS, convert
 from .precond import PRECONDS, make_precond
 

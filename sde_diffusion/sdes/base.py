@@ -18,7 +18,8 @@ from typing import Callable, Optional, Sequence, Tuple
 
 import torch
 
-from ..utils import TimeLike, append_dims, as_time, check_finite_number, check_positive
+from ..utils import TimeLike, append_dims, as_time
+from ..contract import check_finite_number, check_positive
 
 __all__ = ["SDE", "ReverseSDE", "ProbabilityFlowODE", "ScoreFn"]
 

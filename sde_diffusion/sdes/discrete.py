@@ -14,7 +14,8 @@ from typing import Tuple, Union
 
 import torch
 
-from ..utils import append_dims, check_positive
+from ..utils import append_dims
+from ..contract import check_positive
 
 __all__ = ["DiscreteChain"]
 
@@ -41,7 +42,7 @@ class DiscreteChain:
     @classmethod
     def from_sde(cls, sde, num_steps: int) -> "DiscreteChain":
         """beta_i = 1 - alpha_bar(t_i)/alpha_bar(t_{i-1}), so alpha_bar_i = m(t_i)^2 exactly."""
-        from ..solvers.context import as_steps
+        from ..contract import as_steps
         num_steps = as_steps(num_steps, "num_steps")
         t = torch.linspace(0.0, sde.T, num_steps + 1, dtype=torch.float64)
         log_ab = 2.0 * torch.log(sde.marginal(t)[0])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from ..utils import check_positive
+from ..contract import check_positive
 from .base import SDE
 
 __all__ = ["EDMSDE"]

@@ -31,7 +31,7 @@ from typing import Callable, Optional, Tuple
 import numpy as np
 import torch
 
-from ..utils import check_choice, check_positive
+from ..contract import check_choice, check_positive
 from .base import SDE
 
 from .schedules import (Constant, Geometric, Linear, Power, Scaled, Schedule, Sqrt, Sum,  # noqa: F401

@@ -20,7 +20,7 @@ from typing import Callable
 
 import torch
 
-from ..utils import check_choice, check_finite_number, check_positive
+from ..contract import check_choice, check_finite_number, check_positive
 
 __all__ = ["Schedule", "Constant", "Linear", "Geometric", "Scaled", "Sqrt", "Sum", "Power",
            "vp_drift", "vp_diffusion", "BetaSchedule", "LinearBeta", "CosineBeta",

@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from ..utils import check_positive
+from ..contract import check_positive
 from .base import SDE
 
 __all__ = ["VESDE"]

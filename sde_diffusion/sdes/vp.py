@@ -11,7 +11,7 @@ from typing import Tuple
 
 import torch
 
-from ..utils import check_positive
+from ..contract import check_positive
 from .base import SDE
 from .schedules import BETA_SCHEDULES, BetaSchedule, make_beta_schedule
 

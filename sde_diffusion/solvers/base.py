@@ -44,7 +44,7 @@ from typing import Any, Callable, ClassVar, Dict, Optional, Sequence, Type
 
 import torch
 
-from ..utils import check_finite
+from ..contract import check_finite
 from .context import GeneratorLike, NoiseSource, NonFiniteSampleError, SolverContext, as_steps
 from .grids import make_grid
 

@@ -6,7 +6,6 @@ Nothing here is stored on a sampler: one context per ``sample`` call.
 """
 from __future__ import annotations
 
-import operator
 import os
 import sys
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
@@ -15,7 +14,7 @@ import torch
 
 from ..models.parameterization import tweedie
 from ..sdes.base import ProbabilityFlowODE, ReverseSDE
-from ..utils import check_score_shape
+from ..contract import as_steps, check_score_shape
 
 __all__ = ["SolverContext", "NoiseSource", "NonFiniteSampleError", "as_steps", "GeneratorLike"]
 
@@ -29,18 +28,6 @@ class NonFiniteSampleError(FloatingPointError, ValueError):
                          f"(t = {t:.6g}); check the score function (NaN/inf in the network or "
                          f"its weights) and the time grid")
 
-
-def as_steps(steps: Any, name: str = "steps", minimum: int = 1) -> int:
-    """An integer step count >= minimum (Python or numpy integers; not bool, not float)."""
-    if isinstance(steps, bool):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {steps!r}")
-    try:
-        n = operator.index(steps)
-    except TypeError:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {steps!r}") from None
-    if n < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {steps!r}")
-    return int(n)
 
 GeneratorLike = Union[None, torch.Generator, Sequence[torch.Generator]]
 

@@ -19,7 +19,7 @@ from typing import List
 import numpy as np
 import torch
 
-from ..utils import check_choice
+from ..contract import check_choice
 from .base import Sampler, SolverContext, as_steps, register_sampler
 from .expint import gauss_legendre
 

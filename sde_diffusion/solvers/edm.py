@@ -28,7 +28,7 @@ from typing import List
 import torch
 
 from ..models.parameterization import convert
-from ..utils import check_positive
+from ..contract import check_positive
 from .base import Sampler, SolverContext, register_sampler
 from .grids import karras, make_grid
 

@@ -26,7 +26,7 @@ from typing import Callable, Dict, Optional
 
 import torch
 
-from ..utils import check_choice
+from ..contract import check_choice
 
 __all__ = ["uniform_t", "uniform_log_snr", "karras", "time_quadratic", "time_power", "GRIDS",
            "make_grid", "default_t_end", "FEW_STEP_BELOW", "TIME_POWER_KAPPA"]

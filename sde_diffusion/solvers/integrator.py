@@ -23,7 +23,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from ..utils import check_choice, check_positive
+from ..contract import check_choice, check_positive
 
 __all__ = ["State", "euler_step", "heun_step", "odeint_fixed", "odeint_adaptive",
            "NonFiniteODEError", "FIXED_METHODS", "ADAPTIVE_METHODS"]

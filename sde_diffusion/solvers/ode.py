@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from ..utils import check_choice, check_positive
+from ..contract import check_choice, check_positive
 from .base import NonFiniteSampleError, Sampler, register_sampler
 from .grids import uniform_t
 from .integrator import ADAPTIVE_METHODS, NonFiniteODEError, euler_step, heun_step, odeint_adaptive

@@ -28,7 +28,7 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 import torch
 
-from ..utils import check_finite
+from ..contract import check_finite
 
 __all__ = ["OptimizedGrid", "optimize_grid", "load_grid", "GRID_FORMAT"]
 

@@ -34,7 +34,8 @@ from typing import Any, Dict, Optional, Type
 
 import torch
 
-from ..utils import append_dims, check_choice, check_positive
+from ..utils import append_dims
+from ..contract import check_choice, check_positive
 from .base import Sampler, SolverContext, register_sampler
 from .grids import uniform_t
 

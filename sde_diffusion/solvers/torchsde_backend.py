@@ -22,7 +22,7 @@ import warnings
 import torch
 
 from ..sdes.base import ReverseSDE
-from ..utils import check_choice, check_positive, check_score_shape
+from ..contract import check_choice, check_positive, check_score_shape
 from .base import Sampler, register_sampler
 
 __all__ = ["TorchSDESampler", "TORCHSDE_METHODS"]

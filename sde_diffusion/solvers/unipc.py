@@ -23,7 +23,7 @@ from typing import List
 
 import torch
 
-from ..utils import check_choice
+from ..contract import check_choice
 from .base import Sampler, SolverContext, register_sampler
 from .expint import half_log_snr, lagrange_weights, moment_solve, psi
 

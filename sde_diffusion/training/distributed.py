@@ -32,7 +32,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from ..utils import check_choice
+from ..contract import check_choice
 
 __all__ = ["DistInfo", "init_distributed", "is_launched", "wrap_model", "rank_seed",
            "all_reduce_mean", "broadcast_object", "cleanup_process_group", "BACKENDS"]
