@@ -58,6 +58,8 @@ MODEL_TARGETS: Dict[str, Dict[str, Callable]] = {
             "sde_diffusion.sdes.SubVPSDE": _sdes.SubVPSDE,
             "sde_diffusion.sdes.VESDE": _sdes.VESDE,
             "sde_diffusion.sdes.EDMSDE": _sdes.EDMSDE,
+            "sde_diffusion.sdes.RectifiedFlow": _sdes.RectifiedFlow,
+            "sde_diffusion.sdes.CosineFlow": _sdes.CosineFlow,
             "sde_diffusion.sdes.LinearSDE": _sdes.LinearSDE,
             "sde_diffusion.sdes.LinearSDE.from_kernel": _sdes.LinearSDE.from_kernel},
     "schedule": {f"sde_diffusion.sdes.linear.{n}": getattr(_linear, n)

@@ -310,6 +310,27 @@ class GaussianMixture:
         fn.num_classes = self.num_classes
         return fn
 
+    def velocity(self, x: torch.Tensor, sde: SDE, t, y: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The flow's velocity u(x, t) = E[m' x_0 + s' eps | x_t = x] under a flow path
+        (``sde.marginal_rates``), with E[eps | x_t] = -s score: finite at t = 0 and t = 1."""
+        if not callable(getattr(sde, "marginal_rates", None)):
+            raise ValueError(f"the velocity needs a flow path (sdes.RectifiedFlow, CosineFlow, "
+                             f"AffinePath); {type(sde).__name__} is not one")
+        n = x.shape[0]
+        tt = torch.as_tensor(t, dtype=torch.float64).to(x.device)
+        dm, ds = (c.expand(n) for c in sde.marginal_rates(tt))
+        s = sde.marginal(tt)[1].expand(n)
+        x0 = self.posterior_mean(x, sde, t, y).to(torch.float64).reshape(n, -1)
+        eps = -s[:, None] * self.score(x.to(torch.float64), sde, t, y).reshape(n, -1)
+        return (dm[:, None] * x0 + ds[:, None] * eps).reshape(x.shape).to(x.dtype)
+
+    def velocity_fn(self, sde: SDE) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """The exact velocity ``(x, t) -> u(x, t)`` of a flow path (ground truth for flow models)."""
+        if not callable(getattr(sde, "marginal_rates", None)):
+            raise ValueError(f"the velocity needs a flow path (sdes.RectifiedFlow, CosineFlow, "
+                             f"AffinePath); {type(sde).__name__} is not one")
+        return lambda x, t: self.velocity(x, sde, t)
+
     def denoiser_fn(self, sde: SDE) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         """The exact posterior mean (x, t) -> E[x_0 | x_t]."""
         return lambda x, t: self.posterior_mean(x, sde, t)

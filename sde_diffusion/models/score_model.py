@@ -12,7 +12,7 @@ from torch import nn
 
 from ..sdes.base import SDE
 from ..contract import check_choice
-from .parameterization import PARAMETERIZATIONS, convert
+from .parameterization import PARAMETERIZATIONS, check_velocity_sde, convert
 from .precond import PRECONDS, make_precond
 
 __all__ = ["ScoreModel"]
@@ -52,6 +52,8 @@ class ScoreModel(nn.Module):
         if not isinstance(sde, SDE):
             raise TypeError(f"sde must be an SDE (sde_diffusion.sdes), got {type(sde).__name__}")
         self.parameterization = check_choice("parameterization", parameterization, tuple(PRECONDS))
+        if parameterization == "velocity":
+            check_velocity_sde(sde)
         self.net = net
         self.sde = sde
         self.precond = make_precond(parameterization, sde, data_std, input_scaling)
@@ -117,7 +119,13 @@ class ScoreModel(nn.Module):
         t = self._per_sample(x, t)
         m, s = self.coefficients(x, t)  # once per call: input scaling and conversion share it
         kind, out = self._native(x, t, m, s, y)
-        return out if kind == target else convert(out, kind, target, x, m, s)
+        if kind == target:
+            return out
+        rates = None
+        if "velocity" in (kind, target):  # flow paths only: (alpha', sigma') at t
+            check_velocity_sde(self.sde)
+            rates = tuple(c.to(x.dtype) for c in self.sde.marginal_rates(t))
+        return convert(out, kind, target, x, m, s, rates=rates)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y=None) -> torch.Tensor:
         """The score grad_x log p_t(x) (conditional on labels y of shape (N,) when given)."""

@@ -2,6 +2,7 @@
 from .base import SDE, ProbabilityFlowODE, ReverseSDE, ScoreFn
 from .discrete import DiscreteChain
 from .edm import EDMSDE
+from .flow import AffinePath, CosineFlow, RectifiedFlow, is_flow_path
 from .linear import LinearSDE
 from .ve import VESDE
 from .schedules import BetaSchedule, CosineBeta, LinearBeta
@@ -9,4 +10,5 @@ from .vp import SCHEDULES, BetaSDE, SubVPSDE, VPSDE
 
 __all__ = ["SDE", "ReverseSDE", "ProbabilityFlowODE", "ScoreFn", "VPSDE", "SubVPSDE",
            "VESDE", "LinearSDE", "EDMSDE", "DiscreteChain", "SCHEDULES",
-           "BetaSDE", "BetaSchedule", "LinearBeta", "CosineBeta"]
+           "BetaSDE", "BetaSchedule", "LinearBeta", "CosineBeta",
+           "AffinePath", "RectifiedFlow", "CosineFlow", "is_flow_path"]

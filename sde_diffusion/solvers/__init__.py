@@ -11,6 +11,7 @@ from .base import SAMPLERS, NoiseSource, SampleInfo, Sampler, SolverContext, get
 from .grids import GRIDS, karras, make_grid, uniform_log_snr, uniform_t
 from . import pc, ode, exponential, torchsde_backend  # noqa: F401  (registration)
 from . import unipc, deis, singlestep, adaptive, dpmpp_sde  # noqa: F401  (issue 15)
+from . import flow_euler, flow_sde  # noqa: F401  (registration)
 from .optimized_grid import OptimizedGrid, load_grid, optimize_grid  # issue 15
 from .pc import CORRECTORS, PREDICTORS, langevin_step
 
