@@ -318,11 +318,14 @@ class GaussianMixture:
                              f"AffinePath); {type(sde).__name__} is not one")
         n = x.shape[0]
         tt = torch.as_tensor(t, dtype=torch.float64).to(x.device)
-        dm, ds = (c.expand(n) for c in sde.marginal_rates(tt))
-        s = sde.marginal(tt)[1].expand(n)
-        x0 = self.posterior_mean(x, sde, t, y).to(torch.float64).reshape(n, -1)
-        eps = -s[:, None] * self.score(x.to(torch.float64), sde, t, y).reshape(n, -1)
-        return (dm[:, None] * x0 + ds[:, None] * eps).reshape(x.shape).to(x.dtype)
+        dm, ds = (c.expand(n)[:, None, None] for c in sde.marginal_rates(tt))
+        s = sde.marginal(tt)[1].expand(n)[:, None, None]
+        m, diff, var_t, logn = self._stats(x, sde, t)
+        r = torch.softmax(logn + self._log_weights(n, y, logn.device), dim=1)
+        z = diff / var_t  # per component: E[x0] = mu + m C z, E[eps] = s z (rotated coordinates)
+        rot = (dm * m[:, None, None] * self.evals.to(z.device)[None] + ds * s) * z
+        u = (r[:, :, None] * (dm * self.means.to(z.device)[None] + self._rotate_back(rot))).sum(1)
+        return u.reshape(x.shape).to(x.dtype)
 
     def velocity_fn(self, sde: SDE) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         """The exact velocity ``(x, t) -> u(x, t)`` of a flow path (ground truth for flow models)."""
