@@ -64,6 +64,22 @@ MUTATIONS = [
     ("EDM noise label not normalised (ln sigma / 4)", "sde_diffusion/models/precond.py",
      "return (torch.log(s / m) - self.log_sigma_lo) / (self.log_sigma_hi - self.log_sigma_lo)",
      "return 0.25 * torch.log(s / m)", ["tests/test_edm.py", "-k", "exact_net"]),
+    # ---- flow matching
+    ("flow g^2 without the -2 (alpha'/alpha) sigma^2 term", "sde_diffusion/sdes/flow.py",
+     "g2 = 2 * s * (a * ds - da * s) / a", "g2 = 2 * s * ds",
+     ["tests/test_flow.py", "-k", "give_back_the_kernel or closed_forms"]),
+    ("velocity -> x0 with the sign of s u flipped", "sde_diffusion/models/parameterization.py",
+     "return (ds * x_t - s_ * u) / D", "return (ds * x_t + s_ * u) / D",
+     ["tests/test_flow.py", "-k", "velocity_maps"]),
+    ("flow_sde without the posterior-variance factor (too much noise)", "sde_diffusion/solvers/flow_sde.py",
+     "c = self.eta * s1 * math.sqrt(max(0.0, 1.0 - ratio))", "c = self.eta * s1",
+     ["tests/test_flow_samplers.py", "-k", "keeps_the_marginals"]),
+    ("flow midpoint evaluated at t instead of the midpoint time", "sde_diffusion/solvers/flow_euler.py",
+     "velocity_at(ctx, x_mid, t + 0.5 * h)", "velocity_at(ctx, x_mid, t)",
+     ["tests/test_flow_samplers.py", "-k", "order and flow_midpoint"]),
+    ("SD3 shift applied as shift t / (1 + shift t)", "sde_diffusion/solvers/flow_euler.py",
+     "return shift * t / (1.0 + (shift - 1.0) * t)", "return shift * t / (1.0 + shift * t)",
+     ["tests/test_flow_peers.py", "tests/test_flow_samplers.py", "-k", "shift"]),
 ]
 
 
