@@ -63,7 +63,8 @@ from .utils import append_dims
 
 __all__ = ["WEIGHTINGS", "T_SAMPLINGS", "sample_time", "eps_weight", "dsm_loss", "DSMLoss",
            "lognormal_time_density", "likelihood_eps_weight", "weighted_dsm", "DenoisingLoss",
-           "LikelihoodLoss", "EDMLoss", "FlowMatchingLoss", "COUPLINGS", "ot_pairing"]
+           "LikelihoodLoss", "EDMLoss", "FlowMatchingLoss", "COUPLINGS", "ot_pairing", "LOSS_KINDS",
+           "make_loss"]
 
 WEIGHTINGS = ("sigma2", "likelihood", "none", "edm")
 T_SAMPLINGS = ("uniform", "importance", "lognormal")
@@ -343,3 +344,22 @@ class FlowMatchingLoss:
 
     def __repr__(self):
         return f"FlowMatchingLoss(coupling={self.coupling!r})"
+
+
+LOSS_KINDS = ("dsm", "flow_matching")
+
+
+def make_loss(kind: str = "dsm", coupling: str = "independent", **options):
+    """The trainer's loss from ``train.loss``: ``DSMLoss(**options)`` or, for "flow_matching",
+    ``FlowMatchingLoss(coupling, reduce)`` (its other options must keep their defaults)."""
+    check_choice("loss kind", kind, LOSS_KINDS)
+    if kind == "dsm":
+        return DSMLoss(**options)
+    defaults = {"weighting": "sigma2", "t_sampling": "uniform", "max_weight": None,
+                "sigma_data": None, "p_mean": P_MEAN, "p_std": P_STD, "p_uncond": 0.0,
+                "num_classes": None}
+    changed = sorted(k for k, v in options.items() if k in defaults and v != defaults[k])
+    if changed:
+        raise ValueError(f"loss kind 'flow_matching' takes only coupling and reduce; "
+                         f"{', '.join(changed)} would be ignored: leave them at their defaults")
+    return FlowMatchingLoss(coupling, options.get("reduce", "mean"))

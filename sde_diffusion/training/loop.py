@@ -50,7 +50,7 @@ class Trainer:
     Args:
         model: the ``ScoreModel`` (its ``sde`` defines the loss' kernel).
         loss: ``loss(model, x0, generator=g[, y=labels]) -> (N,)`` per-sample losses; default
-            ``DSMLoss(**options.loss)``. Labels are passed only with ``options.conditional``.
+            ``losses.make_loss(**options.loss)``. Labels are passed only with ``options.conditional``.
         optimizer: a factory ``params -> Optimizer`` (``partial(torch.optim.AdamW, lr=...)``);
             default AdamW(lr, betas, weight_decay) from the options.
         data: a ``DataLoader`` (best: ``data.make_loader``, which resumes exactly), a Dataset
@@ -105,8 +105,8 @@ class Trainer:
         self.model = model.to(self.device)
         self.identity["model"] = spec_or_none(self.model)
         if loss is None:
-            from ..losses import DSMLoss
-            loss = DSMLoss(**asdict(o.loss))
+            from ..losses import make_loss
+            loss = make_loss(**asdict(o.loss))
         self.loss_fn = loss
         params = inspect.signature(loss.__call__ if not inspect.isfunction(loss) else loss).parameters
         self._loss_takes_generator = "generator" in params or any(

@@ -19,7 +19,9 @@ RESUME_CHECKS = ("seed", "data", "model")
 
 @dataclass
 class LossOptions:
-    """``losses.DSMLoss`` options (used when the trainer builds the default loss)."""
+    """``losses.make_loss`` options (used when the trainer builds the default loss)."""
+    kind: str = "dsm"  # dsm | flow_matching (needs a flow path)
+    coupling: str = "independent"  # flow_matching: independent | ot (minibatch OT, pot)
     weighting: str = "sigma2"
     t_sampling: str = "uniform"
     reduce: str = "mean"
@@ -173,6 +175,8 @@ class TrainOptions:
         for k in self.resume_ignore:
             _choice("resume_ignore", k, RESUME_CHECKS)
         _num("max_weight_abs", self.max_weight_abs, low=0, low_open=True, allow_none=True)
+        _choice("loss.kind", self.loss.kind, ("dsm", "flow_matching"))
+        _choice("loss.coupling", self.loss.coupling, ("independent", "ot"))
         _num("loss.p_uncond", self.loss.p_uncond, low=0, high=1)
         if self.loss.p_uncond > 0 and not self.conditional:
             raise ValueError(f"train.loss.p_uncond={self.loss.p_uncond!r} (label dropout) needs "
