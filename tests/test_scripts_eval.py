@@ -116,7 +116,7 @@ def test_save_pretrained_from_pretrained_identical_scores(tmp_path):
 
 
 def test_save_pretrained_without_safetensors_writes_a_weights_only_state_dict(tmp_path, monkeypatch):
-    import sde_diffusion.models.pretrained as P
+    import sde_diffusion.io.pretrained as P
     monkeypatch.setattr(P, "_has_safetensors", lambda: False)
     model = tiny_model(2)
     d = save_pretrained(model, tmp_path / "m")
