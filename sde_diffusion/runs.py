@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, T
 import torch
 
 from . import registry
+from . import data as _data  # noqa: F401  (registers the data sets a run config names)
 
 __all__ = ["output_dir", "draw_samples", "model_device", "check_finite_samples", "build_run_data",
            "sampler_parts", "sampler_node", "score_progress", "sample_run"]
