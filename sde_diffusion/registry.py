@@ -235,7 +235,7 @@ def check_spec(spec: Any, path: str = "", training: bool = False) -> None:
                     if isinstance(t, str) and t in _TRAIN_INDEX else ""
                 raise RegistryError(
                     f"{_where(path)}._target_={t!r} is not an allowed target{extra}; a config may "
-                    f"only build the package's own classes: {_choices_for(path, training)}")
+                    f"only build registered classes: {_choices_for(path, training)}")
         for k, v in spec.items():
             if k.startswith("_") and k.endswith("_") and k not in _SPECIAL:
                 raise RegistryError(f"{_where(path)}: unknown special key {k!r}; allowed: {_SPECIAL}")
