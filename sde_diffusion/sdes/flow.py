@@ -27,6 +27,7 @@ from typing import Callable, Optional, Tuple
 import torch
 
 from ..contract import check_finite_number
+from ..registry import register
 from .base import SDE
 
 __all__ = ["AffinePath", "RectifiedFlow", "CosineFlow", "is_flow_path"]
@@ -127,6 +128,7 @@ class AffinePath(SDE):
         return f"{type(self).__name__}(eps={self.eps})"
 
 
+@register("sde", "sde_diffusion.sdes.RectifiedFlow")
 class RectifiedFlow(AffinePath):
     """Rectified flow / CondOT path: alpha = 1 - t, sigma = t; velocity u = eps - x_0."""
 
@@ -145,6 +147,7 @@ class RectifiedFlow(AffinePath):
         return torch.where(torch.isinf(sigma), torch.ones_like(t), t).clamp(0.0, 1.0)
 
 
+@register("sde", "sde_diffusion.sdes.CosineFlow")
 class CosineFlow(AffinePath):
     """Cosine path: alpha = cos(pi t / 2), sigma = sin(pi t / 2) (variance preserving)."""
 
