@@ -8,7 +8,7 @@ training throughput of FlowMatchingLoss against torchcfm's ConditionalFlowMatche
 
 Protocol. Data standardised to unit variance per coordinate. VP: VPSDE, eps-parameterisation,
 DSM with the sigma2 weighting. RF: RectifiedFlow, velocity parameterisation, conditional flow
-matching. Both: ScoreModel(MLP), AdamW lr 2e-3 (toy) / 1e-3 (digits), batch 256, EMA 0.999,
+matching. Both: ScoreModel(MLP 128 x 3), AdamW lr 2e-3 (toy) / 1e-3 (digits), batch 256, EMA 0.999,
 the same init seed. Samplers per NFE are chosen on *tuning* noise (seed 10_000 + s) and scored
 on fresh *reporting* noise (seed s): SW (toy, vs 20k exact ring samples) or FD in a digits
 classifier's features (vs the held-out test digits). Intervals: mean +- 1.96 SE over seeds.
@@ -63,7 +63,7 @@ def make_problem(name: str, seed: int):
 
 def build(path: str, dim: int, seed: int):
     torch.manual_seed(seed)
-    net = MLP(dim, hidden=256, depth=3)
+    net = MLP(dim, hidden=128, depth=3)
     if path == "vp":
         return ScoreModel(net, VPSDE(), "eps"), DSMLoss("sigma2", "uniform")
     return ScoreModel(net, RectifiedFlow(), "velocity"), FlowMatchingLoss()
@@ -158,7 +158,7 @@ def throughput(args):
     data = gm.sample(50_000, generator=torch.Generator().manual_seed(0))
     data = data / data.std()
     torch.manual_seed(0)
-    net_a, net_b = MLP(2, hidden=256, depth=3), MLP(2, hidden=256, depth=3)
+    net_a, net_b = MLP(2, hidden=128, depth=3), MLP(2, hidden=128, depth=3)
     ours, loss = ScoreModel(net_a, RectifiedFlow(), "velocity"), FlowMatchingLoss()
     cfm = ConditionalFlowMatcher(sigma=0.0)
     opt_a, opt_b = torch.optim.AdamW(net_a.parameters(), 1e-3), torch.optim.AdamW(net_b.parameters(), 1e-3)
