@@ -120,3 +120,24 @@ def test_dpm_solver_pp_and_unipc_equal_diffusers_flow_sigmas(steps):
     ours, _ = sample(PATH, gm.score_fn(PATH), sampler="unipc", variant="bh2",
                      x_init=x_T(torch.float64), grid=grid.tolist())
     torch.testing.assert_close(ours, uni, rtol=0, atol=1e-6)
+
+
+def test_flow_matching_loss_equals_torchcfm_conditional_flow_matcher():
+    """torchcfm's ConditionalFlowMatcher(sigma=0) runs from noise x0 (its t = 0) to data x1:
+    x_t = t x1 + (1 - t) x0, u_t = x1 - x0. With our t = 1 - its t and our velocity = - its,
+    the same (data, noise, t) give the same x_t, target and per-sample loss."""
+    cfm_mod = pytest.importorskip("torchcfm.conditional_flow_matching")
+    from sde_diffusion.losses import FlowMatchingLoss
+    gm = mixture()
+    g = torch.Generator().manual_seed(0)
+    data = gm.sample(128, generator=g, dtype=torch.float64)
+    noise = torch.randn(128, 2, generator=g, dtype=torch.float64)
+    t_theirs = torch.rand(128, generator=g, dtype=torch.float64)
+    net = lambda x, t: torch.tanh(x) * (1 + t[:, None])  # any velocity field (their convention)
+    cfm = cfm_mod.ConditionalFlowMatcher(sigma=0.0)
+    t, xt, ut = cfm.sample_location_and_conditional_flow(noise, data, t=t_theirs)
+    theirs = (net(xt, t) - ut).pow(2).mean(1)
+    ours_model = FunctionModel(lambda x, tt: -net(x, 1 - tt), PATH, "velocity")
+    torch.testing.assert_close(PATH.perturb(data, 1 - t_theirs, noise), xt, rtol=0, atol=1e-12)
+    ours = FlowMatchingLoss()(ours_model, data, t=1 - t_theirs, noise=noise)
+    torch.testing.assert_close(ours, theirs, rtol=1e-10, atol=1e-12)
