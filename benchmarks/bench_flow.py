@@ -221,6 +221,22 @@ def orders(args):
     return res
 
 
+def report(paths):
+    """Markdown rows from saved quality JSONs (one per problem)."""
+    for path in paths:
+        with open(path) as f:
+            res = json.load(f)
+        unit = "SW" if res["problem"] == "toy" else "FD"
+        print(f"\n{res['problem']} ({res['seeds']} seeds, {res['steps']} training steps), {unit}, mean +- 1.96 SE:\n")
+        print(f"| path | straightness | {unit} @ 5 NFE | {unit} @ 10 NFE | {unit} @ 20 NFE | samplers chosen (5 / 10 / 20) |")
+        print("|---|---|---|---|---|---|")
+        for p, row in res["summary"].items():
+            cells = [f"{row[f'nfe{n}'][0]:.3g} +- {row[f'nfe{n}'][1]:.2g}" for n in NFES]
+            chosen = " / ".join(",".join(sorted(set(row[f"nfe{n}_samplers"]))) for n in NFES)
+            st = row["straightness"]
+            print(f"| {p.upper()} | {st[0]:.4f} +- {st[1]:.2g} | " + " | ".join(cells) + f" | {chosen} |")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--problem", choices=("toy", "digits"), default="toy")
@@ -229,10 +245,13 @@ def main():
     ap.add_argument("--n", type=int, default=2000, help="samples per evaluation")
     ap.add_argument("--throughput", action="store_true")
     ap.add_argument("--orders", action="store_true")
+    ap.add_argument("--report", nargs="*", default=None, help="saved quality JSONs to tabulate")
     ap.add_argument("--blocks", type=int, default=7)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
+    if args.report is not None:
+        return report(args.report)
     res = throughput(args) if args.throughput else orders(args) if args.orders else quality(args)
     if args.out:
         with open(args.out, "w") as f:
