@@ -123,7 +123,7 @@ def ci(v):
 def quality(args):
     out = {"problem": args.problem, "steps": args.steps, "seeds": args.seeds, "runs": []}
     lr = 2e-3 if args.problem == "toy" else 1e-3
-    for s in range(args.seeds):
+    for s in range(args.seed_start, args.seed_start + args.seeds):
         data, metric, shape = make_problem(args.problem, s)
         dim = shape[0]
         for path in ("vp", "rf"):
@@ -222,25 +222,34 @@ def orders(args):
 
 
 def report(paths):
-    """Markdown rows from saved quality JSONs (one per problem)."""
+    """Markdown rows from saved quality JSONs (several per problem are merged: one per seed)."""
+    by_problem = {}
     for path in paths:
         with open(path) as f:
             res = json.load(f)
-        unit = "SW" if res["problem"] == "toy" else "FD"
-        print(f"\n{res['problem']} ({res['seeds']} seeds, {res['steps']} training steps), {unit}, mean +- 1.96 SE:\n")
+        by_problem.setdefault((res["problem"], res["steps"]), []).extend(res["runs"])
+    for (problem, steps), runs in by_problem.items():
+        unit = "SW" if problem == "toy" else "FD"
+        seeds = sorted({r["seed"] for r in runs})
+        print(f"\n{problem} (seeds {seeds}, {steps} training steps), {unit}, mean +- 1.96 SE:\n")
         print(f"| path | straightness | {unit} @ 5 NFE | {unit} @ 10 NFE | {unit} @ 20 NFE | samplers chosen (5 / 10 / 20) |")
         print("|---|---|---|---|---|---|")
-        for p, row in res["summary"].items():
-            cells = [f"{row[f'nfe{n}'][0]:.3g} +- {row[f'nfe{n}'][1]:.2g}" for n in NFES]
-            chosen = " / ".join(",".join(sorted(set(row[f"nfe{n}_samplers"]))) for n in NFES)
-            st = row["straightness"]
-            print(f"| {p.upper()} | {st[0]:.4f} +- {st[1]:.2g} | " + " | ".join(cells) + f" | {chosen} |")
+        for p in ("vp", "rf"):
+            rows = [r for r in runs if r["path"] == p]
+            cells = []
+            for n in NFES:
+                m, h = ci([r[f"nfe{n}"]["score"] for r in rows])
+                cells.append(f"{m:.3g} +- {h:.2g}")
+            chosen = " / ".join(",".join(sorted({r[f"nfe{n}"]["sampler"] for r in rows})) for n in NFES)
+            st = ci([r["straightness"] for r in rows])
+            print(f"| {p.upper()} | {st[0]:.3f} +- {st[1]:.2g} | " + " | ".join(cells) + f" | {chosen} |")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--problem", choices=("toy", "digits"), default="toy")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seed-start", type=int, default=0, help="first seed (run seeds in parallel)")
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--n", type=int, default=2000, help="samples per evaluation")
     ap.add_argument("--throughput", action="store_true")
