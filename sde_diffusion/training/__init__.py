@@ -15,7 +15,7 @@ from .ema import EMA
 from .loading import NonFiniteWeightsError, RunConfig, load_model, resolve_checkpoint
 from .loop import Trainer
 from .options import LossOptions, TrainOptions
-from .runs import link_latest
+from .run_folder import link_latest
 from .runtime import NonFiniteLossError, TrainResult, seed_everything, select_device
 from .sampling import generate_samples, sampler_arguments, sliced_wasserstein_report
 from .schedule import lr_factor

@@ -149,8 +149,10 @@ class FinalEvaluation(Callback):
             if info.kind == "points" and ref is not None:
                 from .sampling import sliced_wasserstein_report
                 metrics.update(sliced_wasserstein_report(x, ref, n=n, seed=trainer.seed))
-                log.info("sliced Wasserstein %.4f vs true-vs-true floor %.4f: ratio %.2f (n=%d)",
-                         metrics["sw"], metrics["sw_floor"], metrics["sw_ratio"], int(metrics["sw_n"]))
+                log.info("sliced Wasserstein %.4f vs true-vs-true floor %.4f +- %.4f (sd of %d draws): "
+                         "ratio %.2f, %.1f floor sds above (n=%d)", metrics["sw"], metrics["sw_floor"],
+                         metrics["sw_floor_sd"], int(metrics["sw_floor_draws"]), metrics["sw_ratio"],
+                         metrics["sw_z"], int(metrics["sw_n"]))
             if info.name == "digits" and o.eval_fd and ref is not None and info.kind == "images":
                 from .quality import digits_frechet
                 metrics.update(digits_frechet(x, ref, seed=trainer.seed))
