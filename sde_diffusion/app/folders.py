@@ -78,7 +78,7 @@ def check_run_name(name: object, key: str = "name") -> str:
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"{key} must be a non-empty string, got {name!r}")
     parts = PurePosixPath(name).parts
-    if name.startswith(("/", "~")) or "\\" in name or any(p in ("..", ".") for p in parts) \
+    if not parts or name.startswith(("/", "~")) or "\\" in name or ".." in parts \
             or not all(_NAME.match(p) for p in parts):
         raise OutsideRunError(f"{key}={name!r} must stay inside outputs/: folder names of letters, "
                               f"digits and _.=,+- joined by '/', without '..', '/' or '~' in front")
