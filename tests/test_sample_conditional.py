@@ -234,6 +234,7 @@ BAD = [
     (["inpaint=true", "mask=MASKDICT"], r"mask file '.*mdict\.pt' holds a dict, not a tensor"),
     (["inpaint=true", "mask=MASKALL"], r"mask file '.*mall\.pt' observes everything"),
     (["inpaint=true", "mask=MASKTXT"], r"mask file '.*mtxt\.pt' is not a readable tensor file"),
+    (["inpaint=true", "inpaint_jacobian=exact"], r"inpaint_jacobian='exact' is not one of 'gaussian', 'network'"),
 ]
 
 
@@ -342,3 +343,23 @@ def test_inpainting_with_the_exact_score_of_independent_coordinates(method):
         assert rms < 0.01, rms
     else:  # DPS's likelihood has sigma = dps_noise: the observed value scatters by about sigma
         assert rms < 2 * 0.05, rms
+
+
+@pytest.mark.parametrize("args,jacobian,noise", [([], "gaussian", 0.2),
+                                                 (["inpaint_jacobian=network", "dps_noise=0.1"], "network", 0.1)])
+def test_cli_posterior_defaults_gaussian_jacobian_and_dps_noise(tmp_path, cond_run, monkeypatch, args,
+                                                                 jacobian, noise):
+    """inpaint_method=dps without options uses the Gaussian Jacobian and sigma 0.2 (stable on a
+    trained digits model, see tests/test_inpainting_stability.py); both can be chosen."""
+    import sde_diffusion.conditional as conditional
+    seen = {}
+    real = conditional.posterior_score
+
+    def spy(*a, **k):
+        seen.update(k)
+        return real(*a, **{**k, "scale": 0.0})  # the options are what is tested, not this random net
+    monkeypatch.setattr(conditional, "posterior_score", spy)
+    code, err = run_script("sample", [f"run={cond_run}", "inpaint=true", "inpaint_method=dps", "n=2",
+                                      "completions=1", *SMP, *args])
+    assert code == 0, err
+    assert seen["jacobian"] == jacobian and seen["dps_noise"] == noise

@@ -3,7 +3,11 @@ y = the observed values of a test sample, and each test sample gets ``completion
   - "replacement" (score_sde's PC inpainting, ``conditional.replacement`` as the solver's
     ``after_step`` hook); the observed values are set to y exactly at the end;
   - "dps" / "pigdm" (``conditional.posterior_score``; DPS with sigma = ``dps_noise`` since the
-    mask is noiseless, PiGDM with the test split's per-value variance as its prior variance).
+    mask is noiseless, PiGDM with the test split's per-value variance as its prior variance),
+    by default with the Jacobian dx0_hat/dx_t of that Gaussian prior (``jacobian="gaussian"``):
+    a trained VP network's own Jacobian carries its error times 1/m(t) (~150 at T), which makes
+    the guidance diverge within a few steps near T; DPS's default sigma 0.2 keeps its stiffness
+    1/sigma^2 inside a 50-step sampler's stability limit (0.05 diverges). See ``JACOBIANS``.
 Mask names: ``left``/``right`` hide the first/second half of the values (image columns),
 ``top``/``bottom`` the upper/lower image rows, ``random`` each value (image pixel) with
 probability 1/2 (seeded), ``<file>.pt`` a 0/1 tensor of the data's shape (1 = observed),
@@ -23,11 +27,16 @@ from .conditional import check_guidance, num_classes_of, parse_labels
 __all__ = ["INPAINT_METHODS", "MASKS", "check_inpaint_options", "make_mask", "inpaint"]
 
 INPAINT_METHODS = ("replacement", "dps", "pigdm")
+JACOBIANS = ("gaussian", "network")
+DPS_NOISE = 0.2
 MASKS = ("left", "right", "top", "bottom", "random")
 
 
-def check_inpaint_options(method: Any, mask: Any) -> None:
-    """The method and the mask name (a file must end in .pt), before anything is loaded."""
+def check_inpaint_options(method: Any, mask: Any, jacobian: Any = "gaussian") -> None:
+    """The method, the mask name (a file must end in .pt) and the Jacobian, before anything is
+    loaded."""
+    if jacobian not in JACOBIANS:
+        raise ValueError(f"inpaint_jacobian={jacobian!r} is not one of {', '.join(map(repr, JACOBIANS))}")
     if method not in INPAINT_METHODS:
         raise ValueError(f"inpaint_method={method!r} is not one of {', '.join(map(repr, INPAINT_METHODS))}")
     if not isinstance(mask, str) or not (mask in MASKS or mask.endswith(".pt")):
@@ -90,8 +99,9 @@ def make_mask(spec: str, data_shape: Sequence[int], seed: int = 0) -> torch.Tens
 def inpaint(model, x_test: torch.Tensor, mask: torch.Tensor, method: str = "replacement",
             completions: int = 1, sampler: Optional[Mapping[str, Any]] = None, seed: int = 0,
             steps: Optional[int] = None, batch_size: int = 4096, progress: Optional[bool] = None,
-            dps_noise: float = 0.05, scale: float = 1.0, data_var: Optional[float] = None,
-            label: Optional[int] = None, guidance: Optional[float] = None) -> Dict[str, Any]:
+            dps_noise: float = DPS_NOISE, scale: float = 1.0, data_var: Optional[float] = None,
+            label: Optional[int] = None, guidance: Optional[float] = None,
+            jacobian: str = "gaussian") -> Dict[str, Any]:
     """Complete ``x_test`` (n, *shape) observed where ``mask`` is 1, ``completions`` times each.
 
     Returns {"original" (n, *shape), "masked" (hidden values 0), "mask", "completions"
@@ -99,7 +109,7 @@ def inpaint(model, x_test: torch.Tensor, mask: torch.Tensor, method: str = "repl
     ``data_var``: PiGDM's prior variance per value (default: the variance of each value of
     ``x_test`` about its mean over the samples, averaged over the values);
     ``label``/``guidance``: complete within a class of a class-conditional model."""
-    check_inpaint_options(method, "left")
+    check_inpaint_options(method, "left", jacobian)
     shape = tuple(x_test.shape[1:])
     if tuple(mask.shape) != shape:
         raise ValueError(f"mask has shape {tuple(mask.shape)} but the data have shape {shape}")
@@ -125,7 +135,8 @@ def inpaint(model, x_test: torch.Tensor, mask: torch.Tensor, method: str = "repl
         if method == "replacement":
             return base, cond.replacement(sde, meas, shape)
         return cond.posterior_score(sde, base, meas, method, scale=scale, data_var=dvar,
-                                    dps_noise=dps_noise, data_shape=shape), None
+                                    dps_noise=dps_noise, data_shape=shape,
+                                    jacobian=jacobian), None
     x, info, _ = generate_samples(model, rows.shape[0], shape, sampler, seed, steps, batch_size,
                                   progress=progress, batch_fns=fns)
     if method == "replacement":  # m(0) = 1, s(0) = 0: the projection onto A x = y, exactly

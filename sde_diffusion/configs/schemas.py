@@ -212,8 +212,9 @@ class SampleConfig:
     mask: str = "right"
     inpaint_method: str = "replacement"
     completions: int = 4
-    dps_noise: float = 0.05
+    dps_noise: float = 0.2
     inpaint_scale: float = 1.0
+    inpaint_jacobian: str = "gaussian"
 
 
 @dataclass
