@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from sde_diffusion.app import OutsideRunError, build_run_data, check_run_name, output_dir
-from sde_diffusion.models.pretrained import save_pretrained
+from sde_diffusion.io import save_pretrained
 from sde_diffusion.sdes import VPSDE
 from sde_diffusion.solvers import OptimizedGrid
 

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
+from .. import data as _data  # noqa: F401  (registers the data sets a run config names)
 from .. import registry
 from .folders import OutsideRunError, inside
 

@@ -45,15 +45,15 @@ def likelihood_main(c: Mapping[str, Any]) -> None:
     """``scripts/likelihood.py`` on the validated plain config ``c`` (logs the results)."""
     from ..likelihood import EVAL_METHODS, Quantization, evaluate
     from ..registry import build
-    from ..training.loading import check_data_identity, data_identity
+    from ..io import check_data_identity, data_identity
     run = load_run(c["checkpoint"], use_ema=c["use_ema"], device=c["device"])
     model, meta = run.model, run.meta
     own = c["data"] is None  # the run's stored data config: untrusted, confined, never downloads
     if own and not isinstance(run.config.get("data"), Mapping):
         raise ValueError(f"{c['checkpoint']!r} does not record its data set; name one with data=<name>")
-    data = build_run_data(run.config["data"] if own else c["data"], shape=meta.get("data_shape"),
+    data = build_run_data(run.config["data"] if own else c["data"], shape=meta.data_shape,
                           trusted=not own, run_dir=run.folder, data_root=c.get("data_root"))
-    recorded = meta.get("data") or ({"name": meta["data_name"]} if meta.get("data_name") else None)
+    recorded = meta.data or ({"name": meta.data_name} if meta.data_name else None)
     mismatch = check_data_identity(recorded, data_identity(data.name, data.train), c["allow_data_mismatch"])
     if mismatch:
         log.warning("%s (allow_data_mismatch=true)", mismatch)
@@ -67,7 +67,7 @@ def likelihood_main(c: Mapping[str, Any]) -> None:
     with score_progress(model, "likelihood", c["progress"]) as score:
         results = evaluate(model.sde, score, x, methods, quant, c["batch_size"], c["ode"], c["elbo"],
                            c["discrete_elbo"], torch.Generator().manual_seed(c["seed"]))
-    results.update(checkpoint=meta["checkpoint"], split=c["split"], data=data.name, step=meta["step"],
+    results.update(checkpoint=meta.checkpoint, split=c["split"], data=data.name, step=meta.step,
                    sde=repr(model.sde), data_mismatch=mismatch)
     if data.reference is not None:  # exact density of the data: the NLL every method aims at
         results["reference_nll"] = float(-data.reference.log_prob(x).mean())

@@ -25,17 +25,16 @@ class LoadedRun(NamedTuple):
     """A trained model with its stored config and what the scripts need to know about it."""
     model: torch.nn.Module
     config: Mapping[str, Any]   # the run's stored config (sampler, data, ...)
-    meta: Mapping[str, Any]     # data_shape, data_kind, value_range, run_dir, checkpoint, ...
+    meta: Any                   # io.ModelMeta: data_shape, data_kind, value_range, run_dir, ...
     folder: Path                # the run or model folder (resolved): what its files may name
 
 
 def load_run(path: str, use_ema: Any = True, device: Any = "cpu") -> LoadedRun:
-    """``load_model(path)`` as a ``LoadedRun``; ``device`` "auto" picks CUDA when available."""
-    from ..training import load_model, select_device
-    model, cfg = load_model(path, use_ema=use_ema, map_location=select_device(device))
-    meta = dict(cfg["_meta_"])
-    config = {k: v for k, v in cfg.items() if k != "_meta_"}
-    return LoadedRun(model, config, meta, Path(meta["run_dir"]))
+    """``io.load_model(path)`` as a ``LoadedRun``; ``device`` "auto" picks CUDA when available."""
+    from ..io import load_model
+    from ..training import select_device
+    model, config, meta = load_model(path, use_ema=use_ema, map_location=select_device(device))
+    return LoadedRun(model, config, meta, Path(meta.run_dir))
 
 
 def sampler_node(node: Any) -> Any:

@@ -28,9 +28,9 @@ __all__ = ["sample_main", "sample_run", "conditional_run", "unit_map"]
 log = logging.getLogger(__name__)
 
 
-def unit_map(meta: Mapping[str, Any]) -> Callable[[torch.Tensor], torch.Tensor]:
+def unit_map(meta: Any) -> Callable[[torch.Tensor], torch.Tensor]:
     """Data values -> [0, 1] for pictures (the run's value range, default [0, 1])."""
-    lo, hi = meta.get("value_range") or (0.0, 1.0)
+    lo, hi = meta.value_range or (0.0, 1.0)
     return lambda v: ((v - lo) / (hi - lo)).clamp(0, 1)
 
 
@@ -54,7 +54,7 @@ def _reference(c: Mapping[str, Any], run: LoadedRun):
 def sample_main(c: Mapping[str, Any]) -> str:
     """``scripts/sample.py`` on the validated plain config ``c``; returns the log line."""
     run = load_run(c["run"], use_ema=c["use_ema"], device=c["device"])
-    if run.meta.get("data_shape") is None:
+    if run.meta.data_shape is None:
         raise ValueError(f"{c['run']!r} does not record its data shape; cannot draw samples")
     sampler = run_sampler(run, c["sampler"], c["steps"])
     if c.get("label") is not None or c.get("guidance") is not None or c.get("inpaint"):
@@ -66,11 +66,11 @@ def sample_run(c: Mapping[str, Any], run: LoadedRun, sampler: Optional[Mapping[s
     """``c["n"]`` unconditional samples, their picture beside the data and, when
     ``c["trajectory_frames"] > 0``, the reverse trajectory as a strip and a GIF."""
     model, meta = run.model, run.meta
-    kind = meta.get("data_kind") or "points"
+    kind = meta.data_kind or "points"
     data = _reference(c, run)
     out = output_dir(run.folder, "samples", c.get("out"))
     frames = int(c.get("trajectory_frames", 0))
-    x, info, traj = generate_samples(model, c["n"], meta["data_shape"], sampler, seed=c["seed"],
+    x, info, traj = generate_samples(model, c["n"], meta.data_shape, sampler, seed=c["seed"],
                                      steps=c.get("steps"), batch_size=c.get("batch_size", 4096),
                                      return_trajectory=frames > 0, progress=c.get("progress"))
     torch.save(x, out / "samples.pt")
@@ -82,7 +82,7 @@ def sample_run(c: Mapping[str, Any], run: LoadedRun, sampler: Optional[Mapping[s
     else:
         ref = data.test if data is not None else None
         save_points(x, out / "samples.png", reference=ref,
-                    title=f"{meta.get('data_name') or 'samples'}, {what}")
+                    title=f"{meta.data_name or 'samples'}, {what}")
     if traj is not None:
         times = info.times.tolist()
         plots.save_trajectory_strip(traj, times, out / "trajectory.png", kind, frames=frames,
@@ -95,8 +95,8 @@ def sample_run(c: Mapping[str, Any], run: LoadedRun, sampler: Optional[Mapping[s
 def conditional_run(c: Mapping[str, Any], run: LoadedRun, sampler: Optional[Mapping[str, Any]]) -> str:
     """``label=`` / ``guidance=`` / ``inpaint=true``: checked, then sampled; the log line."""
     model, meta = run.model, run.meta
-    shape, C = tuple(meta["data_shape"]), num_classes_of(model)
-    kind = meta.get("data_kind") or ("images" if len(shape) == 3 else "points")
+    shape, C = tuple(meta.data_shape), num_classes_of(model)
+    kind = meta.data_kind or ("images" if len(shape) == 3 else "points")
     to_unit = unit_map(meta)
     labels = parse_labels(c.get("label"), C, c["n"])
     w = check_guidance(c.get("guidance"), C, c.get("label"))
