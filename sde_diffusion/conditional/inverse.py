@@ -43,13 +43,14 @@ def _check_guidance(x: torch.Tensor, m: torch.Tensor, s: torch.Tensor, sc: torch
     what = (f"the state grew beyond {STATE_BOUND:g} x its scale m(t) (sqrt(data_var) + max|y|) + s(t)"
             if bool(grown) else "the guided score is not finite while the model's score is")
     hint = ("jacobian='gaussian' (the network's dx0_hat/dx_t carries its Jacobian error times "
-            "1/m(t), ~150 at T for the default VP SDE)" if jacobian == "network" else
-            "a larger noise sigma (dps_noise)" if method == "dps" else "more steps")
+            "1/m(t), ~150 at T for the default VP SDE)" if jacobian == "network" else "")
+    if method == "dps":
+        hint += (", " if hint else "") + "a larger noise sigma (dps_noise)"
     raise GuidanceDivergedError(
         f"the {method.upper()} guidance term scale * grad log p(y | x_t) ({jacobian} Jacobian, weight "
         f"{weight}) diverged at t={float(tt.reshape(-1)[0]):.4g}: {what}. Its stiffness exceeds the "
-        f"step's stability limit; it is the guidance, not the network's weights. Use {hint}, a "
-        f"smaller scale, or more steps")
+        f"step's stability limit; it is the guidance, not the network's weights. Use "
+        f"{hint + ', ' if hint else ''}a smaller scale, or more steps")
 
 
 def posterior_score(sde, score_fn, meas: LinearMeasurement, method: str = "dps",
