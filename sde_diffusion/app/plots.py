@@ -9,8 +9,8 @@ from typing import Callable, Optional, Sequence
 
 import torch
 
-from ..training.plots import (draw_points, image_grid, point_limit, pyplot, save_labelled_grid,
-                              show_grid)
+from ..training.plots import (draw_points, image_grid, point_limit, pyplot, save_data_and_samples,
+                              save_labelled_grid, show_grid)
 
 __all__ = ["frame_indices", "save_trajectory_strip", "save_trajectory_gif", "save_data_and_samples",
            "save_class_grid", "save_class_points", "save_inpainting_figure"]
@@ -114,25 +114,6 @@ def save_trajectory_gif(trajectory: torch.Tensor, times: Sequence[float], path, 
     path.parent.mkdir(parents=True, exist_ok=True)
     durations = [duration_ms] * (len(images) - 1) + [3 * duration_ms]
     images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0)
-    return path
-
-
-def save_data_and_samples(samples: torch.Tensor, data: Optional[torch.Tensor], path,
-                          title: str = "", max_images: int = 64) -> Path:
-    """Images in [0, 1]: the data (test split) and the samples side by side, each panel titled."""
-    plt = pyplot()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    panels = ([("data (test split)", data[:max_images])] if data is not None else []) + \
-        [(f"samples ({title})" if title else "samples", samples[:max_images])]
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.9), squeeze=False)
-    for ax, (name, imgs) in zip(axes[0], panels):
-        nrow = int(imgs.shape[0] ** 0.5 + 0.999)
-        show_grid(ax, imgs, nrow)
-        ax.set_title(name, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 

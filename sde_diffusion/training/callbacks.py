@@ -32,7 +32,7 @@ def sample_and_plot(trainer, n: int, tag: str):
     """Draw n EMA samples, save a scatter plot / image grid under samples/<tag>.png, log it."""
     if not trainer.dist.is_main:
         return torch.empty(0), None
-    from .plots import save_image_grid, save_points
+    from .plots import save_data_and_samples, save_points
     rng_state = torch.get_rng_state()  # sampling must not perturb the training RNG stream
     try:
         x, info, _ = trainer.generate(n)
@@ -41,7 +41,10 @@ def sample_and_plot(trainer, n: int, tag: str):
     path = trainer.run_dir / "samples" / f"{tag}.png"
     if trainer.data_info.kind == "images":
         lo, hi = trainer.data_info.value_range or (0.0, 1.0)
-        save_image_grid(((x[:256] - lo) / (hi - lo)).clamp(0, 1), path)
+        unit = lambda v: ((v[:64].float() - lo) / (hi - lo)).clamp(0, 1)  # noqa: E731
+        ref = getattr(trainer.reference, "test", None)
+        save_data_and_samples(unit(x), unit(ref) if ref is not None else None, path,
+                              title=f"step {trainer.step}, {info.sampler}, {info.nfe} NFE")
     else:
         save_points(x, path, reference=trainer.reference.test if trainer.reference else None,
                     title=f"{trainer.data_info.name}, step {trainer.step} ({info.sampler}, {info.nfe} NFE)")

@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 import torch
 
 __all__ = ["save_points", "save_image_grid", "image_grid", "save_labelled_grid", "draw_points",
-           "pyplot", "point_limit"]
+           "pyplot", "point_limit", "save_data_and_samples", "show_grid"]
 
 
 def pyplot():
@@ -145,6 +145,25 @@ def save_labelled_grid(images: torch.Tensor, path, nrow: int, row_labels: Sequen
     if col_title:
         ax.set_xlabel(col_title, fontsize=9)
     ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def save_data_and_samples(samples: torch.Tensor, data: Optional[torch.Tensor], path,
+                          title: str = "", max_images: int = 64) -> Path:
+    """Images in [0, 1]: the data (test split) and the samples side by side, each panel titled."""
+    plt = pyplot()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    panels = ([("data (test split)", data[:max_images])] if data is not None else []) + \
+        [(f"samples ({title})" if title else "samples", samples[:max_images])]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.9), squeeze=False)
+    for ax, (name, imgs) in zip(axes[0], panels):
+        nrow = int(imgs.shape[0] ** 0.5 + 0.999)
+        show_grid(ax, imgs, nrow)
+        ax.set_title(name, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
