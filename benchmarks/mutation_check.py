@@ -64,6 +64,26 @@ MUTATIONS = [
     ("EDM noise label not normalised (ln sigma / 4)", "sde_diffusion/models/precond.py",
      "return (torch.log(s / m) - self.log_sigma_lo) / (self.log_sigma_hi - self.log_sigma_lo)",
      "return 0.25 * torch.log(s / m)", ["tests/test_edm.py", "-k", "exact_net"]),
+    # application layer: run folders, data paths, inpainting guidance, the SW floor
+    ("output subfolder link not refused", "sde_diffusion/app/folders.py",
+     "if sub.is_symlink() or not sub.is_dir()", "if False and (sub.is_symlink() or not sub.is_dir())",
+     ["tests/test_run_folders.py", "-k", "link"]),
+    ("output folder made check-then-mkdir (exist_ok)", "sde_diffusion/app/folders.py",
+     "            os.mkdir(path)  # atomic: exactly one process creates it",
+     "            os.makedirs(path, exist_ok=True)",
+     ["tests/test_run_folders.py", "-k", "sixteen"]),
+    ("stored data path not confined to the run", "sde_diffusion/app/data.py",
+     "        if any(inside(r, target) for r in roots):", "        if True:",
+     ["tests/test_run_folders.py", "-k", "data"]),
+    ("stored grid resolved against the current folder", "sde_diffusion/app/models.py",
+     "    path = Path(folder) / os.fspath(grid)", "    path = Path(os.fspath(grid))",
+     ["tests/test_run_folders.py", "-k", "grid"]),
+    ("guidance state bound never checked", "sde_diffusion/conditional/inverse.py",
+     "    grown = (x.abs() > STATE_BOUND * noise).any()", "    grown = (x.abs() > STATE_BOUND * noise).any() & False",
+     ["tests/test_inpainting_stability.py"]),
+    ("SW floor = one draw instead of the mean", "sde_diffusion/training/sampling.py",
+     "mean, sd = float(f.mean()), float(f.std())", "mean, sd = float(f[0]), float(f.std())",
+     ["tests/test_sw_floor.py"]),
 ]
 
 
