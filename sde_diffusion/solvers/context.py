@@ -1,11 +1,20 @@
 """The per-call side of sampling: the noise source and the ``SolverContext`` a sampler's step
-reads (grid, host-side kernel coefficients, the counted score, Tweedie's data prediction, the
-SDE's reverse / probability-flow drift, noise, bookkeeping), plus the errors of a run.
+reads, plus the errors of a run.
+
+The context computes once per grid point what every sampler needs, as host floats: the kernel
+x_t = m x_0 + s z (``m``, ``s``), the noise level sigma = s/m of the scaled state x/m, the
+half log-SNR lambda = log(m/s) (``lam``; -inf where m = 0, +inf where s = 0), and the drift
+and diffusion coefficients ``f``, ``g``. A model evaluation (one NFE) is asked for in the form
+the sampler wants: ``x0`` (the denoiser D = E[x_0 | x_t]), ``eps`` or ``score``. A model with
+``predict(x, t, kind)`` (``ScoreModel``) answers in that form itself, so an x0-predicting
+network feeds an x0-based sampler with no conversion; a plain score function is wrapped once:
+x0 = (x + s^2 score)/m, eps = -s score.
 
 Nothing here is stored on a sampler: one context per ``sample`` call.
 """
 from __future__ import annotations
 
+import math
 import os
 import sys
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
@@ -16,7 +25,17 @@ from ..models.parameterization import tweedie
 from ..sdes.base import ProbabilityFlowODE, ReverseSDE
 from ..contract import as_steps, check_score_shape
 
-__all__ = ["SolverContext", "NoiseSource", "NonFiniteSampleError", "as_steps", "GeneratorLike"]
+__all__ = ["SolverContext", "NoiseSource", "NonFiniteSampleError", "as_steps", "GeneratorLike",
+           "half_log_snr"]
+
+
+def half_log_snr(m: float, s: float) -> float:
+    """lambda = log(m/s), the half log-SNR (-inf where m = 0, +inf where s = 0)."""
+    if s <= 0.0:
+        return math.inf
+    if m <= 0.0:
+        return -math.inf
+    return math.log(m) - math.log(s)
 
 
 class NonFiniteSampleError(FloatingPointError, ValueError):
@@ -80,6 +99,8 @@ class SolverContext:
                  after_step: Optional[Callable[[torch.Tensor, float, Callable], torch.Tensor]] = None):
         self.sde = sde
         self.score_fn = score_fn
+        predict = getattr(score_fn, "predict", None)
+        self._predict = predict if callable(predict) else None
         self.noise_source = noise
         self.set_times(times)
         self.nfe = 0
@@ -101,6 +122,8 @@ class SolverContext:
         self.t = times.tolist()
         m, s = self.sde.marginal(times)
         self.m, self.s = m.tolist(), s.tolist()
+        self.sigma = [b / a if a > 0 else math.inf for a, b in zip(self.m, self.s)]
+        self.lam = [half_log_snr(a, b) for a, b in zip(self.m, self.s)]
         self.f = self.sde.drift_coeff(times).tolist()
         self.g = self.sde.diffusion(times).tolist()
 
@@ -116,14 +139,32 @@ class SolverContext:
         self.nfe += 1
         return check_score_shape(out, x)
 
+    def _native(self, x: torch.Tensor, i: int, kind: str) -> torch.Tensor:
+        """The model's own ``predict(x, t, kind)`` at grid point i (one NFE)."""
+        tt = torch.full((x.shape[0],), float(self.t[i]), dtype=x.dtype, device=x.device)
+        out = self._predict(x, tt, kind)
+        self.nfe += 1
+        return check_score_shape(out, x)
+
     def x0(self, x: torch.Tensor, i: int) -> torch.Tensor:
-        """Tweedie data prediction at grid point i (``parameterization.tweedie``, one NFE)."""
+        """The denoiser D = E[x_0 | x_t] at grid point i (one NFE; x/m itself where s = 0):
+        the model's native x0 when it has ``predict``, else (x + s^2 score)/m."""
         s, m = self.s[i], self.m[i]
         if s == 0.0:
             return x / m
-        x0 = tweedie(x, self.score(x, self.t[i]), m, s)
+        if self._predict is not None:
+            x0 = self._native(x, i, "x0")
+        else:
+            x0 = tweedie(x, self.score(x, self.t[i]), m, s)
         self.last_x0 = x0
         return x0
+
+    def eps(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        """The noise prediction eps = (x - m D)/s at grid point i (one NFE; s > 0): the
+        model's native eps when it has ``predict``, else -s score."""
+        if self._predict is not None:
+            return self._native(x, i, "eps")
+        return -self.s[i] * self.score(x, self.t[i])
 
     def pf_drift(self, x: torch.Tensor, i: int) -> torch.Tensor:
         """Probability-flow drift at grid point i, ``sde.probability_flow(score)`` (one NFE)."""

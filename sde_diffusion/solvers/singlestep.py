@@ -22,7 +22,7 @@ from typing import Callable, Sequence, Tuple
 import torch
 
 from .base import Sampler, SolverContext, register_sampler
-from .expint import half_log_snr, psi
+from .expint import psi
 
 __all__ = ["SinglestepDPMSolver2", "SinglestepDPMSolver3", "singlestep_pair", "points_at_lambda"]
 
@@ -65,7 +65,7 @@ class _Singlestep(Sampler):
         pass
 
     def init_state(self, ctx: SolverContext, x: torch.Tensor) -> dict:
-        lam = half_log_snr(ctx.m, ctx.s)
+        lam = ctx.lam
         mids = []
         for i in range(ctx.steps):
             h = lam[i + 1] - lam[i]
@@ -76,7 +76,7 @@ class _Singlestep(Sampler):
                 raise ValueError(f"sampler {self.name!r} needs log-SNR strictly increasing "
                                  f"along the grid; step {i} has h = {h!r}")
             mids.append(points_at_lambda(ctx.sde, [lam[i] + r * h for r in self.rs]))
-        return {"lam": lam, "mids": mids}
+        return {"mids": mids}
 
     def step(self, ctx, x, i, state):
         x0_0 = ctx.x0(x, i)
@@ -86,7 +86,7 @@ class _Singlestep(Sampler):
         def x0_at(u, pt):
             return (u + (pt[2] * pt[2]) * ctx.score(u, pt[0])) / pt[1]
 
-        lam = state["lam"]
+        lam = ctx.lam
         end = (ctx.t[i + 1], ctx.m[i + 1], ctx.s[i + 1])
         return singlestep_pair(x0_at, x, x0_0, ctx.s[i], lam[i + 1] - lam[i], end,
                                state["mids"][i], self.rs, int(self.order))[1]

@@ -14,7 +14,10 @@ rho = 1/2 for UniP-2 and UniC-1 (the paper's choice); B(h) = h (``bh1``) or 1 - 
 NFE is one per step; with it UniPC-p converges at order p + 1 (without it, p).
 ``predictor="dpm_solver"`` replaces UniP by the exact-Lagrange multistep predictor
 (DPM-Solver++ multistep, ``exponential.py``), showing UniC after another multistep predictor.
-``lower_order_final``: as DPM-Solver, runs of < 15 steps use order <= k at the k-th last step.
+The order of each step (UniP-p_i, then UniC-p_i on it) follows the one rule of ``order.py``:
+warm-up, the k-th last step at order <= k at every step count (the UniPC reference rule), no
+far extrapolation. A start at m(T) = 0 (lambda = -inf) is the limit h -> inf, as in
+``exponential.py``.
 """
 from __future__ import annotations
 
@@ -25,7 +28,8 @@ import torch
 
 from ..contract import check_choice
 from .base import Sampler, SolverContext, register_sampler
-from .expint import half_log_snr, lagrange_weights, moment_solve, psi
+from .expint import lagrange_weights, moment_solve, psi
+from .order import check_increasing, step_orders
 
 __all__ = ["UniPCSampler"]
 
@@ -52,12 +56,9 @@ class UniPCSampler(Sampler):
         self.order = int(order)
 
     def init_state(self, ctx: SolverContext, x: torch.Tensor) -> dict:
-        lam = half_log_snr(ctx.m, ctx.s)
-        fin = [v for v in lam if math.isfinite(v)]
-        if any(b <= a for a, b in zip(fin, fin[1:])):
-            raise ValueError(f"sampler 'unipc' needs log-SNR strictly increasing along the grid; "
-                             f"{type(ctx.sde).__name__}'s is not")
-        return {"lam": lam, "hist": [], "prev": None}
+        check_increasing(ctx.lam, self.name, ctx.sde)
+        return {"orders": step_orders(ctx.lam, self.order, self.lower_order_final),
+                "hist": [], "prev": None}
 
     def _update(self, ctx, x, i, lam, x0s: List[torch.Tensor], p: int,
                 x0_new=None) -> torch.Tensor:
@@ -86,7 +87,7 @@ class UniPCSampler(Sampler):
         return out
 
     def step(self, ctx, x, i, state):
-        lam, hist = state["lam"], state["hist"]
+        lam, hist = ctx.lam, state["hist"]
         x0 = ctx.x0(x, i)
         prev = state["prev"]
         if self.corrector and prev is not None:  # UniC on step i-1 -> i, reusing x0 at x_i
@@ -95,8 +96,6 @@ class UniPCSampler(Sampler):
         del hist[self.order:]
         if ctx.s[i + 1] == 0.0:  # lambda' = inf: plain denoising step
             return ctx.m[i + 1] * x0
-        p = min(self.order, len(hist))
-        if self.lower_order_final and ctx.steps < 15:
-            p = min(p, ctx.steps - i)
+        p = state["orders"][i]
         state["prev"] = (x, p)
         return self._update(ctx, x, i, lam, hist, p)
