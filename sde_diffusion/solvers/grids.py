@@ -14,9 +14,10 @@
 
 Default grid: the sampler's ``default_grid`` if it declares one, else the SDE's
 ``default_grid`` (measured best at 10-20 NFE, ``benchmarks/RESULTS.md, "Few-step sampling"``).
-End time (``default_t_end``): ``sde.eps`` (never 0: the score blows up as s -> 0), except that
-runs of fewer than ``FEW_STEP_BELOW`` = 25 steps end at ``sde.few_step_t_end`` when the SDE
-names one (VP: 1e-3). DPM-Solver ends VP at 1e-3 below 15 steps; measured against the exact
+End time (``default_t_end``): ``sde.eps`` (never 0: the score blows up as s -> 0), or later
+where the SDE names its own noise floor ``sigma_min`` (VE: the time where s(t) = sigma_min;
+EDM: t = sigma_min = eps); runs of fewer than ``FEW_STEP_BELOW`` = 25 steps end at
+``sde.few_step_t_end`` when the SDE names one (VP: 1e-3). DPM-Solver ends VP at 1e-3 below 15 steps; measured against the exact
 map to eps = 1e-5, ending at 1e-3 is better at every budget of 5-20 NFE (``fewstep.md``).
 Every grid is computed on the CPU in float64 and its end points are set exactly.
 """
@@ -126,12 +127,18 @@ GRIDS: Dict[str, Callable[..., torch.Tensor]] = {
 
 
 def default_t_end(sde, steps: int) -> float:
-    """End time when the call gives none: ``sde.eps``, or ``sde.few_step_t_end`` (if the SDE
-    names one) for runs of fewer than ``FEW_STEP_BELOW`` steps."""
+    """End time when the call gives none: ``sde.eps``, raised to where the noise level reaches
+    the SDE's own floor ``sde.sigma_min`` if it names one (VE: s(t) = sigma_min, not
+    s(eps) ~ 1e-4 sigma_min), and to ``sde.few_step_t_end`` (if the SDE names one) for runs of
+    fewer than ``FEW_STEP_BELOW`` steps."""
+    t = float(sde.eps)
+    floor = getattr(sde, "sigma_min", None)
+    if floor is not None:
+        t = max(t, float(sde.t_from_sigma(torch.tensor(float(floor), dtype=torch.float64))))
     few = getattr(sde, "few_step_t_end", None)
     if few is not None and steps < FEW_STEP_BELOW:
-        return max(float(sde.eps), float(few))
-    return float(sde.eps)
+        t = max(t, float(few))
+    return t
 
 
 def make_grid(sde, grid, steps: int, t_end: Optional[float] = None,
