@@ -110,7 +110,8 @@ class SolverContext:
         self.desc = desc
         self.last_x0: Optional[torch.Tensor] = None
         self.after_step = after_step
-        self._first_bad: Optional[torch.Tensor] = None  # device-side index of first bad step
+        self._sums: List[tuple] = []  # (grid index, device-side sum of x) per step
+        self._t_cache: Dict[tuple, torch.Tensor] = {}
         # the SDE's own reverse processes own the drift formula f x - c g^2 score
         make_flow = getattr(sde, "probability_flow", None)
         make_rev = getattr(sde, "reverse", None)
@@ -120,6 +121,8 @@ class SolverContext:
     def set_times(self, times: torch.Tensor) -> None:
         self.times = times
         self.t = times.tolist()
+        self._index = {v: k for k, v in enumerate(self.t)}
+        self._t_cache = {}
         m, s = self.sde.marginal(times)
         self.m, self.s = m.tolist(), s.tolist()
         self.sigma = [b / a if a > 0 else math.inf for a, b in zip(self.m, self.s)]
@@ -132,17 +135,26 @@ class SolverContext:
         return len(self.t) - 1
 
     # ---- model evaluations (each call = one NFE) ----
+    def _time(self, x: torch.Tensor, t: float) -> torch.Tensor:
+        """t as an (N,) tensor in x's dtype and device (grid times from one cached table)."""
+        key = (x.device, x.dtype)
+        table = self._t_cache.get(key)
+        if table is None:
+            table = self._t_cache[key] = self.times.to(device=x.device, dtype=x.dtype)
+        i = self._index.get(t)
+        if i is None:
+            return torch.full((x.shape[0],), float(t), dtype=x.dtype, device=x.device)
+        return table[i].expand(x.shape[0])
+
     def score(self, x: torch.Tensor, t: float) -> torch.Tensor:
         """score_fn(x, t) with t an (N,) tensor in x's dtype; counted and shape-checked."""
-        tt = torch.full((x.shape[0],), float(t), dtype=x.dtype, device=x.device)
-        out = self.score_fn(x, tt)
+        out = self.score_fn(x, self._time(x, t))
         self.nfe += 1
         return check_score_shape(out, x)
 
     def _native(self, x: torch.Tensor, i: int, kind: str) -> torch.Tensor:
         """The model's own ``predict(x, t, kind)`` at grid point i (one NFE)."""
-        tt = torch.full((x.shape[0],), float(self.t[i]), dtype=x.dtype, device=x.device)
-        out = self._predict(x, tt, kind)
+        out = self._predict(x, self._time(x, self.t[i]), kind)
         self.nfe += 1
         return check_score_shape(out, x)
 
@@ -156,7 +168,8 @@ class SolverContext:
             x0 = self._native(x, i, "x0")
         else:
             x0 = tweedie(x, self.score(x, self.t[i]), m, s)
-        self.last_x0 = x0
+        if self.callback is not None:
+            self.last_x0 = x0
         return x0
 
     def eps(self, x: torch.Tensor, i: int) -> torch.Tensor:
@@ -187,16 +200,20 @@ class SolverContext:
         return x
 
     def flag_nonfinite(self, x: torch.Tensor, i: int) -> None:
-        """Remember (on x's device, without a host sync) the first grid index with NaN/inf."""
-        bad = torch.where(torch.isfinite(x).all(), len(self.t) + 1, i)
-        self._first_bad = bad if self._first_bad is None else torch.minimum(self._first_bad, bad)
+        """Remember, without a host sync, a device-side sum of x at grid index i: the sum is
+        NaN/inf exactly when some entry is (up to overflow of a sum of huge entries, which is a
+        diverged run anyway); one reduction per step, read once at the end."""
+        acc = torch.float64 if x.dtype == torch.float64 else torch.float32
+        self._sums.append((i, x.sum(dtype=acc)))
 
     def raise_if_nonfinite(self, sampler) -> None:
         """One host sync at the end: NonFiniteSampleError naming the first bad step."""
-        if self._first_bad is not None:
-            i = int(self._first_bad)
-            if i <= len(self.t):
-                raise NonFiniteSampleError(sampler.name, i, self.t[min(i, len(self.t) - 1)])
+        if not self._sums:
+            return
+        ok = torch.isfinite(torch.stack([v for _, v in self._sums]).cpu())
+        if not bool(ok.all()):
+            i = self._sums[int((~ok).nonzero()[0])][0]
+            raise NonFiniteSampleError(sampler.name, i, self.t[min(i, len(self.t) - 1)])
 
     def record(self, x: torch.Tensor, i: int, sampler) -> None:
         """Store the state at grid index i and call the user callback."""
