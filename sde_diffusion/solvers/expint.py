@@ -36,6 +36,8 @@ def psi(h: float, n: int) -> List[float]:
             term, total = 1.0 / math.factorial(j + 1), 0.0
             for k in range(40):
                 total += term
+                if abs(term) < 1e-17 * abs(total):  # below half an ulp: the sum is final
+                    break
                 term *= -h / (j + k + 2)
             out.append(h * math.factorial(j) * total)
         return out

@@ -17,6 +17,7 @@ the plain denoising step x' = m' x0_0 (one NFE).
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, Sequence, Tuple
 
 import torch
@@ -65,17 +66,24 @@ class _Singlestep(Sampler):
         pass
 
     def init_state(self, ctx: SolverContext, x: torch.Tensor) -> dict:
-        lam = ctx.lam
-        mids = []
+        """The intermediate points (t, m, s) of every step, from one batched SDE call."""
+        lam, wanted = ctx.lam, []
         for i in range(ctx.steps):
             h = lam[i + 1] - lam[i]
-            if h != h or h <= 0 or h == float("inf"):
-                if ctx.s[i + 1] == 0.0:
-                    mids.append(None)
-                    continue
+            if ctx.s[i + 1] == 0.0:
+                continue
+            if not (h > 0 and math.isfinite(h)):
                 raise ValueError(f"sampler {self.name!r} needs log-SNR strictly increasing "
-                                 f"along the grid; step {i} has h = {h!r}")
-            mids.append(points_at_lambda(ctx.sde, [lam[i] + r * h for r in self.rs]))
+                                 f"and finite along the grid; step {i} has h = {h!r}")
+            wanted += [lam[i] + r * h for r in self.rs]
+        pts = points_at_lambda(ctx.sde, wanted) if wanted else []
+        mids, k = [], 0
+        for i in range(ctx.steps):
+            if ctx.s[i + 1] == 0.0:
+                mids.append(None)
+            else:
+                mids.append(pts[k:k + len(self.rs)])
+                k += len(self.rs)
         return {"mids": mids}
 
     def step(self, ctx, x, i, state):
