@@ -66,9 +66,9 @@ class VPSDE(BetaSDE):
         B = self.schedule.integral(self._time(t))
         return -B - torch.log(-torch.expm1(-B))  # log(alpha_bar / (1 - alpha_bar))
 
-    def t_from_log_snr(self, lam):
-        lam = torch.as_tensor(lam, dtype=torch.float64)
-        B = torch.nn.functional.softplus(-lam)  # alpha_bar = sigmoid(lam)
+    def t_from_log_snr(self, log_snr):
+        log_snr = torch.as_tensor(log_snr, dtype=torch.float64)
+        B = torch.nn.functional.softplus(-log_snr)  # alpha_bar = sigmoid(log_snr)
         return self.schedule.t_from_integral(B).clamp(0.0, self.T)
 
     def discrete(self, num_steps: int):

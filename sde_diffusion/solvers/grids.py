@@ -1,8 +1,8 @@
 """Time grids for samplers: decreasing float64 tensors ``t_0 = T > t_1 > ... > t_N = t_end``.
 
 - ``uniform_t``:      t_i = T + i/N (t_end - T)
-- ``uniform_log_snr``: lambda(t_i) uniform between lambda(T) and lambda(t_end), with
-  lambda = log(m^2/s^2) (the natural grid of exponential integrators)
+- ``uniform_log_snr``: the log-SNR log(m^2/s^2) (equivalently the half log-SNR
+  lambda = log(m/s)) uniform between T and t_end (the natural grid of exponential integrators)
 - ``karras``:         sigma_i = (sigma_max^(1/rho) + i/N (sigma_min^(1/rho) - sigma_max^(1/rho)))^rho
   on sigma = s/m (Karras et al. 2022, rho = 7), mapped back to t by ``sde.t_from_sigma``.
 - ``time_quadratic``: sqrt(t_i) uniform between sqrt(T) and sqrt(t_end) (DPM-Solver's default
@@ -59,13 +59,13 @@ def uniform_t(sde, steps: int, t_end: Optional[float] = None,
 
 def uniform_log_snr(sde, steps: int, t_end: Optional[float] = None,
                     t_start: Optional[float] = None) -> torch.Tensor:
-    """Grid uniform in log-SNR lambda(t) = log(m^2/s^2); needs t_end > 0 (lambda finite)."""
+    """Grid uniform in the log-SNR log(m^2/s^2) = 2 lambda; needs t_end > 0 (finite log-SNR)."""
     steps = _check_steps(steps)
     t0, t1 = _ends(sde, t_end, t_start)
     if t1 <= 0:
         raise ValueError("a log-SNR grid needs t_end > 0 (log-SNR is infinite at t = 0)")
-    lam = sde.log_snr(torch.tensor([t0, t1], dtype=torch.float64))
-    grid = sde.t_from_log_snr(torch.linspace(float(lam[0]), float(lam[1]), steps + 1,
+    ends = sde.log_snr(torch.tensor([t0, t1], dtype=torch.float64))
+    grid = sde.t_from_log_snr(torch.linspace(float(ends[0]), float(ends[1]), steps + 1,
                                              dtype=torch.float64))
     grid = grid.to(torch.float64).clamp(t1, t0)
     grid[0], grid[-1] = t0, t1
