@@ -13,6 +13,7 @@ mix16 (16-D), under VPSDE() and EDMSDE(); 500 prior samples, float64.
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_fewstep.py unipc_peer  # UniPC vs diffusers
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_fewstep.py orders  # every sampler's order
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_fewstep.py monotone  # error vs NFE
+    OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_fewstep.py ipndm_peer <dir>  # diff-sampler
 """
 import json
 import math
@@ -447,8 +448,40 @@ def monotone():
                 print(f"| {p} | {s} | {name} | " + " | ".join(cells) + " |", flush=True)
 
 
+def ipndm_peer(solvers_dir=None):
+    """iPNDM / iPNDM-v side by side with diff-sampler's ``ipndm_sampler`` / ``ipndm_v_sampler``
+    (``solvers_dir``: a folder holding diff-sampler's diff-solvers-main/solvers.py and
+    solver_utils.py; torch-only code): EDM, Karras rho = 7 grid 80 -> 0.002, order 4, no
+    final-order cap (diff-sampler has none), the exact denoiser as the network."""
+    solvers_dir = solvers_dir or sys.argv[2]
+    sys.path.insert(0, solvers_dir)
+    import solvers as ds  # diff-sampler's module
+    sde = EDMSDE()
+    print("| problem | sampler | order | steps | afs | NFE | RMS package | RMS diff-sampler | max abs diff |")
+    print("|---|---|---:|---:|---|---:|---:|---:|---:|")
+    for p, gm in problems().items():
+        def net(x, t, class_labels=None, gm=gm):
+            return gm.posterior_mean(x, sde, torch.as_tensor(t, dtype=torch.float64).expand(x.shape[0]))
+        z = torch.randn(200, gm.dim, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+        ref, _ = sample(sde, gm.score_fn(sde), sampler="rk45", x_init=80.0 * z, t_end=0.002,
+                        rtol=1e-10, atol=1e-10, method="DOP853")
+        for name, fn in (("ipndm", ds.ipndm_sampler), ("ipndm_v", ds.ipndm_v_sampler)):
+            for order in (2, 3, 4):
+                for n in (5, 10, 20):
+                    for afs in (False, True):
+                        theirs = fn(net, z, num_steps=n + 1, sigma_min=0.002, sigma_max=80.0,
+                                    schedule_type="polynomial", schedule_rho=7, afs=afs,
+                                    max_order=order)
+                        ours, info = sample(sde, gm.score_fn(sde), sampler=name, order=order,
+                                            steps=n, x_init=80.0 * z, grid="karras", t_end=0.002,
+                                            lower_order_final=False, afs=afs, denoise=False)
+                        print(f"| {p} | {name} | {order} | {n} | {afs} | {info.nfe} | "
+                              f"{rms(ours, ref):.3g} | {rms(theirs, ref):.3g} | "
+                              f"{float((ours - theirs).abs().max()):.1e} |", flush=True)
+
+
 if __name__ == "__main__":
     mode = sys.argv[1] if len(sys.argv) > 1 else "table"
     {"survey": survey, "tend": tend, "optgrid": optgrid, "table": table, "digits": digits_cmp,
      "digits_opt": digits_opt, "optgrid_big": optgrid_big, "unipc_peer": unipc_peer,
-     "orders": orders, "monotone": monotone}[mode]()
+     "orders": orders, "monotone": monotone, "ipndm_peer": ipndm_peer}[mode]()
