@@ -13,6 +13,7 @@ mix16 (16-D), under VPSDE() and EDMSDE(); 500 prior samples, float64.
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_fewstep.py unipc_peer  # UniPC vs diffusers
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_fewstep.py orders  # every sampler's order
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_fewstep.py monotone  # error vs NFE
+    OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_fewstep.py final_zero  # last step to 0
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_fewstep.py ipndm_peer <dir>  # diff-sampler
 """
 import json
@@ -480,8 +481,35 @@ def ipndm_peer(solvers_dir=None):
                               f"{float((ours - theirs).abs().max()):.1e} |", flush=True)
 
 
+def final_zero():
+    """Same NFE, two ways to reach the data: n - 1 steps on the SDE's default grid then the
+    denoiser at t_end (``denoise=True``), or the same grid plus a last step to t = 0 (sigma = 0,
+    diffusers' ``final_sigmas_type="zero"``; the order rule then treats the step into t_end
+    as the second-last). RMS against DOP853 1e-10 to eps, denoised; 200 samples."""
+    from sde_diffusion.sdes import VESDE
+    from sde_diffusion.solvers.grids import make_grid
+    print("| problem | SDE | sampler | NFE | denoise at t_end | last step to sigma = 0 |")
+    print("|---|---|---|---:|---:|---:|")
+    for p, gm in problems().items():
+        for s, sde in (("VP", VPSDE()), ("VE", VESDE()), ("EDM", EDMSDE())):
+            sf = gm.score_fn(sde)
+            x = sde.prior_sample((200, gm.dim), generator=torch.Generator().manual_seed(1),
+                                 dtype=torch.float64)
+            ref, _ = sample(sde, sf, sampler="rk45", x_init=x, t_end=sde.eps, rtol=1e-10,
+                            atol=1e-10, method="DOP853", denoise=True)
+            for name in ("dpm_solver2", "dpm_solver3", "unipc", "deis", "ipndm"):
+                for n in (10, 20):
+                    g = make_grid(sde, sde.default_grid, n - 1)
+                    gz = torch.cat([g, torch.zeros(1, dtype=torch.float64)])
+                    a, _ = sample(sde, sf, sampler=name, x_init=x, grid=g, denoise=True)
+                    b, _ = sample(sde, sf, sampler=name, x_init=x, grid=gz, denoise=False)
+                    print(f"| {p} | {s} | {name} | {n} | {rms(a, ref):.3g} | {rms(b, ref):.3g} |",
+                          flush=True)
+
+
 if __name__ == "__main__":
     mode = sys.argv[1] if len(sys.argv) > 1 else "table"
     {"survey": survey, "tend": tend, "optgrid": optgrid, "table": table, "digits": digits_cmp,
      "digits_opt": digits_opt, "optgrid_big": optgrid_big, "unipc_peer": unipc_peer,
-     "orders": orders, "monotone": monotone, "ipndm_peer": ipndm_peer}[mode]()
+     "orders": orders, "monotone": monotone, "ipndm_peer": ipndm_peer,
+     "final_zero": final_zero}[mode]()
