@@ -46,7 +46,10 @@ class DEISSampler(Sampler):
     def init_state(self, ctx: SolverContext, x: torch.Tensor) -> dict:
         """Coefficient table C[i] (one list per step, newest node first), float64 on the host."""
         n = ctx.steps
-        sig = np.array([s / m for m, s in zip(ctx.m, ctx.s)], dtype=np.float64)
+        if not np.isfinite(ctx.sigma[0]):
+            raise ValueError(f"sampler {self.name!r} integrates in sigma = s/m and cannot start "
+                             f"where m = 0 (sigma = inf); use ddim, dpm_solver2/3 or unipc")
+        sig = np.array(ctx.sigma, dtype=np.float64)
         with np.errstate(divide="ignore"):  # log sigma = -inf at a final s = 0: never a node
             t = np.array(ctx.t, dtype=np.float64) if self.basis == "t" else np.log(sig)
         u, w = gauss_legendre(self.quad_points)
