@@ -42,7 +42,7 @@ class SDE(ABC):
     #: log-SNR on (0, T] (exponential integrators, log-SNR grids)
     has_discrete_chain = False
     has_finite_log_snr = True
-    #: end time of runs with < 15 steps when the call gives none (None: eps); ``solvers.grids``
+    #: end time of few-step runs when the call gives none (None: eps); ``solvers.grids``
     few_step_t_end = None
 
     def __init__(self, T: float = 1.0, eps: float = 1e-5):

@@ -17,8 +17,8 @@ Default grid: the sampler's ``default_grid`` if it declares one, else the SDE's
 End time (``default_t_end``): ``sde.eps`` (never 0: the score blows up as s -> 0), or later
 where the SDE names its own noise floor ``sigma_min`` (VE: the time where s(t) = sigma_min;
 EDM: t = sigma_min = eps); runs of fewer than ``FEW_STEP_BELOW`` = 25 steps end at
-``sde.few_step_t_end`` when the SDE names one (VP: 1e-3). DPM-Solver ends VP at 1e-3 below 15 steps; measured against the exact
-map to eps = 1e-5, ending at 1e-3 is better at every budget of 5-20 NFE (``fewstep.md``).
+``sde.few_step_t_end`` when the SDE names one (VP: 1e-3; measured against the exact map to
+eps = 1e-5, ending at 1e-3 is better at every budget of 5-20 NFE).
 Every grid is computed on the CPU in float64 and its end points are set exactly.
 """
 from __future__ import annotations
