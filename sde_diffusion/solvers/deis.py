@@ -14,7 +14,6 @@ from ``sde.t_from_sigma``). Order p = 1 is DDIM. The order of each step follows 
 """
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 
