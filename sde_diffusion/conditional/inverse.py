@@ -42,8 +42,9 @@ def _check_guidance(x: torch.Tensor, m: torch.Tensor, s: torch.Tensor, sc: torch
         return  # the network itself: the sampler's own check names it
     what = (f"the state grew beyond {STATE_BOUND:g} x its scale m(t) (sqrt(data_var) + max|y|) + s(t)"
             if bool(grown) else "the guided score is not finite while the model's score is")
-    hint = ("jacobian='gaussian' (the network's dx0_hat/dx_t carries its Jacobian error times "
-            "1/m(t), ~150 at T for the default VP SDE)" if jacobian == "network" else "")
+    hint = ("jacobian='gaussian' (sample.py: inpaint_jacobian=gaussian; the network's dx0_hat/dx_t "
+            "carries its Jacobian error times 1/m(t), ~150 at T for the default VP SDE)"
+            if jacobian == "network" else "")
     if method == "dps":
         hint += (", " if hint else "") + "a larger noise sigma (dps_noise)"
     raise GuidanceDivergedError(
