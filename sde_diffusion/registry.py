@@ -65,7 +65,7 @@ MODEL_TARGETS: Dict[str, Dict[str, Callable]] = {
                            "vp_drift", "vp_diffusion")},
     # beta(t) objects that VPSDE / SubVPSDE take as ``schedule`` (and LinearSDE via vp_drift)
     "beta_schedule": {f"sde_diffusion.sdes.{n}": getattr(_schedules, n)
-                      for n in ("LinearBeta", "CosineBeta")},
+                      for n in ("LinearBeta", "CosineBeta", "DiscreteBeta")},
     "net": {"sde_diffusion.models.MLP": _models.MLP,
             "sde_diffusion.models.UNet": _models.UNet},
     "precond": {f"sde_diffusion.models.{n}": getattr(_precond, n)
