@@ -259,3 +259,31 @@ def test_weights_that_do_not_fit_are_refused(folder, tmp_path):
     _edit(d / "unet" / "config.json", block_out_channels=[8, 24])
     with pytest.raises(ValueError, match="weights do not match|expects"):
         from_diffusers(d)
+
+
+# ---------------------------------------------------------------------- the benchmark source
+def test_benchmark_source_loads_a_diffusers_folder(folder, tmp_path):
+    from types import SimpleNamespace
+    from sde_diffusion.benchmarking.sources import score_source
+    prob = SimpleNamespace(name="digits", data_shape=(1, 8, 8), analytic=False)
+    sde, score, kind = score_source({"checkpoint": f"diffusers:{folder}"}, prob, None, "cpu",
+                                    torch.float32)
+    assert kind == "diffusers" and sde.eps == pytest.approx(1e-3)
+    x = z0(2)
+    t = torch.full((2,), 0.5)
+    torch.testing.assert_close(score(x, t), from_diffusers(folder)(x, t))
+    wrong = SimpleNamespace(name="mnist1d", data_shape=(40,), analytic=False)
+    with pytest.raises(ValueError, match=r"shape \(1, 8, 8\).*\(40,\)"):
+        score_source({"checkpoint": f"diffusers:{folder}"}, wrong, None, "cpu", torch.float32)
+
+
+@pytest.mark.slow
+def test_benchmark_script_on_a_diffusers_folder(folder, tmp_path):
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "scripts/benchmark.py", "problem=digits",
+                          f"checkpoint=diffusers:{folder}", "sampler=ddim", "nfe=5",
+                          "n_samples=20", "n_heldout=20", "logger=none", f"out_dir={tmp_path}"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "NFE=5" in out.stderr + out.stdout
