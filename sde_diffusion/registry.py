@@ -75,7 +75,7 @@ MODEL_TARGETS: Dict[str, Dict[str, Callable]] = {
     "model": {"sde_diffusion.models.ScoreModel": _models.ScoreModel},
     "data": {f"sde_diffusion.data.{n}": getattr(_data, n)
              for n in ("three_clusters", "ring", "checkerboard", "swiss_roll", "two_moons",
-                       "pinwheel", "digits", "mnist", "cifar10", "image_folder",
+                       "pinwheel", "digits", "mnist", "cifar10", "image_folder", "mnist1d",
                        "ImageFolderDataset")},
     "mixture": {f"sde_diffusion.analytic.{n}": getattr(_analytic, n)
                 for n in ("GaussianMixture", "ring_of_gaussians", "three_clusters_1d",
