@@ -76,6 +76,172 @@ def train(args) -> None:
     print("saved", args.out, meta)
 
 
+# ------------------------------------------------------------------------ side by side
+def _load(model_dir):
+    from diffusers import DDPMScheduler, UNet2DModel
+    from sde_diffusion.models import from_diffusers
+    unet = UNet2DModel.from_pretrained(Path(model_dir) / "unet").eval()
+    base = DDPMScheduler.from_pretrained(Path(model_dir) / "scheduler").config
+    return unet, base, from_diffusers(model_dir)
+
+
+def diffusers_scheduler(name: str, base, **kw):
+    """diffusers' scheduler by row name, from the model's own scheduler config."""
+    import diffusers as D
+    cls = {"DDIM": D.DDIMScheduler, "DPM++2M": D.DPMSolverMultistepScheduler,
+           "UniPC": D.UniPCMultistepScheduler}[name]
+    return cls.from_config(base, **kw)
+
+
+@torch.no_grad()
+def diffusers_loop(unet, sched, z, steps):
+    sched.set_timesteps(steps)
+    x = z.clone()
+    for t in sched.timesteps:
+        x = sched.step(unet(x, t).sample, t, x).prev_sample
+    return x, sched.timesteps
+
+
+def ours_on_diffusers_grid(model, z, timesteps, sampler, **kw):
+    """The project's sampler on diffusers' timesteps: t = (n + 1)/N, then t = 0 (x0)."""
+    from sde_diffusion.solvers import sample
+    n_train = model.net.num_train_timesteps
+    grid = torch.cat([(timesteps.double() + 1) / n_train, torch.zeros(1, dtype=torch.float64)])
+    return sample(model.sde, model, x_init=z.clone(), sampler=sampler, grid=grid.tolist(),
+                  denoise=False, **kw)
+
+
+def compare(args) -> None:
+    unet, base, model = _load(args.model)
+    z = torch.randn(args.n, 1, 8, 8, generator=torch.Generator().manual_seed(args.seed))
+    rows = []
+    cases = [("DDIM (clip_sample=False)", "DDIM", {"clip_sample": False}, "ddim", {}),
+             ("DPM-Solver++(2M), solver_type=heun", "DPM++2M", {"solver_type": "heun"},
+              "dpm_solver2", {"min_ratio": 0.0}),
+             ("DPM-Solver++(2M), solver_type=midpoint (default)", "DPM++2M", {}, "dpm_solver2",
+              {"min_ratio": 0.0})]
+    for label, name, kw, ours, okw in cases:
+        for steps in (10, 20, 50):
+            want, ts = diffusers_loop(unet, diffusers_scheduler(name, base, **kw), z, steps)
+            got, info = ours_on_diffusers_grid(model, z, ts, ours, **okw)
+            diff = (got - want).abs()
+            rows.append({"case": label, "steps": steps, "nfe_ours": info.nfe,
+                         "max_abs_diff": float(diff.max()),
+                         "rms_diff": float(diff.pow(2).mean().sqrt()),
+                         "sample_scale": float(want.abs().max())})
+            print(rows[-1], flush=True)
+    # cost per network call: both loops, 50 DDIM steps, interleaved, best of `repeats`
+    sched = diffusers_scheduler("DDIM", base, clip_sample=False)
+    t_d, t_o = [], []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        _, ts = diffusers_loop(unet, sched, z, 50)
+        t_d.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        _, info = ours_on_diffusers_grid(model, z, ts, "ddim")
+        t_o.append(time.perf_counter() - t0)
+    timing = {"steps": 50, "batch": args.n, "diffusers_s_per_call": min(t_d) / 50,
+              "ours_s_per_call": min(t_o) / info.nfe, "ratio": (min(t_o) / info.nfe) / (min(t_d) / 50),
+              "repeats": args.repeats, "all_diffusers_s": t_d, "all_ours_s": t_o}
+    print(timing, flush=True)
+    out = {"model": str(args.model), "n": args.n, "seed": args.seed, "rows": rows, "timing": timing,
+           "machine": "2-core shared CPU, OMP_NUM_THREADS=1"}
+    Path(args.out).write_text(json.dumps(out, indent=2))
+
+
+# ------------------------------------------------------------------------- solver table
+OURS = ("ddim", "dpm_solver2", "unipc")
+THEIRS = ("DDIM", "DPM++2M", "UniPC")
+
+
+def _interval(vals):
+    """mean and the half-width of a 95 % Student-t interval over seeds."""
+    from scipy import stats
+    v = torch.tensor(vals, dtype=torch.float64)
+    if v.numel() < 2:
+        return float(v.mean()), float("nan")
+    half = float(stats.t.ppf(0.975, v.numel() - 1) * v.std() / math.sqrt(v.numel()))
+    return float(v.mean()), half
+
+
+def table(args) -> None:
+    """FD / KID / PRDC vs the digits test split, each row from the same x_T per seed."""
+    from sde_diffusion.data import digits
+    from sde_diffusion.metrics import sample_quality
+    from sde_diffusion.solvers import sample
+    from sde_diffusion.training.quality import train_digits_classifier
+    unet, base, model = _load(args.model)
+    data = digits()
+    feat, _, acc = train_digits_classifier(data, epochs=60, seed=0)
+    feat.eval()
+    ref, n = data.test, args.n or data.test.shape[0]
+    records = []
+    out_path = Path(args.out)
+
+    def score(x, row, nfe, seed, wall):
+        q = sample_quality(x.clamp(-1, 1), ref, feat, "digits classifier (64-d penultimate, "
+                           f"test acc {acc:.3f})", "digits test (360)", [seed],
+                           k=args.k, kid_subsets=20, kid_subset_size=min(n, 200))
+        records.append({"row": row, "nfe": nfe, "seed": seed, "wall_s": wall, **q})
+        out_path.write_text(json.dumps({"records": records}, indent=1))
+
+    for seed in args.seeds:
+        z = torch.randn(n, 1, 8, 8, generator=torch.Generator().manual_seed(1000 + seed))
+        for nfe in args.nfe:
+            for name in THEIRS:
+                t0 = time.perf_counter()
+                x, _ = diffusers_loop(unet, diffusers_scheduler(name, base), z, nfe)
+                score(x, f"diffusers {name}", nfe, seed, time.perf_counter() - t0)
+            for name in OURS:
+                t0 = time.perf_counter()
+                x, info = sample(model.sde, model, x_init=z.clone(), sampler=name, steps=nfe,
+                                 t_end=0.0)
+                assert info.nfe == nfe, (name, info.nfe)
+                score(x, f"sde_diffusion {name}", nfe, seed, time.perf_counter() - t0)
+            print(f"seed {seed} nfe {nfe} done", flush=True)
+    floor = sample_quality(data.train[:n], ref, feat, "digits classifier", "digits test (360)",
+                           [], k=args.k, kid_subsets=20, kid_subset_size=min(n, 200))
+    bpd = None
+    if args.bpd_points:
+        from sde_diffusion.likelihood import bits_per_dim
+        res = bits_per_dim(model.sde, model, data.test[:args.bpd_points],
+                           generator=torch.Generator().manual_seed(0), method="rk45",
+                           divergence="hutchinson", rtol=1e-4, atol=1e-4)
+        b = res.bpd.double()
+        bpd = {"mean": float(b.mean()), "se": float(b.std() / math.sqrt(b.numel())),
+               "n": int(b.numel()), "eps": model.sde.eps, "divergence": "hutchinson (1 probe)",
+               "method": "rk45 rtol=atol=1e-4"}
+    summary = {}
+    for r in records:
+        summary.setdefault((r["row"], r["nfe"]), []).append(r)
+    rows = []
+    for (row, nfe), rs in summary.items():
+        entry = {"row": row, "nfe": nfe, "seeds": [r["seed"] for r in rs]}
+        for m in ("fd", "kid", "precision", "recall", "density", "coverage"):
+            entry[m] = _interval([r[m] for r in rs])
+        rows.append(entry)
+    out = {"model": str(args.model), "n": n, "seeds": list(args.seeds), "k": args.k,
+           "classifier_test_accuracy": acc, "floor_train_vs_test": floor, "bits_per_dim": bpd,
+           "rows": rows, "records": records, "machine": "2-core shared CPU, OMP_NUM_THREADS=1"}
+    out_path.write_text(json.dumps(out, indent=1))
+    print(markdown(out))
+
+
+def markdown(out) -> str:
+    f = lambda v, d=2: f"{v[0]:.{d}f} ± {v[1]:.{d}f}"
+    lines = ["| sampler | NFE | FD | KID ×10³ | precision | recall | density | coverage |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in sorted(out["rows"], key=lambda r: (r["nfe"], r["row"])):
+        kid = (r["kid"][0] * 1e3, r["kid"][1] * 1e3)
+        lines.append(f"| {r['row']} | {r['nfe']} | {f(r['fd'])} | {f(kid)} | {f(r['precision'])} "
+                     f"| {f(r['recall'])} | {f(r['density'])} | {f(r['coverage'])} |")
+    fl = out["floor_train_vs_test"]
+    lines.append(f"| exact data (train[:n] vs test) | – | {fl['fd']:.2f} | {fl['kid'] * 1e3:.2f} | "
+                 f"{fl['precision']:.2f} | {fl['recall']:.2f} | {fl['density']:.2f} | "
+                 f"{fl['coverage']:.2f} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -86,9 +252,23 @@ def main(argv=None) -> None:
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--ema", type=float, default=0.999)
     t.add_argument("--seed", type=int, default=0)
+    c = sub.add_parser("compare")
+    c.add_argument("--model", default=str(ROOT / "benchmarks/results/digits_unet2d"))
+    c.add_argument("--n", type=int, default=256)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--repeats", type=int, default=5)
+    c.add_argument("--out", default=str(ROOT / "benchmarks/results/diffusers_compare.json"))
+    b = sub.add_parser("table")
+    b.add_argument("--model", default=str(ROOT / "benchmarks/results/digits_unet2d"))
+    b.add_argument("--n", type=int, default=0, help="samples per cell (0: the test split's size)")
+    b.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    b.add_argument("--nfe", type=int, nargs="+", default=[5, 10, 20, 50])
+    b.add_argument("--k", type=int, default=5)
+    b.add_argument("--bpd-points", type=int, default=100)
+    b.add_argument("--out", default=str(ROOT / "benchmarks/results/diffusers_table.json"))
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    {"train": train}[args.cmd](args)
+    {"train": train, "compare": compare, "table": table}[args.cmd](args)
 
 
 if __name__ == "__main__":
