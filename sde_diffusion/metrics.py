@@ -26,7 +26,8 @@ import torch
 from .contract import as_int, check_positive
 
 __all__ = ["sliced_wasserstein", "mmd", "energy_distance", "frechet_distance", "mean_nll",
-           "kid", "KID", "precision_recall", "features", "sample_quality", "METRICS"]
+           "kid", "KID", "precision_recall", "features", "feature_network", "FEATURE_NETWORKS",
+           "sample_quality", "METRICS"]
 
 
 def _flat(x: torch.Tensor) -> torch.Tensor:
@@ -165,6 +166,27 @@ def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 5) -> Dict
             "density": float(inside.double().sum(1).mean() / k),
             "coverage": float((d.min(0).values <= r_x).double().mean()),
             "k": k}
+
+
+FEATURE_NETWORKS = ("digits", "inception")
+
+
+def feature_network(name: str = "digits", weights: Optional[str] = None, seed: int = 0):
+    """A feature map for FD / KID / PRDC: "digits" (the 64-d penultimate layer of a small MLP
+    classifier trained on the digits' training split, ``training.quality``) or "inception"
+    (InceptionV3's 2048-d pool features, ``models.inception``; needs a local ``weights`` file)."""
+    from .contract import check_choice
+    check_choice("feature network", name, FEATURE_NETWORKS)
+    if name == "inception":
+        if weights is None:
+            raise ValueError("the inception feature network needs weights=<local state dict> (e.g. "
+                             "pytorch-fid's FID Inception weights); none are downloaded")
+        from .models.inception import load_inception
+        return load_inception(weights)
+    from .data import digits
+    from .training.quality import train_digits_classifier
+    feat, _, _ = train_digits_classifier(digits(), seed=seed)
+    return feat.eval()
 
 
 @torch.no_grad()

@@ -146,3 +146,47 @@ def test_sample_quality_records_provenance_and_floor():
     assert rep["n"] == 200 and rep["n_reference"] == 400 and rep["feature_network"] == "x2"
     assert rep["floor"]["fd"] < 0.2 * rep["fd"] and rep["floor"]["kid"] < rep["kid"]
     assert torch.equal(features(net, ref), (ref * 2).double())
+
+
+# ----------------------------------------------------------------- feature networks
+def test_inception_plumbing_with_random_weights(tmp_path):
+    """Random-init InceptionV3 saved as a state dict loads through the metric path and gives
+    2048-d features of 8x8 one-channel images (architecture plumbing, not the real weights)."""
+    from sde_diffusion.metrics import feature_network
+    from sde_diffusion.models.inception import InceptionFeatures
+    torch.manual_seed(0)
+    net = InceptionFeatures()
+    state = dict(net.state_dict())
+    assert sum(v.numel() for k, v in state.items() if "running" not in k and "num_batches" not in k) \
+        == 21_785_568  # torchvision's Inception3 without fc and AuxLogits
+    state["fc.weight"] = torch.zeros(1008, 2048)  # pytorch-fid's head: ignored
+    path = tmp_path / "inception.pt"
+    torch.save(state, path)
+    loaded = feature_network("inception", weights=str(path))
+    x = torch.rand(2, 1, 8, 8) * 2 - 1
+    for k, v in loaded.state_dict().items():
+        assert torch.equal(v, net.state_dict()[k]), k
+    f = features(loaded, x)
+    assert f.shape == (2, 2048) and bool(torch.isfinite(f).all()) and float(f.std()) > 0
+    bad = dict(state)
+    bad["Mixed_7c.branch_pool.conv.weight"] = torch.zeros(3, 3, 1, 1)
+    torch.save(bad, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="Mixed_7c.branch_pool.conv.weight"):
+        feature_network("inception", weights=str(tmp_path / "bad.pt"))
+    with pytest.raises(ValueError, match="needs weights="):
+        feature_network("inception")
+    with pytest.raises(ValueError, match="feature network.*'inceptoin'"):
+        feature_network("inceptoin")
+
+
+def test_inception_refuses_a_pickle_with_code(tmp_path):
+    import pickle
+    from sde_diffusion.models.inception import load_inception
+
+    class Evil:
+        def __reduce__(self):
+            return (exec, ("raise SystemExit('ran code')",))
+    p = tmp_path / "evil.pt"
+    p.write_bytes(pickle.dumps({"x": Evil()}))
+    with pytest.raises(ValueError, match="not a weights-only state dict"):
+        load_inception(p)
