@@ -41,11 +41,13 @@ def test_seeded_and_leaves_global_rng_alone(no_network):
     d2 = mnist1d(n_train=80, n_test=20, seed=1)
     d3 = mnist1d(n_train=80, n_test=20, seed=2)
     assert torch.equal(d1.train, d2.train) and not torch.equal(d1.train, d3.train)
+    odd = mnist1d(n_train=8, n_test=4, seed=1)   # generated as 20 signals, the first 12 kept
+    assert odd.train.shape == (8, 40) and odd.test.shape == (4, 40)
 
 
 @pytest.mark.parametrize("kw,err,match", [
-    ({"n_train": 85, "n_test": 20}, ValueError, "multiple of 10"),
-    ({"n_train": 0}, ValueError, "n_train must be an integer >= 10"),
+    ({"n_train": 0}, ValueError, "n_train must be an integer >= 1"),
+    ({"n_test": 10 ** 8}, ValueError, "over the limit"),
     ({"seed": 1.5}, TypeError, "seed must be an integer"),
 ])
 def test_bad_arguments(kw, err, match):
