@@ -287,3 +287,17 @@ def test_benchmark_script_on_a_diffusers_folder(folder, tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "NFE=5" in out.stderr + out.stdout
+
+
+def test_a_config_cannot_make_the_loader_allocate(folder, tmp_path):
+    """A 10^9-row class embedding in the config is checked on the meta device against the
+    weights file (which lacks it) and refused; nothing of that size is allocated."""
+    import resource
+    d = tmp_path / "huge"
+    shutil.copytree(folder, d)
+    _edit(d / "unet" / "config.json", num_class_embeds=10 ** 9)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(ValueError, match="weights do not match"):
+        from_diffusers(d)
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kib < 1024 * 1024  # a real 10^9 x 64 float32 table would be 256 GB
