@@ -149,6 +149,52 @@ def compare(args) -> None:
     Path(args.out).write_text(json.dumps(out, indent=2))
 
 
+class _Stub(torch.nn.Module):
+    """A network that costs nothing: isolates each loop's own cost per call."""
+
+    def __init__(self, unet):
+        super().__init__()
+        self.config = unet.config
+
+    def forward(self, x, t):
+        from types import SimpleNamespace
+        return SimpleNamespace(sample=x * 0.1)
+
+
+def overhead(args) -> None:
+    """Each loop's own cost per network call (the network replaced by a free stub), and the
+    network's cost per call, so the per-call ratio (net + ours) / (net + diffusers) is bounded
+    without timing the noisy network twice."""
+    unet, base, model = _load(args.model)
+    z = torch.randn(args.n, 1, 8, 8, generator=torch.Generator().manual_seed(args.seed))
+    stub = _Stub(unet)
+    real = model.net.unet
+    model.net.unet = stub
+    sched = diffusers_scheduler("DDIM", base, clip_sample=False)
+    t_d, t_o = [], []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        _, ts = diffusers_loop(stub, sched, z, 50)
+        t_d.append((time.perf_counter() - t0) / 50)
+        t0 = time.perf_counter()
+        _, info = ours_on_diffusers_grid(model, z, ts, "ddim")
+        t_o.append((time.perf_counter() - t0) / info.nfe)
+    model.net.unet = real
+    t_n = []
+    with torch.no_grad():
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            unet(z, ts[0])
+            t_n.append(time.perf_counter() - t0)
+    med = lambda v: sorted(v)[len(v) // 2]
+    net, o, d = med(t_n), med(t_o), med(t_d)
+    out = {"batch": args.n, "repeats": args.repeats, "network_s_per_call": net,
+           "ours_loop_s_per_call": o, "diffusers_loop_s_per_call": d,
+           "ratio_per_call": (net + o) / (net + d), "machine": "2-core shared CPU, OMP_NUM_THREADS=1"}
+    Path(args.out).write_text(json.dumps(out, indent=1))
+    print(out)
+
+
 # ------------------------------------------------------------------------- solver table
 OURS = ("ddim", "dpm_solver2", "unipc")
 THEIRS = ("DDIM", "DPM++2M", "UniPC")
@@ -188,11 +234,11 @@ def table(args) -> None:
     for seed in args.seeds:
         z = torch.randn(n, 1, 8, 8, generator=torch.Generator().manual_seed(1000 + seed))
         for nfe in args.nfe:
-            for name in THEIRS:
+            for name in args.theirs:
                 t0 = time.perf_counter()
                 x, _ = diffusers_loop(unet, diffusers_scheduler(name, base), z, nfe)
                 score(x, f"diffusers {name}", nfe, seed, time.perf_counter() - t0)
-            for name in OURS:
+            for name in args.ours:
                 t0 = time.perf_counter()
                 x, info = sample(model.sde, model, x_init=z.clone(), sampler=name, steps=nfe,
                                  t_end=0.0)
@@ -284,8 +330,16 @@ def main(argv=None) -> None:
     b.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     b.add_argument("--nfe", type=int, nargs="+", default=[5, 10, 20, 50])
     b.add_argument("--k", type=int, default=5)
+    b.add_argument("--ours", nargs="+", default=list(OURS))
+    b.add_argument("--theirs", nargs="+", default=list(THEIRS))
     b.add_argument("--bpd-points", type=int, default=100)
     b.add_argument("--out", default=str(ROOT / "benchmarks/results/diffusers_table.json"))
+    o = sub.add_parser("overhead")
+    o.add_argument("--model", default=str(ROOT / "benchmarks/results/digits_unet2d"))
+    o.add_argument("--n", type=int, default=256)
+    o.add_argument("--seed", type=int, default=0)
+    o.add_argument("--repeats", type=int, default=21)
+    o.add_argument("--out", default=str(ROOT / "benchmarks/results/diffusers_overhead.json"))
     q = sub.add_parser("bpd")
     q.add_argument("--model", default=str(ROOT / "benchmarks/results/digits_unet2d"))
     q.add_argument("--n", type=int, default=64)
@@ -294,7 +348,8 @@ def main(argv=None) -> None:
     q.add_argument("--out", default=str(ROOT / "benchmarks/results/diffusers_bpd.json"))
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    {"train": train, "compare": compare, "table": table, "bpd": bpd}[args.cmd](args)
+    {"train": train, "compare": compare, "table": table, "bpd": bpd,
+     "overhead": overhead}[args.cmd](args)
 
 
 if __name__ == "__main__":
