@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..contract import as_int
+from ..registry import register
 from .bundle import DataBundle
 
 __all__ = ["mnist1d", "MNIST1D_LENGTH"]
@@ -25,6 +26,7 @@ __all__ = ["mnist1d", "MNIST1D_LENGTH"]
 MNIST1D_LENGTH = 40
 
 
+@register("data", "sde_diffusion.data.mnist1d")
 def mnist1d(n_train: int = 4000, n_test: int = 1000, seed: int = 42) -> DataBundle:
     """The MNIST-1D bundle: ``train`` (n_train, 40), ``test`` (n_test, 40) float32, labels 0..9.
 
