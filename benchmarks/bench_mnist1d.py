@@ -68,8 +68,8 @@ def main(argv=None) -> None:
     from sde_diffusion.data import mnist1d
     from sde_diffusion.metrics import frechet_distance, sample_quality
     from sde_diffusion.solvers import sample
-    from sde_diffusion.training import load_model
-    model, _ = load_model(args.run, use_ema=True)
+    from sde_diffusion.io import load_model
+    model, _, _ = load_model(args.run, use_ema=True)
     data = mnist1d()
     feat, acc = train_classifier(data)
     name = f"MNIST-1D MLP classifier (64-d penultimate, test acc {acc:.3f})"

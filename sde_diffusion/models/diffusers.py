@@ -246,7 +246,7 @@ def from_diffusers(path: PathLike, map_location: Any = "cpu") -> nn.Module:
     pickle -- always before the network is built.
     """
     from ..sdes import VESDE, VPSDE, DiscreteBeta
-    from ..training.loading import check_finite_state, check_state_fits
+    from ..io.weights import check_finite_state, check_state_fits
     from .score_model import ScoreModel
     if not isinstance(path, (str, Path)):
         raise TypeError(f"path must be a folder path or hub id (str), got {type(path).__name__}")

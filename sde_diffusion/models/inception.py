@@ -166,7 +166,7 @@ _IGNORED = ("fc.", "AuxLogits.")
 def load_inception(weights: Union[str, Path], ignore: Sequence[str] = _IGNORED) -> InceptionFeatures:
     """``InceptionFeatures`` with the weights of a local file (safetensors or a weights-only
     torch state dict with torchvision's names); ValueError naming missing / mismatched keys."""
-    from ..training.loading import check_finite_state, check_state_fits
+    from ..io.weights import check_finite_state, check_state_fits
     f = Path(weights)
     if not f.is_file():
         raise FileNotFoundError(f"no InceptionV3 weights file {str(f)!r}; give a local state dict "
