@@ -301,3 +301,11 @@ def test_a_config_cannot_make_the_loader_allocate(folder, tmp_path):
         from_diffusers(d)
     grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
     assert grown_kib < 1024 * 1024  # a real 10^9 x 64 float32 table would be 256 GB
+
+
+def test_project_save_pretrained_refuses_the_diffusers_network(model, tmp_path):
+    from sde_diffusion.io import save_pretrained
+    from sde_diffusion.registry import RegistryError
+    with pytest.raises(RegistryError, match="DiffusersUNet"):
+        save_pretrained(model, tmp_path / "out")
+    assert not (tmp_path / "out" / "config.json").exists()
