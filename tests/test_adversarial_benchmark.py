@@ -276,12 +276,13 @@ def _fake_peers(monkeypatch, table):
 
 
 def test_a_peer_row_runs_from_the_same_noise_and_counts_its_nfe(monkeypatch):
+    from sde_diffusion.benchmarking.reference import data_estimate
     from sde_diffusion.solvers import sample
 
     def euler_peer(sde, score_fn, x_T, steps, t_end):
         x, _ = sample(sde, score_fn, sampler="euler", steps=steps, x_init=x_T, t_end=t_end,
                       grid="uniform_t", progress=False)
-        return x
+        return data_estimate(sde, x, t_end, False)          # a peer returns its data estimate
 
     _fake_peers(monkeypatch, {"euler_copy": euler_peer})
     peer = run(with_sampler(name="peer:euler_copy", steps=6, options={"t_end": 1e-5}))
