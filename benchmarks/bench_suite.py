@@ -10,7 +10,7 @@ rows already there are skipped, so a run can be resumed or extended.
     ... bench_suite.py configs  --half tuning --tends none --denoise none   # grids per sampler
     ... bench_suite.py configs  --half tuning --samplers unipc --grids log_snr  # end x denoise
     ... bench_suite.py defaults --half validation  # project samplers with their defaults
-    ... bench_suite.py optgrid  --half validation  # optimize_grid, scored on fresh noise
+    ... bench_suite.py optgrid  --half validation  # optimize_grid / AYS / GITS on fresh noise
 
 Rows: ``peer:<name>@t_end`` (``benchmarking.peers.PEERS``; VP tables end at t = 1e-3, DDPM's
 first step; EDM's at sigma_min),
@@ -145,9 +145,40 @@ def project_rows(mode, sname, a):
     return rows
 
 
+def opt_rows(sde, score, x_T, ref, problem, nfe, a):
+    """optimize_grid (calibration noise: seed ``a.seed + 100``, ``a.n_calib`` samples, half held
+    out), AYS and GITS grids, each for ``a.opt_sampler`` at ``nfe`` steps, scored on x_T."""
+    from sde_diffusion.solvers import optimize_grid
+    from sde_diffusion.solvers.optimized_grid import ays_gaussian_grid, gits_grid
+    name = a.opt_sampler
+    steps = steps_for_nfe({"name": name}, nfe, sde, tuple(x_T.shape[1:]))
+    xc = sde.prior_sample((a.n_calib, problem.dim),
+                          generator=torch.Generator().manual_seed(a.seed + 100), dtype=torch.float64)
+    c = Counted(score)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = optimize_grid(sde, c, name, steps, xc, max_evals=a.max_evals,
+                          candidates=[{"order": o} for o in (1, 2, 3)] if name == "unipc" else None)
+        data_std = math.sqrt(problem.mixture.covariance_trace() / problem.dim)
+        grids = {"optgrid": (torch.tensor(g.times, dtype=torch.float64), g.sampler_options),
+                 "ays": (ays_gaussian_grid(sde, steps, data_std), {}),
+                 "gits": (gits_grid(sde, score, steps, xc[: a.n_calib // 2]), {})}
+    out = []
+    for kind, (times, opts) in grids.items():
+        x, info = sample(sde, score, sampler=name, x_init=x_T, grid=times, progress=False, **opts)
+        err = end_to_end_rms(data_estimate(sde, x, float(info.t_end), bool(info.denoised)), ref)
+        made = {k: g.made[k] for k in ("nfe", "val_gain", "val_rms", "rms", "start_grid",
+                                       "optimised", "options")} if kind == "optgrid" else {}
+        out.append((f"{kind}:{name}", kind, err, int(info.nfe), steps, made))
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=("peers", "configs", "defaults"))
+    ap.add_argument("mode", choices=("peers", "configs", "defaults", "optgrid"))
+    ap.add_argument("--opt-sampler", default="unipc")
+    ap.add_argument("--n-calib", type=int, default=128)
+    ap.add_argument("--max-evals", type=int, default=200)
     ap.add_argument("--half", default="tuning", choices=("tuning", "validation", "all"))
     ap.add_argument("--problems", default=None, help="comma-separated subset of the half")
     ap.add_argument("--sdes", default="VP,EDM")
@@ -180,6 +211,17 @@ def main(argv=None):
                 sde, score, x_T, ref = setup(p, sname, a.n, a.seed, Path(a.cache))
                 t0 = time.time()
                 for nfe in nfes:
+                    if a.mode == "optgrid":
+                        if (p.name, sname, nfe, f"optgrid:{a.opt_sampler}", a.n, a.seed) in done:
+                            continue
+                        for row, kind, err, used, steps, made in opt_rows(sde, score, x_T, ref,
+                                                                          p, nfe, a):
+                            rec = {"problem": p.name, "sde": sname, "nfe": nfe, "row": row,
+                                   "kind": kind, "rms": err, "nfe_used": used, "steps": steps,
+                                   "n": a.n, "seed": a.seed, "error": None, "made": made}
+                            fh.write(json.dumps(rec) + "\n")
+                            fh.flush()
+                        continue
                     if a.mode == "peers":
                         from sde_diffusion.benchmarking.peers import available_peers
                         jobs = [(f"peer:{k}@{te:g}", ("peer", k, te)) for k in available_peers()
