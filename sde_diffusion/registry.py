@@ -79,7 +79,7 @@ MODEL_TARGETS: Dict[str, Dict[str, Callable]] = {
                        "ImageFolderDataset")},
     "mixture": {f"sde_diffusion.analytic.{n}": getattr(_analytic, n)
                 for n in ("GaussianMixture", "ring_of_gaussians", "three_clusters_1d",
-                          "random_mixture", "random_full_mixture")},
+                          "random_mixture", "random_full_mixture", "suite_mixture")},
 }
 
 #: Training-only targets (``build(..., training=True)``): optimisers and LR schedulers.

@@ -89,3 +89,16 @@ def test_every_exact_score_is_the_gradient_of_the_exact_log_density(suite, sde):
         sc = gm.score(x.detach(), sde, t)
         assert torch.allclose(sc, grad, rtol=1e-8, atol=1e-10 * float(grad.abs().max())), name
         assert isinstance(p, SuiteProblem) and p.dim == gm.dim
+
+
+def test_the_benchmark_config_runs_a_suite_problem_by_name():
+    from sde_diffusion.configs import compose
+    from sde_diffusion.configs.benchmark import build_problem_node, cells_from_config
+    cfg = compose(["problem=suite", "problem.suite=mix16_10", "nfe=10"], config_name="benchmark")
+    cells = cells_from_config(cfg)
+    spec = cells[0]["problem"]
+    assert spec["name"] == "suite_mix16_10"
+    gm = build_problem_node(spec["mixture"])
+    assert torch.equal(gm.means, suite_problem("mix16_10").mixture.means)
+    with pytest.raises(ValueError, match="unknown suite problem 'mix17'"):
+        build_problem_node({"_target_": "sde_diffusion.analytic.suite_mixture", "name": "mix17"})

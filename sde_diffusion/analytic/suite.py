@@ -23,7 +23,8 @@ from ..contract import check_choice
 from .mixture import GaussianMixture
 from .problems import random_full_mixture, random_mixture, ring_of_gaussians, three_clusters_1d
 
-__all__ = ["SuiteProblem", "SUITE", "SPLIT_SEED", "problem_suite", "suite_problem", "suite_split"]
+__all__ = ["SuiteProblem", "SUITE", "SPLIT_SEED", "problem_suite", "suite_problem", "suite_split",
+           "suite_mixture"]
 
 SPLIT_SEED = 20261203
 """Seed of the one random tuning / validation split (``suite_split``)."""
@@ -180,8 +181,21 @@ def suite_problem(name: str) -> SuiteProblem:
     return SuiteProblem(name, build(), tags)
 
 
+def suite_mixture(name: str) -> GaussianMixture:
+    """The exact mixture of suite problem ``name`` (the benchmark's ``conf/problem/suite.yaml``)."""
+    return suite_problem(name).mixture
+
+
 def problem_suite(half: str = "validation") -> List[SuiteProblem]:
     """The problems of one half (``"tuning"``, ``"validation"``) or ``"all"``, in name order."""
     check_choice("suite half", half, ("tuning", "validation", "all"))
     names = sorted(SUITE) if half == "all" else suite_split()[half]
     return [suite_problem(n) for n in names]
+
+
+if __name__ == "__main__":  # the names of a half, comma-separated, for a Hydra sweep
+    import sys
+    print(",".join(p for p in (sorted(SUITE) if sys.argv[1:] == ["all"]
+                               else suite_split()[check_choice("suite half", (sys.argv[1:] or
+                                                                              ["validation"])[0],
+                                                               ("tuning", "validation"))])))
