@@ -231,7 +231,8 @@ def test_a_record_of_another_version_is_corrupt_and_recomputed(tmp_path):
     path.write_text(json.dumps({**rec, "version": 99}))
     with pytest.warns(RuntimeWarning, match=f"record '{path}' is corrupt \\(record version 99"):
         assert run(c, tmp_path)["status"] == "computed"
-    assert B.read_record(path)["version"] == 1
+    from sde_diffusion.benchmarking.cells import RECORD_VERSION
+    assert B.read_record(path)["version"] == RECORD_VERSION
 
 
 def test_unknown_corrupt_policy_and_missing_sweep_dir(tmp_path):
