@@ -176,6 +176,7 @@ def opt_rows(sde, score, x_T, ref, problem, nfe, a):
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("mode", choices=("peers", "configs", "defaults", "optgrid"))
+    ap.add_argument("--peers", default=None, help="comma-separated subset of PEERS")
     ap.add_argument("--opt-sampler", default="unipc")
     ap.add_argument("--n-calib", type=int, default=128)
     ap.add_argument("--max-evals", type=int, default=200)
@@ -224,8 +225,9 @@ def main(argv=None):
                         continue
                     if a.mode == "peers":
                         from sde_diffusion.benchmarking.peers import available_peers
+                        keep = a.peers.split(",") if a.peers else list(available_peers())
                         jobs = [(f"peer:{k}@{te:g}", ("peer", k, te)) for k in available_peers()
-                                for te in PEER_T_ENDS[sname]]
+                                if k in keep for te in PEER_T_ENDS[sname]]
                     else:
                         jobs = [(f"{nm}{json.dumps(o, sort_keys=True)}", ("project", nm, o))
                                 for nm, o in project_rows(a.mode, sname, a)]
