@@ -203,9 +203,9 @@ def main(argv=None):
             done.add((r["problem"], r["sde"], r["nfe"], r["row"], r["n"], r["seed"]))
     nfes = [int(v) for v in a.nfes.split(",")]
     probs = problem_suite(a.half)
-    if a.problems:
-        keep = set(a.problems.split(","))
-        probs = [p for p in probs if p.name in keep]
+    if a.problems:                                # in the order given (e.g. cheap first)
+        order = a.problems.split(",")
+        probs = sorted((p for p in probs if p.name in order), key=lambda p: order.index(p.name))
     with out.open("a") as fh:
         for sname in a.sdes.split(","):
             for p in probs:

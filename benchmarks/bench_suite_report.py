@@ -1,6 +1,7 @@
 """Read ``bench_suite.py`` records: choose defaults on the tuning half, tabulate the validation half.
 
     python benchmarks/bench_suite_report.py tune  benchmarks/results/suite/tuning_*.jsonl
+    python benchmarks/bench_suite_report.py families benchmarks/results/suite/tuning_*.jsonl
     python benchmarks/bench_suite_report.py table benchmarks/results/suite/validation_*.jsonl
 
 ``tune``: for every (SDE, sampler row family), the configuration with the smallest worst-case
@@ -52,10 +53,9 @@ def tune(rows, nfes=None):
         k = (r["problem"], r["sde"], r["nfe"])
         if k in best:
             ratios[r["sde"], r["row"]][r["problem"], r["nfe"]] = r["rms"] / best[k][0]
-    cells = defaultdict(set)
-    for (p, s, n) in best:
-        if not nfes or n in nfes:
-            cells[s].add((p, n))
+    cells = defaultdict(set)                       # the cells some project row covers
+    for (sde, _), rat in ratios.items():
+        cells[sde] |= set(rat)
     chosen = {}
     for (sde, row), rat in ratios.items():
         if set(rat) != cells[sde]:                 # a row must cover every tuning cell
@@ -69,27 +69,77 @@ def tune(rows, nfes=None):
     return chosen
 
 
-def table(rows):
+def families(rows, top=4):
+    """Per (SDE, sampler family), the ``top`` rows covering every tuning cell, by geometric-mean
+    ratio to the best peer (with the worst case)."""
     best = best_peers(rows)
-    out = ["| problem | SDE | NFE | best peer (RMS) | best default | ratio | defaults > 2x | opt grid ratio |",
-           "|---|---|---|---|---|---|---|---|"]
+    rat = defaultdict(dict)
+    for r in rows:
+        k = (r["problem"], r["sde"], r["nfe"])
+        if r["kind"] == "project" and k in best:
+            rat[r["sde"], r["row"]][r["problem"], r["nfe"]] = r["rms"] / best[k][0]
+    full = defaultdict(int)
+    for (sde, _), v in rat.items():
+        full[sde] = max(full[sde], len(v))
+    out = []
+    for sde in sorted(full):
+        fam = defaultdict(list)
+        for (s, row), v in rat.items():
+            if s == sde and len(v) == full[sde]:
+                g = math.exp(sum(math.log(x) for x in v.values()) / len(v))
+                fam[family(row)].append((g, max(v.values()), row))
+        out.append(f"== {sde}: {full[sde]} cells")
+        for f in sorted(fam):
+            out.append(f + "  " + " | ".join(f"{row[len(f.split('{')[0]):]} geo {g:.2f} worst {w:.1f}"
+                                               for g, w, row in sorted(fam[f])[:top]))
+    return "\n".join(out)
+
+
+def table(rows):
+    """Markdown: one line per validation cell, then each default sampler's worst ratio per
+    (SDE, NFE) and a summary of the goals."""
+    best = best_peers(rows)
+    out = ["| problem | SDE | NFE | best peer (RMS) | best default (RMS) | ratio | defaults > 2x |"
+           " optimize_grid | AYS | GITS |", "|---|---|---|---|---|---|---|---|---|---|"]
     by = defaultdict(list)
     for r in rows:
-        if r["kind"] in ("project", "optgrid"):
-            by[r["problem"], r["sde"], r["nfe"]].append(r)
-    for k in sorted(best):
+        by[r["problem"], r["sde"], r["nfe"]].append(r)
+    worst = defaultdict(dict)                      # (sde, nfe) -> sampler -> worst ratio
+    goal = defaultdict(int)
+    for k in sorted(best, key=lambda k: (k[1], k[2], k[0])):
         peer_rms, peer = best[k]
         proj = [r for r in by[k] if r["kind"] == "project"]
-        opt = [r for r in by[k] if r["kind"] == "optgrid"]
         if not proj:
             continue
         b = min(proj, key=lambda r: r["rms"])
-        bad = sorted(f"{r['row']} {r['rms'] / peer_rms:.2g}x" for r in proj
+        for r in proj:
+            w = worst[k[1], k[2]]
+            w[r["row"]] = max(w.get(r["row"], 0.0), r["rms"] / peer_rms)
+        bad = sorted(f"{r['row'].split('{')[0]} {r['rms'] / peer_rms:.2g}x" for r in proj
                      if r["rms"] > 2 * peer_rms)
-        o = f"{min(r['rms'] for r in opt) / peer_rms:.2f}" if opt else "-"
+        extra = []
+        for kind in ("optgrid", "ays", "gits"):
+            o = [r for r in by[k] if r["kind"] == kind]
+            extra.append(f"{o[0]['rms'] / peer_rms:.2f}" if o else "-")
+        ratio = b["rms"] / peer_rms
+        goal["cells"] += 1
+        goal["best<=1"] += ratio <= 1.0
+        goal["all<=2"] += not bad
+        goal["opt<=0.5"] += extra[0] != "-" and float(extra[0]) <= 0.5
+        goal["opt cells"] += extra[0] != "-"
         out.append(f"| {k[0]} | {k[1]} | {k[2]} | {peer.split(':', 1)[-1]} ({peer_rms:.3g}) | "
-                   f"{b['row']} ({b['rms']:.3g}) | {b['rms'] / peer_rms:.2f} | "
-                   f"{'; '.join(bad) or '-'} | {o} |")
+                   f"{b['row'].split('{')[0]} ({b['rms']:.3g}) | {ratio:.2f} | "
+                   f"{'; '.join(bad) or '-'} | " + " | ".join(extra) + " |")
+    names = sorted({n for w in worst.values() for n in w})
+    out += ["", "Worst ratio to the best peer over the validation problems, per default sampler:",
+            "", "| SDE | NFE | " + " | ".join(n.split("{")[0] for n in names) + " |",
+            "|---|---|" + "---|" * len(names)]
+    for (sde, nfe), w in sorted(worst.items()):
+        out.append(f"| {sde} | {nfe} | " + " | ".join(f"{w[n]:.2g}" if n in w else "-"
+                                                     for n in names) + " |")
+    out += ["", f"Goals: best default <= 1.0x in {goal['best<=1']} of {goal['cells']} cells; "
+                f"every default <= 2x in {goal['all<=2']} of {goal['cells']}; optimize_grid "
+                f"<= 0.5x in {goal['opt<=0.5']} of {goal['opt cells']}."]
     return "\n".join(out)
 
 
@@ -103,10 +153,12 @@ def main(argv=None):
         print("|---|---|---|---|---|")
         for (sde, fam), (row, worst, gmean, arg) in sorted(chosen.items()):
             print(f"| {sde} | {fam} | {row} | {worst:.2f} ({arg[0]}, {arg[1]}) | {gmean:.2f} |")
+    elif mode == "families":
+        print(families(rows))
     elif mode == "table":
         print(table(rows))
     else:
-        raise SystemExit(f"unknown mode {mode!r}; valid choices: tune, table")
+        raise SystemExit(f"unknown mode {mode!r}; valid choices: tune, families, table")
 
 
 if __name__ == "__main__":
