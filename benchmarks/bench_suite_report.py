@@ -1,7 +1,10 @@
 """Read ``bench_suite.py`` records: choose defaults on the tuning half, tabulate the validation half.
 
-    python benchmarks/bench_suite_report.py tune  benchmarks/results/suite/tuning_*.jsonl
-    python benchmarks/bench_suite_report.py families benchmarks/results/suite/tuning_*.jsonl
+    python benchmarks/bench_suite_report.py tune  benchmarks/results/suite/tuning_*.jsonl \
+        --problems=aniso_gauss64,clusters1d,full32,full8_cond2000,grid25,modes100_2d,unequal_2d \
+        --nfes=5,10,20
+    python benchmarks/bench_suite_report.py families benchmarks/results/suite/tuning_*.jsonl \
+        --problems=... --nfes=5,10,20     (the same filters)
     python benchmarks/bench_suite_report.py table benchmarks/results/suite/validation_*.jsonl
 
 ``tune``: for every (SDE, sampler row family), the configuration with the smallest worst-case
@@ -145,8 +148,15 @@ def table(rows):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    mode, paths = argv[0], argv[1:]
+    mode, paths = argv[0], [p for p in argv[1:] if not p.startswith("--")]
     rows = load(paths)
+    for opt in argv[1:]:                          # --problems=a,b  --nfes=5,10
+        if opt.startswith("--problems="):
+            keep = set(opt.split("=", 1)[1].split(","))
+            rows = [r for r in rows if r["problem"] in keep]
+        elif opt.startswith("--nfes="):
+            keep = {int(v) for v in opt.split("=", 1)[1].split(",")}
+            rows = [r for r in rows if r["nfe"] in keep]
     if mode == "tune":
         chosen = tune(rows)
         print("| SDE | sampler | chosen row | worst ratio (cell) | geo-mean ratio |")
