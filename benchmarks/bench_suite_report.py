@@ -98,6 +98,15 @@ def families(rows, top=4):
     return "\n".join(out)
 
 
+def _short(row: str) -> str:
+    """``unipc{"order": 3}`` -> ``unipc o3``; ``ipndm{"afs": true}`` -> ``ipndm afs``."""
+    name, _, opts = row.partition("{")
+    o = json.loads("{" + opts) if opts else {}
+    tags = [("afs" if k == "afs" else f"o{v}" if k == "order" else str(v)) for k, v in
+            sorted(o.items()) if v is not False]
+    return " ".join([name] + tags)
+
+
 def table(rows):
     """Markdown: one line per validation cell, then each default sampler's worst ratio per
     (SDE, NFE) and a summary of the goals."""
@@ -118,7 +127,7 @@ def table(rows):
         for r in proj:
             w = worst[k[1], k[2]]
             w[r["row"]] = max(w.get(r["row"], 0.0), r["rms"] / peer_rms)
-        bad = sorted(f"{r['row'].split('{')[0]} {r['rms'] / peer_rms:.2g}x" for r in proj
+        bad = sorted(f"{_short(r['row'])} {r['rms'] / peer_rms:.2g}x" for r in proj
                      if r["rms"] > 2 * peer_rms)
         extra = []
         for kind in ("optgrid", "ays", "gits"):
@@ -131,11 +140,11 @@ def table(rows):
         goal["opt<=0.5"] += extra[0] != "-" and float(extra[0]) <= 0.5
         goal["opt cells"] += extra[0] != "-"
         out.append(f"| {k[0]} | {k[1]} | {k[2]} | {peer.split(':', 1)[-1]} ({peer_rms:.3g}) | "
-                   f"{b['row'].split('{')[0]} ({b['rms']:.3g}) | {ratio:.2f} | "
+                   f"{_short(b['row'])} ({b['rms']:.3g}) | {ratio:.2f} | "
                    f"{'; '.join(bad) or '-'} | " + " | ".join(extra) + " |")
     names = sorted({n for w in worst.values() for n in w})
     out += ["", "Worst ratio to the best peer over the validation problems, per default sampler:",
-            "", "| SDE | NFE | " + " | ".join(n.split("{")[0] for n in names) + " |",
+            "", "| SDE | NFE | " + " | ".join(_short(n) for n in names) + " |",
             "|---|---|" + "---|" * len(names)]
     for (sde, nfe), w in sorted(worst.items()):
         out.append(f"| {sde} | {nfe} | " + " | ".join(f"{w[n]:.2g}" if n in w else "-"
