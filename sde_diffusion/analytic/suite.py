@@ -20,6 +20,7 @@ from typing import Callable, Dict, List, Tuple
 import torch
 
 from ..contract import check_choice
+from ..registry import register
 from .mixture import GaussianMixture
 from .problems import random_full_mixture, random_mixture, ring_of_gaussians, three_clusters_1d
 
@@ -181,6 +182,7 @@ def suite_problem(name: str) -> SuiteProblem:
     return SuiteProblem(name, build(), tags)
 
 
+@register("mixture", "sde_diffusion.analytic.suite_mixture")
 def suite_mixture(name: str) -> GaussianMixture:
     """The exact mixture of suite problem ``name`` (the benchmark's ``conf/problem/suite.yaml``)."""
     return suite_problem(name).mixture
