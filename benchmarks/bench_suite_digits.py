@@ -41,9 +41,9 @@ def main(argv=None):
     from sde_diffusion.benchmarking.peers import PEERS as TABLE
     from sde_diffusion.data import digits
     from sde_diffusion.metrics import frechet_distance
-    from sde_diffusion.training import load_model
+    from sde_diffusion.io import load_model
     from sde_diffusion.training.quality import train_digits_classifier
-    model, cfg = load_model(a.run_dir)
+    model = load_model(a.run_dir)[0]
     model.eval()
     sde = model.sde
     data = digits()
@@ -54,7 +54,7 @@ def main(argv=None):
         with torch.no_grad():
             return float(frechet_distance(feat(x.float()).detach(), feat(test).detach()))
 
-    shape = (a.n,) + tuple(cfg._meta_["data_shape"])
+    shape = (a.n,) + tuple(data.data_shape)
     x_T = sde.prior_sample(shape, generator=torch.Generator().manual_seed(1))
     t0 = time.time()
     c = Counted(model)
