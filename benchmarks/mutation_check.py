@@ -84,6 +84,20 @@ MUTATIONS = [
     ("VE default end back at eps (s(eps) << sigma_min)", "sde_diffusion/solvers/grids.py",
      "    if floor is not None:\n", "    if False:\n",
      ["tests/test_solvers.py", "-k", "trajectory_callback"]),
+    # pretrained diffusers models and metrics
+    ("diffusers timestep n = N t (no -1)", "sde_diffusion/models/diffusers.py",
+     "n = t * self.num_train_timesteps - 1.0", "n = t * self.num_train_timesteps",
+     ["tests/test_diffusers.py", "-k", "score_is_minus or equals_diffusers"]),
+    ("DiscreteBeta nodes shifted by one cell", "sde_diffusion/sdes/schedules.py",
+     "self._t = torch.linspace(0.0, self.T, self.num_steps + 1, dtype=torch.float64)",
+     "self._t = torch.linspace(0.0, self.T, self.num_steps + 1, dtype=torch.float64) + self.T / self.num_steps",
+     ["tests/test_diffusers.py", "-k", "marginal_at_nodes or persists"]),
+    ("KID without removing the diagonal (biased)", "sde_diffusion/metrics.py",
+     "return ((kaa.sum() - kaa.diagonal().sum())", "return ((kaa.sum())",
+     ["tests/test_metrics.py", "-k", "kid"]),
+    ("coverage radius halved", "sde_diffusion/metrics.py",
+     '"coverage": float((d.min(0).values <= r_x)', '"coverage": float((d.min(0).values <= 0.5 * r_x)',
+     ["tests/test_metrics.py", "-k", "prdc"]),
 ]
 
 MUTATIONS += [  # few-step benchmark: optimize_grid, GITS
