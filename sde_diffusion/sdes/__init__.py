@@ -5,10 +5,10 @@ from .edm import EDMSDE
 from .flow import AffinePath, CosineFlow, RectifiedFlow, is_flow_path
 from .linear import LinearSDE
 from .ve import VESDE
-from .schedules import BetaSchedule, CosineBeta, LinearBeta
+from .schedules import BetaSchedule, CosineBeta, DiscreteBeta, LinearBeta
 from .vp import SCHEDULES, BetaSDE, SubVPSDE, VPSDE
 
 __all__ = ["SDE", "ReverseSDE", "ProbabilityFlowODE", "ScoreFn", "VPSDE", "SubVPSDE",
            "VESDE", "LinearSDE", "EDMSDE", "DiscreteChain", "SCHEDULES",
-           "BetaSDE", "BetaSchedule", "LinearBeta", "CosineBeta",
+           "BetaSDE", "BetaSchedule", "LinearBeta", "CosineBeta", "DiscreteBeta",
            "AffinePath", "RectifiedFlow", "CosineFlow", "is_flow_path"]
