@@ -22,6 +22,9 @@ ORDERS = {"euler": (1, "uniform_t"), "flow_euler": (1, "uniform_t"), "ddim": (1,
           "dpm_solver3": (3, "log_snr"), "dpm_solver_3s": (3, "log_snr"), "unipc": (3, "log_snr"),
           "deis": (3, "log_snr")}
 ADAPTIVE = ("rk45", "dpm_adaptive")
+# their orders are asserted by their own tests on their grids; here they run in
+# test_every_sampler_runs_on_flow_paths (on this log-SNR grid ipndm measures 1.95, ipndm_v 3.5)
+ORDER_TESTED_ELSEWHERE = ("ipndm", "ipndm_v")
 
 
 def mixture():
@@ -55,7 +58,8 @@ def rms(a, b):
 def test_every_sampler_is_covered():
     """A sampler registered later must be added to ORDERS (deterministic) or be stochastic."""
     for name, cls in SAMPLERS.items():
-        assert name in ORDERS or name in ADAPTIVE or cls.stochastic or name == "flow_sde", name
+        assert (name in ORDERS or name in ADAPTIVE or name in ORDER_TESTED_ELSEWHERE
+                or cls.stochastic or name == "flow_sde"), name
 
 
 @pytest.mark.parametrize("path", PATHS, ids=repr)
@@ -113,10 +117,22 @@ def test_flow_samplers_start_at_t1_exactly(path, name):
         assert p - 0.2 <= math.log2(err[0] / err[1]) <= p + 0.3, err
 
 
-@pytest.mark.xfail(strict=True, reason="the solver core does not yet take the lambda -> -inf "
-                   "limit at m(T) = 0; remove this mark when it does")
-@pytest.mark.parametrize("name", ["euler", "heun", "ddim", "dpm_solver2", "unipc", "deis"])
-def test_generic_samplers_start_at_t1(name):
+@pytest.mark.parametrize("name", ["ddim", "dpm_solver2", "dpm_solver3", "unipc"])
+def test_exponential_integrators_start_at_t1(name):
+    """The half-log-SNR samplers take the lambda -> -inf limit at t = 1 (the model's own x0):
+    finite, and within 0.15 (ddim, order 1; = flow Euler's 0.12) or 0.05 (orders 2-3) of the
+    exact map at 10 steps."""
+    path, gm, x = RectifiedFlow(), mixture(), start()
+    model = velocity_model(gm, path)
+    out, info = sample(path, model, sampler=name, steps=10, x_init=x, t_end=T_END)
+    ref = sample(path, model, sampler="flow_midpoint", steps=512, x_init=x, t_end=T_END)[0]
+    assert info.times[0] == 1.0 and rms(out, ref) < (0.15 if name == "ddim" else 0.05)
+
+
+@pytest.mark.xfail(strict=True, reason="the PF-ODE samplers combine f x - g^2 score / 2 (inf - inf "
+                   "at t = 1) instead of asking the model for its velocity; remove the mark when they do")
+@pytest.mark.parametrize("name", ["euler", "heun"])
+def test_pf_ode_samplers_start_at_t1(name):
     path, gm = RectifiedFlow(), mixture()
     out, _ = sample(path, velocity_model(gm, path), sampler=name, steps=10, x_init=start(), t_end=T_END)
     assert torch.isfinite(out).all()

@@ -16,8 +16,8 @@ and the kernel stay finite. ``marginal_rates(t) = (alpha', sigma')`` are finite 
 the velocity parameterisation (``models.parameterization``) maps to x0 / eps without dividing
 by alpha, and the flow samplers (``solvers/flow_euler.py``, ``solvers/flow_sde.py``) start at
 t = 1 exactly. Samplers written on (f, g) or half log-SNR take the limit lambda -> -inf at the
-first step (their data prediction at t = 1 comes from the model, not from x / alpha); until
-the solver core does that, start them at ``t_start < 1``.
+first step (their data prediction at t = 1 comes from the model, not from x / alpha): ddim,
+dpm_solver2/3 and unipc start at t = 1; the others need ``t_start < 1`` for now.
 """
 from __future__ import annotations
 
