@@ -122,14 +122,15 @@ FINE_CASES = [
     ("dpmpp_2m_sde", {}),
     ("dpmpp_2m_sde", {"eta": 0.5}),
     ("torchsde", {"method": "euler"}),
-    pytest.param("torchsde", {"method": "srk"}, marks=pytest.mark.slow),
+    ("torchsde", {"method": "srk"}),                              # 10 drift evaluations per step
     ("edm", {"S_churn": 40.0}),
 ]
 
 
-@pytest.mark.parametrize("sampler,opts", FINE_CASES,
-                         ids=[f"{c[0]}-{'-'.join(f'{k}={v}' for k, v in c[1].items())}"
-                              if isinstance(c, tuple) else "torchsde-srk" for c in FINE_CASES])
+@pytest.mark.parametrize("sampler,opts", [
+    pytest.param(s, o, id="-".join([s] + [f"{k}={v}" for k, v in o.items()]),
+                 marks=[pytest.mark.slow] if o.get("method") == "srk" else [])
+    for s, o in FINE_CASES])
 def test_sampler_matches_exact_marginal_at_several_times(sampler, opts):
     zs = _run_fine(sampler, **opts)
     worst = max(abs(z) for v in zs.values() for z in v)
