@@ -12,7 +12,6 @@ Config: conf/benchmark.yaml; glue: sde_diffusion/configs/benchmark.py; library:
 sde_diffusion/benchmarking/.
 """
 import logging
-import sys
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -20,19 +19,15 @@ from hydra.utils import to_absolute_path
 from omegaconf import DictConfig
 
 import sde_diffusion.training  # noqa: F401  (registers the config schemas of conf/sde, logger)
+from sde_diffusion.configs import guarded
 from sde_diffusion.configs.benchmark import run_from_config
 
 log = logging.getLogger("benchmark")
 
 
-@hydra.main(config_path="../conf", config_name="benchmark", version_base="1.3")
 def main(cfg: DictConfig) -> list:
-    try:
-        recs = run_from_config(cfg, HydraConfig.get().runtime.output_dir,
-                               to_absolute_path(cfg.out_dir))
-    except (ValueError, TypeError, FileNotFoundError) as e:
-        log.error("%s: %s", type(e).__name__, e)
-        sys.exit(2)
+    recs = run_from_config(cfg, HydraConfig.get().runtime.output_dir,
+                           to_absolute_path(cfg.out_dir))
     for rec in recs:
         m = ", ".join(f"{k}={v:.4g}" for k, v in rec["metrics"].items() if isinstance(v, float))
         log.info("%s [%s] NFE=%s %s%s", rec["key"], rec["status"], rec.get("nfe"), m,
@@ -40,5 +35,11 @@ def main(cfg: DictConfig) -> list:
     return recs
 
 
+@hydra.main(config_path="../conf", config_name="benchmark", version_base="1.3")
+def task(cfg: DictConfig) -> list:
+    """Bad input (an unknown peer, a bad value) and a full disk: one line, exit 2 / 1."""
+    return guarded(main, "benchmark")(cfg)
+
+
 if __name__ == "__main__":
-    main()
+    task()

@@ -214,7 +214,7 @@ def _steps(kind, i):
         "reverse_diffusion": [lambda M, V: _reverse_diffusion(M, V, i)],
         "ancestral": [lambda M, V: _ancestral(M, V, i)],
         "annealed_langevin": [lambda M, V: _annealed(M, V, i + 1)] * 5,   # defaults: 5, 0.1
-        "langevin": [lambda M, V: _langevin(M, V, i + 1, 0.3)],
+        "langevin": [lambda M, V: _langevin(M, V, i + 1, 0.3)] * 3,
         "rd+langevin": [lambda M, V: _reverse_diffusion(M, V, i),
                         lambda M, V: _langevin(M, V, i + 1, 0.16)],
     }[kind]
@@ -225,7 +225,7 @@ COARSE_CASES = {
     "reverse_diffusion": ("reverse_diffusion", {}),
     "ancestral": ("ancestral", {}),
     "annealed_langevin": ("annealed_langevin", {}),
-    "langevin": ("pc", {"predictor": "none", "corrector": "langevin", "snr": 0.3}),
+    "langevin": ("pc", {"predictor": "none", "corrector": "langevin", "snr": 0.3, "n_steps": 3}),
     "rd+langevin": ("pc", {}),
 }
 

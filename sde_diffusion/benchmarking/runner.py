@@ -13,21 +13,23 @@ twice gives identical metric values on CPU.
 from __future__ import annotations
 
 import json
+import os
 import time
 import traceback
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
+from ..contract import close_match
 from .budget import steps_for_nfe
 from .cells import (PEER_PREFIX, RECORD_VERSION, canonical, cell_key, record_path,
                     sampler_parts, sde_label, validate_cell)
 from .memory import PeakMemory
 from .problems import Problem
 from .quality import ANALYTIC_ONLY, METRIC_NAMES, quality
-from .records import CorruptRecordError, atomic_write, read_record
+from .records import CorruptRecordError, atomic_write, read_record, set_aside
 from .reference import reference_solution
 from .settings import resolved_settings, stale_reason
 from .sources import run_peer, score_source
@@ -154,7 +156,7 @@ def run_cell(cell: Mapping[str, Any], out_dir: Optional[Any] = None, *, problem:
         settings: Optional[Dict[str, Any]] = resolved_settings(cell, sde, problem.data_shape)
     except Exception:  # a refused / invalid sampler: its failure is recorded below
         settings = None
-    if path is not None and path.exists() and not force:
+    if path is not None and os.path.lexists(path) and not force:
         try:
             rec = read_record(path)
             why = stale_reason(rec, settings)
@@ -164,7 +166,9 @@ def run_cell(cell: Mapping[str, Any], out_dir: Optional[Any] = None, *, problem:
             warnings.warn(f"stale benchmark record {str(path)!r}: {why}; recomputing it",
                           RuntimeWarning, stacklevel=2)
         except CorruptRecordError as e:
-            warnings.warn(f"{e}; recomputing it", RuntimeWarning, stacklevel=2)
+            moved = set_aside(path)
+            warnings.warn(f"{e}; recomputing it" + (f" (moved aside to {str(moved)!r})"
+                                                     if moved else ""), RuntimeWarning, stacklevel=2)
     if tracker is None and open_tracker is not None:
         tracker = open_tracker()
     rec: Dict[str, Any] = {
@@ -183,6 +187,10 @@ def run_cell(cell: Mapping[str, Any], out_dir: Optional[Any] = None, *, problem:
                    nfe=None, wall_time=None, peak_mem_mb=None, metrics={}, baseline={},
                    stochastic=None)
     if path is not None:
+        moved = set_aside(path)  # a directory or FIFO in the record's place (force=True)
+        if moved is not None:
+            warnings.warn(f"record path {str(path)!r} was not a file; moved it aside to "
+                          f"{str(moved)!r}", RuntimeWarning, stacklevel=2)
         atomic_write(path, json.dumps(rec, indent=1, sort_keys=True, default=str))
     if tracker is not None:
         payload = tracker_payload(rec)
@@ -201,6 +209,23 @@ def tracker_payload(rec: Mapping[str, Any]) -> Dict[str, float]:
             if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
+def _check_peer_names(cells: Sequence[Mapping[str, Any]]) -> None:
+    """An unknown published solver is bad input: refused before the first cell runs."""
+    names = sorted({c["sampler"]["name"][len(PEER_PREFIX):] for c in cells
+                    if c["sampler"]["name"].startswith(PEER_PREFIX)})
+    if not names:
+        return
+    from .sources import _peers
+    peers = _peers()
+    table = getattr(peers, "PEERS", {})
+    for name in names:
+        if name not in table:
+            hint = getattr(peers, "missing_peers_message", lambda: None)() or ""
+            raise ValueError(f"unknown peer solver {name!r}; available: "
+                             f"{', '.join(sorted(table)) or '(none)'}{close_match(name, table)}"
+                             f"{'. ' + hint if hint else ''}")
+
+
 def run_sweep(cells: Iterable[Mapping[str, Any]], out_dir: Any,
               resolve: Callable[[Mapping[str, Any]], Tuple[Problem, Any]], *,
               tracker_factory: Optional[Callable[..., Any]] = None,
@@ -214,6 +239,7 @@ def run_sweep(cells: Iterable[Mapping[str, Any]], out_dir: Any,
     failed cell."""
     from tqdm.auto import tqdm
     cells = [validate_cell(c) for c in cells]
+    _check_peer_names(cells)
     cache: Dict[str, Tuple[Problem, Any]] = {}
     recs, failed = [], 0
     disable = None if progress is None else not progress
