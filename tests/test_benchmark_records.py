@@ -100,7 +100,7 @@ def test_a_huge_record_is_read_with_a_bound(tmp_path, good, monkeypatch):
     (lambda r: r["metrics"].update(sliced_wasserstein=float("nan")),
      "poisoned: metric sliced_wasserstein = nan but the record has no non-finite samples"),
     (lambda r: r["metrics"].update(sliced_wasserstein=1e-9),
-     r"poisoned: metric sliced_wasserstein = 1e-09 is below 0.1 x its exact-sample floor"),
+     r"poisoned: metric sliced_wasserstein = 1e-09 is below 0.05 x its exact-sample floor"),
     (lambda r: r["metrics"].update(energy_distance=-0.5),
      "poisoned: metric energy_distance = -0.5 is negative"),
     (lambda r: r["metrics"].update(mmd="0.1"), "poisoned: metric mmd = '0.1' is not a number"),
@@ -124,10 +124,9 @@ def test_nan_metrics_of_non_finite_samples_are_a_true_record(good):
 
 
 def test_honest_records_are_far_from_the_poison_floor(good):
-    """The rule's margin: an honest record's SW / floor is O(1), not near 0.1."""
+    """The rule's margin: an honest record's SW / floor is O(1), not near 0.05."""
     _, rec = good
-    for m in ("sliced_wasserstein", "energy_distance"):
-        assert rec["metrics"][m] > 0.3 * rec["baseline"][m]
+    assert rec["metrics"]["sliced_wasserstein"] > 0.3 * rec["baseline"]["sliced_wasserstein"]
 
 
 # ------------------------------------------------------------------ atomic writes

@@ -4,9 +4,11 @@ A record file that cannot be read as a record is *corrupt*: not a regular file (
 a FIFO, a device: refused without opening it for a blocking read), unreadable, larger than
 ``LIMITS.max_text_bytes``, not UTF-8, invalid or too deeply nested JSON, not an object,
 missing fields, another version, or *poisoned* (``poison_reason``): a metric that is not a
-finite number although the samples were finite, a negative distance, or a distance below a
-tenth of the exact-sample floor of its own seed (``FLOORED_METRICS``; honest records lie
-within about 30 % of the floor at the noise level). Readers name the file; ``run_cell``
+finite number although the samples were finite, a negative distance, or a sliced Wasserstein
+distance below ``FLOOR_FRACTION`` = 0.05 of the exact-sample floor of its own seed (honest
+records measured: >= 0.79 x floor over the 3040-cell solver benchmark, >= 0.41 x at n = 96
+in 1-D; the energy distance is a V-statistic whose bias shrinks with the samples' spread, so
+a collapsed sampler can sit far below its floor, and it has no such bound). Readers name the file; ``run_cell``
 recomputes it (an entry that is not a regular file is first renamed aside to ``*.corrupt``),
 and ``load_records`` warns and skips it (``on_corrupt="warn"``) or raises (``"raise"``).
 """
@@ -31,8 +33,8 @@ __all__ = ["CorruptRecordError", "atomic_write", "read_record", "load_records",
 REQUIRED_FIELDS = ("key", "cell", "problem", "sde", "sampler", "steps", "seed", "metrics",
                    "baseline")
 NONNEGATIVE_METRICS = ("sliced_wasserstein", "energy_distance", "frechet", "mode_tv", "ode_rmse")
-FLOORED_METRICS = ("sliced_wasserstein", "energy_distance")
-FLOOR_FRACTION = 0.1
+FLOORED_METRICS = ("sliced_wasserstein",)
+FLOOR_FRACTION = 0.05
 
 
 class CorruptRecordError(ValueError):

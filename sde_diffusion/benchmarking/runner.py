@@ -13,7 +13,10 @@ twice gives identical metric values on CPU.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shlex
+import sys
 import time
 import traceback
 import warnings
@@ -34,7 +37,10 @@ from .reference import reference_solution
 from .settings import resolved_settings, stale_reason
 from .sources import run_peer, score_source
 
-__all__ = ["run_cell", "run_sweep", "tracker_payload", "SamplerRefusal"]
+__all__ = ["run_cell", "run_sweep", "tracker_payload", "SamplerRefusal", "progress_line",
+           "format_duration"]
+
+log = logging.getLogger(__name__)
 
 
 class SamplerRefusal(ValueError):
@@ -114,7 +120,8 @@ def _compute(cell, problem, sde, score_fn, source, out, device, dtype) -> Dict[s
         _BASELINE_CACHE[bkey] = quality(q_names, problem.baseline_pool(n, g_base), heldout,
                                         problem.mixture, seed)
     nonfinite = int((~torch.isfinite(x64)).reshape(n, -1).any(dim=1).sum())
-    res.update(nfe=nfe, wall_time=wall, peak_mem_mb=mem.peak / 2 ** 20, t_end=t_end,
+    peak = mem.peak / 2 ** 20 if torch.device(device).type == "cuda" else None  # CPU: blank
+    res.update(nfe=nfe, wall_time=wall, peak_mem_mb=peak, t_end=t_end,
                denoised=denoised, options=options, stochastic=stochastic, nonfinite=nonfinite,
                metrics=met, baseline=dict(_BASELINE_CACHE[bkey]),
                metric_time=time.perf_counter() - t0)
@@ -176,7 +183,8 @@ def run_cell(cell: Mapping[str, Any], out_dir: Optional[Any] = None, *, problem:
         "sde": sde_label(cell), "sampler": cell["sampler"]["name"],
         "steps": cell["sampler"].get("steps"), "nfe_budget": cell.get("nfe"),
         "seed": cell["seed"], "n_samples": cell["n_samples"], "source": source,
-        "device": str(device), "torch": torch.__version__, "settings": settings}
+        "device": str(device), "torch": torch.__version__, "settings": settings,
+        "command": shlex.join([os.path.basename(sys.executable)] + sys.argv)}
     try:
         rec.update(_compute(cell, problem, sde, score_fn, source, out, device, dtype))
         rec.update(status="computed", error=None)
@@ -207,6 +215,21 @@ def tracker_payload(rec: Mapping[str, Any]) -> Dict[str, float]:
     flat.update({f"baseline/{k}": v for k, v in (rec.get("baseline") or {}).items()})
     return {k: v for k, v in flat.items()
             if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+PROGRESS_EVERY_S = 10.0
+
+
+def format_duration(sec: float) -> str:
+    """``"1m05s"`` / ``"2h03m"``."""
+    sec = int(round(max(0.0, sec)))
+    return f"{sec // 3600}h{sec % 3600 // 60:02d}m" if sec >= 3600 else f"{sec // 60}m{sec % 60:02d}s"
+
+
+def progress_line(done: int, total: int, elapsed: float) -> str:
+    """``"k/n, elapsed 1m05s, ETA 2m10s"`` (ETA = elapsed / done * (total - done))."""
+    eta = f", ETA {format_duration(elapsed / done * (total - done))}" if done > 0 else ""
+    return f"{done}/{total}, elapsed {format_duration(elapsed)}{eta}"
 
 
 def _check_peer_names(cells: Sequence[Mapping[str, Any]]) -> None:
@@ -243,8 +266,12 @@ def run_sweep(cells: Iterable[Mapping[str, Any]], out_dir: Any,
     cache: Dict[str, Tuple[Problem, Any]] = {}
     recs, failed = [], 0
     disable = None if progress is None else not progress
+    start = last = time.monotonic()
     with tqdm(total=len(cells), desc="benchmark cells", unit="cell", disable=disable) as bar:
-        for c in cells:
+        for done, c in enumerate(cells):
+            if bar.disable and done and time.monotonic() - last > PROGRESS_EVERY_S:
+                last = time.monotonic()
+                log.info("cells %s", progress_line(done, len(cells), last - start))
             k = canonical([c["problem"], c["sde"]])
             if k not in cache:
                 cache[k] = resolve(c)
