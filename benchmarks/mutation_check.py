@@ -1,5 +1,8 @@
-"""Mutation check of the maths layer: apply a plausible bug, run the tests meant to catch it,
-and record whether they fail (they must). Each mutation runs in a throw-away copy of the tree.
+"""Mutation check: apply a plausible bug (maths, stochastic samplers, training, metrics,
+benchmark records), run the tests meant to catch it, and record whether they fail (they must).
+Each mutation runs in a throw-away copy of the tree, with that copy on PYTHONPATH. A mutation
+whose text is no longer found is reported as "MUTATION NOT APPLIED" (and counts as a failure),
+so a refactor that moves the target shows up here instead of passing silently.
 
     OMP_NUM_THREADS=1 python benchmarks/mutation_check.py [--out benchmarks/results/mutations.md]
 
@@ -145,7 +148,9 @@ def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:
         return "NOT CAUGHT", ""
     if proc.returncode == 5:
         return "NO TESTS SELECTED", ""
-    return "caught", failed[0] if failed else proc.stdout.strip().splitlines()[-1]
+    if not failed:   # an import or collection error is not a test catching the bug
+        return "ERRORED (no test failed)", proc.stdout.strip().splitlines()[-1][:120]
+    return "caught", failed[0]
 
 
 def main() -> int:
