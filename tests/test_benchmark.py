@@ -694,7 +694,10 @@ def test_the_default_report_leads_with_the_metric_that_separates_the_samplers(tm
     noise = [0.01, -0.02, 0.015, -0.005, 0.0]
     recs = [_synthetic("a", s, 0.2 + noise[s], 0.010 + noise[s] / 10) for s in range(5)]
     recs += [_synthetic("b", s, 0.2 - noise[s], 0.050 + noise[s] / 10) for s in range(5)]
-    rep = B.build_report(recs, tmp_path)
+    said = []
+    rep = B.build_report(recs, tmp_path, progress=said.append)
+    assert said == ["aggregating 10 records", "plot 1/4: mmd vs nfe", "plot 2/4: mmd vs time",
+                    "plot 3/4: sliced_wasserstein vs nfe", "plot 4/4: sliced_wasserstein vs time"]
     assert rep["metrics"] == ["mmd", "sliced_wasserstein"]
     assert rep["separation"] == {"mmd": (1, 1), "sliced_wasserstein": (0, 1)}
     md = rep["markdown"]
