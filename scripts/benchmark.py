@@ -57,7 +57,7 @@ def job_line(hc) -> str:
             f"ETA {format_duration(el / done * (n - k + 1))}")
 
 
-def main(cfg: DictConfig) -> list:
+def cells(cfg: DictConfig) -> list:
     hc = HydraConfig.get()
     line = job_line(hc)
     if line:
@@ -71,10 +71,9 @@ def main(cfg: DictConfig) -> list:
 
 
 @hydra.main(config_path="../conf", config_name="benchmark", version_base="1.3")
-def task(cfg: DictConfig) -> list:
-    """Bad input (an unknown peer, a bad value) and a full disk: one line, exit 2 / 1."""
-    return guarded(main, "benchmark")(cfg)
+def main(cfg: DictConfig) -> list:
+    return guarded(cells, "benchmark")(cfg)  # bad input: one line, exit 2; disk full: exit 1
 
 
 if __name__ == "__main__":
-    task()
+    main()
