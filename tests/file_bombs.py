@@ -2,8 +2,8 @@
 bomb, the exception's first line and the peak RSS of the refusing process (a fresh interpreter
 per bomb; torch's import alone is about 200 MB of it).
 
-    OMP_NUM_THREADS=1 python benchmarks/file_bombs.py            # one process per bomb
-    python benchmarks/file_bombs.py --one-process                # all in one (the test's mode)
+    OMP_NUM_THREADS=1 python tests/file_bombs.py            # one process per bomb (RESULTS table)
+    python tests/file_bombs.py --one-process                # all in one (the test's mode)
 """
 from __future__ import annotations
 
