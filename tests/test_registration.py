@@ -202,3 +202,51 @@ def test_no_import_circle_between_models_registry_io_and_training():
     assert edges["registry"] == set(), edges
     assert "training" not in reach("io") and "io" not in reach("models"), edges
     assert all(a not in reach(a) for a in layers), edges
+
+
+# ------------------------------------------------------------------ one source per default
+def _defaults(schema) -> dict:
+    import dataclasses
+    out = {}
+    for f in dataclasses.fields(schema):
+        out[f.name] = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    return out
+
+
+def test_sde_network_and_data_schemas_are_the_constructors_signatures():
+    import inspect
+    from sde_diffusion.configs.schemas import GROUP_SCHEMAS, MLPNetConfig, UNetNetConfig
+    from sde_diffusion.models import UNet
+    derived = [(s, registry.lookup(_defaults(s)["_target_"])) for g, _, s in GROUP_SCHEMAS if g in ("sde", "data")]
+    derived += [(MLPNetConfig, MLP), (UNetNetConfig, UNet)]
+    assert len(derived) >= 14
+    for schema, fn in derived:
+        sig = inspect.signature(fn)
+        for k, v in _defaults(schema).items():
+            if k == "_target_":
+                continue
+            d = sig.parameters[k].default
+            assert v == (list(d) if isinstance(d, tuple) else d) or (d is inspect.Parameter.empty and v == "???"), (fn, k)
+
+
+def test_conf_yaml_states_only_what_differs_from_the_constructor():
+    import yaml
+    from sde_diffusion.configs.schemas import GROUP_SCHEMAS, ModelConfig
+    import sde_diffusion.configs  # noqa: F401  (stores every schema, the training ones too)
+    from hydra.core.config_store import ConfigStore
+    repeated = []
+    for group in ("sde", "model", "data"):
+        for path in sorted((ROOT / "conf" / group).glob("*.yaml")):
+            node = yaml.safe_load(path.read_text()) or {}
+            base = next((d for d in node.get("defaults", []) if str(d).startswith("base_")), None)
+            if base is None:
+                continue
+            from omegaconf import OmegaConf
+            schema = OmegaConf.to_container(ConfigStore.instance().repo[group][f"{base}.yaml"].node)
+            for k, v in node.items():
+                if k == "net":
+                    repeated += [f"{path.name}: net.{n}" for n, x in v.items() if schema["net"].get(n) == x]
+                elif k != "defaults" and schema.get(k, object()) == v:
+                    repeated.append(f"{path.name}: {k}")
+    assert not repeated, repeated
+    assert ModelConfig().parameterization == ScoreModel.__init__.__wrapped__.__defaults__[0]
