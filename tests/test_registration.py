@@ -250,3 +250,16 @@ def test_conf_yaml_states_only_what_differs_from_the_constructor():
                     repeated.append(f"{path.name}: {k}")
     assert not repeated, repeated
     assert ModelConfig().parameterization == ScoreModel.__init__.__wrapped__.__defaults__[0]
+
+
+def test_the_scripts_import_only_the_plugins_the_user_names():
+    code = ("import sde_diffusion.configs\n"
+            "from sde_diffusion import registry\n"
+            "print(registry.is_allowed('user_extension.OrnsteinUhlenbeckSDE'))\n")
+    for env, want in (({}, "False"), ({"SDE_DIFFUSION_PLUGINS": "user_extension"}, "True")):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env={**_env(), **env}, timeout=300)
+        assert out.returncode == 0 and out.stdout.strip() == want, out.stderr
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**_env(), "SDE_DIFFUSION_PLUGINS": "os; rm"}, timeout=300)
+    assert "SDE_DIFFUSION_PLUGINS: 'os; rm' is not a module name" in out.stderr
