@@ -172,3 +172,12 @@ def test_no_warning_when_the_newest_checkpoint_is_good(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert latest_checkpoint(checkpoint_dir(run))[0].name == "ckpt_00000004.pt"
+
+
+def test_an_oversized_config_is_refused_before_reading(tmp_path, monkeypatch):
+    from sde_diffusion.contract import LIMITS
+    d = save_pretrained(tiny_model(), tmp_path / "m")
+    monkeypatch.setattr(LIMITS, "max_text_bytes", 64)
+    with pytest.raises(CheckpointError, match=r"config.json' has \d+ bytes, over the limit 64; raise it "
+                                              r"with SDE_DIFFUSION_MAX_TEXT_BYTES"):
+        load_model(d)
