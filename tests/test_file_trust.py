@@ -181,3 +181,15 @@ def test_an_oversized_config_is_refused_before_reading(tmp_path, monkeypatch):
     with pytest.raises(CheckpointError, match=r"config.json' has \d+ bytes, over the limit 64; raise it "
                                               r"with SDE_DIFFUSION_MAX_TEXT_BYTES"):
         load_model(d)
+
+
+def test_a_yaml_alias_bomb_in_a_checkpoint_config_is_refused_at_once(tmp_path):
+    """Nine levels of nine aliases: 9**9 nodes for a walk of the config, in 400 bytes."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
+    run = make_run(tmp_path / "run", config={"sde": {"_target_": "sde_diffusion.sdes.VPSDE"}})
+    path = checkpoint_dir(run) / "ckpt_00000004.pt"
+    state = load_checkpoint(path)
+    torch.save(dict(state, config="\n".join(lines)), path)
+    with pytest.raises(CheckpointError, match=r"its stored config uses YAML aliases"):
+        load_model(run)

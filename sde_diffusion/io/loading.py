@@ -138,9 +138,17 @@ def _parse_config(raw: Any, where: str) -> Dict[str, Any]:
         return dict(raw)
     if isinstance(raw, str):
         import yaml  # safe_load builds plain dicts/lists/scalars only
+        if len(raw) > LIMITS.max_text_bytes:
+            raise CheckpointError(f"{where}: its stored config has {len(raw)} characters, over the "
+                                  f"limit {LIMITS.max_text_bytes}; raise it with "
+                                  f"{LIMITS.env('max_text_bytes')}")
         try:
+            if any(isinstance(ev, yaml.AliasEvent) for ev in yaml.parse(raw)):
+                # aliases share nodes: a few hundred bytes can stand for 2**100 nodes to walk
+                raise CheckpointError(f"{where}: its stored config uses YAML aliases (*name); "
+                                      f"a config written by sde_diffusion has none")
             out = yaml.safe_load(raw) if raw.strip() else {}
-        except yaml.YAMLError as e:
+        except (yaml.YAMLError, RecursionError) as e:
             raise CheckpointError(f"{where}: its stored config is not valid YAML ({e.__class__.__name__})") from None
         if out is None:
             return {}
