@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import file_bombs
-from runs_helpers import ROOT, make_run, subprocess_env, tiny_model
+from runs_helpers import make_run, subprocess_env, tiny_model
 from sde_diffusion.io import (CheckpointError, CheckpointWriteError, PretrainedWriteError,
                               UnsafeFileError, checkpoint_dir, clean_stale_tmp, disk_full,
                               latest_checkpoint, load_checkpoint, load_model, load_pretrained,
@@ -40,7 +40,7 @@ def test_each_bomb_is_refused_with_its_reason(tmp_path, name, match):
 
 def test_bombs_are_refused_before_any_large_allocation():
     """All six bombs in one fresh process: its peak RSS (the max over all of them) < 500 MB."""
-    out = subprocess.run([sys.executable, str(ROOT / "tests" / "file_bombs.py"), "--one-process"],
+    out = subprocess.run([sys.executable, file_bombs.__file__, "--one-process"],
                          capture_output=True, text=True, env=subprocess_env(), timeout=300)
     assert out.returncode == 0, out.stderr
     res = json.loads(out.stdout)

@@ -28,14 +28,15 @@ from sde_diffusion.training import Trainer, TrainOptions
 
 import user_extension as ext
 
-ROOT = Path(__file__).resolve().parents[1]
+HERE = Path(ext.__file__).resolve().parent  # the folder of the user's module
+ROOT = next(p for p in Path(__file__).resolve().parents if (p / "sde_diffusion").is_dir())
 PKG = ROOT / "sde_diffusion"
 
 
 def _env():
     import os
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "tests"), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(HERE), env.get("PYTHONPATH", "")])
     env.setdefault("OMP_NUM_THREADS", "1")
     return env
 
@@ -263,3 +264,18 @@ def test_the_scripts_import_only_the_plugins_the_user_names():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**_env(), "SDE_DIFFUSION_PLUGINS": "os; rm"}, timeout=300)
     assert "SDE_DIFFUSION_PLUGINS: 'os; rm' is not a module name" in out.stderr
+
+
+def test_the_users_classes_train_from_a_config_like_the_packages_own(tmp_path):
+    """The Hydra route: the nodes a user's conf/sde, conf/model and conf/data YAML would hold
+    (a ``_target_`` each and only the non-default arguments) build a ready trainer."""
+    from sde_diffusion.configs import compose, to_plain
+    from sde_diffusion.configs.train import build_trainer
+    cfg = to_plain(compose(["experiment=toy2d", "logger=none", "train.steps=1", "train.eval_samples=0",
+                            "train.n_samples=0", "train.progress=false"]))
+    cfg["sde"] = {"_target_": "user_extension.OrnsteinUhlenbeckSDE", "theta": 3.0}
+    cfg["model"]["net"] = {"_target_": "user_extension.TwoLayerNet", "width": 8}
+    cfg["data"] = {"_target_": "user_extension.two_points", "n_train": 1024, "n_test": 32}
+    trainer = build_trainer(cfg, tmp_path / "run")
+    assert type(trainer.model.sde) is ext.OrnsteinUhlenbeckSDE and trainer.model.sde.theta == 3.0
+    assert type(trainer.model.net) is ext.TwoLayerNet and trainer.model.net.body[0].in_features == 2
