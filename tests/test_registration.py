@@ -253,17 +253,23 @@ def test_conf_yaml_states_only_what_differs_from_the_constructor():
     assert ModelConfig().parameterization == ScoreModel.__init__.__wrapped__.__defaults__[0]
 
 
-def test_the_scripts_import_only_the_plugins_the_user_names():
-    code = ("import sde_diffusion.configs\n"
+def test_the_scripts_import_only_the_plugins_the_user_names(monkeypatch):
+    code = ("import os, sde_diffusion.configs\n"
             "from sde_diffusion import registry\n"
-            "print(registry.is_allowed('user_extension.OrnsteinUhlenbeckSDE'))\n")
-    for env, want in (({}, "False"), ({"SDE_DIFFUSION_PLUGINS": "user_extension"}, "True")):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             env={**_env(), **env}, timeout=300)
-        assert out.returncode == 0 and out.stdout.strip() == want, out.stderr
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**_env(), "SDE_DIFFUSION_PLUGINS": "os; rm"}, timeout=300)
-    assert "SDE_DIFFUSION_PLUGINS: 'os; rm' is not a module name" in out.stderr
+            "from sde_diffusion.configs.store import import_plugins\n"
+            "print(registry.is_allowed('user_extension.OrnsteinUhlenbeckSDE'))\n"
+            "os.environ['SDE_DIFFUSION_PLUGINS'] = ' user_extension, '\n"
+            "print(import_plugins(), registry.is_allowed('user_extension.OrnsteinUhlenbeckSDE'))\n")
+    env = {k: v for k, v in _env().items() if k != "SDE_DIFFUSION_PLUGINS"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0 and out.stdout.split("\n")[:2] == ["False", "['user_extension'] True"], out.stderr
+    from sde_diffusion.configs.store import import_plugins
+    monkeypatch.setenv("SDE_DIFFUSION_PLUGINS", "os; rm")
+    with pytest.raises(ValueError, match=r"SDE_DIFFUSION_PLUGINS: 'os; rm' is not a module name"):
+        import_plugins()
+    monkeypatch.setenv("SDE_DIFFUSION_PLUGINS", "no_such_module_xyz")
+    with pytest.raises(ImportError, match=r"SDE_DIFFUSION_PLUGINS: cannot import 'no_such_module_xyz'"):
+        import_plugins()
 
 
 def test_the_users_classes_train_from_a_config_like_the_packages_own(tmp_path):
