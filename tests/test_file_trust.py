@@ -193,3 +193,17 @@ def test_a_yaml_alias_bomb_in_a_checkpoint_config_is_refused_at_once(tmp_path):
     torch.save(dict(state, config="\n".join(lines)), path)
     with pytest.raises(CheckpointError, match=r"its stored config uses YAML aliases"):
         load_model(run)
+
+
+def test_a_stored_data_set_size_is_bounded(tmp_path):
+    """sample.py / likelihood.py rebuild a run's stored data set: its size is a file-set size."""
+    cfg = {"data": {"_target_": "sde_diffusion.data.ring", "n_train": 10 ** 12}}
+    run = make_run(tmp_path / "run", config=cfg)
+    with pytest.raises(ValueError, match=r"data.n_train=1000000000000 samples of 2 values exceed the limit"):
+        load_model(run)
+    d = save_pretrained(tiny_model(), tmp_path / "m", meta={"data_shape": [2]})
+    cfg = json.loads((d / "config.json").read_text())
+    cfg["data"] = {"_target_": "sde_diffusion.data.digits", "image_size": 10 ** 6}
+    (d / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match=r"data.image_size=1000000 is over the limit 16384"):
+        load_model(d)
