@@ -101,7 +101,7 @@ ImageFolderDataConfig = schema_of(data.image_folder, "sde_diffusion.data.image_f
 
 _SDES = {"vp": sdes.VPSDE, "subvp": sdes.SubVPSDE, "ve": sdes.VESDE}
 _DATA = ("three_clusters", "ring", "checkerboard", "swiss_roll", "two_moons", "pinwheel", "digits",
-         "mnist", "cifar10")
+         "mnist", "cifar10", "mnist1d")
 
 
 # ------------------------------------------------------------------ logger/
