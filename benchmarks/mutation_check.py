@@ -67,6 +67,26 @@ MUTATIONS = [
     ("EDM noise label not normalised (ln sigma / 4)", "sde_diffusion/models/precond.py",
      "return (torch.log(s / m) - self.log_sigma_lo) / (self.log_sigma_hi - self.log_sigma_lo)",
      "return 0.25 * torch.log(s / m)", ["tests/test_edm.py", "-k", "exact_net"]),
+    # application layer: run folders, data paths, inpainting guidance, the SW floor
+    ("output subfolder link not refused", "sde_diffusion/app/folders.py",
+     "if sub.is_symlink() or not sub.is_dir()", "if False and (sub.is_symlink() or not sub.is_dir())",
+     ["tests/test_run_folders.py", "-k", "link"]),
+    ("output folder made check-then-mkdir (exist_ok)", "sde_diffusion/app/folders.py",
+     "            os.mkdir(path)  # atomic: exactly one process creates it",
+     "            os.makedirs(path, exist_ok=True)",
+     ["tests/test_run_folders.py", "-k", "sixteen"]),
+    ("stored data path not confined to the run", "sde_diffusion/app/data.py",
+     "        if any(inside(r, target) for r in roots):", "        if True:",
+     ["tests/test_run_folders.py", "-k", "data"]),
+    ("stored grid resolved against the current folder", "sde_diffusion/app/models.py",
+     "    path = Path(folder) / os.fspath(grid)", "    path = Path(os.fspath(grid))",
+     ["tests/test_run_folders.py", "-k", "grid"]),
+    ("guidance state bound never checked", "sde_diffusion/conditional/inverse.py",
+     "    grown = (x.abs() > STATE_BOUND * noise).any()", "    grown = (x.abs() > STATE_BOUND * noise).any() & False",
+     ["tests/test_inpainting_stability.py"]),
+    ("SW floor = one draw instead of the mean", "sde_diffusion/training/sampling.py",
+     "mean, sd = float(f.mean()), float(f.std())", "mean, sd = float(f[0]), float(f.std())",
+     ["tests/test_sw_floor.py"]),
     ("order rule: no lower order at the last steps", "sde_diffusion/solvers/order.py",
      "            p = min(p, n - i)\n", "            p = p\n", ["tests/test_order_rule.py"]),
     ("order rule: far extrapolation allowed (gap test inverted)", "sde_diffusion/solvers/order.py",
@@ -114,6 +134,17 @@ MUTATIONS = [
      "if _TMP_PATTERN.match(p.name)", "if p.name.endswith(\".tmp\")", ["tests/test_file_trust.py", "-k", "naming_scheme"]),
     ("write errors read without their __cause__ / __context__ chain", "sde_diffusion/io/files.py",
      "        e = e.__cause__ or e.__context__", "        e = None", ["tests/test_file_trust.py", "-k", "disk_full"]),
+]
+
+MUTATIONS += [  # few-step benchmark: optimize_grid, GITS
+    ("optimize_grid falls back to the worst named grid on validation",
+     "sde_diffusion/solvers/optimized_grid.py", "best_named = min(named, key=lambda r: r[1])",
+     "best_named = max(named, key=lambda r: r[1])",
+     ["tests/test_optimize_grid.py", "-k", "never_worse"]),
+    ("GITS dynamic programme maximises", "sde_diffusion/solvers/optimized_grid.py",
+     "(C[k - 1][:, None] + cost.to(torch.float64)).min(0)",
+     "(C[k - 1][:, None] + cost.to(torch.float64)).nan_to_num(posinf=-1.0).max(0)",
+     ["tests/test_optimize_grid.py", "-k", "shortest_path"]),
 ]
 
 

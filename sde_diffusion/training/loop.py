@@ -32,7 +32,7 @@ from .ema import EMA
 from .options import TrainOptions
 from .runtime import (NonFiniteLossError, TrainResult, dist_info, progress_enabled,
                       seed_everything)
-from .runs import identity_differences, prepare_run_dir, spec_or_none
+from .run_folder import identity_differences, prepare_run_dir, spec_or_none
 from .sampling import check_sampler, generate_samples, sampler_arguments
 from .schedule import make_lr_schedule
 
