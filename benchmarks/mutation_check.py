@@ -174,6 +174,22 @@ MUTATIONS = [
      "fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f\".{path.name}.\", suffix=\".tmp\")",
      "fd, tmp = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), str(path)",
      ["tests/test_benchmark_records.py", "-k", "atomic"]),
+    ("allow-list walk skips list entries", "sde_diffusion/registry.py",
+     "        for i, v in enumerate(spec):\n            check_spec(v, f\"{path}[{i}]\", training)",
+     "        pass", ["tests/test_allow_list.py", "-k", "hidden"]),
+    ("allow-list walk skips special keys (_args_, _partial_, ...)", "sde_diffusion/registry.py",
+     "            check_spec(v, f\"{path}.{k}\" if path else k, training)",
+     "            if k not in _SPECIAL:\n                check_spec(v, f\"{path}.{k}\" if path else k, training)",
+     ["tests/test_allow_list.py", "-k", "hidden"]),
+    ("model folder's .pt loaded without weights_only", "sde_diffusion/io/pretrained.py",
+     "torch.load(fh, map_location=\"cpu\", weights_only=True)", "torch.load(fh, map_location=\"cpu\", weights_only=False)",
+     ["tests/test_allow_list.py", "-k", "weights_only"]),
+    ("stored tensors' strides not checked (expanded storages pass)", "sde_diffusion/io/files.py",
+     "        if not t.is_contiguous():", "        if False:", ["tests/test_file_trust.py", "-k", "expanded"]),
+    ("stale-tmp cleanup removes every *.tmp", "sde_diffusion/io/checkpoints.py",
+     "if _TMP_PATTERN.match(p.name)", "if p.name.endswith(\".tmp\")", ["tests/test_file_trust.py", "-k", "naming_scheme"]),
+    ("write errors read without their __cause__ / __context__ chain", "sde_diffusion/io/files.py",
+     "        e = e.__cause__ or e.__context__", "        e = None", ["tests/test_file_trust.py", "-k", "disk_full"]),
 ]
 
 MUTATIONS += [  # few-step benchmark: optimize_grid, GITS
