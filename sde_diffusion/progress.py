@@ -48,6 +48,9 @@ class Progress:
     def update(self, n: int = 1) -> None:
         pass
 
+    def set_postfix(self, **values) -> None:
+        """Short values shown after the count (``loss=0.41``)."""
+
     def close(self) -> None:
         pass
 
@@ -69,17 +72,22 @@ class LineProgress(Progress):
         self.clock = clock
         self.start = self.last = clock()
         self.printed = False
+        self.postfix = ""
+
+    def set_postfix(self, **values) -> None:
+        self.postfix = ", ".join(f"{k}={v}" for k, v in values.items())
 
     def line(self) -> str:
         elapsed = self.clock() - self.start
         unit = f" {self.unit}" if self.unit else ""
+        post = f" [{self.postfix}]" if self.postfix else ""
         if not self.total:
-            return f"{self.desc}: {self.done}{unit} {format_seconds(elapsed)} elapsed"
+            return f"{self.desc}: {self.done}{unit} {format_seconds(elapsed)} elapsed{post}"
         new = self.done - self.initial
         eta = elapsed * (self.total - self.done) / new if new > 0 else float("inf")
         pct = 100.0 * self.done / self.total
         return (f"{self.desc}: {self.done}/{self.total}{unit} ({pct:.0f}%) "
-                f"{format_seconds(elapsed)} elapsed, ETA {format_seconds(eta)}")
+                f"{format_seconds(elapsed)} elapsed, ETA {format_seconds(eta)}{post}")
 
     def _emit(self) -> None:
         print(self.line(), file=self.stream, flush=True)
@@ -104,6 +112,9 @@ class _Tqdm(Progress):
 
     def update(self, n: int = 1) -> None:
         self.bar.update(n)
+
+    def set_postfix(self, **values) -> None:
+        self.bar.set_postfix(**values)
 
     def close(self) -> None:
         self.bar.close()

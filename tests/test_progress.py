@@ -65,3 +65,12 @@ def test_choice_of_display(monkeypatch):
 @pytest.mark.parametrize("s,text", [(5, "5s"), (65, "1m05s"), (7260, "2h01m"), (float("inf"), "?")])
 def test_format_seconds(s, text):
     assert format_seconds(s) == text
+
+
+def test_postfix_in_the_line():
+    clock, out = Clock(), io.StringIO()
+    bar = LineProgress(4, "train", every=1.0, stream=out, clock=clock)
+    bar.set_postfix(loss="0.4100")
+    clock.now = 1.0
+    bar.update(1)
+    assert out.getvalue().strip() == "train: 1/4 (25%) 1s elapsed, ETA 3s [loss=0.4100]"

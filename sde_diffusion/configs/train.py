@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .. import registry
 from ..data import DataBundle
-from ..threads import apply_num_threads
+from ..threads import use_thread_plan
 from ..training import Trainer, TrainOptions, TrainResult, link_latest
 from ..training.runtime import progress_enabled
 from .schemas import ImageFolderDataConfig
@@ -141,7 +141,7 @@ def build_trainer(cfg: Union[DictConfig, Mapping[str, Any]], run_dir: Union[str,
     options = TrainOptions.from_dict(train)  # every train value checked here
     validate_config(c)  # root keys, name, seed, the evaluation sampler
     validate_sampler(c.get("sampler"), steps_override=options.eval_steps)
-    apply_num_threads(options.num_threads, int(n_jobs or 1))
+    use_thread_plan(options.num_threads or None, int(n_jobs or 1))
     data = registry.build(c["data"], path="data")
     info = data.info
     c["model"] = dict(c["model"])

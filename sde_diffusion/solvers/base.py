@@ -45,6 +45,7 @@ from typing import Any, Callable, ClassVar, Dict, Optional, Sequence, Type
 import torch
 
 from ..contract import check_finite
+from ..threads import use_thread_plan
 from .context import GeneratorLike, NoiseSource, NonFiniteSampleError, SolverContext, as_steps
 from .grids import make_grid
 
@@ -262,6 +263,7 @@ def sample(sde, score_fn, shape: Optional[Sequence[int]] = None, sampler: str = 
     float computed once from the float64 grid, so their loops never synchronise with the device
     (rk45 and torchsde's adaptive mode are host-driven by nature).
     """
+    use_thread_plan()
     smp = _build(sampler, sampler_options)
     grid, steps = resolve_steps(grid, steps)
     if not callable(score_fn):

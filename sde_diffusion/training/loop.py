@@ -30,9 +30,10 @@ from .callbacks import (Callback, Checkpointing, FinalEvaluation, FunctionCallba
 from .checkpoint import (UnsafeCheckpointError, checkpoint_dir, latest_checkpoint,
                          save_checkpoint)
 from .ema import EMA
+from ..progress import progress
+from ..threads import use_thread_plan
 from .options import TrainOptions
-from .runtime import (NonFiniteLossError, TrainResult, dist_info, progress_enabled,
-                      seed_everything)
+from .runtime import NonFiniteLossError, TrainResult, dist_info, seed_everything
 from .runs import identity_differences, prepare_run_dir, spec_or_none
 from .sampling import check_sampler, generate_samples, sampler_arguments
 from .schedule import make_lr_schedule
@@ -77,6 +78,7 @@ class Trainer:
         if not isinstance(o, TrainOptions):
             raise TypeError(f"options must be TrainOptions, got {type(o).__name__}")
         o.validate()
+        use_thread_plan(o.num_threads or None)  # the process's plan (a script's, or decided here)
         self.run_dir = Path(run_dir)
         self.dist = dist_info(o.device)
         self.device = torch.device(self.dist.device)
@@ -339,11 +341,10 @@ class Trainer:
 
     def fit(self) -> TrainResult:
         """Train to ``options.steps``, calling the callbacks; returns a ``TrainResult``."""
-        from tqdm.auto import tqdm
         o, total = self.options, self.options.steps
         self.stop_signal, exit_code = None, 1
-        bar = tqdm(total=total, initial=self.step, desc="train", dynamic_ncols=True,
-                   disable=not (self.dist.is_main and progress_enabled(o.progress)))
+        bar = progress(total, "train", o.progress if self.dist.is_main else False,
+                       initial=self.step, unit="step", leave=True)
         try:
             for cb in self.callbacks:
                 cb.on_fit_start(self)
