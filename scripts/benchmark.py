@@ -20,19 +20,14 @@ from hydra.utils import to_absolute_path
 from omegaconf import DictConfig
 
 import sde_diffusion.training  # noqa: F401  (registers the config schemas of conf/sde, logger)
+from sde_diffusion.configs import check_arguments, guarded
 from sde_diffusion.configs.benchmark import run_from_config
 
 log = logging.getLogger("benchmark")
 
 
-@hydra.main(config_path="../conf", config_name="benchmark", version_base="1.3")
-def main(cfg: DictConfig) -> list:
-    try:
-        recs = run_from_config(cfg, HydraConfig.get().runtime.output_dir,
-                               to_absolute_path(cfg.out_dir))
-    except (ValueError, TypeError, FileNotFoundError) as e:
-        log.error("%s: %s", type(e).__name__, e)
-        sys.exit(2)
+def cells(cfg: DictConfig) -> list:
+    recs = run_from_config(cfg, HydraConfig.get().runtime.output_dir, to_absolute_path(cfg.out_dir))
     for rec in recs:
         m = ", ".join(f"{k}={v:.4g}" for k, v in rec["metrics"].items() if isinstance(v, float))
         log.info("%s [%s] NFE=%s %s%s", rec["key"], rec["status"], rec.get("nfe"), m,
@@ -40,5 +35,11 @@ def main(cfg: DictConfig) -> list:
     return recs
 
 
+@hydra.main(config_path="../conf", config_name="benchmark", version_base="1.3")
+def main(cfg: DictConfig) -> list:
+    return guarded(cells, "benchmark")(cfg)  # bad input: one line, exit 2
+
+
 if __name__ == "__main__":
+    check_arguments(sys.argv[1:], "benchmark", "benchmark")
     main()

@@ -55,12 +55,19 @@ def _first_line(e: BaseException) -> str:
 
 def positional_error(args: Sequence[str], config_name: str,
                      config_dir: Optional[str] = None) -> Optional[str]:
-    """The message for a command-line word that is not ``key=value`` (a forgotten ``run=``),
-    naming the config's one required key when there is one; None when every word is fine."""
+    """The message for a command-line word that is not ``key=value`` (a forgotten ``run=``):
+    the group that has an option of that name, else the config's one required key; None when
+    every word is fine."""
+    from .store import CONF_DIR
     words = [a for a in args if "=" not in a and not a.startswith("-") and a not in HYDRA_WORDS]
     if not words:
         return None
     hint = ""
+    folder = Path(config_dir or CONF_DIR)
+    groups = sorted(p.parent.name for p in folder.glob(f"*/{words[0]}.yaml"))
+    if groups:
+        return (f"{words[0]!r} is not a key=value override; did you mean {groups[0]}={words[0]}? "
+                f"(every argument is key=value, e.g. seed=1)")
     try:
         from omegaconf import OmegaConf
         from .store import compose
@@ -125,6 +132,11 @@ def explain(e: BaseException, overrides: Sequence[str], config_name: str,
     return _first_line(e)
 
 
+_LEFT_TO_HYDRA = ("--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd",
+                  "--help", "-h", "--hydra-help", "--info", "-i", "--version",
+                  "--shell-completion", "-sc", "--experimental-rerun", "--resolve")
+
+
 class ConfigError(ValueError):
     """A command line that does not compose: one line from ``explain``."""
 
@@ -152,6 +164,8 @@ def check_command_line(args: Sequence[str], config_name: str,
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
     from .store import compose
+    if any(a.split("=")[0] in _LEFT_TO_HYDRA for a in args):
+        return  # another config, help, info, completion, rerun: Hydra's own business
     text = positional_error(args, config_name, config_dir)
     if text:
         raise ConfigError(text)

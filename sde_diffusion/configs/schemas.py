@@ -7,12 +7,19 @@ the config is composed, before any work starts. Values (ranges, known names) are
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING
 
+from ..models.mlp import MLP
 from ..training.options import TrainOptions
+
+
+def _default(cls: type, name: str) -> Any:
+    """The default of ``cls(...)``'s argument ``name``: one source for Python and Hydra."""
+    return inspect.signature(cls.__init__).parameters[name].default
 
 __all__ = ["Config", "SampleConfig", "SamplerConfig", "LikelihoodConfig",
            "ODEOptions", "ELBOOptions", "DiscreteELBOOptions", "GROUP_SCHEMAS"]
@@ -46,14 +53,14 @@ class VEConfig:
 # ------------------------------------------------------------------ model/
 @dataclass
 class MLPNetConfig:
-    """``models.MLP``; ``dim`` comes from the data."""
+    """``models.MLP``; ``dim`` comes from the data; every default is the constructor's."""
     _target_: str = "sde_diffusion.models.MLP"
-    hidden: int = 256
-    depth: int = 3
-    time_dim: int = 64
-    fourier_scale: float = 16.0
-    activation: str = "silu"
-    num_classes: int = 0  # > 0: class-conditional (labels 0..C-1, null label C)
+    hidden: int = _default(MLP, "hidden")
+    depth: int = _default(MLP, "depth")
+    time_dim: int = _default(MLP, "time_dim")
+    fourier_scale: float = _default(MLP, "fourier_scale")
+    activation: str = _default(MLP, "activation")
+    num_classes: int = _default(MLP, "num_classes")  # > 0: class-conditional (null label C)
 
 
 @dataclass

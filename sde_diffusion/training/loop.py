@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .. import registry  # noqa: F401  (records constructor arguments of models built later)
-from ..data import DataBundle, data_identity, make_loader
+from ..data import DataBundle, as_training_data, data_identity, make_loader
 from ..data.datasets import ResumableBatchSampler
 from .callbacks import (Callback, Checkpointing, FinalEvaluation, FunctionCallback, SamplePlots,
                         SignalHandling)
@@ -88,23 +88,28 @@ class Trainer:
         name = o.eval_sampler or name
         check_sampler(name, steps)
         self.sampler = {"name": name, "steps": steps, **opts}
-        # data
-        if isinstance(data, DataBundle):
-            reference = reference if reference is not None else data
-            data = data.dataset("train")
+        # data: a tensor, TensorDataset, Dataset, DataLoader or DataBundle
         if data is None:
-            raise ValueError("Trainer needs data: a DataLoader, a Dataset or a DataBundle")
+            raise ValueError("Trainer needs data: a tensor (N, *shape), a TensorDataset, a Dataset, "
+                             "a DataLoader or a DataBundle")
+        own_info = getattr(getattr(data, "dataset", data), "info", None) is not None
+        data, info, bundle = as_training_data(data)
+        reference = reference if reference is not None else bundle
+        if not own_info and bundle is None and reference is not None:
+            info = reference.info
         if not isinstance(data, torch.utils.data.DataLoader):
             data = make_loader(data, o.batch_size, self.seed, o.num_workers, self.device,
                                self.dist.rank, self.dist.world_size)
-        self.loader, self.reference = data, reference
+        self.loader, self.reference, self.data_info = data, reference, info
         self.batch_sampler = data.batch_sampler if isinstance(data.batch_sampler, ResumableBatchSampler) else None
-        self.data_info = getattr(data.dataset, "info", None) or (reference.info if reference else None)
-        if self.data_info is None:
-            raise TypeError("the data set needs an `info` (data.DataInfo: name, kind, data_shape)")
+        log.info("training data: %s, %d samples of shape %s (%s)", info.name,
+                 len(data.dataset), tuple(info.data_shape), info.kind)
         self.identity = {"seed": self.seed, "data": data_identity(data.dataset)}
         # model, loss, optimiser
         self.model = model.to(self.device)
+        # the data are cast to the model's floating dtype at every batch (float64 data, float32 net)
+        self.data_dtype = next((p.dtype for p in self.model.parameters() if p.is_floating_point()),
+                               torch.get_default_dtype())
         self.identity["model"] = spec_or_none(self.model)
         if loss is None:
             from ..losses import DSMLoss
@@ -282,7 +287,7 @@ class Trainer:
             x, y = batch[0], (batch[1] if len(batch) > 1 else None)
         else:
             x, y = batch, None
-        x = x.to(self.device, non_blocking=True)
+        x = x.to(self.device, self.data_dtype, non_blocking=True)
         return x, (y.to(self.device, non_blocking=True) if y is not None else None)
 
     # ---------------------------------------------------------------- loop
