@@ -32,7 +32,7 @@ from .checkpoint import (UnsafeCheckpointError, checkpoint_dir, latest_checkpoin
 from .ema import EMA
 from ..progress import progress
 from ..threads import use_thread_plan
-from .options import TrainOptions
+from .options import MAX_LR, TrainOptions
 from .runtime import NonFiniteLossError, TrainResult, dist_info, seed_everything
 from .runs import identity_differences, prepare_run_dir, spec_or_none
 from .sampling import check_sampler, generate_samples, sampler_arguments
@@ -43,6 +43,32 @@ __all__ = ["Trainer", "CHECKPOINT_FORMAT"]
 log = logging.getLogger(__name__)
 progress_log = logging.getLogger("sde_diffusion.training.progress")  # loss lines
 CHECKPOINT_FORMAT = 2
+
+
+def _check_arguments(loss, optimizer, run_dir, lr_schedule, tracker, callbacks) -> None:
+    """Types of the Trainer's arguments, before anything is built (one line naming the bad one)."""
+    from ..tracking import Tracker
+    if loss is not None and not callable(loss):
+        raise TypeError(f"loss must be callable loss(model, x0, ...) -> (N,), got {loss!r}")
+    if optimizer is not None and not callable(optimizer):
+        raise TypeError(f"optimizer must be a factory params -> Optimizer (e.g. "
+                        f"partial(torch.optim.AdamW, lr=1e-3)), got {optimizer!r}")
+    if isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError("optimizer must be a factory params -> Optimizer, not an Optimizer "
+                        "instance: pass partial(torch.optim.AdamW, lr=...)")
+    if not isinstance(run_dir, (str, Path)) or not str(run_dir).strip():
+        raise ValueError(f"run_dir must name a folder for checkpoints and samples, got {run_dir!r}")
+    if lr_schedule is not None and not callable(lr_schedule):
+        raise TypeError(f"lr_schedule must be a function step -> factor, got {lr_schedule!r}")
+    if tracker is not None and not (isinstance(tracker, Tracker) or callable(tracker)):
+        raise TypeError(f"tracker must be a tracking.Tracker or a factory run_id -> Tracker, "
+                        f"got {tracker!r}")
+    if isinstance(callbacks, (str, bytes)) or not hasattr(callbacks, "__iter__"):
+        raise TypeError(f"callbacks must be a list of Callbacks or functions fn(trainer), got "
+                        f"{callbacks!r}")
+    for i, c in enumerate(callbacks):
+        if not (isinstance(c, Callback) or callable(c)):
+            raise TypeError(f"callbacks[{i}] must be a Callback or a function fn(trainer), got {c!r}")
 
 
 class Trainer:
@@ -78,6 +104,7 @@ class Trainer:
         if not isinstance(o, TrainOptions):
             raise TypeError(f"options must be TrainOptions, got {type(o).__name__}")
         o.validate()
+        _check_arguments(loss, optimizer, run_dir, lr_schedule, tracker, callbacks)
         use_thread_plan(o.num_threads or None)  # the process's plan (a script's, or decided here)
         self.run_dir = Path(run_dir)
         self.dist = dist_info(o.device)
@@ -128,8 +155,8 @@ class Trainer:
         self.optimizer = factory(self.model.parameters())
         self.base_lrs = [float(g["lr"]) for g in self.optimizer.param_groups]
         for lr in self.base_lrs:
-            if not (np.isfinite(lr) and lr > 0):
-                raise ValueError(f"the optimiser's learning rate must be positive and finite, got {lr!r}")
+            if not (np.isfinite(lr) and 0 < lr <= MAX_LR):
+                raise ValueError(f"the optimiser's learning rate must lie in (0, {MAX_LR:g}], got {lr!r}")
         self.lr_schedule = lr_schedule or make_lr_schedule(o)
         self.emas = {float(d): EMA(self.model, float(d)) for d in [o.ema_decay, *o.ema_extra]}
         self.ema = self.emas[float(o.ema_decay)]
@@ -307,6 +334,10 @@ class Trainer:
                 kw["y"] = y
             with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
                 per_sample = self.loss_fn(self.train_model, x0, **kw)
+            if not torch.is_tensor(per_sample) or per_sample.shape != (x0.shape[0],):
+                got = tuple(per_sample.shape) if torch.is_tensor(per_sample) else type(per_sample).__name__
+                raise ValueError(f"the loss must return one value per sample, shape ({x0.shape[0]},), "
+                                 f"got {got}; return the unreduced loss (the trainer averages it)")
             loss = per_sample.float().mean() / o.accumulate
             loss.backward()
             total = total + loss.detach()
