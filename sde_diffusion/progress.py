@@ -43,10 +43,12 @@ def format_seconds(s: float) -> str:
 
 
 class Progress:
-    """No-op progress (``enabled=False``): the interface every kind shares."""
+    """No-op progress (``enabled=False``): the interface every kind shares (``n``: units done)."""
+
+    n = 0
 
     def update(self, n: int = 1) -> None:
-        pass
+        self.n += n
 
     def set_postfix(self, **values) -> None:
         """Short values shown after the count (``loss=0.41``)."""
@@ -74,7 +76,12 @@ class LineProgress(Progress):
         self.printed = False
         self.postfix = ""
 
+    @property
+    def n(self) -> int:
+        return self.done
+
     def set_postfix(self, **values) -> None:
+        values.pop("refresh", None)
         self.postfix = ", ".join(f"{k}={v}" for k, v in values.items())
 
     def line(self) -> str:
@@ -112,6 +119,10 @@ class _Tqdm(Progress):
 
     def update(self, n: int = 1) -> None:
         self.bar.update(n)
+
+    @property
+    def n(self) -> int:
+        return self.bar.n
 
     def set_postfix(self, **values) -> None:
         self.bar.set_postfix(**values)
