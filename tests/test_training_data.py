@@ -60,7 +60,8 @@ def test_readme_three_lines(tmp_path, monkeypatch):
     block = text[start:].split("```python\n", 1)[1].split("```", 1)[0]
     monkeypatch.chdir(tmp_path)
     x = torch.randn(256, 2)  # the README's x: your data, (N, *shape)
-    ns = {"x": x}
+    from sde_diffusion.sdes import VPSDE
+    ns = {"x": x, "VPSDE": VPSDE}
     exec(compile(block.replace("steps=2000", "steps=3"), "README", "exec"), ns)
     assert ns["result"].status == "completed"
 
