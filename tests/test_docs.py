@@ -29,7 +29,8 @@ def test_mkdocs_build_strict(tmp_path):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     site = tmp_path / "site"
     cli = (site / "cli" / "index.html").read_text()
-    for needle in ("scripts/train.py", "sampler=unipc", "train.lr", "net.fourier_scale", "seeds"):
+    for needle in ("scripts/train.py", "sampler=unipc", "train=default", "warmup_steps",
+                   "net.fourier_scale", "seeds"):
         assert needle in cli, needle
     samplers = (site / "samplers" / "index.html").read_text()
     from sde_diffusion.solvers import SAMPLERS
