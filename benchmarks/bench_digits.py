@@ -20,7 +20,8 @@ import time
 import torch
 from sde_diffusion.data import digits
 from sde_diffusion.metrics import frechet_distance
-from sde_diffusion.training import generate_samples, load_model
+from sde_diffusion.io import load_model
+from sde_diffusion.training import generate_samples
 from sde_diffusion.training.quality import train_digits_classifier
 
 
@@ -32,13 +33,13 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None, help="override the sampler's steps")
     args = ap.parse_args()
 
-    model, cfg = load_model(args.run)
+    model, cfg, meta = load_model(args.run)
     data = digits(**{k: v for k, v in cfg.data.items() if k != "_target_"})
     t0 = time.perf_counter()
     feat, head, acc = train_digits_classifier(data, seed=args.seed)
     t_clf = time.perf_counter() - t0
     t0 = time.perf_counter()
-    x, info, _ = generate_samples(model, args.n, cfg._meta_.data_shape, cfg.get("sampler"),
+    x, info, _ = generate_samples(model, args.n, meta.data_shape, cfg.get("sampler"),
                                   seed=args.seed, steps=args.steps)
     t_sample = time.perf_counter() - t0
     x = x.clamp(-1, 1)
@@ -57,7 +58,7 @@ def main() -> None:
             "sample_mean_confidence": float(probs.max(1).values.mean()),
             "test_mean_confidence": float(head(f_test).softmax(1).max(1).values.mean()),
             "n_samples": args.n, "n_test": int(data.test.shape[0]), "n_train": int(data.train.shape[0]),
-            "sampler": info.sampler, "nfe": info.nfe, "train_steps": int(cfg._meta_.step),
+            "sampler": info.sampler, "nfe": info.nfe, "train_steps": int(meta.step),
             "classifier_seconds": round(t_clf, 1), "sampling_seconds": round(t_sample, 1),
         }
     print(json.dumps(res, indent=2))

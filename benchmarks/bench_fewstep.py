@@ -258,14 +258,14 @@ def digits_cmp(run_dir="runs/digits3000", n=200):
     from sde_diffusion.data import digits
     from sde_diffusion.metrics import frechet_distance
     from sde_diffusion.benchmarking.peers import available_peers
-    from sde_diffusion.training import load_model
-    model, cfg = load_model(run_dir)
+    from sde_diffusion.io import load_model
+    model, cfg, meta = load_model(run_dir)
     sde = model.sde
     data = digits()
     feat, _, acc = train_classifier(data)
     test = data.test
     fd = lambda x: frechet_distance(feat(x.float()).detach(), feat(test).detach())  # noqa: E731
-    shape = (n,) + tuple(cfg._meta_["data_shape"])
+    shape = (n,) + tuple(meta.data_shape)
     x_T = sde.prior_sample(shape, generator=torch.Generator().manual_seed(1))
     refs = {}
 
@@ -312,10 +312,10 @@ def digits_cmp(run_dir="runs/digits3000", n=200):
 def digits_opt(run_dir="runs/digits3000", n=200, n_calib=64, max_evals=150):
     """Optimised UniPC grid at 10 NFE for the digits model: calibrated on 64 samples (seed 0)
     against RK45 (rtol = atol = 1e-5), tested on the 200 fresh samples of ``digits``."""
-    from sde_diffusion.training import load_model
-    model, cfg = load_model(run_dir)
+    from sde_diffusion.io import load_model
+    model, cfg, meta = load_model(run_dir)
     sde = model.sde
-    shape = tuple(cfg._meta_["data_shape"])
+    shape = tuple(meta.data_shape)
     xc = sde.prior_sample((n_calib,) + shape, generator=torch.Generator().manual_seed(0))
     t0 = time.time()
     g = optimize_grid(sde, model, "unipc", 10, xc, max_evals=max_evals,

@@ -129,10 +129,10 @@ def digits(run_dir="runs/digits3000", n=200):
     (seed 1, as bench_fewstep.py digits), per grid, for unipc / deis / dpm_solver3."""
     import time
     from sde_diffusion.solvers import SAMPLERS
-    from sde_diffusion.training import load_model
-    model, cfg = load_model(run_dir)
+    from sde_diffusion.io import load_model
+    model, cfg, meta = load_model(run_dir)
     sde = model.sde
-    x_T = sde.prior_sample((n,) + tuple(cfg._meta_["data_shape"]),
+    x_T = sde.prior_sample((n,) + tuple(meta.data_shape),
                            generator=torch.Generator().manual_seed(1))
     t0 = time.time()
     with torch.no_grad():
@@ -181,13 +181,13 @@ def digits_fd(run_dir="runs/digits3000", n=200):
     from sde_diffusion.data import digits as digits_data
     from sde_diffusion.metrics import frechet_distance
     from sde_diffusion.solvers import load_grid
-    from sde_diffusion.training import load_model
-    model, cfg = load_model(run_dir)
+    from sde_diffusion.io import load_model
+    model, cfg, meta = load_model(run_dir)
     sde = model.sde
     data = digits_data()
     feat, _, acc = train_classifier(data)
     fd = lambda x: frechet_distance(feat(x.float()).detach(), feat(data.test).detach())  # noqa: E731
-    x_T = sde.prior_sample((n,) + tuple(cfg._meta_["data_shape"]),
+    x_T = sde.prior_sample((n,) + tuple(meta.data_shape),
                            generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         ref, _ = sample(sde, model, sampler="rk45", x_init=x_T, t_end=1e-3, rtol=1e-5,

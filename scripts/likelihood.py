@@ -12,7 +12,7 @@ from sde_diffusion.configs import run_main, to_plain, validate_likelihood_config
 from sde_diffusion.likelihood import EVAL_METHODS, ODE_METHODS, Quantization, evaluate
 from sde_diffusion.registry import build
 from sde_diffusion.runs import build_run_data, output_dir, score_progress
-from sde_diffusion.training.loading import check_data_identity, data_identity, load_model
+from sde_diffusion.io import check_data_identity, data_identity, load_model
 
 log = logging.getLogger("likelihood")
 
@@ -20,8 +20,7 @@ log = logging.getLogger("likelihood")
 def main(cfg) -> None:
     c = to_plain(cfg)
     validate_likelihood_config(c, EVAL_METHODS, ODE_METHODS)
-    model, run = load_model(c["checkpoint"], use_ema=c["use_ema"], map_location=c["device"])
-    meta = run._meta_
+    model, run, meta = load_model(c["checkpoint"], use_ema=c["use_ema"], map_location=c["device"])
     own = c["data"] is None  # the run's stored data config: untrusted, never downloads
     if own and not isinstance(run.get("data"), dict):
         raise ValueError(f"{c['checkpoint']!r} does not record its data set; name one with data=<name>")

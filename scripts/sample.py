@@ -13,7 +13,8 @@ import logging
 from sde_diffusion.configs import run_main, to_plain, validate_sample_config, validate_sampler
 from sde_diffusion.runs import sample_run, sampler_node
 from sde_diffusion.runs_conditional import conditional_main
-from sde_diffusion.training import load_model, select_device
+from sde_diffusion.io import load_model
+from sde_diffusion.training import select_device
 
 log = logging.getLogger("sample")
 
@@ -21,8 +22,7 @@ log = logging.getLogger("sample")
 def main(cfg) -> None:
     c = to_plain(cfg)
     validate_sample_config(c)
-    model, run = load_model(c["run"], use_ema=c["use_ema"], map_location=select_device(c["device"]))
-    meta = run._meta_
+    model, run, meta = load_model(c["run"], use_ema=c["use_ema"], map_location=select_device(c["device"]))
     sampler = c["sampler"] if c["sampler"] is not None else sampler_node(run.get("sampler"))
     validate_sampler(sampler, "sampler" if c["sampler"] is not None else "the run's sampler", c["steps"])
     if meta.data_shape is None:
@@ -30,8 +30,8 @@ def main(cfg) -> None:
     lo, hi = meta.value_range or (0.0, 1.0)
     to_unit = lambda v: ((v - lo) / (hi - lo)).clamp(0, 1)  # noqa: E731
     if c["label"] is not None or c["guidance"] is not None or c["inpaint"]:
-        return log.info(conditional_main(c, model, run, sampler, to_unit))  # checks, then samples
-    log.info(sample_run(c, model, run, sampler, to_unit))
+        return log.info(conditional_main(c, model, run, meta, sampler, to_unit))  # checks, then samples
+    log.info(sample_run(c, model, run, meta, sampler, to_unit))
 
 
 if __name__ == "__main__":

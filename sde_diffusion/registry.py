@@ -1,26 +1,33 @@
-"""The allow-list of objects a configuration may build, and the specs that rebuild them.
+"""The allow-list of objects a file may build, and the specs that rebuild them.
 
-A *spec* is a plain nested mapping ``{"_target_": "<allowed name>", **kwargs}`` (JSON/YAML
-safe; ``_partial_: true`` gives ``functools.partial``, ``_args_: [...]`` positional
-arguments). ``build(spec)`` builds one only from the table below, never by importing the name:
-an allow-list, not a block-list. Anything else raises ``RegistryError`` (a ``ValueError``)
-naming the key path and the target, before anything at all is constructed.
+A class or factory joins the list with the decorator at its definition::
 
-How constructor arguments are recovered: importing this module wraps the ``__init__`` of every
-allow-listed class (and every allow-listed factory) so that each construction records its bound
-arguments on the new object (``obj.__dict__["_registry_spec_"]``); ``spec_of(obj)`` turns that
-record into a spec, recursing into nested allow-listed objects. Why: the classes' files stay
-untouched (no per-class ``get_config`` that drifts from ``__init__``), the arguments are
-exactly the ones the user passed, whether from Python or from a config, and no attribute
-naming convention is assumed (VPSDE keeps its betas inside a schedule object, for instance).
-The cost: an object built before this module was imported has no record and ``spec_of``
-says so; ``sde_diffusion/__init__.py`` should import this module first thing.
+    from sde_diffusion.registry import register
 
-The torch optimisers and LR schedulers are listed separately (``TRAINING_TARGETS``) and only
-built with ``build(spec, training=True)``: a checkpoint or model folder never needs them.
+    @register("sde")                 # public name: "<module>.<qualname>" unless given
+    class MySDE(VPSDE): ...
+
+A *spec* is a plain nested mapping ``{"_target_": "<registered name>", **kwargs}`` (JSON/YAML
+safe; ``_partial_: true`` gives ``functools.partial``, ``_args_: [...]`` positional arguments).
+``build(spec)`` builds only registered objects, never by importing a name: an allow-list, not a
+block-list. Anything else raises ``RegistryError`` (a ``ValueError``) naming the key path and
+the target, before anything at all is constructed.
+
+Recording: ``register`` wraps the decorated class's own ``__init__`` (nothing else) so that an
+instance whose exact type is that class records its bound arguments, defaults applied;
+``spec_of(obj)`` turns the record into a spec, recursing into nested registered objects. An
+undecorated subclass records nothing, so it can never be saved as its parent.
+
+Which modules are imported: a file never chooses. Only objects whose module has already been
+imported in this process are on the list (the package's own modules are imported by
+``sde_diffusion.io`` and ``sde_diffusion.configs``; a user imports the module holding their
+own classes before loading). Importing a module a file names would run that module's code.
+
+This module imports no model: torch and ``contract`` only.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import math
@@ -29,101 +36,64 @@ from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Tuple
 
 import torch
 
-from . import analytic as _analytic
-from . import data as _data
-from . import models as _models
-from . import tracking as _tracking
-from . import sdes as _sdes
-from .models import classifier as _classifier
-from .models import precond as _precond
-from .sdes import linear as _linear
-from .sdes import schedules as _schedules
+from .contract import check_choice
 
-__all__ = ["RegistryError", "MODEL_TARGETS", "TRAINING_TARGETS", "build", "check_spec",
-           "spec_of", "model_spec", "build_score_model", "allowed_targets", "is_allowed",
-           "kind_of", "lookup"]
+__all__ = ["RegistryError", "register", "KINDS", "MODEL_TARGETS", "TRAINING_TARGETS", "build",
+           "check_spec", "spec_of", "model_spec", "build_score_model", "allowed_targets",
+           "is_allowed", "kind_of", "lookup", "unwrap"]
 
 _KEY = "_registry_spec_"
 _SPECIAL = ("_target_", "_partial_", "_args_", "_convert_", "_recursive_")
+#: kinds a file may build; objects of the first group are saved from instances (recorded)
+_SAVED_KINDS = ("sde", "schedule", "beta_schedule", "net", "precond", "classifier", "model")
+KINDS = _SAVED_KINDS + ("data", "mixture")
+_TRAINING_KINDS = ("optimizer", "lr_scheduler", "tracker")
 
 
 class RegistryError(ValueError):
     """A spec names a target outside the allow-list, or an object cannot be written as a spec."""
 
 
-# ----------------------------------------------------------------------------------- the table
-#: kind -> {public name: object}. Only these can be built from a file.
-MODEL_TARGETS: Dict[str, Dict[str, Callable]] = {
-    "sde": {"sde_diffusion.sdes.VPSDE": _sdes.VPSDE,
-            "sde_diffusion.sdes.SubVPSDE": _sdes.SubVPSDE,
-            "sde_diffusion.sdes.VESDE": _sdes.VESDE,
-            "sde_diffusion.sdes.EDMSDE": _sdes.EDMSDE,
-            "sde_diffusion.sdes.LinearSDE": _sdes.LinearSDE,
-            "sde_diffusion.sdes.LinearSDE.from_kernel": _sdes.LinearSDE.from_kernel},
-    "schedule": {f"sde_diffusion.sdes.linear.{n}": getattr(_linear, n)
-                 for n in ("Constant", "Linear", "Geometric", "Scaled", "Sqrt", "Sum", "Power",
-                           "vp_drift", "vp_diffusion")},
-    # beta(t) objects that VPSDE / SubVPSDE take as ``schedule`` (and LinearSDE via vp_drift)
-    "beta_schedule": {f"sde_diffusion.sdes.{n}": getattr(_schedules, n)
-                      for n in ("LinearBeta", "CosineBeta")},
-    "net": {"sde_diffusion.models.MLP": _models.MLP,
-            "sde_diffusion.models.UNet": _models.UNet},
-    "precond": {f"sde_diffusion.models.{n}": getattr(_precond, n)
-                for n in ("DirectPrecond", "EDMPrecond")},
-    "classifier": {"sde_diffusion.models.classifier.NoiseConditionalClassifier":
-                   _classifier.NoiseConditionalClassifier},
-    "model": {"sde_diffusion.models.ScoreModel": _models.ScoreModel},
-    "data": {f"sde_diffusion.data.{n}": getattr(_data, n)
-             for n in ("three_clusters", "ring", "checkerboard", "swiss_roll", "two_moons",
-                       "pinwheel", "digits", "mnist", "cifar10", "image_folder",
-                       "ImageFolderDataset")},
-    "mixture": {f"sde_diffusion.analytic.{n}": getattr(_analytic, n)
-                for n in ("GaussianMixture", "ring_of_gaussians", "three_clusters_1d",
-                          "random_mixture", "random_full_mixture")},
-}
+#: kind -> {public name: object}; filled by ``register`` as modules are imported.
+MODEL_TARGETS: Dict[str, Dict[str, Callable]] = {k: {} for k in KINDS}
 
-#: Training-only targets (``build(..., training=True)``): optimisers and LR schedulers.
+#: Training-only targets (``build(..., training=True)``): optimisers, LR schedulers, trackers.
 TRAINING_TARGETS: Dict[str, Dict[str, Callable]] = {
     "optimizer": {f"torch.optim.{n}": getattr(torch.optim, n)
                   for n in ("Adam", "AdamW", "SGD", "RMSprop", "Adagrad", "Adamax", "NAdam", "RAdam")},
     "lr_scheduler": {f"torch.optim.lr_scheduler.{n}": getattr(torch.optim.lr_scheduler, n)
                      for n in ("StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR",
                                "LinearLR", "ConstantLR", "OneCycleLR", "PolynomialLR")},
-    "tracker": {"sde_diffusion.tracking.WandbTracker": _tracking.WandbTracker,
-                "sde_diffusion.tracking.NullTracker": _tracking.NullTracker},
+    "tracker": {},
 }
 
-
-def _aliases(name: str, obj: Callable) -> Iterable[str]:
-    """The public name and the defining-module name (``sde_diffusion.sdes.vp.VPSDE``)."""
-    yield name
-    qual = getattr(obj, "__qualname__", None)
-    mod = getattr(obj, "__module__", None)
-    if qual and mod:
-        yield f"{mod}.{qual}"
+# alias (public name or "<module>.<qualname>") -> (public name, kind, object)
+_MODEL_INDEX: Dict[str, Tuple[str, str, Callable]] = {}
+_TRAIN_INDEX: Dict[str, Tuple[str, str, Callable]] = {}
 
 
-def _index(tables: Mapping[str, Mapping[str, Callable]]) -> Dict[str, Tuple[str, str, Callable]]:
-    out: Dict[str, Tuple[str, str, Callable]] = {}
-    for kind, table in tables.items():
-        for name, obj in table.items():
-            for alias in _aliases(name, obj):
-                out.setdefault(alias, (name, kind, obj))
-    return out
+def _add(kind: str, name: str, obj: Callable, aliases: Iterable[str]) -> None:
+    training = kind in _TRAINING_KINDS
+    table = (TRAINING_TARGETS if training else MODEL_TARGETS)[kind]
+    index = _TRAIN_INDEX if training else _MODEL_INDEX
+    for alias in (name, *aliases):
+        old = index.get(alias)
+        if old is not None and old[2] is not obj and _origin(old[2]) != _origin(obj):
+            raise RegistryError(f"register: name {alias!r} is already taken by {_origin(old[2])}; "
+                                f"pass another name to register(kind, name)")
+    table[name] = obj
+    for alias in (name, *aliases):
+        index[alias] = (name, kind, obj)
 
 
-_MODEL_INDEX = _index(MODEL_TARGETS)
-_TRAIN_INDEX = _index(TRAINING_TARGETS)
+def _origin(obj: Any) -> str:
+    fn = obj.__func__ if inspect.ismethod(obj) else obj
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', '?')}"
 
 
-def allowed_targets(training: bool = False) -> Tuple[str, ...]:
-    """The public names a spec may use as ``_target_``."""
-    tables = [MODEL_TARGETS] + ([TRAINING_TARGETS] if training else [])
-    return tuple(n for t in tables for table in t.values() for n in table)
-
-
-def is_allowed(target: Any, training: bool = False) -> bool:
-    return isinstance(target, str) and (target in _MODEL_INDEX or (training and target in _TRAIN_INDEX))
+for _kind in ("optimizer", "lr_scheduler"):
+    for _name, _obj in list(TRAINING_TARGETS[_kind].items()):
+        _add(_kind, _name, _obj, (_origin(_obj),))
 
 
 # ------------------------------------------------------------------------- argument capture
@@ -134,13 +104,13 @@ def _record(obj: Any, name: str, bound: Dict[str, Any]) -> None:
 
 
 def _bind(fn: Callable, args: tuple, kwargs: dict, skip_first: bool) -> Dict[str, Any]:
-    """The call's arguments by parameter name (``*args`` under ``_args_``)."""
+    """The call's arguments by parameter name (``*args`` under ``_args_``), defaults applied
+    (a saved spec does not depend on the defaults of a later version)."""
     sig = inspect.signature(fn)
     ba = sig.bind(*((None,) + args if skip_first else args), **kwargs)
-    ba.apply_defaults()  # a saved spec does not depend on the defaults of a later version
+    ba.apply_defaults()
     out: Dict[str, Any] = {}
-    params = list(sig.parameters.values())[1 if skip_first else 0:]
-    for p in params:
+    for p in list(sig.parameters.values())[1 if skip_first else 0:]:
         if p.name not in ba.arguments:
             continue
         v = ba.arguments[p.name]
@@ -153,57 +123,80 @@ def _bind(fn: Callable, args: tuple, kwargs: dict, skip_first: bool) -> Dict[str
     return out
 
 
-def _wrap_class(name: str, cls: type) -> None:
+def _recording_class(cls: type, name: str) -> type:
     init = cls.__init__
-    if getattr(init, "_registry_wrapped_for_", None) is cls:
-        return
 
     @functools.wraps(init)
     def __init__(self, *args, **kwargs):
         init(self, *args, **kwargs)
-        if type(self) is cls:  # the outermost allow-listed class records (not a user subclass)
+        if type(self) is cls:  # the exact class records; a subclass records only if registered
             _record(self, name, _bind(init, args, kwargs, skip_first=True))
 
-    __init__._registry_wrapped_for_ = cls
     cls.__init__ = __init__
+    return cls
 
 
-def _wrap_factory(name: str, fn: Callable, owner: Any, attr: str, is_classmethod: bool) -> None:
-    raw = fn.__func__ if is_classmethod else fn
-    if getattr(raw, "_registry_wrapped_", False):
-        return
-
-    @functools.wraps(raw)
+def _recording_function(fn: Callable, name: str, skip_first: bool) -> Callable:
+    @functools.wraps(fn)
     def factory(*args, **kwargs):
-        out = raw(*args, **kwargs)
-        _record(out, name, _bind(raw, args[1:] if is_classmethod else args, kwargs,
-                                 skip_first=is_classmethod))
+        out = fn(*args, **kwargs)
+        _record(out, name, _bind(fn, args[1:] if skip_first else args, kwargs, skip_first))
         return out
-
-    factory._registry_wrapped_ = True
-    setattr(owner, attr, classmethod(factory) if is_classmethod else factory)
+    return factory
 
 
-def _install() -> None:
-    for tables in (MODEL_TARGETS,):
-        for kind, table in tables.items():
-            if kind in ("data", "mixture"):  # rebuilt from their spec, never saved from objects
-                continue
-            for name, obj in list(table.items()):
-                if inspect.isclass(obj):
-                    _wrap_class(name, obj)
-                elif inspect.ismethod(obj):  # a classmethod factory such as LinearSDE.from_kernel
-                    owner = obj.__self__
-                    _wrap_factory(name, obj, owner, obj.__name__, True)
-                    table[name] = getattr(owner, obj.__name__)
-                else:
-                    mod = inspect.getmodule(obj)
-                    _wrap_factory(name, obj, mod, obj.__name__, False)
-                    table[name] = getattr(mod, obj.__name__)
+class _RegisteredClassMethod(classmethod):
+    """A registered classmethod factory; joins the list once its class exists."""
+
+    def __init__(self, func: Callable, kind: str, name: Optional[str]):
+        self._kind, self._name = kind, name
+        super().__init__(func)
+
+    def __set_name__(self, owner: type, attr: str) -> None:
+        module_name = f"{owner.__module__}.{owner.__qualname__}.{attr}"
+        public = self._name or module_name
+        func = self.__func__
+        if self._kind in _SAVED_KINDS:
+            func = _recording_function(func, public, True)
+        setattr(owner, attr, classmethod(func))
+        _add(self._kind, public, getattr(owner, attr), (module_name,))
 
 
-_install()
-_MODEL_INDEX = _index(MODEL_TARGETS)
+def register(kind: str, name: Optional[str] = None) -> Callable[[Any], Any]:
+    """Decorator: put a class, function or classmethod on the allow-list under ``kind``.
+
+    ``name`` is the public ``_target_`` (default ``"<module>.<qualname>"``; the module path
+    is always accepted as an alias). Classes of the saved kinds (sde, schedule, beta_schedule,
+    net, precond, classifier, model) record their constructor arguments for ``spec_of``;
+    factories record them on the object they return. Returns the object (or a wrapper with
+    the same signature)."""
+    check_choice("register kind", kind, KINDS + _TRAINING_KINDS)
+    if name is not None and (not isinstance(name, str) or not name):
+        raise TypeError(f"register name must be a non-empty string, got {name!r}")
+    saved = kind in _SAVED_KINDS
+
+    def deco(obj: Any) -> Any:
+        if isinstance(obj, classmethod):  # @register above @classmethod
+            return _RegisteredClassMethod(obj.__func__, kind, name)
+        if not callable(obj):
+            raise TypeError(f"register: {obj!r} is not a class or function")
+        public = name or f"{obj.__module__}.{obj.__qualname__}"
+        if saved:
+            obj = _recording_class(obj, public) if inspect.isclass(obj) \
+                else _recording_function(obj, public, False)
+        _add(kind, public, obj, (f"{obj.__module__}.{obj.__qualname__}",))
+        return obj
+    return deco
+
+
+def allowed_targets(training: bool = False) -> Tuple[str, ...]:
+    """The public names a spec may use as ``_target_``."""
+    tables = [MODEL_TARGETS] + ([TRAINING_TARGETS] if training else [])
+    return tuple(n for t in tables for table in t.values() for n in table)
+
+
+def is_allowed(target: Any, training: bool = False) -> bool:
+    return isinstance(target, str) and (target in _MODEL_INDEX or (training and target in _TRAIN_INDEX))
 
 
 # ------------------------------------------------------------------------------- build
@@ -228,8 +221,9 @@ def _choices_for(path: str, training: bool) -> str:
 
 
 def check_spec(spec: Any, path: str = "", training: bool = False) -> None:
-    """Walk the whole spec and refuse any target outside the allow-list, any unknown special
-    key and any non-finite number, naming the key path. Builds nothing."""
+    """Walk the whole spec (mappings, lists, tuples, special keys) and refuse any target outside
+    the allow-list, any unknown special key and any non-finite number, naming the key path.
+    Builds nothing."""
     if isinstance(spec, Mapping):
         for k in spec:
             if not isinstance(k, str):
@@ -241,7 +235,7 @@ def check_spec(spec: Any, path: str = "", training: bool = False) -> None:
                     if isinstance(t, str) and t in _TRAIN_INDEX else ""
                 raise RegistryError(
                     f"{_where(path)}._target_={t!r} is not an allowed target{extra}; a config may "
-                    f"only build the package's own classes: {_choices_for(path, training)}")
+                    f"only build registered classes: {_choices_for(path, training)}")
         for k, v in spec.items():
             if k.startswith("_") and k.endswith("_") and k not in _SPECIAL:
                 raise RegistryError(f"{_where(path)}: unknown special key {k!r}; allowed: {_SPECIAL}")
@@ -294,12 +288,13 @@ def build(spec: Mapping[str, Any], training: bool = False, path: str = "") -> An
 
 
 # ------------------------------------------------------------------------------ spec_of
-def _unwrap(obj: Any) -> Any:
-    for attr in ("_orig_mod", "module"):  # torch.compile's OptimizedModule, DDP
+def unwrap(obj: Any) -> Any:
+    """The module inside torch.compile's OptimizedModule, DDP or DataParallel."""
+    for attr in ("_orig_mod", "module"):
         inner = getattr(obj, attr, None) if type(obj).__name__ in (
             "OptimizedModule", "DistributedDataParallel", "DataParallel") else None
         if inner is not None:
-            return _unwrap(inner)
+            return unwrap(inner)
     return obj
 
 
@@ -323,20 +318,17 @@ def _plain(v: Any, path: str) -> Any:
 
 
 def spec_of(obj: Any, path: str = "") -> Dict[str, Any]:
-    """The spec that ``build`` turns back into an equivalent of ``obj`` (an allow-listed object,
-    built from Python or from a config; nested allow-listed arguments become nested specs)."""
-    obj = _unwrap(obj)
+    """The spec that ``build`` turns back into an equivalent of ``obj`` (an instance of a
+    registered class, or the result of a registered factory; nested registered arguments
+    become nested specs)."""
+    obj = unwrap(obj)
     rec = getattr(obj, "__dict__", {}).get(_KEY) if hasattr(obj, "__dict__") else None
     if rec is None:
-        known = any(obj.__class__ is o for t in MODEL_TARGETS.values() for o in t.values())
-        if known:
-            raise RegistryError(f"{_where(path)}: this {type(obj).__name__} was constructed before "
-                                f"sde_diffusion.registry was imported, so its arguments were not "
-                                f"recorded; import sde_diffusion.registry first")
         what = "a function" if callable(obj) and not isinstance(obj, torch.nn.Module) else \
             f"a {type(obj).__module__}.{type(obj).__qualname__}"
         raise RegistryError(f"{_where(path)}: cannot be saved as a config: it is {what}, not one of "
-                            f"the allow-listed classes ({', '.join(allowed_targets())})")
+                            f"the allow-listed classes (a class joins them with @register(kind) "
+                            f"at its definition): {', '.join(allowed_targets())}")
     name, bound = rec
     spec: Dict[str, Any] = {"_target_": name}
     for k, v in bound.items():
@@ -345,16 +337,27 @@ def spec_of(obj: Any, path: str = "") -> Dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- score models
+_SCORE_MODEL = "sde_diffusion.models.ScoreModel"
+
+
 def model_spec(score_model: torch.nn.Module) -> Dict[str, Any]:
     """``{"sde": spec, "net": spec, "parameterization": ..., <other ScoreModel arguments>}``."""
     spec = spec_of(score_model)
-    if spec["_target_"] != "sde_diffusion.models.ScoreModel":
+    if kind_of(spec["_target_"]) != "model":
         raise RegistryError(f"model_spec needs a ScoreModel, got {spec['_target_']}")
     return {k: v for k, v in spec.items() if k != "_target_"}
 
 
-def build_score_model(spec: Mapping[str, Any]) -> torch.nn.Module:
-    """The ScoreModel of ``model_spec(...)``: SDE and network from the allow-list only."""
+def _check_kind(spec: Mapping[str, Any], key: str, kind: str, what: str) -> None:
+    target = spec[key].get("_target_")
+    if kind_of(target) != kind:
+        raise RegistryError(f"model.{key}._target_={target!r} is not {what}")
+
+
+def build_score_model(spec: Mapping[str, Any], device: Any = None) -> torch.nn.Module:
+    """The ScoreModel of ``model_spec(...)``: SDE and network from the allow-list only (their
+    kinds checked before anything is built). ``device="meta"`` builds the network without
+    allocating any weight (a loader compares its shapes with a file before building it)."""
     if not isinstance(spec, Mapping):
         raise TypeError(f"a model spec must be a mapping, got {type(spec).__name__}")
     missing = [k for k in ("sde", "net") if not isinstance(spec.get(k), Mapping)]
@@ -362,26 +365,28 @@ def build_score_model(spec: Mapping[str, Any]) -> torch.nn.Module:
         raise ValueError(f"model spec lacks {missing} (a mapping with a '_target_' each); "
                          f"keys present: {sorted(spec)}")
     check_spec(spec, "model")
+    _check_kind(spec, "sde", "sde", "an SDE")
+    _check_kind(spec, "net", "net", "a network")
+    cls = lookup(_SCORE_MODEL)
+    if cls is None:
+        raise RegistryError(f"{_SCORE_MODEL} is not registered; import sde_diffusion.models first")
     sde = _build(spec["sde"], "model.sde", False)
-    if not isinstance(sde, _sdes.SDE):
-        raise RegistryError(f"model.sde._target_={spec['sde'].get('_target_')!r} is not an SDE")
-    net = _build(spec["net"], "model.net", False)
-    if not isinstance(net, torch.nn.Module):
-        raise RegistryError(f"model.net._target_={spec['net'].get('_target_')!r} is not a network")
+    with torch.device(device) if device is not None else contextlib.nullcontext():
+        net = _build(spec["net"], "model.net", False)
     rest = {k: _build(v, f"model.{k}", False) for k, v in spec.items() if k not in ("sde", "net")}
     try:
-        return _models.ScoreModel(net, sde, **rest)
+        return cls(net, sde, **rest)
     except (TypeError, ValueError) as e:
         raise type(e)(f"model: {e}") from None
 
 
 def kind_of(target: Any) -> Optional[str]:
-    """The table section ("sde", "net", ...) of an allowed target, else None."""
+    """The kind ("sde", "net", ...) of a registered target, else None."""
     hit = (_MODEL_INDEX.get(target) or _TRAIN_INDEX.get(target)) if isinstance(target, str) else None
     return hit[1] if hit else None
 
 
 def lookup(target: Any) -> Optional[Callable]:
-    """The allow-listed object a target names (public or module name), else None."""
+    """The registered object a target names (public or module name), else None."""
     hit = (_MODEL_INDEX.get(target) or _TRAIN_INDEX.get(target)) if isinstance(target, str) else None
     return hit[2] if hit else None

@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, T
 import torch
 
 from . import registry
+from . import data as _data  # noqa: F401  (registers the data sets a run config names)
 
 __all__ = ["output_dir", "draw_samples", "model_device", "check_finite_samples", "build_run_data",
            "sampler_parts", "sampler_node", "score_progress", "sample_run"]
@@ -159,7 +160,7 @@ def score_progress(score_fn: Callable, desc: str, enabled: Optional[bool] = None
         bar.close()
 
 
-def sample_run(c: Mapping[str, Any], model: torch.nn.Module, run: Mapping[str, Any],
+def sample_run(c: Mapping[str, Any], model: torch.nn.Module, run: Mapping[str, Any], meta: Any,
                sampler: Optional[Mapping[str, Any]], to_unit: Callable) -> str:
     """``scripts/sample.py`` without labels or inpainting: ``c["n"]`` samples into
     ``<run>/samples/<timestamp>/`` (or ``c["out"]``): samples.pt, samples.png and, when
@@ -168,21 +169,20 @@ def sample_run(c: Mapping[str, Any], model: torch.nn.Module, run: Mapping[str, A
     log line."""
     from .training.plots import (save_image_grid, save_points, save_trajectory_gif,
                                  save_trajectory_strip)
-    meta = run["_meta_"]
-    out = output_dir(meta["run_dir"], "samples", c.get("out"))
+    out = output_dir(meta.run_dir, "samples", c.get("out"))
     frames = int(c.get("trajectory_frames", 0))
-    x, info, traj = draw_samples(model, c["n"], meta["data_shape"], sampler, seed=c["seed"],
+    x, info, traj = draw_samples(model, c["n"], meta.data_shape, sampler, seed=c["seed"],
                                  steps=c.get("steps"), batch_size=c.get("batch_size", 4096),
                                  return_trajectory=frames > 0, progress=c.get("progress"))
     torch.save(x, out / "samples.pt")
-    kind, ref = meta.get("data_kind") or "points", None
+    kind, ref = meta.data_kind or "points", None
     if kind == "images":
         save_image_grid(to_unit(x), out / "samples.png")
     else:
         data = run.get("data")
         ref = build_run_data(data).test if isinstance(data, Mapping) else None
         save_points(x, out / "samples.png", reference=ref,
-                    title=f"{meta.get('data_name') or 'samples'}, {info.sampler}, {info.nfe} NFE")
+                    title=f"{meta.data_name or 'samples'}, {info.sampler}, {info.nfe} NFE")
     if traj is not None:
         times = info.times.tolist()
         save_trajectory_strip(traj, times, out / "trajectory.png", kind, frames=frames,

@@ -263,22 +263,21 @@ def save_inpainting(res: Mapping[str, Any], out: Path, kind: str, to_unit,
     plt.close(fig)
 
 
-def conditional_main(c: Mapping[str, Any], model, run: Mapping[str, Any],
+def conditional_main(c: Mapping[str, Any], model, run: Mapping[str, Any], meta,
                      sampler: Optional[Mapping[str, Any]], to_unit) -> str:
     """``scripts/sample.py`` with ``label``/``guidance``/``inpaint`` set (``c``: the validated
     plain config, ``run``: ``load_model``'s config). Every request is checked (label range,
     guidance on an unconditional model, mask shape, test data) before the first sample;
     returns the log line."""
     from .runs import build_run_data, output_dir
-    meta = run["_meta_"]
-    shape, C = tuple(meta["data_shape"]), num_classes_of(model)
-    kind = meta.get("data_kind") or ("images" if len(shape) == 3 else "points")
+    shape, C = tuple(meta.data_shape), num_classes_of(model)
+    kind = meta.data_kind or ("images" if len(shape) == 3 else "points")
     labels = parse_labels(c.get("label"), C, c["n"])
     w = check_guidance(c.get("guidance"), C, c.get("label"))
     common = dict(sampler=sampler, seed=c["seed"], steps=c["steps"], batch_size=c["batch_size"],
                   progress=c["progress"])
     if not c.get("inpaint"):
-        out = output_dir(meta["run_dir"], "samples", c.get("out"))
+        out = output_dir(meta.run_dir, "samples", c.get("out"))
         x, info, nfe = sample_labels(model, labels, shape, guidance=w, **common)
         per_row = c["n"] if c["label"] == "all" else None
         save_label_samples(x, labels, out, kind, to_unit, per_row,
@@ -293,7 +292,7 @@ def conditional_main(c: Mapping[str, Any], model, run: Mapping[str, Any],
         raise ValueError(f"n={c['n']} exceeds the {bundle.test.shape[0]} test samples of "
                          f"{bundle.name!r}")
     x_test = bundle.test[:c["n"]]
-    out = output_dir(meta["run_dir"], "samples", c.get("out"))
+    out = output_dir(meta.run_dir, "samples", c.get("out"))
     res = inpaint(model, x_test, mask, c["inpaint_method"], c["completions"], dps_noise=c["dps_noise"],
                   scale=c["inpaint_scale"], label=c.get("label"), guidance=w, **common)
     extra = {"labels": bundle.test_labels[:c["n"]]} if bundle.test_labels is not None else {}

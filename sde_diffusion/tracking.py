@@ -24,6 +24,7 @@ import socket
 import warnings
 from pathlib import Path
 from typing import Any, Dict, Iterable, Optional
+from .registry import register
 
 __all__ = ["Tracker", "NullTracker", "WandbTracker", "wandb_reachable"]
 
@@ -48,6 +49,7 @@ class Tracker:
         """End the run (0 = success)."""
 
 
+@register("tracker", "sde_diffusion.tracking.NullTracker")
 class NullTracker(Tracker):
     """``logger=none``: records nothing."""
 
@@ -94,6 +96,7 @@ def _guarded(method):
     return wrapper
 
 
+@register("tracker", "sde_diffusion.tracking.WandbTracker")
 class WandbTracker(Tracker):
     """A wandb run stored under ``<run_dir>/wandb``.
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import torch
 
-from sde_diffusion import registry  # noqa: F401  (records constructor arguments)
 from sde_diffusion.data import digits, make_loader, ring
 from sde_diffusion.models import MLP, ScoreModel, UNet
 from sde_diffusion.sdes import VPSDE

@@ -13,7 +13,7 @@ import yaml
 import sde_diffusion.registry as registry
 from sde_diffusion.models import MLP, ScoreModel
 from sde_diffusion.sdes import VPSDE
-from sde_diffusion.training.checkpoint import save_checkpoint
+from sde_diffusion.io import save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = {"_target_": "sde_diffusion.data.ring", "n_train": 256, "n_test": 64, "seed": 0,

@@ -17,7 +17,7 @@ from sde_diffusion.configs import (compose, run_main, to_plain, validate_likelih
                                    validate_sample_config)
 from sde_diffusion.likelihood import EVAL_METHODS
 from sde_diffusion.runs import check_finite_samples
-from sde_diffusion.training import load_model
+from sde_diffusion.io import load_model
 
 from runs_helpers import ROOT, make_run, run_script, script_main, subprocess_env, tiny_model
 

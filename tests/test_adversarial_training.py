@@ -9,10 +9,10 @@ import torch
 
 from helpers_training import RING, make, points_model
 from sde_diffusion import data
+from sde_diffusion.io import load_checkpoint, save_checkpoint
 from sde_diffusion.training import (CheckpointError, CheckpointWriteError, NonFiniteLossError,
-                                    Trainer, TrainOptions, UnsafeCheckpointError, load_checkpoint,
-                                    save_checkpoint)
-from sde_diffusion.training.checkpoint import check_savable
+                                    Trainer, TrainOptions, UnsafeCheckpointError)
+from sde_diffusion.io import check_savable
 
 # ------------------------------------------------------------------ TrainOptions: one bad value each
 BAD_OPTIONS = [

@@ -93,17 +93,24 @@ def test_unknown_metric_lists_the_choices(tmp_path):
         B.build_report([rec], tmp_path, metrics=["kl"])
 
 
+def _meta(shape):
+    from sde_diffusion.io import ModelMeta
+    return ModelMeta(data_shape=shape, data_kind=None, data_name=None, value_range=None, bits=None,
+                     step=None, use_ema=True, data=None, checkpoint="run", run_dir="run",
+                     model_spec={})
+
+
 def test_checkpoint_with_wrong_data_shape_is_refused_before_sampling(monkeypatch):
     import sde_diffusion.solvers as solvers
-    import sde_diffusion.training as training
+    import sde_diffusion.io as io
     from omegaconf import OmegaConf
     from sde_diffusion.models import MLP, ScoreModel
     from sde_diffusion.sdes import VPSDE
 
     sde = VPSDE()
     model = ScoreModel(MLP(3, hidden=16, depth=1), sde)
-    cfg = OmegaConf.create({"sde": VP, "_meta_": {"data_shape": [3]}})
-    monkeypatch.setattr(training, "load_model", lambda path, **kw: (model, cfg))
+    cfg = OmegaConf.create({"sde": VP})
+    monkeypatch.setattr(io, "load_model", lambda path, **kw: (model, cfg, _meta([3])))
 
     def no_sampling(*a, **k):
         raise AssertionError("sampled before checking the data shape")
@@ -112,9 +119,8 @@ def test_checkpoint_with_wrong_data_shape_is_refused_before_sampling(monkeypatch
     with pytest.raises(ValueError, match=r"shape \(3,\).*'ring8' has data shape \(2,\)"):
         run(cell(problem=RING, checkpoint="some/run"))
     # and a checkpoint trained with another SDE than the one asked for
-    cfg2 = OmegaConf.create({"sde": {"_target_": "sde_diffusion.sdes.VESDE"},
-                             "_meta_": {"data_shape": [2]}})
-    monkeypatch.setattr(training, "load_model", lambda path, **kw: (model, cfg2))
+    cfg2 = OmegaConf.create({"sde": {"_target_": "sde_diffusion.sdes.VESDE"}})
+    monkeypatch.setattr(io, "load_model", lambda path, **kw: (model, cfg2, _meta([2])))
     with pytest.raises(ValueError, match="trained with sde 'sde_diffusion.sdes.VESDE'"):
         run(cell(problem=RING, checkpoint="some/run"))
 
@@ -468,15 +474,15 @@ def test_hydra_2x2_sweep_writes_four_records_and_a_report_with_plots(tmp_path):
 @pytest.mark.filterwarnings("ignore:Matrix is singular")  # constant-zero pixels of digits
 def test_checkpoint_source_on_digits_computes_data_metrics(monkeypatch):
     """A (stand-in, untrained) checkpoint of the right shape runs; FD is in the 64-D pixel space."""
-    import sde_diffusion.training as training
+    import sde_diffusion.io as io
     from omegaconf import OmegaConf
     from sde_diffusion.models import MLP, ScoreModel
     from sde_diffusion.sdes import VPSDE
 
     torch.manual_seed(0)
     model = ScoreModel(MLP(64, hidden=16, depth=1), VPSDE())
-    cfg = OmegaConf.create({"sde": VP, "_meta_": {"data_shape": [1, 8, 8]}})
-    monkeypatch.setattr(training, "load_model", lambda path, **kw: (model, cfg))
+    cfg = OmegaConf.create({"sde": VP})
+    monkeypatch.setattr(io, "load_model", lambda path, **kw: (model, cfg, _meta([1, 8, 8])))
     digits = {"name": "digits", "data": {"_target_": "sde_diffusion.data.digits"}}
     c = cell("euler", steps=3, problem=digits, n=160, checkpoint="run",
              metrics=["sliced_wasserstein", "frechet"])

@@ -159,7 +159,7 @@ def _write_images(root, n_per_class, classes=("cat", "dog"), size=(20, 30)):
 
 
 def test_image_folder_streams_with_subfolder_labels_and_matches_the_in_memory_set(tmp_path):
-    from sde_diffusion.training.loading import data_identity
+    from sde_diffusion.io import data_identity
     _write_images(tmp_path, 5)
     ds = data.ImageFolderDataset(str(tmp_path), image_size=16, channels=3, test_fraction=0.2)
     bundle = data.image_folder(str(tmp_path), image_size=16, channels=3, test_fraction=0.2)

@@ -121,19 +121,16 @@ def test_bad_parameterisation_and_shapes():
     assert set(BASE) <= set(PARAMETERIZATIONS)
 
 
-def test_pretrained_delegates_to_models_pretrained(monkeypatch, tmp_path):
-    """save_pretrained / from_pretrained call sde_diffusion.models.pretrained (lazily)."""
-    import sys
-    import types
+def test_pretrained_delegates_to_the_persistence_layer(monkeypatch, tmp_path):
+    """save_pretrained / from_pretrained call sde_diffusion.io's public functions."""
+    import sde_diffusion.io as io
     calls = []
-    fake = types.ModuleType("sde_diffusion.models.pretrained")
-    fake.save_pretrained = lambda model, d: calls.append(("save", model, d))
-    fake.load_pretrained = lambda d: calls.append(("load", d)) or "loaded"
-    monkeypatch.setitem(sys.modules, "sde_diffusion.models.pretrained", fake)
+    monkeypatch.setattr(io, "save_pretrained", lambda model, d, **kw: calls.append(("save", model, d)))
+    monkeypatch.setattr(io, "load_pretrained", lambda d, loc: calls.append(("load", d, loc)) or "loaded")
     model = ScoreModel(MLP(2, hidden=8, depth=1), VPSDE())
     model.save_pretrained(tmp_path)
     assert ScoreModel.from_pretrained(tmp_path) == "loaded"
-    assert calls == [("save", model, tmp_path), ("load", tmp_path)]
+    assert calls == [("save", model, tmp_path), ("load", tmp_path, "cpu")]
 
 
 def test_noise_label_in_unit_interval_for_every_sde():

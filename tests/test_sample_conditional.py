@@ -14,8 +14,8 @@ from sde_diffusion.analytic import GaussianMixture
 from sde_diffusion.models import MLP, ScoreModel, UNet
 from sde_diffusion.sdes import VPSDE
 from sde_diffusion.solvers import sample
-from sde_diffusion.training import load_model
-from sde_diffusion.training.checkpoint import save_checkpoint
+from sde_diffusion.io import load_model
+from sde_diffusion.io import save_checkpoint
 
 from runs_helpers import legacy_config, make_run, run_script
 
@@ -159,7 +159,7 @@ def test_replacement_keeps_observed_values_exactly(cond_run, mask, observed):
     out = _only(cond_run / "samples")
     assert (out / "inpaint.png").is_file()
     r = torch.load(out / "inpaint.pt")
-    _, cfg = load_model(cond_run)
+    _, cfg, meta = load_model(cond_run)
     from sde_diffusion.runs import build_run_data
     test = build_run_data(cfg["data"]).test[:5]
     assert torch.equal(r["original"], test) and r["completions"].shape == (5, 3, 2)
@@ -280,7 +280,7 @@ def test_a_pickled_mask_runs_nothing(tmp_path, cond_run, no_sampling):
 
 def test_model_folder_of_a_conditional_net_samples_by_label(tmp_path):
     """save_pretrained keeps num_classes; a model folder takes label= like a run (no data needed)."""
-    from sde_diffusion.models.pretrained import save_pretrained
+    from sde_diffusion.io import save_pretrained
     d = save_pretrained(cond_model(C=4), tmp_path / "m")
     code, err = run_script("sample", [f"run={d}", "label=3", "n=5", *SMP])
     assert code == 0, err

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from sde_diffusion.data import ring
-from sde_diffusion.models.pretrained import load_pretrained, save_pretrained
-from sde_diffusion.training import load_model
-from sde_diffusion.training.loading import check_data_identity, data_identity
+from sde_diffusion.io import load_pretrained, save_pretrained
+from sde_diffusion.io import load_model
+from sde_diffusion.io import check_data_identity, data_identity
 
 from runs_helpers import make_run, run_script, tiny_model
 
@@ -111,12 +111,12 @@ def test_save_pretrained_from_pretrained_identical_scores(tmp_path):
         ref = model(x, t)
         for loaded in (load_pretrained(d), load_model(d)[0]):
             assert torch.equal(loaded(x, t), ref)
-    _, cfg = load_model(d)
-    assert cfg._meta_.data_shape == [2] and cfg.sampler.name == "heun"
+    _, cfg, meta = load_model(d)
+    assert meta.data_shape == [2] and cfg.sampler.name == "heun"
 
 
 def test_save_pretrained_without_safetensors_writes_a_weights_only_state_dict(tmp_path, monkeypatch):
-    import sde_diffusion.models.pretrained as P
+    import sde_diffusion.io.pretrained as P
     monkeypatch.setattr(P, "_has_safetensors", lambda: False)
     model = tiny_model(2)
     d = save_pretrained(model, tmp_path / "m")
@@ -158,8 +158,8 @@ def test_image_model_folder_saved_from_python_samples_an_image_grid(tmp_path):
     net = UNet(in_channels=1, image_size=8, base_channels=8, channel_mult=[1, 2], attn_resolutions=[4],
                num_groups=4)
     d = save_pretrained(ScoreModel(net, VPSDE(), "eps", data_std=0.5), tmp_path / "m")
-    _, cfg = load_model(d)
-    assert cfg._meta_.data_shape == [1, 8, 8] and cfg._meta_.data_kind == "images"
+    _, cfg, meta = load_model(d)
+    assert meta.data_shape == [1, 8, 8] and meta.data_kind == "images"
     code, err = run_script("sample", [f"run={d}", "n=4", "sampler=euler", "sampler.steps=2", "trajectory_frames=2"])
     assert code == 0, err
     out = _only(d / "samples")

@@ -12,12 +12,12 @@ import torch
 import sde_diffusion.registry as registry
 from sde_diffusion.models import MLP, DirectPrecond, EDMPrecond, ScoreModel, UNet
 from sde_diffusion.models.classifier import NoiseConditionalClassifier
-from sde_diffusion.models.pretrained import load_pretrained, save_pretrained
+from sde_diffusion.io import load_pretrained, save_pretrained
 from sde_diffusion.sdes import CosineBeta, EDMSDE, LinearBeta, LinearSDE, SubVPSDE, VESDE, VPSDE
 from sde_diffusion.sdes import linear as L
-from sde_diffusion.training import load_model
-from sde_diffusion.training.checkpoint import CheckpointError
-from sde_diffusion.training.loading import NonFiniteWeightsError
+from sde_diffusion.io import load_model
+from sde_diffusion.io import CheckpointError
+from sde_diffusion.io import NonFiniteWeightsError
 
 from runs_helpers import ROOT, legacy_config, make_run, run_script, subprocess_env, tiny_model
 
@@ -317,13 +317,6 @@ def test_spec_of_refuses_what_it_cannot_rebuild(obj, match):
         registry.spec_of(obj, "sde" if isinstance(obj, LinearSDE) else "")
 
 
-def test_objects_built_before_the_registry_say_so():
-    sde = VPSDE()
-    del sde.__dict__["_registry_spec_"]  # as if constructed before sde_diffusion.registry was imported
-    with pytest.raises(registry.RegistryError, match="constructed before sde_diffusion.registry was imported"):
-        registry.spec_of(sde)
-
-
 # ------------------------------------------------------------------------------ bad runs
 def test_nan_weights_are_refused_naming_the_tensor(tmp_path):
     model = tiny_model()
@@ -364,22 +357,22 @@ def test_missing_corrupt_and_dangling_runs(tmp_path):
 
 def test_legacy_and_new_checkpoints_load_the_same_model(tmp_path):
     model = tiny_model(3)
-    a, _ = load_model(make_run(tmp_path / "a", model=model, spec="legacy"))
-    b, cfg = load_model(make_run(tmp_path / "b", model=model, spec="new"))
+    a, _, _ = load_model(make_run(tmp_path / "a", model=model, spec="legacy"))
+    b, cfg, meta = load_model(make_run(tmp_path / "b", model=model, spec="new"))
     x, t = torch.randn(6, 2), torch.rand(6) * 0.9 + 0.05
     with torch.no_grad():
         assert torch.equal(a(x, t), model(x, t)) and torch.equal(b(x, t), model(x, t))
-    assert cfg._meta_.data_shape == [2] and cfg._meta_.step == 4 and cfg.sampler.name == "euler"
+    assert meta.data_shape == [2] and meta.step == 4 and cfg.sampler.name == "euler"
 
 
 # ------------------------------------------------------------------------------ import order
 def test_importing_any_submodule_first_records_arguments():
-    """``sde_diffusion/__init__`` imports the registry first: a fresh interpreter that imports
-    only a leaf module can still save what it builds, and no Hydra/sklearn/wandb is imported."""
+    """Registration is at the class: a fresh interpreter that imports only a leaf module can
+    save what it builds, and no Hydra/sklearn/wandb is imported."""
     code = ("import sys\n"
             "from sde_diffusion.models.mlp import MLP\n"
             "from sde_diffusion.sdes.vp import VPSDE\n"
-            "net, sde = MLP(2, hidden=4, num_classes=2), VPSDE(beta_max=9.0)  # before any registry import\n"
+            "net, sde = MLP(2, hidden=4, num_classes=2), VPSDE(beta_max=9.0)\n"
             "bad = [m for m in ('hydra', 'omegaconf', 'sklearn', 'wandb') if m in sys.modules]\n"
             "assert not bad, bad\n"
             "import sde_diffusion.registry as r\n"

@@ -15,11 +15,10 @@ import torch
 
 from helpers_training import (DIGITS, RING, RecordingTracker, assert_same_state,
                               make, points_model)
-from sde_diffusion.training import (EMA, CheckpointError, NonFiniteLossError, Trainer,
-                                    TrainOptions, UnsafeCheckpointError, latest_checkpoint,
-                                    list_checkpoints, load_checkpoint, load_model, lr_factor,
-                                    save_checkpoint)
-from sde_diffusion.training.checkpoint import checkpoint_dir, ema_state
+from sde_diffusion.io import (CheckpointError, UnsafeCheckpointError, checkpoint_dir, ema_state,
+                              latest_checkpoint, list_checkpoints, load_checkpoint, load_model,
+                              save_checkpoint)
+from sde_diffusion.training import EMA, NonFiniteLossError, Trainer, TrainOptions, lr_factor
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -126,8 +125,8 @@ def test_fresh_start_in_used_folder_refuses_or_moves_aside(tmp_path):
     assert ckpt_names(tmp_path) == ["ckpt_00000005.pt", "ckpt_00000008.pt"]  # new ones all kept
     old = [p for p in tmp_path.iterdir() if p.name.startswith("checkpoints.old-")]
     assert len(old) == 1 and sorted(p.name for p in old[0].iterdir())[-1] == "ckpt_00000020.pt"
-    model, cfg = load_model(tmp_path)
-    assert cfg._meta_.step == 8  # load_model sees the new run
+    model, cfg, meta = load_model(tmp_path)
+    assert meta.step == 8  # load_model sees the new run
 
 
 def test_pruning_never_touches_a_higher_step(tmp_path):
@@ -297,15 +296,15 @@ def test_conditional_training_passes_labels_only_when_asked(tmp_path):
 
 # ----------------------------------------------------------------------------- lineage, logs, results
 def test_checkpoint_records_lineage_and_load_model_rebuilds(tmp_path):
-    from sde_diffusion.training.loading import data_identity
+    from sde_diffusion.io import data_identity
     tr = make(tmp_path)
     tr.fit()
     state = load_checkpoint(list_checkpoints(checkpoint_dir(tmp_path))[-1])
     assert state["meta"]["data"] == data_identity("ring", RING.train)
     assert state["config"]["model_spec"] == state["model_spec"]
     assert state["model_spec"]["net"]["hidden"] == 32 and state["meta"]["seed"] == 0
-    model, cfg = load_model(tmp_path)
-    raw, _ = load_model(tmp_path, use_ema=False)
+    model, cfg, _ = load_model(tmp_path)
+    raw, _, _ = load_model(tmp_path, use_ema=False)
     x, t = torch.randn(16, 2), torch.rand(16) * 0.9 + 0.05
     with torch.no_grad():
         assert torch.equal(raw(x, t), tr.model(x, t))

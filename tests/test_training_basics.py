@@ -8,9 +8,9 @@ import torch
 
 from helpers_training import RING, make
 from sde_diffusion.tracking import WandbTracker
-from sde_diffusion.training import (EMA, CheckpointError, list_checkpoints, load_checkpoint,
-                                    save_checkpoint)
-from sde_diffusion.training.checkpoint import checkpoint_dir
+from sde_diffusion.io import (CheckpointError, checkpoint_dir, list_checkpoints, load_checkpoint,
+                              save_checkpoint)
+from sde_diffusion.training import EMA
 
 
 def test_ema_matches_closed_form_and_swap_restores_on_error():
@@ -97,18 +97,18 @@ def test_wandb_offline_run_lives_in_the_run_dir(tmp_path, monkeypatch):
 def test_load_model_selects_an_extra_ema_by_its_decay(tmp_path):
     """``train.ema_extra`` decays are loadable by value: the weights are exactly that EMA's."""
     from sde_diffusion.models import ScoreModel
-    from sde_diffusion.training import load_model
-    from sde_diffusion.training.checkpoint import ema_state
+    from sde_diffusion.io import load_model
+    from sde_diffusion.io import ema_state
 
     run = tmp_path / "run"
     make(run, ema_decay=0.99, ema_extra=[0.9], steps=120, checkpoint_every=60).fit()  # past EMA warm-up
     state = load_checkpoint(list_checkpoints(checkpoint_dir(run))[-1])
     for which, expected in ((0.9, ema_state(state, 0.9)), (True, state["ema"]),
                             (0.99, state["ema"]), (False, state["model"])):
-        model, cfg = load_model(run, use_ema=which)
+        model, cfg, meta = load_model(run, use_ema=which)
         got = model.state_dict()
         assert all(torch.equal(got[k], v) for k, v in expected.items()), which
-        assert cfg._meta_.use_ema == which
+        assert meta.use_ema == which
     assert not all(torch.equal(state["ema"][k], v) for k, v in ema_state(state, 0.9).items())
     with pytest.raises(ValueError, match=r"no EMA of decay 0.7 in this checkpoint; kept decays"):
         load_model(run, use_ema=0.7)

@@ -29,6 +29,7 @@ from typing import Callable, Optional, Sequence, Tuple
 import torch
 
 from ..sdes.base import SDE
+from ..registry import register
 
 __all__ = ["GaussianMixture"]
 
@@ -44,6 +45,7 @@ def _as_labels(labels, K: int) -> torch.Tensor:
     return lab.long()
 
 
+@register("mixture", "sde_diffusion.analytic.GaussianMixture")
 class GaussianMixture:
     """A mixture of Gaussians with diagonal or full covariances.
 

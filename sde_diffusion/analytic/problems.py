@@ -7,10 +7,12 @@ import math
 import torch
 
 from .mixture import GaussianMixture
+from ..registry import register
 
 __all__ = ["ring_of_gaussians", "three_clusters_1d", "random_mixture", "random_full_mixture"]
 
 
+@register("mixture", "sde_diffusion.analytic.ring_of_gaussians")
 def ring_of_gaussians(n: int = 8, radius: float = 4.0, std: float = 0.3) -> GaussianMixture:
     """n equal Gaussians on a circle in 2-D (the '8 Gaussians' toy)."""
     ang = torch.arange(n, dtype=torch.float64) * (2 * math.pi / n)
@@ -18,11 +20,13 @@ def ring_of_gaussians(n: int = 8, radius: float = 4.0, std: float = 0.3) -> Gaus
     return GaussianMixture(means, torch.full((n,), std), None)
 
 
+@register("mixture", "sde_diffusion.analytic.three_clusters_1d")
 def three_clusters_1d() -> GaussianMixture:
     """The tutorial's 1-D example: three clusters, blurred into one blob by the forward SDE."""
     return GaussianMixture([[-3.0], [0.5], [3.0]], [0.35, 0.25, 0.5], [0.3, 0.2, 0.5])
 
 
+@register("mixture", "sde_diffusion.analytic.random_mixture")
 def random_mixture(dim: int = 16, k: int = 5, seed: int = 0, spread: float = 3.0) -> GaussianMixture:
     """A seeded ``dim``-D mixture with unequal weights and per-dimension widths."""
     g = torch.Generator().manual_seed(seed)
@@ -32,6 +36,7 @@ def random_mixture(dim: int = 16, k: int = 5, seed: int = 0, spread: float = 3.0
     return GaussianMixture(means, stds, weights)
 
 
+@register("mixture", "sde_diffusion.analytic.random_full_mixture")
 def random_full_mixture(dim: int = 16, k: int = 5, seed: int = 0, spread: float = 3.0,
                         labels=None) -> GaussianMixture:
     """A seeded ``dim``-D mixture with full covariances C_k = B_k B_k^T / dim + 0.05 I

@@ -8,6 +8,8 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
 
 import torch
 
+from .. import analytic as _analytic, data as _data  # noqa: F401  (registers what a problem names)
+
 __all__ = ["Problem", "build_problem", "check_data_shape"]
 
 

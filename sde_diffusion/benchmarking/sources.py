@@ -48,10 +48,11 @@ def score_source(cell: Mapping[str, Any], problem: Problem, sde: Any, device, dt
         if sde is None:
             raise ValueError("an analytic cell needs the SDE object (sde=...)")
         return sde, problem.mixture.score_fn(sde), "analytic"
-    from ..training import load_model
-    model, mcfg = load_model(str(ckpt), use_ema=bool(cell.get("use_ema", True)),
-                             map_location="cpu")
-    check_data_shape(_checkpoint_shape(model, mcfg), problem, f"checkpoint {str(ckpt)!r}")
+    from ..io import load_model
+    model, mcfg, meta = load_model(str(ckpt), use_ema=bool(cell.get("use_ema", True)),
+                                   map_location="cpu")
+    shape = tuple(meta.data_shape) if meta.data_shape is not None else _checkpoint_shape(model, mcfg)
+    check_data_shape(shape, problem, f"checkpoint {str(ckpt)!r}")
     have, want = _get(mcfg, "sde", "_target_"), (cell.get("sde") or {}).get("_target_")
     if want and have and str(have) != str(want):
         raise ValueError(f"checkpoint {str(ckpt)!r} was trained with sde {str(have)!r}, the "

@@ -30,7 +30,7 @@ def _expected_types():
     from omegaconf.errors import OmegaConfBaseException
     import yaml
     from ..registry import RegistryError
-    from ..training.checkpoint import CheckpointError
+    from ..io.checkpoints import CheckpointError
     bad_input = (HydraException, OmegaConfBaseException, yaml.YAMLError, RegistryError,
                  ValueError, TypeError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
                  CheckpointError, ImportError)

@@ -19,12 +19,14 @@ import torch
 from torch.utils.data import Dataset
 
 from .datasets import DataInfo
+from ..registry import register
 
 __all__ = ["ImageFolderDataset"]
 
 _EXT = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
+@register("data", "sde_diffusion.data.ImageFolderDataset")
 class ImageFolderDataset(Dataset):
     """Stream ``root``'s images; yields ``x`` (C, S, S) or ``(x, label)`` with sub-folder labels."""
 

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .bundle import DataBundle
+from ..registry import register
 
 __all__ = ["digits", "mnist", "cifar10", "image_folder", "uint8_to_unit_range",
            "IMAGE_EXTENSIONS"]
@@ -62,6 +63,7 @@ def _images_bundle(k_train, k_test, name, y_train=None, y_test=None) -> DataBund
                       value_range=(-1.0, 1.0), train_labels=y_train, test_labels=y_test)
 
 
+@register("data", "sde_diffusion.data.digits")
 def digits(image_size: int = 8, channels: int = 1, test_fraction: float = 0.2,
            seed: int = 0) -> DataBundle:
     """scikit-learn's 1797 handwritten digits, 8x8, one channel, shipped with sklearn (offline).
@@ -104,6 +106,7 @@ def _torchvision(name: str, root: str, download: bool):
     return out
 
 
+@register("data", "sde_diffusion.data.mnist")
 def mnist(root: str = "data", image_size: int = 28, channels: int = 1, download: bool = True) -> DataBundle:
     """MNIST (60000 train / 10000 test, 28x28 grey) via torchvision; resized if image_size != 28."""
     _check_image_args(image_size, channels, (1,))
@@ -113,6 +116,7 @@ def mnist(root: str = "data", image_size: int = 28, channels: int = 1, download:
     return _images_bundle(k_tr, k_te, "mnist", torch.as_tensor(tr.targets), torch.as_tensor(te.targets))
 
 
+@register("data", "sde_diffusion.data.cifar10")
 def cifar10(root: str = "data", image_size: int = 32, channels: int = 3, download: bool = True) -> DataBundle:
     """CIFAR-10 (50000 train / 10000 test, 32x32 RGB) via torchvision."""
     _check_image_args(image_size, channels, (3,))
@@ -122,6 +126,7 @@ def cifar10(root: str = "data", image_size: int = 32, channels: int = 3, downloa
     return _images_bundle(k_tr, k_te, "cifar10", torch.as_tensor(tr.targets), torch.as_tensor(te.targets))
 
 
+@register("data", "sde_diffusion.data.image_folder")
 def image_folder(path: str, image_size: int = 32, channels: int = 3, test_fraction: float = 0.1,
                  seed: int = 0, max_images: Optional[int] = None) -> DataBundle:
     """All image files under ``path`` (recursively), centre-cropped to a square and resized to

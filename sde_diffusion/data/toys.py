@@ -15,6 +15,7 @@ import torch
 
 from ..analytic import GaussianMixture, ring_of_gaussians, three_clusters_1d
 from .bundle import DataBundle
+from ..registry import register
 
 __all__ = ["three_clusters", "ring", "checkerboard", "swiss_roll", "two_moons", "pinwheel",
            "mixture_bundle"]
@@ -45,11 +46,13 @@ def mixture_bundle(mixture: GaussianMixture, name: str, n_train: int = 50_000,
                       reference=mixture, train_labels=y_train, test_labels=y_test)
 
 
+@register("data", "sde_diffusion.data.three_clusters")
 def three_clusters(n_train: int = 50_000, n_test: int = 5_000, seed: int = 0) -> DataBundle:
     """The tutorial's 1-D example (``analytic.three_clusters_1d``), shape (1,)."""
     return mixture_bundle(three_clusters_1d(), "three_clusters", n_train, n_test, seed)
 
 
+@register("data", "sde_diffusion.data.ring")
 def ring(n_train: int = 50_000, n_test: int = 5_000, seed: int = 0, n_modes: int = 8,
          radius: float = 4.0, std: float = 0.3) -> DataBundle:
     """'8 Gaussians': equal Gaussians on a circle (``analytic.ring_of_gaussians``)."""
@@ -62,6 +65,7 @@ def _checkerboard(n: int, g: torch.Generator) -> torch.Tensor:
     return 2 * torch.stack([x1, x2], 1)
 
 
+@register("data", "sde_diffusion.data.checkerboard")
 def checkerboard(n_train: int = 50_000, n_test: int = 5_000, seed: int = 0) -> DataBundle:
     """Uniform on the 8 black squares of a 4x4 checkerboard on [-4, 4]^2."""
     return _bundle(_checkerboard, "checkerboard", n_train, n_test, seed)
@@ -73,6 +77,7 @@ def _swiss_roll(n: int, g: torch.Generator) -> torch.Tensor:
     return (x + 0.5 * torch.randn(n, 2, generator=g)) / 3.5
 
 
+@register("data", "sde_diffusion.data.swiss_roll")
 def swiss_roll(n_train: int = 50_000, n_test: int = 5_000, seed: int = 0) -> DataBundle:
     """2-D swiss roll: t ~ U[1.5 pi, 4.5 pi], (t cos t, t sin t) + N(0, 0.5^2), scaled by 1/3.5."""
     return _bundle(_swiss_roll, "swiss_roll", n_train, n_test, seed)
@@ -87,6 +92,7 @@ def _two_moons(n: int, g: torch.Generator) -> torch.Tensor:
     return 2.5 * (x - torch.tensor([0.5, 0.25]))
 
 
+@register("data", "sde_diffusion.data.two_moons")
 def two_moons(n_train: int = 50_000, n_test: int = 5_000, seed: int = 0) -> DataBundle:
     """Two interleaved half circles with N(0, 0.08^2) noise, centred, scaled by 2.5."""
     return _bundle(_two_moons, "two_moons", n_train, n_test, seed)
@@ -101,6 +107,7 @@ def _pinwheel(n: int, g: torch.Generator, arms: int = 5) -> torch.Tensor:
     return 2.5 * (rot @ feats[:, :, None])[..., 0]
 
 
+@register("data", "sde_diffusion.data.pinwheel")
 def pinwheel(n_train: int = 50_000, n_test: int = 5_000, seed: int = 0) -> DataBundle:
     """Five curved arms: radial N(1, 0.3^2), tangential N(0, 0.05^2), twisted by 0.25 e^r."""
     return _bundle(_pinwheel, "pinwheel", n_train, n_test, seed)

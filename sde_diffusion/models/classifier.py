@@ -21,10 +21,12 @@ from torch import nn
 from ..sdes.base import SDE
 from ..utils import append_dims
 from .mlp import FourierTimeEmbedding, check_labels
+from ..registry import register
 
 __all__ = ["NoiseConditionalClassifier", "noisy_classifier_loss"]
 
 
+@register("classifier", "sde_diffusion.models.classifier.NoiseConditionalClassifier")
 class NoiseConditionalClassifier(nn.Module):
     """``logits = clf(x_t, t)``: x_t (N, *shape) flattened to (N, dim), t (N,); logits (N, C).
 

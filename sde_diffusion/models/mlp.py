@@ -14,6 +14,7 @@ from typing import Optional
 
 import torch
 from torch import nn
+from ..registry import register
 
 from ..contract import LIMITS, as_int, check_choice, check_positive
 
@@ -86,6 +87,7 @@ class FourierTimeEmbedding(nn.Module):
         return torch.cat([arg.sin(), arg.cos()], dim=-1)
 
 
+@register("net", "sde_diffusion.models.MLP")
 class MLP(nn.Module):
     """net(x, t): x of shape (N, *shape) flattened to (N, dim); output has x's shape.
 

@@ -28,6 +28,7 @@ from ..utils import append_dims
 from ..contract import check_choice, check_positive
 from .edm import edm_coefficients, scaled_input
 from .parameterization import PARAMETERIZATIONS
+from ..registry import register
 
 __all__ = ["Precond", "DirectPrecond", "EDMPrecond", "PRECONDS", "make_precond"]
 
@@ -62,6 +63,7 @@ class Precond:
         return self.kind, F
 
 
+@register("precond", "sde_diffusion.models.DirectPrecond")
 class DirectPrecond(Precond):
     """The network predicts score / eps / x0 / v directly."""
 
@@ -70,6 +72,7 @@ class DirectPrecond(Precond):
         self.kind = check_choice("parameterization", kind, PARAMETERIZATIONS)
 
 
+@register("precond", "sde_diffusion.models.EDMPrecond")
 class EDMPrecond(Precond):
     """EDM's preconditioning; ``data_std`` is sigma_data (EDM uses 0.5)."""
 

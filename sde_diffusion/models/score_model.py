@@ -14,6 +14,7 @@ from ..sdes.base import SDE
 from ..contract import check_choice
 from .parameterization import PARAMETERIZATIONS, convert
 from .precond import PRECONDS, make_precond
+from ..registry import register
 
 __all__ = ["ScoreModel"]
 
@@ -28,6 +29,7 @@ def _takes_labels(net: nn.Module) -> bool:
     return len(pos) >= 3 or any(p.kind == p.VAR_POSITIONAL for p in params)
 
 
+@register("model", "sde_diffusion.models.ScoreModel")
 class ScoreModel(nn.Module):
     """``score_fn = ScoreModel(net, sde, parameterization="eps")``; ``score_fn(x, t[, y])`` -> score.
 
@@ -127,14 +129,15 @@ class ScoreModel(nn.Module):
         """E[x_0 | x_t] as the model sees it (the x0 prediction, Tweedie)."""
         return self.predict(x, t, "x0", y)
 
-    # ---- reusable models (implemented in models/pretrained.py) ----
-    def save_pretrained(self, directory) -> None:
-        """Write weights and the SDE / network / parameterisation config to ``directory``."""
-        from .pretrained import save_pretrained
-        return save_pretrained(self, directory)
+    # ---- model folders (the persistence layer, sde_diffusion.io, imported when called) ----
+    def save_pretrained(self, directory, **kwargs):
+        """Write weights and the SDE / network / parameterisation config to ``directory``
+        (``sde_diffusion.io.save_pretrained``)."""
+        from ..io import save_pretrained
+        return save_pretrained(self, directory, **kwargs)
 
     @classmethod
-    def from_pretrained(cls, directory) -> "ScoreModel":
+    def from_pretrained(cls, directory, map_location="cpu") -> "ScoreModel":
         """Load a model written by ``save_pretrained`` (weights-only, allow-listed classes)."""
-        from .pretrained import load_pretrained
-        return load_pretrained(directory)
+        from ..io import load_pretrained
+        return load_pretrained(directory, map_location)

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .mlp import FourierTimeEmbedding, LabelEmbedding
+from ..registry import register
 
 __all__ = ["UNet"]
 
@@ -79,6 +80,7 @@ class AttnBlock(nn.Module):
         return (x + self.proj(out)) / math.sqrt(2.0)
 
 
+@register("net", "sde_diffusion.models.UNet")
 class UNet(nn.Module):
     """DDPM++-style U-Net ``net(x, t)``; see the module docstring for the structure.
 

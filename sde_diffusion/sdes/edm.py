@@ -13,10 +13,12 @@ import torch
 
 from ..contract import check_positive
 from .base import SDE
+from ..registry import register
 
 __all__ = ["EDMSDE"]
 
 
+@register("sde", "sde_diffusion.sdes.EDMSDE")
 class EDMSDE(SDE):
     """``EDMSDE(sigma_min=0.002, sigma_max=80)``: f = 0, g = sqrt(2t), kernel std s(t) = t."""
 

@@ -36,6 +36,7 @@ from .base import SDE
 
 from .schedules import (Constant, Geometric, Linear, Power, Scaled, Schedule, Sqrt, Sum,  # noqa: F401
                         vp_diffusion, vp_drift)
+from ..registry import register
 
 __all__ = ["LinearSDE", "Schedule", "Constant", "Linear", "Geometric", "Scaled", "Sqrt", "Sum",
            "Power", "vp_drift", "vp_diffusion"]
@@ -122,6 +123,7 @@ def _fmt(t: float) -> str:
 
 
 # --------------------------------------------------------------------------- the SDE
+@register("sde", "sde_diffusion.sdes.LinearSDE")
 class LinearSDE(SDE):
     """Forward SDE ``dx = f(t) x dt + g(t) dW`` from user callables of a float64 tensor t.
 
@@ -292,6 +294,7 @@ class LinearSDE(SDE):
         return DiscreteChain.from_sde(self, num_steps)
 
     # ---- Karras et al.'s (s, sigma) kernel ----
+    @register("sde", "sde_diffusion.sdes.LinearSDE.from_kernel")
     @classmethod
     def from_kernel(cls, s: Schedule, sigma: Schedule, T: float = 1.0, eps: float = 1e-5,
                     ds: Optional[Schedule] = None, dsigma: Optional[Schedule] = None,

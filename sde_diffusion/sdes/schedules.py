@@ -21,6 +21,7 @@ from typing import Callable
 import torch
 
 from ..contract import check_choice, check_finite_number, check_positive
+from ..registry import register
 
 __all__ = ["Schedule", "Constant", "Linear", "Geometric", "Scaled", "Sqrt", "Sum", "Power",
            "vp_drift", "vp_diffusion", "BetaSchedule", "LinearBeta", "CosineBeta",
@@ -29,6 +30,7 @@ __all__ = ["Schedule", "Constant", "Linear", "Geometric", "Scaled", "Sqrt", "Sum
 Schedule = Callable[[torch.Tensor], torch.Tensor]
 
 
+@register("schedule", "sde_diffusion.sdes.linear.Constant")
 class Constant:
     """c(t) = value."""
 
@@ -42,6 +44,7 @@ class Constant:
         return f"Constant({self.value})"
 
 
+@register("schedule", "sde_diffusion.sdes.linear.Linear")
 class Linear:
     """c(t) = start + (end - start) t / T."""
 
@@ -57,6 +60,7 @@ class Linear:
         return f"Linear({self.start}, {self.end}, T={self.T})"
 
 
+@register("schedule", "sde_diffusion.sdes.linear.Geometric")
 class Geometric:
     """c(t) = start (end / start)^(t / T), both positive."""
 
@@ -74,6 +78,7 @@ class Geometric:
         return f"Geometric({self.start}, {self.end}, T={self.T})"
 
 
+@register("schedule", "sde_diffusion.sdes.linear.Scaled")
 class Scaled:
     """c(t) = scale * inner(t)."""
 
@@ -87,6 +92,7 @@ class Scaled:
         return f"Scaled({self.inner!r}, {self.scale})"
 
 
+@register("schedule", "sde_diffusion.sdes.linear.Sqrt")
 class Sqrt:
     """c(t) = sqrt(scale * inner(t)), e.g. g = sqrt(2 beta(t)) with scale = 2."""
 
@@ -100,6 +106,7 @@ class Sqrt:
         return f"Sqrt({self.inner!r}, scale={self.scale})"
 
 
+@register("schedule", "sde_diffusion.sdes.linear.Power")
 class Power:
     """c(t) = scale * t^exponent (t >= 0)."""
 
@@ -114,6 +121,7 @@ class Power:
         return f"Power({self.exponent}, scale={self.scale})"
 
 
+@register("schedule", "sde_diffusion.sdes.linear.Sum")
 class Sum:
     """c(t) = sum of the given schedules."""
 
@@ -129,11 +137,13 @@ class Sum:
         return out
 
 
+@register("schedule", "sde_diffusion.sdes.linear.vp_drift")
 def vp_drift(beta: Schedule) -> Schedule:
     """f(t) = -beta(t) / 2 (the VP drift coefficient)."""
     return Scaled(beta, -0.5)
 
 
+@register("schedule", "sde_diffusion.sdes.linear.vp_diffusion")
 def vp_diffusion(beta: Schedule) -> Schedule:
     """g(t) = sqrt(beta(t))."""
     return Sqrt(beta, 1.0)
@@ -160,6 +170,7 @@ class BetaSchedule:
         raise NotImplementedError
 
 
+@register("beta_schedule", "sde_diffusion.sdes.LinearBeta")
 class LinearBeta(BetaSchedule):
     """beta(t) = (beta_min + (t/T) (beta_max - beta_min)) / T (DDPM's linear schedule)."""
 
@@ -189,6 +200,7 @@ class LinearBeta(BetaSchedule):
         return f"LinearBeta(beta_min={self.beta_min}, beta_max={self.beta_max}, T={self.T})"
 
 
+@register("beta_schedule", "sde_diffusion.sdes.CosineBeta")
 class CosineBeta(BetaSchedule):
     """Nichol & Dhariwal's cosine schedule, capped so that alpha_bar(T) = alpha_bar_min."""
 

@@ -14,10 +14,12 @@ import torch
 
 from ..contract import check_positive
 from .base import SDE
+from ..registry import register
 
 __all__ = ["VESDE"]
 
 
+@register("sde", "sde_diffusion.sdes.VESDE")
 class VESDE(SDE):
     default_grid = "karras"  # measured best at 10-20 NFE (benchmarks/RESULTS.md, "Few-step sampling")
 

@@ -14,6 +14,7 @@ import torch
 from ..contract import check_positive
 from .base import SDE
 from .schedules import BETA_SCHEDULES, BetaSchedule, make_beta_schedule
+from ..registry import register
 
 __all__ = ["BetaSDE", "VPSDE", "SubVPSDE", "BetaSchedule", "SCHEDULES"]
 
@@ -50,6 +51,7 @@ class BetaSDE(SDE):
         return f"{type(self).__name__}({self.schedule!r}, T={self.T}, eps={self.eps})"
 
 
+@register("sde", "sde_diffusion.sdes.VPSDE")
 class VPSDE(BetaSDE):
     """Variance-preserving SDE (continuous-time DDPM). Prior N(0, s(T)^2 I) ~ N(0, I)."""
 
@@ -77,6 +79,7 @@ class VPSDE(BetaSDE):
         return DiscreteChain.from_sde(self, num_steps)
 
 
+@register("sde", "sde_diffusion.sdes.SubVPSDE")
 class SubVPSDE(BetaSDE):
     """Sub-VP SDE (Song et al. 2021): VP's drift, smaller diffusion, s(t) = 1 - exp(-B).
     Not variance preserving, so it has no discrete DDPM chain."""

@@ -1,5 +1,5 @@
-"""Training: the ``Trainer`` loop over objects, ``TrainOptions``, callbacks, EMA, atomic
-checkpoints, data-parallel set-up, and ``load_model`` to rebuild a trained model.
+"""Training: the ``Trainer`` loop over objects, ``TrainOptions``, callbacks, EMA and
+data-parallel set-up (checkpoints and ``load_model`` live in ``sde_diffusion.io``).
 
     from sde_diffusion.training import Trainer, TrainOptions
     trainer = Trainer(model, loss, optimizer=partial(torch.optim.AdamW, lr=2e-3), data=loader,
@@ -8,11 +8,8 @@ checkpoints, data-parallel set-up, and ``load_model`` to rebuild a trained model
 """
 from .callbacks import (Callback, Checkpointing, EvaluationInterrupted, FinalEvaluation,
                         SamplePlots, SignalHandling)
-from .checkpoint import (CheckpointError, CheckpointWriteError, UnsafeCheckpointError,
-                         checkpoint_dir, ema_state, latest_checkpoint, list_checkpoints,
-                         load_checkpoint, save_checkpoint)
+from ..io.checkpoints import CheckpointError, CheckpointWriteError, UnsafeCheckpointError
 from .ema import EMA
-from .loading import NonFiniteWeightsError, RunConfig, load_model, resolve_checkpoint
 from .loop import Trainer
 from .options import LossOptions, TrainOptions
 from .runs import link_latest
@@ -23,8 +20,5 @@ from .schedule import lr_factor
 __all__ = ["Trainer", "TrainOptions", "LossOptions", "TrainResult", "EMA", "Callback",
            "Checkpointing", "SignalHandling", "SamplePlots", "FinalEvaluation",
            "EvaluationInterrupted", "NonFiniteLossError", "CheckpointError",
-           "CheckpointWriteError", "UnsafeCheckpointError", "NonFiniteWeightsError", "RunConfig",
-           "load_model", "resolve_checkpoint",
-           "load_checkpoint", "save_checkpoint", "latest_checkpoint", "list_checkpoints",
-           "checkpoint_dir", "ema_state", "link_latest", "lr_factor", "generate_samples",
+           "CheckpointWriteError", "UnsafeCheckpointError", "link_latest", "lr_factor", "generate_samples",
            "sampler_arguments", "sliced_wasserstein_report", "select_device", "seed_everything"]

@@ -22,12 +22,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from .. import registry  # noqa: F401  (records constructor arguments of models built later)
 from ..data import DataBundle, as_training_data, data_identity, make_loader
 from ..data.datasets import ResumableBatchSampler
 from .callbacks import (Callback, Checkpointing, FinalEvaluation, FunctionCallback, SamplePlots,
                         SignalHandling)
-from .checkpoint import (UnsafeCheckpointError, checkpoint_dir, latest_checkpoint,
+from ..io.checkpoints import (UnsafeCheckpointError, checkpoint_dir, latest_checkpoint,
                          save_checkpoint)
 from .ema import EMA
 from ..progress import progress

@@ -14,7 +14,7 @@ from pathlib import Path
 import warnings
 from typing import Any, Dict, List, Optional
 
-from .checkpoint import (CheckpointWriteError, checkpoint_dir, clean_stale_tmp, list_checkpoints,
+from ..io.checkpoints import (CheckpointWriteError, checkpoint_dir, clean_stale_tmp, list_checkpoints,
                          move_aside)
 from .options import TrainOptions
 

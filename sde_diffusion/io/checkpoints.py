@@ -19,7 +19,11 @@ A checkpoint is a dict of plain tensors / numbers / strings (loadable with
 Files are ``ckpt_<step:08d>.pt`` in the run's ``checkpoints/`` folder, written to
 ``<name>.tmp`` then moved into place with ``os.replace`` (atomic on POSIX), so a crash
 mid-write never leaves a truncated file under the final name; a failed write removes its
-temporary file, and ``clean_stale_tmp`` removes those a ``kill -9`` left behind. Pruning keeps
+temporary file, and ``clean_stale_tmp`` removes those a ``kill -9`` left behind (only names of
+that exact form, never through a linked folder). A ``checkpoints/`` that links out of its run
+is refused. Reading opens regular files only; a newest file that cannot be read (corrupt, a
+FIFO, a link to a device, tensors that are not plain) is skipped for the newest good one, and
+the warning names both. Pruning keeps
 the newest ``keep`` files *up to the step just written* and never touches a higher step.
 
 Finiteness rule (``check_savable``): a checkpoint is written only if every weight, EMA weight
@@ -42,12 +46,15 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 
+from .files import UnsafeFileError, check_storages, inside, iter_tensors, open_regular, write_error
+
 __all__ = ["CheckpointError", "CheckpointWriteError", "UnsafeCheckpointError", "CHECKPOINT_KEYS",
            "save_checkpoint", "load_checkpoint", "list_checkpoints", "latest_checkpoint",
            "checkpoint_dir", "clean_stale_tmp", "check_savable", "move_aside", "ema_state"]
 
 CHECKPOINT_KEYS = ("model", "ema", "optimizer", "step", "rng", "data_position", "config", "meta")
 _PATTERN = re.compile(r"^ckpt_(\d+)\.pt$")
+_TMP_PATTERN = re.compile(r"^ckpt_\d+\.pt\.tmp$")
 PathLike = Union[str, Path]
 
 
@@ -63,27 +70,16 @@ class UnsafeCheckpointError(FloatingPointError):
     """The state holds non-finite or runaway values; it was not written."""
 
 
-def _tensors(obj, prefix=""):
-    if isinstance(obj, torch.Tensor):
-        yield prefix, obj
-    elif isinstance(obj, dict):
-        for k, v in obj.items():
-            yield from _tensors(v, f"{prefix}.{k}" if prefix else str(k))
-    elif isinstance(obj, (list, tuple)):
-        for i, v in enumerate(obj):
-            yield from _tensors(v, f"{prefix}[{i}]")
-
-
 def check_savable(state: Dict[str, Any], max_weight_abs: Optional[float] = 1e6) -> None:
     """Raise ``UnsafeCheckpointError`` naming the first non-finite tensor in the weights, EMA
     weights or optimiser state, or the largest weight above ``max_weight_abs``."""
     for key in ("model", "ema", "ema_extra", "optimizer"):
-        for name, t in _tensors(state.get(key, {}), key):
+        for name, t in iter_tensors(state.get(key, {}), key):
             if t.is_floating_point() and t.numel() and not bool(torch.isfinite(t).all()):
                 raise UnsafeCheckpointError(f"{name} holds NaN or inf")
     if max_weight_abs is not None:
         for key in ("model", "ema"):
-            for name, t in _tensors(state.get(key, {}), key):
+            for name, t in iter_tensors(state.get(key, {}), key):
                 if t.is_floating_point() and t.numel():
                     m = float(t.abs().max())
                     if m > max_weight_abs:
@@ -93,16 +89,21 @@ def check_savable(state: Dict[str, Any], max_weight_abs: Optional[float] = 1e6) 
 
 
 def clean_stale_tmp(directory: PathLike) -> List[Path]:
-    """Remove ``*.tmp`` files a killed save left in ``directory``; returns them."""
+    """Remove the ``ckpt_<step>.pt.tmp`` files a killed save left in ``directory`` (no other
+    name; never through a linked folder); returns them."""
     directory = Path(directory)
+    if directory.is_symlink():
+        raise UnsafeFileError(f"{str(directory)!r} is a link (to {os.path.realpath(directory)!r}); "
+                              f"refusing to remove files through it")
     removed = []
     if directory.is_dir():
-        for p in directory.glob("*.tmp"):
-            try:
-                p.unlink()
-                removed.append(p)
-            except OSError:  # pragma: no cover - removed concurrently
-                pass
+        for p in directory.iterdir():
+            if _TMP_PATTERN.match(p.name) and (p.is_symlink() or p.is_file()):
+                try:
+                    p.unlink()
+                    removed.append(p)
+                except OSError:  # pragma: no cover - removed concurrently
+                    pass
     return removed
 
 
@@ -144,7 +145,12 @@ def ema_state(state: Dict[str, Any], which: Union[bool, float, str] = True) -> D
 
 
 def checkpoint_dir(run_dir: PathLike) -> Path:
-    return Path(run_dir) / "checkpoints"
+    """``<run_dir>/checkpoints``; ``UnsafeFileError`` when it is a link out of the run."""
+    d = Path(run_dir) / "checkpoints"
+    if d.is_symlink() and not inside(d, run_dir):
+        raise UnsafeFileError(f"{str(d)!r} is a link to {os.path.realpath(d)!r}, outside the run "
+                              f"folder; refusing to read, write or clean checkpoints there")
+    return d
 
 
 def save_checkpoint(state: Dict[str, Any], directory: PathLike, step: int, keep: int = 3,
@@ -175,10 +181,11 @@ def save_checkpoint(state: Dict[str, Any], directory: PathLike, step: int, keep:
             tmp.unlink()
         except OSError:
             pass
-        if isinstance(e, OSError) or (isinstance(e, RuntimeError) and "write" in str(e).lower()):
-            why = e.strerror if isinstance(e, OSError) and e.strerror else str(e).splitlines()[0]
-            raise CheckpointWriteError(f"cannot write checkpoint {str(final)!r}: {why}; free space "
-                                       f"or choose a writable run folder") from e
+        why = write_error(e)
+        if why is not None:
+            raise CheckpointWriteError(f"cannot write checkpoint {str(final)!r}: {why}; the "
+                                       f"previous checkpoints are kept; free space or choose a "
+                                       f"writable run folder") from None
         raise
     older = [p for p in list_checkpoints(directory) if _step_of(p) <= int(step)]
     for old in older[:-keep]:
@@ -203,28 +210,37 @@ def list_checkpoints(directory: PathLike) -> List[Path]:
 
 
 def load_checkpoint(path: PathLike, map_location: Any = "cpu") -> Dict[str, Any]:
-    """Load one checkpoint with ``weights_only=True``; ``CheckpointError`` if unreadable/incomplete."""
+    """Load one checkpoint (a regular file) with ``weights_only=True``; ``CheckpointError`` if
+    it is not a regular file, unreadable, incomplete or holds tensors that are not plain."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        fh = open_regular(path, "checkpoint")
+    except UnsafeFileError as e:
+        raise CheckpointError(str(e)) from None
+    try:
+        with fh:
+            state = torch.load(fh, map_location=map_location, weights_only=True)
     except Exception as e:  # truncated zip, bad pickle, disallowed global, ...
         raise CheckpointError(f"checkpoint {str(path)!r} is corrupt or unreadable "
                               f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
-                              f"delete it to resume from an earlier one") from e
+                              f"delete it to resume from an earlier one") from None
     if not isinstance(state, dict):
         raise CheckpointError(f"checkpoint {str(path)!r} holds a {type(state).__name__}, not a dict")
     missing = [k for k in CHECKPOINT_KEYS if k not in state]
     if missing:
         raise CheckpointError(f"checkpoint {str(path)!r} lacks entries {missing}; it was not "
                               f"written by sde_diffusion's trainer or is damaged")
+    try:
+        check_storages(state, f"checkpoint {str(path)!r}")
+    except UnsafeFileError as e:
+        raise CheckpointError(str(e)) from None
     return state
 
 
 def latest_checkpoint(directory: PathLike, map_location: Any = "cpu"
                       ) -> Tuple[Optional[Path], Optional[Dict[str, Any]]]:
-    """The newest checkpoint in ``directory`` that loads; corrupt ones are skipped with a warning.
+    """The newest checkpoint in ``directory`` that loads; unreadable ones are skipped and one
+    warning names them and the checkpoint used instead.
 
     Returns (None, None) when there is none; raises ``CheckpointError`` if files exist but
     none can be read.
@@ -233,10 +249,15 @@ def latest_checkpoint(directory: PathLike, map_location: Any = "cpu"
     errors = []
     for path in reversed(files):
         try:
-            return path, load_checkpoint(path, map_location)
-        except CheckpointError as e:
+            state = load_checkpoint(path, map_location)
+        except (CheckpointError, FileNotFoundError) as e:
             errors.append(str(e))
-            warnings.warn(f"{e}; falling back to the previous checkpoint", RuntimeWarning, stacklevel=2)
+            continue
+        if errors:
+            warnings.warn(f"falling back to {path.name}, the newest readable checkpoint; "
+                          f"skipped {len(errors)} newer: " + " | ".join(errors),
+                          RuntimeWarning, stacklevel=2)
+        return path, state
     if files:
         raise CheckpointError(f"none of the {len(files)} checkpoints in {str(directory)!r} could be "
                               f"read: " + " | ".join(errors))

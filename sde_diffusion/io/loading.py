@@ -1,15 +1,17 @@
-"""Loading a trained model safely: ``load_model(path)`` for a run, a checkpoint or a model folder.
+"""Loading a trained model safely: ``load_model(path) -> LoadedModel(model, config, meta)`` for a
+run, a checkpoint or a model folder.
 
 Nothing named by the file is imported or executed: the model is rebuilt from its spec through
-``sde_diffusion.registry`` (an allow-list of the package's own classes), the weights are read
-with ``torch.load(weights_only=True)`` (or safetensors), and the whole stored config is checked
+``sde_diffusion.registry`` (the allow-list), the weights are read with
+``torch.load(weights_only=True)`` (or safetensors), and the whole stored config is checked
 against the allow-list first, so a hostile ``_target_`` anywhere in it is refused with the key
-and target named. Weights that are not finite, or that do not fit the rebuilt network, are
-refused with a clear error before the model is returned.
+and target named. Sizes a file sets (data shape, stored sampler steps, network widths) are
+bounded by ``contract.LIMITS`` and the network is compared with the weights on the meta device
+before anything is allocated (``io.weights``).
 
 Where the model spec comes from, in order: ``state["model_spec"]`` (``registry.model_spec``),
-``state["meta"]["model_spec"]``, or the legacy Hydra config of format-1 checkpoints (its ``sde``
-and ``model`` nodes; the network's data-shape arguments from ``meta["data_shape"]``).
+``state["meta"]["model_spec"]``, or the Hydra config of checkpoints that hold no spec (its
+``sde`` and ``model`` nodes; the network's data-shape arguments from ``meta["data_shape"]``).
 """
 from __future__ import annotations
 
@@ -18,28 +20,51 @@ import inspect
 import json
 import math
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 
 from .. import registry
-from .checkpoint import (CheckpointError, checkpoint_dir, ema_state, latest_checkpoint,
-                         load_checkpoint)
+from ..contract import LIMITS, as_steps, check_size
+from .checkpoints import (CheckpointError, checkpoint_dir, ema_state, latest_checkpoint,
+                          load_checkpoint)
+from .pretrained import PRETRAINED_CONFIG, is_model_folder, read_pretrained
+from .weights import build_model
 
-__all__ = ["load_model", "resolve_checkpoint", "RunConfig", "NonFiniteWeightsError",
-           "check_finite_state", "check_state_fits", "model_spec_from_state", "data_identity",
-           "check_data_identity", "run_dir_of", "PRETRAINED_CONFIG"]
+__all__ = ["load_model", "LoadedModel", "ModelMeta", "resolve_checkpoint", "RunConfig",
+           "model_spec_from_state", "data_identity", "check_data_identity", "run_dir_of"]
 
 PathLike = Union[str, Path]
-PRETRAINED_CONFIG = "config.json"
 
 
-class NonFiniteWeightsError(ValueError):
-    """A checkpoint or model folder holds NaN or infinite weights."""
+@dataclass(frozen=True)
+class ModelMeta:
+    """What a loaded model records about itself and its training data."""
+
+    data_shape: Optional[List[int]]   # per-sample shape, e.g. [2] or [1, 8, 8]
+    data_kind: Optional[str]          # "points" or "images"
+    data_name: Optional[str]
+    value_range: Optional[List[float]]
+    bits: Optional[int]
+    step: Optional[int]               # optimiser steps of the weights
+    use_ema: Union[bool, float]
+    data: Optional[Dict[str, Any]]    # the training data's identity {name, shape, hash}
+    checkpoint: str                   # the file or model folder read
+    run_dir: str
+    model_spec: Dict[str, Any]
+
+
+class LoadedModel(NamedTuple):
+    """``model, config, meta = load_model(path)``."""
+
+    model: torch.nn.Module
+    config: "RunConfig"
+    meta: ModelMeta
 
 
 class RunConfig(dict):
-    """A nested dict with attribute access (``cfg._meta_.data_shape``, ``cfg.get("sampler")``)."""
+    """A nested dict with attribute access (``cfg.sampler.name``, ``cfg.get("sampler")``)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -58,10 +83,6 @@ class RunConfig(dict):
 
 
 # ------------------------------------------------------------------------------ locating
-def _pretrained_dir(p: Path) -> bool:
-    return (p / PRETRAINED_CONFIG).is_file()
-
-
 def resolve_checkpoint(path: PathLike, map_location: Any = "cpu") -> Tuple[Path, Dict[str, Any]]:
     """(checkpoint path, state) for a checkpoint file, a run directory (its newest readable
     checkpoint in ``checkpoints/`` or in the directory itself) or a ``latest`` link to one."""
@@ -91,35 +112,6 @@ def run_dir_of(path: PathLike) -> Path:
         if p.name == "checkpoints":
             p = p.parent
     return p
-
-
-# ------------------------------------------------------------------------------ checks
-def check_finite_state(state_dict: Mapping[str, Any], where: str) -> None:
-    """``NonFiniteWeightsError`` naming the first tensor with a NaN or inf entry."""
-    for k, v in state_dict.items():
-        if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all()):
-            n_bad = int((~torch.isfinite(v)).sum())
-            raise NonFiniteWeightsError(f"{where}: weight {k!r} has {n_bad} non-finite (NaN/inf) "
-                                        f"values of {v.numel()}; the run diverged, use an earlier "
-                                        f"checkpoint")
-
-
-def check_state_fits(model: torch.nn.Module, state_dict: Mapping[str, Any], where: str) -> None:
-    """``ValueError`` naming missing/unexpected keys or the first shape mismatch between the
-    stored weights and the network rebuilt from the config."""
-    own = model.state_dict()
-    missing = [k for k in own if k not in state_dict]
-    extra = [k for k in state_dict if k not in own]
-    if missing or extra:
-        raise ValueError(f"{where}: the weights do not match the network built from its config "
-                         f"(missing {missing[:3]}{'...' if len(missing) > 3 else ''}, unexpected "
-                         f"{extra[:3]}{'...' if len(extra) > 3 else ''})")
-    for k, v in own.items():
-        w = state_dict[k]
-        if not isinstance(w, torch.Tensor) or tuple(w.shape) != tuple(v.shape):
-            got = tuple(w.shape) if isinstance(w, torch.Tensor) else type(w).__name__
-            raise ValueError(f"{where}: weight {k!r} has shape {got} but the network built from "
-                             f"its config expects {tuple(v.shape)}; the config and weights disagree")
 
 
 # ------------------------------------------------------------------------------ specs
@@ -182,61 +174,25 @@ def model_spec_from_state(state: Mapping[str, Any], config: Mapping[str, Any],
 
 
 # ------------------------------------------------------------------------------ load_model
-def _load_weights_file(folder: Path) -> Dict[str, torch.Tensor]:
-    st, pt = folder / "model.safetensors", folder / "model.pt"
-    if st.is_file():
+def _check_file_sizes(meta: Mapping[str, Any], config: Mapping[str, Any], where: str) -> None:
+    """The data shape and stored sampler steps a file sets, within ``LIMITS``."""
+    shape = meta.get("data_shape")
+    if shape is not None:
         try:
-            from safetensors.torch import load_file
-        except ImportError:
-            raise ImportError(f"{str(st)!r} needs the 'safetensors' package (pip install safetensors)") from None
+            check_size("meta.data_shape", shape)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{where}: {e}") from None
+    sampler = config.get("sampler")
+    if isinstance(sampler, Mapping) and sampler.get("steps") is not None:
         try:
-            return load_file(str(st))
-        except Exception as e:
-            raise CheckpointError(f"{str(st)!r} is corrupt or unreadable ({type(e).__name__})") from None
-    if pt.is_file():
-        try:
-            out = torch.load(pt, map_location="cpu", weights_only=True)
-        except Exception as e:
-            raise CheckpointError(f"{str(pt)!r} is corrupt or unreadable ({type(e).__name__})") from None
-        if not isinstance(out, dict):
-            raise CheckpointError(f"{str(pt)!r} holds a {type(out).__name__}, not a state dict")
-        return out
-    raise FileNotFoundError(f"model folder {str(folder)!r} has {PRETRAINED_CONFIG} but no "
-                            f"model.safetensors or model.pt")
-
-
-def _read_pretrained(folder: Path) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor]]:
-    cfg_path = folder / PRETRAINED_CONFIG
-    try:
-        cfg = json.loads(cfg_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{str(cfg_path)!r} is unreadable or not JSON ({type(e).__name__}: "
-                              f"{str(e).splitlines()[0] if str(e) else ''})") from None
-    if not isinstance(cfg, dict) or not isinstance(cfg.get("model"), dict):
-        raise CheckpointError(f"{str(cfg_path)!r} lacks a 'model' spec (written by save_pretrained?)")
-    return cfg, _load_weights_file(folder)
-
-
-def _finish(spec: Mapping[str, Any], weights: Mapping[str, Any], where: str,
-            map_location: Any) -> torch.nn.Module:
-    check_finite_state(weights, where)
-    try:
-        model = registry.build_score_model(spec)
-    except registry.RegistryError as e:
-        raise registry.RegistryError(f"{where}: {e}") from None
-    check_state_fits(model, weights, where)
-    model.load_state_dict(dict(weights))
-    dev = "cpu" if callable(map_location) or map_location is None else map_location
-    if dev == "auto":
-        dev = "cuda" if torch.cuda.is_available() else "cpu"
-    if torch.device(dev).type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"map_location={str(dev)!r} but CUDA is not available; use 'cpu' or 'auto'")
-    return model.to(dev).eval()
+            as_steps(sampler["steps"], "sampler.steps", maximum=LIMITS.max_steps)
+        except ValueError as e:
+            raise ValueError(f"{where}: {e}") from None
 
 
 def load_model(path: PathLike, use_ema: Union[bool, float] = True, map_location: Any = "cpu"
-               ) -> Tuple[torch.nn.Module, RunConfig]:
-    """Rebuild a trained ScoreModel: ``(model, cfg)``.
+               ) -> LoadedModel:
+    """Rebuild a trained ScoreModel: ``LoadedModel(model, config, meta)``.
 
     Args:
         path: a run directory (its newest readable checkpoint), a checkpoint file, a ``latest``
@@ -246,31 +202,30 @@ def load_model(path: PathLike, use_ema: Union[bool, float] = True, map_location:
             ``train.ema_extra`` (a float, e.g. 0.99; checkpoints only).
         map_location: where to put the weights ("auto": CUDA when available).
     Returns:
-        (ScoreModel in eval mode, the run's stored config as a ``RunConfig`` with an extra
-        ``_meta_`` node: data_shape, data_kind, data_name, value_range, bits, step, use_ema,
-        data (the training data's identity or None), checkpoint, run_dir, model_spec).
+        model (eval mode), config (the run's stored config, a ``RunConfig``; a model folder's
+        ``sampler`` node and other top-level entries), meta (``ModelMeta``).
     Raises:
         FileNotFoundError (no such run / no checkpoint), CheckpointError (corrupt, unreadable,
-        incomplete), RegistryError (a target outside the allow-list, key and target named),
-        NonFiniteWeightsError, ValueError (weights that do not fit the config).
+        incomplete, not a regular file), RegistryError (a target outside the allow-list, key
+        and target named), NonFiniteWeightsError, ValueError (weights that do not fit the
+        config, sizes over ``LIMITS``).
     """
     if not isinstance(use_ema, bool) and not (isinstance(use_ema, float) and 0.0 <= use_ema < 1.0):
         raise TypeError(f"use_ema must be True, False or an EMA decay in [0, 1), got {use_ema!r}")
-    p = Path(path) if isinstance(path, (str, Path)) else path
-    if isinstance(p, Path) and p.is_dir() and _pretrained_dir(p):
+    if not isinstance(path, (str, Path)) or str(path) == "":
+        raise TypeError(f"a run path must be a non-empty str or Path, got {path!r}")
+    p = Path(path)
+    if is_model_folder(p):
         if not isinstance(use_ema, bool):
             raise ValueError(f"model folder {str(p)!r} holds one set of weights; use_ema="
                              f"{use_ema!r} selects an EMA decay, which only run checkpoints keep")
-        cfg, weights = _read_pretrained(p)
+        cfg, weights = read_pretrained(p)
         where = f"model folder {str(p)!r}"
-        try:
-            registry.check_spec(cfg, "config.json")
-        except registry.RegistryError as e:
-            raise registry.RegistryError(f"{where}: {e}") from None
         meta = dict(cfg.get("meta") or {})
-        model = _finish(cfg["model"], weights, where, map_location)
-        meta["model_spec"] = cfg["model"]
         config: Dict[str, Any] = {k: v for k, v in cfg.items() if k not in ("model", "meta")}
+        _check_file_sizes(meta, config, where)
+        spec = cfg["model"]
+        model = build_model(spec, weights, where, map_location)
         ckpt, step = p, meta.get("step")
     else:
         ckpt, state = resolve_checkpoint(p, map_location="cpu")
@@ -281,29 +236,32 @@ def load_model(path: PathLike, use_ema: Union[bool, float] = True, map_location:
         except registry.RegistryError as e:
             raise registry.RegistryError(f"{where}: {e}") from None
         meta = dict(state["meta"]) if isinstance(state.get("meta"), Mapping) else {}
+        _check_file_sizes(meta, config, where)
         spec = model_spec_from_state(state, config, where)
         key = "model" if use_ema is False else ("ema" if use_ema is True else f"ema {use_ema}")
         weights = state.get(key) if isinstance(use_ema, bool) else ema_state(state, use_ema)
         if not isinstance(weights, Mapping):
             raise CheckpointError(f"{where}: entry {key!r} is not a state dict")
-        model = _finish(spec, weights, f"{where} ({key} weights)", map_location)
+        model = build_model(spec, weights, f"{where} ({key} weights)", map_location)
         step = state.get("step")
-        meta["model_spec"] = spec
     shape = meta.get("data_shape")
     if shape is None and isinstance(meta.get("data"), Mapping):
         shape = meta["data"].get("shape")
-    if meta.get("data_kind") is None and shape is not None:  # model folders saved from Python
-        meta["data_kind"] = "images" if len(shape) == 3 else "points"
-    if meta.get("data_kind") == "images" and "value_range" not in meta:  # early format-1 files
-        meta.update(value_range=[-1.0, 1.0], bits=8)
-    config["_meta_"] = {
-        "data_shape": list(shape) if shape is not None else None,
-        "data_kind": meta.get("data_kind"), "data_name": meta.get("data_name"),
-        "value_range": meta.get("value_range"), "bits": meta.get("bits"),
-        "step": int(step) if step is not None else None, "use_ema": use_ema,
-        "data": meta.get("data"), "checkpoint": str(ckpt), "run_dir": str(run_dir_of(ckpt)),
-        "model_spec": meta.get("model_spec")}
-    return model, RunConfig(config)
+        if shape is not None:
+            _check_file_sizes({"data_shape": shape}, {}, where)
+    kind = meta.get("data_kind")
+    if kind is None and shape is not None:  # model folders saved from Python
+        kind = "images" if len(shape) == 3 else "points"
+    value_range, bits = meta.get("value_range"), meta.get("bits")
+    if kind == "images" and value_range is None:  # files that predate the stored range
+        value_range, bits = [-1.0, 1.0], 8
+    info = ModelMeta(
+        data_shape=[int(d) for d in shape] if shape is not None else None, data_kind=kind,
+        data_name=meta.get("data_name"), value_range=value_range, bits=bits,
+        step=int(step) if step is not None else None, use_ema=use_ema,
+        data=meta.get("data"), checkpoint=str(ckpt), run_dir=str(run_dir_of(ckpt)),
+        model_spec=dict(spec))
+    return LoadedModel(model, RunConfig(config), info)
 
 
 # ------------------------------------------------------------------------------ data identity
