@@ -230,7 +230,7 @@ def _one_line(code, err, want_code, *needles):
     (["+sample.stpes=20"], ["unknown config key sample={'stpes': 20}"]),
     (["sampler=heun", "sampler.name=nope"], ["sampler.name='nope' is not a registered sampler"]),
     (["sampler=heun", "sampler.steps=0"], ["sampler.steps must be >= 1, got 0"]),
-    (["n=abc"], ["ConfigError: n='abc': Value 'abc' of type 'str' could not be converted"]),
+    (["n=abc"], ["ConfigError: n=abc: Value 'abc' of type 'str' could not be converted"]),
 ])
 def test_sample_script_bad_values_one_line(run, args, needles):
     _one_line(*run_script("sample", [f"run={run}", *args]), 2, *needles)

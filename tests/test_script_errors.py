@@ -35,9 +35,9 @@ CASES = {
         ("benchmark", "benchmark", ["nfee=10"], None),
     ],
     "value": [
-        ("train", "config", ["train.steps=abc"], "train.steps='abc': Value 'abc' of type 'str' "
+        ("train", "config", ["train.steps=abc"], "train.steps=abc: Value 'abc' of type 'str' "
          "could not be converted to Integer"),
-        ("sample", "sample", ["run=x", "n=many"], "n='many': Value 'many' of type 'str' could not "
+        ("sample", "sample", ["run=x", "n=many"], "n=many: Value 'many' of type 'str' could not "
          "be converted to Integer"),
         ("likelihood", "likelihood", ["checkpoint=x", "ode.rtol=fast"], None),
         ("benchmark", "benchmark", ["sde.beta_max=abc"], None),

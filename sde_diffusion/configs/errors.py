@@ -6,7 +6,7 @@ common cases::
 
     sde=vpp            -> sde=vpp: no option 'vpp' in group sde; valid: edm, ..., vp; did you mean 'vp'?
     train.stepz=3      -> train.stepz=3: unknown key 'stepz' in train; valid keys: ...; did you mean 'steps'?
-    train.steps=abc    -> train.steps='abc': Value 'abc' of type 'str' could not be converted to Integer
+    train.steps=abc    -> train.steps=abc: Value 'abc' of type 'str' could not be converted to Integer
     sampler.name=eulr  -> (no sampler chosen) choose one with sampler=<name>; ...; did you mean sampler=euler?
     outputs/x          -> 'outputs/x' is not a key=value override; did you mean run=outputs/x?
 
@@ -113,7 +113,7 @@ def explain(e: BaseException, overrides: Sequence[str], config_name: str,
     cause = e.__cause__ or e.__context__ or e
     key = str(getattr(cause, "full_key", "") or "")
     if isinstance(cause, ValidationError) and key:
-        return f"{key}={_value_of(key, overrides)!r}: {_first_line(cause)}"
+        return f"{key}={_value_of(key, overrides)}: {_first_line(cause)}"
     if isinstance(cause, (ConfigAttributeError, ConfigKeyError)) and key:
         value = _value_of(key, overrides)
         bad = next((o for o in overrides if o.lstrip("+~").partition("=")[0] == key), "")
@@ -161,6 +161,7 @@ def check_command_line(args: Sequence[str], config_name: str,
     """Compose ``args`` once (each value of a multirun sweep once) and raise ``ConfigError``
     with one line when they do not compose. Hydra's own flags and ``hydra.*`` overrides are
     left to Hydra."""
+    import yaml
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
     from .store import compose
@@ -176,3 +177,6 @@ def check_command_line(args: Sequence[str], config_name: str,
             compose(overrides, config_name, config_dir)
         except (HydraException, OmegaConfBaseException) as e:
             raise ConfigError(explain(e, overrides, config_name, config_dir)) from None
+        except yaml.YAMLError as e:
+            text = " ".join(ln.strip() for ln in str(e).splitlines() if ln.strip())
+            raise ConfigError(f"a config file is not valid YAML: {text}") from None
