@@ -64,6 +64,19 @@ MUTATIONS = [
     ("EDM noise label not normalised (ln sigma / 4)", "sde_diffusion/models/precond.py",
      "return (torch.log(s / m) - self.log_sigma_lo) / (self.log_sigma_hi - self.log_sigma_lo)",
      "return 0.25 * torch.log(s / m)", ["tests/test_edm.py", "-k", "exact_net"]),
+    # researcher's day: thread plan, progress, data inference, error hints
+    ("progress ETA from all units done, resumed ones included", "sde_diffusion/progress.py",
+     "new = self.done - self.initial", "new = self.done",
+     ["tests/test_progress.py"]),
+    ("thread plan ignores the load average", "sde_diffusion/threads.py",
+     "        if free < threads:\n", "        if False:\n",
+     ["tests/test_threads.py", "-k", "other_processes or logged_once"]),
+    ("images inferred from 2-D samples instead of 3-D", "sde_diffusion/data/bundle.py",
+     "\"images\" if len(shape) == 3 else \"points\"", "\"images\" if len(shape) == 2 else \"points\"",
+     ["tests/test_training_data.py", "-k", "labels_and_images"]),
+    ("a sweep's later values not checked", "sde_diffusion/configs/errors.py",
+     "    for overrides in _sweep_variants(plain)[:64]:", "    for overrides in _sweep_variants(plain)[:1]:",
+     ["tests/test_script_errors.py", "-k", "sweep"]),
 ]
 
 
