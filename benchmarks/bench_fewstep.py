@@ -10,6 +10,11 @@ mix16 (16-D), under VPSDE() and EDMSDE(); 500 prior samples, float64.
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_fewstep.py tend    # VP end time
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_fewstep.py optgrid 10 # optimised grids at 10 NFE
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_fewstep.py digits  # trained digits model
+    OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_fewstep.py unipc_peer  # UniPC vs diffusers
+    OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_fewstep.py orders  # every sampler's order
+    OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_fewstep.py monotone  # error vs NFE
+    OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_fewstep.py final_zero  # last step to 0
+    OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_fewstep.py ipndm_peer <dir>  # diff-sampler
 """
 import json
 import math
@@ -332,7 +337,179 @@ def digits_opt(run_dir="runs/digits3000", n=200, n_calib=64, max_evals=150):
           f"calib rms fixed {g.made['rms_fixed']} -> {g.made['rms']:.3g}; fresh: {out}")
 
 
+def diffusers_unipc_times(sde, steps, t_end, order):
+    """The time grid diffusers' UniPCMultistepScheduler steps on in ``peers.diffusers_unipc``
+    (its sigmas mapped back to t, clamped to [t_end, T])."""
+    import diffusers
+    import numpy as np
+    n_train = 1000
+    m_T = float(sde.marginal(torch.tensor([sde.T], dtype=torch.float64))[0][0])
+    if m_T < 0.999:
+        sig = sde.sigma(torch.linspace(t_end, sde.T, n_train, dtype=torch.float64)).numpy()
+    else:
+        lo, hi = (float(sde.sigma(torch.tensor([v], dtype=torch.float64))[0]) for v in (t_end, sde.T))
+        sig = np.exp(np.linspace(math.log(lo), math.log(hi), n_train))
+    abar = 1.0 / (1.0 + sig ** 2)
+    betas = 1.0 - abar / np.concatenate([[1.0], abar[:-1]])
+    sched = diffusers.UniPCMultistepScheduler(num_train_timesteps=n_train, trained_betas=betas,
+                                              solver_order=order, final_sigmas_type="sigma_min")
+    sched.set_timesteps(int(steps))
+    t = sde.t_from_sigma(sched.sigmas.to(torch.float64)).clamp(t_end, sde.T)
+    t[0], t[-1] = sde.T, t_end
+    return t
+
+
+def unipc_peer():
+    """UniPC-2/3 side by side with diffusers' UniPCMultistepScheduler on its own time grid, from
+    the same x_T, scored against the exact PF-ODE map to the same t_end. The package (whatever
+    ``sde_diffusion`` is on the path: run it at two commits for before / after) and the peer."""
+    from sde_diffusion.benchmarking.peers import PEERS
+    print("| problem | SDE | order | steps | package RMS | diffusers RMS | max abs diff |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for p in problems():
+        for s in sdes():
+            gm, sde, sf, x_T = setup(p, s)
+            for order, peer in ((2, "diffusers_unipc"), (3, "diffusers_unipc3")):
+                for steps in (10, 15, 20, 30):
+                    t_end = default_t_end(sde, steps)
+                    ref = reference(p, s, t_end)
+                    grid = diffusers_unipc_times(sde, steps, t_end, order)
+                    x, _ = sample(sde, sf, sampler="unipc", order=order, x_init=x_T, grid=grid,
+                                  denoise=False)
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        y = PEERS[peer](sde, sf, x_T, steps, t_end)
+                    print(f"| {p} | {s} | {order} | {steps} | {rms(x, ref):.3g} | {rms(y, ref):.3g} "
+                          f"| {float((x - y).abs().max()):.1e} |", flush=True)
+
+
+ORDER_ROWS = [("euler", {}, 1), ("heun", {}, 2), ("ddim", {}, 1), ("dpm_solver2", {}, 2),
+              ("dpm_solver3", {}, 3), ("unipc", {"order": 1}, 2), ("unipc", {"order": 2}, 3),
+              ("unipc", {"order": 3}, 4), ("deis", {"order": 2}, 2), ("deis", {"order": 3}, 3),
+              ("dpm_solver_2s", {}, 2), ("dpm_solver_3s", {}, 3), ("ipndm", {"order": 2}, 2),
+              ("ipndm", {"order": 4}, 4), ("ipndm_v", {"order": 2}, 2),
+              ("ipndm_v", {"order": 3}, 3), ("ipndm_v", {"order": 4}, 4),
+              ("edm_heun", {}, 2)]
+
+
+def orders():
+    """Measured order of every deterministic sampler: log2 RMS(N)/RMS(2N) against DOP853 at
+    1e-12, N = 32, 64, 128 steps, VP, log-SNR grid to t_end = 1e-3 (edm_heun: its own grid),
+    the 3-component 2-D mixture of tests/test_fewstep.py; the scheme itself (the k-th-last-step
+    cap off where the sampler has one)."""
+    import inspect
+    from sde_diffusion.analytic import GaussianMixture
+    gm = GaussianMixture(torch.tensor([[-1.0, 0.5], [1.0, -0.5], [0.5, 1.5]]),
+                         torch.tensor([0.5, 0.4, 0.6]))
+    sde = VPSDE()
+    x = sde.prior_sample((100, 2), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    ref, _ = sample(sde, gm.score_fn(sde), sampler="rk45", x_init=x, t_end=1e-3, rtol=1e-12,
+                    atol=1e-12, method="DOP853")
+    print("| sampler | options | theory | slope 32->64 | slope 64->128 |")
+    print("|---|---|---:|---:|---:|")
+    for name, opts, theory in ORDER_ROWS:
+        if "lower_order_final" in inspect.signature(SAMPLERS[name].__init__).parameters:
+            opts = {"lower_order_final": False, **opts}
+        errs = []
+        for n in (32, 64, 128):
+            grid = None if name == "edm_heun" else "log_snr"
+            y, _ = sample(sde, gm.score_fn(sde), sampler=name, steps=n, x_init=x, grid=grid,
+                          t_end=1e-3, denoise=False, **opts)
+            errs.append(rms(y, ref))
+        sl = [math.log2(errs[k] / errs[k + 1]) for k in range(2)]
+        print(f"| {name} | {opts} | {theory} | {sl[0]:.2f} | {sl[1]:.2f} |", flush=True)
+
+
+def monotone():
+    """End-to-end RMS at 10/20/40/80 NFE of every deterministic sampler with its defaults (the
+    cells of tests/test_order_rule.py): from x_T at T, denoised at the default end, against the
+    exact PF-ODE map (DOP853 1e-10 to eps, denoised); 200 samples, seed 1. '*' marks a rise
+    (RMS(2n) > 1.05 RMS(n) + 1e-6)."""
+    from sde_diffusion.sdes import VESDE
+    names = ["euler", "heun", "ddim", "dpm_solver2", "dpm_solver3", "unipc", "deis",
+             "dpm_solver_2s", "dpm_solver_3s", "edm_heun", "ipndm", "ipndm_v"]
+    nfes = (10, 20, 40, 80)
+    print("| problem | SDE | sampler | " + " | ".join(f"{n} NFE" for n in nfes) + " |")
+    print("|---|---|---|" + "---:|" * len(nfes))
+    for p, gm in problems().items():
+        for s, sde in (("VP", VPSDE()), ("VE", VESDE()), ("EDM", EDMSDE())):
+            sf = gm.score_fn(sde)
+            x_T = sde.prior_sample((200, gm.dim), generator=torch.Generator().manual_seed(1),
+                                   dtype=torch.float64)
+            ref, _ = sample(sde, sf, sampler="rk45", x_init=x_T, t_end=sde.eps, rtol=1e-10,
+                            atol=1e-10, method="DOP853", denoise=True)
+            for name in [n for n in names if n in SAMPLERS]:
+                errs = []
+                for nfe in nfes:
+                    x, _ = sample(sde, sf, sampler=name, x_init=x_T, denoise=True,
+                                  steps=nfe // SAMPLERS[name].evals_per_step)
+                    errs.append(rms(x, ref))
+                cells = [f"{errs[0]:.3g}"] + [f"{e:.3g}" + ("*" if e > 1.05 * errs[k] + 1e-6 else "")
+                                              for k, e in enumerate(errs[1:])]
+                print(f"| {p} | {s} | {name} | " + " | ".join(cells) + " |", flush=True)
+
+
+def ipndm_peer(solvers_dir=None):
+    """iPNDM / iPNDM-v side by side with diff-sampler's ``ipndm_sampler`` / ``ipndm_v_sampler``
+    (``solvers_dir``: a folder holding diff-sampler's diff-solvers-main/solvers.py and
+    solver_utils.py; torch-only code): EDM, Karras rho = 7 grid 80 -> 0.002, order 4, no
+    final-order cap (diff-sampler has none), the exact denoiser as the network."""
+    solvers_dir = solvers_dir or sys.argv[2]
+    sys.path.insert(0, solvers_dir)
+    import solvers as ds  # diff-sampler's module
+    sde = EDMSDE()
+    print("| problem | sampler | order | steps | afs | NFE | RMS package | RMS diff-sampler | max abs diff |")
+    print("|---|---|---:|---:|---|---:|---:|---:|---:|")
+    for p, gm in problems().items():
+        def net(x, t, class_labels=None, gm=gm):
+            return gm.posterior_mean(x, sde, torch.as_tensor(t, dtype=torch.float64).expand(x.shape[0]))
+        z = torch.randn(200, gm.dim, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+        ref, _ = sample(sde, gm.score_fn(sde), sampler="rk45", x_init=80.0 * z, t_end=0.002,
+                        rtol=1e-10, atol=1e-10, method="DOP853")
+        for name, fn in (("ipndm", ds.ipndm_sampler), ("ipndm_v", ds.ipndm_v_sampler)):
+            for order in (2, 3, 4):
+                for n in (5, 10, 20):
+                    for afs in (False, True):
+                        theirs = fn(net, z, num_steps=n + 1, sigma_min=0.002, sigma_max=80.0,
+                                    schedule_type="polynomial", schedule_rho=7, afs=afs,
+                                    max_order=order)
+                        ours, info = sample(sde, gm.score_fn(sde), sampler=name, order=order,
+                                            steps=n, x_init=80.0 * z, grid="karras", t_end=0.002,
+                                            lower_order_final=False, afs=afs, denoise=False)
+                        print(f"| {p} | {name} | {order} | {n} | {afs} | {info.nfe} | "
+                              f"{rms(ours, ref):.3g} | {rms(theirs, ref):.3g} | "
+                              f"{float((ours - theirs).abs().max()):.1e} |", flush=True)
+
+
+def final_zero():
+    """Same NFE, two ways to reach the data: n - 1 steps on the SDE's default grid then the
+    denoiser at t_end (``denoise=True``), or the same grid plus a last step to t = 0 (sigma = 0,
+    diffusers' ``final_sigmas_type="zero"``; the order rule then treats the step into t_end
+    as the second-last). RMS against DOP853 1e-10 to eps, denoised; 200 samples."""
+    from sde_diffusion.sdes import VESDE
+    from sde_diffusion.solvers.grids import make_grid
+    print("| problem | SDE | sampler | NFE | denoise at t_end | last step to sigma = 0 |")
+    print("|---|---|---|---:|---:|---:|")
+    for p, gm in problems().items():
+        for s, sde in (("VP", VPSDE()), ("VE", VESDE()), ("EDM", EDMSDE())):
+            sf = gm.score_fn(sde)
+            x = sde.prior_sample((200, gm.dim), generator=torch.Generator().manual_seed(1),
+                                 dtype=torch.float64)
+            ref, _ = sample(sde, sf, sampler="rk45", x_init=x, t_end=sde.eps, rtol=1e-10,
+                            atol=1e-10, method="DOP853", denoise=True)
+            for name in ("dpm_solver2", "dpm_solver3", "unipc", "deis", "ipndm"):
+                for n in (10, 20):
+                    g = make_grid(sde, sde.default_grid, n - 1)
+                    gz = torch.cat([g, torch.zeros(1, dtype=torch.float64)])
+                    a, _ = sample(sde, sf, sampler=name, x_init=x, grid=g, denoise=True)
+                    b, _ = sample(sde, sf, sampler=name, x_init=x, grid=gz, denoise=False)
+                    print(f"| {p} | {s} | {name} | {n} | {rms(a, ref):.3g} | {rms(b, ref):.3g} |",
+                          flush=True)
+
+
 if __name__ == "__main__":
     mode = sys.argv[1] if len(sys.argv) > 1 else "table"
     {"survey": survey, "tend": tend, "optgrid": optgrid, "table": table, "digits": digits_cmp,
-     "digits_opt": digits_opt, "optgrid_big": optgrid_big}[mode]()
+     "digits_opt": digits_opt, "optgrid_big": optgrid_big, "unipc_peer": unipc_peer,
+     "orders": orders, "monotone": monotone, "ipndm_peer": ipndm_peer,
+     "final_zero": final_zero}[mode]()

@@ -13,6 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 
 from sde_diffusion.configs import check_arguments, guarded, hydra_ddp_argv, register_configs
+from sde_diffusion.configs.launch import check_run_names
 from sde_diffusion.configs.train import build_trainer, run_training
 from sde_diffusion.training.distributed import cleanup_process_group
 
@@ -29,8 +30,9 @@ def main(cfg) -> float:
     result = run_training(trainer, link=not multirun)
     r = result.metrics
     if "sw_ratio" in r:
-        print(f"sliced Wasserstein {r['sw']:.4f} vs true-vs-true floor {r['sw_floor']:.4f}: "
-              f"ratio {r['sw_ratio']:.2f}  (samples plot: {trainer.run_dir}/samples/final.png)")
+        print(f"sliced Wasserstein {r['sw']:.4f} vs true-vs-true floor {r['sw_floor']:.4f} +- "
+              f"{r['sw_floor_sd']:.4f} (sd of {int(r['sw_floor_draws'])} draws): ratio {r['sw_ratio']:.2f}, "
+              f"{r['sw_z']:.1f} floor sds above  (samples plot: {trainer.run_dir}/samples/final.png)")
     if result.signal is not None:
         sys.exit(128 + result.signal)
     return float(r.get("sw_ratio", result.last_loss))
@@ -43,6 +45,7 @@ def task(cfg):  # defined here so that Hydra names the job (and train.log) after
 if __name__ == "__main__":
     register_configs()
     check_arguments(sys.argv[1:], "config", "train", CONF)  # a bad override: one line, exit 2
+    guarded(check_run_names, "train")(sys.argv[1:])  # name= stays inside outputs/
     sys.argv = hydra_ddp_argv(sys.argv, CONF, "config")  # torchrun: rank 0's output folder
     try:
         hydra.main(config_path=CONF, config_name="config", version_base="1.3")(task)()

@@ -16,7 +16,7 @@ import sde_diffusion.registry as registry
 from sde_diffusion.configs import (compose, run_main, to_plain, validate_likelihood_config,
                                    validate_sample_config)
 from sde_diffusion.likelihood import EVAL_METHODS
-from sde_diffusion.runs import check_finite_samples
+from sde_diffusion.training.sampling import check_finite_samples
 from sde_diffusion.io import load_model
 
 from runs_helpers import ROOT, make_run, run_script, script_main, subprocess_env, tiny_model
@@ -278,7 +278,7 @@ def test_unreadable_yaml_one_line(tmp_path):
 
 @pytest.mark.parametrize("err_no,needle", [(errno.EROFS, "read-only file system"), (errno.ENOSPC, "disk full")])
 def test_read_only_or_full_disk_one_line(run, monkeypatch, err_no, needle):
-    import sde_diffusion.runs as runs
+    import sde_diffusion.app.folders as runs
 
     def refuse(*a, **k):
         raise OSError(err_no, "simulated", str(run / "samples"))
@@ -317,7 +317,7 @@ def test_run_main_under_hydra_main_one_line_and_output_dir(tmp_path):
 
 def test_torchrun_argv_and_data_nodes(monkeypatch):
     from sde_diffusion.configs import hydra_ddp_argv
-    from sde_diffusion.runs import build_run_data
+    from sde_diffusion.app.data import build_run_data
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     assert hydra_ddp_argv(["train.py", "a=1"]) == ["train.py", "a=1"]  # one process: unchanged
     monkeypatch.setenv("WORLD_SIZE", "two")
@@ -329,7 +329,7 @@ def test_torchrun_argv_and_data_nodes(monkeypatch):
         build_run_data("ring")
     seen = []
     monkeypatch.setattr(registry, "build", lambda node, **k: seen.append(node))
-    build_run_data({"_target_": "sde_diffusion.data.mnist", "root": "/x", "download": True})
+    build_run_data({"_target_": "sde_diffusion.data.mnist", "root": "/x", "download": True}, data_root="/x")
     assert seen[-1]["download"] is False  # a run's stored data config never downloads
     build_run_data({"_target_": "sde_diffusion.data.mnist", "download": True}, trusted=True)
     assert seen[-1]["download"] is True

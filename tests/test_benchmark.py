@@ -257,6 +257,8 @@ EXPECTED_NFE = {
     "dpm_solver_2s": lambda k: 2 * k,      # singlestep: x0 at the start + one midpoint
     "dpm_solver_3s": lambda k: 3 * k,      # singlestep: x0 at the start + two intermediate points
     "dpmpp_2m_sde": lambda k: k + 1,       # multistep, one score a step + the final Tweedie step
+    "ipndm": lambda k: k,                  # Adams-Bashforth multistep: one new eps a step
+    "ipndm_v": lambda k: k,
 }
 ADAPTIVE = {"rk45", "dpm_adaptive"}       # NFE set by the error control, not by the step count
 

@@ -262,7 +262,7 @@ def test_sample_script_writes_a_noise_spaced_strip_and_a_gif_inside_the_run(tmp_
     <run>/samples/<timestamp>/, the strip and the GIF given the model's SDE (frames spaced in
     log sigma, labelled with t and sigma), one GIF frame per selected noise level."""
     from PIL import Image
-    import sde_diffusion.training.plots as plots
+    import sde_diffusion.app.plots as plots
     from sde_diffusion.sdes import VPSDE
     from runs_helpers import make_run, run_script
     seen = {}
@@ -290,7 +290,7 @@ def test_sample_script_writes_a_noise_spaced_strip_and_a_gif_inside_the_run(tmp_
 
 def test_sample_script_reads_a_run_sampler_with_top_level_options(tmp_path):
     """Runs written before the trainer stored {name, steps, options} kept options at the top."""
-    from sde_diffusion.runs import sampler_node
+    from sde_diffusion.app.models import sampler_node
     from runs_helpers import legacy_config, make_run, run_script
     flat = {"name": "pc", "steps": 3, "denoise": True, "snr": 0.16}
     assert sampler_node(flat) == {"name": "pc", "steps": 3, "options": {"denoise": True, "snr": 0.16}}

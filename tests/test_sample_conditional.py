@@ -1,6 +1,6 @@
 """Conditional sampling from the command line (issue 16, "Scripts"): ``scripts/sample.py``'s
 ``label=`` / ``guidance=`` / ``inpaint=true`` paths and the library functions behind them
-(``sde_diffusion.runs_conditional``). No training: tiny randomly initialised class-conditional
+(``sde_diffusion.app``). No training: tiny randomly initialised class-conditional
 networks for the plumbing, the exact mixture score for the numbers."""
 from pathlib import Path
 
@@ -9,7 +9,8 @@ import torch
 import yaml
 
 import sde_diffusion.registry as registry
-import sde_diffusion.runs_conditional as rc
+import sde_diffusion.app.conditional as rc
+import sde_diffusion.app.inpainting as rinp
 from sde_diffusion.analytic import GaussianMixture
 from sde_diffusion.models import MLP, ScoreModel, UNet
 from sde_diffusion.sdes import VPSDE
@@ -62,7 +63,9 @@ def _only(folder):
 def no_sampling(monkeypatch):
     """Fails the test if any sample is drawn (errors must come before sampling)."""
     calls = []
-    monkeypatch.setattr(rc, "draw_samples", lambda *a, **k: calls.append(1))
+    import sde_diffusion.app.sampling as rs
+    for mod in (rc, rinp, rs):
+        monkeypatch.setattr(mod, "generate_samples", lambda *a, **k: calls.append(1))
     yield calls
     assert calls == []
 
@@ -128,16 +131,30 @@ def test_exact_conditional_score_reproduces_each_class():
         assert (xc.std(0) - sd).abs().max() < 4 * sd / (2 * n) ** 0.5, (c, xc.std(0))  # SE of a std
 
 
-def test_label_all_grid_one_row_per_class(tmp_path):
+def test_label_all_grid_one_row_per_class(tmp_path, monkeypatch):
+    """label=all: a grid of 10 rows (labelled "class c") by n = 3 columns, the samples of class c
+    in row c, in the order of labels.pt."""
+    import sde_diffusion.app.plots as plots
+    seen = {}
+    real = plots.save_labelled_grid
+
+    def spy(images, path, nrow, row_labels=(), col_labels=(), **kw):
+        seen.update(images=images, nrow=nrow, rows=list(row_labels), cols=list(col_labels))
+        return real(images, path, nrow, row_labels, col_labels, **kw)
+    monkeypatch.setattr(plots, "save_labelled_grid", spy)
     run = image_run(tmp_path / "run", C=10)
     code, err = run_script("sample", [f"run={run}", "label=all", "n=3", "guidance=1.5", *SMP])
     assert code == 0, err
     out = _only(run / "samples")
     assert torch.equal(torch.load(out / "labels.pt"), torch.arange(10).repeat_interleave(3))
-    assert torch.load(out / "samples.pt").shape == (30, 1, 8, 8)
+    x = torch.load(out / "samples.pt")
+    assert x.shape == (30, 1, 8, 8)
+    assert seen["nrow"] == 3 and seen["rows"] == [f"class {c}" for c in range(10)]
+    assert seen["cols"] == ["0", "1", "2"]
+    assert torch.allclose(seen["images"], ((x + 1) / 2).clamp(0, 1))  # row c = class c, in order
     from PIL import Image
-    w, h = Image.open(out / "samples.png").size  # 8x8 tiles, 1 px padding, upscaled 4x
-    assert (h, w) == (4 * (10 * 9 + 1), 4 * (3 * 9 + 1))
+    w, h = Image.open(out / "samples.png").size
+    assert h > 2 * w  # 10 rows of 3
 
 
 def test_label_on_points_writes_samples_and_labels(cond_run, caplog):
@@ -160,7 +177,7 @@ def test_replacement_keeps_observed_values_exactly(cond_run, mask, observed):
     assert (out / "inpaint.png").is_file()
     r = torch.load(out / "inpaint.pt")
     _, cfg, meta = load_model(cond_run)
-    from sde_diffusion.runs import build_run_data
+    from sde_diffusion.app.data import build_run_data
     test = build_run_data(cfg["data"]).test[:5]
     assert torch.equal(r["original"], test) and r["completions"].shape == (5, 3, 2)
     keep = torch.tensor(observed)
@@ -185,10 +202,10 @@ def test_posterior_methods_complete_images_with_a_top_mask(tmp_path, method):
 def test_mask_file_and_random_mask(tmp_path, cond_run):
     f = tmp_path / "m.pt"
     torch.save(torch.tensor([0.0, 1.0]), f)
-    assert torch.equal(rc.make_mask(str(f), (2,)), torch.tensor([0.0, 1.0]))
-    m = rc.make_mask("random", (1, 8, 8), seed=4)
-    assert torch.equal(m, rc.make_mask("random", (1, 8, 8), seed=4)) and 0 < m.sum() < 64
-    img = rc.make_mask("random", (3, 4, 4), seed=0)
+    assert torch.equal(rinp.make_mask(str(f), (2,)), torch.tensor([0.0, 1.0]))
+    m = rinp.make_mask("random", (1, 8, 8), seed=4)
+    assert torch.equal(m, rinp.make_mask("random", (1, 8, 8), seed=4)) and 0 < m.sum() < 64
+    img = rinp.make_mask("random", (3, 4, 4), seed=0)
     assert torch.equal(img[0], img[1]) and torch.equal(img[1], img[2])  # per pixel, not per channel
     code, err = run_script("sample", [f"run={cond_run}", "inpaint=true", f"mask={f}", "n=2", "completions=1", *SMP])
     assert code == 0, err
@@ -217,6 +234,7 @@ BAD = [
     (["inpaint=true", "mask=MASKDICT"], r"mask file '.*mdict\.pt' holds a dict, not a tensor"),
     (["inpaint=true", "mask=MASKALL"], r"mask file '.*mall\.pt' observes everything"),
     (["inpaint=true", "mask=MASKTXT"], r"mask file '.*mtxt\.pt' is not a readable tensor file"),
+    (["inpaint=true", "inpaint_jacobian=exact"], r"inpaint_jacobian='exact' is not one of 'gaussian', 'network'"),
 ]
 
 
@@ -253,11 +271,11 @@ def test_library_errors_name_the_value():
     with pytest.raises(TypeError, match=r"got True"):
         rc.parse_labels(True, 3, 4)
     with pytest.raises(ValueError, match=r"mask has shape \(3,\) but the data have shape \(2,\)"):
-        rc.inpaint(cond_model(), torch.zeros(2, 2), torch.ones(3))
+        rinp.inpaint(cond_model(), torch.zeros(2, 2), torch.ones(3))
     with pytest.raises(ValueError, match=r"inpaint_method='nope'"):
-        rc.inpaint(cond_model(), torch.zeros(2, 2), torch.ones(2), method="nope")
+        rinp.inpaint(cond_model(), torch.zeros(2, 2), torch.ones(2), method="nope")
     with pytest.raises(ValueError, match=r"cannot hide half of 1 values"):
-        rc.make_mask("left", (1,))
+        rinp.make_mask("left", (1,))
 
 
 class _Evil:
@@ -312,7 +330,7 @@ def test_inpainting_with_the_exact_score_of_independent_coordinates(method):
         def forward(self, x, t, y=None):
             return self.fn(x, t)
     x_test = gm.sample(25, generator=torch.Generator().manual_seed(0)).float()
-    res = rc.inpaint(Exact(), x_test, rc.make_mask("right", (2,)), method, completions=24, dps_noise=0.05,
+    res = rinp.inpaint(Exact(), x_test, rinp.make_mask("right", (2,)), method, completions=24, dps_noise=0.05,
                      sampler={"name": "euler_maruyama", "steps": 200}, seed=2, batch_size=200, progress=False)
     hidden, seen = res["completions"][..., 1].double(), res["completions"][..., 0]
     n = hidden.numel()
@@ -325,3 +343,23 @@ def test_inpainting_with_the_exact_score_of_independent_coordinates(method):
         assert rms < 0.01, rms
     else:  # DPS's likelihood has sigma = dps_noise: the observed value scatters by about sigma
         assert rms < 2 * 0.05, rms
+
+
+@pytest.mark.parametrize("args,jacobian,noise", [([], "gaussian", 0.2),
+                                                 (["inpaint_jacobian=network", "dps_noise=0.1"], "network", 0.1)])
+def test_cli_posterior_defaults_gaussian_jacobian_and_dps_noise(tmp_path, cond_run, monkeypatch, args,
+                                                                 jacobian, noise):
+    """inpaint_method=dps without options uses the Gaussian Jacobian and sigma 0.2 (stable on a
+    trained digits model, see tests/test_inpainting_stability.py); both can be chosen."""
+    import sde_diffusion.conditional as conditional
+    seen = {}
+    real = conditional.posterior_score
+
+    def spy(*a, **k):
+        seen.update(k)
+        return real(*a, **{**k, "scale": 0.0})  # the options are what is tested, not this random net
+    monkeypatch.setattr(conditional, "posterior_score", spy)
+    code, err = run_script("sample", [f"run={cond_run}", "inpaint=true", "inpaint_method=dps", "n=2",
+                                      "completions=1", *SMP, *args])
+    assert code == 0, err
+    assert seen["jacobian"] == jacobian and seen["dps_noise"] == noise

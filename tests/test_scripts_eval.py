@@ -143,7 +143,7 @@ def test_save_pretrained_refuses_nan_weights_and_unsaveable_parts(tmp_path):
 
 
 def test_score_progress_counts_every_evaluation_and_passes_values_through():
-    from sde_diffusion.runs import score_progress
+    from sde_diffusion.app.likelihood import score_progress
     model = tiny_model()
     x, t = torch.randn(3, 2), torch.full((3,), 0.5)
     with torch.no_grad(), score_progress(model, "test", enabled=True) as fn:

@@ -273,7 +273,9 @@ def test_trajectory_callback_progress_dtype():
     assert info.trajectory.shape == (7, 5, 2)
     assert [i for i, _ in seen] == list(range(7))
     assert info.times.dtype == torch.float64 and info.times[0] == sde.T
-    assert abs(float(info.times[-1]) - sde.eps) < 1e-15 and info.t_end == sde.eps
+    # VE's default end: the noise level reaches sigma_min (s(t_end) = 0.01), not s(eps) ~ 1e-4
+    assert info.t_end == float(info.times[-1]) > sde.eps
+    assert abs(float(sde.marginal(info.t_end)[1]) - sde.sigma_min) < 1e-12
     torch.testing.assert_close(info.trajectory[-1], x)
     x32, _ = sample(sde, RING.score_fn(sde), (5, 2), sampler="euler", steps=3)
     assert x32.dtype == torch.float32

@@ -487,8 +487,8 @@ def test_kill_9_loop_ends_bit_identical_without_stale_files(tmp_path):
 def test_reverse_movie_frames_by_noise_level_labels_and_gif(tmp_path):
     from PIL import Image
     from sde_diffusion.sdes import VPSDE
-    from sde_diffusion.training.plots import (frame_indices, save_trajectory_gif,
-                                              save_trajectory_strip)
+    from sde_diffusion.app.plots import (frame_indices, save_trajectory_gif,
+                                         save_trajectory_strip)
     sde = VPSDE()
     times = torch.linspace(1.0, 1e-3, 201).tolist()
     idx = frame_indices(times, 5, sde)

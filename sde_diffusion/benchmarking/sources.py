@@ -11,7 +11,7 @@ import torch
 from ..solvers.grids import default_t_end
 from .problems import Problem, check_data_shape
 
-__all__ = ["score_source", "run_peer", "PEER_INSTALL_HINT"]
+__all__ = ["score_source", "run_peer", "PEER_INSTALL_HINT", "DIFFUSERS_PREFIX"]
 
 PEER_INSTALL_HINT = 'pip install -e ".[bench]"   (diffusers and k-diffusion)'
 
@@ -34,13 +34,16 @@ def _checkpoint_shape(model, cfg) -> Optional[Tuple[int, ...]]:
 
 
 def score_source(cell: Mapping[str, Any], problem: Problem, sde: Any, device, dtype):
-    """(sde, score_fn, "analytic" | "checkpoint") for the cell.
+    """(sde, score_fn, "analytic" | "checkpoint" | "diffusers") for the cell.
 
     Analytic: the mixture's exact score under ``sde``. Checkpoint: ``training.load_model``
     (the only loader; it builds nothing outside the package's allow-list); its data shape must
     equal the problem's and its SDE class the cell's ``sde`` spec, both checked before any
-    sampling; the checkpoint's own SDE is the one sampled."""
+    sampling; the checkpoint's own SDE is the one sampled. ``checkpoint=diffusers:<folder>``
+    loads a diffusers model folder instead (``models.from_diffusers``)."""
     ckpt = cell.get("checkpoint")
+    if isinstance(ckpt, str) and ckpt.startswith(DIFFUSERS_PREFIX):
+        return _diffusers_source(ckpt[len(DIFFUSERS_PREFIX):], problem, device, dtype)
     if not ckpt:
         if not problem.analytic:
             raise ValueError(f"problem {problem.name!r} has no analytic density: give a "
@@ -60,6 +63,24 @@ def score_source(cell: Mapping[str, Any], problem: Problem, sde: Any, device, dt
                          f"checkpoint's SDE is always the one sampled)")
     model = model.to(device=device, dtype=dtype).eval()
     return model.sde, model, "checkpoint"
+
+
+DIFFUSERS_PREFIX = "diffusers:"
+
+
+def _diffusers_source(path: str, problem: Problem, device, dtype):
+    """A diffusers model folder (``checkpoint=diffusers:<folder or hub id>``) through
+    ``models.from_diffusers``; its own SDE (discrete-table VP or VE) is the one sampled."""
+    try:
+        import diffusers  # noqa: F401
+    except ImportError:
+        raise ValueError(f"checkpoint=diffusers:... needs the diffusers package; install it with "
+                         f"{PEER_INSTALL_HINT}") from None
+    from ..models import from_diffusers
+    model = from_diffusers(path)
+    check_data_shape(tuple(model.data_shape), problem, f"diffusers model {path!r}")
+    model = model.to(device=device, dtype=dtype).eval()
+    return model.sde, model, "diffusers"
 
 
 def _peers():

@@ -33,8 +33,8 @@ perturbed measurement {x : A x = m(t) y + s(t) A z}; for a mask this overwrites 
 pixels with a fresh noisy copy of y (PC inpainting); the measurement noise is ignored.
 """
 from .guidance import GuidedScore, cfg_score, classifier_score
-from .inverse import POSTERIOR_METHODS, posterior_score, replacement
+from .inverse import POSTERIOR_METHODS, GuidanceDivergedError, posterior_score, replacement
 from .measurement import LinearMeasurement
 
 __all__ = ["LinearMeasurement", "GuidedScore", "cfg_score", "classifier_score",
-           "posterior_score", "replacement", "POSTERIOR_METHODS"]
+           "posterior_score", "replacement", "POSTERIOR_METHODS", "GuidanceDivergedError"]

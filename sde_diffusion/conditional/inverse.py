@@ -11,10 +11,47 @@ from ..contract import check_choice
 from .guidance import GuidedScore, _check_measurement, _finite_number
 from .measurement import LinearMeasurement
 
-__all__ = ["posterior_score", "replacement", "POSTERIOR_METHODS"]
+__all__ = ["posterior_score", "replacement", "POSTERIOR_METHODS", "GuidanceDivergedError"]
 
 POSTERIOR_METHODS = ("dps", "pigdm")
 JACOBIANS = ("network", "gaussian")
+
+
+class GuidanceDivergedError(FloatingPointError):
+    """The likelihood (guidance) term of a posterior score is not finite while the model's own
+    score is: the guided sampler diverged, not the network."""
+
+
+#: a state beyond this many scales m(t) (sqrt(data_var) + max|y|) + s(t) has diverged
+STATE_BOUND = 1e3
+
+
+def _check_guidance(x: torch.Tensor, m: torch.Tensor, s: torch.Tensor, sc: torch.Tensor,
+                    out: torch.Tensor, tt: torch.Tensor, scale0: float, method: str,
+                    jacobian: str, weight: str) -> None:
+    """``GuidanceDivergedError`` naming the guidance term when the guided score is not finite
+    while the model's score is, or when the state ``x`` has grown beyond ``STATE_BOUND`` noise
+    scales (a geometric blow-up under the guidance: the term is a linear stiffness lambda along
+    the observed directions, lambda ~ J^2 * weight, and a step of coefficient c ~ g^2 dt is
+    unstable once lambda * c > 2). One host sync per call."""
+    noise = m * scale0 + s
+    grown = (x.abs() > STATE_BOUND * noise).any()
+    if bool(torch.isfinite(out).all() & ~grown):
+        return
+    if not bool(torch.isfinite(sc).all()) and not bool(grown):
+        return  # the network itself: the sampler's own check names it
+    what = (f"the state grew beyond {STATE_BOUND:g} x its scale m(t) (sqrt(data_var) + max|y|) + s(t)"
+            if bool(grown) else "the guided score is not finite while the model's score is")
+    hint = ("jacobian='gaussian' (sample.py: inpaint_jacobian=gaussian; the network's dx0_hat/dx_t "
+            "carries its Jacobian error times 1/m(t), ~150 at T for the default VP SDE)"
+            if jacobian == "network" else "")
+    if method == "dps":
+        hint += (", " if hint else "") + "a larger noise sigma (dps_noise)"
+    raise GuidanceDivergedError(
+        f"the {method.upper()} guidance term scale * grad log p(y | x_t) ({jacobian} Jacobian, weight "
+        f"{weight}) diverged at t={float(tt.reshape(-1)[0]):.4g}: {what}. Its stiffness exceeds the "
+        f"step's stability limit; it is the guidance, not the network's weights. Use "
+        f"{hint + ', ' if hint else ''}a smaller scale, or more steps")
 
 
 def posterior_score(sde, score_fn, meas: LinearMeasurement, method: str = "dps",
@@ -55,6 +92,11 @@ def posterior_score(sde, score_fn, meas: LinearMeasurement, method: str = "dps",
             isinstance(data_var, (int, float)) and math.isfinite(data_var) and data_var > 0):
         raise ValueError(f"data_var must be a positive finite number, got {data_var!r}")
 
+    weight = f"1/sigma^2 = {1 / sigma ** 2:.4g}" if method == "dps" else "(r_t^2 A A^T + sigma^2 I)^-1"
+
+    dv = float(data_var) if isinstance(data_var, (int, float)) and math.isfinite(data_var) and data_var > 0 else 1.0
+    scale0 = math.sqrt(dv) + float(meas.y.abs().max()) if meas.y.numel() else math.sqrt(dv)
+
     def fn(x, t):
         n = x.shape[0]
         y = meas._y_for(x)
@@ -79,7 +121,9 @@ def posterior_score(sde, score_fn, meas: LinearMeasurement, method: str = "dps",
                 v = torch.linalg.solve(cov, r.detach().double()[:, :, None])[:, :, 0].to(x.dtype)
                 obj = (meas.apply(x0) * v).sum()                          # grad = J^T A^T v
             (grad,) = torch.autograd.grad(obj, xg)
-        return sc.detach() + scale * grad
+        out = sc.detach() + scale * grad
+        _check_guidance(x, m, s, sc, out, tt, scale0, method, jacobian, weight)
+        return out
     def _gaussian_jacobian_score(x, tt, m, s, y):
         sc = score_fn(x, tt)
         r = y - meas.apply((x + s * s * sc) / m)                              # (N, m)
@@ -93,7 +137,9 @@ def posterior_score(sde, score_fn, meas: LinearMeasurement, method: str = "dps",
                                                                           device=A.device)
             v = torch.linalg.solve(cov, r.double()[:, :, None])[:, :, 0].to(x.dtype)
         grad = (v @ meas.A.to(device=x.device, dtype=x.dtype)).reshape(x.shape)
-        return sc + scale * k * grad
+        out = sc + scale * k * grad
+        _check_guidance(x, m, s, sc, out, tt, scale0, method, jacobian, weight)
+        return out
     return GuidedScore(fn, f"posterior({method}, {jacobian} Jacobian, scale={scale:g})", 1, 1)
 
 

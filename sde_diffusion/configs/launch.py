@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, List, NoReturn, Optional, Sequence
 
-__all__ = ["run_main", "check_arguments", "guarded", "one_line_error", "hydra_ddp_argv", "EXIT_BAD_INPUT",
-           "EXIT_FAILED"]
+__all__ = ["run_main", "check_arguments", "guarded", "one_line_error", "hydra_ddp_argv",
+           "check_run_names", "EXIT_BAD_INPUT", "EXIT_FAILED"]
 
 EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED = 2, 1, 130
 
@@ -122,6 +122,7 @@ def run_main(task: Callable[[Any], Any], config_name: str, argv: Optional[Sequen
     prog = prog or Path(sys.argv[0]).stem or config_name
     register_configs()
     check_arguments(args, config_name, prog, config_dir)
+    guarded(check_run_names, prog)(args)
     flags = [a for a in args if a.startswith("-")]
     if hydra_main or flags:
         import hydra
@@ -135,6 +136,15 @@ def run_main(task: Callable[[Any], Any], config_name: str, argv: Optional[Sequen
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s] %(message)s",
                         datefmt="%H:%M:%S")
     return guarded(lambda a: task(compose(a, config_name, config_dir)), prog)(args)
+
+
+def check_run_names(args: Sequence[str]) -> None:
+    """``name=`` on the command line (each value of a sweep) names a folder inside outputs/."""
+    from ..app.folders import check_run_name
+    for a in args:
+        if a.lstrip("+~").startswith("name="):
+            for v in a.split("=", 1)[1].split(","):
+                check_run_name(v)
 
 
 # ------------------------------------------------------------------------ torchrun + Hydra

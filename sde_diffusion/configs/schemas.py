@@ -199,7 +199,7 @@ class SampleConfig:
 
     ``run``: a run folder, a checkpoint file, a ``latest`` link or a ``save_pretrained`` folder.
     Outputs go to ``<run>/samples/<timestamp>/`` unless ``out`` names a folder.
-    Conditional (``sde_diffusion.runs_conditional``): ``label`` (a class or "all") with
+    Conditional (``sde_diffusion.app.sampling``): ``label`` (a class or "all") with
     ``guidance`` w; ``inpaint=true`` completes ``n`` test samples hidden by ``mask``."""
     run: str = MISSING
     n: int = 64
@@ -209,6 +209,7 @@ class SampleConfig:
     steps: Optional[int] = None
     batch_size: int = 4096
     out: Optional[str] = None
+    data_root: Optional[str] = None  # a folder outside the run its stored data config may read
     trajectory_frames: int = 8
     device: str = "auto"
     progress: Optional[bool] = None
@@ -218,8 +219,9 @@ class SampleConfig:
     mask: str = "right"
     inpaint_method: str = "replacement"
     completions: int = 4
-    dps_noise: float = 0.05
+    dps_noise: float = 0.2
     inpaint_scale: float = 1.0
+    inpaint_jacobian: str = "gaussian"
 
 
 @dataclass
@@ -264,6 +266,7 @@ class LikelihoodConfig:
     device: str = "cpu"
     data: Any = None
     allow_data_mismatch: bool = False
+    data_root: Optional[str] = None  # a folder outside the run its stored data config may read
     out: Optional[str] = None
     progress: Optional[bool] = None
     logger: Any = None

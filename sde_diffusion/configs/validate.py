@@ -150,10 +150,10 @@ def validate_sample_config(cfg: Mapping[str, Any]) -> None:
     if not isinstance(cfg.get("inpaint", False), bool):
         raise TypeError(f"inpaint must be true or false, got {cfg.get('inpaint')!r}")
     if cfg.get("inpaint"):
-        from ..runs_conditional import check_inpaint_options
-        check_inpaint_options(cfg.get("inpaint_method"), cfg.get("mask"))
+        from ..app.inpainting import check_inpaint_options
+        check_inpaint_options(cfg.get("inpaint_method"), cfg.get("mask"), cfg.get("inpaint_jacobian", "gaussian"))
         check_int("completions", cfg.get("completions", 4), lo=1)
-        check_number("dps_noise", cfg.get("dps_noise", 0.05), positive=True)
+        check_number("dps_noise", cfg.get("dps_noise", 0.2), positive=True)
         check_number("inpaint_scale", cfg.get("inpaint_scale", 1.0), lo=0.0)
         if label == "all":
             raise ValueError("label=all draws a class grid; inpainting takes one label (or none)")

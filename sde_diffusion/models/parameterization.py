@@ -42,8 +42,12 @@ def _bc(c: Coeff, x: torch.Tensor) -> Coeff:
 
 
 def tweedie(x_t: torch.Tensor, score: torch.Tensor, m: Coeff, s: Coeff) -> torch.Tensor:
-    """E[x_0 | x_t] = (x_t + s^2 score) / m (Tweedie's formula for the kernel N(m x_0, s^2 I))."""
-    return from_eps(to_eps(score, "score", x_t, m, s), "x0", x_t, m, s)
+    """E[x_0 | x_t] = (x_t + s^2 score) / m (Tweedie's formula for the kernel N(m x_0, s^2 I));
+    two kernels when m, s are host floats (the samplers' case)."""
+    if not (torch.is_tensor(m) or torch.is_tensor(s)):
+        return torch.add(x_t, score, alpha=float(s) * float(s)).mul_(1.0 / float(m))
+    m, s = _bc(m, x_t), _bc(s, x_t)
+    return (x_t + s * s * score) / m
 
 
 def to_eps(pred: torch.Tensor, kind: str, x_t: torch.Tensor, m: Coeff, s: Coeff) -> torch.Tensor:

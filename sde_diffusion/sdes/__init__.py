@@ -4,9 +4,9 @@ from .discrete import DiscreteChain
 from .edm import EDMSDE
 from .linear import LinearSDE
 from .ve import VESDE
-from .schedules import BetaSchedule, CosineBeta, LinearBeta
+from .schedules import BetaSchedule, CosineBeta, DiscreteBeta, LinearBeta
 from .vp import SCHEDULES, BetaSDE, SubVPSDE, VPSDE
 
 __all__ = ["SDE", "ReverseSDE", "ProbabilityFlowODE", "ScoreFn", "VPSDE", "SubVPSDE",
            "VESDE", "LinearSDE", "EDMSDE", "DiscreteChain", "SCHEDULES",
-           "BetaSDE", "BetaSchedule", "LinearBeta", "CosineBeta"]
+           "BetaSDE", "BetaSchedule", "LinearBeta", "CosineBeta", "DiscreteBeta"]

@@ -42,7 +42,7 @@ class SDE(ABC):
     #: log-SNR on (0, T] (exponential integrators, log-SNR grids)
     has_discrete_chain = False
     has_finite_log_snr = True
-    #: end time of runs with < 15 steps when the call gives none (None: eps); ``solvers.grids``
+    #: end time of few-step runs when the call gives none (None: eps); ``solvers.grids``
     few_step_t_end = None
 
     def __init__(self, T: float = 1.0, eps: float = 1e-5):
@@ -106,7 +106,8 @@ class SDE(ABC):
 
     # ---- noise level and log-SNR (used by exponential integrators, EDM, importance sampling)
     def log_snr(self, t: TimeLike) -> torch.Tensor:
-        """lambda(t) = log(m(t)^2 / s(t)^2); decreasing in t."""
+        """The log-SNR log(m(t)^2 / s(t)^2) = 2 lambda(t); decreasing in t. (lambda = log(m/s),
+        the half log-SNR, is the time variable of the solvers, ``SolverContext.lam``.)"""
         m, s = self.marginal(t)
         return 2.0 * (torch.log(m) - torch.log(s))
 
@@ -115,15 +116,15 @@ class SDE(ABC):
         m, s = self.marginal(t)
         return s / m
 
-    def t_from_log_snr(self, lam: torch.Tensor) -> torch.Tensor:
+    def t_from_log_snr(self, log_snr: torch.Tensor) -> torch.Tensor:
         """Inverse of ``log_snr`` on [0, T] by bisection (float64). Subclasses with a closed
         form override it. Values outside the range of log_snr clamp to the ends."""
-        lam = torch.as_tensor(lam, dtype=torch.float64)
-        lo = torch.zeros_like(lam)
-        hi = torch.full_like(lam, self.T)
+        log_snr = torch.as_tensor(log_snr, dtype=torch.float64)
+        lo = torch.zeros_like(log_snr)
+        hi = torch.full_like(log_snr, self.T)
         for _ in range(64):  # 2^-64 T: below float64 resolution
             mid = 0.5 * (lo + hi)
-            above = self.log_snr(mid) > lam  # log-SNR still too high: t is later
+            above = self.log_snr(mid) > log_snr  # log-SNR still too high: t is later
             lo = torch.where(above, mid, lo)
             hi = torch.where(above, hi, mid)
         return 0.5 * (lo + hi)

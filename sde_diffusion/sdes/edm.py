@@ -47,9 +47,9 @@ class EDMSDE(SDE):
     def sigma(self, t):
         return self._time(t).clone()
 
-    def t_from_log_snr(self, lam):
-        lam = torch.as_tensor(lam, dtype=torch.float64)
-        return torch.exp(-0.5 * lam).clamp(0.0, self.T)
+    def t_from_log_snr(self, log_snr):
+        log_snr = torch.as_tensor(log_snr, dtype=torch.float64)
+        return torch.exp(-0.5 * log_snr).clamp(0.0, self.T)
 
     def t_from_sigma(self, sigma):
         return torch.as_tensor(sigma, dtype=torch.float64).clamp(0.0, self.T)

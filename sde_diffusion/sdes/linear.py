@@ -251,21 +251,21 @@ class LinearSDE(SDE):
             return self._closed_marginal(t)
         return self._quad_marginal(t)
 
-    def t_from_log_snr(self, lam: torch.Tensor) -> torch.Tensor:
+    def t_from_log_snr(self, log_snr: torch.Tensor) -> torch.Tensor:
         """Inverse of the (decreasing) log-SNR: the grid cell by ``searchsorted`` on a cached
         table of log-SNR at the grid nodes, then 60 bisection steps inside the cell (float64).
         Values outside the range clamp to the ends of [0, T]."""
-        lam = torch.as_tensor(lam, dtype=torch.float64)
-        if self._lsnr_grid is None or self._lsnr_grid[0].device != lam.device:
-            nodes = _nodes(self.T, self.grid_size).to(lam.device)
+        log_snr = torch.as_tensor(log_snr, dtype=torch.float64)
+        if self._lsnr_grid is None or self._lsnr_grid[0].device != log_snr.device:
+            nodes = _nodes(self.T, self.grid_size).to(log_snr.device)
             neg = -self.log_snr(nodes)  # increasing; -inf at t = 0
             self._lsnr_grid = (nodes, torch.cummax(neg, 0).values.contiguous())
         nodes, neg = self._lsnr_grid
-        j = torch.searchsorted(neg, (-lam).contiguous()).clamp(1, nodes.numel() - 1)
+        j = torch.searchsorted(neg, (-log_snr).contiguous()).clamp(1, nodes.numel() - 1)
         lo, hi = nodes[j - 1], nodes[j]
         for _ in range(60):
             mid = 0.5 * (lo + hi)
-            above = self.log_snr(mid) > lam
+            above = self.log_snr(mid) > log_snr
             lo = torch.where(above, mid, lo)
             hi = torch.where(above, hi, mid)
         return (0.5 * (lo + hi)).clamp(0.0, self.T)

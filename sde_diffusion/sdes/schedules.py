@@ -24,7 +24,7 @@ from ..contract import check_choice, check_finite_number, check_positive
 from ..registry import register
 
 __all__ = ["Schedule", "Constant", "Linear", "Geometric", "Scaled", "Sqrt", "Sum", "Power",
-           "vp_drift", "vp_diffusion", "BetaSchedule", "LinearBeta", "CosineBeta",
+           "vp_drift", "vp_diffusion", "BetaSchedule", "LinearBeta", "CosineBeta", "DiscreteBeta",
            "BETA_SCHEDULES", "make_beta_schedule"]
 
 Schedule = Callable[[torch.Tensor], torch.Tensor]
@@ -231,6 +231,65 @@ class CosineBeta(BetaSchedule):
 
     def __repr__(self):
         return f"CosineBeta(s={self.cosine_s}, alpha_bar_min={self.alpha_bar_min}, T={self.T})"
+
+
+@register("beta_schedule", "sde_diffusion.sdes.DiscreteBeta")
+class DiscreteBeta(BetaSchedule):
+    """A discrete-time model's table alpha_bar_0 > ... > alpha_bar_{N-1} as a continuous VP.
+
+    Timestep n sits at t_n = (n + 1) T / N, and B(t) = -log alpha_bar(t) is piecewise linear in
+    t through the nodes (0, 0) and (t_n, -log alpha_bar_n): log m(t) = -B/2 is DPM-Solver's
+    linear interpolation of log alpha_t (NoiseScheduleVP "discrete"), so m(t_n)^2 = alpha_bar_n
+    exactly and beta(t) = B'(t) is constant on each cell [t_{n-1}, t_n].
+    """
+
+    name = "discrete"
+
+    def __init__(self, alphas_cumprod, T: float = 1.0):
+        self.T = float(check_positive("T", T))
+        if isinstance(alphas_cumprod, (str, bytes)) or not hasattr(alphas_cumprod, "__len__"):
+            raise TypeError(f"alphas_cumprod must be a sequence of floats, got "
+                            f"{type(alphas_cumprod).__name__}")
+        ab = torch.as_tensor(alphas_cumprod, dtype=torch.float64).flatten()
+        if ab.numel() < 2:
+            raise ValueError(f"alphas_cumprod needs at least 2 entries, got {ab.numel()}")
+        bad = ~((ab > 0) & (ab < 1))
+        if bool(bad.any()):
+            n = int(bad.nonzero()[0])
+            raise ValueError(f"alphas_cumprod[{n}] = {float(ab[n])!r} must lie in (0, 1) (a zero "
+                             f"terminal SNR has no finite log-SNR)")
+        if not bool((ab[1:] < ab[:-1]).all()):
+            n = int((ab[1:] >= ab[:-1]).nonzero()[0]) + 1
+            raise ValueError(f"alphas_cumprod must decrease strictly; entry {n} = {float(ab[n])!r} "
+                             f">= entry {n - 1} = {float(ab[n - 1])!r}")
+        self.alphas_cumprod = [float(v) for v in ab]
+        self.num_steps = ab.numel()
+        self._t = torch.linspace(0.0, self.T, self.num_steps + 1, dtype=torch.float64)
+        self._B = torch.cat([ab.new_zeros(1), -torch.log(ab)])
+
+    def _cell(self, t: torch.Tensor) -> torch.Tensor:
+        n = torch.floor(t.to(torch.float64) * (self.num_steps / self.T)).long()
+        return n.clamp(0, self.num_steps - 1)
+
+    def beta(self, t):
+        i = self._cell(t)
+        B = self._B.to(t.device)
+        return (B[i + 1] - B[i]) * (self.num_steps / self.T)
+
+    def integral(self, t):
+        i = self._cell(t)
+        B, tt = self._B.to(t.device), self._t.to(t.device)
+        return B[i] + (t - tt[i]) * (B[i + 1] - B[i]) * (self.num_steps / self.T)
+
+    def t_from_integral(self, B):
+        B = torch.as_tensor(B, dtype=torch.float64)
+        nodes, tt = self._B.to(B.device), self._t.to(B.device)
+        i = (torch.searchsorted(nodes, B.contiguous(), right=True) - 1).clamp(0, self.num_steps - 1)
+        return tt[i] + (B - nodes[i]) / (nodes[i + 1] - nodes[i]) * (self.T / self.num_steps)
+
+    def __repr__(self):
+        return (f"DiscreteBeta(N={self.num_steps}, alpha_bar=[{self.alphas_cumprod[0]:.6g} .. "
+                f"{self.alphas_cumprod[-1]:.6g}], T={self.T})")
 
 
 BETA_SCHEDULES = {"linear": LinearBeta, "cosine": CosineBeta}

@@ -52,9 +52,9 @@ class VESDE(SDE):
         t = self._time(t)
         return -2 * math.log(self.sigma_min) - torch.log(torch.expm1(2 * t / self.T * self._log_ratio))
 
-    def t_from_log_snr(self, lam):
-        lam = torch.as_tensor(lam, dtype=torch.float64)
-        u = torch.log1p(torch.exp(-lam) / self.sigma_min ** 2) / (2 * self._log_ratio)
+    def t_from_log_snr(self, log_snr):
+        log_snr = torch.as_tensor(log_snr, dtype=torch.float64)
+        u = torch.log1p(torch.exp(-log_snr) / self.sigma_min ** 2) / (2 * self._log_ratio)
         return (self.T * u).clamp(0.0, self.T)
 
     @staticmethod

@@ -28,7 +28,7 @@ class BetaSDE(SDE):
     ``BetaSchedule`` object defined on the same [0, T]."""
 
     default_grid = "time_power"  # t^(1/1.2) uniform: best worst case at 10 NFE (fewstep.md)
-    few_step_t_end = 1e-3  # runs of < 15 steps end here (solvers.grids.default_t_end)
+    few_step_t_end = 1e-3  # few-step runs end here (solvers.grids.default_t_end)
 
     def __init__(self, beta_min: float = 0.1, beta_max: float = 20.0, schedule="linear",
                  T: float = 1.0, eps: float = 1e-5, cosine_s: float = 0.008,
@@ -68,9 +68,9 @@ class VPSDE(BetaSDE):
         B = self.schedule.integral(self._time(t))
         return -B - torch.log(-torch.expm1(-B))  # log(alpha_bar / (1 - alpha_bar))
 
-    def t_from_log_snr(self, lam):
-        lam = torch.as_tensor(lam, dtype=torch.float64)
-        B = torch.nn.functional.softplus(-lam)  # alpha_bar = sigmoid(lam)
+    def t_from_log_snr(self, log_snr):
+        log_snr = torch.as_tensor(log_snr, dtype=torch.float64)
+        B = torch.nn.functional.softplus(-log_snr)  # alpha_bar = sigmoid(log_snr)
         return self.schedule.t_from_integral(B).clamp(0.0, self.T)
 
     def discrete(self, num_steps: int):

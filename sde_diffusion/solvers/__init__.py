@@ -3,18 +3,19 @@
 ``x, info = sample(sde, score_fn, shape, sampler="pc", steps=1000, generator=g)``.
 Registered names (``SAMPLERS``): reverse-SDE ``pc``, ``euler_maruyama``, ``reverse_diffusion``,
 ``ancestral``, ``annealed_langevin``, ``torchsde``; probability-flow ODE ``euler``, ``heun``,
-``rk45``, ``ddim``, ``dpm_solver2``, ``dpm_solver3``. Add one with ``@register_sampler(name)``
+``rk45``, ``ddim``, ``dpm_solver2``, ``dpm_solver3``, ``unipc``, ``deis``, ``ipndm``,
+``ipndm_v``, ``dpm_solver_2s``, ``dpm_solver_3s``, ``edm_heun``, ... (``SAMPLERS`` lists them). Add one with ``@register_sampler(name)``
 on a ``Sampler`` subclass (see ``base.py``).
 """
 from .base import SAMPLERS, NoiseSource, SampleInfo, Sampler, SolverContext, get_sampler, \
     register_sampler, sample
 from .grids import GRIDS, karras, make_grid, uniform_log_snr, uniform_t
 from . import pc, ode, exponential, torchsde_backend  # noqa: F401  (registration)
-from . import unipc, deis, singlestep, adaptive, dpmpp_sde  # noqa: F401  (issue 15)
-from .optimized_grid import OptimizedGrid, load_grid, optimize_grid  # issue 15
+from . import unipc, deis, singlestep, adaptive, dpmpp_sde, ipndm  # noqa: F401  (registration)
+from .optimized_grid import OptimizedGrid, load_grid, optimize_grid
 from .pc import CORRECTORS, PREDICTORS, langevin_step
 
-try:  # EDM samplers (issue 10) register themselves when present
+try:  # EDM samplers register themselves when present
     from . import edm  # noqa: F401
 except ImportError:  # pragma: no cover
     pass

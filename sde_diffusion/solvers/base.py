@@ -16,11 +16,13 @@ A sampler object holds only its options: everything that belongs to one run live
 (one per ``sample`` call) or in the ``state`` value that ``init_state`` returns and the loop
 passes to every ``step``. So one sampler object can run twice, or in two threads at once.
 
-``ctx`` (a :class:`SolverContext`) holds the float64 grid ``ctx.t`` (Python floats, so a
-fixed-step loop never synchronises with the device), the kernel coefficients ``ctx.m``,
-``ctx.s``, drift coefficient ``ctx.f`` and diffusion ``ctx.g`` at every grid point, the
-counted score ``ctx.score(x, t)``, the data prediction ``ctx.x0(x, i)`` and the noise source
-``ctx.noise(x)``. The base class runs the loop, callback, trajectory, progress bar, the
+``ctx`` (a :class:`SolverContext`) holds, per grid point and as Python floats (so a
+fixed-step loop never synchronises with the device): the time ``ctx.t``, the kernel
+``ctx.m``, ``ctx.s``, the noise level ``ctx.sigma`` = s/m, the half log-SNR ``ctx.lam`` =
+log(m/s), the drift and diffusion coefficients ``ctx.f``, ``ctx.g``; and the counted model
+calls in the form a step wants: the denoiser ``ctx.x0(x, i)``, ``ctx.eps(x, i)`` (native when
+the model has ``predict``) and ``ctx.score(x, t)``; the noise source ``ctx.noise(x)``. A
+multistep solver takes the order of each step from ``order.step_orders(ctx.lam, p)``. The base class runs the loop, callback, trajectory, progress bar, the
 optional ``after_step`` hook (e.g. the replacement method of inpainting) and the non-finite
 check (a device-side flag per step, read once at the end: no host sync inside the loop).
 

@@ -1,11 +1,20 @@
 """The per-call side of sampling: the noise source and the ``SolverContext`` a sampler's step
-reads (grid, host-side kernel coefficients, the counted score, Tweedie's data prediction, the
-SDE's reverse / probability-flow drift, noise, bookkeeping), plus the errors of a run.
+reads, plus the errors of a run.
+
+The context computes once per grid point what every sampler needs, as host floats: the kernel
+x_t = m x_0 + s z (``m``, ``s``), the noise level sigma = s/m of the scaled state x/m, the
+half log-SNR lambda = log(m/s) (``lam``; -inf where m = 0, +inf where s = 0), and the drift
+and diffusion coefficients ``f``, ``g``. A model evaluation (one NFE) is asked for in the form
+the sampler wants: ``x0`` (the denoiser D = E[x_0 | x_t]), ``eps`` or ``score``. A model with
+``predict(x, t, kind)`` (``ScoreModel``) answers in that form itself, so an x0-predicting
+network feeds an x0-based sampler with no conversion; a plain score function is wrapped once:
+x0 = (x + s^2 score)/m, eps = -s score.
 
 Nothing here is stored on a sampler: one context per ``sample`` call.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import torch
@@ -14,7 +23,17 @@ from ..models.parameterization import tweedie
 from ..sdes.base import ProbabilityFlowODE, ReverseSDE
 from ..contract import as_steps, check_score_shape
 
-__all__ = ["SolverContext", "NoiseSource", "NonFiniteSampleError", "as_steps", "GeneratorLike"]
+__all__ = ["SolverContext", "NoiseSource", "NonFiniteSampleError", "as_steps", "GeneratorLike",
+           "half_log_snr"]
+
+
+def half_log_snr(m: float, s: float) -> float:
+    """lambda = log(m/s), the half log-SNR (-inf where m = 0, +inf where s = 0)."""
+    if s <= 0.0:
+        return math.inf
+    if m <= 0.0:
+        return -math.inf
+    return math.log(m) - math.log(s)
 
 
 class NonFiniteSampleError(FloatingPointError, ValueError):
@@ -74,6 +93,8 @@ class SolverContext:
                  after_step: Optional[Callable[[torch.Tensor, float, Callable], torch.Tensor]] = None):
         self.sde = sde
         self.score_fn = score_fn
+        predict = getattr(score_fn, "predict", None)
+        self._predict = predict if callable(predict) else None
         self.noise_source = noise
         self.set_times(times)
         self.nfe = 0
@@ -83,7 +104,8 @@ class SolverContext:
         self.desc = desc
         self.last_x0: Optional[torch.Tensor] = None
         self.after_step = after_step
-        self._first_bad: Optional[torch.Tensor] = None  # device-side index of first bad step
+        self._sums: List[tuple] = []  # (grid index, device-side sum of x) per step
+        self._t_cache: Dict[tuple, torch.Tensor] = {}
         # the SDE's own reverse processes own the drift formula f x - c g^2 score
         make_flow = getattr(sde, "probability_flow", None)
         make_rev = getattr(sde, "reverse", None)
@@ -93,8 +115,12 @@ class SolverContext:
     def set_times(self, times: torch.Tensor) -> None:
         self.times = times
         self.t = times.tolist()
+        self._index = {v: k for k, v in enumerate(self.t)}
+        self._t_cache = {}
         m, s = self.sde.marginal(times)
         self.m, self.s = m.tolist(), s.tolist()
+        self.sigma = [b / a if a > 0 else math.inf for a, b in zip(self.m, self.s)]
+        self.lam = [half_log_snr(a, b) for a, b in zip(self.m, self.s)]
         self.f = self.sde.drift_coeff(times).tolist()
         self.g = self.sde.diffusion(times).tolist()
 
@@ -103,21 +129,49 @@ class SolverContext:
         return len(self.t) - 1
 
     # ---- model evaluations (each call = one NFE) ----
+    def _time(self, x: torch.Tensor, t: float) -> torch.Tensor:
+        """t as an (N,) tensor in x's dtype and device (grid times from one cached table)."""
+        key = (x.device, x.dtype)
+        table = self._t_cache.get(key)
+        if table is None:
+            table = self._t_cache[key] = self.times.to(device=x.device, dtype=x.dtype)
+        i = self._index.get(t)
+        if i is None:
+            return torch.full((x.shape[0],), float(t), dtype=x.dtype, device=x.device)
+        return table[i].expand(x.shape[0])
+
     def score(self, x: torch.Tensor, t: float) -> torch.Tensor:
         """score_fn(x, t) with t an (N,) tensor in x's dtype; counted and shape-checked."""
-        tt = torch.full((x.shape[0],), float(t), dtype=x.dtype, device=x.device)
-        out = self.score_fn(x, tt)
+        out = self.score_fn(x, self._time(x, t))
+        self.nfe += 1
+        return check_score_shape(out, x)
+
+    def _native(self, x: torch.Tensor, i: int, kind: str) -> torch.Tensor:
+        """The model's own ``predict(x, t, kind)`` at grid point i (one NFE)."""
+        out = self._predict(x, self._time(x, self.t[i]), kind)
         self.nfe += 1
         return check_score_shape(out, x)
 
     def x0(self, x: torch.Tensor, i: int) -> torch.Tensor:
-        """Tweedie data prediction at grid point i (``parameterization.tweedie``, one NFE)."""
+        """The denoiser D = E[x_0 | x_t] at grid point i (one NFE; x/m itself where s = 0):
+        the model's native x0 when it has ``predict``, else (x + s^2 score)/m."""
         s, m = self.s[i], self.m[i]
         if s == 0.0:
             return x / m
-        x0 = tweedie(x, self.score(x, self.t[i]), m, s)
-        self.last_x0 = x0
+        if self._predict is not None:
+            x0 = self._native(x, i, "x0")
+        else:
+            x0 = tweedie(x, self.score(x, self.t[i]), m, s)
+        if self.callback is not None:
+            self.last_x0 = x0
         return x0
+
+    def eps(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        """The noise prediction eps = (x - m D)/s at grid point i (one NFE; s > 0): the
+        model's native eps when it has ``predict``, else -s score."""
+        if self._predict is not None:
+            return self._native(x, i, "eps")
+        return -self.s[i] * self.score(x, self.t[i])
 
     def pf_drift(self, x: torch.Tensor, i: int) -> torch.Tensor:
         """Probability-flow drift at grid point i, ``sde.probability_flow(score)`` (one NFE)."""
@@ -140,16 +194,20 @@ class SolverContext:
         return x
 
     def flag_nonfinite(self, x: torch.Tensor, i: int) -> None:
-        """Remember (on x's device, without a host sync) the first grid index with NaN/inf."""
-        bad = torch.where(torch.isfinite(x).all(), len(self.t) + 1, i)
-        self._first_bad = bad if self._first_bad is None else torch.minimum(self._first_bad, bad)
+        """Remember, without a host sync, a device-side sum of x at grid index i: the sum is
+        NaN/inf exactly when some entry is (up to overflow of a sum of huge entries, which is a
+        diverged run anyway); one reduction per step, read once at the end."""
+        acc = torch.float64 if x.dtype == torch.float64 else torch.float32
+        self._sums.append((i, x.sum(dtype=acc)))
 
     def raise_if_nonfinite(self, sampler) -> None:
         """One host sync at the end: NonFiniteSampleError naming the first bad step."""
-        if self._first_bad is not None:
-            i = int(self._first_bad)
-            if i <= len(self.t):
-                raise NonFiniteSampleError(sampler.name, i, self.t[min(i, len(self.t) - 1)])
+        if not self._sums:
+            return
+        ok = torch.isfinite(torch.stack([v for _, v in self._sums]).cpu())
+        if not bool(ok.all()):
+            i = self._sums[int((~ok).nonzero()[0])][0]
+            raise NonFiniteSampleError(sampler.name, i, self.t[min(i, len(self.t) - 1)])
 
     def record(self, x: torch.Tensor, i: int, sampler) -> None:
         """Store the state at grid index i and call the user callback."""

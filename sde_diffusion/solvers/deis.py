@@ -10,11 +10,9 @@ tAB-p replaces eps(t) by its Lagrange interpolant in t through the last p grid p
 t_i, t_{i-1}, ... (``basis="t"``; the default ``basis="log_sigma"`` interpolates in log sigma instead,
 the "log-rho" DEIS of diffusers: measured 2-10x better on EDM at 10 NFE, within 1.3x on VP); the coefficients C_{ik} = m_{i+1} int L_k(t(sigma)) d sigma are computed
 once per call by Gauss-Legendre quadrature in sigma (``quad_points`` nodes per step; t(sigma)
-from ``sde.t_from_sigma``). Order p = 1 is DDIM. ``lower_order_final`` as in DPM-Solver.
+from ``sde.t_from_sigma``). Order p = 1 is DDIM. The order of each step follows the one rule of ``order.py``.
 """
 from __future__ import annotations
-
-from typing import List
 
 import numpy as np
 import torch
@@ -22,6 +20,7 @@ import torch
 from ..contract import check_choice
 from .base import Sampler, SolverContext, as_steps, register_sampler
 from .expint import gauss_legendre
+from .order import step_orders
 
 __all__ = ["DEISSampler"]
 
@@ -42,19 +41,13 @@ class DEISSampler(Sampler):
         self.lower_order_final = bool(lower_order_final)
         self.quad_points = as_steps(quad_points, "quad_points", minimum=2)
 
-    def _orders(self, n: int) -> List[int]:
-        out = []
-        for i in range(n):
-            p = min(self.order, i + 1)
-            if self.lower_order_final and n < 15:
-                p = min(p, n - i)
-            out.append(p)
-        return out
-
     def init_state(self, ctx: SolverContext, x: torch.Tensor) -> dict:
         """Coefficient table C[i] (one list per step, newest node first), float64 on the host."""
         n = ctx.steps
-        sig = np.array([s / m for m, s in zip(ctx.m, ctx.s)], dtype=np.float64)
+        if not np.isfinite(ctx.sigma[0]):
+            raise ValueError(f"sampler {self.name!r} integrates in sigma = s/m and cannot start "
+                             f"where m = 0 (sigma = inf); use ddim, dpm_solver2/3 or unipc")
+        sig = np.array(ctx.sigma, dtype=np.float64)
         with np.errstate(divide="ignore"):  # log sigma = -inf at a final s = 0: never a node
             t = np.array(ctx.t, dtype=np.float64) if self.basis == "t" else np.log(sig)
         u, w = gauss_legendre(self.quad_points)
@@ -62,7 +55,7 @@ class DEISSampler(Sampler):
         tq = ctx.sde.t_from_sigma(torch.from_numpy(sq.ravel())).to(torch.float64).numpy()
         tq = tq.reshape(n, -1) if self.basis == "t" else np.log(sq)
         coeffs = []
-        for i, p in enumerate(self._orders(n)):
+        for i, p in enumerate(step_orders(ctx.lam, self.order, self.lower_order_final)):
             nodes = [t[i - k] for k in range(p)]
             c = []
             for k in range(p):
@@ -76,7 +69,7 @@ class DEISSampler(Sampler):
 
     def step(self, ctx, x, i, state):
         eps_hist = state["eps"]
-        eps_hist.insert(0, -ctx.s[i] * ctx.score(x, ctx.t[i]))
+        eps_hist.insert(0, ctx.eps(x, i))
         del eps_hist[self.order:]
         out = (ctx.m[i + 1] / ctx.m[i]) * x
         for c, e in zip(state["coeffs"][i], eps_hist):

@@ -6,7 +6,7 @@ With h = lambda' - lambda, H = (1 + eta) h, D1 = (x0_i - x0_{i-1}) / r (r = h_pr
     x' = (s'/s) e^{-eta h} x + m' psi_0(H) x0_i + m' psi_1(H) D1 + s' sqrt(1 - e^{-2 eta h}) z
 
 (psi_j as in ``expint``; eta = 1 is the reverse SDE, eta = 0 the PF-ODE 2M). The first step
-is first order; ``lower_order_final`` as in DPM-Solver. The marginals are preserved for the
+is first order; the order of each step follows the one rule of ``order.py``. The marginals are preserved for the
 exact score at every eta. Denoises at t_end by default (one more NFE), as every stochastic
 sampler here. Default grid: ``log_snr`` on every SDE (its step is uniform in lambda).
 """
@@ -15,7 +15,8 @@ from __future__ import annotations
 import math
 
 from .base import Sampler, register_sampler
-from .expint import half_log_snr, psi
+from .expint import psi
+from .order import step_orders
 
 __all__ = ["DPMSolverPP2MSDE"]
 
@@ -39,10 +40,10 @@ class DPMSolverPP2MSDE(Sampler):
         self.lower_order_final = bool(lower_order_final)
 
     def init_state(self, ctx, x):
-        return {"lam": half_log_snr(ctx.m, ctx.s), "prev": None}
+        return {"orders": step_orders(ctx.lam, 2, self.lower_order_final), "prev": None}
 
     def step(self, ctx, x, i, state):
-        lam = state["lam"]
+        lam = ctx.lam
         x0 = ctx.x0(x, i)
         prev, state["prev"] = state["prev"], x0
         m1, s1, s0 = ctx.m[i + 1], ctx.s[i + 1], ctx.s[i]
@@ -52,9 +53,7 @@ class DPMSolverPP2MSDE(Sampler):
         big = (1.0 + self.eta) * h
         ps = psi(big, 1)
         out = (s1 / s0) * math.exp(-self.eta * h) * x + (m1 * ps[0]) * x0
-        use2 = prev is not None and not (self.lower_order_final and ctx.steps < 15
-                                         and i == ctx.steps - 1)
-        if use2:
+        if state["orders"][i] == 2:
             r = (lam[i] - lam[i - 1]) / h
             out = out + (m1 * ps[1] / r) * (x0 - prev)
         if self.eta > 0:

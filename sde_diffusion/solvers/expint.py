@@ -21,7 +21,7 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["psi", "lagrange_weights", "moment_solve", "gauss_legendre", "half_log_snr"]
+__all__ = ["psi", "lagrange_weights", "moment_solve", "gauss_legendre"]
 
 
 def psi(h: float, n: int) -> List[float]:
@@ -36,6 +36,8 @@ def psi(h: float, n: int) -> List[float]:
             term, total = 1.0 / math.factorial(j + 1), 0.0
             for k in range(40):
                 total += term
+                if abs(term) < 1e-17 * abs(total):  # below half an ulp: the sum is final
+                    break
                 term *= -h / (j + k + 2)
             out.append(h * math.factorial(j) * total)
         return out
@@ -67,7 +69,3 @@ def gauss_legendre(n: int) -> Tuple[np.ndarray, np.ndarray]:
     x, w = np.polynomial.legendre.leggauss(n)
     return 0.5 * (x + 1.0), 0.5 * w
 
-
-def half_log_snr(m: Sequence[float], s: Sequence[float]) -> List[float]:
-    """lambda = log(m/s) per grid point (inf where s = 0)."""
-    return [math.log(a) - math.log(b) if b > 0 else math.inf for a, b in zip(m, s)]

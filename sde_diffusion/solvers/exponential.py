@@ -1,7 +1,6 @@
-"""Exponential integrators of the probability-flow ODE in log-SNR time (DPM-Solver++ family).
+"""Exponential integrators of the probability-flow ODE in half log-SNR time (DPM-Solver++).
 
-With lambda = log(m/s) (half the log-SNR) and the data prediction from the score,
-eps = -s score, x0 = (x - s eps)/m = (x + s^2 score)/m, the PF-ODE solution from t to t' is
+With lambda = log(m/s) and the denoiser x0 = D(x; t), the PF-ODE solution from t to t' is
 
     x_t' = (s'/s) x_t + s' int_{lambda}^{lambda'} e^l x0(l) dl          (exact for linear SDEs)
 
@@ -12,26 +11,20 @@ phi_1 = expm1(-h), phi_2 = phi_1/h + 1, phi_3 = phi_2/h - 1/2):
 - ``dpm_solver2`` (order 2, multistep):  x' = (s'/s) x - m' phi_1 x0_0 + m' phi_2 D1
 - ``dpm_solver3`` (order 3, multistep):  ... - 2 m' phi_3 D2
   with D1 ~ h dx0/dl and D2 ~ h^2/2 d2x0/dl2 from backward differences of earlier x0's on a
-  non-uniform lambda grid. One NFE per step; the first steps use lower orders (warm-up).
+  non-uniform lambda grid. One NFE per step; the order of each step follows the one rule of
+  ``order.py`` (warm-up, the k-th last step at order <= k, no far extrapolation).
 
-Final step: if the grid ends at s = 0 (lambda = inf, "log sigma at sigma = 0") the last step is
-the plain denoising step x' = m' x0. With ``lower_order_final`` (default, DPM-Solver's rule)
-runs of fewer than 15 steps use order <= k for the k-th last step, which stabilises few-step
-sampling. ``min_ratio`` (default 0.3) lowers the order of a step whose history gaps are
-shorter than ``min_ratio * h`` -- extrapolating x0 far beyond the history is unstable (e.g. the
-last, long step of a uniform-t grid ending at eps = 1e-5); on smooth grids the ratios tend to 1,
-so the asymptotic order is unchanged. These samplers work for any SDE with ``marginal`` and ``log_snr`` (VP, sub-VP, VE,
-...); their default grid is uniform in t (measured best at 10-50 steps on the analytic
-mixtures for VP and VE; "log_snr" and "karras" are options).
+End points: a step into s = 0 (lambda' = inf) is the denoising step x' = m' x0. A start at
+m(T) = 0 (lambda = -inf) is the limit h -> inf: phi_1 = -1, x' = (s'/s) x + m' x0, where x0
+comes from the model alone (a model with a native x0 / eps prediction: the score form
+(x + s^2 score)/m is 0/0 there). Any SDE with ``marginal`` works (VP, sub-VP, VE, EDM, ...).
 """
 from __future__ import annotations
 
 import math
-from typing import List
 
-import torch
-
-from .base import Sampler, SolverContext, register_sampler
+from .base import Sampler, register_sampler
+from .order import MIN_RATIO, check_increasing, step_orders
 
 __all__ = ["DDIMSampler", "DPMSolver2Sampler", "DPMSolver3Sampler", "MultistepExpSampler"]
 
@@ -43,54 +36,39 @@ class MultistepExpSampler(Sampler):
     requires = ("marginal", "drift_coeff", "diffusion", "log_snr", "t_from_log_snr")
     needs = ("finite_log_snr",)
 
-    def __init__(self, lower_order_final: bool = True, min_ratio: float = 0.3):
+    def __init__(self, lower_order_final: bool = True, min_ratio: float = MIN_RATIO):
         self.lower_order_final = bool(lower_order_final)
         if not 0.0 <= min_ratio <= 1.0:
             raise ValueError(f"min_ratio must lie in [0, 1], got {min_ratio!r}")
         self.min_ratio = float(min_ratio)
         self.order = float(self.max_order)
 
-    def init_state(self, ctx: SolverContext, x: torch.Tensor) -> dict:
-        """lambda = log(m/s) per grid point (inf where s = 0), computed once on the host, and
-        the multistep history (x0 predictions and their lambdas, newest first)."""
-        lam = [math.log(m) - math.log(s) if s > 0 else math.inf for m, s in zip(ctx.m, ctx.s)]
-        lam_fin = [v for v in lam if math.isfinite(v)]
-        if any(b <= a for a, b in zip(lam_fin, lam_fin[1:])):
-            raise ValueError(f"sampler {self.name!r} needs log-SNR strictly increasing along the "
-                             f"grid (decreasing in t); {type(ctx.sde).__name__}'s is not")
-        hist: List[torch.Tensor] = []
-        hist_lam: List[float] = []
-        return {"lam": lam, "hist": hist, "hist_lam": hist_lam}
+    def init_state(self, ctx, x):
+        """Per-step orders and the x0 history (newest first)."""
+        check_increasing(ctx.lam, self.name, ctx.sde)
+        return {"orders": step_orders(ctx.lam, self.max_order, self.lower_order_final,
+                                      self.min_ratio), "hist": []}
 
     def step(self, ctx, x, i, state):
-        lam, hist, hist_lam = state["lam"], state["hist"], state["hist_lam"]
+        hist, lam = state["hist"], ctx.lam
         x0 = ctx.x0(x, i)
         hist.insert(0, x0)
-        hist_lam.insert(0, lam[i])
-        del hist[self.max_order:], hist_lam[self.max_order:]
+        del hist[self.max_order:]
         m1, s1, s0 = ctx.m[i + 1], ctx.s[i + 1], ctx.s[i]
-        if s1 == 0.0:  # lambda' = inf: plain denoising step
+        if s1 == 0.0:  # lambda' = inf: the denoising step
             return m1 * x0
-        order = min(self.max_order, len(hist))
-        if self.lower_order_final and ctx.steps < 15:
-            order = min(order, ctx.steps - i)
-        lam0, lam1 = lam[i], lam[i + 1]
-        h = lam1 - lam0
-        # no far extrapolation: each earlier log-SNR gap must be >= min_ratio * h
-        for k in range(1, order):
-            if hist_lam[k - 1] - hist_lam[k] < self.min_ratio * h:
-                order = k
-                break
+        order = state["orders"][i]
+        h = lam[i + 1] - lam[i]
         phi1 = math.expm1(-h)
         out = (s1 / s0) * x - (m1 * phi1) * x0
         if order >= 2:
             phi2 = phi1 / h + 1.0
-            r0 = (lam0 - hist_lam[1]) / h
+            r0 = (lam[i] - lam[i - 1]) / h
             d1_0 = (x0 - hist[1]) / r0
             if order == 2:
                 d1 = d1_0
             else:
-                r1 = (hist_lam[1] - hist_lam[2]) / h
+                r1 = (lam[i - 1] - lam[i - 2]) / h
                 d1_1 = (hist[1] - hist[2]) / r1
                 d2 = (d1_0 - d1_1) / (r0 + r1)
                 d1 = d1_0 + r0 * d2

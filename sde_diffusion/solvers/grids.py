@@ -1,8 +1,8 @@
 """Time grids for samplers: decreasing float64 tensors ``t_0 = T > t_1 > ... > t_N = t_end``.
 
 - ``uniform_t``:      t_i = T + i/N (t_end - T)
-- ``uniform_log_snr``: lambda(t_i) uniform between lambda(T) and lambda(t_end), with
-  lambda = log(m^2/s^2) (the natural grid of exponential integrators)
+- ``uniform_log_snr``: the log-SNR log(m^2/s^2) (equivalently the half log-SNR
+  lambda = log(m/s)) uniform between T and t_end (the natural grid of exponential integrators)
 - ``karras``:         sigma_i = (sigma_max^(1/rho) + i/N (sigma_min^(1/rho) - sigma_max^(1/rho)))^rho
   on sigma = s/m (Karras et al. 2022, rho = 7), mapped back to t by ``sde.t_from_sigma``.
 - ``time_quadratic``: sqrt(t_i) uniform between sqrt(T) and sqrt(t_end) (DPM-Solver's default
@@ -14,10 +14,11 @@
 
 Default grid: the sampler's ``default_grid`` if it declares one, else the SDE's
 ``default_grid`` (measured best at 10-20 NFE, ``benchmarks/RESULTS.md, "Few-step sampling"``).
-End time (``default_t_end``): ``sde.eps`` (never 0: the score blows up as s -> 0), except that
-runs of fewer than ``FEW_STEP_BELOW`` = 25 steps end at ``sde.few_step_t_end`` when the SDE
-names one (VP: 1e-3). DPM-Solver ends VP at 1e-3 below 15 steps; measured against the exact
-map to eps = 1e-5, ending at 1e-3 is better at every budget of 5-20 NFE (``fewstep.md``).
+End time (``default_t_end``): ``sde.eps`` (never 0: the score blows up as s -> 0), or later
+where the SDE names its own noise floor ``sigma_min`` (VE: the time where s(t) = sigma_min;
+EDM: t = sigma_min = eps); runs of fewer than ``FEW_STEP_BELOW`` = 25 steps end at
+``sde.few_step_t_end`` when the SDE names one (VP: 1e-3; measured against the exact map to
+eps = 1e-5, ending at 1e-3 is better at every budget of 5-20 NFE).
 Every grid is computed on the CPU in float64 and its end points are set exactly.
 """
 from __future__ import annotations
@@ -58,13 +59,13 @@ def uniform_t(sde, steps: int, t_end: Optional[float] = None,
 
 def uniform_log_snr(sde, steps: int, t_end: Optional[float] = None,
                     t_start: Optional[float] = None) -> torch.Tensor:
-    """Grid uniform in log-SNR lambda(t) = log(m^2/s^2); needs t_end > 0 (lambda finite)."""
+    """Grid uniform in the log-SNR log(m^2/s^2) = 2 lambda; needs t_end > 0 (finite log-SNR)."""
     steps = _check_steps(steps)
     t0, t1 = _ends(sde, t_end, t_start)
     if t1 <= 0:
         raise ValueError("a log-SNR grid needs t_end > 0 (log-SNR is infinite at t = 0)")
-    lam = sde.log_snr(torch.tensor([t0, t1], dtype=torch.float64))
-    grid = sde.t_from_log_snr(torch.linspace(float(lam[0]), float(lam[1]), steps + 1,
+    ends = sde.log_snr(torch.tensor([t0, t1], dtype=torch.float64))
+    grid = sde.t_from_log_snr(torch.linspace(float(ends[0]), float(ends[1]), steps + 1,
                                              dtype=torch.float64))
     grid = grid.to(torch.float64).clamp(t1, t0)
     grid[0], grid[-1] = t0, t1
@@ -126,12 +127,18 @@ GRIDS: Dict[str, Callable[..., torch.Tensor]] = {
 
 
 def default_t_end(sde, steps: int) -> float:
-    """End time when the call gives none: ``sde.eps``, or ``sde.few_step_t_end`` (if the SDE
-    names one) for runs of fewer than ``FEW_STEP_BELOW`` steps."""
+    """End time when the call gives none: ``sde.eps``, raised to where the noise level reaches
+    the SDE's own floor ``sde.sigma_min`` if it names one (VE: s(t) = sigma_min, not
+    s(eps) ~ 1e-4 sigma_min), and to ``sde.few_step_t_end`` (if the SDE names one) for runs of
+    fewer than ``FEW_STEP_BELOW`` steps."""
+    t = float(sde.eps)
+    floor = getattr(sde, "sigma_min", None)
+    if floor is not None:
+        t = max(t, float(sde.t_from_sigma(torch.tensor(float(floor), dtype=torch.float64))))
     few = getattr(sde, "few_step_t_end", None)
     if few is not None and steps < FEW_STEP_BELOW:
-        return max(float(sde.eps), float(few))
-    return float(sde.eps)
+        t = max(t, float(few))
+    return t
 
 
 def make_grid(sde, grid, steps: int, t_end: Optional[float] = None,

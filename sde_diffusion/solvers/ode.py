@@ -3,7 +3,7 @@
 The drift comes from ``sde.probability_flow(score)`` (``SolverContext.pf_drift``) and the steps
 from the package's one ODE integrator (``solvers/integrator.py``, shared with the likelihood):
 
-- ``euler``: x' = x + d(x, t) dt                                   (order 1, 1 NFE/step)
+- ``euler``: x' = x + d(x, t) dt = (1 + f dt) x - (g^2 dt / 2) score  (order 1, 1 NFE/step)
 - ``heun``:  x_e = x + d(x, t) dt; x' = x + (d(x, t) + d(x_e, t')) dt / 2
                                                                    (order 2, 2 NFE/step; a step
                                                                     that ends at s = 0 is Euler)
@@ -19,7 +19,7 @@ import torch
 from ..contract import check_choice, check_positive
 from .base import NonFiniteSampleError, Sampler, register_sampler
 from .grids import uniform_t
-from .integrator import ADAPTIVE_METHODS, NonFiniteODEError, euler_step, heun_step, odeint_adaptive
+from .integrator import ADAPTIVE_METHODS, NonFiniteODEError, heun_step, odeint_adaptive
 
 __all__ = ["EulerODESampler", "HeunSampler", "RK45Sampler"]
 
@@ -39,7 +39,8 @@ class EulerODESampler(Sampler):
         pass
 
     def step(self, ctx, x, i, state):
-        return euler_step(_rhs_at(ctx), (x,), ctx.t, i)[0]
+        h, g = ctx.t[i + 1] - ctx.t[i], ctx.g[i]
+        return torch.add((1.0 + h * ctx.f[i]) * x, ctx.score(x, ctx.t[i]), alpha=-0.5 * h * g * g)
 
 
 @register_sampler("heun")

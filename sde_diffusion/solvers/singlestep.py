@@ -17,12 +17,13 @@ the plain denoising step x' = m' x0_0 (one NFE).
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, Sequence, Tuple
 
 import torch
 
 from .base import Sampler, SolverContext, register_sampler
-from .expint import half_log_snr, psi
+from .expint import psi
 
 __all__ = ["SinglestepDPMSolver2", "SinglestepDPMSolver3", "singlestep_pair", "points_at_lambda"]
 
@@ -65,18 +66,25 @@ class _Singlestep(Sampler):
         pass
 
     def init_state(self, ctx: SolverContext, x: torch.Tensor) -> dict:
-        lam = half_log_snr(ctx.m, ctx.s)
-        mids = []
+        """The intermediate points (t, m, s) of every step, from one batched SDE call."""
+        lam, wanted = ctx.lam, []
         for i in range(ctx.steps):
             h = lam[i + 1] - lam[i]
-            if h != h or h <= 0 or h == float("inf"):
-                if ctx.s[i + 1] == 0.0:
-                    mids.append(None)
-                    continue
+            if ctx.s[i + 1] == 0.0:
+                continue
+            if not (h > 0 and math.isfinite(h)):
                 raise ValueError(f"sampler {self.name!r} needs log-SNR strictly increasing "
-                                 f"along the grid; step {i} has h = {h!r}")
-            mids.append(points_at_lambda(ctx.sde, [lam[i] + r * h for r in self.rs]))
-        return {"lam": lam, "mids": mids}
+                                 f"and finite along the grid; step {i} has h = {h!r}")
+            wanted += [lam[i] + r * h for r in self.rs]
+        pts = points_at_lambda(ctx.sde, wanted) if wanted else []
+        mids, k = [], 0
+        for i in range(ctx.steps):
+            if ctx.s[i + 1] == 0.0:
+                mids.append(None)
+            else:
+                mids.append(pts[k:k + len(self.rs)])
+                k += len(self.rs)
+        return {"mids": mids}
 
     def step(self, ctx, x, i, state):
         x0_0 = ctx.x0(x, i)
@@ -86,7 +94,7 @@ class _Singlestep(Sampler):
         def x0_at(u, pt):
             return (u + (pt[2] * pt[2]) * ctx.score(u, pt[0])) / pt[1]
 
-        lam = state["lam"]
+        lam = ctx.lam
         end = (ctx.t[i + 1], ctx.m[i + 1], ctx.s[i + 1])
         return singlestep_pair(x0_at, x, x0_0, ctx.s[i], lam[i + 1] - lam[i], end,
                                state["mids"][i], self.rs, int(self.order))[1]

@@ -14,24 +14,39 @@ rho = 1/2 for UniP-2 and UniC-1 (the paper's choice); B(h) = h (``bh1``) or 1 - 
 NFE is one per step; with it UniPC-p converges at order p + 1 (without it, p).
 ``predictor="dpm_solver"`` replaces UniP by the exact-Lagrange multistep predictor
 (DPM-Solver++ multistep, ``exponential.py``), showing UniC after another multistep predictor.
-``lower_order_final``: as DPM-Solver, runs of < 15 steps use order <= k at the k-th last step.
+The order of each step (UniP-p_i, then UniC-p_i on it) follows the one rule of ``order.py``:
+warm-up, the k-th last step at order <= k at every step count (the UniPC reference rule), no
+far extrapolation. A start at m(T) = 0 (lambda = -inf) is the limit h -> inf, as in
+``exponential.py`` (that step is not corrected: B(h) has no finite limit for ``bh1``).
+All weights are host floats computed once per call; a step is one weighted sum
+x' = w_x x + sum_k w_k x0_k.
 """
 from __future__ import annotations
 
 import math
-from typing import List
+from typing import List, Optional, Tuple
 
 import torch
 
 from ..contract import check_choice
 from .base import Sampler, SolverContext, register_sampler
-from .expint import half_log_snr, lagrange_weights, moment_solve, psi
+from .expint import lagrange_weights, moment_solve, psi
+from .order import check_increasing, step_orders
 
 __all__ = ["UniPCSampler"]
+
+Weights = Tuple[float, List[float]]  # (weight of x, weights of x0_i, x0_{i-1}, ... [, x0_new])
 
 
 def _b_of_h(variant: str, h: float) -> float:
     return h if variant == "bh1" else -math.expm1(-h)
+
+
+def _weighted(wx: float, x: torch.Tensor, w: List[float], vals: List[torch.Tensor]) -> torch.Tensor:
+    out = wx * x
+    for c, v in zip(w, vals):
+        out = torch.add(out, v, alpha=c)
+    return out
 
 
 @register_sampler("unipc")
@@ -51,52 +66,50 @@ class UniPCSampler(Sampler):
         self.lower_order_final = bool(lower_order_final)
         self.order = int(order)
 
-    def init_state(self, ctx: SolverContext, x: torch.Tensor) -> dict:
-        lam = half_log_snr(ctx.m, ctx.s)
-        fin = [v for v in lam if math.isfinite(v)]
-        if any(b <= a for a, b in zip(fin, fin[1:])):
-            raise ValueError(f"sampler 'unipc' needs log-SNR strictly increasing along the grid; "
-                             f"{type(ctx.sde).__name__}'s is not")
-        return {"lam": lam, "hist": [], "prev": None}
-
-    def _update(self, ctx, x, i, lam, x0s: List[torch.Tensor], p: int,
-                x0_new=None) -> torch.Tensor:
-        """One UniP (x0_new None) or UniC step i -> i+1 from x with history x0s (newest first)."""
+    def _weights(self, ctx, i: int, p: int, corrector: bool) -> Optional[Weights]:
+        """Weights of UniP-p (or UniC-p with the node r = 1) for step i -> i + 1."""
+        lam = ctx.lam
         h = lam[i + 1] - lam[i]
-        m1, s1, s0 = ctx.m[i + 1], ctx.s[i + 1], ctx.s[i]
+        m1, wx = ctx.m[i + 1], ctx.s[i + 1] / ctx.s[i]
+        if corrector and not math.isfinite(h):
+            return None
         ps = psi(h, p)
-        out = (s1 / s0) * x + (m1 * ps[0]) * x0s[0]
-        nodes = [(lam[i - k] - lam[i]) / h for k in range(1, p)]
-        vals = [x0s[k] for k in range(1, p)]
-        if x0_new is not None:
-            nodes.append(1.0)
-            vals.append(x0_new)
+        nodes = [(lam[i - k] - lam[i]) / h for k in range(1, p)] + ([1.0] if corrector else [])
         if not nodes:
-            return out
-        if x0_new is None and self.predictor == "dpm_solver":
-            w = lagrange_weights([0.0] + nodes, h)
-            return (s1 / s0) * x + sum(m1 * wk * v for wk, v in zip(w, [x0s[0]] + vals))
+            return wx, [m1 * ps[0]]
+        if not corrector and self.predictor == "dpm_solver":
+            return wx, [m1 * w for w in lagrange_weights([0.0] + nodes, h)]
         B = _b_of_h(self.variant, h)
-        if len(nodes) == 1 and (x0_new is not None or p == 2):
+        if len(nodes) == 1 and (corrector or p == 2):
             rho = [0.5]
         else:
             rho = moment_solve(nodes, [ps[j] / B for j in range(1, len(nodes) + 1)])
-        for r, v, c in zip(nodes, vals, rho):
-            out = out + (m1 * B * c / r) * (v - x0s[0])
-        return out
+        w = [m1 * B * c / r for r, c in zip(nodes, rho)]
+        return wx, [m1 * ps[0] - sum(w)] + w
+
+    def init_state(self, ctx: SolverContext, x: torch.Tensor) -> dict:
+        """Per-step predictor and corrector weights (host floats) and the x0 history."""
+        check_increasing(ctx.lam, self.name, ctx.sde)
+        orders = step_orders(ctx.lam, self.order, self.lower_order_final)
+        pred, corr = [], []
+        for i, p in enumerate(orders):
+            final = ctx.s[i + 1] == 0.0
+            pred.append(None if final else self._weights(ctx, i, p, False))
+            corr.append(None if final or not self.corrector else self._weights(ctx, i, p, True))
+        return {"pred": pred, "corr": corr, "hist": [], "prev": None}
 
     def step(self, ctx, x, i, state):
-        lam, hist = state["lam"], state["hist"]
+        hist = state["hist"]
         x0 = ctx.x0(x, i)
-        prev = state["prev"]
-        if self.corrector and prev is not None:  # UniC on step i-1 -> i, reusing x0 at x_i
-            x = self._update(ctx, prev[0], i - 1, lam, hist, prev[1], x0_new=x0)
+        if state["prev"] is not None:  # UniC on step i-1 -> i, reusing x0 at x_i
+            x_prev, wc = state["prev"]
+            wx, w = wc
+            x = _weighted(wx, x_prev, w, hist[:len(w) - 1] + [x0])
         hist.insert(0, x0)
         del hist[self.order:]
-        if ctx.s[i + 1] == 0.0:  # lambda' = inf: plain denoising step
+        if ctx.s[i + 1] == 0.0:  # lambda' = inf: the denoising step
             return ctx.m[i + 1] * x0
-        p = min(self.order, len(hist))
-        if self.lower_order_final and ctx.steps < 15:
-            p = min(p, ctx.steps - i)
-        state["prev"] = (x, p)
-        return self._update(ctx, x, i, lam, hist, p)
+        wc = state["corr"][i]
+        state["prev"] = None if wc is None else (x, wc)
+        wx, w = state["pred"][i]
+        return _weighted(wx, x, w, hist[:len(w)])

@@ -12,7 +12,7 @@ from ..io.checkpoints import CheckpointError, CheckpointWriteError, UnsafeCheckp
 from .ema import EMA
 from .loop import Trainer
 from .options import LossOptions, TrainOptions
-from .runs import link_latest
+from .run_folder import link_latest
 from .runtime import NonFiniteLossError, TrainResult, seed_everything, select_device
 from .sampling import generate_samples, sampler_arguments, sliced_wasserstein_report
 from .schedule import lr_factor

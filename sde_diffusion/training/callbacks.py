@@ -32,7 +32,7 @@ def sample_and_plot(trainer, n: int, tag: str):
     """Draw n EMA samples, save a scatter plot / image grid under samples/<tag>.png, log it."""
     if not trainer.dist.is_main:
         return torch.empty(0), None
-    from .plots import save_image_grid, save_points
+    from .plots import save_data_and_samples, save_points
     rng_state = torch.get_rng_state()  # sampling must not perturb the training RNG stream
     try:
         x, info, _ = trainer.generate(n)
@@ -41,7 +41,10 @@ def sample_and_plot(trainer, n: int, tag: str):
     path = trainer.run_dir / "samples" / f"{tag}.png"
     if trainer.data_info.kind == "images":
         lo, hi = trainer.data_info.value_range or (0.0, 1.0)
-        save_image_grid(((x[:256] - lo) / (hi - lo)).clamp(0, 1), path)
+        unit = lambda v: ((v[:64].float() - lo) / (hi - lo)).clamp(0, 1)  # noqa: E731
+        ref = getattr(trainer.reference, "test", None)
+        save_data_and_samples(unit(x), unit(ref) if ref is not None else None, path,
+                              title=f"step {trainer.step}, {info.sampler}, {info.nfe} NFE")
     else:
         save_points(x, path, reference=trainer.reference.test if trainer.reference else None,
                     title=f"{trainer.data_info.name}, step {trainer.step} ({info.sampler}, {info.nfe} NFE)")
@@ -149,8 +152,10 @@ class FinalEvaluation(Callback):
             if info.kind == "points" and ref is not None:
                 from .sampling import sliced_wasserstein_report
                 metrics.update(sliced_wasserstein_report(x, ref, n=n, seed=trainer.seed))
-                log.info("sliced Wasserstein %.4f vs true-vs-true floor %.4f: ratio %.2f (n=%d)",
-                         metrics["sw"], metrics["sw_floor"], metrics["sw_ratio"], int(metrics["sw_n"]))
+                log.info("sliced Wasserstein %.4f vs true-vs-true floor %.4f +- %.4f (sd of %d draws): "
+                         "ratio %.2f, %.1f floor sds above (n=%d)", metrics["sw"], metrics["sw_floor"],
+                         metrics["sw_floor_sd"], int(metrics["sw_floor_draws"]), metrics["sw_ratio"],
+                         metrics["sw_z"], int(metrics["sw_n"]))
             if info.name == "digits" and o.eval_fd and ref is not None and info.kind == "images":
                 from .quality import digits_frechet
                 metrics.update(digits_frechet(x, ref, seed=trainer.seed))

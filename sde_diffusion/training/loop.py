@@ -33,7 +33,7 @@ from ..progress import progress
 from ..threads import use_thread_plan
 from .options import MAX_LR, TrainOptions
 from .runtime import NonFiniteLossError, TrainResult, dist_info, seed_everything
-from .runs import identity_differences, prepare_run_dir, spec_or_none
+from .run_folder import identity_differences, prepare_run_dir, spec_or_none
 from .sampling import check_sampler, generate_samples, sampler_arguments
 from .schedule import make_lr_schedule
 

@@ -1,0 +1,356 @@
+"""A diffusers UNet2DModel on the 8x8 digits, trained by diffusers' own DDPM recipe, then
+sampled by diffusers' schedulers and by the project's samplers from the same noise.
+
+    python benchmarks/bench_diffusers.py train  --out benchmarks/results/digits_unet2d
+    python benchmarks/bench_diffusers.py compare --model benchmarks/results/digits_unet2d
+    python benchmarks/bench_diffusers.py table  --model benchmarks/results/digits_unet2d
+
+``train``: DDPMScheduler(linear betas, 1000 steps).add_noise, eps-MSE loss, AdamW, EMA weights
+saved with ``save_pretrained`` (diffusers' layout: unet/ and scheduler/).
+``compare``: max |x_ours - x_diffusers| for DDIM and DPM-Solver++(2M) at 10/20/50 steps from the
+same x_T, and the wall time per network call of both loops in one run.
+``table``: FD / KID / precision-recall against the digits test split at 5/10/20/50 NFE, 95 %
+intervals over seeds, the exact-data floor at the same n, and the model's bits/dim.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny_unet(sample_size: int = 8, channels: int = 1, width: int = 16):
+    from diffusers import UNet2DModel
+    return UNet2DModel(sample_size=sample_size, in_channels=channels, out_channels=channels,
+                       layers_per_block=1, block_out_channels=(width, 2 * width),
+                       down_block_types=("DownBlock2D", "AttnDownBlock2D"),
+                       up_block_types=("AttnUpBlock2D", "UpBlock2D"), norm_num_groups=8,
+                       attention_head_dim=8)
+
+
+def train(args) -> None:
+    """diffusers' DDPM training recipe (train_unconditional.py, reduced to its core)."""
+    from diffusers import DDPMPipeline, DDPMScheduler
+    from diffusers.training_utils import EMAModel
+    from sde_diffusion.data import digits
+    torch.manual_seed(args.seed)
+    data = digits().train
+    unet = tiny_unet()
+    sched = DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear")
+    opt = torch.optim.AdamW(unet.parameters(), lr=args.lr, weight_decay=1e-6)
+    warm = 200
+    lr_at = lambda i: min(1.0, (i + 1) / warm) * 0.5 * (1 + math.cos(math.pi * i / args.steps))
+    lrs = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    ema = EMAModel(unet.parameters(), decay=args.ema, use_ema_warmup=True, inv_gamma=1.0, power=0.75)
+    g = torch.Generator().manual_seed(args.seed)
+    t0, run = time.time(), 0.0
+    for i in range(args.steps):
+        idx = torch.randint(0, data.shape[0], (args.batch,), generator=g)
+        x0 = data[idx]
+        noise = torch.randn(x0.shape, generator=g)
+        ts = torch.randint(0, sched.config.num_train_timesteps, (x0.shape[0],), generator=g)
+        xt = sched.add_noise(x0, noise, ts)
+        loss = torch.nn.functional.mse_loss(unet(xt, ts).sample, noise)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+        opt.step()
+        lrs.step()
+        ema.step(unet.parameters())
+        run = 0.98 * run + 0.02 * loss.item() if i else loss.item()
+        if i % 250 == 0 or i == args.steps - 1:
+            print(f"step {i} loss {run:.4f} {time.time() - t0:.0f}s", flush=True)
+    ema.copy_to(unet.parameters())
+    DDPMPipeline(unet=unet, scheduler=sched).save_pretrained(args.out)
+    meta = {"steps": args.steps, "batch": args.batch, "lr": args.lr, "ema": args.ema,
+            "seed": args.seed, "final_loss_ema": run, "train_seconds": time.time() - t0}
+    (Path(args.out) / "training.json").write_text(json.dumps(meta, indent=2))
+    print("saved", args.out, meta)
+
+
+# ------------------------------------------------------------------------ side by side
+def _load(model_dir):
+    from diffusers import DDPMScheduler, UNet2DModel
+    from sde_diffusion.models import from_diffusers
+    unet = UNet2DModel.from_pretrained(Path(model_dir) / "unet").eval()
+    base = DDPMScheduler.from_pretrained(Path(model_dir) / "scheduler").config
+    return unet, base, from_diffusers(model_dir)
+
+
+def diffusers_scheduler(name: str, base, **kw):
+    """diffusers' scheduler by row name, from the model's own scheduler config."""
+    import diffusers as D
+    cls = {"DDIM": D.DDIMScheduler, "DPM++2M": D.DPMSolverMultistepScheduler,
+           "UniPC": D.UniPCMultistepScheduler}[name]
+    return cls.from_config(base, **kw)
+
+
+@torch.no_grad()
+def diffusers_loop(unet, sched, z, steps):
+    sched.set_timesteps(steps)
+    x = z.clone()
+    for t in sched.timesteps:
+        x = sched.step(unet(x, t).sample, t, x).prev_sample
+    return x, sched.timesteps
+
+
+def ours_on_diffusers_grid(model, z, timesteps, sampler, **kw):
+    """The project's sampler on diffusers' timesteps: t = (n + 1)/N, then t = 0 (x0)."""
+    from sde_diffusion.solvers import sample
+    n_train = model.net.num_train_timesteps
+    grid = torch.cat([(timesteps.double() + 1) / n_train, torch.zeros(1, dtype=torch.float64)])
+    return sample(model.sde, model, x_init=z.clone(), sampler=sampler, grid=grid.tolist(),
+                  denoise=False, **kw)
+
+
+def compare(args) -> None:
+    unet, base, model = _load(args.model)
+    z = torch.randn(args.n, 1, 8, 8, generator=torch.Generator().manual_seed(args.seed))
+    rows = []
+    cases = [("DDIM (clip_sample=False)", "DDIM", {"clip_sample": False}, "ddim", {}),
+             ("DPM-Solver++(2M), solver_type=heun", "DPM++2M", {"solver_type": "heun"},
+              "dpm_solver2", {"min_ratio": 0.0}),
+             ("DPM-Solver++(2M), solver_type=midpoint (default)", "DPM++2M", {}, "dpm_solver2",
+              {"min_ratio": 0.0})]
+    for label, name, kw, ours, okw in cases:
+        for steps in (10, 20, 50):
+            want, ts = diffusers_loop(unet, diffusers_scheduler(name, base, **kw), z, steps)
+            got, info = ours_on_diffusers_grid(model, z, ts, ours, **okw)
+            diff = (got - want).abs()
+            rows.append({"case": label, "steps": steps, "nfe_ours": info.nfe,
+                         "max_abs_diff": float(diff.max()),
+                         "rms_diff": float(diff.pow(2).mean().sqrt()),
+                         "sample_scale": float(want.abs().max())})
+            print(rows[-1], flush=True)
+    # cost per network call: both loops, 50 DDIM steps, interleaved, best of `repeats`
+    sched = diffusers_scheduler("DDIM", base, clip_sample=False)
+    t_d, t_o = [], []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        _, ts = diffusers_loop(unet, sched, z, 50)
+        t_d.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        _, info = ours_on_diffusers_grid(model, z, ts, "ddim")
+        t_o.append(time.perf_counter() - t0)
+    timing = {"steps": 50, "batch": args.n, "diffusers_s_per_call": min(t_d) / 50,
+              "ours_s_per_call": min(t_o) / info.nfe, "ratio": (min(t_o) / info.nfe) / (min(t_d) / 50),
+              "repeats": args.repeats, "all_diffusers_s": t_d, "all_ours_s": t_o}
+    print(timing, flush=True)
+    out = {"model": str(args.model), "n": args.n, "seed": args.seed, "rows": rows, "timing": timing,
+           "machine": "2-core shared CPU, OMP_NUM_THREADS=1"}
+    Path(args.out).write_text(json.dumps(out, indent=2))
+
+
+class _Stub(torch.nn.Module):
+    """A network that costs nothing: isolates each loop's own cost per call."""
+
+    def __init__(self, unet):
+        super().__init__()
+        self.config = unet.config
+
+    def forward(self, x, t):
+        from types import SimpleNamespace
+        return SimpleNamespace(sample=x * 0.1)
+
+
+def overhead(args) -> None:
+    """Each loop's own cost per network call (the network replaced by a free stub), and the
+    network's cost per call, so the per-call ratio (net + ours) / (net + diffusers) is bounded
+    without timing the noisy network twice."""
+    unet, base, model = _load(args.model)
+    z = torch.randn(args.n, 1, 8, 8, generator=torch.Generator().manual_seed(args.seed))
+    stub = _Stub(unet)
+    real = model.net.unet
+    model.net.unet = stub
+    sched = diffusers_scheduler("DDIM", base, clip_sample=False)
+    t_d, t_o = [], []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        _, ts = diffusers_loop(stub, sched, z, 50)
+        t_d.append((time.perf_counter() - t0) / 50)
+        t0 = time.perf_counter()
+        _, info = ours_on_diffusers_grid(model, z, ts, "ddim")
+        t_o.append((time.perf_counter() - t0) / info.nfe)
+    model.net.unet = real
+    t_n = []
+    with torch.no_grad():
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            unet(z, ts[0])
+            t_n.append(time.perf_counter() - t0)
+    med = lambda v: sorted(v)[len(v) // 2]
+    net, o, d = med(t_n), med(t_o), med(t_d)
+    out = {"batch": args.n, "repeats": args.repeats, "network_s_per_call": net,
+           "ours_loop_s_per_call": o, "diffusers_loop_s_per_call": d,
+           "ratio_per_call": (net + o) / (net + d), "machine": "2-core shared CPU, OMP_NUM_THREADS=1"}
+    Path(args.out).write_text(json.dumps(out, indent=1))
+    print(out)
+
+
+# ------------------------------------------------------------------------- solver table
+OURS = ("ddim", "dpm_solver2", "unipc")
+THEIRS = ("DDIM", "DPM++2M", "UniPC")
+
+
+def _interval(vals):
+    """mean and the half-width of a 95 % Student-t interval over seeds."""
+    from scipy import stats
+    v = torch.tensor(vals, dtype=torch.float64)
+    if v.numel() < 2:
+        return float(v.mean()), float("nan")
+    half = float(stats.t.ppf(0.975, v.numel() - 1) * v.std() / math.sqrt(v.numel()))
+    return float(v.mean()), half
+
+
+def table(args) -> None:
+    """FD / KID / PRDC vs the digits test split, each row from the same x_T per seed."""
+    from sde_diffusion.data import digits
+    from sde_diffusion.metrics import sample_quality
+    from sde_diffusion.solvers import sample
+    from sde_diffusion.training.quality import train_digits_classifier
+    unet, base, model = _load(args.model)
+    data = digits()
+    feat, _, acc = train_digits_classifier(data, epochs=60, seed=0)
+    feat.eval()
+    ref, n = data.test, args.n or data.test.shape[0]
+    records = []
+    out_path = Path(args.out)
+
+    def score(x, row, nfe, seed, wall):
+        q = sample_quality(x.clamp(-1, 1), ref, feat, "digits classifier (64-d penultimate, "
+                           f"test acc {acc:.3f})", "digits test (360)", [seed],
+                           k=args.k, kid_subsets=20, kid_subset_size=min(n, 200))
+        records.append({"row": row, "nfe": nfe, "seed": seed, "wall_s": wall, **q})
+        out_path.write_text(json.dumps({"records": records}, indent=1))
+
+    for seed in args.seeds:
+        z = torch.randn(n, 1, 8, 8, generator=torch.Generator().manual_seed(1000 + seed))
+        for nfe in args.nfe:
+            for name in args.theirs:
+                t0 = time.perf_counter()
+                x, _ = diffusers_loop(unet, diffusers_scheduler(name, base), z, nfe)
+                score(x, f"diffusers {name}", nfe, seed, time.perf_counter() - t0)
+            for name in args.ours:
+                t0 = time.perf_counter()
+                x, info = sample(model.sde, model, x_init=z.clone(), sampler=name, steps=nfe,
+                                 t_end=0.0)
+                assert info.nfe == nfe, (name, info.nfe)
+                score(x, f"sde_diffusion {name}", nfe, seed, time.perf_counter() - t0)
+            print(f"seed {seed} nfe {nfe} done", flush=True)
+    floor = sample_quality(data.train[:n], ref, feat, "digits classifier", "digits test (360)",
+                           [], k=args.k, kid_subsets=20, kid_subset_size=min(n, 200))
+    bpd = None
+    if args.bpd_points:
+        from sde_diffusion.likelihood import bits_per_dim
+        res = bits_per_dim(model.sde, model, data.test[:args.bpd_points],
+                           generator=torch.Generator().manual_seed(0), method="rk45",
+                           divergence="hutchinson", rtol=1e-4, atol=1e-4)
+        b = res.bpd.double()
+        bpd = {"mean": float(b.mean()), "se": float(b.std() / math.sqrt(b.numel())),
+               "n": int(b.numel()), "eps": model.sde.eps, "divergence": "hutchinson (1 probe)",
+               "method": "rk45 rtol=atol=1e-4"}
+    summary = {}
+    for r in records:
+        summary.setdefault((r["row"], r["nfe"]), []).append(r)
+    rows = []
+    for (row, nfe), rs in summary.items():
+        entry = {"row": row, "nfe": nfe, "seeds": [r["seed"] for r in rs]}
+        for m in ("fd", "kid", "precision", "recall", "density", "coverage"):
+            entry[m] = _interval([r[m] for r in rs])
+        rows.append(entry)
+    out = {"model": str(args.model), "n": n, "seeds": list(args.seeds), "k": args.k,
+           "classifier_test_accuracy": acc, "floor_train_vs_test": floor, "bits_per_dim": bpd,
+           "rows": rows, "records": records, "machine": "2-core shared CPU, OMP_NUM_THREADS=1"}
+    out_path.write_text(json.dumps(out, indent=1))
+    print(markdown(out))
+
+
+def bpd(args) -> None:
+    """Bits/dim of the digits test split under the diffusers model's PF-ODE (from sde.eps = 1/N)."""
+    from sde_diffusion.data import digits
+    from sde_diffusion.likelihood import bits_per_dim
+    _, _, model = _load(args.model)
+    x = digits().test[:args.n]
+    t0 = time.perf_counter()
+    res = bits_per_dim(model.sde, model, x, generator=torch.Generator().manual_seed(args.seed),
+                       method="rk45", divergence="hutchinson", rtol=args.tol, atol=args.tol)
+    b = res.bpd.double()
+    out = {"model": str(args.model), "bpd_mean": float(b.mean()),
+           "bpd_se": float(b.std() / math.sqrt(b.numel())), "n": int(b.numel()),
+           "split": "digits test", "eps": model.sde.eps, "seed": args.seed,
+           "divergence": "hutchinson, 1 rademacher probe", "method": f"rk45 rtol=atol={args.tol}",
+           "dequantization": "uniform, one draw per image", "nfe": getattr(res.likelihood, "nfe", None),
+           "wall_s": time.perf_counter() - t0, "machine": "2-core shared CPU, OMP_NUM_THREADS=1"}
+    Path(args.out).write_text(json.dumps(out, indent=1))
+    print(out)
+
+
+def markdown(out) -> str:
+    f = lambda v, d=2: f"{v[0]:.{d}f} ± {v[1]:.{d}f}"
+    lines = ["| sampler | NFE | FD | KID ×10³ | precision | recall | density | coverage |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in sorted(out["rows"], key=lambda r: (r["nfe"], r["row"])):
+        kid = (r["kid"][0] * 1e3, r["kid"][1] * 1e3)
+        lines.append(f"| {r['row']} | {r['nfe']} | {f(r['fd'])} | {f(kid)} | {f(r['precision'])} "
+                     f"| {f(r['recall'])} | {f(r['density'])} | {f(r['coverage'])} |")
+    fl = out["floor_train_vs_test"]
+    lines.append(f"| exact data (train[:n] vs test) | – | {fl['fd']:.2f} | {fl['kid'] * 1e3:.2f} | "
+                 f"{fl['precision']:.2f} | {fl['recall']:.2f} | {fl['density']:.2f} | "
+                 f"{fl['coverage']:.2f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train")
+    t.add_argument("--out", default=str(ROOT / "benchmarks/results/digits_unet2d"))
+    t.add_argument("--steps", type=int, default=3000)
+    t.add_argument("--batch", type=int, default=64)
+    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--ema", type=float, default=0.999)
+    t.add_argument("--seed", type=int, default=0)
+    c = sub.add_parser("compare")
+    c.add_argument("--model", default=str(ROOT / "benchmarks/results/digits_unet2d"))
+    c.add_argument("--n", type=int, default=256)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--repeats", type=int, default=5)
+    c.add_argument("--out", default=str(ROOT / "benchmarks/results/diffusers_compare.json"))
+    b = sub.add_parser("table")
+    b.add_argument("--model", default=str(ROOT / "benchmarks/results/digits_unet2d"))
+    b.add_argument("--n", type=int, default=0, help="samples per cell (0: the test split's size)")
+    b.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    b.add_argument("--nfe", type=int, nargs="+", default=[5, 10, 20, 50])
+    b.add_argument("--k", type=int, default=5)
+    b.add_argument("--ours", nargs="+", default=list(OURS))
+    b.add_argument("--theirs", nargs="+", default=list(THEIRS))
+    b.add_argument("--bpd-points", type=int, default=100)
+    b.add_argument("--out", default=str(ROOT / "benchmarks/results/diffusers_table.json"))
+    o = sub.add_parser("overhead")
+    o.add_argument("--model", default=str(ROOT / "benchmarks/results/digits_unet2d"))
+    o.add_argument("--n", type=int, default=256)
+    o.add_argument("--seed", type=int, default=0)
+    o.add_argument("--repeats", type=int, default=21)
+    o.add_argument("--out", default=str(ROOT / "benchmarks/results/diffusers_overhead.json"))
+    q = sub.add_parser("bpd")
+    q.add_argument("--model", default=str(ROOT / "benchmarks/results/digits_unet2d"))
+    q.add_argument("--n", type=int, default=64)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--tol", type=float, default=1e-4)
+    q.add_argument("--out", default=str(ROOT / "benchmarks/results/diffusers_bpd.json"))
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    {"train": train, "compare": compare, "table": table, "bpd": bpd,
+     "overhead": overhead}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""The one order-control rule of the multistep solvers (``solvers/order.py``) and what it is
+for: on the reference problems the end-to-end error of every default deterministic sampler
+does not rise with the NFE budget."""
+import math
+
+import pytest
+import torch
+
+from sde_diffusion.analytic import random_mixture, ring_of_gaussians
+from sde_diffusion.sdes import EDMSDE, VESDE, VPSDE
+from sde_diffusion.solvers import SAMPLERS, sample
+from sde_diffusion.solvers.order import step_orders
+
+
+def test_warm_up_and_final_steps():
+    lam = [float(k) for k in range(11)]  # 10 equal steps
+    assert step_orders(lam, 3) == [1, 2, 3, 3, 3, 3, 3, 3, 2, 1]
+    assert step_orders(lam, 3, lower_order_final=False) == [1, 2] + [3] * 8
+    assert step_orders(lam[:3], 3) == [1, 1]  # 2 steps: warm-up meets the end
+
+
+def test_far_extrapolation_lowers_the_order():
+    # steps 1, 1, 1, then a step of 4: the gaps (1) are < 0.3 * 4 -> order 1 there
+    lam = [0.0, 1.0, 2.0, 3.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0]
+    orders = step_orders(lam, 3, lower_order_final=False)
+    assert orders[3] == 1 and orders[2] == 3
+    # a gap of 2 before a step of 4 is >= 0.3 * 4: order 2 allowed, the gap before (1) is not
+    lam = [0.0, 1.0, 3.0, 7.0, 8.0, 9.0]
+    assert step_orders(lam, 3, lower_order_final=False)[2] == 2
+
+
+def test_infinite_steps_are_order_one():
+    inf = math.inf
+    orders = step_orders([-inf, 0.0, 1.0, 2.0, 3.0, inf], 3, lower_order_final=False)
+    assert orders[0] == 1 and orders[-1] == 1
+    assert orders[1] == 1  # the node at lambda = -inf carries no slope
+    assert orders[2] == 2 and orders[3] == 3
+
+
+# ---------------------------------------------------------------- error does not rise with NFE
+DETERMINISTIC = ["euler", "heun", "ddim", "dpm_solver2", "dpm_solver3", "unipc", "deis",
+                 "dpm_solver_2s", "dpm_solver_3s", "edm_heun", "ipndm", "ipndm_v"]
+PROBLEMS = {"ring8": ring_of_gaussians, "mix16": lambda: random_mixture(16)}
+SDES = {"VP": VPSDE, "VE": VESDE, "EDM": EDMSDE}
+NFES = (10, 20, 40, 80)
+N = 200
+
+
+def _rms(a, b):
+    return float((a - b).pow(2).sum(1).mean().sqrt())
+
+
+@pytest.mark.parametrize("sde_name", list(SDES))
+@pytest.mark.parametrize("problem", list(PROBLEMS))
+def test_error_does_not_rise_with_nfe(problem, sde_name):
+    """RMS(2n) <= 1.05 RMS(n) + 1e-6 for n = 10, 20, 40, end to end: from the same x_T at T to
+    the data (denoised at the sampler's default end), against the exact PF-ODE map (DOP853 at
+    1e-10 to eps, denoised). 1e-6 is the reference's own accuracy; every default (grid, end
+    time, order rule) as a user gets it."""
+    gm, sde = PROBLEMS[problem](), SDES[sde_name]()
+    sf = gm.score_fn(sde)
+    x_T = sde.prior_sample((N, gm.dim), generator=torch.Generator().manual_seed(1),
+                           dtype=torch.float64)
+    ref, _ = sample(sde, sf, sampler="rk45", x_init=x_T, t_end=sde.eps, rtol=1e-10,
+                    atol=1e-10, method="DOP853", denoise=True)
+    rises = []
+    for name in DETERMINISTIC:
+        errs = []
+        for nfe in NFES:
+            steps = nfe // SAMPLERS[name].evals_per_step
+            x, _ = sample(sde, sf, sampler=name, steps=steps, x_init=x_T, denoise=True)
+            errs.append(_rms(x, ref))
+        rises += [(name, NFES[k + 1], errs) for k in range(3) if errs[k + 1] > 1.05 * errs[k] + 1e-6]
+    assert not rises, rises
