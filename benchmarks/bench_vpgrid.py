@@ -157,7 +157,8 @@ def digits(run_dir="runs/digits3000", n=200):
 def seeds(nfe=10):
     """Robustness over 5 prior draws (seeds 0-4, 500 samples each): best default sampler per
     grid vs the best of 4 peers, per seed, at 10 NFE, t_end 1e-3 for everyone."""
-    peers = ("diffusers_unipc", "diffusers_deis_karras", "diffusers_dpmpp_2m", "kdiff_lms_karras")
+    peers = ("diffusers_unipc2_linspace", "diffusers_deis3_linspace_karras",
+             "diffusers_dpmpp2_linspace", "kdiff_lms_karras")
     grids = tuple(os.environ.get("VPGRID_ONLY", "uniform_t,time_quadratic,power1.3,power1.4").split(","))
     names = ("unipc", "deis", "dpm_solver3", "dpm_solver2")
     print("| problem | seed | best peer | " + " | ".join(

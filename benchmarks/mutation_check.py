@@ -133,6 +133,17 @@ MUTATIONS = [
      ["tests/test_metrics.py", "-k", "prdc"]),
 ]
 
+MUTATIONS += [  # few-step benchmark: optimize_grid, GITS
+    ("optimize_grid falls back to the worst named grid on validation",
+     "sde_diffusion/solvers/optimized_grid.py", "best_named = min(named, key=lambda r: r[1])",
+     "best_named = max(named, key=lambda r: r[1])",
+     ["tests/test_optimize_grid.py", "-k", "never_worse"]),
+    ("GITS dynamic programme maximises", "sde_diffusion/solvers/optimized_grid.py",
+     "(C[k - 1][:, None] + cost.to(torch.float64)).min(0)",
+     "(C[k - 1][:, None] + cost.to(torch.float64)).nan_to_num(posinf=-1.0).max(0)",
+     ["tests/test_optimize_grid.py", "-k", "shortest_path"]),
+]
+
 
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:
     dst = workdir / "tree"

@@ -231,7 +231,8 @@ def test_a_record_of_another_version_is_corrupt_and_recomputed(tmp_path):
     path.write_text(json.dumps({**rec, "version": 99}))
     with pytest.warns(RuntimeWarning, match=f"record '{path}' is corrupt \\(record version 99"):
         assert run(c, tmp_path)["status"] == "computed"
-    assert B.read_record(path)["version"] == 1
+    from sde_diffusion.benchmarking.cells import RECORD_VERSION
+    assert B.read_record(path)["version"] == RECORD_VERSION
 
 
 def test_unknown_corrupt_policy_and_missing_sweep_dir(tmp_path):
@@ -276,12 +277,13 @@ def _fake_peers(monkeypatch, table):
 
 
 def test_a_peer_row_runs_from_the_same_noise_and_counts_its_nfe(monkeypatch):
+    from sde_diffusion.benchmarking.reference import data_estimate
     from sde_diffusion.solvers import sample
 
     def euler_peer(sde, score_fn, x_T, steps, t_end):
         x, _ = sample(sde, score_fn, sampler="euler", steps=steps, x_init=x_T, t_end=t_end,
                       grid="uniform_t", progress=False)
-        return x
+        return data_estimate(sde, x, t_end, False)          # a peer returns its data estimate
 
     _fake_peers(monkeypatch, {"euler_copy": euler_peer})
     peer = run(with_sampler(name="peer:euler_copy", steps=6, options={"t_end": 1e-5}))

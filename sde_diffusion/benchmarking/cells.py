@@ -30,7 +30,7 @@ from .quality import METRIC_NAMES
 __all__ = ["RECORD_VERSION", "KEY_FIELDS", "PEER_PREFIX", "canonical", "validate_cell",
            "cell_key", "record_path", "sampler_parts", "sde_label"]
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2
 KEY_FIELDS = ("problem", "sde", "sampler", "nfe", "seed", "n_samples", "n_heldout", "metrics",
               "reference", "checkpoint", "use_ema", "device", "dtype")
 PEER_PREFIX = "peer:"

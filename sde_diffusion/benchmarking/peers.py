@@ -1,9 +1,12 @@
 """Published few-step samplers as benchmark peers (optional ``bench`` extra: diffusers, k-diffusion).
 
-``PEERS[name](sde, score_fn, x_T, steps, t_end) -> x``: run a published solver from the prior
-sample x_T (at t = sde.T) on our score function, spending ``steps`` NFE (score evaluations on
-the batch), and return its state at t_end (up to float32 rounding of sigma in the peer's own
-tables), so it is scored against the exact PF-ODE map from T to t_end.
+``PEERS[name](sde, score_fn, x_T, steps, t_end) -> x0``: run a published solver from the prior
+sample x_T (at t = sde.T) on our score function, spending at most ``steps`` NFE (score
+evaluations on the batch), and return its **data estimate**: the scaled state x~ = x/m at the
+peer's last noise level (sigma(t_end), or 0 when its schedule ends with a denoising step).
+Every peer is scored end to end, against the exact PF-ODE map from x_T to the data end
+(``reference.data_end_reference``): a schedule that starts below sigma(T) (diffusers'
+``leading`` spacing) or stops at sigma(t_end) > 0 pays for it in its error.
 
 Any SDE here is one ODE in the scaled variable x~ = x/m and noise level sigma = s/m:
 dx~/dsigma = (x~ - D(x~, sigma))/sigma with the data prediction D = (x + s^2 score(x, t))/m at
@@ -105,30 +108,46 @@ def _sigma_of(sde, t: float) -> float:
     return float(sde.sigma(torch.tensor([t], dtype=torch.float64))[0])
 
 
-def _kdiff(method: str, spacing: str, evals_per_step: int) -> Callable:
+def _m_of(sde, t: float) -> float:
+    return float(sde.marginal(torch.tensor([t], dtype=torch.float64))[0][0])
+
+
+def _kdiff(method: str, spacing: str, to_zero: bool, **kw) -> Callable:
+    """k-diffusion ``sample_<method>`` on sigmas from sigma(T) to sigma(t_end) (``karras``,
+    rho = 7, or uniform in log sigma), with k-diffusion's usual final 0 appended when
+    ``to_zero`` (the last step then lands on the denoiser). The step count is the largest whose
+    NFE fits ``steps`` (2 per step for heun / dpm_2, whose last step to 0 is one Euler step)."""
+    two = method in ("heun", "dpm_2")
+
     def run(sde, score_fn, x_T, steps, t_end):
         ks = _kdiffusion_sampling()
-        n = max(1, int(steps) // evals_per_step)
+        nfe = int(steps)
+        n = max(1, (nfe + 1) // 2 if (two and to_zero) else nfe // 2 if two else nfe)
+        n_sig = n if to_zero else n + 1          # sigmas before the appended 0
         smin, smax = _sigma_of(sde, t_end), _sigma_of(sde, sde.T)
-        u = torch.linspace(0, 1, n + 1, dtype=torch.float64)
+        u = torch.linspace(0, 1, n_sig, dtype=torch.float64) if n_sig > 1 else \
+            torch.zeros(1, dtype=torch.float64)
         if spacing == "karras":
             a, b = smax ** (1 / 7), smin ** (1 / 7)
             sigmas = (a + u * (b - a)) ** 7
-        else:  # uniform in log sigma (= log-SNR)
+        else:  # uniform in log sigma (= half log-SNR)
             sigmas = torch.exp(math.log(smax) + u * (math.log(smin) - math.log(smax)))
-        sigmas[0], sigmas[-1] = smax, smin
+        sigmas[0] = smax
+        if n_sig > 1:
+            sigmas[-1] = smin
+        if to_zero:
+            sigmas = torch.cat([sigmas, sigmas.new_zeros(1)])
         wrap = _Scaled(sde, score_fn)
-        m_T = float(sde.marginal(torch.tensor([sde.T], dtype=torch.float64))[0][0])
-        m_e = float(sde.marginal(torch.tensor([t_end], dtype=torch.float64))[0][0])
         with torch.no_grad():
-            xs = getattr(ks, "sample_" + method)(wrap.denoiser, x_T / m_T, sigmas.to(x_T.dtype),
-                                                 disable=True)
-        return m_e * xs
+            xs = getattr(ks, "sample_" + method)(wrap.denoiser, x_T / _m_of(sde, sde.T),
+                                                 sigmas.to(x_T.dtype), disable=True, **kw)
+        return xs
 
     return run
 
 
 def _diffusers(cls_name: str, karras: bool, **cfg) -> Callable:
+    """A diffusers multistep scheduler on a 1000-entry alpha_bar table between t_end and T."""
     def run(sde, score_fn, x_T, steps, t_end):
         try:
             import diffusers
@@ -136,7 +155,7 @@ def _diffusers(cls_name: str, karras: bool, **cfg) -> Callable:
             raise ImportError(f"peer {cls_name} needs diffusers, which is not installed; "
                               f"install: {INSTALL}") from None
         n_train = 1000
-        m_T = float(sde.marginal(torch.tensor([sde.T], dtype=torch.float64))[0][0])
+        m_T = _m_of(sde, sde.T)
         if m_T < 0.999:  # VP-type: table uniform in t (DDPM's)
             tt = torch.linspace(t_end, sde.T, n_train, dtype=torch.float64)
             sig = sde.sigma(tt).numpy()
@@ -150,6 +169,8 @@ def _diffusers(cls_name: str, karras: bool, **cfg) -> Callable:
         sched.set_timesteps(int(steps))
         sigmas = sched.sigmas.to(torch.float64).tolist()
         wrap = _Scaled(sde, score_fn)
+        # the peer starts where its own schedule starts (below sigma(T) for `leading`
+        # spacing) but from the same x_T: the scaled state x_T / m(T)
         xd = x_T / m_T / math.sqrt(1.0 + sigmas[0] ** 2)
         with torch.no_grad():
             for i, ts in enumerate(sched.timesteps):
@@ -157,34 +178,45 @@ def _diffusers(cls_name: str, karras: bool, **cfg) -> Callable:
                 x = m * xd * math.sqrt(1.0 + sigmas[i] ** 2)
                 eps = -s * wrap.score(x, t)
                 xd = sched.step(eps, ts, xd).prev_sample
-        _, m_e, _ = wrap.coeffs(sigmas[-1])
-        return m_e * xd * math.sqrt(1.0 + sigmas[-1] ** 2)
+        return xd * math.sqrt(1.0 + sigmas[-1] ** 2)
 
     return run
 
 
-PEERS: Dict[str, Callable] = {
-    "kdiff_lms_karras": _kdiff("lms", "karras", 1),
-    "kdiff_lms_logsnr": _kdiff("lms", "log_sigma", 1),
-    "kdiff_dpmpp_2m_karras": _kdiff("dpmpp_2m", "karras", 1),
-    "kdiff_dpmpp_2m_logsnr": _kdiff("dpmpp_2m", "log_sigma", 1),
-    "kdiff_heun_karras": _kdiff("heun", "karras", 2),
-    "kdiff_dpm_2_karras": _kdiff("dpm_2", "karras", 2),
-    "diffusers_dpmpp_2m": _diffusers("DPMSolverMultistepScheduler", False, solver_order=2,
-                                     final_sigmas_type="sigma_min"),
-    "diffusers_dpmpp_2m_karras": _diffusers("DPMSolverMultistepScheduler", True, solver_order=2,
-                                            final_sigmas_type="sigma_min"),
-    "diffusers_dpmpp_3m": _diffusers("DPMSolverMultistepScheduler", False, solver_order=3,
-                                     final_sigmas_type="sigma_min"),
-    "diffusers_unipc": _diffusers("UniPCMultistepScheduler", False, solver_order=2,
-                                  final_sigmas_type="sigma_min"),
-    "diffusers_unipc3": _diffusers("UniPCMultistepScheduler", False, solver_order=3,
-                                   final_sigmas_type="sigma_min"),
-    "diffusers_unipc_karras": _diffusers("UniPCMultistepScheduler", True, solver_order=2,
-                                         final_sigmas_type="sigma_min"),
-    "diffusers_deis": _diffusers("DEISMultistepScheduler", False, solver_order=3),
-    "diffusers_deis_karras": _diffusers("DEISMultistepScheduler", True, solver_order=3),
-}
+def _peer_table() -> Dict[str, Callable]:
+    table: Dict[str, Callable] = {}
+    for method in ("euler", "heun", "lms", "dpm_2", "dpmpp_2m", "dpmpp_3m_sde"):
+        kw = {"eta": 0.0} if method == "dpmpp_3m_sde" else {}
+        for spacing in ("karras", "logsnr"):
+            for zero in (True, False):
+                name = f"kdiff_{method}_{spacing}" + ("" if zero else "_nozero")
+                table[name] = _kdiff(method, "karras" if spacing == "karras" else "log_sigma",
+                                     zero, **kw)
+    kinds = {"dpmpp": ("DPMSolverMultistepScheduler", (2, 3), {}),
+             "unipc": ("UniPCMultistepScheduler", (2, 3), {}),
+             "unipc_bh1": ("UniPCMultistepScheduler", (2, 3), {"solver_type": "bh1"}),
+             "deis": ("DEISMultistepScheduler", (2, 3), {})}
+    for kind, (cls, orders, extra) in kinds.items():
+        for order in orders:
+            for spacing in ("linspace", "leading", "trailing"):
+                for karras in ((False, True) if spacing == "linspace" else (False,)):
+                    # DEIS has no final_sigmas_type; UniPC bh1 returns NaN with "zero"
+                    finals = ("sigma_min",) if kind in ("deis", "unipc_bh1") else ("sigma_min", "zero")
+                    for final in finals:
+                        cfg = dict(extra, solver_order=order, timestep_spacing=spacing)
+                        if kind != "deis":
+                            cfg["final_sigmas_type"] = final
+                        name = (f"diffusers_{kind}{order}_{spacing}" + ("_karras" if karras else "")
+                                + ("_zero" if final == "zero" else ""))
+                        table[name] = _diffusers(cls, karras, **cfg)
+    return table
+
+
+PEERS: Dict[str, Callable] = _peer_table()
+"""name -> run(sde, score_fn, x_T, steps, t_end) -> data estimate (N, ...): k-diffusion
+``kdiff_<method>_<karras|logsnr>[_nozero]``; diffusers ``diffusers_<dpmpp|unipc|unipc_bh1|deis>
+<order>_<linspace|leading|trailing>[_karras][_zero]`` (``_zero``: final_sigmas_type="zero";
+Karras sigmas ignore the spacing, so they appear once, as ``linspace_karras``)."""
 
 
 def available_peers() -> Dict[str, Callable]:

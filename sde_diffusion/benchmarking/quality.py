@@ -7,8 +7,9 @@
   exact samples give the entropy H(p_0), so the report judges |NLL - NLL(exact samples)|, not
   lower-is-better), ``mode_tv`` = 1/2 sum_k |mean_i r_k(x_i) - w_k| with r_k the
   responsibilities of component k;
-- ``ode_rmse`` = sqrt(mean (x - x_ref)^2) against the exact probability-flow ODE solution from
-  the same prior noise (computed by the runner, deterministic samplers only).
+- ``ode_rmse`` = sqrt(mean (x0 - x0_ref)^2), end to end: the sample's data estimate x0 against
+  the exact probability-flow ODE map of the same prior noise to the data end
+  (``reference.data_end_reference``; computed by the runner, deterministic samplers only).
 """
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ from .memory import PeakMemory
 from .problems import Problem
 from .quality import ANALYTIC_ONLY, METRIC_NAMES, quality
 from .records import CorruptRecordError, atomic_write, read_record
-from .reference import reference_solution
+from .reference import data_estimate, reference_solution
 from .settings import resolved_settings, stale_reason
 from .sources import run_peer, score_source
 
@@ -66,7 +66,8 @@ def _check_metrics(cell: Mapping[str, Any], problem: Problem) -> None:
 
 
 def _sample(cell, sde, score_fn, x_init, g_noise, steps):
-    """(x, nfe, wall_time, t_end, denoised, options, stochastic) of the cell's sampler."""
+    """(x, nfe, wall_time, t_end, denoised, options, stochastic) of the cell's sampler; x is the
+    data estimate (``reference.data_estimate``; peers return one)."""
     from ..solvers import get_sampler, sample
     name, ctor, sample_kw = sampler_parts(cell["sampler"])
     if name.startswith(PEER_PREFIX):
@@ -75,6 +76,7 @@ def _sample(cell, sde, score_fn, x_init, g_noise, steps):
     smp = cls(**ctor)
     x, info = sample(sde, score_fn, sampler=name, steps=steps, generator=g_noise, x_init=x_init,
                      progress=False, **ctor, **sample_kw)
+    x = data_estimate(sde, x, float(info.t_end), bool(info.denoised))
     return (x, int(info.nfe), float(info.wall_time), float(info.t_end), bool(info.denoised),
             info.options, bool(getattr(smp, "stochastic", cls.stochastic)))
 
@@ -105,7 +107,7 @@ def _compute(cell, problem, sde, score_fn, source, out, device, dtype) -> Dict[s
         else:
             x_ref = reference_solution(cell, sde, score_fn,
                                        x_init.to(torch.float64 if source == "analytic" else dtype),
-                                       t_end, denoised, out)
+                                       out)
             met["ode_rmse"] = float(((x64 - x_ref.to(torch.float64)) ** 2).mean().sqrt())
     bkey = canonical([cell["problem"], seed, n, cell["n_heldout"], q_names, cell.get("checkpoint")])
     if bkey not in _BASELINE_CACHE:                   # the same for every sampler of a sweep

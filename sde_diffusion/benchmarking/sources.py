@@ -94,9 +94,9 @@ def _peers():
 
 def run_peer(name: str, sde, score_fn, x_init: torch.Tensor, steps: int,
              sample_kw: Dict[str, Any]):
-    """Run published solver ``peers.PEERS[name](sde, score_fn, x_T, steps, t_end) -> x`` from
-    the same x_T; NFE is counted by wrapping the score. Returns the runner's sample tuple
-    (x, nfe, wall, t_end, denoised=False, options, stochastic=False)."""
+    """Run published solver ``peers.PEERS[name](sde, score_fn, x_T, steps, t_end) -> x0`` (a
+    data estimate) from the same x_T; NFE is counted by wrapping the score. Returns the
+    runner's sample tuple (x0, nfe, wall, t_end, denoised=False, options, stochastic=False)."""
     peers = _peers()
     table = getattr(peers, "PEERS", {})
     if name not in table:

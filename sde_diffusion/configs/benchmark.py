@@ -31,6 +31,7 @@ def problem_sources() -> Dict[str, Callable[..., Any]]:
             "sde_diffusion.analytic.three_clusters_1d": analytic.three_clusters_1d,
             "sde_diffusion.analytic.random_mixture": analytic.random_mixture,
             "sde_diffusion.analytic.GaussianMixture": analytic.GaussianMixture,
+            "sde_diffusion.analytic.suite_mixture": analytic.suite_mixture,
             "sde_diffusion.data.digits": data.digits}
 
 

@@ -22,7 +22,7 @@ __all__ = ["EDMSDE"]
 class EDMSDE(SDE):
     """``EDMSDE(sigma_min=0.002, sigma_max=80)``: f = 0, g = sqrt(2t), kernel std s(t) = t."""
 
-    default_grid = "karras"  # measured best at 10-20 NFE (benchmarks/RESULTS.md, "Few-step sampling")
+    default_grid = "log_snr"  # best on the suite's tuning half (benchmarks/bench_suite.py)
 
     def __init__(self, sigma_min: float = 0.002, sigma_max: float = 80.0):
         check_positive("sigma_min", sigma_min)

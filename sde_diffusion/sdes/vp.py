@@ -27,7 +27,7 @@ class BetaSDE(SDE):
     ``schedule``: "linear" (with beta_min, beta_max), "cosine" (cosine_s, alpha_bar_min), or a
     ``BetaSchedule`` object defined on the same [0, T]."""
 
-    default_grid = "time_power"  # t^(1/1.2) uniform: best worst case at 10 NFE (fewstep.md)
+    default_grid = "time_quadratic"  # best on the suite's tuning half (benchmarks/bench_suite.py)
     few_step_t_end = 1e-3  # few-step runs end here (solvers.grids.default_t_end)
 
     def __init__(self, beta_min: float = 0.1, beta_max: float = 20.0, schedule="linear",

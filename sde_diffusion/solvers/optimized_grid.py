@@ -1,16 +1,31 @@
-"""Optimised time grids: the ``steps + 1`` times that minimise a sampler's end-point error.
+"""Optimised time grids: the ``steps + 1`` times that minimise a sampler's end-to-end error,
+chosen so that they generalise to fresh noise.
 
-``optimize_grid(sde, score_fn, sampler, steps, x_calib)`` fixes the end points (t_start = T,
-t_end = ``default_t_end``) and moves the interior points to minimise
+``optimize_grid(sde, score_fn, sampler, steps, x_calib)`` splits the prior batch ``x_calib``
+once into a calibration part and a held-out validation part (``val_fraction``, or an explicit
+``x_val``) and minimises on the calibration part
 
-    L(grid) = log RMS_n || x_sampler(x_calib_n; grid) - x_ref(x_calib_n) ||
+    L(grid) = log RMS || x0_sampler(x_T; grid) - x0_ref(x_T) ||
 
-where x_ref is a tight reference solution of the PF-ODE from the same x_calib (``rk45``,
-DOP853, rtol = atol = 1e-9 by default). The interior points are parameterised by the
-softmax of ``steps`` logits as gaps in normalised half-log-SNR u = (lambda - lambda_T) /
-(lambda_end - lambda_T), so every parameter vector is a valid strictly decreasing grid; the
-search (derivative-free, scipy Nelder-Mead then Powell) starts from the best of the named
-grids on the calibration batch. Every score evaluation is counted: ``grid.made["nfe"]``.
+where x0_sampler is the sampler's data estimate (x/m at its end time, or its denoised output)
+and x0_ref the exact PF-ODE map to the data end (tight ``rk45`` to ``sde.eps`` + the Tweedie
+step), the same end-to-end score as the benchmark. The interior points are the softmax of
+``steps`` logits as gaps in normalised half log-SNR, so every parameter vector is a valid
+strictly decreasing grid (end points fixed: T and ``default_t_end``).
+
+Generalisation: every named grid (``grids.GRIDS``) and every sampler option set in
+``candidates`` (e.g. orders, variants) is scored on both parts; the search (Nelder-Mead) starts
+from the ``starts`` best of them on the calibration part; after every iteration the current
+point is scored on the validation part (a point counts as better when it lowers the validation
+RMS by more than 0.1 %) and the search stops when that has not improved for ``patience``
+iterations (early stopping). The returned grid is the one with the lowest
+validation error among the optimised points and the named grids, so it is never worse than the
+best named grid on the validation batch. ``grid.made`` reports the cost (``nfe``: every score
+evaluation, references included), the calibration and validation RMS of every named grid and
+of the result, and ``val_gain`` = best named validation RMS / result validation RMS (>= 1).
+
+Published schedule optimisers as comparison rows: ``ays_gaussian_grid`` (Align Your Steps'
+closed form for Gaussian data) and ``gits_grid`` (GITS: dynamic programming over a fine grid).
 
 The result is an :class:`OptimizedGrid`: times, the SDE's spec (its ``repr``), sampler,
 steps, and how it was made; ``.save(path)`` writes JSON (plain numbers and strings, nothing
@@ -23,14 +38,15 @@ import json
 import math
 import os
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 
 from ..contract import check_finite
 
-__all__ = ["OptimizedGrid", "optimize_grid", "load_grid", "GRID_FORMAT"]
+__all__ = ["OptimizedGrid", "optimize_grid", "load_grid", "GRID_FORMAT", "ays_gaussian_grid",
+           "gits_grid"]
 
 GRID_FORMAT = "sde_diffusion.optimized_grid/1"
 
@@ -102,76 +118,220 @@ class _Counted:
         return self.fn(x, t)
 
 
+def _m(sde, t: float) -> float:
+    return float(sde.marginal(torch.tensor([float(t)], dtype=torch.float64))[0].reshape(-1)[0])
+
+
+def _data_end(sde, score, x_T, ref_opts) -> torch.Tensor:
+    """The exact PF-ODE map of x_T to the data end: rk45 to eps, then the Tweedie step."""
+    from .base import sample
+    x, _ = sample(sde, score, sampler="rk45", x_init=x_T, t_end=float(sde.eps), denoise=True,
+                  progress=False, **ref_opts)
+    return x
+
+
+def _split(x_calib: torch.Tensor, x_val: Optional[torch.Tensor], val_fraction: float):
+    if x_val is not None:
+        check_finite("x_val", x_val)
+        if not torch.is_tensor(x_val) or tuple(x_val.shape[1:]) != tuple(x_calib.shape[1:]) \
+                or x_val.shape[0] < 1:
+            raise ValueError(f"x_val must be a (M, {', '.join(map(str, x_calib.shape[1:]))}) "
+                             f"tensor of prior samples, got {tuple(getattr(x_val, 'shape', ()))}")
+        return x_calib, x_val
+    if not 0.0 < float(val_fraction) < 1.0:
+        raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction!r}")
+    if x_calib.shape[0] < 2:
+        raise ValueError(f"x_calib needs >= 2 samples to hold out a validation part, got "
+                         f"{x_calib.shape[0]} (or pass x_val)")
+    n_val = min(x_calib.shape[0] - 1, max(1, round(float(val_fraction) * x_calib.shape[0])))
+    return x_calib[n_val:], x_calib[:n_val]
+
+
 def optimize_grid(sde, score_fn, sampler: str, steps: int, x_calib: torch.Tensor, *,
                   sampler_options: Optional[Dict[str, Any]] = None,
+                  candidates: Optional[Sequence[Dict[str, Any]]] = None,
+                  x_val: Optional[torch.Tensor] = None, val_fraction: float = 0.5,
                   t_end: Optional[float] = None, t_start: Optional[float] = None,
                   reference: Optional[Dict[str, Any]] = None, max_evals: int = 1500,
+                  starts: int = 2, patience: int = 30,
                   name: Optional[str] = None) -> OptimizedGrid:
-    """Optimise the grid of ``sampler`` at ``steps`` on the batch ``x_calib`` (prior samples at
-    t_start, shape (N, ...)); returns an :class:`OptimizedGrid` (see the module docstring)."""
+    """Optimise the grid of ``sampler`` at ``steps`` (see the module docstring).
+
+    Args:
+        x_calib: (N, ...) prior samples at t_start; a ``val_fraction`` of them is held out
+            for validation unless ``x_val`` (M, ...) is given.
+        sampler_options: constructor options; ``candidates``: a list of option sets to choose
+            from (default: just ``sampler_options``).
+        max_evals: sampler runs on the calibration part, over all starts.
+        starts: how many of the best (options, named grid) pairs to start a search from.
+        patience: iterations without a validation improvement before a search stops.
+    Returns:
+        :class:`OptimizedGrid`; ``made`` holds the cost in NFE and the validation gain.
+    """
     from scipy.optimize import minimize
 
     from .base import _build, as_steps, sample
     from .grids import GRIDS, default_t_end
 
     steps = as_steps(steps)
-    opts = dict(sampler_options or {})
-    _build(sampler, opts).check_sde(sde)  # unknown sampler / option / SDE: fail before any work
+    cands = [dict(c) for c in (candidates or [sampler_options or {}])]
+    for c in cands:  # unknown sampler / option / SDE: fail before any work
+        _build(sampler, {k: v for k, v in c.items() if k != "denoise"}).check_sde(sde)
     if steps < 2:
         raise ValueError(f"optimize_grid needs steps >= 2 (an interior point), got {steps}")
     if not torch.is_tensor(x_calib) or x_calib.ndim < 2 or x_calib.shape[0] < 1:
         raise ValueError(f"x_calib must be a (N, ...) tensor of prior samples, got "
                          f"{getattr(x_calib, 'shape', type(x_calib).__name__)}")
+    check_finite("x_calib", x_calib)  # runs in x_calib's dtype: float64 for analytic scores
+    xc, xv = _split(x_calib, x_val, val_fraction)
     score = _Counted(score_fn)
     t0 = float(sde.T if t_start is None else t_start)
     t1 = float(default_t_end(sde, steps) if t_end is None else t_end)
     ref_opts = {"rtol": 1e-9, "atol": 1e-9, "method": "DOP853", **(reference or {})}
-    check_finite("x_calib", x_calib)  # runs in x_calib's dtype: float64 for analytic scores
-    x_ref, _ = sample(sde, score, sampler="rk45", x_init=x_calib, t_end=t1, t_start=t0,
-                      **ref_opts)
+    refs = {"calib": _data_end(sde, score, xc, ref_opts), "val": _data_end(sde, score, xv, ref_opts)}
+    batches = {"calib": xc, "val": xv}
     ref_nfe = score.nfe
     lam = sde.log_snr(torch.tensor([t0, t1], dtype=torch.float64)) / 2
     l0, l1 = float(lam[0]), float(lam[1])
 
-    def loss_of(times: torch.Tensor) -> float:
+    def loss_of(times: torch.Tensor, opts: Dict[str, Any], part: str) -> float:
         try:
-            x, _ = sample(sde, score, sampler=sampler, x_init=x_calib, grid=times, **opts)
+            x, info = sample(sde, score, sampler=sampler, x_init=batches[part], grid=times,
+                             progress=False, **opts)
         except (ValueError, FloatingPointError):
             return 50.0
-        err = float((x - x_ref).pow(2).flatten(1).sum(1).mean().sqrt())
+        x0 = x if info.denoised else x / _m(sde, float(info.t_end))
+        err = float((x0 - refs[part]).pow(2).mean().sqrt())
         return math.log(err) if err > 0 and math.isfinite(err) else (50.0 if err else -50.0)
 
     def times_of(theta: np.ndarray) -> torch.Tensor:
         g = np.exp(theta - theta.max())
         u = np.cumsum(g / g.sum())[:-1]
         inner = sde.t_from_log_snr(2 * torch.tensor(l0 + u * (l1 - l0), dtype=torch.float64))
-        t = torch.cat([torch.tensor([t0], dtype=torch.float64), inner.to(torch.float64),
-                       torch.tensor([t1], dtype=torch.float64)])
-        return t
+        return torch.cat([torch.tensor([t0], dtype=torch.float64), inner.to(torch.float64),
+                          torch.tensor([t1], dtype=torch.float64)])
 
-    fixed = {}
-    for gname, fn in GRIDS.items():
-        try:
-            fixed[gname] = loss_of(fn(sde, steps, t_end=t1, t_start=t0))
-        except ValueError:
-            continue
-    best = min(fixed, key=fixed.get)
-    tb = GRIDS[best](sde, steps, t_end=t1, t_start=t0)
-    ub = (sde.log_snr(tb) / 2 - l0).numpy() / (l1 - l0)
-    theta0 = np.log(np.clip(np.diff(ub), 1e-12, None))
-    f = lambda th: loss_of(times_of(th))  # noqa: E731
-    res = minimize(f, theta0, method="Nelder-Mead",
-                   options={"maxfev": max_evals // 2, "xatol": 1e-4, "fatol": 1e-5})
-    res = minimize(f, res.x, method="Powell", options={"maxfev": max_evals // 2, "xtol": 1e-3})
-    times = times_of(res.x)
-    final = loss_of(times)
-    if final > fixed[best]:  # never worse than the start on the calibration batch
-        times, final = tb, fixed[best]
-    made = {"method": "Nelder-Mead + Powell on softmax gaps in log-SNR",
-            "reference": {"sampler": "rk45", **ref_opts}, "reference_nfe": ref_nfe,
-            "nfe": score.nfe, "n_calib": int(x_calib.shape[0]), "start_grid": best,
-            "rms_fixed": {k: math.exp(v) for k, v in fixed.items()}, "rms": math.exp(final),
-            "t_end": t1, "t_start": t0}
+    named = []                                   # (calib loss, val loss, cand index, grid name)
+    for ci, opts in enumerate(cands):
+        for gname, fn in GRIDS.items():
+            try:
+                tg = fn(sde, steps, t_end=t1, t_start=t0)
+            except ValueError:
+                continue
+            named.append((loss_of(tg, opts, "calib"), loss_of(tg, opts, "val"), ci, gname))
+    best_named = min(named, key=lambda r: r[1])
+    best = {"val": best_named[1], "calib": best_named[0], "ci": best_named[2],
+            "times": GRIDS[best_named[3]](sde, steps, t_end=t1, t_start=t0), "from": best_named[3],
+            "optimised": False}
+    n_starts = max(1, min(int(starts), len(named)))
+    budget = max(1, int(max_evals) // n_starts)
+    iters = 0
+    for lc, lv, ci, gname in sorted(named)[:n_starts]:
+        opts = cands[ci]
+        tb = GRIDS[gname](sde, steps, t_end=t1, t_start=t0)
+        ub = (sde.log_snr(tb) / 2 - l0).numpy() / (l1 - l0)
+        theta0 = np.log(np.clip(np.diff(ub), 1e-12, None))
+        since = [0]
+
+        def watch(xk, *_):
+            nonlocal iters
+            iters += 1
+            times = times_of(np.asarray(xk))
+            v = loss_of(times, opts, "val")
+            if v < best["val"] - 1e-3:               # a validation gain of > 0.1 %
+                best.update(val=v, calib=loss_of(times, opts, "calib"), ci=ci, times=times,
+                            **{"from": gname, "optimised": True})
+                since[0] = 0
+            else:
+                since[0] += 1
+            if since[0] >= patience:
+                raise StopIteration
+
+        minimize(lambda th: loss_of(times_of(th), opts, "calib"), theta0, method="Nelder-Mead",
+                 callback=watch, options={"maxfev": budget, "xatol": 1e-4, "fatol": 1e-5})
+    opts = cands[best["ci"]]
+    made = {"method": "Nelder-Mead on softmax gaps in half log-SNR, early-stopped on a "
+                      "held-out validation batch",
+            "reference": {"sampler": "rk45", "t_end": float(sde.eps), "denoise": True, **ref_opts},
+            "reference_nfe": ref_nfe, "nfe": score.nfe, "iterations": iters,
+            "n_calib": int(xc.shape[0]), "n_val": int(xv.shape[0]), "start_grid": best["from"],
+            "optimised": best["optimised"], "options": opts,
+            "rms_fixed": {g: math.exp(c) for c, v, ci, g in named if ci == best["ci"]},
+            "val_rms_fixed": {g: math.exp(v) for c, v, ci, g in named if ci == best["ci"]},
+            "rms": math.exp(best["calib"]), "val_rms": math.exp(best["val"]),
+            "val_rms_best_named": math.exp(best_named[1]),
+            "val_gain": math.exp(best_named[1] - best["val"]), "t_end": t1, "t_start": t0}
     return OptimizedGrid(name=name or f"{sampler}-{steps}-{type(sde).__name__}",
-                         times=times.tolist(), sde=repr(sde), sampler=sampler, steps=steps,
-                         sampler_options=opts, made=made)
+                         times=best["times"].tolist(), sde=repr(sde), sampler=sampler,
+                         steps=steps, sampler_options=opts, made=made)
+
+
+def ays_gaussian_grid(sde, steps: int, data_std: float, t_end: Optional[float] = None,
+                      t_start: Optional[float] = None) -> torch.Tensor:
+    """Align Your Steps' closed form for Gaussian data N(mu, c^2 I) (Sabour et al. 2024):
+    sigma_i = c tan((1 - i/N) atan(sigma_max / c) + (i/N) atan(sigma_min / c)), i.e. uniform in
+    atan(sigma / c), mapped to t; c = ``data_std`` (for other data: the per-coordinate RMS
+    spread, sqrt(trace Cov / d)). Shape (steps + 1,), from t_start (T) to t_end."""
+    from .base import as_steps
+    from .grids import default_t_end
+    steps = as_steps(steps)
+    if not (isinstance(data_std, (int, float)) and math.isfinite(data_std) and data_std > 0):
+        raise ValueError(f"data_std must be a finite number > 0, got {data_std!r}")
+    t0 = float(sde.T if t_start is None else t_start)
+    t1 = float(default_t_end(sde, steps) if t_end is None else t_end)
+    sig = sde.sigma(torch.tensor([t0, t1], dtype=torch.float64))
+    a, b = math.atan(float(sig[0]) / data_std), math.atan(float(sig[1]) / data_std)
+    u = torch.linspace(0.0, 1.0, steps + 1, dtype=torch.float64)
+    grid = sde.t_from_sigma(data_std * torch.tan(a + u * (b - a))).to(torch.float64).clamp(t1, t0)
+    grid[0], grid[-1] = t0, t1
+    return grid
+
+
+def gits_grid(sde, score_fn, steps: int, x_T: torch.Tensor, *, fine: int = 64,
+              base_grid: str = "log_snr", t_end: Optional[float] = None,
+              t_start: Optional[float] = None) -> torch.Tensor:
+    """GITS (Chen et al. 2024): the ``steps``-step subsequence of a ``fine``-step grid that
+    minimises the summed local error of one first-order (DDIM) step along the teacher
+    trajectory, found by dynamic programming.
+
+    The teacher is DDIM on the fine grid from the warm-up batch x_T (``fine`` NFE); the cost of
+    a jump i -> j is RMS || DDIM(x_i; t_i -> t_j) - x_j || (one NFE per start point i, shared by
+    all j through the exact DDIM map). DP: C[k, j] = min_i C[k-1, i] + cost(i, j)."""
+    from .base import as_steps, sample
+    from .grids import default_t_end, make_grid
+    steps, fine = as_steps(steps), as_steps(fine, name="fine")
+    if steps > fine:
+        raise ValueError(f"gits_grid needs fine >= steps, got fine={fine}, steps={steps}")
+    t1 = float(default_t_end(sde, steps) if t_end is None else t_end)
+    tf = make_grid(sde, base_grid, fine, t_end=t1, t_start=t_start)
+    _, info = sample(sde, score_fn, sampler="ddim", x_init=x_T, grid=tf, return_trajectory=True,
+                     progress=False)
+    traj = info.trajectory                               # (fine + 1, N, ...)
+    M = fine
+    cost = torch.full((M + 1, M + 1), math.inf, dtype=torch.float64)
+    m, s = sde.marginal(tf)
+    for i in range(M):
+        x_i = traj[i]
+        x0 = (x_i + s[i] ** 2 * score_fn(x_i, torch.full((x_i.shape[0],), float(tf[i]),
+                                                         dtype=x_i.dtype))) / m[i]
+        eps = (x_i - m[i] * x0) / s[i]
+        for j in range(i + 1, M + 1):
+            step = m[j] * x0 + s[j] * eps                    # exact DDIM map t_i -> t_j
+            cost[i, j] = float((step - traj[j]).pow(2).mean().sqrt())
+    return tf[torch.tensor(shortest_path(cost, steps))].clone()
+
+
+def shortest_path(cost: torch.Tensor, steps: int) -> List[int]:
+    """Indices 0 = i_0 < i_1 < ... < i_steps = M minimising sum_k cost[i_{k-1}, i_k] for an
+    (M+1, M+1) cost matrix (inf where a jump is not allowed): C[k, j] = min_i C[k-1, i] +
+    cost[i, j], then backtracking."""
+    M = cost.shape[0] - 1
+    C = torch.full((steps + 1, M + 1), math.inf, dtype=torch.float64)
+    arg = torch.zeros((steps + 1, M + 1), dtype=torch.long)
+    C[0, 0] = 0.0
+    for k in range(1, steps + 1):
+        C[k], arg[k] = (C[k - 1][:, None] + cost.to(torch.float64)).min(0)
+    path = [M]
+    for k in range(steps, 0, -1):
+        path.append(int(arg[k, path[-1]]))
+    return path[::-1]

@@ -1,0 +1,253 @@
+"""Few-step samplers on the problem suite, scored end to end (``benchmarking.reference``).
+
+Every row starts from the same x_T = sde.prior_sample (seed ``--seed``, ``--n`` samples,
+float64) at T and is scored by the RMS (per coordinate) of its data estimate against the exact
+PF-ODE map to the data end. One JSON line per (problem, SDE, NFE, row) is appended to ``--out``;
+rows already there are skipped, so a run can be resumed or extended.
+
+    nice -n 10 env OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_suite.py peers \\
+        --half tuning --out benchmarks/results/suite/tuning.jsonl
+    ... bench_suite.py configs  --half tuning --tends none --denoise none   # grids per sampler
+    ... bench_suite.py configs  --half tuning --samplers unipc --grids log_snr  # end x denoise
+    ... bench_suite.py defaults --half validation  # project samplers with their defaults
+    ... bench_suite.py optgrid  --half validation  # optimize_grid / AYS / GITS on fresh noise
+
+Rows: ``peer:<name>@t_end`` (``benchmarking.peers.PEERS``; VP tables end at t = 1e-3, DDPM's
+first step; EDM's at sigma_min),
+``<sampler>{options}`` (project samplers, ``budget.steps_for_nfe`` steps within the budget).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+from sde_diffusion.analytic import problem_suite
+from sde_diffusion.benchmarking.budget import steps_for_nfe
+from sde_diffusion.benchmarking.reference import data_end_reference, data_estimate, end_to_end_rms
+from sde_diffusion.sdes import EDMSDE, VPSDE
+from sde_diffusion.solvers import SAMPLERS, sample
+from sde_diffusion.solvers.grids import GRIDS
+
+SDES = {"VP": VPSDE, "EDM": EDMSDE}
+NFES = (5, 10, 20, 50)
+PROJECT = ("euler", "heun", "ddim", "dpm_solver2", "dpm_solver3", "dpm_solver_2s",
+           "dpm_solver_3s", "unipc", "deis", "edm_heun", "ipndm", "ipndm_v")
+VARIANTS = {"unipc": [{"order": 3}, {"variant": "bh1"}], "deis": [{"order": 2}],
+            "ipndm": [{"order": 3}, {"afs": True}]}
+T_ENDS = {"VP": (None, 1e-3, 1e-4, 1e-5), "EDM": (None, 0.002, 0.005)}
+PEER_T_ENDS = {"VP": (1e-3,), "EDM": (0.002,)}
+REF = {"method": "DOP853", "rtol": 1e-9, "atol": 1e-9}
+
+
+class Counted:
+    def __init__(self, fn):
+        self.fn, self.n = fn, 0
+
+    def __call__(self, x, t):
+        self.n += 1
+        return self.fn(x, t)
+
+
+def setup(problem, sname, n, seed, cache: Path):
+    """(sde, score_fn, x_T, x0_ref) with the reference cached on disk (weights-only tensor)."""
+    sde = SDES[sname]()
+    score = problem.mixture.score_fn(sde)
+    x_T = sde.prior_sample((n, problem.dim), generator=torch.Generator().manual_seed(seed),
+                           dtype=torch.float64)
+    path = cache / f"{problem.name}-{sname}-n{n}-s{seed}.pt"
+    if path.exists():
+        ref = torch.load(path, weights_only=True)
+    else:
+        t0 = time.time()
+        c = Counted(score)
+        ref = data_end_reference(sde, c, x_T, **REF)
+        print(f"# reference {problem.name}/{sname}: {c.n} NFE, {time.time() - t0:.0f} s",
+              file=sys.stderr, flush=True)
+        cache.mkdir(parents=True, exist_ok=True)
+        torch.save(ref, path)
+    return sde, score, x_T, ref
+
+
+def run_project(sde, score, x_T, ref, name, opts, nfe):
+    """(rms, nfe spent, steps) of a project sampler within an NFE budget."""
+    ctor = {k: v for k, v in opts.items() if k not in ("grid", "t_end", "denoise")}
+    kw = {k: v for k, v in opts.items() if k in ("grid", "t_end", "denoise") and v is not None}
+    spec = {"name": name, "options": {**ctor, **kw}}
+    steps = steps_for_nfe(spec, nfe, sde, tuple(x_T.shape[1:]))
+    c = Counted(score)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            x, info = sample(sde, c, sampler=name, steps=steps, x_init=x_T, progress=False,
+                             **ctor, **kw)
+    except (ValueError, RuntimeError) as e:
+        return None, 0, steps, f"{type(e).__name__}: {e}"[:200]
+    if c.n > nfe:
+        return None, c.n, steps, "over budget"
+    x0 = data_estimate(sde, x, float(info.t_end), bool(info.denoised))
+    return end_to_end_rms(x0, ref), c.n, steps, None
+
+
+def run_peer(sde, score, x_T, ref, peer, t_end, nfe):
+    from sde_diffusion.benchmarking.peers import PEERS
+    c = Counted(score)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            x0 = PEERS[peer](sde, c, x_T.clone(), nfe, t_end)
+    except Exception as e:  # a peer configuration that diffusers refuses is skipped, not fatal
+        return None, 0, f"{type(e).__name__}: {e}"[:200]
+    if c.n > nfe:
+        return None, c.n, "over budget"
+    return end_to_end_rms(x0, ref), c.n, None
+
+
+def _parse(v):
+    v = v.strip()
+    if v in ("none", "default"):
+        return None
+    if v in ("true", "false"):
+        return v == "true"
+    try:
+        return float(v)
+    except ValueError:
+        return v
+
+
+def project_rows(mode, sname, a):
+    """(name, options) rows: ``defaults`` (every sampler as shipped, with its variants) or
+    ``configs`` (the product of ``--grids``, ``--tends`` and ``--denoise`` per sampler)."""
+    rows = []
+    names = a.samplers.split(",") if a.samplers else PROJECT
+    for name in names:
+        if name not in SAMPLERS:
+            continue
+        for v in [{}] + (VARIANTS.get(name, []) if a.variants else []):
+            if mode == "defaults":
+                rows.append((name, dict(v)))
+                continue
+            grids = [_parse(g) for g in a.grids.split(",")] if a.grids else [None] + list(GRIDS)
+            tends = [_parse(t) for t in a.tends.split(",")] if a.tends else T_ENDS[sname]
+            dens = [_parse(d) for d in a.denoise.split(",")] if a.denoise else (False, True)
+            for grid in grids:
+                for t_end in tends:
+                    for den in dens:
+                        o = {**v, "grid": grid, "t_end": t_end, "denoise": den}
+                        rows.append((name, {k: x for k, x in o.items() if x is not None}))
+    return rows
+
+
+def opt_rows(sde, score, x_T, ref, problem, nfe, a):
+    """optimize_grid (calibration noise: seed ``a.seed + 100``, ``a.n_calib`` samples, half held
+    out), AYS and GITS grids, each for ``a.opt_sampler`` at ``nfe`` steps, scored on x_T."""
+    from sde_diffusion.solvers import optimize_grid
+    from sde_diffusion.solvers.optimized_grid import ays_gaussian_grid, gits_grid
+    name = a.opt_sampler
+    steps = steps_for_nfe({"name": name}, nfe, sde, tuple(x_T.shape[1:]))
+    xc = sde.prior_sample((a.n_calib, problem.dim),
+                          generator=torch.Generator().manual_seed(a.seed + 100), dtype=torch.float64)
+    c = Counted(score)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = optimize_grid(sde, c, name, steps, xc, max_evals=a.max_evals,
+                          candidates=[{"order": o} for o in (1, 2, 3)] if name == "unipc" else None)
+        data_std = math.sqrt(problem.mixture.covariance_trace() / problem.dim)
+        grids = {"optgrid": (torch.tensor(g.times, dtype=torch.float64), g.sampler_options),
+                 "ays": (ays_gaussian_grid(sde, steps, data_std), {}),
+                 "gits": (gits_grid(sde, score, steps, xc[: a.n_calib // 2]), {})}
+    out = []
+    for kind, (times, opts) in grids.items():
+        x, info = sample(sde, score, sampler=name, x_init=x_T, grid=times, progress=False, **opts)
+        err = end_to_end_rms(data_estimate(sde, x, float(info.t_end), bool(info.denoised)), ref)
+        made = {k: g.made[k] for k in ("nfe", "val_gain", "val_rms", "rms", "start_grid",
+                                       "optimised", "options")} if kind == "optgrid" else {}
+        out.append((f"{kind}:{name}", kind, err, int(info.nfe), steps, made))
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("mode", choices=("peers", "configs", "defaults", "optgrid"))
+    ap.add_argument("--peers", default=None, help="comma-separated subset of PEERS")
+    ap.add_argument("--opt-sampler", default="unipc")
+    ap.add_argument("--n-calib", type=int, default=128)
+    ap.add_argument("--max-evals", type=int, default=200)
+    ap.add_argument("--half", default="tuning", choices=("tuning", "validation", "all"))
+    ap.add_argument("--problems", default=None, help="comma-separated subset of the half")
+    ap.add_argument("--sdes", default="VP,EDM")
+    ap.add_argument("--nfes", default=",".join(map(str, NFES)))
+    ap.add_argument("--n", type=int, default=64)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--cache", default="outputs/suite_refs")
+    ap.add_argument("--samplers", default=None, help="comma-separated project samplers")
+    ap.add_argument("--variants", type=int, default=1, help="also the VARIANTS orders/types")
+    ap.add_argument("--grids", default=None, help="configs: grid names ('none': default)")
+    ap.add_argument("--tends", default=None, help="configs: end times ('none': default)")
+    ap.add_argument("--denoise", default=None, help="configs: true,false ('none': default)")
+    a = ap.parse_args(argv)
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = set()
+    if out.exists():
+        for line in out.read_text().splitlines():
+            r = json.loads(line)
+            done.add((r["problem"], r["sde"], r["nfe"], r["row"], r["n"], r["seed"]))
+    nfes = [int(v) for v in a.nfes.split(",")]
+    probs = problem_suite(a.half)
+    if a.problems:                                # in the order given (e.g. cheap first)
+        order = a.problems.split(",")
+        probs = sorted((p for p in probs if p.name in order), key=lambda p: order.index(p.name))
+    with out.open("a") as fh:
+        for sname in a.sdes.split(","):
+            for p in probs:
+                sde, score, x_T, ref = setup(p, sname, a.n, a.seed, Path(a.cache))
+                t0 = time.time()
+                for nfe in nfes:
+                    if a.mode == "optgrid":
+                        if (p.name, sname, nfe, f"optgrid:{a.opt_sampler}", a.n, a.seed) in done:
+                            continue
+                        for row, kind, err, used, steps, made in opt_rows(sde, score, x_T, ref,
+                                                                          p, nfe, a):
+                            rec = {"problem": p.name, "sde": sname, "nfe": nfe, "row": row,
+                                   "kind": kind, "rms": err, "nfe_used": used, "steps": steps,
+                                   "n": a.n, "seed": a.seed, "error": None, "made": made}
+                            fh.write(json.dumps(rec) + "\n")
+                            fh.flush()
+                        continue
+                    if a.mode == "peers":
+                        from sde_diffusion.benchmarking.peers import available_peers
+                        keep = a.peers.split(",") if a.peers else list(available_peers())
+                        jobs = [(f"peer:{k}@{te:g}", ("peer", k, te)) for k in available_peers()
+                                if k in keep for te in PEER_T_ENDS[sname]]
+                    else:
+                        jobs = [(f"{nm}{json.dumps(o, sort_keys=True)}", ("project", nm, o))
+                                for nm, o in project_rows(a.mode, sname, a)]
+                    for row, job in jobs:
+                        if (p.name, sname, nfe, row, a.n, a.seed) in done:
+                            continue
+                        if job[0] == "peer":
+                            err, used, why = run_peer(sde, score, x_T, ref, job[1], job[2], nfe)
+                            steps = None
+                        else:
+                            err, used, steps, why = run_project(sde, score, x_T, ref, job[1],
+                                                                job[2], nfe)
+                        rec = {"problem": p.name, "sde": sname, "nfe": nfe, "row": row,
+                               "kind": job[0], "rms": err, "nfe_used": used, "steps": steps,
+                               "n": a.n, "seed": a.seed, "error": why}
+                        fh.write(json.dumps(rec) + "\n")
+                        fh.flush()
+                print(f"# {a.mode} {p.name}/{sname}: {time.time() - t0:.0f} s", file=sys.stderr,
+                      flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,189 @@
+"""Read ``bench_suite.py`` records: choose defaults on the tuning half, tabulate the validation half.
+
+    python benchmarks/bench_suite_report.py tune  benchmarks/results/suite/tuning_*.jsonl \
+        --problems=aniso_gauss64,clusters1d,full32,full8_cond2000,grid25,modes100_2d,unequal_2d \
+        --nfes=5,10,20
+    python benchmarks/bench_suite_report.py families benchmarks/results/suite/tuning_*.jsonl \
+        --problems=... --nfes=5,10,20     (the same filters)
+    python benchmarks/bench_suite_report.py table benchmarks/results/suite/validation_*.jsonl
+
+``tune``: for every (SDE, sampler row family), the configuration with the smallest worst-case
+ratio rms / best-peer-rms over the tuning problems and NFE budgets (ties: geometric mean).
+``table``: per (problem, SDE, NFE) the best peer (name), the best project default, every
+project default as a ratio to the best peer, and the optimised-grid rows if present.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections import defaultdict
+
+
+def load(paths):
+    rows = []
+    for p in paths:
+        with open(p) as fh:
+            rows += [json.loads(line) for line in fh if line.strip()]
+    return [r for r in rows if r["rms"] is not None and math.isfinite(r["rms"])]
+
+
+def best_peers(rows):
+    best = {}
+    for r in rows:
+        if r["kind"] == "peer":
+            k = (r["problem"], r["sde"], r["nfe"])
+            if k not in best or r["rms"] < best[k][0]:
+                best[k] = (r["rms"], r["row"])
+    return best
+
+
+def family(row: str) -> str:
+    """``unipc{"order": 3, "grid": ...}`` -> ``unipc{"order": 3}`` (the sampler and its
+    constructor variant, without the tuned settings)."""
+    name, _, opts = row.partition("{")
+    o = json.loads("{" + opts) if opts else {}
+    keep = {k: v for k, v in o.items() if k not in ("grid", "t_end", "denoise")}
+    return name + json.dumps(keep, sort_keys=True)
+
+
+def tune(rows, nfes=None):
+    best = best_peers(rows)
+    ratios = defaultdict(dict)                     # (sde, row) -> {(problem, nfe): ratio}
+    for r in rows:
+        if r["kind"] != "project" or (nfes and r["nfe"] not in nfes):
+            continue
+        k = (r["problem"], r["sde"], r["nfe"])
+        if k in best:
+            ratios[r["sde"], r["row"]][r["problem"], r["nfe"]] = r["rms"] / best[k][0]
+    cells = defaultdict(set)                       # the cells some project row covers
+    for (sde, _), rat in ratios.items():
+        cells[sde] |= set(rat)
+    chosen = {}
+    for (sde, row), rat in ratios.items():
+        if set(rat) != cells[sde]:                 # a row must cover every tuning cell
+            continue
+        worst = max(rat.values())
+        gmean = math.exp(sum(math.log(v) for v in rat.values()) / len(rat))
+        key = (sde, family(row))
+        if key not in chosen or (worst, gmean) < chosen[key][1:3]:
+            arg = max(rat, key=rat.get)
+            chosen[key] = (row, worst, gmean, arg)
+    return chosen
+
+
+def families(rows, top=4):
+    """Per (SDE, sampler family), the ``top`` rows covering every tuning cell, by geometric-mean
+    ratio to the best peer (with the worst case)."""
+    best = best_peers(rows)
+    rat = defaultdict(dict)
+    for r in rows:
+        k = (r["problem"], r["sde"], r["nfe"])
+        if r["kind"] == "project" and k in best:
+            rat[r["sde"], r["row"]][r["problem"], r["nfe"]] = r["rms"] / best[k][0]
+    full = defaultdict(int)
+    for (sde, _), v in rat.items():
+        full[sde] = max(full[sde], len(v))
+    out = []
+    for sde in sorted(full):
+        fam = defaultdict(list)
+        for (s, row), v in rat.items():
+            if s == sde and len(v) == full[sde]:
+                g = math.exp(sum(math.log(x) for x in v.values()) / len(v))
+                fam[family(row)].append((g, max(v.values()), row))
+        out.append(f"== {sde}: {full[sde]} cells")
+        for f in sorted(fam):
+            out.append(f + "  " + " | ".join(f"{row[len(f.split('{')[0]):]} geo {g:.2f} worst {w:.1f}"
+                                               for g, w, row in sorted(fam[f])[:top]))
+    return "\n".join(out)
+
+
+def _short(row: str) -> str:
+    """``unipc{"order": 3}`` -> ``unipc o3``; ``ipndm{"afs": true}`` -> ``ipndm afs``."""
+    name, _, opts = row.partition("{")
+    o = json.loads("{" + opts) if opts else {}
+    tags = [("afs" if k == "afs" else f"o{v}" if k == "order" else str(v)) for k, v in
+            sorted(o.items()) if v is not False]
+    return " ".join([name] + tags)
+
+
+def table(rows):
+    """Markdown: one line per validation cell (best default = best row without options; best
+    variant = best row with any constructor option, e.g. an order), then each row's worst ratio
+    per (SDE, NFE) and a summary of the goals (over the rows without options)."""
+    best = best_peers(rows)
+    out = ["| problem | SDE | NFE | best peer (RMS) | best default (RMS) | ratio | best variant "
+           "| defaults > 2x | optimize_grid | AYS | GITS |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    by = defaultdict(list)
+    for r in rows:
+        by[r["problem"], r["sde"], r["nfe"]].append(r)
+    worst = defaultdict(dict)                      # (sde, nfe) -> sampler -> worst ratio
+    goal = defaultdict(int)
+    for k in sorted(best, key=lambda k: (k[1], k[2], k[0])):
+        peer_rms, peer = best[k]
+        allp = [r for r in by[k] if r["kind"] == "project"]
+        proj = [r for r in allp if r["row"].endswith("{}")]   # as shipped: no options
+        if not proj:
+            continue
+        b = min(proj, key=lambda r: r["rms"])
+        bv = min(allp, key=lambda r: r["rms"])
+        for r in allp:
+            w = worst[k[1], k[2]]
+            w[r["row"]] = max(w.get(r["row"], 0.0), r["rms"] / peer_rms)
+        bad = sorted(f"{_short(r['row'])} {r['rms'] / peer_rms:.2g}x" for r in proj
+                     if r["rms"] > 2 * peer_rms)
+        extra = []
+        for kind in ("optgrid", "ays", "gits"):
+            o = [r for r in by[k] if r["kind"] == kind]
+            extra.append(f"{o[0]['rms'] / peer_rms:.2f}" if o else "-")
+        ratio = b["rms"] / peer_rms
+        goal["cells"] += 1
+        goal["best<=1"] += ratio <= 1.0
+        goal["all<=2"] += not bad
+        goal["opt<=0.5"] += extra[0] != "-" and float(extra[0]) <= 0.5
+        goal["opt cells"] += extra[0] != "-"
+        out.append(f"| {k[0]} | {k[1]} | {k[2]} | {peer.split(':', 1)[-1]} ({peer_rms:.3g}) | "
+                   f"{_short(b['row'])} ({b['rms']:.3g}) | {ratio:.2f} | "
+                   f"{_short(bv['row'])} {bv['rms'] / peer_rms:.2f} | "
+                   f"{'; '.join(bad) or '-'} | " + " | ".join(extra) + " |")
+    names = sorted({n for w in worst.values() for n in w})
+    out += ["", "Worst ratio to the best peer over the validation problems, per default sampler:",
+            "", "| SDE | NFE | " + " | ".join(_short(n) for n in names) + " |",
+            "|---|---|" + "---|" * len(names)]
+    for (sde, nfe), w in sorted(worst.items()):
+        out.append(f"| {sde} | {nfe} | " + " | ".join(f"{w[n]:.2g}" if n in w else "-"
+                                                     for n in names) + " |")
+    out += ["", f"Goals: best default <= 1.0x in {goal['best<=1']} of {goal['cells']} cells; "
+                f"every default <= 2x in {goal['all<=2']} of {goal['cells']}; optimize_grid "
+                f"<= 0.5x in {goal['opt<=0.5']} of {goal['opt cells']}."]
+    return "\n".join(out)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    mode, paths = argv[0], [p for p in argv[1:] if not p.startswith("--")]
+    rows = load(paths)
+    for opt in argv[1:]:                          # --problems=a,b  --nfes=5,10
+        if opt.startswith("--problems="):
+            keep = set(opt.split("=", 1)[1].split(","))
+            rows = [r for r in rows if r["problem"] in keep]
+        elif opt.startswith("--nfes="):
+            keep = {int(v) for v in opt.split("=", 1)[1].split(",")}
+            rows = [r for r in rows if r["nfe"] in keep]
+    if mode == "tune":
+        chosen = tune(rows)
+        print("| SDE | sampler | chosen row | worst ratio (cell) | geo-mean ratio |")
+        print("|---|---|---|---|---|")
+        for (sde, fam), (row, worst, gmean, arg) in sorted(chosen.items()):
+            print(f"| {sde} | {fam} | {row} | {worst:.2f} ({arg[0]}, {arg[1]}) | {gmean:.2f} |")
+    elif mode == "families":
+        print(families(rows))
+    elif mode == "table":
+        print(table(rows))
+    else:
+        raise SystemExit(f"unknown mode {mode!r}; valid choices: tune, families, table")
+
+
+if __name__ == "__main__":
+    main()

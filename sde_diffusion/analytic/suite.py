@@ -1,0 +1,203 @@
+"""The problem suite: analytic Gaussian mixtures that span what a few-step sampler meets, split
+once at random into a tuning half and a validation half.
+
+Every default, threshold and rule of the few-step samplers is chosen on ``problem_suite("tuning")``;
+every reported table uses ``problem_suite("validation")``. The split is a seeded permutation
+(``SPLIT_SEED``) of the sorted problem names, computed here; ``tests/test_problem_suite.py``
+pins the resulting halves, so a change of the list or the seed is a visible decision.
+
+The problems vary, one axis at a time where possible (spread = typical distance between means):
+mode sharpness (component std 0.02 to 1 of the spread), dimension (1 to 256), isotropic,
+diagonal, full (eigenvalue ratio up to 2000) and low-rank (singular) covariances, very unequal
+weights (ratio 1000), many modes (50 to 100), far outlier modes (weight 0.5-1 %).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Tuple
+
+import torch
+
+from ..contract import check_choice
+from ..registry import register
+from .mixture import GaussianMixture
+from .problems import random_full_mixture, random_mixture, ring_of_gaussians, three_clusters_1d
+
+__all__ = ["SuiteProblem", "SUITE", "SPLIT_SEED", "problem_suite", "suite_problem", "suite_split",
+           "suite_mixture"]
+
+SPLIT_SEED = 20261203
+"""Seed of the one random tuning / validation split (``suite_split``)."""
+
+
+@dataclass(frozen=True)
+class SuiteProblem:
+    """A named analytic problem: ``mixture`` (exact density), ``tags`` (what it stresses)."""
+
+    name: str
+    mixture: GaussianMixture
+    tags: Tuple[str, ...]
+
+    @property
+    def dim(self) -> int:
+        return self.mixture.dim
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _f64(*shape, g) -> torch.Tensor:
+    return torch.randn(*shape, generator=g, dtype=torch.float64)
+
+
+def _ring_sharp() -> GaussianMixture:
+    return ring_of_gaussians(8, radius=1.0, std=0.02 * 2 * math.sin(math.pi / 8))
+
+
+def _grid25() -> GaussianMixture:
+    a = torch.arange(5, dtype=torch.float64) - 2.0
+    means = torch.stack(torch.meshgrid(a, a, indexing="ij"), -1).reshape(25, 2)
+    return GaussianMixture(means, torch.full((25,), 0.05), None)
+
+
+def _many(k: int, dim: int, std: float, seed: int, spread: float = 1.0) -> GaussianMixture:
+    g = _gen(seed)
+    means = spread * _f64(k, dim, g=g)
+    weights = 0.5 + torch.rand(k, generator=g, dtype=torch.float64)
+    return GaussianMixture(means, torch.full((k,), std * spread), weights)
+
+
+def _outlier_1d() -> GaussianMixture:
+    return GaussianMixture([[-1.0], [1.0], [12.0]], [0.4, 0.3, 0.3], [0.5, 0.49, 0.01])
+
+
+def _outlier_16d() -> GaussianMixture:
+    g = _gen(16)
+    means = torch.cat([_f64(5, 16, g=g), torch.full((1, 16), 2.5, dtype=torch.float64)])
+    stds = torch.tensor([0.3] * 5 + [0.1], dtype=torch.float64)
+    return GaussianMixture(means, stds, torch.tensor([1.0] * 5 + [0.025], dtype=torch.float64))
+
+
+def _unequal_2d() -> GaussianMixture:
+    ang = torch.arange(6, dtype=torch.float64) * (2 * math.pi / 6)
+    means = 2.0 * torch.stack([torch.cos(ang), torch.sin(ang)], 1)
+    weights = 10.0 ** (-0.6 * torch.arange(6, dtype=torch.float64))    # ratio 10^3
+    return GaussianMixture(means, torch.full((6,), 0.2), weights)
+
+
+def _mix16_10() -> GaussianMixture:
+    g = _gen(1610)
+    means = 1.5 * _f64(10, 16, g=g)
+    stds = 0.05 + 0.5 * torch.rand(10, generator=g, dtype=torch.float64)
+    return GaussianMixture(means, stds, 0.5 + torch.rand(10, generator=g, dtype=torch.float64))
+
+
+def _rotations(k: int, d: int, g: torch.Generator) -> torch.Tensor:
+    q, _ = torch.linalg.qr(_f64(k, d, d, g=g))
+    return q
+
+
+def _ill_conditioned(d: int = 8, k: int = 3, ratio: float = 2000.0) -> GaussianMixture:
+    g = _gen(80 + d)
+    U = _rotations(k, d, g)
+    lam = torch.logspace(0, -math.log10(ratio), d, dtype=torch.float64) * 0.5 ** 2
+    covs = U @ (lam[None, :, None] * U.transpose(1, 2))
+    covs = 0.5 * (covs + covs.transpose(1, 2))
+    return GaussianMixture(2.0 * _f64(k, d, g=g), weights=torch.tensor([1.0, 2.0, 3.0][:k]),
+                           covs=covs)
+
+
+def _low_rank(d: int, k: int, rank: int, seed: int) -> GaussianMixture:
+    g = _gen(seed)
+    B = _f64(k, d, rank, g=g) * (0.6 / math.sqrt(rank))
+    covs = B @ B.transpose(1, 2)                                          # rank-`rank`, singular
+    covs = 0.5 * (covs + covs.transpose(1, 2))
+    return GaussianMixture(_f64(k, d, g=g), covs=covs)
+
+
+def _diag_256() -> GaussianMixture:
+    g = _gen(256)
+    means = _f64(8, 256, g=g) * 0.5
+    stds = torch.exp(torch.empty(8, 256, dtype=torch.float64).uniform_(math.log(0.02), 0.0,
+                                                                         generator=g)) * 0.5
+    return GaussianMixture(means, stds, None)
+
+
+def _aniso_gaussian_64() -> GaussianMixture:
+    stds = torch.logspace(math.log10(0.02), 0.0, 64, dtype=torch.float64)
+    return GaussianMixture(torch.zeros(1, 64, dtype=torch.float64), stds[None], None)
+
+
+def _two_scales_1d() -> GaussianMixture:
+    return GaussianMixture([[-1.0], [1.0]], [1.0, 0.02], [0.5, 0.5])
+
+
+def _multiscale_line() -> GaussianMixture:
+    x = torch.tensor([-6.0, -2.0, -0.5, 0.0, 0.25, 4.0], dtype=torch.float64)
+    means = torch.stack([x, 0.3 * x], 1)
+    return GaussianMixture(means, torch.tensor([0.5, 0.2, 0.05, 0.03, 0.03, 0.8]), None)
+
+
+SUITE: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "ring8": (lambda: ring_of_gaussians(8), ("2d", "moderate")),
+    "ring8_sharp": (_ring_sharp, ("2d", "sharp")),
+    "grid25": (_grid25, ("2d", "sharp", "many_modes")),
+    "modes100_2d": (lambda: _many(100, 2, 0.03, seed=102, spread=2.0), ("2d", "sharp", "many_modes")),
+    "modes64_8d": (lambda: _many(64, 8, 0.1, seed=648), ("many_modes",)),
+    "modes50_32d": (lambda: _many(50, 32, 0.2, seed=5032, spread=0.5), ("many_modes", "high_dim")),
+    "clusters1d": (three_clusters_1d, ("1d",)),
+    "two_scales_1d": (_two_scales_1d, ("1d", "sharp")),
+    "outlier_1d": (_outlier_1d, ("1d", "outlier", "unequal_weights")),
+    "outlier_16d": (_outlier_16d, ("outlier", "unequal_weights")),
+    "unequal_2d": (_unequal_2d, ("2d", "unequal_weights")),
+    "multiscale_line": (_multiscale_line, ("2d", "sharp")),
+    "mix16": (lambda: random_mixture(16, 5, seed=0), ("diagonal",)),
+    "mix16_10": (_mix16_10, ("diagonal", "sharp")),
+    "full8_cond2000": (_ill_conditioned, ("full_cov", "ill_conditioned")),
+    "full32": (lambda: random_full_mixture(32, 4, seed=32), ("full_cov",)),
+    "lowrank64": (lambda: _low_rank(64, 4, 4, seed=64), ("low_rank", "high_dim")),
+    "lowrank256": (lambda: _low_rank(256, 3, 8, seed=256), ("low_rank", "high_dim")),
+    "diag256": (_diag_256, ("diagonal", "high_dim", "sharp")),
+    "aniso_gauss64": (_aniso_gaussian_64, ("gaussian", "high_dim", "sharp")),
+}
+"""name -> (builder, tags). Mixtures are built on request (``suite_problem``)."""
+
+
+def suite_split() -> Dict[str, List[str]]:
+    """{"tuning": [...], "validation": [...]}: the sorted names permuted by ``SPLIT_SEED``, first
+    half tuning, second half validation (each half sorted)."""
+    names = sorted(SUITE)
+    perm = torch.randperm(len(names), generator=_gen(SPLIT_SEED)).tolist()
+    half = len(names) // 2
+    return {"tuning": sorted(names[i] for i in perm[:half]),
+            "validation": sorted(names[i] for i in perm[half:])}
+
+
+def suite_problem(name: str) -> SuiteProblem:
+    """One problem of the suite by name."""
+    check_choice("suite problem", name, sorted(SUITE))
+    build, tags = SUITE[name]
+    return SuiteProblem(name, build(), tags)
+
+
+@register("mixture", "sde_diffusion.analytic.suite_mixture")
+def suite_mixture(name: str) -> GaussianMixture:
+    """The exact mixture of suite problem ``name`` (the benchmark's ``conf/problem/suite.yaml``)."""
+    return suite_problem(name).mixture
+
+
+def problem_suite(half: str = "validation") -> List[SuiteProblem]:
+    """The problems of one half (``"tuning"``, ``"validation"``) or ``"all"``, in name order."""
+    check_choice("suite half", half, ("tuning", "validation", "all"))
+    names = sorted(SUITE) if half == "all" else suite_split()[half]
+    return [suite_problem(n) for n in names]
+
+
+if __name__ == "__main__":  # the names of a half, comma-separated, for a Hydra sweep
+    import sys
+    print(",".join(p for p in (sorted(SUITE) if sys.argv[1:] == ["all"]
+                               else suite_split()[check_choice("suite half", (sys.argv[1:] or
+                                                                              ["validation"])[0],
+                                                               ("tuning", "validation"))])))

@@ -1,0 +1,104 @@
+"""The problem suite (``analytic.problem_suite``): its split is fixed, it spans what the issue
+asks for (computed from the mixtures, not from tags), and every problem's exact score is the
+gradient of its exact log-density."""
+import math
+
+import pytest
+import torch
+
+from sde_diffusion.analytic import SuiteProblem, problem_suite, suite_problem, suite_split
+from sde_diffusion.analytic.suite import SPLIT_SEED, SUITE
+from sde_diffusion.sdes import EDMSDE, VPSDE
+
+TUNING = ["aniso_gauss64", "clusters1d", "diag256", "full32", "full8_cond2000", "grid25",
+          "modes100_2d", "modes50_32d", "modes64_8d", "unequal_2d"]
+VALIDATION = ["lowrank256", "lowrank64", "mix16", "mix16_10", "multiscale_line", "outlier_16d",
+              "outlier_1d", "ring8", "ring8_sharp", "two_scales_1d"]
+
+
+@pytest.fixture(scope="module")
+def suite():
+    return {p.name: p for p in problem_suite("all")}
+
+
+def test_the_split_is_the_recorded_one():
+    # changing the list or SPLIT_SEED re-splits the suite: a decision, so it must show here
+    assert SPLIT_SEED == 20261203
+    assert suite_split() == {"tuning": TUNING, "validation": VALIDATION}
+    assert [p.name for p in problem_suite("tuning")] == TUNING
+    assert [p.name for p in problem_suite("validation")] == VALIDATION
+    assert sorted(TUNING + VALIDATION) == sorted(SUITE) and len(SUITE) >= 16
+
+
+def test_bad_half_and_bad_name_name_the_choices():
+    with pytest.raises(ValueError, match=r"unknown suite half 'tune'.*'tuning', 'validation', 'all'"
+                                         r".*did you mean 'tuning'"):
+        problem_suite("tune")
+    with pytest.raises(ValueError, match=r"unknown suite problem 'ring9'.*did you mean 'ring8'"):
+        suite_problem("ring9")
+
+
+def _spread(gm):
+    """Median nearest-neighbour distance between component means (the data's own scale for a
+    single component: sqrt of its largest covariance eigenvalue)."""
+    if gm.num_components == 1:
+        return float(gm.evals.max().sqrt())
+    d = torch.cdist(gm.means, gm.means) + torch.diag(torch.full((gm.num_components,), math.inf,
+                                                                  dtype=torch.float64))
+    return float(d.min(1).values.median())
+
+
+def test_the_suite_spans_the_axes_the_benchmark_needs(suite):
+    mix = {n: p.mixture for n, p in suite.items()}
+    dims = [m.dim for m in mix.values()]
+    assert min(dims) == 1 and max(dims) >= 256
+    # sharpness: the smallest component std relative to the spread reaches 0.02, the largest 1
+    rel = []
+    for m in mix.values():
+        pos = m.evals[m.evals > 0].sqrt()
+        rel += [float(pos.min()) / _spread(m), float(pos.max()) / _spread(m)]
+    assert min(rel) <= 0.021 and max(rel) >= 1.0
+    assert any(not m.is_diagonal and float((m.evals == 0).float().mean()) > 0.5 for m in mix.values())
+    full = [m for m in mix.values() if not m.is_diagonal and bool((m.evals > 0).all())]
+    assert max(float(m.evals.max() / m.evals.min()) for m in full) >= 1999
+    assert max(m.num_components for m in mix.values()) >= 50
+    assert max(float(m.weights.max() / m.weights.min()) for m in mix.values()) >= 999
+    # a far outlier: a component of weight <= 1 % whose mean is >= 10 of its neighbours' stds
+    # away from every other mean
+    far = False
+    for m in mix.values():
+        for k in range(m.num_components):
+            if float(m.weights[k]) <= 0.0101:
+                d = (m.means - m.means[k]).norm(dim=1)
+                d[k] = math.inf
+                j = int(d.argmin())
+                far |= float(d[j]) >= 10 * float(m.evals[j].max().sqrt())
+    assert far
+
+
+@pytest.mark.parametrize("sde", [VPSDE(), EDMSDE()], ids=["VP", "EDM"])
+def test_every_exact_score_is_the_gradient_of_the_exact_log_density(suite, sde):
+    g = torch.Generator().manual_seed(0)
+    for name, p in suite.items():
+        gm = p.mixture
+        t = torch.tensor([0.3 * sde.T + 0.7 * sde.eps], dtype=torch.float64).expand(4)
+        m, s = sde.marginal(t[:1])
+        x = (m * gm.sample(4, generator=g, dtype=torch.float64)
+             + s * torch.randn(4, gm.dim, generator=g, dtype=torch.float64)).requires_grad_(True)
+        grad, = torch.autograd.grad(gm.log_prob(x, sde, t).sum(), x)
+        sc = gm.score(x.detach(), sde, t)
+        assert torch.allclose(sc, grad, rtol=1e-8, atol=1e-10 * float(grad.abs().max())), name
+        assert isinstance(p, SuiteProblem) and p.dim == gm.dim
+
+
+def test_the_benchmark_config_runs_a_suite_problem_by_name():
+    from sde_diffusion.configs import compose
+    from sde_diffusion.configs.benchmark import build_problem_node, cells_from_config
+    cfg = compose(["problem=suite", "problem.suite=mix16_10", "nfe=10"], config_name="benchmark")
+    cells = cells_from_config(cfg)
+    spec = cells[0]["problem"]
+    assert spec["name"] == "suite_mix16_10"
+    gm = build_problem_node(spec["mixture"])
+    assert torch.equal(gm.means, suite_problem("mix16_10").mixture.means)
+    with pytest.raises(ValueError, match="unknown suite problem 'mix17'"):
+        build_problem_node({"_target_": "sde_diffusion.analytic.suite_mixture", "name": "mix17"})
