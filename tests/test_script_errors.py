@@ -10,19 +10,19 @@ from pathlib import Path
 import pytest
 
 from sde_diffusion.configs import check_arguments
+from sde_diffusion.configs.errors import group_options
 
 ROOT = Path(__file__).resolve().parents[1]
 
 # (script, config, args, exact message after "ConfigError: ")
 CASES = {
     "group": [
-        ("train", "config", ["sde=vpp"], "sde=vpp: no option 'vpp' in group sde; valid: edm, "
-         "linear_edm_kernel, linear_tutorial, linear_ve, linear_vp, subvp, ve, vp, vp_cosine; "
-         "did you mean 'vp'?"),
+        ("train", "config", ["sde=vpp"], "sde=vpp: no option 'vpp' in group sde; valid: "
+         f"{', '.join(group_options('sde'))}; did you mean 'vp'?"),
         ("sample", "sample", ["run=x", "sampler=eulr"], None),
         ("likelihood", "likelihood", ["checkpoint=x", "data=rng"], None),
         ("benchmark", "benchmark", ["problem=ring"], "problem=ring: no option 'ring' in group "
-         "problem; valid: clusters1d, digits, mix16, ring8; did you mean 'ring8'?"),
+         f"problem; valid: {', '.join(group_options('problem'))}; did you mean 'ring8'?"),
     ],
     "key": [
         ("train", "config", ["model.net.hiddn=3"], "model.net.hiddn=3: unknown key 'hiddn' in "
