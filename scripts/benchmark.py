@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 
 import sde_diffusion.training  # noqa: F401  (registers the config schemas of conf/sde, logger)
 from sde_diffusion.benchmarking.runner import format_duration
-from sde_diffusion.configs import guarded
+from sde_diffusion.configs import check_arguments, guarded
 from sde_diffusion.configs.benchmark import run_from_config
 
 log = logging.getLogger("benchmark")
@@ -76,4 +76,5 @@ def main(cfg: DictConfig) -> list:
 
 
 if __name__ == "__main__":
+    check_arguments(sys.argv[1:], "benchmark", "benchmark")
     main()

@@ -48,6 +48,7 @@ import torch
 
 from ..contract import check_finite
 from .checks import check_sample_args
+from ..threads import use_thread_plan
 from .context import GeneratorLike, NoiseSource, NonFiniteSampleError, SolverContext, as_steps
 from .grids import make_grid
 
@@ -265,6 +266,7 @@ def sample(sde, score_fn, shape: Optional[Sequence[int]] = None, sampler: str = 
     float computed once from the float64 grid, so their loops never synchronise with the device
     (rk45 and torchsde's adaptive mode are host-driven by nature).
     """
+    use_thread_plan()
     score_fn = check_sample_args(
         sde, score_fn, shape, sampler, steps, generator, x_init, dtype, t_end=t_end,
         t_start=t_start, grid=grid, denoise=denoise, callback=callback,
