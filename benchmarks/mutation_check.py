@@ -1,5 +1,8 @@
-"""Mutation check of the maths layer: apply a plausible bug, run the tests meant to catch it,
-and record whether they fail (they must). Each mutation runs in a throw-away copy of the tree.
+"""Mutation check: apply a plausible bug (maths, stochastic samplers, training, metrics,
+benchmark records), run the tests meant to catch it, and record whether they fail (they must).
+Each mutation runs in a throw-away copy of the tree, with that copy on PYTHONPATH. A mutation
+whose text is no longer found is reported as "MUTATION NOT APPLIED" (and counts as a failure),
+so a refactor that moves the target shows up here instead of passing silently.
 
     OMP_NUM_THREADS=1 python benchmarks/mutation_check.py [--out benchmarks/results/mutations.md]
 
@@ -67,6 +70,19 @@ MUTATIONS = [
     ("EDM noise label not normalised (ln sigma / 4)", "sde_diffusion/models/precond.py",
      "return (torch.log(s / m) - self.log_sigma_lo) / (self.log_sigma_hi - self.log_sigma_lo)",
      "return 0.25 * torch.log(s / m)", ["tests/test_edm.py", "-k", "exact_net"]),
+    # researcher's day: thread plan, progress, data inference, error hints
+    ("progress ETA from all units done, resumed ones included", "sde_diffusion/progress.py",
+     "new = self.done - self.initial", "new = self.done",
+     ["tests/test_progress.py"]),
+    ("thread plan ignores the load average", "sde_diffusion/threads.py",
+     "        if free < threads:\n", "        if False:\n",
+     ["tests/test_threads.py", "-k", "other_processes or logged_once"]),
+    ("images inferred from 2-D samples instead of 3-D", "sde_diffusion/data/bundle.py",
+     "\"images\" if len(shape) == 3 else \"points\"", "\"images\" if len(shape) == 2 else \"points\"",
+     ["tests/test_training_data.py", "-k", "labels_and_images"]),
+    ("a sweep's later values not checked", "sde_diffusion/configs/errors.py",
+     "    for overrides in _sweep_variants(plain)[:64]:", "    for overrides in _sweep_variants(plain)[:1]:",
+     ["tests/test_script_errors.py", "-k", "sweep"]),
     # application layer: run folders, data paths, inpainting guidance, the SW floor
     ("output subfolder link not refused", "sde_diffusion/app/folders.py",
      "if sub.is_symlink() or not sub.is_dir()", "if False and (sub.is_symlink() or not sub.is_dir())",
@@ -118,6 +134,75 @@ MUTATIONS = [
     ("coverage radius halved", "sde_diffusion/metrics.py",
      '"coverage": float((d.min(0).values <= r_x)', '"coverage": float((d.min(0).values <= 0.5 * r_x)',
      ["tests/test_metrics.py", "-k", "prdc"]),
+    # stochastic samplers: step sizes and time indices (tests/test_stochastic_marginals.py)
+    ("Langevin corrector: score read at the previous grid time", "sde_diffusion/solvers/pc.py",
+     "x = langevin_step(x, ctx.score(x, ctx.t[i]), ctx.noise(x)",
+     "x = langevin_step(x, ctx.score(x, ctx.t[i - 1]), ctx.noise(x)",
+     ["tests/test_stochastic_marginals.py", "-k", "langevin"]),
+    ("Langevin corrector: alpha from the inverted ratio m_i/m_(i-1)", "sde_diffusion/solvers/pc.py",
+     "alpha = (ctx.m[i - 1] / ctx.m[i]) ** 2", "alpha = (ctx.m[i] / ctx.m[i - 1]) ** 2",
+     ["tests/test_stochastic_marginals.py", "-k", "langevin"]),
+    ("annealed Langevin: step size from the previous noise level", "sde_diffusion/solvers/pc.py",
+     "e = self.step_scale * ctx.s[i] ** 2", "e = self.step_scale * ctx.s[i - 1] ** 2",
+     ["tests/test_stochastic_marginals.py", "-k", "annealed"]),
+    ("annealed Langevin: full step e on the score (not e/2)", "sde_diffusion/solvers/pc.py",
+     "x = x + (0.5 * e) * ctx.score(x, ctx.t[i])", "x = x + e * ctx.score(x, ctx.t[i])",
+     ["tests/test_stochastic_marginals.py", "-k", "annealed"]),
+    ("reverse diffusion: score at the step's end time", "sde_diffusion/solvers/pc.py",
+     "return (2.0 - a) * x + b * ctx.score(x, ctx.t[i])", "return (2.0 - a) * x + b * ctx.score(x, ctx.t[i + 1])",
+     ["tests/test_stochastic_marginals.py", "-k", "reverse_diffusion"]),
+    ("reverse diffusion: noise variance a*b instead of b", "sde_diffusion/solvers/pc.py",
+     "b * ctx.score(x, ctx.t[i]) + math.sqrt(b) * ctx.noise(x)",
+     "b * ctx.score(x, ctx.t[i]) + math.sqrt(a * b) * ctx.noise(x)",
+     ["tests/test_stochastic_marginals.py", "-k", "reverse_diffusion"]),
+    ("Euler-Maruyama: drift read at the step's end time", "sde_diffusion/solvers/pc.py",
+     "return x + ctx.reverse_drift(x, i) * dt", "return x + ctx.reverse_drift(x, i + 1) * dt",
+     ["tests/test_stochastic_marginals.py", "-k", "euler_maruyama"]),
+    ("Euler-Maruyama: noise g(t_(i+1)) instead of g(t_i)", "sde_diffusion/solvers/pc.py",
+     "(ctx.g[i] * math.sqrt(-dt)) * ctx.noise(x)", "(ctx.g[i + 1] * math.sqrt(-dt)) * ctx.noise(x)",
+     ["tests/test_stochastic_marginals.py", "-k", "euler_maruyama"]),
+    ("ancestral: posterior variance with s_i^2/s_(i+1)^2 inverted", "sde_diffusion/solvers/pc.py",
+     "v = (ctx.s[i + 1] ** 2 * b / s2", "v = (s2 * b / ctx.s[i + 1] ** 2",
+     ["tests/test_stochastic_marginals.py", "-k", "ancestral"]),
+    ("SDE DPM-Solver++(2M): noise std without the square root", "sde_diffusion/solvers/dpmpp_sde.py",
+     "math.sqrt(-math.expm1(-2.0 * self.eta * h))", "(-math.expm1(-2.0 * self.eta * h))",
+     ["tests/test_stochastic_marginals.py", "-k", "dpmpp"]),
+    ("SDE DPM-Solver++(2M): e^(-eta h) decay with eta h/2", "sde_diffusion/solvers/dpmpp_sde.py",
+     "math.exp(-self.eta * h) * x", "math.exp(-0.5 * self.eta * h) * x",
+     ["tests/test_stochastic_marginals.py", "-k", "dpmpp"]),
+    # deterministic few-step and training pieces
+    ("UniPC bh2: B(h) = e^h - 1 (sign of h) instead of 1 - e^(-h)", "sde_diffusion/solvers/unipc.py",
+     "return h if variant == \"bh1\" else -math.expm1(-h)", "return h if variant == \"bh1\" else math.expm1(h)",
+     ["tests/test_unipc_reference.py"]),
+    ("EMA warm-up decay counted from 1", "sde_diffusion/training/ema.py",
+     "n = self.num_updates\n", "n = self.num_updates + 1\n",
+     ["tests/test_training_schedules.py", "-k", "ema"]),
+    ("LR schedule read at the next step index", "sde_diffusion/training/loop.py",
+     "f = float(self.lr_schedule(self.step))", "f = float(self.lr_schedule(self.step + 1))",
+     ["tests/test_training_schedules.py", "-k", "lr_schedule"]),
+    ("MMD as the biased V-statistic", "sde_diffusion/metrics.py",
+     "kxx = (k(dxx).sum() - n) / (n * (n - 1))", "kxx = k(dxx).sum() / (n * n)",
+     ["tests/test_metrics_unbiased.py"]),
+    ("benchmark record written in place (not atomic)", "sde_diffusion/benchmarking/records.py",
+     "fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f\".{path.name}.\", suffix=\".tmp\")",
+     "fd, tmp = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), str(path)",
+     ["tests/test_benchmark_records.py", "-k", "atomic"]),
+    ("allow-list walk skips list entries", "sde_diffusion/registry.py",
+     "        for i, v in enumerate(spec):\n            check_spec(v, f\"{path}[{i}]\", training)",
+     "        pass", ["tests/test_allow_list.py", "-k", "hidden"]),
+    ("allow-list walk skips special keys (_args_, _partial_, ...)", "sde_diffusion/registry.py",
+     "            check_spec(v, f\"{path}.{k}\" if path else k, training)",
+     "            if k not in _SPECIAL:\n                check_spec(v, f\"{path}.{k}\" if path else k, training)",
+     ["tests/test_allow_list.py", "-k", "hidden"]),
+    ("model folder's .pt loaded without weights_only", "sde_diffusion/io/pretrained.py",
+     "torch.load(fh, map_location=\"cpu\", weights_only=True)", "torch.load(fh, map_location=\"cpu\", weights_only=False)",
+     ["tests/test_allow_list.py", "-k", "weights_only"]),
+    ("stored tensors' strides not checked (expanded storages pass)", "sde_diffusion/io/files.py",
+     "        if not t.is_contiguous():", "        if False:", ["tests/test_file_trust.py", "-k", "expanded"]),
+    ("stale-tmp cleanup removes every *.tmp", "sde_diffusion/io/checkpoints.py",
+     "if _TMP_PATTERN.match(p.name)", "if p.name.endswith(\".tmp\")", ["tests/test_file_trust.py", "-k", "naming_scheme"]),
+    ("write errors read without their __cause__ / __context__ chain", "sde_diffusion/io/files.py",
+     "        e = e.__cause__ or e.__context__", "        e = None", ["tests/test_file_trust.py", "-k", "disk_full"]),
 ]
 
 MUTATIONS += [  # few-step benchmark: optimize_grid, GITS
@@ -148,6 +233,7 @@ MUTATIONS += [  # few-step benchmark: optimize_grid, GITS
 ]
 
 
+
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:
     dst = workdir / "tree"
     if dst.exists():
@@ -164,7 +250,7 @@ def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:
     if text.count(old) < 1:
         return "MUTATION NOT APPLIED (text not found)", ""
     path.write_text(text.replace(old, new, 1))
-    env = dict(os.environ, OMP_NUM_THREADS="1", CI="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1", CI="1", PYTHONPATH=str(dst))
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *selection],
                           cwd=dst, env=env, capture_output=True, text=True, timeout=900)
     failed = re.findall(r"^FAILED (\S+)", proc.stdout, re.M)
@@ -172,7 +258,9 @@ def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:
         return "NOT CAUGHT", ""
     if proc.returncode == 5:
         return "NO TESTS SELECTED", ""
-    return "caught", failed[0] if failed else proc.stdout.strip().splitlines()[-1]
+    if not failed:   # an import or collection error is not a test catching the bug
+        return "ERRORED (no test failed)", proc.stdout.strip().splitlines()[-1][:120]
+    return "caught", failed[0]
 
 
 def main() -> int:

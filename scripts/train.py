@@ -12,7 +12,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 
-from sde_diffusion.configs import guarded, hydra_ddp_argv, register_configs
+from sde_diffusion.configs import check_arguments, guarded, hydra_ddp_argv, register_configs
 from sde_diffusion.configs.launch import check_run_names
 from sde_diffusion.configs.train import build_trainer, run_training
 from sde_diffusion.training.distributed import cleanup_process_group
@@ -44,6 +44,7 @@ def task(cfg):  # defined here so that Hydra names the job (and train.log) after
 
 if __name__ == "__main__":
     register_configs()
+    check_arguments(sys.argv[1:], "config", "train", CONF)  # a bad override: one line, exit 2
     guarded(check_run_names, "train")(sys.argv[1:])  # name= stays inside outputs/
     sys.argv = hydra_ddp_argv(sys.argv, CONF, "config")  # torchrun: rank 0's output folder
     try:

@@ -9,25 +9,27 @@ launcher runs at the same time:
               load = the 1-minute load average at start-up (other processes' busy CPUs)
 
 An explicit ``num_threads`` wins; otherwise a user's ``OMP_NUM_THREADS`` is respected as it is
-(it is the standard way to say "this many", and torch reads it too).
+(it is the standard way to say "this many", and torch reads it too), and so is a
+``torch.set_num_threads`` the user called after importing sde_diffusion.
 
-Two torch threads per process on a loaded two-core machine ran 8x slower than one (issue 17):
-the default never asks for more threads than CPUs, and ``apply_num_threads`` warns when the
-load average says other processes already use the CPUs.
+Every entry point (the scripts, ``Trainer``, ``sample``, ``log_likelihood``, the benchmark)
+calls ``use_thread_plan()``: the first call in a process decides, applies and logs the plan;
+later calls return it. A thread that waits for a busy core slows every step (two torch threads
+on a loaded two-core machine ran 8x slower than one), so the automatic count never exceeds the
+CPUs that other processes leave free.
 """
 from __future__ import annotations
 
 import logging
 import math
 import os
-import warnings
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
 import torch
 
 __all__ = ["ThreadPlan", "available_cpus", "resolve_num_threads", "apply_num_threads",
-           "LAUNCHER_JOBS_ENV"]
+           "use_thread_plan", "current_plan", "LAUNCHER_JOBS_ENV"]
 
 log = logging.getLogger(__name__)
 LAUNCHER_JOBS_ENV = "SDE_DIFFUSION_PARALLEL_JOBS"  # set by scripts for a local multirun launcher
@@ -39,12 +41,13 @@ class ThreadPlan:
     threads: int
     cpus: int
     jobs: int
-    source: str  # "setting", "OMP_NUM_THREADS", "SLURM_CPUS_PER_TASK", "affinity", "cpu_count"
+    source: str  # "setting", "OMP_NUM_THREADS", "torch.set_num_threads", "SLURM_CPUS_PER_TASK",
+    #              "affinity", "cpu_count"
     load: Optional[float] = None  # load average that lowered the automatic count, if it did
 
     def describe(self) -> str:
-        if self.source in ("setting", "OMP_NUM_THREADS"):
-            what = "train.num_threads" if self.source == "setting" else "OMP_NUM_THREADS"
+        if self.source in ("setting", "OMP_NUM_THREADS", "torch.set_num_threads"):
+            what = "num_threads" if self.source == "setting" else self.source
             return f"torch threads: {self.threads} ({what}; {self.cpus} CPUs available)"
         busy = (f", lowered because the load average {self.load:.1f} leaves only {self.threads} "
                 f"CPU(s) free" if self.load is not None else "")
@@ -119,7 +122,7 @@ def resolve_num_threads(setting: Optional[int] = None, jobs: Optional[int] = Non
 def apply_num_threads(setting: Optional[int] = None, jobs: Optional[int] = None,
                       env: Optional[Mapping[str, str]] = None,
                       load: Optional[float] = None) -> ThreadPlan:
-    """Resolve, ``torch.set_num_threads``, log the decision; warn when oversubscribed.
+    """Resolve, ``torch.set_num_threads``, log the decision; a logged warning when oversubscribed.
 
     Oversubscribed: threads x jobs > CPUs, or the 1-minute load average (``load``; default
     ``os.getloadavg``) already exceeds the CPUs, so every extra thread waits for a core.
@@ -130,11 +133,39 @@ def apply_num_threads(setting: Optional[int] = None, jobs: Optional[int] = None,
     torch.set_num_threads(plan.threads)
     log.info("%s", plan.describe())
     if plan.threads * plan.jobs > plan.cpus:
-        warnings.warn(f"{plan.threads} threads x {plan.jobs} job(s) > {plan.cpus} CPUs: the machine "
-                      f"is oversubscribed and every job slows down; lower train.num_threads",
-                      RuntimeWarning, stacklevel=2)
+        log.warning("%d threads x %d job(s) > %d CPUs: the machine is oversubscribed and every "
+                    "job slows down; lower num_threads", plan.threads, plan.jobs, plan.cpus)
     elif load is not None and load > plan.cpus:
-        warnings.warn(f"load average {load:.1f} exceeds the {plan.cpus} CPUs this process may use: "
-                      f"other processes compete for them, expect slower steps", RuntimeWarning,
-                      stacklevel=2)
+        log.warning("load average %.1f exceeds the %d CPUs this process may use: other processes "
+                    "compete for them, expect slower steps", load, plan.cpus)
     return plan
+
+
+_AT_IMPORT = torch.get_num_threads()  # torch's own count before anyone (user or plan) set it
+_plan: Optional[ThreadPlan] = None
+
+
+def current_plan() -> Optional[ThreadPlan]:
+    """The plan applied in this process, or None before the first entry point ran."""
+    return _plan
+
+
+def use_thread_plan(setting: Optional[int] = None, jobs: Optional[int] = None) -> ThreadPlan:
+    """The process's thread plan: decided, applied and logged by the first call, returned as it
+    is by later ones. An explicit ``setting`` that differs from the applied count re-applies.
+
+    The first automatic decision respects a ``torch.set_num_threads(n)`` the user called after
+    importing sde_diffusion (source ``torch.set_num_threads``), then ``OMP_NUM_THREADS``, then
+    CPUs // jobs lowered by the load average (``resolve_num_threads``)."""
+    global _plan
+    explicit = setting is not None and setting != 0
+    if _plan is not None and (not explicit or _positive_int(setting, "num_threads") == _plan.threads):
+        return _plan
+    now = torch.get_num_threads()
+    if _plan is None and not explicit and now != _AT_IMPORT and not os.environ.get("OMP_NUM_THREADS"):
+        cpus, _ = available_cpus()
+        _plan = ThreadPlan(now, cpus, 1, "torch.set_num_threads")
+        log.info("%s", _plan.describe())
+        return _plan
+    _plan = apply_num_threads(setting, jobs)
+    return _plan

@@ -102,7 +102,7 @@ def test_sampler_checked_before_the_first_step(tmp_path):
 
 def test_optimizer_with_infinite_lr_is_refused(tmp_path):
     from functools import partial
-    with pytest.raises(ValueError, match=r"learning rate must be positive and finite, got inf"):
+    with pytest.raises(ValueError, match=r"learning rate must lie in \(0, 100\], got inf"):
         Trainer(points_model(), optimizer=partial(torch.optim.SGD, lr=math.inf), data=RING,
                 run_dir=tmp_path)
 
@@ -222,16 +222,78 @@ def test_bad_loader_and_data_arguments(tmp_path):
         data.ImageFolderDataset(str(tmp_path), test_fraction=1.0)
 
 
-def test_custom_dataset_without_info_is_refused(tmp_path):
+def test_custom_dataset_without_info_is_inferred(tmp_path):
     class Bare(torch.utils.data.Dataset):
         def __len__(self):
             return 100
 
         def __getitem__(self, i):
-            return torch.zeros(2)
+            return torch.zeros(3)
 
-    with pytest.raises(TypeError, match=r"the data set needs an `info`"):
-        make(tmp_path, data=Bare(), batch_size=10)
+    t = make(tmp_path, data=Bare(), batch_size=10)
+    assert (t.data_info.name, t.data_info.data_shape, t.data_info.kind) == ("Bare", (3,), "points")
+
+    class Ints(Bare):
+        def __getitem__(self, i):
+            return torch.zeros(3, dtype=torch.long)
+
+    with pytest.raises(TypeError, match=r"a sample of the training data must hold real floating-point "
+                                        r"values, got dtype torch.int64"):
+        make(tmp_path / "b", data=Ints(), batch_size=10)
+
+
+# ------------------------------------------------------------------ every argument before the first step
+@pytest.mark.parametrize("kw,err,match", [
+    (dict(callbacks=[5]), TypeError, r"callbacks\[0\] must be a Callback or a function fn\(trainer\), got 5"),
+    (dict(callbacks=5), TypeError, r"callbacks must be a list of Callbacks"),
+    (dict(lr_schedule=5), TypeError, r"lr_schedule must be a function step -> factor, got 5"),
+    (dict(run_dir=""), ValueError, r"run_dir must name a folder for checkpoints and samples, got ''"),
+    (dict(loss="dsm"), TypeError, r"loss must be callable"),
+    (dict(optimizer=5), TypeError, r"optimizer must be a factory params -> Optimizer"),
+    (dict(tracker=5), TypeError, r"tracker must be a tracking.Tracker or a factory"),
+])
+def test_trainer_arguments_checked_before_anything(tmp_path, kw, err, match):
+    kw = {"run_dir": tmp_path / "r", **kw}
+    with pytest.raises(err, match=match):
+        Trainer(points_model(), data=RING, options=TrainOptions(steps=2, batch_size=8), **kw)
+    assert not (tmp_path / "r").exists()
+
+
+def test_huge_lr_and_absent_devices_are_named():
+    with pytest.raises(ValueError, match=r"train\.lr must be <= 100.0, got 1e\+39"):
+        TrainOptions(lr=1e39)
+    if not torch.backends.mps.is_available():
+        with pytest.raises(ValueError, match=r"train.device='mps' but MPS \(Apple GPU\) is not available"):
+            TrainOptions(device="mps")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match=r"train.device='cuda:1' but CUDA is not available"):
+            TrainOptions(device="cuda:1")
+
+
+def test_a_scalar_loss_is_refused_before_any_update(tmp_path):
+    def mean_loss(model, x0, generator=None):
+        return (model.net(x0, torch.full((x0.shape[0],), 0.5)) ** 2).mean()
+
+    t = make(tmp_path)
+    t.loss_fn = mean_loss
+    before = {k: v.clone() for k, v in t.model.state_dict().items()}
+    with pytest.raises(ValueError, match=r"the loss must return one value per sample, shape \(64,\), "
+                                         r"got \(\); return the unreduced loss"):
+        t.fit()
+    assert t.step == 0 and all(torch.equal(v, t.model.state_dict()[k]) for k, v in before.items())
+
+
+def test_float64_data_train_a_float32_model(tmp_path):
+    t = make(tmp_path, data=RING.train.double(), steps=2, checkpoint_every=1)
+    assert t.fit().status == "completed" and next(t.model.parameters()).dtype == torch.float32
+
+
+def test_unknown_sampler_option_fails_before_training():
+    from sde_diffusion.configs import validate_sampler
+    with pytest.raises(ValueError, match=r"unknown option sampler.options.bogus=1 of sampler 'pc'; "
+                                         r"valid: .*snr"):
+        validate_sampler({"name": "pc", "steps": 10, "options": {"bogus": 1}})
+    validate_sampler({"name": "pc", "steps": 10, "options": {"snr": 0.1, "denoise": True}})
 
 
 # ------------------------------------------------------------------ wandb / tracker

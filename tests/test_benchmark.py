@@ -3,6 +3,7 @@ report statistics, tracker wiring, Hydra sweep."""
 import json
 import math
 import os
+import re
 import runpy
 import subprocess
 import sys
@@ -213,10 +214,21 @@ def test_the_report_names_the_grids_used_and_the_stale_records(tmp_path):
     old = dict(recs[1])
     del old["settings"]                                  # a record from before issue 15
     md = B.build_report([recs[0], old], tmp_path, ["sliced_wasserstein"])["markdown"]
-    assert f"- vp: grid `{VPSDE.default_grid}`, t_end 0.001: euler" in md
-    assert (f"**Stale:** 1 records carry no resolved sampler settings (made before issue 15, "
-            f"with the defaults of their day: `uniform_t`, t_end 1e-5); re-run their sweep to "
+    assert f"- vp, steps 4: grid `{VPSDE.default_grid}`, t_end 0.001 — euler" in md
+    assert (f"**Stale:** 1 records carry no resolved sampler settings (made with the defaults "
+            f"of their day: `uniform_t`, t_end 1e-5); re-run their sweep to "
             f"recompute them: `{old['key']}`.") in md
+
+
+def test_the_grid_list_maps_each_nfe_budget_to_its_grid_and_end_time(tmp_path):
+    """Below 25 steps VP ends at 1e-3, from 25 steps at eps = 1e-5: the list says which NFE
+    used which end time (one line per (grid, t_end) with its budgets)."""
+    from sde_diffusion.sdes import VPSDE
+    recs = [run(cell("euler", n=32, metrics=["sliced_wasserstein"], nfe=nfe)) for nfe in (10, 30)]
+    md = B.build_report(recs, tmp_path, ["sliced_wasserstein"])["markdown"]
+    g = VPSDE.default_grid
+    assert f"- vp, NFE 10: grid `{g}`, t_end 0.001 — euler" in md
+    assert f"- vp, NFE 30: grid `{g}`, t_end 1e-05 — euler" in md
 
 
 @pytest.mark.parametrize("sampler,steps,options,want", [
@@ -449,6 +461,7 @@ def test_hydra_2x2_sweep_writes_four_records_and_a_report_with_plots(tmp_path):
     assert p.returncode == 0, p.stderr[-3000:]
     log = p.stdout + p.stderr
     assert log.count("[skipped]") == 7 and log.count("[computed]") == 1, log[-3000:]
+    assert "job 1/4" in log and re.search(r"job 4/4, elapsed \d+m\d\ds, ETA \d+m\d\ds", log), log[-3000:]
 
     rep_dir = tmp_path / "report"
     argv = sys.argv
@@ -665,3 +678,62 @@ def test_a_corrupt_record_is_named_and_recomputed(tmp_path):
         assert B.load_records(tmp_path) == []
     with pytest.raises(B.CorruptRecordError, match=f"record '{path}' is corrupt.*JSON list"):
         B.load_records(tmp_path, on_corrupt="raise")
+
+
+# ------------------------------------------------------------------ what the report leads with
+def _synthetic(sampler, seed, sw, mmd_v):
+    return {"key": f"p__vp__{sampler}__nfe10__s{seed}", "problem": "p", "sde": "vp",
+            "sampler": sampler, "steps": 10, "nfe_budget": 10, "seed": seed, "nfe": 10,
+            "wall_time": 0.1, "peak_mem_mb": None, "stochastic": False, "error": None,
+            "cell": {"sampler": {"options": {}}}, "settings": {"grid": "log_snr", "t_end": 1e-3},
+            "command": "python scripts/benchmark.py -m sampler=a,b 'seeds=[0,1,2,3,4]'",
+            "metrics": {"sliced_wasserstein": sw, "mmd": mmd_v},
+            "baseline": {"sliced_wasserstein": 0.1, "mmd": 0.0}}
+
+
+def test_the_default_report_leads_with_the_metric_that_separates_the_samplers(tmp_path):
+    """a and b: SW equal within the seed noise, MMD² clearly apart on every seed; the
+    default report leads with MMD², says why (1 of 1 pair separated vs 0 of 1), lists SW."""
+    noise = [0.01, -0.02, 0.015, -0.005, 0.0]
+    recs = [_synthetic("a", s, 0.2 + noise[s], 0.010 + noise[s] / 10) for s in range(5)]
+    recs += [_synthetic("b", s, 0.2 - noise[s], 0.050 + noise[s] / 10) for s in range(5)]
+    said = []
+    rep = B.build_report(recs, tmp_path, progress=said.append)
+    assert said == ["aggregating 10 records", "plot 1/4: mmd vs nfe", "plot 2/4: mmd vs time",
+                    "plot 3/4: sliced_wasserstein vs nfe", "plot 4/4: sliced_wasserstein vs time"]
+    assert rep["metrics"] == ["mmd", "sliced_wasserstein"]
+    assert rep["separation"] == {"mmd": (1, 1), "sliced_wasserstein": (0, 1)}
+    md = rep["markdown"]
+    assert "**Lead metric: MMD² (mmd)**, chosen by the data." in md
+    assert "per metric: MMD² 1/1; SW2 0/1." in md
+    assert md.index("## MMD² (mmd)") < md.index("## SW2 (sliced_wasserstein)")
+    # the made-by block names the sweep command the records carry, with its cell count
+    assert "python scripts/benchmark.py -m sampler=a,b 'seeds=[0,1,2,3,4]'    # 10 cells" in md
+    # an explicit choice is respected and still shows the counts
+    md2 = B.build_report(recs, tmp_path, ["sliced_wasserstein"])["markdown"]
+    assert "**Lead metric: SW2 (sliced_wasserstein)**, chosen by --metrics." in md2
+
+
+def test_records_name_their_command_and_leave_cpu_memory_blank(tmp_path):
+    rec = run(cell("euler", steps=4, n=32, metrics=["sliced_wasserstein"]), tmp_path)
+    assert rec["peak_mem_mb"] is None and rec["device"] == "cpu"
+    assert rec["command"].split()[0].startswith("python")
+    B.build_report([rec], tmp_path / "rep", ["sliced_wasserstein"])
+    line = (tmp_path / "rep" / "report.csv").read_text().splitlines()[1].split(",")
+    assert line[11] == ""                                  # peak_mem_mb_mean: blank on CPU
+
+
+def test_progress_lines_give_done_total_and_eta():
+    from sde_diffusion.benchmarking.runner import format_duration, progress_line
+    assert progress_line(0, 24, 3.0) == "0/24, elapsed 0m03s"
+    assert progress_line(6, 24, 60.0) == "6/24, elapsed 1m00s, ETA 3m00s"
+    assert format_duration(7325) == "2h02m"
+
+
+def test_sweep_size_counts_the_jobs_of_a_multirun():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bench_script", ROOT / "scripts" / "benchmark.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.sweep_size(["sampler=euler,heun,ddim", "nfe=10,20", "seeds=[0,1,2]", "sde=vp"]) == 6
+    assert mod.sweep_size(["problem=ring8"]) == 1

@@ -16,14 +16,12 @@ import warnings
 import pytest
 import torch
 
-from runs_helpers import ROOT, make_run, subprocess_env, tiny_model
+import file_bombs
+from runs_helpers import make_run, subprocess_env, tiny_model
 from sde_diffusion.io import (CheckpointError, CheckpointWriteError, PretrainedWriteError,
                               UnsafeFileError, checkpoint_dir, clean_stale_tmp, disk_full,
                               latest_checkpoint, load_checkpoint, load_model, load_pretrained,
                               save_checkpoint, save_pretrained)
-
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import file_bombs  # noqa: E402
 
 
 # ------------------------------------------------------------------------------ memory bombs
@@ -42,7 +40,7 @@ def test_each_bomb_is_refused_with_its_reason(tmp_path, name, match):
 
 def test_bombs_are_refused_before_any_large_allocation():
     """All six bombs in one fresh process: its peak RSS (the max over all of them) < 500 MB."""
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "file_bombs.py"), "--one-process"],
+    out = subprocess.run([sys.executable, file_bombs.__file__, "--one-process"],
                          capture_output=True, text=True, env=subprocess_env(), timeout=300)
     assert out.returncode == 0, out.stderr
     res = json.loads(out.stdout)
@@ -174,3 +172,38 @@ def test_no_warning_when_the_newest_checkpoint_is_good(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert latest_checkpoint(checkpoint_dir(run))[0].name == "ckpt_00000004.pt"
+
+
+def test_an_oversized_config_is_refused_before_reading(tmp_path, monkeypatch):
+    from sde_diffusion.contract import LIMITS
+    d = save_pretrained(tiny_model(), tmp_path / "m")
+    monkeypatch.setattr(LIMITS, "max_text_bytes", 64)
+    with pytest.raises(CheckpointError, match=r"config.json' has \d+ bytes, over the limit 64; raise it "
+                                              r"with SDE_DIFFUSION_MAX_TEXT_BYTES"):
+        load_model(d)
+
+
+def test_a_yaml_alias_bomb_in_a_checkpoint_config_is_refused_at_once(tmp_path):
+    """Nine levels of nine aliases: 9**9 nodes for a walk of the config, in 400 bytes."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
+    run = make_run(tmp_path / "run", config={"sde": {"_target_": "sde_diffusion.sdes.VPSDE"}})
+    path = checkpoint_dir(run) / "ckpt_00000004.pt"
+    state = load_checkpoint(path)
+    torch.save(dict(state, config="\n".join(lines)), path)
+    with pytest.raises(CheckpointError, match=r"its stored config uses YAML aliases"):
+        load_model(run)
+
+
+def test_a_stored_data_set_size_is_bounded(tmp_path):
+    """sample.py / likelihood.py rebuild a run's stored data set: its size is a file-set size."""
+    cfg = {"data": {"_target_": "sde_diffusion.data.ring", "n_train": 10 ** 12}}
+    run = make_run(tmp_path / "run", config=cfg)
+    with pytest.raises(ValueError, match=r"data.n_train=1000000000000 samples of 2 values exceed the limit"):
+        load_model(run)
+    d = save_pretrained(tiny_model(), tmp_path / "m", meta={"data_shape": [2]})
+    cfg = json.loads((d / "config.json").read_text())
+    cfg["data"] = {"_target_": "sde_diffusion.data.digits", "image_size": 10 ** 6}
+    (d / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match=r"data.image_size=1000000 is over the limit 16384"):
+        load_model(d)

@@ -28,14 +28,15 @@ from sde_diffusion.training import Trainer, TrainOptions
 
 import user_extension as ext
 
-ROOT = Path(__file__).resolve().parents[1]
+HERE = Path(ext.__file__).resolve().parent  # the folder of the user's module
+ROOT = next(p for p in Path(__file__).resolve().parents if (p / "sde_diffusion").is_dir())
 PKG = ROOT / "sde_diffusion"
 
 
 def _env():
     import os
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "tests"), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(HERE), env.get("PYTHONPATH", "")])
     env.setdefault("OMP_NUM_THREADS", "1")
     return env
 
@@ -202,3 +203,85 @@ def test_no_import_circle_between_models_registry_io_and_training():
     assert edges["registry"] == set(), edges
     assert "training" not in reach("io") and "io" not in reach("models"), edges
     assert all(a not in reach(a) for a in layers), edges
+
+
+# ------------------------------------------------------------------ one source per default
+def _defaults(schema) -> dict:
+    import dataclasses
+    out = {}
+    for f in dataclasses.fields(schema):
+        out[f.name] = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    return out
+
+
+def test_sde_network_and_data_schemas_are_the_constructors_signatures():
+    import inspect
+    from sde_diffusion.configs.schemas import GROUP_SCHEMAS, MLPNetConfig, UNetNetConfig
+    from sde_diffusion.models import UNet
+    derived = [(s, registry.lookup(_defaults(s)["_target_"])) for g, _, s in GROUP_SCHEMAS if g in ("sde", "data")]
+    derived += [(MLPNetConfig, MLP), (UNetNetConfig, UNet)]
+    assert len(derived) >= 14
+    for schema, fn in derived:
+        sig = inspect.signature(fn)
+        for k, v in _defaults(schema).items():
+            if k == "_target_":
+                continue
+            d = sig.parameters[k].default
+            assert v == (list(d) if isinstance(d, tuple) else d) or (d is inspect.Parameter.empty and v == "???"), (fn, k)
+
+
+def test_conf_yaml_states_only_what_differs_from_the_constructor():
+    import yaml
+    from sde_diffusion.configs.schemas import GROUP_SCHEMAS, ModelConfig
+    import sde_diffusion.configs  # noqa: F401  (stores every schema, the training ones too)
+    from hydra.core.config_store import ConfigStore
+    repeated = []
+    for group in ("sde", "model", "data"):
+        for path in sorted((ROOT / "conf" / group).glob("*.yaml")):
+            node = yaml.safe_load(path.read_text()) or {}
+            base = next((d for d in node.get("defaults", []) if str(d).startswith("base_")), None)
+            if base is None:
+                continue
+            from omegaconf import OmegaConf
+            schema = OmegaConf.to_container(ConfigStore.instance().repo[group][f"{base}.yaml"].node)
+            for k, v in node.items():
+                if k == "net":
+                    repeated += [f"{path.name}: net.{n}" for n, x in v.items() if schema["net"].get(n) == x]
+                elif k != "defaults" and schema.get(k, object()) == v:
+                    repeated.append(f"{path.name}: {k}")
+    assert not repeated, repeated
+    assert ModelConfig().parameterization == ScoreModel.__init__.__wrapped__.__defaults__[0]
+
+
+def test_the_scripts_import_only_the_plugins_the_user_names(monkeypatch):
+    code = ("import os, sde_diffusion.configs\n"
+            "from sde_diffusion import registry\n"
+            "from sde_diffusion.configs.store import import_plugins\n"
+            "print(registry.is_allowed('user_extension.OrnsteinUhlenbeckSDE'))\n"
+            "os.environ['SDE_DIFFUSION_PLUGINS'] = ' user_extension, '\n"
+            "print(import_plugins(), registry.is_allowed('user_extension.OrnsteinUhlenbeckSDE'))\n")
+    env = {k: v for k, v in _env().items() if k != "SDE_DIFFUSION_PLUGINS"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0 and out.stdout.split("\n")[:2] == ["False", "['user_extension'] True"], out.stderr
+    from sde_diffusion.configs.store import import_plugins
+    monkeypatch.setenv("SDE_DIFFUSION_PLUGINS", "os; rm")
+    with pytest.raises(ValueError, match=r"SDE_DIFFUSION_PLUGINS: 'os; rm' is not a module name"):
+        import_plugins()
+    monkeypatch.setenv("SDE_DIFFUSION_PLUGINS", "no_such_module_xyz")
+    with pytest.raises(ImportError, match=r"SDE_DIFFUSION_PLUGINS: cannot import 'no_such_module_xyz'"):
+        import_plugins()
+
+
+def test_the_users_classes_train_from_a_config_like_the_packages_own(tmp_path):
+    """The Hydra route: the nodes a user's conf/sde, conf/model and conf/data YAML would hold
+    (a ``_target_`` each and only the non-default arguments) build a ready trainer."""
+    from sde_diffusion.configs import compose, to_plain
+    from sde_diffusion.configs.train import build_trainer
+    cfg = to_plain(compose(["experiment=toy2d", "logger=none", "train.steps=1", "train.eval_samples=0",
+                            "train.n_samples=0", "train.progress=false"]))
+    cfg["sde"] = {"_target_": "user_extension.OrnsteinUhlenbeckSDE", "theta": 3.0}
+    cfg["model"]["net"] = {"_target_": "user_extension.TwoLayerNet", "width": 8}
+    cfg["data"] = {"_target_": "user_extension.two_points", "n_train": 1024, "n_test": 32}
+    trainer = build_trainer(cfg, tmp_path / "run")
+    assert type(trainer.model.sde) is ext.OrnsteinUhlenbeckSDE and trainer.model.sde.theta == 3.0
+    assert type(trainer.model.net) is ext.TwoLayerNet and trainer.model.net.body[0].in_features == 2

@@ -8,14 +8,14 @@ import io
 import math
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from ..contract import check_choice
 from .quality import METRIC_NAMES
 from .stats import Estimate
-from .table import aggregate
+from .table import aggregate, metrics_present, separation
 
-__all__ = ["build_report", "format_estimate", "SHORT_NAMES"]
+__all__ = ["build_report", "format_estimate", "SHORT_NAMES", "choose_metrics"]
 
 SHORT_NAMES = {"sliced_wasserstein": "SW2", "mmd": "MMD²", "energy_distance": "energy",
                "nll": "|ΔNLL|", "mode_tv": "mode TV", "ode_rmse": "ODE RMSE", "frechet": "FD"}
@@ -50,33 +50,88 @@ def _budget_kind(r) -> str:
     return "nfe" if r["nfe_budget"] is not None else "steps"
 
 
+def _budget_text(budgets) -> str:
+    nfe = sorted(b for k, b in budgets if k == "nfe")
+    steps = sorted(b for k, b in budgets if k == "steps")
+    parts = ([f"NFE {', '.join(map(str, nfe))}"] if nfe else []) + \
+        ([f"steps {', '.join(map(str, steps))}"] if steps else [])
+    return "; ".join(parts)
+
+
 def _settings_lines(records: Sequence[Mapping[str, Any]], show: int = 20) -> List[str]:
-    """Which grid and end time the records were computed with (``record["settings"]``), per
-    SDE: samplers grouped by (grid, t_end); records without settings named as stale."""
-    groups: Dict[tuple, set] = {}
+    """Which grid and end time each sampler used at each budget (``record["settings"]``), per
+    SDE: one line per (SDE, grid, t_end) with its budgets and samplers; records without
+    settings named as stale."""
+    per: Dict[tuple, set] = {}
     stale = []
     for r in records:
         st = r.get("settings")
         if "settings" not in r:
             stale.append(str(r.get("key")))
         elif st:
-            groups.setdefault((str(r.get("sde")), st.get("grid"), st.get("t_end")),
-                              set()).add(str(r.get("sampler")))
+            budget = (("nfe", r["nfe_budget"]) if r.get("nfe_budget") is not None
+                      else ("steps", r.get("steps")))
+            per.setdefault((str(r.get("sde")), str(st.get("grid")), st.get("t_end"),
+                            str(r.get("sampler"))), set()).add(budget)
+    groups: Dict[tuple, List[str]] = {}
+    for (sde, grid, t_end, smp), budgets in per.items():
+        groups.setdefault((sde, grid, t_end, _budget_text(budgets)), []).append(smp)
     lines = []
     if groups:
-        lines += ["Grids and end times the samplers used:", ""]
-        lines += [f"- {sde}: grid `{grid}`, t_end {t_end!r}: {', '.join(sorted(smp))}"
-                  for (sde, grid, t_end), smp in sorted(groups.items(), key=str)] + [""]
+        lines += ["Grids and end times by budget (which grid and t_end each NFE used):", ""]
+        lines += [f"- {sde}, {budgets}: grid `{grid}`, t_end {t_end!r} — {', '.join(sorted(smp))}"
+                  for (sde, grid, t_end, budgets), smp in sorted(groups.items(), key=str)] + [""]
     if stale:
         more = f" and {len(stale) - show} more" if len(stale) > show else ""
         lines += [f"**Stale:** {len(stale)} records carry no resolved sampler settings (made "
-                  f"before issue 15, with the defaults of their day: `uniform_t`, t_end 1e-5); "
+                  f"with the defaults of their day: `uniform_t`, t_end 1e-5); "
                   f"re-run their sweep to recompute them: "
                   f"{', '.join(f'`{k}`' for k in sorted(stale)[:show])}{more}.", ""]
     return lines
 
 
-def _markdown(rows, metrics, failed, corrupt, commands, title, settings=()) -> str:
+def choose_metrics(records: Sequence[Mapping[str, Any]]) -> tuple:
+    """(metrics, scores): every metric the records hold, led by the one with the most
+    significant pairwise differences between samplers (``table.separation``; ties broken by
+    the order of ``METRIC_NAMES``), then the others in that order; scores = {m: (sig, pairs)}."""
+    have = metrics_present(records, METRIC_NAMES)
+    if not have:
+        return [], {}
+    rows = aggregate(records, have)
+    scores = {m: separation(rows, m) for m in have}
+    lead = max(have, key=lambda m: (scores[m][0], -have.index(m)))
+    return [lead] + [m for m in have if m != lead], scores
+
+
+def _made_by(records: Sequence[Mapping[str, Any]], commands: Sequence[str], show: int = 5
+             ) -> List[str]:
+    """The sweep command(s) stored in the records (most cells first), then ``commands``."""
+    counts: Dict[str, int] = {}
+    for r in records:
+        c = r.get("command")
+        if isinstance(c, str) and c:
+            counts[c] = counts.get(c, 0) + 1
+    sweep = sorted(counts, key=lambda c: (-counts[c], c))
+    lines = [f"{c}    # {counts[c]} cells" for c in sweep[:show]]
+    if len(sweep) > show:
+        lines.append(f"# ... and {len(sweep) - show} more commands")
+    if not sweep and records:
+        lines.append("# (the records name no sweep command: made before commands were recorded)")
+    return lines + [c for c in commands if c not in counts]
+
+
+def _lead_lines(metrics, scores, auto: bool) -> List[str]:
+    if not scores:
+        return []
+    how = ("chosen by the data" if auto else "chosen by --metrics")
+    counts = "; ".join(f"{_name(m)} {scores[m][0]}/{scores[m][1]}" for m in metrics if m in scores)
+    return [f"**Lead metric: {_name(metrics[0])} ({metrics[0]})**, {how}. Pairs of samplers "
+            f"(same problem, SDE and budget) whose paired 95 % CI of the difference over seeds "
+            f"excludes 0, per metric: {counts}. The default report leads with the metric "
+            f"separating the most pairs at this sample size and lists the others after it.", ""]
+
+
+def _markdown(rows, metrics, failed, corrupt, commands, title, settings=(), lead=()) -> str:
     seeds = sorted({s for r in rows for s in r["seeds"]})
     n_recs = sum(len(r["recs"]) for r in rows)
     lines = [f"# {title}", ""]
@@ -84,7 +139,7 @@ def _markdown(rows, metrics, failed, corrupt, commands, title, settings=()) -> s
         lines += ["Made by:", "", "```bash", *commands, "```", ""]
     lines += [f"{n_recs} cells in {len(rows)} rows, seeds {seeds} (n = {len(seeds)}); "
               f"{len(failed)} cells failed, {len(corrupt)} corrupt record files skipped.", "",
-              *settings,
+              *lead, *settings,
               "How to read it: each entry is the mean over seeds ± the half-width of its 95 % "
               "confidence interval (Student t, n − 1 degrees of freedom). Seed s fixes the "
               "prior noise and the held-out set for every sampler, so rows are compared paired "
@@ -204,51 +259,71 @@ def _csv(rows, metrics) -> str:
 
 
 def build_report(records: Sequence[Mapping[str, Any]], out_dir: os.PathLike,
-                 metrics: Sequence[str] = ("sliced_wasserstein",), *, tracker: Any = None,
+                 metrics: Optional[Sequence[str]] = None, *, tracker: Any = None,
                  plot_prefix: str = "", commands: Sequence[str] = (),
                  corrupt: Sequence[os.PathLike] = (), title: str = "Solver benchmark",
-                 dpi: int = 200) -> Dict[str, Any]:
+                 dpi: int = 200, progress: Optional[Callable[[str], None]] = None
+                 ) -> Dict[str, Any]:
     """Write ``report.md``, ``report.csv`` and ``<prefix><metric>_vs_{nfe,time}.png`` into
     ``out_dir`` from a sweep's records (failed records listed, not plotted).
 
-    ``commands``: the command lines that made the records and the report (printed at the top).
-    ``corrupt``: record files that were skipped (listed). Returns the paths, the markdown, the
-    rows and the failed records."""
+    ``metrics``: None (default) = every metric the records hold, led by the one that separates
+    the samplers most (``choose_metrics``); or a list, the first primary. ``commands``: command
+    lines that made the report (printed under the sweep commands the records name).
+    ``corrupt``: record files that were skipped (listed). ``progress``: called with a line per
+    stage (rows, each plot). Returns the paths, the markdown, the rows, the failed records and
+    the metrics in report order."""
     from .plots import plot_metric
-    if isinstance(metrics, str):
-        metrics = [metrics]
-    metrics = list(metrics)
-    if not metrics:
-        raise ValueError("give at least one report metric; valid choices: " + ", ".join(METRIC_NAMES))
-    for m in metrics:
-        check_choice("report metric", m, METRIC_NAMES)
-    if not isinstance(dpi, int) or isinstance(dpi, bool) or dpi < 150:
-        raise ValueError(f"dpi must be an integer >= 150 (print quality), got {dpi!r}")
+    say = progress or (lambda msg: None)
     records = list(records)
     failed = [r for r in records if r.get("error")]
+    auto = metrics is None
+    if auto:
+        metrics, scores = choose_metrics(records)
+        if not metrics:
+            raise ValueError(f"no successful record with a metric in this sweep "
+                             f"({len(records)} records, {len(failed)} failed)")
+    else:
+        if isinstance(metrics, str):
+            metrics = [metrics]
+        metrics = list(metrics)
+        if not metrics:
+            raise ValueError("give at least one report metric; valid choices: "
+                             + ", ".join(METRIC_NAMES))
+        for m in metrics:
+            check_choice("report metric", m, METRIC_NAMES)
+        scores = None
+    if not isinstance(dpi, int) or isinstance(dpi, bool) or dpi < 150:
+        raise ValueError(f"dpi must be an integer >= 150 (print quality), got {dpi!r}")
+    say(f"aggregating {len(records)} records")
     rows = aggregate(records, metrics)
     missing = [m for m in metrics if not any(m in r["stats"] for r in rows)]
     if not rows or missing:
         raise ValueError(f"no successful record in this sweep has the metric(s) "
                          f"{', '.join(missing or metrics)} ({len(records)} records, "
                          f"{len(failed)} failed)")
+    if scores is None:
+        scores = {m: separation(rows, m) for m in metrics}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    md = _markdown(rows, metrics, failed, [str(p) for p in corrupt], list(commands), title,
-                   _settings_lines(records))
+    md = _markdown(rows, metrics, failed, [str(p) for p in corrupt],
+                   _made_by(records, list(commands)), title, _settings_lines(records),
+                   _lead_lines(metrics, scores, auto))
     plots: Dict[str, Path] = {}
-    for m in metrics:
-        for axis, tag in (("nfe", "nfe"), ("wall_time", "time")):
-            p = out / f"{plot_prefix}{m}_vs_{tag}.png"
-            plot_metric(rows, m, axis, p, dpi=dpi)
-            plots[f"{m}_vs_{tag}"] = p
+    todo = [(m, axis, tag) for m in metrics for axis, tag in (("nfe", "nfe"), ("wall_time", "time"))]
+    for k, (m, axis, tag) in enumerate(todo, 1):
+        say(f"plot {k}/{len(todo)}: {m} vs {tag}")
+        p = out / f"{plot_prefix}{m}_vs_{tag}.png"
+        plot_metric(rows, m, axis, p, dpi=dpi)
+        plots[f"{m}_vs_{tag}"] = p
     md += "\n## Plots\n\n" + "\n".join(f"![{k}]({p.name})" for k, p in plots.items()) + "\n"
     (out / "report.md").write_text(md)
     (out / "report.csv").write_text(_csv(rows, metrics))
     if tracker is not None:
         _log(tracker, rows, metrics, plots)
     return {"markdown": md, "report": out / "report.md", "csv": out / "report.csv",
-            "plots": plots, "rows": rows, "failed": failed}
+            "plots": plots, "rows": rows, "failed": failed, "metrics": metrics,
+            "separation": scores}
 
 
 def _log(tracker, rows, metrics, plots) -> None:

@@ -13,26 +13,34 @@ twice gives identical metric values on CPU.
 from __future__ import annotations
 
 import json
+import logging
+import os
+import shlex
+import sys
 import time
 import traceback
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
+from ..contract import close_match
 from .budget import steps_for_nfe
 from .cells import (PEER_PREFIX, RECORD_VERSION, canonical, cell_key, record_path,
                     sampler_parts, sde_label, validate_cell)
 from .memory import PeakMemory
 from .problems import Problem
 from .quality import ANALYTIC_ONLY, METRIC_NAMES, quality
-from .records import CorruptRecordError, atomic_write, read_record
+from .records import CorruptRecordError, atomic_write, read_record, set_aside
 from .reference import data_estimate, reference_solution
 from .settings import resolved_settings, stale_reason
 from .sources import run_peer, score_source
 
-__all__ = ["run_cell", "run_sweep", "tracker_payload", "SamplerRefusal"]
+__all__ = ["run_cell", "run_sweep", "tracker_payload", "SamplerRefusal", "progress_line",
+           "format_duration"]
+
+log = logging.getLogger(__name__)
 
 
 class SamplerRefusal(ValueError):
@@ -114,7 +122,8 @@ def _compute(cell, problem, sde, score_fn, source, out, device, dtype) -> Dict[s
         _BASELINE_CACHE[bkey] = quality(q_names, problem.baseline_pool(n, g_base), heldout,
                                         problem.mixture, seed)
     nonfinite = int((~torch.isfinite(x64)).reshape(n, -1).any(dim=1).sum())
-    res.update(nfe=nfe, wall_time=wall, peak_mem_mb=mem.peak / 2 ** 20, t_end=t_end,
+    peak = mem.peak / 2 ** 20 if torch.device(device).type == "cuda" else None  # CPU: blank
+    res.update(nfe=nfe, wall_time=wall, peak_mem_mb=peak, t_end=t_end,
                denoised=denoised, options=options, stochastic=stochastic, nonfinite=nonfinite,
                metrics=met, baseline=dict(_BASELINE_CACHE[bkey]),
                metric_time=time.perf_counter() - t0)
@@ -156,7 +165,7 @@ def run_cell(cell: Mapping[str, Any], out_dir: Optional[Any] = None, *, problem:
         settings: Optional[Dict[str, Any]] = resolved_settings(cell, sde, problem.data_shape)
     except Exception:  # a refused / invalid sampler: its failure is recorded below
         settings = None
-    if path is not None and path.exists() and not force:
+    if path is not None and os.path.lexists(path) and not force:
         try:
             rec = read_record(path)
             why = stale_reason(rec, settings)
@@ -166,7 +175,9 @@ def run_cell(cell: Mapping[str, Any], out_dir: Optional[Any] = None, *, problem:
             warnings.warn(f"stale benchmark record {str(path)!r}: {why}; recomputing it",
                           RuntimeWarning, stacklevel=2)
         except CorruptRecordError as e:
-            warnings.warn(f"{e}; recomputing it", RuntimeWarning, stacklevel=2)
+            moved = set_aside(path)
+            warnings.warn(f"{e}; recomputing it" + (f" (moved aside to {str(moved)!r})"
+                                                     if moved else ""), RuntimeWarning, stacklevel=2)
     if tracker is None and open_tracker is not None:
         tracker = open_tracker()
     rec: Dict[str, Any] = {
@@ -174,7 +185,8 @@ def run_cell(cell: Mapping[str, Any], out_dir: Optional[Any] = None, *, problem:
         "sde": sde_label(cell), "sampler": cell["sampler"]["name"],
         "steps": cell["sampler"].get("steps"), "nfe_budget": cell.get("nfe"),
         "seed": cell["seed"], "n_samples": cell["n_samples"], "source": source,
-        "device": str(device), "torch": torch.__version__, "settings": settings}
+        "device": str(device), "torch": torch.__version__, "settings": settings,
+        "command": shlex.join([os.path.basename(sys.executable)] + sys.argv)}
     try:
         rec.update(_compute(cell, problem, sde, score_fn, source, out, device, dtype))
         rec.update(status="computed", error=None)
@@ -185,6 +197,10 @@ def run_cell(cell: Mapping[str, Any], out_dir: Optional[Any] = None, *, problem:
                    nfe=None, wall_time=None, peak_mem_mb=None, metrics={}, baseline={},
                    stochastic=None)
     if path is not None:
+        moved = set_aside(path)  # a directory or FIFO in the record's place (force=True)
+        if moved is not None:
+            warnings.warn(f"record path {str(path)!r} was not a file; moved it aside to "
+                          f"{str(moved)!r}", RuntimeWarning, stacklevel=2)
         atomic_write(path, json.dumps(rec, indent=1, sort_keys=True, default=str))
     if tracker is not None:
         payload = tracker_payload(rec)
@@ -203,6 +219,38 @@ def tracker_payload(rec: Mapping[str, Any]) -> Dict[str, float]:
             if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
+PROGRESS_EVERY_S = 10.0
+
+
+def format_duration(sec: float) -> str:
+    """``"1m05s"`` / ``"2h03m"``."""
+    sec = int(round(max(0.0, sec)))
+    return f"{sec // 3600}h{sec % 3600 // 60:02d}m" if sec >= 3600 else f"{sec // 60}m{sec % 60:02d}s"
+
+
+def progress_line(done: int, total: int, elapsed: float) -> str:
+    """``"k/n, elapsed 1m05s, ETA 2m10s"`` (ETA = elapsed / done * (total - done))."""
+    eta = f", ETA {format_duration(elapsed / done * (total - done))}" if done > 0 else ""
+    return f"{done}/{total}, elapsed {format_duration(elapsed)}{eta}"
+
+
+def _check_peer_names(cells: Sequence[Mapping[str, Any]]) -> None:
+    """An unknown published solver is bad input: refused before the first cell runs."""
+    names = sorted({c["sampler"]["name"][len(PEER_PREFIX):] for c in cells
+                    if c["sampler"]["name"].startswith(PEER_PREFIX)})
+    if not names:
+        return
+    from .sources import _peers
+    peers = _peers()
+    table = getattr(peers, "PEERS", {})
+    for name in names:
+        if name not in table:
+            hint = getattr(peers, "missing_peers_message", lambda: None)() or ""
+            raise ValueError(f"unknown peer solver {name!r}; available: "
+                             f"{', '.join(sorted(table)) or '(none)'}{close_match(name, table)}"
+                             f"{'. ' + hint if hint else ''}")
+
+
 def run_sweep(cells: Iterable[Mapping[str, Any]], out_dir: Any,
               resolve: Callable[[Mapping[str, Any]], Tuple[Problem, Any]], *,
               tracker_factory: Optional[Callable[..., Any]] = None,
@@ -216,11 +264,16 @@ def run_sweep(cells: Iterable[Mapping[str, Any]], out_dir: Any,
     failed cell."""
     from tqdm.auto import tqdm
     cells = [validate_cell(c) for c in cells]
+    _check_peer_names(cells)
     cache: Dict[str, Tuple[Problem, Any]] = {}
     recs, failed = [], 0
     disable = None if progress is None else not progress
+    start = last = time.monotonic()
     with tqdm(total=len(cells), desc="benchmark cells", unit="cell", disable=disable) as bar:
-        for c in cells:
+        for done, c in enumerate(cells):
+            if bar.disable and done and time.monotonic() - last > PROGRESS_EVERY_S:
+                last = time.monotonic()
+                log.info("cells %s", progress_line(done, len(cells), last - start))
             k = canonical([c["problem"], c["sde"]])
             if k not in cache:
                 cache[k] = resolve(c)

@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from .cells import canonical
 from .stats import Estimate, by_seed, estimate, significantly_less
 
-__all__ = ["judged", "aggregate", "Row"]
+__all__ = ["judged", "aggregate", "Row", "separation", "metrics_present"]
 
 Row = Dict[str, Any]
 
@@ -145,3 +145,32 @@ def _on_front(r: Row, others: List[Row], m: str, axis: str) -> bool:
         if q[axis].mean < cost and not significantly_less(mine, theirs):
             return False
     return True
+
+
+def separation(rows: Sequence[Row], metric: str) -> Tuple[int, int]:
+    """(significant, compared): over every (problem, SDE, budget) column, the pairs of rows
+    with ``metric`` whose paired 95 % CI of the difference over seeds excludes 0, out of all
+    pairs of rows in the column (pairs where a row lacks the metric count as compared, not
+    significant, so a metric defined for fewer samplers is not favoured)."""
+    cols: Dict[Tuple, List[Row]] = {}
+    for r in rows:
+        cols.setdefault((r["problem"], r["sde"], r["budget"], r["nfe_budget"] is None), []).append(r)
+    sig = total = 0
+    for rs in cols.values():
+        for i, a in enumerate(rs):
+            for b in rs[i + 1:]:
+                total += 1
+                sa, sb = a["stats"].get(metric), b["stats"].get(metric)
+                if sa is None or sb is None or not (_finite(sa["est"]) and _finite(sb["est"])):
+                    continue
+                if (significantly_less(sa["by_seed"], sb["by_seed"])
+                        or significantly_less(sb["by_seed"], sa["by_seed"])):
+                    sig += 1
+    return sig, total
+
+
+def metrics_present(records: Sequence[Mapping[str, Any]], order: Sequence[str]) -> List[str]:
+    """The metrics (in ``order``) that some successful record has a value for."""
+    have = {m for r in records if not r.get("error")
+            for m, v in (r.get("metrics") or {}).items() if v is not None}
+    return [m for m in order if m in have]

@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, List, NoReturn, Optional, Sequence
 
-__all__ = ["run_main", "guarded", "one_line_error", "hydra_ddp_argv", "check_run_names",
-           "EXIT_BAD_INPUT", "EXIT_FAILED"]
+__all__ = ["run_main", "check_arguments", "guarded", "one_line_error", "hydra_ddp_argv",
+           "check_run_names", "EXIT_BAD_INPUT", "EXIT_FAILED"]
 
 EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED = 2, 1, 130
 
@@ -39,25 +39,44 @@ def _expected_types():
 
 
 def one_line_error(e: BaseException) -> str:
-    """``Type: message`` on one line (Hydra's multi-line messages joined with ' | ')."""
+    """``Type: message`` on one line (a config error explained by ``configs.errors``; other
+    multi-line messages joined with ' | ')."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+    if isinstance(e, (HydraException, OmegaConfBaseException)):
+        from .errors import explain
+        return f"ConfigError: {explain(e, [], '')}"
     if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
         what = {errno.ENOSPC: "disk full", errno.EROFS: "read-only file system",
                 errno.EACCES: "permission denied", errno.EDQUOT: "disk quota exceeded"}[e.errno]
         return f"{type(e).__name__}: {what}: {e.filename or e}"
     msg = " | ".join(line.strip() for line in str(e).splitlines() if line.strip())
-    cause = e.__cause__ or e.__context__
+    cause = e.__cause__ or (None if e.__suppress_context__ else e.__context__)
     if cause is not None and str(cause).strip() and str(cause).strip().splitlines()[0] not in msg:
         msg += " | " + str(cause).strip().splitlines()[0]  # Hydra wraps the informative error
     return f"{type(e).__name__}: {msg}" if msg else type(e).__name__
+
+
+def _tell_thread_plan_the_jobs() -> None:
+    """A local (joblib) multirun's concurrent jobs, for the thread plan that the first entry
+    point (``sample``, ``log_likelihood``, ``Trainer``) applies after the input is checked."""
+    from hydra.core.hydra_config import HydraConfig
+    from ..threads import LAUNCHER_JOBS_ENV
+    if HydraConfig.initialized():
+        launcher = HydraConfig.get().launcher
+        if "joblib" in str(launcher.get("_target_", "")):
+            os.environ[LAUNCHER_JOBS_ENV] = str(int(launcher.get("n_jobs") or 1))
 
 
 def guarded(task: Callable[[Any], Any], prog: str) -> Callable[[Any], Any]:
     """``task`` with the expected failures turned into one line on stderr and an exit status."""
     def run(cfg: Any) -> Any:
         if os.environ.get("SDE_DEBUG") == "1":
+            _tell_thread_plan_the_jobs()
             return task(cfg)
         bad_input, failed = _expected_types()
         try:
+            _tell_thread_plan_the_jobs()
             return task(cfg)
         except KeyboardInterrupt:
             print(f"{prog}: interrupted", file=sys.stderr, flush=True)
@@ -76,6 +95,19 @@ def _die(prog: str, e: BaseException, code: int) -> NoReturn:
     sys.exit(code)
 
 
+def check_arguments(args: Sequence[str], config_name: str, prog: str,
+                    config_dir: Optional[str] = None) -> None:
+    """Exit with one line and status 2 when the command line does not compose (a misspelt
+    group option, key or value, a word without ``=``); see ``configs.errors``."""
+    from .errors import check_command_line
+    if os.environ.get("SDE_DEBUG") == "1":
+        return check_command_line(args, config_name, config_dir)
+    try:
+        check_command_line(args, config_name, config_dir)
+    except ValueError as e:
+        _die(prog, e, EXIT_BAD_INPUT)
+
+
 def run_main(task: Callable[[Any], Any], config_name: str, argv: Optional[Sequence[str]] = None,
              prog: Optional[str] = None, config_dir: Optional[str] = None,
              hydra_main: bool = False) -> Any:
@@ -89,14 +121,11 @@ def run_main(task: Callable[[Any], Any], config_name: str, argv: Optional[Sequen
     args = list(sys.argv[1:] if argv is None else argv)
     prog = prog or Path(sys.argv[0]).stem or config_name
     register_configs()
+    check_arguments(args, config_name, prog, config_dir)
     guarded(check_run_names, prog)(args)
     flags = [a for a in args if a.startswith("-")]
     if hydra_main or flags:
         import hydra
-        if not flags or all(f in ("--cfg", "-c", "job", "hydra", "all") for f in flags):
-            plain = [a for a in args if not a.startswith("-") and a not in ("job", "hydra", "all")]
-            guarded(lambda a: compose([o for o in a if not o.startswith("hydra")], config_name,
-                                      config_dir), prog)(plain)
         saved, sys.argv = sys.argv, [sys.argv[0], *args]
         try:
             main = hydra.main(config_path=str(Path(config_dir or CONF_DIR).resolve()),

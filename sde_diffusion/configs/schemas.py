@@ -2,76 +2,73 @@
 
 Every group option in ``conf/`` starts its defaults list with one of these schemas
 (``defaults: [base_vp, _self_]``), so a misspelt key or a value of the wrong type fails when
-the config is composed, before any work starts. Values (ranges, known names) are checked by
+the config is composed, before any work starts. The schemas of SDEs, networks and data sets
+are derived from their constructors' signatures (``schema_of``): each default has one source,
+the constructor, and ``conf/`` YAML states only what differs from it. Values (ranges, known names) are checked by
 ``configs.validate`` right after composing. ``configs.store.register_configs`` stores them.
 """
 from __future__ import annotations
 
+import collections.abc
+import dataclasses
+import functools
+import inspect
+import types
+import typing
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from omegaconf import MISSING
 
+from .. import data, sdes
+from ..models import MLP, UNet
 from ..training.options import TrainOptions
 
-__all__ = ["Config", "SampleConfig", "SamplerConfig", "LikelihoodConfig",
-           "ODEOptions", "ELBOOptions", "DiscreteELBOOptions", "GROUP_SCHEMAS"]
+__all__ = ["Config", "SampleConfig", "SamplerConfig", "LikelihoodConfig", "ModelConfig",
+           "ODEOptions", "ELBOOptions", "DiscreteELBOOptions", "GROUP_SCHEMAS", "schema_of"]
 
 
-# ------------------------------------------------------------------ sde/
-@dataclass
-class VPConfig:
-    _target_: str = "sde_diffusion.sdes.VPSDE"
-    beta_min: float = 0.1
-    beta_max: float = 20.0
-    schedule: str = "linear"
-    T: float = 1.0
-    eps: float = 1e-5
+# ------------------------------------------------------------------ from signatures
+_PLAIN = (int, float, str, bool)
 
 
-@dataclass
-class SubVPConfig(VPConfig):
-    _target_: str = "sde_diffusion.sdes.SubVPSDE"
+def _omega_type(hint: Any) -> Any:
+    """The OmegaConf-checkable form of a parameter's annotation (Any when it has none)."""
+    if hint in _PLAIN:
+        return hint
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType) and len(args) == 2 and type(None) in args:
+        inner = _omega_type(next(a for a in args if a is not type(None)))
+        return Optional[inner] if inner is not Any else Any
+    if origin in (list, tuple, collections.abc.Sequence) and args and args[0] in _PLAIN:
+        return List[args[0]]
+    return Any
 
 
-@dataclass
-class VEConfig:
-    _target_: str = "sde_diffusion.sdes.VESDE"
-    sigma_min: float = 0.01
-    sigma_max: float = 50.0
-    T: float = 1.0
-    eps: float = 1e-5
+def schema_of(fn: Any, target: str, exclude: Sequence[str] = (), name: Optional[str] = None,
+              abstract_target: bool = False) -> type:
+    """A structured-config dataclass with ``_target_`` and one field per parameter of ``fn``
+    (a class's ``__init__`` or a factory), typed from its annotations, defaulting to its
+    defaults (no default: ``???``). The constructor stays the one source of each default.
+    ``exclude``: arguments filled in from the data (``dim``, ``in_channels``, ...)."""
+    init = fn.__init__ if inspect.isclass(fn) else fn
+    try:
+        hints = typing.get_type_hints(init)
+    except Exception:  # noqa: BLE001 - an annotation that does not resolve: untyped fields
+        hints = {}
+    fields = [("_target_", str, field(default=MISSING if abstract_target else target))]
+    params = list(inspect.signature(init).parameters.values())[1 if inspect.isclass(fn) else 0:]
+    for p in params:
+        if p.name in exclude or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        d = p.default
+        default = field(default=MISSING) if d is p.empty else \
+            field(default_factory=functools.partial(list, d)) if isinstance(d, (list, tuple)) else field(default=d)
+        fields.append((p.name, _omega_type(hints.get(p.name, Any)), default))
+    return dataclasses.make_dataclass(name or f"{getattr(fn, '__name__', 'Node')}Config", fields)
 
 
-# ------------------------------------------------------------------ model/
-@dataclass
-class MLPNetConfig:
-    """``models.MLP``; ``dim`` comes from the data."""
-    _target_: str = "sde_diffusion.models.MLP"
-    hidden: int = 256
-    depth: int = 3
-    time_dim: int = 64
-    fourier_scale: float = 16.0
-    activation: str = "silu"
-    num_classes: int = 0  # > 0: class-conditional (labels 0..C-1, null label C)
-
-
-@dataclass
-class UNetNetConfig:
-    """``models.UNet``; ``in_channels`` and ``image_size`` come from the data."""
-    _target_: str = "sde_diffusion.models.UNet"
-    base_channels: int = 64
-    channel_mult: List[int] = field(default_factory=lambda: [1, 2, 2])
-    num_res_blocks: int = 2
-    attn_resolutions: List[int] = field(default_factory=lambda: [16])
-    dropout: float = 0.1
-    num_heads: int = 1
-    num_groups: int = 32
-    time_dim: int = 64
-    fourier_scale: float = 16.0
-    num_classes: int = 0  # > 0: class-conditional (labels 0..C-1, null label C)
-
-
+# ------------------------------------------------------------------ sde/ model/ data/
 @dataclass
 class ModelConfig:
     """``ScoreModel(net, sde, parameterization, data_std, input_scaling)``.
@@ -84,60 +81,27 @@ class ModelConfig:
     net: Any = MISSING
 
 
+MLPNetConfig = schema_of(MLP, "sde_diffusion.models.MLP", exclude=("dim",), name="MLPNetConfig")
+UNetNetConfig = schema_of(UNet, "sde_diffusion.models.UNet", exclude=("in_channels", "image_size"),
+                          name="UNetNetConfig")
+
+
 @dataclass
 class MLPModelConfig(ModelConfig):
-    net: MLPNetConfig = field(default_factory=MLPNetConfig)
+    net: Any = field(default_factory=MLPNetConfig)
 
 
 @dataclass
 class UNetModelConfig(ModelConfig):
-    net: UNetNetConfig = field(default_factory=UNetNetConfig)
+    net: Any = field(default_factory=UNetNetConfig)
 
 
-# ------------------------------------------------------------------ data/
-@dataclass
-class ToyDataConfig:
-    _target_: str = MISSING
-    n_train: int = 50_000
-    n_test: int = 5_000
-    seed: int = 0
+ImageFolderDataConfig = schema_of(data.image_folder, "sde_diffusion.data.image_folder",
+                                  name="ImageFolderDataConfig")
 
-
-@dataclass
-class RingDataConfig(ToyDataConfig):
-    _target_: str = "sde_diffusion.data.ring"
-    n_modes: int = 8
-    radius: float = 4.0
-    std: float = 0.3
-
-
-@dataclass
-class DigitsDataConfig:
-    _target_: str = "sde_diffusion.data.digits"
-    image_size: int = 8
-    channels: int = 1
-    test_fraction: float = 0.2
-    seed: int = 0
-
-
-@dataclass
-class TorchvisionDataConfig:
-    _target_: str = MISSING
-    root: str = "data"
-    image_size: int = 28
-    channels: int = 1
-    download: bool = True
-
-
-@dataclass
-class ImageFolderDataConfig:
-    _target_: str = "sde_diffusion.data.image_folder"
-    path: str = MISSING
-    image_size: int = 32
-    channels: int = 3
-    test_fraction: float = 0.1
-    seed: int = 0
-    max_images: Optional[int] = None
+_SDES = {"vp": sdes.VPSDE, "subvp": sdes.SubVPSDE, "ve": sdes.VESDE}
+_DATA = ("three_clusters", "ring", "checkerboard", "swiss_roll", "two_moons", "pinwheel", "digits",
+         "mnist", "cifar10", "mnist1d")
 
 
 # ------------------------------------------------------------------ logger/
@@ -268,13 +232,12 @@ class LikelihoodConfig:
     discrete_elbo: DiscreteELBOOptions = field(default_factory=DiscreteELBOOptions)
 
 
-#: (group, name, schema) stored by ``configs.store.register_configs``.
-GROUP_SCHEMAS = [
-    ("sde", "base_vp", VPConfig), ("sde", "base_subvp", SubVPConfig), ("sde", "base_ve", VEConfig),
-    ("model", "base_mlp", MLPModelConfig), ("model", "base_unet", UNetModelConfig),
-    ("data", "base_toy", ToyDataConfig), ("data", "base_ring", RingDataConfig),
-    ("data", "base_digits", DigitsDataConfig), ("data", "base_torchvision", TorchvisionDataConfig),
-    ("data", "base_image_folder", ImageFolderDataConfig),
-    ("logger", "base_wandb", WandbLoggerConfig), ("logger", "base_none", NoLoggerConfig),
-    ("sampler", "base_sampler", SamplerConfig),
-]
+#: (group, name, schema) stored by ``configs.store.register_configs``; the sde and data schemas
+#: are derived from the constructors (``schema_of``): ``base_<name>``.
+GROUP_SCHEMAS = (
+    [("sde", f"base_{k}", schema_of(cls, f"sde_diffusion.sdes.{cls.__name__}")) for k, cls in _SDES.items()]
+    + [("model", "base_mlp", MLPModelConfig), ("model", "base_unet", UNetModelConfig)]
+    + [("data", f"base_{n}", schema_of(getattr(data, n), f"sde_diffusion.data.{n}")) for n in _DATA]
+    + [("data", "base_image_folder", ImageFolderDataConfig),
+       ("logger", "base_wandb", WandbLoggerConfig), ("logger", "base_none", NoLoggerConfig),
+       ("sampler", "base_sampler", SamplerConfig)])

@@ -2,13 +2,18 @@
 
 ``register_configs()`` stores every schema of ``configs.schemas`` (and, when present, the
 training schemas of ``configs.train`` through its ``register(cs)``) in Hydra's ConfigStore;
-it is idempotent and runs when ``sde_diffusion.configs`` is imported. ``compose`` composes a
+it is idempotent and runs when ``sde_diffusion.configs`` is imported. It first imports the
+modules the user names in ``SDE_DIFFUSION_PLUGINS`` (comma-separated), so that the classes
+they ``@register`` can be named in ``conf/`` and in the scripts' command lines; a config file
+can never name a module to import. ``compose`` composes a
 config of ``conf/`` with Hydra's compose API (tests, notebooks, torchrun launchers);
 ``to_plain`` resolves a DictConfig into plain dicts and lists for the library.
 """
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import os
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
@@ -16,18 +21,38 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from .schemas import GROUP_SCHEMAS, Config, LikelihoodConfig, SampleConfig
 
-__all__ = ["CONF_DIR", "register_configs", "compose", "to_plain", "instantiate"]
+__all__ = ["CONF_DIR", "PLUGINS_ENV", "import_plugins", "register_configs", "compose", "to_plain",
+           "instantiate"]
+
+#: The environment variable naming the user's modules to import (``mypkg.sdes,mypkg.nets``).
+PLUGINS_ENV = "SDE_DIFFUSION_PLUGINS"
 
 #: The repository's ``conf/`` folder (a source checkout; scripts and tests use it).
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 _REGISTERED = False
 
 
+def import_plugins() -> list:
+    """Import the modules named in ``$SDE_DIFFUSION_PLUGINS`` (the user's own registered
+    classes); returns their names. A name that is not a dotted module path, or a module that
+    does not import, is one clear error naming it."""
+    names = [n.strip() for n in os.environ.get(PLUGINS_ENV, "").split(",") if n.strip()]
+    for name in names:
+        if not all(part.isidentifier() for part in name.split(".")):
+            raise ValueError(f"{PLUGINS_ENV}: {name!r} is not a module name (dotted identifiers)")
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            raise ImportError(f"{PLUGINS_ENV}: cannot import {name!r} ({e})") from None
+    return names
+
+
 def register_configs() -> None:
-    """Register every schema in Hydra's ConfigStore (idempotent)."""
+    """Register every schema in Hydra's ConfigStore (idempotent), after ``import_plugins``."""
     global _REGISTERED
     if _REGISTERED:
         return
+    import_plugins()
     from hydra.core.config_store import ConfigStore
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=Config)

@@ -25,9 +25,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from .. import registry
 from ..data import DataBundle
-from ..threads import apply_num_threads
+from ..threads import use_thread_plan
 from ..training import Trainer, TrainOptions, TrainResult, link_latest
-from ..training.runtime import progress_enabled
+from ..training.runtime import progress_enabled, seed_everything
 from .schemas import ImageFolderDataConfig
 from .store import to_plain
 from .validate import validate_config, validate_sampler
@@ -141,7 +141,8 @@ def build_trainer(cfg: Union[DictConfig, Mapping[str, Any]], run_dir: Union[str,
     options = TrainOptions.from_dict(train)  # every train value checked here
     validate_config(c)  # root keys, name, seed, the evaluation sampler
     validate_sampler(c.get("sampler"), steps_override=options.eval_steps)
-    apply_num_threads(options.num_threads, int(n_jobs or 1))
+    use_thread_plan(options.num_threads or None, int(n_jobs or 1))
+    seed_everything(options.seed or 0, options.deterministic)  # before data and network exist
     data = registry.build(c["data"], path="data")
     info = data.info
     c["model"] = dict(c["model"])

@@ -12,6 +12,8 @@ import numbers
 import re
 from typing import Any, Mapping, Optional, Sequence
 
+from ..contract import close_match
+
 __all__ = ["validate_config", "check_keys", "check_int", "check_number", "check_choice_of", "check_device", "validate_sampler",
            "validate_sample_config", "validate_likelihood_config"]
 
@@ -57,7 +59,8 @@ def check_number(key: str, v: Any, lo: Optional[float] = None, positive: bool = 
 
 def check_choice_of(key: str, v: Any, choices: Sequence[str]) -> None:
     if v not in choices:
-        raise ValueError(f"{key}={v!r} is not one of {', '.join(map(repr, choices))}")
+        raise ValueError(f"{key}={v!r} is not one of {', '.join(map(repr, choices))}"
+                         f"{close_match(v, choices)}")
 
 
 def check_device(key: str, v: Any) -> None:
@@ -90,13 +93,29 @@ def validate_sampler(node: Any, key: str = "sampler", steps_override: Any = None
                          f"steps and options (sampler options go under {key}.options)")
     if not isinstance(name, str) or name not in SAMPLERS:
         raise ValueError(f"{key}.name={name!r} is not a registered sampler; valid: "
-                         f"{', '.join(sorted(SAMPLERS))}")
+                         f"{', '.join(sorted(SAMPLERS))}{close_match(name, SAMPLERS)}")
     if steps_override is None:
         check_int(f"{key}.steps", node.get("steps", 1000), lo=1)
     opts = node.get("options") or {}
     if not isinstance(opts, Mapping):
         raise TypeError(f"{key}.options must be a mapping, got {opts!r}")
     _check_finite_tree(f"{key}.options", opts)
+    valid = sampler_option_names(name)
+    for k in opts:
+        if k not in valid:
+            raise ValueError(f"unknown option {key}.options.{k}={opts[k]!r} of sampler {name!r}; "
+                             f"valid: {', '.join(sorted(valid))}{close_match(k, valid)}")
+
+
+def sampler_option_names(name: str) -> set:
+    """Options a sampler node may hold: its constructor's arguments and ``sample``'s keywords
+    that a config can set (grid, denoise, t_end, ...)."""
+    import inspect
+    from ..solvers import get_sampler, sample
+    own = set(inspect.signature(get_sampler(name).__init__).parameters) - {"self"}
+    fixed = {"sde", "score_fn", "shape", "sampler", "steps", "generator", "x_init", "device",
+             "callback", "return_trajectory", "after_step", "sampler_options"}
+    return own | (set(inspect.signature(sample).parameters) - fixed)
 
 
 def check_use_ema(value: Any) -> None:

@@ -1,5 +1,7 @@
 """The DataBundle every in-memory data source returns; ``bundle.dataset("train")`` is its
-``torch.utils.data.Dataset`` view (``(x, label)`` items when the source has labels)."""
+``torch.utils.data.Dataset`` view (``(x, label)`` items when the source has labels).
+``as_training_data`` turns a user's own tensor, TensorDataset, Dataset or DataLoader into what
+the trainer needs (shape and kind inferred)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -9,7 +11,7 @@ import torch
 
 from .datasets import DataInfo, TensorData
 
-__all__ = ["DataBundle"]
+__all__ = ["DataBundle", "as_training_data"]
 
 
 @dataclass
@@ -84,3 +86,72 @@ class DataBundle:
         if split not in ("train", "test"):
             raise ValueError(f"split={split!r} is not valid; valid choices: ['train', 'test']")
         return TensorData(getattr(self, split), self.info, getattr(self, f"{split}_labels"))
+
+
+def _infer_info(x: torch.Tensor, name: str, labels: Optional[torch.Tensor] = None) -> DataInfo:
+    """DataInfo of one sample (or a batch's sample) ``x``: images if (C, H, W), else points."""
+    shape = tuple(int(d) for d in x.shape)
+    classes = int(labels.max()) + 1 if labels is not None and labels.numel() else None
+    return DataInfo(name, "images" if len(shape) == 3 else "points", shape, num_classes=classes)
+
+
+def _check_values(x: Any, what: str) -> torch.Tensor:
+    if not torch.is_tensor(x):
+        raise TypeError(f"{what} must be a tensor (N, *data_shape), got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{what} must hold real floating-point values, got dtype {x.dtype}; "
+                        f"convert with x.float()")
+    return x
+
+
+def _labels(y: Any, n: int, what: str) -> Optional[torch.Tensor]:
+    if y is None:
+        return None
+    if not torch.is_tensor(y) or y.dtype.is_floating_point or y.dtype.is_complex or y.shape != (n,):
+        raise TypeError(f"{what} labels must be an integer tensor of shape ({n},), got "
+                        f"{getattr(y, 'dtype', type(y).__name__)} {tuple(getattr(y, 'shape', ()))}")
+    return y.long()
+
+
+def as_training_data(data: Any, name: str = "tensor") -> Tuple[Any, DataInfo, Optional[DataBundle]]:
+    """``(dataset or loader, info, bundle)`` for the trainer from any of
+
+    - a ``DataBundle``: its train split; the bundle is the evaluation reference;
+    - a float tensor ``x`` (N, *data_shape) or a ``TensorDataset(x[, labels])``: a bundle whose
+      train and test splits are both ``x`` (the final metrics then compare with the training
+      data), shape inferred ((C, H, W) = images, else points);
+    - a ``DataLoader`` or ``Dataset``: kept; its ``info`` if it has one, else inferred from the
+      first sample (bundle None).
+    """
+    from torch.utils.data import DataLoader, Dataset, TensorDataset
+    if isinstance(data, DataBundle):
+        return data.dataset("train"), data.info, data
+    if torch.is_tensor(data) or isinstance(data, TensorDataset):
+        tensors = (data,) if torch.is_tensor(data) else tuple(data.tensors)
+        if not 1 <= len(tensors) <= 2:
+            raise TypeError(f"a TensorDataset for training holds (x,) or (x, labels), got "
+                            f"{len(tensors)} tensors")
+        x = _check_values(tensors[0], "the training data")
+        if x.ndim < 2 or x.shape[0] < 1:
+            raise ValueError(f"the training data must have shape (N, *data_shape) with N >= 1, got "
+                             f"{tuple(x.shape)}")
+        y = _labels(tensors[1] if len(tensors) == 2 else None, x.shape[0], "the training data's")
+        info = _infer_info(x[0], name, y)
+        bundle = DataBundle(x, x, info.data_shape, info.kind, name, train_labels=y, test_labels=y)
+        return bundle.dataset("train"), bundle.info, bundle
+    loader = data if isinstance(data, DataLoader) else None
+    dataset = loader.dataset if loader is not None else data
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"data must be a tensor, a TensorDataset, a Dataset, a DataLoader or a "
+                        f"DataBundle, got {type(data).__name__}")
+    if isinstance(dataset, TensorDataset) and getattr(dataset, "info", None) is None:
+        _, info, _ = as_training_data(dataset, name)
+        return data, info, None
+    info = getattr(dataset, "info", None)
+    if info is None:
+        if len(dataset) == 0:  # type: ignore[arg-type]
+            raise ValueError("the training data set is empty")
+        item = dataset[0]
+        x = item[0] if isinstance(item, (tuple, list)) else item
+        info = _infer_info(_check_values(x, "a sample of the training data"), type(dataset).__name__)
+    return data, info, None

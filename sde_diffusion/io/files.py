@@ -37,12 +37,12 @@ def _kind(mode: int) -> str:
     return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 
 
-def open_regular(path: PathLike, what: str, max_bytes: Optional[int] = None) -> BinaryIO:
+def open_regular(path: PathLike, what: str, limit_name: str = "max_file_bytes") -> BinaryIO:
     """``path`` opened for binary reading, if it is a regular file (links followed) of at most
-    ``max_bytes`` (default ``LIMITS.max_file_bytes``); else ``UnsafeFileError`` naming what
-    it is. ``FileNotFoundError`` if it does not exist."""
+    ``LIMITS.<limit_name>`` bytes; else ``UnsafeFileError`` naming what it is.
+    ``FileNotFoundError`` if it does not exist."""
     p = Path(path)
-    limit = LIMITS.max_file_bytes if max_bytes is None else max_bytes
+    limit = getattr(LIMITS, limit_name)
     try:
         fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
@@ -58,7 +58,7 @@ def open_regular(path: PathLike, what: str, max_bytes: Optional[int] = None) -> 
                                   f"regular file; refusing to read it")
         if st.st_size > limit:
             raise UnsafeFileError(f"{what} {str(p)!r} has {st.st_size} bytes, over the limit "
-                                  f"{limit}; raise it with {LIMITS.env('max_file_bytes')}")
+                                  f"{limit}; raise it with {LIMITS.env(limit_name)}")
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:
@@ -66,12 +66,11 @@ def open_regular(path: PathLike, what: str, max_bytes: Optional[int] = None) -> 
         raise
 
 
-def read_text(path: PathLike, what: str, max_bytes: Optional[int] = None) -> str:
+def read_text(path: PathLike, what: str) -> str:
     """The UTF-8 text of a regular file of at most ``LIMITS.max_text_bytes``."""
-    limit = LIMITS.max_text_bytes if max_bytes is None else max_bytes
     try:
-        with open_regular(path, what, limit) as fh:
-            return fh.read(limit + 1).decode("utf-8")
+        with open_regular(path, what, "max_text_bytes") as fh:
+            return fh.read(LIMITS.max_text_bytes + 1).decode("utf-8")
     except UnicodeDecodeError:
         raise UnsafeFileError(f"{what} {str(path)!r} is not UTF-8 text") from None
 

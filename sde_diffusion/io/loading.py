@@ -30,7 +30,7 @@ from ..contract import LIMITS, as_steps, check_size
 from .checkpoints import (CheckpointError, checkpoint_dir, ema_state, latest_checkpoint,
                           load_checkpoint)
 from .pretrained import PRETRAINED_CONFIG, is_model_folder, read_pretrained
-from .weights import build_model
+from .weights import build_model, check_spec_sizes
 
 __all__ = ["load_model", "LoadedModel", "ModelMeta", "resolve_checkpoint", "RunConfig",
            "model_spec_from_state", "data_identity", "check_data_identity", "run_dir_of"]
@@ -138,9 +138,17 @@ def _parse_config(raw: Any, where: str) -> Dict[str, Any]:
         return dict(raw)
     if isinstance(raw, str):
         import yaml  # safe_load builds plain dicts/lists/scalars only
+        if len(raw) > LIMITS.max_text_bytes:
+            raise CheckpointError(f"{where}: its stored config has {len(raw)} characters, over the "
+                                  f"limit {LIMITS.max_text_bytes}; raise it with "
+                                  f"{LIMITS.env('max_text_bytes')}")
         try:
+            if any(isinstance(ev, yaml.AliasEvent) for ev in yaml.parse(raw)):
+                # aliases share nodes: a few hundred bytes can stand for 2**100 nodes to walk
+                raise CheckpointError(f"{where}: its stored config uses YAML aliases (*name); "
+                                      f"a config written by sde_diffusion has none")
             out = yaml.safe_load(raw) if raw.strip() else {}
-        except yaml.YAMLError as e:
+        except (yaml.YAMLError, RecursionError) as e:
             raise CheckpointError(f"{where}: its stored config is not valid YAML ({e.__class__.__name__})") from None
         if out is None:
             return {}
@@ -175,13 +183,24 @@ def model_spec_from_state(state: Mapping[str, Any], config: Mapping[str, Any],
 
 # ------------------------------------------------------------------------------ load_model
 def _check_file_sizes(meta: Mapping[str, Any], config: Mapping[str, Any], where: str) -> None:
-    """The data shape and stored sampler steps a file sets, within ``LIMITS``."""
+    """The data shape, the stored data set's size and the stored sampler steps a file sets,
+    within ``LIMITS``."""
     shape = meta.get("data_shape")
     if shape is not None:
         try:
             check_size("meta.data_shape", shape)
         except (TypeError, ValueError) as e:
             raise ValueError(f"{where}: {e}") from None
+    data = config.get("data")
+    if isinstance(data, Mapping):
+        check_spec_sizes(data, "data")
+        per = math.prod(int(d) for d in shape) if shape is not None else 1
+        for key in ("n_train", "n_test", "max_images"):
+            n = data.get(key)
+            if isinstance(n, int) and not isinstance(n, bool) and n * per > LIMITS.max_elements:
+                raise ValueError(f"{where}: data.{key}={n} samples of {per} values exceed the limit "
+                                 f"{LIMITS.max_elements:.3g} elements; raise it with "
+                                 f"{LIMITS.env('max_elements')}")
     sampler = config.get("sampler")
     if isinstance(sampler, Mapping) and sampler.get("steps") is not None:
         try:

@@ -22,8 +22,6 @@ N(0, I) is exact).
 from __future__ import annotations
 
 import math
-import os
-import sys
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
@@ -32,6 +30,7 @@ import torch
 from ..sdes.base import SDE, ScoreFn
 from ..solvers.integrator import odeint_adaptive, odeint_fixed
 from ..contract import check_choice, check_finite, check_score_shape
+from ..threads import use_thread_plan
 from ._common import check_data, flat_dim, model_dtype
 
 __all__ = ["LikelihoodResult", "log_likelihood", "ODE_METHODS", "DIVERGENCES", "PROBES",
@@ -80,12 +79,10 @@ def _draw_probes(x: torch.Tensor, n: int, kind: str, generator) -> torch.Tensor:
 
 
 def progress_bar(total: int, desc: str, progress: Optional[bool] = None):
-    """tqdm bar over data points (points done, ETA); default: on when stderr is a terminal
-    and the ``CI`` variable is unset."""
-    from tqdm.auto import tqdm
-    if progress is None:
-        progress = not os.environ.get("CI") and hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
-    return tqdm(total=total, desc=desc, unit="pt", disable=not progress, leave=True)
+    """Progress over data points (``sde_diffusion.progress``: tqdm on a terminal, else a line
+    with points done and ETA every 30 s)."""
+    from ..progress import progress as make
+    return make(total, desc, progress, unit="pt", leave=True)
 
 
 class _AugmentedPFODE:
@@ -174,6 +171,7 @@ def log_likelihood(sde: SDE, score_fn: ScoreFn, x: torch.Tensor, method: str = "
         batch_size: points per integration (default: all at once); progress: tqdm bar over
             points (default: on at a terminal).
     """
+    use_thread_plan()
     check_choice("method", method, ODE_METHODS)
     check_choice("divergence", divergence, DIVERGENCES)
     check_choice("probe", probe, PROBES)

@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from ..registry import register
 
+from ..contract import LIMITS, as_int, check_choice, check_positive
+
 __all__ = ["FourierTimeEmbedding", "LabelEmbedding", "MLP", "check_labels"]
 
 
@@ -95,13 +97,16 @@ class MLP(nn.Module):
     """
 
     def __init__(self, dim: int, hidden: int = 256, depth: int = 3, time_dim: int = 64,
-                 fourier_scale: float = 4.0, activation: str = "silu", num_classes: int = 0):
+                 fourier_scale: float = 16.0, activation: str = "silu", num_classes: int = 0):
         super().__init__()
         acts = {"silu": nn.SiLU, "relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}
-        if activation not in acts:
-            raise ValueError(f"unknown activation {activation!r}; valid choices: {sorted(acts)}")
-        if dim < 1 or depth < 1 or hidden < 1:
-            raise ValueError(f"dim, hidden and depth must be >= 1, got {dim}, {hidden}, {depth}")
+        check_choice("activation", activation, sorted(acts))
+        dim = as_int(dim, "dim", 1, LIMITS.max_elements)
+        hidden = as_int(hidden, "hidden", 1, LIMITS.max_width)
+        depth = as_int(depth, "depth", 1, LIMITS.max_depth)
+        time_dim = as_int(time_dim, "time_dim", 2, LIMITS.max_width)
+        num_classes = as_int(num_classes, "num_classes", 0)
+        check_positive("fourier_scale", fourier_scale)
         self.dim = dim
         self.embed = nn.Sequential(FourierTimeEmbedding(time_dim, fourier_scale),
                                    nn.Linear(time_dim, hidden), acts[activation]())

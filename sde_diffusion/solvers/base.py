@@ -47,6 +47,8 @@ from typing import Any, Callable, ClassVar, Dict, Optional, Sequence, Type
 import torch
 
 from ..contract import check_finite
+from .checks import check_sample_args
+from ..threads import use_thread_plan
 from .context import GeneratorLike, NoiseSource, NonFiniteSampleError, SolverContext, as_steps
 from .grids import make_grid
 
@@ -264,6 +266,12 @@ def sample(sde, score_fn, shape: Optional[Sequence[int]] = None, sampler: str = 
     float computed once from the float64 grid, so their loops never synchronise with the device
     (rk45 and torchsde's adaptive mode are host-driven by nature).
     """
+    use_thread_plan()
+    score_fn = check_sample_args(
+        sde, score_fn, shape, sampler, steps, generator, x_init, dtype, t_end=t_end,
+        t_start=t_start, grid=grid, denoise=denoise, callback=callback,
+        return_trajectory=return_trajectory, progress=progress, noise_dtype=noise_dtype,
+        after_step=after_step, sampler_options=sampler_options)
     smp = _build(sampler, sampler_options)
     grid, steps = resolve_steps(grid, steps)
     if not callable(score_fn):

@@ -15,8 +15,6 @@ Nothing here is stored on a sampler: one context per ``sample`` call.
 from __future__ import annotations
 
 import math
-import os
-import sys
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import torch
@@ -79,10 +77,6 @@ class NoiseSource:
 
     def like(self, x: torch.Tensor) -> torch.Tensor:
         return self(x.shape, x.device, x.dtype)
-
-
-def _default_disable() -> bool:
-    return bool(os.environ.get("CI")) or not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
 
 
 class SolverContext:
@@ -224,6 +218,5 @@ class SolverContext:
                            "nfe": self.nfe, "sampler": sampler.name})
 
     def progress_bar(self, total: int):
-        from tqdm.auto import tqdm
-        disable = _default_disable() if self.progress is None else not self.progress
-        return tqdm(total=total, disable=disable, desc=self.desc, leave=False)
+        from ..progress import progress
+        return progress(total, f"sample ({self.desc})", self.progress, unit="step")

@@ -34,16 +34,19 @@ executable); ``load_grid(path)`` reads it back and validates it; ``sample(..., g
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import stat
+import tempfile
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 
-from ..contract import check_finite
+from ..contract import LIMITS, as_int, check_finite
 
 __all__ = ["OptimizedGrid", "optimize_grid", "load_grid", "GRID_FORMAT", "ays_gaussian_grid",
            "gits_grid"]
@@ -85,18 +88,55 @@ class OptimizedGrid:
         return torch.tensor(self.times, dtype=torch.float64)
 
     def save(self, path: os.PathLike) -> None:
-        data = {"format": GRID_FORMAT, **asdict(self)}
-        with open(path, "w") as fh:
-            json.dump(data, fh, indent=1)
+        """Write JSON atomically (a temporary file beside ``path``, then a rename)."""
+        text = json.dumps({"format": GRID_FORMAT, **asdict(self)}, indent=1)
+        path = os.fspath(path)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)),
+                                   prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+
+def _read_text(path: os.PathLike) -> str:
+    """The text of a regular file of at most ``LIMITS.max_text_bytes``; opened without blocking
+    (a FIFO is refused, not waited on), checked on the open descriptor, read with a bound."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except IsADirectoryError:
+        raise ValueError(f"{path!s} is not a saved grid (a directory)") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        raise ValueError(f"{path!s} is not a saved grid ({kind})")
+    with os.fdopen(fd, "rb") as fh:
+        limit = LIMITS.max_text_bytes
+        raw = fh.read(limit + 1)
+    if len(raw) > limit:
+        raise ValueError(f"{path!s} is not a saved grid (larger than {limit} bytes; raise the "
+                         f"limit with {LIMITS.env('max_text_bytes')})")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path!s} is not a saved grid (binary, not UTF-8 text)") from None
 
 
 def load_grid(path: os.PathLike) -> OptimizedGrid:
     """Read a grid saved by ``OptimizedGrid.save`` (JSON; validated, nothing executed)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"load_grid takes a path, got {type(path).__name__}")
     try:
-        with open(path) as fh:
-            data = json.load(fh)
+        data = json.loads(_read_text(path))
     except json.JSONDecodeError as e:
         raise ValueError(f"{path!s} is not a saved grid (invalid JSON: {e})") from None
+    except RecursionError:
+        raise ValueError(f"{path!s} is not a saved grid (JSON nested too deeply)") from None
     if not isinstance(data, dict) or data.get("format") != GRID_FORMAT:
         raise ValueError(f"{path!s} is not a saved grid (format must be {GRID_FORMAT!r})")
     kinds = {"name": str, "times": list, "sde": str, "sampler": str, "steps": int,
@@ -173,7 +213,8 @@ def optimize_grid(sde, score_fn, sampler: str, steps: int, x_calib: torch.Tensor
     from .base import _build, as_steps, sample
     from .grids import GRIDS, default_t_end
 
-    steps = as_steps(steps)
+    steps = as_steps(steps, maximum=LIMITS.max_steps)
+    max_evals = as_int(max_evals, "max_evals", minimum=1)
     cands = [dict(c) for c in (candidates or [sampler_options or {}])]
     for c in cands:  # unknown sampler / option / SDE: fail before any work
         _build(sampler, {k: v for k, v in c.items() if k != "denoise"}).check_sde(sde)

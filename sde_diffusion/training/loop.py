@@ -22,16 +22,17 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from ..data import DataBundle, data_identity, make_loader
+from ..data import DataBundle, as_training_data, data_identity, make_loader
 from ..data.datasets import ResumableBatchSampler
 from .callbacks import (Callback, Checkpointing, FinalEvaluation, FunctionCallback, SamplePlots,
                         SignalHandling)
 from ..io.checkpoints import (UnsafeCheckpointError, checkpoint_dir, latest_checkpoint,
                          save_checkpoint)
 from .ema import EMA
-from .options import TrainOptions
-from .runtime import (NonFiniteLossError, TrainResult, dist_info, progress_enabled,
-                      seed_everything)
+from ..progress import progress
+from ..threads import use_thread_plan
+from .options import MAX_LR, TrainOptions
+from .runtime import NonFiniteLossError, TrainResult, dist_info, seed_everything
 from .run_folder import identity_differences, prepare_run_dir, spec_or_none
 from .sampling import check_sampler, generate_samples, sampler_arguments
 from .schedule import make_lr_schedule
@@ -41,6 +42,32 @@ __all__ = ["Trainer", "CHECKPOINT_FORMAT"]
 log = logging.getLogger(__name__)
 progress_log = logging.getLogger("sde_diffusion.training.progress")  # loss lines
 CHECKPOINT_FORMAT = 2
+
+
+def _check_arguments(loss, optimizer, run_dir, lr_schedule, tracker, callbacks) -> None:
+    """Types of the Trainer's arguments, before anything is built (one line naming the bad one)."""
+    from ..tracking import Tracker
+    if loss is not None and not callable(loss):
+        raise TypeError(f"loss must be callable loss(model, x0, ...) -> (N,), got {loss!r}")
+    if optimizer is not None and not callable(optimizer):
+        raise TypeError(f"optimizer must be a factory params -> Optimizer (e.g. "
+                        f"partial(torch.optim.AdamW, lr=1e-3)), got {optimizer!r}")
+    if isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError("optimizer must be a factory params -> Optimizer, not an Optimizer "
+                        "instance: pass partial(torch.optim.AdamW, lr=...)")
+    if not isinstance(run_dir, (str, Path)) or not str(run_dir).strip():
+        raise ValueError(f"run_dir must name a folder for checkpoints and samples, got {run_dir!r}")
+    if lr_schedule is not None and not callable(lr_schedule):
+        raise TypeError(f"lr_schedule must be a function step -> factor, got {lr_schedule!r}")
+    if tracker is not None and not (isinstance(tracker, Tracker) or callable(tracker)):
+        raise TypeError(f"tracker must be a tracking.Tracker or a factory run_id -> Tracker, "
+                        f"got {tracker!r}")
+    if isinstance(callbacks, (str, bytes)) or not hasattr(callbacks, "__iter__"):
+        raise TypeError(f"callbacks must be a list of Callbacks or functions fn(trainer), got "
+                        f"{callbacks!r}")
+    for i, c in enumerate(callbacks):
+        if not (isinstance(c, Callback) or callable(c)):
+            raise TypeError(f"callbacks[{i}] must be a Callback or a function fn(trainer), got {c!r}")
 
 
 class Trainer:
@@ -76,6 +103,8 @@ class Trainer:
         if not isinstance(o, TrainOptions):
             raise TypeError(f"options must be TrainOptions, got {type(o).__name__}")
         o.validate()
+        _check_arguments(loss, optimizer, run_dir, lr_schedule, tracker, callbacks)
+        use_thread_plan(o.num_threads or None)  # the process's plan (a script's, or decided here)
         self.run_dir = Path(run_dir)
         self.dist = dist_info(o.device)
         self.device = torch.device(self.dist.device)
@@ -85,23 +114,28 @@ class Trainer:
         name = o.eval_sampler or name
         check_sampler(name, steps)
         self.sampler = {"name": name, "steps": steps, **opts}
-        # data
-        if isinstance(data, DataBundle):
-            reference = reference if reference is not None else data
-            data = data.dataset("train")
+        # data: a tensor, TensorDataset, Dataset, DataLoader or DataBundle
         if data is None:
-            raise ValueError("Trainer needs data: a DataLoader, a Dataset or a DataBundle")
+            raise ValueError("Trainer needs data: a tensor (N, *shape), a TensorDataset, a Dataset, "
+                             "a DataLoader or a DataBundle")
+        own_info = getattr(getattr(data, "dataset", data), "info", None) is not None
+        data, info, bundle = as_training_data(data)
+        reference = reference if reference is not None else bundle
+        if not own_info and bundle is None and reference is not None:
+            info = reference.info
         if not isinstance(data, torch.utils.data.DataLoader):
             data = make_loader(data, o.batch_size, self.seed, o.num_workers, self.device,
                                self.dist.rank, self.dist.world_size)
-        self.loader, self.reference = data, reference
+        self.loader, self.reference, self.data_info = data, reference, info
         self.batch_sampler = data.batch_sampler if isinstance(data.batch_sampler, ResumableBatchSampler) else None
-        self.data_info = getattr(data.dataset, "info", None) or (reference.info if reference else None)
-        if self.data_info is None:
-            raise TypeError("the data set needs an `info` (data.DataInfo: name, kind, data_shape)")
+        log.info("training data: %s, %d samples of shape %s (%s)", info.name,
+                 len(data.dataset), tuple(info.data_shape), info.kind)
         self.identity = {"seed": self.seed, "data": data_identity(data.dataset)}
         # model, loss, optimiser
         self.model = model.to(self.device)
+        # the data are cast to the model's floating dtype at every batch (float64 data, float32 net)
+        self.data_dtype = next((p.dtype for p in self.model.parameters() if p.is_floating_point()),
+                               torch.get_default_dtype())
         self.identity["model"] = spec_or_none(self.model)
         if loss is None:
             from ..losses import make_loss
@@ -120,8 +154,8 @@ class Trainer:
         self.optimizer = factory(self.model.parameters())
         self.base_lrs = [float(g["lr"]) for g in self.optimizer.param_groups]
         for lr in self.base_lrs:
-            if not (np.isfinite(lr) and lr > 0):
-                raise ValueError(f"the optimiser's learning rate must be positive and finite, got {lr!r}")
+            if not (np.isfinite(lr) and 0 < lr <= MAX_LR):
+                raise ValueError(f"the optimiser's learning rate must lie in (0, {MAX_LR:g}], got {lr!r}")
         self.lr_schedule = lr_schedule or make_lr_schedule(o)
         self.emas = {float(d): EMA(self.model, float(d)) for d in [o.ema_decay, *o.ema_extra]}
         self.ema = self.emas[float(o.ema_decay)]
@@ -279,7 +313,7 @@ class Trainer:
             x, y = batch[0], (batch[1] if len(batch) > 1 else None)
         else:
             x, y = batch, None
-        x = x.to(self.device, non_blocking=True)
+        x = x.to(self.device, self.data_dtype, non_blocking=True)
         return x, (y.to(self.device, non_blocking=True) if y is not None else None)
 
     # ---------------------------------------------------------------- loop
@@ -299,6 +333,10 @@ class Trainer:
                 kw["y"] = y
             with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
                 per_sample = self.loss_fn(self.train_model, x0, **kw)
+            if not torch.is_tensor(per_sample) or per_sample.shape != (x0.shape[0],):
+                got = tuple(per_sample.shape) if torch.is_tensor(per_sample) else type(per_sample).__name__
+                raise ValueError(f"the loss must return one value per sample, shape ({x0.shape[0]},), "
+                                 f"got {got}; return the unreduced loss (the trainer averages it)")
             loss = per_sample.float().mean() / o.accumulate
             loss.backward()
             total = total + loss.detach()
@@ -338,11 +376,10 @@ class Trainer:
 
     def fit(self) -> TrainResult:
         """Train to ``options.steps``, calling the callbacks; returns a ``TrainResult``."""
-        from tqdm.auto import tqdm
         o, total = self.options, self.options.steps
         self.stop_signal, exit_code = None, 1
-        bar = tqdm(total=total, initial=self.step, desc="train", dynamic_ncols=True,
-                   disable=not (self.dist.is_main and progress_enabled(o.progress)))
+        bar = progress(total, "train", o.progress if self.dist.is_main else False,
+                       initial=self.step, unit="step", leave=True)
         try:
             for cb in self.callbacks:
                 cb.on_fit_start(self)

@@ -10,6 +10,8 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Dict, List, Optional
 
+from ..contract import close_match
+
 __all__ = ["TrainOptions", "LossOptions", "LR_SCHEDULES", "FRESH_START", "RESUME_CHECKS"]
 
 LR_SCHEDULES = ("constant", "cosine", "linear")
@@ -48,9 +50,26 @@ def _num(name: str, value: Any, *, integer: bool = False, low: Optional[float] =
         raise ValueError(f"train.{name} must be <= {high}, got {value!r}")
 
 
+#: Largest learning rate accepted (larger ones overflow float32 updates at the first step).
+MAX_LR = 100.0
+
+
+def _check_available(device: str) -> None:
+    """``train.device`` names a backend this machine has (checked before any work)."""
+    import torch
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"train.device={device!r} but CUDA is not available on this machine; "
+                         f"valid here: 'auto', 'cpu'")
+    mps = getattr(torch.backends, "mps", None)
+    if device == "mps" and not (mps is not None and mps.is_available()):
+        raise ValueError("train.device='mps' but MPS (Apple GPU) is not available on this machine; "
+                         "valid here: 'auto', 'cpu'" + (", 'cuda'" if torch.cuda.is_available() else ""))
+
+
 def _choice(name: str, value: Any, choices) -> None:
     if value not in choices:
-        raise ValueError(f"train.{name}={value!r} is not valid; valid choices: {list(choices)}")
+        raise ValueError(f"train.{name}={value!r} is not valid; valid choices: {list(choices)}"
+                         f"{close_match(value, choices)}")
 
 
 @dataclass
@@ -133,7 +152,7 @@ class TrainOptions:
         for name in ("warmup_steps", "sample_every", "n_samples", "eval_samples", "num_threads",
                      "num_workers"):
             _num(name, getattr(self, name), integer=True, low=0)
-        _num("lr", self.lr, low=0, low_open=True)
+        _num("lr", self.lr, low=0, low_open=True, high=MAX_LR)
         _num("weight_decay", self.weight_decay, low=0)
         if not isinstance(self.betas, (list, tuple)) or len(self.betas) != 2:
             raise ValueError(f"train.betas must be two numbers [beta1, beta2] in [0, 1), got "
@@ -160,6 +179,7 @@ class TrainOptions:
                                                     or self.device.startswith("cuda:")):
             raise ValueError(f"train.device={self.device!r} is not valid; valid choices: 'auto', "
                              f"'cpu', 'cuda', 'cuda:N', 'mps'")
+        _check_available(self.device)
         for name in ("amp", "compile", "deterministic", "resume", "conditional", "eval_fd"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"train.{name} must be true or false, got {getattr(self, name)!r}")
