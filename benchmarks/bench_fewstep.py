@@ -395,7 +395,7 @@ ORDER_ROWS = [("euler", {}, 1), ("heun", {}, 2), ("ddim", {}, 1), ("dpm_solver2"
 def orders():
     """Measured order of every deterministic sampler: log2 RMS(N)/RMS(2N) against DOP853 at
     1e-12, N = 32, 64, 128 steps, VP, log-SNR grid to t_end = 1e-3 (edm_heun: its own grid),
-    the 3-component 2-D mixture of tests/test_fewstep.py; the scheme itself (the k-th-last-step
+    the 3-component 2-D mixture of tests/solvers/test_fewstep.py; the scheme itself (the k-th-last-step
     cap off where the sampler has one)."""
     import inspect
     from sde_diffusion.analytic import GaussianMixture
@@ -422,7 +422,7 @@ def orders():
 
 def monotone():
     """End-to-end RMS at 10/20/40/80 NFE of every deterministic sampler with its defaults (the
-    cells of tests/test_order_rule.py): from x_T at T, denoised at the default end, against the
+    cells of tests/solvers/test_order_rule.py): from x_T at T, denoised at the default end, against the
     exact PF-ODE map (DOP853 1e-10 to eps, denoised); 200 samples, seed 1. '*' marks a rise
     (RMS(2n) > 1.05 RMS(n) + 1e-6)."""
     from sde_diffusion.sdes import VESDE

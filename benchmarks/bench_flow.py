@@ -193,7 +193,7 @@ def throughput(args):
 
 def orders(args):
     """Measured order of every deterministic sampler on the analytic 2-mixture of
-    tests/test_flow_samplers.py under rectified flow and cosine: RMS error vs RK45 (1e-11) from
+    tests/solvers/test_flow_samplers.py under rectified flow and cosine: RMS error vs RK45 (1e-11) from
     the same 128 starts at t = 1 - 1e-3 to 1e-2, at 16..128 steps; slope log2(e(n)/e(2n))."""
     from sde_diffusion.analytic import GaussianMixture
     from sde_diffusion.models.parameterization import FunctionModel

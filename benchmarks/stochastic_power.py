@@ -1,4 +1,4 @@
-"""Power of tests/test_stochastic_marginals.py: the worst |z| of its statistics on correct code
+"""Power of tests/solvers/test_stochastic_marginals.py: the worst |z| of its statistics on correct code
 and with each stochastic-sampler bug of benchmarks/mutation_check.py planted (in a copy).
 
     OMP_NUM_THREADS=1 python benchmarks/stochastic_power.py > benchmarks/results/trust/stochastic_power.md
@@ -19,7 +19,7 @@ TMP = tempfile.mkdtemp(prefix="stochastic_power_")
 import mutation_check as M  # noqa: E402
 SNIP = r'''
 import json, sys
-sys.path.insert(0, "tests")
+sys.path[:0] = ["tests", "tests/solvers"]
 import test_stochastic_marginals as T
 kw = sys.argv[1]
 out = {}

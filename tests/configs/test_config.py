@@ -17,7 +17,7 @@ from sde_diffusion.configs.train import build_model, build_trainer
 from sde_diffusion.solvers import SAMPLERS
 from sde_diffusion.training import TrainOptions
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 OPTIONS = {g: sorted(p.stem for p in (CONF_DIR / g).glob("*.yaml"))
            for g in ("sde", "model", "data", "sampler", "logger", "experiment")}
 IMAGE_DATA = {"digits", "mnist", "cifar10", "image_folder"}

@@ -184,7 +184,7 @@ def test_streamed_image_folder_trains_with_bounded_memory():
     import subprocess
     import sys
     from pathlib import Path
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, str(root / "benchmarks/bench_streaming.py"), "--sizes",
                           "300", "1500", "--steps", "10"], capture_output=True, text=True,
                          timeout=900, env={**__import__("os").environ, "PYTHONPATH": str(root)})

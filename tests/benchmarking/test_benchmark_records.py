@@ -15,7 +15,7 @@ from sde_diffusion.analytic import three_clusters_1d
 from sde_diffusion.benchmarking import records
 from sde_diffusion.sdes import VPSDE
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CLUSTERS = {"name": "clusters1d", "mixture": {"_target_": "sde_diffusion.analytic.three_clusters_1d"}}
 PROBLEM = B.Problem("clusters1d", (1,), mixture=three_clusters_1d())
 CELL = dict(problem=CLUSTERS, sde={"_target_": "sde_diffusion.sdes.VPSDE"},

@@ -202,6 +202,6 @@ def test_shipped_grids_still_fit_their_sde(name):
     """The grids in benchmarks/results/grids name their SDE by repr: a repr change (as the
     maths-layer restructuring made, linear(...) -> LinearBeta(...)) must be caught here."""
     from pathlib import Path
-    g = load_grid(Path(__file__).parent.parent / "benchmarks/results/grids" / f"{name}.json")
+    g = load_grid(Path(__file__).parent.parent.parent / "benchmarks/results/grids" / f"{name}.json")
     sde = VPSDE() if "-VP-" in name else EDMSDE()
     assert torch.equal(make_grid(sde, g, 10), torch.tensor(g.times, dtype=torch.float64))

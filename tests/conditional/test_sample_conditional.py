@@ -350,7 +350,7 @@ def test_inpainting_with_the_exact_score_of_independent_coordinates(method):
 def test_cli_posterior_defaults_gaussian_jacobian_and_dps_noise(tmp_path, cond_run, monkeypatch, args,
                                                                  jacobian, noise):
     """inpaint_method=dps without options uses the Gaussian Jacobian and sigma 0.2 (stable on a
-    trained digits model, see tests/test_inpainting_stability.py); both can be chosen."""
+    trained digits model, see tests/conditional/test_inpainting_stability.py); both can be chosen."""
     import sde_diffusion.conditional as conditional
     seen = {}
     real = conditional.posterior_score

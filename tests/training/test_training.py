@@ -20,7 +20,7 @@ from sde_diffusion.io import (CheckpointError, UnsafeCheckpointError, checkpoint
                               save_checkpoint)
 from sde_diffusion.training import EMA, NonFiniteLossError, Trainer, TrainOptions, lr_factor
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def ckpt_names(run_dir):
@@ -435,7 +435,7 @@ def test_kill_9_loop_ends_bit_identical_without_stale_files(tmp_path):
     import random
     script = tmp_path / "child.py"
     script.write_text(CHILD)
-    here = str(Path(__file__).parent)
+    here = str(Path(__file__).parent.parent)
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
 
     def child(run_dir):

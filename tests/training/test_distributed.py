@@ -38,7 +38,7 @@ from sde_diffusion.training.distributed import (
     rank_seed, wrap_model)
 from sde_diffusion.training.ema import EMA
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 N_DATA, GLOBAL_BATCH, STEPS, LR, TOL = 64, 16, 4, 1e-3, 1e-9
 DIST_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 

@@ -11,7 +11,7 @@ from sde_diffusion.sdes import EDMSDE, LinearSDE, SubVPSDE, VESDE, VPSDE
 from sde_diffusion.sdes.linear import Constant, Geometric, Linear, Scaled, Sqrt, vp_diffusion, vp_drift
 from sde_diffusion.solvers import SAMPLERS, sample
 
-CONF = Path(__file__).resolve().parents[1] / "conf" / "sde"
+CONF = Path(__file__).resolve().parents[2] / "conf" / "sde"
 
 # times including the delicate ends: t -> 0 (s -> 0) and t = T
 T_CHECK = torch.cat([torch.tensor([1e-9, 1e-7, 1e-5, 1e-3]), torch.linspace(0.0, 1.0, 997)[1:],

@@ -18,7 +18,7 @@ from sde_diffusion.analytic import ring_of_gaussians
 from sde_diffusion.configs.benchmark import resolve_cell
 from sde_diffusion.solvers import SAMPLERS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CLUSTERS = {"name": "clusters1d", "mixture": {"_target_": "sde_diffusion.analytic.three_clusters_1d"}}
 RING = {"name": "ring8", "mixture": {"_target_": "sde_diffusion.analytic.ring_of_gaussians"}}
 VP = {"_target_": "sde_diffusion.sdes.VPSDE"}

@@ -227,7 +227,7 @@ def test_likelihood_script_end_to_end(tmp_path):
     opts = TrainOptions.from_dict(dict(c["train"], seed=c["seed"]))
     Trainer(model, data=data, options=opts, run_dir=tmp_path / "train", sampler=c["sampler"],
             run_config=c).fit()
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     out = tmp_path / "lik"
     cmd = [sys.executable, str(root / "scripts" / "likelihood.py"), f"checkpoint={tmp_path / 'train'}",
            "method=all", "n_points=20", "elbo.n_samples=8", "discrete_elbo.num_steps=20",

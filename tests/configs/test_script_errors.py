@@ -12,7 +12,7 @@ import pytest
 from sde_diffusion.configs import check_arguments
 from sde_diffusion.configs.errors import group_options
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # (script, config, args, exact message after "ConfigError: ")
 CASES = {

@@ -16,7 +16,7 @@ from sde_diffusion.solvers import SAMPLERS, karras, langevin_step, register_samp
     uniform_log_snr, uniform_t
 from sde_diffusion.solvers.base import Sampler
 
-CONF = Path(__file__).resolve().parents[1] / "conf" / "sampler"
+CONF = Path(__file__).resolve().parents[2] / "conf" / "sampler"
 RING = ring_of_gaussians()
 
 

@@ -14,7 +14,7 @@ from sde_diffusion.models import MLP, ScoreModel
 from sde_diffusion.sdes import VPSDE
 from sde_diffusion.training import Trainer, TrainOptions
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 OPTS = dict(steps=2, batch_size=16, checkpoint_every=2, eval_samples=0, n_samples=0,
             progress=False)
 
