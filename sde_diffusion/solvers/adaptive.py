@@ -48,6 +48,8 @@ class AdaptiveDPMSolver(Sampler):
         self.max_nfe = as_steps(max_nfe, "max_nfe")
         self.order = 2.0 if self.pair == 12 else 3.0
 
+    end_points_only = True
+
     def make_times(self, sde, steps, grid, t_end, t_start):
         return uniform_t(sde, 1, t_end=t_end, t_start=t_start)  # end points only
 

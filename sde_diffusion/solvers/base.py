@@ -50,7 +50,7 @@ from ..contract import check_finite
 from .checks import check_sample_args
 from ..threads import use_thread_plan
 from .context import GeneratorLike, NoiseSource, NonFiniteSampleError, SolverContext, as_steps
-from .grids import make_grid
+from .grids import make_grid, prior_exit
 
 __all__ = ["Sampler", "SampleInfo", "SolverContext", "SAMPLERS", "register_sampler", "sample",
            "NoiseSource", "get_sampler", "NonFiniteSampleError", "as_steps", "resolve_steps",
@@ -120,6 +120,9 @@ class Sampler:
         requires: SDE methods this sampler calls (checked before any work).
         needs: SDE capabilities it relies on (``SDE.supports``: "discrete_chain",
         "finite_log_snr"); ``needs_for`` may add some from the options.
+        starts_at_prior: whether its step handles a start where m = 0 (a flow path's t = 1)
+        itself; if not, ``run`` takes that first step by :meth:`prior_step` (an adaptive
+        solver's, ``end_points_only``, to ``grids.prior_exit``).
     """
 
     name: ClassVar[str] = "base"
@@ -130,6 +133,8 @@ class Sampler:
     default_denoise: ClassVar[bool] = False
     requires: ClassVar[tuple] = ("marginal", "drift_coeff", "diffusion")
     needs: ClassVar[tuple] = ()
+    starts_at_prior: ClassVar[bool] = False
+    end_points_only: ClassVar[bool] = False
 
     def options(self) -> Dict[str, Any]:
         """The resolved constructor options (for SampleInfo and logging)."""
@@ -165,6 +170,44 @@ class Sampler:
     def step(self, ctx: SolverContext, x: torch.Tensor, i: int, state: Any) -> torch.Tensor:
         """Advance x from ctx.t[i] to ctx.t[i + 1]; ``state`` is what ``init_state`` returned."""
         raise NotImplementedError
+
+    def prior_step(self, ctx: SolverContext, x: torch.Tensor) -> torch.Tensor:
+        """The first step from a start where m = 0 (a flow path's t = 1, x = noise): its limit.
+
+        There x_T is independent of x_0, so the reverse SDE's exact transition to t_1 is the
+        kernel itself, x_1 = m_1 D + s_1 z with D = E[x_0 | x_T] from the model and z fresh
+        noise; the probability-flow ODE's is the half-log-SNR (DDIM) step from lambda = -inf,
+        x_1 = m_1 D + s_1 eps, eps = (x - m D) / s = x / s (the Euler step in sigma = s/m takes
+        the same limit). One NFE."""
+        d = ctx.x0(x, 0)
+        z = ctx.noise(x) if self.stochastic else (x - ctx.m[0] * d) / ctx.s[0]
+        return ctx.m[1] * d + ctx.s[1] * z
+
+    def run(self, ctx: SolverContext, x: torch.Tensor) -> torch.Tensor:
+        """``integrate``, after :meth:`prior_step` when the grid starts at m = 0 and the sampler
+        does not handle that itself (the sampler then runs on the rest of the grid)."""
+        if self.starts_at_prior or ctx.m[0] != 0.0:
+            return self.integrate(ctx, x)
+        times = ctx.times
+        if self.end_points_only and ctx.steps == 1:
+            t_exit = prior_exit(ctx.sde, ctx.t[0], ctx.t[-1])
+            if t_exit > ctx.t[-1]:
+                ctx.set_times(torch.tensor([ctx.t[0], t_exit, ctx.t[-1]], dtype=torch.float64))
+                times = ctx.times
+        ctx.record(x, 0, self)
+        x = self.prior_step(ctx, x)
+        if ctx.after_step is not None:
+            x = ctx.after_step(x, ctx.t[1], ctx.noise)
+        ctx.flag_nonfinite(x, 1)
+        if ctx.steps == 1:
+            ctx.record(x, 1, self)
+            return x
+        n = len(ctx._sums)
+        ctx.set_times(times[1:])
+        x = self.integrate(ctx, x)  # records the state at t_1 as its index 0
+        ctx._sums[n:] = [(j + 1, v) for j, v in ctx._sums[n:]]
+        ctx.set_times(torch.cat([times[:1], ctx.times]))
+        return x
 
     def integrate(self, ctx: SolverContext, x: torch.Tensor) -> torch.Tensor:
         """The time loop: T -> t_end over ctx's grid, with trajectory, callback, progress."""
@@ -301,7 +344,7 @@ def sample(sde, score_fn, shape: Optional[Sequence[int]] = None, sampler: str = 
     else:
         x = x_init.clone()
     with torch.no_grad():
-        x = smp.integrate(ctx, x)
+        x = smp.run(ctx, x)
         do_denoise = smp.default_denoise if denoise is None else bool(denoise)
         if do_denoise:
             x = ctx.x0(x, ctx.steps)

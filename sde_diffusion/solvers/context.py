@@ -123,6 +123,19 @@ class SolverContext:
         self.lam = [half_log_snr(a, b) for a, b in zip(self.m, self.s)]
         self.f = self.sde.drift_coeff(times).tolist()
         self.g = self.sde.diffusion(times).tolist()
+        self.dm, self.ds = self._rates(times)
+
+    def _rates(self, times: torch.Tensor):
+        """The kernel's rates m'(t), s'(t): the SDE's own ``marginal_rates`` (finite on [0, 1]
+        for a flow path), else m' = f m, s' = f s + g^2 / (2 s) (nan where s = 0)."""
+        rates = getattr(self.sde, "marginal_rates", None)
+        if callable(rates):
+            dm, ds = rates(times)
+            return dm.tolist(), ds.tolist()
+        dm = [f * m for f, m in zip(self.f, self.m)]
+        ds = [f * s + g * g / (2 * s) if s > 0 else math.nan
+              for f, g, s in zip(self.f, self.g, self.s)]
+        return dm, ds
 
     @property
     def steps(self) -> int:
@@ -160,6 +173,11 @@ class SolverContext:
             return x / m
         if self._predict is not None:
             x0 = self._native(x, i, "x0")
+        elif m == 0.0:
+            raise ValueError(f"at t = {self.t[i]:.6g} the kernel has m = 0 and a plain score "
+                             f"function does not define E[x_0 | x_t]; pass a model with "
+                             f"predict(x, t, kind) (e.g. a velocity model) or start at t < "
+                             f"{self.t[i]:.6g}")
         else:
             x0 = tweedie(x, self.score(x, self.t[i]), m, s)
         if self.callback is not None:
@@ -173,9 +191,19 @@ class SolverContext:
             return self._native(x, i, "eps")
         return -self.s[i] * self.score(x, self.t[i])
 
+    def finite_coeffs(self, i: int) -> bool:
+        """Whether f and g are finite at grid point i (not at a flow path's t = 1)."""
+        return math.isfinite(self.f[i]) and math.isfinite(self.g[i])
+
     def pf_drift(self, x: torch.Tensor, i: int) -> torch.Tensor:
-        """Probability-flow drift at grid point i, ``sde.probability_flow(score)`` (one NFE)."""
-        return self.flow.combine(x, self.score(x, self.t[i]), self.f[i], self.g[i])
+        """Probability-flow drift at grid point i (one NFE): ``sde.probability_flow(score)``,
+        f x - g^2 score / 2, where f and g are finite; else (a flow path's t = 1, m = 0) its
+        finite form m' x0 + s' eps, with x0 from the model and eps = (x - m x0) / s."""
+        if self.finite_coeffs(i):
+            return self.flow.combine(x, self.score(x, self.t[i]), self.f[i], self.g[i])
+        x0 = self.x0(x, i)
+        eps = (x - self.m[i] * x0) / self.s[i]
+        return self.dm[i] * x0 + self.ds[i] * eps
 
     def reverse_drift(self, x: torch.Tensor, i: int) -> torch.Tensor:
         """Reverse-SDE drift at grid point i, ``sde.reverse(score)`` (one NFE)."""

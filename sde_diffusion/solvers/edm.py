@@ -30,7 +30,7 @@ import torch
 from ..models.parameterization import convert
 from ..contract import check_positive
 from .base import Sampler, SolverContext, register_sampler
-from .grids import karras, make_grid
+from .grids import _from_prior, karras, make_grid
 
 __all__ = ["EDMHeunSampler", "EDMStochasticSampler", "edm_grid"]
 
@@ -40,7 +40,7 @@ def edm_grid(sde, steps: int, t_end=None, t_start=None, rho: float = 7.0) -> tor
     intervals plus the final time t = 0 (sigma = 0); shape (steps + 1,). ``steps >= 2``."""
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
         raise ValueError(f"EDM samplers need steps >= 2 (the last step goes to sigma = 0), got {steps!r}")
-    body = karras(sde, steps - 1, t_end=t_end, t_start=t_start, rho=rho)
+    body = _from_prior(karras, sde, steps - 1, t_end, t_start, rho=rho)
     if float(body[-1]) <= 0.0:
         raise ValueError("the EDM grid needs t_end > 0 before its final step to t = 0")
     return torch.cat([body, torch.zeros(1, dtype=torch.float64)])

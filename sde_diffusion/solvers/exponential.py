@@ -32,6 +32,8 @@ __all__ = ["DDIMSampler", "DPMSolver2Sampler", "DPMSolver3Sampler", "MultistepEx
 class MultistepExpSampler(Sampler):
     """Multistep data-prediction exponential integrator of order ``max_order``."""
 
+    starts_at_prior = True
+
     max_order = 1
     requires = ("marginal", "drift_coeff", "diffusion", "log_snr", "t_from_log_snr")
     needs = ("finite_log_snr",)

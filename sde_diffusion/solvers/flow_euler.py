@@ -86,6 +86,8 @@ class _FlowODESampler(Sampler):
 class FlowEulerSampler(_FlowODESampler):
     """Euler on the flow ODE dx/dt = u(x, t), with the SD3 ``shift`` of the default grid."""
 
+    starts_at_prior = True
+
     order = 1.0
 
     def step(self, ctx, x, i, state):

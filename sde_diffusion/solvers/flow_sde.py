@@ -34,6 +34,8 @@ __all__ = ["FlowSDESampler"]
 class FlowSDESampler(Sampler):
     """Reverse SDE of a flow path with noise level ``eta`` in [0, 1] (0 = the flow ODE)."""
 
+    starts_at_prior = True
+
     order = 1.0
     stochastic = True
     requires = ("marginal", "marginal_rates")

@@ -30,9 +30,10 @@ import torch
 from ..contract import check_choice
 
 __all__ = ["uniform_t", "uniform_log_snr", "karras", "time_quadratic", "time_power", "GRIDS",
-           "make_grid", "default_t_end", "FEW_STEP_BELOW", "TIME_POWER_KAPPA"]
+           "make_grid", "prior_exit", "default_t_end", "FEW_STEP_BELOW", "TIME_POWER_KAPPA"]
 
 FEW_STEP_BELOW = 25
+PRIOR_EXIT_LAMBDA = -9.210340371976182  # log(1e-4)
 TIME_POWER_KAPPA = 1.2
 
 
@@ -141,6 +142,30 @@ def default_t_end(sde, steps: int) -> float:
     return t
 
 
+def prior_exit(sde, t_start: float, t_end: float) -> float:
+    """Where the exact limit step from m = 0 lands for adaptive solvers: the time of half
+    log-SNR ``PRIOR_EXIT_LAMBDA`` (m/s = 1e-4; the step's error, of order m (m/s)^2 times
+    the data scale, is below any usable tolerance), or t_end if that comes first."""
+    t = float(sde.t_from_log_snr(torch.tensor(2.0 * PRIOR_EXIT_LAMBDA, dtype=torch.float64)))
+    return t if t_end < t < t_start else t_end
+
+
+def _from_prior(fn, sde, steps: int, t_end: Optional[float], t_start: Optional[float],
+                **kw) -> torch.Tensor:
+    """A named grid; from a start where sigma = s/m is infinite (a flow path's t = 1) a grid in
+    sigma or log-SNR is undefined, so its first step ends at the uniform-in-t point and the
+    named grid spans the remaining steps - 1."""
+    t0 = float(sde.T if t_start is None else t_start)
+    if fn not in (karras, uniform_log_snr) or float(sde.marginal(t0)[0]) != 0.0:
+        return fn(sde, steps, t_end=t_end, t_start=t_start, **kw)
+    steps = _check_steps(steps)
+    t_end = float(sde.eps if t_end is None else t_end)
+    if steps == 1:
+        return torch.tensor([t0, float(t_end)], dtype=torch.float64)
+    t1 = t0 + (float(t_end) - t0) / steps
+    return torch.cat([torch.tensor([t0], dtype=torch.float64), fn(sde, steps - 1, t_end=t_end, t_start=t1, **kw)])
+
+
 def make_grid(sde, grid, steps: int, t_end: Optional[float] = None,
               t_start: Optional[float] = None) -> torch.Tensor:
     """Build a grid from a name in ``GRIDS``, a saved optimised grid (object or ``.json`` path;
@@ -156,7 +181,7 @@ def make_grid(sde, grid, steps: int, t_end: Optional[float] = None,
         fn = GRIDS[check_choice("time grid", grid, list(GRIDS) + ["<saved grid>.json"])]
         if t_end is None:
             t_end = default_t_end(sde, _check_steps(steps))
-        times = fn(sde, steps, t_end=t_end, t_start=t_start)
+        times = _from_prior(fn, sde, steps, t_end, t_start)
     elif callable(grid):
         if t_end is None:
             t_end = default_t_end(sde, _check_steps(steps))

@@ -34,12 +34,15 @@ class EulerODESampler(Sampler):
     """Explicit Euler on the probability-flow ODE."""
 
     order = 1.0
+    starts_at_prior = True
 
     def __init__(self):
         pass
 
     def step(self, ctx, x, i, state):
         h, g = ctx.t[i + 1] - ctx.t[i], ctx.g[i]
+        if not ctx.finite_coeffs(i):
+            return x + h * ctx.pf_drift(x, i)
         return torch.add((1.0 + h * ctx.f[i]) * x, ctx.score(x, ctx.t[i]), alpha=-0.5 * h * g * g)
 
 
@@ -49,6 +52,7 @@ class HeunSampler(Sampler):
 
     order = 2.0
     evals_per_step = 2
+    starts_at_prior = True
 
     def __init__(self):
         pass
@@ -69,6 +73,8 @@ class RK45Sampler(Sampler):
         self.rtol = check_positive("rtol", rtol)
         self.atol = check_positive("atol", atol)
         self.method = check_choice("solve_ivp method", method, ADAPTIVE_METHODS)
+
+    end_points_only = True
 
     def make_times(self, sde, steps, grid, t_end, t_start):
         return uniform_t(sde, 1, t_end=t_end, t_start=t_start)  # end points only

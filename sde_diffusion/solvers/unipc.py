@@ -53,6 +53,8 @@ def _weighted(wx: float, x: torch.Tensor, w: List[float], vals: List[torch.Tenso
 class UniPCSampler(Sampler):
     """UniPC-p (``order`` p in 1..3), ``variant`` bh1/bh2, ``corrector`` on/off."""
 
+    starts_at_prior = True
+
     evals_per_step = 1
     requires = ("marginal", "drift_coeff", "diffusion", "log_snr")
 
