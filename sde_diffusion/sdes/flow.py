@@ -15,9 +15,12 @@ End points. At t = 1, alpha = 0: f = -inf, g = inf and the log-SNR is -inf, whil
 and the kernel stay finite. ``marginal_rates(t) = (alpha', sigma')`` are finite on [0, 1], so
 the velocity parameterisation (``models.parameterization``) maps to x0 / eps without dividing
 by alpha, and the flow samplers (``solvers/flow_euler.py``, ``solvers/flow_sde.py``) start at
-t = 1 exactly. Samplers written on (f, g) or half log-SNR take the limit lambda -> -inf at the
-first step (their data prediction at t = 1 comes from the model, not from x / alpha): ddim,
-dpm_solver2/3 and unipc start at t = 1; the others need ``t_start < 1`` for now.
+t = 1 exactly. So does every other sampler (``solvers.base``, ``solvers.context``): where f and
+g are infinite the probability-flow drift is evaluated as m' x0 + s' eps from the model's own
+prediction; the half-log-SNR samplers take the limit lambda -> -inf at the first step; the
+rest take the core's limit first step (``Sampler.prior_step``: DDIM's step from lambda = -inf,
+or for the reverse SDE the kernel itself, as x_1 is independent of x_0). A plain score function
+does not define E[x_0 | x_1] there: a model with ``predict`` (e.g. velocity) is needed.
 """
 from __future__ import annotations
 

@@ -39,6 +39,7 @@ Reproducibility (what is guaranteed):
 from __future__ import annotations
 
 import inspect
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -121,7 +122,7 @@ class Sampler:
         needs: SDE capabilities it relies on (``SDE.supports``: "discrete_chain",
         "finite_log_snr"); ``needs_for`` may add some from the options.
         starts_at_prior: whether its step handles a start where m = 0 (a flow path's t = 1)
-        itself; if not, ``run`` takes that first step by :meth:`prior_step` (an adaptive
+        itself (given finite kernel rates there); if not, ``run`` takes that first step by :meth:`prior_step` (an adaptive
         solver's, ``end_points_only``, to ``grids.prior_exit``).
     """
 
@@ -186,7 +187,7 @@ class Sampler:
     def run(self, ctx: SolverContext, x: torch.Tensor) -> torch.Tensor:
         """``integrate``, after :meth:`prior_step` when the grid starts at m = 0 and the sampler
         does not handle that itself (the sampler then runs on the rest of the grid)."""
-        if self.starts_at_prior or ctx.m[0] != 0.0:
+        if ctx.m[0] != 0.0 or (self.starts_at_prior and math.isfinite(ctx.dm[0])):
             return self.integrate(ctx, x)
         times = ctx.times
         if self.end_points_only and ctx.steps == 1:

@@ -71,6 +71,7 @@ def velocity_at(ctx, x: torch.Tensor, t: float, i: Optional[int] = None) -> torc
 
 
 class _FlowODESampler(Sampler):
+    starts_at_prior = True
     requires = ("marginal", "marginal_rates")
 
     def __init__(self, shift: float = 1.0):
@@ -85,8 +86,6 @@ class _FlowODESampler(Sampler):
 @register_sampler("flow_euler")
 class FlowEulerSampler(_FlowODESampler):
     """Euler on the flow ODE dx/dt = u(x, t), with the SD3 ``shift`` of the default grid."""
-
-    starts_at_prior = True
 
     order = 1.0
 

@@ -13,7 +13,7 @@ from sde_diffusion.solvers import SAMPLERS, sample
 from sde_diffusion.solvers.flow_euler import shift_times, shifted_grid
 
 PATHS = [RectifiedFlow(), CosineFlow()]
-T_START, T_END = 1 - 1e-3, 1e-2  # generic samplers: t_start < 1 until the core takes the limit
+T_START, T_END = 1 - 1e-3, 1e-2  # a score function (not a velocity model) needs t_start < 1
 
 # measured order p of every deterministic sampler and the grid it is measured on
 ORDERS = {"euler": (1, "uniform_t"), "flow_euler": (1, "uniform_t"), "ddim": (1, "log_snr"),

@@ -9,7 +9,7 @@ import torch
 from sde_diffusion.analytic import random_mixture, ring_of_gaussians
 from sde_diffusion.sdes import EDMSDE, VESDE, VPSDE
 from sde_diffusion.solvers import GRIDS, load_grid, make_grid, optimize_grid, sample
-from sde_diffusion.solvers.grids import (FEW_STEP_BELOW, TIME_POWER_KAPPA, default_t_end,
+from sde_diffusion.solvers.grids import (TIME_POWER_KAPPA, default_t_end,
                                          time_power, time_quadratic, uniform_t)
 from sde_diffusion.solvers.optimized_grid import OptimizedGrid
 
@@ -89,9 +89,15 @@ def test_edm_heun_18_default_lands_on_the_data():
 
 
 def test_few_step_end_time_rule():
+    """VP: 1e-3 up to 20 steps, then 1e-3 (20/n)^2 down to eps; continuous in n (no jump:
+    neighbouring step counts differ by < 11 %); EDM has no few-step end time."""
     vp, edm = VPSDE(), EDMSDE()
-    assert default_t_end(vp, FEW_STEP_BELOW - 1) == 1e-3
-    assert default_t_end(vp, FEW_STEP_BELOW) == vp.eps
+    assert default_t_end(vp, 5) == default_t_end(vp, 20) == 1e-3
+    assert default_t_end(vp, 40) == pytest.approx(2.5e-4, rel=1e-12)
+    assert default_t_end(vp, 80) == pytest.approx(6.25e-5, rel=1e-12)
+    assert default_t_end(vp, 1000) == vp.eps
+    ends = [default_t_end(vp, n) for n in range(1, 400)]
+    assert all(1.0 <= a / b < 1.11 for a, b in zip(ends, ends[1:]))
     assert default_t_end(edm, 5) == edm.eps  # no few-step end time: sigma_min
     _, info = sample(vp, ring_of_gaussians().score_fn(vp), (2, 2), sampler="unipc", steps=10)
     assert info.t_end == 1e-3
