@@ -94,8 +94,11 @@ def offline_fragments(run_dir: str, run_id: str) -> List[Path]:
     """
     pattern = re.compile(rf"^offline-run-\d{{8}}_\d{{6}}-{re.escape(str(run_id))}(-(\d+))?$")
     root = Path(run_dir) / "wandb"
-    found = [p for p in root.iterdir() if pattern.match(p.name) and p.is_dir()] if root.is_dir() else []
-    return sorted(found, key=lambda p: (p.name.split("-")[2], int(pattern.match(p.name).group(2) or 0)))
+    if not root.is_dir():
+        return []
+    found = [(p.name.split("-")[2], int(m.group(2) or 0), p) for p in root.iterdir()
+             if (m := pattern.match(p.name)) and p.is_dir()]
+    return [p for _, _, p in sorted(found)]
 
 
 def _guarded(method):
