@@ -264,7 +264,9 @@ def _registry_params():
 # the registry runs to the SW floor. With default options no registered sampler refuses on these
 # SDEs; the capability refusals (options that need a discrete chain, a missing log-SNR) are
 # tested in REFUSAL_TABLE below.
-EXPECTED_REFUSALS: dict = {}
+EXPECTED_REFUSALS: dict = {  # the flow samplers need a flow path's kernel rates
+    (flow, sde): "needs an SDE with marginal_rates" for flow in ("flow_euler", "flow_midpoint", "flow_sde")
+    for sde in ("edm", "linear")}
 
 REFUSAL_TABLE = [  # (sampler, options, SDE factory, message pattern)
     ("ancestral", {"discrete": True}, EDMSDE, "capability 'discrete_chain'.*EDMSDE"),
