@@ -19,7 +19,7 @@ t = 1 exactly. So does every other sampler (``solvers.base``, ``solvers.context`
 g are infinite the probability-flow drift is evaluated as m' x0 + s' eps from the model's own
 prediction; the half-log-SNR samplers take the limit lambda -> -inf at the first step; the
 rest take the core's limit first step (``Sampler.prior_step``: DDIM's step from lambda = -inf,
-or for the reverse SDE the kernel itself, as x_1 is independent of x_0). A plain score function
+or for the reverse SDE m x0_hat + s z: the marginal with x_0 at its estimate). A plain score function
 does not define E[x_0 | x_1] there: a model with ``predict`` (e.g. velocity) is needed.
 """
 from __future__ import annotations

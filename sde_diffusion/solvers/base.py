@@ -175,9 +175,10 @@ class Sampler:
     def prior_step(self, ctx: SolverContext, x: torch.Tensor) -> torch.Tensor:
         """The first step from a start where m = 0 (a flow path's t = 1, x = noise): its limit.
 
-        There x_T is independent of x_0, so the reverse SDE's exact transition to t_1 is the
-        kernel itself, x_1 = m_1 D + s_1 z with D = E[x_0 | x_T] from the model and z fresh
-        noise; the probability-flow ODE's is the half-log-SNR (DDIM) step from lambda = -inf,
+        There x_T is independent of x_0 and of x_1, so the reverse SDE's transition to t_1 is
+        the marginal itself, x_1 = m_1 x_0 + s_1 z; a stochastic sampler takes it with x_0 at
+        D = E[x_0 | x_T] from the model and fresh z (as an ancestral step does); the
+        probability-flow ODE's step is the half-log-SNR (DDIM) step from lambda = -inf,
         x_1 = m_1 D + s_1 eps, eps = (x - m D) / s = x / s (the Euler step in sigma = s/m takes
         the same limit). One NFE."""
         d = ctx.x0(x, 0)
