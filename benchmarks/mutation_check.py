@@ -203,6 +203,14 @@ MUTATIONS = [
      "if _TMP_PATTERN.match(p.name)", "if p.name.endswith(\".tmp\")", ["tests/io/test_file_trust.py", "-k", "naming_scheme"]),
     ("write errors read without their __cause__ / __context__ chain", "sde_diffusion/io/files.py",
      "        e = e.__cause__ or e.__context__", "        e = None", ["tests/io/test_file_trust.py", "-k", "disk_full"]),
+    ("limit step from t = 1 with s(t_0) instead of s(t_1)", "sde_diffusion/solvers/base.py",
+     "return ctx.m[1] * d + ctx.s[1] * z", "return ctx.m[1] * d + ctx.s[0] * z",
+     ["tests/solvers/test_flow_samplers.py", "-k", "limit_step"]),
+    ("PF drift at t = 1 with -s' eps", "sde_diffusion/solvers/context.py",
+     "return self.dm[i] * x0 + self.ds[i] * eps", "return self.dm[i] * x0 - self.ds[i] * eps",
+     ["tests/solvers/test_flow_samplers.py", "-k", "pf_ode_samplers_start_at_t1"]),
+    ("VP end time with power 1 instead of 2", "sde_diffusion/solvers/grids.py",
+     "FEW_STEP_POWER = 2.0", "FEW_STEP_POWER = 1.0", ["tests/solvers/test_grids.py", "-k", "end_time_rule"]),
 ]
 
 MUTATIONS += [  # few-step benchmark: optimize_grid, GITS
