@@ -193,7 +193,7 @@ def test_build_trainer_of_the_conditional_experiment(tmp_path):
     """experiment=digits_cond: a 10-class net, labelled data and a loss that takes them."""
     trainer = build_trainer(compose_config(["experiment=digits_cond"] + FAST), tmp_path)
     assert trainer.model.num_classes == 10 and trainer.options.conditional
-    assert trainer.data_info.num_classes == 10
+    assert trainer.data_info.num_classes == 10 and trainer.options.label_dropout == 0.2
 
 
 def test_sample_and_likelihood_configs_compose():
