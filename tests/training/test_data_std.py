@@ -85,3 +85,15 @@ def test_an_unresolved_model_computes_with_one_and_saves_exactly(tmp_path):
     back = ScoreModel.from_pretrained(tmp_path / "resolved")
     assert back.data_std == 2.5 and not back.data_std_from_data
     torch.testing.assert_close(_scores(back), _scores(a), rtol=0, atol=0)
+
+
+def test_the_hydra_schema_and_the_constructor_share_their_defaults():
+    """``model:`` node defaults = ``ScoreModel``'s signature (data_std None in both)."""
+    import dataclasses
+    import inspect
+    from sde_diffusion.configs.schemas import ModelConfig
+    sig = inspect.signature(ScoreModel.__init__).parameters
+    for f in dataclasses.fields(ModelConfig):
+        if f.name != "net":
+            assert f.default == sig[f.name].default, f.name
+    assert sig["data_std"].default is None
