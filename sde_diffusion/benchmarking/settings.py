@@ -3,8 +3,7 @@ sampler will actually use, with its defaults filled in (``sde.default_grid``,
 ``solvers.grids.default_t_end``, the sampler's own ``default_grid`` / ``default_denoise``).
 
 A cell that leaves these to the defaults describes different computations when the defaults
-change (issue 15 changed VPSDE's default grid from ``uniform_t`` and its few-step end time from
-1e-5 to 1e-3), so a record stores the settings it was computed with and the runner recomputes a cached
+change (a new default grid or end time), so a record stores the settings it was computed with and the runner recomputes a cached
 record whose settings differ from what the cell resolves to now (``records_stale``).
 
     {"grid": "time_power", "t_end": 0.001, "denoise": False, "times": "<sha1 of the grid>"}
@@ -65,7 +64,7 @@ def stale_reason(record: Mapping[str, Any], now: Optional[Mapping[str, Any]]) ->
     """Why a cached record no longer describes its cell (None: it still does). A record without
     ``settings`` predates them (made with the defaults of its day: unknown, so stale)."""
     if "settings" not in record:
-        return "it records no resolved sampler settings (made before issue 15's default grids)"
+        return "it records no resolved sampler settings (made before records stored their settings)"
     old = record.get("settings")
     if old == now:
         return None

@@ -27,6 +27,23 @@ __all__ = ["explain", "positional_error", "group_options", "check_command_line",
 #: Words Hydra accepts on the command line without ``=`` (after ``--cfg``, ``--info``).
 HYDRA_WORDS = ("job", "hydra", "all", "config", "defaults", "defaults-tree", "plugins",
                "searchpath")
+#: Hydra's flags whose value is the next word (``-p hydra.launcher``, ``-cn other``).
+_FLAGS_WITH_VALUE = ("-p", "--package", "-c", "--cfg", "-i", "--info", "-cp", "--config-path",
+                     "-cn", "--config-name", "-cd", "--config-dir", "--experimental-rerun")
+
+
+def _overrides(args: Sequence[str]) -> List[str]:
+    """The words of ``args`` that are overrides: flags, the values of Hydra's flags and Hydra's
+    own words left out."""
+    out, skip = [], False
+    for a in args:
+        if skip and "=" not in a and not a.startswith("-"):
+            skip = False
+            continue
+        skip = a in _FLAGS_WITH_VALUE
+        if not a.startswith("-") and a not in HYDRA_WORDS:
+            out.append(a)
+    return out
 
 
 def group_options(group: str, config_dir: Optional[str] = None) -> List[str]:
@@ -59,7 +76,7 @@ def positional_error(args: Sequence[str], config_name: str,
     the group that has an option of that name, else the config's one required key; None when
     every word is fine."""
     from .store import CONF_DIR
-    words = [a for a in args if "=" not in a and not a.startswith("-") and a not in HYDRA_WORDS]
+    words = [a for a in _overrides(args) if "=" not in a]
     if not words:
         return None
     hint = ""
@@ -170,8 +187,7 @@ def check_command_line(args: Sequence[str], config_name: str,
     text = positional_error(args, config_name, config_dir)
     if text:
         raise ConfigError(text)
-    plain = [a for a in args if not a.startswith("-") and a not in HYDRA_WORDS
-             and not a.lstrip("+~").startswith("hydra")]
+    plain = [a for a in _overrides(args) if not a.lstrip("+~").startswith("hydra")]
     for overrides in _sweep_variants(plain)[:64]:
         try:
             compose(overrides, config_name, config_dir)

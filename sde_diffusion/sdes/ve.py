@@ -21,7 +21,7 @@ __all__ = ["VESDE"]
 
 @register("sde", "sde_diffusion.sdes.VESDE")
 class VESDE(SDE):
-    default_grid = "karras"  # measured best at 10-20 NFE (benchmarks/RESULTS.md, "Few-step sampling")
+    default_grid = "karras"  # measured best at 10-20 NFE on the tuning problems
 
     def __init__(self, sigma_min: float = 0.01, sigma_max: float = 50.0, T: float = 1.0,
                  eps: float = 1e-5):

@@ -1,6 +1,8 @@
 """Bad input to conditional generation: each attack and its exact outcome (error type + message)."""
 import math
 
+import re
+
 import pytest
 import torch
 
@@ -120,9 +122,12 @@ def test_cfg_label_checked_before_sampling():
 
 
 # ---------------------------------------------------------------------- networks and losses
-@pytest.mark.parametrize("bad", [-1, 2.5, True, "3"])
-def test_bad_num_classes(bad):
-    with pytest.raises(ValueError, match="num_classes must be an integer >= 0"):
+@pytest.mark.parametrize("bad, exc, msg", [(-1, ValueError, "num_classes must be an integer >= 0, got -1"),
+                                            (2.5, TypeError, "num_classes must be an integer, got float 2.5"),
+                                            (True, TypeError, "num_classes must be an integer, got True"),
+                                            ("3", TypeError, "num_classes must be an integer, got str '3'")])
+def test_bad_num_classes(bad, exc, msg):
+    with pytest.raises(exc, match="^" + re.escape(msg) + "$"):
         MLP(4, num_classes=bad)
 
 
