@@ -60,7 +60,8 @@ from .sdes.base import SDE
 from .contract import check_choice, check_finite_number, check_positive
 from .utils import append_dims
 
-__all__ = ["WEIGHTINGS", "T_SAMPLINGS", "sample_time", "eps_weight", "lognormal_time_density", "likelihood_eps_weight", "weighted_dsm", "DenoisingLoss",
+__all__ = ["WEIGHTINGS", "T_SAMPLINGS", "sample_time", "eps_weight", "lognormal_time_density",
+           "likelihood_eps_weight", "weighted_dsm", "DenoisingLoss",
            "LikelihoodLoss", "EDMLoss", "FlowMatchingLoss", "COUPLINGS", "ot_pairing", "LOSS_KINDS",
            "make_loss"]
 

@@ -67,7 +67,8 @@ class ScoreModel(nn.Module):
         self.net = net
         self.sde = sde
         self.input_scaling = input_scaling
-        self.data_std_from_data = data_std is None  # the Trainer sets it from its data
+        self.data_std_from_data = data_std is None  # the rule: the training data's std
+        self.data_std_resolved = data_std is not None  # False until a Trainer sets it
         self._set_precond(UNRESOLVED_DATA_STD if data_std is None else data_std)
 
     def _set_precond(self, data_std: float) -> None:
@@ -79,10 +80,10 @@ class ScoreModel(nn.Module):
         calls this), recorded in the model's spec so save/load keep it. A model built with a
         number refuses: an explicit value wins."""
         if not self.data_std_from_data:
-            raise ValueError(f"data_std is already {self.data_std:g} (given or resolved); "
-                             f"build the model with data_std=None to set it from the data")
+            raise ValueError(f"data_std was given as {self.data_std:g}; build the model with "
+                             f"data_std=None to set it from the data")
         self._set_precond(value)
-        self.data_std_from_data = False
+        self.data_std_resolved = True
         update_recorded(self, data_std=self.data_std)
 
     @staticmethod

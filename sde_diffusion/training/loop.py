@@ -52,9 +52,11 @@ CHECKPOINT_FORMAT = 2
 
 
 def training_data_std(data: Any, limit: int = 4096) -> float:
-    """The standard deviation of the first ``limit`` training samples, all values pooled: the
-    sigma_data a model with ``data_std=None`` (Python) or ``model.data_std: null`` (Hydra)
-    gets. ``data``: a ``DataBundle`` or a Dataset of tensors or ``(x, ...)`` tuples."""
+    """The standard deviation of the first ``limit`` training samples, all finite values
+    pooled: the sigma_data a model with ``data_std=None`` (Python) or ``model.data_std: null``
+    (Hydra) gets. ``data``: a ``DataBundle`` or a Dataset of tensors or ``(x, ...)`` tuples.
+    Non-finite values are left out (the loss reports them at the first step); constant data
+    (std 0) give 1 with a warning."""
     if isinstance(data, DataBundle):
         x = data.train[:limit]
     else:
@@ -63,7 +65,13 @@ def training_data_std(data: Any, limit: int = 4096) -> float:
     if x.numel() < 2:
         raise ValueError(f"cannot estimate data_std from {x.numel()} value(s); give the model "
                          f"an explicit data_std")
-    return round(float(x.double().std()), 6)
+    x = x.double().flatten()
+    x = x[torch.isfinite(x)]
+    std = round(float(x.std()), 6) if x.numel() >= 2 else 0.0
+    if not std > 0:
+        log.warning("the training data have no spread (std %g): data_std = 1", std)
+        return 1.0
+    return std
 
 
 def _check_arguments(loss, optimizer, run_dir, lr_schedule, tracker, callbacks) -> None:
@@ -156,7 +164,7 @@ class Trainer:
                  len(data.dataset), tuple(info.data_shape), info.kind)
         self.identity = {"seed": self.seed, "data": data_identity(data.dataset)}
         # model, loss, optimiser
-        if model.data_std_from_data:
+        if not model.data_std_resolved:
             model.set_data_std(training_data_std(bundle if bundle is not None else data.dataset))
             log.info("data_std (sigma_data) from the training data: %g", model.data_std)
         self.model = model.to(self.device)
@@ -239,6 +247,11 @@ class Trainer:
         meta = state["meta"]
         old = {"seed": meta.get("seed"), "data": meta.get("data"),
                "model": state.get("model_spec") or meta.get("model_spec")}
+        old_std = old["model"].get("data_std") if isinstance(old["model"], dict) else None
+        if "data" in self.options.resume_ignore and self.model.data_std_from_data and \
+                old_std is not None and old_std != self.model.data_std:
+            self.model.set_data_std(old_std)  # other data accepted: keep the trained sigma_data
+            self.identity["model"] = spec_or_none(self.model)
         diffs = identity_differences(old, self.identity, self.options.resume_ignore)
         if diffs:
             raise ValueError(f"{self.run_dir} holds checkpoints of a different run ({'; '.join(diffs)}); "

@@ -36,16 +36,16 @@ def test_the_trainer_sets_data_std_from_its_data_and_checkpoints_keep_it(tmp_pat
     spec; the checkpoint reloads with it and gives the same scores."""
     x = 3 * torch.randn(2000, 2, generator=torch.Generator().manual_seed(0)) + 1
     model = _model()
-    assert model.data_std_from_data and model.data_std == UNRESOLVED_DATA_STD
+    assert not model.data_std_resolved and model.data_std == UNRESOLVED_DATA_STD
     trainer = Trainer(model, data=x, run_dir=tmp_path, options=TrainOptions(**OPTS))
     want = round(float(x.double().std()), 6)
-    assert model.data_std == want and not model.data_std_from_data
+    assert model.data_std == want and model.data_std_resolved
     assert abs(want - 3.0) < 5 * 3.0 / (2 * x.numel()) ** 0.5
     assert registry.model_spec(model)["data_std"] == want
     assert model.precond.data_std == want  # what the input scaling uses
     trainer.fit()
     loaded = load_model(tmp_path, use_ema=False).model
-    assert loaded.data_std == want and not loaded.data_std_from_data
+    assert loaded.data_std == want and loaded.data_std_resolved
     torch.testing.assert_close(_scores(loaded), _scores(trainer.model), rtol=0, atol=0)
 
 
@@ -53,7 +53,7 @@ def test_an_explicit_data_std_wins(tmp_path):
     model = _model(0.7)
     Trainer(model, data=5 * torch.randn(256, 2), run_dir=tmp_path, options=TrainOptions(**OPTS))
     assert model.data_std == 0.7 and registry.model_spec(model)["data_std"] == 0.7
-    with pytest.raises(ValueError, match=r"data_std is already 0.7 \(given or resolved\)"):
+    with pytest.raises(ValueError, match=r"data_std was given as 0.7; build the model with data_std=None"):
         model.set_data_std(2.0)
 
 
@@ -77,13 +77,13 @@ def test_an_unresolved_model_computes_with_one_and_saves_exactly(tmp_path):
     torch.testing.assert_close(_scores(a), _scores(b), rtol=0, atol=0)
     a.save_pretrained(tmp_path / "unresolved")
     back = ScoreModel.from_pretrained(tmp_path / "unresolved")
-    assert back.data_std_from_data and back.data_std == UNRESOLVED_DATA_STD
+    assert not back.data_std_resolved and back.data_std == UNRESOLVED_DATA_STD
     torch.testing.assert_close(_scores(back), _scores(a), rtol=0, atol=0)
     a.set_data_std(2.5)
     assert float((_scores(a) - _scores(b)).abs().max()) > 1e-4  # the input scaling moved
     a.save_pretrained(tmp_path / "resolved")
     back = ScoreModel.from_pretrained(tmp_path / "resolved")
-    assert back.data_std == 2.5 and not back.data_std_from_data
+    assert back.data_std == 2.5 and back.data_std_resolved
     torch.testing.assert_close(_scores(back), _scores(a), rtol=0, atol=0)
 
 
@@ -97,3 +97,23 @@ def test_the_hydra_schema_and_the_constructor_share_their_defaults():
         if f.name != "net":
             assert f.default == sig[f.name].default, f.name
     assert sig["data_std"].default is None
+
+
+def test_a_resume_on_accepted_other_data_keeps_the_trained_data_std(tmp_path):
+    """``resume_ignore=["data"]``: the network keeps the sigma_data it was trained with; without
+    it, the other data (and their other std) are refused."""
+    x = torch.randn(512, 2, generator=torch.Generator().manual_seed(0))
+    Trainer(_model(), data=x, run_dir=tmp_path, options=TrainOptions(**OPTS)).fit()
+    first = round(float(x.double().std()), 6)
+    with pytest.raises(ValueError, match=r"data.hash: .*model.data_std: "):
+        Trainer(_model(), data=3 * x, run_dir=tmp_path, options=TrainOptions(**{**OPTS, "steps": 4}))
+    tr = Trainer(_model(), data=3 * x, run_dir=tmp_path,
+                 options=TrainOptions(**{**OPTS, "steps": 4}, resume_ignore=["data"]))
+    assert tr.step == 2 and tr.model.data_std == first
+    assert registry.model_spec(tr.model)["data_std"] == first
+
+
+def test_data_std_of_data_without_spread_or_with_nan():
+    assert training_data_std(torch.zeros(10, 3)) == 1.0
+    x = torch.tensor([[1.0], [3.0], [float("nan")]])
+    assert training_data_std(x) == pytest.approx(2 ** 0.5, abs=1e-6)  # the finite values
