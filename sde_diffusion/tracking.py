@@ -13,20 +13,26 @@
 - wandb's files go inside the run's (Hydra) output directory;
 - one wandb run per Hydra job (``reinit``), grouped by sweep in multirun, ended with
   ``finish(exit_code=...)``; the config is logged as ``OmegaConf.to_container(resolve=True)``;
-- any exception inside the tracker becomes one warning and disables the tracker.
+- any exception inside the tracker becomes one warning and disables the tracker;
+- a resumed offline run is a second *fragment*: wandb writes one folder per process
+  (``wandb/offline-run-<time>-<id>``, its transaction log append-only and never reopened),
+  so a run resumed from a checkpoint has one folder per segment, all with the checkpoint's id.
+  ``wandb sync <run_dir>/wandb`` uploads the fragments of one id in start-time order as one
+  run; the resume logs which fragment this is (``offline_fragments`` lists them).
 """
 from __future__ import annotations
 
 import functools
 import logging
 import os
+import re
 import socket
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Iterable, Optional
+from typing import Any, Dict, Iterable, List, Optional
 from .registry import register
 
-__all__ = ["Tracker", "NullTracker", "WandbTracker", "wandb_reachable"]
+__all__ = ["Tracker", "NullTracker", "WandbTracker", "wandb_reachable", "offline_fragments"]
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +84,21 @@ def wandb_reachable(timeout: float = 3.0, host: Optional[str] = None) -> bool:
             return True
     except OSError:
         return False
+
+
+def offline_fragments(run_dir: str, run_id: str) -> List[Path]:
+    """The offline folders of wandb run ``run_id`` under ``<run_dir>/wandb``, oldest first.
+
+    Folder names are ``offline-run-<YYYYmmdd_HHMMSS>-<id>[-<k>]`` (``k`` when two start in the
+    same second), so the name order is the start order that ``wandb sync`` uploads them in.
+    """
+    pattern = re.compile(rf"^offline-run-\d{{8}}_\d{{6}}-{re.escape(str(run_id))}(-(\d+))?$")
+    root = Path(run_dir) / "wandb"
+    if not root.is_dir():
+        return []
+    found = [(p.name.split("-")[2], int(m.group(2) or 0), p) for p in root.iterdir()
+             if (m := pattern.match(p.name)) and p.is_dir()]
+    return [p for _, _, p in sorted(found)]
 
 
 def _guarded(method):
@@ -154,6 +175,11 @@ class WandbTracker(Tracker):
             self.run_id = str(getattr(self._run, "id", "") or "")
             where = getattr(self._run, "url", None) if mode in ("online", "run") else None
             log.info("wandb run %s (%s): %s", self.run_id, mode, where or f"{run_dir}/wandb")
+            if run_id and mode in ("offline", "dryrun"):
+                k = len(offline_fragments(run_dir, self.run_id))
+                log.info("wandb run %s resumed offline: fragment %d (one folder per process); "
+                         "`wandb sync %s` uploads its fragments in start order as one run",
+                         self.run_id, k, Path(run_dir) / "wandb")
         except Exception as e:
             self._fail(f"init: {type(e).__name__}: {e}")
 

@@ -35,6 +35,8 @@ def test_mkdocs_build_strict(tmp_path):
     samplers = (site / "samplers" / "index.html").read_text()
     from sde_diffusion.solvers import SAMPLERS
     assert all(f"<code>{name}</code>" in samplers for name in SAMPLERS)
+    for name, order in (("dpm_solver2", "2"), ("dpm_solver3", "3"), ("unipc", "3")):
+        assert re.search(rf"<td><code>{name}</code></td>\s*<td>{order}</td>", samplers), name
     assert "Migration notes" in (site / "changelog" / "index.html").read_text()
 
 
@@ -76,3 +78,32 @@ def test_shell_commands_compose(page, script, args):
     from sde_diffusion.configs import check_arguments
     args = [a for a in args if not a.startswith("hydra/launcher=")]
     check_arguments(args, SCRIPT_CONFIG[script], script)  # exits with status 2 on a bad override
+
+
+def _page_orders():
+    sys.path.insert(0, str(ROOT / "docs" / "hooks"))
+    try:
+        import reference
+    finally:
+        sys.path.remove(str(ROOT / "docs" / "hooks"))
+    table = reference.samplers_page().split("## Options")[0]
+    rows = [r.split("|") for r in table.splitlines() if r.startswith("| `")]
+    return {r[1].strip().strip("`"): r[2].strip() for r in rows}
+
+
+def test_sampler_page_shows_the_order_of_the_default_configuration():
+    # the class attribute is 1 for samplers whose order is an option; the page must not show it
+    import inspect
+    from sde_diffusion.solvers import SAMPLERS
+    pytest.importorskip("mkdocs")
+    orders = _page_orders()
+    assert set(orders) == set(SAMPLERS)
+    default = {n: inspect.signature(SAMPLERS[n].__init__).parameters["order"].default
+               for n in ("deis", "unipc", "ipndm", "ipndm_v")}
+    assert default == {"deis": 3, "unipc": 2, "ipndm": 4, "ipndm_v": 4}  # else update below
+    # measured orders of these configurations: tests/solvers/test_fewstep.py ORDERS
+    assert orders["dpm_solver2"] == "2" and orders["dpm_solver3"] == "3"
+    assert orders["deis"] == "3" and orders["ipndm_v"] == "4"
+    assert orders["unipc"] == "3"  # UniPC-2 with its corrector: p + 1
+    assert orders["ipndm"].startswith("2 ")  # fixed weights, non-uniform default grid
+    assert orders["torchsde"] == "0.5" and orders["heun"] == "2" and orders["euler"] == "1"

@@ -80,3 +80,42 @@ def test_tracker_failures_warn_and_disable(tmp_path, monkeypatch):
     with pytest.warns(RuntimeWarning, match="training continues"):
         t.log({"a": 1.0}, step=2)
     assert not t.active
+
+
+def test_a_resumed_offline_run_is_a_second_fragment_of_the_same_id(tmp_path, monkeypatch, caplog):
+    # a real offline wandb run: train, stop, resume from the checkpoint
+    import logging
+    from functools import partial
+    from helpers_training import make
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    factory = partial(WandbTracker, mode="offline", run_dir=str(tmp_path))
+    first = make(tmp_path, tracker=factory, steps=10)
+    first.fit()
+    run_id = first.tracker_id
+    assert run_id and len(tracking.offline_fragments(str(tmp_path), run_id)) == 1
+    with caplog.at_level(logging.INFO, logger="sde_diffusion.tracking"):
+        second = make(tmp_path, tracker=factory, steps=20)
+        second.fit()
+    assert second.tracker_id == run_id and second.step == 20
+    frags = tracking.offline_fragments(str(tmp_path), run_id)
+    folders = [p for p in (tmp_path / "wandb").iterdir() if p.is_dir() and not p.is_symlink()]
+    assert sorted(folders) == sorted(frags) and len(frags) == 2  # every folder is this id's
+    assert all((p / f"run-{run_id}.wandb").stat().st_size > 0 for p in frags)
+    assert (tmp_path / "wandb" / "latest-run").resolve() == frags[1].resolve()  # start order
+    assert f"wandb run {run_id} resumed offline: fragment 2" in caplog.text
+    assert f"wandb sync {tmp_path / 'wandb'}" in caplog.text
+
+
+def test_offline_fragments_are_ordered_by_start_time_then_same_second_index(tmp_path):
+    names = ["offline-run-20260101_120000-abc-2", "offline-run-20251231_235959-abc",
+             "offline-run-20260101_120000-abc", "offline-run-20260101_120000-abc-10",
+             "offline-run-20260101_120000-abc-1", "offline-run-20260101_120000-abcd",
+             "run-20260101_120000-abc"]
+    for n in names:
+        (tmp_path / "wandb" / n).mkdir(parents=True)
+    got = [p.name for p in tracking.offline_fragments(str(tmp_path), "abc")]
+    assert got == ["offline-run-20251231_235959-abc", "offline-run-20260101_120000-abc",
+                   "offline-run-20260101_120000-abc-1", "offline-run-20260101_120000-abc-2",
+                   "offline-run-20260101_120000-abc-10"]
+    assert tracking.offline_fragments(str(tmp_path / "none"), "abc") == []

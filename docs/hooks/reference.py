@@ -3,7 +3,8 @@
 - ``cli.md``: every script's config and every config group's options with their keys and
   defaults, composed from ``conf/`` and the structured-config schemas (Hydra's compose API);
 - ``samplers.md``: every registered sampler with its order, NFE per step, default grid and
-  options with their defaults (``solvers.SAMPLERS`` and the constructors' signatures);
+  options with their defaults (``solvers.SAMPLERS`` and the constructors' signatures); order
+  and NFE are those of an instance built with the default options (``sampler_order``);
 - ``changelog.md``: ``CHANGELOG.md`` itself.
 """
 from __future__ import annotations
@@ -91,12 +92,29 @@ def _option_node(group: str, path: Path) -> dict:
     return OmegaConf.to_container(OmegaConf.merge(node, raw), resolve=False)
 
 
+def sampler_order(sampler) -> str:
+    """The global convergence order of a sampler instance, as the reference page shows it.
+
+    ``sampler.order`` of an instance built with its defaults (several samplers set it from the
+    ``order`` option), with the two cases where that option is not the convergence order:
+    UniPC-p with its corrector converges at p + 1; ``ipndm``'s fixed-step Adams-Bashforth
+    weights give order min(p, 2) on a non-uniform grid (p only on a uniform sigma grid).
+    """
+    p = float(sampler.order)
+    if sampler.name == "unipc" and sampler.corrector:
+        return f"{p + 1:g}"
+    if sampler.name == "ipndm" and p > 2:
+        return f"2 ({p:g} on a uniform σ grid)"
+    return f"{p:g}"
+
+
 def samplers_page() -> str:
     from omegaconf import OmegaConf
     from sde_diffusion.solvers import SAMPLERS
     out = ["# Sampler reference", "",
            "Generated at build time from the sampler registry (`sde_diffusion.solvers.SAMPLERS`). "
-           "Order: the global convergence order (strong order for SDE samplers); NFE per step: "
+           "Order: the global convergence order with the default options (strong order for SDE "
+           "samplers); NFE per step: "
            "score evaluations per step (the final Tweedie denoising adds one); options: the "
            "constructor's arguments, set from Python as `sample(..., option=value)` and from the "
            "command line as `sampler.options.<option>=value`. Default steps: `conf/sampler/`.", "",
@@ -105,12 +123,13 @@ def samplers_page() -> str:
     details = []
     for name in sorted(SAMPLERS):
         cls = SAMPLERS[name]
+        default = cls()
         doc = (inspect.getdoc(cls) or "").split("\n\n")[0].replace("\n", " ").replace("|", "\\|")
         yaml = ROOT / "conf" / "sampler" / f"{name}.yaml"
         steps = OmegaConf.load(yaml).get("steps", "") if yaml.is_file() else ""
         grid = getattr(cls, "default_grid", None) or "the SDE's"
-        out.append(f"| `{name}` | {cls.order:g} | {cls.evals_per_step} | "
-                   f"{'yes' if cls.stochastic else 'no'} | {grid} | {steps} | {doc} |")
+        out.append(f"| `{name}` | {sampler_order(default)} | {default.evals_per_step} | "
+                   f"{'yes' if default.stochastic else 'no'} | {grid} | {steps} | {doc} |")
         params = [p for p in inspect.signature(cls.__init__).parameters.values() if p.name != "self"]
         details += [f"### `{name}`", ""]
         if params:

@@ -23,8 +23,9 @@ temporary file, and ``clean_stale_tmp`` removes those a ``kill -9`` left behind 
 that exact form, never through a linked folder). A ``checkpoints/`` that links out of its run
 is refused. Reading opens regular files only; a newest file that cannot be read (corrupt, a
 FIFO, a link to a device, tensors that are not plain) is skipped for the newest good one, and
-the warning names both. Pruning keeps
-the newest ``keep`` files *up to the step just written* and never touches a higher step.
+one logged warning names both, once per process and cause (a run loaded again with the same
+files is not reported again). Pruning keeps the newest ``keep`` files *up to the step just
+written* and never touches a higher step.
 
 Finiteness rule (``check_savable``): a checkpoint is written only if every weight, EMA weight
 and optimiser state value is finite and every weight is at most ``max_weight_abs`` (default
@@ -36,11 +37,11 @@ far below float32 overflow; a checkpoint past it would only resume into NaN.
 """
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
 import time
-import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
@@ -56,6 +57,8 @@ CHECKPOINT_KEYS = ("model", "ema", "optimizer", "step", "rng", "data_position", 
 _PATTERN = re.compile(r"^ckpt_(\d+)\.pt$")
 _TMP_PATTERN = re.compile(r"^ckpt_\d+\.pt\.tmp$")
 PathLike = Union[str, Path]
+log = logging.getLogger(__name__)
+_reported_fallbacks: set = set()
 
 
 class CheckpointError(RuntimeError):
@@ -237,10 +240,25 @@ def load_checkpoint(path: PathLike, map_location: Any = "cpu") -> Dict[str, Any]
     return state
 
 
+def _report_fallback(used: Path, errors: List[str]) -> None:
+    """Log the fallback once per process for one (checkpoint used, skipped files) pair.
+
+    A logged warning, not ``warnings.warn``: the cause is a file, not the caller's code, so the
+    Python source line that ``warnings`` prints says nothing; and the ``warnings`` registry
+    de-duplicates per call site, not per cause.
+    """
+    key = (str(used.resolve()), tuple(errors))
+    if key in _reported_fallbacks:
+        return
+    _reported_fallbacks.add(key)
+    log.warning("falling back to %s, the newest readable checkpoint; skipped %d newer: %s",
+                used.name, len(errors), " | ".join(errors))
+
+
 def latest_checkpoint(directory: PathLike, map_location: Any = "cpu"
                       ) -> Tuple[Optional[Path], Optional[Dict[str, Any]]]:
     """The newest checkpoint in ``directory`` that loads; unreadable ones are skipped and one
-    warning names them and the checkpoint used instead.
+    logged warning (once per process and cause) names them and the checkpoint used instead.
 
     Returns (None, None) when there is none; raises ``CheckpointError`` if files exist but
     none can be read.
@@ -254,9 +272,7 @@ def latest_checkpoint(directory: PathLike, map_location: Any = "cpu"
             errors.append(str(e))
             continue
         if errors:
-            warnings.warn(f"falling back to {path.name}, the newest readable checkpoint; "
-                          f"skipped {len(errors)} newer: " + " | ".join(errors),
-                          RuntimeWarning, stacklevel=2)
+            _report_fallback(path, errors)
         return path, state
     if files:
         raise CheckpointError(f"none of the {len(files)} checkpoints in {str(directory)!r} could be "

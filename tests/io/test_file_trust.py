@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -48,20 +50,21 @@ def test_bombs_are_refused_before_any_large_allocation():
     assert max(r["peak_rss_mb"] for r in res) < 500, res
 
 
-def test_an_expanded_tensor_in_a_checkpoint_is_refused_and_the_older_one_used(tmp_path):
+def test_an_expanded_tensor_in_a_checkpoint_is_refused_and_the_older_one_used(tmp_path, caplog):
     run = make_run(tmp_path / "run", step=4)
     good = load_checkpoint(checkpoint_dir(run) / "ckpt_00000004.pt")
     bad = dict(good, model={**good["model"], "x": torch.zeros(1).expand(2 * 10 ** 10)})
     save_checkpoint(bad, checkpoint_dir(run), step=8)
     with pytest.raises(CheckpointError, match=r"tensor 'model.x' of shape \(20000000000,\) is expanded"):
         load_checkpoint(checkpoint_dir(run) / "ckpt_00000008.pt")
-    with pytest.warns(RuntimeWarning, match=r"falling back to ckpt_00000004.pt.*skipped 1 newer.*expanded"):
+    with caplog.at_level(logging.WARNING, logger="sde_diffusion.io.checkpoints"):
         assert load_model(run).meta.step == 4
+    assert re.search(r"falling back to ckpt_00000004.pt.*skipped 1 newer.*expanded", caplog.text)
 
 
 # ------------------------------------------------------------------------------ odd files
 @pytest.mark.parametrize("kind", ["fifo", "devzero", "directory"])
-def test_an_odd_newest_checkpoint_falls_back_to_the_newest_good_one(tmp_path, kind):
+def test_an_odd_newest_checkpoint_falls_back_to_the_newest_good_one(tmp_path, kind, caplog):
     run = make_run(tmp_path / "run", step=4)
     odd = checkpoint_dir(run) / "ckpt_00000009.pt"
     {"fifo": lambda: os.mkfifo(odd), "devzero": lambda: odd.symlink_to("/dev/zero"),
@@ -69,9 +72,29 @@ def test_an_odd_newest_checkpoint_falls_back_to_the_newest_good_one(tmp_path, ki
     what = {"fifo": "a FIFO", "devzero": "a character device", "directory": "a directory"}[kind]
     with pytest.raises(CheckpointError, match=f"checkpoint '.*ckpt_00000009.pt'.* is {what}"):
         load_checkpoint(odd)  # and it returns at once: the FIFO is opened non-blocking
-    with pytest.warns(RuntimeWarning, match=r"falling back to ckpt_00000004.pt, the newest readable"):
+    with caplog.at_level(logging.WARNING, logger="sde_diffusion.io.checkpoints"):
         path, state = latest_checkpoint(checkpoint_dir(run))
+    assert "falling back to ckpt_00000004.pt, the newest readable" in caplog.text
     assert path.name == "ckpt_00000004.pt" and state["step"] == 4
+
+
+def test_the_fallback_is_reported_once_per_cause_without_a_source_line(tmp_path):
+    # a fresh interpreter with warnings shown always and no logging set up: what a user sees
+    run = make_run(tmp_path / "run", step=4)
+    (checkpoint_dir(run) / "ckpt_00000009.pt").mkdir()
+    code = ("import sys; from sde_diffusion.io import load_model, latest_checkpoint, checkpoint_dir\n"
+            "for _ in range(3):\n"
+            "    assert load_model(sys.argv[1]).meta.step == 4\n"
+            "    latest_checkpoint(checkpoint_dir(sys.argv[1]))\n"
+            "(checkpoint_dir(sys.argv[1]) / 'ckpt_00000010.pt').mkdir()\n"
+            "load_model(sys.argv[1])\n")
+    out = subprocess.run([sys.executable, "-W", "always", "-c", code, str(run)], env=subprocess_env(),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert [ln.count("falling back to ckpt_00000004.pt") for ln in lines] == [1, 1], out.stderr
+    assert "skipped 1 newer" in lines[0] and "skipped 2 newer" in lines[1]  # a new cause: reported
+    assert not any("Warning" in ln or ".py:" in ln for ln in lines), out.stderr
 
 
 @pytest.mark.parametrize("name", ["config.json", "model.pt"])

@@ -79,6 +79,18 @@ def test_bad_argument_is_one_line_before_any_step(kwargs, exc, msg):
     assert spy.calls == 0
 
 
+def test_x_init_is_compared_with_shape_when_the_network_declares_no_data_shape():
+    net = torch.nn.Linear(2, 2)  # would fail inside on x_init of 3 features
+    calls = []
+    score = lambda x, t: calls.append(1) or net(x)
+    assert not hasattr(score, "data_shape")
+    with pytest.raises(ValueError, match=r"^shape \(10, 2\) does not match x_init's shape \(10, 3\)$"):
+        sample(SDE, score, (10, 2), sampler="euler", steps=3, x_init=torch.zeros(10, 3))
+    assert calls == []
+    x, _ = sample(SDE, score, (10, 2), sampler="euler", steps=3, x_init=torch.zeros(10, 2))
+    assert x.shape == (10, 2) and len(calls) == 3
+
+
 def test_limit_can_be_raised(monkeypatch):
     monkeypatch.setattr(LIMITS, "max_steps", 10)
     with pytest.raises(ValueError, match="steps must be an integer <= 10"):
