@@ -203,6 +203,16 @@ MUTATIONS = [
      "if _TMP_PATTERN.match(p.name)", "if p.name.endswith(\".tmp\")", ["tests/io/test_file_trust.py", "-k", "naming_scheme"]),
     ("write errors read without their __cause__ / __context__ chain", "sde_diffusion/io/files.py",
      "        e = e.__cause__ or e.__context__", "        e = None", ["tests/io/test_file_trust.py", "-k", "disk_full"]),
+    ("label dropout keeps labels with probability p instead of 1 - p", "sde_diffusion/training/loop.py",
+     "torch.where(u < p, torch.full_like(y, self.model.num_classes), y)",
+     "torch.where(u > p, torch.full_like(y, self.model.num_classes), y)",
+     ["tests/training/test_label_dropout.py", "-k", "fraction"]),
+    ("null label one below num_classes", "sde_diffusion/training/loop.py",
+     "torch.full_like(y, self.model.num_classes), y)", "torch.full_like(y, self.model.num_classes - 1), y)",
+     ["tests/training/test_label_dropout.py", "-k", "fraction"]),
+    ("data_std=None never set from the training data", "sde_diffusion/training/loop.py",
+     "        if not model.data_std_resolved:\n", "        if False:\n",
+     ["tests/training/test_data_std.py", "-k", "sets_data_std or hydra"]),
 ]
 
 MUTATIONS += [  # few-step benchmark: optimize_grid, GITS
