@@ -27,7 +27,7 @@ from .. import registry
 from ..data import DataBundle
 from ..threads import use_thread_plan
 from ..training import Trainer, TrainOptions, TrainResult, link_latest
-from ..training.loop import training_data_std
+from ..data import training_data_std
 from ..training.runtime import progress_enabled, seed_everything
 from .schemas import ImageFolderDataConfig
 from .store import to_plain

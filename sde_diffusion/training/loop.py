@@ -29,7 +29,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from ..data import DataBundle, as_training_data, data_identity, make_loader
+from ..data import DataBundle, as_training_data, data_identity, make_loader, training_data_std
 from ..data.datasets import ResumableBatchSampler
 from .callbacks import (Callback, Checkpointing, FinalEvaluation, FunctionCallback, SamplePlots,
                         SignalHandling)
@@ -44,34 +44,11 @@ from .run_folder import identity_differences, prepare_run_dir, spec_or_none
 from .sampling import check_sampler, generate_samples, sampler_arguments
 from .schedule import make_lr_schedule
 
-__all__ = ["Trainer", "CHECKPOINT_FORMAT", "training_data_std"]
+__all__ = ["Trainer", "CHECKPOINT_FORMAT"]
 
 log = logging.getLogger(__name__)
 progress_log = logging.getLogger("sde_diffusion.training.progress")  # loss lines
 CHECKPOINT_FORMAT = 2
-
-
-def training_data_std(data: Any, limit: int = 4096) -> float:
-    """The standard deviation of the first ``limit`` training samples, all finite values
-    pooled: the sigma_data a model with ``data_std=None`` (Python) or ``model.data_std: null``
-    (Hydra) gets. ``data``: a ``DataBundle`` or a Dataset of tensors or ``(x, ...)`` tuples.
-    Non-finite values are left out (the loss reports them at the first step); constant data
-    (std 0) give 1 with a warning."""
-    if isinstance(data, DataBundle):
-        x = data.train[:limit]
-    else:
-        items = (data[i] for i in range(min(len(data), limit)))
-        x = torch.stack([d[0] if isinstance(d, (tuple, list)) else d for d in items])
-    if x.numel() < 2:
-        raise ValueError(f"cannot estimate data_std from {x.numel()} value(s); give the model "
-                         f"an explicit data_std")
-    x = x.double().flatten()
-    x = x[torch.isfinite(x)]
-    std = round(float(x.std()), 6) if x.numel() >= 2 else 0.0
-    if not std > 0:
-        log.warning("the training data have no spread (std %g): data_std = 1", std)
-        return 1.0
-    return std
 
 
 def _check_arguments(loss, optimizer, run_dir, lr_schedule, tracker, callbacks) -> None:

@@ -12,7 +12,7 @@ from sde_diffusion.models import MLP, ScoreModel
 from sde_diffusion.models.score_model import UNRESOLVED_DATA_STD
 from sde_diffusion.sdes import VPSDE
 from sde_diffusion.training import Trainer, TrainOptions
-from sde_diffusion.training.loop import training_data_std
+from sde_diffusion.data import training_data_std
 
 OPTS = dict(steps=2, batch_size=64, eval_samples=0, n_samples=0, progress=False, seed=0,
             warmup_steps=0, checkpoint_every=2)
