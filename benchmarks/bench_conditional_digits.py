@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from sde_diffusion.data import digits
-from sde_diffusion.losses import dsm_loss
+from sde_diffusion.losses import DenoisingLoss, sample_time
 from sde_diffusion.models import ScoreModel, UNet
 from sde_diffusion.models.classifier import NoiseConditionalClassifier, noisy_classifier_loss
 from sde_diffusion.sdes import VPSDE
@@ -59,6 +59,9 @@ def ema_update(ema: dict, model: nn.Module, decay: float, n: int) -> None:
                 ema[k].copy_(v)
 
 
+DSM = DenoisingLoss()
+
+
 def train_score(data, steps: int, p_uncond: float, seed: int, log) -> ScoreModel:
     torch.manual_seed(seed)
     model = build(float(data.train.std()))
@@ -71,7 +74,12 @@ def train_score(data, steps: int, p_uncond: float, seed: int, log) -> ScoreModel
         for group in opt.param_groups:
             group["lr"] = 1e-3 * min(1.0, (step + 1) / 200)
         idx = torch.randint(0, x.shape[0], (64,), generator=g)
-        loss = dsm_loss(model, x[idx], generator=g, y=y[idx], p_uncond=p_uncond).mean()
+        # t, noise, then label dropout (null label 10), all from g: the draws of the figures
+        t, _ = sample_time(model.sde, 64, "uniform", generator=g)
+        noise = torch.randn(x[idx].shape, generator=g, dtype=x.dtype)
+        drop = torch.rand(64, generator=g, dtype=torch.float64) < p_uncond
+        labels = torch.where(drop, torch.full_like(y[idx], model.num_classes), y[idx])
+        loss = DSM(model, x[idx], y=labels, t=t, noise=noise).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -25,7 +25,7 @@ import time
 import torch
 
 from sde_diffusion.analytic import ring_of_gaussians
-from sde_diffusion.losses import DSMLoss, FlowMatchingLoss
+from sde_diffusion.losses import DenoisingLoss, FlowMatchingLoss
 from sde_diffusion.metrics import frechet_distance, sliced_wasserstein
 from sde_diffusion.models import MLP, ScoreModel
 from sde_diffusion.sdes import RectifiedFlow, VPSDE
@@ -66,7 +66,7 @@ def build(path: str, dim: int, seed: int):
     torch.manual_seed(seed)
     net = MLP(dim, hidden=128, depth=3)
     if path == "vp":
-        return ScoreModel(net, VPSDE(), "eps"), DSMLoss("sigma2", "uniform")
+        return ScoreModel(net, VPSDE(), "eps"), DenoisingLoss("sigma2", "uniform")
     return ScoreModel(net, RectifiedFlow(), "velocity"), FlowMatchingLoss()
 
 

@@ -211,6 +211,16 @@ MUTATIONS = [
      ["tests/solvers/test_flow_samplers.py", "-k", "pf_ode_samplers_start_at_t1"]),
     ("VP end time with power 1 instead of 2", "sde_diffusion/solvers/grids.py",
      "FEW_STEP_POWER = 2.0", "FEW_STEP_POWER = 1.0", ["tests/solvers/test_grids.py", "-k", "end_time_rule"]),
+    ("label dropout keeps labels with probability p instead of 1 - p", "sde_diffusion/training/loop.py",
+     "torch.where(u < p, torch.full_like(y, self.model.num_classes), y)",
+     "torch.where(u > p, torch.full_like(y, self.model.num_classes), y)",
+     ["tests/training/test_label_dropout.py", "-k", "fraction"]),
+    ("null label one below num_classes", "sde_diffusion/training/loop.py",
+     "torch.full_like(y, self.model.num_classes), y)", "torch.full_like(y, self.model.num_classes - 1), y)",
+     ["tests/training/test_label_dropout.py", "-k", "fraction"]),
+    ("data_std=None never set from the training data", "sde_diffusion/training/loop.py",
+     "        if not model.data_std_resolved:\n", "        if False:\n",
+     ["tests/training/test_data_std.py", "-k", "sets_data_std or hydra"]),
 ]
 
 MUTATIONS += [  # few-step benchmark: optimize_grid, GITS

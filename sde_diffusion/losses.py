@@ -42,9 +42,8 @@ w(t)/c(t) |pred - target|^2 in the model's own parameterisation out):
                                            D = alpha sigma' - alpha' sigma); coupling "independent"
                                            or "ot" (minibatch optimal transport, ``pot``)
 
-Class-conditional models: ``y`` (N,) integer labels go to ``model.native(x_t, t, y)``; with
-``p_uncond = p`` each label is replaced by the null label ``num_classes`` with probability p
-(label dropout, so one network learns both the conditional and the unconditional score).
+Class-conditional models: ``y`` (N,) integer labels go to ``model.native(x_t, t, y)`` as given;
+label dropout (the null label ``num_classes``) is the trainer's (``TrainOptions.label_dropout``).
 
 Losses return one value per sample (shape (N,)); the caller reduces, weights and logs.
 """
@@ -61,8 +60,8 @@ from .sdes.base import SDE
 from .contract import check_choice, check_finite_number, check_positive
 from .utils import append_dims
 
-__all__ = ["WEIGHTINGS", "T_SAMPLINGS", "sample_time", "eps_weight", "dsm_loss", "DSMLoss",
-           "lognormal_time_density", "likelihood_eps_weight", "weighted_dsm", "DenoisingLoss",
+__all__ = ["WEIGHTINGS", "T_SAMPLINGS", "sample_time", "eps_weight", "lognormal_time_density",
+           "likelihood_eps_weight", "weighted_dsm", "DenoisingLoss",
            "LikelihoodLoss", "EDMLoss", "FlowMatchingLoss", "COUPLINGS", "ot_pairing", "LOSS_KINDS",
            "make_loss"]
 
@@ -147,63 +146,6 @@ def eps_weight(sde: SDE, t: torch.Tensor, weighting: str = "sigma2", sigma_data:
     return 1.0 / sde.marginal(t)[1] ** 2
 
 
-def dsm_loss(model, x0: torch.Tensor, weighting: str = "sigma2", t_sampling: str = "uniform",
-             t: Optional[torch.Tensor] = None, noise: Optional[torch.Tensor] = None,
-             generator: Optional[torch.Generator] = None, reduce: str = "mean",
-             max_weight: Optional[float] = None, sigma_data: Optional[float] = None,
-             p_mean: float = P_MEAN, p_std: float = P_STD, y: Optional[torch.Tensor] = None,
-             p_uncond: float = 0.0, num_classes: Optional[int] = None) -> torch.Tensor:
-    """Per-sample DSM loss of a ``ScoreModel`` (anything with ``.sde`` and ``.native(x, t)``).
-
-    Args:
-        x0: clean data (N, ...).
-        t, noise: fix the time (float, shape (N,)) and the noise instead of sampling them.
-        reduce: "mean" or "sum" of the squared error over the data dimensions.
-        max_weight: optional clamp of the weight in the model's own parameterisation, where the
-            exact factor explodes (e.g. an x0-model under the sigma2 weighting as s -> 0).
-        sigma_data, p_mean, p_std: EDM's sigma_d (default: ``model.data_std``, else 0.5) and
-            log-normal parameters, used by weighting "edm" / t_sampling "lognormal".
-        y: optional integer class labels (N,), passed as ``model.native(x_t, t, y)``.
-        p_uncond: probability of replacing each label by the null label ``num_classes``
-            (default: ``model.net.num_classes``), drawn from ``generator`` after t and noise.
-    Returns:
-        (N,) tensor: w(t)/c(t) |pred - target|^2, unbiased for J / (data dims if "mean").
-    """
-    check_choice("reduce", reduce, ("mean", "sum"))
-    sde: SDE = model.sde
-    n = x0.shape[0]
-    p_uncond = check_finite_number("p_uncond", p_uncond)
-    if not 0.0 <= p_uncond <= 1.0:
-        raise ValueError(f"p_uncond must lie in [0, 1], got {p_uncond!r}")
-    if y is not None:
-        y = torch.as_tensor(y, device=x0.device)
-        if y.is_floating_point() or y.dtype == torch.bool or y.shape != (n,):
-            raise ValueError(f"labels y must be integers of shape ({n},), got dtype {y.dtype}, "
-                             f"shape {tuple(y.shape)}")
-        if p_uncond > 0 and num_classes is None:
-            num_classes = getattr(getattr(model, "net", None), "num_classes", None)
-            if num_classes is None:
-                raise ValueError("p_uncond > 0 needs num_classes (the null label's index)")
-    if t is None:
-        t, corr = sample_time(sde, n, t_sampling, generator=generator, device=x0.device,
-                              p_mean=p_mean, p_std=p_std)
-    else:
-        t = torch.as_tensor(t, dtype=torch.float64, device=x0.device).expand(n)
-        corr = torch.ones_like(t)
-    if noise is None:
-        noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype,
-                            device=generator.device if generator is not None else x0.device).to(x0.device)
-    x_t = sde.perturb(x0, t, noise)
-    if y is not None and p_uncond > 0:
-        u = torch.rand(n, generator=generator, dtype=torch.float64,
-                       device=generator.device if generator is not None else x0.device).to(x0.device)
-        y = torch.where(u < p_uncond, torch.full_like(y, int(num_classes)), y)
-    if sigma_data is None:
-        sigma_data = float(getattr(model, "data_std", SIGMA_DATA))
-    w = eps_weight(sde, t, weighting, sigma_data, p_mean, p_std) * corr
-    return weighted_dsm(model, x0, t, noise, w, y=y, reduce=reduce, max_weight=max_weight, x_t=x_t)
-
-
 def weighted_dsm(model, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, weight: torch.Tensor,
                  y: Optional[torch.Tensor] = None, reduce: str = "mean",
                  max_weight: Optional[float] = None, x_t: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -233,16 +175,26 @@ def weighted_dsm(model, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, 
     return weight.to(err.dtype) * err
 
 
-class DSMLoss:
-    """Configured DSM loss: ``DSMLoss(weighting, t_sampling)(model, x0, generator) -> (N,)``."""
+# ---------------------------------------------------------------- named losses
+class DenoisingLoss:
+    """Denoising score matching with a named ``weighting`` and ``t_sampling``:
+    ``DenoisingLoss(weighting, t_sampling)(model, x0, generator[, y]) -> (N,)`` per-sample
+    ``w(t) corr(t) / c(t) |pred - target|^2`` on ``weighted_dsm``, unbiased for J (divided by
+    the data dimensions if ``reduce="mean"``).
+
+    Args:
+        max_weight: optional clamp of the weight in the model's own parameterisation, where the
+            exact factor explodes (e.g. an x0-model under the sigma2 weighting as s -> 0).
+        sigma_data, p_mean, p_std: EDM's sigma_d (default: ``model.data_std``, else 0.5) and log-normal
+            parameters, used by weighting "edm" / t_sampling "lognormal".
+    Call: ``y`` (N,) integer labels go to the model as given (the trainer applies label
+    dropout); ``t`` (float, (N,) or scalar) and ``noise`` fix what is otherwise drawn from
+    ``generator`` (t first, then the noise).
+    """
 
     def __init__(self, weighting: str = "sigma2", t_sampling: str = "uniform", reduce: str = "mean",
                  max_weight: Optional[float] = None, sigma_data: Optional[float] = None,
-                 p_mean: float = P_MEAN, p_std: float = P_STD, p_uncond: float = 0.0,
-                 num_classes: Optional[int] = None):
-        if not 0.0 <= check_finite_number("p_uncond", p_uncond) <= 1.0:
-            raise ValueError(f"p_uncond must lie in [0, 1], got {p_uncond!r}")
-        self.p_uncond, self.num_classes = float(p_uncond), num_classes
+                 p_mean: float = P_MEAN, p_std: float = P_STD):
         if max_weight is not None:
             check_positive("max_weight", max_weight)
         if sigma_data is not None:
@@ -256,29 +208,37 @@ class DSMLoss:
         self.sigma_data, self.p_mean, self.p_std = sigma_data, p_mean, p_std
 
     def __call__(self, model, x0: torch.Tensor, generator: Optional[torch.Generator] = None,
-                 y: Optional[torch.Tensor] = None) -> torch.Tensor:
-        return dsm_loss(model, x0, self.weighting, self.t_sampling, generator=generator,
-                        reduce=self.reduce, max_weight=self.max_weight, sigma_data=self.sigma_data,
-                        p_mean=self.p_mean, p_std=self.p_std, y=y, p_uncond=self.p_uncond,
-                        num_classes=self.num_classes)
+                 y: Optional[torch.Tensor] = None, t: Optional[torch.Tensor] = None,
+                 noise: Optional[torch.Tensor] = None) -> torch.Tensor:
+        sde: SDE = model.sde
+        n = x0.shape[0]
+        if t is None:
+            t, corr = sample_time(sde, n, self.t_sampling, generator=generator, device=x0.device,
+                                  p_mean=self.p_mean, p_std=self.p_std)
+        else:
+            t = torch.as_tensor(t, dtype=torch.float64, device=x0.device).expand(n)
+            corr = torch.ones_like(t)
+        if noise is None:
+            dev = generator.device if generator is not None else x0.device
+            noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=dev).to(x0.device)
+        sigma_data = self.sigma_data if self.sigma_data is not None else \
+            float(getattr(model, "data_std", SIGMA_DATA))
+        w = eps_weight(sde, t, self.weighting, sigma_data, self.p_mean, self.p_std) * corr
+        return weighted_dsm(model, x0, t, noise, w, y=y, reduce=self.reduce,
+                            max_weight=self.max_weight)
 
     def __repr__(self):
-        return f"DSMLoss(weighting={self.weighting!r}, t_sampling={self.t_sampling!r})"
+        return f"{type(self).__name__}(weighting={self.weighting!r}, t_sampling={self.t_sampling!r})"
 
 
-# ---------------------------------------------------------------- named losses
-class DenoisingLoss(DSMLoss):
-    """Denoising score matching with a named ``weighting`` and ``t_sampling`` (per-sample)."""
-
-
-class LikelihoodLoss(DSMLoss):
+class LikelihoodLoss(DenoisingLoss):
     """The likelihood-weighted loss (lambda = g^2: a bound on -log p), importance-sampled t."""
 
     def __init__(self, t_sampling: str = "importance", reduce: str = "mean", **kw):
         super().__init__("likelihood", t_sampling, reduce, **kw)
 
 
-class EDMLoss(DSMLoss):
+class EDMLoss(DenoisingLoss):
     """EDM's loss (Karras et al. 2022): ln sigma ~ N(p_mean, p_std^2), weight lambda(sigma) =
     (sigma^2 + sigma_d^2) / (sigma sigma_d)^2 on |D - x_0|^2."""
 
@@ -350,14 +310,13 @@ LOSS_KINDS = ("dsm", "flow_matching")
 
 
 def make_loss(kind: str = "dsm", coupling: str = "independent", **options):
-    """The trainer's loss from ``train.loss``: ``DSMLoss(**options)`` or, for "flow_matching",
+    """The trainer's loss from ``train.loss``: ``DenoisingLoss(**options)`` or, for "flow_matching",
     ``FlowMatchingLoss(coupling, reduce)`` (its other options must keep their defaults)."""
     check_choice("loss kind", kind, LOSS_KINDS)
     if kind == "dsm":
-        return DSMLoss(**options)
+        return DenoisingLoss(**options)
     defaults = {"weighting": "sigma2", "t_sampling": "uniform", "max_weight": None,
-                "sigma_data": None, "p_mean": P_MEAN, "p_std": P_STD, "p_uncond": 0.0,
-                "num_classes": None}
+                "sigma_data": None, "p_mean": P_MEAN, "p_std": P_STD}
     changed = sorted(k for k, v in options.items() if k in defaults and v != defaults[k])
     if changed:
         raise ValueError(f"loss kind 'flow_matching' takes only coupling and reduce; "

@@ -103,6 +103,20 @@ def _record(obj: Any, name: str, bound: Dict[str, Any]) -> None:
         d[_KEY] = (name, bound)
 
 
+def update_recorded(obj: Any, **changes: Any) -> None:
+    """Replace recorded constructor arguments of ``obj`` (a value the object resolves after
+    construction, e.g. a ScoreModel's ``data_std`` from the training data). No-op for an
+    object that records nothing; an argument it never took raises ``ValueError``."""
+    rec = getattr(obj, "__dict__", {}).get(_KEY)
+    if rec is None:
+        return
+    name, bound = rec
+    unknown = sorted(set(changes) - set(bound))
+    if unknown:
+        raise ValueError(f"{name} records no argument(s) {unknown}; recorded: {sorted(bound)}")
+    obj.__dict__[_KEY] = (name, {**bound, **changes})
+
+
 def _bind(fn: Callable, args: tuple, kwargs: dict, skip_first: bool) -> Dict[str, Any]:
     """The call's arguments by parameter name (``*args`` under ``_args_``), defaults applied
     (a saved spec does not depend on the defaults of a later version)."""

@@ -27,6 +27,7 @@ from .. import registry
 from ..data import DataBundle
 from ..threads import use_thread_plan
 from ..training import Trainer, TrainOptions, TrainResult, link_latest
+from ..data import training_data_std
 from ..training.runtime import progress_enabled, seed_everything
 from .schemas import ImageFolderDataConfig
 from .store import to_plain
@@ -66,26 +67,14 @@ def net_shape_kwargs(net: Mapping[str, Any], data_shape: Sequence[int]) -> Dict[
     return {"dim": math.prod(shape)}
 
 
-def training_data_std(data: Any, limit: int = 4096) -> float:
-    """The standard deviation of (up to ``limit``) training samples, all values pooled: the
-    ``data_std`` (sigma_data) a ``model.data_std: null`` config records."""
-    if isinstance(data, DataBundle):
-        x = data.train[:limit]
-    else:
-        items = (data[i] for i in range(min(len(data), limit)))
-        x = torch.stack([d[0] if isinstance(d, tuple) else d for d in items])
-    if x.numel() < 2:
-        raise ValueError(f"cannot estimate data_std from {x.numel()} value(s); set model.data_std")
-    return round(float(x.double().std()), 6)
-
-
 def build_model(model: Any, sde: Any, data_shape: Sequence[int],
                 data_std: Optional[float] = None) -> torch.nn.Module:
     """``ScoreModel`` from the ``model:`` node (``net``, ``parameterization``, ``data_std``,
     ``input_scaling``) and the ``sde:`` node, both built from the allow-list only.
 
-    ``data_std`` is used when the node's own is null (default 1.0). Plain mappings or
-    DictConfigs; errors name the key (``model.net``, ``model.sde``)."""
+    ``data_std`` is used when the node's own is null; with neither, the ScoreModel gets
+    ``data_std=None`` (a Trainer sets it from its data). Plain mappings or DictConfigs; errors
+    name the key (``model.net``, ``model.sde``)."""
     m, s = to_plain(model), to_plain(sde)
     if not isinstance(m, Mapping) or not isinstance(m.get("net"), Mapping) or "_target_" not in m["net"]:
         raise ValueError(f"the model config needs a 'net' with a '_target_' (see conf/model/), "
@@ -93,7 +82,7 @@ def build_model(model: Any, sde: Any, data_shape: Sequence[int],
     if not isinstance(s, Mapping) or "_target_" not in s:
         raise ValueError(f"the sde config needs a '_target_' (see conf/sde/), got {s!r}")
     std = m.get("data_std")
-    std = std if std is not None else (data_std if data_std is not None else 1.0)
+    std = std if std is not None else data_std
     spec = {"sde": s, "net": {**m["net"], **net_shape_kwargs(m["net"], data_shape)},
             "parameterization": m.get("parameterization", "eps"), "data_std": std,
             "input_scaling": m.get("input_scaling", True)}
@@ -146,7 +135,7 @@ def build_trainer(cfg: Union[DictConfig, Mapping[str, Any]], run_dir: Union[str,
     data = registry.build(c["data"], path="data")
     info = data.info
     c["model"] = dict(c["model"])
-    if c["model"].get("data_std") is None:  # sigma_data of the training data, kept in the config
+    if c["model"].get("data_std") is None:  # the Trainer's rule, resolved here for the run config
         c["model"]["data_std"] = training_data_std(data)
     model = build_model(c["model"], c["sde"], info.data_shape)
     run_dir = Path(run_dir)

@@ -6,7 +6,7 @@ Points: ``three_clusters`` (the tutorial's 1-D example), ``ring`` (8 Gaussians),
 ``ImageFolderDataset`` (streamed from disk). ``bundle.dataset("train")`` is a bundle's Dataset;
 ``make_loader`` wraps any Dataset in a resumable ``DataLoader``.
 """
-from .bundle import DataBundle, as_training_data
+from .bundle import DataBundle, as_training_data, training_data_std
 from .datasets import (DataInfo, ResumableBatchSampler, TensorData, data_identity, make_loader,
                        tensor_hash)
 from .folder import ImageFolderDataset
@@ -15,7 +15,7 @@ from .mnist1d import mnist1d
 from .toys import (checkerboard, mixture_bundle, pinwheel, ring, swiss_roll, three_clusters,
                    two_moons)
 
-__all__ = ["DataBundle", "as_training_data", "DataInfo", "TensorData", "ImageFolderDataset", "ResumableBatchSampler",
+__all__ = ["DataBundle", "as_training_data", "training_data_std", "DataInfo", "TensorData", "ImageFolderDataset", "ResumableBatchSampler",
            "make_loader", "data_identity", "tensor_hash", "three_clusters", "ring",
            "checkerboard", "swiss_roll", "two_moons", "pinwheel", "mixture_bundle", "digits",
            "mnist", "cifar10", "image_folder", "uint8_to_unit_range", "IMAGE_EXTENSIONS", "mnist1d"]

@@ -4,6 +4,8 @@
 the trainer needs (shape and kind inferred)."""
 from __future__ import annotations
 
+import logging
+
 from dataclasses import dataclass, field
 from typing import Any, Optional, Tuple
 
@@ -11,7 +13,7 @@ import torch
 
 from .datasets import DataInfo, TensorData
 
-__all__ = ["DataBundle", "as_training_data"]
+__all__ = ["DataBundle", "as_training_data", "training_data_std"]
 
 
 @dataclass
@@ -155,3 +157,29 @@ def as_training_data(data: Any, name: str = "tensor") -> Tuple[Any, DataInfo, Op
         x = item[0] if isinstance(item, (tuple, list)) else item
         info = _infer_info(_check_values(x, "a sample of the training data"), type(dataset).__name__)
     return data, info, None
+
+
+log = logging.getLogger(__name__)
+
+
+def training_data_std(data: Any, limit: int = 4096) -> float:
+    """The standard deviation of the first ``limit`` training samples, all finite values
+    pooled: the sigma_data a model with ``data_std=None`` (Python) or ``model.data_std: null``
+    (Hydra) gets. ``data``: a ``DataBundle`` or a Dataset of tensors or ``(x, ...)`` tuples.
+    Non-finite values are left out (the loss reports them at the first step); constant data
+    (std 0) give 1 with a warning."""
+    if isinstance(data, DataBundle):
+        x = data.train[:limit]
+    else:
+        items = (data[i] for i in range(min(len(data), limit)))
+        x = torch.stack([d[0] if isinstance(d, (tuple, list)) else d for d in items])
+    if x.numel() < 2:
+        raise ValueError(f"cannot estimate data_std from {x.numel()} value(s); give the model "
+                         f"an explicit data_std")
+    x = x.double().flatten()
+    x = x[torch.isfinite(x)]
+    std = round(float(x.std()), 6) if x.numel() >= 2 else 0.0
+    if not std > 0:
+        log.warning("the training data have no spread (std %g): data_std = 1", std)
+        return 1.0
+    return std

@@ -14,9 +14,12 @@ from ..sdes.base import SDE
 from ..contract import check_choice
 from .parameterization import PARAMETERIZATIONS, check_velocity_sde, convert
 from .precond import PRECONDS, make_precond
-from ..registry import register
+from ..registry import register, update_recorded
 
-__all__ = ["ScoreModel"]
+__all__ = ["ScoreModel", "UNRESOLVED_DATA_STD"]
+
+#: sigma_data of a model built with ``data_std=None`` until a Trainer sets it from its data
+UNRESOLVED_DATA_STD = 1.0
 
 
 def _takes_labels(net: nn.Module) -> bool:
@@ -39,7 +42,12 @@ class ScoreModel(nn.Module):
         sde: the forward SDE whose kernel (m(t), s(t)) defines the conversions.
         parameterization: "score", "eps", "x0", "v", or "edm" (Karras et al.'s
             preconditioning, an x0-prediction); see ``models/precond.py``.
-        data_std: sigma_data of the input scaling c_in = 1/sqrt(m^2 data_std^2 + s^2) (EDM: 0.5).
+        data_std: sigma_data of the input scaling c_in = 1/sqrt(m^2 data_std^2 + s^2) (and of
+            EDM's preconditioning). ``None`` (default, as the Hydra schema's ``null``): the
+            training data's std, set by the ``Trainer`` from the data it is given and recorded
+            in the saved spec; until then 1 (unit-variance data, the scale of the N(0, I)
+            prior), so an untrained model or a hand-written loop works unchanged. A number
+            wins and is never changed.
         input_scaling: feed x_t unscaled when False (not for "edm").
     The network's time input is the precond's noise label, in [0, 1] for every SDE.
     """
@@ -47,7 +55,7 @@ class ScoreModel(nn.Module):
     parameterizations = PARAMETERIZATIONS + ("edm",)
 
     def __init__(self, net: nn.Module, sde: SDE, parameterization: str = "eps",
-                 data_std: float = 1.0, input_scaling: bool = True):
+                 data_std: Optional[float] = None, input_scaling: bool = True):
         super().__init__()
         if not callable(net):
             raise TypeError(f"net must be a module (or callable) net(x, noise_label), got {type(net).__name__}")
@@ -58,9 +66,25 @@ class ScoreModel(nn.Module):
             check_velocity_sde(sde)
         self.net = net
         self.sde = sde
-        self.precond = make_precond(parameterization, sde, data_std, input_scaling)
-        self.data_std = self.precond.data_std
         self.input_scaling = input_scaling
+        self.data_std_from_data = data_std is None  # the rule: the training data's std
+        self.data_std_resolved = data_std is not None  # False until a Trainer sets it
+        self._set_precond(UNRESOLVED_DATA_STD if data_std is None else data_std)
+
+    def _set_precond(self, data_std: float) -> None:
+        self.precond = make_precond(self.parameterization, self.sde, data_std, self.input_scaling)
+        self.data_std = self.precond.data_std
+
+    def set_data_std(self, value: float) -> None:
+        """Resolve ``data_std=None`` to ``value`` (the training data's std; the ``Trainer``
+        calls this), recorded in the model's spec so save/load keep it. A model built with a
+        number refuses: an explicit value wins."""
+        if not self.data_std_from_data:
+            raise ValueError(f"data_std was given as {self.data_std:g}; build the model with "
+                             f"data_std=None to set it from the data")
+        self._set_precond(value)
+        self.data_std_resolved = True
+        update_recorded(self, data_std=self.data_std)
 
     @staticmethod
     def _per_sample(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

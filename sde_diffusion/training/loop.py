@@ -7,6 +7,13 @@ One optimiser step (A = ``accumulate`` micro-batches of the loader's batch B):
     lr  = base_lr * f(step)                           (``schedule.lr_factor``: warm-up, then decay)
     clip |grad| to grad_clip;  optimiser step;  ema_d <- d ema_d + (1 - d) theta  for every decay
 
+Class-conditional (``options.conditional``): each label goes to the loss as given, or with
+probability ``options.label_dropout`` as the null label ``model.num_classes`` (drawn from the
+trainer's generator before the loss draws t and noise).
+
+A model built with ``data_std=None`` gets sigma_data = ``training_data_std`` of the data
+given here (set before the model's spec is recorded, so checkpoints hold the number).
+
 Resuming restores weights, every EMA, optimiser, step, RNG states and the loader position, so
 a killed and restarted run ends with the same parameters as an uninterrupted one (CPU, tested).
 """
@@ -22,7 +29,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from ..data import DataBundle, as_training_data, data_identity, make_loader
+from ..data import DataBundle, as_training_data, data_identity, make_loader, training_data_std
 from ..data.datasets import ResumableBatchSampler
 from .callbacks import (Callback, Checkpointing, FinalEvaluation, FunctionCallback, SamplePlots,
                         SignalHandling)
@@ -74,9 +81,11 @@ class Trainer:
     """Train a ScoreModel.
 
     Args:
-        model: the ``ScoreModel`` (its ``sde`` defines the loss' kernel).
+        model: the ``ScoreModel`` (its ``sde`` defines the loss' kernel); ``data_std=None`` is
+            set here from ``data`` (``training_data_std``).
         loss: ``loss(model, x0, generator=g[, y=labels]) -> (N,)`` per-sample losses; default
-            ``losses.make_loss(**options.loss)``. Labels are passed only with ``options.conditional``.
+            ``losses.make_loss(**options.loss)``. Labels are passed only with ``options.conditional``,
+            after label dropout (``options.label_dropout``).
         optimizer: a factory ``params -> Optimizer`` (``partial(torch.optim.AdamW, lr=...)``);
             default AdamW(lr, betas, weight_decay) from the options.
         data: a ``DataLoader`` (best: ``data.make_loader``, which resumes exactly), a Dataset
@@ -132,6 +141,9 @@ class Trainer:
                  len(data.dataset), tuple(info.data_shape), info.kind)
         self.identity = {"seed": self.seed, "data": data_identity(data.dataset)}
         # model, loss, optimiser
+        if not model.data_std_resolved:
+            model.set_data_std(training_data_std(bundle if bundle is not None else data.dataset))
+            log.info("data_std (sigma_data) from the training data: %g", model.data_std)
         self.model = model.to(self.device)
         # the data are cast to the model's floating dtype at every batch (float64 data, float32 net)
         self.data_dtype = next((p.dtype for p in self.model.parameters() if p.is_floating_point()),
@@ -146,6 +158,10 @@ class Trainer:
             p.kind == p.VAR_KEYWORD for p in params.values())
         if o.conditional and self.data_info.num_classes is None:
             raise ValueError(f"train.conditional=true but data {self.data_info.name!r} has no labels")
+        if o.label_dropout > 0 and model.num_classes == 0:
+            raise ValueError(f"train.label_dropout={o.label_dropout!r} needs a class-conditional "
+                             f"network (num_classes > 0, whose index is the null label); "
+                             f"{type(model.net).__name__} has none")
         if o.conditional and not ("y" in params or any(p.kind == p.VAR_KEYWORD for p in params.values())):
             raise TypeError("train.conditional=true but the loss takes no `y` (labels) argument")
         self.train_model = self._training_view()
@@ -208,6 +224,11 @@ class Trainer:
         meta = state["meta"]
         old = {"seed": meta.get("seed"), "data": meta.get("data"),
                "model": state.get("model_spec") or meta.get("model_spec")}
+        old_std = old["model"].get("data_std") if isinstance(old["model"], dict) else None
+        if "data" in self.options.resume_ignore and self.model.data_std_from_data and \
+                old_std is not None and old_std != self.model.data_std:
+            self.model.set_data_std(old_std)  # other data accepted: keep the trained sigma_data
+            self.identity["model"] = spec_or_none(self.model)
         diffs = identity_differences(old, self.identity, self.options.resume_ignore)
         if diffs:
             raise ValueError(f"{self.run_dir} holds checkpoints of a different run ({'; '.join(diffs)}); "
@@ -320,6 +341,15 @@ class Trainer:
     def lr_at(self, step: int) -> float:
         return self.base_lrs[0] * float(self.lr_schedule(step))
 
+    def drop_labels(self, y: torch.Tensor) -> torch.Tensor:
+        """Label dropout: each label becomes the null label ``model.num_classes`` with
+        probability ``options.label_dropout`` (one uniform per label from the generator)."""
+        p = self.options.label_dropout
+        if p == 0:
+            return y
+        u = torch.rand(y.shape[0], generator=self.generator, dtype=torch.float64).to(y.device)
+        return torch.where(u < p, torch.full_like(y, self.model.num_classes), y)
+
     def train_step(self) -> torch.Tensor:
         """One optimiser step; raises NonFiniteLossError before updating on NaN/inf."""
         self.model.train()
@@ -330,7 +360,7 @@ class Trainer:
             x0, y = self._next_batch()
             kw: Dict[str, Any] = {"generator": self.generator} if self._loss_takes_generator else {}
             if o.conditional:
-                kw["y"] = y
+                kw["y"] = self.drop_labels(y)
             with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
                 per_sample = self.loss_fn(self.train_model, x0, **kw)
             if not torch.is_tensor(per_sample) or per_sample.shape != (x0.shape[0],):

@@ -31,7 +31,6 @@ class LossOptions:
     sigma_data: Optional[float] = None
     p_mean: float = -1.2
     p_std: float = 1.2
-    p_uncond: float = 0.0  # label dropout for class-conditional training (needs train.conditional)
 
 
 def _num(name: str, value: Any, *, integer: bool = False, low: Optional[float] = None,
@@ -84,6 +83,11 @@ class TrainOptions:
     ``accumulate`` micro-batches are averaged per optimiser step; ``steps`` counts optimiser steps.
     ``ema_decay`` is the primary EMA (sampling, evaluation); ``ema_extra`` more decays kept too.
 
+    Class-conditional training (``conditional``): the data's labels go to the loss as ``y``;
+    ``label_dropout`` = p replaces each by the null label ``model.num_classes`` with
+    probability p (one network learns the conditional and the unconditional score, for
+    classifier-free guidance); the losses never see p.
+
     Safety: ``max_weight_abs`` refuses to write a checkpoint whose weights exceed it in magnitude
     (a diverged run); ``fresh_start`` says what ``resume=false`` does in a folder with
     checkpoints ("refuse" or "move" them aside); ``resume_ignore`` lists the identity checks
@@ -103,6 +107,7 @@ class TrainOptions:
     ema_extra: List[float] = field(default_factory=list)
     loss: LossOptions = field(default_factory=LossOptions)
     conditional: bool = False
+    label_dropout: float = 0.0
     seed: Optional[int] = None
     device: str = "auto"
     amp: bool = True
@@ -197,10 +202,10 @@ class TrainOptions:
         _num("max_weight_abs", self.max_weight_abs, low=0, low_open=True, allow_none=True)
         _choice("loss.kind", self.loss.kind, ("dsm", "flow_matching"))
         _choice("loss.coupling", self.loss.coupling, ("independent", "ot"))
-        _num("loss.p_uncond", self.loss.p_uncond, low=0, high=1)
-        if self.loss.p_uncond > 0 and not self.conditional:
-            raise ValueError(f"train.loss.p_uncond={self.loss.p_uncond!r} (label dropout) needs "
-                             f"train.conditional=true")
+        _num("label_dropout", self.label_dropout, low=0, high=1)
+        if self.label_dropout > 0 and not self.conditional:
+            raise ValueError(f"train.label_dropout={self.label_dropout!r} needs "
+                             f"train.conditional=true (labels to drop)")
         if self.warmup_steps > self.steps and self.lr_schedule != "constant":
             raise ValueError(f"train.warmup_steps={self.warmup_steps} exceeds train.steps="
                              f"{self.steps}: the {self.lr_schedule} decay would never start")

@@ -7,7 +7,7 @@ import torch
 from sde_diffusion.analytic import GaussianMixture, random_full_mixture, ring_of_gaussians
 from sde_diffusion.conditional import (LinearMeasurement, cfg_score, classifier_score,
                                        posterior_score, replacement)
-from sde_diffusion.losses import dsm_loss
+from sde_diffusion.losses import DenoisingLoss
 from sde_diffusion.metrics import sliced_wasserstein
 from sde_diffusion.models import MLP, ScoreModel, UNet
 from sde_diffusion.models.classifier import NoiseConditionalClassifier, noisy_classifier_loss
@@ -195,27 +195,24 @@ def test_mlp_and_unet_label_embeddings():
         plain(torch.zeros(2, 4), torch.zeros(2), torch.zeros(2, dtype=torch.long))
 
 
-def test_label_dropout_in_the_dsm_loss():
-    """p_uncond = 1 trains every sample on the null label (= y None); p_uncond = 0 keeps y; at
-    p_uncond = 0.5 the dropped fraction is Binomial(4000, 0.5)."""
+def test_the_loss_trains_on_the_labels_it_is_given():
+    """The null label 3 in the loss = no labels (the unconditional score); real labels change it.
+    Label dropout is the trainer's (tests/training/test_label_dropout.py)."""
     net = MLP(2, hidden=16, depth=1, num_classes=3)
     model = ScoreModel(net, VPSDE())
     x0, y = torch.randn(64, 2), torch.randint(0, 3, (64,))
     t, noise = torch.full((64,), 0.5), torch.randn(64, 2)
+    loss = DenoisingLoss()
     with torch.no_grad():
-        a = dsm_loss(model, x0, t=t, noise=noise, y=y, p_uncond=1.0)
-        b = dsm_loss(model, x0, t=t, noise=noise, y=torch.full((64,), 3))
-        c = dsm_loss(model, x0, t=t, noise=noise)
-        d = dsm_loss(model, x0, t=t, noise=noise, y=y, p_uncond=0.0)
-    torch.testing.assert_close(a, b)
+        b = loss(model, x0, t=t, noise=noise, y=torch.full((64,), 3))
+        c = loss(model, x0, t=t, noise=noise)
+        d = loss(model, x0, t=t, noise=noise, y=y)
     torch.testing.assert_close(b, c)
     assert float((d - b).abs().max()) > 1e-6  # the labels do change the conditional loss
     seen = []
     model.native = lambda x, tt, y=None: (seen.append(y), ("eps", torch.zeros_like(x)))[1]
-    dsm_loss(model, torch.zeros(4000, 2), y=torch.zeros(4000, dtype=torch.long), p_uncond=0.5,
-             generator=torch.Generator().manual_seed(0))
-    frac = float((seen[0] == 3).double().mean())
-    assert abs(frac - 0.5) < 4 * math.sqrt(0.25 / 4000)
+    loss(model, x0, y=y, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(seen[0], y)  # passed through unchanged: the loss drops nothing
 
 
 def test_noise_conditional_classifier_learns_the_exact_classifier():

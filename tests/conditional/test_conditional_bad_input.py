@@ -9,7 +9,8 @@ import torch
 from sde_diffusion.analytic import GaussianMixture, random_full_mixture, ring_of_gaussians
 from sde_diffusion.conditional import (LinearMeasurement, cfg_score, classifier_score,
                                        posterior_score, replacement)
-from sde_diffusion.losses import dsm_loss
+from sde_diffusion.losses import DenoisingLoss
+from sde_diffusion.training import TrainOptions
 from sde_diffusion.models import MLP, ScoreModel, UNet
 from sde_diffusion.models.classifier import NoiseConditionalClassifier
 from sde_diffusion.sdes import VPSDE
@@ -150,10 +151,19 @@ def test_labels_to_an_unconditional_unet():
         net(torch.zeros(2, 1, 8, 8), torch.zeros(2), torch.zeros(2, dtype=torch.long))
 
 
-@pytest.mark.parametrize("p", [-0.1, 1.5])
-def test_bad_label_dropout(p):
-    with pytest.raises(ValueError, match="p_uncond must lie in"):
-        dsm_loss(cond_model(3), torch.zeros(4, 4), y=torch.zeros(4, dtype=torch.long), p_uncond=p)
+@pytest.mark.parametrize("p, kind, msg", [
+    (-0.1, ValueError, r"train.label_dropout must be >= 0, got -0.1"),
+    (1.5, ValueError, r"train.label_dropout must be <= 1, got 1.5"),
+    (float("nan"), ValueError, r"train.label_dropout must be finite, got nan"),
+    ("0.2", TypeError, r"train.label_dropout must be a number, got '0.2'")])
+def test_bad_label_dropout(p, kind, msg):
+    with pytest.raises(kind, match=msg):
+        TrainOptions(conditional=True, label_dropout=p)
+
+
+def test_losses_take_no_label_dropout():
+    with pytest.raises(TypeError, match="p_uncond"):
+        DenoisingLoss(p_uncond=0.2)
 
 
 def test_classifier_with_one_class():

@@ -98,7 +98,8 @@ def test_every_experiment_composes_and_builds_its_model(name):
 
 def test_the_conditional_experiment_is_class_conditional():
     cfg = compose_config(["experiment=digits_cond"])
-    assert cfg.model.net.num_classes == 10 and cfg.train.conditional and cfg.train.loss.p_uncond > 0
+    assert cfg.model.net.num_classes == 10 and cfg.train.conditional
+    assert cfg.train.label_dropout == 0.2 and "p_uncond" not in cfg.train.loss
 
 
 @pytest.mark.parametrize("data", [d for d in OPTIONS["data"] if d not in IMAGE_DATA - {"digits"}])
@@ -192,7 +193,7 @@ def test_build_trainer_of_the_conditional_experiment(tmp_path):
     """experiment=digits_cond: a 10-class net, labelled data and a loss that takes them."""
     trainer = build_trainer(compose_config(["experiment=digits_cond"] + FAST), tmp_path)
     assert trainer.model.num_classes == 10 and trainer.options.conditional
-    assert trainer.data_info.num_classes == 10
+    assert trainer.data_info.num_classes == 10 and trainer.options.label_dropout == 0.2
 
 
 def test_sample_and_likelihood_configs_compose():

@@ -11,7 +11,7 @@ from torch import nn
 
 from sde_diffusion.analytic import ring_of_gaussians
 from sde_diffusion.likelihood import Quantization, discrete_elbo, elbo, log_likelihood
-from sde_diffusion.losses import DSMLoss, dsm_loss
+from sde_diffusion.losses import DenoisingLoss
 from sde_diffusion.models import MLP, ScoreModel, convert
 from sde_diffusion.metrics import energy_distance, mmd, sliced_wasserstein
 from sde_diffusion.sdes import DiscreteChain, EDMSDE, LinearSDE, SubVPSDE, VESDE, VPSDE
@@ -59,13 +59,11 @@ CONSTRUCTOR_CASES = [  # (factory, error type, message pattern)
     (lambda: ScoreModel(MLP(2), VPSDE(), "velocty"), ValueError, r"^unknown parameterization 'velocty'; valid choices: 'score', 'eps', 'x0', 'v', 'velocity', 'edm'; did you mean 'velocity'\?$"),
     (lambda: ScoreModel(3, VPSDE()), TypeError, r"net must be a module"),
     (lambda: ScoreModel(MLP(2), "vp"), TypeError, r"sde must be an SDE"),
-    (lambda: DSMLoss(p_uncond=1.5), ValueError, r"p_uncond must lie in \[0, 1\], got 1.5"),
-    (lambda: DSMLoss(p_uncond=NAN), ValueError, r"p_uncond must be finite, got nan"),
     (lambda: Quantization(bits=0), ValueError, r"bits must be a positive integer, got 0"),
     (lambda: Quantization(bits=True), ValueError, r"bits must be a positive integer, got True"),
     (lambda: Quantization(value_range=(0.0, INF)), ValueError, r"value_range must be \(lo, hi\) with hi > lo"),
-    (lambda: DSMLoss(max_weight=-1.0), ValueError, r"max_weight must be positive and finite, got -1.0"),
-    (lambda: DSMLoss(p_std=INF), ValueError, r"p_std must be positive and finite, got inf"),
+    (lambda: DenoisingLoss(max_weight=-1.0), ValueError, r"max_weight must be positive and finite, got -1.0"),
+    (lambda: DenoisingLoss(p_std=INF), ValueError, r"p_std must be positive and finite, got inf"),
     (lambda: DiscreteChain(torch.tensor([0.1, NAN])), ValueError, r"beta_2 = nan must lie in \(0, 1\)"),
     (lambda: DiscreteChain(torch.tensor([0.1]), T=INF), ValueError, r"T must be positive and finite, got inf"),
     (lambda: VPSDE().discrete(0), ValueError, r"num_steps must be an integer >= 1, got 0"),
@@ -215,16 +213,9 @@ def test_labels_forwarded_and_dropped():
         model(x, torch.full((5,), 0.5), y.float())
     with pytest.raises(TypeError, match=r"network MLP takes no class labels"):
         ScoreModel(MLP(2), sde)(x, torch.full((5,), 0.5), y)
-    # p_uncond = 1: every label becomes the null label 3; p_uncond = 0: labels unchanged
-    dsm_loss(model, x, y=y, p_uncond=1.0, generator=torch.Generator().manual_seed(0))
-    assert torch.equal(net.seen, torch.full((5,), 3))
-    loss = dsm_loss(model, x, y=y, p_uncond=0.0, generator=torch.Generator().manual_seed(0))
+    # the loss hands the labels to the network unchanged (label dropout is the trainer's)
+    loss = DenoisingLoss()(model, x, y=y, generator=torch.Generator().manual_seed(0))
     assert torch.equal(net.seen, y) and loss.shape == (5,)
-    # p = 0.5 over many labels: the null fraction is 0.5 within 5 standard errors
-    big = torch.zeros(4000, dtype=torch.long)
-    dsm_loss(model, torch.randn(4000, 2), y=big, p_uncond=0.5, generator=torch.Generator().manual_seed(1))
-    frac = float((net.seen == 3).double().mean())
-    assert abs(frac - 0.5) < 5 * math.sqrt(0.25 / 4000)
 
 
 def test_convert_with_float_coefficients_equals_tensor():

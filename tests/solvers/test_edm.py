@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from sde_diffusion.analytic import ring_of_gaussians
-from sde_diffusion.losses import dsm_loss, eps_weight, lognormal_time_density, sample_time
+from sde_diffusion.losses import EDMLoss, eps_weight, lognormal_time_density, sample_time
 from sde_diffusion.metrics import sliced_wasserstein
 from sde_diffusion.models import (ScoreModel, convert, edm_coefficients, edm_loss_weight, edm_to_x0,
                                   x0_to_edm)
@@ -133,15 +133,15 @@ def test_edm_weighting_is_the_papers_lambda(sde_name):
     torch.testing.assert_close(w_D, lam, rtol=1e-12, atol=0)
 
 
-def test_dsm_loss_edm_equals_papers_loss():
-    """dsm_loss(edm model, weighting="edm", t_sampling="lognormal") = lambda(sigma) |D - y|^2
+def test_edm_loss_equals_papers_loss():
+    """EDMLoss() (weighting "edm", t_sampling "lognormal") of an edm model = lambda(sigma) |D - y|^2
     (mean over dims) with the paper's own sigma ~ exp(N(P_mean, P_std^2)) and noise."""
     sde = EDMSDE()
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(2, 2))
     model = ScoreModel(lambda x, c: net(x) * (1 + c[:, None]), sde, "edm", data_std=0.5)
     x0 = torch.randn(256, 2, dtype=torch.float32)
-    loss = dsm_loss(model, x0, "edm", "lognormal", generator=torch.Generator().manual_seed(5))
+    loss = EDMLoss()(model, x0, generator=torch.Generator().manual_seed(5))
     g = torch.Generator().manual_seed(5)
     t, _ = sample_time(sde, 256, "lognormal", generator=g)
     n = torch.randn(x0.shape, generator=g, dtype=x0.dtype)

@@ -29,7 +29,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from sde_diffusion.losses import dsm_loss
+from sde_diffusion.losses import DenoisingLoss
 from sde_diffusion.models import MLP, ScoreModel
 from sde_diffusion.sdes import VPSDE
 from sde_diffusion.data import ResumableBatchSampler
@@ -81,7 +81,7 @@ def _train(info: DistInfo, model: ScoreModel, steps: int = STEPS, keep=None):
     losses = []
     for k in range(steps):
         idx = torch.tensor(batches[k] if keep is None else full_batches[k][keep])
-        loss = dsm_loss(wrapped, data[idx], t=t_all[idx], noise=noise_all[idx]).mean()
+        loss = DenoisingLoss()(wrapped, data[idx], t=t_all[idx], noise=noise_all[idx]).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

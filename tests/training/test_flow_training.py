@@ -5,7 +5,7 @@ import torch
 
 from sde_diffusion.configs import compose as compose_config
 from sde_diffusion.configs.train import build_trainer
-from sde_diffusion.losses import DSMLoss, FlowMatchingLoss, make_loss
+from sde_diffusion.losses import DenoisingLoss, FlowMatchingLoss, make_loss
 from sde_diffusion.sdes import CosineFlow, RectifiedFlow
 from sde_diffusion.solvers import sample
 
@@ -19,7 +19,7 @@ TINY = ["logger=none", "data.n_train=512", "data.n_test=128", "model.net.hidden=
     (["experiment=toy2d_flow"], RectifiedFlow, FlowMatchingLoss),
     (["experiment=toy2d_flow", "sde=cosine_flow", "train.loss.coupling=ot"], CosineFlow, FlowMatchingLoss),
     (["experiment=toy2d", "sde=rectified_flow", "model.parameterization=velocity",
-      "sampler=flow_sde"], RectifiedFlow, DSMLoss),
+      "sampler=flow_sde"], RectifiedFlow, DenoisingLoss),
 ])
 def test_train_flow_models_from_hydra(tmp_path, overrides, path, loss):
     trainer = build_trainer(compose_config(overrides + TINY), tmp_path)
