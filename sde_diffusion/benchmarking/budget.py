@@ -12,12 +12,15 @@ __all__ = ["steps_for_nfe", "nfe_of_steps"]
 
 def nfe_of_steps(sampler: Mapping[str, Any], steps: int, sde=None,
                  data_shape: Sequence[int] = (1,)) -> int:
-    """NFE of one ``sample`` call with ``steps`` steps, measured on one sample with the score
-    -x (cheap: the count depends on the sampler's bookkeeping, not on the score)."""
+    """NFE of one ``sample`` call with ``steps`` steps, measured on one sample with a model
+    predicting x0 = 0 (cheap: the count depends on the sampler's bookkeeping, not on the model;
+    a model, not a plain score, so that samplers starting at m(T) = 0 can run)."""
+    from ..models.parameterization import FunctionModel
     from ..sdes import VPSDE
     from ..solvers import sample
     name, ctor, sample_kw = sampler_parts(sampler)
-    _, info = sample(sde if sde is not None else VPSDE(), lambda x, t: -x,
+    sde = sde if sde is not None else VPSDE()
+    _, info = sample(sde, FunctionModel(lambda x, t: torch.zeros_like(x), sde, "x0"),
                      (1,) + tuple(data_shape), sampler=name, steps=steps, dtype=torch.float64,
                      generator=torch.Generator().manual_seed(0), progress=False,
                      **ctor, **sample_kw)

@@ -221,18 +221,19 @@ def test_the_report_names_the_grids_used_and_the_stale_records(tmp_path):
 
 
 def test_the_grid_list_maps_each_nfe_budget_to_its_grid_and_end_time(tmp_path):
-    """Below 25 steps VP ends at 1e-3, from 25 steps at eps = 1e-5: the list says which NFE
-    used which end time (one line per (grid, t_end) with its budgets)."""
+    """VP ends at 1e-3 up to 20 steps and at 1e-3 (20/n)^2 beyond (eps from 200 steps): the list
+    says which NFE used which end time (one line per (grid, t_end) with its budgets)."""
     from sde_diffusion.sdes import VPSDE
     recs = [run(cell("euler", n=32, metrics=["sliced_wasserstein"], nfe=nfe)) for nfe in (10, 30)]
     md = B.build_report(recs, tmp_path, ["sliced_wasserstein"])["markdown"]
     g = VPSDE.default_grid
     assert f"- vp, NFE 10: grid `{g}`, t_end 0.001 — euler" in md
-    assert f"- vp, NFE 30: grid `{g}`, t_end 1e-05 — euler" in md
+    assert f"- vp, NFE 30: grid `{g}`, t_end {1e-3 * (20 / 30) ** 2} — euler" in md
 
 
 @pytest.mark.parametrize("sampler,steps,options,want", [
-    ("euler", 30, {}, ("<vp default>", 1e-5, False)),          # >= 25 steps: sde.eps
+    ("euler", 30, {}, ("<vp default>", 1e-3 * (20 / 30) ** 2, False)),   # 1e-3 (20/n)^2
+    ("euler", 400, {}, ("<vp default>", 1e-5, False)),         # from 200 steps: sde.eps
     ("euler", 4, {"grid": "uniform_t", "t_end": 1e-5}, ("uniform_t", 1e-5, False)),
     ("euler_maruyama", 4, {}, ("<vp default>", 1e-3, True)),    # stochastic: Tweedie at the end
     ("rk45", 4, {}, ("rk45 own grid", 1e-5, False)),            # end points only
@@ -271,7 +272,11 @@ EXPECTED_NFE = {
     "dpmpp_2m_sde": lambda k: k + 1,       # multistep, one score a step + the final Tweedie step
     "ipndm": lambda k: k,                  # Adams-Bashforth multistep: one new eps a step
     "ipndm_v": lambda k: k,
+    "flow_euler": lambda k: k,             # Euler on dx/dt = u: one velocity a step
+    "flow_midpoint": lambda k: 2 * k,      # velocity at the start and at the midpoint
+    "flow_sde": lambda k: k,               # one velocity a step; it ends at t = 0 (no Tweedie)
 }
+FLOW_ONLY = {"flow_euler", "flow_midpoint", "flow_sde"}   # refuse SDEs that are not flow paths
 ADAPTIVE = {"rk45", "dpm_adaptive"}       # NFE set by the error control, not by the step count
 
 
@@ -290,12 +295,19 @@ def test_nfe_budget_gives_the_independently_computed_step_count(name, budget):
     """steps_for_nfe(B) is the largest k with NFE(k) <= B for the formula above, and sampling
     with it spends exactly NFE(k)."""
     from sde_diffusion.analytic import three_clusters_1d
+    from sde_diffusion.models.parameterization import FunctionModel
     from sde_diffusion.solvers import sample
-    from sde_diffusion.sdes import VPSDE
-    sde, gm = VPSDE(), three_clusters_1d()
-    steps = B.steps_for_nfe({"name": name, "options": {}}, budget)
+    from sde_diffusion.sdes import RectifiedFlow, VPSDE
+    gm = three_clusters_1d()
+    if name in FLOW_ONLY:
+        sde = RectifiedFlow()
+        model = FunctionModel(gm.velocity_fn(sde), sde, "velocity")
+    else:
+        sde = VPSDE()
+        model = gm.score_fn(sde)
+    steps = B.steps_for_nfe({"name": name, "options": {}}, budget, sde=sde)
     assert steps == _expected_steps(name, budget)
-    _, info = sample(sde, gm.score_fn(sde), (4, 1), sampler=name, steps=steps,
+    _, info = sample(sde, model, (4, 1), sampler=name, steps=steps,
                      generator=torch.Generator().manual_seed(0), progress=False)
     assert info.nfe == EXPECTED_NFE[name](steps) <= budget
 
