@@ -6,9 +6,8 @@ standardised to mean 0 / std 1 over the whole set) -- never downloaded. The pack
 numpy's and Python's global generators; both are restored afterwards, so building the data
 leaves the caller's random state untouched.
 
-``mnist1d`` is an optional dependency (``pip install mnist1d``, in the ``bench`` extra): the
-core package does not need it, and it pulls in ``requests`` for a download this module never
-uses.
+``mnist1d`` is a dependency of the package, like the other bundled data sets' (it pulls in
+``requests`` for a download this module never uses).
 """
 from __future__ import annotations
 

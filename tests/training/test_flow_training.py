@@ -22,6 +22,8 @@ TINY = ["logger=none", "data.n_train=512", "data.n_test=128", "model.net.hidden=
       "sampler=flow_sde"], RectifiedFlow, DenoisingLoss),
 ])
 def test_train_flow_models_from_hydra(tmp_path, overrides, path, loss):
+    if "train.loss.coupling=ot" in overrides:
+        pytest.importorskip("ot", reason="minibatch-OT coupling needs POT (the bench extra)")
     trainer = build_trainer(compose_config(overrides + TINY), tmp_path)
     assert isinstance(trainer.model.sde, path) and trainer.model.parameterization == "velocity"
     assert isinstance(trainer.loss_fn, loss)
