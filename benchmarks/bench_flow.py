@@ -1,19 +1,24 @@
-"""Rectified flow vs VP with the same network, optimiser, steps and data; sample quality at
-5, 10, 20 NFE with the best sampler of each path, the straightness of each path's ODE, and the
-training throughput of FlowMatchingLoss against torchcfm's ConditionalFlowMatcher.
+"""Rectified flow vs VP with the same network, optimiser, steps and data: sample quality at
+5, 10, 20 NFE with the best sampler of each path and the straightness of each path's ODE, scored
+on runs of scripts/train.py; the training throughput of FlowMatchingLoss against torchcfm's
+ConditionalFlowMatcher; measured orders on flow paths; straightness of the exact fields.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_flow.py --problem toy --seeds 3 --steps 3000
-    OMP_NUM_THREADS=1 python benchmarks/bench_flow.py --problem digits --seeds 3 --steps 3000
-    OMP_NUM_THREADS=1 python benchmarks/bench_flow.py --throughput
-    OMP_NUM_THREADS=1 python benchmarks/bench_flow.py --orders
+    python scripts/train.py experiment=digits seed=S hydra.run.dir=outputs/runs/digits_vp_sS
+    python scripts/train.py experiment=digits_flow seed=S hydra.run.dir=outputs/runs/digits_rf_sS
+    OMP_NUM_THREADS=1 python benchmarks/bench_flow.py --score outputs/runs/digits_vp_sS --n 1000 --out ROW.json
+    python benchmarks/bench_flow.py --compare ROW*.json --out benchmarks/results/flow_compare_digits.json
+    OMP_NUM_THREADS=1 python benchmarks/bench_flow.py --throughput | --orders | --exact-straightness
 
-Protocol. Data standardised to unit variance per coordinate. VP: VPSDE, eps-parameterisation,
-DSM with the sigma2 weighting. RF: RectifiedFlow, velocity parameterisation, conditional flow
-matching. Both: ScoreModel(MLP 128 x 3), AdamW lr 2e-3 (toy) / 1e-3 (digits), batch 256, EMA 0.999,
-the same init seed. Samplers per NFE are chosen on *tuning* noise (seed 10_000 + s) and scored
-on fresh *reporting* noise (seed s): SW (toy, vs 20k exact ring samples) or FD in a digits
-classifier's features (vs the held-out test digits). Intervals: mean +- 1.96 SE over seeds.
-Straightness: |x(T) - x(t_end)| / sum |dx| along a 256-step trajectory (1 = a straight line).
+Scoring protocol (``--score``, the run's EMA weights). For each NFE budget in (5, 10, 20) every
+candidate deterministic sampler runs with the most steps whose NFE fits
+(``steps_for_nfe``); the best on *tuning* noise (seed 10_000 + the run's seed) against a tuning
+reference (digits: the training split; ring: 20k exact samples, seed 998) is then drawn on fresh
+noise (the run's seed) and scored against the reporting reference (digits: FD in the 64-d
+features of the digits classifier vs the held-out test split; ring: sliced W2 vs 20k other
+exact samples). Floor: the same score of exact data of the same size (training digits / exact
+ring samples). Straightness: |x(T) - x(t_end)| / sum |dx| along a 128-step Heun trajectory of the
+PF-ODE (1 = a straight line), 128 starts, 128 steps. ``--compare``: mean +- 95 % t-interval over seeds and
+the paired difference RF - VP per seed.
 """
 from __future__ import annotations
 
@@ -25,129 +30,182 @@ import time
 import torch
 
 from sde_diffusion.analytic import ring_of_gaussians
-from sde_diffusion.losses import DenoisingLoss, FlowMatchingLoss
+from sde_diffusion.benchmarking.budget import steps_for_nfe
+from sde_diffusion.io import load_model
+from sde_diffusion.losses import FlowMatchingLoss
 from sde_diffusion.metrics import frechet_distance, sliced_wasserstein
 from sde_diffusion.models import MLP, ScoreModel
 from sde_diffusion.sdes import RectifiedFlow, VPSDE
-from sde_diffusion.solvers import SAMPLERS, sample
+from sde_diffusion.solvers import sample
 
-CANDIDATES = {"vp": ["ddim", "dpm_solver2", "dpm_solver3", "unipc", "deis", "heun"],
-              "rf": ["flow_euler", "flow_midpoint", "dpm_solver2", "dpm_solver3", "unipc", "deis"]}
+# candidates per path (on rectified flow ddim is flow_euler: the same map on the same grid)
+GENERIC = ["ddim", "heun", "dpm_solver2", "dpm_solver3", "unipc", "deis", "ipndm"]
+CANDIDATES = {"vp": GENERIC, "rf": GENERIC + ["flow_midpoint"]}
 NFES = (5, 10, 20)
+REF_NFE = ("unipc", 50)  # one fixed many-step column: how far the few-step samplers are off
 
 
-def make_problem(name: str, seed: int):
-    """(train tensor, reference tensor, metric(x) -> float, data_shape)."""
-    if name == "toy":
-        gm = ring_of_gaussians()
-        g = torch.Generator().manual_seed(seed)
-        scale = math.sqrt(gm.covariance_trace() / 2)
-        train = gm.sample(50_000, generator=g) / scale
-        ref = gm.sample(20_000, generator=torch.Generator().manual_seed(999)) / scale
-        metric = lambda x: sliced_wasserstein(x, ref, generator=torch.Generator().manual_seed(0))
-        return train, metric, (2,)
-    from sde_diffusion.data import digits
-    from sde_diffusion.training.quality import train_digits_classifier
-    data = digits()
-    feat, _, _ = train_digits_classifier(data, seed=0)
-    mu, sd = data.train.mean(), data.train.std()
-    train = ((data.train - mu) / sd).reshape(data.train.shape[0], -1)
-    with torch.no_grad():
-        f_test = feat(data.test)
+class Problem:
+    """The data a trained run is scored on: ``tune(x)`` and ``score(x)`` against separate
+    references (the sampler is chosen on one, reported on the other) and ``floor(n)``, the score
+    of exact data of the same size (mean, sd over draws)."""
 
-    def metric(x):
-        img = (x * sd + mu).clamp(-1, 1).reshape((-1,) + tuple(data.train.shape[1:]))
+    def __init__(self, kind: str):
+        self.kind = kind
+        if kind == "points":  # the ring of conf/data/ring.yaml, unstandardised
+            self.gm = ring_of_gaussians()
+            self.ref = self.gm.sample(20_000, generator=torch.Generator().manual_seed(999)).float()
+            self.ref_tune = self.gm.sample(20_000, generator=torch.Generator().manual_seed(998)).float()
+            return
+        from sde_diffusion.data import digits
+        from sde_diffusion.training.quality import train_digits_classifier
+        self.data = digits()  # conf/data/digits.yaml: test_fraction 0.2, split seed 0
+        self.feat, _, self.accuracy = train_digits_classifier(self.data, seed=0)
         with torch.no_grad():
-            return frechet_distance(feat(img), f_test)
-    return train, metric, (train.shape[1],)
+            self.f_test, self.f_train = self.feat(self.data.test), self.feat(self.data.train)
+
+    def _sw(self, x, ref):
+        return sliced_wasserstein(x.float(), ref, generator=torch.Generator().manual_seed(0))
+
+    def _features(self, x):
+        with torch.no_grad():
+            return self.feat(x.float().clamp(-1, 1).reshape(-1, 1, 8, 8))
+
+    def tune(self, x):
+        return (self._sw(x, self.ref_tune) if self.kind == "points"
+                else frechet_distance(self._features(x), self.f_train))
+
+    def score(self, x):
+        return (self._sw(x, self.ref) if self.kind == "points"
+                else frechet_distance(self._features(x), self.f_test))
+
+    def floor(self, n, draws=10):
+        vals = []
+        for d in range(draws):
+            g = torch.Generator().manual_seed(5000 + d)
+            if self.kind == "points":
+                vals.append(self.score(self.gm.sample(n, generator=g)))
+            else:
+                idx = torch.randperm(self.data.train.shape[0], generator=g)[:n]
+                vals.append(frechet_distance(self.f_train[idx], self.f_test))
+        m = sum(vals) / draws
+        return m, math.sqrt(sum((v - m) ** 2 for v in vals) / (draws - 1))
 
 
-def build(path: str, dim: int, seed: int):
-    torch.manual_seed(seed)
-    net = MLP(dim, hidden=128, depth=3)
-    if path == "vp":
-        return ScoreModel(net, VPSDE(), "eps"), DenoisingLoss("sigma2", "uniform")
-    return ScoreModel(net, RectifiedFlow(), "velocity"), FlowMatchingLoss()
+def draw(model, sampler, nfe, n, shape, seed, steps=None):
+    """n samples with the most steps whose NFE stays within ``nfe``; (x, NFE used)."""
+    steps = steps or steps_for_nfe({"name": sampler}, nfe, model.sde, shape)
+    with torch.no_grad():
+        x, info = sample(model.sde, model, (n,) + tuple(shape), sampler=sampler, steps=steps,
+                         generator=torch.Generator().manual_seed(seed), progress=False)
+    return x, int(info.nfe)
 
 
-def train(model, loss, data, steps, lr, seed):
-    opt = torch.optim.AdamW(model.parameters(), lr=lr)
-    ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    g = torch.Generator().manual_seed(seed)
+def straightness(model, shape, n=128, steps=128):
+    """mean over n starts of |x(T) - x(t_end)| / sum |dx| along a Heun trajectory (1 = straight)."""
+    with torch.no_grad():
+        _, info = sample(model.sde, model, (n,) + tuple(shape), sampler="heun", steps=steps,
+                         generator=torch.Generator().manual_seed(123), return_trajectory=True,
+                         progress=False)
+    tr = info.trajectory.flatten(2)
+    length = (tr[1:] - tr[:-1]).norm(dim=2).sum(0)
+    return float(((tr[-1] - tr[0]).norm(dim=1) / length).mean())
+
+
+PROBLEMS = {}
+
+
+def score_run(run_dir, n, n_tune):
+    """Score one trained run (a scripts/train.py output folder, EMA weights): for each NFE the
+    best candidate on tuning noise (seed 10_000 + seed, ``tune`` reference), then that sampler on
+    fresh noise (seed = the run's seed, ``score`` reference)."""
+    model, cfg, meta = load_model(run_dir)
+    path = "rf" if isinstance(model.sde, RectifiedFlow) else "vp"
+    seed, shape = int(cfg.get("seed", 0)), tuple(meta.data_shape)
+    if meta.data_kind not in PROBLEMS:
+        PROBLEMS[meta.data_kind] = Problem(meta.data_kind)
+    prob = PROBLEMS[meta.data_kind]
+    coupling = (cfg.get("train") or {}).get("loss", {}).get("coupling", "independent")
+    row = {"run": str(run_dir), "path": path, "problem": cfg.get("name"), "seed": seed,
+           "unit": "SW" if meta.data_kind == "points" else "FD", "coupling": coupling,
+           "step": meta.step, "n": n, "n_tune": n_tune, "sde": type(model.sde).__name__,
+           "parameterization": getattr(model, "parameterization", None),
+           "floor": prob.floor(n), "straightness": straightness(model, shape)}
     t0 = time.perf_counter()
-    for _ in range(steps):
-        idx = torch.randint(0, data.shape[0], (256,), generator=g)
-        opt.zero_grad(set_to_none=True)
-        loss(model, data[idx], generator=g).mean().backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        with torch.no_grad():
-            for k, v in model.state_dict().items():
-                ema[k].mul_(0.999).add_(v.detach(), alpha=0.001)
-    model.load_state_dict(ema)
-    model.eval()
-    return time.perf_counter() - t0
+    for nfe in NFES:
+        tune = {c: prob.tune(draw(model, c, nfe, n_tune, shape, 10_000 + seed)[0])
+                for c in CANDIDATES[path]}
+        best = min(tune, key=tune.get)
+        x, used = draw(model, best, nfe, n, shape, seed)
+        row[f"nfe{nfe}"] = {"sampler": best, "nfe": used, "score": prob.score(x), "tuning": tune}
+        print(f"{path} seed {seed} NFE {nfe}: {best} ({used}) {row[f'nfe{nfe}']['score']:.4g}", flush=True)
+    name, steps = REF_NFE
+    x, used = draw(model, name, steps, n, shape, seed, steps=steps)
+    row["ref"] = {"sampler": name, "nfe": used, "score": prob.score(x)}
+    row["score_s"] = time.perf_counter() - t0
+    return row
 
 
-def draw(model, path, sampler, nfe, n, dim, seed):
-    steps = max(1, nfe // SAMPLERS[sampler].evals_per_step)
-    g = torch.Generator().manual_seed(seed)
-    kw = {}
-    if path == "rf" and not sampler.startswith("flow_"):
-        kw["t_start"] = 1 - 1e-3  # generic samplers: the core does not yet start at m(T) = 0
-    with torch.no_grad():
-        x, info = sample(model.sde, model, (n, dim), sampler=sampler, steps=steps, generator=g, **kw)
-    return x, info.nfe
-
-
-def straightness(model, path, dim, n=512):
-    sampler = "flow_midpoint" if path == "rf" else "heun"
-    g = torch.Generator().manual_seed(123)
-    with torch.no_grad():
-        _, info = sample(model.sde, model, (n, dim), sampler=sampler, steps=256, generator=g,
-                         return_trajectory=True)
-    tr = info.trajectory
-    length = (tr[1:] - tr[:-1]).flatten(2).norm(dim=2).sum(0)
-    chord = (tr[-1] - tr[0]).flatten(1).norm(dim=1)
-    return float((chord / length).mean())
-
-
-def ci(v):
+def t_interval(v):
+    """(mean, half-width of the 95 % Student-t interval) over seeds."""
+    from scipy.stats import t
     m = sum(v) / len(v)
     if len(v) < 2:
         return m, float("nan")
-    se = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1) / len(v))
-    return m, 1.96 * se
+    sd = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1))
+    return m, float(t.ppf(0.975, len(v) - 1)) * sd / math.sqrt(len(v))
 
 
-def quality(args):
-    out = {"problem": args.problem, "steps": args.steps, "seeds": args.seeds, "runs": []}
-    lr = 2e-3 if args.problem == "toy" else 1e-3
-    for s in range(args.seed_start, args.seed_start + args.seeds):
-        data, metric, shape = make_problem(args.problem, s)
-        dim = shape[0]
-        for path in ("vp", "rf"):
-            model, loss = build(path, dim, s)
-            secs = train(model, loss, data, args.steps, lr, s)
-            row = {"seed": s, "path": path, "train_s": secs, "straightness": straightness(model, path, dim)}
-            for nfe in NFES:
-                tune = {c: metric(draw(model, path, c, nfe, args.n, dim, 10_000 + s)[0])
-                        for c in CANDIDATES[path]}
-                best = min(tune, key=tune.get)
-                x, used = draw(model, path, best, nfe, args.n, dim, s)
-                row[f"nfe{nfe}"] = {"sampler": best, "nfe": used, "score": metric(x), "tuning": tune}
-            out["runs"].append(row)
-            print(json.dumps(row), flush=True)
+def label(row):
+    return row["path"] + ("+ot" if row.get("coupling") == "ot" else "")
+
+
+def compare(paths):
+    """Markdown tables from scored runs (JSON files of --score rows): per path mean +- 95 %
+    t-interval over seeds, then RF - VP paired by seed. Returns the summary."""
+    rows = []
+    for p in paths:
+        with open(p) as f:
+            got = json.load(f)
+        rows.extend(got if isinstance(got, list) else [got])
     summary = {}
-    for path in ("vp", "rf"):
-        rows = [r for r in out["runs"] if r["path"] == path]
-        summary[path] = {"straightness": ci([r["straightness"] for r in rows])}
-        for nfe in NFES:
-            summary[path][f"nfe{nfe}"] = ci([r[f"nfe{nfe}"]["score"] for r in rows])
-            summary[path][f"nfe{nfe}_samplers"] = [r[f"nfe{nfe}"]["sampler"] for r in rows]
-    out["summary"] = summary
-    print(json.dumps(summary, indent=1))
-    return out
+    for unit in sorted({r["unit"] for r in rows}):
+        rs = [r for r in rows if r["unit"] == unit]
+        n = sorted({r["n"] for r in rs})
+        floors = {tuple(r["floor"]) for r in rs}
+        print(f"\n{unit} at n = {n}; exact-data floor {sorted(floors)[0][0]:.4g} "
+              f"(sd {sorted(floors)[0][1]:.2g} over draws); mean +- 95 % t-interval over seeds\n")
+        print(f"| path | seeds | straightness | {unit} @ 5 NFE | @ 10 | @ 20 | {REF_NFE[0]} @ "
+              f"{REF_NFE[1]} | samplers chosen (5 / 10 / 20) |")
+        print("|---|---|---|---|---|---|---|---|")
+        by = {}
+        for lab in sorted({label(r) for r in rs}, key=lambda v: (v != "vp", v)):
+            by[lab] = {r["seed"]: r for r in rs if label(r) == lab}
+            sel = list(by[lab].values())
+            cells = {k: t_interval([r[k]["score"] for r in sel]) for k in [f"nfe{m}" for m in NFES] + ["ref"]}
+            st = t_interval([r["straightness"] for r in sel])
+            summary[f"{unit}/{lab}"] = {"seeds": sorted(by[lab]), "straightness": st, **cells}
+            chosen = " / ".join(",".join(sorted({r[f"nfe{m}"]["sampler"] for r in sel})) for m in NFES)
+            print(f"| {lab.upper()} | {len(sel)} | {st[0]:.3f} +- {st[1]:.2g} | "
+                  + " | ".join(f"{m:.4g} +- {h:.2g}" for m, h in cells.values()) + f" | {chosen} |")
+        print(f"\npaired by seed, {unit}(other) - {unit}(VP): mean +- 95 % t-interval "
+              "(wins = seeds where the other path is lower)\n")
+        print("| pair | seeds | @ 5 NFE | @ 10 | @ 20 | straightness |")
+        print("|---|---|---|---|---|---|")
+        for lab in [v for v in by if v != "vp"]:
+            seeds = sorted(set(by[lab]) & set(by.get("vp", {})))
+            if not seeds:
+                continue
+            cells = []
+            for k in [f"nfe{m}" for m in NFES]:
+                d = [by[lab][s][k]["score"] - by["vp"][s][k]["score"] for s in seeds]
+                m, h = t_interval(d)
+                cells.append(f"{m:+.4g} +- {h:.2g} ({sum(v < 0 for v in d)}/{len(d)})")
+                summary[f"{unit}/{lab}-vp/{k}"] = (m, h, d)
+            d = [by[lab][s]["straightness"] - by["vp"][s]["straightness"] for s in seeds]
+            m, h = t_interval(d)
+            print(f"| {lab.upper()} - VP | {seeds} | " + " | ".join(cells) + f" | {m:+.3f} +- {h:.2g} |")
+    return summary
 
 
 def throughput(args):
@@ -242,49 +300,26 @@ def exact_straightness(args):
     return res
 
 
-def report(paths):
-    """Markdown rows from saved quality JSONs (several per problem are merged: one per seed)."""
-    by_problem = {}
-    for path in paths:
-        with open(path) as f:
-            res = json.load(f)
-        by_problem.setdefault((res["problem"], res["steps"]), []).extend(res["runs"])
-    for (problem, steps), runs in by_problem.items():
-        unit = "SW" if problem == "toy" else "FD"
-        seeds = sorted({r["seed"] for r in runs})
-        print(f"\n{problem} (seeds {seeds}, {steps} training steps), {unit}, mean +- 1.96 SE:\n")
-        print(f"| path | straightness | {unit} @ 5 NFE | {unit} @ 10 NFE | {unit} @ 20 NFE | samplers chosen (5 / 10 / 20) |")
-        print("|---|---|---|---|---|---|")
-        for p in ("vp", "rf"):
-            rows = [r for r in runs if r["path"] == p]
-            cells = []
-            for n in NFES:
-                m, h = ci([r[f"nfe{n}"]["score"] for r in rows])
-                cells.append(f"{m:.3g} +- {h:.2g}")
-            chosen = " / ".join(",".join(sorted({r[f"nfe{n}"]["sampler"] for r in rows})) for n in NFES)
-            st = ci([r["straightness"] for r in rows])
-            print(f"| {p.upper()} | {st[0]:.3f} +- {st[1]:.2g} | " + " | ".join(cells) + f" | {chosen} |")
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--problem", choices=("toy", "digits"), default="toy")
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--seed-start", type=int, default=0, help="first seed (run seeds in parallel)")
-    ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--n", type=int, default=2000, help="samples per evaluation")
+    ap.add_argument("--score", nargs="+", default=None, help="run folders of scripts/train.py")
+    ap.add_argument("--compare", nargs="+", default=None, help="JSON rows of --score to tabulate")
+    ap.add_argument("--n", type=int, default=1000, help="samples scored per NFE")
+    ap.add_argument("--n-tune", type=int, default=1000, help="samples per candidate when tuning")
     ap.add_argument("--throughput", action="store_true")
     ap.add_argument("--orders", action="store_true")
     ap.add_argument("--exact-straightness", action="store_true")
-    ap.add_argument("--report", nargs="*", default=None, help="saved quality JSONs to tabulate")
     ap.add_argument("--blocks", type=int, default=7)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    if args.report is not None:
-        return report(args.report)
-    res = (throughput(args) if args.throughput else orders(args) if args.orders
-           else exact_straightness(args) if args.exact_straightness else quality(args))
+    if args.compare:
+        res = compare(args.compare)
+    elif args.score:
+        res = [score_run(d, args.n, args.n_tune) for d in args.score]
+    else:
+        res = (throughput(args) if args.throughput else orders(args) if args.orders
+               else exact_straightness(args))
     if args.out:
         with open(args.out, "w") as f:
             json.dump(res, f, indent=1)
