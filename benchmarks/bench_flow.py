@@ -115,10 +115,11 @@ def straightness(model, shape, n=128, steps=128):
 PROBLEMS = {}
 
 
-def score_run(run_dir, n, n_tune):
+def score_run(run_dir, n, n_tune, n_draws=1):
     """Score one trained run (a scripts/train.py output folder, EMA weights): for each NFE the
     best candidate on tuning noise (seed 10_000 + seed, ``tune`` reference), then that sampler on
-    fresh noise (seed = the run's seed, ``score`` reference)."""
+    fresh noise (seed = the run's seed, ``score`` reference); ``n_draws`` > 1 repeats the scoring
+    on more fresh noise (seeds + 100 k) to measure the sampling noise of one model's score."""
     model, cfg, meta = load_model(run_dir)
     path = "rf" if isinstance(model.sde, RectifiedFlow) else "vp"
     seed, shape = int(cfg.get("seed", 0)), tuple(meta.data_shape)
@@ -136,8 +137,10 @@ def score_run(run_dir, n, n_tune):
         tune = {c: prob.tune(draw(model, c, nfe, n_tune, shape, 10_000 + seed)[0])
                 for c in CANDIDATES[path]}
         best = min(tune, key=tune.get)
-        x, used = draw(model, best, nfe, n, shape, seed)
-        row[f"nfe{nfe}"] = {"sampler": best, "nfe": used, "score": prob.score(x), "tuning": tune}
+        draws = [prob.score(draw(model, best, nfe, n, shape, seed + 100 * k)[0]) for k in range(n_draws)]
+        used = draw(model, best, nfe, 1, shape, seed)[1]
+        row[f"nfe{nfe}"] = {"sampler": best, "nfe": used, "score": draws[0], "draws": draws,
+                            "tuning": tune}
         print(f"{path} seed {seed} NFE {nfe}: {best} ({used}) {row[f'nfe{nfe}']['score']:.4g}", flush=True)
     name, steps = REF_NFE
     x, used = draw(model, name, steps, n, shape, seed, steps=steps)
@@ -306,6 +309,7 @@ def main():
     ap.add_argument("--compare", nargs="+", default=None, help="JSON rows of --score to tabulate")
     ap.add_argument("--n", type=int, default=1000, help="samples scored per NFE")
     ap.add_argument("--n-tune", type=int, default=1000, help="samples per candidate when tuning")
+    ap.add_argument("--draws", type=int, default=1, help="fresh-noise repeats of each score")
     ap.add_argument("--throughput", action="store_true")
     ap.add_argument("--orders", action="store_true")
     ap.add_argument("--exact-straightness", action="store_true")
@@ -316,7 +320,7 @@ def main():
     if args.compare:
         res = compare(args.compare)
     elif args.score:
-        res = [score_run(d, args.n, args.n_tune) for d in args.score]
+        res = [score_run(d, args.n, args.n_tune, args.draws) for d in args.score]
     else:
         res = (throughput(args) if args.throughput else orders(args) if args.orders
                else exact_straightness(args))
