@@ -308,12 +308,11 @@ def sample(sde, score_fn, shape: Optional[Sequence[int]] = None, sampler: str = 
     (rk45 and torchsde's adaptive mode are host-driven by nature).
     """
     use_thread_plan()
-    score_fn = check_sample_args(
+    score_fn, smp = check_sample_args(
         sde, score_fn, shape, sampler, steps, generator, x_init, dtype, t_end=t_end,
         t_start=t_start, grid=grid, denoise=denoise, callback=callback,
         return_trajectory=return_trajectory, progress=progress, noise_dtype=noise_dtype,
         after_step=after_step, sampler_options=sampler_options)
-    smp = _build(sampler, sampler_options)
     grid, steps = resolve_steps(grid, steps)
     smp.check_sde(sde)
     if x_init is not None:

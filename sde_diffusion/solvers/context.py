@@ -1,5 +1,5 @@
-"""The per-call side of sampling: the noise source and the ``SolverContext`` a sampler's step
-reads, plus the errors of a run.
+"""The per-call side of sampling: the noise source and the ``SolverContext`` a sampler reads,
+plus the errors of a run.
 
 The context computes once per grid point what every sampler needs, as host floats: the kernel
 x_t = m x_0 + s z (``m``, ``s``), the noise level sigma = s/m of the scaled state x/m, the
@@ -10,7 +10,11 @@ the sampler wants: ``x0`` (the denoiser D = E[x_0 | x_t]), ``eps`` or ``score``.
 network feeds an x0-based sampler with no conversion; a plain score function is wrapped once:
 x0 = (x + s^2 score)/m, eps = -s score.
 
-Nothing here is stored on a sampler: one context per ``sample`` call.
+The loop's guarantees live here, once: ``loop`` records the start and shows progress,
+``finish_step`` applies the ``after_step`` hook, flags non-finite values (a device-side sum
+per step, read once at the end: no host sync in the loop), records the trajectory and calls
+the callback. A sampler that writes its own loop keeps its state in local variables, so
+nothing is stored on a sampler: one context per ``sample`` call.
 """
 from __future__ import annotations
 
@@ -83,8 +87,9 @@ class NoiseSource:
 class SolverContext:
     """Everything a step rule needs; built by ``sample`` for one call.
 
-    Per-grid-point Python floats (no device syncs in loops): ``t``, ``m``, ``s`` (kernel
-    coefficients), ``f`` (drift coefficient), ``g`` (diffusion); ``times`` the float64 grid.
+    Per grid point, Python floats (no device syncs in loops): ``t``, ``m``, ``s`` (kernel),
+    ``sigma`` = s/m, ``lam`` = log(m/s), ``f``, ``g`` (coefficients), ``dm``, ``ds`` (the kernel's
+    rates); ``times`` the float64 grid, ``steps`` = len(t) - 1, ``nfe`` the model calls so far.
     """
 
     def __init__(self, sde, score_fn, times: torch.Tensor, noise: NoiseSource,
@@ -221,7 +226,8 @@ class SolverContext:
         shows the progress bar, and checks that step i ended with ``finish_step(x, i + 1)``."""
         self.record(x, 0)
         self._done = 0
-        with self.progress_bar(self.steps) as bar:
+        from ..progress import progress
+        with progress(self.steps, f"sample ({self.name})", self.progress, unit="step") as bar:
             self._bar = bar
             for i in range(self.steps):
                 yield i
@@ -278,7 +284,3 @@ class SolverContext:
         if self.callback is not None:
             self.callback({"i": i + self.offset, "t": self.t[i], "x": x, "x0": self.last_x0,
                            "nfe": self.nfe, "sampler": self.name})
-
-    def progress_bar(self, total: int):
-        from ..progress import progress
-        return progress(total, f"sample ({self.name})", self.progress, unit="step")
