@@ -28,14 +28,20 @@ noise ``ctx.noise(x)``. A multistep method takes the order of each step from
 twice, or in two threads at once.
 
 What a sampler may override besides ``step`` / ``run``: ``check_sde(sde)`` when it needs more
-than every SDE has (a flow path's ``marginal_rates``, a capability ``SDE.has_<name>``), with
-the refusal of :meth:`Sampler.require`; ``make_times`` when it builds its own grid (EDM's
-rho-grid to sigma = 0, the discrete chain's, the flow samplers' shifted grid); adaptive solvers
-(``end_points_only``) override ``run`` and record their accepted states themselves.
-
+than every SDE has (a flow path's ``marginal_rates``, a capability ``SDE.has_<name>``), refusing
+with :meth:`Sampler.require`; ``make_times`` when it builds its own grid (EDM's rho-grid to
+sigma = 0, the discrete chain's, the flow samplers' shifted grid). Adaptive solvers declare
+``end_points_only`` (their grid is (t_start, t_end)) and record their accepted states in ``run``.
 A start where m = 0 (a flow path's t = 1) is taken by :meth:`Sampler.prior_step` (the limit
 step, one NFE) unless the sampler declares ``starts_at_prior`` (its own step has that limit);
-``run`` then sees the rest of the grid.
+``run`` then sees the rest of the grid, and callbacks keep the call's grid indices.
+
+Why this shape: per-call state lives in local variables of ``run`` (k-diffusion's form), so
+nothing is threaded through ``step`` or stored on the sampler; the guarantees a hand-written
+loop could forget are in ``ctx.loop`` / ``ctx.finish_step`` (``loop`` refuses a step that did
+not end with ``finish_step``); what a sampler needs of an SDE is one overridable
+``check_sde``. The argument contract of ``sample`` (``checks.py``) and the ODE integrator
+shared with the likelihood (``integrator.py``) are modules of their own.
 
 Reproducibility (what is guaranteed):
 - the same ``generator`` state, batch shape, dtype and device give the same samples;

@@ -168,3 +168,24 @@ def test_callback_index_is_the_grid_index_after_the_limit_step(name):
     assert [c[0] for c in calls] == list(range(6))
     for i, t, x in calls:
         assert t == float(info.times[i]) and torch.equal(x, info.trajectory[i])
+
+
+def test_a_loop_that_skips_finish_step_is_refused():
+    """ctx.loop checks that every step ended with ctx.finish_step (which holds the after_step
+    hook, the non-finite flag, the callback and the trajectory)."""
+    from sde_diffusion.solvers import SAMPLERS, Sampler, register_sampler
+
+    @register_sampler("_test_forgetful")
+    class Forgetful(Sampler):
+        def run(self, ctx, x):
+            for i in ctx.loop(x):
+                x = x + (ctx.t[i + 1] - ctx.t[i]) * ctx.pf_drift(x, i)
+            return x
+
+    try:
+        gm = GaussianMixture(torch.tensor([[0.0, 1.0]]), torch.tensor([0.5]))
+        with pytest.raises(RuntimeError, match=r"'_test_forgetful' did not end step 0 with "
+                                               r"x = ctx.finish_step\(x, 1\)"):
+            sample(VPSDE(), gm.score_fn(VPSDE()), (4, 2), sampler="_test_forgetful", steps=3)
+    finally:
+        SAMPLERS.pop("_test_forgetful")
