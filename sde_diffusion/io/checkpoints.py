@@ -47,7 +47,8 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 
-from .files import UnsafeFileError, check_storages, inside, iter_tensors, open_regular, write_error
+from ..weights_file import UnsafeFileError, check_storages, iter_tensors, open_regular
+from .files import inside, write_error
 
 __all__ = ["CheckpointError", "CheckpointWriteError", "UnsafeCheckpointError", "CHECKPOINT_KEYS",
            "save_checkpoint", "load_checkpoint", "list_checkpoints", "latest_checkpoint",
