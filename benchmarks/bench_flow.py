@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 import time
 
 import torch
@@ -165,12 +166,12 @@ def label(row):
 
 def compare(paths):
     """Markdown tables from scored runs (JSON files of --score rows): per path mean +- 95 %
-    t-interval over seeds, then RF - VP paired by seed. Returns the summary."""
+    t-interval over seeds, then RF - VP paired by seed. Returns the rows and the summary."""
     rows = []
     for p in paths:
         with open(p) as f:
             got = json.load(f)
-        rows.extend(got if isinstance(got, list) else [got])
+        rows.extend(got["rows"] if isinstance(got, dict) else got)
     summary = {}
     for unit in sorted({r["unit"] for r in rows}):
         rs = [r for r in rows if r["unit"] == unit]
@@ -191,6 +192,14 @@ def compare(paths):
             chosen = " / ".join(",".join(sorted({r[f"nfe{m}"]["sampler"] for r in sel})) for m in NFES)
             print(f"| {lab.upper()} | {len(sel)} | {st[0]:.3f} +- {st[1]:.2g} | "
                   + " | ".join(f"{m:.4g} +- {h:.2g}" for m, h in cells.values()) + f" | {chosen} |")
+            noise = {k: [statistics.stdev(r[k]["draws"]) for r in sel if len(r[k].get("draws", [])) > 1]
+                     for k in [f"nfe{m}" for m in NFES]}
+            if all(noise.values()):
+                summary[f"{unit}/{lab}"]["draw_sd"] = {k: statistics.mean(v) for k, v in noise.items()}
+        for lab, v in summary.items():
+            if lab.startswith(unit + "/") and "draw_sd" in v:
+                print(f"{lab}: sd of one model's score over fresh-noise draws (mean over seeds): "
+                      + ", ".join(f"{k} {x:.2g}" for k, x in v["draw_sd"].items()))
         print(f"\npaired by seed, {unit}(other) - {unit}(VP): mean +- 95 % t-interval "
               "(wins = seeds where the other path is lower)\n")
         print("| pair | seeds | @ 5 NFE | @ 10 | @ 20 | straightness |")
@@ -208,7 +217,7 @@ def compare(paths):
             d = [by[lab][s]["straightness"] - by["vp"][s]["straightness"] for s in seeds]
             m, h = t_interval(d)
             print(f"| {lab.upper()} - VP | {seeds} | " + " | ".join(cells) + f" | {m:+.3f} +- {h:.2g} |")
-    return summary
+    return {"rows": rows, "summary": summary}
 
 
 def throughput(args):
