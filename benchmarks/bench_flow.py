@@ -164,9 +164,14 @@ def label(row):
     return row["path"] + ("+ot" if row.get("coupling") == "ot" else "")
 
 
+def value(cell):
+    """A seed's score: the mean over its fresh-noise draws (the single score without draws)."""
+    return statistics.mean(cell["draws"]) if cell.get("draws") else cell["score"]
+
+
 def compare(paths):
     """Markdown tables from scored runs (JSON files of --score rows): per path mean +- 95 %
-    t-interval over seeds, then RF - VP paired by seed. Returns the rows and the summary."""
+    t-interval over seeds (each seed's score the mean over its draws), then RF - VP paired by seed. Returns the rows and the summary."""
     rows = []
     for p in paths:
         with open(p) as f:
@@ -186,7 +191,7 @@ def compare(paths):
         for lab in sorted({label(r) for r in rs}, key=lambda v: (v != "vp", v)):
             by[lab] = {r["seed"]: r for r in rs if label(r) == lab}
             sel = list(by[lab].values())
-            cells = {k: t_interval([r[k]["score"] for r in sel]) for k in [f"nfe{m}" for m in NFES] + ["ref"]}
+            cells = {k: t_interval([value(r[k]) for r in sel]) for k in [f"nfe{m}" for m in NFES] + ["ref"]}
             st = t_interval([r["straightness"] for r in sel])
             summary[f"{unit}/{lab}"] = {"seeds": sorted(by[lab]), "straightness": st, **cells}
             chosen = " / ".join(",".join(sorted({r[f"nfe{m}"]["sampler"] for r in sel})) for m in NFES)
@@ -210,7 +215,7 @@ def compare(paths):
                 continue
             cells = []
             for k in [f"nfe{m}" for m in NFES]:
-                d = [by[lab][s][k]["score"] - by["vp"][s][k]["score"] for s in seeds]
+                d = [value(by[lab][s][k]) - value(by["vp"][s][k]) for s in seeds]
                 m, h = t_interval(d)
                 cells.append(f"{m:+.4g} +- {h:.2g} ({sum(v < 0 for v in d)}/{len(d)})")
                 summary[f"{unit}/{lab}-vp/{k}"] = (m, h, d)
