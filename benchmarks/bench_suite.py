@@ -78,10 +78,14 @@ def setup(problem, sname, n, seed, cache: Path):
 
 def run_project(sde, score, x_T, ref, name, opts, nfe):
     """(rms, nfe spent, steps) of a project sampler within an NFE budget."""
-    ctor = {k: v for k, v in opts.items() if k not in ("grid", "t_end", "denoise")}
+    ctor = {k: v for k, v in opts.items() if k not in ("grid", "t_end", "denoise", "final_zero")}
     kw = {k: v for k, v in opts.items() if k in ("grid", "t_end", "denoise") and v is not None}
     spec = {"name": name, "options": {**ctor, **kw}}
     steps = steps_for_nfe(spec, nfe, sde, tuple(x_T.shape[1:]))
+    if opts.get("final_zero") and steps > 1:      # steps - 1 on the default grid, then to t = 0
+        smp = SAMPLERS[name](**ctor)
+        times = smp.make_times(sde, steps - 1, kw.get("grid"), kw.get("t_end"), None)
+        kw["grid"] = torch.cat([times, torch.zeros(1, dtype=torch.float64)])
     c = Counted(score)
     try:
         with warnings.catch_warnings():
@@ -130,7 +134,8 @@ def project_rows(mode, sname, a):
     for name in names:
         if name not in SAMPLERS:
             continue
-        for v in [{}] + (VARIANTS.get(name, []) if a.variants else []):
+        extra = json.loads(a.options) if a.options else []
+        for v in [{}] + (VARIANTS.get(name, []) if a.variants else []) + extra:
             if mode == "defaults":
                 rows.append((name, dict(v)))
                 continue
@@ -141,6 +146,8 @@ def project_rows(mode, sname, a):
                 for t_end in tends:
                     for den in dens:
                         o = {**v, "grid": grid, "t_end": t_end, "denoise": den}
+                        if a.final_zero:
+                            o["final_zero"] = True
                         rows.append((name, {k: x for k, x in o.items() if x is not None}))
     return rows
 
@@ -193,6 +200,10 @@ def main(argv=None):
     ap.add_argument("--grids", default=None, help="configs: grid names ('none': default)")
     ap.add_argument("--tends", default=None, help="configs: end times ('none': default)")
     ap.add_argument("--denoise", default=None, help="configs: true,false ('none': default)")
+    ap.add_argument("--options", default=None,
+                    help='configs: JSON list of extra constructor options, e.g. [{"order": 3}]')
+    ap.add_argument("--final-zero", type=int, default=0,
+                    help="configs: rows that end with a step onto t = 0 (sigma = 0) instead")
     a = ap.parse_args(argv)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
