@@ -161,10 +161,15 @@ def opt_rows(sde, score, x_T, ref, problem, nfe, a):
     steps = steps_for_nfe({"name": name}, nfe, sde, tuple(x_T.shape[1:]))
     xc = sde.prior_sample((a.n_calib, problem.dim),
                           generator=torch.Generator().manual_seed(a.seed + 100), dtype=torch.float64)
+    xv = None
+    if a.n_val:                                   # a separate held-out batch (seed + 200)
+        xv = sde.prior_sample((a.n_val, problem.dim),
+                              generator=torch.Generator().manual_seed(a.seed + 200),
+                              dtype=torch.float64)
     c = Counted(score)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        g = optimize_grid(sde, c, name, steps, xc, max_evals=a.max_evals,
+        g = optimize_grid(sde, c, name, steps, xc, x_val=xv, max_evals=a.max_evals,
                           candidates=[{"order": o} for o in (1, 2, 3)] if name == "unipc" else None)
         data_std = math.sqrt(problem.mixture.covariance_trace() / problem.dim)
         grids = {"optgrid": (torch.tensor(g.times, dtype=torch.float64), g.sampler_options),
@@ -187,6 +192,9 @@ def main(argv=None):
     ap.add_argument("--opt-sampler", default="unipc")
     ap.add_argument("--n-calib", type=int, default=128)
     ap.add_argument("--max-evals", type=int, default=200)
+    ap.add_argument("--n-val", type=int, default=0,
+                    help="optgrid: held-out batch of this size (seed + 200) instead of half of "
+                         "the calibration batch")
     ap.add_argument("--half", default="tuning", choices=("tuning", "validation", "all"))
     ap.add_argument("--problems", default=None, help="comma-separated subset of the half")
     ap.add_argument("--sdes", default="VP,EDM")
@@ -224,10 +232,13 @@ def main(argv=None):
                 t0 = time.time()
                 for nfe in nfes:
                     if a.mode == "optgrid":
-                        if (p.name, sname, nfe, f"optgrid:{a.opt_sampler}", a.n, a.seed) in done:
+                        tag = f"optgrid:{a.opt_sampler}" + (f"/val{a.n_val}" if a.n_val else "")
+                        if (p.name, sname, nfe, tag, a.n, a.seed) in done:
                             continue
                         for row, kind, err, used, steps, made in opt_rows(sde, score, x_T, ref,
                                                                           p, nfe, a):
+                            if a.n_val:
+                                row = row + f"/val{a.n_val}"
                             rec = {"problem": p.name, "sde": sname, "nfe": nfe, "row": row,
                                    "kind": kind, "rms": err, "nfe_used": used, "steps": steps,
                                    "n": a.n, "seed": a.seed, "error": None, "made": made}
