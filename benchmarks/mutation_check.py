@@ -263,6 +263,18 @@ MUTATIONS += [  # the one weights-file reader (model folders, diffusers, Incepti
 ]
 
 
+MUTATIONS += [  # few-step defaults on the problem suite
+    ("iPNDM default without the analytic first step", "sde_diffusion/solvers/ipndm.py",
+     "    def __init__(self, order: int = 4, afs: bool = True, lower_order_final: bool = True):",
+     "    def __init__(self, order: int = 4, afs: bool = False, lower_order_final: bool = True):",
+     ["tests/solvers/test_fewstep.py", "-k", "nfe_exact"]),
+    ("suite: the post-split tuning additions also join the validation half",
+     "sde_diffusion/analytic/suite.py",
+     '"validation": sorted(names[i] for i in perm[half:])}',
+     '"validation": sorted([names[i] for i in perm[half:]] + list(TUNING_ADDITIONS))}',
+     ["tests/analytic/test_problem_suite.py"]),
+]
+
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:
     dst = workdir / "tree"
     if dst.exists():
