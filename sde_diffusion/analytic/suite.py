@@ -25,8 +25,8 @@ from ..registry import register
 from .mixture import GaussianMixture
 from .problems import random_full_mixture, random_mixture, ring_of_gaussians, three_clusters_1d
 
-__all__ = ["SuiteProblem", "SUITE", "TUNING_ADDITIONS", "SPLIT_SEED", "problem_suite", "suite_problem", "suite_split",
-           "suite_mixture"]
+__all__ = ["SuiteProblem", "SUITE", "TUNING_ADDITIONS", "SPLIT_SEED", "problem_suite",
+           "suite_problem", "suite_split", "suite_mixture"]
 
 SPLIT_SEED = 20261203
 """Seed of the one random tuning / validation split (``suite_split``)."""
@@ -179,6 +179,8 @@ gains on data that fill a subspace. These are new problems of that kind (other d
 ranks, component counts and seeds; one with a small off-subspace std 0.01): they tell the
 tuning which *kind* of problem matters, not any validation number."""
 
+_ALL = {**SUITE, **TUNING_ADDITIONS}
+
 
 def suite_split() -> Dict[str, List[str]]:
     """{"tuning": [...], "validation": [...]}: the sorted names of ``SUITE`` permuted by
@@ -193,8 +195,8 @@ def suite_split() -> Dict[str, List[str]]:
 
 def suite_problem(name: str) -> SuiteProblem:
     """One problem of the suite by name."""
-    check_choice("suite problem", name, sorted({**SUITE, **TUNING_ADDITIONS}))
-    build, tags = {**SUITE, **TUNING_ADDITIONS}[name]
+    check_choice("suite problem", name, sorted(_ALL))
+    build, tags = _ALL[name]
     return SuiteProblem(name, build(), tags)
 
 
@@ -207,13 +209,13 @@ def suite_mixture(name: str) -> GaussianMixture:
 def problem_suite(half: str = "validation") -> List[SuiteProblem]:
     """The problems of one half (``"tuning"``, ``"validation"``) or ``"all"``, in name order."""
     check_choice("suite half", half, ("tuning", "validation", "all"))
-    names = sorted({**SUITE, **TUNING_ADDITIONS}) if half == "all" else suite_split()[half]
+    names = sorted(_ALL) if half == "all" else suite_split()[half]
     return [suite_problem(n) for n in names]
 
 
 if __name__ == "__main__":  # the names of a half, comma-separated, for a Hydra sweep
     import sys
-    print(",".join(p for p in (sorted({**SUITE, **TUNING_ADDITIONS}) if sys.argv[1:] == ["all"]
+    print(",".join(p for p in (sorted(_ALL) if sys.argv[1:] == ["all"]
                                else suite_split()[check_choice("suite half", (sys.argv[1:] or
                                                                               ["validation"])[0],
                                                                ("tuning", "validation"))])))

@@ -14,8 +14,9 @@ predictions at the last grid points, step i -> i + 1 (H = sigma_{i+1} - sigma_i 
 
 The order p_i of each step follows the one rule of ``order.py`` (at most ``order`` <= 4). A
 step into sigma = 0 has order 1 and lands on the denoiser: x_hat - sigma eps = D.
-``afs`` (analytic first step) replaces the first model call by eps(x_T) ~ x_hat /
-sqrt(1 + sigma^2) (exact as sigma -> inf for data of unit scale): one NFE fewer.
+``afs`` (analytic first step; the default of ``ipndm``) replaces the first model call by
+eps(x_T) ~ x_hat / sqrt(1 + sigma^2) (exact as sigma -> inf for data of unit scale): one NFE
+fewer.
 """
 from __future__ import annotations
 
