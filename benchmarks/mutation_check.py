@@ -280,6 +280,7 @@ MUTATIONS += [  # few-step defaults on the problem suite
      ["tests/analytic/test_problem_suite.py"]),
 ]
 
+
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:
     dst = workdir / "tree"
     if dst.exists():
