@@ -196,8 +196,10 @@ def overhead(args) -> None:
 
 
 # ------------------------------------------------------------------------- solver table
-OURS = ("ddim", "dpm_solver2", "unipc")
-THEIRS = ("DDIM", "DPM++2M", "UniPC")
+OURS = ("ddim", "dpm_solver2", "unipc", "ipndm")
+#: diffusers rows: scheduler class and overrides of the model's own config (none: its defaults)
+THEIRS = {"DDIM": ("DDIM", {}), "DPM++2M": ("DPM++2M", {}), "UniPC": ("UniPC", {}),
+          "DDIM-noclip": ("DDIM", {"clip_sample": False})}
 
 
 def _interval(vals):
@@ -210,8 +212,22 @@ def _interval(vals):
     return float(v.mean()), half
 
 
+def _normal_interval(v: torch.Tensor):
+    """mean and 95 % normal half-width of i.i.d. per-sample values (n in the thousands)."""
+    v = v.double()
+    return float(v.mean()), float(1.96 * v.std() / math.sqrt(v.numel()))
+
+
+def _per_sample_rms(x, ref):
+    """RMS over pixels of the delivered images (clamped to [-1, 1]) against the reference."""
+    d = x.clamp(-1, 1) - ref.clamp(-1, 1)
+    return d.flatten(1).pow(2).mean(1).sqrt()
+
+
 def table(args) -> None:
-    """FD / KID / PRDC vs the digits test split, each row from the same x_T per seed."""
+    """FD / KID / PRDC vs the digits test split and the per-sample RMS to a high-NFE reference
+    from the same x_T, every row from the same x_T per seed. One record per (row, NFE, seed)
+    is written as soon as it is done; a re-run skips the cells already in ``--out``."""
     from sde_diffusion.data import digits
     from sde_diffusion.metrics import sample_quality
     from sde_diffusion.solvers import sample
@@ -220,57 +236,134 @@ def table(args) -> None:
     data = digits()
     feat, _, acc = train_digits_classifier(data, epochs=60, seed=0)
     feat.eval()
-    ref, n = data.test, args.n or data.test.shape[0]
-    records = []
-    out_path = Path(args.out)
+    ref_split, n = data.test, args.n
+    out_path, rms_path = Path(args.out), Path(args.out).with_suffix(".rms.pt")
+    cache = Path(args.cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    old = json.loads(out_path.read_text()) if out_path.is_file() else {}
+    keep = old.get("n") == n and old.get("reference") == [args.ref, args.ref_nfe]
+    records = old.get("records", []) if keep else []
+    checks = old.get("reference_checks", []) if keep else []
+    rms = torch.load(rms_path) if keep and rms_path.is_file() else {}
+    done = {(r["row"], r["nfe"], r["seed"]) for r in records}
+    fname = f"digits classifier (64-d penultimate, test acc {acc:.3f})"
+    q = dict(k=args.k, kid_subsets=50, kid_subset_size=min(n, 300))
 
-    def score(x, row, nfe, seed, wall):
-        q = sample_quality(x.clamp(-1, 1), ref, feat, "digits classifier (64-d penultimate, "
-                           f"test acc {acc:.3f})", "digits test (360)", [seed],
-                           k=args.k, kid_subsets=20, kid_subset_size=min(n, 200))
-        records.append({"row": row, "nfe": nfe, "seed": seed, "wall_s": wall, **q})
-        out_path.write_text(json.dumps({"records": records}, indent=1))
+    def save():
+        out = {"model": str(args.model), "n": n, "k": args.k, "reference": [args.ref, args.ref_nfe],
+               "classifier_test_accuracy": acc, "records": records, "reference_checks": checks,
+               "machine": "2-core shared CPU, OMP_NUM_THREADS=1"}
+        out_path.write_text(json.dumps(out, indent=1))
+        torch.save(rms, rms_path)
+
+    def run(label, nfe, seed, z, fn):
+        if (label, nfe, seed) in done:
+            return
+        t0, c0 = time.perf_counter(), time.process_time()
+        x = fn(z.clone(), nfe)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        r = _per_sample_rms(x, ref)
+        rms[f"{label}|{nfe}|{seed}"] = r.float()
+        qual = sample_quality(x.clamp(-1, 1), ref_split, feat, fname, "digits test (359)", [seed], **q)
+        records.append({"row": label, "nfe": nfe, "seed": seed, "wall_s": wall, "cpu_s": cpu,
+                        "rms_to_reference": float(r.mean()), **qual})
+        done.add((label, nfe, seed))
+        save()
+        print(f"seed {seed} nfe {nfe} {label}: fd {qual['fd']:.2f} rms {float(r.mean()):.4f} "
+              f"({wall:.0f}s)", flush=True)
+
+    def ours(name):
+        return lambda z, nfe: sample(model.sde, model, x_init=z, sampler=name, steps=nfe,
+                                     t_end=0.0)[0]
+
+    def theirs(name):
+        cls, kw = THEIRS[name]
+        return lambda z, nfe: diffusers_loop(unet, diffusers_scheduler(cls, base, **kw), z, nfe)[0]
 
     for seed in args.seeds:
         z = torch.randn(n, 1, 8, 8, generator=torch.Generator().manual_seed(1000 + seed))
+        refs = {}
+        for name in (args.ref, args.ref_check):
+            f = cache / f"ref_{name}_{args.ref_nfe}_n{n}_s{seed}.pt"
+            if not f.is_file():
+                with torch.no_grad():
+                    torch.save(ours(name)(z.clone(), args.ref_nfe), f)
+            refs[name] = torch.load(f)
+        ref = refs[args.ref]
+        if not any(c["seed"] == seed for c in checks):
+            d = _per_sample_rms(refs[args.ref_check], ref)
+            checks.append({"seed": seed, "other": args.ref_check, "rms_mean": float(d.mean()),
+                           "rms_max": float(d.max())})
+            save()
         for nfe in args.nfe:
             for name in args.theirs:
-                t0 = time.perf_counter()
-                x, _ = diffusers_loop(unet, diffusers_scheduler(name, base), z, nfe)
-                score(x, f"diffusers {name}", nfe, seed, time.perf_counter() - t0)
+                run(f"diffusers {name}", nfe, seed, z, theirs(name))
             for name in args.ours:
-                t0 = time.perf_counter()
-                x, info = sample(model.sde, model, x_init=z.clone(), sampler=name, steps=nfe,
-                                 t_end=0.0)
-                assert info.nfe == nfe, (name, info.nfe)
-                score(x, f"sde_diffusion {name}", nfe, seed, time.perf_counter() - t0)
-            print(f"seed {seed} nfe {nfe} done", flush=True)
-    floor = sample_quality(data.train[:n], ref, feat, "digits classifier", "digits test (360)",
-                           [], k=args.k, kid_subsets=20, kid_subset_size=min(n, 200))
-    bpd = None
-    if args.bpd_points:
-        from sde_diffusion.likelihood import bits_per_dim
-        res = bits_per_dim(model.sde, model, data.test[:args.bpd_points],
-                           generator=torch.Generator().manual_seed(0), method="rk45",
-                           divergence="hutchinson", rtol=1e-4, atol=1e-4)
-        b = res.bpd.double()
-        bpd = {"mean": float(b.mean()), "se": float(b.std() / math.sqrt(b.numel())),
-               "n": int(b.numel()), "eps": model.sde.eps, "divergence": "hutchinson (1 probe)",
-               "method": "rk45 rtol=atol=1e-4"}
-    summary = {}
-    for r in records:
-        summary.setdefault((r["row"], r["nfe"]), []).append(r)
-    rows = []
-    for (row, nfe), rs in summary.items():
-        entry = {"row": row, "nfe": nfe, "seeds": [r["seed"] for r in rs]}
-        for m in ("fd", "kid", "precision", "recall", "density", "coverage"):
-            entry[m] = _interval([r[m] for r in rs])
-        rows.append(entry)
-    out = {"model": str(args.model), "n": n, "seeds": list(args.seeds), "k": args.k,
-           "classifier_test_accuracy": acc, "floor_train_vs_test": floor, "bits_per_dim": bpd,
-           "rows": rows, "records": records, "machine": "2-core shared CPU, OMP_NUM_THREADS=1"}
+                run(f"sde_diffusion {name}", nfe, seed, z, ours(name))
+    floor = sample_quality(data.train[:n], ref_split, feat, fname, "digits test (359)", [], **q)
+    out = json.loads(out_path.read_text())
+    out["floor_train_vs_test"] = floor
     out_path.write_text(json.dumps(out, indent=1))
-    print(markdown(out))
+    print(report_markdown(out, rms))
+
+
+def summarize(out, rms):
+    """Rows (metric means with 95 % intervals over seeds; RMS to the reference with a 95 %
+    interval over all samples) and, per NFE, the paired differences of per-sample RMS."""
+    by = {}
+    for r in out["records"]:
+        by.setdefault((r["row"], r["nfe"]), []).append(r)
+    rows = []
+    for (row, nfe), rs in sorted(by.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        seeds = sorted(r["seed"] for r in rs)
+        e = {"row": row, "nfe": nfe, "seeds": seeds}
+        for m in ("fd", "kid", "precision", "recall", "density", "coverage"):
+            e[m] = _interval([r[m] for r in rs])
+        e["rms"] = _normal_interval(torch.cat([rms[f"{row}|{nfe}|{s}"] for s in seeds]))
+        rows.append(e)
+    paired = []
+    for nfe in sorted({r["nfe"] for r in rows}):
+        here = [r for r in rows if r["nfe"] == nfe]
+        common = sorted(set.intersection(*(set(r["seeds"]) for r in here)))
+        if not common:
+            continue
+        vec = {r["row"]: torch.cat([rms[f"{r['row']}|{nfe}|{s}"] for s in common]) for r in here}
+        best = min(vec, key=lambda k: float(vec[k].mean()))
+        for row, v in vec.items():
+            d = _normal_interval(v - vec[best])
+            paired.append({"nfe": nfe, "row": row, "best": best, "seeds": common,
+                           "diff_to_best": d, "separated": row == best or d[0] - d[1] > 0})
+    return rows, paired
+
+
+def report_markdown(out, rms) -> str:
+    rows, paired = summarize(out, rms)
+    pd = {(p["nfe"], p["row"]): p for p in paired}
+    f = lambda v, d=2: f"{v[0]:.{d}f} ± {v[1]:.{d}f}"
+    lines = ["| sampler | NFE | seeds | FD | KID | precision | recall | density | coverage "
+             "| RMS to ref ×10³ | paired Δ RMS vs best ×10³ |", "|" + "---|" * 11]
+    for r in rows:
+        p = pd.get((r["nfe"], r["row"]))
+        dv = "–" if p is None else ("best" if p["row"] == p["best"] else
+                                    f(tuple(1e3 * v for v in p["diff_to_best"]), 1))
+        lines.append(f"| {r['row']} | {r['nfe']} | {len(r['seeds'])} | {f(r['fd'])} | {f(r['kid'], 1)} "
+                     f"| {f(r['precision'])} | {f(r['recall'])} | {f(r['density'])} "
+                     f"| {f(r['coverage'])} | {f(tuple(1e3 * v for v in r['rms']), 1)} | {dv} |")
+    fl = out.get("floor_train_vs_test")
+    if fl:
+        lines.append(f"| exact data (train[:n] vs test) | – | – | {fl['fd']:.2f} | "
+                     f"{fl['kid']:.1f} | {fl['precision']:.2f} | {fl['recall']:.2f} | "
+                     f"{fl['density']:.2f} | {fl['coverage']:.2f} | – | – |")
+    return "\n".join(lines)
+
+
+def report(args) -> None:
+    out = json.loads(Path(args.out).read_text())
+    rms = torch.load(Path(args.out).with_suffix(".rms.pt"))
+    rows, paired = summarize(out, rms)
+    out["rows"], out["paired"] = rows, paired
+    Path(args.out).write_text(json.dumps(out, indent=1))
+    print(report_markdown(out, rms))
 
 
 def bpd(args) -> None:
@@ -293,21 +386,6 @@ def bpd(args) -> None:
     print(out)
 
 
-def markdown(out) -> str:
-    f = lambda v, d=2: f"{v[0]:.{d}f} ± {v[1]:.{d}f}"
-    lines = ["| sampler | NFE | FD | KID ×10³ | precision | recall | density | coverage |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in sorted(out["rows"], key=lambda r: (r["nfe"], r["row"])):
-        kid = (r["kid"][0] * 1e3, r["kid"][1] * 1e3)
-        lines.append(f"| {r['row']} | {r['nfe']} | {f(r['fd'])} | {f(kid)} | {f(r['precision'])} "
-                     f"| {f(r['recall'])} | {f(r['density'])} | {f(r['coverage'])} |")
-    fl = out["floor_train_vs_test"]
-    lines.append(f"| exact data (train[:n] vs test) | – | {fl['fd']:.2f} | {fl['kid'] * 1e3:.2f} | "
-                 f"{fl['precision']:.2f} | {fl['recall']:.2f} | {fl['density']:.2f} | "
-                 f"{fl['coverage']:.2f} |")
-    return "\n".join(lines)
-
-
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -326,14 +404,19 @@ def main(argv=None) -> None:
     c.add_argument("--out", default=str(ROOT / "benchmarks/results/diffusers_compare.json"))
     b = sub.add_parser("table")
     b.add_argument("--model", default=str(ROOT / "benchmarks/results/digits_unet2d"))
-    b.add_argument("--n", type=int, default=0, help="samples per cell (0: the test split's size)")
-    b.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    b.add_argument("--n", type=int, default=1000, help="samples per cell (at most 1438)")
+    b.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     b.add_argument("--nfe", type=int, nargs="+", default=[5, 10, 20, 50])
     b.add_argument("--k", type=int, default=5)
     b.add_argument("--ours", nargs="+", default=list(OURS))
-    b.add_argument("--theirs", nargs="+", default=list(THEIRS))
-    b.add_argument("--bpd-points", type=int, default=100)
+    b.add_argument("--theirs", nargs="+", default=list(THEIRS), choices=list(THEIRS))
+    b.add_argument("--ref", default="dpm_solver3", help="reference sampler (same x_T)")
+    b.add_argument("--ref-check", default="unipc", help="second reference: its distance to --ref")
+    b.add_argument("--ref-nfe", type=int, default=250)
+    b.add_argument("--cache", default="/tmp/sde_diffusion_diffusers_table")
     b.add_argument("--out", default=str(ROOT / "benchmarks/results/diffusers_table.json"))
+    r = sub.add_parser("report", help="summary of a (partial) table run")
+    r.add_argument("--out", default=str(ROOT / "benchmarks/results/diffusers_table.json"))
     o = sub.add_parser("overhead")
     o.add_argument("--model", default=str(ROOT / "benchmarks/results/digits_unet2d"))
     o.add_argument("--n", type=int, default=256)
@@ -348,7 +431,7 @@ def main(argv=None) -> None:
     q.add_argument("--out", default=str(ROOT / "benchmarks/results/diffusers_bpd.json"))
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    {"train": train, "compare": compare, "table": table, "bpd": bpd,
+    {"train": train, "compare": compare, "table": table, "bpd": bpd, "report": report,
      "overhead": overhead}[args.cmd](args)
 
 
