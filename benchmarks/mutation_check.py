@@ -252,6 +252,13 @@ MUTATIONS += [  # few-step benchmark: optimize_grid, GITS
 
 
 
+MUTATIONS += [  # benchmark score source spelled source=diffusers:<folder>
+    ("benchmark source= ignored (the analytic score runs instead)", "sde_diffusion/configs/benchmark.py",
+     '    cell["checkpoint"] = _score_source(cfg.get("source"), cell["checkpoint"])\n', "",
+     ["tests/benchmarking/test_benchmark_source.py"]),
+]
+
+
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:
     dst = workdir / "tree"
     if dst.exists():
