@@ -20,7 +20,6 @@ import math
 import torch
 
 from .base import NonFiniteSampleError, Sampler, SolverContext, as_steps, register_sampler
-from .grids import uniform_t
 from .singlestep import points_at_lambda, singlestep_pair
 
 __all__ = ["AdaptiveDPMSolver"]
@@ -32,7 +31,7 @@ class AdaptiveDPMSolver(Sampler):
 
     order = 3.0
     evals_per_step = 3
-    requires = ("marginal", "drift_coeff", "diffusion", "log_snr", "t_from_log_snr")
+    end_points_only = True
 
     def __init__(self, pair: int = 23, rtol: float = 0.05, atol: float = 0.0078,
                  h_init: float = 0.05, theta: float = 0.9, max_nfe: int = 10000):
@@ -48,12 +47,11 @@ class AdaptiveDPMSolver(Sampler):
         self.max_nfe = as_steps(max_nfe, "max_nfe")
         self.order = 2.0 if self.pair == 12 else 3.0
 
-    end_points_only = True
+    def check_sde(self, sde):
+        super().check_sde(sde)
+        self.require(sde, "log_snr", "t_from_log_snr")
 
-    def make_times(self, sde, steps, grid, t_end, t_start):
-        return uniform_t(sde, 1, t_end=t_end, t_start=t_start)  # end points only
-
-    def integrate(self, ctx: SolverContext, x: torch.Tensor) -> torch.Tensor:
+    def run(self, ctx: SolverContext, x: torch.Tensor) -> torch.Tensor:
         sde, k = ctx.sde, 2 if self.pair == 12 else 3
         rs = (0.5,) if k == 2 else (1.0 / 3.0, 2.0 / 3.0)
         t_end = ctx.t[-1]
@@ -99,5 +97,5 @@ class AdaptiveDPMSolver(Sampler):
         ctx.set_times(torch.tensor(times, dtype=torch.float64))
         ctx.nfe = nfe
         for j, xs in enumerate(states):
-            ctx.finish_step(xs, j, self) if j else ctx.record(xs, 0, self)
+            ctx.finish_step(xs, j) if j else ctx.record(xs, 0)
         return x

@@ -1,30 +1,47 @@
-"""The sampler machinery written once: registry, time loop, NFE counting, noise, callback,
-trajectory, progress bar, validation, and the single entry point ``sample``.
+"""The sampler machinery written once: registry, the entry point ``sample``, and the base
+class whose loop runs a step rule. A sampler is a small registered class::
 
-A sampler is a small class registered by name::
+    @register_sampler("my_euler")
+    class MyEuler(Sampler):
+        order = 1.0                       # also: stochastic, evals_per_step, default_grid, ...
 
-    @register_sampler("my_sampler")
-    class MySampler(Sampler):
-        order = 1.0; stochastic = False; evals_per_step = 1
-        def __init__(self, my_option: float = 1.0): ...
-        def init_state(self, ctx, x):  # optional: per-call state (multistep history, tables)
-            return {"history": []}
-        def step(self, ctx, x, i, state):   # x at ctx.t[i]  ->  x at ctx.t[i + 1]
-            ...
+        def step(self, ctx, x, i):        # x at ctx.t[i]  ->  x at ctx.t[i + 1]
+            return x + (ctx.t[i + 1] - ctx.t[i]) * ctx.pf_drift(x, i)
 
-A sampler object holds only its options: everything that belongs to one run lives in ``ctx``
-(one per ``sample`` call) or in the ``state`` value that ``init_state`` returns and the loop
-passes to every ``step``. So one sampler object can run twice, or in two threads at once.
+A method that carries something from step to step (a multistep history, per-call coefficient
+tables) writes its loop itself, with that state in local variables (as k-diffusion's samplers
+do); ``ctx.loop`` and ``ctx.finish_step`` keep every guarantee of the loop in one place::
 
-``ctx`` (a :class:`SolverContext`) holds, per grid point and as Python floats (so a
-fixed-step loop never synchronises with the device): the time ``ctx.t``, the kernel
-``ctx.m``, ``ctx.s``, the noise level ``ctx.sigma`` = s/m, the half log-SNR ``ctx.lam`` =
-log(m/s), the drift and diffusion coefficients ``ctx.f``, ``ctx.g``; and the counted model
-calls in the form a step wants: the denoiser ``ctx.x0(x, i)``, ``ctx.eps(x, i)`` (native when
-the model has ``predict``) and ``ctx.score(x, t)``; the noise source ``ctx.noise(x)``. A
-multistep solver takes the order of each step from ``order.step_orders(ctx.lam, p)``. The base class runs the loop, callback, trajectory, progress bar, the
-optional ``after_step`` hook (e.g. the replacement method of inpainting) and the non-finite
-check (a device-side flag per step, read once at the end: no host sync inside the loop).
+        def run(self, ctx, x):
+            hist = []
+            for i in ctx.loop(x):         # records x_0; progress bar
+                ...                       # x_next from ctx.x0(x, i), hist, ctx.lam, ...
+                x = ctx.finish_step(x_next, i + 1)  # after_step hook, NaN flag, callback, trajectory
+            return x
+
+``ctx`` (a :class:`SolverContext`, one per call) holds per grid point, as host floats: ``t``,
+the kernel ``m``, ``s``, the noise level ``sigma`` = s/m, the half log-SNR ``lam`` = log(m/s),
+the coefficients ``f``, ``g``; and the counted model calls: the denoiser ``ctx.x0(x, i)``,
+``ctx.eps(x, i)``, ``ctx.score(x, t)``, the drifts ``ctx.pf_drift`` / ``ctx.reverse_drift``, the
+noise ``ctx.noise(x)``. A multistep method takes the order of each step from
+``order.step_orders(ctx.lam, p)``. A sampler object holds only its options, so it can run
+twice, or in two threads at once.
+
+What a sampler may override besides ``step`` / ``run``: ``check_sde(sde)`` when it needs more
+than every SDE has (a flow path's ``marginal_rates``, a capability ``SDE.has_<name>``), refusing
+with :meth:`Sampler.require`; ``make_times`` when it builds its own grid (EDM's rho-grid to
+sigma = 0, the discrete chain's, the flow samplers' shifted grid). Adaptive solvers declare
+``end_points_only`` (their grid is (t_start, t_end)) and record their accepted states in ``run``.
+A start where m = 0 (a flow path's t = 1) is taken by :meth:`Sampler.prior_step` (the limit
+step, one NFE) unless the sampler declares ``starts_at_prior`` (its own step has that limit);
+``run`` then sees the rest of the grid, and callbacks keep the call's grid indices.
+
+Why this shape: per-call state lives in local variables of ``run`` (k-diffusion's form), so
+nothing is threaded through ``step`` or stored on the sampler; the guarantees a hand-written
+loop could forget are in ``ctx.loop`` / ``ctx.finish_step`` (``loop`` refuses a step that did
+not end with ``finish_step``); what a sampler needs of an SDE is one overridable
+``check_sde``. The argument contract of ``sample`` (``checks.py``) and the ODE integrator
+shared with the likelihood (``integrator.py``) are modules of their own.
 
 Reproducibility (what is guaranteed):
 - the same ``generator`` state, batch shape, dtype and device give the same samples;
@@ -51,7 +68,7 @@ from ..contract import check_finite
 from .checks import check_sample_args
 from ..threads import use_thread_plan
 from .context import GeneratorLike, NoiseSource, NonFiniteSampleError, SolverContext, as_steps
-from .grids import make_grid, prior_exit
+from .grids import make_grid, prior_exit, uniform_t
 
 __all__ = ["Sampler", "SampleInfo", "SolverContext", "SAMPLERS", "register_sampler", "sample",
            "NoiseSource", "get_sampler", "NonFiniteSampleError", "as_steps", "resolve_steps",
@@ -110,20 +127,16 @@ class SampleInfo:
 
 
 class Sampler:
-    """Base class of all samplers: the time loop is here; subclasses implement ``step``.
+    """Base class of all samplers.
 
     Class attributes a subclass declares:
         order: global convergence order (strong order for SDE samplers).
-        stochastic: whether it injects noise. evals_per_step: score evaluations per step
-        (used to map an NFE budget to steps). default_grid: name in ``GRIDS``, or None (the
-        default) for the SDE's own ``sde.default_grid``.
-        default_denoise: whether ``sample`` appends the Tweedie denoising step by default.
-        requires: SDE methods this sampler calls (checked before any work).
-        needs: SDE capabilities it relies on (``SDE.supports``: "discrete_chain",
-        "finite_log_snr"); ``needs_for`` may add some from the options.
-        starts_at_prior: whether its step handles a start where m = 0 (a flow path's t = 1)
-        itself (given finite kernel rates there); if not, ``run`` takes that first step by :meth:`prior_step` (an adaptive
-        solver's, ``end_points_only``, to ``grids.prior_exit``).
+        stochastic: whether it injects noise. evals_per_step: model evaluations per step
+        (maps an NFE budget to steps). default_grid: name in ``GRIDS``, or None for the
+        SDE's own ``sde.default_grid``. default_denoise: whether ``sample`` appends the
+        Tweedie denoising step by default. starts_at_prior: whether its step handles a start
+        where m = 0 itself (given finite kernel rates there). end_points_only: an adaptive
+        solver, whose grid is (t_start, t_end) and whose ``run`` records its accepted steps.
     """
 
     name: ClassVar[str] = "base"
@@ -132,8 +145,6 @@ class Sampler:
     evals_per_step: ClassVar[int] = 1
     default_grid: ClassVar[Optional[str]] = None
     default_denoise: ClassVar[bool] = False
-    requires: ClassVar[tuple] = ("marginal", "drift_coeff", "diffusion")
-    needs: ClassVar[tuple] = ()
     starts_at_prior: ClassVar[bool] = False
     end_points_only: ClassVar[bool] = False
 
@@ -143,34 +154,41 @@ class Sampler:
         return {k: getattr(self, k) for k in sig.parameters if k != "self" and hasattr(self, k)}
 
     def check_sde(self, sde) -> None:
-        """Raise ValueError if this sampler cannot run on ``sde`` (capability check)."""
-        missing = [r for r in self.requires if not callable(getattr(sde, r, None))]
+        """ValueError if this sampler cannot run on ``sde``; the default asks for the kernel
+        and the coefficients, which every SDE of the package has."""
+        self.require(sde, "marginal", "drift_coeff", "diffusion")
+
+    def require(self, sde, *methods: str, capability: Optional[str] = None) -> None:
+        """The refusal of ``check_sde``: ValueError unless ``sde`` has every method named and,
+        if given, the capability ``sde.has_<capability>``."""
+        missing = [r for r in methods if not callable(getattr(sde, r, None))]
         if missing:
             raise ValueError(f"sampler {self.name!r} needs an SDE with {', '.join(missing)}; "
                              f"{type(sde).__name__} does not provide it")
-        for cap in self.needs_for():
-            if not bool(getattr(sde, "has_" + cap, False)):
-                raise ValueError(f"sampler {self.name!r} needs an SDE with the capability "
-                                 f"{cap!r} (SDE.has_{cap}); {type(sde).__name__} does not have it")
-
-    def needs_for(self) -> tuple:
-        """The capabilities this configured sampler needs (default: the class's ``needs``)."""
-        return tuple(self.needs)
+        if capability is not None and not bool(getattr(sde, "has_" + capability, False)):
+            raise ValueError(f"sampler {self.name!r} needs an SDE with the capability "
+                             f"{capability!r} (SDE.has_{capability}); {type(sde).__name__} "
+                             f"does not have it")
 
     def make_times(self, sde, steps: int, grid, t_end: Optional[float],
                    t_start: Optional[float]) -> torch.Tensor:
+        """The decreasing float64 time grid of one call (``grids.make_grid``): ``grid``, else
+        the sampler's ``default_grid``, else the SDE's; (t_start, t_end) if end_points_only."""
+        if self.end_points_only:
+            return uniform_t(sde, 1, t_end=t_end, t_start=t_start)
         if grid is None:
             grid = self.default_grid or getattr(sde, "default_grid", "uniform_t")
         return make_grid(sde, grid, steps, t_end, t_start)
 
-    def init_state(self, ctx: SolverContext, x: torch.Tensor) -> Any:
-        """Per-call state (multistep history, coefficient tables), passed to every ``step``.
-        Never stored on ``self``: the sampler object stays reusable and thread-safe."""
-        return None
+    def step(self, ctx: SolverContext, x: torch.Tensor, i: int) -> torch.Tensor:
+        """x at ctx.t[i] -> x at ctx.t[i + 1] (a sampler implements this or ``run``)."""
+        raise NotImplementedError(f"sampler {self.name!r} implements neither step nor run")
 
-    def step(self, ctx: SolverContext, x: torch.Tensor, i: int, state: Any) -> torch.Tensor:
-        """Advance x from ctx.t[i] to ctx.t[i + 1]; ``state`` is what ``init_state`` returned."""
-        raise NotImplementedError
+    def run(self, ctx: SolverContext, x: torch.Tensor) -> torch.Tensor:
+        """The loop over ctx's grid: ``step`` then ``finish_step`` at every grid point."""
+        for i in ctx.loop(x):
+            x = ctx.finish_step(self.step(ctx, x, i), i + 1)
+        return x
 
     def prior_step(self, ctx: SolverContext, x: torch.Tensor) -> torch.Tensor:
         """The first step from a start where m = 0 (a flow path's t = 1, x = noise): its limit.
@@ -185,42 +203,26 @@ class Sampler:
         z = ctx.noise(x) if self.stochastic else (x - ctx.m[0] * d) / ctx.s[0]
         return ctx.m[1] * d + ctx.s[1] * z
 
-    def run(self, ctx: SolverContext, x: torch.Tensor) -> torch.Tensor:
-        """``integrate``, after :meth:`prior_step` when the grid starts at m = 0 and the sampler
-        does not handle that itself (the sampler then runs on the rest of the grid)."""
+    def integrate(self, ctx: SolverContext, x: torch.Tensor) -> torch.Tensor:
+        """What ``sample`` calls: ``run``, after :meth:`prior_step` when the grid starts at
+        m = 0 and the sampler does not handle that itself (``run`` then sees the rest of the
+        grid; an adaptive solver's rest starts at ``grids.prior_exit``)."""
         if ctx.m[0] != 0.0 or (self.starts_at_prior and math.isfinite(ctx.dm[0])):
-            return self.integrate(ctx, x)
-        times = ctx.times
-        if self.end_points_only and ctx.steps == 1:
+            return self.run(ctx, x)
+        if self.end_points_only:
             t_exit = prior_exit(ctx.sde, ctx.t[0], ctx.t[-1])
             if t_exit > ctx.t[-1]:
                 ctx.set_times(torch.tensor([ctx.t[0], t_exit, ctx.t[-1]], dtype=torch.float64))
-                times = ctx.times
-        ctx.record(x, 0, self)
+        ctx.record(x, 0)
         x = self.prior_step(ctx, x)
         if ctx.after_step is not None:
             x = ctx.after_step(x, ctx.t[1], ctx.noise)
         ctx.flag_nonfinite(x, 1)
         if ctx.steps == 1:
-            ctx.record(x, 1, self)
+            ctx.record(x, 1)
             return x
-        n = len(ctx._sums)
-        ctx.set_times(times[1:])
-        x = self.integrate(ctx, x)  # records the state at t_1 as its index 0
-        ctx._sums[n:] = [(j + 1, v) for j, v in ctx._sums[n:]]
-        ctx.set_times(torch.cat([times[:1], ctx.times]))
-        return x
-
-    def integrate(self, ctx: SolverContext, x: torch.Tensor) -> torch.Tensor:
-        """The time loop: T -> t_end over ctx's grid, with trajectory, callback, progress."""
-        state = self.init_state(ctx, x)
-        ctx.record(x, 0, self)
-        with ctx.progress_bar(ctx.steps) as bar:
-            for i in range(ctx.steps):
-                x = self.step(ctx, x, i, state)
-                x = ctx.finish_step(x, i + 1, self)
-                bar.update(1)
-        return x
+        with ctx.after_first_step():
+            return self.run(ctx, x)  # records the state at t_1 as its start
 
 
 def _build(name: str, options: Dict[str, Any]) -> Sampler:
@@ -312,46 +314,33 @@ def sample(sde, score_fn, shape: Optional[Sequence[int]] = None, sampler: str = 
     (rk45 and torchsde's adaptive mode are host-driven by nature).
     """
     use_thread_plan()
-    score_fn = check_sample_args(
+    score_fn, smp = check_sample_args(
         sde, score_fn, shape, sampler, steps, generator, x_init, dtype, t_end=t_end,
         t_start=t_start, grid=grid, denoise=denoise, callback=callback,
         return_trajectory=return_trajectory, progress=progress, noise_dtype=noise_dtype,
         after_step=after_step, sampler_options=sampler_options)
-    smp = _build(sampler, sampler_options)
     grid, steps = resolve_steps(grid, steps)
-    if not callable(score_fn):
-        raise TypeError(f"score_fn must be callable (x, t) -> score, got {type(score_fn).__name__}")
     smp.check_sde(sde)
     if x_init is not None:
-        if not torch.is_tensor(x_init):
-            raise TypeError(f"x_init must be a tensor, got {type(x_init).__name__}")
-        if shape is not None and tuple(shape) != tuple(x_init.shape):
-            raise ValueError(f"shape {tuple(shape)} does not match x_init shape {tuple(x_init.shape)}")
         check_finite("x_init", x_init)
         shape, device, dtype = tuple(x_init.shape), x_init.device, x_init.dtype
-    if shape is None:
-        raise ValueError("give the batch shape (N, ...) or x_init")
     shape = tuple(int(d) for d in shape)
-    if len(shape) < 2 or min(shape) < 1:
-        raise ValueError(f"shape must be (N, *data_shape) with positive sizes, got {shape}")
     times = smp.make_times(sde, steps, grid, t_end, t_start)
     noise = NoiseSource(generator, noise_dtype)
-    if after_step is not None and not callable(after_step):
-        raise TypeError(f"after_step must be callable (x, t, noise) -> x, got {type(after_step).__name__}")
     ctx = SolverContext(sde, score_fn, times, noise, callback, return_trajectory, progress,
-                        desc=sampler, after_step=after_step)
+                        name=sampler, after_step=after_step)
     start = time.perf_counter()
     if x_init is None:
         x = noise(shape, device, dtype) * ctx.s[0]
     else:
         x = x_init.clone()
     with torch.no_grad():
-        x = smp.run(ctx, x)
+        x = smp.integrate(ctx, x)
         do_denoise = smp.default_denoise if denoise is None else bool(denoise)
         if do_denoise:
             x = ctx.x0(x, ctx.steps)
         ctx.flag_nonfinite(x, ctx.steps)
-        ctx.raise_if_nonfinite(smp)
+        ctx.raise_if_nonfinite()
     if x.device.type == "cuda":
         torch.cuda.synchronize(x.device)
     wall = time.perf_counter() - start

@@ -2,7 +2,8 @@
 
 ``check_sample_args`` raises ``TypeError`` (wrong kind) or ``ValueError`` (bad value) with one
 line naming the argument, the bad value and what is allowed, and returns the score function
-to integrate with. Sizes are bounded by ``contract.LIMITS`` (elements of the batch, steps).
+to integrate with and the sampler object. Sizes are bounded by ``contract.LIMITS`` (elements
+of the batch, steps).
 
 Model dtype: when ``score_fn`` is a module whose floating parameters have another dtype than
 the samples (e.g. ``dtype=torch.float64`` with a float32 network), the score is evaluated in
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
 
@@ -61,24 +62,26 @@ def _check_grid(grid: Any, steps: Any) -> None:
                          f"{as_steps(steps) + 1}; pass steps={t.numel() - 1} or omit steps")
 
 
-def _check_sampler_options(sampler: Any, options: Dict[str, Any]) -> None:
-    """The sampler's own checks first (unknown options, ranges), then: options whose default
-    is a boolean must be real booleans (``"no"`` is refused, not read as true)."""
+def _build_sampler(sampler: Any, options: Dict[str, Any]):
+    """The sampler object: its own checks first (unknown options, ranges), then options whose
+    default is a boolean must be real booleans (``"no"`` is refused, not read as true)."""
     from .base import _build
-    cls = type(_build(sampler, options))
-    params = inspect.signature(cls.__init__).parameters
+    smp = _build(sampler, options)
+    params = inspect.signature(type(smp).__init__).parameters
     for key, value in options.items():
         p = params.get(key)
         if p is not None and isinstance(p.default, bool):
             check_bool(f"sampler option {key}", value)
+    return smp
 
 
 def check_sample_args(sde, score_fn, shape, sampler, steps, generator, x_init, dtype, *,
                       t_end=None, t_start=None, grid=None, denoise=None, callback=None,
                       return_trajectory=False, progress=None, noise_dtype=torch.float32,
                       after_step=None, sampler_options: Optional[Dict[str, Any]] = None
-                      ) -> Callable:
-    """Check every argument of ``sample`` (same names); return the score function to use."""
+                      ) -> Tuple[Callable, Any]:
+    """Check every argument of ``sample`` (same names); return the score function to use and
+    the sampler object."""
     if not callable(score_fn):
         raise TypeError(f"score_fn must be callable (x, t) -> score, got {type(score_fn).__name__}")
     check_float_dtype("dtype", dtype)
@@ -96,7 +99,7 @@ def check_sample_args(sde, score_fn, shape, sampler, steps, generator, x_init, d
     for name, value in (("t_end", t_end), ("t_start", t_start)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
-    _check_sampler_options(sampler, dict(sampler_options or {}))
+    smp = _build_sampler(sampler, dict(sampler_options or {}))
     if x_init is not None:
         if not torch.is_tensor(x_init):
             raise TypeError(f"x_init must be a tensor, got {type(x_init).__name__}")
@@ -117,5 +120,5 @@ def check_sample_args(sde, score_fn, shape, sampler, steps, generator, x_init, d
                          f"shape is {tuple(data_shape)}")
     model = _model_dtype(score_fn)
     if model is not None and model != dtype:
-        return InModelDtype(score_fn, model)
-    return score_fn
+        return InModelDtype(score_fn, model), smp
+    return score_fn, smp

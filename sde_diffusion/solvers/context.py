@@ -1,5 +1,5 @@
-"""The per-call side of sampling: the noise source and the ``SolverContext`` a sampler's step
-reads, plus the errors of a run.
+"""The per-call side of sampling: the noise source and the ``SolverContext`` a sampler reads,
+plus the errors of a run.
 
 The context computes once per grid point what every sampler needs, as host floats: the kernel
 x_t = m x_0 + s z (``m``, ``s``), the noise level sigma = s/m of the scaled state x/m, the
@@ -10,12 +10,17 @@ the sampler wants: ``x0`` (the denoiser D = E[x_0 | x_t]), ``eps`` or ``score``.
 network feeds an x0-based sampler with no conversion; a plain score function is wrapped once:
 x0 = (x + s^2 score)/m, eps = -s score.
 
-Nothing here is stored on a sampler: one context per ``sample`` call.
+The loop's guarantees live here, once: ``loop`` records the start and shows progress,
+``finish_step`` applies the ``after_step`` hook, flags non-finite values (a device-side sum
+per step, read once at the end: no host sync in the loop), records the trajectory and calls
+the callback. A sampler that writes its own loop keeps its state in local variables, so
+nothing is stored on a sampler: one context per ``sample`` call.
 """
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from contextlib import contextmanager
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
 
 import torch
 
@@ -82,14 +87,15 @@ class NoiseSource:
 class SolverContext:
     """Everything a step rule needs; built by ``sample`` for one call.
 
-    Per-grid-point Python floats (no device syncs in loops): ``t``, ``m``, ``s`` (kernel
-    coefficients), ``f`` (drift coefficient), ``g`` (diffusion); ``times`` the float64 grid.
+    Per grid point, Python floats (no device syncs in loops): ``t``, ``m``, ``s`` (kernel),
+    ``sigma`` = s/m, ``lam`` = log(m/s), ``f``, ``g`` (coefficients), ``dm``, ``ds`` (the kernel's
+    rates); ``times`` the float64 grid, ``steps`` = len(t) - 1, ``nfe`` the model calls so far.
     """
 
     def __init__(self, sde, score_fn, times: torch.Tensor, noise: NoiseSource,
                  callback: Optional[Callable[[Dict[str, Any]], None]] = None,
                  keep_trajectory: bool = False, progress: Optional[bool] = None,
-                 desc: str = "sampling",
+                 name: str = "sampler",
                  after_step: Optional[Callable[[torch.Tensor, float, Callable], torch.Tensor]] = None):
         self.sde = sde
         self.score_fn = score_fn
@@ -101,11 +107,13 @@ class SolverContext:
         self.callback = callback
         self.trajectory: Optional[List[torch.Tensor]] = [] if keep_trajectory else None
         self.progress = progress
-        self.desc = desc
+        self.name = name
         self.last_x0: Optional[torch.Tensor] = None
         self.after_step = after_step
+        self.offset = 0  # grid index of t[0] in the call's grid (1 after the limit first step)
         self._sums: List[tuple] = []  # (grid index, device-side sum of x) per step
         self._t_cache: Dict[tuple, torch.Tensor] = {}
+        self._bar, self._done = None, 0
         # the SDE's own reverse processes own the drift formula f x - c g^2 score
         make_flow = getattr(sde, "probability_flow", None)
         make_rev = getattr(sde, "reverse", None)
@@ -212,39 +220,67 @@ class SolverContext:
     def noise(self, x: torch.Tensor) -> torch.Tensor:
         return self.noise_source.like(x)
 
-    # ---- bookkeeping ----
-    def finish_step(self, x: torch.Tensor, i: int, sampler) -> torch.Tensor:
-        """After a step to grid index i: the ``after_step`` hook, the non-finite flag, record."""
+    # ---- the loop and its bookkeeping ----
+    def loop(self, x: torch.Tensor) -> Iterator[int]:
+        """The step indices 0 .. steps - 1 of a sampler's own loop. Records the start state,
+        shows the progress bar, and checks that step i ended with ``finish_step(x, i + 1)``."""
+        self.record(x, 0)
+        self._done = 0
+        from ..progress import progress
+        with progress(self.steps, f"sample ({self.name})", self.progress, unit="step") as bar:
+            self._bar = bar
+            for i in range(self.steps):
+                yield i
+                if self._done != i + 1:
+                    raise RuntimeError(f"sampler {self.name!r} did not end step {i} with "
+                                       f"x = ctx.finish_step(x, {i + 1})")
+        self._bar = None
+
+    def finish_step(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        """After a step to grid index i: the ``after_step`` hook, the non-finite flag, the
+        trajectory and callback, the progress bar. Returns the state to continue from."""
         if self.after_step is not None:
             x = self.after_step(x, self.t[i], self.noise)
         self.flag_nonfinite(x, i)
-        self.record(x, i, sampler)
+        self.record(x, i)
+        self._done = i
+        if self._bar is not None:
+            self._bar.update(1)
         return x
+
+    @contextmanager
+    def after_first_step(self):
+        """Within: the grid without its first point (offset 1: flags and callbacks keep the
+        call's grid indices). After: the first point joined to the (possibly replaced) rest."""
+        times = self.times
+        self.set_times(times[1:])
+        self.offset = 1
+        try:
+            yield
+        finally:
+            self.offset = 0
+            self.set_times(torch.cat([times[:1], self.times]))
 
     def flag_nonfinite(self, x: torch.Tensor, i: int) -> None:
         """Remember, without a host sync, a device-side sum of x at grid index i: the sum is
         NaN/inf exactly when some entry is (up to overflow of a sum of huge entries, which is a
         diverged run anyway); one reduction per step, read once at the end."""
         acc = torch.float64 if x.dtype == torch.float64 else torch.float32
-        self._sums.append((i, x.sum(dtype=acc)))
+        self._sums.append((i + self.offset, x.sum(dtype=acc)))
 
-    def raise_if_nonfinite(self, sampler) -> None:
+    def raise_if_nonfinite(self) -> None:
         """One host sync at the end: NonFiniteSampleError naming the first bad step."""
         if not self._sums:
             return
         ok = torch.isfinite(torch.stack([v for _, v in self._sums]).cpu())
         if not bool(ok.all()):
             i = self._sums[int((~ok).nonzero()[0])][0]
-            raise NonFiniteSampleError(sampler.name, i, self.t[min(i, len(self.t) - 1)])
+            raise NonFiniteSampleError(self.name, i, self.t[min(i, len(self.t) - 1)])
 
-    def record(self, x: torch.Tensor, i: int, sampler) -> None:
+    def record(self, x: torch.Tensor, i: int) -> None:
         """Store the state at grid index i and call the user callback."""
         if self.trajectory is not None:
             self.trajectory.append(x.detach().clone())
         if self.callback is not None:
-            self.callback({"i": i, "t": self.t[i], "x": x, "x0": self.last_x0,
-                           "nfe": self.nfe, "sampler": sampler.name})
-
-    def progress_bar(self, total: int):
-        from ..progress import progress
-        return progress(total, f"sample ({self.desc})", self.progress, unit="step")
+            self.callback({"i": i + self.offset, "t": self.t[i], "x": x, "x0": self.last_x0,
+                           "nfe": self.nfe, "sampler": self.name})

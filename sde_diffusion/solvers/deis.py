@@ -29,9 +29,6 @@ __all__ = ["DEISSampler"]
 class DEISSampler(Sampler):
     """DEIS tAB-p, p = ``order`` in 1..3."""
 
-    evals_per_step = 1
-    requires = ("marginal", "drift_coeff", "diffusion", "sigma", "t_from_sigma")
-
     def __init__(self, order: int = 3, lower_order_final: bool = True, quad_points: int = 16,
                  basis: str = "log_sigma"):
         if isinstance(order, bool) or order not in (1, 2, 3):
@@ -41,7 +38,11 @@ class DEISSampler(Sampler):
         self.lower_order_final = bool(lower_order_final)
         self.quad_points = as_steps(quad_points, "quad_points", minimum=2)
 
-    def init_state(self, ctx: SolverContext, x: torch.Tensor) -> dict:
+    def check_sde(self, sde):
+        super().check_sde(sde)
+        self.require(sde, "sigma", "t_from_sigma")
+
+    def coefficients(self, ctx: SolverContext) -> list:
         """Coefficient table C[i] (one list per step, newest node first), float64 on the host."""
         n = ctx.steps
         if not np.isfinite(ctx.sigma[0]):
@@ -65,13 +66,15 @@ class DEISSampler(Sampler):
                         lk = lk * (tq[i] - nodes[j]) / (nodes[k] - nodes[j])
                 c.append(float(ctx.m[i + 1] * (sig[i + 1] - sig[i]) * np.dot(w, lk)))
             coeffs.append(c)
-        return {"coeffs": coeffs, "eps": []}
+        return coeffs
 
-    def step(self, ctx, x, i, state):
-        eps_hist = state["eps"]
-        eps_hist.insert(0, ctx.eps(x, i))
-        del eps_hist[self.order:]
-        out = (ctx.m[i + 1] / ctx.m[i]) * x
-        for c, e in zip(state["coeffs"][i], eps_hist):
-            out = out + c * e
-        return out
+    def run(self, ctx: SolverContext, x: torch.Tensor) -> torch.Tensor:
+        coeffs, eps_hist = self.coefficients(ctx), []
+        for i in ctx.loop(x):
+            eps_hist.insert(0, ctx.eps(x, i))
+            del eps_hist[self.order:]
+            out = (ctx.m[i + 1] / ctx.m[i]) * x
+            for c, e in zip(coeffs[i], eps_hist):
+                out = out + c * e
+            x = ctx.finish_step(out, i + 1)
+        return x

@@ -28,7 +28,6 @@ class DPMSolverPP2MSDE(Sampler):
     order = 1.0  # strong order with noise; 2 for eta = 0
     stochastic = True
     default_denoise = True
-    requires = ("marginal", "drift_coeff", "diffusion", "log_snr")
     # its own grid: on grids near uniform-t (VP's time_power) the last, long log-SNR step
     # inflates the spread (std 0.61 instead of 0.5 at 50 steps, fewstep.md section 2)
     default_grid = "log_snr"
@@ -39,23 +38,28 @@ class DPMSolverPP2MSDE(Sampler):
         self.eta = float(eta)
         self.lower_order_final = bool(lower_order_final)
 
-    def init_state(self, ctx, x):
-        return {"orders": step_orders(ctx.lam, 2, self.lower_order_final), "prev": None}
+    def check_sde(self, sde):
+        super().check_sde(sde)
+        self.require(sde, "log_snr")
 
-    def step(self, ctx, x, i, state):
-        lam = ctx.lam
-        x0 = ctx.x0(x, i)
-        prev, state["prev"] = state["prev"], x0
-        m1, s1, s0 = ctx.m[i + 1], ctx.s[i + 1], ctx.s[i]
-        if s1 == 0.0:
-            return m1 * x0
-        h = lam[i + 1] - lam[i]
-        big = (1.0 + self.eta) * h
-        ps = psi(big, 1)
-        out = (s1 / s0) * math.exp(-self.eta * h) * x + (m1 * ps[0]) * x0
-        if state["orders"][i] == 2:
-            r = (lam[i] - lam[i - 1]) / h
-            out = out + (m1 * ps[1] / r) * (x0 - prev)
-        if self.eta > 0:
-            out = out + (s1 * math.sqrt(-math.expm1(-2.0 * self.eta * h))) * ctx.noise(x)
-        return out
+    def run(self, ctx, x):
+        lam, prev = ctx.lam, None  # prev: the last step's x0
+        orders = step_orders(lam, 2, self.lower_order_final)
+        for i in ctx.loop(x):
+            x0 = ctx.x0(x, i)
+            m1, s1, s0 = ctx.m[i + 1], ctx.s[i + 1], ctx.s[i]
+            if s1 == 0.0:
+                x = ctx.finish_step(m1 * x0, i + 1)
+                continue
+            h = lam[i + 1] - lam[i]
+            big = (1.0 + self.eta) * h
+            ps = psi(big, 1)
+            out = (s1 / s0) * math.exp(-self.eta * h) * x + (m1 * ps[0]) * x0
+            if orders[i] == 2:
+                r = (lam[i] - lam[i - 1]) / h
+                out = out + (m1 * ps[1] / r) * (x0 - prev)
+            if self.eta > 0:
+                out = out + (s1 * math.sqrt(-math.expm1(-2.0 * self.eta * h))) * ctx.noise(x)
+            prev = x0
+            x = ctx.finish_step(out, i + 1)
+        return x

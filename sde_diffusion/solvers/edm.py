@@ -51,7 +51,9 @@ class _EDMBase(Sampler):
     evals_per_step = 2
     default_grid = "karras"
     default_denoise = False  # the last step to sigma = 0 returns D = E[x_0 | x] itself
-    requires = ("marginal", "sigma", "t_from_sigma")
+
+    def check_sde(self, sde):
+        self.require(sde, "marginal", "sigma", "t_from_sigma")
 
     def make_times(self, sde, steps, grid, t_end, t_start):
         if grid is None:
@@ -83,7 +85,7 @@ class EDMHeunSampler(_EDMBase):
     def __init__(self, rho: float = 7.0):
         self.rho = check_positive("rho", rho)
 
-    def step(self, ctx, x, i, state):
+    def step(self, ctx, x, i):
         m, s = ctx.m[i], ctx.s[i]
         x_hat = self._heun(ctx, x / m, ctx.t[i], m, s, i)
         return ctx.m[i + 1] * x_hat
@@ -116,7 +118,7 @@ class EDMStochasticSampler(_EDMBase):
                                                                 float(S_tmax), float(S_noise))
         self.rho = check_positive("rho", rho)
 
-    def init_state(self, ctx, x):
+    def churn(self, ctx) -> List[tuple]:
         """Precompute (on the host, before the loop) sigma_hat_i, its time and kernel: a list
         of (noise_std, t_hat, m_hat, s_hat) per step."""
         n = ctx.steps
@@ -137,10 +139,13 @@ class EDMStochasticSampler(_EDMBase):
                 hats[i] = (0.0, ctx.t[i], ctx.m[i], ctx.s[i])
         return hats
 
-    def step(self, ctx, x, i, state):
-        noise_std, t_hat, m_hat, s_hat = state[i]
-        x_hat = x / ctx.m[i]
-        if noise_std > 0.0:
-            x_hat = x_hat + noise_std * ctx.noise(x_hat)
-        x_hat = self._heun(ctx, x_hat, t_hat, m_hat, s_hat, i)
-        return ctx.m[i + 1] * x_hat
+    def run(self, ctx, x):
+        hats = self.churn(ctx)
+        for i in ctx.loop(x):
+            noise_std, t_hat, m_hat, s_hat = hats[i]
+            x_hat = x / ctx.m[i]
+            if noise_std > 0.0:
+                x_hat = x_hat + noise_std * ctx.noise(x_hat)
+            x_hat = self._heun(ctx, x_hat, t_hat, m_hat, s_hat, i)
+            x = ctx.finish_step(ctx.m[i + 1] * x_hat, i + 1)
+        return x

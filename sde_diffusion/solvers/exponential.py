@@ -33,10 +33,7 @@ class MultistepExpSampler(Sampler):
     """Multistep data-prediction exponential integrator of order ``max_order``."""
 
     starts_at_prior = True
-
     max_order = 1
-    requires = ("marginal", "drift_coeff", "diffusion", "log_snr", "t_from_log_snr")
-    needs = ("finite_log_snr",)
 
     def __init__(self, lower_order_final: bool = True, min_ratio: float = MIN_RATIO):
         self.lower_order_final = bool(lower_order_final)
@@ -45,39 +42,41 @@ class MultistepExpSampler(Sampler):
         self.min_ratio = float(min_ratio)
         self.order = float(self.max_order)
 
-    def init_state(self, ctx, x):
-        """Per-step orders and the x0 history (newest first)."""
-        check_increasing(ctx.lam, self.name, ctx.sde)
-        return {"orders": step_orders(ctx.lam, self.max_order, self.lower_order_final,
-                                      self.min_ratio), "hist": []}
+    def check_sde(self, sde):
+        super().check_sde(sde)
+        self.require(sde, "log_snr", "t_from_log_snr", capability="finite_log_snr")
 
-    def step(self, ctx, x, i, state):
-        hist, lam = state["hist"], ctx.lam
-        x0 = ctx.x0(x, i)
-        hist.insert(0, x0)
-        del hist[self.max_order:]
-        m1, s1, s0 = ctx.m[i + 1], ctx.s[i + 1], ctx.s[i]
-        if s1 == 0.0:  # lambda' = inf: the denoising step
-            return m1 * x0
-        order = state["orders"][i]
-        h = lam[i + 1] - lam[i]
-        phi1 = math.expm1(-h)
-        out = (s1 / s0) * x - (m1 * phi1) * x0
-        if order >= 2:
-            phi2 = phi1 / h + 1.0
-            r0 = (lam[i] - lam[i - 1]) / h
-            d1_0 = (x0 - hist[1]) / r0
-            if order == 2:
-                d1 = d1_0
-            else:
-                r1 = (lam[i - 1] - lam[i - 2]) / h
-                d1_1 = (hist[1] - hist[2]) / r1
-                d2 = (d1_0 - d1_1) / (r0 + r1)
-                d1 = d1_0 + r0 * d2
-                phi3 = phi2 / h - 0.5
-                out = out - (2.0 * m1 * phi3) * d2
-            out = out + (m1 * phi2) * d1
-        return out
+    def run(self, ctx, x):
+        lam, hist = ctx.lam, []  # hist: the x0's, newest first
+        check_increasing(lam, self.name, ctx.sde)
+        orders = step_orders(lam, self.max_order, self.lower_order_final, self.min_ratio)
+        for i in ctx.loop(x):
+            x0 = ctx.x0(x, i)
+            hist.insert(0, x0)
+            del hist[self.max_order:]
+            m1, s1, s0 = ctx.m[i + 1], ctx.s[i + 1], ctx.s[i]
+            if s1 == 0.0:  # lambda' = inf: the denoising step
+                x = ctx.finish_step(m1 * x0, i + 1)
+                continue
+            h = lam[i + 1] - lam[i]
+            phi1 = math.expm1(-h)
+            out = (s1 / s0) * x - (m1 * phi1) * x0
+            if orders[i] >= 2:
+                phi2 = phi1 / h + 1.0
+                r0 = (lam[i] - lam[i - 1]) / h
+                d1_0 = (x0 - hist[1]) / r0
+                if orders[i] == 2:
+                    d1 = d1_0
+                else:
+                    r1 = (lam[i - 1] - lam[i - 2]) / h
+                    d1_1 = (hist[1] - hist[2]) / r1
+                    d2 = (d1_0 - d1_1) / (r0 + r1)
+                    d1 = d1_0 + r0 * d2
+                    phi3 = phi2 / h - 0.5
+                    out = out - (2.0 * m1 * phi3) * d2
+                out = out + (m1 * phi2) * d1
+            x = ctx.finish_step(out, i + 1)
+        return x
 
 
 @register_sampler("ddim")

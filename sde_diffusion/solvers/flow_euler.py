@@ -72,10 +72,12 @@ def velocity_at(ctx, x: torch.Tensor, t: float, i: Optional[int] = None) -> torc
 
 class _FlowODESampler(Sampler):
     starts_at_prior = True
-    requires = ("marginal", "marginal_rates")
 
     def __init__(self, shift: float = 1.0):
         self.shift = float(check_positive("shift", shift))
+
+    def check_sde(self, sde):
+        self.require(sde, "marginal", "marginal_rates")
 
     def make_times(self, sde, steps, grid, t_end, t_start):
         if grid is None or grid == "shifted":
@@ -89,7 +91,7 @@ class FlowEulerSampler(_FlowODESampler):
 
     order = 1.0
 
-    def step(self, ctx, x, i, state):
+    def step(self, ctx, x, i):
         t, t1 = ctx.t[i], ctx.t[i + 1]
         return x + (t1 - t) * velocity_at(ctx, x, t, i)
 
@@ -101,7 +103,7 @@ class FlowMidpointSampler(_FlowODESampler):
     order = 2.0
     evals_per_step = 2
 
-    def step(self, ctx, x, i, state):
+    def step(self, ctx, x, i):
         t, t1 = ctx.t[i], ctx.t[i + 1]
         h = t1 - t
         x_mid = x + 0.5 * h * velocity_at(ctx, x, t, i)

@@ -38,7 +38,6 @@ class FlowSDESampler(Sampler):
 
     order = 1.0
     stochastic = True
-    requires = ("marginal", "marginal_rates")
 
     def __init__(self, eta: float = 1.0):
         eta = check_finite_number("eta", eta)
@@ -47,14 +46,13 @@ class FlowSDESampler(Sampler):
         self.eta = eta
         self.stochastic = eta > 0
 
-    def init_state(self, ctx, x):
-        da, ds = ctx.sde.marginal_rates(ctx.times)
-        return {"dm": da.tolist(), "ds": ds.tolist()}
+    def check_sde(self, sde):
+        self.require(sde, "marginal", "marginal_rates")
 
-    def step(self, ctx, x, i, state):
+    def step(self, ctx, x, i):
         m, s, m1, s1 = ctx.m[i], ctx.s[i], ctx.m[i + 1], ctx.s[i + 1]
         u = velocity_at(ctx, x, ctx.t[i], i)
-        rates = (state["dm"][i], state["ds"][i])
+        rates = (ctx.dm[i], ctx.ds[i])  # the path's own marginal_rates
         x0 = velocity_to("x0", u, x, m, s, rates)
         eps = velocity_to("eps", u, x, m, s, rates)
         ctx.last_x0 = x0

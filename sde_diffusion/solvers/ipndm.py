@@ -52,8 +52,6 @@ def variable_ab_weights(sig: List[float], i: int, p: int) -> List[float]:
 
 
 class _AdamsBashforth(Sampler):
-    evals_per_step = 1
-    requires = ("marginal", "drift_coeff", "diffusion")
     variable = False
 
     def __init__(self, order: int = 4, afs: bool = False, lower_order_final: bool = True):
@@ -63,33 +61,31 @@ class _AdamsBashforth(Sampler):
         self.afs = check_bool("afs", afs)
         self.lower_order_final = check_bool("lower_order_final", lower_order_final)
 
-    def init_state(self, ctx, x):
-        """Per-step weights (newest first), computed once on the host; the eps history."""
+    def run(self, ctx, x):
         check_increasing(ctx.lam, self.name, ctx.sde)
         if not math.isfinite(ctx.sigma[0]):
             raise ValueError(f"sampler {self.name!r} steps in sigma = s/m and cannot start where "
                              f"m = 0 (sigma = inf); use ddim, dpm_solver2/3 or unipc")
-        weights = []
+        weights = []  # per step, newest first, computed once on the host
         for i, p in enumerate(step_orders(ctx.lam, self.order, self.lower_order_final)):
             weights.append(variable_ab_weights(ctx.sigma, i, p) if self.variable
                            else list(AB_WEIGHTS[p]))
-        return {"weights": weights, "eps": []}
-
-    def step(self, ctx, x, i, state):
-        hist = state["eps"]
-        m, sig = ctx.m[i], ctx.sigma[i]
-        x_hat = x / m
-        if self.afs and i == 0:
-            eps = x_hat / math.sqrt(1.0 + sig * sig)
-        else:
-            eps = ctx.eps(x, i)
-        hist.insert(0, eps)
-        del hist[self.order:]
-        w = state["weights"][i]
-        drift = w[0] * hist[0]
-        for b, e in zip(w[1:], hist[1:]):
-            drift = drift + b * e
-        return ctx.m[i + 1] * (x_hat + (ctx.sigma[i + 1] - sig) * drift)
+        hist = []  # eps's, newest first
+        for i in ctx.loop(x):
+            m, sig = ctx.m[i], ctx.sigma[i]
+            x_hat = x / m
+            if self.afs and i == 0:
+                eps = x_hat / math.sqrt(1.0 + sig * sig)
+            else:
+                eps = ctx.eps(x, i)
+            hist.insert(0, eps)
+            del hist[self.order:]
+            w = weights[i]
+            drift = w[0] * hist[0]
+            for b, e in zip(w[1:], hist[1:]):
+                drift = drift + b * e
+            x = ctx.finish_step(ctx.m[i + 1] * (x_hat + (ctx.sigma[i + 1] - sig) * drift), i + 1)
+        return x
 
 
 @register_sampler("ipndm")

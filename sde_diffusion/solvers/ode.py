@@ -18,7 +18,6 @@ import torch
 
 from ..contract import check_choice, check_positive
 from .base import NonFiniteSampleError, Sampler, register_sampler
-from .grids import uniform_t
 from .integrator import ADAPTIVE_METHODS, NonFiniteODEError, heun_step, odeint_adaptive
 
 __all__ = ["EulerODESampler", "HeunSampler", "RK45Sampler"]
@@ -39,7 +38,7 @@ class EulerODESampler(Sampler):
     def __init__(self):
         pass
 
-    def step(self, ctx, x, i, state):
+    def step(self, ctx, x, i):
         h, g = ctx.t[i + 1] - ctx.t[i], ctx.g[i]
         if not ctx.finite_coeffs(i):
             return x + h * ctx.pf_drift(x, i)
@@ -57,7 +56,7 @@ class HeunSampler(Sampler):
     def __init__(self):
         pass
 
-    def step(self, ctx, x, i, state):
+    def step(self, ctx, x, i):
         # the score is undefined at s = 0: a step ending there is Euler
         return heun_step(_rhs_at(ctx), (x,), ctx.t, i, final_euler=ctx.s[i + 1] == 0.0)[0]
 
@@ -68,18 +67,14 @@ class RK45Sampler(Sampler):
 
     order = 5.0
     evals_per_step = 6
+    end_points_only = True
 
     def __init__(self, rtol: float = 1e-5, atol: float = 1e-5, method: str = "RK45"):
         self.rtol = check_positive("rtol", rtol)
         self.atol = check_positive("atol", atol)
         self.method = check_choice("solve_ivp method", method, ADAPTIVE_METHODS)
 
-    end_points_only = True
-
-    def make_times(self, sde, steps, grid, t_end, t_start):
-        return uniform_t(sde, 1, t_end=t_end, t_start=t_start)  # end points only
-
-    def integrate(self, ctx, x):
+    def run(self, ctx, x):
         sde = ctx.sde
 
         def rhs(t: float, y):
@@ -95,6 +90,6 @@ class RK45Sampler(Sampler):
         ctx.set_times(torch.as_tensor(times, dtype=torch.float64))
         # trajectory and callback after the fact (scipy gives no per-step hook)
         for j, (xj,) in enumerate(states):
-            ctx.record(xj, j, self)
+            ctx.record(xj, j)
         ctx.nfe = nfe
         return states[-1][0]

@@ -60,8 +60,8 @@ class Predictor:
     def __init__(self):
         pass
 
-    def init_state(self, ctx: SolverContext) -> Any:
-        """Per-call state (e.g. the discrete chain); never stored on the predictor."""
+    def prepare(self, ctx: SolverContext) -> Any:
+        """Per-call state (e.g. the discrete chain) passed to ``predict``; never stored."""
         return None
 
     def predict(self, ctx: SolverContext, x: torch.Tensor, i: int, state: Any = None) -> torch.Tensor:
@@ -100,7 +100,7 @@ class AncestralPredictor(Predictor):
             raise TypeError(f"discrete must be a bool, got {discrete!r}")
         self.discrete = discrete  # coefficients from the SDE's own DiscreteChain
 
-    def init_state(self, ctx):
+    def prepare(self, ctx):
         """The chain ``sde.discrete(steps)`` (alpha_i, beta_i, beta_tilde_i) when discrete."""
         return ctx.sde.discrete(ctx.steps) if self.discrete else None
 
@@ -275,8 +275,10 @@ class PCSampler(Sampler):
         if self.evals_per_step == 0:
             raise ValueError("predictor='none' with corrector='none' does nothing; choose at least one")
 
-    def needs_for(self):
-        return ("discrete_chain",) if getattr(self._pred, "discrete", False) else ()
+    def check_sde(self, sde):
+        super().check_sde(sde)
+        if getattr(self._pred, "discrete", False):
+            self.require(sde, capability="discrete_chain")
 
     def make_times(self, sde, steps, grid, t_end, t_start):
         if not getattr(self._pred, "discrete", False):
@@ -286,12 +288,12 @@ class PCSampler(Sampler):
                              "do not pass grid, t_start or t_end")
         return uniform_t(sde, steps, t_end=0.0)
 
-    def init_state(self, ctx, x):
-        return self._pred.init_state(ctx)
-
-    def step(self, ctx, x, i, state):
-        x = self._pred.predict(ctx, x, i, state)
-        return self._corr.correct(ctx, x, i + 1)
+    def run(self, ctx, x):
+        state = self._pred.prepare(ctx)
+        for i in ctx.loop(x):
+            x = self._pred.predict(ctx, x, i, state)
+            x = ctx.finish_step(self._corr.correct(ctx, x, i + 1), i + 1)
+        return x
 
 
 @register_sampler("euler_maruyama")

@@ -59,13 +59,16 @@ def singlestep_pair(x0_at: Callable[[torch.Tensor, Point], torch.Tensor], x: tor
 
 
 class _Singlestep(Sampler):
-    requires = ("marginal", "drift_coeff", "diffusion", "log_snr", "t_from_log_snr")
     rs: Tuple[float, ...] = ()
 
     def __init__(self):
         pass
 
-    def init_state(self, ctx: SolverContext, x: torch.Tensor) -> dict:
+    def check_sde(self, sde):
+        super().check_sde(sde)
+        self.require(sde, "log_snr", "t_from_log_snr")
+
+    def midpoints(self, ctx: SolverContext) -> list:
         """The intermediate points (t, m, s) of every step, from one batched SDE call."""
         lam, wanted = ctx.lam, []
         for i in range(ctx.steps):
@@ -84,20 +87,23 @@ class _Singlestep(Sampler):
             else:
                 mids.append(pts[k:k + len(self.rs)])
                 k += len(self.rs)
-        return {"mids": mids}
+        return mids
 
-    def step(self, ctx, x, i, state):
-        x0_0 = ctx.x0(x, i)
-        if ctx.s[i + 1] == 0.0:
-            return ctx.m[i + 1] * x0_0
+    def run(self, ctx, x):
+        mids, lam = self.midpoints(ctx), ctx.lam
 
         def x0_at(u, pt):
             return (u + (pt[2] * pt[2]) * ctx.score(u, pt[0])) / pt[1]
 
-        lam = ctx.lam
-        end = (ctx.t[i + 1], ctx.m[i + 1], ctx.s[i + 1])
-        return singlestep_pair(x0_at, x, x0_0, ctx.s[i], lam[i + 1] - lam[i], end,
-                               state["mids"][i], self.rs, int(self.order))[1]
+        for i in ctx.loop(x):
+            x0_0 = ctx.x0(x, i)
+            if ctx.s[i + 1] == 0.0:
+                x = ctx.finish_step(ctx.m[i + 1] * x0_0, i + 1)
+                continue
+            end = (ctx.t[i + 1], ctx.m[i + 1], ctx.s[i + 1])
+            x = ctx.finish_step(singlestep_pair(x0_at, x, x0_0, ctx.s[i], lam[i + 1] - lam[i], end,
+                                                mids[i], self.rs, int(self.order))[1], i + 1)
+        return x
 
 
 @register_sampler("dpm_solver_2s")

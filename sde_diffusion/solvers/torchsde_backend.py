@@ -65,7 +65,7 @@ class TorchSDESampler(Sampler):
         self.order = _STRONG_ORDER[method]
         self.evals_per_step = {"euler": 1, "milstein": 1, "srk": 10, "reversible_heun": 1}[method]
 
-    def integrate(self, ctx, x):
+    def run(self, ctx, x):
         import torchsde
 
         gen = ctx.noise_source.generator
@@ -99,7 +99,7 @@ class TorchSDESampler(Sampler):
                                  rtol=self.rtol, atol=self.atol, dt_min=self.dt_min,
                                  options=options)
         for j in range(ys.shape[0]):
-            ctx.record(ys[j].reshape(shape), j, self)
+            ctx.record(ys[j].reshape(shape), j)
         return ys[-1].reshape(shape)
 
     @staticmethod

@@ -55,9 +55,6 @@ class UniPCSampler(Sampler):
 
     starts_at_prior = True
 
-    evals_per_step = 1
-    requires = ("marginal", "drift_coeff", "diffusion", "log_snr")
-
     def __init__(self, order: int = 2, variant: str = "bh2", corrector: bool = True,
                  predictor: str = "unip", lower_order_final: bool = True):
         if isinstance(order, bool) or order not in (1, 2, 3):
@@ -67,6 +64,10 @@ class UniPCSampler(Sampler):
         self.corrector = bool(corrector)
         self.lower_order_final = bool(lower_order_final)
         self.order = int(order)
+
+    def check_sde(self, sde):
+        super().check_sde(sde)
+        self.require(sde, "log_snr")
 
     def _weights(self, ctx, i: int, p: int, corrector: bool) -> Optional[Weights]:
         """Weights of UniP-p (or UniC-p with the node r = 1) for step i -> i + 1."""
@@ -89,29 +90,26 @@ class UniPCSampler(Sampler):
         w = [m1 * B * c / r for r, c in zip(nodes, rho)]
         return wx, [m1 * ps[0] - sum(w)] + w
 
-    def init_state(self, ctx: SolverContext, x: torch.Tensor) -> dict:
-        """Per-step predictor and corrector weights (host floats) and the x0 history."""
+    def run(self, ctx: SolverContext, x: torch.Tensor) -> torch.Tensor:
         check_increasing(ctx.lam, self.name, ctx.sde)
         orders = step_orders(ctx.lam, self.order, self.lower_order_final)
-        pred, corr = [], []
+        pred, corr = [], []  # per-step weights (host floats), computed once
         for i, p in enumerate(orders):
             final = ctx.s[i + 1] == 0.0
             pred.append(None if final else self._weights(ctx, i, p, False))
             corr.append(None if final or not self.corrector else self._weights(ctx, i, p, True))
-        return {"pred": pred, "corr": corr, "hist": [], "prev": None}
-
-    def step(self, ctx, x, i, state):
-        hist = state["hist"]
-        x0 = ctx.x0(x, i)
-        if state["prev"] is not None:  # UniC on step i-1 -> i, reusing x0 at x_i
-            x_prev, wc = state["prev"]
-            wx, w = wc
-            x = _weighted(wx, x_prev, w, hist[:len(w) - 1] + [x0])
-        hist.insert(0, x0)
-        del hist[self.order:]
-        if ctx.s[i + 1] == 0.0:  # lambda' = inf: the denoising step
-            return ctx.m[i + 1] * x0
-        wc = state["corr"][i]
-        state["prev"] = None if wc is None else (x, wc)
-        wx, w = state["pred"][i]
-        return _weighted(wx, x, w, hist[:len(w)])
+        hist, prev = [], None  # x0's newest first; (x_i, UniC weights of step i -> i + 1)
+        for i in ctx.loop(x):
+            x0 = ctx.x0(x, i)
+            if prev is not None:  # UniC on step i-1 -> i, reusing x0 at x_i
+                x_prev, (wx, w) = prev
+                x = _weighted(wx, x_prev, w, hist[:len(w) - 1] + [x0])
+            hist.insert(0, x0)
+            del hist[self.order:]
+            if ctx.s[i + 1] == 0.0:  # lambda' = inf: the denoising step
+                x = ctx.finish_step(ctx.m[i + 1] * x0, i + 1)
+                continue
+            prev = None if corr[i] is None else (x, corr[i])
+            wx, w = pred[i]
+            x = ctx.finish_step(_weighted(wx, x, w, hist[:len(w)]), i + 1)
+        return x

@@ -151,3 +151,41 @@ def test_other_samplers_start_at_zero_signal_by_the_limit_step(name):
         assert bool(torch.isfinite(y).all()) and info.times[0] == 1.0
         errs.append(float((y - exact).pow(2).sum(1).mean().sqrt()))
     assert errs[1] < 0.6 * errs[0], errs
+
+
+@pytest.mark.parametrize("name", ["ipndm", "deis", "dpm_solver_2s", "euler_maruyama"])
+def test_callback_index_is_the_grid_index_after_the_limit_step(name):
+    """After the core's limit first step from m = 0 the sampler runs on the rest of the grid;
+    its callbacks still report the call's grid index: i = 0 .. steps once each, with
+    t = info.times[i] and x = info.trajectory[i]."""
+    gm = GaussianMixture(torch.tensor([[1.0, -2.0]]), torch.tensor([0.5]))
+    sde = _ZeroSignalSDE(T=1.0, eps=1e-3)
+    calls = []
+    _, info = sample(sde, _Exact(gm, sde), (4, 2), sampler=name, steps=5, t_end=1e-2,
+                     grid="uniform_t", return_trajectory=True,
+                     callback=lambda d: calls.append((d["i"], d["t"], d["x"])),
+                     generator=torch.Generator().manual_seed(0))
+    assert [c[0] for c in calls] == list(range(6))
+    for i, t, x in calls:
+        assert t == float(info.times[i]) and torch.equal(x, info.trajectory[i])
+
+
+def test_a_loop_that_skips_finish_step_is_refused():
+    """ctx.loop checks that every step ended with ctx.finish_step (which holds the after_step
+    hook, the non-finite flag, the callback and the trajectory)."""
+    from sde_diffusion.solvers import SAMPLERS, Sampler, register_sampler
+
+    @register_sampler("_test_forgetful")
+    class Forgetful(Sampler):
+        def run(self, ctx, x):
+            for i in ctx.loop(x):
+                x = x + (ctx.t[i + 1] - ctx.t[i]) * ctx.pf_drift(x, i)
+            return x
+
+    try:
+        gm = GaussianMixture(torch.tensor([[0.0, 1.0]]), torch.tensor([0.5]))
+        with pytest.raises(RuntimeError, match=r"'_test_forgetful' did not end step 0 with "
+                                               r"x = ctx.finish_step\(x, 1\)"):
+            sample(VPSDE(), gm.score_fn(VPSDE()), (4, 2), sampler="_test_forgetful", steps=3)
+    finally:
+        SAMPLERS.pop("_test_forgetful")

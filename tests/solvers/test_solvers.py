@@ -317,7 +317,7 @@ def test_register_sampler_decorator():
         def __init__(self):
             pass
 
-        def step(self, ctx, x, i, state):
+        def step(self, ctx, x, i):
             return x
 
     try:
