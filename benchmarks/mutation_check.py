@@ -268,6 +268,12 @@ MUTATIONS += [  # the one weights-file reader (model folders, diffusers, Incepti
 ]
 
 
+MUTATIONS += [  # benchmark score source spelled source=diffusers:<folder>
+    ("benchmark source= ignored (the analytic score runs instead)", "sde_diffusion/configs/benchmark.py",
+     '    cell["checkpoint"] = _score_source(cfg.get("source"), cell["checkpoint"])\n', "",
+     ["tests/benchmarking/test_benchmark_source.py"]),
+]
+
 MUTATIONS += [  # few-step defaults on the problem suite
     ("iPNDM default without the analytic first step", "sde_diffusion/solvers/ipndm.py",
      "    def __init__(self, order: int = 4, afs: bool = True, lower_order_final: bool = True):",
