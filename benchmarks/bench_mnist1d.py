@@ -17,33 +17,8 @@ import time
 from pathlib import Path
 
 import torch
-from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def train_classifier(data, epochs: int = 40, seed: int = 0):
-    """(feature net 40 -> 256 -> 64, test accuracy) of an MLP classifier on the training split."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        feat = nn.Sequential(nn.Linear(40, 256), nn.SiLU(), nn.Linear(256, 64), nn.SiLU())
-        head = nn.Linear(64, 10)
-    net = nn.Sequential(feat, head)
-    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-4)
-    x, y = data.train, data.train_labels
-    for _ in range(epochs):
-        perm = torch.randperm(x.shape[0], generator=g)
-        for i in range(0, x.shape[0], 128):
-            idx = perm[i:i + 128]
-            loss = nn.functional.cross_entropy(net(x[idx]), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    net.eval()
-    with torch.no_grad():
-        acc = float((net(data.test).argmax(1) == data.test_labels).float().mean())
-    return feat.eval(), acc
 
 
 def _interval(vals):
@@ -69,9 +44,10 @@ def main(argv=None) -> None:
     from sde_diffusion.metrics import frechet_distance, sample_quality
     from sde_diffusion.solvers import sample
     from sde_diffusion.io import load_model
+    from sde_diffusion.training.quality import train_feature_classifier
     model, _, _ = load_model(args.run, use_ema=True)
     data = mnist1d()
-    feat, acc = train_classifier(data)
+    feat, _, acc = train_feature_classifier(data, (256, 64), epochs=40, batch_size=128, noise=0.0)
     name = f"MNIST-1D MLP classifier (64-d penultimate, test acc {acc:.3f})"
     ref, n = data.test, args.n
     records = []

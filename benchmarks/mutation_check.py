@@ -194,10 +194,10 @@ MUTATIONS = [
      "            check_spec(v, f\"{path}.{k}\" if path else k, training)",
      "            if k not in _SPECIAL:\n                check_spec(v, f\"{path}.{k}\" if path else k, training)",
      ["tests/io/test_allow_list.py", "-k", "hidden"]),
-    ("model folder's .pt loaded without weights_only", "sde_diffusion/io/pretrained.py",
+    ("model folder's .pt loaded without weights_only", "sde_diffusion/weights_file.py",
      "torch.load(fh, map_location=\"cpu\", weights_only=True)", "torch.load(fh, map_location=\"cpu\", weights_only=False)",
      ["tests/io/test_allow_list.py", "-k", "weights_only"]),
-    ("stored tensors' strides not checked (expanded storages pass)", "sde_diffusion/io/files.py",
+    ("stored tensors' strides not checked (expanded storages pass)", "sde_diffusion/weights_file.py",
      "        if not t.is_contiguous():", "        if False:", ["tests/io/test_file_trust.py", "-k", "expanded"]),
     ("stale-tmp cleanup removes every *.tmp", "sde_diffusion/io/checkpoints.py",
      "if _TMP_PATTERN.match(p.name)", "if p.name.endswith(\".tmp\")", ["tests/io/test_file_trust.py", "-k", "naming_scheme"]),
@@ -263,6 +263,17 @@ MUTATIONS += [  # few-step benchmark: optimize_grid, GITS
      ["tests/solvers/test_solver_core.py", "-k", "skips_finish_step"]),
 ]
 
+MUTATIONS += [  # the one weights-file reader (model folders, diffusers, Inception)
+    ("weights file's type not checked (FIFO, device read)", "sde_diffusion/weights_file.py",
+     "        if not stat.S_ISREG(st.st_mode):", "        if False:",
+     ["tests/test_weights_file.py", "-k", "fifo or dev"]),
+    ("weights read with weights_only=False (pickled code runs)", "sde_diffusion/weights_file.py",
+     "torch.load(fh, map_location=\"cpu\", weights_only=True)", "torch.load(fh, map_location=\"cpu\", weights_only=False)",
+     ["tests/test_weights_file.py", "-k", "pickle"]),
+    ("weights read without the storage check", "sde_diffusion/weights_file.py",
+     "    check_storages(state, f\"{what} {str(p)!r}\")\n", "\n",
+     ["tests/test_weights_file.py", "-k", "expanded"]),
+]
 
 
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:

@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from .contract import as_int, check_positive
+from .contract import as_int, as_steps, check_positive
 
 __all__ = ["sliced_wasserstein", "mmd", "energy_distance", "frechet_distance", "mean_nll",
            "kid", "KID", "precision_recall", "features", "feature_network", "FEATURE_NETWORKS",
@@ -47,8 +47,7 @@ def sliced_wasserstein(x: torch.Tensor, y: torch.Tensor, n_projections: int = 25
     x, y = _flat(x), _flat(y)
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"sample sets differ in dimension: {x.shape[1]} vs {y.shape[1]}")
-    if isinstance(n_projections, bool) or not isinstance(n_projections, int) or n_projections < 1:
-        raise ValueError(f"n_projections must be an integer >= 1, got {n_projections!r}")
+    n_projections = as_steps(n_projections, "n_projections")
     g = generator if generator is not None else torch.Generator().manual_seed(seed)
     theta = torch.randn(x.shape[1], n_projections, generator=g, dtype=torch.float64)
     theta = (theta / theta.norm(dim=0, keepdim=True)).to(x.device)

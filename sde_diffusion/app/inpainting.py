@@ -21,6 +21,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence
 import torch
 
 from .. import conditional as cond
+from ..contract import as_steps
 from ..training.sampling import check_finite_samples, generate_samples
 from .conditional import check_guidance, num_classes_of, parse_labels
 
@@ -113,8 +114,7 @@ def inpaint(model, x_test: torch.Tensor, mask: torch.Tensor, method: str = "repl
     shape = tuple(x_test.shape[1:])
     if tuple(mask.shape) != shape:
         raise ValueError(f"mask has shape {tuple(mask.shape)} but the data have shape {shape}")
-    if isinstance(completions, bool) or not isinstance(completions, int) or completions < 1:
-        raise ValueError(f"completions must be an integer >= 1, got {completions!r}")
+    completions = as_steps(completions, "completions")
     n = x_test.shape[0]
     rows = x_test.float().repeat_interleave(completions, 0)
     C = num_classes_of(model)

@@ -73,10 +73,10 @@ def run_sampler(loaded: LoadedRun, requested: Optional[Mapping[str, Any]], steps
                 ) -> Dict[str, Any]:
     """The sampler node of a request: ``requested`` (the command line) if given, else the run's
     stored sampler (grid files read from the run folder), else ``DEFAULT_SAMPLER`` (logged).
-    Validated before it is returned."""
+    ``requested`` was validated with the config (``validate_sample_config``); the stored node,
+    read from a file, is validated here."""
     from ..configs import validate_sampler
     if requested is not None:
-        validate_sampler(requested, "sampler", steps)
         return dict(requested)
     stored = sampler_node(loaded.config.get("sampler"))
     if stored is None:

@@ -19,7 +19,7 @@ from ..training.sampling import generate_samples
 from .conditional import check_guidance, num_classes_of, parse_labels, sample_labels
 from .data import build_run_data
 from .folders import OutsideRunError, output_dir
-from .inpainting import check_inpaint_options, inpaint, make_mask
+from .inpainting import inpaint, make_mask
 from .models import LoadedRun, load_run, run_sampler
 from . import plots
 
@@ -114,7 +114,6 @@ def conditional_run(c: Mapping[str, Any], run: LoadedRun, sampler: Optional[Mapp
         else:
             plots.save_class_points(x, labels, out / "samples.png", title)
         return f"{x.shape[0]} samples of label={c['label']} (w={w or 0:g}, {info.sampler}, {nfe} NFE) -> {out}"
-    check_inpaint_options(c["inpaint_method"], c["mask"], c.get("inpaint_jacobian", "gaussian"))
     mask = make_mask(c["mask"], shape, c["seed"])
     if not isinstance(run.config.get("data"), Mapping):
         raise ValueError(f"inpainting needs test data, but {c['run']!r} stores no data config")

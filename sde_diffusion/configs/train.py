@@ -31,7 +31,7 @@ from ..data import training_data_std
 from ..training.runtime import progress_enabled, seed_everything
 from .schemas import ImageFolderDataConfig
 from .store import to_plain
-from .validate import validate_config, validate_sampler
+from .validate import validate_config
 
 __all__ = ["ImageFolderStreamConfig", "register", "net_shape_kwargs", "training_data_std",
            "build_model", "build_trainer", "run_training"]
@@ -129,7 +129,6 @@ def build_trainer(cfg: Union[DictConfig, Mapping[str, Any]], run_dir: Union[str,
         train["seed"] = c.get("seed")
     options = TrainOptions.from_dict(train)  # every train value checked here
     validate_config(c)  # root keys, name, seed, the evaluation sampler
-    validate_sampler(c.get("sampler"), steps_override=options.eval_steps)
     use_thread_plan(options.num_threads or None, int(n_jobs or 1))
     seed_everything(options.seed or 0, options.deterministic)  # before data and network exist
     data = registry.build(c["data"], path="data")

@@ -15,11 +15,11 @@ from .checkpoints import (CheckpointError, CheckpointWriteError, UnsafeCheckpoin
                           check_savable, checkpoint_dir, clean_stale_tmp, ema_state,
                           latest_checkpoint, list_checkpoints, load_checkpoint, move_aside,
                           save_checkpoint)
-from .files import UnsafeFileError, disk_full
+from .files import disk_full
 from .loading import (LoadedModel, ModelMeta, RunConfig, check_data_identity, data_identity,
                       load_model, resolve_checkpoint, run_dir_of)
 from .pretrained import PretrainedWriteError, load_pretrained, save_pretrained
-from .weights import NonFiniteWeightsError
+from ..weights_file import NonFiniteWeightsError, UnsafeFileError
 
 __all__ = ["load_model", "LoadedModel", "ModelMeta", "RunConfig", "resolve_checkpoint",
            "run_dir_of", "save_pretrained", "load_pretrained", "PretrainedWriteError",

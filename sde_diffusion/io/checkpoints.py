@@ -47,7 +47,9 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 
-from .files import UnsafeFileError, check_storages, inside, iter_tensors, open_regular, write_error
+from ..contract import as_steps
+from ..weights_file import UnsafeFileError, check_storages, iter_tensors, open_regular
+from .files import inside, write_error
 
 __all__ = ["CheckpointError", "CheckpointWriteError", "UnsafeCheckpointError", "CHECKPOINT_KEYS",
            "save_checkpoint", "load_checkpoint", "list_checkpoints", "latest_checkpoint",
@@ -162,8 +164,7 @@ def save_checkpoint(state: Dict[str, Any], directory: PathLike, step: int, keep:
     beyond the newest ``keep`` with step <= ``step``. With ``check`` the state must first pass
     ``check_savable`` (else ``UnsafeCheckpointError``, nothing written). A failed write removes
     its temporary file and raises ``CheckpointWriteError`` naming the folder and the cause."""
-    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
-        raise ValueError(f"keep must be an integer >= 1, got {keep!r}")
+    keep = as_steps(keep, "keep")
     missing = [k for k in CHECKPOINT_KEYS if k not in state]
     if missing:
         raise ValueError(f"checkpoint state lacks {missing}")

@@ -24,8 +24,9 @@ import torch
 
 from .. import registry
 from .checkpoints import CheckpointError
-from .files import UnsafeFileError, open_regular, read_text, write_error
-from .weights import build_model, check_finite_state
+from ..weights_file import UnsafeFileError, check_finite_state, load_weights
+from .files import read_text, write_error
+from .weights import build_model
 
 __all__ = ["save_pretrained", "load_pretrained", "read_pretrained", "is_model_folder",
            "PRETRAINED_FORMAT", "PRETRAINED_CONFIG", "PretrainedWriteError"]
@@ -122,26 +123,10 @@ def is_model_folder(path: Path) -> bool:
 
 
 def _load_weights_file(folder: Path) -> Dict[str, torch.Tensor]:
-    st, pt = folder / "model.safetensors", folder / "model.pt"
-    if st.exists() or st.is_symlink():
-        open_regular(st, "weights file").close()  # regular file, bounded size; then mapped
-        try:
-            from safetensors.torch import load_file
-        except ImportError:
-            raise ImportError(f"{str(st)!r} needs the 'safetensors' package (pip install safetensors)") from None
-        try:
-            return load_file(str(st))
-        except Exception as e:
-            raise CheckpointError(f"{str(st)!r} is corrupt or unreadable ({type(e).__name__})") from None
-    if pt.exists() or pt.is_symlink():
-        with open_regular(pt, "weights file") as fh:
-            try:
-                out = torch.load(fh, map_location="cpu", weights_only=True)
-            except Exception as e:
-                raise CheckpointError(f"{str(pt)!r} is corrupt or unreadable ({type(e).__name__})") from None
-        if not isinstance(out, dict):
-            raise CheckpointError(f"{str(pt)!r} holds a {type(out).__name__}, not a state dict")
-        return out
+    for name in ("model.safetensors", "model.pt"):
+        f = folder / name
+        if f.exists() or f.is_symlink():
+            return load_weights(f, "weights file", error=CheckpointError)
     raise FileNotFoundError(f"model folder {str(folder)!r} has {PRETRAINED_CONFIG} but no "
                             f"model.safetensors or model.pt")
 

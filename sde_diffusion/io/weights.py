@@ -1,16 +1,17 @@
 """Turning a stored spec and stored weights into a model, checking sizes before allocating.
 
-``build_model(spec, weights, where)`` in this order, each step refusing with one line that
-names the file and the key:
+``build_model(spec, weights, where)`` takes weights that their reader already found plain
+(``weights_file.load_weights`` for model folders, ``checkpoints.load_checkpoint`` for runs:
+dense, contiguous, inside their storage) and checks in this order, each step refusing with
+one line that names the file and the key:
 
-1. the tensors are plain (``files.check_storages``: dense, contiguous, inside their storage);
-2. every size the spec sets is within ``contract.LIMITS`` (widths, depth, grid sizes);
-3. the network is built on the meta device (no memory) and its state dict is compared with the
+1. every size the spec sets is within ``contract.LIMITS`` (widths, depth, grid sizes);
+2. the network is built on the meta device (no memory) and its state dict is compared with the
    stored tensors: the same keys, every shape equal, a floating weight stored as floating
    (int64 weights would load as silently rounded values); its parameters and buffers in all
    must fit ``LIMITS.max_elements``;
-4. the weights are finite;
-5. only then is the model built for real and the weights loaded.
+3. the weights are finite;
+4. only then is the model built for real and the weights loaded.
 """
 from __future__ import annotations
 
@@ -21,51 +22,14 @@ import torch
 
 from .. import registry
 from ..contract import LIMITS
-from .files import check_storages
+from ..weights_file import check_finite_state, check_state_fits
 
-__all__ = ["NonFiniteWeightsError", "check_finite_state", "check_state_fits", "check_spec_sizes",
-           "build_model"]
+__all__ = ["check_spec_sizes", "build_model"]
 
 _WIDTH_KEYS = ("dim", "hidden", "time_dim", "in_channels", "out_channels", "base_channels",
                "image_size", "num_classes", "channel_mult", "attn_resolutions")
 _DEPTH_KEYS = ("depth", "num_res_blocks", "num_heads", "num_groups")
 _GRID_KEYS = ("grid_size",)
-
-
-class NonFiniteWeightsError(ValueError):
-    """A checkpoint or model folder holds NaN or infinite weights."""
-
-
-def check_finite_state(state_dict: Mapping[str, Any], where: str) -> None:
-    """``NonFiniteWeightsError`` naming the first tensor with a NaN or inf entry."""
-    for k, v in state_dict.items():
-        if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all()):
-            n_bad = int((~torch.isfinite(v)).sum())
-            raise NonFiniteWeightsError(f"{where}: weight {k!r} has {n_bad} non-finite (NaN/inf) "
-                                        f"values of {v.numel()}; the run diverged, use an earlier "
-                                        f"checkpoint")
-
-
-def check_state_fits(model: torch.nn.Module, state_dict: Mapping[str, Any], where: str) -> None:
-    """``ValueError`` naming missing/unexpected keys, the first shape mismatch, or a floating
-    weight stored with a non-floating dtype, between the stored weights and ``model`` (which
-    may live on the meta device)."""
-    own = model.state_dict()
-    missing = [k for k in own if k not in state_dict]
-    extra = [k for k in state_dict if k not in own]
-    if missing or extra:
-        raise ValueError(f"{where}: the weights do not match the network built from its config "
-                         f"(missing {missing[:3]}{'...' if len(missing) > 3 else ''}, unexpected "
-                         f"{extra[:3]}{'...' if len(extra) > 3 else ''})")
-    for k, v in own.items():
-        w = state_dict[k]
-        if not isinstance(w, torch.Tensor) or tuple(w.shape) != tuple(v.shape):
-            got = tuple(w.shape) if isinstance(w, torch.Tensor) else type(w).__name__
-            raise ValueError(f"{where}: weight {k!r} has shape {got} but the network built from "
-                             f"its config expects {tuple(v.shape)}; the config and weights disagree")
-        if v.is_floating_point() != w.is_floating_point() or (not v.is_floating_point() and w.dtype != v.dtype):
-            raise ValueError(f"{where}: weight {k!r} is stored as {w.dtype} but the network expects "
-                             f"{v.dtype}; refusing to convert it")
 
 
 def _bound(value: Any, limit: int, path: str, env: str) -> None:
@@ -111,7 +75,6 @@ def build_model(spec: Mapping[str, Any], weights: Mapping[str, Any], where: str,
     """The ScoreModel of ``spec`` with ``weights`` loaded, in eval mode on ``map_location``
     (see the module docstring for the checks, all before the real build)."""
     dev = _device(map_location)
-    check_storages(weights, where)
     check_spec_sizes(spec, "model")
     try:
         skeleton = registry.build_score_model(spec, device="meta")

@@ -29,7 +29,7 @@ import torch
 
 from ..sdes.base import SDE, ScoreFn
 from ..solvers.integrator import odeint_adaptive, odeint_fixed
-from ..contract import check_choice, check_finite, check_score_shape
+from ..contract import as_steps, check_choice, check_finite, check_score_shape
 from ..threads import use_thread_plan
 from ._common import check_data, flat_dim, model_dtype
 
@@ -138,12 +138,6 @@ class _AugmentedPFODE:
         return drift, self.ode.divergence(div, f, g, d)
 
 
-def _check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
 def log_likelihood(sde: SDE, score_fn: ScoreFn, x: torch.Tensor, method: str = "rk45",
                    divergence: str = "exact", probe: str = "rademacher", n_probes: int = 1,
                    rtol: float = 1e-5, atol: float = 1e-5, steps: int = 100,
@@ -180,11 +174,11 @@ def log_likelihood(sde: SDE, score_fn: ScoreFn, x: torch.Tensor, method: str = "
     if not 0 <= eps < sde.T:
         raise ValueError(f"eps must lie in [0, T={sde.T}), got {eps!r}")
     if divergence == "hutchinson":
-        _check_int("n_probes", n_probes, 1)
+        as_steps(n_probes, "n_probes")
     if method != "rk45":
-        _check_int("steps", steps, 1)
+        as_steps(steps, "steps")
     n_all = x.shape[0]
-    batch_size = n_all if batch_size is None else _check_int("batch_size", batch_size, 1)
+    batch_size = n_all if batch_size is None else as_steps(batch_size, "batch_size")
     probes = _draw_probes(x, n_probes, probe, generator) if divergence == "hutchinson" else None
     k = n_probes if divergence == "hutchinson" else 1
     dtype = model_dtype(score_fn, x.dtype)

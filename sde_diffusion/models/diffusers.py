@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from ..contract import LIMITS, check_choice
+from ..weights_file import check_finite_state, check_state_fits, load_weights
 
 __all__ = ["from_diffusers", "DiffusersUNet", "DiffusersFormatError", "SCHEDULERS",
            "PREDICTION_TYPES", "BETA_SCHEDULES"]
@@ -190,18 +191,8 @@ def _unet_config(folder: Path) -> Dict[str, Any]:
 def _weights(folder: Path) -> Dict[str, torch.Tensor]:
     for name in _WEIGHTS:
         f = folder / name
-        if f.is_file():
-            if f.stat().st_size > LIMITS.max_file_bytes:
-                raise DiffusersFormatError(f"{str(f)!r} is {f.stat().st_size} bytes, over the limit "
-                                           f"{LIMITS.max_file_bytes}")
-            if name.endswith(".safetensors"):
-                from safetensors.torch import load_file
-                return load_file(str(f), device="cpu")
-            try:
-                return torch.load(f, map_location="cpu", weights_only=True)
-            except Exception as e:  # a pickle that holds more than tensors
-                raise DiffusersFormatError(f"{str(f)!r} is not a weights-only state dict ({e}); "
-                                           f"re-save it with safetensors") from None
+        if f.exists() or f.is_symlink():
+            return load_weights(f, "diffusers weights file", error=DiffusersFormatError)
     raise DiffusersFormatError(f"{str(folder)!r} has no weights ({' or '.join(_WEIGHTS)})")
 
 
@@ -246,7 +237,6 @@ def from_diffusers(path: PathLike, map_location: Any = "cpu") -> nn.Module:
     pickle -- always before the network is built.
     """
     from ..sdes import VESDE, VPSDE, DiscreteBeta
-    from ..io.weights import check_finite_state, check_state_fits
     from .score_model import ScoreModel
     if not isinstance(path, (str, Path)):
         raise TypeError(f"path must be a folder path or hub id (str), got {type(path).__name__}")

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..contract import LIMITS
+from ..weights_file import check_finite_state, check_state_fits, load_weights
 
 __all__ = ["InceptionFeatures", "load_inception"]
 
@@ -166,26 +166,10 @@ _IGNORED = ("fc.", "AuxLogits.")
 def load_inception(weights: Union[str, Path], ignore: Sequence[str] = _IGNORED) -> InceptionFeatures:
     """``InceptionFeatures`` with the weights of a local file (safetensors or a weights-only
     torch state dict with torchvision's names); ValueError naming missing / mismatched keys."""
-    from ..io.weights import check_finite_state, check_state_fits
-    f = Path(weights)
-    if not f.is_file():
-        raise FileNotFoundError(f"no InceptionV3 weights file {str(f)!r}; give a local state dict "
-                                f"(e.g. pytorch-fid's FID Inception weights)")
-    if f.stat().st_size > LIMITS.max_file_bytes:
-        raise ValueError(f"{str(f)!r} is {f.stat().st_size} bytes, over {LIMITS.max_file_bytes}")
-    if f.suffix == ".safetensors":
-        from safetensors.torch import load_file
-        state = load_file(str(f))
-    else:
-        try:
-            state = torch.load(f, map_location="cpu", weights_only=True)
-        except Exception as e:
-            raise ValueError(f"{str(f)!r} is not a weights-only state dict ({e})") from None
-    if not isinstance(state, dict):
-        raise ValueError(f"{str(f)!r} holds a {type(state).__name__}, not a state dict")
+    state = load_weights(weights, "InceptionV3 weights file")
     state = {k: v for k, v in state.items() if not k.startswith(tuple(ignore))}
     net = InceptionFeatures()
-    check_state_fits(net, state, f"InceptionV3 weights {str(f)!r}")
-    check_finite_state(state, f"InceptionV3 weights {str(f)!r}")
+    check_state_fits(net, state, f"InceptionV3 weights {str(weights)!r}")
+    check_finite_state(state, f"InceptionV3 weights {str(weights)!r}")
     net.load_state_dict(state)
     return net.eval()

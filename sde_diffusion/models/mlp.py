@@ -25,15 +25,12 @@ class LabelEmbedding(nn.Module):
     """Learned embedding of integer labels, (N,) -> (N, dim), with a null label at ``num_classes``.
 
     ``num_classes = 0`` makes an unconditional module: ``forward(None, n)`` returns None and
-    any labels raise ``ValueError``. Label values are range-checked for CPU tensors only, so a
+    any labels raise ``ValueError``. ``num_classes`` is checked by the network that builds it. Label values are range-checked for CPU tensors only, so a
     CUDA sampling loop never synchronises with the host.
     """
 
     def __init__(self, num_classes: int, dim: int):
         super().__init__()
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
-            raise ValueError(f"num_classes must be an integer >= 0 (0 = unconditional), "
-                             f"got {num_classes!r}")
         self.num_classes = num_classes
         self.table = nn.Embedding(num_classes + 1, dim) if num_classes else None
 

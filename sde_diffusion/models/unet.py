@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..contract import as_int
 from .mlp import FourierTimeEmbedding, LabelEmbedding
 from ..registry import register
 
@@ -107,6 +108,7 @@ class UNet(nn.Module):
                  fourier_scale: float = 16.0, out_channels: int | None = None,
                  num_classes: int = 0):
         super().__init__()
+        num_classes = as_int(num_classes, "num_classes", 0)
         channel_mult, attn_resolutions = tuple(channel_mult), tuple(attn_resolutions)
         if in_channels < 1 or base_channels < 1 or num_res_blocks < 1 or not channel_mult:
             raise ValueError(f"in_channels, base_channels, num_res_blocks must be >= 1 and "

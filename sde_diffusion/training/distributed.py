@@ -183,6 +183,21 @@ def wrap_model(model: nn.Module, info: DistInfo, **ddp_kwargs) -> nn.Module:
     return DistributedDataParallel(model, **ddp_kwargs)
 
 
+def training_view(model: nn.Module, info: DistInfo, compile: bool = False) -> nn.Module:
+    """``model`` (a ScoreModel) itself, or a shallow copy sharing its parameters whose ``net``
+    is DDP-wrapped (world_size > 1) and/or ``torch.compile``d: what the loss calls."""
+    net = wrap_model(model.net, info) if info.world_size > 1 else model.net
+    if compile:
+        net = torch.compile(net)
+    if net is model.net:
+        return model
+    import copy
+    view = copy.copy(model)
+    view._modules = dict(model._modules)
+    view._modules["net"] = net
+    return view
+
+
 def rank_seed(seed: int, rank: int) -> int:
     """Per-rank seed for noise and diffusion times: rank 0 keeps ``seed`` (a one-process run is
     the single-process run); rank r > 0 gets a 63-bit seed hashed from (seed, r) by numpy's

@@ -14,70 +14,41 @@ trainer's generator before the loss draws t and noise).
 A model built with ``data_std=None`` gets sigma_data = ``training_data_std`` of the data
 given here (set before the model's spec is recorded, so checkpoints hold the number).
 
-Resuming restores weights, every EMA, optimiser, step, RNG states and the loader position, so
-a killed and restarted run ends with the same parameters as an uninterrupted one (CPU, tested).
+The arguments are checked first (``checks``); checkpoints and resuming are ``state.TrainerState``.
 """
 from __future__ import annotations
 
-import inspect
 import logging
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-import numpy as np
 import torch
 
 from ..data import DataBundle, as_training_data, data_identity, make_loader, training_data_std
 from ..data.datasets import ResumableBatchSampler
-from .callbacks import (Callback, Checkpointing, FinalEvaluation, FunctionCallback, SamplePlots,
-                        SignalHandling)
-from ..io.checkpoints import (UnsafeCheckpointError, checkpoint_dir, latest_checkpoint,
-                         save_checkpoint)
-from .ema import EMA
 from ..progress import progress
 from ..threads import use_thread_plan
-from .options import MAX_LR, TrainOptions
+from .callbacks import (Callback, Checkpointing, FinalEvaluation, FunctionCallback, SamplePlots,
+                        SignalHandling)
+from .checks import check_arguments, check_conditioning, check_learning_rates, loss_arguments
+from .distributed import training_view
+from .ema import EMA
+from .options import TrainOptions
+from .run_folder import prepare_run_dir, spec_or_none
 from .runtime import NonFiniteLossError, TrainResult, dist_info, seed_everything
-from .run_folder import identity_differences, prepare_run_dir, spec_or_none
 from .sampling import check_sampler, generate_samples, sampler_arguments
 from .schedule import make_lr_schedule
+from .state import TrainerState
 
-__all__ = ["Trainer", "CHECKPOINT_FORMAT"]
+__all__ = ["Trainer"]
 
 log = logging.getLogger(__name__)
 progress_log = logging.getLogger("sde_diffusion.training.progress")  # loss lines
-CHECKPOINT_FORMAT = 2
 
 
-def _check_arguments(loss, optimizer, run_dir, lr_schedule, tracker, callbacks) -> None:
-    """Types of the Trainer's arguments, before anything is built (one line naming the bad one)."""
-    from ..tracking import Tracker
-    if loss is not None and not callable(loss):
-        raise TypeError(f"loss must be callable loss(model, x0, ...) -> (N,), got {loss!r}")
-    if optimizer is not None and not callable(optimizer):
-        raise TypeError(f"optimizer must be a factory params -> Optimizer (e.g. "
-                        f"partial(torch.optim.AdamW, lr=1e-3)), got {optimizer!r}")
-    if isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError("optimizer must be a factory params -> Optimizer, not an Optimizer "
-                        "instance: pass partial(torch.optim.AdamW, lr=...)")
-    if not isinstance(run_dir, (str, Path)) or not str(run_dir).strip():
-        raise ValueError(f"run_dir must name a folder for checkpoints and samples, got {run_dir!r}")
-    if lr_schedule is not None and not callable(lr_schedule):
-        raise TypeError(f"lr_schedule must be a function step -> factor, got {lr_schedule!r}")
-    if tracker is not None and not (isinstance(tracker, Tracker) or callable(tracker)):
-        raise TypeError(f"tracker must be a tracking.Tracker or a factory run_id -> Tracker, "
-                        f"got {tracker!r}")
-    if isinstance(callbacks, (str, bytes)) or not hasattr(callbacks, "__iter__"):
-        raise TypeError(f"callbacks must be a list of Callbacks or functions fn(trainer), got "
-                        f"{callbacks!r}")
-    for i, c in enumerate(callbacks):
-        if not (isinstance(c, Callback) or callable(c)):
-            raise TypeError(f"callbacks[{i}] must be a Callback or a function fn(trainer), got {c!r}")
-
-
-class Trainer:
+class Trainer(TrainerState):
     """Train a ScoreModel.
 
     Args:
@@ -105,14 +76,8 @@ class Trainer:
                  options: Optional[TrainOptions] = None, run_dir, lr_schedule=None, tracker=None,
                  callbacks: Sequence = (), sampler: Optional[Dict[str, Any]] = None,
                  reference: Optional[DataBundle] = None, run_config: Optional[dict] = None):
-        from ..models import ScoreModel
-        if not isinstance(model, ScoreModel):
-            raise TypeError(f"model must be a ScoreModel, got {type(model).__name__}")
-        self.options = o = options if options is not None else TrainOptions()
-        if not isinstance(o, TrainOptions):
-            raise TypeError(f"options must be TrainOptions, got {type(o).__name__}")
-        o.validate()
-        _check_arguments(loss, optimizer, run_dir, lr_schedule, tracker, callbacks)
+        self.options = o = check_arguments(model, options, loss, optimizer, data, run_dir,
+                                           lr_schedule, tracker, callbacks)
         use_thread_plan(o.num_threads or None)  # the process's plan (a script's, or decided here)
         self.run_dir = Path(run_dir)
         self.dist = dist_info(o.device)
@@ -124,9 +89,6 @@ class Trainer:
         check_sampler(name, steps)
         self.sampler = {"name": name, "steps": steps, **opts}
         # data: a tensor, TensorDataset, Dataset, DataLoader or DataBundle
-        if data is None:
-            raise ValueError("Trainer needs data: a tensor (N, *shape), a TensorDataset, a Dataset, "
-                             "a DataLoader or a DataBundle")
         own_info = getattr(getattr(data, "dataset", data), "info", None) is not None
         data, info, bundle = as_training_data(data)
         reference = reference if reference is not None else bundle
@@ -153,25 +115,14 @@ class Trainer:
             from ..losses import make_loss
             loss = make_loss(**asdict(o.loss))
         self.loss_fn = loss
-        params = inspect.signature(loss.__call__ if not inspect.isfunction(loss) else loss).parameters
-        self._loss_takes_generator = "generator" in params or any(
-            p.kind == p.VAR_KEYWORD for p in params.values())
-        if o.conditional and self.data_info.num_classes is None:
-            raise ValueError(f"train.conditional=true but data {self.data_info.name!r} has no labels")
-        if o.label_dropout > 0 and model.num_classes == 0:
-            raise ValueError(f"train.label_dropout={o.label_dropout!r} needs a class-conditional "
-                             f"network (num_classes > 0, whose index is the null label); "
-                             f"{type(model.net).__name__} has none")
-        if o.conditional and not ("y" in params or any(p.kind == p.VAR_KEYWORD for p in params.values())):
-            raise TypeError("train.conditional=true but the loss takes no `y` (labels) argument")
-        self.train_model = self._training_view()
+        self._loss_takes_generator, takes_labels = loss_arguments(loss)
+        check_conditioning(o, self.data_info, model, takes_labels)
+        self.train_model = training_view(self.model, self.dist, o.compile)
         factory = optimizer or (lambda p: torch.optim.AdamW(p, lr=o.lr, betas=tuple(o.betas),
                                                             weight_decay=o.weight_decay))
         self.optimizer = factory(self.model.parameters())
         self.base_lrs = [float(g["lr"]) for g in self.optimizer.param_groups]
-        for lr in self.base_lrs:
-            if not (np.isfinite(lr) and 0 < lr <= MAX_LR):
-                raise ValueError(f"the optimiser's learning rate must lie in (0, {MAX_LR:g}], got {lr!r}")
+        check_learning_rates(self.base_lrs)
         self.lr_schedule = lr_schedule or make_lr_schedule(o)
         self.emas = {float(d): EMA(self.model, float(d)) for d in [o.ema_decay, *o.ema_extra]}
         self.ema = self.emas[float(o.ema_decay)]
@@ -193,22 +144,6 @@ class Trainer:
         self.tracker = self._make_tracker(tracker)
 
     # ---------------------------------------------------------------- setup
-    def _training_view(self):
-        """A ScoreModel sharing the parameters whose net is DDP-wrapped and/or compiled."""
-        net = self.model.net
-        if self.dist.world_size > 1:
-            from .distributed import wrap_model
-            net = wrap_model(net, self.dist)
-        if self.options.compile:
-            net = torch.compile(net)
-        if net is self.model.net:
-            return self.model
-        import copy
-        view = copy.copy(self.model)
-        view._modules = dict(self.model._modules)
-        view._modules["net"] = net
-        return view
-
     def _make_tracker(self, tracker):
         from ..tracking import NullTracker, Tracker
         if tracker is None:
@@ -216,103 +151,6 @@ class Trainer:
         if isinstance(tracker, Tracker) or not callable(tracker):
             return tracker
         return tracker(run_id=self.tracker_id or None)
-
-    def _resume(self) -> None:
-        path, state = latest_checkpoint(checkpoint_dir(self.run_dir), map_location=self.device)
-        if state is None:
-            return
-        meta = state["meta"]
-        old = {"seed": meta.get("seed"), "data": meta.get("data"),
-               "model": state.get("model_spec") or meta.get("model_spec")}
-        old_std = old["model"].get("data_std") if isinstance(old["model"], dict) else None
-        if "data" in self.options.resume_ignore and self.model.data_std_from_data and \
-                old_std is not None and old_std != self.model.data_std:
-            self.model.set_data_std(old_std)  # other data accepted: keep the trained sigma_data
-            self.identity["model"] = spec_or_none(self.model)
-        diffs = identity_differences(old, self.identity, self.options.resume_ignore)
-        if diffs:
-            raise ValueError(f"{self.run_dir} holds checkpoints of a different run ({'; '.join(diffs)}); "
-                             f"use another output folder, train.resume=false with "
-                             f"train.fresh_start=move, or train.resume_ignore=[...] to accept it")
-        self.load_state(state)
-        self.resumed_from = path
-        log.info("resumed from %s at step %d", path, self.step)
-
-    # ---------------------------------------------------------------- state
-    def state_dict(self) -> Dict[str, Any]:
-        """Everything a resume needs. ``config``: the run's config (the script's resolved one, or
-        options + sampler) holding the model spec as ``config["model_spec"]``, also stored as
-        ``model_spec`` and ``meta["model_spec"]`` (what ``load_model`` rebuilds from)."""
-        spec = self.identity["model"]
-        smp = {k: v for k, v in self.sampler.items() if k not in ("name", "steps")}
-        config = dict(self.run_config or {"train": self.options.to_dict(), "seed": self.seed},
-                      sampler={"name": self.sampler["name"], "steps": self.sampler["steps"],
-                               "options": smp},  # the shape of a conf/sampler node
-                      model_spec=spec)
-        rng = {"generator": self.generator.get_state(), "torch": torch.get_rng_state(),
-               "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
-        info = self.data_info
-        meta = {"format": CHECKPOINT_FORMAT, "data_shape": list(info.data_shape),
-                "data_kind": info.kind, "data_name": info.name,
-                "value_range": list(info.value_range) if info.value_range else None,
-                "bits": info.bits, "data": self.identity["data"], "seed": self.seed,
-                "ema_decay": float(self.options.ema_decay), "world_size": self.dist.world_size,
-                "train_options": self.options.to_dict(), "model_spec": spec,
-                "torch": str(torch.__version__)}
-        B = self.options.batch_size
-        return {"model": self.model.state_dict(), "ema": self.ema.state_dict(),
-                "ema_extra": {str(d): e.state_dict() for d, e in self.emas.items() if e is not self.ema},
-                "optimizer": self.optimizer.state_dict(), "step": self.step,
-                "ema_updates": self.ema.num_updates, "rng": rng,
-                "data_position": {"epoch": self.epoch, "index": self.batch_index * B},
-                "tracker_id": self.tracker_id, "config": config, "model_spec": spec,
-                "meta": meta, "loss": float(self.last_loss)}
-
-    def load_state(self, state: Dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        n = int(state.get("ema_updates", 0))
-        self.ema.load_state_dict(state["ema"], n)
-        extra = state.get("ema_extra") or {}
-        for d, e in self.emas.items():
-            if e is not self.ema:
-                if str(d) in extra:
-                    e.load_state_dict(extra[str(d)], n)
-                else:  # a decay added on resume starts from the primary EMA
-                    e.load_state_dict(state["ema"], n)
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.step = int(state["step"])
-        self.epoch = int(state["data_position"]["epoch"])
-        self.batch_index = int(state["data_position"]["index"]) // self.options.batch_size
-        self._iter = None
-        rng = state["rng"]
-        self.generator.set_state(rng["generator"].cpu())
-        torch.set_rng_state(rng["torch"].cpu())
-        if rng.get("cuda") and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
-        self.tracker_id = str(state.get("tracker_id", "") or "")
-        self.last_loss = float(state.get("loss", float("nan")))
-        if self.dist.rank > 0:  # the checkpoint holds rank 0's RNG streams: reseed this rank's own
-            from .distributed import rank_seed
-            s = rank_seed(self.seed * 1_000_003 + self.step, self.dist.rank)
-            self.generator.manual_seed(s)
-            torch.manual_seed(s + 1)
-
-    def save(self) -> Optional[Path]:
-        """Write a checkpoint (main process only) if the state is finite and bounded, else
-        raise ``UnsafeCheckpointError`` naming the tensor and the last good checkpoint."""
-        if not self.dist.is_main:
-            return None
-        self.tracker_id = getattr(self.tracker, "run_id", "") or self.tracker_id
-        try:
-            self.last_checkpoint = save_checkpoint(
-                self.state_dict(), checkpoint_dir(self.run_dir), self.step,
-                keep=self.options.keep_checkpoints, max_weight_abs=self.options.max_weight_abs,
-                check=True)
-        except UnsafeCheckpointError as e:
-            raise UnsafeCheckpointError(
-                f"not saving step {self.step}: {e}. The last good checkpoint is "
-                f"{self.last_checkpoint or 'none'}; lower train.lr or set train.grad_clip") from None
-        return self.last_checkpoint
 
     # ---------------------------------------------------------------- data
     def _next_batch(self):

@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import torch
 
+from ..contract import as_steps
 from ..data import DataBundle
 
 __all__ = ["sampler_arguments", "generate_samples", "sliced_wasserstein_report", "check_sampler",
@@ -127,8 +128,7 @@ def sliced_wasserstein_report(samples: torch.Tensor, data: DataBundle, n: int = 
     above the floor; |z| < 2: indistinguishable from exact samples at this n), ``sw_n``,
     ``sw_floor_draws``."""
     from ..metrics import sliced_wasserstein
-    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 2:
-        raise ValueError(f"draws must be an integer >= 2 (the floor's sd needs two), got {draws!r}")
+    draws = as_steps(draws, "draws", minimum=2)  # the floor's sd needs two
     n = int(min(n, samples.shape[0], data.test.shape[0]))
     g = torch.Generator().manual_seed(seed + 17)
     if data.reference is not None:

@@ -126,9 +126,12 @@ def test_cfg_label_checked_before_sampling():
                                             (2.5, TypeError, "num_classes must be an integer, got float 2.5"),
                                             (True, TypeError, "num_classes must be an integer, got True"),
                                             ("3", TypeError, "num_classes must be an integer, got str '3'")])
-def test_bad_num_classes(bad, exc, msg):
+@pytest.mark.parametrize("net", [lambda c: MLP(4, num_classes=c),
+                                 lambda c: UNet(image_size=8, base_channels=8, num_groups=4, num_classes=c)],
+                         ids=["MLP", "UNet"])
+def test_bad_num_classes(bad, exc, msg, net):
     with pytest.raises(exc, match="^" + re.escape(msg) + "$"):
-        MLP(4, num_classes=bad)
+        net(bad)
 
 
 def test_bad_labels_to_a_conditional_net():
