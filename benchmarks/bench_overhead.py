@@ -4,8 +4,8 @@ Trivial model (one elementwise op), batch 64 x 2, 1000 steps, one thread: what i
 sampler machinery. Rows: the package's ``euler`` against a bare Euler loop on the same PF-ODE
 (host-float coefficients, no checks), and every sampler against its k-diffusion equivalent
 (the same step count, k-diffusion's ``sample_*`` on x/m and sigma = s/m with a trivial
-denoiser). Best of ``--repeats`` runs each, the package's and the reference's runs alternating,
-microseconds per NFE.
+denoiser). Best of ``--repeats`` runs each after a warm-up run, the package's and the
+reference's runs alternating, microseconds per NFE.
 
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_overhead.py [--steps 1000] [--repeats 5]
 """
@@ -53,7 +53,9 @@ def timed(fn):
 
 
 def paired(fa, fb, repeats):
-    """Best of ``repeats`` for each, the two runs alternating (a load change hits both)."""
+    """Best of ``repeats`` for each after one untimed run of each, the two runs alternating
+    (a load change hits both)."""
+    fa(), fb()
     a, b = [], []
     for _ in range(repeats):
         a.append(timed(fa))
