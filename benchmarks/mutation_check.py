@@ -273,6 +273,18 @@ MUTATIONS += [  # the one weights-file reader (model folders, diffusers, Incepti
     ("weights read without the storage check", "sde_diffusion/weights_file.py",
      "    check_storages(state, f\"{what} {str(p)!r}\")\n", "\n",
      ["tests/test_weights_file.py", "-k", "expanded"]),
+    ("feature classifier trained on misaligned labels", "sde_diffusion/training/quality.py",
+     "cross_entropy(net(xb), yb)", "cross_entropy(net(xb), yb.flip(0))", ["tests/training/test_quality.py"]),
+    ("Trainer accepts an infinite learning rate", "sde_diffusion/training/checks.py",
+     "if not (np.isfinite(lr) and 0 < lr <= MAX_LR):", "if not 0 < lr:",
+     ["tests/training/test_training_bad_input.py", "-k", "lr or learning"]),
+]
+
+
+MUTATIONS += [  # benchmark score source spelled source=diffusers:<folder>
+    ("benchmark source= ignored (the analytic score runs instead)", "sde_diffusion/configs/benchmark.py",
+     '    cell["checkpoint"] = _score_source(cfg.get("source"), cell["checkpoint"])\n', "",
+     ["tests/benchmarking/test_benchmark_source.py"]),
 ]
 
 
