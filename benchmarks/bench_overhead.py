@@ -4,7 +4,8 @@ Trivial model (one elementwise op), batch 64 x 2, 1000 steps, one thread: what i
 sampler machinery. Rows: the package's ``euler`` against a bare Euler loop on the same PF-ODE
 (host-float coefficients, no checks), and every sampler against its k-diffusion equivalent
 (the same step count, k-diffusion's ``sample_*`` on x/m and sigma = s/m with a trivial
-denoiser). Best of ``--repeats`` runs each, microseconds per NFE.
+denoiser). Best of ``--repeats`` runs each after a warm-up run, the package's and the
+reference's runs alternating, microseconds per NFE.
 
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_overhead.py [--steps 1000] [--repeats 5]
 """
@@ -45,13 +46,21 @@ def denoiser(x, sigma):
     return 0.5 * x
 
 
-def best(fn, repeats):
-    out = []
+def timed(fn):
+    t0 = time.perf_counter()
+    nfe = fn()
+    return (time.perf_counter() - t0) / nfe * 1e6
+
+
+def paired(fa, fb, repeats):
+    """Best of ``repeats`` for each after one untimed run of each, the two runs alternating
+    (a load change hits both)."""
+    fa(), fb()
+    a, b = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        nfe = fn()
-        out.append((time.perf_counter() - t0) / nfe * 1e6)
-    return min(out)
+        a.append(timed(fa))
+        b.append(timed(fb))
+    return min(a), min(b)
 
 
 def bare_euler(sde, x, steps):
@@ -98,14 +107,12 @@ def main():
         return run
 
     print(f"# {n} steps, batch {BATCH}, threads {torch.get_num_threads()}, best of {args.repeats}")
-    bare = best(lambda: bare_euler(sde, x0, n), args.repeats)
+    e, bare = paired(ours("euler", {}), lambda: bare_euler(sde, x0, n), args.repeats)
     print("| package sampler | us/NFE | reference | us/NFE | ratio |")
     print("|---|---:|---|---:|---:|")
-    e = best(ours("euler", {}), args.repeats)
     print(f"| euler | {e:.1f} | bare Euler loop | {bare:.1f} | {e / bare:.2f} |")
     for name, opts, kname, kopts, per in PAIRS:
-        a = best(ours(name, opts), args.repeats)
-        b = best(kdiff(kname, kopts, per), args.repeats)
+        a, b = paired(ours(name, opts), kdiff(kname, kopts, per), args.repeats)
         print(f"| {name} | {a:.1f} | k-diffusion sample_{kname} | {b:.1f} | {a / b:.2f} |",
               flush=True)
 

@@ -78,10 +78,14 @@ def setup(problem, sname, n, seed, cache: Path):
 
 def run_project(sde, score, x_T, ref, name, opts, nfe):
     """(rms, nfe spent, steps) of a project sampler within an NFE budget."""
-    ctor = {k: v for k, v in opts.items() if k not in ("grid", "t_end", "denoise")}
+    ctor = {k: v for k, v in opts.items() if k not in ("grid", "t_end", "denoise", "final_zero")}
     kw = {k: v for k, v in opts.items() if k in ("grid", "t_end", "denoise") and v is not None}
     spec = {"name": name, "options": {**ctor, **kw}}
     steps = steps_for_nfe(spec, nfe, sde, tuple(x_T.shape[1:]))
+    if opts.get("final_zero") and steps > 1:      # steps - 1 on the default grid, then to t = 0
+        smp = SAMPLERS[name](**ctor)
+        times = smp.make_times(sde, steps - 1, kw.get("grid"), kw.get("t_end"), None)
+        kw["grid"] = torch.cat([times, torch.zeros(1, dtype=torch.float64)])
     c = Counted(score)
     try:
         with warnings.catch_warnings():
@@ -130,7 +134,8 @@ def project_rows(mode, sname, a):
     for name in names:
         if name not in SAMPLERS:
             continue
-        for v in [{}] + (VARIANTS.get(name, []) if a.variants else []):
+        extra = json.loads(a.options) if a.options else []
+        for v in [{}] + (VARIANTS.get(name, []) if a.variants else []) + extra:
             if mode == "defaults":
                 rows.append((name, dict(v)))
                 continue
@@ -141,6 +146,8 @@ def project_rows(mode, sname, a):
                 for t_end in tends:
                     for den in dens:
                         o = {**v, "grid": grid, "t_end": t_end, "denoise": den}
+                        if a.final_zero:
+                            o["final_zero"] = True
                         rows.append((name, {k: x for k, x in o.items() if x is not None}))
     return rows
 
@@ -154,10 +161,15 @@ def opt_rows(sde, score, x_T, ref, problem, nfe, a):
     steps = steps_for_nfe({"name": name}, nfe, sde, tuple(x_T.shape[1:]))
     xc = sde.prior_sample((a.n_calib, problem.dim),
                           generator=torch.Generator().manual_seed(a.seed + 100), dtype=torch.float64)
+    xv = None
+    if a.n_val:                                   # a separate held-out batch (seed + 200)
+        xv = sde.prior_sample((a.n_val, problem.dim),
+                              generator=torch.Generator().manual_seed(a.seed + 200),
+                              dtype=torch.float64)
     c = Counted(score)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        g = optimize_grid(sde, c, name, steps, xc, max_evals=a.max_evals,
+        g = optimize_grid(sde, c, name, steps, xc, x_val=xv, max_evals=a.max_evals,
                           candidates=[{"order": o} for o in (1, 2, 3)] if name == "unipc" else None)
         data_std = math.sqrt(problem.mixture.covariance_trace() / problem.dim)
         grids = {"optgrid": (torch.tensor(g.times, dtype=torch.float64), g.sampler_options),
@@ -180,6 +192,9 @@ def main(argv=None):
     ap.add_argument("--opt-sampler", default="unipc")
     ap.add_argument("--n-calib", type=int, default=128)
     ap.add_argument("--max-evals", type=int, default=200)
+    ap.add_argument("--n-val", type=int, default=0,
+                    help="optgrid: held-out batch of this size (seed + 200) instead of half of "
+                         "the calibration batch")
     ap.add_argument("--half", default="tuning", choices=("tuning", "validation", "all"))
     ap.add_argument("--problems", default=None, help="comma-separated subset of the half")
     ap.add_argument("--sdes", default="VP,EDM")
@@ -193,6 +208,10 @@ def main(argv=None):
     ap.add_argument("--grids", default=None, help="configs: grid names ('none': default)")
     ap.add_argument("--tends", default=None, help="configs: end times ('none': default)")
     ap.add_argument("--denoise", default=None, help="configs: true,false ('none': default)")
+    ap.add_argument("--options", default=None,
+                    help='configs: JSON list of extra constructor options, e.g. [{"order": 3}]')
+    ap.add_argument("--final-zero", type=int, default=0,
+                    help="configs: rows that end with a step onto t = 0 (sigma = 0) instead")
     a = ap.parse_args(argv)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -213,10 +232,13 @@ def main(argv=None):
                 t0 = time.time()
                 for nfe in nfes:
                     if a.mode == "optgrid":
-                        if (p.name, sname, nfe, f"optgrid:{a.opt_sampler}", a.n, a.seed) in done:
+                        tag = f"optgrid:{a.opt_sampler}" + (f"/val{a.n_val}" if a.n_val else "")
+                        if (p.name, sname, nfe, tag, a.n, a.seed) in done:
                             continue
                         for row, kind, err, used, steps, made in opt_rows(sde, score, x_T, ref,
                                                                           p, nfe, a):
+                            if a.n_val:
+                                row = row + f"/val{a.n_val}"
                             rec = {"problem": p.name, "sde": sname, "nfe": nfe, "row": row,
                                    "kind": kind, "rms": err, "nfe_used": used, "steps": steps,
                                    "n": a.n, "seed": a.seed, "error": None, "made": made}

@@ -6,6 +6,7 @@
     python benchmarks/bench_suite_report.py families benchmarks/results/suite/tuning_*.jsonl \
         --problems=... --nfes=5,10,20     (the same filters)
     python benchmarks/bench_suite_report.py table benchmarks/results/suite/validation_*.jsonl
+    python benchmarks/bench_suite_report.py summary benchmarks/results/suite/validation_*.jsonl
 
 ``tune``: for every (SDE, sampler row family), the configuration with the smallest worst-case
 ratio rms / best-peer-rms over the tuning problems and NFE budgets (ties: geometric mean).
@@ -160,6 +161,38 @@ def table(rows):
     return "\n".join(out)
 
 
+def summary(rows):
+    """Markdown: per (SDE, NFE) the validation goals - best default <= 1.0x (count, median,
+    worst problem), best row with variants <= 1.0x, every default <= 2x, optimize_grid <= 0.5x."""
+    best = best_peers(rows)
+    by = defaultdict(list)
+    for r in rows:
+        by[r["problem"], r["sde"], r["nfe"]].append(r)
+    acc = defaultdict(lambda: defaultdict(list))
+    for k, (peer_rms, _) in best.items():
+        allp = [r for r in by[k] if r["kind"] == "project"]
+        proj = [r for r in allp if r["row"].endswith("{}")]
+        if not proj:
+            continue
+        a = acc[k[1], k[2]]
+        a["best"].append((min(r["rms"] for r in proj) / peer_rms, k[0]))
+        a["variant"].append(min(r["rms"] for r in allp) / peer_rms)
+        a["all2"].append(max(r["rms"] for r in proj) <= 2 * peer_rms)
+        a["opt"] += [r["rms"] / peer_rms for r in by[k] if r["kind"] == "optgrid"]
+    out = ["| SDE | NFE | best default <= 1.0x | median | worst (problem) | best row incl. "
+           "variants <= 1.0x | every default <= 2x | optimize_grid <= 0.5x |",
+           "|---|---|---|---|---|---|---|---|"]
+    for (sde, nfe), a in sorted(acc.items()):
+        b = sorted(a["best"])
+        n = len(b)
+        med = b[n // 2][0] if n % 2 else 0.5 * (b[n // 2 - 1][0] + b[n // 2][0])
+        opt = f"{sum(v <= 0.5 for v in a['opt'])} / {len(a['opt'])}" if a["opt"] else "-"
+        out.append(f"| {sde} | {nfe} | {sum(v <= 1.0 for v, _ in b)} / {n} | {med:.2f} | "
+                   f"{b[-1][0]:.2f} ({b[-1][1]}) | {sum(v <= 1.0 for v in a['variant'])} / {n} | "
+                   f"{sum(a['all2'])} / {n} | {opt} |")
+    return "\n".join(out)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     mode, paths = argv[0], [p for p in argv[1:] if not p.startswith("--")]
@@ -181,8 +214,10 @@ def main(argv=None):
         print(families(rows))
     elif mode == "table":
         print(table(rows))
+    elif mode == "summary":
+        print(summary(rows))
     else:
-        raise SystemExit(f"unknown mode {mode!r}; valid choices: tune, families, table")
+        raise SystemExit(f"unknown mode {mode!r}; valid choices: tune, families, table, summary")
 
 
 if __name__ == "__main__":

@@ -248,6 +248,19 @@ MUTATIONS += [  # few-step benchmark: optimize_grid, GITS
     ("SD3 shift applied as shift t / (1 + shift t)", "sde_diffusion/solvers/flow_euler.py",
      "return shift * t / (1.0 + (shift - 1.0) * t)", "return shift * t / (1.0 + shift * t)",
      ["tests/solvers/test_flow_peers.py", "tests/solvers/test_flow_samplers.py", "-k", "shift"]),
+    # ---- solver core: the loop's guarantees, held by ctx.loop / ctx.finish_step
+    ("finish_step skips the after_step hook", "sde_diffusion/solvers/context.py",
+     "        if self.after_step is not None:\n            x = self.after_step(x, self.t[i], self.noise)\n        self.flag_nonfinite(x, i)",
+     "        self.flag_nonfinite(x, i)",
+     ["tests/conditional/test_conditional.py", "-k", "replacement_sampling_hits"]),
+    ("finish_step flags nothing (NaN passes silently)", "sde_diffusion/solvers/context.py",
+     "        self.flag_nonfinite(x, i)\n        self.record(x, i)", "        self.record(x, i)",
+     ["tests/sdes/test_maths_bad_input.py", "-k", "nan_score_names_the_step"]),
+    ("callbacks after the limit first step lose the grid offset", "sde_diffusion/solvers/context.py",
+     '"i": i + self.offset', '"i": i', ["tests/solvers/test_solver_core.py", "-k", "callback_index"]),
+    ("ctx.loop does not check that a step ended with finish_step", "sde_diffusion/solvers/context.py",
+     "                if self._done != i + 1:", "                if False:",
+     ["tests/solvers/test_solver_core.py", "-k", "skips_finish_step"]),
 ]
 
 MUTATIONS += [  # the one weights-file reader (model folders, diffusers, Inception)
@@ -265,6 +278,25 @@ MUTATIONS += [  # the one weights-file reader (model folders, diffusers, Incepti
     ("Trainer accepts an infinite learning rate", "sde_diffusion/training/checks.py",
      "if not (np.isfinite(lr) and 0 < lr <= MAX_LR):", "if not 0 < lr:",
      ["tests/training/test_training_bad_input.py", "-k", "lr or learning"]),
+]
+
+
+MUTATIONS += [  # benchmark score source spelled source=diffusers:<folder>
+    ("benchmark source= ignored (the analytic score runs instead)", "sde_diffusion/configs/benchmark.py",
+     '    cell["checkpoint"] = _score_source(cfg.get("source"), cell["checkpoint"])\n', "",
+     ["tests/benchmarking/test_benchmark_source.py"]),
+]
+
+MUTATIONS += [  # few-step defaults on the problem suite
+    ("iPNDM default without the analytic first step", "sde_diffusion/solvers/ipndm.py",
+     "    def __init__(self, order: int = 4, afs: bool = True, lower_order_final: bool = True):",
+     "    def __init__(self, order: int = 4, afs: bool = False, lower_order_final: bool = True):",
+     ["tests/solvers/test_fewstep.py", "-k", "nfe_exact"]),
+    ("suite: the post-split tuning additions also join the validation half",
+     "sde_diffusion/analytic/suite.py",
+     '"validation": sorted(names[i] for i in perm[half:])}',
+     '"validation": sorted([names[i] for i in perm[half:]] + list(TUNING_ADDITIONS))}',
+     ["tests/analytic/test_problem_suite.py"]),
 ]
 
 

@@ -8,6 +8,11 @@ a failing cell is recorded as failed and the sweep goes on)::
         sde=vp,ve problem=ring8 name=my_sweep
     python scripts/benchmark_report.py outputs/benchmark/my_sweep
 
+Score source: the problem's exact score, ``checkpoint=<run>`` (a model trained here) or
+``source=diffusers:<folder or hub id>`` (a diffusers UNet2DModel with its scheduler config)::
+
+    python scripts/benchmark.py problem=digits source=diffusers:<folder> sampler=unipc nfe=10
+
 Config: conf/benchmark.yaml; glue: sde_diffusion/configs/benchmark.py; library:
 sde_diffusion/benchmarking/.
 """

@@ -3,8 +3,9 @@ once at random into a tuning half and a validation half.
 
 Every default, threshold and rule of the few-step samplers is chosen on ``problem_suite("tuning")``;
 every reported table uses ``problem_suite("validation")``. The split is a seeded permutation
-(``SPLIT_SEED``) of the sorted problem names, computed here; ``tests/test_problem_suite.py``
-pins the resulting halves, so a change of the list or the seed is a visible decision.
+(``SPLIT_SEED``) of the sorted names of ``SUITE``, computed here; ``TUNING_ADDITIONS`` (problems
+added after the split, to the tuning half only) follow it. ``tests/analytic/test_problem_suite.py``
+pins the resulting halves, so a change of the lists or the seed is a visible decision.
 
 The problems vary, one axis at a time where possible (spread = typical distance between means):
 mode sharpness (component std 0.02 to 1 of the spread), dimension (1 to 256), isotropic,
@@ -24,8 +25,8 @@ from ..registry import register
 from .mixture import GaussianMixture
 from .problems import random_full_mixture, random_mixture, ring_of_gaussians, three_clusters_1d
 
-__all__ = ["SuiteProblem", "SUITE", "SPLIT_SEED", "problem_suite", "suite_problem", "suite_split",
-           "suite_mixture"]
+__all__ = ["SuiteProblem", "SUITE", "TUNING_ADDITIONS", "SPLIT_SEED", "problem_suite",
+           "suite_problem", "suite_split", "suite_mixture"]
 
 SPLIT_SEED = 20261203
 """Seed of the one random tuning / validation split (``suite_split``)."""
@@ -109,10 +110,11 @@ def _ill_conditioned(d: int = 8, k: int = 3, ratio: float = 2000.0) -> GaussianM
                            covs=covs)
 
 
-def _low_rank(d: int, k: int, rank: int, seed: int) -> GaussianMixture:
+def _low_rank(d: int, k: int, rank: int, seed: int, floor: float = 0.0) -> GaussianMixture:
+    """k components, covariance B B^T (rank ``rank``; singular) plus ``floor``^2 I."""
     g = _gen(seed)
     B = _f64(k, d, rank, g=g) * (0.6 / math.sqrt(rank))
-    covs = B @ B.transpose(1, 2)                                          # rank-`rank`, singular
+    covs = B @ B.transpose(1, 2) + floor ** 2 * torch.eye(d, dtype=torch.float64)
     covs = 0.5 * (covs + covs.transpose(1, 2))
     return GaussianMixture(_f64(k, d, g=g), covs=covs)
 
@@ -164,21 +166,37 @@ SUITE: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
 }
 """name -> (builder, tags). Mixtures are built on request (``suite_problem``)."""
 
+TUNING_ADDITIONS: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "lowrank32_r4": (lambda: _low_rank(32, 3, 4, seed=3204), ("low_rank", "high_dim")),
+    "lowrank128_r12": (lambda: _low_rank(128, 5, 12, seed=12812), ("low_rank", "high_dim")),
+    "lowrank48_floor": (lambda: _low_rank(48, 4, 6, seed=486, floor=0.01),
+                        ("low_rank", "near_singular")),
+}
+"""Added to the tuning half after the split (never to the validation half, which is unchanged).
+The random split put both singular-covariance problems (lowrank64, lowrank256) into the
+validation half, so no tuning problem could show what ending a run on sigma = 0 (the denoiser)
+gains on data that fill a subspace. These are new problems of that kind (other dimensions,
+ranks, component counts and seeds; one with a small off-subspace std 0.01): they tell the
+tuning which *kind* of problem matters, not any validation number."""
+
+_ALL = {**SUITE, **TUNING_ADDITIONS}
+
 
 def suite_split() -> Dict[str, List[str]]:
-    """{"tuning": [...], "validation": [...]}: the sorted names permuted by ``SPLIT_SEED``, first
-    half tuning, second half validation (each half sorted)."""
+    """{"tuning": [...], "validation": [...]}: the sorted names of ``SUITE`` permuted by
+    ``SPLIT_SEED``, first half tuning, second half validation; then ``TUNING_ADDITIONS`` join
+    the tuning half (each half sorted)."""
     names = sorted(SUITE)
     perm = torch.randperm(len(names), generator=_gen(SPLIT_SEED)).tolist()
     half = len(names) // 2
-    return {"tuning": sorted(names[i] for i in perm[:half]),
+    return {"tuning": sorted([names[i] for i in perm[:half]] + list(TUNING_ADDITIONS)),
             "validation": sorted(names[i] for i in perm[half:])}
 
 
 def suite_problem(name: str) -> SuiteProblem:
     """One problem of the suite by name."""
-    check_choice("suite problem", name, sorted(SUITE))
-    build, tags = SUITE[name]
+    check_choice("suite problem", name, sorted(_ALL))
+    build, tags = _ALL[name]
     return SuiteProblem(name, build(), tags)
 
 
@@ -191,13 +209,13 @@ def suite_mixture(name: str) -> GaussianMixture:
 def problem_suite(half: str = "validation") -> List[SuiteProblem]:
     """The problems of one half (``"tuning"``, ``"validation"``) or ``"all"``, in name order."""
     check_choice("suite half", half, ("tuning", "validation", "all"))
-    names = sorted(SUITE) if half == "all" else suite_split()[half]
+    names = sorted(_ALL) if half == "all" else suite_split()[half]
     return [suite_problem(n) for n in names]
 
 
 if __name__ == "__main__":  # the names of a half, comma-separated, for a Hydra sweep
     import sys
-    print(",".join(p for p in (sorted(SUITE) if sys.argv[1:] == ["all"]
+    print(",".join(p for p in (sorted(_ALL) if sys.argv[1:] == ["all"]
                                else suite_split()[check_choice("suite half", (sys.argv[1:] or
                                                                               ["validation"])[0],
                                                                ("tuning", "validation"))])))

@@ -39,8 +39,9 @@ def score_source(cell: Mapping[str, Any], problem: Problem, sde: Any, device, dt
     Analytic: the mixture's exact score under ``sde``. Checkpoint: ``training.load_model``
     (the only loader; it builds nothing outside the package's allow-list); its data shape must
     equal the problem's and its SDE class the cell's ``sde`` spec, both checked before any
-    sampling; the checkpoint's own SDE is the one sampled. ``checkpoint=diffusers:<folder>``
-    loads a diffusers model folder instead (``models.from_diffusers``)."""
+    sampling; the checkpoint's own SDE is the one sampled. A ``checkpoint`` of the form
+    ``diffusers:<folder or hub id>`` (what the script's ``source=diffusers:<folder>`` sets)
+    loads a diffusers model instead (``models.from_diffusers``)."""
     ckpt = cell.get("checkpoint")
     if isinstance(ckpt, str) and ckpt.startswith(DIFFUSERS_PREFIX):
         return _diffusers_source(ckpt[len(DIFFUSERS_PREFIX):], problem, device, dtype)
@@ -69,12 +70,12 @@ DIFFUSERS_PREFIX = "diffusers:"
 
 
 def _diffusers_source(path: str, problem: Problem, device, dtype):
-    """A diffusers model folder (``checkpoint=diffusers:<folder or hub id>``) through
+    """A diffusers model folder (``source=diffusers:<folder or hub id>``) through
     ``models.from_diffusers``; its own SDE (discrete-table VP or VE) is the one sampled."""
     try:
         import diffusers  # noqa: F401
     except ImportError:
-        raise ValueError(f"checkpoint=diffusers:... needs the diffusers package; install it with "
+        raise ValueError(f"source=diffusers:... needs the diffusers package; install it with "
                          f"{PEER_INSTALL_HINT}") from None
     from ..models import from_diffusers
     model = from_diffusers(path)

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ..benchmarking import Problem, build_problem, run_sweep, steps_for_nfe, validate_cell
 from ..benchmarking.cells import PEER_PREFIX, cell_key, sde_label
+from ..benchmarking.sources import DIFFUSERS_PREFIX
 
 __all__ = ["build_node", "build_problem_node", "problem_sources", "cell_from_config", "cells_from_config", "resolve_cell",
            "run_config_of", "make_tracker_factory", "run_from_config"]
@@ -91,6 +92,7 @@ def cell_from_config(cfg: Any) -> Dict[str, Any]:
     if missing:
         raise ValueError(f"benchmark config lacks {', '.join(missing)}")
     cell = {k: cfg.get(k) for k in _CELL_FIELDS}
+    cell["checkpoint"] = _score_source(cfg.get("source"), cell["checkpoint"])
     peer = cfg.get("peer")
     if peer is not None:      # a published solver instead of the sampler group's choice
         if not isinstance(peer, str) or not peer:
@@ -105,6 +107,26 @@ def cell_from_config(cfg: Any) -> Dict[str, Any]:
     cell["problem"] = {k: v for k, v in cell["problem"].items() if k != "metrics"}
     cell["labels"] = {k: v for k, v in (cell.get("labels") or {}).items() if v is not None}
     return cell
+
+
+def _score_source(source: Any, checkpoint: Any) -> Any:
+    """The cell's score source from the config's ``source`` / ``checkpoint`` keys:
+    ``source=diffusers:<folder or hub id>`` (a diffusers model) or ``checkpoint=<path>``
+    (a model trained here), at most one of them; neither: the problem's analytic score."""
+    if source is None:
+        if isinstance(checkpoint, str) and checkpoint.startswith(DIFFUSERS_PREFIX):
+            raise ValueError(f"checkpoint={checkpoint!r}: a diffusers model is given as "
+                             f"source={checkpoint}; checkpoint= names a model trained here")
+        return checkpoint
+    if not (isinstance(source, str) and source.startswith(DIFFUSERS_PREFIX)
+            and source[len(DIFFUSERS_PREFIX):].strip()):
+        raise ValueError(f"source must be {DIFFUSERS_PREFIX}<folder or hub id> (a diffusers "
+                         f"model) or null, got {source!r}; a model trained here is given as "
+                         f"checkpoint=<path>")
+    if checkpoint:
+        raise ValueError(f"give one score source: source={source!r} or checkpoint="
+                         f"{checkpoint!r}, not both")
+    return source
 
 
 def cells_from_config(cfg: Any) -> List[Dict[str, Any]]:

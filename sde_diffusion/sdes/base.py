@@ -37,7 +37,7 @@ class SDE(ABC):
     sde_type = "ito"
     #: time grid samplers use when neither the call nor the sampler names one (``solvers.GRIDS``)
     default_grid = "uniform_t"
-    #: capabilities samplers may require (``Sampler.needs``): a discrete DDPM chain
+    #: capabilities samplers may require (``Sampler.check_sde``): a discrete DDPM chain
     #: (``discrete(N)``, variance-preserving SDEs only) and a finite, strictly decreasing
     #: log-SNR on (0, T] (exponential integrators, log-SNR grids)
     has_discrete_chain = False

@@ -4,8 +4,10 @@
 Registered names (``SAMPLERS``): reverse-SDE ``pc``, ``euler_maruyama``, ``reverse_diffusion``,
 ``ancestral``, ``annealed_langevin``, ``torchsde``; probability-flow ODE ``euler``, ``heun``,
 ``rk45``, ``ddim``, ``dpm_solver2``, ``dpm_solver3``, ``unipc``, ``deis``, ``ipndm``,
-``ipndm_v``, ``dpm_solver_2s``, ``dpm_solver_3s``, ``edm_heun``, ... (``SAMPLERS`` lists them). Add one with ``@register_sampler(name)``
-on a ``Sampler`` subclass (see ``base.py``).
+``ipndm_v``, ``dpm_solver_2s``, ``dpm_solver_3s``, ``edm_heun``, ... (``SAMPLERS`` lists them).
+Add one with ``@register_sampler(name)`` on a ``Sampler`` subclass that implements
+``step(ctx, x, i)`` or its own loop ``run(ctx, x)`` (``base.py``; docs/sampling.md, "Writing a
+sampler").
 """
 from .base import SAMPLERS, NoiseSource, SampleInfo, Sampler, SolverContext, get_sampler, \
     register_sampler, sample

@@ -47,10 +47,6 @@ class AdaptiveDPMSolver(Sampler):
         self.max_nfe = as_steps(max_nfe, "max_nfe")
         self.order = 2.0 if self.pair == 12 else 3.0
 
-    def check_sde(self, sde):
-        super().check_sde(sde)
-        self.require(sde, "log_snr", "t_from_log_snr")
-
     def run(self, ctx: SolverContext, x: torch.Tensor) -> torch.Tensor:
         sde, k = ctx.sde, 2 if self.pair == 12 else 3
         rs = (0.5,) if k == 2 else (1.0 / 3.0, 2.0 / 3.0)

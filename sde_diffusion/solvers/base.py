@@ -28,8 +28,8 @@ noise ``ctx.noise(x)``. A multistep method takes the order of each step from
 twice, or in two threads at once.
 
 What a sampler may override besides ``step`` / ``run``: ``check_sde(sde)`` when it needs more
-than every SDE has (a flow path's ``marginal_rates``, a capability ``SDE.has_<name>``), refusing
-with :meth:`Sampler.require`; ``make_times`` when it builds its own grid (EDM's rho-grid to
+than every SDE has (``SDE_INTERFACE``; e.g. a flow path's ``marginal_rates``, a capability
+``SDE.has_<name>``), refusing with :meth:`Sampler.require`; ``make_times`` when it builds its own grid (EDM's rho-grid to
 sigma = 0, the discrete chain's, the flow samplers' shifted grid). Adaptive solvers declare
 ``end_points_only`` (their grid is (t_start, t_end)) and record their accepted states in ``run``.
 A start where m = 0 (a flow path's t = 1) is taken by :meth:`Sampler.prior_step` (the limit
@@ -72,10 +72,13 @@ from .grids import make_grid, prior_exit, uniform_t
 
 __all__ = ["Sampler", "SampleInfo", "SolverContext", "SAMPLERS", "register_sampler", "sample",
            "NoiseSource", "get_sampler", "NonFiniteSampleError", "as_steps", "resolve_steps",
-           "DEFAULT_STEPS"]
+           "DEFAULT_STEPS", "SDE_INTERFACE"]
 
 
 SAMPLERS: Dict[str, Type["Sampler"]] = {}
+#: the methods of the abstract SDE (``sdes.SDE``) that any sampler may call
+SDE_INTERFACE = ("marginal", "drift_coeff", "diffusion", "log_snr", "t_from_log_snr", "sigma",
+                 "t_from_sigma")
 
 
 def register_sampler(name: str) -> Callable[[Type["Sampler"]], Type["Sampler"]]:
@@ -154,9 +157,10 @@ class Sampler:
         return {k: getattr(self, k) for k in sig.parameters if k != "self" and hasattr(self, k)}
 
     def check_sde(self, sde) -> None:
-        """ValueError if this sampler cannot run on ``sde``; the default asks for the kernel
-        and the coefficients, which every SDE of the package has."""
-        self.require(sde, "marginal", "drift_coeff", "diffusion")
+        """ValueError if this sampler cannot run on ``sde``. The default asks for
+        ``SDE_INTERFACE``, which every SDE of the package has; a sampler that needs more
+        overrides this and adds its own :meth:`require`."""
+        self.require(sde, *SDE_INTERFACE)
 
     def require(self, sde, *methods: str, capability: Optional[str] = None) -> None:
         """The refusal of ``check_sde``: ValueError unless ``sde`` has every method named and,

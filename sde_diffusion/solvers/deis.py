@@ -38,10 +38,6 @@ class DEISSampler(Sampler):
         self.lower_order_final = bool(lower_order_final)
         self.quad_points = as_steps(quad_points, "quad_points", minimum=2)
 
-    def check_sde(self, sde):
-        super().check_sde(sde)
-        self.require(sde, "sigma", "t_from_sigma")
-
     def coefficients(self, ctx: SolverContext) -> list:
         """Coefficient table C[i] (one list per step, newest node first), float64 on the host."""
         n = ctx.steps

@@ -38,10 +38,6 @@ class DPMSolverPP2MSDE(Sampler):
         self.eta = float(eta)
         self.lower_order_final = bool(lower_order_final)
 
-    def check_sde(self, sde):
-        super().check_sde(sde)
-        self.require(sde, "log_snr")
-
     def run(self, ctx, x):
         lam, prev = ctx.lam, None  # prev: the last step's x0
         orders = step_orders(lam, 2, self.lower_order_final)

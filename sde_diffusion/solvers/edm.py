@@ -52,9 +52,6 @@ class _EDMBase(Sampler):
     default_grid = "karras"
     default_denoise = False  # the last step to sigma = 0 returns D = E[x_0 | x] itself
 
-    def check_sde(self, sde):
-        self.require(sde, "marginal", "sigma", "t_from_sigma")
-
     def make_times(self, sde, steps, grid, t_end, t_start):
         if grid is None:
             return edm_grid(sde, steps, t_end, t_start, self.rho)

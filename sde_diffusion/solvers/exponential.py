@@ -44,7 +44,7 @@ class MultistepExpSampler(Sampler):
 
     def check_sde(self, sde):
         super().check_sde(sde)
-        self.require(sde, "log_snr", "t_from_log_snr", capability="finite_log_snr")
+        self.require(sde, capability="finite_log_snr")
 
     def run(self, ctx, x):
         lam, hist = ctx.lam, []  # hist: the x0's, newest first

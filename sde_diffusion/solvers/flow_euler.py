@@ -77,7 +77,8 @@ class _FlowODESampler(Sampler):
         self.shift = float(check_positive("shift", shift))
 
     def check_sde(self, sde):
-        self.require(sde, "marginal", "marginal_rates")
+        super().check_sde(sde)
+        self.require(sde, "marginal_rates")
 
     def make_times(self, sde, steps, grid, t_end, t_start):
         if grid is None or grid == "shifted":

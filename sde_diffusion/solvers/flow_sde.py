@@ -47,7 +47,8 @@ class FlowSDESampler(Sampler):
         self.stochastic = eta > 0
 
     def check_sde(self, sde):
-        self.require(sde, "marginal", "marginal_rates")
+        super().check_sde(sde)
+        self.require(sde, "marginal_rates")
 
     def step(self, ctx, x, i):
         m, s, m1, s1 = ctx.m[i], ctx.s[i], ctx.m[i + 1], ctx.s[i + 1]

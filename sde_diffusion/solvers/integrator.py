@@ -18,7 +18,7 @@ The state is a tuple of tensors ``y = (y_1, ..., y_k)`` (e.g. ``(x,)`` for sampl
 """
 from __future__ import annotations
 
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -66,16 +66,12 @@ def heun_step(rhs_at: Callable[[int, State], State], y: State, times: Sequence[f
 
 
 def odeint_fixed(rhs_at: Callable[[int, State], State], y: State, times: Sequence[float],
-                 method: str = "heun",
-                 on_step: Optional[Callable[[int, State], None]] = None) -> State:
-    """Integrate over the whole time list with ``method`` in FIXED_METHODS; ``on_step(i, y)``
-    is called after the step that reaches times[i]."""
+                 method: str = "heun") -> State:
+    """Integrate over the whole time list with ``method`` in FIXED_METHODS."""
     check_choice("ODE method", method, FIXED_METHODS)
     step = euler_step if method == "euler" else heun_step
     for i in range(len(times) - 1):
         y = step(rhs_at, y, times, i)
-        if on_step is not None:
-            on_step(i + 1, y)
     return y
 
 

@@ -14,8 +14,9 @@ predictions at the last grid points, step i -> i + 1 (H = sigma_{i+1} - sigma_i 
 
 The order p_i of each step follows the one rule of ``order.py`` (at most ``order`` <= 4). A
 step into sigma = 0 has order 1 and lands on the denoiser: x_hat - sigma eps = D.
-``afs`` (analytic first step) replaces the first model call by eps(x_T) ~ x_hat /
-sqrt(1 + sigma^2) (exact as sigma -> inf for data of unit scale): one NFE fewer.
+``afs`` (analytic first step; the default of ``ipndm``) replaces the first model call by
+eps(x_T) ~ x_hat / sqrt(1 + sigma^2) (exact as sigma -> inf for data of unit scale): one NFE
+fewer.
 """
 from __future__ import annotations
 
@@ -90,7 +91,12 @@ class _AdamsBashforth(Sampler):
 
 @register_sampler("ipndm")
 class IPNDMSampler(_AdamsBashforth):
-    """iPNDM-p: fixed-step Adams-Bashforth weights in sigma (``order`` p in 1..4)."""
+    """iPNDM-p: fixed-step Adams-Bashforth weights in sigma (``order`` p in 1..4); the analytic
+    first step is on by default (chosen on the tuning half of the problem suite by the worst
+    ratio to the best published solver, VP and EDM)."""
+
+    def __init__(self, order: int = 4, afs: bool = True, lower_order_final: bool = True):
+        super().__init__(order, afs, lower_order_final)
 
 
 @register_sampler("ipndm_v")

@@ -64,10 +64,6 @@ class _Singlestep(Sampler):
     def __init__(self):
         pass
 
-    def check_sde(self, sde):
-        super().check_sde(sde)
-        self.require(sde, "log_snr", "t_from_log_snr")
-
     def midpoints(self, ctx: SolverContext) -> list:
         """The intermediate points (t, m, s) of every step, from one batched SDE call."""
         lam, wanted = ctx.lam, []

@@ -65,10 +65,6 @@ class UniPCSampler(Sampler):
         self.lower_order_final = bool(lower_order_final)
         self.order = int(order)
 
-    def check_sde(self, sde):
-        super().check_sde(sde)
-        self.require(sde, "log_snr")
-
     def _weights(self, ctx, i: int, p: int, corrector: bool) -> Optional[Weights]:
         """Weights of UniP-p (or UniC-p with the node r = 1) for step i -> i + 1."""
         lam = ctx.lam

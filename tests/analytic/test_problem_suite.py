@@ -7,11 +7,13 @@ import pytest
 import torch
 
 from sde_diffusion.analytic import SuiteProblem, problem_suite, suite_problem, suite_split
-from sde_diffusion.analytic.suite import SPLIT_SEED, SUITE
+from sde_diffusion.analytic.suite import SPLIT_SEED, SUITE, TUNING_ADDITIONS
 from sde_diffusion.sdes import EDMSDE, VPSDE
 
-TUNING = ["aniso_gauss64", "clusters1d", "diag256", "full32", "full8_cond2000", "grid25",
-          "modes100_2d", "modes50_32d", "modes64_8d", "unequal_2d"]
+SPLIT_TUNING = ["aniso_gauss64", "clusters1d", "diag256", "full32", "full8_cond2000", "grid25",
+                "modes100_2d", "modes50_32d", "modes64_8d", "unequal_2d"]
+ADDED = ["lowrank128_r12", "lowrank32_r4", "lowrank48_floor"]
+TUNING = sorted(SPLIT_TUNING + ADDED)
 VALIDATION = ["lowrank256", "lowrank64", "mix16", "mix16_10", "multiscale_line", "outlier_16d",
               "outlier_1d", "ring8", "ring8_sharp", "two_scales_1d"]
 
@@ -27,7 +29,24 @@ def test_the_split_is_the_recorded_one():
     assert suite_split() == {"tuning": TUNING, "validation": VALIDATION}
     assert [p.name for p in problem_suite("tuning")] == TUNING
     assert [p.name for p in problem_suite("validation")] == VALIDATION
-    assert sorted(TUNING + VALIDATION) == sorted(SUITE) and len(SUITE) >= 16
+    assert sorted(SPLIT_TUNING + VALIDATION) == sorted(SUITE) and len(SUITE) >= 16
+    # problems added after the split join the tuning half only; the validation half is the split's
+    assert sorted(TUNING_ADDITIONS) == ADDED and not set(ADDED) & set(SUITE)
+    assert sorted(p.name for p in problem_suite("all")) == sorted(TUNING + VALIDATION)
+
+
+def test_the_tuning_additions_are_low_rank_and_new():
+    # what they add to the tuning half: (near-)singular covariances, unlike any split tuning
+    # problem, in dimensions and ranks other than the validation half's lowrank64 / lowrank256
+    for name in ADDED:
+        m = suite_problem(name).mixture
+        ev = m.evals
+        assert float((ev < 1.01e-4).float().mean()) > 0.5, name     # most directions <= 0.01^2
+        assert m.dim not in (64, 256), name
+    assert float(suite_problem("lowrank48_floor").mixture.evals.min()) == pytest.approx(1e-4, rel=1e-6)
+    assert float(suite_problem("lowrank32_r4").mixture.evals.min()) < 1e-12
+    for name in SPLIT_TUNING:
+        assert float(suite_problem(name).mixture.evals.min()) > 1e-5, name
 
 
 def test_bad_half_and_bad_name_name_the_choices():

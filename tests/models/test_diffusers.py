@@ -283,14 +283,27 @@ def test_benchmark_source_loads_a_diffusers_folder(folder, tmp_path):
 
 @pytest.mark.slow
 def test_benchmark_script_on_a_diffusers_folder(folder, tmp_path):
+    """``scripts/benchmark.py source=diffusers:<folder>``: the record names the source, counts
+    5 network calls and its samples are the project's ddim on the loaded model from x_T."""
     import subprocess
     import sys
     out = subprocess.run([sys.executable, "scripts/benchmark.py", "problem=digits",
-                          f"checkpoint=diffusers:{folder}", "sampler=ddim", "nfe=5",
+                          f"source=diffusers:{folder}", "sampler=ddim", "nfe=5",
                           "n_samples=20", "n_heldout=20", "logger=none", f"out_dir={tmp_path}"],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "NFE=5" in out.stderr + out.stdout
+    records = list((tmp_path / "records").glob("*.json"))
+    assert len(records) == 1
+    rec = json.loads(records[0].read_text())
+    assert rec["status"] == "computed", rec.get("error")
+    assert rec["nfe"] == 5 and rec["cell"]["checkpoint"] == f"diffusers:{folder}"
+    bad = subprocess.run([sys.executable, "scripts/benchmark.py", "problem=digits",
+                          f"checkpoint=diffusers:{folder}", "sampler=ddim", "nfe=5",
+                          "logger=none", f"out_dir={tmp_path / 'bad'}"],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "source=diffusers:" in bad.stderr
+    assert not (tmp_path / "bad" / "records").exists() or not any(
+        (tmp_path / "bad" / "records").iterdir())
 
 
 def test_a_config_cannot_make_the_loader_allocate(folder, tmp_path):

@@ -48,7 +48,8 @@ def test_native_prediction_is_used_without_conversion(conversions, sampler, kind
     model = ScoreModel(net, VPSDE(), parameterization=kind)
     _, info = sample(VPSDE(), model, (8, 2), sampler=sampler, steps=10,
                      generator=torch.Generator().manual_seed(0))
-    assert net.calls == info.nfe == 10
+    # ipndm's default analytic first step spends no model call
+    assert net.calls == info.nfe == (9 if sampler == "ipndm" else 10)
     assert conversions == {"convert": 0, "tweedie": 0}
 
 
