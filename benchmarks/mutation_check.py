@@ -299,6 +299,12 @@ MUTATIONS += [  # few-step defaults on the problem suite
      ["tests/analytic/test_problem_suite.py"]),
 ]
 
+MUTATIONS += [  # a user's parameterisation registered with @register_precond
+    ("a registered parameterisation built as EDM's", "sde_diffusion/models/precond.py",
+     "    return cls(sde, data_std, input_scaling)", "    return EDMPrecond(sde, data_std, input_scaling)",
+     ["tests/io/test_registration.py", "-k", "map_the_model"]),
+]
+
 
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:
     dst = workdir / "tree"

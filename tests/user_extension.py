@@ -1,5 +1,5 @@
-"""A user's own SDE, network and data set, outside the package: one decorator line each is all
-it takes to train, save and load them like the package's own."""
+"""A user's own SDE, network, data set and parameterisation, outside the package: one decorator
+line each is all it takes to train, save and load them like the package's own."""
 from __future__ import annotations
 
 import math
@@ -9,6 +9,7 @@ from torch import nn
 
 from sde_diffusion.data import mixture_bundle
 from sde_diffusion.analytic import GaussianMixture
+from sde_diffusion.models.precond import Precond, register_precond
 from sde_diffusion.registry import register
 from sde_diffusion.sdes.base import SDE
 
@@ -48,3 +49,17 @@ def two_points(n_train: int = 512, n_test: int = 128, seed: int = 0):
     """Two Gaussians at -1 and +1 on the line (std 0.1)."""
     gm = GaussianMixture(torch.tensor([[-1.0], [1.0]]), torch.tensor([0.1, 0.1]), torch.tensor([0.5, 0.5]))
     return mixture_bundle(gm, "two_points", n_train, n_test, seed)
+
+
+@register_precond("x0_skip")
+class SkipX0Precond(Precond):
+    """An x0-prediction with a skip connection (EDM's with sigma_d = 1), sigma = s/m:
+    x0 = x_hat / (1 + sigma^2) + sigma / sqrt(1 + sigma^2) F, x_hat = x_t / m."""
+
+    kind = "x0"
+
+    def output(self, F, x, m, s):
+        shape = (-1,) + (1,) * (x.ndim - 1)
+        sig = (s / m).reshape(shape)
+        x_hat = x / m.reshape(shape)
+        return "x0", x_hat / (1 + sig ** 2) + sig / torch.sqrt(1 + sig ** 2) * F

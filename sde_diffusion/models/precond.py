@@ -16,6 +16,11 @@ A precond maps (x_t, t) with kernel coefficients (m, s) to
   fixed range is what lets one Fourier scale serve every SDE).
 
 The network's noise-label convention is fixed here, once: every precond's label lies in [0, 1].
+
+A new parameterisation is one class in the user's own module: a ``Precond`` subclass whose
+``output`` returns one of the native kinds (score / eps / x0 / v / velocity), decorated with
+``@register_precond("name")``; then ``ScoreModel(net, sde, "name")`` trains, samples, saves and
+reloads it (a saved model names it by that string; the reloading process imports the module).
 """
 from __future__ import annotations
 
@@ -30,7 +35,27 @@ from .edm import edm_coefficients, scaled_input
 from .parameterization import PARAMETERIZATIONS
 from ..registry import register
 
-__all__ = ["Precond", "DirectPrecond", "EDMPrecond", "PRECONDS", "make_precond"]
+__all__ = ["Precond", "DirectPrecond", "EDMPrecond", "PRECONDS", "make_precond", "register_precond"]
+
+PRECONDS: Dict[str, Type["Precond"]] = {}
+
+
+def register_precond(name: str):
+    """Class decorator: ``@register_precond("name")`` makes ``parameterization="name"`` build
+    this precond. Its ``kind`` (the kind of prediction ``output`` returns) must be native."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"a parameterisation name must be a non-empty string, got {name!r}")
+
+    def deco(cls):
+        if not (isinstance(cls, type) and issubclass(cls, Precond)):
+            raise TypeError(f"register_precond({name!r}) must decorate a Precond subclass, got {cls!r}")
+        check_choice(f"{cls.__name__}.kind", cls.kind, PARAMETERIZATIONS)
+        if PRECONDS.get(name, cls) is not cls:
+            raise ValueError(f"parameterisation {name!r} is already registered by {PRECONDS[name].__name__}")
+        PRECONDS[name] = cls
+        return cls
+
+    return deco
 
 
 def _bc(c: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -72,6 +97,11 @@ class DirectPrecond(Precond):
         self.kind = check_choice("parameterization", kind, PARAMETERIZATIONS)
 
 
+for _kind in PARAMETERIZATIONS:
+    register_precond(_kind)(DirectPrecond)
+
+
+@register_precond("edm")
 @register("precond", "sde_diffusion.models.EDMPrecond")
 class EDMPrecond(Precond):
     """EDM's preconditioning; ``data_std`` is sigma_data (EDM uses 0.5)."""
@@ -97,13 +127,10 @@ class EDMPrecond(Precond):
         return "x0", _bc(c.c_skip, x) * scaled_input(x, m) + _bc(c.c_out, x) * F
 
 
-PRECONDS: Dict[str, Type[Precond]] = {**{k: DirectPrecond for k in PARAMETERIZATIONS}, "edm": EDMPrecond}
-
-
 def make_precond(parameterization: str, sde, data_std: float = 1.0,
                  input_scaling: bool = True) -> Precond:
     """The precond of a parameterisation name in ``PRECONDS``."""
-    check_choice("parameterization", parameterization, tuple(PRECONDS))
-    if parameterization == "edm":
-        return EDMPrecond(sde, data_std, input_scaling)
-    return DirectPrecond(sde, parameterization, data_std, input_scaling)
+    cls = PRECONDS[check_choice("parameterization", parameterization, tuple(PRECONDS))]
+    if cls is DirectPrecond:
+        return DirectPrecond(sde, parameterization, data_std, input_scaling)
+    return cls(sde, data_std, input_scaling)

@@ -40,8 +40,9 @@ class ScoreModel(nn.Module):
         net: any module ``net(x_in, noise_label) -> tensor of x's shape``; a class-conditional
             one also takes integer labels, ``net(x_in, noise_label, y)`` with y of shape (N,).
         sde: the forward SDE whose kernel (m(t), s(t)) defines the conversions.
-        parameterization: "score", "eps", "x0", "v", or "edm" (Karras et al.'s
-            preconditioning, an x0-prediction); see ``models/precond.py``.
+        parameterization: "score", "eps", "x0", "v", "velocity", "edm" (Karras et al.'s
+            preconditioning, an x0-prediction), or a name registered with
+            ``@register_precond``; see ``models/precond.py``.
         data_std: sigma_data of the input scaling c_in = 1/sqrt(m^2 data_std^2 + s^2) (and of
             EDM's preconditioning). ``None`` (default, as the Hydra schema's ``null``): the
             training data's std, set by the ``Trainer`` from the data it is given and recorded
@@ -51,8 +52,6 @@ class ScoreModel(nn.Module):
         input_scaling: feed x_t unscaled when False (not for "edm").
     The network's time input is the precond's noise label, in [0, 1] for every SDE.
     """
-
-    parameterizations = PARAMETERIZATIONS + ("edm",)
 
     def __init__(self, net: nn.Module, sde: SDE, parameterization: str = "eps",
                  data_std: Optional[float] = None, input_scaling: bool = True):
