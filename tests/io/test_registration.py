@@ -52,6 +52,25 @@ def _probe():
     return torch.randn(16, 1, generator=g), torch.rand(16, generator=g) * 0.9 + 0.05
 
 
+def _scores_in_a_fresh_process(tmp_path, folders: dict, check: str = "") -> dict:
+    """{name: model(x, t)} for each model folder / run, loaded in a fresh process that imports
+    the user's module itself (a file never causes an import) and runs ``check`` on ``m``."""
+    code = ("import torch, user_extension\n"
+            "from sde_diffusion.io import load_model\n"
+            "g = torch.Generator().manual_seed(7)\n"
+            "x, t = torch.randn(16, 1, generator=g), torch.rand(16, generator=g) * 0.9 + 0.05\n"
+            "out = {}\n"
+            f"for name, path in {({k: str(v) for k, v in folders.items()})!r}.items():\n"
+            f"    m = load_model(path).model\n"
+            + "".join(f"    {line}\n" for line in check.splitlines()) +
+            "    with torch.no_grad():\n"
+            "        out[name] = m(x, t)\n"
+            f"torch.save(out, {str(tmp_path / 'out.pt')!r})\n")
+    out = _python(code)
+    assert out.returncode == 0, out.stderr
+    return torch.load(tmp_path / "out.pt")
+
+
 def test_user_sde_and_network_train_save_and_reload_in_a_fresh_process(tmp_path):
     torch.manual_seed(0)
     data = registry.build({"_target_": "user_extension.two_points", "n_train": 256})
@@ -70,19 +89,9 @@ def test_user_sde_and_network_train_save_and_reload_in_a_fresh_process(tmp_path)
     with torch.no_grad():
         want = model(x, t)
         ema_want = load_model(tmp_path / "run")[0](x, t)  # the checkpoint's EMA weights, here
-    code = (
-        "import torch, user_extension\n"            # the user imports their own module
-        "from sde_diffusion.io import load_model\n"
-        "g = torch.Generator().manual_seed(7)\n"
-        "x, t = torch.randn(16, 1, generator=g), torch.rand(16, generator=g) * 0.9 + 0.05\n"
-        f"m = load_model({str(folder)!r}).model\n"
-        f"c = load_model({str(tmp_path / 'run')!r}).model\n"
-        "assert type(m.sde).__name__ == 'OrnsteinUhlenbeckSDE' and m.sde.theta == 3.0\n"
-        "with torch.no_grad():\n"
-        f"    torch.save({{'folder': m(x, t), 'ckpt': c(x, t)}}, {str(tmp_path / 'out.pt')!r})\n")
-    out = _python(code)
-    assert out.returncode == 0, out.stderr
-    got = torch.load(tmp_path / "out.pt")
+    got = _scores_in_a_fresh_process(
+        tmp_path, {"folder": folder, "ckpt": tmp_path / "run"},
+        check="assert type(m.sde).__name__ == 'OrnsteinUhlenbeckSDE' and m.sde.theta == 3.0")
     assert torch.equal(got["folder"], want) and torch.equal(got["ckpt"], ema_want)
 
 
@@ -115,17 +124,9 @@ def test_user_parameterisation_trains_saves_and_reloads_in_a_fresh_process(tmp_p
     folder = save_pretrained(model, tmp_path / "folder")
     with torch.no_grad():
         want = model(x, t)
-    code = ("import torch, user_extension\n"
-            "from sde_diffusion.io import load_model\n"
-            "g = torch.Generator().manual_seed(7)\n"
-            "x, t = torch.randn(16, 1, generator=g), torch.rand(16, generator=g) * 0.9 + 0.05\n"
-            f"m = load_model({str(folder)!r}).model\n"
-            "assert m.parameterization == 'x0_skip'\n"
-            "with torch.no_grad():\n"
-            f"    torch.save(m(x, t), {str(tmp_path / 'out.pt')!r})\n")
-    out = _python(code)
-    assert out.returncode == 0, out.stderr
-    assert torch.equal(torch.load(tmp_path / "out.pt"), want)
+    got = _scores_in_a_fresh_process(tmp_path, {"folder": folder},
+                                     check="assert m.parameterization == 'x0_skip'")
+    assert torch.equal(got["folder"], want)
     # without the user's import the name is unknown: refused with the valid choices (a package
     # network here, so that the parameterisation is the only foreign name in the folder)
     plain = save_pretrained(ScoreModel(MLP(1, hidden=8, depth=2), VPSDE(), "x0_skip", data_std=1.0),
