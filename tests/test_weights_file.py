@@ -114,6 +114,8 @@ CASES = {
 def test_every_reader_refuses_every_hostile_weights_file_the_same_way(tmp_path, monkeypatch, reader, case):
     make, own_error = READERS[reader]
     fmt, plant, error, match = CASES[case]
+    if fmt == "safetensors":
+        pytest.importorskip("safetensors")  # an optional extra; without it see the next test
     path, load = make(tmp_path, monkeypatch, fmt)
     plant(path, tmp_path)
     start = time.monotonic()
@@ -121,6 +123,17 @@ def test_every_reader_refuses_every_hostile_weights_file_the_same_way(tmp_path, 
         load()
     assert time.monotonic() - start < 30  # a FIFO opened blocking would wait here for ever
     assert not (tmp_path / "ran").exists()  # the pickle's code did not run
+
+
+def test_a_safetensors_file_without_the_package_is_one_clear_error(tmp_path, monkeypatch):
+    from sde_diffusion.weights_file import load_weights
+    f = tmp_path / "w.safetensors"
+    f.write_bytes(b"\0" * 16)
+    monkeypatch.setitem(sys.modules, "safetensors", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "safetensors.torch", None)
+    with pytest.raises(ImportError, match=r"weights file '.*w\.safetensors' needs the 'safetensors' "
+                                          r"package \(pip install safetensors\)"):
+        load_weights(f, "weights file")
 
 
 @pytest.mark.parametrize("reader", list(READERS))
