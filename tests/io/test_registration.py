@@ -27,6 +27,17 @@ from sde_diffusion.sdes import VPSDE
 from sde_diffusion.training import Trainer, TrainOptions
 
 import user_extension as ext
+from sde_diffusion.models.precond import PRECONDS
+
+# The import above registered the user's parameterisation for the whole test session; take it
+# out again, so that other tests' exact lists of valid choices stay the package's, and put it
+# back only inside the tests that use it (the fresh processes import the module themselves).
+PRECONDS.pop("x0_skip", None)
+
+
+@pytest.fixture
+def user_precond(monkeypatch):
+    monkeypatch.setitem(PRECONDS, "x0_skip", ext.SkipX0Precond)
 
 HERE = Path(ext.__file__).resolve().parent  # the folder of the user's module
 ROOT = next(p for p in Path(__file__).resolve().parents if (p / "sde_diffusion").is_dir())
@@ -109,7 +120,7 @@ def test_without_the_users_import_the_same_folder_is_refused_before_building(tmp
     assert out.stdout.strip().endswith("False")  # the file did not import the module it names
 
 
-def test_user_parameterisation_trains_saves_and_reloads_in_a_fresh_process(tmp_path):
+def test_user_parameterisation_trains_saves_and_reloads_in_a_fresh_process(tmp_path, user_precond):
     torch.manual_seed(0)
     data = registry.build({"_target_": "user_extension.two_points", "n_train": 256})
     net = ext.TwoLayerNet(1, width=8)
@@ -138,7 +149,7 @@ def test_user_parameterisation_trains_saves_and_reloads_in_a_fresh_process(tmp_p
     assert "unknown parameterization 'x0_skip'" in out.stdout and "'edm'" in out.stdout
 
 
-def test_a_registered_parameterisation_is_the_map_the_model_uses():
+def test_a_registered_parameterisation_is_the_map_the_model_uses(user_precond):
     """With F = 0 the user's skip map gives x0 = x_hat / (1 + sigma^2); the model's score must be
     the Tweedie inverse of that, (m x0 - x) / s^2 (closed form, not the precond's own code)."""
     sde = VPSDE()
