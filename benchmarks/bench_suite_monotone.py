@@ -25,7 +25,8 @@ from pathlib import Path
 import torch
 
 from sde_diffusion.analytic import problem_suite, suite_split
-from sde_diffusion.benchmarking.reference import data_end_reference, data_estimate, end_to_end_rms
+from sde_diffusion.benchmarking.reference import (data_end_reference, data_estimate, end_to_end_errors,
+                                                  end_to_end_rms)
 from sde_diffusion.sdes import EDMSDE, VPSDE
 from sde_diffusion.solvers import SAMPLERS, sample
 
@@ -47,14 +48,9 @@ def rms_by_steps(problem, sname, sampler, opts, n=48, ref_cache=None):
         ref = data_end_reference(sde, sf, x_T)
         if ref_cache is not None:
             ref_cache[key] = ref
-    out = {}
-    for steps in STEPS:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            x, info = sample(sde, sf, sampler=sampler, steps=steps, x_init=x_T, progress=False,
-                             **opts)
-        out[steps] = end_to_end_rms(data_estimate(sde, x, info.t_end, info.denoised), ref)
-    return out
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return end_to_end_errors(sde, sf, x_T, sampler, STEPS, ref=ref, **opts)
 
 
 def report(paths, tol=1.05, show_all=False):

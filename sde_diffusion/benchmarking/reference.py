@@ -21,14 +21,14 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Dict, Iterable, Mapping, Optional
 
 import torch
 
 from .cells import canonical
 
 __all__ = ["reference_solution", "data_end_reference", "data_estimate", "end_to_end_rms",
-           "REFERENCE_DEFAULTS"]
+           "end_to_end_errors", "REFERENCE_DEFAULTS"]
 
 REFERENCE_DEFAULTS = {"method": "DOP853", "rtol": 1e-9, "atol": 1e-9}
 
@@ -56,6 +56,20 @@ def end_to_end_rms(x0: torch.Tensor, x0_ref: torch.Tensor) -> float:
     """sqrt(mean (x0 - x0_ref)^2) over samples and coordinates (float64)."""
     d = x0.detach().to("cpu", torch.float64) - x0_ref.detach().to("cpu", torch.float64)
     return float(d.pow(2).mean().sqrt())
+
+
+def end_to_end_errors(sde, score_fn, x_T: torch.Tensor, sampler: str, steps: Iterable[int],
+                      ref: Optional[torch.Tensor] = None, **options) -> Dict[int, float]:
+    """{n: end-to-end RMS of ``sampler`` (with ``options``) at n steps}, every n from the same
+    x_T, against ``ref`` (``data_end_reference`` of x_T when not given): error against NFE."""
+    from ..solvers import sample
+    ref = data_end_reference(sde, score_fn, x_T) if ref is None else ref
+    out = {}
+    for n in steps:
+        x, info = sample(sde, score_fn, sampler=sampler, steps=n, x_init=x_T, progress=False,
+                         **options)
+        out[n] = end_to_end_rms(data_estimate(sde, x, info.t_end, info.denoised), ref)
+    return out
 
 
 def reference_solution(cell: Mapping[str, Any], sde, score_fn, x_init: torch.Tensor,

@@ -113,6 +113,25 @@ class _Exact:
         return self.predict(x, t, "score")
 
 
+def _zero_signal_errors(name):
+    """RMS error of ``name`` at 16 and 32 steps (uniform t, T = 1 -> 1e-2) from x_T where
+    m(T) = 0, against the exact map of N(mu, c^2 I): x_t = m mu + sqrt(m^2 c^2 + s^2) x_T;
+    every output finite. Returns (errors, infos)."""
+    mu, c = torch.tensor([[1.0, -2.0]]), 0.5
+    gm, sde = GaussianMixture(mu, torch.tensor([c])), _ZeroSignalSDE(T=1.0, eps=1e-3)
+    x_T = torch.randn(200, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    m, s = (float(v) for v in sde.marginal(1e-2))
+    exact = m * mu + math.sqrt(m * m * c * c + s * s) * x_T
+    errs, infos = [], []
+    for n in (16, 32):
+        y, info = sample(sde, _Exact(gm, sde), sampler=name, steps=n, x_init=x_T, t_end=1e-2,
+                         grid="uniform_t")
+        assert bool(torch.isfinite(y).all())
+        errs.append(float((y - exact).pow(2).sum(1).mean().sqrt()))
+        infos.append(info)
+    return errs, infos
+
+
 @pytest.mark.parametrize("name,order", [("ddim", 1), ("dpm_solver2", 2), ("dpm_solver3", 3),
                                         ("unipc", 2)])
 def test_exponential_integrators_start_at_zero_signal(name, order):
@@ -120,17 +139,7 @@ def test_exponential_integrators_start_at_zero_signal(name, order):
     x_t = m mu + sqrt(m^2 c^2 + s^2) x_T. The first step is the h -> inf limit
     x' = (s'/s) x + m' D(x_T) with D(x_T) = mu from the model alone; no NaN, and the error falls
     with the steps at least at first order."""
-    mu, c = torch.tensor([[1.0, -2.0]]), 0.5
-    gm, sde = GaussianMixture(mu, torch.tensor([c])), _ZeroSignalSDE(T=1.0, eps=1e-3)
-    x_T = torch.randn(200, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    m, s = (float(v) for v in sde.marginal(1e-2))
-    exact = m * mu + math.sqrt(m * m * c * c + s * s) * x_T
-    errs = []
-    for n in (16, 32):
-        y, _ = sample(sde, _Exact(gm, sde), sampler=name, steps=n, x_init=x_T, t_end=1e-2,
-                      grid="uniform_t")
-        assert bool(torch.isfinite(y).all())
-        errs.append(float((y - exact).pow(2).sum(1).mean().sqrt()))
+    errs, _ = _zero_signal_errors(name)
     assert errs[1] < 0.6 * errs[0], errs
 
 
@@ -140,17 +149,8 @@ def test_other_samplers_start_at_zero_signal_by_the_limit_step(name):
     """Samplers without their own limit at m = 0 (an SDE with no ``marginal_rates``, so f and g
     are infinite there) take the core's first step, DDIM's from lambda = -inf: finite, the grid
     kept, and the error of the exact Gaussian map falls with the steps (16 -> 32: < 0.6x)."""
-    mu, c = torch.tensor([[1.0, -2.0]]), 0.5
-    gm, sde = GaussianMixture(mu, torch.tensor([c])), _ZeroSignalSDE(T=1.0, eps=1e-3)
-    x_T = torch.randn(200, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    m, s = (float(v) for v in sde.marginal(1e-2))
-    exact = m * mu + math.sqrt(m * m * c * c + s * s) * x_T
-    errs = []
-    for n in (16, 32):
-        y, info = sample(sde, _Exact(gm, sde), sampler=name, steps=n, x_init=x_T, t_end=1e-2,
-                         grid="uniform_t")
-        assert bool(torch.isfinite(y).all()) and info.times[0] == 1.0
-        errs.append(float((y - exact).pow(2).sum(1).mean().sqrt()))
+    errs, infos = _zero_signal_errors(name)
+    assert all(info.times[0] == 1.0 for info in infos)
     assert errs[1] < 0.6 * errs[0], errs
 
 
