@@ -40,8 +40,8 @@ SDES = {"VP": VPSDE, "EDM": EDMSDE}
 NFES = (5, 10, 20, 50)
 PROJECT = ("euler", "heun", "ddim", "dpm_solver2", "dpm_solver3", "dpm_solver_2s",
            "dpm_solver_3s", "unipc", "deis", "edm_heun", "ipndm", "ipndm_v")
-VARIANTS = {"unipc": [{"order": 3}, {"variant": "bh1"}], "deis": [{"order": 2}],
-            "ipndm": [{"order": 3}, {"afs": True}]}
+VARIANTS = {"unipc": [{"order": 2}, {"variant": "bh1"}], "deis": [{"order": 2}],
+            "ipndm": [{"order": 3}, {"afs": False}]}
 T_ENDS = {"VP": (None, 1e-3, 1e-4, 1e-5), "EDM": (None, 0.002, 0.005)}
 PEER_T_ENDS = {"VP": (1e-3,), "EDM": (0.002,)}
 REF = {"method": "DOP853", "rtol": 1e-9, "atol": 1e-9}

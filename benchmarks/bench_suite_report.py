@@ -8,6 +8,8 @@
     python benchmarks/bench_suite_report.py table benchmarks/results/suite/validation_*.jsonl
     python benchmarks/bench_suite_report.py summary benchmarks/results/suite/validation_*.jsonl
 
+``per-sampler``: the per-(SDE, sampler) grid and ending (``SDE.sampler_defaults``), see
+:func:`per_sampler`.
 ``tune``: for every (SDE, sampler row family), the configuration with the smallest worst-case
 ratio rms / best-peer-rms over the tuning problems and NFE budgets (ties: geometric mean).
 ``table``: per (problem, SDE, NFE) the best peer (name), the best project default, every
@@ -193,6 +195,57 @@ def summary(rows):
     return "\n".join(out)
 
 
+ZERO_FROM = (10, 20, 50)   # candidate step counts from which a run ends with a step onto 0
+
+
+def per_sampler(rows, tie=2.0):
+    """The per-(SDE, sampler) defaults (``SDE.sampler_defaults``): for every sampler and SDE,
+    candidates are (constructor variant, grid, ending), the ending "stop" (at the default t_end)
+    or "zero from N" (the rows with ``final_zero`` at N NFE and above, N in ``ZERO_FROM``);
+    each must cover every tuning cell. Rule: the smallest worst-case ratio to the best peer;
+    candidates whose worst case is within a factor ``tie`` of it are ties, and the smallest
+    geometric mean among them wins. Returns {(sde, sampler): (variant, grid, ending, worst,
+    gmean, shipped worst, shipped gmean)}, shipped = the sampler's class defaults, the SDE's
+    default grid, stop."""
+    best = best_peers(rows)
+    rat = defaultdict(dict)                        # (sde, variant, grid, ending) -> {cell: ratio}
+    for r in rows:
+        k = (r["problem"], r["sde"], r["nfe"])
+        if r["kind"] != "project" or k not in best:
+            continue
+        name, _, opts = r["row"].partition("{")
+        o = json.loads("{" + opts) if opts else {}
+        grid, zero = o.pop("grid", "default"), o.pop("final_zero", False)
+        o.pop("denoise", None)
+        variant = name + (json.dumps(o, sort_keys=True) if o else "")
+        rat[r["sde"], variant, grid, "zero" if zero else "stop"][r["problem"], r["nfe"]] = \
+            r["rms"] / best[k][0]
+    cells = {sde: set().union(*(d for (s, *_), d in rat.items() if s == sde))
+             for sde in {k[0] for k in rat}}
+    gm = lambda v: math.exp(sum(map(math.log, v)) / len(v))
+    out = {}
+    for (sde, variant, grid, ending), stop in rat.items():
+        if ending != "stop" or set(stop) != cells[sde]:
+            continue
+        zero = rat.get((sde, variant, grid, "zero"), {})
+        rules = {"stop": stop}
+        for n in ZERO_FROM:
+            d = {c: (zero if c[1] >= n else stop).get(c) for c in stop}
+            if None not in d.values():
+                rules[f"zero from {n}"] = d
+        name = variant.split("{")[0]
+        for ending_rule, d in rules.items():
+            v = list(d.values())
+            out.setdefault((sde, name), []).append((max(v), gm(v), variant, grid, ending_rule))
+    chosen = {}
+    for key, cands in out.items():
+        w = min(c[0] for c in cands)
+        pick = min((c for c in cands if c[0] <= tie * w), key=lambda c: c[1])
+        shipped = [c for c in cands if c[2] == key[1] and c[3] == "default" and c[4] == "stop"]
+        chosen[key] = pick[2:] + pick[:2] + (shipped[0][:2] if shipped else (math.nan, math.nan))
+    return chosen
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     mode, paths = argv[0], [p for p in argv[1:] if not p.startswith("--")]
@@ -210,6 +263,13 @@ def main(argv=None):
         print("|---|---|---|---|---|")
         for (sde, fam), (row, worst, gmean, arg) in sorted(chosen.items()):
             print(f"| {sde} | {fam} | {row} | {worst:.2f} ({arg[0]}, {arg[1]}) | {gmean:.2f} |")
+    elif mode == "per-sampler":
+        print("| SDE | sampler | variant | grid | ending | worst | geo-mean | before: worst | "
+              "before: geo-mean |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for (sde, name), c in sorted(per_sampler(rows).items()):
+            print(f"| {sde} | {name} | {c[0]} | {c[1]} | {c[2]} | {c[3]:.3g} | {c[4]:.2f} | "
+                  f"{c[5]:.3g} | {c[6]:.2f} |")
     elif mode == "families":
         print(families(rows))
     elif mode == "table":
@@ -217,7 +277,8 @@ def main(argv=None):
     elif mode == "summary":
         print(summary(rows))
     else:
-        raise SystemExit(f"unknown mode {mode!r}; valid choices: tune, families, table, summary")
+        raise SystemExit(f"unknown mode {mode!r}; valid choices: tune, per-sampler, families, "
+                         f"table, summary")
 
 
 if __name__ == "__main__":

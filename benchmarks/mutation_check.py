@@ -305,6 +305,21 @@ MUTATIONS += [  # a user's parameterisation registered with @register_precond
      ["tests/io/test_registration.py", "-k", "map_the_model"]),
 ]
 
+MUTATIONS += [  # per-(SDE, sampler) defaults and optimize_grid's held-out batch (issue 21)
+    ("make_times ignores the SDE's per-sampler grid", "sde_diffusion/solvers/base.py",
+     'return (self.tuned_on(sde).get("grid") or self.default_grid',
+     "return (self.default_grid", ["tests/solvers/test_sampler_defaults.py"]),
+    ("no step onto sigma = 0 from zero_from steps", "sde_diffusion/solvers/base.py",
+     "and isinstance(grid, str) and steps >= zero_from)", "and isinstance(grid, str) and False)",
+     ["tests/solvers/test_sampler_defaults.py"]),
+    ("the step onto sigma = 0 taken one step too late", "sde_diffusion/solvers/base.py",
+     "times = make_grid(sde, grid, steps - 1, None, t_start)", "times = make_grid(sde, grid, steps, None, t_start)",
+     ["tests/solvers/test_sampler_defaults.py"]),
+    ("optimize_grid validates on part of x_calib by default", "sde_diffusion/solvers/optimized_grid.py",
+     "if x_val is None and n_val > 0 and", "if x_val is None and n_val < 0 and",
+     ["tests/solvers/test_optimize_grid.py", "-k", "256_fresh"]),
+]
+
 
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:
     dst = workdir / "tree"

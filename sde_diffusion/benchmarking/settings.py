@@ -48,10 +48,13 @@ def resolved_settings(cell: Mapping[str, Any], sde, data_shape=(1,)) -> Dict[str
         label = grid if isinstance(grid, str) else "explicit times"
     else:
         label = f"{name} own grid"
-        default = smp.default_grid or getattr(sde, "default_grid", "uniform_t")
+        default = smp.default_grid_on(sde)
         try:
             if make_grid(sde, default, steps, t_end, t_start).tolist() == times.tolist():
                 label = default
+            elif (float(times[-1]) == 0.0 and make_grid(sde, default, steps - 1, t_end, t_start)
+                  .tolist() == times[:-1].tolist()):
+                label = f"{default}, then sigma = 0"
         except ValueError:
             pass
     denoise = sample_kw.get("denoise")

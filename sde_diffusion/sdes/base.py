@@ -44,6 +44,10 @@ class SDE(ABC):
     has_finite_log_snr = True
     #: end time of few-step runs when the call gives none (None: eps); ``solvers.grids``
     few_step_t_end = None
+    #: per-sampler defaults on this SDE, chosen on the tuning half of the problem suite:
+    #: {sampler name: {"grid": name in GRIDS, "zero_from": n}} (``Sampler.make_times``; from n
+    #: steps a sampler that ``lands_on_zero`` ends its default grid with a step onto sigma = 0)
+    sampler_defaults: dict = {}
 
     def __init__(self, T: float = 1.0, eps: float = 1e-5):
         check_positive("T", T)

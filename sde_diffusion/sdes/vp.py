@@ -56,6 +56,14 @@ class VPSDE(BetaSDE):
     """Variance-preserving SDE (continuous-time DDPM). Prior N(0, s(T)^2 I) ~ N(0, I)."""
 
     has_discrete_chain = True
+    #: chosen on the suite's tuning half at 5-50 NFE by the worst ratio to the best published
+    #: peer (worst cases within 2x of the smallest: the smallest geometric mean); samplers not
+    #: named keep the default grid and stop at t_end; ``edm_heun`` keeps its own rho-grid to
+    #: sigma = 0 (``benchmarks/RESULTS.md``, "Few-step defaults on the problem suite", 9)
+    sampler_defaults = {
+        "euler": {"grid": "time_power"}, "ddim": {"grid": "time_power"}, "deis": {"zero_from": 50},
+        "ipndm": {"grid": "time_power", "zero_from": 20}, "ipndm_v": {"zero_from": 50},
+    }
 
     def _g(self, t):
         return torch.sqrt(self.schedule.beta(t))

@@ -140,6 +140,8 @@ class Sampler:
         Tweedie denoising step by default. starts_at_prior: whether its step handles a start
         where m = 0 itself (given finite kernel rates there). end_points_only: an adaptive
         solver, whose grid is (t_start, t_end) and whose ``run`` records its accepted steps.
+        lands_on_zero: its step can end on s = 0 (sigma = 0) with the data prediction, so an
+        SDE's ``sampler_defaults`` may end its default grid there (``zero_from``).
     """
 
     name: ClassVar[str] = "base"
@@ -150,6 +152,7 @@ class Sampler:
     default_denoise: ClassVar[bool] = False
     starts_at_prior: ClassVar[bool] = False
     end_points_only: ClassVar[bool] = False
+    lands_on_zero: ClassVar[bool] = False
 
     def options(self) -> Dict[str, Any]:
         """The resolved constructor options (for SampleInfo and logging)."""
@@ -181,8 +184,25 @@ class Sampler:
         if self.end_points_only:
             return uniform_t(sde, 1, t_end=t_end, t_start=t_start)
         if grid is None:
-            grid = self.default_grid or getattr(sde, "default_grid", "uniform_t")
+            grid = self.default_grid_on(sde)
+        zero_from = self.tuned_on(sde).get("zero_from")
+        if (t_end is None and self.lands_on_zero and zero_from is not None
+                and isinstance(grid, str) and steps >= zero_from):
+            # the default ending of this (SDE, sampler) from zero_from steps: steps - 1 steps
+            # on the grid to its default end, then one step onto t = 0 (sigma = 0)
+            times = make_grid(sde, grid, steps - 1, None, t_start)
+            return torch.cat([times, times.new_zeros(1)])
         return make_grid(sde, grid, steps, t_end, t_start)
+
+    def tuned_on(self, sde) -> Dict[str, Any]:
+        """This sampler's entry in ``sde.sampler_defaults`` (grid, ``zero_from``), or {}."""
+        return dict(getattr(sde, "sampler_defaults", {}).get(self.name, {}))
+
+    def default_grid_on(self, sde) -> str:
+        """The grid a call without ``grid`` uses: the (SDE, sampler) entry of
+        ``sde.sampler_defaults``, else the sampler's ``default_grid``, else ``sde.default_grid``."""
+        return (self.tuned_on(sde).get("grid") or self.default_grid
+                or getattr(sde, "default_grid", "uniform_t"))
 
     def step(self, ctx: SolverContext, x: torch.Tensor, i: int) -> torch.Tensor:
         """x at ctx.t[i] -> x at ctx.t[i + 1] (a sampler implements this or ``run``)."""

@@ -29,6 +29,8 @@ __all__ = ["DEISSampler"]
 class DEISSampler(Sampler):
     """DEIS tAB-p, p = ``order`` in 1..3."""
 
+    lands_on_zero = True
+
     def __init__(self, order: int = 3, lower_order_final: bool = True, quad_points: int = 16,
                  basis: str = "log_sigma"):
         if isinstance(order, bool) or order not in (1, 2, 3):

@@ -34,6 +34,7 @@ class MultistepExpSampler(Sampler):
 
     starts_at_prior = True
     max_order = 1
+    lands_on_zero = True
 
     def __init__(self, lower_order_final: bool = True, min_ratio: float = MIN_RATIO):
         self.lower_order_final = bool(lower_order_final)

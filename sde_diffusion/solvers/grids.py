@@ -12,8 +12,9 @@
   VP default, chosen by the worst case over three problems (``fewstep.md`` section 2).
 - a saved optimised grid (``optimized_grid.OptimizedGrid`` or the path of its ``.json`` file).
 
-Default grid: the sampler's ``default_grid`` if it declares one, else the SDE's
-``default_grid`` (measured best at 10-20 NFE, ``benchmarks/RESULTS.md, "Few-step sampling"``).
+Default grid (``Sampler.default_grid_on``): the SDE's entry for the sampler in
+``sde.sampler_defaults`` (chosen per (SDE, sampler) on the problem suite's tuning half), else
+the sampler's ``default_grid``, else the SDE's ``default_grid``.
 End time (``default_t_end``): ``sde.eps`` (never 0: the score blows up as s -> 0), or later
 where the SDE names its own noise floor ``sigma_min`` (VE: the time where s(t) = sigma_min;
 EDM: t = sigma_min = eps); where the SDE names a few-step end time ``sde.few_step_t_end``
@@ -24,11 +25,12 @@ steps made the end-to-end error at 40 steps up to 2x the error at 20 on the tuni
 problem suite (``benchmarks/bench_t_end.py``); this rule, chosen there among n0 in {10, 15, 20}
 and powers 1-4 by the worst RMS(2n)/RMS(n), keeps every ratio <= 1.0 with 5-20-step results
 unchanged (``benchmarks/RESULTS.md``, "End time of few-step VP runs").
-Deterministic samplers end at t_end with the PF-ODE state, without a final denoising step and
-without a step onto sigma = 0 (diffusers' ``final_sigmas_type="zero"``): both, at the same NFE,
-were worse on the tuning half in geometric mean for every sampler and SDE (low-rank problems
-included) but DPM-Solver-3S (1-3 % better, a tie); on a sharp mode of std c, stopping at sigma errs by ~ +sigma^2/(2c^2) and
-the denoiser by ~ -sigma^2/(2c^2) of the distance to the mode, and the denoiser costs an NFE.
+Deterministic samplers end at t_end with the PF-ODE state, without a final denoising step;
+a step onto sigma = 0 (diffusers' ``final_sigmas_type="zero"``) replaces the last one only
+where ``sde.sampler_defaults`` names ``zero_from`` (from 50 steps, iPNDM on VP from 20): at
+5-20 NFE both endings were worse on the tuning half (on a sharp mode of std c, stopping at
+sigma errs by ~ +sigma^2/(2c^2) and the denoiser by ~ -sigma^2/(2c^2) of the distance to the
+mode), at 50 the stopping floor of low-rank data dominates.
 Every grid is computed on the CPU in float64 and its end points are set exactly.
 """
 from __future__ import annotations

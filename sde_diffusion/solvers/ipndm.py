@@ -54,6 +54,7 @@ def variable_ab_weights(sig: List[float], i: int, p: int) -> List[float]:
 
 class _AdamsBashforth(Sampler):
     variable = False
+    lands_on_zero = True
 
     def __init__(self, order: int = 4, afs: bool = False, lower_order_final: bool = True):
         if isinstance(order, bool) or order not in (1, 2, 3, 4):

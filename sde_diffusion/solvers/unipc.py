@@ -54,8 +54,9 @@ class UniPCSampler(Sampler):
     """UniPC-p (``order`` p in 1..3), ``variant`` bh1/bh2, ``corrector`` on/off."""
 
     starts_at_prior = True
+    lands_on_zero = True
 
-    def __init__(self, order: int = 2, variant: str = "bh2", corrector: bool = True,
+    def __init__(self, order: int = 3, variant: str = "bh2", corrector: bool = True,
                  predictor: str = "unip", lower_order_final: bool = True):
         if isinstance(order, bool) or order not in (1, 2, 3):
             raise ValueError(f"unipc order must be 1, 2 or 3, got {order!r}")

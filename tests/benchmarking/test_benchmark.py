@@ -135,16 +135,24 @@ def test_data_metrics_need_an_analytic_problem_or_a_checkpoint():
 
 
 # ------------------------------------------------------------------ stale records
+def vp_grid(sampler):
+    """The grid ``sampler`` uses on VP without one given (``VPSDE.sampler_defaults``)."""
+    from sde_diffusion.sdes import VPSDE
+    from sde_diffusion.solvers import get_sampler
+    return get_sampler(sampler)().default_grid_on(VPSDE())
+
+
 def test_a_cached_record_is_recomputed_when_the_resolved_sampler_settings_change(tmp_path,
                                                                                  monkeypatch):
     """A cell with no grid / end time resolves them from the SDE's defaults; its record stores
     them, and a cached record made with other settings (or none: before issue 15) is
     recomputed, naming why, instead of being served."""
     from sde_diffusion.sdes import VPSDE
-    c = cell("euler", steps=4, n=64, metrics=["sliced_wasserstein"])
+    c = cell("dpm_solver2", steps=4, n=64, metrics=["sliced_wasserstein"])
     first = run(c, tmp_path)
     st = first["settings"]
-    # VPSDE's defaults below 25 steps: its default grid, ending at 1e-3 (no denoising)
+    # VPSDE's defaults below 20 steps for a sampler without an entry in its
+    # sampler_defaults: its default grid, ending at 1e-3 (no denoising)
     assert VPSDE.default_grid != "uniform_t"
     assert (st["grid"], st["t_end"], st["denoise"]) == (VPSDE.default_grid, 1e-3, False)
     assert first["t_end"] == pytest.approx(1e-3, rel=1e-12)
@@ -202,7 +210,7 @@ def test_a_sweep_opens_a_tracker_for_a_stale_record_and_none_for_a_valid_one(tmp
     path.write_text(json.dumps(old))
     from sde_diffusion.sdes import VPSDE
     with pytest.warns(RuntimeWarning, match=f"t_end 1e-05, denoise False; the sampler now uses "
-                                            f"grid {VPSDE.default_grid}, t_end 0.001"):
+                                            f"grid {vp_grid('euler')}, t_end 0.001"):
         assert [r["status"] for r in sweep()] == ["computed"]
     assert len(opened) == 2 and [t.finished for t in opened] == [0, 0]
 
@@ -214,7 +222,7 @@ def test_the_report_names_the_grids_used_and_the_stale_records(tmp_path):
     old = dict(recs[1])
     del old["settings"]                                  # a record from before issue 15
     md = B.build_report([recs[0], old], tmp_path, ["sliced_wasserstein"])["markdown"]
-    assert f"- vp, steps 4: grid `{VPSDE.default_grid}`, t_end 0.001 — euler" in md
+    assert f"- vp, steps 4: grid `{vp_grid('euler')}`, t_end 0.001 — euler" in md
     assert (f"**Stale:** 1 records carry no resolved sampler settings (made with the defaults "
             f"of their day: `uniform_t`, t_end 1e-5); re-run their sweep to "
             f"recompute them: `{old['key']}`.") in md
@@ -226,7 +234,7 @@ def test_the_grid_list_maps_each_nfe_budget_to_its_grid_and_end_time(tmp_path):
     from sde_diffusion.sdes import VPSDE
     recs = [run(cell("euler", n=32, metrics=["sliced_wasserstein"], nfe=nfe)) for nfe in (10, 30)]
     md = B.build_report(recs, tmp_path, ["sliced_wasserstein"])["markdown"]
-    g = VPSDE.default_grid
+    g = vp_grid("euler")
     assert f"- vp, NFE 10: grid `{g}`, t_end 0.001 — euler" in md
     assert f"- vp, NFE 30: grid `{g}`, t_end {1e-3 * (20 / 30) ** 2} — euler" in md
 
@@ -244,7 +252,7 @@ def test_resolved_settings_name_the_grid_and_end_time_used(sampler, steps, optio
     c = cell(sampler, steps=steps)
     c["sampler"]["options"] = options
     st = resolved_settings(c, VPSDE())
-    want = (want[0].replace("<vp default>", VPSDE.default_grid),) + want[1:]
+    want = (want[0].replace("<vp default>", vp_grid(sampler)),) + want[1:]
     assert (st["grid"], st["t_end"], st["denoise"]) == want
 
 

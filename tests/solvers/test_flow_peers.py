@@ -102,7 +102,7 @@ def test_dpm_solver_pp_and_unipc_equal_diffusers_flow_sigmas(steps):
     """Diffusers' DPMSolverMultistep / UniPCMultistep with use_flow_sigmas start at sigma =
     0.999 (not 1: their lambda would be -inf) and end at 0. On that grid, with min_ratio = 0
     (diffusers never lowers the order for short history gaps), our dpm_solver2 equals its
-    solver_type="heun" (the exact phi_2 weight) and our unipc (bh2) equals its default, to
+    solver_type="heun" (the exact phi_2 weight) and our unipc (order 2, bh2) equals its default, to
     float32 rounding. Its default DPM-Solver++ solver_type="midpoint" weights D1 by
     (1 - e^-h)/2 instead of phi_2: a different O(h^3) local term, so it differs (by up to
     0.05 at 5 steps here) and is not checked for equality."""
@@ -117,7 +117,7 @@ def test_dpm_solver_pp_and_unipc_equal_diffusers_flow_sigmas(steps):
     torch.testing.assert_close(ours, dpm, rtol=0, atol=2e-6)
     uni, grid = run_diffusers(diffusers.UniPCMultistepScheduler(solver_type="bh2", **kw),
                               steps, vel, x_T(torch.float64))
-    ours, _ = sample(PATH, gm.score_fn(PATH), sampler="unipc", variant="bh2",
+    ours, _ = sample(PATH, gm.score_fn(PATH), sampler="unipc", order=2, variant="bh2",
                      x_init=x_T(torch.float64), grid=grid.tolist())
     torch.testing.assert_close(ours, uni, rtol=0, atol=1e-6)
 

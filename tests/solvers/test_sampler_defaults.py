@@ -1,0 +1,72 @@
+"""Per-(SDE, sampler) defaults (``SDE.sampler_defaults``): grid and ending chosen on the tuning
+half of the problem suite. Each numerical case is a tuning cell where the entry was measured
+to matter (``benchmarks/RESULTS.md``, "Few-step defaults on the problem suite", section 9; 64
+points, seed 1, end to end); the bound leaves a factor >= 2 of margin to the measured ratio."""
+import pytest
+import torch
+
+from sde_diffusion.analytic import suite_problem
+from sde_diffusion.benchmarking.reference import data_end_reference, data_estimate, end_to_end_rms
+from sde_diffusion.benchmarking.settings import resolved_settings
+from sde_diffusion.sdes import EDMSDE, VESDE, VPSDE
+from sde_diffusion.solvers import SAMPLERS, get_sampler, sample
+from sde_diffusion.solvers.grids import GRIDS, default_t_end, make_grid
+
+
+@pytest.mark.parametrize("sde_cls", [VPSDE, EDMSDE])
+def test_every_entry_names_a_sampler_a_grid_and_a_possible_ending(sde_cls):
+    for name, entry in sde_cls.sampler_defaults.items():
+        assert name in SAMPLERS and set(entry) <= {"grid", "zero_from"}, name
+        assert entry.get("grid", "log_snr") in GRIDS, name
+        if "zero_from" in entry:
+            assert get_sampler(name).lands_on_zero and entry["zero_from"] >= 2, name
+
+
+def test_the_table_sets_the_grid_and_the_ending():
+    """ipndm on VP: time-power grid; from 20 steps, 19 steps to the default end, then t = 0.
+    An explicit grid or end time is the caller's; a sampler without an entry keeps the SDE's."""
+    sde = VPSDE()
+    smp = get_sampler("ipndm")()
+    t = smp.make_times(sde, 10, None, None, None)
+    assert torch.equal(t, make_grid(sde, "time_power", 10))
+    t = smp.make_times(sde, 20, None, None, None)
+    assert t.shape == (21,) and float(t[-1]) == 0.0
+    assert torch.equal(t[:-1], make_grid(sde, "time_power", 19))
+    assert float(t[-2]) == default_t_end(sde, 19)
+    assert float(smp.make_times(sde, 20, None, 1e-3, None)[-1]) == 1e-3      # t_end given
+    assert float(smp.make_times(sde, 20, "karras", 1e-3, None)[-1]) == 1e-3
+    assert torch.equal(get_sampler("dpm_solver2")().make_times(sde, 50, None, None, None),
+                       make_grid(sde, "time_quadratic", 50))                # no entry
+    # an SDE without a table (VE) and a sampler that cannot land on sigma = 0 (heun on EDM)
+    assert torch.equal(smp.make_times(VESDE(), 30, None, None, None), make_grid(VESDE(), "karras", 30))
+    assert float(get_sampler("heun")().make_times(EDMSDE(), 60, None, None, None)[-1]) == 0.002
+    cell = {"sampler": {"name": "ipndm"}, "nfe": 30}
+    assert resolved_settings(cell, sde)["grid"] == "time_power, then sigma = 0"
+    assert resolved_settings(cell, sde)["t_end"] == 0.0
+
+
+def _rms(sde, problem, sampler, steps, **kw):
+    p = suite_problem(problem)
+    sf = p.mixture.score_fn(sde)
+    x = sde.prior_sample((64, p.dim), generator=torch.Generator().manual_seed(1),
+                         dtype=torch.float64)
+    ref = data_end_reference(sde, sf, x)
+    out = []
+    for opts in ({}, kw):
+        y, info = sample(sde, sf, sampler=sampler, steps=steps, x_init=x, progress=False, **opts)
+        out.append(end_to_end_rms(data_estimate(sde, y, info.t_end, info.denoised), ref))
+    return out
+
+
+@pytest.mark.parametrize("sde_cls,sampler,problem,steps,untuned,measured", [
+    # low-rank data: the step onto sigma = 0 removes the noise left in the null directions
+    (VPSDE, "ipndm", "lowrank32_r4", 51,
+     {"grid": "time_quadratic", "t_end": default_t_end(VPSDE(), 51)}, 24.2),
+    (EDMSDE, "deis", "lowrank32_r4", 10, {"grid": "log_snr"}, 6.4),
+    (EDMSDE, "heun", "full8_cond2000", 25, {"grid": "log_snr"}, 25.8),
+    (VPSDE, "euler", "unequal_2d", 20, {"grid": "time_quadratic"}, 5.1),
+])
+def test_tuned_entry_beats_the_sdes_default_where_it_was_measured(sde_cls, sampler, problem,
+                                                                   steps, untuned, measured):
+    tuned, plain = _rms(sde_cls(), problem, sampler, steps, **untuned)
+    assert tuned * min(3.0, measured / 2) <= plain, (tuned, plain)
