@@ -5,7 +5,7 @@ the trainer needs (shape and kind inferred)."""
 from __future__ import annotations
 
 import logging
-
+import math
 from dataclasses import dataclass, field
 from typing import Any, Optional, Tuple
 
@@ -169,16 +169,26 @@ def training_data_std(data: Any, limit: int = 4096) -> float:
     Non-finite values are left out (the loss reports them at the first step); constant data
     (std 0) give 1 with a warning."""
     if isinstance(data, DataBundle):
-        x = data.train[:limit]
-    else:
-        items = (data[i] for i in range(min(len(data), limit)))
-        x = torch.stack([d[0] if isinstance(d, (tuple, list)) else d for d in items])
-    if x.numel() < 2:
-        raise ValueError(f"cannot estimate data_std from {x.numel()} value(s); give the model "
+        items = [data.train[:limit]]
+    else:  # one sample at a time: a streamed data set is never held whole (bounded memory)
+        items = ((lambda d: d[0] if isinstance(d, (tuple, list)) else d)(data[i])
+                 for i in range(min(len(data), limit)))
+    n, mean, m2, total = 0, 0.0, 0.0, 0
+    for x in items:                 # pooled mean and squared deviations (Chan et al.'s update)
+        x = torch.as_tensor(x).double().flatten()
+        total += x.numel()
+        x = x[torch.isfinite(x)]
+        k = x.numel()
+        if k == 0:
+            continue
+        mk = float(x.mean())
+        m2 += float((x - mk).pow(2).sum()) + (mk - mean) ** 2 * n * k / (n + k)
+        mean += (mk - mean) * k / (n + k)
+        n += k
+    if total < 2:
+        raise ValueError(f"cannot estimate data_std from {total} value(s); give the model "
                          f"an explicit data_std")
-    x = x.double().flatten()
-    x = x[torch.isfinite(x)]
-    std = round(float(x.std()), 6) if x.numel() >= 2 else 0.0
+    std = round(math.sqrt(m2 / (n - 1)), 6) if n >= 2 else 0.0
     if not std > 0:
         log.warning("the training data have no spread (std %g): data_std = 1", std)
         return 1.0
