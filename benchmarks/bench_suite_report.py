@@ -105,8 +105,8 @@ def _short(row: str) -> str:
     """``unipc{"order": 3}`` -> ``unipc o3``; ``ipndm{"afs": true}`` -> ``ipndm afs``."""
     name, _, opts = row.partition("{")
     o = json.loads("{" + opts) if opts else {}
-    tags = [("afs" if k == "afs" else f"o{v}" if k == "order" else str(v)) for k, v in
-            sorted(o.items()) if v is not False]
+    tags = [(("afs" if v else "no afs") if k == "afs" else f"o{v}" if k == "order" else str(v))
+            for k, v in sorted(o.items())]
     return " ".join([name] + tags)
 
 
@@ -136,16 +136,18 @@ def table(rows):
             w[r["row"]] = max(w.get(r["row"], 0.0), r["rms"] / peer_rms)
         bad = sorted(f"{_short(r['row'])} {r['rms'] / peer_rms:.2g}x" for r in proj
                      if r["rms"] > 2 * peer_rms)
-        extra = []
+        extra, opt = [], None
         for kind in ("optgrid", "ays", "gits"):
             o = [r for r in by[k] if r["kind"] == kind]
             extra.append(f"{o[0]['rms'] / peer_rms:.2f}" if o else "-")
+            if kind == "optgrid" and o:
+                opt = o[0]["rms"] / peer_rms
         ratio = b["rms"] / peer_rms
         goal["cells"] += 1
         goal["best<=1"] += ratio <= 1.0
         goal["all<=2"] += not bad
-        goal["opt<=0.5"] += extra[0] != "-" and float(extra[0]) <= 0.5
-        goal["opt cells"] += extra[0] != "-"
+        goal["opt<=0.5"] += opt is not None and opt <= 0.5      # unrounded, as in summary
+        goal["opt cells"] += opt is not None
         out.append(f"| {k[0]} | {k[1]} | {k[2]} | {peer.split(':', 1)[-1]} ({peer_rms:.3g}) | "
                    f"{_short(b['row'])} ({b['rms']:.3g}) | {ratio:.2f} | "
                    f"{_short(bv['row'])} {bv['rms'] / peer_rms:.2f} | "
