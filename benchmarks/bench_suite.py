@@ -169,7 +169,7 @@ def opt_rows(sde, score, x_T, ref, problem, nfe, a):
     c = Counted(score)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        g = optimize_grid(sde, c, name, steps, xc, x_val=xv, max_evals=a.max_evals,
+        g = optimize_grid(sde, c, name, steps, xc, x_val=xv, max_evals=a.max_evals, starts=a.starts,
                           candidates=[{"order": o} for o in (1, 2, 3)] if name == "unipc" else None)
         data_std = math.sqrt(problem.mixture.covariance_trace() / problem.dim)
         grids = {"optgrid": (torch.tensor(g.times, dtype=torch.float64), g.sampler_options),
@@ -192,6 +192,8 @@ def main(argv=None):
     ap.add_argument("--opt-sampler", default="unipc")
     ap.add_argument("--n-calib", type=int, default=128)
     ap.add_argument("--max-evals", type=int, default=200)
+    ap.add_argument("--starts", type=int, default=2, help="optgrid: searches from the best "
+                    "this many (options, named grid) pairs")
     ap.add_argument("--n-val", type=int, default=0,
                     help="optgrid: held-out batch of this size (seed + 200) instead of half of "
                          "the calibration batch")

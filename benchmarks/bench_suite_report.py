@@ -248,6 +248,21 @@ def per_sampler(rows, tie=2.0):
     return chosen
 
 
+def optgrid_summary(peer_rows, paths):
+    """Per optimize_grid record file: cells, geometric-mean and worst ratio of its fresh-noise
+    RMS to the best peer of the cell, and the cells at <= 0.5x / <= 1x."""
+    best = best_peers(peer_rows)
+    out = ["| records | cells | geo-mean | worst | <= 0.5x | <= 1.0x |", "|---|---|---|---|---|---|"]
+    for p in paths:
+        v = [r["rms"] / best[k][0] for r in load([p]) if r["kind"] == "optgrid"
+             for k in [(r["problem"], r["sde"], r["nfe"])] if k in best]
+        if v:
+            gm = math.exp(sum(map(math.log, v)) / len(v))
+            out.append(f"| {p} | {len(v)} | {gm:.2f} | {max(v):.1f} | {sum(x <= 0.5 for x in v)} "
+                       f"| {sum(x <= 1.0 for x in v)} |")
+    return "\n".join(out)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     mode, paths = argv[0], [p for p in argv[1:] if not p.startswith("--")]
@@ -272,6 +287,8 @@ def main(argv=None):
         for (sde, name), c in sorted(per_sampler(rows).items()):
             print(f"| {sde} | {name} | {c[0]} | {c[1]} | {c[2]} | {c[3]:.3g} | {c[4]:.2f} | "
                   f"{c[5]:.3g} | {c[6]:.2f} |")
+    elif mode == "optgrid":                       # optgrid <peers.jsonl> <optgrid records...>
+        print(optgrid_summary(load(paths[:1]), paths[1:]))
     elif mode == "families":
         print(families(rows))
     elif mode == "table":
@@ -279,7 +296,7 @@ def main(argv=None):
     elif mode == "summary":
         print(summary(rows))
     else:
-        raise SystemExit(f"unknown mode {mode!r}; valid choices: tune, per-sampler, families, "
+        raise SystemExit(f"unknown mode {mode!r}; valid choices: tune, per-sampler, optgrid, families, "
                          f"table, summary")
 
 
