@@ -248,6 +248,68 @@ def per_sampler(rows, tie=2.0):
     return chosen
 
 
+CONFIG_TOKENS = {"leading", "linspace", "trailing", "karras", "zero", "nozero", "logsnr"}
+
+
+def peer_family(row: str) -> str:
+    """``peer:diffusers_unipc3_linspace_karras_zero@0.002`` -> ``diffusers_unipc3`` (the solver
+    and its order, without spacing, sigmas and final step)."""
+    name = row.split(":", 1)[-1].split("@")[0]
+    return "_".join(t for t in name.split("_") if t not in CONFIG_TOKENS)
+
+
+def fixed_peers(tuning_rows, tie=2.0):
+    """Each published solver (family) on its best configuration *chosen on the tuning half*,
+    by the rule of :func:`per_sampler` (worst case, ties within ``tie`` by geometric mean),
+    per SDE: {(sde, family): peer row}. The same footing as the project's defaults."""
+    best = best_peers(tuning_rows)
+    rat = defaultdict(dict)
+    for r in tuning_rows:
+        k = (r["problem"], r["sde"], r["nfe"])
+        if r["kind"] == "peer" and k in best:
+            rat[r["sde"], r["row"]][r["problem"], r["nfe"]] = r["rms"] / best[k][0]
+    cells = defaultdict(set)
+    for (sde, _), d in rat.items():
+        cells[sde] |= set(d)
+    cands = defaultdict(list)
+    for (sde, row), d in rat.items():
+        if set(d) == cells[sde]:
+            v = list(d.values())
+            cands[sde, peer_family(row)].append(
+                (max(v), math.exp(sum(map(math.log, v)) / len(v)), row))
+    out = {}
+    for key, c in cands.items():
+        w = min(x[0] for x in c)
+        out[key] = min((x for x in c if x[0] <= tie * w), key=lambda x: x[1])[2]
+    return out
+
+
+def fixed_peer_summary(tuning_rows, rows):
+    """Per (SDE, NFE) of the validation records: the best default against the best of the
+    peers each on its tuning-chosen configuration (instead of the best configuration per cell)."""
+    chosen = fixed_peers(tuning_rows)
+    keep = {(sde, row) for (sde, _), row in chosen.items()}
+    by = defaultdict(list)
+    for r in rows:
+        by[r["problem"], r["sde"], r["nfe"]].append(r)
+    acc = defaultdict(list)
+    for k, rs in by.items():
+        peer = [r["rms"] for r in rs if r["kind"] == "peer" and (k[1], r["row"]) in keep]
+        proj = [r["rms"] for r in rs if r["kind"] == "project" and r["row"].endswith("{}")]
+        if peer and proj:
+            acc[k[1], k[2]].append(min(proj) / min(peer))
+    out = ["| SDE | NFE | best default <= 1.0x | median | worst |", "|---|---|---|---|---|"]
+    for (sde, nfe), v in sorted(acc.items()):
+        v.sort()
+        n = len(v)
+        med = v[n // 2] if n % 2 else 0.5 * (v[n // 2 - 1] + v[n // 2])
+        out.append(f"| {sde} | {nfe} | {sum(x <= 1.0 for x in v)} / {n} | {med:.2f} | {v[-1]:.2f} |")
+    out.append("")
+    out.append("Peer configurations (chosen on the tuning half): " + "; ".join(
+        f"{sde} {fam}: {row.split(':', 1)[-1]}" for (sde, fam), row in sorted(chosen.items())))
+    return "\n".join(out)
+
+
 def optgrid_summary(peer_rows, paths):
     """Per optimize_grid record file: cells, geometric-mean and worst ratio of its fresh-noise
     RMS to the best peer of the cell, and the cells at <= 0.5x / <= 1x."""
@@ -287,6 +349,8 @@ def main(argv=None):
         for (sde, name), c in sorted(per_sampler(rows).items()):
             print(f"| {sde} | {name} | {c[0]} | {c[1]} | {c[2]} | {c[3]:.3g} | {c[4]:.2f} | "
                   f"{c[5]:.3g} | {c[6]:.2f} |")
+    elif mode == "fixed-peers":   # fixed-peers <tuning peers.jsonl> <validation records...>
+        print(fixed_peer_summary(load(paths[:1]), load(paths[1:])))
     elif mode == "optgrid":                       # optgrid <peers.jsonl> <optgrid records...>
         print(optgrid_summary(load(paths[:1]), paths[1:]))
     elif mode == "families":
@@ -296,7 +360,8 @@ def main(argv=None):
     elif mode == "summary":
         print(summary(rows))
     else:
-        raise SystemExit(f"unknown mode {mode!r}; valid choices: tune, per-sampler, optgrid, families, "
+        raise SystemExit(f"unknown mode {mode!r}; valid choices: tune, per-sampler, fixed-peers, optgrid, "
+                         f"families, "
                          f"table, summary")
 
 
