@@ -318,6 +318,14 @@ MUTATIONS += [  # per-(SDE, sampler) defaults and optimize_grid's held-out batch
     ("optimize_grid validates on part of x_calib by default", "sde_diffusion/solvers/optimized_grid.py",
      "if x_val is None and n_val > 0 and", "if x_val is None and n_val < 0 and",
      ["tests/solvers/test_optimize_grid.py", "-k", "256_fresh"]),
+    ("per-sampler choice ignores the tie factor", "benchmarks/bench_suite_report.py",
+     "pick = min((c for c in cands if c[0] <= tie * w), key=lambda c: c[1])",
+     "pick = min((c for c in cands if c[0] <= w), key=lambda c: c[1])",
+     ["tests/benchmarking/test_suite_report.py"]),
+    ("same-footing peers take the per-cell oracle", "benchmarks/bench_suite_report.py",
+     'peer = [r["rms"] for r in rs if r["kind"] == "peer" and (k[1], r["row"]) in keep]',
+     'peer = [r["rms"] for r in rs if r["kind"] == "peer"]',
+     ["tests/benchmarking/test_suite_report.py"]),
 ]
 
 
@@ -326,10 +334,10 @@ def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:
     if dst.exists():
         shutil.rmtree(dst)
     dst.mkdir()
-    for part in ("sde_diffusion", "tests", "conf", "setup.cfg", "pyproject.toml"):
-        src = ROOT / part
+    for part in ("sde_diffusion", "tests", "conf", "benchmarks", "setup.cfg", "pyproject.toml"):
+        src = ROOT / part                       # benchmarks: the scripts, not their records
         if src.is_dir():
-            shutil.copytree(src, dst / part, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(src, dst / part, ignore=shutil.ignore_patterns("__pycache__", "results"))
         elif src.exists():
             shutil.copy(src, dst / part)
     path = dst / rel

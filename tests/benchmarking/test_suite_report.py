@@ -1,0 +1,52 @@
+"""The choice rules of ``benchmarks/bench_suite_report.py`` on records with known answers: the
+per-(SDE, sampler) defaults (worst case, ties within 2x by geometric mean, endings "zero from
+N") and the peers on the same footing (one configuration per published solver)."""
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+report = pytest.importorskip("bench_suite_report")
+
+
+def rec(row, kind, nfe, rms, problem="p1", sde="EDM"):
+    return {"problem": problem, "sde": sde, "nfe": nfe, "row": row, "kind": kind, "rms": rms}
+
+
+def test_per_sampler_takes_the_smallest_worst_case_then_the_geometric_mean_among_ties():
+    nfes = (10, 20, 50)
+    rows = [rec("peer:x@0.002", "peer", n, 1.0) for n in nfes]
+    ratios = {'a{"grid": "default"}': (1, 1, 10),                   # worst 10
+              'a{"grid": "karras"}': (3, 3, 3),                     # worst 3, geo 3
+              'a{"grid": "log_snr"}': (2, 2, 5),                    # worst 5
+              'a{"final_zero": true, "grid": "log_snr"}': (9, 9, 1)}  # zero from 50: (2, 2, 1)
+    rows += [rec(row, "project", n, r) for row, rs in ratios.items() for n, r in zip(nfes, rs)]
+    got = report.per_sampler(rows)[("EDM", "a")]
+    assert got[:3] == ("a", "log_snr", "zero from 50") and got[3] == pytest.approx(2.0)
+    assert got[4] == pytest.approx(4 ** (1 / 3))
+    assert got[5:] == (pytest.approx(10.0), pytest.approx(10 ** (1 / 3)))  # SDE's grid, stop
+    # without the zero rows: karras (worst 3, geo 3) and log_snr (worst 5 <= 2 x 3, geo 2.71)
+    # tie, and log_snr's smaller geometric mean wins; with tie = 1 only karras is left
+    plain = [r for r in rows if "final_zero" not in r["row"]]
+    assert report.per_sampler(plain)[("EDM", "a")][1:3] == ("log_snr", "stop")
+    assert report.per_sampler(plain, tie=1.0)[("EDM", "a")][1:3] == ("karras", "stop")
+
+
+def test_peer_family_and_the_same_footing():
+    assert report.peer_family("peer:diffusers_unipc3_linspace_karras_zero@0.002") == "diffusers_unipc3"
+    assert report.peer_family("peer:kdiff_dpmpp_3m_sde_logsnr_nozero@0.001") == "kdiff_dpmpp_3m_sde"
+    assert report.peer_family("peer:diffusers_unipc_bh12_trailing@0.001") == "diffusers_unipc_bh12"
+    tuning = [rec("peer:s_trailing@0.002", "peer", 10, 1.0, "t1"),
+              rec("peer:s_trailing@0.002", "peer", 10, 4.0, "t2"),
+              rec("peer:s_linspace@0.002", "peer", 10, 2.0, "t1"),
+              rec("peer:s_linspace@0.002", "peer", 10, 2.0, "t2")]
+    # ratios to the per-cell best: trailing (1, 2), linspace (2, 1): equal worst, equal geo ->
+    # the first in order; make linspace strictly better in the worst case
+    tuning[1]["rms"] = 5.0                                 # trailing (1, 2.5), linspace (2, 1)
+    assert report.fixed_peers(tuning)[("EDM", "s")] == "peer:s_linspace@0.002"
+    val = [rec("peer:s_trailing@0.002", "peer", 10, 0.1, "v"),   # the oracle would take this
+           rec("peer:s_linspace@0.002", "peer", 10, 1.0, "v"),
+           rec("ours{}", "project", 10, 0.5, "v")]
+    text = report.fixed_peer_summary(tuning, val)
+    assert "| EDM | 10 | 1 / 1 | 0.50 | 0.50 |" in text
