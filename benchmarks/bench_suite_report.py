@@ -50,15 +50,19 @@ def family(row: str) -> str:
     return name + json.dumps(keep, sort_keys=True)
 
 
-def tune(rows, nfes=None):
+def ratios_to_best_peer(rows, kind="project", nfes=None):
+    """{(sde, row): {(problem, nfe): rms / best peer rms}} for the rows of ``kind``."""
     best = best_peers(rows)
-    ratios = defaultdict(dict)                     # (sde, row) -> {(problem, nfe): ratio}
+    out = defaultdict(dict)
     for r in rows:
-        if r["kind"] != "project" or (nfes and r["nfe"] not in nfes):
-            continue
         k = (r["problem"], r["sde"], r["nfe"])
-        if k in best:
-            ratios[r["sde"], r["row"]][r["problem"], r["nfe"]] = r["rms"] / best[k][0]
+        if r["kind"] == kind and k in best and not (nfes and r["nfe"] not in nfes):
+            out[r["sde"], r["row"]][r["problem"], r["nfe"]] = r["rms"] / best[k][0]
+    return out
+
+
+def tune(rows, nfes=None):
+    ratios = ratios_to_best_peer(rows, nfes=nfes)  # (sde, row) -> {(problem, nfe): ratio}
     cells = defaultdict(set)                       # the cells some project row covers
     for (sde, _), rat in ratios.items():
         cells[sde] |= set(rat)
@@ -78,12 +82,7 @@ def tune(rows, nfes=None):
 def families(rows, top=4):
     """Per (SDE, sampler family), the ``top`` rows covering every tuning cell, by geometric-mean
     ratio to the best peer (with the worst case)."""
-    best = best_peers(rows)
-    rat = defaultdict(dict)
-    for r in rows:
-        k = (r["problem"], r["sde"], r["nfe"])
-        if r["kind"] == "project" and k in best:
-            rat[r["sde"], r["row"]][r["problem"], r["nfe"]] = r["rms"] / best[k][0]
+    rat = ratios_to_best_peer(rows)
     full = defaultdict(int)
     for (sde, _), v in rat.items():
         full[sde] = max(full[sde], len(v))
@@ -262,12 +261,7 @@ def fixed_peers(tuning_rows, tie=2.0):
     """Each published solver (family) on its best configuration *chosen on the tuning half*,
     by the rule of :func:`per_sampler` (worst case, ties within ``tie`` by geometric mean),
     per SDE: {(sde, family): peer row}. The same footing as the project's defaults."""
-    best = best_peers(tuning_rows)
-    rat = defaultdict(dict)
-    for r in tuning_rows:
-        k = (r["problem"], r["sde"], r["nfe"])
-        if r["kind"] == "peer" and k in best:
-            rat[r["sde"], r["row"]][r["problem"], r["nfe"]] = r["rms"] / best[k][0]
+    rat = ratios_to_best_peer(tuning_rows, kind="peer")
     cells = defaultdict(set)
     for (sde, _), d in rat.items():
         cells[sde] |= set(d)
