@@ -170,7 +170,9 @@ def opt_rows(sde, score, x_T, ref, problem, nfe, a):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         g = optimize_grid(sde, c, name, steps, xc, x_val=xv, max_evals=a.max_evals, starts=a.starts,
-                          candidates=[{"order": o} for o in (1, 2, 3)] if name == "unipc" else None)
+                          candidates=[{"order": o, **z} for o in (1, 2, 3)
+                                      for z in ([{}, {"final_zero": True}] if a.zero_candidates
+                                                else [{}])] if name == "unipc" else None)
         data_std = math.sqrt(problem.mixture.covariance_trace() / problem.dim)
         grids = {"optgrid": (torch.tensor(g.times, dtype=torch.float64), g.sampler_options),
                  "ays": (ays_gaussian_grid(sde, steps, data_std), {}),
@@ -192,6 +194,8 @@ def main(argv=None):
     ap.add_argument("--opt-sampler", default="unipc")
     ap.add_argument("--n-calib", type=int, default=128)
     ap.add_argument("--max-evals", type=int, default=200)
+    ap.add_argument("--zero-candidates", type=int, default=0,
+                    help="optgrid: also every order with a last step onto sigma = 0")
     ap.add_argument("--starts", type=int, default=2, help="optgrid: searches from the best "
                     "this many (options, named grid) pairs")
     ap.add_argument("--n-val", type=int, default=0,

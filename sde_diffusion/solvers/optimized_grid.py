@@ -208,7 +208,9 @@ def optimize_grid(sde, score_fn, sampler: str, steps: int, x_calib: torch.Tensor
             ``n_val`` fresh prior samples at T from ``generator`` (seed 0 when None); with
             ``n_val=0`` or a ``t_start`` before T, a ``val_fraction`` of ``x_calib`` is held out.
         sampler_options: constructor options; ``candidates``: a list of option sets to choose
-            from (default: just ``sampler_options``).
+            from (default: just ``sampler_options``); ``"final_zero": True`` in a set makes its
+            grid end with a step onto t = 0 (sigma = 0) after steps - 1 searched steps, for a
+            sampler that ``lands_on_zero`` (the returned ``sampler_options`` omit the flag).
         max_evals: sampler runs on the calibration part, over all starts.
         starts: how many of the best (options, named grid) pairs to start a search from.
         patience: iterations without a validation improvement before a search stops.
@@ -224,7 +226,11 @@ def optimize_grid(sde, score_fn, sampler: str, steps: int, x_calib: torch.Tensor
     max_evals = as_int(max_evals, "max_evals", minimum=1)
     cands = [dict(c) for c in (candidates or [sampler_options or {}])]
     for c in cands:  # unknown sampler / option / SDE: fail before any work
-        _build(sampler, {k: v for k, v in c.items() if k != "denoise"}).check_sde(sde)
+        smp = _build(sampler, {k: v for k, v in c.items() if k not in ("denoise", "final_zero")})
+        smp.check_sde(sde)
+        if c.get("final_zero") and not smp.lands_on_zero:
+            raise ValueError(f"candidate {c}: sampler {sampler!r} cannot end with a step onto "
+                             f"sigma = 0 (final_zero needs a sampler that lands_on_zero)")
     if steps < 2:
         raise ValueError(f"optimize_grid needs steps >= 2 (an interior point), got {steps}")
     if not torch.is_tensor(x_calib) or x_calib.ndim < 2 or x_calib.shape[0] < 1:
@@ -245,52 +251,70 @@ def optimize_grid(sde, score_fn, sampler: str, steps: int, x_calib: torch.Tensor
     refs = {"calib": _data_end(sde, score, xc, ref_opts), "val": _data_end(sde, score, xv, ref_opts)}
     batches = {"calib": xc, "val": xv}
     ref_nfe = score.nfe
-    lam = sde.log_snr(torch.tensor([t0, t1], dtype=torch.float64)) / 2
-    l0, l1 = float(lam[0]), float(lam[1])
+    l0 = float(sde.log_snr(torch.tensor(t0, dtype=torch.float64))) / 2
+
+    # a candidate with "final_zero": steps - 1 steps to its own default end, then one onto t = 0
+    zero_t1 = float(default_t_end(sde, steps - 1) if t_end is None else t_end)
+
+    def ends(opts: Dict[str, Any]):
+        """(steps on the searched part of the grid, its end, whether t = 0 follows)."""
+        return (steps - 1, zero_t1, True) if opts.get("final_zero") else (steps, t1, False)
+
+    def finish(times: torch.Tensor, opts: Dict[str, Any]) -> torch.Tensor:
+        return torch.cat([times, times.new_zeros(1)]) if opts.get("final_zero") else times
 
     def loss_of(times: torch.Tensor, opts: Dict[str, Any], part: str) -> float:
+        run = {k: v for k, v in opts.items() if k != "final_zero"}
         try:
             x, info = sample(sde, score, sampler=sampler, x_init=batches[part], grid=times,
-                             progress=False, **opts)
+                             progress=False, **run)
         except (ValueError, FloatingPointError):
             return 50.0
         x0 = x if info.denoised else x / _m(sde, float(info.t_end))
         err = float((x0 - refs[part]).pow(2).mean().sqrt())
         return math.log(err) if err > 0 and math.isfinite(err) else (50.0 if err else -50.0)
 
-    def times_of(theta: np.ndarray) -> torch.Tensor:
+    def times_of(theta: np.ndarray, opts: Dict[str, Any]) -> torch.Tensor:
+        end = ends(opts)[1]
+        la = float(sde.log_snr(torch.tensor(end, dtype=torch.float64))) / 2
         g = np.exp(theta - theta.max())
         u = np.cumsum(g / g.sum())[:-1]
-        inner = sde.t_from_log_snr(2 * torch.tensor(l0 + u * (l1 - l0), dtype=torch.float64))
-        return torch.cat([torch.tensor([t0], dtype=torch.float64), inner.to(torch.float64),
-                          torch.tensor([t1], dtype=torch.float64)])
+        inner = sde.t_from_log_snr(2 * torch.tensor(l0 + u * (la - l0), dtype=torch.float64))
+        return finish(torch.cat([torch.tensor([t0], dtype=torch.float64), inner.to(torch.float64),
+                                 torch.tensor([end], dtype=torch.float64)]), opts)
+
+    def named_grid(gname: str, opts: Dict[str, Any]) -> torch.Tensor:
+        n, end, _ = ends(opts)
+        return finish(GRIDS[gname](sde, n, t_end=end, t_start=t0), opts)
 
     named = []                                   # (calib loss, val loss, cand index, grid name)
     for ci, opts in enumerate(cands):
-        for gname, fn in GRIDS.items():
+        for gname in GRIDS:
             try:
-                tg = fn(sde, steps, t_end=t1, t_start=t0)
+                tg = named_grid(gname, opts)
             except ValueError:
                 continue
             named.append((loss_of(tg, opts, "calib"), loss_of(tg, opts, "val"), ci, gname))
     best_named = min(named, key=lambda r: r[1])
     best = {"val": best_named[1], "calib": best_named[0], "ci": best_named[2],
-            "times": GRIDS[best_named[3]](sde, steps, t_end=t1, t_start=t0), "from": best_named[3],
+            "times": named_grid(best_named[3], cands[best_named[2]]), "from": best_named[3],
             "optimised": False}
     n_starts = max(1, min(int(starts), len(named)))
     budget = max(1, int(max_evals) // n_starts)
     iters = 0
     for lc, lv, ci, gname in sorted(named)[:n_starts]:
         opts = cands[ci]
-        tb = GRIDS[gname](sde, steps, t_end=t1, t_start=t0)
-        ub = (sde.log_snr(tb) / 2 - l0).numpy() / (l1 - l0)
+        n, end, _ = ends(opts)
+        tb = GRIDS[gname](sde, n, t_end=end, t_start=t0)
+        la = float(sde.log_snr(torch.tensor(end, dtype=torch.float64))) / 2
+        ub = (sde.log_snr(tb) / 2 - l0).numpy() / (la - l0)
         theta0 = np.log(np.clip(np.diff(ub), 1e-12, None))
         since = [0]
 
         def watch(xk, *_):
             nonlocal iters
             iters += 1
-            times = times_of(np.asarray(xk))
+            times = times_of(np.asarray(xk), opts)
             v = loss_of(times, opts, "val")
             if v < best["val"] - 1e-3:               # a validation gain of > 0.1 %
                 best.update(val=v, calib=loss_of(times, opts, "calib"), ci=ci, times=times,
@@ -301,7 +325,7 @@ def optimize_grid(sde, score_fn, sampler: str, steps: int, x_calib: torch.Tensor
             if since[0] >= patience:
                 raise StopIteration
 
-        minimize(lambda th: loss_of(times_of(th), opts, "calib"), theta0, method="Nelder-Mead",
+        minimize(lambda th: loss_of(times_of(th, opts), opts, "calib"), theta0, method="Nelder-Mead",
                  callback=watch, options={"maxfev": budget, "xatol": 1e-4, "fatol": 1e-5})
     opts = cands[best["ci"]]
     made = {"method": "Nelder-Mead on softmax gaps in half log-SNR, early-stopped on a "
@@ -314,10 +338,12 @@ def optimize_grid(sde, score_fn, sampler: str, steps: int, x_calib: torch.Tensor
             "val_rms_fixed": {g: math.exp(v) for c, v, ci, g in named if ci == best["ci"]},
             "rms": math.exp(best["calib"]), "val_rms": math.exp(best["val"]),
             "val_rms_best_named": math.exp(best_named[1]),
-            "val_gain": math.exp(best_named[1] - best["val"]), "t_end": t1, "t_start": t0}
+            "val_gain": math.exp(best_named[1] - best["val"]),
+            "t_end": float(best["times"][-1]), "t_start": t0}
     return OptimizedGrid(name=name or f"{sampler}-{steps}-{type(sde).__name__}",
-                         times=best["times"].tolist(), sde=repr(sde), sampler=sampler,
-                         steps=steps, sampler_options=opts, made=made)
+                         times=best["times"].tolist(), sde=repr(sde), sampler=sampler, steps=steps,
+                         sampler_options={k: v for k, v in opts.items() if k != "final_zero"},
+                         made=made)
 
 
 def ays_gaussian_grid(sde, steps: int, data_std: float, t_end: Optional[float] = None,

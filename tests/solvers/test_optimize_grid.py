@@ -139,3 +139,21 @@ def test_gits_grid_is_a_subsequence_of_its_fine_grid_and_beats_it_coarsened():
         _e2e(sde, sf, x, ref, GRIDS["log_snr"](sde, 6, t_end=float(t[-1])), sampler="ddim", steps=6)
     with pytest.raises(ValueError, match="fine >= steps"):
         gits_grid(sde, sf, 6, x_warm, fine=4)
+
+
+def test_a_candidate_may_end_with_a_step_onto_sigma_zero():
+    """{"final_zero": True}: steps - 1 searched steps to the default end of steps - 1, then one
+    onto t = 0 (same NFE); the returned options are the sampler's own, and a sampler that
+    cannot land on sigma = 0 is refused before any work."""
+    from sde_diffusion.solvers.grids import default_t_end
+    sde, gm = VPSDE(), ring_of_gaussians()
+    xc = _prior(sde, 16, 2, 0)
+    g = optimize_grid(sde, gm.score_fn(sde), "unipc", 6, xc, n_val=32, max_evals=10, patience=3,
+                      candidates=[{"order": 2, "final_zero": True}])
+    assert len(g.times) == 7 and g.times[-1] == 0.0 and g.times[0] == sde.T
+    assert g.times[-2] == pytest.approx(default_t_end(sde, 5), rel=1e-12)
+    assert g.sampler_options == {"order": 2} and g.made["options"]["final_zero"] is True
+    _, info = sample(sde, gm.score_fn(sde), sampler="unipc", grid=g, x_init=xc, **g.sampler_options)
+    assert info.t_end == 0.0 and info.nfe == 6
+    with pytest.raises(ValueError, match="cannot end with a step onto sigma = 0"):
+        optimize_grid(sde, gm.score_fn(sde), "euler", 4, xc, candidates=[{"final_zero": True}])
