@@ -11,6 +11,7 @@ from sde_diffusion.benchmarking.settings import resolved_settings
 from sde_diffusion.sdes import EDMSDE, VESDE, VPSDE
 from sde_diffusion.solvers import SAMPLERS, get_sampler, sample
 from sde_diffusion.solvers.grids import GRIDS, default_t_end, make_grid
+from sde_diffusion.solvers.optimized_grid import OptimizedGrid
 
 
 @pytest.mark.parametrize("sde_cls", [VPSDE, EDMSDE])
@@ -22,7 +23,7 @@ def test_every_entry_names_a_sampler_a_grid_and_a_possible_ending(sde_cls):
             assert get_sampler(name).lands_on_zero and entry["zero_from"] >= 2, name
 
 
-def test_the_table_sets_the_grid_and_the_ending():
+def test_the_table_sets_the_grid_and_the_ending(tmp_path):
     """ipndm on VP: time-power grid; from 20 steps, 19 steps to the default end, then t = 0.
     An explicit grid or end time is the caller's; a sampler without an entry keeps the SDE's."""
     sde = VPSDE()
@@ -40,6 +41,15 @@ def test_the_table_sets_the_grid_and_the_ending():
     # an SDE without a table (VE) and a sampler that cannot land on sigma = 0 (heun on EDM)
     assert torch.equal(smp.make_times(VESDE(), 30, None, None, None), make_grid(VESDE(), "karras", 30))
     assert float(get_sampler("heun")().make_times(EDMSDE(), 60, None, None, None)[-1]) == 0.002
+    # a saved grid keeps its own times, also given as the path of its .json file
+    saved = OptimizedGrid(name="g", times=make_grid(sde, "karras", 30).tolist(), sde=repr(sde),
+                          sampler="ipndm", steps=30, sampler_options={}, made={})
+    path = tmp_path / "g.json"
+    saved.save(path)
+    for grid in (saved, str(path)):
+        assert smp.make_times(sde, 30, grid, None, None).tolist() == saved.times
+    assert resolved_settings({"sampler": {"name": "ipndm", "steps": 30,
+                                          "options": {"grid": str(path)}}}, sde)["t_end"] > 0
     cell = {"sampler": {"name": "ipndm"}, "nfe": 30}
     assert resolved_settings(cell, sde)["grid"] == "time_power, then sigma = 0"
     assert resolved_settings(cell, sde)["t_end"] == 0.0
