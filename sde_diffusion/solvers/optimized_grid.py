@@ -251,14 +251,15 @@ def optimize_grid(sde, score_fn, sampler: str, steps: int, x_calib: torch.Tensor
     refs = {"calib": _data_end(sde, score, xc, ref_opts), "val": _data_end(sde, score, xv, ref_opts)}
     batches = {"calib": xc, "val": xv}
     ref_nfe = score.nfe
-    l0 = float(sde.log_snr(torch.tensor(t0, dtype=torch.float64))) / 2
 
-    # a candidate with "final_zero": steps - 1 steps to its own default end, then one onto t = 0
+    # the searched part of a candidate's grid: (steps, end time, half log-SNR at the end);
+    # with "final_zero", steps - 1 steps to their own default end, then one onto t = 0
     zero_t1 = float(default_t_end(sde, steps - 1) if t_end is None else t_end)
+    half_lam = lambda t: float(sde.log_snr(torch.tensor(t, dtype=torch.float64))) / 2
+    searched = {False: (steps, t1, half_lam(t1)), True: (steps - 1, zero_t1, half_lam(zero_t1))}
 
     def ends(opts: Dict[str, Any]):
-        """(steps on the searched part of the grid, its end, whether t = 0 follows)."""
-        return (steps - 1, zero_t1, True) if opts.get("final_zero") else (steps, t1, False)
+        return searched[bool(opts.get("final_zero"))]
 
     def finish(times: torch.Tensor, opts: Dict[str, Any]) -> torch.Tensor:
         return torch.cat([times, times.new_zeros(1)]) if opts.get("final_zero") else times
@@ -274,9 +275,10 @@ def optimize_grid(sde, score_fn, sampler: str, steps: int, x_calib: torch.Tensor
         err = float((x0 - refs[part]).pow(2).mean().sqrt())
         return math.log(err) if err > 0 and math.isfinite(err) else (50.0 if err else -50.0)
 
+    l0 = half_lam(t0)
+
     def times_of(theta: np.ndarray, opts: Dict[str, Any]) -> torch.Tensor:
-        end = ends(opts)[1]
-        la = float(sde.log_snr(torch.tensor(end, dtype=torch.float64))) / 2
+        _, end, la = ends(opts)
         g = np.exp(theta - theta.max())
         u = np.cumsum(g / g.sum())[:-1]
         inner = sde.t_from_log_snr(2 * torch.tensor(l0 + u * (la - l0), dtype=torch.float64))
@@ -304,9 +306,8 @@ def optimize_grid(sde, score_fn, sampler: str, steps: int, x_calib: torch.Tensor
     iters = 0
     for lc, lv, ci, gname in sorted(named)[:n_starts]:
         opts = cands[ci]
-        n, end, _ = ends(opts)
+        n, end, la = ends(opts)
         tb = GRIDS[gname](sde, n, t_end=end, t_start=t0)
-        la = float(sde.log_snr(torch.tensor(end, dtype=torch.float64))) / 2
         ub = (sde.log_snr(tb) / 2 - l0).numpy() / (la - l0)
         theta0 = np.log(np.clip(np.diff(ub), 1e-12, None))
         since = [0]
