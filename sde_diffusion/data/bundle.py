@@ -11,7 +11,7 @@ from typing import Any, Optional, Tuple
 
 import torch
 
-from .datasets import DataInfo, TensorData
+from .datasets import DataInfo, TensorData, sample_of
 
 __all__ = ["DataBundle", "as_training_data", "training_data_std"]
 
@@ -153,8 +153,7 @@ def as_training_data(data: Any, name: str = "tensor") -> Tuple[Any, DataInfo, Op
     if info is None:
         if len(dataset) == 0:  # type: ignore[arg-type]
             raise ValueError("the training data set is empty")
-        item = dataset[0]
-        x = item[0] if isinstance(item, (tuple, list)) else item
+        x = sample_of(dataset[0])
         info = _infer_info(_check_values(x, "a sample of the training data"), type(dataset).__name__)
     return data, info, None
 
@@ -171,8 +170,7 @@ def training_data_std(data: Any, limit: int = 4096) -> float:
     if isinstance(data, DataBundle):
         items = [data.train[:limit]]
     else:  # one sample at a time: a streamed data set is never held whole (bounded memory)
-        items = ((lambda d: d[0] if isinstance(d, (tuple, list)) else d)(data[i])
-                 for i in range(min(len(data), limit)))
+        items = (sample_of(data[i]) for i in range(min(len(data), limit)))
     n, mean, m2, total = 0, 0.0, 0.0, 0
     for x in items:                 # pooled mean and squared deviations (Chan et al.'s update)
         x = torch.as_tensor(x).double().flatten()

@@ -81,6 +81,12 @@ class TensorData(Dataset):
         return {"name": self.info.name, "shape": list(self.info.data_shape), "hash": self._hash}
 
 
+def sample_of(item: Any) -> Any:
+    """The data tensor of one data-set item: ``item`` itself, or ``item[0]`` of an (x, ...)
+    tuple or list (e.g. (x, label))."""
+    return item[0] if isinstance(item, (tuple, list)) else item
+
+
 def data_identity(dataset: Any) -> Dict[str, Any]:
     """{"name", "shape", "hash"} of a data set: its own ``identity()`` when it has one, else the
     hash of every sample's float32 values in order (read once, one sample at a time)."""
@@ -88,8 +94,7 @@ def data_identity(dataset: Any) -> Dict[str, Any]:
         return dict(dataset.identity())
     h, shape = hashlib.sha256(), None
     for i in range(len(dataset)):
-        item = dataset[i]
-        x = item[0] if isinstance(item, (tuple, list)) else item
+        x = sample_of(dataset[i])
         shape = [int(d) for d in x.shape]
         h.update(x.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
     name = getattr(getattr(dataset, "info", None), "name", type(dataset).__name__)
