@@ -100,18 +100,24 @@ def run_project(sde, score, x_T, ref, name, opts, nfe):
     return end_to_end_rms(x0, ref), c.n, steps, None
 
 
-def run_peer(sde, score, x_T, ref, peer, t_end, nfe):
+def peer_estimate(sde, score, x_T, peer, t_end, nfe):
+    """(data estimate or None, NFE spent, why None) of a published peer within an NFE budget."""
     from sde_diffusion.benchmarking.peers import PEERS
     c = Counted(score)
     try:
-        with warnings.catch_warnings():
+        with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             x0 = PEERS[peer](sde, c, x_T.clone(), nfe, t_end)
     except Exception as e:  # a peer configuration that diffusers refuses is skipped, not fatal
         return None, 0, f"{type(e).__name__}: {e}"[:200]
     if c.n > nfe:
         return None, c.n, "over budget"
-    return end_to_end_rms(x0, ref), c.n, None
+    return x0, c.n, None
+
+
+def run_peer(sde, score, x_T, ref, peer, t_end, nfe):
+    x0, used, why = peer_estimate(sde, score, x_T, peer, t_end, nfe)
+    return (None if x0 is None else end_to_end_rms(x0, ref)), used, why
 
 
 def _parse(v):

@@ -16,13 +16,12 @@ import argparse
 import os
 import sys
 import time
-import warnings
 
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from bench_suite import PROJECT, Counted  # noqa: E402
+from bench_suite import PROJECT, Counted, peer_estimate  # noqa: E402
 from sde_diffusion.benchmarking.budget import steps_for_nfe  # noqa: E402
 from sde_diffusion.benchmarking.reference import (data_end_reference, data_estimate,  # noqa: E402
                                                   end_to_end_rms)
@@ -42,7 +41,7 @@ def main(argv=None):
     ap.add_argument("--data", default="digits", choices=("digits", "mnist1d"))
     ap.add_argument("--out", default=None, help="also write the rows as JSON here")
     a = ap.parse_args(argv)
-    from sde_diffusion.benchmarking.peers import PEERS as TABLE, available_peers
+    from sde_diffusion.benchmarking.peers import available_peers
     from sde_diffusion.metrics import frechet_distance
     from sde_diffusion.io import load_model
     from sde_diffusion.training.quality import train_digits_classifier, train_feature_classifier
@@ -94,17 +93,10 @@ def main(argv=None):
     for peer in peers:
         cells = []
         for k in nfes:
-            c = Counted(model)
-            try:
-                with torch.no_grad(), warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    x0 = TABLE[peer](sde, c, x_T.clone(), k, 1e-3)
-            except Exception as e:  # a configuration the peer library refuses: skipped
-                print(f"# peer {peer} at {k} NFE refused: {type(e).__name__}: {e}"[:200])
+            x0, _, why = peer_estimate(sde, model, x_T, peer, 1e-3, k)
+            if x0 is None:                  # refused by the peer library, or over budget
+                print(f"# peer {peer} at {k} NFE: {why}"[:200])
                 cells.append("-")
-                continue
-            if c.n > k:
-                cells.append("over budget")
                 continue
             if not bool(torch.isfinite(x0).all()):      # a diverged configuration
                 rows.append({"row": peer, "kind": "peer", "nfe": k, "rms": float("inf"),
