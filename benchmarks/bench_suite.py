@@ -40,7 +40,7 @@ SDES = {"VP": VPSDE, "EDM": EDMSDE}
 NFES = (5, 10, 20, 50)
 PROJECT = ("euler", "heun", "ddim", "dpm_solver2", "dpm_solver3", "dpm_solver_2s",
            "dpm_solver_3s", "unipc", "deis", "edm_heun", "ipndm", "ipndm_v")
-VARIANTS = {"unipc": [{"order": 2}, {"variant": "bh1"}], "deis": [{"order": 2}],
+VARIANTS = {"unipc": [{"order": 3}, {"order": 2}, {"variant": "bh1"}], "deis": [{"order": 2}],
             "ipndm": [{"order": 3}, {"afs": False}]}
 T_ENDS = {"VP": (None, 1e-3, 1e-4, 1e-5), "EDM": (None, 0.002, 0.005)}
 PEER_T_ENDS = {"VP": (1e-3,), "EDM": (0.002,)}
@@ -176,7 +176,7 @@ def opt_rows(sde, score, x_T, ref, problem, nfe, a):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         g = optimize_grid(sde, c, name, steps, xc, x_val=xv, max_evals=a.max_evals, starts=a.starts,
-                          candidates=[{"order": o, **z} for o in (1, 2, 3)
+                          candidates=[{"order": o, **z} for o in a.cand_orders
                                       for z in ([{}, {"final_zero": True}] if a.zero_candidates
                                                 else [{}])] if name == "unipc" else None)
         data_std = math.sqrt(problem.mixture.covariance_trace() / problem.dim)
@@ -202,6 +202,8 @@ def main(argv=None):
     ap.add_argument("--max-evals", type=int, default=200)
     ap.add_argument("--zero-candidates", type=int, default=0,
                     help="optgrid: also every order with a last step onto sigma = 0")
+    ap.add_argument("--cand-orders", default="1,2,3", type=lambda v: [int(o) for o in v.split(",")],
+                    help="optgrid with unipc: the orders among its candidates")
     ap.add_argument("--starts", type=int, default=2, help="optgrid: searches from the best "
                     "this many (options, named grid) pairs")
     ap.add_argument("--n-val", type=int, default=0,
@@ -224,7 +226,13 @@ def main(argv=None):
                     help='configs: JSON list of extra constructor options, e.g. [{"order": 3}]')
     ap.add_argument("--final-zero", type=int, default=0,
                     help="configs: rows that end with a step onto t = 0 (sigma = 0) instead")
+    ap.add_argument("--final-long-step", type=float, default=None,
+                    help="override solvers.order.FINAL_LONG_STEP (0: lower the k-th last step "
+                         "at every length, the rule before)")
     a = ap.parse_args(argv)
+    if a.final_long_step is not None:
+        from sde_diffusion.solvers import order
+        order.FINAL_LONG_STEP = a.final_long_step
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     done = set()

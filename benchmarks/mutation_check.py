@@ -332,6 +332,21 @@ MUTATIONS += [  # per-(SDE, sampler) defaults and optimize_grid's held-out batch
      ["tests/benchmarking/test_suite_report.py"]),
 ]
 
+MUTATIONS += [  # orders from the step sizes: above 4 only on short steps, final lowering on long
+    ("order rule: orders above 4 on long steps (MAX_STEP ignored)", "sde_diffusion/solvers/order.py",
+     "        while p + gain > 4 and not h <= MAX_STEP.get(p + gain, 0.0):", "        while False:",
+     ["tests/solvers/test_order_rule.py", "-k", "short_steps"]),
+    ("order rule: the corrector's order gain not counted", "sde_diffusion/solvers/order.py",
+     "    gain = 1 if corrected else 0", "    gain = 0",
+     ["tests/solvers/test_order_rule.py", "-k", "short_steps"]),
+    ("UniPC does not tell the order rule that it corrects", "sde_diffusion/solvers/unipc.py",
+     "corrected=self.corrector)", "corrected=False)",
+     ["tests/solvers/test_sampler_defaults.py", "-k", "unipc_default_order"]),
+    ("order rule: short final steps lowered too (FINAL_LONG_STEP ignored)", "sde_diffusion/solvers/order.py",
+     "if lower_order_final and not h <= FINAL_LONG_STEP:", "if lower_order_final:",
+     ["tests/solvers/test_order_rule.py", "-k", "final_steps_keep"]),
+]
+
 
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:
     dst = workdir / "tree"

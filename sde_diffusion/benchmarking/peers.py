@@ -193,8 +193,10 @@ def _peer_table() -> Dict[str, Callable]:
                 table[name] = _kdiff(method, "karras" if spacing == "karras" else "log_sigma",
                                      zero, **kw)
     kinds = {"dpmpp": ("DPMSolverMultistepScheduler", (2, 3), {}),
-             "unipc": ("UniPCMultistepScheduler", (2, 3), {}),
-             "unipc_bh1": ("UniPCMultistepScheduler", (2, 3), {"solver_type": "bh1"}),
+             # UniPC takes any order (diffusers: "solver_order can be any positive integer");
+             # 4 and 5 are here because the project's UniPC goes to 5 on short steps
+             "unipc": ("UniPCMultistepScheduler", (2, 3, 4, 5), {}),
+             "unipc_bh1": ("UniPCMultistepScheduler", (2, 3, 4, 5), {"solver_type": "bh1"}),
              "deis": ("DEISMultistepScheduler", (2, 3), {})}
     for kind, (cls, orders, extra) in kinds.items():
         for order in orders:

@@ -60,6 +60,9 @@ class VPSDE(BetaSDE):
     #: peer (worst cases within 2x of the smallest: the smallest geometric mean); samplers not
     #: named keep the default grid and stop at t_end; ``edm_heun`` keeps its own rho-grid to
     #: sigma = 0 (``benchmarks/RESULTS.md``, "Few-step defaults on the problem suite", 9)
+    #: (re-run against 96 peer configurations, with UniPC orders 4-5: the rule would move DEIS to
+    #: time_power, whose error rises from 40 to 80 steps on the tuning problem lowrank48_floor,
+    #: so DEIS keeps the default grid)
     sampler_defaults = {
         "euler": {"grid": "time_power"}, "ddim": {"grid": "time_power"}, "deis": {"zero_from": 50},
         "ipndm": {"grid": "time_power", "zero_from": 20}, "ipndm_v": {"zero_from": 50},

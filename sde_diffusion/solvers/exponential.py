@@ -12,7 +12,8 @@ phi_1 = expm1(-h), phi_2 = phi_1/h + 1, phi_3 = phi_2/h - 1/2):
 - ``dpm_solver3`` (order 3, multistep):  ... - 2 m' phi_3 D2
   with D1 ~ h dx0/dl and D2 ~ h^2/2 d2x0/dl2 from backward differences of earlier x0's on a
   non-uniform lambda grid. One NFE per step; the order of each step follows the one rule of
-  ``order.py`` (warm-up, the k-th last step at order <= k, no far extrapolation).
+  ``order.py`` (warm-up, the k-th last step at order <= k where it is long, no far
+  extrapolation).
 
 End points: a step into s = 0 (lambda' = inf) is the denoising step x' = m' x0. A start at
 m(T) = 0 (lambda = -inf) is the limit h -> inf: phi_1 = -1, x' = (s'/s) x + m' x0, where x0

@@ -8,8 +8,9 @@
 - ``time_quadratic``: sqrt(t_i) uniform between sqrt(T) and sqrt(t_end) (DPM-Solver's default
   for small images).
 - ``time_power``:     t_i^(1/kappa) uniform between T^(1/kappa) and t_end^(1/kappa), kappa =
-  ``TIME_POWER_KAPPA`` = 1.2 (between uniform-t, kappa = 1, and time-quadratic, kappa = 2): the
-  VP default, chosen by the worst case over three problems (``fewstep.md`` section 2).
+  ``TIME_POWER_KAPPA`` = 1.2 (between uniform-t, kappa = 1, and time-quadratic, kappa = 2): VP's
+  grid for Euler, DDIM, DEIS and iPNDM (``VPSDE.sampler_defaults``; VP's own default grid is
+  time-quadratic).
 - a saved optimised grid (``optimized_grid.OptimizedGrid`` or the path of its ``.json`` file).
 
 Default grid (``Sampler.default_grid_on``): the SDE's entry for the sampler in

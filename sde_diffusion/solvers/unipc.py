@@ -15,9 +15,11 @@ NFE is one per step; with it UniPC-p converges at order p + 1 (without it, p).
 ``predictor="dpm_solver"`` replaces UniP by the exact-Lagrange multistep predictor
 (DPM-Solver++ multistep, ``exponential.py``), showing UniC after another multistep predictor.
 The order of each step (UniP-p_i, then UniC-p_i on it) follows the one rule of ``order.py``:
-warm-up, the k-th last step at order <= k at every step count (the UniPC reference rule), no
-far extrapolation. A start at m(T) = 0 (lambda = -inf) is the limit h -> inf, as in
-``exponential.py`` (that step is not corrected: B(h) has no finite limit for ``bh1``).
+warm-up, the k-th last step at order <= k where it is long (h > 0.3), no far extrapolation,
+and UniPC-4 / UniPC-5 only on steps h <= 0.4 / 0.25: the default order 5 is UniPC-3 on the
+long steps of 5-20-step grids and higher where the steps are short. A start at m(T) = 0
+(lambda = -inf) is the limit h -> inf, as in ``exponential.py`` (that step is not corrected:
+B(h) has no finite limit for ``bh1``).
 All weights are host floats computed once per call; a step is one weighted sum
 x' = w_x x + sum_k w_k x0_k.
 """
@@ -51,15 +53,16 @@ def _weighted(wx: float, x: torch.Tensor, w: List[float], vals: List[torch.Tenso
 
 @register_sampler("unipc")
 class UniPCSampler(Sampler):
-    """UniPC-p (``order`` p in 1..3), ``variant`` bh1/bh2, ``corrector`` on/off."""
+    """UniPC-p (``order`` p in 1..5: the highest order; ``order.py`` takes orders above 3 only
+    on short steps), ``variant`` bh1/bh2, ``corrector`` on/off."""
 
     starts_at_prior = True
     lands_on_zero = True
 
-    def __init__(self, order: int = 3, variant: str = "bh2", corrector: bool = True,
+    def __init__(self, order: int = 5, variant: str = "bh2", corrector: bool = True,
                  predictor: str = "unip", lower_order_final: bool = True):
-        if isinstance(order, bool) or order not in (1, 2, 3):
-            raise ValueError(f"unipc order must be 1, 2 or 3, got {order!r}")
+        if isinstance(order, bool) or order not in (1, 2, 3, 4, 5):
+            raise ValueError(f"unipc order must be 1, 2, 3, 4 or 5, got {order!r}")
         self.variant = check_choice("UniPC variant", variant, ("bh1", "bh2"))
         self.predictor = check_choice("UniPC predictor", predictor, ("unip", "dpm_solver"))
         self.corrector = bool(corrector)
@@ -89,7 +92,8 @@ class UniPCSampler(Sampler):
 
     def run(self, ctx: SolverContext, x: torch.Tensor) -> torch.Tensor:
         check_increasing(ctx.lam, self.name, ctx.sde)
-        orders = step_orders(ctx.lam, self.order, self.lower_order_final)
+        orders = step_orders(ctx.lam, self.order, self.lower_order_final,
+                             corrected=self.corrector)
         pred, corr = [], []  # per-step weights (host floats), computed once
         for i, p in enumerate(orders):
             final = ctx.s[i + 1] == 0.0

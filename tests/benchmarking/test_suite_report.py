@@ -50,3 +50,20 @@ def test_peer_family_and_the_same_footing():
            rec("ours{}", "project", 10, 0.5, "v")]
     text = report.fixed_peer_summary(tuning, val)
     assert "| EDM | 10 | 1 / 1 | 0.50 | 0.50 |" in text
+
+
+def test_order_limits_settings_and_report():
+    """``bench_order_limits.py``: the shipped limits are among the settings it sweeps (and order
+    5 only with H5 <= H4), and its table is the ratio to the best peer per SDE and NFE."""
+    limits = pytest.importorskip("bench_order_limits")
+    from sde_diffusion.solvers import order
+    settings = limits.settings()
+    assert ("order5 shipped final>0.3", 5, order.MAX_STEP, 0.3) in settings
+    assert all(lim[6] <= lim[5] for _, top, lim, _ in settings if top == 5)
+    peers = [rec("peer:x@0.002", "peer", n, 2.0, sde=s) for s in ("VP", "EDM") for n in (5, 10, 20, 50)]
+    rows = [rec("A", "project", n, 1.0 if s == "VP" else 8.0, sde=s)
+            for s in ("VP", "EDM") for n in (5, 10, 20, 50)]
+    table = limits.report(rows, peers)
+    line = next(x for x in table.splitlines() if x.startswith("| A |"))
+    assert line.count("0.50 / 0.5 / 1") == 4 and line.count("4.00 / 4.0 / 0") == 4
+    assert line.endswith("| 1.41, 4.0 |")                 # sqrt(0.5 * 4)

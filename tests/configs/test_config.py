@@ -126,6 +126,20 @@ def test_every_sampler_option_names_a_registered_sampler(sampler):
         compose_config([f"sampler={sampler}", "sampler.stpes=3"])  # the schema is typed
 
 
+@pytest.mark.parametrize("sampler", OPTIONS["sampler"])
+def test_sampler_config_options_are_the_constructor_defaults(sampler):
+    """``sampler=<name>`` from Hydra runs what ``sample(..., sampler=<name>)`` runs: every option
+    a config file lists that the constructor takes has the constructor's default (None there
+    means "resolved at run time" and the file may name the resolved value). The unipc file said
+    order 2 after the class default became 3, and the ipndm file afs false (class: true)."""
+    import inspect
+    node = to_plain(compose_config([f"sampler={sampler}"]).sampler)
+    params = inspect.signature(SAMPLERS[node["name"]].__init__).parameters
+    for key, value in (node.get("options") or {}).items():
+        if key in params and params[key].default is not None:
+            assert value == params[key].default, (sampler, key, value, params[key].default)
+
+
 @pytest.mark.parametrize("override,match", [
     ("train.lrr=1e-3", "Could not override 'train.lrr'"),
     ("train.lr=fast", "train.lr"),

@@ -22,9 +22,9 @@ def run(sampler, steps=4, **kw):
 
 
 @pytest.mark.parametrize("sampler,opts,match", [
-    ("unipc", {"order": 4}, "unipc order must be 1, 2 or 3, got 4"),
-    ("unipc", {"order": True}, "unipc order must be 1, 2 or 3, got True"),
-    ("unipc", {"order": 2.5}, "unipc order must be 1, 2 or 3, got 2.5"),
+    ("unipc", {"order": 6}, "unipc order must be 1, 2, 3, 4 or 5, got 6"),
+    ("unipc", {"order": True}, "unipc order must be 1, 2, 3, 4 or 5, got True"),
+    ("unipc", {"order": 2.5}, "unipc order must be 1, 2, 3, 4 or 5, got 2.5"),
     ("unipc", {"variant": "bh3"}, "unknown UniPC variant 'bh3'; valid choices: 'bh1', 'bh2'"),
     ("unipc", {"predictor": "euler"}, "unknown UniPC predictor 'euler'"),
     ("deis", {"order": 0}, "deis order must be 1, 2 or 3, got 0"),

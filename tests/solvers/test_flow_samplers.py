@@ -21,6 +21,9 @@ ORDERS = {"euler": (1, "uniform_t"), "flow_euler": (1, "uniform_t"), "ddim": (1,
           "dpm_solver2": (2, "log_snr"), "dpm_solver_2s": (2, "log_snr"), "edm_heun": (2, "log_snr"),
           "dpm_solver3": (3, "log_snr"), "dpm_solver_3s": (3, "log_snr"), "unipc": (3, "log_snr"),
           "deis": (3, "log_snr")}
+# UniPC at order 3: on these paths every order reads ~3 (the warm-up steps' error from the
+# start at m = 1e-3 dominates); orders 4-5 are measured on VP / VE in test_fewstep.py
+ORDER_OPTIONS = {"unipc": {"order": 3}}
 ADAPTIVE = ("rk45", "dpm_adaptive")
 # their orders are asserted by their own tests on their grids; here they run in
 # test_every_sampler_runs_on_flow_paths (on this log-SNR grid ipndm measures 1.95, ipndm_v 3.5)
@@ -84,7 +87,8 @@ def test_measured_order_of_every_deterministic_sampler(path, name):
     gm, x = mixture(), start()
     ref = reference(gm, path, x)
     err = [rms(sample(path, gm.score_fn(path), sampler=name, steps=n, x_init=x, grid=grid,
-                      t_start=T_START, t_end=T_END, denoise=False)[0], ref) for n in (64, 128)]
+                      t_start=T_START, t_end=T_END, denoise=False, **ORDER_OPTIONS.get(name, {}))[0],
+               ref) for n in (64, 128)]
     slope = math.log2(err[0] / err[1])
     assert p - 0.25 <= slope <= p + 0.5, (name, err, slope)
 

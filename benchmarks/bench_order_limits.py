@@ -1,0 +1,101 @@
+"""The step-size limits of the order rule (``solvers/order.py``), measured on the problem suite.
+
+For each setting of ``MAX_STEP`` (the longest step h, in half log-SNR, on which a step of
+convergence order q > 4 is taken) and ``FINAL_LONG_STEP`` (the k-th last step is lowered to
+order <= k only where it is longer), UniPC with the highest order 4 or 5 runs every cell of a
+half (5 / 10 / 20 / 50 NFE, VP and EDM, each SDE's default grid and ending, ``bench_suite``'s
+set-up) and is scored by its ratio to the best peer configuration of the cell. One JSON line
+per (setting, problem, SDE, NFE) is appended to ``--out`` (rows already there are skipped);
+the table of geometric-mean / worst ratio / cells <= 1.0x per SDE and NFE is printed.
+
+    env OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_order_limits.py --half tuning \\
+        --peers benchmarks/results/suite/tuning_peers_r3.jsonl,benchmarks/results/suite/tuning_peers_r4_unipc45.jsonl \\
+        --out benchmarks/results/suite/order_limits_tuning.jsonl
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+
+from bench_suite import NFES, SDES, run_project, setup
+from bench_suite_report import load, ratios_to_best_peer
+from sde_diffusion.analytic import problem_suite
+from sde_diffusion.solvers import order
+
+H4 = (0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
+H5 = (0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
+
+
+def settings(final_steps=(0.0, 0.3, 0.5)):
+    """(name, highest order, MAX_STEP, FINAL_LONG_STEP): order 3 (no limit applies), order 4 for
+    each H4, order 5 for each H5 <= H4; every final-step length with the shipped MAX_STEP."""
+    out = [("order3", 3, {}, 0.0)]
+    for h4 in H4:
+        out.append((f"order4 H4={h4}", 4, {5: h4}, 0.0))
+        out += [(f"order5 H4={h4} H5={h5}", 5, {5: h4, 6: h5}, 0.0) for h5 in H5 if h5 <= h4]
+    shipped = dict(order.MAX_STEP)
+    out += [(f"order5 shipped final>{f}", 5, shipped, f) for f in final_steps]
+    return out
+
+
+def report(records, peer_rows):
+    """Geometric-mean / worst ratio / cells <= 1.0x per SDE and NFE for each setting."""
+    ratios = ratios_to_best_peer(peer_rows + records)      # (sde, setting) -> {cell: ratio}
+    by_setting = defaultdict(dict)
+    for (sde, name), rat in ratios.items():
+        by_setting[name].update({(p, sde, n): x for (p, n), x in rat.items()})
+    gm = lambda v: math.exp(sum(map(math.log, v)) / len(v))
+    cols = [(s, n) for s in SDES for n in NFES]
+    lines = ["| setting | " + " | ".join(f"{s} {n}" for s, n in cols) + " | all: geo-mean, worst |",
+             "|---|" + "---|" * (len(cols) + 1)]
+    for name, rat in sorted(by_setting.items(), key=lambda kv: gm(list(kv[1].values()))):
+        cells = []
+        for s, n in cols:
+            v = [x for (p, sd, nn), x in rat.items() if sd == s and nn == n]
+            cells.append(f"{gm(v):.2f} / {max(v):.1f} / {sum(x <= 1 for x in v)}" if v else "-")
+        v = list(rat.values())
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {gm(v):.2f}, {max(v):.1f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--half", default="tuning", choices=("tuning", "validation"))
+    ap.add_argument("--peers", required=True, help="comma-separated peer records of that half")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--n", type=int, default=64)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--cache", default="outputs/suite_refs")
+    a = ap.parse_args(argv)
+    out = Path(a.out)
+    records = [json.loads(x) for x in out.read_text().splitlines()] if out.exists() else []
+    done = {(r["row"], r["problem"], r["sde"], r["nfe"]) for r in records}
+    saved = dict(order.MAX_STEP), order.FINAL_LONG_STEP
+    with out.open("a") as fh:
+        for sname in SDES:
+            for p in problem_suite(a.half):
+                sde, score, x_T, ref = setup(p, sname, a.n, a.seed, Path(a.cache))
+                for name, top, limits, final in settings():
+                    order.MAX_STEP.clear()
+                    order.MAX_STEP.update(limits)
+                    order.FINAL_LONG_STEP = final
+                    for nfe in NFES:
+                        if (name, p.name, sname, nfe) in done:
+                            continue
+                        rms, used, steps, why = run_project(sde, score, x_T, ref, "unipc",
+                                                            {"order": top}, nfe)
+                        rec = {"problem": p.name, "sde": sname, "nfe": nfe, "row": name,
+                               "kind": "project", "rms": rms, "nfe_used": used, "error": why}
+                        fh.write(json.dumps(rec) + "\n")
+                        records.append(rec)
+    order.MAX_STEP.clear()
+    order.MAX_STEP.update(saved[0])
+    order.FINAL_LONG_STEP = saved[1]
+    print(report([r for r in records if r["rms"] is not None], load(a.peers.split(","))))
+
+
+if __name__ == "__main__":
+    main()
