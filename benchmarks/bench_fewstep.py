@@ -369,7 +369,7 @@ def unipc_peer():
     for p in problems():
         for s in sdes():
             gm, sde, sf, x_T = setup(p, s)
-            for order, peer in ((2, "diffusers_unipc"), (3, "diffusers_unipc3")):
+            for order, peer in ((2, "diffusers_unipc2_linspace"), (3, "diffusers_unipc3_linspace")):
                 for steps in (10, 15, 20, 30):
                     t_end = default_t_end(sde, steps)
                     ref = reference(p, s, t_end)

@@ -10,9 +10,10 @@ h_i = lambda_{i+1} - lambda_i) step i -> i + 1 uses order
 - i + 1: warm-up, only i + 1 predictions exist;
 - N - i: the k-th last step uses order <= k where it is long, h_i > ``FINAL_LONG_STEP`` = 0.3
   (the last steps are the longest in lambda on every default grid with few steps, and the
-  polynomial extrapolated over them is the least accurate; UniPC's reference code lowers them
-  at every step count, diffusers below 15 steps). Short final steps keep the full order, so the
-  global order is the scheme's, not the uncorrected first-order last step's O(h^2);
+  polynomial extrapolated over them is the least accurate; UniPC's reference code and
+  diffusers' UniPC lower them at every step count, diffusers' DPM-Solver++ below 15 steps).
+  Short final steps keep the full order, so the global order is the scheme's, not the
+  uncorrected first-order last step's O(h^2);
 - K_i: the number of consecutive earlier gaps h_{i-1}, h_{i-2}, ... that are finite and at
   least ``MIN_RATIO`` * h_i. Extrapolating a polynomial through nodes much closer together
   than the step is unstable (e.g. a last step from lambda = 2 to lambda = 6 after steps of
