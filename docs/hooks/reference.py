@@ -97,13 +97,15 @@ def sampler_order(sampler) -> str:
 
     ``sampler.order`` of an instance built with its defaults (several samplers set it from the
     ``order`` option), with the two cases where that option is not the convergence order:
-    UniPC-p with its corrector converges at p + 1 (above 4 only on short steps); ``ipndm``'s fixed-step Adams-Bashforth
-    weights give order min(p, 2) on a non-uniform grid (p only on a uniform sigma grid).
+    UniPC-p with its corrector converges at p + 1 (orders that ``order.MAX_STEP`` limits only
+    on short steps); ``ipndm``'s fixed-step Adams-Bashforth weights give order min(p, 2) on a
+    non-uniform grid (p only on a uniform sigma grid).
     """
+    from sde_diffusion.solvers.order import MAX_STEP
     p = float(sampler.order)
     if sampler.name == "unipc" and sampler.corrector:
-        # orders above 4 only on short steps (solvers/order.py, MAX_STEP)
-        return f"{p + 1:g} on short steps (4 on long)" if p + 1 > 4 else f"{p + 1:g}"
+        free = min(MAX_STEP) - 1                 # the highest order taken on any step length
+        return f"{p + 1:g} on short steps ({free:g} on long)" if p + 1 > free else f"{p + 1:g}"
     if sampler.name == "ipndm" and p > 2:
         return f"2 ({p:g} on a uniform σ grid)"
     return f"{p:g}"
