@@ -229,7 +229,15 @@ def main(argv=None):
     ap.add_argument("--final-long-step", type=float, default=None,
                     help="override solvers.order.FINAL_LONG_STEP (0: lower the k-th last step "
                          "at every length, the rule before)")
+    ap.add_argument("--raw-defaults", type=int, default=0,
+                    help="configs: run with every SDE's sampler_defaults empty, so that a row "
+                         "without a grid is the SDE's default grid and every row stops at t_end "
+                         "unless it has final_zero (the candidates of per-sampler, unconfounded "
+                         "by the entries being chosen)")
     a = ap.parse_args(argv)
+    if a.raw_defaults:
+        from sde_diffusion.sdes import EDMSDE, VPSDE
+        VPSDE.sampler_defaults, EDMSDE.sampler_defaults = {}, {}
     if a.final_long_step is not None:
         from sde_diffusion.solvers import order
         order.FINAL_LONG_STEP = a.final_long_step

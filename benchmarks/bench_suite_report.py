@@ -199,15 +199,18 @@ def summary(rows):
 ZERO_FROM = (10, 20, 50)   # candidate step counts from which a run ends with a step onto 0
 
 
-def per_sampler(rows, tie=2.0):
+def per_sampler(rows, tie=2.0, per_budget=False):
     """The per-(SDE, sampler) defaults (``SDE.sampler_defaults``): for every sampler and SDE,
     candidates are (constructor variant, grid, ending), the ending "stop" (at the default t_end)
     or "zero from N" (the rows with ``final_zero`` at N NFE and above, N in ``ZERO_FROM``);
     each must cover every tuning cell. Rule: the smallest worst-case ratio to the best peer;
     candidates whose worst case is within a factor ``tie`` of it are ties, and the smallest
-    geometric mean among them wins. Returns {(sde, sampler): (variant, grid, ending, worst,
-    gmean, shipped worst, shipped gmean)}, shipped = the sampler's class defaults, the SDE's
-    default grid, stop."""
+    geometric mean among them wins. With ``per_budget`` the worst case is taken per NFE budget
+    and divided by the smallest worst case any candidate reaches at that budget; a candidate's
+    score is the largest of those quotients (1 if it is the most robust at every budget), so
+    one budget's hard cell cannot decide the ending at another. Returns {(sde, sampler):
+    (variant, grid, ending, worst, gmean, shipped worst, shipped gmean)}, shipped = the
+    sampler's class defaults, the SDE's default grid, stop."""
     best = best_peers(rows)
     rat = defaultdict(dict)                        # (sde, variant, grid, ending) -> {cell: ratio}
     for r in rows:
@@ -237,13 +240,19 @@ def per_sampler(rows, tie=2.0):
         name = variant.split("{")[0]
         for ending_rule, d in rules.items():
             v = list(d.values())
-            out.setdefault((sde, name), []).append((max(v), gm(v), variant, grid, ending_rule))
+            out.setdefault((sde, name), []).append((max(v), gm(v), variant, grid, ending_rule, d))
     chosen = {}
     for key, cands in out.items():
-        w = min(c[0] for c in cands)
-        pick = min((c for c in cands if c[0] <= tie * w), key=lambda c: c[1])
+        score = [c[0] for c in cands]
+        if per_budget:
+            worst_at = [{b: max(r for (_, n), r in c[5].items() if n == b)
+                         for b in {n for _, n in c[5]}} for c in cands]
+            floor = {b: min(w[b] for w in worst_at) for b in worst_at[0]}
+            score = [max(w[b] / floor[b] for b in floor) for w in worst_at]
+        w = min(score)
+        pick = min((c for c, s in zip(cands, score) if s <= tie * w), key=lambda c: c[1])
         shipped = [c for c in cands if c[2] == key[1] and c[3] == "default" and c[4] == "stop"]
-        chosen[key] = pick[2:] + pick[:2] + (shipped[0][:2] if shipped else (math.nan, math.nan))
+        chosen[key] = pick[2:5] + pick[:2] + (shipped[0][:2] if shipped else (math.nan, math.nan))
     return chosen
 
 
@@ -340,7 +349,8 @@ def main(argv=None):
         print("| SDE | sampler | variant | grid | ending | worst | geo-mean | before: worst | "
               "before: geo-mean |")
         print("|---|---|---|---|---|---|---|---|---|")
-        for (sde, name), c in sorted(per_sampler(rows).items()):
+        rule = {"per_budget": "--all-budgets" not in argv}    # --all-budgets: the rule of round 3
+        for (sde, name), c in sorted(per_sampler(rows, **rule).items()):
             print(f"| {sde} | {name} | {c[0]} | {c[1]} | {c[2]} | {c[3]:.3g} | {c[4]:.2f} | "
                   f"{c[5]:.3g} | {c[6]:.2f} |")
     elif mode == "fixed-peers":   # fixed-peers <tuning peers.jsonl> <validation records...>

@@ -347,6 +347,16 @@ MUTATIONS += [  # orders from the step sizes: above 4 only on short steps, final
      ["tests/solvers/test_order_rule.py", "-k", "final_steps_keep"]),
 ]
 
+MUTATIONS += [  # round 5: the worst case per budget
+    ("per-sampler rule: worst case over all budgets even with per_budget", "benchmarks/bench_suite_report.py",
+     "            score = [max(w[b] / floor[b] for b in floor) for w in worst_at]",
+     "            score = [c[0] for c in cands]",
+     ["tests/benchmarking/test_suite_report.py", "-k", "per_budget"]),
+    ("VP UniPC stops at t_end from 50 steps (its zero_from lost)", "sde_diffusion/sdes/vp.py",
+     '"dpm_solver3": {"zero_from": 50}, "unipc": {"zero_from": 50},', '"dpm_solver3": {"zero_from": 50},',
+     ["tests/solvers/test_sampler_defaults.py", "-k", "beats_the_sdes_default"]),
+]
+
 
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:
     dst = workdir / "tree"

@@ -57,15 +57,13 @@ class VPSDE(BetaSDE):
 
     has_discrete_chain = True
     #: chosen on the suite's tuning half at 5-50 NFE by the worst ratio to the best published
-    #: peer (worst cases within 2x of the smallest: the smallest geometric mean); samplers not
+    #: peer, taken per NFE budget (ties within 2x: the smallest geometric mean); samplers not
     #: named keep the default grid and stop at t_end; ``edm_heun`` keeps its own rho-grid to
-    #: sigma = 0 (``benchmarks/RESULTS.md``, "Few-step defaults on the problem suite", 9)
-    #: (re-run against 96 peer configurations, with UniPC orders 4-5: the rule would move DEIS to
-    #: time_power, whose error rises from 40 to 80 steps on the tuning problem lowrank48_floor,
-    #: so DEIS keeps the default grid)
+    #: sigma = 0 (``benchmarks/RESULTS.md``, "Few-step defaults on the problem suite", 9 and 11)
     sampler_defaults = {
         "euler": {"grid": "time_power"}, "ddim": {"grid": "time_power"}, "deis": {"zero_from": 50},
         "ipndm": {"grid": "time_power", "zero_from": 20}, "ipndm_v": {"zero_from": 50},
+        "dpm_solver3": {"zero_from": 50}, "unipc": {"zero_from": 50},
     }
 
     def _g(self, t):

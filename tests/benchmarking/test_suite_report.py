@@ -33,6 +33,24 @@ def test_per_sampler_takes_the_smallest_worst_case_then_the_geometric_mean_among
     assert report.per_sampler(plain, tie=1.0)[("EDM", "a")][1:3] == ("karras", "stop")
 
 
+def test_per_sampler_per_budget_keeps_one_budgets_hard_cell_from_deciding_another():
+    """One cell at 20 NFE is hard for every candidate (25x); over all budgets both endings share
+    that worst case and stopping wins on the geometric mean, although at 50 NFE its worst is
+    18x against 0.9x for the step to 0. Per budget, stopping scores 18 / 0.9 = 20 (the zero
+    ending 1) and is out of the factor-2 tie."""
+    rows = [rec("peer:x@0.002", "peer", n, 1.0, p) for n in (20, 50) for p in ("p", "q")]
+    ratios = {'a{"grid": "default"}': {("p", 20): 25, ("q", 20): 1, ("p", 50): 18, ("q", 50): 0.01},
+              'a{"final_zero": true, "grid": "default"}':
+                  {("p", 20): 26, ("q", 20): 1, ("p", 50): 0.9, ("q", 50): 0.5}}
+    rows += [rec(row, "project", n, r, p) for row, d in ratios.items() for (p, n), r in d.items()]
+    everywhere = report.per_sampler(rows)[("EDM", "a")]
+    assert everywhere[2] == "stop" and everywhere[3] == pytest.approx(25.0)
+    assert everywhere[4] == pytest.approx(4.5 ** 0.25)
+    per_budget = report.per_sampler(rows, per_budget=True)[("EDM", "a")]
+    assert per_budget[2] == "zero from 50" and per_budget[3] == pytest.approx(25.0)
+    assert per_budget[4] == pytest.approx(11.25 ** 0.25)      # 25 * 1 * 0.9 * 0.5
+
+
 def test_peer_family_and_the_same_footing():
     assert report.peer_family("peer:diffusers_unipc3_linspace_karras_zero@0.002") == "diffusers_unipc3"
     assert report.peer_family("peer:kdiff_dpmpp_3m_sde_logsnr_nozero@0.001") == "kdiff_dpmpp_3m_sde"

@@ -1,6 +1,6 @@
 """Per-(SDE, sampler) defaults (``SDE.sampler_defaults``): grid and ending chosen on the tuning
 half of the problem suite. Each numerical case is a tuning cell where the entry was measured
-to matter (``benchmarks/RESULTS.md``, "Few-step defaults on the problem suite", section 9; 64
+to matter (``benchmarks/RESULTS.md``, "Few-step defaults on the problem suite", sections 9 and 11; 64
 points, seed 1, end to end); the bound leaves a factor >= 2 of margin to the measured ratio."""
 import pytest
 import torch
@@ -75,6 +75,9 @@ def _rms(sde, problem, sampler, steps, **kw):
     (EDMSDE, "deis", "lowrank32_r4", 10, {"grid": "log_snr"}, 6.4),
     (EDMSDE, "heun", "full8_cond2000", 25, {"grid": "log_snr"}, 25.8),
     (VPSDE, "euler", "unequal_2d", 20, {"grid": "time_quadratic"}, 5.1),
+    # round 5, the worst case per budget: on VP at 50 steps the step onto sigma = 0
+    (VPSDE, "unipc", "lowrank128_r12", 50, {"t_end": default_t_end(VPSDE(), 50)}, 38.1),
+    (VPSDE, "dpm_solver3", "lowrank128_r12", 50, {"t_end": default_t_end(VPSDE(), 50)}, 5.4),
 ])
 def test_tuned_entry_beats_the_sdes_default_where_it_was_measured(sde_cls, sampler, problem,
                                                                    steps, untuned, measured):
