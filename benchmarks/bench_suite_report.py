@@ -24,11 +24,19 @@ from collections import defaultdict
 
 
 def load(paths):
+    """The records of ``paths`` with a finite RMS (a run that failed or diverged is left out).
+    An RMS <= 0 is refused: no sampler meets the exact reference exactly, so it is a broken
+    record, and every ratio and geometric mean below divides by it or takes its log."""
     rows = []
     for p in paths:
         with open(p) as fh:
             rows += [json.loads(line) for line in fh if line.strip()]
-    return [r for r in rows if r["rms"] is not None and math.isfinite(r["rms"])]
+    rows = [r for r in rows if r["rms"] is not None and math.isfinite(r["rms"])]
+    bad = next((r for r in rows if r["rms"] <= 0), None)
+    if bad is not None:
+        raise ValueError(f"record with rms {bad['rms']!r} <= 0: {bad['problem']} / {bad['sde']} / "
+                         f"{bad['nfe']} NFE / {bad['row']}; an end-to-end error is positive")
+    return rows
 
 
 def best_peers(rows):

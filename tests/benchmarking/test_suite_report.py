@@ -85,3 +85,19 @@ def test_order_limits_settings_and_report():
     line = next(x for x in table.splitlines() if x.startswith("| A |"))
     assert line.count("0.50 / 0.5 / 1") == 4 and line.count("4.00 / 4.0 / 0") == 4
     assert line.endswith("| 1.41, 4.0 |")                 # sqrt(0.5 * 4)
+
+
+
+def test_load_refuses_a_record_with_zero_error(tmp_path):
+    """Ratios divide by the best peer's RMS and geometric means take logs: a record with RMS 0
+    is refused by name; failed (null) and diverged (inf) runs are left out."""
+    import json
+    f = tmp_path / "r.jsonl"
+    good = rec("a{}", "project", 10, 0.5)
+    f.write_text("\n".join(json.dumps(r) for r in (good, {**good, "rms": None},
+                                                    {**good, "rms": float("inf")})) + "\n")
+    assert report.load([f]) == [good]
+    with f.open("a") as fh:
+        fh.write(json.dumps({**good, "row": "peer:x", "rms": 0.0}) + "\n")
+    with pytest.raises(ValueError, match=r"rms 0.0 <= 0: p1 / EDM / 10 NFE / peer:x"):
+        report.load([f])
