@@ -76,8 +76,9 @@ def setup(problem, sname, n, seed, cache: Path):
     return sde, score, x_T, ref
 
 
-def run_project(sde, score, x_T, ref, name, opts, nfe):
-    """(rms, nfe spent, steps) of a project sampler within an NFE budget."""
+def project_estimate(sde, score, x_T, name, opts, nfe):
+    """(data estimate or None, NFE spent, steps, why None) of a project sampler within an NFE
+    budget."""
     ctor = {k: v for k, v in opts.items() if k not in ("grid", "t_end", "denoise", "final_zero")}
     kw = {k: v for k, v in opts.items() if k in ("grid", "t_end", "denoise") and v is not None}
     spec = {"name": name, "options": {**ctor, **kw}}
@@ -96,8 +97,13 @@ def run_project(sde, score, x_T, ref, name, opts, nfe):
         return None, 0, steps, f"{type(e).__name__}: {e}"[:200]
     if c.n > nfe:
         return None, c.n, steps, "over budget"
-    x0 = data_estimate(sde, x, float(info.t_end), bool(info.denoised))
-    return end_to_end_rms(x0, ref), c.n, steps, None
+    return data_estimate(sde, x, float(info.t_end), bool(info.denoised)), c.n, steps, None
+
+
+def run_project(sde, score, x_T, ref, name, opts, nfe):
+    """(rms, nfe spent, steps, why None) of a project sampler within an NFE budget."""
+    x0, used, steps, why = project_estimate(sde, score, x_T, name, opts, nfe)
+    return (None if x0 is None else end_to_end_rms(x0, ref)), used, steps, why
 
 
 def peer_estimate(sde, score, x_T, peer, t_end, nfe):
