@@ -21,7 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from bench_suite import NFES, SDES, run_project, setup
-from bench_suite_report import load, ratios_to_best_peer
+from bench_suite_report import choose, load, ratios_to_best_peer
 from sde_diffusion.analytic import problem_suite
 from sde_diffusion.solvers import order
 
@@ -61,6 +61,18 @@ def report(records, peer_rows):
     return "\n".join(lines)
 
 
+def chosen(records, peer_rows, clip=0.0):
+    """The setting ``bench_suite_report.choose`` picks (per-budget worst case, the budgets being
+    (SDE, NFE); ties within 2x by the geometric mean of max(ratio, ``clip``)) among the settings
+    that cover every cell."""
+    by_setting = defaultdict(dict)
+    for (sde, name), rat in ratios_to_best_peer(peer_rows + records).items():
+        by_setting[name].update({(p, sde, n): x for (p, n), x in rat.items()})
+    full = max(len(v) for v in by_setting.values())
+    return choose({k: v for k, v in by_setting.items() if len(v) == full}, clip=clip,
+                  budget=lambda cell: cell[1:])
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--half", default="tuning", choices=("tuning", "validation"))
@@ -69,6 +81,8 @@ def main(argv=None):
     ap.add_argument("--n", type=int, default=64)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--cache", default="outputs/suite_refs")
+    ap.add_argument("--clip", type=float, default=0.0,
+                    help="the choice rule's tie-break: geometric mean of max(ratio, clip)")
     a = ap.parse_args(argv)
     out = Path(a.out)
     records = [json.loads(x) for x in out.read_text().splitlines()] if out.exists() else []
@@ -94,7 +108,10 @@ def main(argv=None):
     order.MAX_STEP.clear()
     order.MAX_STEP.update(saved[0])
     order.FINAL_LONG_STEP = saved[1]
-    print(report([r for r in records if r["rms"] is not None], load(a.peers.split(","))))
+    done, peers = [r for r in records if r["rms"] is not None], load(a.peers.split(","))
+    print(report(done, peers))
+    print(f"\nchosen (per-budget worst case, ties within 2x by the geometric mean of "
+          f"max(ratio, {a.clip:g})): {chosen(done, peers, a.clip)}")
 
 
 if __name__ == "__main__":

@@ -207,18 +207,38 @@ def summary(rows):
 ZERO_FROM = (10, 20, 50)   # candidate step counts from which a run ends with a step onto 0
 
 
-def per_sampler(rows, tie=2.0, per_budget=False):
+def choose(cands, tie=2.0, per_budget=True, clip=0.0, budget=lambda cell: cell[-1]):
+    """The choice rule of the tuning half. ``cands``: {key: {cell: ratio to the best peer}},
+    every candidate on the same cells. Score: the worst ratio; with ``per_budget``, per budget
+    (``budget(cell)``, the NFE by default) the worst ratio divided by the smallest any candidate
+    reaches there, and the largest of those quotients (1 for a candidate that is the most robust
+    at every budget), so one budget's hard cell cannot decide another budget. Candidates within
+    a factor ``tie`` of the smallest score tie; the smallest geometric mean of max(ratio,
+    ``clip``) among them wins (``clip`` > 0: a cell already ``1 / clip`` times ahead of the
+    best peer counts no further). Returns the chosen key."""
+    keys = list(cands)
+    if per_budget:
+        worst_at = [defaultdict(float) for _ in keys]
+        for w, k in zip(worst_at, keys):
+            for cell, r in cands[k].items():
+                w[budget(cell)] = max(w[budget(cell)], r)
+        floor = {b: min(w[b] for w in worst_at) for b in worst_at[0]}
+        score = [max(w[b] / floor[b] for b in floor) for w in worst_at]
+    else:
+        score = [max(cands[k].values()) for k in keys]
+    w = min(score)
+    gm = lambda v: sum(math.log(max(x, clip)) for x in v) / len(v)
+    return min((k for k, s in zip(keys, score) if s <= tie * w), key=lambda k: gm(cands[k].values()))
+
+
+def per_sampler(rows, tie=2.0, per_budget=False, clip=0.0):
     """The per-(SDE, sampler) defaults (``SDE.sampler_defaults``): for every sampler and SDE,
     candidates are (constructor variant, grid, ending), the ending "stop" (at the default t_end)
     or "zero from N" (the rows with ``final_zero`` at N NFE and above, N in ``ZERO_FROM``);
-    each must cover every tuning cell. Rule: the smallest worst-case ratio to the best peer;
-    candidates whose worst case is within a factor ``tie`` of it are ties, and the smallest
-    geometric mean among them wins. With ``per_budget`` the worst case is taken per NFE budget
-    and divided by the smallest worst case any candidate reaches at that budget; a candidate's
-    score is the largest of those quotients (1 if it is the most robust at every budget), so
-    one budget's hard cell cannot decide the ending at another. Returns {(sde, sampler):
-    (variant, grid, ending, worst, gmean, shipped worst, shipped gmean)}, shipped = the
-    sampler's class defaults, the SDE's default grid, stop."""
+    each must cover every tuning cell; the rule is :func:`choose` (cells (problem, NFE), the
+    budget the NFE). Returns {(sde, sampler): (variant, grid, ending, worst, gmean, shipped
+    worst, shipped gmean)}, shipped = the sampler's class defaults, the SDE's default grid,
+    stop."""
     best = best_peers(rows)
     rat = defaultdict(dict)                        # (sde, variant, grid, ending) -> {cell: ratio}
     for r in rows:
@@ -235,7 +255,7 @@ def per_sampler(rows, tie=2.0, per_budget=False):
     cells = {sde: set().union(*(d for (s, *_), d in rat.items() if s == sde))
              for sde in {k[0] for k in rat}}
     gm = lambda v: math.exp(sum(map(math.log, v)) / len(v))
-    out = {}
+    out = defaultdict(dict)                        # (sde, sampler) -> {(variant, grid, ending): d}
     for (sde, variant, grid, ending), stop in rat.items():
         if ending != "stop" or set(stop) != cells[sde]:
             continue
@@ -245,22 +265,15 @@ def per_sampler(rows, tie=2.0, per_budget=False):
             d = {c: (zero if c[1] >= n else stop).get(c) for c in stop}
             if None not in d.values():
                 rules[f"zero from {n}"] = d
-        name = variant.split("{")[0]
         for ending_rule, d in rules.items():
-            v = list(d.values())
-            out.setdefault((sde, name), []).append((max(v), gm(v), variant, grid, ending_rule, d))
+            out[sde, variant.split("{")[0]][variant, grid, ending_rule] = d
     chosen = {}
     for key, cands in out.items():
-        score = [c[0] for c in cands]
-        if per_budget:
-            worst_at = [{b: max(r for (_, n), r in c[5].items() if n == b)
-                         for b in {n for _, n in c[5]}} for c in cands]
-            floor = {b: min(w[b] for w in worst_at) for b in worst_at[0]}
-            score = [max(w[b] / floor[b] for b in floor) for w in worst_at]
-        w = min(score)
-        pick = min((c for c, s in zip(cands, score) if s <= tie * w), key=lambda c: c[1])
-        shipped = [c for c in cands if c[2] == key[1] and c[3] == "default" and c[4] == "stop"]
-        chosen[key] = pick[2:5] + pick[:2] + (shipped[0][:2] if shipped else (math.nan, math.nan))
+        pick = choose(cands, tie, per_budget, clip)
+        v = list(cands[pick].values())
+        shipped = cands.get((key[1], "default", "stop"))
+        chosen[key] = pick + (max(v), gm(v)) + ((max(shipped.values()), gm(list(shipped.values())))
+                                                if shipped else (math.nan, math.nan))
     return chosen
 
 
@@ -357,7 +370,8 @@ def main(argv=None):
         print("| SDE | sampler | variant | grid | ending | worst | geo-mean | before: worst | "
               "before: geo-mean |")
         print("|---|---|---|---|---|---|---|---|---|")
-        rule = {"per_budget": "--all-budgets" not in argv}    # --all-budgets: the rule of round 3
+        rule = {"per_budget": "--all-budgets" not in argv,    # --all-budgets: the rule of round 3
+                "clip": float(next((o.split("=", 1)[1] for o in argv if o.startswith("--clip=")), 0))}
         for (sde, name), c in sorted(per_sampler(rows, **rule).items()):
             print(f"| {sde} | {name} | {c[0]} | {c[1]} | {c[2]} | {c[3]:.3g} | {c[4]:.2f} | "
                   f"{c[5]:.3g} | {c[6]:.2f} |")

@@ -101,3 +101,18 @@ def test_load_refuses_a_record_with_zero_error(tmp_path):
         fh.write(json.dumps({**good, "row": "peer:x", "rms": 0.0}) + "\n")
     with pytest.raises(ValueError, match=r"rms 0.0 <= 0: p1 / EDM / 10 NFE / peer:x"):
         report.load([f])
+
+
+def test_choose_clip_keeps_a_far_ahead_cell_from_deciding_the_tie():
+    """A is 1000x ahead of the best peer in one cell and 1.2x behind in the other; B is 100x
+    ahead and 0.9x. Both tie (scores 1.33 and 1). The plain geometric mean takes A (0.035 vs
+    0.095); with clip 0.5 a cell more than 2x ahead counts as 0.5, and B wins (0.67 vs 0.77)."""
+    cands = {"A": {("p", 10): 0.001, ("q", 10): 1.2}, "B": {("p", 10): 0.01, ("q", 10): 0.9}}
+    assert report.choose(cands) == "A"
+    assert report.choose(cands, clip=0.5) == "B"
+    assert report.choose(cands, tie=1.0) == "B"              # A's 1.33 is out of a factor 1
+    limits = pytest.importorskip("bench_order_limits")
+    peers = [rec("peer:x@0.002", "peer", 10, 1.0, p, s) for p in ("p", "q") for s in ("VP", "EDM")]
+    rows = [rec(k, "project", 10, r, p, s) for k, d in cands.items() for (p, _), r in d.items()
+            for s in ("VP", "EDM")]
+    assert limits.chosen(rows, peers) == "A" and limits.chosen(rows, peers, clip=0.5) == "B"
