@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sde_diffusion.analytic import SuiteProblem, problem_suite, suite_problem, suite_split
-from sde_diffusion.analytic.suite import SPLIT_SEED, SUITE, TUNING_ADDITIONS
+from sde_diffusion.analytic.suite import HOLDOUT, SPLIT_SEED, SUITE, TUNING_ADDITIONS
 from sde_diffusion.sdes import EDMSDE, VPSDE
 
 SPLIT_TUNING = ["aniso_gauss64", "clusters1d", "diag256", "full32", "full8_cond2000", "grid25",
@@ -16,6 +16,8 @@ ADDED = ["lowrank128_r12", "lowrank32_r4", "lowrank48_floor"]
 TUNING = sorted(SPLIT_TUNING + ADDED)
 VALIDATION = ["lowrank256", "lowrank64", "mix16", "mix16_10", "multiscale_line", "outlier_16d",
               "outlier_1d", "ring8", "ring8_sharp", "two_scales_1d"]
+RESERVED = ["diag128", "full16_cond500", "lowrank96_r6", "modes20_64d", "modes80_4d", "outlier_8d",
+            "ring6_sharp", "three_scales_1d", "unequal_3d"]
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +37,21 @@ def test_the_split_is_the_recorded_one():
     assert sorted(p.name for p in problem_suite("all")) == sorted(TUNING + VALIDATION)
 
 
+def test_the_holdout_set_is_fixed_apart_from_both_halves_and_spans_the_axes():
+    """``HOLDOUT`` (RESULTS 11h): its names are pinned, it shares none with either half, "all"
+    leaves it out, and it covers the suite's axes on its own."""
+    assert [p.name for p in problem_suite("holdout")] == RESERVED == sorted(HOLDOUT)
+    assert not set(RESERVED) & set(TUNING + VALIDATION)
+    assert not set(RESERVED) & {p.name for p in problem_suite("all")}
+    mix = [suite_problem(n).mixture for n in RESERVED]
+    assert min(m.dim for m in mix) == 1 and max(m.dim for m in mix) >= 128
+    assert any(not m.is_diagonal and float((m.evals < 1e-12).float().mean()) > 0.9 for m in mix)
+    assert any(not m.is_diagonal and float(m.evals.max() / m.evals.min()) >= 499 for m in mix
+               if bool((m.evals > 0).all()))
+    assert max(m.num_components for m in mix) >= 50
+    assert max(float(m.weights.max() / m.weights.min()) for m in mix) >= 9999
+
+
 def test_the_tuning_additions_are_low_rank_and_new():
     # what they add to the tuning half: (near-)singular covariances, unlike any split tuning
     # problem, in dimensions and ranks other than the validation half's lowrank64 / lowrank256
@@ -50,8 +67,8 @@ def test_the_tuning_additions_are_low_rank_and_new():
 
 
 def test_bad_half_and_bad_name_name_the_choices():
-    with pytest.raises(ValueError, match=r"unknown suite half 'tune'.*'tuning', 'validation', 'all'"
-                                         r".*did you mean 'tuning'"):
+    with pytest.raises(ValueError, match=r"unknown suite half 'tune'.*'tuning', 'validation', 'all', "
+                                         r"'holdout'.*did you mean 'tuning'"):
         problem_suite("tune")
     with pytest.raises(ValueError, match=r"unknown suite problem 'ring9'.*did you mean 'ring8'"):
         suite_problem("ring9")
@@ -98,7 +115,7 @@ def test_the_suite_spans_the_axes_the_benchmark_needs(suite):
 @pytest.mark.parametrize("sde", [VPSDE(), EDMSDE()], ids=["VP", "EDM"])
 def test_every_exact_score_is_the_gradient_of_the_exact_log_density(suite, sde):
     g = torch.Generator().manual_seed(0)
-    for name, p in suite.items():
+    for name, p in {**suite, **{q.name: q for q in problem_suite("holdout")}}.items():
         gm = p.mixture
         t = torch.tensor([0.3 * sde.T + 0.7 * sde.eps], dtype=torch.float64).expand(4)
         m, s = sde.marginal(t[:1])
