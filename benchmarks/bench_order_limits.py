@@ -31,13 +31,16 @@ H5 = (0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
 
 def settings(final_steps=(0.0, 0.3, 0.5)):
     """(name, highest order, MAX_STEP, FINAL_LONG_STEP): order 3 (no limit applies), order 4 for
-    each H4, order 5 for each H5 <= H4; every final-step length with the shipped MAX_STEP."""
+    each H4, order 5 for each H5 <= H4; every final-step length with section 10's MAX_STEP, and
+    section 12's 0.4 / 0.4 with the lowering only on final steps longer than 0.1 / 0.2 / 0.3."""
     out = [("order3", 3, {}, 0.0)]
     for h4 in H4:
         out.append((f"order4 H4={h4}", 4, {5: h4}, 0.0))
         out += [(f"order5 H4={h4} H5={h5}", 5, {5: h4, 6: h5}, 0.0) for h5 in H5 if h5 <= h4]
-    shipped = dict(order.MAX_STEP)
-    out += [(f"order5 shipped final>{f}", 5, shipped, f) for f in final_steps]
+    # "shipped": section 10's limits (the records keep that name)
+    out += [(f"order5 shipped final>{f}", 5, {5: 0.4, 6: 0.25}, f) for f in final_steps]
+    # section 11h's pick, with the final lowering only on long final steps (section 12)
+    out += [(f"order5 H4=0.4 H5=0.4 final>{f}", 5, {5: 0.4, 6: 0.4}, f) for f in (0.1, 0.2, 0.3)]
     return out
 
 

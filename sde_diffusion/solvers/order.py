@@ -8,7 +8,7 @@ h_i = lambda_{i+1} - lambda_i) step i -> i + 1 uses order
           p_i + c > 4 and h_i > MAX_STEP[p_i + c],
 
 - i + 1: warm-up, only i + 1 predictions exist;
-- N - i: the k-th last step uses order <= k where it is long, h_i > ``FINAL_LONG_STEP`` = 0.3
+- N - i: the k-th last step uses order <= k where it is long, h_i > ``FINAL_LONG_STEP`` = 0.2
   (the last steps are the longest in lambda on every default grid with few steps, and the
   polynomial extrapolated over them is the least accurate; UniPC's reference code and
   diffusers' UniPC lower them at every step count, diffusers' DPM-Solver++ below 15 steps).
@@ -19,15 +19,15 @@ h_i = lambda_{i+1} - lambda_i) step i -> i + 1 uses order
   than the step is unstable (e.g. a last step from lambda = 2 to lambda = 6 after steps of
   0.3), and a node at lambda = -inf (a path with m(T) = 0) carries no slope at all.
 - MAX_STEP: a step whose convergence order q = p_i + c (c = 1 for a corrected step, UniC, else
-  0) exceeds 4 is taken only where it is short: h <= 0.4 for q = 5, h <= 0.25 for q = 6.
+  0) exceeds 4 is taken only where it is short: h <= 0.4 for q = 5 and q = 6.
   A polynomial through q nodes spaced h is accurate only once h is well inside the data's
   time scales; above that the higher order costs (UniPC-5 at 10 NFE: 4.8x UniPC-3's error on
   the tuning half) and below it pays (50 NFE on EDM: 0.3x). The limits were chosen on the
   problem suite's tuning half (``benchmarks/RESULTS.md``, "Few-step defaults on the problem
-  suite", section 10); q <= 4 (DPM-Solver 2M/3M, DEIS, iPNDM, UniPC-3) is never limited by them.
-  ``FINAL_LONG_STEP`` was chosen there too (0.3 and 0.5 tie; lowering at every length, the rule
-  before, gave UniPC at 50 NFE on EDM 1.04x the best peer by geometric mean, 0.3 gives 0.91x,
-  with a worse worst cell; on the validation half the rule before is the better one there).
+  suite", sections 10 and 12); q <= 4 (DPM-Solver 2M/3M, DEIS, iPNDM, UniPC-3) is never
+  limited by them. ``FINAL_LONG_STEP`` was chosen there too: 0.1 and 0.2 tie on every tuning
+  cell (5-50 NFE; lowering at every length loses at VP 50 NFE, worst cell 18x against 1.2x,
+  0.3 at EDM 50 NFE), and 0.2 keeps the full order on the short steps of longer runs.
 
 A step of infinite length (into s = 0, or out of m = 0) is order 1: its data prediction is
 taken as is. On a smooth grid the ratios h_{i-1}/h_i tend to 1, so the asymptotic order is p.
@@ -40,9 +40,9 @@ from typing import List, Sequence
 __all__ = ["MIN_RATIO", "MAX_STEP", "FINAL_LONG_STEP", "step_orders", "check_increasing"]
 
 MIN_RATIO = 0.3
-MAX_STEP = {5: 0.4, 6: 0.25}
+MAX_STEP = {5: 0.4, 6: 0.4}
 """Longest step h (half log-SNR) on which a step of convergence order q > 4 is taken."""
-FINAL_LONG_STEP = 0.3
+FINAL_LONG_STEP = 0.2
 """The k-th last step is lowered to order <= k only where it is longer than this."""
 
 

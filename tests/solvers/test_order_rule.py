@@ -39,30 +39,34 @@ def test_infinite_steps_are_order_one():
 
 def test_orders_above_4_only_on_short_steps():
     """A step of convergence order q = p + (1 if corrected) > 4 needs h <= MAX_STEP[q]
-    (q = 5: 0.4, q = 6: 0.25); q <= 4 is never limited by it."""
+    (q = 5 and q = 6: 0.4); q <= 4 is never limited by it."""
     from sde_diffusion.solvers.order import MAX_STEP
-    assert MAX_STEP == {5: 0.4, 6: 0.25}
+    assert MAX_STEP == {5: 0.4, 6: 0.4}
 
     def mid(h, p, corrected):  # the order of a step in the middle of 30 equal steps
         lam = [h * k for k in range(31)]
         return step_orders(lam, p, corrected=corrected)[15]
-    assert mid(0.2, 5, True) == 5 and mid(0.3, 5, True) == 4 and mid(0.5, 5, True) == 3
-    assert mid(0.25, 5, True) == 5 and mid(0.375, 5, True) == 4 and mid(0.4375, 5, True) == 3
-    assert mid(0.3, 5, False) == 5 and mid(0.45, 5, False) == 4 and mid(0.45, 4, False) == 4
+    assert mid(0.2, 5, True) == 5 and mid(0.375, 5, True) == 5 and mid(0.5, 5, True) == 3
+    assert mid(0.375, 4, True) == 4 and mid(0.4375, 4, True) == 3
+    assert mid(0.375, 5, False) == 5 and mid(0.45, 5, False) == 4 and mid(0.45, 4, False) == 4
     assert mid(5.0, 4, False) == 4 and mid(5.0, 3, True) == 3   # q <= 4: no limit
     # warm-up; the k-th last step at order <= k only where it is longer than FINAL_LONG_STEP
+    assert step_orders([0.45 * k for k in range(11)], 5, corrected=True) == \
+        [1, 2, 3, 3, 3, 3, 3, 3, 2, 1]
     assert step_orders([0.35 * k for k in range(11)], 5, corrected=True) == \
-        [1, 2, 3, 4, 4, 4, 4, 3, 2, 1]
+        [1, 2, 3, 4, 5, 5, 4, 3, 2, 1]
     assert step_orders([0.2 * k for k in range(11)], 5, corrected=True) == \
         [1, 2, 3, 4, 5, 5, 5, 5, 5, 5]
 
 
 def test_short_final_steps_keep_the_full_order():
     from sde_diffusion.solvers.order import FINAL_LONG_STEP
-    assert FINAL_LONG_STEP == 0.3
-    lam = [0.0, 1.0, 2.0, 3.0, 4.0, 4.25, 4.5, 4.75]     # three short final steps (0.25)
+    assert FINAL_LONG_STEP == 0.2
+    lam = [0.0, 1.0, 2.0, 3.0, 4.0, 4.15, 4.3, 4.45]     # three short final steps (0.15)
     assert step_orders(lam, 3) == [1, 2, 3, 3, 3, 3, 3]
-    lam = [0.0, 1.0, 2.0, 3.0, 4.0, 4.25, 5.25]          # a short second-last step, a long last
+    lam = [0.0, 1.0, 2.0, 3.0, 4.0, 4.25, 4.5, 4.75]     # three final steps of 0.25: long now
+    assert step_orders(lam, 3) == [1, 2, 3, 3, 3, 2, 1]
+    lam = [0.0, 1.0, 2.0, 3.0, 4.0, 4.15, 5.15]          # a short second-last step, a long last
     assert step_orders(lam, 3) == [1, 2, 3, 3, 3, 1]     # (lowered at every length: 2 then 1)
     # lower_order_final=False never lowers them; an infinite last step is order 1 either way
     assert step_orders([0.0, 1.0, 2.0, 3.0, math.inf], 3, lower_order_final=False)[-1] == 1

@@ -43,6 +43,9 @@ KNOWN = {
     ("lowrank64", "VP", "ipndm"): _EDGE + "fixed-step Adams-Bashforth weights on the unequal "
                                   "sigma steps of the VP grid send it to the wrong mode at "
                                   "20-160 steps (ipndm_v, exact weights, converges)",
+    ("lowrank64", "VP", "unipc"): _EDGE + "at 40 steps, with order-5 steps up to h = 0.4 "
+                                  "(order.MAX_STEP since section 12), one point ends at error "
+                                  "1.7, the other 47 at <= 0.0058 (80 steps: 3.5e-4)",
     ("outlier_16d", "EDM", "ipndm"): "pre-asymptotic: fixed-step Adams-Bashforth weights on "
                                      "the Karras grid's unequal sigma steps; the discretisation "
                                      "error itself is 0.010 / 0.013 / 0.0027 / 0.00044 at 10 / "
