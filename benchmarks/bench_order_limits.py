@@ -44,12 +44,17 @@ def settings(final_steps=(0.0, 0.3, 0.5)):
     return out
 
 
+def ratios_by_setting(records, peer_rows):
+    """{setting: {(problem, sde, nfe): ratio to the best peer of the cell}}."""
+    by_setting = defaultdict(dict)
+    for (sde, name), rat in ratios_to_best_peer(peer_rows + records).items():
+        by_setting[name].update({(p, sde, n): x for (p, n), x in rat.items()})
+    return by_setting
+
+
 def report(records, peer_rows):
     """Geometric-mean / worst ratio / cells <= 1.0x per SDE and NFE for each setting."""
-    ratios = ratios_to_best_peer(peer_rows + records)      # (sde, setting) -> {cell: ratio}
-    by_setting = defaultdict(dict)
-    for (sde, name), rat in ratios.items():
-        by_setting[name].update({(p, sde, n): x for (p, n), x in rat.items()})
+    by_setting = ratios_by_setting(records, peer_rows)
     gm = lambda v: math.exp(sum(map(math.log, v)) / len(v))
     cols = [(s, n) for s in SDES for n in NFES]
     lines = ["| setting | " + " | ".join(f"{s} {n}" for s, n in cols) + " | all: geo-mean, worst |",
@@ -68,9 +73,7 @@ def chosen(records, peer_rows, clip=0.0):
     """The setting ``bench_suite_report.choose`` picks (per-budget worst case, the budgets being
     (SDE, NFE); ties within 2x by the geometric mean of max(ratio, ``clip``)) among the settings
     that cover every cell."""
-    by_setting = defaultdict(dict)
-    for (sde, name), rat in ratios_to_best_peer(peer_rows + records).items():
-        by_setting[name].update({(p, sde, n): x for (p, n), x in rat.items()})
+    by_setting = ratios_by_setting(records, peer_rows)
     full = max(len(v) for v in by_setting.values())
     return choose({k: v for k, v in by_setting.items() if len(v) == full}, clip=clip,
                   budget=lambda cell: cell[1:])

@@ -25,6 +25,7 @@ import torch
 from bench_suite import peer_estimate, project_estimate, setup
 from bench_suite_report import best_peers, load
 from sde_diffusion.analytic import suite_problem
+from sde_diffusion.benchmarking.reference import end_to_end_rms
 
 
 def point_errors(x0: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
@@ -64,14 +65,13 @@ def run(records, n, seed, cache):
         xo, _, _, why_o = project_estimate(sde, score, x_T, ours["row"][:-2], {}, nfe)
         if xp is None or xo is None:
             raise SystemExit(f"{prob}/{sname}/{nfe}: a re-run failed: {why or why_o}")
-        ep, eo = point_errors(xp, ref), point_errors(xo, ref)
-        for e, want, what in ((ep, peer_rms, peer_row), (eo, ours["rms"], ours["row"])):
-            got = float(e.pow(2).mean().sqrt())
+        for x, want, what in ((xp, peer_rms, peer_row), (xo, ours["rms"], ours["row"])):
+            got = end_to_end_rms(x, ref)
             if not math.isclose(got, want, rel_tol=1e-6):
                 raise SystemExit(f"{prob}/{sname}/{nfe} {what}: re-run RMS {got:.6g} != recorded "
                                  f"{want:.6g}")
         out.append({"problem": prob, "sde": sname, "nfe": nfe, "ours": ours["row"],
-                    "peer": peer_row, **compare(eo, ep)})
+                    "peer": peer_row, **compare(point_errors(xo, ref), point_errors(xp, ref))})
         print(f"# {prob}/{sname}/{nfe}: {out[-1]['rms']:.2f} / {out[-1]['one_out']:.2f} / "
               f"{out[-1]['median']:.2f}", file=sys.stderr, flush=True)
     return out

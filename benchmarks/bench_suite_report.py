@@ -231,7 +231,7 @@ def choose(cands, tie=2.0, per_budget=True, clip=0.0, budget=lambda cell: cell[-
     return min((k for k, s in zip(keys, score) if s <= tie * w), key=lambda k: gm(cands[k].values()))
 
 
-def per_sampler(rows, tie=2.0, per_budget=False, clip=0.0):
+def per_sampler(rows, tie=2.0, per_budget=True, clip=0.0):
     """The per-(SDE, sampler) defaults (``SDE.sampler_defaults``): for every sampler and SDE,
     candidates are (constructor variant, grid, ending), the ending "stop" (at the default t_end)
     or "zero from N" (the rows with ``final_zero`` at N NFE and above, N in ``ZERO_FROM``);

@@ -219,6 +219,7 @@ first run to report section 12's change, which was chosen on the tuning half bef
 they have been seen since, so a later change they inform needs another fresh set."""
 
 _ALL = {**SUITE, **TUNING_ADDITIONS}
+_BY_NAME = {**_ALL, **HOLDOUT}
 
 
 def suite_split() -> Dict[str, List[str]]:
@@ -234,8 +235,8 @@ def suite_split() -> Dict[str, List[str]]:
 
 def suite_problem(name: str) -> SuiteProblem:
     """One problem of the suite by name."""
-    check_choice("suite problem", name, sorted({**_ALL, **HOLDOUT}))
-    build, tags = {**_ALL, **HOLDOUT}[name]
+    check_choice("suite problem", name, sorted(_BY_NAME))
+    build, tags = _BY_NAME[name]
     return SuiteProblem(name, build(), tags)
 
 

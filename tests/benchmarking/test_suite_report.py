@@ -22,15 +22,15 @@ def test_per_sampler_takes_the_smallest_worst_case_then_the_geometric_mean_among
               'a{"grid": "log_snr"}': (2, 2, 5),                    # worst 5
               'a{"final_zero": true, "grid": "log_snr"}': (9, 9, 1)}  # zero from 50: (2, 2, 1)
     rows += [rec(row, "project", n, r) for row, rs in ratios.items() for n, r in zip(nfes, rs)]
-    got = report.per_sampler(rows)[("EDM", "a")]
+    got = report.per_sampler(rows, per_budget=False)[("EDM", "a")]
     assert got[:3] == ("a", "log_snr", "zero from 50") and got[3] == pytest.approx(2.0)
     assert got[4] == pytest.approx(4 ** (1 / 3))
     assert got[5:] == (pytest.approx(10.0), pytest.approx(10 ** (1 / 3)))  # SDE's grid, stop
     # without the zero rows: karras (worst 3, geo 3) and log_snr (worst 5 <= 2 x 3, geo 2.71)
     # tie, and log_snr's smaller geometric mean wins; with tie = 1 only karras is left
     plain = [r for r in rows if "final_zero" not in r["row"]]
-    assert report.per_sampler(plain)[("EDM", "a")][1:3] == ("log_snr", "stop")
-    assert report.per_sampler(plain, tie=1.0)[("EDM", "a")][1:3] == ("karras", "stop")
+    assert report.per_sampler(plain, per_budget=False)[("EDM", "a")][1:3] == ("log_snr", "stop")
+    assert report.per_sampler(plain, tie=1.0, per_budget=False)[("EDM", "a")][1:3] == ("karras", "stop")
 
 
 def test_per_sampler_per_budget_keeps_one_budgets_hard_cell_from_deciding_another():
@@ -43,7 +43,7 @@ def test_per_sampler_per_budget_keeps_one_budgets_hard_cell_from_deciding_anothe
               'a{"final_zero": true, "grid": "default"}':
                   {("p", 20): 26, ("q", 20): 1, ("p", 50): 0.9, ("q", 50): 0.5}}
     rows += [rec(row, "project", n, r, p) for row, d in ratios.items() for (p, n), r in d.items()]
-    everywhere = report.per_sampler(rows)[("EDM", "a")]
+    everywhere = report.per_sampler(rows, per_budget=False)[("EDM", "a")]
     assert everywhere[2] == "stop" and everywhere[3] == pytest.approx(25.0)
     assert everywhere[4] == pytest.approx(4.5 ** 0.25)
     per_budget = report.per_sampler(rows, per_budget=True)[("EDM", "a")]
