@@ -165,8 +165,9 @@ def project_rows(mode, sname, a):
 
 
 def opt_rows(sde, score, x_T, ref, problem, nfe, a):
-    """optimize_grid (calibration noise: seed ``a.seed + 100``, ``a.n_calib`` samples, half held
-    out), AYS and GITS grids, each for ``a.opt_sampler`` at ``nfe`` steps, scored on x_T."""
+    """optimize_grid (calibration noise: seed ``a.seed + 100``, ``a.n_calib`` samples; held-out
+    batch: ``a.n_val`` samples at seed ``a.seed + 200``, else optimize_grid's default), AYS and
+    GITS grids, each for ``a.opt_sampler`` at ``nfe`` steps, scored on x_T."""
     from sde_diffusion.solvers import optimize_grid
     from sde_diffusion.solvers.optimized_grid import ays_gaussian_grid, gits_grid
     name = a.opt_sampler
@@ -204,7 +205,7 @@ def main(argv=None):
     ap.add_argument("mode", choices=("peers", "configs", "defaults", "optgrid"))
     ap.add_argument("--peers", default=None, help="comma-separated subset of PEERS")
     ap.add_argument("--opt-sampler", default="unipc")
-    ap.add_argument("--n-calib", type=int, default=128)
+    ap.add_argument("--n-calib", type=int, default=256)
     ap.add_argument("--max-evals", type=int, default=200)
     ap.add_argument("--zero-candidates", type=int, default=0,
                     help="optgrid: also every order with a last step onto sigma = 0")

@@ -349,6 +349,36 @@ def optgrid_summary(peer_rows, paths):
     return "\n".join(out)
 
 
+def optgrid_vs_defaults(default_rows, paths, sampler="unipc"):
+    """Per optimize_grid setting (record file and row tag, e.g. ``/val1024``): the geometric-mean
+    and worst ratio of its fresh-noise RMS to the same sampler's default run on the same points,
+    the cells where it is worse than that default by > 5 %, and the same against the cell's best
+    default sampler (cells at <= 0.5x). The tuning view of section 13: no peers needed."""
+    own, best = {}, {}
+    for r in default_rows:
+        if r["kind"] == "project" and r["rms"] is not None:
+            k = (r["problem"], r["sde"], r["nfe"], r["n"], r["seed"])
+            best[k] = min(best.get(k, math.inf), r["rms"])
+            if r["row"].startswith(sampler + "{"):
+                own[k] = r["rms"]
+    gm = lambda v: math.exp(sum(map(math.log, v)) / len(v))
+    out = ["| records | setting | cells | vs default: geo-mean | worst | > 1.05x | vs best default: "
+           "geo-mean | worst | <= 0.5x |", "|---|---|---|---|---|---|---|---|---|"]
+    for p in paths:
+        sets = {}
+        for r in load([p]):
+            k = (r["problem"], r["sde"], r["nfe"], r["n"], r["seed"])
+            if r["kind"] == "optgrid" and k in own:
+                tag = r["row"].split("/", 1)[1] if "/" in r["row"] else "default"
+                sets.setdefault(tag, []).append((r["rms"] / own[k], r["rms"] / best[k]))
+        for tag, v in sorted(sets.items()):
+            a, b = [x for x, _ in v], [y for _, y in v]
+            out.append(f"| {p} | {tag} | {len(v)} | {gm(a):.3f} | {max(a):.2f} | "
+                       f"{sum(x > 1.05 for x in a)} | {gm(b):.3f} | {max(b):.2f} | "
+                       f"{sum(y <= 0.5 for y in b)} |")
+    return "\n".join(out)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     mode, paths = argv[0], [p for p in argv[1:] if not p.startswith("--")]
@@ -379,6 +409,8 @@ def main(argv=None):
         print(fixed_peer_summary(load(paths[:1]), load(paths[1:])))
     elif mode == "optgrid":                       # optgrid <peers.jsonl> <optgrid records...>
         print(optgrid_summary(load(paths[:1]), paths[1:]))
+    elif mode == "optgrid-defaults":              # optgrid-defaults <defaults.jsonl> <optgrid records...>
+        print(optgrid_vs_defaults(load(paths[:1]), paths[1:]))
     elif mode == "families":
         print(families(rows))
     elif mode == "table":
@@ -387,7 +419,7 @@ def main(argv=None):
         print(summary(rows))
     else:
         raise SystemExit(f"unknown mode {mode!r}; valid choices: tune, per-sampler, fixed-peers, optgrid, "
-                         f"families, "
+                         f"optgrid-defaults, families, "
                          f"table, summary")
 
 

@@ -318,7 +318,7 @@ MUTATIONS += [  # per-(SDE, sampler) defaults and optimize_grid's held-out batch
      ["tests/solvers/test_sampler_defaults.py"]),
     ("optimize_grid validates on part of x_calib by default", "sde_diffusion/solvers/optimized_grid.py",
      "if x_val is None and n_val > 0 and", "if x_val is None and n_val < 0 and",
-     ["tests/solvers/test_optimize_grid.py", "-k", "256_fresh"]),
+     ["tests/solvers/test_optimize_grid.py", "-k", "1024_fresh"]),
     ("per-sampler choice ignores the tie factor", "benchmarks/bench_suite_report.py",
      "return min((k for k, s in zip(keys, score) if s <= tie * w), key=",
      "return min((k for k, s in zip(keys, score) if s <= w), key=",
@@ -362,6 +362,17 @@ MUTATIONS += [  # round 5: the worst case per budget
     ("pointwise report leaves out the smallest point instead of the largest", "benchmarks/bench_suite_pointwise.py",
      "return rms(torch.sort(e).values[:-1])", "return rms(torch.sort(e).values[1:])",
      ["tests/benchmarking/test_suite_pointwise.py"]),
+]
+
+MUTATIONS += [  # round 6: optimize_grid's held-out batch size
+    ("optimize_grid validates on 256 points again", "sde_diffusion/solvers/optimized_grid.py",
+     "x_val: Optional[torch.Tensor] = None, n_val: int = 1024,",
+     "x_val: Optional[torch.Tensor] = None, n_val: int = 256,",
+     ["tests/solvers/test_optimize_grid.py", "-k", "1024_fresh"]),
+    ("optgrid-defaults compares with the best default, not the same sampler's", "benchmarks/bench_suite_report.py",
+     'sets.setdefault(tag, []).append((r["rms"] / own[k], r["rms"] / best[k]))',
+     'sets.setdefault(tag, []).append((r["rms"] / best[k], r["rms"] / best[k]))',
+     ["tests/benchmarking/test_suite_report.py", "-k", "optgrid_vs_defaults"]),
 ]
 
 

@@ -116,3 +116,28 @@ def test_choose_clip_keeps_a_far_ahead_cell_from_deciding_the_tie():
     rows = [rec(k, "project", 10, r, p, s) for k, d in cands.items() for (p, _), r in d.items()
             for s in ("VP", "EDM")]
     assert limits.chosen(rows, peers) == "A" and limits.chosen(rows, peers, clip=0.5) == "B"
+
+
+def test_optgrid_vs_defaults_per_setting(tmp_path):
+    """Two settings in one record file are kept apart by their row tag; ratios are to the same
+    sampler's default on the same cell and points, and to the best default of the cell."""
+    import json
+
+    def r(row, kind, rms, problem):
+        return {**rec(row, kind, 10, rms, problem), "n": 8, "seed": 1}
+    defaults = [r("unipc{}", "project", 0.1, "p1"), r("ipndm{}", "project", 0.05, "p1"),
+                r("unipc{}", "project", 0.2, "p2"), r("ipndm{}", "project", 0.4, "p2"),
+                r("unipc{}", "project", 0.3, "p3")]           # p3: no optimize_grid record
+    opt = [r("optgrid:unipc/val256", "optgrid", 0.02, "p1"), r("ays:unipc/val256", "ays", 1e-9, "p1"),
+           r("optgrid:unipc/val256", "optgrid", 0.4, "p2"),
+           r("optgrid:unipc/val1024", "optgrid", 0.05, "p1"),
+           r("optgrid:unipc/val1024", "optgrid", 0.21, "p2")]
+    path = tmp_path / "opt.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in opt))
+    lines = report.optgrid_vs_defaults(defaults, [str(path)]).splitlines()[2:]
+    cells = {ln.split(" | ")[1]: ln.split(" | ")[2:] for ln in lines}
+    # val256: ratios to unipc 0.2 and 2.0 (geo 0.632, one cell > 1.05x); to the best default
+    # 0.4 and 2.0 (geo 0.894, one cell <= 0.5x)
+    assert cells["val256"] == ["2", "0.632", "2.00", "1", "0.894", "2.00", "1 |"]
+    # val1024: 0.5 and 1.05 (not > 1.05x); 1.0 and 1.05
+    assert cells["val1024"] == ["2", "0.725", "1.05", "0", "1.025", "1.05", "0 |"]

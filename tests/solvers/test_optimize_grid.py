@@ -58,17 +58,17 @@ def test_holds_out_part_of_the_calibration_batch_and_chooses_among_candidates():
     assert g.times[0] == sde.T and g.times[-1] == sde.eps
 
 
-def test_default_validation_batch_is_256_fresh_prior_samples_at_T():
-    """Without x_val: all of x_calib calibrates, and 256 prior samples (seed 0 unless a
+def test_default_validation_batch_is_1024_fresh_prior_samples_at_T():
+    """Without x_val: all of x_calib calibrates, and 1024 prior samples (seed 0 unless a
     generator is given) validate: the same inputs give the same grid."""
     sde, gm = VPSDE(), ring_of_gaussians()
     xc = _prior(sde, 16, 2, 0)
     run = lambda **kw: optimize_grid(sde, gm.score_fn(sde), "unipc", 3, xc, max_evals=3,
                                      patience=2, **kw)
     g = run()
-    assert g.made["n_calib"] == 16 and g.made["n_val"] == 256
+    assert g.made["n_calib"] == 16 and g.made["n_val"] == 1024
     assert run().times == g.times
-    xv = sde.prior_sample((256, 2), generator=torch.Generator().manual_seed(0), dtype=xc.dtype)
+    xv = sde.prior_sample((1024, 2), generator=torch.Generator().manual_seed(0), dtype=xc.dtype)
     assert run(x_val=xv).made["val_rms"] == g.made["val_rms"]
     assert run(n_val=0).made["n_val"] == 8                 # the former split, val_fraction 0.5
     assert run(t_start=0.5).made["n_val"] == 8             # fresh prior samples are at T only
