@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from bench_suite import setup
+from bench_suite import setup, unipc_candidates
 from bench_suite_pointwise import point_errors
 from sde_diffusion.analytic import problem_suite
 from sde_diffusion.benchmarking.reference import data_end_reference, data_estimate
@@ -51,8 +51,8 @@ def main(argv=None):
                           dtype=torch.float64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        g = optimize_grid(sde, score, "unipc", a.steps, xc, n_val=a.n_val, candidates=[
-            {"order": o, **z} for o in (1, 2, 3) for z in ({}, {"final_zero": True})])
+        g = optimize_grid(sde, score, "unipc", a.steps, xc, n_val=a.n_val,
+                          candidates=unipc_candidates((1, 2, 3), True))
     m = g.made
     print(f"{p.name}/{a.sde}: from {m['start_grid']}, optimised {m['optimised']}, {m['options']}; "
           f"validation RMS {m['val_rms']:.3e} (best named grid {m['val_rms_best_named']:.3e})")

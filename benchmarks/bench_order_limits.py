@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from collections import defaultdict
 from pathlib import Path
 
 from bench_suite import NFES, SDES, run_project, setup
-from bench_suite_report import choose, load, ratios_to_best_peer
+from bench_suite_report import choose, geo_mean, load, ratios_to_best_peer
 from sde_diffusion.analytic import problem_suite
 from sde_diffusion.solvers import order
 
@@ -55,17 +54,16 @@ def ratios_by_setting(records, peer_rows):
 def report(records, peer_rows):
     """Geometric-mean / worst ratio / cells <= 1.0x per SDE and NFE for each setting."""
     by_setting = ratios_by_setting(records, peer_rows)
-    gm = lambda v: math.exp(sum(map(math.log, v)) / len(v))
     cols = [(s, n) for s in SDES for n in NFES]
     lines = ["| setting | " + " | ".join(f"{s} {n}" for s, n in cols) + " | all: geo-mean, worst |",
              "|---|" + "---|" * (len(cols) + 1)]
-    for name, rat in sorted(by_setting.items(), key=lambda kv: gm(list(kv[1].values()))):
+    for name, rat in sorted(by_setting.items(), key=lambda kv: geo_mean(kv[1].values())):
         cells = []
         for s, n in cols:
             v = [x for (p, sd, nn), x in rat.items() if sd == s and nn == n]
-            cells.append(f"{gm(v):.2f} / {max(v):.1f} / {sum(x <= 1 for x in v)}" if v else "-")
+            cells.append(f"{geo_mean(v):.2f} / {max(v):.1f} / {sum(x <= 1 for x in v)}" if v else "-")
         v = list(rat.values())
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {gm(v):.2f}, {max(v):.1f} |")
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {geo_mean(v):.2f}, {max(v):.1f} |")
     return "\n".join(lines)
 
 

@@ -164,6 +164,12 @@ def project_rows(mode, sname, a):
     return rows
 
 
+def unipc_candidates(orders, with_zero: bool):
+    """optimize_grid's option sets for UniPC: every order, also with a last step onto sigma = 0."""
+    return [{"order": o, **z} for o in orders
+            for z in ([{}, {"final_zero": True}] if with_zero else [{}])]
+
+
 def opt_rows(sde, score, x_T, ref, problem, nfe, a):
     """optimize_grid (calibration noise: seed ``a.seed + 100``, ``a.n_calib`` samples; held-out
     batch: ``a.n_val`` samples at seed ``a.seed + 200``, else optimize_grid's default), AYS and
@@ -183,9 +189,8 @@ def opt_rows(sde, score, x_T, ref, problem, nfe, a):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         g = optimize_grid(sde, c, name, steps, xc, x_val=xv, max_evals=a.max_evals, starts=a.starts,
-                          candidates=[{"order": o, **z} for o in a.cand_orders
-                                      for z in ([{}, {"final_zero": True}] if a.zero_candidates
-                                                else [{}])] if name == "unipc" else None)
+                          candidates=unipc_candidates(a.cand_orders, a.zero_candidates)
+                          if name == "unipc" else None)
         data_std = math.sqrt(problem.mixture.covariance_trace() / problem.dim)
         grids = {"optgrid": (torch.tensor(g.times, dtype=torch.float64), g.sampler_options),
                  "ays": (ays_gaussian_grid(sde, steps, data_std), {}),

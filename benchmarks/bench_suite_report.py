@@ -39,6 +39,17 @@ def load(paths):
     return rows
 
 
+def geo_mean(v) -> float:
+    """exp(mean log v) of positive ratios."""
+    v = list(v)
+    return math.exp(sum(map(math.log, v)) / len(v))
+
+
+def is_default_row(row: str) -> bool:
+    """A project row run with the sampler's own defaults (no constructor variant)."""
+    return row.endswith("{}")
+
+
 def best_peers(rows):
     best = {}
     for r in rows:
@@ -79,7 +90,7 @@ def tune(rows, nfes=None):
         if set(rat) != cells[sde]:                 # a row must cover every tuning cell
             continue
         worst = max(rat.values())
-        gmean = math.exp(sum(math.log(v) for v in rat.values()) / len(rat))
+        gmean = geo_mean(rat.values())
         key = (sde, family(row))
         if key not in chosen or (worst, gmean) < chosen[key][1:3]:
             arg = max(rat, key=rat.get)
@@ -133,7 +144,7 @@ def table(rows):
     for k in sorted(best, key=lambda k: (k[1], k[2], k[0])):
         peer_rms, peer = best[k]
         allp = [r for r in by[k] if r["kind"] == "project"]
-        proj = [r for r in allp if r["row"].endswith("{}")]   # as shipped: no options
+        proj = [r for r in allp if is_default_row(r["row"])]   # as shipped: no options
         if not proj:
             continue
         b = min(proj, key=lambda r: r["rms"])
@@ -182,7 +193,7 @@ def summary(rows):
     acc = defaultdict(lambda: defaultdict(list))
     for k, (peer_rms, _) in best.items():
         allp = [r for r in by[k] if r["kind"] == "project"]
-        proj = [r for r in allp if r["row"].endswith("{}")]
+        proj = [r for r in allp if is_default_row(r["row"])]
         if not proj:
             continue
         a = acc[k[1], k[2]]
@@ -254,7 +265,6 @@ def per_sampler(rows, tie=2.0, per_budget=True, clip=0.0):
             r["rms"] / best[k][0]
     cells = {sde: set().union(*(d for (s, *_), d in rat.items() if s == sde))
              for sde in {k[0] for k in rat}}
-    gm = lambda v: math.exp(sum(map(math.log, v)) / len(v))
     out = defaultdict(dict)                        # (sde, sampler) -> {(variant, grid, ending): d}
     for (sde, variant, grid, ending), stop in rat.items():
         if ending != "stop" or set(stop) != cells[sde]:
@@ -272,7 +282,7 @@ def per_sampler(rows, tie=2.0, per_budget=True, clip=0.0):
         pick = choose(cands, tie, per_budget, clip)
         v = list(cands[pick].values())
         shipped = cands.get((key[1], "default", "stop"))
-        chosen[key] = pick + (max(v), gm(v)) + ((max(shipped.values()), gm(list(shipped.values())))
+        chosen[key] = pick + (max(v), geo_mean(v)) + ((max(shipped.values()), geo_mean(list(shipped.values())))
                                                 if shipped else (math.nan, math.nan))
     return chosen
 
@@ -300,7 +310,7 @@ def fixed_peers(tuning_rows, tie=2.0):
         if set(d) == cells[sde]:
             v = list(d.values())
             cands[sde, peer_family(row)].append(
-                (max(v), math.exp(sum(map(math.log, v)) / len(v)), row))
+                (max(v), geo_mean(v), row))
     out = {}
     for key, c in cands.items():
         w = min(x[0] for x in c)
@@ -343,8 +353,7 @@ def optgrid_summary(peer_rows, paths):
         v = [r["rms"] / best[k][0] for r in load([p]) if r["kind"] == "optgrid"
              for k in [(r["problem"], r["sde"], r["nfe"])] if k in best]
         if v:
-            gm = math.exp(sum(map(math.log, v)) / len(v))
-            out.append(f"| {p} | {len(v)} | {gm:.2f} | {max(v):.1f} | {sum(x <= 0.5 for x in v)} "
+            out.append(f"| {p} | {len(v)} | {geo_mean(v):.2f} | {max(v):.1f} | {sum(x <= 0.5 for x in v)} "
                        f"| {sum(x <= 1.0 for x in v)} |")
     return "\n".join(out)
 
@@ -356,12 +365,11 @@ def optgrid_vs_defaults(default_rows, paths, sampler="unipc"):
     default sampler (cells at <= 0.5x). The tuning view of section 13: no peers needed."""
     own, best = {}, {}
     for r in default_rows:
-        if r["kind"] == "project" and r["rms"] is not None:
+        if r["kind"] == "project" and r["rms"] is not None and is_default_row(r["row"]):
             k = (r["problem"], r["sde"], r["nfe"], r["n"], r["seed"])
             best[k] = min(best.get(k, math.inf), r["rms"])
-            if r["row"].startswith(sampler + "{"):
+            if r["row"] == sampler + "{}":
                 own[k] = r["rms"]
-    gm = lambda v: math.exp(sum(map(math.log, v)) / len(v))
     out = ["| records | setting | cells | vs default: geo-mean | worst | > 1.05x | vs best default: "
            "geo-mean | worst | <= 0.5x |", "|---|---|---|---|---|---|---|---|---|"]
     for p in paths:
@@ -373,8 +381,8 @@ def optgrid_vs_defaults(default_rows, paths, sampler="unipc"):
                 sets.setdefault(tag, []).append((r["rms"] / own[k], r["rms"] / best[k]))
         for tag, v in sorted(sets.items()):
             a, b = [x for x, _ in v], [y for _, y in v]
-            out.append(f"| {p} | {tag} | {len(v)} | {gm(a):.3f} | {max(a):.2f} | "
-                       f"{sum(x > 1.05 for x in a)} | {gm(b):.3f} | {max(b):.2f} | "
+            out.append(f"| {p} | {tag} | {len(v)} | {geo_mean(a):.3f} | {max(a):.2f} | "
+                       f"{sum(x > 1.05 for x in a)} | {geo_mean(b):.3f} | {max(b):.2f} | "
                        f"{sum(y <= 0.5 for y in b)} |")
     return "\n".join(out)
 

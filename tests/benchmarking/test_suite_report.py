@@ -120,14 +120,16 @@ def test_choose_clip_keeps_a_far_ahead_cell_from_deciding_the_tie():
 
 def test_optgrid_vs_defaults_per_setting(tmp_path):
     """Two settings in one record file are kept apart by their row tag; ratios are to the same
-    sampler's default on the same cell and points, and to the best default of the cell."""
+    sampler's default on the same cell and points, and to the best default of the cell (rows
+    with a constructor variant are neither)."""
     import json
 
     def r(row, kind, rms, problem):
         return {**rec(row, kind, 10, rms, problem), "n": 8, "seed": 1}
     defaults = [r("unipc{}", "project", 0.1, "p1"), r("ipndm{}", "project", 0.05, "p1"),
                 r("unipc{}", "project", 0.2, "p2"), r("ipndm{}", "project", 0.4, "p2"),
-                r("unipc{}", "project", 0.3, "p3")]           # p3: no optimize_grid record
+                r("unipc{}", "project", 0.3, "p3"),           # p3: no optimize_grid record
+                r('unipc{"order": 2}', "project", 1e-9, "p1")]  # a variant: neither default nor best
     opt = [r("optgrid:unipc/val256", "optgrid", 0.02, "p1"), r("ays:unipc/val256", "ays", 1e-9, "p1"),
            r("optgrid:unipc/val256", "optgrid", 0.4, "p2"),
            r("optgrid:unipc/val1024", "optgrid", 0.05, "p1"),
