@@ -6,7 +6,7 @@ every reported table uses ``problem_suite("validation")``. The split is a seeded
 (``SPLIT_SEED``) of the sorted names of ``SUITE``, computed here; ``TUNING_ADDITIONS`` (problems
 added after the split, to the tuning half only) follow it. ``tests/analytic/test_problem_suite.py``
 pins the resulting halves, so a change of the lists or the seed is a visible decision.
-``HOLDOUT`` is a third, reserved set, in neither half (see its docstring).
+``HOLDOUT`` and ``FRESH`` are reserved sets, in neither half (see their docstrings).
 
 The problems vary, one axis at a time where possible (spread = typical distance between means):
 mode sharpness (component std 0.02 to 1 of the spread), dimension (1 to 256), isotropic,
@@ -26,7 +26,7 @@ from ..registry import register
 from .mixture import GaussianMixture
 from .problems import random_full_mixture, random_mixture, ring_of_gaussians, three_clusters_1d
 
-__all__ = ["SuiteProblem", "SUITE", "TUNING_ADDITIONS", "HOLDOUT", "SPLIT_SEED", "problem_suite",
+__all__ = ["SuiteProblem", "SUITE", "TUNING_ADDITIONS", "HOLDOUT", "FRESH", "SPLIT_SEED", "problem_suite",
            "suite_problem", "suite_split", "suite_mixture"]
 
 SPLIT_SEED = 20261203
@@ -218,8 +218,44 @@ fixed before any run on them (``benchmarks/RESULTS.md``, few-step section 11h). 
 first run to report section 12's change, which was chosen on the tuning half beforehand;
 they have been seen since, so a later change they inform needs another fresh set."""
 
+def _outlier_32d() -> GaussianMixture:
+    g = _gen(3232)
+    means = torch.cat([_f64(6, 32, g=g) * 0.8, torch.full((1, 32), 3.0, dtype=torch.float64)])
+    stds = torch.tensor([0.3] * 6 + [0.08], dtype=torch.float64)
+    return GaussianMixture(means, stds, torch.tensor([1.0] * 6 + [0.03], dtype=torch.float64))
+
+
+def _unequal_5d() -> GaussianMixture:
+    g = _gen(505)
+    weights = 10.0 ** (-torch.arange(4, dtype=torch.float64))          # ratio 10^3
+    return GaussianMixture(1.2 * _f64(4, 5, g=g), torch.full((4,), 0.2), weights)
+
+
+def _diag64_sharp() -> GaussianMixture:
+    g = _gen(6464)
+    stds = torch.exp(torch.empty(5, 64, dtype=torch.float64).uniform_(math.log(0.04), 0.0,
+                                                                        generator=g)) * 0.6
+    return GaussianMixture(_f64(5, 64, g=g) * 0.7, stds, None)
+
+
+FRESH: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "ring10_sharp": (lambda: ring_of_gaussians(10, radius=1.5, std=0.025), ("2d", "sharp")),
+    "modes150_2d": (lambda: _many(150, 2, 0.02, seed=1502, spread=3.0), ("2d", "sharp", "many_modes")),
+    "modes60_16d": (lambda: _many(60, 16, 0.12, seed=6016), ("many_modes",)),
+    "four_scales_1d": (lambda: GaussianMixture([[-3.0], [-1.0], [1.5], [4.0]], [0.8, 0.2, 0.04, 0.01],
+                                               [0.3, 0.3, 0.3, 0.1]), ("1d", "sharp")),
+    "outlier_32d": (_outlier_32d, ("outlier", "unequal_weights", "high_dim")),
+    "unequal_5d": (_unequal_5d, ("unequal_weights",)),
+    "full24_cond1000": (lambda: _ill_conditioned(24, 3, 1000.0), ("full_cov", "ill_conditioned")),
+    "lowrank160_r10": (lambda: _low_rank(160, 4, 10, seed=16010), ("low_rank", "high_dim")),
+    "diag64_sharp": (_diag64_sharp, ("diagonal", "high_dim", "sharp")),
+}
+"""A fourth set, in neither half nor ``HOLDOUT``: new members of the suite's families, fixed in
+code (``benchmarks/RESULTS.md``, few-step section 14) before any sampler ran on them, to report
+a change chosen on the tuning half after ``HOLDOUT`` had been seen."""
+
 _ALL = {**SUITE, **TUNING_ADDITIONS}
-_BY_NAME = {**_ALL, **HOLDOUT}
+_BY_NAME = {**_ALL, **HOLDOUT, **FRESH}
 
 
 def suite_split() -> Dict[str, List[str]]:
@@ -247,11 +283,11 @@ def suite_mixture(name: str) -> GaussianMixture:
 
 
 def problem_suite(half: str = "validation") -> List[SuiteProblem]:
-    """The problems of one half (``"tuning"``, ``"validation"``), ``"all"`` (both), or the
-    reserved ``"holdout"`` set (``HOLDOUT``), in name order."""
-    check_choice("suite half", half, ("tuning", "validation", "all", "holdout"))
+    """The problems of one half (``"tuning"``, ``"validation"``), ``"all"`` (both), or a
+    reserved set (``"holdout"``: ``HOLDOUT``; ``"fresh"``: ``FRESH``), in name order."""
+    check_choice("suite half", half, ("tuning", "validation", "all", "holdout", "fresh"))
     names = (sorted(_ALL) if half == "all" else sorted(HOLDOUT) if half == "holdout"
-             else suite_split()[half])
+             else sorted(FRESH) if half == "fresh" else suite_split()[half])
     return [suite_problem(n) for n in names]
 
 

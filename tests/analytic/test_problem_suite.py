@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sde_diffusion.analytic import SuiteProblem, problem_suite, suite_problem, suite_split
-from sde_diffusion.analytic.suite import HOLDOUT, SPLIT_SEED, SUITE, TUNING_ADDITIONS
+from sde_diffusion.analytic.suite import FRESH, HOLDOUT, SPLIT_SEED, SUITE, TUNING_ADDITIONS
 from sde_diffusion.sdes import EDMSDE, VPSDE
 
 SPLIT_TUNING = ["aniso_gauss64", "clusters1d", "diag256", "full32", "full8_cond2000", "grid25",
@@ -18,6 +18,8 @@ VALIDATION = ["lowrank256", "lowrank64", "mix16", "mix16_10", "multiscale_line",
               "outlier_1d", "ring8", "ring8_sharp", "two_scales_1d"]
 RESERVED = ["diag128", "full16_cond500", "lowrank96_r6", "modes20_64d", "modes80_4d", "outlier_8d",
             "ring6_sharp", "three_scales_1d", "unequal_3d"]
+FRESH_NAMES = ["diag64_sharp", "four_scales_1d", "full24_cond1000", "lowrank160_r10", "modes150_2d",
+               "modes60_16d", "outlier_32d", "ring10_sharp", "unequal_5d"]
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +52,22 @@ def test_the_holdout_set_is_fixed_apart_from_both_halves_and_spans_the_axes():
                if bool((m.evals > 0).all()))
     assert max(m.num_components for m in mix) >= 50
     assert max(float(m.weights.max() / m.weights.min()) for m in mix) >= 9999
+
+
+def test_the_fresh_set_is_fixed_apart_from_every_other_set_and_spans_the_axes():
+    """``FRESH`` (RESULTS few-step 14): pinned names, disjoint from both halves and the holdout
+    set, out of "all", and on its own it spans dimension 1..>=128, singular and ill-conditioned
+    covariances, >= 100 modes, weight ratios >= 1000 and an outlier mode."""
+    assert [p.name for p in problem_suite("fresh")] == FRESH_NAMES == sorted(FRESH)
+    assert not set(FRESH_NAMES) & set(TUNING + VALIDATION + RESERVED)
+    assert not set(FRESH_NAMES) & {p.name for p in problem_suite("all")}
+    mix = [suite_problem(n).mixture for n in FRESH_NAMES]
+    assert min(m.dim for m in mix) == 1 and max(m.dim for m in mix) >= 128
+    assert any(not m.is_diagonal and float((m.evals < 1e-12).float().mean()) > 0.9 for m in mix)
+    assert any(not m.is_diagonal and float(m.evals.max() / m.evals.min()) >= 999 for m in mix
+               if bool((m.evals > 0).all()))
+    assert max(m.num_components for m in mix) >= 100
+    assert max(float(m.weights.max() / m.weights.min()) for m in mix) >= 999
 
 
 def test_the_tuning_additions_are_low_rank_and_new():
