@@ -376,6 +376,13 @@ MUTATIONS += [  # round 6: optimize_grid's held-out batch size
 ]
 
 
+MUTATIONS += [  # round 7: the fresh problem set
+    ("problem_suite('fresh') returns the holdout set", "sde_diffusion/analytic/suite.py",
+     'else sorted(FRESH) if half == "fresh"', 'else sorted(HOLDOUT) if half == "fresh"',
+     ["tests/analytic/test_problem_suite.py", "-k", "fresh"]),
+]
+
+
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:
     dst = workdir / "tree"
     if dst.exists():
