@@ -23,13 +23,13 @@ class EDMSDE(SDE):
     """``EDMSDE(sigma_min=0.002, sigma_max=80)``: f = 0, g = sqrt(2t), kernel std s(t) = t."""
 
     default_grid = "log_snr"  # best on the suite's tuning half (benchmarks/bench_suite.py)
-    #: per-sampler grid and ending, chosen like ``VPSDE.sampler_defaults`` (iPNDM: the SDE's
-    #: log-SNR grid, stopping at sigma_min)
+    #: per-sampler grid and ending, chosen like ``VPSDE.sampler_defaults``
     sampler_defaults = {
         "euler": {"grid": "karras"}, "ddim": {"grid": "karras"}, "heun": {"grid": "karras"},
         "dpm_solver_2s": {"grid": "karras"}, "dpm_solver_3s": {"grid": "karras"},
         "deis": {"grid": "karras", "zero_from": 50}, "dpm_solver3": {"zero_from": 50},
-        "ipndm_v": {"grid": "karras"}, "unipc": {"zero_from": 50},
+        "ipndm": {"grid": "karras", "zero_from": 50}, "ipndm_v": {"grid": "karras", "zero_from": 50},
+        "unipc": {"zero_from": 50},
     }
 
     def __init__(self, sigma_min: float = 0.002, sigma_max: float = 80.0):

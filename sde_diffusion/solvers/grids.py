@@ -28,7 +28,7 @@ and powers 1-4 by the worst RMS(2n)/RMS(n), keeps every ratio <= 1.0 with 5-20-s
 unchanged (``benchmarks/RESULTS.md``, "End time of few-step VP runs").
 Deterministic samplers end at t_end with the PF-ODE state, without a final denoising step;
 a step onto sigma = 0 (diffusers' ``final_sigmas_type="zero"``) replaces the last one only
-where ``sde.sampler_defaults`` names ``zero_from`` (from 50 steps): at
+where ``sde.sampler_defaults`` names ``zero_from`` (from 50 steps, iPNDM on VP from 20): at
 5-20 NFE both endings were worse on the tuning half (on a sharp mode of std c, stopping at
 sigma errs by ~ +sigma^2/(2c^2) and the denoiser by ~ -sigma^2/(2c^2) of the distance to the
 mode), at 50 the stopping floor of low-rank data dominates.
