@@ -378,8 +378,11 @@ MUTATIONS += [  # round 6: optimize_grid's held-out batch size
 
 MUTATIONS += [  # round 7: the fresh problem set
     ("problem_suite('fresh') returns the holdout set", "sde_diffusion/analytic/suite.py",
-     'else sorted(FRESH) if half == "fresh"', 'else sorted(HOLDOUT) if half == "fresh"',
+     'reserved = {"holdout": HOLDOUT, "fresh": FRESH,', 'reserved = {"holdout": HOLDOUT, "fresh": HOLDOUT,',
      ["tests/analytic/test_problem_suite.py", "-k", "fresh"]),
+    ("problem_suite('fresh2') returns the fresh set", "sde_diffusion/analytic/suite.py",
+     '"fresh": FRESH, "fresh2": FRESH2}', '"fresh": FRESH, "fresh2": FRESH}',
+     ["tests/analytic/test_problem_suite.py", "-k", "second_fresh"]),
 ]
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sde_diffusion.analytic import SuiteProblem, problem_suite, suite_problem, suite_split
-from sde_diffusion.analytic.suite import FRESH, HOLDOUT, SPLIT_SEED, SUITE, TUNING_ADDITIONS
+from sde_diffusion.analytic.suite import FRESH, FRESH2, HOLDOUT, SPLIT_SEED, SUITE, TUNING_ADDITIONS
 from sde_diffusion.sdes import EDMSDE, VPSDE
 
 SPLIT_TUNING = ["aniso_gauss64", "clusters1d", "diag256", "full32", "full8_cond2000", "grid25",
@@ -20,6 +20,8 @@ RESERVED = ["diag128", "full16_cond500", "lowrank96_r6", "modes20_64d", "modes80
             "ring6_sharp", "three_scales_1d", "unequal_3d"]
 FRESH_NAMES = ["diag64_sharp", "four_scales_1d", "full24_cond1000", "lowrank160_r10", "modes150_2d",
                "modes60_16d", "outlier_32d", "ring10_sharp", "unequal_5d"]
+FRESH2_NAMES = ["diag192", "five_scales_1d", "full12_cond3000", "lowrank200_r5", "modes120_3d",
+                "modes40_24d", "outlier_4d", "ring5_sharp", "unequal_12d"]
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +64,22 @@ def test_the_fresh_set_is_fixed_apart_from_every_other_set_and_spans_the_axes():
     assert not set(FRESH_NAMES) & set(TUNING + VALIDATION + RESERVED)
     assert not set(FRESH_NAMES) & {p.name for p in problem_suite("all")}
     mix = [suite_problem(n).mixture for n in FRESH_NAMES]
+    assert min(m.dim for m in mix) == 1 and max(m.dim for m in mix) >= 128
+    assert any(not m.is_diagonal and float((m.evals < 1e-12).float().mean()) > 0.9 for m in mix)
+    assert any(not m.is_diagonal and float(m.evals.max() / m.evals.min()) >= 999 for m in mix
+               if bool((m.evals > 0).all()))
+    assert max(m.num_components for m in mix) >= 100
+    assert max(float(m.weights.max() / m.weights.min()) for m in mix) >= 999
+
+
+def test_the_second_fresh_set_is_fixed_apart_from_every_other_set_and_spans_the_axes():
+    """``FRESH2`` (RESULTS few-step 14i): pinned, disjoint from every other set, out of "all",
+    spanning dimension 1..>=128, singular and ill-conditioned covariances, >= 100 modes, weight
+    ratios >= 1000."""
+    assert [p.name for p in problem_suite("fresh2")] == FRESH2_NAMES == sorted(FRESH2)
+    assert not set(FRESH2_NAMES) & set(TUNING + VALIDATION + RESERVED + FRESH_NAMES)
+    assert not set(FRESH2_NAMES) & {p.name for p in problem_suite("all")}
+    mix = [suite_problem(n).mixture for n in FRESH2_NAMES]
     assert min(m.dim for m in mix) == 1 and max(m.dim for m in mix) >= 128
     assert any(not m.is_diagonal and float((m.evals < 1e-12).float().mean()) > 0.9 for m in mix)
     assert any(not m.is_diagonal and float(m.evals.max() / m.evals.min()) >= 999 for m in mix
