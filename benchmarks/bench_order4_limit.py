@@ -1,0 +1,96 @@
+"""A step-length limit for convergence order 4 (UniPC-3 with its corrector, iPNDM-4), measured on
+the problem suite: for each H in ``--limits`` (``inf``: no limit, the shipped rule) the order rule
+takes q = 4 only on steps h <= H (``order.MAX_STEP[4] = H``), and ``--samplers`` run every cell
+of a half (``bench_suite``'s set-up: each SDE's default grid and ending) scored by RMS. One JSON
+line per (limit, problem, SDE, NFE, sampler) is appended to ``--out`` (rows already there are
+skipped). Report: ``bench_suite_report.choose`` per sampler over the limits (per-budget worst
+ratio to the best peer, ties within 2x by the geometric mean of max(ratio, 0.5)).
+
+    env OMP_NUM_THREADS=1 PYTHONPATH=.:benchmarks python benchmarks/bench_order4_limit.py --half tuning \\
+        --n 1024 --seed 999 --out benchmarks/results/suite/order4_limit_tuning_n1024.jsonl \\
+        --peers benchmarks/results/suite/tuning_n1024_peers.jsonl
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+
+from bench_suite import run_project, setup
+from bench_suite_report import best_peers, choose, geo_mean, load
+from sde_diffusion.analytic import problem_suite
+from sde_diffusion.solvers import order
+
+
+def run(a):
+    out = Path(a.out)
+    done = {(r["limit"], r["problem"], r["sde"], r["nfe"], r["sampler"]) for r in load([out])} \
+        if out.exists() else set()
+    with out.open("a") as fh:
+        for sname in a.sdes.split(","):
+            for prob in problem_suite(a.half):
+                sde, score, x_T, ref = setup(prob, sname, a.n, a.seed, Path(a.cache))
+                for lim in a.limits.split(","):
+                    saved = dict(order.MAX_STEP)
+                    order.MAX_STEP[4] = float(lim)          # "inf": q = 4 on every step
+                    try:
+                        for nfe in map(int, a.nfes.split(",")):
+                            for smp in a.samplers.split(","):
+                                if (lim, prob.name, sname, nfe, smp) in done:
+                                    continue
+                                rms, used, steps, why = run_project(sde, score, x_T, ref, smp, {}, nfe)
+                                fh.write(json.dumps({"limit": lim, "problem": prob.name, "sde": sname,
+                                                     "nfe": nfe, "sampler": smp, "rms": rms,
+                                                     "nfe_used": used, "n": a.n, "seed": a.seed,
+                                                     "error": why}) + "\n")
+                                fh.flush()
+                    finally:
+                        order.MAX_STEP.clear()
+                        order.MAX_STEP.update(saved)
+
+
+def report(records, peer_rows) -> str:
+    best = best_peers(peer_rows)
+    by = defaultdict(lambda: defaultdict(dict))          # sampler -> limit -> {cell: ratio}
+    for r in records:
+        k = (r["problem"], r["sde"], r["nfe"])
+        if r["rms"] is not None and k in best:
+            by[r["sampler"]][r["limit"]][k] = r["rms"] / best[k][0]
+    lines = ["| sampler | limit H | " + " | ".join(f"{s} {n}" for s in ("EDM", "VP") for n in (5, 10, 20, 50))
+             + " | all: geo-mean | chosen |", "|---|---|" + "---|" * 10]
+    for smp, lims in sorted(by.items()):
+        pick = choose(dict(lims), clip=0.5, budget=lambda cell: cell[1:])
+        for lim, rat in lims.items():
+            cells = []
+            for s in ("EDM", "VP"):
+                for n in (5, 10, 20, 50):
+                    v = [x for (p, sd, nn), x in rat.items() if sd == s and nn == n]
+                    cells.append(f"{geo_mean(v):.2f} / {max(v):.1f} / {sum(x <= 1 for x in v)}" if v else "-")
+            lines.append(f"| {smp} | {lim} | " + " | ".join(cells) + f" | {geo_mean(list(rat.values())):.3f} | "
+                         f"{'**yes**' if lim == pick else ''} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--half", default="tuning", choices=("tuning", "validation", "holdout", "fresh"))
+    ap.add_argument("--sdes", default="VP,EDM")
+    ap.add_argument("--nfes", default="5,10,20,50")
+    ap.add_argument("--samplers", default="unipc,ipndm")
+    ap.add_argument("--limits", default="inf,1.5,1.2,1.0,0.8,0.6")
+    ap.add_argument("--n", type=int, default=1024)
+    ap.add_argument("--seed", type=int, default=999)
+    ap.add_argument("--cache", default="outputs/suite_refs")
+    ap.add_argument("--peers", required=True, help="comma-separated peer records of the half")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--report-only", action="store_true")
+    a = ap.parse_args(argv)
+    if not a.report_only:
+        run(a)
+    print(report(load([a.out]), load(a.peers.split(","))))
+
+
+if __name__ == "__main__":
+    main()
