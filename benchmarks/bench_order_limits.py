@@ -40,6 +40,8 @@ def settings(final_steps=(0.0, 0.3, 0.5)):
     out += [(f"order5 shipped final>{f}", 5, {5: 0.4, 6: 0.25}, f) for f in final_steps]
     # section 11h's pick, with the final lowering only on long final steps (section 12)
     out += [(f"order5 H4=0.4 H5=0.4 final>{f}", 5, {5: 0.4, 6: 0.4}, f) for f in (0.1, 0.2, 0.3)]
+    # section 14i's limit for convergence order 4 (UniPC-3 with its corrector) on top of it
+    out.append(("order5 H4=0.4 H5=0.4 final>0.2 Q4=1.5", 5, {4: 1.5, 5: 0.4, 6: 0.4}, 0.2))
     return out
 
 

@@ -36,7 +36,7 @@ def test_mkdocs_build_strict(tmp_path):
     from sde_diffusion.solvers import SAMPLERS
     assert all(f"<code>{name}</code>" in samplers for name in SAMPLERS)
     for name, order in (("dpm_solver2", "2"), ("dpm_solver3", "3"),
-                        ("unipc", r"6 on short steps \(4 on long\)")):
+                        ("unipc", r"6 on short steps \(4 on long, 3 on the longest\)")):
         assert re.search(rf"<td><code>{name}</code></td>\s*<td>{order}</td>", samplers), name
     assert "Migration notes" in (site / "changelog" / "index.html").read_text()
 
@@ -106,7 +106,7 @@ def test_sampler_page_shows_the_order_of_the_default_configuration():
     assert orders["dpm_solver2"] == "2" and orders["dpm_solver3"] == "3"
     assert orders["deis"] == "3" and orders["ipndm_v"] == "4"
     # UniPC-5 with its corrector: p + 1 = 6 where the steps are short (order.MAX_STEP), else
-    # UniPC-3's 4 (measured in test_fewstep.py: 5.5-6.0 and 3.6-3.9)
-    assert orders["unipc"] == "6 on short steps (4 on long)"
+    # UniPC-3's 4 (measured in test_fewstep.py: 5.5-6.0 and 3.6-3.9), UniPC-2's 3 on h > 1.5
+    assert orders["unipc"] == "6 on short steps (4 on long, 3 on the longest)"
     assert orders["ipndm"].startswith("2 ")  # fixed weights, non-uniform default grid
     assert orders["torchsde"] == "0.5" and orders["heun"] == "2" and orders["euler"] == "1"

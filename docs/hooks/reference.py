@@ -104,8 +104,15 @@ def sampler_order(sampler) -> str:
     from sde_diffusion.solvers.order import MAX_STEP
     p = float(sampler.order)
     if sampler.name == "unipc" and sampler.corrector:
+        top = p + 1
         free = min(MAX_STEP) - 1                 # the highest order taken on any step length
-        return f"{p + 1:g} on short steps ({free:g} on long)" if p + 1 > free else f"{p + 1:g}"
+        if top <= free:
+            return f"{top:g}"
+        # the highest order below ``top`` allowed on longer steps than ``top`` is
+        longer = [q for q, h in MAX_STEP.items() if free < q < top and h > MAX_STEP.get(top, 0.0)]
+        if longer:
+            return f"{top:g} on short steps ({max(longer):g} on long, {free:g} on the longest)"
+        return f"{top:g} on short steps ({free:g} on long)"
     if sampler.name == "ipndm" and p > 2:
         return f"2 ({p:g} on a uniform σ grid)"
     return f"{p:g}"
