@@ -41,51 +41,33 @@ def test_the_split_is_the_recorded_one():
     assert sorted(p.name for p in problem_suite("all")) == sorted(TUNING + VALIDATION)
 
 
-def test_the_holdout_set_is_fixed_apart_from_both_halves_and_spans_the_axes():
-    """``HOLDOUT`` (RESULTS 11h): its names are pinned, it shares none with either half, "all"
-    leaves it out, and it covers the suite's axes on its own."""
-    assert [p.name for p in problem_suite("holdout")] == RESERVED == sorted(HOLDOUT)
-    assert not set(RESERVED) & set(TUNING + VALIDATION)
-    assert not set(RESERVED) & {p.name for p in problem_suite("all")}
-    mix = [suite_problem(n).mixture for n in RESERVED]
+# (set, its pinned names, its dict, the sets fixed before it, cond ratio, modes, weight ratio)
+RESERVED_SETS = [
+    ("holdout", RESERVED, HOLDOUT, TUNING + VALIDATION, 499, 50, 9999),                 # RESULTS 11h
+    ("fresh", FRESH_NAMES, FRESH, TUNING + VALIDATION + RESERVED, 999, 100, 999),       # few-step 14
+    ("fresh2", FRESH2_NAMES, FRESH2, TUNING + VALIDATION + RESERVED + FRESH_NAMES,      # few-step 14i
+     999, 100, 999),
+]
+
+
+@pytest.mark.parametrize("half,names,table,earlier,cond,modes,ratio", RESERVED_SETS,
+                         ids=[r[0] for r in RESERVED_SETS])
+def test_each_reserved_set_is_fixed_apart_from_every_other_and_spans_the_axes(
+        half, names, table, earlier, cond, modes, ratio):
+    """``HOLDOUT``, ``FRESH``, ``FRESH2``: the names are pinned, a set shares none with the halves
+    or with any set fixed before it, "all" leaves it out, and on its own it covers the suite's
+    axes: dimension 1 to >= 128, singular and ill-conditioned covariances (eigenvalue ratio >=
+    ``cond``), >= ``modes`` modes, weight ratios >= ``ratio``."""
+    assert [p.name for p in problem_suite(half)] == names == sorted(table)
+    assert not set(names) & set(earlier)
+    assert not set(names) & {p.name for p in problem_suite("all")}
+    mix = [suite_problem(n).mixture for n in names]
     assert min(m.dim for m in mix) == 1 and max(m.dim for m in mix) >= 128
     assert any(not m.is_diagonal and float((m.evals < 1e-12).float().mean()) > 0.9 for m in mix)
-    assert any(not m.is_diagonal and float(m.evals.max() / m.evals.min()) >= 499 for m in mix
+    assert any(not m.is_diagonal and float(m.evals.max() / m.evals.min()) >= cond for m in mix
                if bool((m.evals > 0).all()))
-    assert max(m.num_components for m in mix) >= 50
-    assert max(float(m.weights.max() / m.weights.min()) for m in mix) >= 9999
-
-
-def test_the_fresh_set_is_fixed_apart_from_every_other_set_and_spans_the_axes():
-    """``FRESH`` (RESULTS few-step 14): pinned names, disjoint from both halves and the holdout
-    set, out of "all", and on its own it spans dimension 1..>=128, singular and ill-conditioned
-    covariances, >= 100 modes, weight ratios >= 1000 and an outlier mode."""
-    assert [p.name for p in problem_suite("fresh")] == FRESH_NAMES == sorted(FRESH)
-    assert not set(FRESH_NAMES) & set(TUNING + VALIDATION + RESERVED)
-    assert not set(FRESH_NAMES) & {p.name for p in problem_suite("all")}
-    mix = [suite_problem(n).mixture for n in FRESH_NAMES]
-    assert min(m.dim for m in mix) == 1 and max(m.dim for m in mix) >= 128
-    assert any(not m.is_diagonal and float((m.evals < 1e-12).float().mean()) > 0.9 for m in mix)
-    assert any(not m.is_diagonal and float(m.evals.max() / m.evals.min()) >= 999 for m in mix
-               if bool((m.evals > 0).all()))
-    assert max(m.num_components for m in mix) >= 100
-    assert max(float(m.weights.max() / m.weights.min()) for m in mix) >= 999
-
-
-def test_the_second_fresh_set_is_fixed_apart_from_every_other_set_and_spans_the_axes():
-    """``FRESH2`` (RESULTS few-step 14i): pinned, disjoint from every other set, out of "all",
-    spanning dimension 1..>=128, singular and ill-conditioned covariances, >= 100 modes, weight
-    ratios >= 1000."""
-    assert [p.name for p in problem_suite("fresh2")] == FRESH2_NAMES == sorted(FRESH2)
-    assert not set(FRESH2_NAMES) & set(TUNING + VALIDATION + RESERVED + FRESH_NAMES)
-    assert not set(FRESH2_NAMES) & {p.name for p in problem_suite("all")}
-    mix = [suite_problem(n).mixture for n in FRESH2_NAMES]
-    assert min(m.dim for m in mix) == 1 and max(m.dim for m in mix) >= 128
-    assert any(not m.is_diagonal and float((m.evals < 1e-12).float().mean()) > 0.9 for m in mix)
-    assert any(not m.is_diagonal and float(m.evals.max() / m.evals.min()) >= 999 for m in mix
-               if bool((m.evals > 0).all()))
-    assert max(m.num_components for m in mix) >= 100
-    assert max(float(m.weights.max() / m.weights.min()) for m in mix) >= 999
+    assert max(m.num_components for m in mix) >= modes
+    assert max(float(m.weights.max() / m.weights.min()) for m in mix) >= ratio
 
 
 def test_the_tuning_additions_are_low_rank_and_new():
