@@ -3,8 +3,9 @@ the problem suite: for each H in ``--limits`` (``inf``: no limit, the shipped ru
 takes q = 4 only on steps h <= H (``order.MAX_STEP[4] = H``), and ``--samplers`` run every cell
 of a half (``bench_suite``'s set-up: each SDE's default grid and ending) scored by RMS. One JSON
 line per (limit, problem, SDE, NFE, sampler) is appended to ``--out`` (rows already there are
-skipped). Report: ``bench_suite_report.choose`` per sampler over the limits (per-budget worst
-ratio to the best peer, ties within 2x by the geometric mean of max(ratio, 0.5)).
+skipped). Report: ``bench_suite_report.choose`` over the limits (per-budget worst ratio to the
+best peer, the budgets being SDE x NFE; ties within 2x by the geometric mean of max(ratio, 0.5)),
+per sampler and jointly for all of them (one limit serves every sampler: the shipped choice).
 
     env OMP_NUM_THREADS=1 PYTHONPATH=.:benchmarks python benchmarks/bench_order4_limit.py --half tuning \\
         --n 1024 --seed 999 --out benchmarks/results/suite/order4_limit_tuning_n1024.jsonl \\
@@ -17,6 +18,7 @@ import json
 import math
 from collections import defaultdict
 from pathlib import Path
+from unittest import mock
 
 from bench_suite import run_project, setup
 from bench_suite_report import best_peers, choose, geo_mean, load
@@ -33,9 +35,8 @@ def run(a):
             for prob in problem_suite(a.half):
                 sde, score, x_T, ref = setup(prob, sname, a.n, a.seed, Path(a.cache))
                 for lim in a.limits.split(","):
-                    saved = dict(order.MAX_STEP)
-                    order.MAX_STEP[4] = float(lim)          # "inf": q = 4 on every step
-                    try:
+                    # "inf": q = 4 on every step
+                    with mock.patch.dict(order.MAX_STEP, {4: float(lim)}):
                         for nfe in map(int, a.nfes.split(",")):
                             for smp in a.samplers.split(","):
                                 if (lim, prob.name, sname, nfe, smp) in done:
@@ -46,27 +47,25 @@ def run(a):
                                                      "nfe_used": used, "n": a.n, "seed": a.seed,
                                                      "error": why}) + "\n")
                                 fh.flush()
-                    finally:
-                        order.MAX_STEP.clear()
-                        order.MAX_STEP.update(saved)
 
 
 def report(records, peer_rows) -> str:
     best = best_peers(peer_rows)
-    by = defaultdict(lambda: defaultdict(dict))          # sampler -> limit -> {cell: ratio}
+    by = defaultdict(lambda: defaultdict(dict))    # sampler or "all" -> limit -> {cell: ratio}
     for r in records:
         k = (r["problem"], r["sde"], r["nfe"])
         if r["rms"] is not None and k in best:
-            by[r["sampler"]][r["limit"]][k] = r["rms"] / best[k][0]
+            for group in (r["sampler"], "all"):    # a cell: (sampler, problem, SDE, NFE)
+                by[group][r["limit"]][(r["sampler"],) + k] = r["rms"] / best[k][0]
     lines = ["| sampler | limit H | " + " | ".join(f"{s} {n}" for s in ("EDM", "VP") for n in (5, 10, 20, 50))
              + " | all: geo-mean | chosen |", "|---|---|" + "---|" * 10]
     for smp, lims in sorted(by.items()):
-        pick = choose(dict(lims), clip=0.5, budget=lambda cell: cell[1:])
+        pick = choose(dict(lims), clip=0.5, budget=lambda cell: cell[2:])
         for lim, rat in lims.items():
             cells = []
             for s in ("EDM", "VP"):
                 for n in (5, 10, 20, 50):
-                    v = [x for (p, sd, nn), x in rat.items() if sd == s and nn == n]
+                    v = [x for (_, p, sd, nn), x in rat.items() if sd == s and nn == n]
                     cells.append(f"{geo_mean(v):.2f} / {max(v):.1f} / {sum(x <= 1 for x in v)}" if v else "-")
             lines.append(f"| {smp} | {lim} | " + " | ".join(cells) + f" | {geo_mean(list(rat.values())):.3f} | "
                          f"{'**yes**' if lim == pick else ''} |")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections import defaultdict
 from pathlib import Path
 
@@ -31,7 +32,8 @@ H5 = (0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
 def settings(final_steps=(0.0, 0.3, 0.5)):
     """(name, highest order, MAX_STEP, FINAL_LONG_STEP): order 3 (no limit applies), order 4 for
     each H4, order 5 for each H5 <= H4; every final-step length with section 10's MAX_STEP, and
-    section 12's 0.4 / 0.4 with the lowering only on final steps longer than 0.1 / 0.2 / 0.3."""
+    section 12's 0.4 / 0.4 with the lowering only on final steps longer than 0.1 / 0.2 / 0.3.
+    Settings recorded before section 14i ran with order 4 on every step: MAX_STEP[4] = inf."""
     out = [("order3", 3, {}, 0.0)]
     for h4 in H4:
         out.append((f"order4 H4={h4}", 4, {5: h4}, 0.0))
@@ -41,6 +43,7 @@ def settings(final_steps=(0.0, 0.3, 0.5)):
     # section 11h's pick, with the final lowering only on long final steps (section 12)
     out += [(f"order5 H4=0.4 H5=0.4 final>{f}", 5, {5: 0.4, 6: 0.4}, f) for f in (0.1, 0.2, 0.3)]
     # section 14i's limit for convergence order 4 (UniPC-3 with its corrector) on top of it
+    out = [(name, top, {4: math.inf, **lim}, final) for name, top, lim, final in out]
     out.append(("order5 H4=0.4 H5=0.4 final>0.2 Q4=1.5", 5, {4: 1.5, 5: 0.4, 6: 0.4}, 0.2))
     return out
 

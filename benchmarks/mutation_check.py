@@ -379,10 +379,10 @@ MUTATIONS += [  # round 6: optimize_grid's held-out batch size
 MUTATIONS += [  # round 7: the fresh problem set
     ("problem_suite('fresh') returns the holdout set", "sde_diffusion/analytic/suite.py",
      'reserved = {"holdout": HOLDOUT, "fresh": FRESH,', 'reserved = {"holdout": HOLDOUT, "fresh": HOLDOUT,',
-     ["tests/analytic/test_problem_suite.py", "-k", "fresh"]),
+     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh"]),
     ("problem_suite('fresh2') returns the fresh set", "sde_diffusion/analytic/suite.py",
      '"fresh": FRESH, "fresh2": FRESH2}', '"fresh": FRESH, "fresh2": FRESH}',
-     ["tests/analytic/test_problem_suite.py", "-k", "second_fresh"]),
+     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh2"]),
     ("order rule: the q = 4 step limit never applies", "sde_diffusion/solvers/order.py",
      "while p + gain >= 4 and not h <= MAX_STEP", "while p + gain > 4 and not h <= MAX_STEP",
      ["tests/solvers/test_order_rule.py", "-k", "edm_five"]),

@@ -47,7 +47,7 @@ __all__ = ["MIN_RATIO", "MAX_STEP", "FINAL_LONG_STEP", "step_orders", "check_inc
 MIN_RATIO = 0.3
 MAX_STEP = {4: 1.5, 5: 0.4, 6: 0.4}
 """Longest step h (half log-SNR) on which a step of convergence order q >= 4 is taken (a q
-missing here: 4 on every step, above 4 on none)."""
+missing here is taken on no step; ``math.inf``: on every step)."""
 FINAL_LONG_STEP = 0.2
 """The k-th last step is lowered to order <= k only where it is longer than this."""
 
@@ -72,7 +72,7 @@ def step_orders(lam: Sequence[float], max_order: int, lower_order_final: bool = 
             if not (math.isfinite(gap) and gap >= min_ratio * h):
                 p = k
                 break
-        while p + gain >= 4 and not h <= MAX_STEP.get(p + gain, math.inf if p + gain == 4 else 0.0):
+        while p + gain >= 4 and not h <= MAX_STEP.get(p + gain, 0.0):
             p -= 1
         orders.append(p)
     return orders

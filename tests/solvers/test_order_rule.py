@@ -119,27 +119,24 @@ def test_unipc_3_limit_pays_on_edm_five_steps():
     UniPC-2, orders [1, 2, 2, 2, 1] (without it [1, 2, 3, 2, 1]), and on the tuning cell
     aniso_gauss64 / EDM (64 points; 1024 points: 2.6x) the error falls by >= min(3, measured / 2)
     against the rule without the limit."""
+    from unittest import mock
+
     from sde_diffusion.analytic import suite_problem
     from sde_diffusion.benchmarking.reference import data_end_reference, data_estimate, end_to_end_rms
-    from sde_diffusion.solvers import order
+    from sde_diffusion.solvers import get_sampler, order
     sde, p = EDMSDE(), suite_problem("aniso_gauss64")
     sf = p.mixture.score_fn(sde)
     x = sde.prior_sample((64, p.dim), generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     ref = data_end_reference(sde, sf, x)
-
-    def run():
-        y, info = sample(sde, sf, sampler="unipc", steps=5, x_init=x, progress=False)
-        return end_to_end_rms(data_estimate(sde, y, info.t_end, info.denoised), ref), info
-    from sde_diffusion.solvers import get_sampler
     lam = [-math.log(float(t)) for t in get_sampler("unipc")().make_times(sde, 5, None, None, None)]
-    limited, _ = run()
-    saved = dict(order.MAX_STEP)
-    try:
-        assert step_orders(lam, 5, corrected=True) == [1, 2, 2, 2, 1]
-        order.MAX_STEP[4] = math.inf
-        assert step_orders(lam, 5, corrected=True) == [1, 2, 3, 2, 1]
-        unlimited, _ = run()
-    finally:
-        order.MAX_STEP.clear()
-        order.MAX_STEP.update(saved)
+
+    def run():  # (orders of the 5 steps, end-to-end RMS) under the current order.MAX_STEP
+        y, info = sample(sde, sf, sampler="unipc", steps=5, x_init=x, progress=False)
+        rms = end_to_end_rms(data_estimate(sde, y, info.t_end, info.denoised), ref)
+        return step_orders(lam, 5, corrected=True), rms
+    orders, limited = run()
+    assert orders == [1, 2, 2, 2, 1]
+    with mock.patch.dict(order.MAX_STEP, {4: math.inf}):
+        orders, unlimited = run()
+    assert orders == [1, 2, 3, 2, 1]
     assert limited * min(3.0, MEASURED / 2) <= unlimited, (limited, unlimited)
