@@ -12,7 +12,9 @@ from sde_diffusion.sdes import EDMSDE, VPSDE
 
 SPLIT_TUNING = ["aniso_gauss64", "clusters1d", "diag256", "full32", "full8_cond2000", "grid25",
                 "modes100_2d", "modes50_32d", "modes64_8d", "unequal_2d"]
-ADDED = ["lowrank128_r12", "lowrank32_r4", "lowrank48_floor"]
+ADDED_LOW_RANK = ["lowrank128_r12", "lowrank32_r4", "lowrank48_floor"]
+ADDED_RINGS = ["ring12_sharp", "ring7_sharp"]
+ADDED = ADDED_LOW_RANK + ADDED_RINGS
 TUNING = sorted(SPLIT_TUNING + ADDED)
 VALIDATION = ["lowrank256", "lowrank64", "mix16", "mix16_10", "multiscale_line", "outlier_16d",
               "outlier_1d", "ring8", "ring8_sharp", "two_scales_1d"]
@@ -73,7 +75,7 @@ def test_each_reserved_set_is_fixed_apart_from_every_other_and_spans_the_axes(
 def test_the_tuning_additions_are_low_rank_and_new():
     # what they add to the tuning half: (near-)singular covariances, unlike any split tuning
     # problem, in dimensions and ranks other than the validation half's lowrank64 / lowrank256
-    for name in ADDED:
+    for name in ADDED_LOW_RANK:
         m = suite_problem(name).mixture
         ev = m.evals
         assert float((ev < 1.01e-4).float().mean()) > 0.5, name     # most directions <= 0.01^2
@@ -82,6 +84,30 @@ def test_the_tuning_additions_are_low_rank_and_new():
     assert float(suite_problem("lowrank32_r4").mixture.evals.min()) < 1e-12
     for name in SPLIT_TUNING:
         assert float(suite_problem(name).mixture.evals.min()) > 1e-5, name
+
+
+def _sharp_ring(m):
+    """(modes, radius, std / chord) if m is equal-weight isotropic modes on a circle about 0."""
+    r = m.means.norm(dim=1)
+    if m.dim != 2 or float(r.std()) > 1e-9 * float(r.mean()) or float(m.weights.std()) > 1e-12:
+        return None
+    k = m.means.shape[0]
+    return k, float(r.mean()), float(m.evals.sqrt().max()) / (2 * float(r.mean()) * math.sin(math.pi / k))
+
+
+def test_the_tuning_rings_are_sharp_rings_unlike_every_other_sets():
+    # what they add: sharp rings (mode std < 0.05 of the chord between neighbours); the split's
+    # tuning half has none, and each has a mode count and radius of its own
+    for name in SPLIT_TUNING:
+        assert _sharp_ring(suite_problem(name).mixture) is None, name
+    shapes = {}
+    for name in ADDED_RINGS + ["ring8_sharp"] + [n for n in RESERVED + FRESH_NAMES + FRESH2_NAMES
+                                                 if n.startswith("ring")]:
+        k, radius, rel = _sharp_ring(suite_problem(name).mixture)
+        assert 0.01 < rel < 0.05, name
+        shapes[name] = (k, radius)
+    assert len(set(shapes.values())) == len(shapes)
+    assert len({k for k, _ in shapes.values()}) == len(shapes)      # each its own mode count
 
 
 def test_bad_half_and_bad_name_name_the_choices():
