@@ -215,6 +215,42 @@ def summary(rows):
     return "\n".join(out)
 
 
+def before_after(peer_rows, before_rows, after_rows):
+    """Markdown: the default rows whose RMS differs between two runs of the same cells (a change
+    reported on a set), per (SDE, NFE, sampler) the geometric-mean ratio to the best peer before
+    -> after, cells <= 1x and <= 2x; then per budget that holds a moved row the count of cells
+    whose best default is <= 1.0x, before -> after. Raises unless both runs cover the same rows."""
+    best = best_peers(peer_rows)
+    key = lambda r: (r["problem"], r["sde"], r["nfe"], r["row"])
+    a = {key(r): r["rms"] for r in before_rows if r["kind"] == "project" and is_default_row(r["row"])}
+    b = {key(r): r["rms"] for r in after_rows if r["kind"] == "project" and is_default_row(r["row"])}
+    if a.keys() != b.keys():
+        raise ValueError(f"the two runs cover different rows: {len(a.keys() ^ b.keys())} differ")
+    same = lambda u, v: u == v or (u != u and v != v)
+    moved = defaultdict(list)                      # (sde, nfe, row) -> [(before, after) ratios]
+    for k in sorted(a):
+        if not same(a[k], b[k]) and k[:3] in best:
+            moved[k[1], k[2], k[3]].append((a[k] / best[k[:3]][0], b[k] / best[k[:3]][0]))
+    out = ["| SDE | NFE | sampler | cells | geo-mean ratio before -> after | <= 1x | <= 2x |",
+           "|---|---|---|---|---|---|---|"]
+    for (sde, nfe, row), v in sorted(moved.items()):
+        bf, af = [x for x, _ in v], [y for _, y in v]
+        out.append(f"| {sde} | {nfe} | {row.split('{')[0]} | {len(v)} | {geo_mean(bf):.3f} -> "
+                   f"{geo_mean(af):.3f} | {sum(x <= 1 for x in bf)} -> {sum(x <= 1 for x in af)} | "
+                   f"{sum(x <= 2 for x in bf)} -> {sum(x <= 2 for x in af)} |")
+    allv = [x for v in moved.values() for x in v]
+    if allv:
+        out.append(f"| all moved | | | {len(allv)} | {geo_mean([x for x, _ in allv]):.3f} -> "
+                   f"{geo_mean([y for _, y in allv]):.3f} | | |")
+    out += ["", "| SDE | NFE | best default <= 1.0x: before -> after |", "|---|---|---|"]
+    for sde, nfe in sorted({(s, n) for s, n, _ in moved}):
+        cells = [c for c in best if c[1:] == (sde, nfe)]
+        count = lambda d: sum(min(v for k, v in d.items() if k[:3] == c and v == v) <= best[c][0]
+                              for c in cells)
+        out.append(f"| {sde} | {nfe} | {count(a)} -> {count(b)} of {len(cells)} |")
+    return "\n".join(out)
+
+
 ZERO_FROM = (10, 20, 50)   # candidate step counts from which a run ends with a step onto 0
 
 
@@ -419,6 +455,8 @@ def main(argv=None):
         print(optgrid_summary(load(paths[:1]), paths[1:]))
     elif mode == "optgrid-defaults":              # optgrid-defaults <defaults.jsonl> <optgrid records...>
         print(optgrid_vs_defaults(load(paths[:1]), paths[1:]))
+    elif mode == "before-after":                 # before-after <peers.jsonl> <before.jsonl> <after.jsonl>
+        print(before_after(*(load([p]) for p in paths[:3])))
     elif mode == "families":
         print(families(rows))
     elif mode == "table":
@@ -427,7 +465,7 @@ def main(argv=None):
         print(summary(rows))
     else:
         raise SystemExit(f"unknown mode {mode!r}; valid choices: tune, per-sampler, fixed-peers, optgrid, "
-                         f"optgrid-defaults, families, "
+                         f"optgrid-defaults, before-after, families, "
                          f"table, summary")
 
 

@@ -381,11 +381,24 @@ MUTATIONS += [  # round 7: the fresh problem set
      'reserved = {"holdout": HOLDOUT, "fresh": FRESH,', 'reserved = {"holdout": HOLDOUT, "fresh": HOLDOUT,',
      ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh"]),
     ("problem_suite('fresh2') returns the fresh set", "sde_diffusion/analytic/suite.py",
-     '"fresh": FRESH, "fresh2": FRESH2}', '"fresh": FRESH, "fresh2": FRESH}',
+     '"fresh": FRESH, "fresh2": FRESH2,', '"fresh": FRESH, "fresh2": FRESH,',
      ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh2"]),
     ("order rule: the q = 4 step limit never applies", "sde_diffusion/solvers/order.py",
      "while p + gain >= 4 and not h <= MAX_STEP", "while p + gain > 4 and not h <= MAX_STEP",
      ["tests/solvers/test_order_rule.py", "-k", "edm_five"]),
+]
+
+
+MUTATIONS += [  # round 8: the tuning rings, the q = 4 limit at 0.8, the fresh3 set
+    ("problem_suite('fresh3') returns the fresh2 set", "sde_diffusion/analytic/suite.py",
+     '"fresh3": FRESH3}', '"fresh3": FRESH2}',
+     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh3"]),
+    ("order rule: the q = 4 limit back at h = 1.5", "sde_diffusion/solvers/order.py",
+     "MAX_STEP = {4: 0.8,", "MAX_STEP = {4: 1.5,",
+     ["tests/solvers/test_order_rule.py", "-k", "sharp_ring"]),
+    ("tuning half: the 7-mode ring is a blunt ring", "sde_diffusion/analytic/suite.py",
+     "ring_of_gaussians(7, radius=1.2, std=0.02)", "ring_of_gaussians(7, radius=1.2, std=0.2)",
+     ["tests/analytic/test_problem_suite.py", "-k", "tuning_rings"]),
 ]
 
 

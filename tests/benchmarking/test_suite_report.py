@@ -76,7 +76,7 @@ def test_order_limits_settings_and_report():
     limits = pytest.importorskip("bench_order_limits")
     from sde_diffusion.solvers import order
     settings = limits.settings()
-    assert ("order5 H4=0.4 H5=0.4 final>0.2 Q4=1.5", 5, order.MAX_STEP, order.FINAL_LONG_STEP) in settings
+    assert ("order5 H4=0.4 H5=0.4 final>0.2 Q4=0.8", 5, order.MAX_STEP, order.FINAL_LONG_STEP) in settings
     assert all(lim[6] <= lim[5] for _, top, lim, _ in settings if top == 5)
     peers = [rec("peer:x@0.002", "peer", n, 2.0, sde=s) for s in ("VP", "EDM") for n in (5, 10, 20, 50)]
     rows = [rec("A", "project", n, 1.0 if s == "VP" else 8.0, sde=s)
@@ -143,3 +143,21 @@ def test_optgrid_vs_defaults_per_setting(tmp_path):
     assert cells["val256"] == ["2", "0.632", "2.00", "1", "0.894", "2.00", "1 |"]
     # val1024: 0.5 and 1.05 (not > 1.05x); 1.0 and 1.05
     assert cells["val1024"] == ["2", "0.725", "1.05", "0", "1.025", "1.05", "0 |"]
+
+
+def test_before_after_lists_only_the_moved_rows_and_counts_the_best_default():
+    peers = [rec("peer:x@0.002", "peer", n, 1.0, problem=p) for n in (5, 10) for p in ("p1", "p2")]
+    before = [rec("a{}", "project", 10, 3.0, "p1"), rec("a{}", "project", 10, 1.5, "p2"),
+              rec("b{}", "project", 10, 1.2, "p1"), rec("b{}", "project", 10, 0.9, "p2"),
+              rec("a{}", "project", 5, 0.8, "p1"), rec("a{}", "project", 5, float("nan"), "p2"),
+              rec('a{"order": 2}', "project", 10, 0.1, "p1")]          # a variant: never counted
+    after = [dict(r) for r in before]
+    after[0]["rms"], after[1]["rms"] = 0.75, 3.0                          # a at 10 NFE moves
+    after[5]["rms"] = float("nan")                                        # NaN == NaN: not moved
+    after[6]["rms"] = 0.01
+    out = report.before_after(peers, before, after)
+    assert "| EDM | 10 | a | 2 | 2.121 -> 1.500 | 0 -> 1 | 1 -> 1 |" in out   # sqrt(3 * 1.5), sqrt(.75 * 3)
+    assert out.count("| EDM | 10 | a |") == 1 and "| EDM | 5 | a |" not in out and "| b |" not in out
+    assert "| EDM | 10 | best default" not in out and "| EDM | 10 | 1 -> 2 of 2 |" in out   # p1: 1.2 -> 0.75
+    with pytest.raises(ValueError, match="cover different rows: 1 differ"):
+        report.before_after(peers, before, after[:-2] + after[-1:])
