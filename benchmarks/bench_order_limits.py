@@ -45,8 +45,6 @@ def settings(final_steps=(0.0, 0.3, 0.5)):
     # section 14i's limit for convergence order 4 (UniPC-3 with its corrector) on top of it
     out = [(name, top, {4: math.inf, **lim}, final) for name, top, lim, final in out]
     out.append(("order5 H4=0.4 H5=0.4 final>0.2 Q4=1.5", 5, {4: 1.5, 5: 0.4, 6: 0.4}, 0.2))
-    # section 15a's re-choice of that limit, with the tuning half's sharp rings
-    out.append(("order5 H4=0.4 H5=0.4 final>0.2 Q4=0.8", 5, {4: 0.8, 5: 0.4, 6: 0.4}, 0.2))
     return out
 
 

@@ -389,13 +389,10 @@ MUTATIONS += [  # round 7: the fresh problem set
 ]
 
 
-MUTATIONS += [  # round 8: the tuning rings, the q = 4 limit at 0.8, the fresh3 set
+MUTATIONS += [  # round 8: the tuning rings, the fresh3 set
     ("problem_suite('fresh3') returns the fresh2 set", "sde_diffusion/analytic/suite.py",
      '"fresh3": FRESH3}', '"fresh3": FRESH2}',
      ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh3"]),
-    ("order rule: the q = 4 limit back at h = 1.5", "sde_diffusion/solvers/order.py",
-     "MAX_STEP = {4: 0.8,", "MAX_STEP = {4: 1.5,",
-     ["tests/solvers/test_order_rule.py", "-k", "sharp_ring"]),
     ("tuning half: the 7-mode ring is a blunt ring", "sde_diffusion/analytic/suite.py",
      "ring_of_gaussians(7, radius=1.2, std=0.02)", "ring_of_gaussians(7, radius=1.2, std=0.2)",
      ["tests/analytic/test_problem_suite.py", "-k", "tuning_rings"]),

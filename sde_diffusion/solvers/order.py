@@ -19,16 +19,16 @@ h_i = lambda_{i+1} - lambda_i) step i -> i + 1 uses order
   than the step is unstable (e.g. a last step from lambda = 2 to lambda = 6 after steps of
   0.3), and a node at lambda = -inf (a path with m(T) = 0) carries no slope at all.
 - MAX_STEP: a step whose convergence order q = p_i + c (c = 1 for a corrected step, UniC, else
-  0) is 4 or more is taken only where it is short enough: h <= 0.8 for q = 4 (UniPC-3, iPNDM-4),
+  0) is 4 or more is taken only where it is short enough: h <= 1.5 for q = 4 (UniPC-3, iPNDM-4),
   h <= 0.4 for q = 5 and q = 6.
   A polynomial through q nodes spaced h is accurate only once h is well inside the data's
   time scales; above that the higher order costs (UniPC-5 at 10 NFE: 4.8x UniPC-3's error on
   the tuning half) and below it pays (50 NFE on EDM: 0.3x). The limits were chosen on the
   problem suite's tuning half (``benchmarks/RESULTS.md``, "Few-step defaults on the problem
-  suite", sections 10 and 12). The q = 4 limit was chosen there on 1024 points (section 15a:
-  among 0.6-1.5 and none, jointly for UniPC and iPNDM, on the tuning half with its two sharp
-  rings); it acts only on long steps: UniPC at 5-13 steps on EDM and VP, iPNDM at 7-18 steps on
-  EDM (EDM 10 NFE, tuning half: UniPC's and iPNDM's worst ratio to the best peer 8.0 -> 5.4).
+  suite", sections 10 and 12). The q = 4 limit was chosen there on 1024 points (section 14i:
+  among 0.6-1.5 and none, jointly for UniPC and iPNDM); it acts only on the longest steps, UniPC
+  at 5-7 steps on EDM (5 on VE and sub-VP), where UniPC-3's middle steps become UniPC-2 (EDM 5
+  NFE, tuning half: geometric-mean ratio to the best peer 1.54 -> 1.15, worst 4.4 -> 1.7).
   q <= 3 (DPM-Solver 2M/3M, DEIS) is never limited. ``FINAL_LONG_STEP`` was chosen there
   too: 0.1 and 0.2 tie on every tuning
   cell (5-50 NFE; lowering at every length loses at VP 50 NFE, worst cell 18x against 1.2x,
@@ -45,7 +45,7 @@ from typing import List, Sequence
 __all__ = ["MIN_RATIO", "MAX_STEP", "FINAL_LONG_STEP", "step_orders", "check_increasing"]
 
 MIN_RATIO = 0.3
-MAX_STEP = {4: 0.8, 5: 0.4, 6: 0.4}
+MAX_STEP = {4: 1.5, 5: 0.4, 6: 0.4}
 """Longest step h (half log-SNR) on which a step of convergence order q >= 4 is taken (a q
 missing here is taken on no step; ``math.inf``: on every step)."""
 FINAL_LONG_STEP = 0.2

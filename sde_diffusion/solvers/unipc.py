@@ -16,9 +16,9 @@ NFE is one per step; with it UniPC-p converges at order p + 1 (without it, p).
 (DPM-Solver++ multistep, ``exponential.py``), showing UniC after another multistep predictor.
 The order of each step (UniP-p_i, then UniC-p_i on it) follows the one rule of ``order.py``:
 warm-up, the k-th last step at order <= k where it is long (h > 0.2), no far extrapolation,
-UniPC-4 / UniPC-5 only on steps h <= 0.4 and UniPC-3 only on steps h <= 0.8: the default
-order 5 is UniPC-2 on long steps (EDM grids up to 13 steps, the first steps of VP grids up to
-13), UniPC-3 on medium steps and higher where the steps are short. A start at m(T) = 0
+UniPC-4 / UniPC-5 only on steps h <= 0.4 and UniPC-3 only on steps h <= 1.5: the default
+order 5 is UniPC-2 on the longest steps (5-7-step EDM grids), UniPC-3 on the long steps of
+5-20-step grids and higher where the steps are short. A start at m(T) = 0
 (lambda = -inf) is the limit h -> inf, as in ``exponential.py`` (that step is not corrected:
 B(h) has no finite limit for ``bh1``).
 All weights are host floats computed once per call; a step is one weighted sum

@@ -76,7 +76,7 @@ def test_order_limits_settings_and_report():
     limits = pytest.importorskip("bench_order_limits")
     from sde_diffusion.solvers import order
     settings = limits.settings()
-    assert ("order5 H4=0.4 H5=0.4 final>0.2 Q4=0.8", 5, order.MAX_STEP, order.FINAL_LONG_STEP) in settings
+    assert ("order5 H4=0.4 H5=0.4 final>0.2 Q4=1.5", 5, order.MAX_STEP, order.FINAL_LONG_STEP) in settings
     assert all(lim[6] <= lim[5] for _, top, lim, _ in settings if top == 5)
     peers = [rec("peer:x@0.002", "peer", n, 2.0, sde=s) for s in ("VP", "EDM") for n in (5, 10, 20, 50)]
     rows = [rec("A", "project", n, 1.0 if s == "VP" else 8.0, sde=s)

@@ -46,15 +46,11 @@ KNOWN = {
     ("lowrank64", "VP", "unipc"): _EDGE + "at 40 steps, with order-5 steps up to h = 0.4 "
                                   "(order.MAX_STEP since section 12), one point ends at error "
                                   "1.7, the other 47 at <= 0.0058 (80 steps: 3.5e-4)",
-    ("modes100_2d", "EDM", "unipc"): "pre-asymptotic on 100 sharp modes: at 10 and 20 steps "
-                                     "points end on neighbouring modes (largest errors 0.64 at "
-                                     "10, 1.56 and 1.34 at 20 steps); the q = 4 limit at 0.8 "
-                                     "(few-step 15) took 10 steps from 0.41 to 0.17 and leaves "
-                                     "the 20-step orders as they were (0.30); 40 steps: 0.0021",
-    ("modes100_2d", "EDM", "ipndm"): "as unipc: 10 steps 0.39 -> 0.14 with the q = 4 limit at "
-                                     "0.8, 20 steps 0.30 (points 24 and 0 at errors 1.55, 1.37 on "
-                                     "neighbouring modes), 40 steps 0.19 (one point, 1.29), 80 "
-                                     "steps 0.0012",
+    ("outlier_16d", "EDM", "ipndm"): "pre-asymptotic: fixed-step Adams-Bashforth weights on "
+                                     "the Karras grid's unequal sigma steps; the discretisation "
+                                     "error itself is 0.010 / 0.013 / 0.0027 / 0.00044 at 10 / "
+                                     "20 / 40 / 80 steps (the end floor is 1.4e-5), spread over "
+                                     "the points; ipndm_v (exact weights) falls",
     ("ring12_sharp", "VP", "dpm_solver2"): "cancellation, as ring8_sharp: at 40 steps the run "
                                            "(2.4e-4) is below the exact flow stopped at its end "
                                            "t = 2.5e-4 (3.2e-4 from the data end); at 80 steps "
