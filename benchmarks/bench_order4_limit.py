@@ -21,7 +21,7 @@ from pathlib import Path
 from unittest import mock
 
 from bench_suite import run_project, setup
-from bench_suite_report import best_peers, choose, geo_mean, load
+from bench_suite_report import best_peers, budget_cells, choose, geo_mean, load
 from sde_diffusion.analytic import problem_suite
 from sde_diffusion.solvers import order
 
@@ -62,11 +62,7 @@ def report(records, peer_rows) -> str:
     for smp, lims in sorted(by.items()):
         pick = choose(dict(lims), clip=0.5, budget=lambda cell: cell[2:])
         for lim, rat in lims.items():
-            cells = []
-            for s in ("EDM", "VP"):
-                for n in (5, 10, 20, 50):
-                    v = [x for (_, p, sd, nn), x in rat.items() if sd == s and nn == n]
-                    cells.append(f"{geo_mean(v):.2f} / {max(v):.1f} / {sum(x <= 1 for x in v)}" if v else "-")
+            cells = budget_cells((sd, nn, x) for (_, _, sd, nn), x in rat.items())
             lines.append(f"| {smp} | {lim} | " + " | ".join(cells) + f" | {geo_mean(list(rat.values())):.3f} | "
                          f"{'**yes**' if lim == pick else ''} |")
     return "\n".join(lines)

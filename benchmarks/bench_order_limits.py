@@ -21,7 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from bench_suite import NFES, SDES, run_project, setup
-from bench_suite_report import choose, geo_mean, load, ratios_to_best_peer
+from bench_suite_report import budget_cells, choose, geo_mean, load, ratios_to_best_peer
 from sde_diffusion.analytic import problem_suite
 from sde_diffusion.solvers import order
 
@@ -63,10 +63,7 @@ def report(records, peer_rows):
     lines = ["| setting | " + " | ".join(f"{s} {n}" for s, n in cols) + " | all: geo-mean, worst |",
              "|---|" + "---|" * (len(cols) + 1)]
     for name, rat in sorted(by_setting.items(), key=lambda kv: geo_mean(kv[1].values())):
-        cells = []
-        for s, n in cols:
-            v = [x for (p, sd, nn), x in rat.items() if sd == s and nn == n]
-            cells.append(f"{geo_mean(v):.2f} / {max(v):.1f} / {sum(x <= 1 for x in v)}" if v else "-")
+        cells = budget_cells(((sd, nn, x) for (_, sd, nn), x in rat.items()), SDES, NFES)
         v = list(rat.values())
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {geo_mean(v):.2f}, {max(v):.1f} |")
     return "\n".join(lines)

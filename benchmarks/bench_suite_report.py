@@ -215,6 +215,16 @@ def summary(rows):
     return "\n".join(out)
 
 
+def budget_cells(triples, sdes=("EDM", "VP"), nfes=(5, 10, 20, 50)):
+    """Per budget (SDE x NFE, in that order) of ``(sde, nfe, ratio)`` triples, the table cell
+    "geo-mean / worst / cells <= 1x" ("-" where a budget has none)."""
+    by = defaultdict(list)
+    for sde, nfe, r in triples:
+        by[sde, nfe].append(r)
+    return [f"{geo_mean(v):.2f} / {max(v):.1f} / {sum(x <= 1 for x in v)}" if v else "-"
+            for v in (by[s, n] for s in sdes for n in nfes)]
+
+
 def before_after(peer_rows, before_rows, after_rows):
     """Markdown: the default rows whose RMS differs between two runs of the same cells (a change
     reported on a set), per (SDE, NFE, sampler) the geometric-mean ratio to the best peer before

@@ -161,3 +161,18 @@ def test_before_after_lists_only_the_moved_rows_and_counts_the_best_default():
     assert "| EDM | 10 | best default" not in out and "| EDM | 10 | 1 -> 2 of 2 |" in out   # p1: 1.2 -> 0.75
     with pytest.raises(ValueError, match="cover different rows: 1 differ"):
         report.before_after(peers, before, after[:-2] + after[-1:])
+
+
+def test_order4_limit_report_cells_and_choice():
+    """``bench_order4_limit.report``: per limit the budget cells "geo-mean / worst / <= 1x" of the
+    ratio to the best peer, and the limit section 12's rule picks (here the only one within 2x of
+    the smallest per-budget worst case)."""
+    lim4 = pytest.importorskip("bench_order4_limit")
+    peers = [rec("peer:x@0.002", "peer", 10, 1.0, sde=s) for s in ("EDM", "VP")]
+    row = lambda lim, sde, rms: {"limit": lim, "problem": "p1", "sde": sde, "nfe": 10,
+                                 "sampler": "unipc", "rms": rms}
+    records = [row("inf", "EDM", 4.0), row("inf", "VP", 1.0), row("1.0", "EDM", 1.0), row("1.0", "VP", 1.2)]
+    table = lim4.report(records, peers)
+    assert "| unipc | 1.0 | - | 1.00 / 1.0 / 1 | - | - | - | 1.20 / 1.2 / 0 | - | - | 1.095 | **yes** |" in table
+    assert "| unipc | inf | - | 4.00 / 4.0 / 0 | - | - | - | 1.00 / 1.0 / 1 | - | - | 2.000 |  |" in table
+    assert report.budget_cells([("VP", 5, 0.5), ("VP", 5, 2.0)], ("VP",), (5, 10)) == ["1.00 / 2.0 / 1", "-"]
