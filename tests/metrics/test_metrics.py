@@ -179,6 +179,7 @@ def test_inception_plumbing_with_random_weights(tmp_path):
         feature_network("inceptoin")
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # torch's note on the hostile file
 def test_inception_refuses_a_pickle_with_code(tmp_path):
     import pickle
     from sde_diffusion.models.inception import load_inception
