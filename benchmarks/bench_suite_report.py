@@ -404,6 +404,28 @@ def optgrid_summary(peer_rows, paths):
     return "\n".join(out)
 
 
+def optgrid_pick(peer_rows, rows, names):
+    """optimize_grid run with several samplers (``names``: record rows such as
+    ``optgrid:unipc/val1024``), on the cells every one covers: per row and for the row with the
+    smallest held-out RMS (``made.val_rms``, what a search can see), the geometric-mean and worst
+    ratio of the fresh-noise RMS to the best peer, cells <= 0.5x and <= 1x."""
+    best = best_peers(peer_rows)
+    got = defaultdict(dict)                        # cell -> row -> (rms, held-out rms)
+    for r in rows:
+        k = (r["problem"], r["sde"], r["nfe"])
+        if r["kind"] == "optgrid" and r["row"] in names and k in best:
+            got[k][r["row"]] = (r["rms"], r["made"]["val_rms"])
+    cells = sorted(k for k, v in got.items() if len(v) == len(names))
+    out = ["| optimize_grid | cells | geo-mean | worst | <= 0.5x | <= 1.0x |", "|---|---|---|---|---|---|"]
+    pick = lambda k: min(got[k].values(), key=lambda rv: rv[1])[0]
+    for name, rms in [(n, lambda k, n=n: got[k][n][0]) for n in names] + [("smallest held-out RMS", pick)]:
+        v = [rms(k) / best[k][0] for k in cells]
+        if v:
+            out.append(f"| {name} | {len(v)} | {geo_mean(v):.3f} | {max(v):.2f} | {sum(x <= 0.5 for x in v)} | "
+                       f"{sum(x <= 1.0 for x in v)} |")
+    return "\n".join(out)
+
+
 def optgrid_vs_defaults(default_rows, paths, sampler="unipc"):
     """Per optimize_grid setting (record file and row tag, e.g. ``/val1024``): the geometric-mean
     and worst ratio of its fresh-noise RMS to the same sampler's default run on the same points,
@@ -465,6 +487,9 @@ def main(argv=None):
         print(optgrid_summary(load(paths[:1]), paths[1:]))
     elif mode == "optgrid-defaults":              # optgrid-defaults <defaults.jsonl> <optgrid records...>
         print(optgrid_vs_defaults(load(paths[:1]), paths[1:]))
+    elif mode == "optgrid-pick":                  # optgrid-pick <peers.jsonl> <optgrid records...> --rows=a,b
+        names = next(o.split("=", 1)[1] for o in argv if o.startswith("--rows=")).split(",")
+        print(optgrid_pick(load(paths[:1]), load(paths[1:]), names))
     elif mode == "before-after":                 # before-after <peers.jsonl> <before.jsonl> <after.jsonl>
         print(before_after(*(load([p]) for p in paths[:3])))
     elif mode == "families":
@@ -475,7 +500,7 @@ def main(argv=None):
         print(summary(rows))
     else:
         raise SystemExit(f"unknown mode {mode!r}; valid choices: tune, per-sampler, fixed-peers, optgrid, "
-                         f"optgrid-defaults, before-after, families, "
+                         f"optgrid-defaults, optgrid-pick, before-after, families, "
                          f"table, summary")
 
 

@@ -176,3 +176,16 @@ def test_order4_limit_report_cells_and_choice():
     assert "| unipc | 1.0 | - | 1.00 / 1.0 / 1 | - | - | - | 1.20 / 1.2 / 0 | - | - | 1.095 | **yes** |" in table
     assert "| unipc | inf | - | 4.00 / 4.0 / 0 | - | - | - | 1.00 / 1.0 / 1 | - | - | 2.000 |  |" in table
     assert report.budget_cells([("VP", 5, 0.5), ("VP", 5, 2.0)], ("VP",), (5, 10)) == ["1.00 / 2.0 / 1", "-"]
+
+
+def test_optgrid_pick_takes_the_smaller_held_out_rms_not_the_smaller_score():
+    peers = [rec("peer:x@0.002", "peer", 10, 1.0, problem=p) for p in ("p1", "p2", "p3")]
+    og = lambda name, p, rms, val: {**rec(f"optgrid:{name}/val1024", "optgrid", 10, rms, problem=p),
+                                    "made": {"val_rms": val}}
+    rows = [og("unipc", "p1", 0.4, 0.1), og("ipndm", "p1", 0.2, 0.3),     # held-out picks unipc
+            og("unipc", "p2", 2.0, 0.5), og("ipndm", "p2", 0.8, 0.2),     # held-out picks ipndm
+            og("unipc", "p3", 0.5, 0.1)]                                 # p3: ipndm missing
+    out = report.optgrid_pick(peers, rows, ["optgrid:unipc/val1024", "optgrid:ipndm/val1024"])
+    assert "| optgrid:unipc/val1024 | 2 | 0.894 | 2.00 | 1 | 1 |" in out           # sqrt(0.4 * 2)
+    assert "| optgrid:ipndm/val1024 | 2 | 0.400 | 0.80 | 1 | 2 |" in out
+    assert "| smallest held-out RMS | 2 | 0.566 | 0.80 | 1 | 2 |" in out         # sqrt(0.4 * 0.8)
