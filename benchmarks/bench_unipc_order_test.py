@@ -50,7 +50,8 @@ def candidate_run(test: float, min_step: float):
             final = ctx.s[i + 1] == 0.0
             qs = range(max(1, p - 2), p + 1)
             pred.append(None if final else {q: self._weights(ctx, i, q, False) for q in qs})
-            corr.append(None if final or not self.corrector else {q: self._weights(ctx, i, q, True) for q in qs})
+            corr.append(None if final or not self.corrector
+                        else {q: self._weights(ctx, i, q, True) for q in qs})
         hist, prev = [], None
         for i in ctx.loop(x):
             x0 = ctx.x0(x, i)
@@ -68,7 +69,9 @@ def candidate_run(test: float, min_step: float):
             P = {q: unipc._weighted(wx, x, w, hist[:len(w)]) for q, (wx, w) in pred[i].items()}
             choice = torch.full((x.shape[0],), p, dtype=torch.long)
             if p >= 3 and math.isfinite(test) and h > min_step:
-                far = (P[p] - P[p - 1]).flatten(1).norm(dim=1) >= test * (P[p - 1] - P[p - 2]).flatten(1).norm(dim=1)
+                top = (P[p] - P[p - 1]).flatten(1).norm(dim=1)
+                below = (P[p - 1] - P[p - 2]).flatten(1).norm(dim=1)
+                far = top >= test * below
                 choice = torch.where(far, p - 1, p)
             prev = None if corr[i] is None else (x, corr[i], choice)
             x = ctx.finish_step(_pick(choice, {q: P[q] for q in set(choice.tolist())}), i + 1)
@@ -86,8 +89,9 @@ def run(a):
                     with mock.patch.object(unipc.UniPCSampler, "run", candidate_run(c, a.min_step)):
                         for nfe in map(int, a.nfes.split(",")):
                             rms = run_project(sde, score, x_T, ref, "unipc", {}, nfe)[0]
-                            fh.write(json.dumps({"test": c, "min_step": a.min_step, "row": "unipc{}", "problem": prob.name,
-                                                 "sde": sname, "nfe": nfe, "rms": rms}) + "\n")
+                            fh.write(json.dumps({"test": c, "min_step": a.min_step, "row": "unipc{}",
+                                                 "problem": prob.name, "sde": sname, "nfe": nfe,
+                                                 "rms": rms}) + "\n")
                             fh.flush()
 
 
@@ -101,7 +105,8 @@ def report(records, shipped, peer_rows) -> str:
             by["inf"][r["problem"], r["sde"], r["nfe"]] = r["rms"]
     for r in records:
         by[f"{r['test']:g}"][r["problem"], r["sde"], r["nfe"]] = r["rms"]
-    rat = {c: {k: v / best[k][0] for k, v in rows.items() if k in best and v is not None} for c, rows in by.items()}
+    rat = {c: {k: v / best[k][0] for k, v in rows.items() if k in best and v is not None}
+           for c, rows in by.items()}
     full = max(len(v) for v in rat.values())
     rat = {c: v for c, v in rat.items() if len(v) == full}
     pick = choose(rat, clip=0.5, budget=lambda cell: cell[1:])
@@ -110,7 +115,8 @@ def report(records, shipped, peer_rows) -> str:
     for c, v in rat.items():
         clipped = math.exp(sum(math.log(max(x, 0.5)) for x in v.values()) / len(v))
         lines.append(f"| {c} | " + " | ".join(budget_cells((sd, n, x) for (_, sd, n), x in v.items()))
-                     + f" | {geo_mean(list(v.values())):.3f} | {clipped:.4f} | {sum(x <= 1 for x in v.values())} | "
+                     + f" | {geo_mean(list(v.values())):.3f} | {clipped:.4f} | "
+                     + f"{sum(x <= 1 for x in v.values())} | "
                      + ("**yes**" if c == pick else "") + " |")
     return "\n".join(lines)
 
