@@ -221,7 +221,7 @@ def main(argv=None):
     ap.add_argument("--n-val", type=int, default=0,
                     help="optgrid: held-out batch of this size (seed + 200) instead of half of "
                          "the calibration batch")
-    ap.add_argument("--half", default="tuning", choices=("tuning", "validation", "all", "holdout", "fresh", "fresh2", "fresh3"))
+    ap.add_argument("--half", default="tuning", choices=("tuning", "validation", "all", "holdout", "fresh", "fresh2", "fresh3", "fresh4"))
     ap.add_argument("--problems", default=None, help="comma-separated subset of the half")
     ap.add_argument("--sdes", default="VP,EDM")
     ap.add_argument("--nfes", default=",".join(map(str, NFES)))

@@ -97,7 +97,7 @@ def split(problem, sname, samplers, n=48):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--half", default="all", choices=("tuning", "validation", "all", "holdout", "fresh", "fresh2", "fresh3"))
+    ap.add_argument("--half", default="all", choices=("tuning", "validation", "all", "holdout", "fresh", "fresh2", "fresh3", "fresh4"))
     ap.add_argument("--problems", default=None)
     ap.add_argument("--sdes", default="VP,EDM")
     ap.add_argument("--samplers", default=None)
