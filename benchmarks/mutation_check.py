@@ -396,6 +396,15 @@ MUTATIONS += [  # round 8: the tuning rings, the fresh3 set
     ("tuning half: the 7-mode ring is a blunt ring", "sde_diffusion/analytic/suite.py",
      "ring_of_gaussians(7, radius=1.2, std=0.02)", "ring_of_gaussians(7, radius=1.2, std=0.2)",
      ["tests/analytic/test_problem_suite.py", "-k", "tuning_rings"]),
+    ("problem_suite('fresh4') returns the fresh3 set", "sde_diffusion/analytic/suite.py",
+     '"fresh4": FRESH4}', '"fresh4": FRESH3}',
+     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh4"]),
+    ("optimize_grid over samplers keeps the larger held-out RMS", "sde_diffusion/solvers/optimized_grid.py",
+     'best = min(grids, key=lambda g: g.made["val_rms"])', 'best = max(grids, key=lambda g: g.made["val_rms"])',
+     ["tests/solvers/test_optimize_grid.py", "-k", "several_samplers_keep"]),
+    ("optimize_grid over samplers: each search draws its own held-out batch", "sde_diffusion/solvers/optimized_grid.py",
+     "            and x_calib.ndim >= 2 and int(n_val) > 0:", "            and x_calib.ndim >= 2 and int(n_val) < 0:",
+     ["tests/solvers/test_optimize_grid.py", "-k", "several_samplers_keep"]),
 ]
 
 

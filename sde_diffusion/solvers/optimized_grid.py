@@ -49,7 +49,7 @@ import os
 import stat
 import tempfile
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -195,9 +195,11 @@ def _split(x_calib: torch.Tensor, x_val: Optional[torch.Tensor], val_fraction: f
     return x_calib[n_val:], x_calib[:n_val]
 
 
-def optimize_grid(sde, score_fn, sampler: str, steps: int, x_calib: torch.Tensor, *,
+def optimize_grid(sde, score_fn, sampler: Union[str, Sequence[str]], steps: int,
+                  x_calib: torch.Tensor, *,
                   sampler_options: Optional[Dict[str, Any]] = None,
-                  candidates: Optional[Sequence[Dict[str, Any]]] = None,
+                  candidates: Optional[Union[Sequence[Dict[str, Any]],
+                                             Dict[str, Sequence[Dict[str, Any]]]]] = None,
                   x_val: Optional[torch.Tensor] = None, n_val: int = 1024,
                   generator: Optional[torch.Generator] = None, val_fraction: float = 0.5,
                   t_end: Optional[float] = None, t_start: Optional[float] = None,
@@ -211,16 +213,30 @@ def optimize_grid(sde, score_fn, sampler: str, steps: int, x_calib: torch.Tensor
             validation batch comes from them. x_val: (M, ...) held-out prior samples; default
             ``n_val`` fresh prior samples at T from ``generator`` (seed 0 when None); with
             ``n_val=0`` or a ``t_start`` before T, a ``val_fraction`` of ``x_calib`` is held out.
+        sampler: a name, or several (e.g. ``("unipc", "ipndm")``): one search each on the same
+            calibration and held-out batches, and the grid with the smaller held-out RMS is
+            returned (``made["val_rms_by_sampler"]``; ``made["nfe"]`` counts every search).
         sampler_options: constructor options; ``candidates``: a list of option sets to choose
-            from (default: just ``sampler_options``); ``"final_zero": True`` in a set makes its
-            grid end with a step onto t = 0 (sigma = 0) after steps - 1 searched steps, for a
-            sampler that ``lands_on_zero`` (the returned ``sampler_options`` omit the flag).
+            from (default: just ``sampler_options``), or with several samplers a dict sampler ->
+            list (a sampler missing from it searches with its own defaults); ``"final_zero":
+            True`` in a set makes its grid end with a step onto t = 0 (sigma = 0) after steps - 1
+            searched steps, for a sampler that ``lands_on_zero`` (the returned
+            ``sampler_options`` omit the flag).
         max_evals: sampler runs on the calibration part, over all starts.
         starts: how many of the best (options, named grid) pairs to start a search from.
         patience: iterations without a validation improvement before a search stops.
     Returns:
         :class:`OptimizedGrid`; ``made`` holds the cost in NFE and the validation gain.
     """
+    if not isinstance(sampler, str):
+        return _over_samplers(sde, score_fn, sampler, steps, x_calib, sampler_options=sampler_options,
+                              candidates=candidates, x_val=x_val, n_val=n_val, generator=generator,
+                              val_fraction=val_fraction, t_end=t_end, t_start=t_start,
+                              reference=reference, max_evals=max_evals, starts=starts,
+                              patience=patience, name=name)
+    if isinstance(candidates, dict):
+        raise ValueError(f"candidates as a dict (sampler -> option sets) needs several samplers; "
+                         f"for sampler {sampler!r} pass a list of option sets")
     from scipy.optimize import minimize
 
     from .base import _build, as_steps, sample
@@ -349,6 +365,35 @@ def optimize_grid(sde, score_fn, sampler: str, steps: int, x_calib: torch.Tensor
                          times=best["times"].tolist(), sde=repr(sde), sampler=sampler, steps=steps,
                          sampler_options={k: v for k, v in opts.items() if k != "final_zero"},
                          made=made)
+
+
+def _over_samplers(sde, score_fn, samplers, steps, x_calib, *, sampler_options, candidates, x_val,
+                   n_val, generator, t_start, **kw) -> OptimizedGrid:
+    """``optimize_grid`` for each of several samplers on one held-out batch; the grid with the
+    smallest held-out RMS, its ``made`` holding every search's held-out RMS and their summed NFE."""
+    names = list(samplers)
+    if not names or not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
+        raise ValueError(f"sampler must be a name or a sequence of distinct names, got {samplers!r}")
+    if sampler_options is not None:
+        raise ValueError("with several samplers, give their options as candidates={sampler: "
+                         "[option sets]}, not sampler_options")
+    per = candidates if candidates is not None else {}
+    if not isinstance(per, dict) or set(per) - set(names):
+        raise ValueError(f"with several samplers, candidates must be a dict keyed by some of "
+                         f"{names}, got {candidates!r}")
+    if x_val is None and (t_start is None or float(t_start) >= sde.T) and torch.is_tensor(x_calib) \
+            and x_calib.ndim >= 2 and int(n_val) > 0:      # one held-out batch for every search
+        n_val = as_int(n_val, "n_val", minimum=0,
+                       maximum=LIMITS.max_elements // max(1, x_calib[0].numel()))
+        x_val = sde.prior_sample((n_val,) + tuple(x_calib.shape[1:]), dtype=x_calib.dtype,
+                                 device=x_calib.device,
+                                 generator=generator or torch.Generator().manual_seed(0))
+    grids = [optimize_grid(sde, score_fn, n, steps, x_calib, candidates=per.get(n), x_val=x_val,
+                           n_val=n_val, generator=generator, t_start=t_start, **kw) for n in names]
+    best = min(grids, key=lambda g: g.made["val_rms"])
+    best.made = {**best.made, "nfe": sum(g.made["nfe"] for g in grids),
+                 "val_rms_by_sampler": {g.sampler: g.made["val_rms"] for g in grids}}
+    return best
 
 
 def ays_gaussian_grid(sde, steps: int, data_std: float, t_end: Optional[float] = None,
