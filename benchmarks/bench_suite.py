@@ -192,7 +192,9 @@ def opt_rows(sde, score, x_T, ref, problem, nfe, a):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         uc = unipc_candidates(a.cand_orders, a.zero_candidates)
-        g = optimize_grid(sde, c, name if len(names) == 1 else tuple(names), steps, xc, x_val=xv,
+        per_steps = {n: steps_for_nfe({"name": n}, nfe, sde, tuple(x_T.shape[1:])) for n in names}
+        g = optimize_grid(sde, c, name if len(names) == 1 else tuple(names),
+                          steps if len(names) == 1 else per_steps, xc, x_val=xv,
                           max_evals=a.max_evals, starts=a.starts,
                           candidates=(uc if name == "unipc" else None) if len(names) == 1
                           else ({"unipc": uc} if "unipc" in names else None))
@@ -209,7 +211,7 @@ def opt_rows(sde, score, x_T, ref, problem, nfe, a):
                                        "optimised", "options", "val_rms_by_sampler") if k in g.made}
         made = {**made, "sampler": g.sampler} if kind == "optgrid" else {}
         out.append((f"{kind}:{a.opt_sampler if kind == 'optgrid' else name}", kind, err,
-                    int(info.nfe), steps, made))
+                    int(info.nfe), g.steps if kind == "optgrid" else steps, made))
     return out
 
 

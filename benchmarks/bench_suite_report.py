@@ -404,25 +404,37 @@ def optgrid_summary(peer_rows, paths):
     return "\n".join(out)
 
 
-def optgrid_pick(peer_rows, rows, names):
+def optgrid_pick(peer_rows, rows, names, default_rows=None):
     """optimize_grid run with several samplers (``names``: record rows such as
     ``optgrid:unipc/val1024``), on the cells every one covers: per row and for the row with the
     smallest held-out RMS (``made.val_rms``, what a search can see), the geometric-mean and worst
-    ratio of the fresh-noise RMS to the best peer, cells <= 0.5x and <= 1x."""
+    ratio of the fresh-noise RMS to the best peer, cells <= 0.5x and <= 1x; with
+    ``default_rows``, also the geometric-mean and worst ratio to the cell's best default."""
     best = best_peers(peer_rows)
+    bdef = defaultdict(lambda: math.inf)
+    for r in default_rows or []:
+        if r["kind"] == "project" and is_default_row(r["row"]):
+            k = (r["problem"], r["sde"], r["nfe"])
+            bdef[k] = min(bdef[k], r["rms"])
     got = defaultdict(dict)                        # cell -> row -> (rms, held-out rms)
     for r in rows:
         k = (r["problem"], r["sde"], r["nfe"])
         if r["kind"] == "optgrid" and r["row"] in names and k in best:
             got[k][r["row"]] = (r["rms"], r["made"]["val_rms"])
     cells = sorted(k for k, v in got.items() if len(v) == len(names))
-    out = ["| optimize_grid | cells | geo-mean | worst | <= 0.5x | <= 1.0x |", "|---|---|---|---|---|---|"]
+    out = ["| optimize_grid | cells | geo-mean | worst | <= 0.5x | <= 1.0x |"
+           + (" vs best default: geo-mean | worst |" if default_rows else ""),
+           "|---|---|---|---|---|---|" + ("---|---|" if default_rows else "")]
     pick = lambda k: min(got[k].values(), key=lambda rv: rv[1])[0]
     for name, rms in [(n, lambda k, n=n: got[k][n][0]) for n in names] + [("smallest held-out RMS", pick)]:
         v = [rms(k) / best[k][0] for k in cells]
         if v:
-            out.append(f"| {name} | {len(v)} | {geo_mean(v):.3f} | {max(v):.2f} | {sum(x <= 0.5 for x in v)} | "
-                       f"{sum(x <= 1.0 for x in v)} |")
+            line = (f"| {name} | {len(v)} | {geo_mean(v):.3f} | {max(v):.2f} | {sum(x <= 0.5 for x in v)} | "
+                    f"{sum(x <= 1.0 for x in v)} |")
+            if default_rows:
+                d = [rms(k) / bdef[k] for k in cells]
+                line += f" {geo_mean(d):.3f} | {max(d):.2f} |"
+            out.append(line)
     return "\n".join(out)
 
 
@@ -489,7 +501,8 @@ def main(argv=None):
         print(optgrid_vs_defaults(load(paths[:1]), paths[1:]))
     elif mode == "optgrid-pick":                  # optgrid-pick <peers.jsonl> <optgrid records...> --rows=a,b
         names = next(o.split("=", 1)[1] for o in argv if o.startswith("--rows=")).split(",")
-        print(optgrid_pick(load(paths[:1]), load(paths[1:]), names))
+        dflt = next((o.split("=", 1)[1] for o in argv if o.startswith("--defaults=")), None)
+        print(optgrid_pick(load(paths[:1]), load(paths[1:]), names, load([dflt]) if dflt else None))
     elif mode == "before-after":                 # before-after <peers.jsonl> <before.jsonl> <after.jsonl>
         print(before_after(*(load([p]) for p in paths[:3])))
     elif mode == "families":

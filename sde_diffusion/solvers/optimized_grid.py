@@ -195,7 +195,8 @@ def _split(x_calib: torch.Tensor, x_val: Optional[torch.Tensor], val_fraction: f
     return x_calib[n_val:], x_calib[:n_val]
 
 
-def optimize_grid(sde, score_fn, sampler: Union[str, Sequence[str]], steps: int,
+def optimize_grid(sde, score_fn, sampler: Union[str, Sequence[str]],
+                  steps: Union[int, Dict[str, int]],
                   x_calib: torch.Tensor, *,
                   sampler_options: Optional[Dict[str, Any]] = None,
                   candidates: Optional[Union[Sequence[Dict[str, Any]],
@@ -216,6 +217,8 @@ def optimize_grid(sde, score_fn, sampler: Union[str, Sequence[str]], steps: int,
         sampler: a name, or several (e.g. ``("unipc", "ipndm")``): one search each on the same
             calibration and held-out batches, and the grid with the smaller held-out RMS is
             returned (``made["val_rms_by_sampler"]``; ``made["nfe"]`` counts every search).
+        steps: the step count; with several samplers also a dict sampler -> steps (one NFE
+            budget can mean different step counts, e.g. iPNDM's last step onto sigma = 0 is free).
         sampler_options: constructor options; ``candidates``: a list of option sets to choose
             from (default: just ``sampler_options``), or with several samplers a dict sampler ->
             list (a sampler missing from it searches with its own defaults); ``"final_zero":
@@ -234,9 +237,9 @@ def optimize_grid(sde, score_fn, sampler: Union[str, Sequence[str]], steps: int,
                               val_fraction=val_fraction, t_end=t_end, t_start=t_start,
                               reference=reference, max_evals=max_evals, starts=starts,
                               patience=patience, name=name)
-    if isinstance(candidates, dict):
-        raise ValueError(f"candidates as a dict (sampler -> option sets) needs several samplers; "
-                         f"for sampler {sampler!r} pass a list of option sets")
+    if isinstance(candidates, dict) or isinstance(steps, dict):
+        raise ValueError(f"candidates or steps as a dict (keyed by sampler) need several "
+                         f"samplers; for sampler {sampler!r} pass a list of option sets and an int")
     from scipy.optimize import minimize
 
     from .base import _build, as_steps, sample
@@ -381,6 +384,10 @@ def _over_samplers(sde, score_fn, samplers, steps, x_calib, *, sampler_options, 
     if not isinstance(per, dict) or set(per) - set(names):
         raise ValueError(f"with several samplers, candidates must be a dict keyed by some of "
                          f"{names}, got {candidates!r}")
+    steps_of = steps if isinstance(steps, dict) else {n: steps for n in names}
+    if set(steps_of) != set(names):
+        raise ValueError(f"steps as a dict must give every sampler of {names} its step count, "
+                         f"got {steps!r}")
     if x_val is None and (t_start is None or float(t_start) >= sde.T) and torch.is_tensor(x_calib) \
             and x_calib.ndim >= 2 and int(n_val) > 0:      # one held-out batch for every search
         n_val = as_int(n_val, "n_val", minimum=0,
@@ -388,7 +395,7 @@ def _over_samplers(sde, score_fn, samplers, steps, x_calib, *, sampler_options, 
         x_val = sde.prior_sample((n_val,) + tuple(x_calib.shape[1:]), dtype=x_calib.dtype,
                                  device=x_calib.device,
                                  generator=generator or torch.Generator().manual_seed(0))
-    grids = [optimize_grid(sde, score_fn, n, steps, x_calib, candidates=per.get(n), x_val=x_val,
+    grids = [optimize_grid(sde, score_fn, n, steps_of[n], x_calib, candidates=per.get(n), x_val=x_val,
                            n_val=n_val, generator=generator, t_start=t_start, **kw) for n in names]
     best = min(grids, key=lambda g: g.made["val_rms"])
     best.made = {**best.made, "nfe": sum(g.made["nfe"] for g in grids),

@@ -189,3 +189,7 @@ def test_optgrid_pick_takes_the_smaller_held_out_rms_not_the_smaller_score():
     assert "| optgrid:unipc/val1024 | 2 | 0.894 | 2.00 | 1 | 1 |" in out           # sqrt(0.4 * 2)
     assert "| optgrid:ipndm/val1024 | 2 | 0.400 | 0.80 | 1 | 2 |" in out
     assert "| smallest held-out RMS | 2 | 0.566 | 0.80 | 1 | 2 |" in out         # sqrt(0.4 * 0.8)
+    defaults = [rec("a{}", "project", 10, 0.5, "p1"), rec("b{}", "project", 10, 0.2, "p1"),
+                rec("a{}", "project", 10, 1.6, "p2"), rec('a{"order": 2}', "project", 10, 0.01, "p2")]
+    out = report.optgrid_pick(peers, rows, ["optgrid:unipc/val1024", "optgrid:ipndm/val1024"], defaults)
+    assert "| smallest held-out RMS | 2 | 0.566 | 0.80 | 1 | 2 | 1.000 | 2.00 |" in out   # 0.4/0.2, 0.8/1.6

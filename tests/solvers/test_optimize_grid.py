@@ -161,18 +161,21 @@ def test_a_candidate_may_end_with_a_step_onto_sigma_zero():
 
 def test_several_samplers_keep_the_smaller_held_out_rms_of_their_own_searches():
     """``sampler=("unipc", "ipndm")`` is one search per sampler on the same held-out batch (the
-    default one: 1024 at seed 0, or from ``generator``), returning the grid of the search with
-    the smaller held-out RMS, bit for bit, with every search's held-out RMS and the summed NFE."""
+    default one: 1024 at seed 0, or from ``generator``), each at its own step count when
+    ``steps`` is a dict, returning the grid of the search with the smaller held-out RMS, bit for
+    bit, with every search's held-out RMS and the summed NFE."""
     sde, gm = EDMSDE(), ring_of_gaussians(7, radius=1.2, std=0.02)
     sf, xc = gm.score_fn(sde), _prior(sde, 32, 2, 5)
     kw = dict(max_evals=20, patience=3, n_val=64)
     cands = {"unipc": [{"order": 2}, {"order": 3}]}
-    for gen in (None, 11):
+    for gen, steps in ((None, 6), (11, {"unipc": 6, "ipndm": 7})):
         g_of = lambda: None if gen is None else torch.Generator().manual_seed(gen)
-        alone = {"unipc": optimize_grid(sde, sf, "unipc", 6, xc, candidates=cands["unipc"],
+        n_of = steps if isinstance(steps, dict) else {"unipc": steps, "ipndm": steps}
+        alone = {"unipc": optimize_grid(sde, sf, "unipc", n_of["unipc"], xc, candidates=cands["unipc"],
                                         generator=g_of(), **kw),
-                 "ipndm": optimize_grid(sde, sf, "ipndm", 6, xc, generator=g_of(), **kw)}
-        both = optimize_grid(sde, sf, ("unipc", "ipndm"), 6, xc, candidates=cands, generator=g_of(), **kw)
+                 "ipndm": optimize_grid(sde, sf, "ipndm", n_of["ipndm"], xc, generator=g_of(), **kw)}
+        both = optimize_grid(sde, sf, ("unipc", "ipndm"), steps, xc, candidates=cands, generator=g_of(),
+                             **kw)
         win = min(alone.values(), key=lambda g: g.made["val_rms"])
         assert both.sampler == win.sampler and both.times == win.times
         assert both.sampler_options == win.sampler_options
@@ -187,9 +190,11 @@ def test_several_samplers_keep_the_smaller_held_out_rms_of_their_own_searches():
     (("unipc", "ipndm"), {"sampler_options": {"order": 2}}, "not sampler_options"),
     (("unipc", "ipndm"), {"candidates": {"deis": [{}]}}, r"dict keyed by some of \['unipc', 'ipndm'\]"),
     (("unipc", "ipndm"), {"candidates": [{"order": 2}]}, "must be a dict"),
-    ("unipc", {"candidates": {"unipc": [{}]}}, "needs several samplers"),
+    ("unipc", {"candidates": {"unipc": [{}]}}, "need several samplers"),
+    (("unipc", "ipndm"), {"steps": {"unipc": 3}}, r"give every sampler of \['unipc', 'ipndm'\]"),
+    ("unipc", {"steps": {"unipc": 3}}, "need several samplers"),
 ])
 def test_several_samplers_bad_arguments_name_the_fix(sampler, kw, match):
-    sde = VPSDE()
+    sde, steps = VPSDE(), kw.pop("steps", 3)
     with pytest.raises(ValueError, match=match):
-        optimize_grid(sde, ring_of_gaussians().score_fn(sde), sampler, 3, _prior(sde, 8, 2, 0), **kw)
+        optimize_grid(sde, ring_of_gaussians().score_fn(sde), sampler, steps, _prior(sde, 8, 2, 0), **kw)
