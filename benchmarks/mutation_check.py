@@ -391,7 +391,7 @@ MUTATIONS += [  # round 7: the fresh problem set
 
 MUTATIONS += [  # round 8: the tuning rings, the fresh3 set
     ("problem_suite('fresh3') returns the fresh2 set", "sde_diffusion/analytic/suite.py",
-     '"fresh3": FRESH3}', '"fresh3": FRESH2}',
+     '"fresh3": FRESH3,', '"fresh3": FRESH2,',
      ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh3"]),
     ("tuning half: the 7-mode ring is a blunt ring", "sde_diffusion/analytic/suite.py",
      "ring_of_gaussians(7, radius=1.2, std=0.02)", "ring_of_gaussians(7, radius=1.2, std=0.2)",
