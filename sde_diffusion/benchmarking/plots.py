@@ -72,6 +72,9 @@ def plot_metric(rows: Sequence[Mapping], metric: str, axis: str, path: Path,
             if math.isfinite(f.half_width):
                 ax.axhspan(max(f.mean - f.half_width, f.mean * 0.05), f.mean + f.half_width,
                            color="0.6", alpha=0.25, lw=0)
+        x_lo, x_hi = ax.dataLim.intervalx
+        if 0 < x_lo == x_hi:                  # one budget: widen it, a log axis needs a range
+            ax.set_xlim(x_lo / 1.5, x_hi * 1.5)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0), numticks=8))
