@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 from sde_diffusion.analytic import problem_suite
+from sde_diffusion.analytic.suite import SUITE_HALVES
 from sde_diffusion.benchmarking.budget import steps_for_nfe
 from sde_diffusion.benchmarking.reference import data_end_reference, data_estimate, end_to_end_rms
 from sde_diffusion.sdes import EDMSDE, VPSDE
@@ -179,8 +180,9 @@ def opt_rows(sde, score, x_T, ref, problem, nfe, a):
     from sde_diffusion.solvers import optimize_grid
     from sde_diffusion.solvers.optimized_grid import ays_gaussian_grid, gits_grid
     names = a.opt_sampler.split(",")
-    name = names[0]
-    steps = steps_for_nfe({"name": name}, nfe, sde, tuple(x_T.shape[1:]))
+    name, several = names[0], len(names) > 1
+    per_steps = {n: steps_for_nfe({"name": n}, nfe, sde, tuple(x_T.shape[1:])) for n in names}
+    steps = per_steps[name]
     xc = sde.prior_sample((a.n_calib, problem.dim),
                           generator=torch.Generator().manual_seed(a.seed + 100), dtype=torch.float64)
     xv = None
@@ -191,13 +193,10 @@ def opt_rows(sde, score, x_T, ref, problem, nfe, a):
     c = Counted(score)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        uc = unipc_candidates(a.cand_orders, a.zero_candidates)
-        per_steps = {n: steps_for_nfe({"name": n}, nfe, sde, tuple(x_T.shape[1:])) for n in names}
-        g = optimize_grid(sde, c, name if len(names) == 1 else tuple(names),
-                          steps if len(names) == 1 else per_steps, xc, x_val=xv,
-                          max_evals=a.max_evals, starts=a.starts,
-                          candidates=(uc if name == "unipc" else None) if len(names) == 1
-                          else ({"unipc": uc} if "unipc" in names else None))
+        cands = {"unipc": unipc_candidates(a.cand_orders, a.zero_candidates)} if "unipc" in names else {}
+        g = optimize_grid(sde, c, tuple(names) if several else name, per_steps if several else steps,
+                          xc, x_val=xv, max_evals=a.max_evals, starts=a.starts,
+                          candidates=cands if several else cands.get(name))
         data_std = math.sqrt(problem.mixture.covariance_trace() / problem.dim)
         grids = {"optgrid": (torch.tensor(g.times, dtype=torch.float64), g.sampler_options),
                  "ays": (ays_gaussian_grid(sde, steps, data_std), {}),
@@ -207,9 +206,9 @@ def opt_rows(sde, score, x_T, ref, problem, nfe, a):
         smp = g.sampler if kind == "optgrid" else name
         x, info = sample(sde, score, sampler=smp, x_init=x_T, grid=times, progress=False, **opts)
         err = end_to_end_rms(data_estimate(sde, x, float(info.t_end), bool(info.denoised)), ref)
-        made = {k: g.made[k] for k in ("nfe", "val_gain", "val_rms", "rms", "start_grid",
-                                       "optimised", "options", "val_rms_by_sampler") if k in g.made}
-        made = {**made, "sampler": g.sampler} if kind == "optgrid" else {}
+        made = {**{k: g.made[k] for k in ("nfe", "val_gain", "val_rms", "rms", "start_grid", "optimised",
+                                          "options", "val_rms_by_sampler") if k in g.made},
+                "sampler": g.sampler} if kind == "optgrid" else {}
         out.append((f"{kind}:{a.opt_sampler if kind == 'optgrid' else name}", kind, err,
                     int(info.nfe), g.steps if kind == "optgrid" else steps, made))
     return out
@@ -231,7 +230,7 @@ def main(argv=None):
     ap.add_argument("--n-val", type=int, default=0,
                     help="optgrid: held-out batch of this size (seed + 200) instead of half of "
                          "the calibration batch")
-    ap.add_argument("--half", default="tuning", choices=("tuning", "validation", "all", "holdout", "fresh", "fresh2", "fresh3", "fresh4"))
+    ap.add_argument("--half", default="tuning", choices=SUITE_HALVES)
     ap.add_argument("--problems", default=None, help="comma-separated subset of the half")
     ap.add_argument("--sdes", default="VP,EDM")
     ap.add_argument("--nfes", default=",".join(map(str, NFES)))

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from sde_diffusion.analytic import problem_suite, suite_split
+from sde_diffusion.analytic.suite import SUITE_HALVES
 from sde_diffusion.benchmarking.reference import (data_end_reference, data_estimate, end_to_end_errors,
                                                   end_to_end_rms)
 from sde_diffusion.sdes import EDMSDE, VPSDE
@@ -97,7 +98,7 @@ def split(problem, sname, samplers, n=48):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--half", default="all", choices=("tuning", "validation", "all", "holdout", "fresh", "fresh2", "fresh3", "fresh4"))
+    ap.add_argument("--half", default="all", choices=SUITE_HALVES)
     ap.add_argument("--problems", default=None)
     ap.add_argument("--sdes", default="VP,EDM")
     ap.add_argument("--samplers", default=None)

@@ -404,6 +404,16 @@ def optgrid_summary(peer_rows, paths):
     return "\n".join(out)
 
 
+def best_defaults(rows, key=lambda r: (r["problem"], r["sde"], r["nfe"])):
+    """{key(row): the smallest RMS of the project rows run with their defaults} (the cell's best
+    default sampler)."""
+    best = {}
+    for r in rows:
+        if r["kind"] == "project" and r["rms"] is not None and is_default_row(r["row"]):
+            best[key(r)] = min(best.get(key(r), math.inf), r["rms"])
+    return best
+
+
 def optgrid_pick(peer_rows, rows, names, default_rows=None):
     """optimize_grid run with several samplers (``names``: record rows such as
     ``optgrid:unipc/val1024``), on the cells every one covers: per row and for the row with the
@@ -411,11 +421,7 @@ def optgrid_pick(peer_rows, rows, names, default_rows=None):
     ratio of the fresh-noise RMS to the best peer, cells <= 0.5x and <= 1x; with
     ``default_rows``, also the geometric-mean and worst ratio to the cell's best default."""
     best = best_peers(peer_rows)
-    bdef = defaultdict(lambda: math.inf)
-    for r in default_rows or []:
-        if r["kind"] == "project" and is_default_row(r["row"]):
-            k = (r["problem"], r["sde"], r["nfe"])
-            bdef[k] = min(bdef[k], r["rms"])
+    bdef = best_defaults(default_rows or [])
     got = defaultdict(dict)                        # cell -> row -> (rms, held-out rms)
     for r in rows:
         k = (r["problem"], r["sde"], r["nfe"])
@@ -432,7 +438,7 @@ def optgrid_pick(peer_rows, rows, names, default_rows=None):
             line = (f"| {name} | {len(v)} | {geo_mean(v):.3f} | {max(v):.2f} | {sum(x <= 0.5 for x in v)} | "
                     f"{sum(x <= 1.0 for x in v)} |")
             if default_rows:
-                d = [rms(k) / bdef[k] for k in cells]
+                d = [rms(k) / bdef.get(k, math.inf) for k in cells]
                 line += f" {geo_mean(d):.3f} | {max(d):.2f} |"
             out.append(line)
     return "\n".join(out)
@@ -443,19 +449,16 @@ def optgrid_vs_defaults(default_rows, paths, sampler="unipc"):
     and worst ratio of its fresh-noise RMS to the same sampler's default run on the same points,
     the cells where it is worse than that default by > 5 %, and the same against the cell's best
     default sampler (cells at <= 0.5x). The tuning view of section 13: no peers needed."""
-    own, best = {}, {}
-    for r in default_rows:
-        if r["kind"] == "project" and r["rms"] is not None and is_default_row(r["row"]):
-            k = (r["problem"], r["sde"], r["nfe"], r["n"], r["seed"])
-            best[k] = min(best.get(k, math.inf), r["rms"])
-            if r["row"] == sampler + "{}":
-                own[k] = r["rms"]
+    cell = lambda r: (r["problem"], r["sde"], r["nfe"], r["n"], r["seed"])
+    best = best_defaults(default_rows, cell)
+    own = {cell(r): r["rms"] for r in default_rows
+           if r["kind"] == "project" and r["rms"] is not None and r["row"] == sampler + "{}"}
     out = ["| records | setting | cells | vs default: geo-mean | worst | > 1.05x | vs best default: "
            "geo-mean | worst | <= 0.5x |", "|---|---|---|---|---|---|---|---|---|"]
     for p in paths:
         sets = {}
         for r in load([p]):
-            k = (r["problem"], r["sde"], r["nfe"], r["n"], r["seed"])
+            k = cell(r)
             if r["kind"] == "optgrid" and k in own:
                 tag = r["row"].split("/", 1)[1] if "/" in r["row"] else "default"
                 sets.setdefault(tag, []).append((r["rms"] / own[k], r["rms"] / best[k]))

@@ -378,7 +378,7 @@ MUTATIONS += [  # round 6: optimize_grid's held-out batch size
 
 MUTATIONS += [  # round 7: the fresh problem set
     ("problem_suite('fresh') returns the holdout set", "sde_diffusion/analytic/suite.py",
-     'reserved = {"holdout": HOLDOUT, "fresh": FRESH,', 'reserved = {"holdout": HOLDOUT, "fresh": HOLDOUT,',
+     'RESERVED = {"holdout": HOLDOUT, "fresh": FRESH,', 'RESERVED = {"holdout": HOLDOUT, "fresh": HOLDOUT,',
      ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh"]),
     ("problem_suite('fresh2') returns the fresh set", "sde_diffusion/analytic/suite.py",
      '"fresh": FRESH, "fresh2": FRESH2,', '"fresh": FRESH, "fresh2": FRESH,',
@@ -403,7 +403,8 @@ MUTATIONS += [  # round 8: the tuning rings, the fresh3 set
      'best = min(grids, key=lambda g: g.made["val_rms"])', 'best = max(grids, key=lambda g: g.made["val_rms"])',
      ["tests/solvers/test_optimize_grid.py", "-k", "several_samplers_keep"]),
     ("optimize_grid over samplers: each search draws its own held-out batch", "sde_diffusion/solvers/optimized_grid.py",
-     "            and x_calib.ndim >= 2 and int(n_val) > 0:", "            and x_calib.ndim >= 2 and int(n_val) < 0:",
+     "        x_val = _held_out(sde, x_calib, x_val, n_val, generator, t_start)\n    grids =",
+     "        pass\n    grids =",
      ["tests/solvers/test_optimize_grid.py", "-k", "several_samplers_keep"]),
 ]
 

@@ -28,7 +28,7 @@ from .mixture import GaussianMixture
 from .problems import random_full_mixture, random_mixture, ring_of_gaussians, three_clusters_1d
 
 __all__ = ["SuiteProblem", "SUITE", "TUNING_ADDITIONS", "HOLDOUT", "FRESH", "FRESH2", "FRESH3",
-           "FRESH4", "SPLIT_SEED", "problem_suite", "suite_problem", "suite_split", "suite_mixture"]
+           "FRESH4", "RESERVED", "SUITE_HALVES", "SPLIT_SEED", "problem_suite", "suite_problem", "suite_split", "suite_mixture"]
 
 SPLIT_SEED = 20261203
 """Seed of the one random tuning / validation split (``suite_split``)."""
@@ -302,8 +302,13 @@ FRESH4: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
 before any sampler ran on it, to report optimize_grid over UniPC and iPNDM (the one with the
 smaller held-out RMS), chosen on the tuning half after ``FRESH3`` had been seen."""
 
+RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4}
+"""The reserved sets by the name ``problem_suite`` takes."""
+SUITE_HALVES = ("tuning", "validation", "all", *RESERVED)
+"""Every name ``problem_suite`` takes (the benchmarks' ``--half`` choices)."""
+
 _ALL = {**SUITE, **TUNING_ADDITIONS}
-_BY_NAME = {**_ALL, **HOLDOUT, **FRESH, **FRESH2, **FRESH3, **FRESH4}
+_BY_NAME = {**_ALL, **{name: p for table in RESERVED.values() for name, p in table.items()}}
 
 
 def suite_split() -> Dict[str, List[str]]:
@@ -334,10 +339,8 @@ def problem_suite(half: str = "validation") -> List[SuiteProblem]:
     """The problems of one half (``"tuning"``, ``"validation"``), ``"all"`` (both), or a
     reserved set (``"holdout"``: ``HOLDOUT``; ``"fresh"``: ``FRESH``; ``"fresh2"``: ``FRESH2``;
     ``"fresh3"``: ``FRESH3``; ``"fresh4"``: ``FRESH4``), in name order."""
-    reserved = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3,
-                "fresh4": FRESH4}
-    check_choice("suite half", half, ("tuning", "validation", "all", *reserved))
-    names = (sorted(_ALL) if half == "all" else sorted(reserved[half]) if half in reserved
+    check_choice("suite half", half, SUITE_HALVES)
+    names = (sorted(_ALL) if half == "all" else sorted(RESERVED[half]) if half in RESERVED
              else suite_split()[half])
     return [suite_problem(n) for n in names]
 

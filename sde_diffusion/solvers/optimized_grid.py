@@ -195,6 +195,18 @@ def _split(x_calib: torch.Tensor, x_val: Optional[torch.Tensor], val_fraction: f
     return x_calib[n_val:], x_calib[:n_val]
 
 
+def _held_out(sde, x_calib, x_val, n_val, generator, t_start) -> Optional[torch.Tensor]:
+    """``x_val`` if given; else, for a run from T, ``n_val`` fresh prior samples at T shaped like
+    ``x_calib`` (from ``generator``, seed 0 when None); else None (part of x_calib is held out)."""
+    n_val = as_int(n_val, "n_val", minimum=0,
+                   maximum=LIMITS.max_elements // max(1, x_calib[0].numel()))
+    if x_val is None and n_val > 0 and (t_start is None or float(t_start) >= sde.T):
+        x_val = sde.prior_sample((n_val,) + tuple(x_calib.shape[1:]), dtype=x_calib.dtype,
+                                 device=x_calib.device,
+                                 generator=generator or torch.Generator().manual_seed(0))
+    return x_val
+
+
 def optimize_grid(sde, score_fn, sampler: Union[str, Sequence[str]],
                   steps: Union[int, Dict[str, int]],
                   x_calib: torch.Tensor, *,
@@ -260,12 +272,7 @@ def optimize_grid(sde, score_fn, sampler: Union[str, Sequence[str]],
         raise ValueError(f"x_calib must be a (N, ...) tensor of prior samples, got "
                          f"{getattr(x_calib, 'shape', type(x_calib).__name__)}")
     check_finite("x_calib", x_calib)  # runs in x_calib's dtype: float64 for analytic scores
-    n_val = as_int(n_val, "n_val", minimum=0,
-                   maximum=LIMITS.max_elements // max(1, x_calib[0].numel()))
-    if x_val is None and n_val > 0 and (t_start is None or float(t_start) >= sde.T):
-        x_val = sde.prior_sample((n_val,) + tuple(x_calib.shape[1:]), dtype=x_calib.dtype,
-                                 device=x_calib.device,
-                                 generator=generator or torch.Generator().manual_seed(0))
+    x_val = _held_out(sde, x_calib, x_val, n_val, generator, t_start)
     xc, xv = _split(x_calib, x_val, val_fraction)
     score = _Counted(score_fn)
     t0 = float(sde.T if t_start is None else t_start)
@@ -388,13 +395,8 @@ def _over_samplers(sde, score_fn, samplers, steps, x_calib, *, sampler_options, 
     if set(steps_of) != set(names):
         raise ValueError(f"steps as a dict must give every sampler of {names} its step count, "
                          f"got {steps!r}")
-    if x_val is None and (t_start is None or float(t_start) >= sde.T) and torch.is_tensor(x_calib) \
-            and x_calib.ndim >= 2 and int(n_val) > 0:      # one held-out batch for every search
-        n_val = as_int(n_val, "n_val", minimum=0,
-                       maximum=LIMITS.max_elements // max(1, x_calib[0].numel()))
-        x_val = sde.prior_sample((n_val,) + tuple(x_calib.shape[1:]), dtype=x_calib.dtype,
-                                 device=x_calib.device,
-                                 generator=generator or torch.Generator().manual_seed(0))
+    if torch.is_tensor(x_calib) and x_calib.ndim >= 2:     # one held-out batch for every search
+        x_val = _held_out(sde, x_calib, x_val, n_val, generator, t_start)
     grids = [optimize_grid(sde, score_fn, n, steps_of[n], x_calib, candidates=per.get(n), x_val=x_val,
                            n_val=n_val, generator=generator, t_start=t_start, **kw) for n in names]
     best = min(grids, key=lambda g: g.made["val_rms"])
