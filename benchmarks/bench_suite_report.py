@@ -428,6 +428,10 @@ def optgrid_pick(peer_rows, rows, names, default_rows=None):
         if r["kind"] == "optgrid" and r["row"] in names and k in best:
             got[k][r["row"]] = (r["rms"], r["made"]["val_rms"])
     cells = sorted(k for k, v in got.items() if len(v) == len(names))
+    missing = [k for k in cells if default_rows and k not in bdef]
+    if missing:
+        raise ValueError(f"no default row for the optimize_grid cells {missing}; run the defaults on them, "
+                         "or leave out --defaults")
     out = ["| optimize_grid | cells | geo-mean | worst | <= 0.5x | <= 1.0x |"
            + (" vs best default: geo-mean | worst |" if default_rows else ""),
            "|---|---|---|---|---|---|" + ("---|---|" if default_rows else "")]
@@ -438,7 +442,7 @@ def optgrid_pick(peer_rows, rows, names, default_rows=None):
             line = (f"| {name} | {len(v)} | {geo_mean(v):.3f} | {max(v):.2f} | {sum(x <= 0.5 for x in v)} | "
                     f"{sum(x <= 1.0 for x in v)} |")
             if default_rows:
-                d = [rms(k) / bdef.get(k, math.inf) for k in cells]
+                d = [rms(k) / bdef[k] for k in cells]
                 line += f" {geo_mean(d):.3f} | {max(d):.2f} |"
             out.append(line)
     return "\n".join(out)

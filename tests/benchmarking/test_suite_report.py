@@ -193,3 +193,5 @@ def test_optgrid_pick_takes_the_smaller_held_out_rms_not_the_smaller_score():
                 rec("a{}", "project", 10, 1.6, "p2"), rec('a{"order": 2}', "project", 10, 0.01, "p2")]
     out = report.optgrid_pick(peers, rows, ["optgrid:unipc/val1024", "optgrid:ipndm/val1024"], defaults)
     assert "| smallest held-out RMS | 2 | 0.566 | 0.80 | 1 | 2 | 1.000 | 2.00 |" in out   # 0.4/0.2, 0.8/1.6
+    with pytest.raises(ValueError, match=r"no default row for the optimize_grid cells \[\('p2', 'EDM', 10\)\]"):
+        report.optgrid_pick(peers, rows, ["optgrid:unipc/val1024", "optgrid:ipndm/val1024"], defaults[:2])
