@@ -397,7 +397,7 @@ MUTATIONS += [  # round 8: the tuning rings, the fresh3 set
      "ring_of_gaussians(7, radius=1.2, std=0.02)", "ring_of_gaussians(7, radius=1.2, std=0.2)",
      ["tests/analytic/test_problem_suite.py", "-k", "tuning_rings"]),
     ("problem_suite('fresh4') returns the fresh3 set", "sde_diffusion/analytic/suite.py",
-     '"fresh4": FRESH4}', '"fresh4": FRESH3}',
+     '"fresh4": FRESH4,', '"fresh4": FRESH3,',
      ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh4"]),
     ("optimize_grid over samplers keeps the larger held-out RMS", "sde_diffusion/solvers/optimized_grid.py",
      'best = min(grids, key=lambda g: g.made["val_rms"])', 'best = max(grids, key=lambda g: g.made["val_rms"])',
@@ -406,6 +406,9 @@ MUTATIONS += [  # round 8: the tuning rings, the fresh3 set
      "        x_val = _held_out(sde, x_calib, x_val, n_val, generator, t_start)\n    grids =",
      "        pass\n    grids =",
      ["tests/solvers/test_optimize_grid.py", "-k", "several_samplers_keep"]),
+    ("problem_suite('fresh5') returns the fresh4 set", "sde_diffusion/analytic/suite.py",
+     '"fresh5": FRESH5}', '"fresh5": FRESH4}',
+     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh5"]),
 ]
 
 
