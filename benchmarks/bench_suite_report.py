@@ -60,6 +60,23 @@ def best_peers(rows):
     return best
 
 
+def peers_chosen_on(select_rows, score_rows):
+    """{cell: (RMS on the scoring batch, row)} of the peer configuration with the smallest RMS on
+    another batch (``select_rows``: the same peers run from other noise). The best peer as a
+    search must find it, chosen on points it is not scored on; ``best_peers`` picks it on the
+    scoring points themselves, which favours a configuration that is lucky on them."""
+    cell = lambda r: (r["problem"], r["sde"], r["nfe"])
+    score = {(cell(r), r["row"]): r["rms"] for r in score_rows
+             if r["kind"] == "peer" and r["rms"] is not None and math.isfinite(r["rms"])}
+    chosen = {}
+    for r in select_rows:
+        k = (cell(r), r["row"])
+        if r["kind"] == "peer" and r["rms"] is not None and k in score:
+            if cell(r) not in chosen or r["rms"] < chosen[cell(r)][0]:
+                chosen[cell(r)] = (r["rms"], r["row"])
+    return {c: (score[(c, row)], row) for c, (_, row) in chosen.items()}
+
+
 def family(row: str) -> str:
     """``unipc{"order": 3, "grid": ...}`` -> ``unipc{"order": 3}`` (the sampler and its
     constructor variant, without the tuned settings)."""
@@ -414,13 +431,15 @@ def best_defaults(rows, key=lambda r: (r["problem"], r["sde"], r["nfe"])):
     return best
 
 
-def optgrid_pick(peer_rows, rows, names, default_rows=None):
+def optgrid_pick(peer_rows, rows, names, default_rows=None, select_rows=None):
     """optimize_grid run with several samplers (``names``: record rows such as
     ``optgrid:unipc/val1024``), on the cells every one covers: per row and for the row with the
     smallest held-out RMS (``made.val_rms``, what a search can see), the geometric-mean and worst
     ratio of the fresh-noise RMS to the best peer, cells <= 0.5x and <= 1x; with
-    ``default_rows``, also the geometric-mean and worst ratio to the cell's best default."""
-    best = best_peers(peer_rows)
+    ``default_rows``, also the geometric-mean and worst ratio to the cell's best default; with
+    ``select_rows`` (the peers from other noise), the best peer is the configuration chosen on
+    those (``peers_chosen_on``), else the best on the scoring points."""
+    best = peers_chosen_on(select_rows, peer_rows) if select_rows else best_peers(peer_rows)
     bdef = best_defaults(default_rows or [])
     got = defaultdict(dict)                        # cell -> row -> (rms, held-out rms)
     for r in rows:
@@ -506,10 +525,12 @@ def main(argv=None):
         print(optgrid_summary(load(paths[:1]), paths[1:]))
     elif mode == "optgrid-defaults":              # optgrid-defaults <defaults.jsonl> <optgrid records...>
         print(optgrid_vs_defaults(load(paths[:1]), paths[1:]))
-    elif mode == "optgrid-pick":                  # optgrid-pick <peers.jsonl> <optgrid records...> --rows=a,b
+    elif mode == "optgrid-pick":   # optgrid-pick <peers.jsonl> <optgrid records...> --rows=a,b [--select-peers=f]
         names = next(o.split("=", 1)[1] for o in argv if o.startswith("--rows=")).split(",")
         dflt = next((o.split("=", 1)[1] for o in argv if o.startswith("--defaults=")), None)
-        print(optgrid_pick(load(paths[:1]), load(paths[1:]), names, load([dflt]) if dflt else None))
+        sel = next((o.split("=", 1)[1] for o in argv if o.startswith("--select-peers=")), None)
+        print(optgrid_pick(load(paths[:1]), load(paths[1:]), names, load([dflt]) if dflt else None,
+                           load([sel]) if sel else None))
     elif mode == "before-after":                 # before-after <peers.jsonl> <before.jsonl> <after.jsonl>
         print(before_after(*(load([p]) for p in paths[:3])))
     elif mode == "families":

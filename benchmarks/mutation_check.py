@@ -409,6 +409,10 @@ MUTATIONS += [  # round 8: the tuning rings, the fresh3 set
     ("problem_suite('fresh5') returns the fresh4 set", "sde_diffusion/analytic/suite.py",
      '"fresh5": FRESH5}', '"fresh5": FRESH4}',
      ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh5"]),
+    ("peer chosen on other noise: keeps the largest RMS of the selection batch", "benchmarks/bench_suite_report.py",
+     'if cell(r) not in chosen or r["rms"] < chosen[cell(r)][0]:',
+     'if cell(r) not in chosen or r["rms"] > chosen[cell(r)][0]:',
+     ["tests/benchmarking/test_suite_report.py", "-k", "chosen_on_other_noise"]),
 ]
 
 

@@ -195,3 +195,17 @@ def test_optgrid_pick_takes_the_smaller_held_out_rms_not_the_smaller_score():
     assert "| smallest held-out RMS | 2 | 0.566 | 0.80 | 1 | 2 | 1.000 | 2.00 |" in out   # 0.4/0.2, 0.8/1.6
     with pytest.raises(ValueError, match=r"no default row for the optimize_grid cells \[\('p2', 'EDM', 10\)\]"):
         report.optgrid_pick(peers, rows, ["optgrid:unipc/val1024", "optgrid:ipndm/val1024"], defaults[:2])
+
+
+def test_peer_chosen_on_other_noise_is_scored_on_the_scoring_points():
+    """``peers_chosen_on``: the configuration with the smallest RMS on the selection batch, at its
+    RMS on the scoring batch (not the scoring batch's own minimum); rows without a score are
+    skipped. ``optgrid_pick`` with ``select_rows`` divides by that."""
+    score = [rec("peer:a", "peer", 10, 0.1), rec("peer:b", "peer", 10, 0.4), rec("peer:c", "peer", 10, None)]
+    select = [rec("peer:a", "peer", 10, 0.9), rec("peer:b", "peer", 10, 0.2), rec("peer:c", "peer", 10, 0.01)]
+    assert report.peers_chosen_on(select, score) == {("p1", "EDM", 10): (0.4, "peer:b")}
+    assert report.best_peers(score[:2]) == {("p1", "EDM", 10): (0.1, "peer:a")}
+    og = {**rec("optgrid:unipc", "optgrid", 10, 0.2), "made": {"val_rms": 0.3}}
+    assert "| optgrid:unipc | 1 | 2.000 | 2.00 | 0 | 0 |" in report.optgrid_pick(score[:2], [og], ["optgrid:unipc"])
+    assert "| optgrid:unipc | 1 | 0.500 | 0.50 | 1 | 1 |" in report.optgrid_pick(score, [og], ["optgrid:unipc"],
+                                                                            select_rows=select)
