@@ -200,10 +200,12 @@ def table(rows):
     return "\n".join(out)
 
 
-def summary(rows):
+def summary(rows, select_rows=None):
     """Markdown: per (SDE, NFE) the validation goals - best default <= 1.0x (count, median,
-    worst problem), best row with variants <= 1.0x, every default <= 2x, optimize_grid <= 0.5x."""
-    best = best_peers(rows)
+    worst problem), best row with variants <= 1.0x, every default <= 2x, optimize_grid <= 0.5x;
+    against the best peer on these points, or with ``select_rows`` the one chosen on those
+    (``peers_chosen_on``)."""
+    best = peers_chosen_on(select_rows, rows) if select_rows else best_peers(rows)
     by = defaultdict(list)
     for r in rows:
         by[r["problem"], r["sde"], r["nfe"]].append(r)
@@ -537,8 +539,9 @@ def main(argv=None):
         print(families(rows))
     elif mode == "table":
         print(table(rows))
-    elif mode == "summary":
-        print(summary(rows))
+    elif mode == "summary":                      # summary <records...> [--select-peers=f]
+        sel = next((o.split("=", 1)[1] for o in argv if o.startswith("--select-peers=")), None)
+        print(summary(rows, load([sel]) if sel else None))
     else:
         raise SystemExit(f"unknown mode {mode!r}; valid choices: tune, per-sampler, fixed-peers, optgrid, "
                          f"optgrid-defaults, optgrid-pick, before-after, families, "

@@ -209,3 +209,6 @@ def test_peer_chosen_on_other_noise_is_scored_on_the_scoring_points():
     assert "| optgrid:unipc | 1 | 2.000 | 2.00 | 0 | 0 |" in report.optgrid_pick(score[:2], [og], ["optgrid:unipc"])
     assert "| optgrid:unipc | 1 | 0.500 | 0.50 | 1 | 1 |" in report.optgrid_pick(score, [og], ["optgrid:unipc"],
                                                                             select_rows=select)
+    dflt = rec("unipc{}", "project", 10, 0.3)
+    assert "| EDM | 10 | 0 / 1 |" in report.summary(score[:2] + [dflt])
+    assert "| EDM | 10 | 1 / 1 |" in report.summary(score + [dflt], select)
