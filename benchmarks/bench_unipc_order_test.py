@@ -1,17 +1,21 @@
-"""A candidate measured and not adopted (few-step section 15e): UniPC with a per-sample order
-test. On a step where the order rule gives p >= 3 (and, with ``--min-step H``, h > H), the
+"""Candidates measured and not adopted (few-step sections 15e and 16e): UniPC with a per-sample
+order test. On a step where the order rule gives p >= 3 (and, with ``--min-step H``, h > H), the
 predictions P_q of orders q = p - 2, p - 1, p are formed from the same denoiser history. Where
 
     |P_p - P_{p-1}| >= C |P_{p-1} - P_{p-2}|      (per sample, over its coordinates)
 
 the sample takes order p - 1 for that step and its corrector: its extrapolation series has
-stopped shrinking. The sampler's loop is swapped in for this run only (``candidate_run``); it is
+stopped shrinking. With ``--stat corrector`` the test is instead
+
+    |x_corrected - x_predicted| >= C |P_q - P_{q-1}|      (the step before, at its order q)
+
+the corrector moved the last step by more than its predictor's top-order term claimed. The sampler's loop is swapped in for this run only (``candidate_run``); it is
 UniPC's own loop with the weights of every order kept. ``C = inf`` reproduces the shipped sampler
 bit for bit. Each (C, problem, SDE, NFE) row is appended to ``--out``; the report sets the rows
 against UniPC's shipped rows of ``bench_order4_limit`` (limit 1.5) and applies section 12's rule.
 
     env OMP_NUM_THREADS=1 PYTHONPATH=.:benchmarks python benchmarks/bench_unipc_order_test.py --half tuning \\
-        --tests 2,1,0.5,0.25 [--min-step 0.8] --out benchmarks/results/suite/unipc_order_test_tuning_n1024[_long].jsonl
+        --tests 2,1,0.5,0.25 [--min-step 0.8] [--stat corrector] --out benchmarks/results/suite/unipc_order_test_tuning_n1024[_long].jsonl
 """
 from __future__ import annotations
 
@@ -40,8 +44,12 @@ def _pick(choice: torch.Tensor, vals: dict) -> torch.Tensor:
     return out
 
 
-def candidate_run(test: float, min_step: float):
-    """UniPCSampler.run with the per-sample order test (``test`` = C, ``min_step`` = H)."""
+def candidate_run(test: float, min_step: float, stat: str = "ratio"):
+    """UniPCSampler.run with the per-sample order test (``test`` = C, ``min_step`` = H).
+    ``stat="ratio"``: |P_p - P_{p-1}| >= C |P_{p-1} - P_{p-2}| on this step (15e);
+    ``stat="corrector"``: |x_corrected - x_predicted| >= C |P_q - P_{q-1}| of the step before
+    (order q >= 2), i.e. the corrector moved the last step by more than the predictor's own
+    top-order term claimed (Milne's device; 16e)."""
     def run(self, ctx, x):
         check_increasing(ctx.lam, self.name, ctx.sde)
         orders = step_orders(ctx.lam, self.order, self.lower_order_final, corrected=self.corrector)
@@ -52,14 +60,17 @@ def candidate_run(test: float, min_step: float):
             pred.append(None if final else {q: self._weights(ctx, i, q, False) for q in qs})
             corr.append(None if final or not self.corrector
                         else {q: self._weights(ctx, i, q, True) for q in qs})
-        hist, prev = [], None
+        hist, prev, moved, claimed = [], None, None, None
         for i in ctx.loop(x):
             x0 = ctx.x0(x, i)
+            moved = None
             if prev is not None:
                 x_prev, weights, choice = prev
+                x_pred = x
                 x = _pick(choice, {q: unipc._weighted(*weights[q][:1], x_prev, weights[q][1],
                                                       hist[:len(weights[q][1]) - 1] + [x0])
                                    for q in set(choice.tolist())})
+                moved = (x - x_pred).flatten(1).norm(dim=1)
             hist.insert(0, x0)
             del hist[self.order:]
             if ctx.s[i + 1] == 0.0:
@@ -69,10 +80,14 @@ def candidate_run(test: float, min_step: float):
             P = {q: unipc._weighted(wx, x, w, hist[:len(w)]) for q, (wx, w) in pred[i].items()}
             choice = torch.full((x.shape[0],), p, dtype=torch.long)
             if p >= 3 and math.isfinite(test) and h > min_step:
-                top = (P[p] - P[p - 1]).flatten(1).norm(dim=1)
-                below = (P[p - 1] - P[p - 2]).flatten(1).norm(dim=1)
-                far = top >= test * below
-                choice = torch.where(far, p - 1, p)
+                if stat == "ratio":
+                    top = (P[p] - P[p - 1]).flatten(1).norm(dim=1)
+                    below = (P[p - 1] - P[p - 2]).flatten(1).norm(dim=1)
+                    choice = torch.where(top >= test * below, p - 1, p)
+                elif moved is not None and claimed is not None:
+                    choice = torch.where(moved >= test * claimed, p - 1, p)
+            tops = {q: (P[q] - P[q - 1]).flatten(1).norm(dim=1) for q in P if q - 1 in P}
+            claimed = _pick(choice, tops) if set(choice.tolist()) <= set(tops) else None
             prev = None if corr[i] is None else (x, corr[i], choice)
             x = ctx.finish_step(_pick(choice, {q: P[q] for q in set(choice.tolist())}), i + 1)
         return x
@@ -86,10 +101,10 @@ def run(a):
             for prob in problem_suite(a.half):
                 sde, score, x_T, ref = setup(prob, sname, a.n, a.seed, Path(a.cache))
                 for c in map(float, a.tests.split(",")):
-                    with mock.patch.object(unipc.UniPCSampler, "run", candidate_run(c, a.min_step)):
+                    with mock.patch.object(unipc.UniPCSampler, "run", candidate_run(c, a.min_step, a.stat)):
                         for nfe in map(int, a.nfes.split(",")):
                             rms = run_project(sde, score, x_T, ref, "unipc", {}, nfe)[0]
-                            fh.write(json.dumps({"test": c, "min_step": a.min_step, "row": "unipc{}",
+                            fh.write(json.dumps({"test": c, "min_step": a.min_step, "stat": a.stat, "row": "unipc{}",
                                                  "problem": prob.name, "sde": sname, "nfe": nfe,
                                                  "rms": rms}) + "\n")
                             fh.flush()
@@ -128,6 +143,8 @@ def main(argv=None):
     ap.add_argument("--nfes", default="5,10,20,50")
     ap.add_argument("--tests", default="2,1,0.5,0.25", help="comma-separated C")
     ap.add_argument("--min-step", type=float, default=0.0, help="H: the test only on steps h > H")
+    ap.add_argument("--stat", default="ratio", choices=("ratio", "corrector"),
+                    help="the statistic: successive prediction differences, or the corrector's change")
     ap.add_argument("--n", type=int, default=1024)
     ap.add_argument("--seed", type=int, default=999)
     ap.add_argument("--cache", default="outputs/suite_refs")

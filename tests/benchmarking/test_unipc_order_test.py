@@ -53,3 +53,24 @@ def test_the_test_decides_per_sample(cell):
     # and the samples did not all decide alike: the result is neither extreme
     assert not torch.allclose(batch, _run(cell, 0.0), rtol=0, atol=1e-9)
     assert not torch.allclose(batch, _run(cell, math.inf), rtol=0, atol=1e-9)
+
+
+def _run_corr(cell, test, x=None):
+    sde, sf, x_T = cell
+    with mock.patch.object(unipc.UniPCSampler, "run", cand.candidate_run(test, 0.0, "corrector")):
+        return sample(sde, sf, sampler="unipc", steps=10, x_init=x_T if x is None else x, progress=False)[0]
+
+
+def test_the_corrector_statistic_spans_the_shipped_and_the_lowered_sampler_and_decides_per_sample(cell):
+    """16e's statistic (the corrector's change against the step before's top-order term): never
+    firing is the shipped sampler bit for bit, always firing lowers every order-3+ step, and in
+    between it decides per sample."""
+    sde, sf, x = cell
+    assert torch.equal(_run_corr(cell, math.inf), sample(sde, sf, sampler="unipc", steps=10, x_init=x,
+                                                         progress=False)[0])
+    assert torch.allclose(_run_corr(cell, 0.0), _run(cell, 0.0), rtol=0, atol=1e-12)
+    mid = next(c for c in (1.0, 0.3, 3.0, 0.1, 10.0)
+               if not torch.allclose(_run_corr(cell, c), _run_corr(cell, 0.0), rtol=0, atol=1e-9)
+               and not torch.allclose(_run_corr(cell, c), _run_corr(cell, math.inf), rtol=0, atol=1e-9))
+    alone = torch.cat([_run_corr(cell, mid, x=x[k:k + 1]) for k in range(8)])
+    assert torch.allclose(_run_corr(cell, mid), alone, rtol=0, atol=1e-12)
