@@ -194,6 +194,8 @@ def opt_rows(sde, score, x_T, ref, problem, nfe, a):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cands = {"unipc": unipc_candidates(a.cand_orders, a.zero_candidates)} if "unipc" in names else {}
+        if "ipndm" in names and a.ipndm_orders:
+            cands["ipndm"] = [{"order": o} for o in a.ipndm_orders]
         g = optimize_grid(sde, c, tuple(names) if several else name, per_steps if several else steps,
                           xc, x_val=xv, max_evals=a.max_evals, starts=a.starts,
                           candidates=cands if several else cands.get(name))
@@ -225,6 +227,8 @@ def main(argv=None):
                     help="optgrid: also every order with a last step onto sigma = 0")
     ap.add_argument("--cand-orders", default="1,2,3", type=lambda v: [int(o) for o in v.split(",")],
                     help="optgrid with unipc: the orders among its candidates")
+    ap.add_argument("--ipndm-orders", default=None, type=lambda v: [int(o) for o in v.split(",")],
+                    help="optgrid with ipndm: its orders as candidates (default: its own options)")
     ap.add_argument("--starts", type=int, default=2, help="optgrid: searches from the best "
                     "this many (options, named grid) pairs")
     ap.add_argument("--n-val", type=int, default=0,

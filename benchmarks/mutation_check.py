@@ -413,6 +413,10 @@ MUTATIONS += [  # round 8: the tuning rings, the fresh3 set
      'if cell(r) not in chosen or r["rms"] < chosen[cell(r)][0]:',
      'if cell(r) not in chosen or r["rms"] > chosen[cell(r)][0]:',
      ["tests/benchmarking/test_suite_report.py", "-k", "chosen_on_other_noise"]),
+    ("bench optgrid: iPNDM's order candidates handed to UniPC's search", "benchmarks/bench_suite.py",
+     'cands["ipndm"] = [{"order": o} for o in a.ipndm_orders]',
+     'cands["unipc"] = [{"order": o} for o in a.ipndm_orders]',
+     ["tests/benchmarking/test_suite_optgrid_rows.py"]),
 ]
 
 

@@ -1,0 +1,41 @@
+"""``benchmarks/bench_suite.py``'s optimize_grid row: the option sets it hands each sampler's
+search (UniPC's orders with and without the step onto 0; iPNDM's orders when asked)."""
+import argparse
+import sys
+from pathlib import Path
+from unittest import mock
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+bench = pytest.importorskip("bench_suite")
+
+from sde_diffusion.analytic import suite_problem  # noqa: E402
+from sde_diffusion.sdes import EDMSDE  # noqa: E402
+
+
+class _Called(Exception):
+    pass
+
+
+def _candidates(opt_sampler, ipndm_orders):
+    a = argparse.Namespace(opt_sampler=opt_sampler, n_calib=4, n_val=0, seed=0, max_evals=1, starts=1,
+                           cand_orders=[2, 3], zero_candidates=1, ipndm_orders=ipndm_orders)
+
+    def fake(*args, **kw):
+        raise _Called(kw["candidates"])
+
+    x_T = torch.zeros(2, 2, dtype=torch.float64)
+    with mock.patch("sde_diffusion.solvers.optimize_grid", fake), pytest.raises(_Called) as got:
+        bench.opt_rows(EDMSDE(), None, x_T, None, suite_problem("ring8"), 10, a)
+    return got.value.args[0]
+
+
+def test_each_search_gets_its_own_candidates():
+    unipc = [{"order": 2}, {"order": 2, "final_zero": True}, {"order": 3}, {"order": 3, "final_zero": True}]
+    assert _candidates("unipc", None) == unipc
+    assert _candidates("ipndm", None) is None                        # iPNDM's own options
+    assert _candidates("ipndm", [2, 4]) == [{"order": 2}, {"order": 4}]
+    assert _candidates("unipc,ipndm", [3]) == {"unipc": unipc, "ipndm": [{"order": 3}]}
+    assert _candidates("unipc,ipndm", None) == {"unipc": unipc}
