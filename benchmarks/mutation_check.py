@@ -407,7 +407,7 @@ MUTATIONS += [  # round 8: the tuning rings, the fresh3 set
      "        pass\n    grids =",
      ["tests/solvers/test_optimize_grid.py", "-k", "several_samplers_keep"]),
     ("problem_suite('fresh5') returns the fresh4 set", "sde_diffusion/analytic/suite.py",
-     '"fresh5": FRESH5}', '"fresh5": FRESH4}',
+     '"fresh5": FRESH5,', '"fresh5": FRESH4,',
      ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh5"]),
     ("peer chosen on other noise: keeps the largest RMS of the selection batch", "benchmarks/bench_suite_report.py",
      'if cell(r) not in chosen or r["rms"] < chosen[cell(r)][0]:',
@@ -417,6 +417,9 @@ MUTATIONS += [  # round 8: the tuning rings, the fresh3 set
      'cands["ipndm"] = [{"order": o} for o in a.ipndm_orders]',
      'cands["unipc"] = [{"order": o} for o in a.ipndm_orders]',
      ["tests/benchmarking/test_suite_optgrid_rows.py"]),
+    ("problem_suite('fresh6') returns the fresh5 set", "sde_diffusion/analytic/suite.py",
+     '"fresh6": FRESH6}', '"fresh6": FRESH5}',
+     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh6"]),
 ]
 
 

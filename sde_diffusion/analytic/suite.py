@@ -6,7 +6,7 @@ every reported table uses ``problem_suite("validation")``. The split is a seeded
 (``SPLIT_SEED``) of the sorted names of ``SUITE``, computed here; ``TUNING_ADDITIONS`` (problems
 added after the split, to the tuning half only) follow it. ``tests/analytic/test_problem_suite.py``
 pins the resulting halves, so a change of the lists or the seed is a visible decision.
-``HOLDOUT`` and ``FRESH`` to ``FRESH5`` are reserved sets, in neither half (see their
+``HOLDOUT`` and ``FRESH`` to ``FRESH6`` are reserved sets, in neither half (see their
 docstrings).
 
 The problems vary, one axis at a time where possible (spread = typical distance between means):
@@ -28,7 +28,7 @@ from .mixture import GaussianMixture
 from .problems import random_full_mixture, random_mixture, ring_of_gaussians, three_clusters_1d
 
 __all__ = ["SuiteProblem", "SUITE", "TUNING_ADDITIONS", "HOLDOUT", "FRESH", "FRESH2", "FRESH3",
-           "FRESH4", "FRESH5", "RESERVED", "SUITE_HALVES", "SPLIT_SEED", "problem_suite", "suite_problem", "suite_split", "suite_mixture"]
+           "FRESH4", "FRESH5", "FRESH6", "RESERVED", "SUITE_HALVES", "SPLIT_SEED", "problem_suite", "suite_problem", "suite_split", "suite_mixture"]
 
 SPLIT_SEED = 20261203
 """Seed of the one random tuning / validation split (``suite_split``)."""
@@ -306,9 +306,10 @@ FRESH5: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
     "ring13_sharp": (lambda: ring_of_gaussians(13, radius=2.6, std=0.04), ("2d", "sharp")),
     "modes140_5d": (lambda: _many(140, 5, 0.06, seed=1405, spread=1.5), ("sharp", "many_modes")),
     "modes35_64d": (lambda: _many(35, 64, 0.15, seed=3564), ("many_modes", "high_dim")),
-    "eight_scales_1d": (lambda: GaussianMixture([[-7.0], [-4.0], [-2.0], [-0.5], [1.0], [2.5], [5.0], [8.0]],
-                                                [0.6, 0.25, 0.1, 0.04, 0.03, 0.15, 0.3, 0.08],
-                                                [0.3, 0.1, 0.2, 0.05, 0.05, 0.1, 0.15, 0.05]), ("1d", "sharp")),
+    "eight_scales_1d": (lambda: GaussianMixture(
+        [[-7.0], [-4.0], [-2.0], [-0.5], [1.0], [2.5], [5.0], [8.0]],
+        [0.6, 0.25, 0.1, 0.04, 0.03, 0.15, 0.3, 0.08],
+        [0.3, 0.1, 0.2, 0.05, 0.05, 0.1, 0.15, 0.05]), ("1d", "sharp")),
     "outlier_20d": (lambda: _with_outlier(6, 20, 2020, 3.0, 0.25, 0.05, 0.012, spread=1.0),
                     ("outlier", "unequal_weights", "high_dim")),
     "unequal_10d": (lambda: _unequal(5, 10, 1010, 1.5, 0.25, 0.85), ("unequal_weights",)),  # 10^3.4
@@ -320,8 +321,28 @@ FRESH5: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
 before any sampler ran on it, to report optimize_grid's calibration batch re-chosen on the
 tuning half after ``FRESH4`` had been seen."""
 
+FRESH6: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "ring14_sharp": (lambda: ring_of_gaussians(14, radius=2.8, std=0.035), ("2d", "sharp")),
+    "modes120_4d": (lambda: _many(120, 4, 0.055, seed=1204, spread=1.6), ("sharp", "many_modes")),
+    "modes45_40d": (lambda: _many(45, 40, 0.15, seed=4540), ("many_modes", "high_dim")),
+    "nine_scales_1d": (lambda: GaussianMixture(
+        [[-8.0], [-5.0], [-3.0], [-1.5], [0.0], [1.5], [3.5], [6.0], [9.0]],
+        [0.5, 0.2, 0.08, 0.04, 0.3, 0.03, 0.12, 0.25, 0.06],
+        [0.2, 0.1, 0.15, 0.05, 0.2, 0.05, 0.1, 0.1, 0.05]), ("1d", "sharp")),
+    "outlier_28d": (lambda: _with_outlier(5, 28, 2828, -3.2, 0.28, 0.05, 0.01, spread=1.0),
+                    ("outlier", "unequal_weights", "high_dim")),
+    "unequal_7d": (lambda: _unequal(6, 7, 707, 1.4, 0.22, 0.7), ("unequal_weights",)),  # 10^3.5
+    "full26_cond3000": (lambda: _ill_conditioned(26, 3, 3000.0), ("full_cov", "ill_conditioned")),
+    "lowrank152_r6": (lambda: _low_rank(152, 5, 6, seed=15206), ("low_rank", "high_dim")),
+    "diag136_sharp": (lambda: _diag(4, 136, 13613, 0.03, 0.5, 0.6), ("diagonal", "high_dim", "sharp")),
+}
+"""A ninth set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 16f)
+before any sampler ran on it, to report iPNDM's orders as candidates of its optimize_grid
+search, chosen on the tuning half after ``FRESH5`` had been seen."""
+
 RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4,
-            "fresh5": FRESH5}
+            "fresh5": FRESH5,
+            "fresh6": FRESH6}
 """The reserved sets by the name ``problem_suite`` takes."""
 SUITE_HALVES = ("tuning", "validation", "all", *RESERVED)
 """Every name ``problem_suite`` takes (the benchmarks' ``--half`` choices)."""
@@ -357,7 +378,8 @@ def suite_mixture(name: str) -> GaussianMixture:
 def problem_suite(half: str = "validation") -> List[SuiteProblem]:
     """The problems of one half (``"tuning"``, ``"validation"``), ``"all"`` (both), or a
     reserved set (``"holdout"``: ``HOLDOUT``; ``"fresh"``: ``FRESH``; ``"fresh2"``: ``FRESH2``;
-    ``"fresh3"``: ``FRESH3``; ``"fresh4"``: ``FRESH4``; ``"fresh5"``: ``FRESH5``), in name order."""
+    ``"fresh3"``: ``FRESH3``; ``"fresh4"``: ``FRESH4``; ``"fresh5"``: ``FRESH5``;
+    ``"fresh6"``: ``FRESH6``), in name order."""
     check_choice("suite half", half, SUITE_HALVES)
     names = (sorted(_ALL) if half == "all" else sorted(RESERVED[half]) if half in RESERVED
              else suite_split()[half])
