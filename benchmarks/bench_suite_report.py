@@ -495,6 +495,16 @@ def optgrid_vs_defaults(default_rows, paths, sampler="unipc"):
     return "\n".join(out)
 
 
+def _option(argv, name, default=None):
+    """The value of ``--name=value`` in ``argv``, else ``default``."""
+    return next((o.split("=", 1)[1] for o in argv if o.startswith(f"--{name}=")), default)
+
+
+def _records(path):
+    """The records of one file, or None without one."""
+    return load([path]) if path else None
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     mode, paths = argv[0], [p for p in argv[1:] if not p.startswith("--")]
@@ -517,7 +527,7 @@ def main(argv=None):
               "before: geo-mean |")
         print("|---|---|---|---|---|---|---|---|---|")
         rule = {"per_budget": "--all-budgets" not in argv,    # --all-budgets: the rule of round 3
-                "clip": float(next((o.split("=", 1)[1] for o in argv if o.startswith("--clip=")), 0))}
+                "clip": float(_option(argv, "clip", 0))}
         for (sde, name), c in sorted(per_sampler(rows, **rule).items()):
             print(f"| {sde} | {name} | {c[0]} | {c[1]} | {c[2]} | {c[3]:.3g} | {c[4]:.2f} | "
                   f"{c[5]:.3g} | {c[6]:.2f} |")
@@ -528,11 +538,9 @@ def main(argv=None):
     elif mode == "optgrid-defaults":              # optgrid-defaults <defaults.jsonl> <optgrid records...>
         print(optgrid_vs_defaults(load(paths[:1]), paths[1:]))
     elif mode == "optgrid-pick":   # optgrid-pick <peers.jsonl> <optgrid records...> --rows=a,b [--select-peers=f]
-        names = next(o.split("=", 1)[1] for o in argv if o.startswith("--rows=")).split(",")
-        dflt = next((o.split("=", 1)[1] for o in argv if o.startswith("--defaults=")), None)
-        sel = next((o.split("=", 1)[1] for o in argv if o.startswith("--select-peers=")), None)
-        print(optgrid_pick(load(paths[:1]), load(paths[1:]), names, load([dflt]) if dflt else None,
-                           load([sel]) if sel else None))
+        names = _option(argv, "rows").split(",")
+        print(optgrid_pick(load(paths[:1]), load(paths[1:]), names, _records(_option(argv, "defaults")),
+                           _records(_option(argv, "select-peers"))))
     elif mode == "before-after":                 # before-after <peers.jsonl> <before.jsonl> <after.jsonl>
         print(before_after(*(load([p]) for p in paths[:3])))
     elif mode == "families":
@@ -540,8 +548,7 @@ def main(argv=None):
     elif mode == "table":
         print(table(rows))
     elif mode == "summary":                      # summary <records...> [--select-peers=f]
-        sel = next((o.split("=", 1)[1] for o in argv if o.startswith("--select-peers=")), None)
-        print(summary(rows, load([sel]) if sel else None))
+        print(summary(rows, _records(_option(argv, "select-peers"))))
     else:
         raise SystemExit(f"unknown mode {mode!r}; valid choices: tune, per-sampler, fixed-peers, optgrid, "
                          f"optgrid-defaults, optgrid-pick, before-after, families, "
