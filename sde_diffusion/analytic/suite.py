@@ -341,8 +341,7 @@ before any sampler ran on it, to report iPNDM's orders as candidates of its opti
 search, chosen on the tuning half after ``FRESH5`` had been seen."""
 
 RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4,
-            "fresh5": FRESH5,
-            "fresh6": FRESH6}
+            "fresh5": FRESH5, "fresh6": FRESH6}
 """The reserved sets by the name ``problem_suite`` takes."""
 SUITE_HALVES = ("tuning", "validation", "all", *RESERVED)
 """Every name ``problem_suite`` takes (the benchmarks' ``--half`` choices)."""
