@@ -402,9 +402,11 @@ MUTATIONS += [  # round 8: the tuning rings, the fresh3 set
     ("optimize_grid over samplers keeps the larger held-out RMS", "sde_diffusion/solvers/optimized_grid.py",
      'best = min(grids, key=lambda g: g.made["val_rms"])', 'best = max(grids, key=lambda g: g.made["val_rms"])',
      ["tests/solvers/test_optimize_grid.py", "-k", "several_samplers_keep"]),
-    ("optimize_grid over samplers: each search draws its own held-out batch", "sde_diffusion/solvers/optimized_grid.py",
-     "        x_val = _held_out(sde, x_calib, x_val, n_val, generator, t_start)\n    grids =",
-     "        pass\n    grids =",
+    ("optimize_grid over samplers: each search draws its own batches and solves their references again",
+     "sde_diffusion/solvers/optimized_grid.py",
+     "    grids = [_search(sde, score_fn, n, *plans[n], data, t_start=",
+     "    grids = [_search(sde, score_fn, n, *plans[n], _reference_batches(sde, score_fn, x_calib, x_val, "
+     "n_val, generator, t_start, val_fraction, reference), t_start=",
      ["tests/solvers/test_optimize_grid.py", "-k", "several_samplers_keep"]),
     ("problem_suite('fresh5') returns the fresh4 set", "sde_diffusion/analytic/suite.py",
      '"fresh5": FRESH5,', '"fresh5": FRESH4,',
@@ -420,6 +422,19 @@ MUTATIONS += [  # round 8: the tuning rings, the fresh3 set
     ("problem_suite('fresh6') returns the fresh5 set", "sde_diffusion/analytic/suite.py",
      '"fresh6": FRESH6}', '"fresh6": FRESH5}',
      ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh6"]),
+]
+
+MUTATIONS += [  # session 10: shared references
+    ("optimize_grid over samplers: each sampler's options checked only when its search starts",
+     "sde_diffusion/solvers/optimized_grid.py",
+     "    plans = {n: _checked(sde, n, steps_of[n], per.get(n) or [{}], x_calib) for n in names}\n"
+     "    data = _reference_batches(sde, score_fn, x_calib, x_val, n_val, generator, t_start,\n"
+     "                              val_fraction, reference)\n"
+     "    grids = [_search(sde, score_fn, n, *plans[n], data,",
+     "    data = _reference_batches(sde, score_fn, x_calib, x_val, n_val, generator, t_start,\n"
+     "                              val_fraction, reference)\n"
+     "    grids = [_search(sde, score_fn, n, *_checked(sde, n, steps_of[n], per.get(n) or [{}], x_calib), data,",
+     ["tests/solvers/test_optimize_grid.py", "-k", "before_any_score_call"]),
 ]
 
 

@@ -228,7 +228,8 @@ def optimize_grid(sde, score_fn, sampler: Union[str, Sequence[str]],
             ``n_val=0`` or a ``t_start`` before T, a ``val_fraction`` of ``x_calib`` is held out.
         sampler: a name, or several (e.g. ``("unipc", "ipndm")``): one search each on the same
             calibration and held-out batches, and the grid with the smaller held-out RMS is
-            returned (``made["val_rms_by_sampler"]``; ``made["nfe"]`` counts every search).
+            returned (``made["val_rms_by_sampler"]``). The batches' exact references are solved
+            once for all searches; ``made["nfe"]`` counts every search and the references once.
         steps: the step count; with several samplers also a dict sampler -> steps (one NFE
             budget can mean different step counts, e.g. iPNDM's last step onto sigma = 0 is free).
         sampler_options: constructor options; ``candidates``: a list of option sets to choose
@@ -252,15 +253,20 @@ def optimize_grid(sde, score_fn, sampler: Union[str, Sequence[str]],
     if isinstance(candidates, dict) or isinstance(steps, dict):
         raise ValueError(f"candidates or steps as a dict (keyed by sampler) need several "
                          f"samplers; for sampler {sampler!r} pass a list of option sets and an int")
-    from scipy.optimize import minimize
-
-    from .base import _build, as_steps, sample
-    from .grids import GRIDS, default_t_end
-
-    steps = as_steps(steps, maximum=LIMITS.max_steps)
     max_evals = as_int(max_evals, "max_evals", minimum=1)
-    cands = [dict(c) for c in (candidates or [sampler_options or {}])]
-    for c in cands:  # unknown sampler / option / SDE: fail before any work
+    steps, cands = _checked(sde, sampler, steps, candidates or [sampler_options or {}], x_calib)
+    data = _reference_batches(sde, score_fn, x_calib, x_val, n_val, generator, t_start,
+                              val_fraction, reference)
+    return _search(sde, score_fn, sampler, steps, cands, data, t_end=t_end, t_start=t_start,
+                   max_evals=max_evals, starts=starts, patience=patience, name=name)
+
+
+def _checked(sde, sampler: str, steps, cands, x_calib):
+    """Fail before any work: unknown sampler / option / SDE, too few steps, a bad x_calib."""
+    from .base import _build, as_steps
+    steps = as_steps(steps, maximum=LIMITS.max_steps)
+    cands = [dict(c) for c in cands]
+    for c in cands:
         smp = _build(sampler, {k: v for k, v in c.items() if k not in ("denoise", "final_zero")})
         smp.check_sde(sde)
         if c.get("final_zero") and not smp.lands_on_zero:
@@ -272,15 +278,35 @@ def optimize_grid(sde, score_fn, sampler: Union[str, Sequence[str]],
         raise ValueError(f"x_calib must be a (N, ...) tensor of prior samples, got "
                          f"{getattr(x_calib, 'shape', type(x_calib).__name__)}")
     check_finite("x_calib", x_calib)  # runs in x_calib's dtype: float64 for analytic scores
+    return steps, cands
+
+
+def _reference_batches(sde, score_fn, x_calib, x_val, n_val, generator, t_start, val_fraction,
+                       reference) -> Dict[str, Any]:
+    """The calibration and held-out batches and their exact data ends (``_data_end``), computed
+    once and shared by every sampler's search; ``nfe`` counts the references' score calls."""
     x_val = _held_out(sde, x_calib, x_val, n_val, generator, t_start)
     xc, xv = _split(x_calib, x_val, val_fraction)
     score = _Counted(score_fn)
-    t0 = float(sde.T if t_start is None else t_start)
-    t1 = float(default_t_end(sde, steps) if t_end is None else t_end)
     ref_opts = {"rtol": 1e-9, "atol": 1e-9, "method": "DOP853", **(reference or {})}
     refs = {"calib": _data_end(sde, score, xc, ref_opts), "val": _data_end(sde, score, xv, ref_opts)}
-    batches = {"calib": xc, "val": xv}
-    ref_nfe = score.nfe
+    return {"batches": {"calib": xc, "val": xv}, "refs": refs, "ref_opts": ref_opts, "nfe": score.nfe}
+
+
+def _search(sde, score_fn, sampler: str, steps: int, cands: List[Dict[str, Any]],
+            data: Dict[str, Any], *, t_end, t_start, max_evals, starts, patience,
+            name) -> OptimizedGrid:
+    """One sampler's search over the named grids and ``cands`` on ``data``'s batches."""
+    from scipy.optimize import minimize
+
+    from .base import sample
+    from .grids import GRIDS, default_t_end
+
+    batches, refs, ref_opts, ref_nfe = data["batches"], data["refs"], data["ref_opts"], data["nfe"]
+    xc, xv = batches["calib"], batches["val"]
+    score = _Counted(score_fn)
+    t0 = float(sde.T if t_start is None else t_start)
+    t1 = float(default_t_end(sde, steps) if t_end is None else t_end)
 
     # the searched part of a candidate's grid: (steps, end time, half log-SNR at the end);
     # with "final_zero", steps - 1 steps to their own default end, then one onto t = 0
@@ -362,7 +388,7 @@ def optimize_grid(sde, score_fn, sampler: Union[str, Sequence[str]],
     made = {"method": "Nelder-Mead on softmax gaps in half log-SNR, early-stopped on a "
                       "held-out validation batch",
             "reference": {"sampler": "rk45", "t_end": float(sde.eps), "denoise": True, **ref_opts},
-            "reference_nfe": ref_nfe, "nfe": score.nfe, "iterations": iters,
+            "reference_nfe": ref_nfe, "nfe": ref_nfe + score.nfe, "iterations": iters,
             "n_calib": int(xc.shape[0]), "n_val": int(xv.shape[0]), "start_grid": best["from"],
             "optimised": best["optimised"], "options": opts,
             "rms_fixed": {g: math.exp(c) for c, v, ci, g in named if ci == best["ci"]},
@@ -378,9 +404,11 @@ def optimize_grid(sde, score_fn, sampler: Union[str, Sequence[str]],
 
 
 def _over_samplers(sde, score_fn, samplers, steps, x_calib, *, sampler_options, candidates, x_val,
-                   n_val, generator, t_start, **kw) -> OptimizedGrid:
-    """``optimize_grid`` for each of several samplers on one held-out batch; the grid with the
-    smallest held-out RMS, its ``made`` holding every search's held-out RMS and their summed NFE."""
+                   n_val, generator, val_fraction, t_start, reference, max_evals,
+                   **kw) -> OptimizedGrid:
+    """``optimize_grid`` for each of several samplers on one calibration and held-out batch, whose
+    references are computed once; the grid with the smallest held-out RMS, its ``made`` holding
+    every search's held-out RMS and the NFE of all (the references counted once)."""
     names = list(samplers)
     if not names or not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
         raise ValueError(f"sampler must be a name or a sequence of distinct names, got {samplers!r}")
@@ -395,12 +423,14 @@ def _over_samplers(sde, score_fn, samplers, steps, x_calib, *, sampler_options, 
     if set(steps_of) != set(names):
         raise ValueError(f"steps as a dict must give every sampler of {names} its step count, "
                          f"got {steps!r}")
-    if torch.is_tensor(x_calib) and x_calib.ndim >= 2:     # one held-out batch for every search
-        x_val = _held_out(sde, x_calib, x_val, n_val, generator, t_start)
-    grids = [optimize_grid(sde, score_fn, n, steps_of[n], x_calib, candidates=per.get(n), x_val=x_val,
-                           n_val=n_val, generator=generator, t_start=t_start, **kw) for n in names]
+    max_evals = as_int(max_evals, "max_evals", minimum=1)
+    plans = {n: _checked(sde, n, steps_of[n], per.get(n) or [{}], x_calib) for n in names}
+    data = _reference_batches(sde, score_fn, x_calib, x_val, n_val, generator, t_start,
+                              val_fraction, reference)
+    grids = [_search(sde, score_fn, n, *plans[n], data, t_start=t_start, max_evals=max_evals, **kw)
+             for n in names]
     best = min(grids, key=lambda g: g.made["val_rms"])
-    best.made = {**best.made, "nfe": sum(g.made["nfe"] for g in grids),
+    best.made = {**best.made, "nfe": data["nfe"] + sum(g.made["nfe"] - data["nfe"] for g in grids),
                  "val_rms_by_sampler": {g.sampler: g.made["val_rms"] for g in grids}}
     return best
 

@@ -163,7 +163,8 @@ def test_several_samplers_keep_the_smaller_held_out_rms_of_their_own_searches():
     """``sampler=("unipc", "ipndm")`` is one search per sampler on the same held-out batch (the
     default one: 1024 at seed 0, or from ``generator``), each at its own step count when
     ``steps`` is a dict, returning the grid of the search with the smaller held-out RMS, bit for
-    bit, with every search's held-out RMS and the summed NFE."""
+    bit, with every search's held-out RMS and the summed NFE less the shared references' NFE,
+    which are solved once (every search's ``reference_nfe`` equals the combined call's)."""
     sde, gm = EDMSDE(), ring_of_gaussians(7, radius=1.2, std=0.02)
     sf, xc = gm.score_fn(sde), _prior(sde, 32, 2, 5)
     kw = dict(max_evals=20, patience=3, n_val=64)
@@ -174,14 +175,30 @@ def test_several_samplers_keep_the_smaller_held_out_rms_of_their_own_searches():
         alone = {"unipc": optimize_grid(sde, sf, "unipc", n_of["unipc"], xc, candidates=cands["unipc"],
                                         generator=g_of(), **kw),
                  "ipndm": optimize_grid(sde, sf, "ipndm", n_of["ipndm"], xc, generator=g_of(), **kw)}
-        both = optimize_grid(sde, sf, ("unipc", "ipndm"), steps, xc, candidates=cands, generator=g_of(),
-                             **kw)
+        calls = []
+        counted = lambda x, t: calls.append(1) or sf(x, t)
+        both = optimize_grid(sde, counted, ("unipc", "ipndm"), steps, xc, candidates=cands,
+                             generator=g_of(), **kw)
         win = min(alone.values(), key=lambda g: g.made["val_rms"])
         assert both.sampler == win.sampler and both.times == win.times
         assert both.sampler_options == win.sampler_options
         assert both.made["val_rms_by_sampler"] == {k: g.made["val_rms"] for k, g in alone.items()}
-        assert both.made["nfe"] == sum(g.made["nfe"] for g in alone.values())
+        ref = both.made["reference_nfe"]
+        assert ref > 100 and all(g.made["reference_nfe"] == ref for g in alone.values())
+        assert both.made["nfe"] == sum(g.made["nfe"] for g in alone.values()) - ref == len(calls)
         assert len(set(both.made["val_rms_by_sampler"].values())) == 2      # they did differ
+
+
+def test_several_samplers_check_every_sampler_before_any_score_call():
+    """A bad option set of the second sampler fails before the shared references or the first
+    search call the score once."""
+    sde, gm = VPSDE(), ring_of_gaussians()
+    calls = []
+    score = lambda x, t: calls.append(1) or gm.score_fn(sde)(x, t)
+    with pytest.raises(ValueError, match="cannot end with a step onto sigma = 0"):
+        optimize_grid(sde, score, ("unipc", "euler"), 4, _prior(sde, 8, 2, 0),
+                      candidates={"euler": [{"final_zero": True}]})
+    assert calls == []
 
 
 @pytest.mark.parametrize("sampler,kw,match", [
