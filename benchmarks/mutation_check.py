@@ -424,7 +424,7 @@ MUTATIONS += [  # round 8: the tuning rings, the fresh3 set
      ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh6"]),
 ]
 
-MUTATIONS += [  # session 10: shared references
+MUTATIONS += [  # session 10: shared references, bootstrap intervals of the misses
     ("optimize_grid over samplers: each sampler's options checked only when its search starts",
      "sde_diffusion/solvers/optimized_grid.py",
      "    plans = {n: _checked(sde, n, steps_of[n], per.get(n) or [{}], x_calib) for n in names}\n"
@@ -435,6 +435,13 @@ MUTATIONS += [  # session 10: shared references
      "                              val_fraction, reference)\n"
      "    grids = [_search(sde, score_fn, n, *_checked(sde, n, steps_of[n], per.get(n) or [{}], x_calib), data,",
      ["tests/solvers/test_optimize_grid.py", "-k", "before_any_score_call"]),
+    ("pointwise bootstrap: each side resampled at its own points", "benchmarks/bench_suite_pointwise.py",
+     "    r = (o2[idx].sum(1) / p2[idx].sum(1)).sqrt()",
+     "    r = (o2[idx].sum(1) / p2[torch.randint(len(ours), (resamples, len(ours)), generator=g)].sum(1)).sqrt()",
+     ["tests/benchmarking/test_suite_pointwise.py"]),
+    ("pointwise bootstrap: a 90 % interval called 95 %", "benchmarks/bench_suite_pointwise.py",
+     "q = torch.tensor([(1 - level) / 2, (1 + level) / 2]", "q = torch.tensor([(1 - level), level]",
+     ["tests/benchmarking/test_suite_pointwise.py"]),
 ]
 
 
