@@ -442,6 +442,14 @@ MUTATIONS += [  # session 10: shared references, bootstrap intervals of the miss
     ("pointwise bootstrap: a 90 % interval called 95 %", "benchmarks/bench_suite_pointwise.py",
      "q = torch.tensor([(1 - level) / 2, (1 + level) / 2]", "q = torch.tensor([(1 - level), level]",
      ["tests/benchmarking/test_suite_pointwise.py"]),
+    ("pick rules: the median decides where the interval resolves the RMS", "benchmarks/bench_optgrid_pick_rules.py",
+     "return by_rms(cell) if lo > 1 or hi < 1 else by_median(cell)",
+     "return by_median(cell) if lo > 1 or hi < 1 else by_rms(cell)",
+     ["tests/benchmarking/test_optgrid_pick_rules.py"]),
+    ("pick rules: the report scores the held-out errors", "benchmarks/bench_optgrid_pick_rules.py",
+     'ratios.append(_rms(cell[pick]["score_e"]) / peers[prob, sde_name, nfe][0])',
+     'ratios.append(_rms(cell[pick]["val_e"]) / peers[prob, sde_name, nfe][0])',
+     ["tests/benchmarking/test_optgrid_pick_rules.py"]),
 ]
 
 
