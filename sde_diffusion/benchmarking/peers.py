@@ -74,6 +74,12 @@ def missing_peers_message() -> Optional[str]:
         importlib.import_module("diffusers")
     except ImportError:
         missing.append("diffusers")
+    else:
+        from ..models.diffusers import diffusers_class
+        try:
+            diffusers_class("UniPCMultistepScheduler")
+        except ImportError as e:                      # installed, but cannot load its classes
+            return f"published peers unavailable: {e}"
     try:
         _kdiffusion_sampling()
     except ImportError:
@@ -150,10 +156,11 @@ def _diffusers(cls_name: str, karras: bool, **cfg) -> Callable:
     """A diffusers multistep scheduler on a 1000-entry alpha_bar table between t_end and T."""
     def run(sde, score_fn, x_T, steps, t_end):
         try:
-            import diffusers
+            import diffusers  # noqa: F401
         except ImportError:
             raise ImportError(f"peer {cls_name} needs diffusers, which is not installed; "
                               f"install: {INSTALL}") from None
+        from ..models.diffusers import diffusers_class
         n_train = 1000
         m_T = _m_of(sde, sde.T)
         if m_T < 0.999:  # VP-type: table uniform in t (DDPM's)
@@ -164,7 +171,7 @@ def _diffusers(cls_name: str, karras: bool, **cfg) -> Callable:
                                      math.log(_sigma_of(sde, sde.T)), n_train))
         abar = 1.0 / (1.0 + sig ** 2)
         betas = 1.0 - abar / np.concatenate([[1.0], abar[:-1]])
-        sched = getattr(diffusers, cls_name)(num_train_timesteps=n_train, trained_betas=betas,
+        sched = diffusers_class(cls_name)(num_train_timesteps=n_train, trained_betas=betas,
                                              use_karras_sigmas=karras, **cfg)
         sched.set_timesteps(int(steps))
         sigmas = sched.sigmas.to(torch.float64).tolist()

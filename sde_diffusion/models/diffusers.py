@@ -35,6 +35,28 @@ from torch import nn
 from ..contract import LIMITS, check_choice
 from ..weights_file import check_finite_state, check_state_fits, load_weights
 
+
+def diffusers_class(name: str):
+    """``diffusers.<name>``. diffusers loads its classes lazily, so a broken install fails only
+    here, with a RuntimeError; the usual cause is a torchvision built for another torch
+    ("operator torchvision::nms does not exist"). That becomes an ImportError naming both
+    versions and the fix."""
+    import diffusers
+    try:
+        return getattr(diffusers, name)
+    except RuntimeError as e:
+        from importlib.metadata import PackageNotFoundError, version
+        try:
+            tv = version("torchvision")
+        except PackageNotFoundError:
+            tv = "not installed"
+        raise ImportError(
+            f"diffusers could not load {name} (torch {torch.__version__}, torchvision {tv}): "
+            f"{str(e).splitlines()[-1] if str(e) else type(e).__name__}. A torchvision built for "
+            f"another torch build causes this: uninstall it (pip uninstall torchvision; neither "
+            f"sde_diffusion nor diffusers' models need it) or install the torchvision of your "
+            f"torch build (for a CPU torch, from https://download.pytorch.org/whl/cpu)") from None
+
 __all__ = ["from_diffusers", "DiffusersUNet", "DiffusersFormatError", "SCHEDULERS",
            "PREDICTION_TYPES", "BETA_SCHEDULES"]
 
@@ -162,7 +184,7 @@ def _locate(path: Path) -> Tuple[Path, Path]:
 
 def _unet_config(folder: Path) -> Dict[str, Any]:
     import inspect
-    from diffusers import UNet2DModel
+    UNet2DModel = diffusers_class("UNet2DModel")
     path = folder / "config.json"
     cfg = _read_json(path, "the network config")
     _class_name(cfg, ("UNet2DModel",), path)
@@ -216,7 +238,7 @@ def _vp_table(cfg: Dict[str, Any], path: Path) -> Tuple[torch.Tensor, str]:
                          BETA_SCHEDULES)
     except ValueError as e:
         raise DiffusersFormatError(str(e)) from None
-    from diffusers import DDPMScheduler  # the table exactly as diffusers' schedulers build it
+    DDPMScheduler = diffusers_class("DDPMScheduler")  # the table exactly as diffusers' schedulers build it
     keys = ("num_train_timesteps", "beta_start", "beta_end", "beta_schedule", "trained_betas")
     sched = DDPMScheduler(**{k: cfg[k] for k in keys if k in cfg})
     return sched.alphas_cumprod.to(torch.float64), PREDICTION_TYPES[pred]
@@ -269,7 +291,7 @@ def from_diffusers(path: PathLike, map_location: Any = "cpu") -> nn.Module:
         sde = VPSDE(schedule=DiscreteBeta([float(v) for v in table]), eps=1.0 / n_train)
         kind, smin, smax = "vp", 0.01, 1348.0
     state = _weights(unet_dir)
-    from diffusers import UNet2DModel
+    UNet2DModel = diffusers_class("UNet2DModel")
     with torch.device("meta"):  # shapes first: the file cannot make us allocate a huge network
         shell = UNet2DModel(**ucfg)
     where = f"diffusers model {str(p)!r}"
