@@ -495,6 +495,29 @@ def optgrid_vs_defaults(default_rows, paths, sampler="unipc"):
     return "\n".join(out)
 
 
+def row_ratios(rows, row: str) -> str:
+    """Markdown: every cell where the project row ``row`` ran, its RMS over the cell's best peer and
+    over its best default (both from ``rows``; "-" where the records hold none), then their
+    geometric means and worst."""
+    peers, defaults = best_peers(rows), best_defaults(rows)
+    lines = ["| problem | SDE | NFE | RMS | / best peer | / best default |", "|---|---|---|---|---|---|"]
+    to_peer, to_default = [], []
+    for r in sorted((r for r in rows if r["kind"] == "project" and r["row"] == row),
+                    key=lambda r: (r["sde"], r["nfe"], r["problem"])):
+        cell = (r["problem"], r["sde"], r["nfe"])
+        rp = r["rms"] / peers[cell][0] if cell in peers else None
+        rd = r["rms"] / defaults[cell] if cell in defaults else None
+        to_peer += [rp] if rp is not None else []
+        to_default += [rd] if rd is not None else []
+        fmt = lambda v: "-" if v is None else f"{v:.2f}"
+        lines.append(f"| {r['problem']} | {r['sde']} | {r['nfe']} | {r['rms']:.4g} | {fmt(rp)} | {fmt(rd)} |")
+    if not to_peer and not to_default:
+        raise SystemExit(f"no cell of the records ran row {row!r} beside a peer or a default")
+    agg = lambda v: f"{geo_mean(v):.2f} (worst {max(v):.2f})" if v else "-"
+    lines.append(f"| geo-mean | | | | {agg(to_peer)} | {agg(to_default)} |")
+    return "\n".join(lines)
+
+
 def _option(argv, name, default=None):
     """The value of ``--name=value`` in ``argv``, else ``default``."""
     return next((o.split("=", 1)[1] for o in argv if o.startswith(f"--{name}=")), default)
@@ -549,10 +572,12 @@ def main(argv=None):
         print(table(rows))
     elif mode == "summary":                      # summary <records...> [--select-peers=f]
         print(summary(rows, _records(_option(argv, "select-peers"))))
+    elif mode == "row-ratios":                   # row-ratios <records...> --row=<project row>
+        print(row_ratios(rows, _option(argv, "row")))
     else:
         raise SystemExit(f"unknown mode {mode!r}; valid choices: tune, per-sampler, fixed-peers, optgrid, "
                          f"optgrid-defaults, optgrid-pick, before-after, families, "
-                         f"table, summary")
+                         f"table, summary, row-ratios")
 
 
 if __name__ == "__main__":

@@ -212,3 +212,23 @@ def test_peer_chosen_on_other_noise_is_scored_on_the_scoring_points():
     dflt = rec("unipc{}", "project", 10, 0.3)
     assert "| EDM | 10 | 0 / 1 |" in report.summary(score[:2] + [dflt])
     assert "| EDM | 10 | 1 / 1 |" in report.summary(score + [dflt], select)
+
+
+def test_row_ratios_divides_one_row_by_each_cells_best_peer_and_best_default():
+    """Cell a: the row 0.02 over the best of two peers (0.04) and the better default (0.05) gives
+    0.5 and 0.4; cell b has no default, so only its peer ratio (0.02 / 0.01 = 2) counts. Other
+    rows and a cell where the row did not run are left out."""
+    rec = lambda p, kind, row, rms: {"problem": p, "sde": "EDM", "nfe": 10, "kind": kind, "row": row,
+                                     "rms": rms}
+    rows = [rec("a", "peer", "p1", 0.04), rec("a", "peer", "p2", 0.08),
+            rec("a", "project", "unipc{}", 0.05), rec("a", "project", "ipndm{}", 0.07),
+            rec("a", "project", 'unipc{"order": 2}', 0.02), rec("a", "project", 'unipc{"order": 3}', 0.001),
+            rec("b", "peer", "p1", 0.01), rec("b", "project", 'unipc{"order": 2}', 0.02),
+            rec("c", "peer", "p1", 0.01)]
+    text = report.row_ratios(rows, 'unipc{"order": 2}')
+    assert "| a | EDM | 10 | 0.02 | 0.50 | 0.40 |" in text
+    assert "| b | EDM | 10 | 0.02 | 2.00 | - |" in text
+    assert "| geo-mean | | | | 1.00 (worst 2.00) | 0.40 (worst 0.40) |" in text
+    assert "| c |" not in text
+    with pytest.raises(SystemExit, match="no cell of the records ran row 'deis{}'"):
+        report.row_ratios(rows, "deis{}")
