@@ -15,25 +15,20 @@ import time
 import warnings
 from pathlib import Path
 
-import torch
-
-from bench_suite import setup, unipc_candidates
+from bench_suite import RECIPE_CANDIDATES, opt_batches, setup
 from sde_diffusion.analytic import suite_problem
 from sde_diffusion.benchmarking.budget import steps_for_nfe
 from sde_diffusion.solvers.optimized_grid import _checked, _reference_batches, _search
-
-CANDIDATES = {"unipc": unipc_candidates([1, 2, 3], True), "ipndm": [{"order": o} for o in (2, 3, 4)]}
-
 
 def timed_parts(problem: str, sde_name: str, cache: Path = Path("outputs/suite_refs")) -> dict:
     """Seconds for the references and for each sampler's search on one cell."""
     p = suite_problem(problem)
     sde, score, x_T, _ = setup(p, sde_name, 1024, 1, cache)
-    xc = sde.prior_sample((256, p.dim), generator=torch.Generator().manual_seed(101), dtype=torch.float64)
+    xc, _ = opt_batches(sde, p.dim, 1, 256, 0)
     t = time.perf_counter()
     data = _reference_batches(sde, score, xc, None, 1024, None, None, 0.5, None)
     out = {"references": time.perf_counter() - t}
-    for s, cands in CANDIDATES.items():
+    for s, cands in RECIPE_CANDIDATES.items():
         steps = steps_for_nfe({"name": s}, 10, sde, tuple(x_T.shape[1:]))
         t = time.perf_counter()
         _search(sde, score, s, *_checked(sde, s, steps, cands, xc), data, t_end=None, t_start=None,

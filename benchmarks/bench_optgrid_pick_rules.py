@@ -9,8 +9,9 @@ the held-out errors, not only their RMS, scored against the best published peer 
 
 Each cell as ``bench_suite.py optgrid --n-calib 256 --n-val 1024 --max-evals 1500``: calibration
 noise at seed + 100, the held-out batch at seed + 200, scored on ``--n`` points at ``--seed``; the
-searches are ``optimize_grid`` with one sampler each (the same grids, bit for bit, as the
-two-sampler call). A rule sees only the held-out per-point errors e_i of both searches.
+searches are the two-sampler call's own (``_search`` on one ``_reference_batches``: the same
+batches, references and grids, bit for bit), kept apart so that both grids are seen. A rule
+sees only the held-out per-point errors e_i of both searches.
 """
 from __future__ import annotations
 
@@ -24,17 +25,17 @@ from typing import Callable, Dict
 
 import torch
 
-from bench_suite import setup, unipc_candidates
+from bench_suite import RECIPE_CANDIDATES, opt_batches, setup
 from bench_suite_pointwise import bootstrap_interval, point_errors
 from bench_suite_report import best_peers, load
 from sde_diffusion.analytic import problem_suite, suite_problem
 from sde_diffusion.analytic.suite import SUITE_HALVES
 from sde_diffusion.benchmarking.budget import steps_for_nfe
-from sde_diffusion.benchmarking.reference import data_end_reference, data_estimate
-from sde_diffusion.solvers import optimize_grid, sample
+from sde_diffusion.benchmarking.reference import data_estimate
+from sde_diffusion.solvers import sample
+from sde_diffusion.solvers.optimized_grid import _checked, _reference_batches, _search
 
-CANDIDATES = {"unipc": unipc_candidates([1, 2, 3], True), "ipndm": [{"order": o} for o in (2, 3, 4)]}
-SAMPLERS = tuple(CANDIDATES)
+SAMPLERS = tuple(RECIPE_CANDIDATES)
 
 
 def _rms(e: torch.Tensor) -> float:
@@ -91,15 +92,14 @@ RULES: Dict[str, Callable] = {
 def collect_cell(problem, sde_name: str, n: int, seed: int, cache: Path, nfe: int = 10) -> dict:
     """Both searches on one cell: per sampler the held-out and scored per-point errors."""
     sde, score, x_T, ref = setup(problem, sde_name, n, seed, cache)
-    xc = sde.prior_sample((256, problem.dim), generator=torch.Generator().manual_seed(seed + 100),
-                          dtype=torch.float64)
-    xv = sde.prior_sample((1024, problem.dim), generator=torch.Generator().manual_seed(seed + 200),
-                          dtype=torch.float64)
-    ref_val = data_end_reference(sde, score, xv)
+    xc, xv = opt_batches(sde, problem.dim, seed, 256, 1024)
+    data = _reference_batches(sde, score, xc, xv, 1024, None, None, 0.5, None)
+    ref_val = data["refs"]["val"]
     cell = {}
     for s in SAMPLERS:
         steps = steps_for_nfe({"name": s}, nfe, sde, tuple(x_T.shape[1:]))
-        g = optimize_grid(sde, score, s, steps, xc, x_val=xv, max_evals=1500, candidates=CANDIDATES[s])
+        g = _search(sde, score, s, *_checked(sde, s, steps, RECIPE_CANDIDATES[s], xc), data, t_end=None,
+                    t_start=None, max_evals=1500, starts=2, patience=30, name=None)
         times = torch.tensor(g.times, dtype=torch.float64)
         e = {}
         for part, x_in, r in (("val_e", xv, ref_val), ("score_e", x_T, ref)):

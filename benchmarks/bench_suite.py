@@ -171,6 +171,18 @@ def unipc_candidates(orders, with_zero: bool):
             for z in ([{}, {"final_zero": True}] if with_zero else [{}])]
 
 
+RECIPE_CANDIDATES = {"unipc": unipc_candidates([1, 2, 3], True), "ipndm": [{"order": o} for o in (2, 3, 4)]}
+"""The docs' optimize_grid recipe over UniPC and iPNDM (few-step 16g): each search's option sets."""
+
+
+def opt_batches(sde, dim: int, seed: int, n_calib: int, n_val: int):
+    """optimize_grid's calibration batch (``n_calib`` prior samples at seed + 100) and, with
+    ``n_val``, its held-out batch (``n_val`` at seed + 200; else None: optimize_grid's own)."""
+    draw = lambda n, s: sde.prior_sample((n, dim), generator=torch.Generator().manual_seed(s),
+                                         dtype=torch.float64)
+    return draw(n_calib, seed + 100), (draw(n_val, seed + 200) if n_val else None)
+
+
 def opt_rows(sde, score, x_T, ref, problem, nfe, a):
     """optimize_grid (calibration noise: seed ``a.seed + 100``, ``a.n_calib`` samples; held-out
     batch: ``a.n_val`` samples at seed ``a.seed + 200``, else optimize_grid's default), AYS and
@@ -183,13 +195,7 @@ def opt_rows(sde, score, x_T, ref, problem, nfe, a):
     name, several = names[0], len(names) > 1
     per_steps = {n: steps_for_nfe({"name": n}, nfe, sde, tuple(x_T.shape[1:])) for n in names}
     steps = per_steps[name]
-    xc = sde.prior_sample((a.n_calib, problem.dim),
-                          generator=torch.Generator().manual_seed(a.seed + 100), dtype=torch.float64)
-    xv = None
-    if a.n_val:                                   # a separate held-out batch (seed + 200)
-        xv = sde.prior_sample((a.n_val, problem.dim),
-                              generator=torch.Generator().manual_seed(a.seed + 200),
-                              dtype=torch.float64)
+    xc, xv = opt_batches(sde, problem.dim, a.seed, a.n_calib, a.n_val)
     c = Counted(score)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -502,6 +502,7 @@ def row_ratios(rows, row: str) -> str:
     peers, defaults = best_peers(rows), best_defaults(rows)
     lines = ["| problem | SDE | NFE | RMS | / best peer | / best default |", "|---|---|---|---|---|---|"]
     to_peer, to_default = [], []
+    fmt = lambda v: "-" if v is None else f"{v:.2f}"
     for r in sorted((r for r in rows if r["kind"] == "project" and r["row"] == row),
                     key=lambda r: (r["sde"], r["nfe"], r["problem"])):
         cell = (r["problem"], r["sde"], r["nfe"])
@@ -509,7 +510,6 @@ def row_ratios(rows, row: str) -> str:
         rd = r["rms"] / defaults[cell] if cell in defaults else None
         to_peer += [rp] if rp is not None else []
         to_default += [rd] if rd is not None else []
-        fmt = lambda v: "-" if v is None else f"{v:.2f}"
         lines.append(f"| {r['problem']} | {r['sde']} | {r['nfe']} | {r['rms']:.4g} | {fmt(rp)} | {fmt(rd)} |")
     if not to_peer and not to_default:
         raise SystemExit(f"no cell of the records ran row {row!r} beside a peer or a default")
