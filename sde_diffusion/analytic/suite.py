@@ -6,7 +6,7 @@ every reported table uses ``problem_suite("validation")``. The split is a seeded
 (``SPLIT_SEED``) of the sorted names of ``SUITE``, computed here; ``TUNING_ADDITIONS`` (problems
 added after the split, to the tuning half only) follow it. ``tests/analytic/test_problem_suite.py``
 pins the resulting halves, so a change of the lists or the seed is a visible decision.
-``HOLDOUT`` and ``FRESH`` to ``FRESH6`` are reserved sets, in neither half (see their
+``HOLDOUT`` and ``FRESH`` to ``FRESH7`` are reserved sets, in neither half (see their
 docstrings).
 
 The problems vary, one axis at a time where possible (spread = typical distance between means):
@@ -28,7 +28,7 @@ from .mixture import GaussianMixture
 from .problems import random_full_mixture, random_mixture, ring_of_gaussians, three_clusters_1d
 
 __all__ = ["SuiteProblem", "SUITE", "TUNING_ADDITIONS", "HOLDOUT", "FRESH", "FRESH2", "FRESH3",
-           "FRESH4", "FRESH5", "FRESH6", "RESERVED", "SUITE_HALVES", "SPLIT_SEED", "problem_suite", "suite_problem", "suite_split", "suite_mixture"]
+           "FRESH4", "FRESH5", "FRESH6", "FRESH7", "RESERVED", "SUITE_HALVES", "SPLIT_SEED", "problem_suite", "suite_problem", "suite_split", "suite_mixture"]
 
 SPLIT_SEED = 20261203
 """Seed of the one random tuning / validation split (``suite_split``)."""
@@ -340,8 +340,38 @@ FRESH6: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
 before any sampler ran on it, to report iPNDM's orders as candidates of its optimize_grid
 search, chosen on the tuning half after ``FRESH5`` had been seen."""
 
+def _lattice(n: int, spacing: float, std: float) -> GaussianMixture:
+    """n x n equal modes of std ``std`` on a square lattice of ``spacing``, centred at 0."""
+    a = (torch.arange(n, dtype=torch.float64) - (n - 1) / 2) * spacing
+    means = torch.stack(torch.meshgrid(a, a, indexing="ij"), -1).reshape(n * n, 2)
+    return GaussianMixture(means, torch.full((n * n,), std), None)
+
+
+FRESH7: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "ring15_sharp": (lambda: ring_of_gaussians(15, radius=3.0, std=0.045), ("2d", "sharp")),
+    "ring16_sharp": (lambda: ring_of_gaussians(16, radius=1.6, std=0.018), ("2d", "sharp")),
+    "grid16_sharp": (lambda: _lattice(4, 1.0, 0.025), ("2d", "sharp", "many_modes")),
+    "modes100_3d": (lambda: _many(100, 3, 0.05, seed=1003, spread=1.7), ("sharp", "many_modes")),
+    "modes40_56d": (lambda: _many(40, 56, 0.16, seed=4056), ("many_modes", "high_dim")),
+    "ten_scales_1d": (lambda: GaussianMixture(
+        [[-9.0], [-6.0], [-4.0], [-2.0], [-0.7], [0.5], [1.8], [3.5], [6.0], [8.5]],
+        [0.6, 0.2, 0.08, 0.05, 0.03, 0.25, 0.04, 0.1, 0.3, 0.05],
+        [0.15, 0.1, 0.1, 0.05, 0.05, 0.15, 0.05, 0.1, 0.15, 0.1]), ("1d", "sharp")),
+    "outlier_36d": (lambda: _with_outlier(5, 36, 3636, 3.4, 0.27, 0.05, 0.012, spread=0.95),
+                    ("outlier", "unequal_weights", "high_dim")),
+    "unequal_9d": (lambda: _unequal(5, 9, 909, 1.3, 0.22, 0.8), ("unequal_weights",)),  # 10^3.2
+    "full30_cond2800": (lambda: _ill_conditioned(30, 3, 2800.0), ("full_cov", "ill_conditioned")),
+    "lowrank168_r5": (lambda: _low_rank(168, 4, 5, seed=16805), ("low_rank", "high_dim")),
+    "diag104_sharp": (lambda: _diag(5, 104, 10410, 0.035, 0.5, 0.6), ("diagonal", "high_dim", "sharp")),
+}
+"""A tenth set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 18) before
+any sampler or probe ran on it, to report the sharp-modes probe (``solvers.sharp_modes``), whose
+thresholds were chosen on the tuning half. Besides one member of each family it holds a second
+sharp ring and a sharp square lattice (grid25's family, whose modes sit just below the probe's
+threshold on the tuning half), so that the probe can be seen to fire and to err."""
+
 RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4,
-            "fresh5": FRESH5, "fresh6": FRESH6}
+            "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7}
 """The reserved sets by the name ``problem_suite`` takes."""
 SUITE_HALVES = ("tuning", "validation", "all", *RESERVED)
 """Every name ``problem_suite`` takes (the benchmarks' ``--half`` choices)."""
@@ -378,7 +408,7 @@ def problem_suite(half: str = "validation") -> List[SuiteProblem]:
     """The problems of one half (``"tuning"``, ``"validation"``), ``"all"`` (both), or a
     reserved set (``"holdout"``: ``HOLDOUT``; ``"fresh"``: ``FRESH``; ``"fresh2"``: ``FRESH2``;
     ``"fresh3"``: ``FRESH3``; ``"fresh4"``: ``FRESH4``; ``"fresh5"``: ``FRESH5``;
-    ``"fresh6"``: ``FRESH6``), in name order."""
+    ``"fresh6"``: ``FRESH6``; ``"fresh7"``: ``FRESH7``), in name order."""
     check_choice("suite half", half, SUITE_HALVES)
     names = (sorted(_ALL) if half == "all" else sorted(RESERVED[half]) if half in RESERVED
              else suite_split()[half])

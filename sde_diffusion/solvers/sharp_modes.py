@@ -1,0 +1,156 @@
+"""Tell data made of sharp, well-separated modes apart, and the few-step UniPC settings for it.
+
+The statistic is the denoising ratio at a noise level sigma,
+
+    R(sigma) = E || D(x~, sigma) - x~ ||^2 / (d sigma^2),   x~ = x_0 + sigma z,  z ~ N(0, I),
+
+with D the model's denoiser E[x_0 | x~] and d the data dimension. By Tweedie,
+x~ - D = sigma E[z | x~], so R = E||E[z | x~]||^2 / d lies in [0, 1]: R -> 1 where the model
+can tell the noise apart from the data (the data is a set of points at the scale sigma), R -> 0
+where the data is smooth at that scale (a Gaussian of variance v gives R = sigma^2 / (v + sigma^2)).
+sigma is measured in units of the data's RMS spread, sqrt(tr Cov(x_0) / d).
+
+Data is called *sharp* when R(0.1 spread) >= ``SHARP_FINE`` (the noise is all but removed at
+a tenth of the spread: sharp, separated modes) and R(0.4 spread) <= ``SHARP_COARSE`` (not at
+four tenths: the modes are not a low-dimensional set, whose R stays near 1 - rank/d at every
+scale). Each threshold is the midpoint between the two sharp rings of the problem suite's tuning half
+and the nearest of its 13 other problems that pass the other test (grid25 at 0.1, lowrank128_r12
+at 0.4); ``benchmarks/RESULTS.md``, few-step section 18.
+
+On such data at 10-20 NFE on ``EDMSDE`` the defaults lose to published solvers, and UniPC-2 on
+long steps wins (``SHARP_RECIPES``); on other data the same settings cost 1.2-2.6x, so they
+are chosen by the probe, not fixed.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional, Sequence
+
+import torch
+
+from .context import NoiseSource, SolverContext
+
+__all__ = ["denoising_ratio", "probe_sharp_modes", "sharp_recipe", "SharpModes",
+           "SHARP_FINE", "SHARP_COARSE", "PROBE_SIGMAS", "PROBE_COORDS", "SHARP_RECIPES"]
+
+PROBE_COORDS = 2 ** 17
+"""The probe noises at least this many coordinates per level: each coordinate's share
+||E[z | x~]||^2 / d has a relative std of about sqrt(2 / d) per point, so the standard error of R is
+about R sqrt(2 / PROBE_COORDS) = 0.004 R."""
+PROBE_SIGMAS = (0.1, 0.4)
+"""The noise levels of the probe, in units of the data's RMS spread."""
+SHARP_FINE = 0.91
+"""Sharp needs R(0.1 spread) at least this (tuning half: rings 0.943-0.954; grid25 0.864-0.869,
+the largest of the problems whose R(0.4) passes)."""
+SHARP_COARSE = 0.73
+"""Sharp needs R(0.4 spread) at most this (tuning half: rings 0.476-0.559; lowrank128_r12
+0.911-0.918, the smallest of the problems whose R(0.1) passes)."""
+
+PILOT_STEPS = 50
+"""Steps of the pilot run. Its samples stand in for data; a 10-step pilot's own error reads as
+sharpness (tuning half: R(0.1) of grid25 1.06 against 0.87 on data, rings 1.10 against 0.95),
+a 50-step pilot's R is the data's within 0.01."""
+
+SHARP_RECIPES = {
+    "EDMSDE": ((7, 16, {"order": 2, "grid": "log_snr", "t_end": 0.005, "denoise": False}),
+               (17, 24, {"order": 2, "grid": "karras", "t_end": 0.005, "denoise": False})),
+}
+"""SDE class name -> (min steps, max steps, UniPC options): the settings for sharp data, chosen on
+the tuning half's two rings (few-step 17e: UniPC-2 to sigma = 0.005 without the final denoising
+step). A step count gets the grid with the smaller worst ratio to the best default on the two
+rings, and only where that is below 1 on both: log-SNR at 7-16 steps, Karras at 17-24; at 6 and
+from 25 neither wins (``benchmarks/RESULTS.md``, few-step 18). ``t_end`` is sigma for EDM."""
+
+
+@dataclass
+class SharpModes:
+    """What ``probe_sharp_modes`` found: ``ratios`` {sigma / spread: R}, ``spread``, ``sharp``,
+    the UniPC ``options`` to pass to ``sample`` (empty: keep UniPC's defaults) and the model
+    calls spent (``nfe``: batched calls, the pilot run's included)."""
+    sharp: bool
+    ratios: Dict[float, float]
+    spread: float
+    options: Dict[str, Any] = field(default_factory=dict)
+    nfe: int = 0
+
+
+def _spread(x: torch.Tensor) -> float:
+    flat = x.reshape(len(x), -1).to(torch.float64)
+    return math.sqrt(float(flat.var(0, unbiased=True).mean()))
+
+
+def denoising_ratio(sde, score_fn, x_data: torch.Tensor, rel_sigmas: Sequence[float] = PROBE_SIGMAS,
+                    generator: Optional[torch.Generator] = None,
+                    repeats: Optional[int] = None) -> Dict[float, float]:
+    """{r: R(r * spread)} on the data points ``x_data`` (N >= 2, shape (N, ...)), each noised
+    ``repeats`` times (default: enough for N * repeats * d >= ``PROBE_COORDS``): one batched
+    model call of N * repeats points per noise level. ``score_fn``: a score function or a model
+    with ``predict(x, t, kind)``, as for ``sample``."""
+    if not isinstance(x_data, torch.Tensor) or x_data.dim() < 2 or len(x_data) < 2:
+        raise ValueError(f"x_data must be a tensor of at least 2 data points, shape (N, ...), "
+                         f"got {getattr(x_data, 'shape', type(x_data).__name__)}")
+    if repeats is None:
+        repeats = max(1, math.ceil(PROBE_COORDS / x_data.numel()))
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be an int >= 1, got {repeats!r}")
+    if not bool(torch.isfinite(x_data).all()):
+        raise ValueError("x_data holds NaN or inf")
+    spread = _spread(x_data)
+    if not spread > 0.0:
+        raise ValueError("x_data has zero spread (all points equal); the probe needs data that varies")
+    rel = [float(r) for r in rel_sigmas]
+    if not rel or any(not (r > 0.0 and math.isfinite(r)) for r in rel):
+        raise ValueError(f"rel_sigmas must be positive and finite, got {list(rel_sigmas)!r}")
+    sigmas = torch.tensor([r * spread for r in rel], dtype=torch.float64)
+    lo, hi = (float(v) for v in sde.sigma(torch.tensor([sde.eps, sde.T], dtype=torch.float64)))
+    if not bool(((sigmas >= lo) & (sigmas <= hi)).all()):
+        raise ValueError(f"the probe's noise levels {sigmas.tolist()} (x the data's spread "
+                         f"{spread:.4g}) leave the SDE's sigma range [{lo:.4g}, {hi:.4g}]; "
+                         f"rescale the data or the SDE")
+    times = sde.t_from_sigma(sigmas)
+    ctx = SolverContext(sde, score_fn, times, NoiseSource(generator))
+    out = {}
+    x_data = x_data.repeat(repeats, *([1] * (x_data.dim() - 1)))
+    with torch.no_grad():
+        for i, r in enumerate(rel):
+            sigma = float(sigmas[i])
+            noisy = x_data + sigma * ctx.noise_source(x_data.shape, x_data.device, x_data.dtype)
+            den = ctx.x0(ctx.m[i] * noisy, i)
+            out[r] = float((den - noisy).to(torch.float64).pow(2).mean() / sigma ** 2)
+    return out
+
+
+def sharp_recipe(sde, steps: int) -> Dict[str, Any]:
+    """UniPC's options for sharp data on ``sde`` at ``steps`` steps ({} where none is known)."""
+    for lo, hi, opts in SHARP_RECIPES.get(type(sde).__name__, ()):
+        if lo <= int(steps) <= hi:
+            out = dict(opts)
+            out["t_end"] = max(out["t_end"], float(sde.eps))
+            return out
+    return {}
+
+
+def probe_sharp_modes(sde, score_fn, steps: int, x_data: Optional[torch.Tensor] = None, *,
+                      shape: Optional[Sequence[int]] = None, pilot: int = 256,
+                      pilot_steps: int = PILOT_STEPS, generator: Optional[torch.Generator] = None,
+                      dtype: torch.dtype = torch.float32) -> SharpModes:
+    """Probe the data (``x_data``, e.g. a training batch; without it, ``pilot`` samples of one
+    sample's ``shape`` drawn by UniPC with its defaults at ``pilot_steps`` steps) and return
+    :class:`SharpModes` whose ``options`` go to ``sample(..., sampler="unipc", steps=steps,
+    **options)``. Costs 2 batched model calls on the data (+ ``pilot_steps`` on the pilot)."""
+    nfe = 0
+    if x_data is None:
+        if shape is None:
+            raise ValueError("give x_data (data points) or shape (the shape of one sample) for a pilot run")
+        if isinstance(pilot, bool) or not isinstance(pilot, int) or pilot < 2:
+            raise ValueError(f"pilot must be an int >= 2, got {pilot!r}")
+        from .base import sample
+        x_data, info = sample(sde, score_fn, (pilot, *shape), sampler="unipc", steps=pilot_steps,
+                              generator=generator, dtype=dtype, progress=False)
+        nfe = info.nfe
+    ratios = denoising_ratio(sde, score_fn, x_data, PROBE_SIGMAS, generator)
+    fine, coarse = ratios[PROBE_SIGMAS[0]], ratios[PROBE_SIGMAS[1]]
+    sharp = fine >= SHARP_FINE and coarse <= SHARP_COARSE
+    return SharpModes(sharp=sharp, ratios=ratios, spread=_spread(x_data),
+                      options=sharp_recipe(sde, steps) if sharp else {}, nfe=nfe + len(PROBE_SIGMAS))
