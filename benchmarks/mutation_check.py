@@ -419,9 +419,9 @@ MUTATIONS += [  # round 8: the tuning rings, the fresh3 set
      'cands["ipndm"] = [{"order": o} for o in a.ipndm_orders]',
      'cands["unipc"] = [{"order": o} for o in a.ipndm_orders]',
      ["tests/benchmarking/test_suite_optgrid_rows.py"]),
-    ("problem_suite('fresh6') returns the fresh5 set", "sde_diffusion/analytic/suite.py",
-     '"fresh6": FRESH6}', '"fresh6": FRESH5}',
-     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh6"]),
+    ("problem_suite('fresh7') returns the fresh6 set", "sde_diffusion/analytic/suite.py",
+     '"fresh7": FRESH7}', '"fresh7": FRESH6}',
+     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh7"]),
 ]
 
 MUTATIONS += [  # session 10: shared references, bootstrap intervals of the misses
@@ -458,6 +458,27 @@ MUTATIONS += [  # session 10: shared references, bootstrap intervals of the miss
      '        rd = r["rms"] / defaults[cell] if cell in defaults else None',
      '        rd = r["rms"] / peers[cell][0] if cell in defaults else None',
      ["tests/benchmarking/test_suite_report.py", "-k", "row_ratios"]),
+    ("sharp-modes probe: R divided by sigma, not sigma^2", "sde_diffusion/solvers/sharp_modes.py",
+     ".pow(2).mean() / sigma ** 2)", ".pow(2).mean() / sigma)",
+     ["tests/solvers/test_sharp_modes.py"]),
+    ("sharp-modes probe: the noisy point handed to the model without the kernel's m", "sde_diffusion/solvers/sharp_modes.py",
+     "den = ctx.x0(ctx.m[i] * noisy, i)", "den = ctx.x0(noisy, i)",
+     ["tests/solvers/test_sharp_modes.py"]),
+    ("sharp-modes probe: the spread summed over coordinates, not averaged", "sde_diffusion/solvers/sharp_modes.py",
+     "flat.var(0, unbiased=True).mean()", "flat.var(0, unbiased=True).sum()",
+     ["tests/solvers/test_sharp_modes.py"]),
+    ("sharp-modes probe: the coarse test reversed", "sde_diffusion/solvers/sharp_modes.py",
+     "sharp = fine >= SHARP_FINE and coarse <= SHARP_COARSE", "sharp = fine >= SHARP_FINE and coarse >= SHARP_COARSE",
+     ["tests/solvers/test_sharp_modes.py"]),
+    ("sharp-modes probe: the recipe from 6 steps", "sde_diffusion/solvers/sharp_modes.py",
+     '"EDMSDE": ((7, 16,', '"EDMSDE": ((6, 16,',
+     ["tests/solvers/test_sharp_modes.py"]),
+    ("sharp-modes probe: the pilot runs at the target's steps", "sde_diffusion/solvers/sharp_modes.py",
+     'sampler="unipc", steps=pilot_steps,', 'sampler="unipc", steps=steps,',
+     ["tests/solvers/test_sharp_modes.py"]),
+    ("sharp-modes report: the best default with the probe keeps UniPC's default row", "benchmarks/bench_sharp_modes.py",
+     "        c = min(others[k], r[\"rms\"]) / peer", "        c = min(others[k], unipc[k]) / peer",
+     ["tests/benchmarking/test_sharp_modes_report.py"]),
 ]
 
 

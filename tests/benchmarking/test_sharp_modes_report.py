@@ -1,0 +1,53 @@
+"""``benchmarks/bench_sharp_modes.py report``: the best default with the probe replaces UniPC's
+default row by the probe's row, and nothing else, on records with known answers."""
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+sm = pytest.importorskip("bench_sharp_modes")
+
+
+def _row(problem, row, rms, kind="project", **extra):
+    return {"problem": problem, "sde": "EDM", "nfe": 10, "row": row, "kind": kind, "rms": rms, **extra}
+
+
+def _probe(problem, rms, sharp):
+    return _row(problem, "unipc+probe:data{}", rms, sharp=sharp, ratios={"0.1": 0.95 if sharp else 0.5,
+                                                                         "0.4": 0.5})
+
+
+RECORDS = [
+    # a ring: UniPC 4.0 (the best default, 2.0 by iPNDM), the probe fires and reaches 0.5
+    _row("ring", "peer:a@0.002", 1.0, "peer"), _row("ring", "peer:b@0.002", 3.0, "peer"),
+    _row("ring", "unipc{}", 4.0), _row("ring", "ipndm{}", 2.0), _row("ring", "unipc{\"order\": 2}", 0.1),
+    _probe("ring", 0.5, True),
+    # smooth data: UniPC is the best default (0.8); the probe does not fire, same RMS
+    _row("smooth", "peer:a@0.002", 1.0, "peer"), _row("smooth", "unipc{}", 0.8),
+    _row("smooth", "ipndm{}", 1.2), _probe("smooth", 0.8, False),
+    # a false alarm: the probe fires and costs UniPC 3x, but iPNDM stays the best default
+    _row("lattice", "peer:a@0.002", 2.0, "peer"), _row("lattice", "unipc{}", 3.0),
+    _row("lattice", "ipndm{}", 2.2), _probe("lattice", 9.0, True),
+]
+
+
+def test_the_probe_row_replaces_unipc_and_nothing_else():
+    out = sm.report(RECORDS)
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in out.splitlines()
+            if line.startswith("| ring") or line.startswith("| smooth") or line.startswith("| lattice")}
+    # columns: UniPC / peer, with the probe, best default / peer, with the probe
+    assert [c.strip(" |") for c in rows["ring"][6:10]] == ["4.00", "0.50", "2.00", "0.50"]
+    assert [c.strip(" |") for c in rows["smooth"][6:10]] == ["0.80", "0.80", "0.80", "0.80"]
+    assert [c.strip(" |") for c in rows["lattice"][6:10]] == ["1.50", "4.50", "1.10", "1.10"]
+    assert rows["ring"][5].strip() == "yes" and rows["smooth"][5].strip() == "no"
+    # the summary: geo-mean (2.0 * 0.8 * 1.1)^(1/3) before, (0.5 * 0.8 * 1.1)^(1/3) after; cells <= 1x
+    summary = [line for line in out.splitlines() if line.startswith("| EDM | 10 |")][0].split(" | ")
+    assert float(summary[3]) == pytest.approx((2.0 * 0.8 * 1.1) ** (1 / 3), abs=1e-3)
+    assert float(summary[5]) == pytest.approx((0.5 * 0.8 * 1.1) ** (1 / 3), abs=1e-3)
+    assert summary[4] == "1" and summary[6].strip(" |") == "2"
+
+
+def test_report_without_a_probe_row_names_what_is_missing():
+    with pytest.raises(SystemExit, match="unipc\\+probe:pilot"):
+        sm.report(RECORDS, "pilot")

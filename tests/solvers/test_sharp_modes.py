@@ -1,0 +1,151 @@
+"""The sharp-modes probe (``solvers.sharp_modes``): its ratio R(sigma) against closed forms, its
+verdict on the tuning half's nearest cases, the recipe's step ranges, the pilot run, and bad input."""
+import math
+
+import pytest
+import torch
+
+from sde_diffusion.analytic import GaussianMixture, suite_problem
+from sde_diffusion.benchmarking.reference import data_end_reference, data_estimate, end_to_end_rms
+from sde_diffusion.sdes import EDMSDE, VPSDE
+from sde_diffusion.solvers import sample
+from sde_diffusion.solvers.sharp_modes import (PILOT_STEPS, PROBE_COORDS, SHARP_COARSE, SHARP_FINE,
+                                               denoising_ratio, probe_sharp_modes, sharp_recipe)
+
+
+def _spread(x):
+    return math.sqrt(float(x.reshape(len(x), -1).var(0, unbiased=True).mean()))
+
+
+def _se(r):
+    """Standard error of R: each coordinate's share has relative std <= sqrt(2) (chi-square)."""
+    return r * math.sqrt(2.0 / PROBE_COORDS)
+
+
+@pytest.mark.parametrize("sde", [EDMSDE(), VPSDE()], ids=["EDM", "VP"])
+def test_gaussian_data_give_the_closed_form(sde):
+    # data N(mu, v I): D(x~) = mu + v / (v + sigma^2) (x~ - mu), so R = sigma^2 / (v + sigma^2),
+    # with sigma = r * spread; on any SDE (the probe works in sigma = s/m)
+    v, d = 0.7 ** 2, 3
+    gm = GaussianMixture(torch.full((1, d), 0.4, dtype=torch.float64), torch.full((1,), 0.7), None)
+    x = gm.sample(512, generator=torch.Generator().manual_seed(0)).to(torch.float64)
+    got = denoising_ratio(sde, gm.score_fn(sde), x, (0.1, 0.4, 1.0), torch.Generator().manual_seed(1))
+    for r, val in got.items():
+        s2 = (r * _spread(x)) ** 2
+        want = s2 / (v + s2)
+        assert abs(val - want) < 5 * _se(want), (r, val, want)
+
+
+def test_low_rank_data_keep_r_near_one_minus_rank_over_d():
+    # rank-k data in d dims (zero variance off the subspace): R = (d - k)/d + (k/d) sigma^2/(v + sigma^2)
+    d, k, v = 40, 4, 1.0
+    cov = torch.zeros(1, d, d, dtype=torch.float64)
+    cov[0, range(k), range(k)] = v
+    gm = GaussianMixture(torch.zeros(1, d, dtype=torch.float64), covs=cov)
+    x = gm.sample(1024, generator=torch.Generator().manual_seed(2)).to(torch.float64)
+    got = denoising_ratio(EDMSDE(), gm.score_fn(EDMSDE()), x, generator=torch.Generator().manual_seed(3))
+    for r, val in got.items():
+        s2 = (r * _spread(x)) ** 2
+        want = (d - k) / d + (k / d) * s2 / (v + s2)
+        assert abs(val - want) < 5 * _se(want), (r, val, want)
+    assert min(got.values()) > SHARP_COARSE  # so low-rank data are never called sharp
+
+
+def test_repeats_fill_the_coordinate_budget_and_a_model_with_predict_gives_the_same_ratio():
+    gm = suite_problem("ring7_sharp").mixture
+    sde = EDMSDE()
+    x = gm.sample(100, generator=torch.Generator().manual_seed(4)).to(torch.float64)
+    seen = []
+
+    def score(xx, t):
+        seen.append(len(xx))
+        return gm.score_fn(sde)(xx, t)
+
+    class Model:  # answers in the form asked for, like ScoreModel.predict
+        def __call__(self, xx, t):
+            raise AssertionError("the probe must ask predict(x, t, 'x0')")
+
+        def predict(self, xx, t, kind):
+            assert kind == "x0"
+            return gm.posterior_mean(xx, sde, t)
+
+    a = denoising_ratio(sde, score, x, generator=torch.Generator().manual_seed(5))
+    assert seen == [100 * math.ceil(PROBE_COORDS / 200)] * 2       # one batched call per level
+    b = denoising_ratio(sde, Model(), x, generator=torch.Generator().manual_seed(5))
+    assert a == pytest.approx(b, rel=1e-9)
+    c = denoising_ratio(sde, score, x, generator=torch.Generator().manual_seed(5), repeats=1)
+    assert seen[-1] == 100 and abs(c[0.1] - a[0.1]) < 0.3
+
+
+@pytest.mark.parametrize("name,sharp", [("ring7_sharp", True), ("ring12_sharp", True),
+                                        ("grid25", False), ("lowrank128_r12", False),
+                                        ("modes100_2d", False)])
+def test_the_verdict_on_the_tuning_half_nearest_cases(name, sharp):
+    # the two tuning rings and the nearest problem on each side of each threshold
+    p = suite_problem(name)
+    sde = EDMSDE()
+    x = p.mixture.sample(1024, generator=torch.Generator().manual_seed(6)).to(torch.float64)
+    found = probe_sharp_modes(sde, p.mixture.score_fn(sde), 10, x, generator=torch.Generator().manual_seed(7))
+    assert found.sharp is sharp, found.ratios
+    assert found.options == (sharp_recipe(sde, 10) if sharp else {})
+    assert found.nfe == 2
+    fine, coarse = found.ratios[0.1], found.ratios[0.4]
+    assert (fine >= SHARP_FINE and coarse <= SHARP_COARSE) is sharp
+
+
+def test_the_recipe_covers_7_to_24_steps_on_edm_only():
+    sde = EDMSDE()
+    assert sharp_recipe(sde, 6) == {} and sharp_recipe(sde, 25) == {}
+    for steps in (7, 10, 16):
+        assert sharp_recipe(sde, steps) == {"order": 2, "grid": "log_snr", "t_end": 0.005, "denoise": False}
+    for steps in (17, 20, 24):
+        assert sharp_recipe(sde, steps)["grid"] == "karras"
+    assert sharp_recipe(VPSDE(), 10) == {}
+    assert sharp_recipe(EDMSDE(sigma_min=0.01), 10)["t_end"] == 0.01   # never below the SDE's own end
+
+
+def test_the_probe_options_cut_unipc_error_on_a_sharp_ring():
+    # ring7_sharp at EDM 10 NFE (tuning half): UniPC's defaults 0.0215 RMS, the recipe 0.0027
+    # (1024 points, few-step 18a); on 256 points the cut must be at least 4x
+    p, sde = suite_problem("ring7_sharp"), EDMSDE()
+    score = p.mixture.score_fn(sde)
+    found = probe_sharp_modes(sde, score, 10, shape=(2,), pilot=64, generator=torch.Generator().manual_seed(8),
+                              dtype=torch.float64)
+    assert found.sharp and found.nfe == PILOT_STEPS + 2
+    x_T = sde.prior_sample((256, 2), generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+    ref = data_end_reference(sde, score, x_T)
+    err = {}
+    for key, opts in (("default", {}), ("probe", found.options)):
+        x, info = sample(sde, score, sampler="unipc", steps=10, x_init=x_T, progress=False, **opts)
+        assert info.nfe == 10
+        err[key] = end_to_end_rms(data_estimate(sde, x, float(info.t_end), bool(info.denoised)), ref)
+    assert err["probe"] < err["default"] / 4, err
+
+
+@pytest.mark.parametrize("x,match", [
+    ([[0.0, 1.0], [1.0, 0.0]], "at least 2 data points"),
+    (torch.zeros(5), "at least 2 data points"),
+    (torch.zeros(1, 3), "at least 2 data points"),
+    (torch.tensor([[0.0], [float("nan")]]), "NaN or inf"),
+    (torch.ones(4, 2), "zero spread"),
+    (torch.tensor([[0.0], [1e-6]]), "sigma range"),
+])
+def test_bad_data_raise_naming_the_problem(x, match):
+    sde = EDMSDE()
+    with pytest.raises(ValueError, match=match):
+        denoising_ratio(sde, lambda a, t: -a, x)
+
+
+def test_bad_options_raise():
+    sde, x = EDMSDE(), torch.randn(8, 2, generator=torch.Generator().manual_seed(0))
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="repeats must be an int >= 1"):
+            denoising_ratio(sde, lambda a, t: -a, x, repeats=bad)
+    for bad in ([], [0.0], [-0.1], [float("inf")]):
+        with pytest.raises(ValueError, match="rel_sigmas must be positive"):
+            denoising_ratio(sde, lambda a, t: -a, x, bad)
+    with pytest.raises(ValueError, match="give x_data .* or shape"):
+        probe_sharp_modes(sde, lambda a, t: -a, 10)
+    for bad in (1, True, 3.0):
+        with pytest.raises(ValueError, match="pilot must be an int >= 2"):
+            probe_sharp_modes(sde, lambda a, t: -a, 10, shape=(2,), pilot=bad)
