@@ -1,4 +1,4 @@
-"""The sharp-modes probe (``solvers.sharp_modes``) on the problem suite: does UniPC with the probe's
+"""The sharp-modes probe (``sharp_modes_probe.py``) on the problem suite: does UniPC with the probe's
 options beat UniPC with its defaults where it fires, and cost nothing where it does not?
 
 ``collect`` probes every problem of a set twice, on 1024 exact data points (seed + 300; the
@@ -31,7 +31,7 @@ from bench_suite import SDES, run_project, setup
 from bench_suite_report import best_peers, geo_mean, is_default_row, load
 from sde_diffusion.analytic import problem_suite
 from sde_diffusion.analytic.suite import SUITE_HALVES
-from sde_diffusion.solvers.sharp_modes import probe_sharp_modes
+from sharp_modes_probe import probe_sharp_modes
 
 PROBES = ("data", "pilot")
 

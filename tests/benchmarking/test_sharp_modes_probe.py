@@ -1,6 +1,8 @@
-"""The sharp-modes probe (``solvers.sharp_modes``): its ratio R(sigma) against closed forms, its
+"""The sharp-modes probe (``benchmarks/sharp_modes_probe.py``, research code): its ratio R(sigma) against closed forms, its
 verdict on the tuning half's nearest cases, the recipe's step ranges, the pilot run, and bad input."""
 import math
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,8 +11,10 @@ from sde_diffusion.analytic import GaussianMixture, suite_problem
 from sde_diffusion.benchmarking.reference import data_end_reference, data_estimate, end_to_end_rms
 from sde_diffusion.sdes import EDMSDE, VPSDE
 from sde_diffusion.solvers import sample
-from sde_diffusion.solvers.sharp_modes import (PILOT_STEPS, PROBE_COORDS, SHARP_COARSE, SHARP_FINE,
-                                               denoising_ratio, probe_sharp_modes, sharp_recipe)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from sharp_modes_probe import (PILOT_STEPS, PROBE_COORDS, SHARP_COARSE, SHARP_FINE,  # noqa: E402
+                               denoising_ratio, probe_sharp_modes, sharp_recipe)
 
 
 def _spread(x):

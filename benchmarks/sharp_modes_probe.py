@@ -20,6 +20,10 @@ at 0.4); ``benchmarks/RESULTS.md``, few-step section 18.
 On such data at 10-20 NFE on ``EDMSDE`` the defaults lose to published solvers, and UniPC-2 on
 long steps wins (``SHARP_RECIPES``); on other data the same settings cost 1.2-2.6x, so they
 are chosen by the probe, not fixed.
+
+Research code, not part of the package: on a problem set fixed before it ran (``FRESH7``) the
+probe failed the test set for it beforehand (``benchmarks/RESULTS.md``, few-step 18c): the two
+new rings read R(0.1) = 0.902-0.906, just under the threshold chosen on the two tuning rings.
 """
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ from typing import Any, Dict, Optional, Sequence
 
 import torch
 
-from .context import NoiseSource, SolverContext
+from sde_diffusion.solvers.context import NoiseSource, SolverContext
 
 __all__ = ["denoising_ratio", "probe_sharp_modes", "sharp_recipe", "SharpModes",
            "SHARP_FINE", "SHARP_COARSE", "PROBE_SIGMAS", "PROBE_COORDS", "SHARP_RECIPES"]
@@ -145,7 +149,7 @@ def probe_sharp_modes(sde, score_fn, steps: int, x_data: Optional[torch.Tensor] 
             raise ValueError("give x_data (data points) or shape (the shape of one sample) for a pilot run")
         if isinstance(pilot, bool) or not isinstance(pilot, int) or pilot < 2:
             raise ValueError(f"pilot must be an int >= 2, got {pilot!r}")
-        from .base import sample
+        from sde_diffusion.solvers import sample
         x_data, info = sample(sde, score_fn, (pilot, *shape), sampler="unipc", steps=pilot_steps,
                               generator=generator, dtype=dtype, progress=False)
         nfe = info.nfe
