@@ -6,7 +6,7 @@ every reported table uses ``problem_suite("validation")``. The split is a seeded
 (``SPLIT_SEED``) of the sorted names of ``SUITE``, computed here; ``TUNING_ADDITIONS`` (problems
 added after the split, to the tuning half only) follow it. ``tests/analytic/test_problem_suite.py``
 pins the resulting halves, so a change of the lists or the seed is a visible decision.
-``HOLDOUT`` and ``FRESH`` to ``FRESH7`` are reserved sets, in neither half (see their
+``HOLDOUT`` and ``FRESH`` to ``FRESH8`` are reserved sets, in neither half (see their
 docstrings).
 
 The problems vary, one axis at a time where possible (spread = typical distance between means):
@@ -28,7 +28,7 @@ from .mixture import GaussianMixture
 from .problems import random_full_mixture, random_mixture, ring_of_gaussians, three_clusters_1d
 
 __all__ = ["SuiteProblem", "SUITE", "TUNING_ADDITIONS", "HOLDOUT", "FRESH", "FRESH2", "FRESH3",
-           "FRESH4", "FRESH5", "FRESH6", "FRESH7", "RESERVED", "SUITE_HALVES", "SPLIT_SEED", "problem_suite", "suite_problem", "suite_split", "suite_mixture"]
+           "FRESH4", "FRESH5", "FRESH6", "FRESH7", "FRESH8", "RESERVED", "SUITE_HALVES", "SPLIT_SEED", "problem_suite", "suite_problem", "suite_split", "suite_mixture"]
 
 SPLIT_SEED = 20261203
 """Seed of the one random tuning / validation split (``suite_split``)."""
@@ -370,8 +370,31 @@ any sampler or probe ran on it, to report the sharp-modes probe
 sharp ring and a sharp square lattice (grid25's family, whose modes sit just below the probe's
 threshold on the tuning half), so that the probe can be seen to fire and to err."""
 
+FRESH8: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "ring17_sharp": (lambda: ring_of_gaussians(17, radius=3.2, std=0.04), ("2d", "sharp")),
+    "modes105_5d": (lambda: _many(105, 5, 0.06, seed=1055, spread=1.4), ("sharp", "many_modes")),
+    "modes28_72d": (lambda: _many(28, 72, 0.16, seed=2872), ("many_modes", "high_dim")),
+    "eleven_scales_1d": (lambda: GaussianMixture(
+        [[-10.0], [-7.0], [-5.0], [-3.0], [-1.5], [0.0], [1.2], [2.5], [4.5], [7.0], [9.5]],
+        [0.4, 0.15, 0.06, 0.1, 0.03, 0.5, 0.04, 0.08, 0.2, 0.06, 0.3],
+        [0.1, 0.05, 0.1, 0.1, 0.05, 0.15, 0.05, 0.1, 0.1, 0.05, 0.15]), ("1d", "sharp")),
+    "outlier_40d": (lambda: _with_outlier(5, 40, 4040, 3.0, 0.26, 0.05, 0.011, spread=1.0),
+                    ("outlier", "unequal_weights", "high_dim")),
+    "unequal_11d": (lambda: _unequal(5, 11, 1111, 1.35, 0.21, 0.8), ("unequal_weights",)),  # 10^3.2
+    "full22_cond2600": (lambda: _ill_conditioned(22, 3, 2600.0), ("full_cov", "ill_conditioned")),
+    "lowrank184_r6": (lambda: _low_rank(184, 4, 6, seed=18406), ("low_rank", "high_dim")),
+    "lowrank72_r3": (lambda: _low_rank(72, 3, 3, seed=7203), ("low_rank", "high_dim")),
+    "lowrank56_floor": (lambda: _low_rank(56, 4, 5, seed=5605, floor=0.01), ("low_rank", "near_singular")),
+    "diag144_sharp": (lambda: _diag(5, 144, 14414, 0.03, 0.5, 0.6), ("diagonal", "high_dim", "sharp")),
+}
+"""An eleventh set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 19)
+before any sampler ran on it, to report optimize_grid's search of the last time before a final
+step onto sigma = 0, chosen on the tuning half after ``FRESH7`` had been seen. Besides one member
+of each family it holds two more low-rank mixtures (one with an off-subspace floor, like the
+tuning half's lowrank48_floor), the data where that step matters."""
+
 RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4,
-            "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7}
+            "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7, "fresh8": FRESH8}
 """The reserved sets by the name ``problem_suite`` takes."""
 SUITE_HALVES = ("tuning", "validation", "all", *RESERVED)
 """Every name ``problem_suite`` takes (the benchmarks' ``--half`` choices)."""
@@ -408,7 +431,7 @@ def problem_suite(half: str = "validation") -> List[SuiteProblem]:
     """The problems of one half (``"tuning"``, ``"validation"``), ``"all"`` (both), or a
     reserved set (``"holdout"``: ``HOLDOUT``; ``"fresh"``: ``FRESH``; ``"fresh2"``: ``FRESH2``;
     ``"fresh3"``: ``FRESH3``; ``"fresh4"``: ``FRESH4``; ``"fresh5"``: ``FRESH5``;
-    ``"fresh6"``: ``FRESH6``; ``"fresh7"``: ``FRESH7``), in name order."""
+    ``"fresh6"``: ``FRESH6``; ``"fresh7"``: ``FRESH7``; ``"fresh8"``: ``FRESH8``), in name order."""
     check_choice("suite half", half, SUITE_HALVES)
     names = (sorted(_ALL) if half == "all" else sorted(RESERVED[half]) if half in RESERVED
              else suite_split()[half])
