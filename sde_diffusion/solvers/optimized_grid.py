@@ -19,9 +19,7 @@ where x0_sampler is the sampler's data estimate (x/m at its end time, or its den
 and x0_ref the exact PF-ODE map to the data end (tight ``rk45`` to ``sde.eps`` + the Tweedie
 step), the same end-to-end score as the benchmark. The interior points are the softmax of
 ``steps`` logits as gaps in normalised half log-SNR, so every parameter vector is a valid
-strictly decreasing grid (end points fixed: T and ``default_t_end``). A candidate with
-``"final_zero"`` ends with a step onto t = 0 whose start, the last positive time, is searched
-too: one more logit, the span left between it and ``default_t_end``.
+strictly decreasing grid (end points fixed: T and ``default_t_end``).
 
 Generalisation: every named grid (``grids.GRIDS``) and every sampler option set in
 ``candidates`` (e.g. orders, variants) is scored on both parts; the search (Nelder-Mead) starts
@@ -311,9 +309,7 @@ def _search(sde, score_fn, sampler: str, steps: int, cands: List[Dict[str, Any]]
     t1 = float(default_t_end(sde, steps) if t_end is None else t_end)
 
     # the searched part of a candidate's grid: (steps, end time, half log-SNR at the end);
-    # with "final_zero", steps - 1 steps, then one onto t = 0: the named grids end those steps
-    # at their default end, the search anywhere before it (a last step onto 0 from far up,
-    # as diffusers' "linspace" + final_sigmas_type="zero" takes, is the best on low-rank data)
+    # with "final_zero", steps - 1 steps to their own default end, then one onto t = 0
     zero_t1 = float(default_t_end(sde, steps - 1) if t_end is None else t_end)
     half_lam = lambda t: float(sde.log_snr(torch.tensor(t, dtype=torch.float64))) / 2
     searched = {False: (steps, t1, half_lam(t1)), True: (steps - 1, zero_t1, half_lam(zero_t1))}
@@ -342,10 +338,8 @@ def _search(sde, score_fn, sampler: str, steps: int, cands: List[Dict[str, Any]]
         g = np.exp(theta - theta.max())
         u = np.cumsum(g / g.sum())[:-1]
         inner = sde.t_from_log_snr(2 * torch.tensor(l0 + u * (la - l0), dtype=torch.float64))
-        head = torch.cat([torch.tensor([t0], dtype=torch.float64), inner.to(torch.float64)])
-        if opts.get("final_zero"):     # the last point before sigma = 0 is searched too
-            return finish(head, opts)
-        return finish(torch.cat([head, torch.tensor([end], dtype=torch.float64)]), opts)
+        return finish(torch.cat([torch.tensor([t0], dtype=torch.float64), inner.to(torch.float64),
+                                 torch.tensor([end], dtype=torch.float64)]), opts)
 
     def named_grid(gname: str, opts: Dict[str, Any]) -> torch.Tensor:
         n, end, _ = ends(opts)
@@ -372,8 +366,6 @@ def _search(sde, score_fn, sampler: str, steps: int, cands: List[Dict[str, Any]]
         tb = GRIDS[gname](sde, n, t_end=end, t_start=t0)
         ub = (sde.log_snr(tb) / 2 - l0).numpy() / (la - l0)
         theta0 = np.log(np.clip(np.diff(ub), 1e-12, None))
-        if opts.get("final_zero"):     # and one more gap, the span left before the end, ~0 at the start
-            theta0 = np.append(theta0, np.log(1e-3 / n))
         since = [0]
 
         def watch(xk, *_):
