@@ -68,7 +68,7 @@ from ..contract import check_finite
 from .checks import check_sample_args
 from ..threads import use_thread_plan
 from .context import GeneratorLike, NoiseSource, NonFiniteSampleError, SolverContext, as_steps
-from .grids import GRIDS, make_grid, prior_exit, uniform_t
+from .grids import GRIDS, make_grid, prior_exit, uniform_t, zero_step_start
 
 __all__ = ["Sampler", "SampleInfo", "SolverContext", "SAMPLERS", "register_sampler", "sample",
            "NoiseSource", "get_sampler", "NonFiniteSampleError", "as_steps", "resolve_steps",
@@ -185,14 +185,16 @@ class Sampler:
             return uniform_t(sde, 1, t_end=t_end, t_start=t_start)
         if grid is None:
             grid = self.default_grid_on(sde)
-        zero_from = self.tuned_on(sde).get("zero_from")
-        if (t_end is None and self.lands_on_zero and zero_from is not None
-                and isinstance(grid, str) and grid in GRIDS and steps >= zero_from):
-            # the default ending of a named grid for this (SDE, sampler) from zero_from steps:
-            # steps - 1 steps on the grid to its default end, then one onto t = 0 (sigma = 0);
-            # saved grids (a .json path), callables and explicit times keep their own end
-            times = make_grid(sde, grid, steps - 1, None, t_start)
-            return torch.cat([times, times.new_zeros(1)])
+        tuned = self.tuned_on(sde)
+        if t_end is None and self.lands_on_zero and isinstance(grid, str) and grid in GRIDS:
+            # the default ending of a named grid for this (SDE, sampler): steps - 1 steps on the
+            # grid to ``zero_step_start``, then one onto t = 0 (sigma = 0), where the entry asks
+            # for it; saved grids (a .json path), callables and explicit times keep their own end
+            start = zero_step_start(sde, steps, tuned.get("zero_from"), tuned.get("zero_end"),
+                                    tuple(tuned.get("zero_end_steps", (0, 0))))
+            if start is not None:
+                times = make_grid(sde, grid, steps - 1, start, t_start)
+                return torch.cat([times, times.new_zeros(1)])
         return make_grid(sde, grid, steps, t_end, t_start)
 
     def tuned_on(self, sde) -> Dict[str, Any]:

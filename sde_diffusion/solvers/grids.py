@@ -36,14 +36,14 @@ Every grid is computed on the CPU in float64 and its end points are set exactly.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 
 from ..contract import check_choice
 
 __all__ = ["uniform_t", "uniform_log_snr", "karras", "time_quadratic", "time_power", "GRIDS",
-           "make_grid", "prior_exit", "default_t_end", "FEW_STEP_N0", "FEW_STEP_POWER",
+           "make_grid", "prior_exit", "default_t_end", "zero_step_start", "FEW_STEP_N0", "FEW_STEP_POWER",
            "TIME_POWER_KAPPA"]
 
 FEW_STEP_N0 = 20
@@ -155,6 +155,23 @@ def default_t_end(sde, steps: int) -> float:
     if few is not None:
         t = max(t, float(few) * min(1.0, (FEW_STEP_N0 / steps) ** FEW_STEP_POWER))
     return t
+
+
+def zero_step_start(sde, steps: int, zero_from: Optional[int] = None,
+                    zero_end: Optional[float] = None,
+                    zero_end_steps: Tuple[int, int] = (0, 0)) -> Optional[float]:
+    """Where a default grid's final step onto t = 0 starts, or None where the run takes none.
+    Within ``zero_end_steps`` = (lo, hi) steps, where the (SDE, sampler) entry names
+    ``zero_end`` (the start at ``FEW_STEP_N0`` steps), from zero_end * (FEW_STEP_N0 / steps)^
+    FEW_STEP_POWER (EDM UniPC, 8-30 steps: sigma 0.044 at 8, 0.028 at 10, 0.007 at 20, 0.0031 at
+    30); else from ``zero_from`` steps, from the default end of steps - 1 steps."""
+    if steps < 2:
+        return None
+    if zero_end is not None and zero_end_steps[0] <= steps <= zero_end_steps[1]:
+        return max(default_t_end(sde, steps - 1), float(zero_end) * (FEW_STEP_N0 / steps) ** FEW_STEP_POWER)
+    if zero_from is not None and steps >= zero_from:
+        return default_t_end(sde, steps - 1)
+    return None
 
 
 def prior_exit(sde, t_start: float, t_end: float) -> float:
