@@ -52,7 +52,8 @@ def resolved_settings(cell: Mapping[str, Any], sde, data_shape=(1,)) -> Dict[str
         try:
             if make_grid(sde, default, steps, t_end, t_start).tolist() == times.tolist():
                 label = default
-            elif (float(times[-1]) == 0.0 and make_grid(sde, default, steps - 1, t_end, t_start)
+            elif (float(times[-1]) == 0.0 and len(times) > 2
+                  and make_grid(sde, default, steps - 1, float(times[-2]), t_start)
                   .tolist() == times[:-1].tolist()):
                 label = f"{default}, then sigma = 0"
         except ValueError:

@@ -109,8 +109,8 @@ def test_the_recipe_covers_7_to_24_steps_on_edm_only():
 
 
 def test_the_probe_options_cut_unipc_error_on_a_sharp_ring():
-    # ring7_sharp at EDM 10 NFE (tuning half): UniPC's defaults 0.0215 RMS, the recipe 0.0027
-    # (1024 points, few-step 18a); on 256 points the cut must be at least 4x
+    # ring7_sharp at EDM 10 NFE (tuning half, 1024 points): the recipe 0.0027 RMS against UniPC's
+    # defaults 0.027 before few-step 20 and 0.011 since; on 256 points the cut must be at least 2x
     p, sde = suite_problem("ring7_sharp"), EDMSDE()
     score = p.mixture.score_fn(sde)
     found = probe_sharp_modes(sde, score, 10, shape=(2,), pilot=64, generator=torch.Generator().manual_seed(8),
@@ -123,7 +123,7 @@ def test_the_probe_options_cut_unipc_error_on_a_sharp_ring():
         x, info = sample(sde, score, sampler="unipc", steps=10, x_init=x_T, progress=False, **opts)
         assert info.nfe == 10
         err[key] = end_to_end_rms(data_estimate(sde, x, float(info.t_end), bool(info.denoised)), ref)
-    assert err["probe"] < err["default"] / 4, err
+    assert err["probe"] < err["default"] / 2, err
 
 
 @pytest.mark.parametrize("x,match", [

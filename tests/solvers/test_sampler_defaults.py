@@ -17,10 +17,38 @@ from sde_diffusion.solvers.optimized_grid import OptimizedGrid
 @pytest.mark.parametrize("sde_cls", [VPSDE, EDMSDE])
 def test_every_entry_names_a_sampler_a_grid_and_a_possible_ending(sde_cls):
     for name, entry in sde_cls.sampler_defaults.items():
-        assert name in SAMPLERS and set(entry) <= {"grid", "zero_from"}, name
+        assert name in SAMPLERS and set(entry) <= {"grid", "zero_from", "zero_end", "zero_end_steps"}, name
         assert entry.get("grid", "log_snr") in GRIDS, name
         if "zero_from" in entry:
             assert get_sampler(name).lands_on_zero and entry["zero_from"] >= 2, name
+        if "zero_end" in entry:
+            lo, hi = entry["zero_end_steps"]
+            assert get_sampler(name).lands_on_zero and 2 <= lo <= hi and entry["zero_end"] > 0, name
+
+
+def test_edm_unipc_steps_onto_zero_from_higher_up_in_short_runs():
+    """EDM UniPC: at 8-30 steps, steps - 1 log-SNR steps to sigma = 0.007 (20 / n)^2, then one onto
+    sigma = 0; at 7 and 31-49 steps it stops at sigma_min; from 50 it steps onto 0 from sigma_min.
+    Other samplers on EDM and every sampler on VP keep their ending."""
+    sde, smp = EDMSDE(), get_sampler("unipc")()
+    for steps, approx in ((8, 0.04375), (10, 0.028), (20, 0.007), (30, 0.00311)):
+        start = 0.007 * (20 / steps) ** 2
+        assert start == pytest.approx(approx, abs=1e-5)
+        t = smp.make_times(sde, steps, None, None, None)
+        assert t.shape == (steps + 1,) and float(t[-1]) == 0.0
+        assert float(t[-2]) == pytest.approx(start, rel=1e-12)
+        assert torch.equal(t[:-1], make_grid(sde, "log_snr", steps - 1, t_end=start))
+    for steps in (7, 31, 49):
+        t = smp.make_times(sde, steps, None, None, None)
+        assert torch.equal(t, make_grid(sde, "log_snr", steps)) and float(t[-1]) == 0.002
+    t = smp.make_times(sde, 50, None, None, None)
+    assert float(t[-1]) == 0.0 and float(t[-2]) == 0.002
+    assert float(smp.make_times(sde, 20, None, 0.002, None)[-1]) == 0.002           # t_end given
+    assert float(smp.make_times(sde, 20, "karras", None, None)[-2]) == pytest.approx(0.007)
+    assert float(get_sampler("deis")().make_times(sde, 20, None, None, None)[-1]) == 0.002
+    assert float(smp.make_times(VPSDE(), 20, None, None, None)[-1]) == default_t_end(VPSDE(), 20)
+    cell = {"sampler": {"name": "unipc"}, "nfe": 20}
+    assert resolved_settings(cell, sde)["grid"] == "log_snr, then sigma = 0"
 
 
 def test_the_table_sets_the_grid_and_the_ending(tmp_path):
@@ -78,6 +106,9 @@ def _rms(sde, problem, sampler, steps, **kw):
     # round 5, the worst case per budget: on VP at 50 steps the step onto sigma = 0
     (VPSDE, "unipc", "lowrank128_r12", 50, {"t_end": default_t_end(VPSDE(), 50)}, 38.1),
     (VPSDE, "dpm_solver3", "lowrank128_r12", 50, {"t_end": default_t_end(VPSDE(), 50)}, 5.4),
+    # round 13: EDM UniPC's step onto sigma = 0 from sigma 0.007 (20 / n)^2 at 8-30 steps
+    (EDMSDE, "unipc", "modes64_8d", 20, {"t_end": 0.002}, 7.07),
+    (EDMSDE, "unipc", "ring7_sharp", 10, {"t_end": 0.002}, 2.30),
 ])
 def test_tuned_entry_beats_the_sdes_default_where_it_was_measured(sde_cls, sampler, problem,
                                                                    steps, untuned, measured):
