@@ -45,8 +45,10 @@ class SDE(ABC):
     #: end time of few-step runs when the call gives none (None: eps); ``solvers.grids``
     few_step_t_end = None
     #: per-sampler defaults on this SDE, chosen on the tuning half of the problem suite:
-    #: {sampler name: {"grid": name in GRIDS, "zero_from": n}} (``Sampler.make_times``; from n
-    #: steps a sampler that ``lands_on_zero`` ends its default grid with a step onto sigma = 0)
+    #: {sampler name: {"grid": name in GRIDS, "zero_from": n, "zero_end": t, "zero_end_steps":
+    #: (lo, hi)}} (``Sampler.make_times``, ``grids.zero_step_start``: from n steps a sampler that
+    #: ``lands_on_zero`` ends its default grid with a step onto sigma = 0 from the default end;
+    #: at lo-hi steps from t (20 / steps)^2)
     sampler_defaults: dict = {}
 
     def __init__(self, T: float = 1.0, eps: float = 1e-5):
