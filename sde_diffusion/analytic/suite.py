@@ -6,7 +6,7 @@ every reported table uses ``problem_suite("validation")``. The split is a seeded
 (``SPLIT_SEED``) of the sorted names of ``SUITE``, computed here; ``TUNING_ADDITIONS`` (problems
 added after the split, to the tuning half only) follow it. ``tests/analytic/test_problem_suite.py``
 pins the resulting halves, so a change of the lists or the seed is a visible decision.
-``HOLDOUT`` and ``FRESH`` to ``FRESH8`` are reserved sets, in neither half (see their
+``HOLDOUT`` and ``FRESH`` to ``FRESH9`` are reserved sets, in neither half (see their
 docstrings).
 
 The problems vary, one axis at a time where possible (spread = typical distance between means):
@@ -28,7 +28,7 @@ from .mixture import GaussianMixture
 from .problems import random_full_mixture, random_mixture, ring_of_gaussians, three_clusters_1d
 
 __all__ = ["SuiteProblem", "SUITE", "TUNING_ADDITIONS", "HOLDOUT", "FRESH", "FRESH2", "FRESH3",
-           "FRESH4", "FRESH5", "FRESH6", "FRESH7", "FRESH8", "RESERVED", "SUITE_HALVES", "SPLIT_SEED", "problem_suite", "suite_problem", "suite_split", "suite_mixture"]
+           "FRESH4", "FRESH5", "FRESH6", "FRESH7", "FRESH8", "FRESH9", "RESERVED", "SUITE_HALVES", "SPLIT_SEED", "problem_suite", "suite_problem", "suite_split", "suite_mixture"]
 
 SPLIT_SEED = 20261203
 """Seed of the one random tuning / validation split (``suite_split``)."""
@@ -393,8 +393,30 @@ step onto sigma = 0, chosen on the tuning half after ``FRESH7`` had been seen. B
 of each family it holds two more low-rank mixtures (one with an off-subspace floor, like the
 tuning half's lowrank48_floor), the data where that step matters."""
 
+FRESH9: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "ring18_sharp": (lambda: ring_of_gaussians(18, radius=3.4, std=0.045), ("2d", "sharp")),
+    "ring4_sharp": (lambda: ring_of_gaussians(4, radius=1.0, std=0.02), ("2d", "sharp")),
+    "modes115_4d": (lambda: _many(115, 4, 0.05, seed=1154, spread=1.5), ("sharp", "many_modes")),
+    "modes32_96d": (lambda: _many(32, 96, 0.15, seed=3296), ("many_modes", "high_dim")),
+    "modes60_24d": (lambda: _many(60, 24, 0.14, seed=6024), ("many_modes", "high_dim")),
+    "twelve_scales_1d": (lambda: GaussianMixture(
+        [[-11.0], [-8.0], [-6.0], [-4.0], [-2.5], [-1.0], [0.0], [1.5], [3.0], [5.0], [7.5], [10.0]],
+        [0.3, 0.1, 0.05, 0.2, 0.04, 0.08, 0.4, 0.03, 0.15, 0.06, 0.25, 0.1],
+        [0.1, 0.05, 0.1, 0.1, 0.05, 0.1, 0.15, 0.05, 0.1, 0.05, 0.1, 0.05]), ("1d", "sharp")),
+    "outlier_44d": (lambda: _with_outlier(5, 44, 4444, -3.1, 0.25, 0.05, 0.012, spread=1.0),
+                    ("outlier", "unequal_weights", "high_dim")),
+    "unequal_13d": (lambda: _unequal(5, 13, 1313, 1.3, 0.2, 0.8), ("unequal_weights",)),  # 10^3.2
+    "full34_cond1800": (lambda: _ill_conditioned(34, 3, 1800.0), ("full_cov", "ill_conditioned")),
+    "lowrank192_r7": (lambda: _low_rank(192, 4, 7, seed=19207), ("low_rank", "high_dim")),
+    "diag160_sharp": (lambda: _diag(5, 160, 16016, 0.03, 0.5, 0.6), ("diagonal", "high_dim", "sharp")),
+}
+"""A twelfth set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 21)
+before any sampler ran on it, to report EDM DPM-Solver-3's step onto sigma = 0 from higher up,
+chosen on the tuning half after ``FRESH8`` had been seen. Besides one member of each family it
+holds a second sharp ring (of four modes) and a second many-mode mixture in 24 dimensions."""
+
 RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4,
-            "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7, "fresh8": FRESH8}
+            "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7, "fresh8": FRESH8, "fresh9": FRESH9}
 """The reserved sets by the name ``problem_suite`` takes."""
 SUITE_HALVES = ("tuning", "validation", "all", *RESERVED)
 """Every name ``problem_suite`` takes (the benchmarks' ``--half`` choices)."""
@@ -431,7 +453,8 @@ def problem_suite(half: str = "validation") -> List[SuiteProblem]:
     """The problems of one half (``"tuning"``, ``"validation"``), ``"all"`` (both), or a
     reserved set (``"holdout"``: ``HOLDOUT``; ``"fresh"``: ``FRESH``; ``"fresh2"``: ``FRESH2``;
     ``"fresh3"``: ``FRESH3``; ``"fresh4"``: ``FRESH4``; ``"fresh5"``: ``FRESH5``;
-    ``"fresh6"``: ``FRESH6``; ``"fresh7"``: ``FRESH7``; ``"fresh8"``: ``FRESH8``), in name order."""
+    ``"fresh6"``: ``FRESH6``; ``"fresh7"``: ``FRESH7``; ``"fresh8"``: ``FRESH8``;
+    ``"fresh9"``: ``FRESH9``), in name order."""
     check_choice("suite half", half, SUITE_HALVES)
     names = (sorted(_ALL) if half == "all" else sorted(RESERVED[half]) if half in RESERVED
              else suite_split()[half])
