@@ -419,9 +419,9 @@ MUTATIONS += [  # round 8: the tuning rings, the fresh3 set
      'cands["ipndm"] = [{"order": o} for o in a.ipndm_orders]',
      'cands["unipc"] = [{"order": o} for o in a.ipndm_orders]',
      ["tests/benchmarking/test_suite_optgrid_rows.py"]),
-    ("problem_suite('fresh8') returns the fresh7 set", "sde_diffusion/analytic/suite.py",
-     '"fresh8": FRESH8}', '"fresh8": FRESH7}',
-     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh8"]),
+    ("problem_suite('fresh9') returns the fresh8 set", "sde_diffusion/analytic/suite.py",
+     '"fresh9": FRESH9}', '"fresh9": FRESH8}',
+     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh9"]),
 ]
 
 MUTATIONS += [  # session 10: shared references, bootstrap intervals of the misses
