@@ -23,6 +23,7 @@ import json
 import math
 import sys
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -31,7 +32,7 @@ from bench_suite import SDES, run_project, setup
 from bench_suite_report import best_peers, geo_mean, is_default_row, load
 from sde_diffusion.analytic import problem_suite
 from sde_diffusion.analytic.suite import SUITE_HALVES
-from sharp_modes_probe import probe_sharp_modes
+from sharp_modes_probe import probe_sharp_modes, sharp_recipe
 
 PROBES = ("data", "pilot")
 
@@ -58,12 +59,15 @@ def collect(a) -> None:
         for sname in a.sdes.split(","):
             for p in probs:
                 sde, score, x_T, ref = setup(p, sname, a.n, a.seed, Path(a.cache))
+                probes = {}                 # the ratios do not depend on the budget: probe once
                 for nfe in [int(v) for v in a.nfes.split(",")]:
                     for how in PROBES:
                         row = f"unipc+probe:{how}{{}}"
                         if (p.name, sname, nfe, row) in done:
                             continue
-                        found = probe(p, sde, score, nfe, how, a.seed)
+                        if how not in probes:
+                            probes[how] = probe(p, sde, score, nfe, how, a.seed)
+                        found = replace(probes[how], options=sharp_recipe(sde, nfe) if probes[how].sharp else {})
                         err, used, steps, why = run_project(sde, score, x_T, ref, "unipc", found.options, nfe)
                         rec = {"problem": p.name, "sde": sname, "nfe": nfe, "row": row, "kind": "project",
                                "rms": err, "nfe_used": used, "steps": steps, "n": a.n, "seed": a.seed,

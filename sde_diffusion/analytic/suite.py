@@ -59,10 +59,11 @@ def _ring_sharp() -> GaussianMixture:
     return ring_of_gaussians(8, radius=1.0, std=0.02 * 2 * math.sin(math.pi / 8))
 
 
-def _grid25() -> GaussianMixture:
-    a = torch.arange(5, dtype=torch.float64) - 2.0
-    means = torch.stack(torch.meshgrid(a, a, indexing="ij"), -1).reshape(25, 2)
-    return GaussianMixture(means, torch.full((25,), 0.05), None)
+def _lattice(n: int, spacing: float, std: float) -> GaussianMixture:
+    """n x n equal modes of std ``std`` on a square lattice of ``spacing``, centred at 0."""
+    a = (torch.arange(n, dtype=torch.float64) - (n - 1) / 2) * spacing
+    means = torch.stack(torch.meshgrid(a, a, indexing="ij"), -1).reshape(n * n, 2)
+    return GaussianMixture(means, torch.full((n * n,), std), None)
 
 
 def _many(k: int, dim: int, std: float, seed: int, spread: float = 1.0) -> GaussianMixture:
@@ -168,7 +169,7 @@ def _multiscale_line() -> GaussianMixture:
 SUITE: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
     "ring8": (lambda: ring_of_gaussians(8), ("2d", "moderate")),
     "ring8_sharp": (_ring_sharp, ("2d", "sharp")),
-    "grid25": (_grid25, ("2d", "sharp", "many_modes")),
+    "grid25": (lambda: _lattice(5, 1.0, 0.05), ("2d", "sharp", "many_modes")),
     "modes100_2d": (lambda: _many(100, 2, 0.03, seed=102, spread=2.0), ("2d", "sharp", "many_modes")),
     "modes64_8d": (lambda: _many(64, 8, 0.1, seed=648), ("many_modes",)),
     "modes50_32d": (lambda: _many(50, 32, 0.2, seed=5032, spread=0.5), ("many_modes", "high_dim")),
@@ -340,13 +341,6 @@ FRESH6: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
 before any sampler ran on it, to report iPNDM's orders as candidates of its optimize_grid
 search, chosen on the tuning half after ``FRESH5`` had been seen."""
 
-def _lattice(n: int, spacing: float, std: float) -> GaussianMixture:
-    """n x n equal modes of std ``std`` on a square lattice of ``spacing``, centred at 0."""
-    a = (torch.arange(n, dtype=torch.float64) - (n - 1) / 2) * spacing
-    means = torch.stack(torch.meshgrid(a, a, indexing="ij"), -1).reshape(n * n, 2)
-    return GaussianMixture(means, torch.full((n * n,), std), None)
-
-
 FRESH7: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
     "ring15_sharp": (lambda: ring_of_gaussians(15, radius=3.0, std=0.045), ("2d", "sharp")),
     "ring16_sharp": (lambda: ring_of_gaussians(16, radius=1.6, std=0.018), ("2d", "sharp")),
@@ -366,9 +360,10 @@ FRESH7: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
 }
 """A tenth set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 18) before
 any sampler or probe ran on it, to report the sharp-modes probe
-(``benchmarks/sharp_modes_probe.py``), whose thresholds were chosen on the tuning half. Besides one member of each family it holds a second
-sharp ring and a sharp square lattice (grid25's family, whose modes sit just below the probe's
-threshold on the tuning half), so that the probe can be seen to fire and to err."""
+(``benchmarks/sharp_modes_probe.py``), whose thresholds were chosen on the tuning half. Besides
+one member of each family it holds a second sharp ring and a sharp square lattice (grid25's
+family, whose modes sit just below the probe's threshold on the tuning half), so that the probe
+can be seen to fire and to err."""
 
 FRESH8: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
     "ring17_sharp": (lambda: ring_of_gaussians(17, radius=3.2, std=0.04), ("2d", "sharp")),
