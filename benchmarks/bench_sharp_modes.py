@@ -15,6 +15,16 @@ probe's ratios, verdict and options:
 with the probe, and the cell's best default without and with the probe (UniPC's default row
 replaced by the probe's), each over the best peer; then the geometric means and the cells at
 <= 1.0x.
+
+``tune`` and ``rule`` are how the rule and the recipe's step range were chosen (few-step 22): on
+every set seen before ``FRESH10`` and on the ad-hoc problems of new kinds in ``EXTRA`` (seeds
+999 for the tuning half, 1 elsewhere), one record per problem with R at six levels, every
+default sampler and the recipe at each budget; ``rule`` prints, per budget, what the rule
+R(fine) - R(coarse) >= ``MERGE_THRESHOLD`` does to UniPC's error and to the cell's best default:
+
+    ... bench_sharp_modes.py tune --sets tuning,validation,holdout,fresh,fresh2,fresh3,fresh4,fresh5,\
+        fresh6,fresh7,fresh8,fresh9,extra --nfes 10,20 --out <tune.jsonl>
+    python benchmarks/bench_sharp_modes.py rule <tune.jsonl> ...
 """
 from __future__ import annotations
 
@@ -25,16 +35,62 @@ import sys
 from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 
-from bench_suite import SDES, run_project, setup
+from bench_suite import PROJECT, SDES, run_project, setup
 from bench_suite_report import best_peers, geo_mean, is_default_row, load
-from sde_diffusion.analytic import problem_suite
+from sde_diffusion.analytic import GaussianMixture, problem_suite
+from sde_diffusion.analytic.problems import ring_of_gaussians
 from sde_diffusion.analytic.suite import SUITE_HALVES
-from sharp_modes_probe import probe_sharp_modes, sharp_recipe
+from sharp_modes_probe import (MERGE_THRESHOLD, PROBE_SIGMAS, SHARP_RECIPES, denoising_ratio,
+                               probe_sharp_modes, sharp_recipe)
 
 PROBES = ("data", "pilot")
+TUNE_LEVELS = (0.025, 0.05, 0.1, 0.2, 0.4, 0.8)
+
+
+def _line(n, spacing, std):
+    x = torch.arange(n, dtype=torch.float64) * spacing
+    x = x - x.mean()
+    return GaussianMixture(torch.stack([x, 0.2 * x], 1), torch.full((n,), std), None)
+
+
+def _spiral(n, std):
+    t = torch.linspace(0.5, 3 * math.pi, n, dtype=torch.float64)
+    return GaussianMixture(torch.stack([t * torch.cos(t), t * torch.sin(t)], 1) / 3, torch.full((n,), std), None)
+
+
+def _embed(n, radius, std, d):
+    m = torch.zeros(n, d, dtype=torch.float64)
+    m[:, :2] = ring_of_gaussians(n, radius, std).means
+    return GaussianMixture(m, torch.full((n,), std), None)
+
+
+def _few(k, d, std, seed):
+    g = torch.Generator().manual_seed(seed)
+    return GaussianMixture(torch.randn(k, d, generator=g, dtype=torch.float64), torch.full((k,), std), None)
+
+
+def _two_rings():
+    a, b = ring_of_gaussians(6, 1.0, 0.02).means, ring_of_gaussians(12, 2.2, 0.03).means
+    return GaussianMixture(torch.cat([a, b]), torch.cat([torch.full((6,), 0.02), torch.full((12,), 0.03)]), None)
+
+
+def _uneq_ring():
+    w = torch.linspace(1, 5, 9, dtype=torch.float64)
+    return GaussianMixture(ring_of_gaussians(9, 2.0, 0.03).means, torch.full((9,), 0.03), w / w.sum())
+
+
+EXTRA = {"x_line6": lambda: _line(6, 0.6, 0.02), "x_line12": lambda: _line(12, 0.3, 0.015),
+         "x_spiral15": lambda: _spiral(15, 0.03), "x_ring10_8d": lambda: _embed(10, 1.5, 0.025, 8),
+         "x_ring20_2d": lambda: ring_of_gaussians(20, 3.0, 0.03), "x_few3_10d": lambda: _few(3, 10, 0.05, 3),
+         "x_few6_4d": lambda: _few(6, 4, 0.04, 6), "x_two_rings": _two_rings, "x_uneq_ring9": _uneq_ring,
+         "x_ring24": lambda: ring_of_gaussians(24, 2.5, 0.02), "x_ring3": lambda: ring_of_gaussians(3, 1.0, 0.03)}
+"""Ad-hoc tuning problems of kinds no set had when the rule was chosen (sharp modes on a line, a
+spiral, two rings, unequal weights on a ring, rings in 8-D, few modes in 4-D and 10-D): tuning
+data only, never a report set."""
 
 
 def probe(p, sde, score, steps: int, how: str, seed: int):
@@ -80,6 +136,73 @@ def collect(a) -> None:
                               file=sys.stderr, flush=True)
 
 
+def tune(a) -> None:
+    """One record per problem: R at ``TUNE_LEVELS`` on 1024 exact data points, and the RMS of every
+    default sampler and of the recipe (on ``--recipe-grid``) at each budget (EDM, 1024 points,
+    bench_suite's x_T)."""
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = {r["problem"] for r in load_tune([out])} if out.exists() else set()
+    nfes = [int(v) for v in a.nfes.split(",")]
+    recipe = {**SHARP_RECIPES["EDMSDE"][0][2], "grid": a.recipe_grid}   # at every budget, in range or not
+    with out.open("a") as fh:
+        for half in a.sets.split(","):
+            seed = 999 if half == "tuning" else 1
+            probs = ([SimpleNamespace(name=n, mixture=b(), dim=b().dim) for n, b in EXTRA.items()]
+                     if half == "extra" else problem_suite(half))
+            for p in probs:
+                if p.name in done:
+                    continue
+                sde, score, x_T, ref = setup(p, "EDM", 1024, seed, Path(a.cache))
+                x = p.mixture.sample(1024, generator=torch.Generator().manual_seed(seed + 300)).to(torch.float64)
+                rat = denoising_ratio(sde, score, x, TUNE_LEVELS, generator=torch.Generator().manual_seed(seed + 301))
+                rec = {"problem": p.name, "half": half, "dim": p.dim, "ratios": {str(k): v for k, v in rat.items()},
+                       "rms": {}}
+                for nfe in nfes:
+                    for name in PROJECT:
+                        rec["rms"][f"{name}@{nfe}"] = run_project(sde, score, x_T, ref, name, {}, nfe)[0]
+                    rec["rms"][f"recipe@{nfe}"] = run_project(sde, score, x_T, ref, "unipc", recipe, nfe)[0]
+                fh.write(json.dumps(rec) + "\n")
+                fh.flush()
+                print(f"# {half} {p.name}", file=sys.stderr, flush=True)
+
+
+def load_tune(paths):
+    """``tune`` records, one per problem, the budgets of several files merged (ratios from the first)."""
+    recs = {}
+    for path in paths:
+        for line in Path(path).read_text().splitlines():
+            r = json.loads(line)
+            recs.setdefault(r["problem"], {**r, "rms": {}})["rms"].update(r["rms"])
+    return list(recs.values())
+
+
+def rule(recs) -> str:
+    """Per budget: where R(fine) - R(coarse) >= ``MERGE_THRESHOLD`` fires, the recipe's RMS over
+    UniPC's default and the cell's best default with it over without (geo-mean, worst cells)."""
+    fine, coarse = (str(v) for v in PROBE_SIGMAS)
+    merge = {r["problem"]: r["ratios"][fine] - r["ratios"][coarse] for r in recs}
+    fired = [r for r in recs if merge[r["problem"]] >= MERGE_THRESHOLD]
+    nfes = sorted({int(k.split("@")[1]) for r in recs for k in r["rms"]})
+    lines = [f"fires on {len(fired)} of {len(recs)} problems; R({fine}) - R({coarse}) of the nearest: "
+             f"below {max((v for v in merge.values() if v < MERGE_THRESHOLD), default=math.nan):.3f}, "
+             f"above {min((merge[r['problem']] for r in fired), default=math.nan):.3f}", "",
+             "| NFE | UniPC with the recipe / default: geo-mean | worst | best default with / without: geo-mean | worst |",
+             "|---|---|---|---|---|"]
+    for n in nfes:
+        uni, best = [], []
+        for r in fired:
+            m = r["rms"]
+            others = min(v for k, v in m.items() if k.endswith(f"@{n}") and v is not None
+                         and not k.startswith(("unipc@", "recipe@")))
+            uni.append((m[f"recipe@{n}"] / m[f"unipc@{n}"], r["problem"]))
+            best.append((min(others, m[f"recipe@{n}"]) / min(others, m[f"unipc@{n}"]), r["problem"]))
+        wu, wb = max(uni), max(best)
+        lines.append(f"| {n} | {geo_mean([v for v, _ in uni]):.3f} | {wu[0]:.2f} ({wu[1]}) | "
+                     f"{geo_mean([v for v, _ in best]):.3f} | {wb[0]:.2f} ({wb[1]}) |")
+    return "\n".join(lines)
+
+
 def report(rows, how: str = "data") -> str:
     """Markdown table of the probe ``how`` against UniPC's defaults and the cell's best default."""
     peers = best_peers(rows)
@@ -97,7 +220,8 @@ def report(rows, how: str = "data") -> str:
     cells = sorted((k for k in probed if k in unipc and k in peers), key=lambda k: (k[1], k[2], k[0]))
     if not cells:
         raise SystemExit(f"no cell holds a peer, unipc{{}} and unipc+probe:{how}{{}}")
-    lines = [f"| problem | SDE | NFE | R(0.1) | R(0.4) | sharp | UniPC / best peer | with the probe | "
+    fine, coarse = (str(v) for v in PROBE_SIGMAS)
+    lines = [f"| problem | SDE | NFE | R({fine}) | R({coarse}) | sharp | UniPC / best peer | with the probe | "
              f"best default / best peer | with the probe |", "|---|---|---|---|---|---|---|---|---|---|"]
     before, after = defaultdict(list), defaultdict(list)
     for k in cells:
@@ -106,7 +230,7 @@ def report(rows, how: str = "data") -> str:
         c = min(others[k], r["rms"]) / peer
         before[k[1:]].append(b)
         after[k[1:]].append(c)
-        lines.append(f"| {k[0]} | {k[1]} | {k[2]} | {r['ratios']['0.1']:.3f} | {r['ratios']['0.4']:.3f} | "
+        lines.append(f"| {k[0]} | {k[1]} | {k[2]} | {r['ratios'][fine]:.3f} | {r['ratios'][coarse]:.3f} | "
                      f"{'yes' if r['sharp'] else 'no'} | {unipc[k] / peer:.2f} | {r['rms'] / peer:.2f} | "
                      f"{b:.2f} | {c:.2f} |")
     lines += ["", "| SDE | NFE | cells | best default: geo-mean / best peer | <= 1.0x | with the probe: geo-mean | <= 1.0x |",
@@ -130,12 +254,24 @@ def main(argv=None):
     c.add_argument("--seed", type=int, default=1)
     c.add_argument("--cache", default="outputs/suite_refs")
     c.add_argument("--out", required=True)
+    t = sub.add_parser("tune")
+    t.add_argument("--sets", required=True, help=f"comma-separated, of {SUITE_HALVES} and 'extra'")
+    t.add_argument("--nfes", default="10,20")
+    t.add_argument("--recipe-grid", default="log_snr", help="the recipe's grid (17e's variant for 17-24 steps: karras)")
+    t.add_argument("--cache", default="outputs/suite_refs")
+    t.add_argument("--out", required=True)
+    u = sub.add_parser("rule")
+    u.add_argument("records", nargs="+")
     r = sub.add_parser("report")
     r.add_argument("records", nargs="+")
     r.add_argument("--probe", default="data", choices=PROBES)
     a = ap.parse_args(argv)
     if a.mode == "collect":
         collect(a)
+    elif a.mode == "tune":
+        tune(a)
+    elif a.mode == "rule":
+        print(rule(load_tune(a.records)))
     else:
         print(report(load(a.records), a.probe))
 

@@ -6,7 +6,7 @@ every reported table uses ``problem_suite("validation")``. The split is a seeded
 (``SPLIT_SEED``) of the sorted names of ``SUITE``, computed here; ``TUNING_ADDITIONS`` (problems
 added after the split, to the tuning half only) follow it. ``tests/analytic/test_problem_suite.py``
 pins the resulting halves, so a change of the lists or the seed is a visible decision.
-``HOLDOUT`` and ``FRESH`` to ``FRESH9`` are reserved sets, in neither half (see their
+``HOLDOUT`` and ``FRESH`` to ``FRESH10`` are reserved sets, in neither half (see their
 docstrings).
 
 The problems vary, one axis at a time where possible (spread = typical distance between means):
@@ -28,7 +28,7 @@ from .mixture import GaussianMixture
 from .problems import random_full_mixture, random_mixture, ring_of_gaussians, three_clusters_1d
 
 __all__ = ["SuiteProblem", "SUITE", "TUNING_ADDITIONS", "HOLDOUT", "FRESH", "FRESH2", "FRESH3",
-           "FRESH4", "FRESH5", "FRESH6", "FRESH7", "FRESH8", "FRESH9", "RESERVED", "SUITE_HALVES", "SPLIT_SEED", "problem_suite", "suite_problem", "suite_split", "suite_mixture"]
+           "FRESH4", "FRESH5", "FRESH6", "FRESH7", "FRESH8", "FRESH9", "FRESH10", "RESERVED", "SUITE_HALVES", "SPLIT_SEED", "problem_suite", "suite_problem", "suite_split", "suite_mixture"]
 
 SPLIT_SEED = 20261203
 """Seed of the one random tuning / validation split (``suite_split``)."""
@@ -64,6 +64,19 @@ def _lattice(n: int, spacing: float, std: float) -> GaussianMixture:
     a = (torch.arange(n, dtype=torch.float64) - (n - 1) / 2) * spacing
     means = torch.stack(torch.meshgrid(a, a, indexing="ij"), -1).reshape(n * n, 2)
     return GaussianMixture(means, torch.full((n * n,), std), None)
+
+
+def _line(n: int, spacing: float, std: float, slope: float) -> GaussianMixture:
+    """n equal modes of std ``std`` on a straight segment in 2-D (x steps of ``spacing``, y = slope x)."""
+    x = (torch.arange(n, dtype=torch.float64) - (n - 1) / 2) * spacing
+    return GaussianMixture(torch.stack([x, slope * x], 1), torch.full((n,), std), None)
+
+
+def _embedded_ring(n: int, radius: float, std: float, dim: int) -> GaussianMixture:
+    """``ring_of_gaussians`` in the first two of ``dim`` coordinates, each mode isotropic of std ``std``."""
+    means = torch.zeros(n, dim, dtype=torch.float64)
+    means[:, :2] = ring_of_gaussians(n, radius=radius, std=std).means
+    return GaussianMixture(means, torch.full((n,), std), None)
 
 
 def _many(k: int, dim: int, std: float, seed: int, spread: float = 1.0) -> GaussianMixture:
@@ -410,8 +423,36 @@ before any sampler ran on it, to report EDM DPM-Solver-3's step onto sigma = 0 f
 chosen on the tuning half after ``FRESH8`` had been seen. Besides one member of each family it
 holds a second sharp ring (of four modes) and a second many-mode mixture in 24 dimensions."""
 
+FRESH10: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "ring19_sharp": (lambda: ring_of_gaussians(19, radius=3.6, std=0.045), ("2d", "sharp")),
+    "ring3_wide": (lambda: ring_of_gaussians(3, radius=1.2, std=0.06), ("2d", "sharp")),
+    "embedded_ring9_6d": (lambda: _embedded_ring(9, 1.6, 0.03, 6), ("sharp",)),
+    "grid9_sharp": (lambda: _lattice(3, 1.0, 0.03), ("2d", "sharp")),
+    "line8_sharp": (lambda: _line(8, 0.5, 0.02, 0.3), ("2d", "sharp")),
+    "modes104_4d": (lambda: _many(104, 4, 0.055, seed=1044, spread=1.5), ("sharp", "many_modes")),
+    "modes36_48d": (lambda: _many(36, 48, 0.16, seed=3648), ("many_modes", "high_dim")),
+    "seven_scales_b_1d": (lambda: GaussianMixture(
+        [[-6.5], [-3.5], [-1.2], [0.3], [2.2], [4.4], [7.5]],
+        [0.5, 0.08, 0.25, 0.03, 0.12, 0.04, 0.6],
+        [0.15, 0.1, 0.2, 0.1, 0.15, 0.1, 0.2]), ("1d", "sharp")),
+    "outlier_30d": (lambda: _with_outlier(5, 30, 3030, 3.2, 0.26, 0.05, 0.012, spread=1.0),
+                    ("outlier", "unequal_weights", "high_dim")),
+    "unequal_14d": (lambda: _unequal(5, 14, 1414, 1.3, 0.21, 0.8), ("unequal_weights",)),  # 10^3.2
+    "full18_cond2400": (lambda: _ill_conditioned(18, 3, 2400.0), ("full_cov", "ill_conditioned")),
+    "lowrank132_r6": (lambda: _low_rank(132, 4, 6, seed=13206), ("low_rank", "high_dim")),
+    "diag88_sharp": (lambda: _diag(5, 88, 8888, 0.035, 0.5, 0.6), ("diagonal", "high_dim", "sharp")),
+}
+"""A thirteenth set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 22)
+before any sampler or probe ran on it, to report two changes chosen on the sets seen before
+(the tuning half, the validation half, ``HOLDOUT`` and ``FRESH`` to ``FRESH9``): the
+sharp-modes probe re-chosen (UniPC's settings for data whose modes merge as noise grows) and
+EDM DPM-Solver-3's step onto sigma = 0 from higher up. Besides one member of each family it
+holds rings of other crowding (19 modes; 3 wide modes), a ring embedded in 6 dimensions, a
+3 x 3 lattice and sharp modes on a line."""
+
 RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4,
-            "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7, "fresh8": FRESH8, "fresh9": FRESH9}
+            "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7, "fresh8": FRESH8, "fresh9": FRESH9,
+            "fresh10": FRESH10}
 """The reserved sets by the name ``problem_suite`` takes."""
 SUITE_HALVES = ("tuning", "validation", "all", *RESERVED)
 """Every name ``problem_suite`` takes (the benchmarks' ``--half`` choices)."""
@@ -449,7 +490,7 @@ def problem_suite(half: str = "validation") -> List[SuiteProblem]:
     reserved set (``"holdout"``: ``HOLDOUT``; ``"fresh"``: ``FRESH``; ``"fresh2"``: ``FRESH2``;
     ``"fresh3"``: ``FRESH3``; ``"fresh4"``: ``FRESH4``; ``"fresh5"``: ``FRESH5``;
     ``"fresh6"``: ``FRESH6``; ``"fresh7"``: ``FRESH7``; ``"fresh8"``: ``FRESH8``;
-    ``"fresh9"``: ``FRESH9``), in name order."""
+    ``"fresh9"``: ``FRESH9``; ``"fresh10"``: ``FRESH10``), in name order."""
     check_choice("suite half", half, SUITE_HALVES)
     names = (sorted(_ALL) if half == "all" else sorted(RESERVED[half]) if half in RESERVED
              else suite_split()[half])

@@ -14,8 +14,8 @@ def _row(problem, row, rms, kind="project", **extra):
 
 
 def _probe(problem, rms, sharp):
-    return _row(problem, "unipc+probe:data{}", rms, sharp=sharp, ratios={"0.1": 0.95 if sharp else 0.5,
-                                                                         "0.4": 0.5})
+    return _row(problem, "unipc+probe:data{}", rms, sharp=sharp, ratios={"0.05": 0.95 if sharp else 0.5,
+                                                                         "0.8": 0.5})
 
 
 RECORDS = [
