@@ -1,4 +1,4 @@
-"""The sharp-modes probe (``sharp_modes_probe.py``) on the problem suite: does UniPC with the probe's
+"""The sharp-modes probe (``solvers.sharp_modes``) on the problem suite: does UniPC with the probe's
 options beat UniPC with its defaults where it fires, and cost nothing where it does not?
 
 ``collect`` probes every problem of a set twice, on 1024 exact data points (seed + 300; the
@@ -44,8 +44,8 @@ from bench_suite_report import best_peers, geo_mean, is_default_row, load
 from sde_diffusion.analytic import GaussianMixture, problem_suite
 from sde_diffusion.analytic.problems import ring_of_gaussians
 from sde_diffusion.analytic.suite import SUITE_HALVES
-from sharp_modes_probe import (MERGE_THRESHOLD, PROBE_SIGMAS, SHARP_RECIPES, denoising_ratio,
-                               probe_sharp_modes, sharp_recipe)
+from sde_diffusion.solvers.sharp_modes import (MERGE_THRESHOLD, PROBE_SIGMAS, SHARP_RECIPES, denoising_ratio,
+                                           probe_sharp_modes, sharp_recipe)
 
 PROBES = ("data", "pilot")
 TUNE_LEVELS = (0.025, 0.05, 0.1, 0.2, 0.4, 0.8)
@@ -193,6 +193,8 @@ def rule(recs) -> str:
         uni, best = [], []
         for r in fired:
             m = r["rms"]
+            if f"recipe@{n}" not in m:          # a problem run at other budgets only
+                continue
             others = min(v for k, v in m.items() if k.endswith(f"@{n}") and v is not None
                          and not k.startswith(("unipc@", "recipe@")))
             uni.append((m[f"recipe@{n}"] / m[f"unipc@{n}"], r["problem"]))

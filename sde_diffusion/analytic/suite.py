@@ -372,8 +372,8 @@ FRESH7: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
     "diag104_sharp": (lambda: _diag(5, 104, 10410, 0.035, 0.5, 0.6), ("diagonal", "high_dim", "sharp")),
 }
 """A tenth set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 18) before
-any sampler or probe ran on it, to report the sharp-modes probe
-(``benchmarks/sharp_modes_probe.py``), whose thresholds were chosen on the tuning half. Besides
+any sampler or probe ran on it, to report the sharp-modes probe (section 18's first version of
+``solvers.sharp_modes``), whose thresholds were chosen on the tuning half. Besides
 one member of each family it holds a second sharp ring and a sharp square lattice (grid25's
 family, whose modes sit just below the probe's threshold on the tuning half), so that the probe
 can be seen to fire and to err."""

@@ -27,14 +27,13 @@ class EDMSDE(SDE):
     sampler_defaults = {
         "euler": {"grid": "karras"}, "ddim": {"grid": "karras"}, "heun": {"grid": "karras"},
         "dpm_solver_2s": {"grid": "karras"}, "dpm_solver_3s": {"grid": "karras"},
-        "deis": {"grid": "karras", "zero_from": 50},
-        "dpm_solver3": {"zero_from": 50, "zero_end": 0.007, "zero_end_steps": (8, 30)},
+        "deis": {"grid": "karras", "zero_from": 50}, "dpm_solver3": {"zero_from": 50},
         "ipndm": {"grid": "karras", "zero_from": 50}, "ipndm_v": {"grid": "karras", "zero_from": 50},
         "unipc": {"zero_from": 50, "zero_end": 0.007, "zero_end_steps": (8, 30)},
     }
-    # UniPC and DPM-Solver-3 at 8-30 steps end with a step onto sigma = 0 from sigma
-    # 0.007 (20 / n)^2 (``grids.zero_step_start``): on the tuning half 0.61-0.91x and 0.65-0.96x
-    # their error before in geometric mean per budget (benchmarks/RESULTS.md, few-step 20, 22)
+    # UniPC at 8-30 steps ends with a step onto sigma = 0 from sigma 0.007 (20 / n)^2
+    # (``grids.zero_step_start``): on the tuning half 0.61-0.91x its error before in geometric
+    # mean per budget, worst cell 1.17x (benchmarks/RESULTS.md, few-step 20)
 
     def __init__(self, sigma_min: float = 0.002, sigma_max: float = 80.0):
         check_positive("sigma_min", sigma_min)

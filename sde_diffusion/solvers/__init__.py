@@ -17,6 +17,7 @@ from . import unipc, deis, singlestep, adaptive, dpmpp_sde, ipndm  # noqa: F401 
 from . import flow_euler, flow_sde  # noqa: F401  (registration)
 from .optimized_grid import OptimizedGrid, load_grid, optimize_grid
 from .pc import CORRECTORS, PREDICTORS, langevin_step
+from .sharp_modes import SharpModes, probe_sharp_modes
 
 try:  # EDM samplers register themselves when present
     from . import edm  # noqa: F401
@@ -25,4 +26,5 @@ except ImportError:  # pragma: no cover
 
 __all__ = ["sample", "SAMPLERS", "register_sampler", "get_sampler", "Sampler", "SampleInfo",
            "SolverContext", "NoiseSource", "GRIDS", "make_grid", "uniform_t", "uniform_log_snr",
-           "karras", "OptimizedGrid", "optimize_grid", "load_grid", "PREDICTORS", "CORRECTORS", "langevin_step"]
+           "karras", "OptimizedGrid", "optimize_grid", "load_grid", "PREDICTORS", "CORRECTORS", "langevin_step",
+           "SharpModes", "probe_sharp_modes"]

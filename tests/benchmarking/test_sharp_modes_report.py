@@ -1,5 +1,6 @@
 """``benchmarks/bench_sharp_modes.py report``: the best default with the probe replaces UniPC's
 default row by the probe's row, and nothing else, on records with known answers."""
+import json
 import sys
 from pathlib import Path
 
@@ -51,3 +52,34 @@ def test_the_probe_row_replaces_unipc_and_nothing_else():
 def test_report_without_a_probe_row_names_what_is_missing():
     with pytest.raises(SystemExit, match="unipc\\+probe:pilot"):
         sm.report(RECORDS, "pilot")
+
+
+def _tune(problem, fine, coarse, unipc, recipe, other):
+    return {"problem": problem, "ratios": {"0.05": fine, "0.8": coarse},
+            "rms": {"unipc@10": unipc, "recipe@10": recipe, "ipndm@10": other, "deis@10": None}}
+
+
+def test_rule_takes_the_problems_whose_ratio_falls_and_scores_the_recipe_there(tmp_path):
+    # a ring (R falls 0.9 -> 0.5): the recipe 0.5 against UniPC 2.0, iPNDM 1.0 the best default;
+    # a lattice (0.6 -> 0.4): the recipe 3.0 against UniPC 1.5, iPNDM 2.0;
+    # low-rank data (R flat, 0.95 -> 0.95): not taken, whatever the recipe does there
+    recs = [_tune("ring", 0.9, 0.5, 2.0, 0.5, 1.0), _tune("lattice", 0.6, 0.4, 1.5, 3.0, 2.0),
+            _tune("lowrank", 0.95, 0.95, 1.0, 9.0, 1.0)]
+    path = tmp_path / "t.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in recs[:2]) + "\n")
+    more = tmp_path / "u.jsonl"      # a second file adds a budget to a problem already read
+    more.write_text(json.dumps(recs[2]) + "\n" + json.dumps({**recs[0], "rms": {"unipc@20": 1.0,
+                                                                              "recipe@20": 4.0,
+                                                                              "ipndm@20": 2.0}}) + "\n")
+    loaded = sm.load_tune([path, more])
+    assert len(loaded) == 3 and loaded[0]["rms"]["recipe@20"] == 4.0 and loaded[0]["rms"]["recipe@10"] == 0.5
+    out = sm.rule(loaded)
+    assert out.startswith("fires on 2 of 3 problems")
+    assert "below 0.000, above 0.200" in out
+    row10 = [line for line in out.splitlines() if line.startswith("| 10 |")][0].split(" | ")
+    # UniPC: 0.5 / 2.0 and 3.0 / 1.5 -> geo-mean sqrt(0.5), worst 2.0 (lattice); best default:
+    # min(1.0, 0.5) / min(1.0, 2.0) = 0.5 and min(2.0, 3.0) / min(2.0, 1.5) = 4/3
+    assert float(row10[1]) == pytest.approx(0.5 ** 0.5, abs=1e-3) and row10[2] == "2.00 (lattice)"
+    assert float(row10[3]) == pytest.approx((0.5 * 4 / 3) ** 0.5, abs=1e-3) and row10[4].startswith("1.33 (lattice)")
+    row20 = [line for line in out.splitlines() if line.startswith("| 20 |")][0].split(" | ")
+    assert row20[2] == "4.00 (ring)" and row20[4].startswith("2.00 (ring)")   # min(2, 4) / min(2, 1)

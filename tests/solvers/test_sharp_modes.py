@@ -1,8 +1,6 @@
-"""The sharp-modes probe (``benchmarks/sharp_modes_probe.py``, research code): its ratio R(sigma) against closed forms, its
-verdict on the tuning half's nearest cases, the recipe's step ranges, the pilot run, and bad input."""
+"""The sharp-modes probe (``solvers.sharp_modes``): its ratio R(sigma) against closed forms, its
+verdict on the nearest seen cases, the recipe's step range, the pilot run, and bad input."""
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -11,10 +9,9 @@ from sde_diffusion.analytic import GaussianMixture, suite_problem
 from sde_diffusion.benchmarking.reference import data_end_reference, data_estimate, end_to_end_rms
 from sde_diffusion.sdes import EDMSDE, VPSDE
 from sde_diffusion.solvers import sample
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from sharp_modes_probe import (MERGE_THRESHOLD, PILOT_STEPS, PROBE_COORDS, PROBE_SIGMAS,  # noqa: E402
-                               denoising_ratio, probe_sharp_modes, sharp_recipe)
+from sde_diffusion.solvers import probe_sharp_modes
+from sde_diffusion.solvers.sharp_modes import (MERGE_THRESHOLD, PILOT_STEPS, PROBE_COORDS, PROBE_SIGMAS,
+                                               denoising_ratio, sharp_recipe)
 
 
 def _spread(x):
