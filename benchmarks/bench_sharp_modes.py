@@ -136,6 +136,25 @@ def collect(a) -> None:
                               file=sys.stderr, flush=True)
 
 
+CANDIDATES = {
+    "unipc2_logsnr_005": ("unipc", {"order": 2, "grid": "log_snr", "t_end": 0.005, "denoise": False}),
+    "unipc3_logsnr_005": ("unipc", {"order": 3, "grid": "log_snr", "t_end": 0.005, "denoise": False}),
+    "unipc2_logsnr": ("unipc", {"order": 2, "grid": "log_snr"}),
+    "unipc3_logsnr": ("unipc", {"order": 3, "grid": "log_snr"}),
+    "unipc2_karras_005": ("unipc", {"order": 2, "grid": "karras", "t_end": 0.005, "denoise": False}),
+    "deis3_logsnr": ("deis", {"order": 3, "grid": "log_snr"}),
+    "deis2_logsnr": ("deis", {"order": 2, "grid": "log_snr"}),
+    "deis3_logsnr_005": ("deis", {"order": 3, "grid": "log_snr", "t_end": 0.005, "denoise": False}),
+    "ipndm_logsnr": ("ipndm", {"grid": "log_snr"}),
+    "ipndm3_logsnr": ("ipndm", {"order": 3, "grid": "log_snr"}),
+    "dpm2_logsnr": ("dpm_solver2", {"grid": "log_snr"}),
+    "dpm3_logsnr": ("dpm_solver3", {"grid": "log_snr"}),
+}
+"""Settings tried for sharp data beyond 12 steps (``tune --candidates``, few-step 22e): the recipe
+and its variants, and the other multistep samplers on the log-SNR grid (for EDM the diffusers
+peers' log-sigma table)."""
+
+
 def tune(a) -> None:
     """One record per problem: R at ``TUNE_LEVELS`` on 1024 exact data points, and the RMS of every
     default sampler and of the recipe (on ``--recipe-grid``) at each budget (EDM, 1024 points,
@@ -156,15 +175,45 @@ def tune(a) -> None:
                 sde, score, x_T, ref = setup(p, "EDM", 1024, seed, Path(a.cache))
                 x = p.mixture.sample(1024, generator=torch.Generator().manual_seed(seed + 300)).to(torch.float64)
                 rat = denoising_ratio(sde, score, x, TUNE_LEVELS, generator=torch.Generator().manual_seed(seed + 301))
+                if a.sharp_only and rat[PROBE_SIGMAS[0]] - rat[PROBE_SIGMAS[1]] < MERGE_THRESHOLD:
+                    continue
                 rec = {"problem": p.name, "half": half, "dim": p.dim, "ratios": {str(k): v for k, v in rat.items()},
                        "rms": {}}
                 for nfe in nfes:
                     for name in PROJECT:
                         rec["rms"][f"{name}@{nfe}"] = run_project(sde, score, x_T, ref, name, {}, nfe)[0]
                     rec["rms"][f"recipe@{nfe}"] = run_project(sde, score, x_T, ref, "unipc", recipe, nfe)[0]
+                    for c, (name, opts) in (CANDIDATES.items() if a.candidates else ()):
+                        rec["rms"][f"{c}@{nfe}"] = run_project(sde, score, x_T, ref, name, opts, nfe)[0]
                 fh.write(json.dumps(rec) + "\n")
                 fh.flush()
                 print(f"# {half} {p.name}", file=sys.stderr, flush=True)
+
+
+def candidates(recs) -> str:
+    """Per budget and setting (the recipe and ``CANDIDATES``), over the records: its RMS over UniPC's
+    default (geo-mean), and the cell's best default with it in place of UniPC's row over without
+    (geo-mean, worst cell)."""
+    lines = ["| NFE | setting | / UniPC's default: geo-mean | best default with it in UniPC's place: geo-mean | worst |",
+             "|---|---|---|---|---|"]
+    nfes = sorted({int(k.split("@")[1]) for r in recs for k in r["rms"]})
+    for n in nfes:
+        rows = []
+        for c in ["recipe", *CANDIDATES]:
+            uni, best = [], []
+            for r in recs:
+                m = r["rms"]
+                if m.get(f"{c}@{n}") is None or m.get(f"unipc@{n}") is None:
+                    continue
+                others = min(m[f"{s}@{n}"] for s in PROJECT if s != "unipc" and m.get(f"{s}@{n}") is not None)
+                uni.append(m[f"{c}@{n}"] / m[f"unipc@{n}"])
+                best.append((min(others, m[f"{c}@{n}"]) / min(others, m[f"unipc@{n}"]), r["problem"]))
+            if uni:
+                w = max(best)
+                rows.append((geo_mean([v for v, _ in best]), c, geo_mean(uni), w))
+        for g, c, u, w in sorted(rows):
+            lines.append(f"| {n} | {c} | {u:.3f} | {g:.3f} | {w[0]:.2f} ({w[1]}) |")
+    return "\n".join(lines)
 
 
 def load_tune(paths):
@@ -260,10 +309,14 @@ def main(argv=None):
     t.add_argument("--sets", required=True, help=f"comma-separated, of {SUITE_HALVES} and 'extra'")
     t.add_argument("--nfes", default="10,20")
     t.add_argument("--recipe-grid", default="log_snr", help="the recipe's grid (17e's variant for 17-24 steps: karras)")
+    t.add_argument("--candidates", action="store_true", help="also run CANDIDATES")
+    t.add_argument("--sharp-only", action="store_true", help="only the problems the rule calls sharp")
     t.add_argument("--cache", default="outputs/suite_refs")
     t.add_argument("--out", required=True)
     u = sub.add_parser("rule")
     u.add_argument("records", nargs="+")
+    v = sub.add_parser("candidates")
+    v.add_argument("records", nargs="+")
     r = sub.add_parser("report")
     r.add_argument("records", nargs="+")
     r.add_argument("--probe", default="data", choices=PROBES)
@@ -274,6 +327,8 @@ def main(argv=None):
         tune(a)
     elif a.mode == "rule":
         print(rule(load_tune(a.records)))
+    elif a.mode == "candidates":
+        print(candidates(load_tune(a.records)))
     else:
         print(report(load(a.records), a.probe))
 

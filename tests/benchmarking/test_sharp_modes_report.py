@@ -83,3 +83,15 @@ def test_rule_takes_the_problems_whose_ratio_falls_and_scores_the_recipe_there(t
     assert float(row10[3]) == pytest.approx((0.5 * 4 / 3) ** 0.5, abs=1e-3) and row10[4].startswith("1.33 (lattice)")
     row20 = [line for line in out.splitlines() if line.startswith("| 20 |")][0].split(" | ")
     assert row20[2] == "4.00 (ring)" and row20[4].startswith("2.00 (ring)")   # min(2, 4) / min(2, 1)
+
+
+def test_candidates_put_each_setting_in_unipcs_place():
+    # one cell: UniPC 2.0, iPNDM 1.0 (the best default), the recipe 4.0, DEIS-3 0.5
+    rec = {"problem": "grid", "ratios": {"0.05": 0.9, "0.8": 0.4},
+           "rms": {"unipc@20": 2.0, "ipndm@20": 1.0, "recipe@20": 4.0, "deis3_logsnr@20": 0.5}}
+    out = sm.candidates([rec])
+    rows = {line.split(" | ")[1]: line.split(" | ") for line in out.splitlines() if line.startswith("| 20 |")}
+    assert set(rows) == {"recipe", "deis3_logsnr"}          # settings without a record are left out
+    assert rows["deis3_logsnr"][2] == "0.250" and rows["deis3_logsnr"][3] == "0.500"
+    assert rows["recipe"][2] == "2.000" and rows["recipe"][3] == "1.000"   # min(1, 4) / min(1, 2)
+    assert out.splitlines()[2].split(" | ")[1] == "deis3_logsnr"           # best first
