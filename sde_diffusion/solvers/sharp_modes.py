@@ -150,6 +150,8 @@ def probe_sharp_modes(sde, score_fn, steps: int, x_data: Optional[torch.Tensor] 
     sample's ``shape`` drawn by UniPC with its defaults at ``pilot_steps`` steps) and return
     :class:`SharpModes` whose ``options`` go to ``sample(..., sampler="unipc", steps=steps,
     **options)``. Costs 2 batched model calls on the data (+ ``pilot_steps`` on the pilot)."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be an int >= 1 (the step count the options are for), got {steps!r}")
     nfe = 0
     if x_data is None:
         if shape is None:

@@ -151,6 +151,9 @@ def test_bad_options_raise():
             denoising_ratio(sde, lambda a, t: -a, x, bad)
     with pytest.raises(ValueError, match="give x_data .* or shape"):
         probe_sharp_modes(sde, lambda a, t: -a, 10)
+    for bad in (0, -2, 10.0, "10", True, None):
+        with pytest.raises(ValueError, match=r"steps must be an int >= 1 .*got " + repr(bad).replace(".", r"\.")):
+            probe_sharp_modes(sde, lambda a, t: -a, bad, x)
     for bad in (1, True, 3.0):
         with pytest.raises(ValueError, match="pilot must be an int >= 2"):
             probe_sharp_modes(sde, lambda a, t: -a, 10, shape=(2,), pilot=bad)
