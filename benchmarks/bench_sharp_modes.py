@@ -166,7 +166,7 @@ def tune(a) -> None:
     recipe = {**SHARP_RECIPES["EDMSDE"][0][2], "grid": a.recipe_grid}   # at every budget, in range or not
     with out.open("a") as fh:
         for half in a.sets.split(","):
-            seed = 999 if half == "tuning" else 1
+            seed = a.seed if a.seed is not None else 999 if half == "tuning" else 1
             probs = ([SimpleNamespace(name=n, mixture=b(), dim=b().dim) for n, b in EXTRA.items()]
                      if half == "extra" else problem_suite(half))
             for p in probs:
@@ -310,6 +310,7 @@ def main(argv=None):
     t.add_argument("--nfes", default="10,20")
     t.add_argument("--recipe-grid", default="log_snr", help="the recipe's grid (17e's variant for 17-24 steps: karras)")
     t.add_argument("--candidates", action="store_true", help="also run CANDIDATES")
+    t.add_argument("--seed", type=int, default=None, help="x_T's seed (default: 999 on the tuning half, else 1)")
     t.add_argument("--sharp-only", action="store_true", help="only the problems the rule calls sharp")
     t.add_argument("--cache", default="outputs/suite_refs")
     t.add_argument("--out", required=True)
