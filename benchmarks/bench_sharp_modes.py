@@ -25,6 +25,9 @@ R(fine) - R(coarse) >= ``MERGE_THRESHOLD`` does to UniPC's error and to the cell
     ... bench_sharp_modes.py tune --sets tuning,validation,holdout,fresh,fresh2,fresh3,fresh4,fresh5,\
         fresh6,fresh7,fresh8,fresh9,extra --nfes 10,20 --out <tune.jsonl>
     python benchmarks/bench_sharp_modes.py rule <tune.jsonl> ...
+
+``tune --candidates --sharp-only`` also runs the settings of ``CANDIDATES`` on the problems the
+rule calls sharp, and ``candidates`` puts each in UniPC's place (few-step 22e).
 """
 from __future__ import annotations
 
