@@ -22,7 +22,7 @@ every set seen before ``FRESH10`` and on the ad-hoc problems of new kinds in ``E
 default sampler and the recipe at each budget; ``rule`` prints, per budget, what the rule
 R(fine) - R(coarse) >= ``MERGE_THRESHOLD`` does to UniPC's error and to the cell's best default:
 
-    ... bench_sharp_modes.py tune --sets tuning,validation,holdout,fresh,fresh2,fresh3,fresh4,fresh5,\
+    ... bench_sharp_modes.py tune --sets tuning,validation,holdout,fresh,fresh2,fresh3,fresh4,fresh5,\\
         fresh6,fresh7,fresh8,fresh9,extra --nfes 10,20 --out <tune.jsonl>
     python benchmarks/bench_sharp_modes.py rule <tune.jsonl> ...
 
