@@ -2,9 +2,9 @@
 options beat UniPC with its defaults where it fires, and cost nothing where it does not?
 
 ``collect`` probes every problem of a set twice, on 1024 exact data points (seed + 300; the
-noise seed + 301) and on a 256-point pilot run (seed + 302), then runs UniPC with each probe's
-options from ``bench_suite``'s x_T (seed ``--seed``) and scores it end to end like every row
-there. Rows ``unipc+probe:data{}`` and ``unipc+probe:pilot{}`` (kind ``project``) carry the
+noise seed + 301) and on a 256-point pilot run (seed + 302), then runs each probe's pick (its
+sampler and options) from ``bench_suite``'s x_T (seed ``--seed``) and scores it end to end like
+every row there. Rows ``unipc+probe:data{}`` and ``unipc+probe:pilot{}`` (kind ``project``) carry the
 probe's ratios, verdict and options:
 
     env OMP_NUM_THREADS=1 PYTHONPATH=.:benchmarks python benchmarks/bench_sharp_modes.py collect \\
@@ -126,13 +126,16 @@ def collect(a) -> None:
                             continue
                         if how not in probes:
                             probes[how] = probe(p, sde, score, nfe, how, a.seed)
-                        found = replace(probes[how], options=sharp_recipe(sde, nfe) if probes[how].sharp else {})
-                        err, used, steps, why = run_project(sde, score, x_T, ref, "unipc", found.options, nfe)
+                        sampler, options = (sharp_recipe(sde, nfe, probes[how].ring_like) if probes[how].sharp
+                                            else ("unipc", {}))
+                        found = replace(probes[how], sampler=sampler, options=options)
+                        err, used, steps, why = run_project(sde, score, x_T, ref, found.sampler, found.options, nfe)
                         rec = {"problem": p.name, "sde": sname, "nfe": nfe, "row": row, "kind": "project",
                                "rms": err, "nfe_used": used, "steps": steps, "n": a.n, "seed": a.seed,
                                "error": why, "sharp": found.sharp,
                                "ratios": {str(k): v for k, v in found.ratios.items()},
-                               "options": found.options, "probe_nfe": found.nfe}
+                               "options": found.options, "sampler": found.sampler,
+                               "ring_like": found.ring_like, "probe_nfe": found.nfe}
                         fh.write(json.dumps(rec) + "\n")
                         fh.flush()
                         print(f"# {p.name}/{sname}/{nfe} {how}: R {found.ratios} sharp {found.sharp}",
@@ -166,7 +169,7 @@ def tune(a) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     done = {r["problem"] for r in load_tune([out])} if out.exists() else set()
     nfes = [int(v) for v in a.nfes.split(",")]
-    recipe = {**SHARP_RECIPES["EDMSDE"][0][2], "grid": a.recipe_grid}   # at every budget, in range or not
+    recipe = {**SHARP_RECIPES["EDMSDE"][0][4], "grid": a.recipe_grid}   # at every budget, in range or not
     with out.open("a") as fh:
         for half in a.sets.split(","):
             seed = a.seed if a.seed is not None else 999 if half == "tuning" else 1

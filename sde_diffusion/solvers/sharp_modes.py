@@ -21,8 +21,9 @@ ill-conditioned covariances. The threshold is the midpoint between the low-rank 
 0.001) and the smallest value of the problems where the recipe cut UniPC's error (0.039), on
 every set seen before ``FRESH10`` (``benchmarks/RESULTS.md``, few-step section 22).
 
-On such data at 7-12 steps on ``EDMSDE`` UniPC-2 on long log-SNR steps beats UniPC's defaults
-(``SHARP_RECIPES``); on data whose R does not fall (low-rank, ill-conditioned, unequal weights)
+On such data at 7-12 steps on ``EDMSDE`` UniPC-2 on long log-SNR steps beats UniPC's defaults,
+and at 13-24 steps DEIS-3 on the log-SNR grid does where the data is not ring-like
+(``SHARP_RECIPES``, ``RING_BAND``); on data whose R does not fall (low-rank, ill-conditioned, unequal weights)
 it costs 1.21x UniPC's error at 10 NFE in geometric mean (up to 4.1x), so it is chosen by the probe,
 not fixed. On ``FRESH10``, fixed before it ran, it fired on 4 of 13 problems and cut UniPC's
 error to 0.75x in geometric mean over their cells at 7-12 NFE, no cell's best default worse by
@@ -30,20 +31,20 @@ more than 4 % (few-step 22d). It misses sharp modes that do not merge within 0.8
 embedded in 6-D, three wide modes): there it keeps UniPC's defaults.
 
     found = probe_sharp_modes(sde, model, steps=10, x_data=batch)   # 2 batched model calls
-    x, info = sample(sde, model, shape, sampler="unipc", steps=10, **found.options)
+    x, info = sample(sde, model, shape, sampler=found.sampler, steps=10, **found.options)
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import torch
 
 from .context import NoiseSource, SolverContext
 
 __all__ = ["denoising_ratio", "probe_sharp_modes", "sharp_recipe", "SharpModes",
-           "MERGE_THRESHOLD", "PROBE_SIGMAS", "PROBE_COORDS", "SHARP_RECIPES"]
+           "MERGE_THRESHOLD", "RING_BAND", "PROBE_SIGMAS", "PROBE_COORDS", "SHARP_RECIPES"]
 
 PROBE_COORDS = 2 ** 17
 """The probe noises at least this many coordinates per level: each coordinate's share
@@ -62,28 +63,40 @@ PILOT_STEPS = 50
 sharpness (tuning half: R(0.1) of grid25 1.06 against 0.87 on data, rings 1.10 against 0.95),
 a 50-step pilot's R is the data's within 0.01."""
 
+RING_BAND = (0.455, 0.58)
+"""Sharp data is *ring-like* when R(coarse) lies in this band: on the sets seen before ``FRESH11`` the
+18 rings of sharp modes (closed curves in 2-D) read 0.468-0.521, the other 25 sharp problems at
+most 0.442 (lattices, many modes, 1-D mixtures) or at least 0.642 (modes on a line); each bound
+is the midpoint of its gap (``benchmarks/RESULTS.md``, few-step 22e, 23)."""
+
 SHARP_RECIPES = {
-    "EDMSDE": ((7, 12, {"order": 2, "grid": "log_snr", "t_end": 0.005, "denoise": False}),),
+    "EDMSDE": ((7, 12, "any", "unipc", {"order": 2, "grid": "log_snr", "t_end": 0.005, "denoise": False}),
+               (13, 24, "not_ring", "deis", {"order": 3, "grid": "log_snr", "t_end": 0.005, "denoise": False})),
 }
-"""SDE class name -> (min steps, max steps, UniPC options): the settings for sharp data (few-step
-17e: UniPC-2 on the log-SNR grid to sigma = 0.005 without the final denoising step). On the
-sets seen before ``FRESH10``, where the rule fires, at 7 / 10 / 12 steps: UniPC's error 0.76 /
-0.49 / 0.60x in geometric mean, the best default's 0.90 / 0.64 / 0.69x, no cell's best default
-worse by more than 5 %; at 14 and 16 steps some cells' best default gets 1.2-1.4x worse, and 17e's
-Karras variant at 20 costs up to 3.3x (``benchmarks/RESULTS.md``, few-step 22). At 6 steps
-neither grid wins (17e). ``t_end`` is sigma for EDM."""
+"""SDE class name -> (min steps, max steps, which sharp data, sampler, options): the settings for
+sharp data. At 7-12 steps, any: UniPC-2 on the log-SNR grid to sigma = 0.005 without the final
+denoising step (few-step 17e, 22a: on the sets seen before ``FRESH10``, where the rule fires,
+UniPC's error 0.76 / 0.49 / 0.60x at 7 / 10 / 12 steps in geometric mean, no cell's best default
+worse by more than 5 %). At 13-24 steps, sharp data that is not ring-like: DEIS-3 on the
+log-SNR grid to sigma = 0.005 (the published DEIS-3 on EDM's log-sigma table; few-step 22e:
+0.63-0.85x the best default's error in geometric mean at 13-24 NFE on 25 such problems, 0.74x
+and 0.73x on a second x_T at 16 and 20 NFE); on rings it loses (up to 1.75x) and UniPC keeps its
+defaults. At 6 steps and from 25 nothing is known to win. ``t_end`` is sigma for EDM."""
 
 
 @dataclass
 class SharpModes:
     """What ``probe_sharp_modes`` found: ``ratios`` {sigma / spread: R}, ``spread``, ``sharp``,
-    the UniPC ``options`` to pass to ``sample`` (empty: keep UniPC's defaults) and the model
-    calls spent (``nfe``: batched calls, the pilot run's included)."""
+    ``ring_like``, the ``sampler`` and its ``options`` to pass to ``sample`` (``"unipc"`` and {}:
+    keep UniPC's defaults) and the model calls spent (``nfe``: batched calls, the pilot run's
+    included)."""
     sharp: bool
     ratios: Dict[float, float]
     spread: float
     options: Dict[str, Any] = field(default_factory=dict)
     nfe: int = 0
+    sampler: str = "unipc"
+    ring_like: bool = False
 
 
 def _spread(x: torch.Tensor) -> float:
@@ -132,14 +145,15 @@ def denoising_ratio(sde, score_fn, x_data: torch.Tensor, rel_sigmas: Sequence[fl
     return out
 
 
-def sharp_recipe(sde, steps: int) -> Dict[str, Any]:
-    """UniPC's options for sharp data on ``sde`` at ``steps`` steps ({} where none is known)."""
-    for lo, hi, opts in SHARP_RECIPES.get(type(sde).__name__, ()):
-        if lo <= int(steps) <= hi:
+def sharp_recipe(sde, steps: int, ring_like: bool = False) -> Tuple[str, Dict[str, Any]]:
+    """(sampler, options) for sharp data on ``sde`` at ``steps`` steps; ``("unipc", {})`` where none
+    is known (UniPC with its defaults)."""
+    for lo, hi, which, sampler, opts in SHARP_RECIPES.get(type(sde).__name__, ()):
+        if lo <= int(steps) <= hi and not (which == "not_ring" and ring_like):
             out = dict(opts)
             out["t_end"] = max(out["t_end"], float(sde.eps))
-            return out
-    return {}
+            return sampler, out
+    return "unipc", {}
 
 
 def probe_sharp_modes(sde, score_fn, steps: int, x_data: Optional[torch.Tensor] = None, *,
@@ -148,8 +162,8 @@ def probe_sharp_modes(sde, score_fn, steps: int, x_data: Optional[torch.Tensor] 
                       dtype: torch.dtype = torch.float32) -> SharpModes:
     """Probe the data (``x_data``, e.g. a training batch; without it, ``pilot`` samples of one
     sample's ``shape`` drawn by UniPC with its defaults at ``pilot_steps`` steps) and return
-    :class:`SharpModes` whose ``options`` go to ``sample(..., sampler="unipc", steps=steps,
-    **options)``. Costs 2 batched model calls on the data (+ ``pilot_steps`` on the pilot)."""
+    :class:`SharpModes`: ``sample(..., sampler=found.sampler, steps=steps, **found.options)``.
+    Costs 2 batched model calls on the data (+ ``pilot_steps`` on the pilot)."""
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be an int >= 1 (the step count the options are for), got {steps!r}")
     nfe = 0
@@ -165,5 +179,7 @@ def probe_sharp_modes(sde, score_fn, steps: int, x_data: Optional[torch.Tensor] 
     ratios = denoising_ratio(sde, score_fn, x_data, PROBE_SIGMAS, generator)
     fine, coarse = ratios[PROBE_SIGMAS[0]], ratios[PROBE_SIGMAS[1]]
     sharp = fine - coarse >= MERGE_THRESHOLD
-    return SharpModes(sharp=sharp, ratios=ratios, spread=_spread(x_data),
-                      options=sharp_recipe(sde, steps) if sharp else {}, nfe=nfe + len(PROBE_SIGMAS))
+    ring_like = RING_BAND[0] <= coarse <= RING_BAND[1]
+    sampler, options = sharp_recipe(sde, steps, ring_like) if sharp else ("unipc", {})
+    return SharpModes(sharp=sharp, ratios=ratios, spread=_spread(x_data), options=options,
+                      nfe=nfe + len(PROBE_SIGMAS), sampler=sampler, ring_like=ring_like)

@@ -8,7 +8,7 @@ import torch
 
 from sde_diffusion.analytic import SuiteProblem, problem_suite, suite_problem, suite_split
 from sde_diffusion.analytic.suite import (FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9,
-                                          FRESH10,
+                                          FRESH10, FRESH11,
                                           HOLDOUT,
                                           SPLIT_SEED, SUITE, TUNING_ADDITIONS)
 from sde_diffusion.sdes import EDMSDE, VPSDE
@@ -42,6 +42,8 @@ FRESH9_NAMES = ["diag160_sharp", "full34_cond1800", "lowrank192_r7", "modes115_4
 FRESH10_NAMES = ["diag88_sharp", "embedded_ring9_6d", "full18_cond2400", "grid9_sharp", "line8_sharp",
                  "lowrank132_r6", "modes104_4d", "modes36_48d", "outlier_30d", "ring19_sharp", "ring3_wide",
                  "seven_scales_b_1d", "unequal_14d"]
+FRESH11_NAMES = ["concentric_rings_sharp", "eight_scales_b_1d", "full16_cond3500", "grid36_sharp", "line10_sharp",
+                 "line5_sharp", "lowrank140_r5", "modes110_2d", "ring20_sharp", "six_scales_b_1d", "unequal_15d"]
 FRESH2_NAMES = ["diag192", "five_scales_1d", "full12_cond3000", "lowrank200_r5", "modes120_3d",
                 "modes40_24d", "outlier_4d", "ring5_sharp", "unequal_12d"]
 
@@ -88,6 +90,9 @@ RESERVED_SETS = [
     ("fresh10", FRESH10_NAMES, FRESH10, TUNING + VALIDATION + RESERVED + FRESH_NAMES    # few-step 22
      + FRESH2_NAMES + FRESH3_NAMES + FRESH4_NAMES + FRESH5_NAMES + FRESH6_NAMES + FRESH7_NAMES
      + FRESH8_NAMES + FRESH9_NAMES, 999, 100, 999),
+    ("fresh11", FRESH11_NAMES, FRESH11, TUNING + VALIDATION + RESERVED + FRESH_NAMES    # few-step 23
+     + FRESH2_NAMES + FRESH3_NAMES + FRESH4_NAMES + FRESH5_NAMES + FRESH6_NAMES + FRESH7_NAMES
+     + FRESH8_NAMES + FRESH9_NAMES + FRESH10_NAMES, 999, 100, 999),
 ]
 
 
@@ -95,7 +100,7 @@ RESERVED_SETS = [
                          ids=[r[0] for r in RESERVED_SETS])
 def test_each_reserved_set_is_fixed_apart_from_every_other_and_spans_the_axes(
         half, names, table, earlier, cond, modes, ratio):
-    """``HOLDOUT`` and ``FRESH`` to ``FRESH10``: the names are pinned, a set shares none with the halves
+    """``HOLDOUT`` and ``FRESH`` to ``FRESH11``: the names are pinned, a set shares none with the halves
     or with any set fixed before it, "all" leaves it out, and on its own it covers the suite's
     axes: dimension 1 to >= 128, singular and ill-conditioned covariances (eigenvalue ratio >=
     ``cond``), >= ``modes`` modes, weight ratios >= ``ratio``."""
@@ -144,7 +149,7 @@ def test_the_tuning_rings_are_sharp_rings_unlike_every_other_sets():
                                                  + FRESH3_NAMES + FRESH4_NAMES + FRESH5_NAMES
                                                  + FRESH6_NAMES + FRESH7_NAMES
                                                  + FRESH8_NAMES + FRESH9_NAMES + FRESH10_NAMES
-                                                 if n.startswith("ring")]:
+                                                 + FRESH11_NAMES if n.startswith("ring")]:
         k, radius, rel = _sharp_ring(suite_problem(name).mixture)
         assert 0.01 < rel < 0.05, name
         shapes[name] = (k, radius)
