@@ -222,6 +222,42 @@ def candidates(recs) -> str:
     return "\n".join(lines)
 
 
+def branch(rows, sampler: str = "deis") -> str:
+    """Few-step 23b's tests of the probe's ``sampler`` branch, from ``bench_suite defaults`` and
+    ``collect`` records of one or more x_T seeds: over the cells where the data probe picks
+    ``sampler``, (Q1) the problems it takes, (Q2) the pick over UniPC's defaults (geo-mean, share
+    better), (Q3) the best default with the pick in UniPC's place over without (geo-mean, and the
+    (problem, NFE) worse by more than 1.5x on every seed)."""
+    dft, picks = defaultdict(dict), {}
+    for r in rows:
+        key = (r["problem"], r["nfe"], r.get("seed"))
+        if r["kind"] != "project" or r["rms"] is None:
+            continue
+        if r["row"] == "unipc+probe:data{}":
+            if r.get("sampler") == sampler:
+                picks[key] = r["rms"]
+        elif is_default_row(r["row"]) and not r["row"].startswith("unipc+probe:"):
+            dft[key][r["row"][:-2]] = r["rms"]
+    lines = ["| problem | NFE | seed | pick / UniPC | best default with / without |", "|---|---|---|---|---|"]
+    uni, best, worse = [], [], defaultdict(list)
+    for key in sorted(k for k in picks if "unipc" in dft[k]):
+        d = dft[key]
+        others = min(v for s, v in d.items() if s != "unipc")
+        u, b = picks[key] / d["unipc"], min(others, picks[key]) / min(others, d["unipc"])
+        uni.append(u)
+        best.append(b)
+        worse[key[:2]].append(b > 1.5)
+        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {u:.3f} | {b:.3f} |")
+    if not uni:
+        return f"the probe picks {sampler} in no cell"
+    both = sorted(k for k, v in worse.items() if all(v))
+    lines += ["", f"(Q1) problems taken: {len({k[0] for k in picks})}",
+              f"(Q2) pick / UniPC: geo-mean {geo_mean(uni):.3f}, better in {sum(u < 1 for u in uni)} of {len(uni)}",
+              f"(Q3) best default with / without: geo-mean {geo_mean(best):.3f}; worse by > 1.5x on every "
+              f"seed: {both if both else 'none'}"]
+    return "\n".join(lines)
+
+
 def load_tune(paths):
     """``tune`` records, one per problem, the budgets of several files merged (ratios from the first)."""
     recs = {}
@@ -324,6 +360,9 @@ def main(argv=None):
     u.add_argument("records", nargs="+")
     v = sub.add_parser("candidates")
     v.add_argument("records", nargs="+")
+    w = sub.add_parser("branch")
+    w.add_argument("records", nargs="+", help="bench_suite defaults and collect records")
+    w.add_argument("--sampler", default="deis")
     r = sub.add_parser("report")
     r.add_argument("records", nargs="+")
     r.add_argument("--probe", default="data", choices=PROBES)
@@ -336,6 +375,8 @@ def main(argv=None):
         print(rule(load_tune(a.records)))
     elif a.mode == "candidates":
         print(candidates(load_tune(a.records)))
+    elif a.mode == "branch":
+        print(branch(load(a.records), a.sampler))
     else:
         print(report(load(a.records), a.probe))
 

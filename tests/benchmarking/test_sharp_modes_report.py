@@ -95,3 +95,28 @@ def test_candidates_put_each_setting_in_unipcs_place():
     assert rows["deis3_logsnr"][2] == "0.250" and rows["deis3_logsnr"][3] == "0.500"
     assert rows["recipe"][2] == "2.000" and rows["recipe"][3] == "1.000"   # min(1, 4) / min(1, 2)
     assert out.splitlines()[2].split(" | ")[1] == "deis3_logsnr"           # best first
+
+
+def test_branch_scores_the_pick_where_the_probe_takes_it():
+    def rec(problem, nfe, seed, row, rms, **kw):
+        return {"problem": problem, "sde": "EDM", "nfe": nfe, "seed": seed, "row": row, "kind": "project",
+                "rms": rms, **kw}
+    rows = []
+    for seed, (pick_a, pick_b) in ((1, (0.5, 4.0)), (2, (1.0, 2.0))):
+        # lattice: UniPC 2.0, iPNDM 1.0; line: UniPC 1.0 (the best default), iPNDM 3.0;
+        # ring: UniPC 1.0, iPNDM 1.5 (the probe keeps UniPC there)
+        rows += [rec("lattice", 20, seed, "unipc{}", 2.0), rec("lattice", 20, seed, "ipndm{}", 1.0),
+                 rec("lattice", 20, seed, "unipc+probe:data{}", pick_a, sampler="deis"),
+                 rec("line", 20, seed, "unipc{}", 1.0), rec("line", 20, seed, "ipndm{}", 3.0),
+                 rec("line", 20, seed, "unipc+probe:data{}", pick_b, sampler="deis"),
+                 rec("ring", 20, seed, "unipc{}", 1.0), rec("ring", 20, seed, "ipndm{}", 1.5),
+                 rec("ring", 20, seed, "unipc+probe:data{}", 1.0, sampler="unipc")]
+    out = sm.branch(rows)
+    assert "| ring |" not in out
+    assert "(Q1) problems taken: 2" in out
+    # pick / UniPC: 0.25, 4.0, 0.5, 2.0 -> geo-mean 1.0, better in 2 of 4
+    assert "geo-mean 1.000, better in 2 of 4" in out
+    # best with / without: lattice 0.5, 1.0; line min(3, 4) / 1 = 3.0, 2.0 -> geo-mean 3^(1/4); the
+    # line is worse by more than 1.5x on both seeds, the lattice on neither
+    assert f"geo-mean {3 ** 0.25:.3f}; worse by > 1.5x on every seed: [('line', 20)]" in out
+    assert sm.branch([r for r in rows if r["problem"] == "ring"]) == "the probe picks deis in no cell"
