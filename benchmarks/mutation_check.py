@@ -511,6 +511,21 @@ MUTATIONS += [  # session 10: shared references, bootstrap intervals of the miss
     ("sharp-modes tune records: a later file replaces a problem's budgets", "benchmarks/bench_sharp_modes.py",
      'recs.setdefault(r["problem"], {**r, "rms": {}})["rms"].update(r["rms"])', 'recs[r["problem"]] = r',
      ["tests/benchmarking/test_sharp_modes_report.py"]),
+    ("sharp-modes probe: the ring band's lower edge at 0.40", "sde_diffusion/solvers/sharp_modes.py",
+     "RING_BAND = (0.455, 0.58)", "RING_BAND = (0.40, 0.58)",
+     ["tests/solvers/test_sharp_modes.py"]),
+    ("sharp-modes probe: DEIS-3 on ring-like data too", "sde_diffusion/solvers/sharp_modes.py",
+     'if lo <= int(steps) <= hi and not (which == "not_ring" and ring_like):', "if lo <= int(steps) <= hi:",
+     ["tests/solvers/test_sharp_modes.py"]),
+    ("sharp-modes probe: DEIS-2 for sharp data beyond 12 steps", "sde_diffusion/solvers/sharp_modes.py",
+     '"deis", {"order": 3,', '"deis", {"order": 2,',
+     ["tests/solvers/test_sharp_modes.py"]),
+    ("sharp-modes probe: the DEIS branch up to 25 steps", "sde_diffusion/solvers/sharp_modes.py",
+     '(13, 24, "not_ring"', '(13, 25, "not_ring"',
+     ["tests/solvers/test_sharp_modes.py"]),
+    ("sharp-modes branch: every probe row counted, whatever its pick", "benchmarks/bench_sharp_modes.py",
+     '            if r.get("sampler") == sampler:\n                picks[key] = r["rms"]', '            picks[key] = r["rms"]',
+     ["tests/benchmarking/test_sharp_modes_report.py"]),
 ]
 
 

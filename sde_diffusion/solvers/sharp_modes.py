@@ -27,7 +27,8 @@ and at 13-24 steps DEIS-3 on the log-SNR grid does where the data is not ring-li
 it costs 1.21x UniPC's error at 10 NFE in geometric mean (up to 4.1x), so it is chosen by the probe,
 not fixed. On ``FRESH10``, fixed before it ran, it fired on 4 of 13 problems and cut UniPC's
 error to 0.75x in geometric mean over their cells at 7-12 NFE, no cell's best default worse by
-more than 4 % (few-step 22d). It misses sharp modes that do not merge within 0.8 spread (a ring
+more than 4 % (few-step 22d). On ``FRESH11`` the DEIS-3 branch took 7 of 11 problems and was
+0.49x UniPC's error over 56 cells at 14-24 NFE on two x_T (few-step 23c). It misses sharp modes that do not merge within 0.8 spread (a ring
 embedded in 6-D, three wide modes): there it keeps UniPC's defaults.
 
     found = probe_sharp_modes(sde, model, steps=10, x_data=batch)   # 2 batched model calls
