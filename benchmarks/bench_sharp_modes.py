@@ -46,29 +46,12 @@ from bench_suite import PROJECT, SDES, run_project, setup
 from bench_suite_report import best_peers, geo_mean, is_default_row, load
 from sde_diffusion.analytic import GaussianMixture, problem_suite
 from sde_diffusion.analytic.problems import ring_of_gaussians
-from sde_diffusion.analytic.suite import SUITE_HALVES
+from sde_diffusion.analytic.suite import SUITE_HALVES, _embedded_ring, _line
 from sde_diffusion.solvers.sharp_modes import (MERGE_THRESHOLD, PROBE_SIGMAS, SHARP_RECIPES, denoising_ratio,
                                            probe_sharp_modes, sharp_recipe)
 
 PROBES = ("data", "pilot")
 TUNE_LEVELS = (0.025, 0.05, 0.1, 0.2, 0.4, 0.8)
-
-
-def _line(n, spacing, std):
-    x = torch.arange(n, dtype=torch.float64) * spacing
-    x = x - x.mean()
-    return GaussianMixture(torch.stack([x, 0.2 * x], 1), torch.full((n,), std), None)
-
-
-def _spiral(n, std):
-    t = torch.linspace(0.5, 3 * math.pi, n, dtype=torch.float64)
-    return GaussianMixture(torch.stack([t * torch.cos(t), t * torch.sin(t)], 1) / 3, torch.full((n,), std), None)
-
-
-def _embed(n, radius, std, d):
-    m = torch.zeros(n, d, dtype=torch.float64)
-    m[:, :2] = ring_of_gaussians(n, radius, std).means
-    return GaussianMixture(m, torch.full((n,), std), None)
 
 
 def _few(k, d, std, seed):
@@ -86,8 +69,13 @@ def _uneq_ring():
     return GaussianMixture(ring_of_gaussians(9, 2.0, 0.03).means, torch.full((9,), 0.03), w / w.sum())
 
 
-EXTRA = {"x_line6": lambda: _line(6, 0.6, 0.02), "x_line12": lambda: _line(12, 0.3, 0.015),
-         "x_spiral15": lambda: _spiral(15, 0.03), "x_ring10_8d": lambda: _embed(10, 1.5, 0.025, 8),
+def _spiral(n, std):
+    t = torch.linspace(0.5, 3 * math.pi, n, dtype=torch.float64)
+    return GaussianMixture(torch.stack([t * torch.cos(t), t * torch.sin(t)], 1) / 3, torch.full((n,), std), None)
+
+
+EXTRA = {"x_line6": lambda: _line(6, 0.6, 0.02, 0.2), "x_line12": lambda: _line(12, 0.3, 0.015, 0.2),
+         "x_spiral15": lambda: _spiral(15, 0.03), "x_ring10_8d": lambda: _embedded_ring(10, 1.5, 0.025, 8),
          "x_ring20_2d": lambda: ring_of_gaussians(20, 3.0, 0.03), "x_few3_10d": lambda: _few(3, 10, 0.05, 3),
          "x_few6_4d": lambda: _few(6, 4, 0.04, 6), "x_two_rings": _two_rings, "x_uneq_ring9": _uneq_ring,
          "x_ring24": lambda: ring_of_gaussians(24, 2.5, 0.02), "x_ring3": lambda: ring_of_gaussians(3, 1.0, 0.03)}
