@@ -184,6 +184,16 @@ def tune(a) -> None:
                 print(f"# {half} {p.name}", file=sys.stderr, flush=True)
 
 
+def _in_unipcs_place(m, n: int, setting: str):
+    """(``setting`` / UniPC's default, the best default with ``setting`` in UniPC's place / without)
+    in one cell of a ``tune`` record's RMS dict ``m`` at budget ``n``; None where either is missing.
+    The best default is over the default samplers (``PROJECT``)."""
+    if m.get(f"{setting}@{n}") is None or m.get(f"unipc@{n}") is None:
+        return None
+    others = min(m[f"{s}@{n}"] for s in PROJECT if s != "unipc" and m.get(f"{s}@{n}") is not None)
+    return m[f"{setting}@{n}"] / m[f"unipc@{n}"], min(others, m[f"{setting}@{n}"]) / min(others, m[f"unipc@{n}"])
+
+
 def candidates(recs) -> str:
     """Per budget and setting (the recipe and ``CANDIDATES``), over the records: its RMS over UniPC's
     default (geo-mean), and the cell's best default with it in place of UniPC's row over without
@@ -196,12 +206,10 @@ def candidates(recs) -> str:
         for c in ["recipe", *CANDIDATES]:
             uni, best = [], []
             for r in recs:
-                m = r["rms"]
-                if m.get(f"{c}@{n}") is None or m.get(f"unipc@{n}") is None:
-                    continue
-                others = min(m[f"{s}@{n}"] for s in PROJECT if s != "unipc" and m.get(f"{s}@{n}") is not None)
-                uni.append(m[f"{c}@{n}"] / m[f"unipc@{n}"])
-                best.append((min(others, m[f"{c}@{n}"]) / min(others, m[f"unipc@{n}"]), r["problem"]))
+                cell = _in_unipcs_place(r["rms"], n, c)
+                if cell is not None:
+                    uni.append(cell[0])
+                    best.append((cell[1], r["problem"]))
             if uni:
                 w = max(best)
                 rows.append((geo_mean([v for v, _ in best]), c, geo_mean(uni), w))
@@ -271,13 +279,11 @@ def rule(recs) -> str:
     for n in nfes:
         uni, best = [], []
         for r in fired:
-            m = r["rms"]
-            if f"recipe@{n}" not in m:          # a problem run at other budgets only
+            cell = _in_unipcs_place(r["rms"], n, "recipe")
+            if cell is None:                    # a problem run at other budgets only
                 continue
-            others = min(v for k, v in m.items() if k.endswith(f"@{n}") and v is not None
-                         and not k.startswith(("unipc@", "recipe@")))
-            uni.append((m[f"recipe@{n}"] / m[f"unipc@{n}"], r["problem"]))
-            best.append((min(others, m[f"recipe@{n}"]) / min(others, m[f"unipc@{n}"]), r["problem"]))
+            uni.append((cell[0], r["problem"]))
+            best.append((cell[1], r["problem"]))
         wu, wb = max(uni), max(best)
         lines.append(f"| {n} | {geo_mean([v for v, _ in uni]):.3f} | {wu[0]:.2f} ({wu[1]}) | "
                      f"{geo_mean([v for v, _ in best]):.3f} | {wb[0]:.2f} ({wb[1]}) |")
