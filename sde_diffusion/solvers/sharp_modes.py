@@ -23,13 +23,14 @@ every set seen before ``FRESH10`` (``benchmarks/RESULTS.md``, few-step section 2
 
 On such data at 7-12 steps on ``EDMSDE`` UniPC-2 on long log-SNR steps beats UniPC's defaults,
 and at 13-24 steps DEIS-3 on the log-SNR grid does where the data is not ring-like
-(``SHARP_RECIPES``, ``RING_BAND``); on data whose R does not fall (low-rank, ill-conditioned, unequal weights)
-it costs 1.21x UniPC's error at 10 NFE in geometric mean (up to 4.1x), so it is chosen by the probe,
-not fixed. On ``FRESH10``, fixed before it ran, it fired on 4 of 13 problems and cut UniPC's
-error to 0.75x in geometric mean over their cells at 7-12 NFE, no cell's best default worse by
-more than 4 % (few-step 22d). On ``FRESH11`` the DEIS-3 branch took 7 of 11 problems and was
-0.49x UniPC's error over 56 cells at 14-24 NFE on two x_T (few-step 23c). It misses sharp modes that do not merge within 0.8 spread (a ring
-embedded in 6-D, three wide modes): there it keeps UniPC's defaults.
+(``SHARP_RECIPES``, ``RING_BAND``). On data whose R does not fall (low-rank, ill-conditioned,
+unequal weights) UniPC's recipe costs 1.21x its error at 10 NFE in geometric mean (up to 4.1x), so
+the settings are chosen by the probe, not fixed. On ``FRESH10``, fixed before it ran, the probe
+fired on 4 of 13 problems and cut UniPC's error to 0.75x in geometric mean over their cells at
+7-12 NFE, no cell's best default worse by more than 4 % (few-step 22d). On ``FRESH11`` the DEIS-3
+branch took 7 of 11 problems and was 0.49x UniPC's error over 56 cells at 14-24 NFE on two x_T
+(few-step 23c). It misses sharp modes that do not merge within 0.8 spread (a ring embedded in
+6-D, three wide modes): there UniPC keeps its defaults.
 
     found = probe_sharp_modes(sde, model, steps=10, x_data=batch)   # 2 batched model calls
     x, info = sample(sde, model, shape, sampler=found.sampler, steps=10, **found.options)
@@ -61,8 +62,9 @@ mean."""
 
 PILOT_STEPS = 50
 """Steps of the pilot run. Its samples stand in for data; a 10-step pilot's own error reads as
-sharpness (tuning half: R(0.1) of grid25 1.06 against 0.87 on data, rings 1.10 against 0.95),
-a 50-step pilot's R is the data's within 0.01."""
+sharpness (tuning half: R(0.1) of grid25 1.06 against 0.87 on data, rings 1.10 against 0.95), a
+50-step pilot's R is the data's within 0.01 there. At the coarse level it is noisier on sharp
+1-D data (``FRESH11``: R(0.8) 0.476 from a pilot against 0.398 from data; few-step 23c)."""
 
 RING_BAND = (0.455, 0.58)
 """Sharp data is *ring-like* when R(coarse) lies in this band: on the sets seen before ``FRESH11`` the
