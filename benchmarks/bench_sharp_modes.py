@@ -39,6 +39,7 @@ from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Optional
 
 import torch
 
@@ -218,19 +219,20 @@ def candidates(recs) -> str:
     return "\n".join(lines)
 
 
-def branch(rows, sampler: str = "deis") -> str:
+def branch(rows, sampler: str = "deis", ring_like: Optional[bool] = None) -> str:
     """Few-step 23b's tests of the probe's ``sampler`` branch, from ``bench_suite defaults`` and
     ``collect`` records of one or more x_T seeds: over the cells where the data probe picks
     ``sampler``, (Q1) the problems it takes, (Q2) the pick over UniPC's defaults (geo-mean, share
     better), (Q3) the best default with the pick in UniPC's place over without (geo-mean, and the
-    (problem, NFE) worse by more than 1.5x on every seed)."""
+    (problem, NFE) worse by more than 1.5x on every seed). ``ring_like``: only cells the probe
+    called ring-like (True) or not (False); the pick must have options (not UniPC's defaults)."""
     dft, picks = defaultdict(dict), {}
     for r in rows:
         key = (r["problem"], r["nfe"], r.get("seed"))
         if r["kind"] != "project" or r["rms"] is None:
             continue
         if r["row"] == "unipc+probe:data{}":
-            if r.get("sampler") == sampler:
+            if r.get("sampler") == sampler and r.get("options") and (ring_like is None or r.get("ring_like") == ring_like):
                 picks[key] = r["rms"]
         elif is_default_row(r["row"]) and not r["row"].startswith("unipc+probe:"):
             dft[key][r["row"][:-2]] = r["rms"]
@@ -357,6 +359,7 @@ def main(argv=None):
     w = sub.add_parser("branch")
     w.add_argument("records", nargs="+", help="bench_suite defaults and collect records")
     w.add_argument("--sampler", default="deis")
+    w.add_argument("--ring-like", default=None, choices=("yes", "no"))
     r = sub.add_parser("report")
     r.add_argument("records", nargs="+")
     r.add_argument("--probe", default="data", choices=PROBES)
@@ -370,7 +373,7 @@ def main(argv=None):
     elif a.mode == "candidates":
         print(candidates(load_tune(a.records)))
     elif a.mode == "branch":
-        print(branch(load(a.records), a.sampler))
+        print(branch(load(a.records), a.sampler, None if a.ring_like is None else a.ring_like == "yes"))
     else:
         print(report(load(a.records), a.probe))
 

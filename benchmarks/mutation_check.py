@@ -419,9 +419,9 @@ MUTATIONS += [  # round 8: the tuning rings, the fresh3 set
      'cands["ipndm"] = [{"order": o} for o in a.ipndm_orders]',
      'cands["unipc"] = [{"order": o} for o in a.ipndm_orders]',
      ["tests/benchmarking/test_suite_optgrid_rows.py"]),
-    ("problem_suite('fresh11') returns the fresh10 set", "sde_diffusion/analytic/suite.py",
-     '"fresh11": FRESH11}', '"fresh11": FRESH10}',
-     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh11"]),
+    ("problem_suite('fresh12') returns the fresh11 set", "sde_diffusion/analytic/suite.py",
+     '"fresh12": FRESH12}', '"fresh12": FRESH11}',
+     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh12"]),
 ]
 
 MUTATIONS += [  # session 10: shared references, bootstrap intervals of the misses

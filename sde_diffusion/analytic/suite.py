@@ -6,7 +6,7 @@ every reported table uses ``problem_suite("validation")``. The split is a seeded
 (``SPLIT_SEED``) of the sorted names of ``SUITE``, computed here; ``TUNING_ADDITIONS`` (problems
 added after the split, to the tuning half only) follow it. ``tests/analytic/test_problem_suite.py``
 pins the resulting halves, so a change of the lists or the seed is a visible decision.
-``HOLDOUT`` and ``FRESH`` to ``FRESH11`` are reserved sets, in neither half (see their
+``HOLDOUT`` and ``FRESH`` to ``FRESH12`` are reserved sets, in neither half (see their
 docstrings).
 
 The problems vary, one axis at a time where possible (spread = typical distance between means):
@@ -28,7 +28,7 @@ from .mixture import GaussianMixture
 from .problems import random_full_mixture, random_mixture, ring_of_gaussians, three_clusters_1d
 
 __all__ = ["SuiteProblem", "SUITE", "TUNING_ADDITIONS", "HOLDOUT", "FRESH", "FRESH2", "FRESH3",
-           "FRESH4", "FRESH5", "FRESH6", "FRESH7", "FRESH8", "FRESH9", "FRESH10", "FRESH11", "RESERVED", "SUITE_HALVES", "SPLIT_SEED", "problem_suite", "suite_problem", "suite_split", "suite_mixture"]
+           "FRESH4", "FRESH5", "FRESH6", "FRESH7", "FRESH8", "FRESH9", "FRESH10", "FRESH11", "FRESH12", "RESERVED", "SUITE_HALVES", "SPLIT_SEED", "problem_suite", "suite_problem", "suite_split", "suite_mixture"]
 
 SPLIT_SEED = 20261203
 """Seed of the one random tuning / validation split (``suite_split``)."""
@@ -482,9 +482,34 @@ of the kinds that branch takes (a lattice, modes on two lines, two concentric ri
 modes in 2-D, two sharp 1-D mixtures) and one ring, which it must leave to UniPC; three more
 problems keep the suite's axes."""
 
+FRESH12: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "ring21_sharp": (lambda: ring_of_gaussians(21, radius=4.0, std=0.04), ("2d", "sharp")),
+    "ring22_sharp": (lambda: ring_of_gaussians(22, radius=2.4, std=0.015), ("2d", "sharp")),
+    "ring23_sharp": (lambda: ring_of_gaussians(23, radius=4.4, std=0.05), ("2d", "sharp")),
+    "ring25_sharp": (lambda: ring_of_gaussians(25, radius=3.0, std=0.02), ("2d", "sharp")),
+    "ring26_sharp": (lambda: ring_of_gaussians(26, radius=5.0, std=0.055), ("2d", "sharp")),
+    "weighted_ring11_sharp": (lambda: GaussianMixture(ring_of_gaussians(11, radius=2.0, std=0.03).means,
+                                                      torch.full((11,), 0.03),
+                                                      torch.linspace(1.0, 4.0, 11, dtype=torch.float64)),
+                              ("2d", "sharp", "unequal_weights")),
+    "modes102_3d": (lambda: _many(102, 3, 0.05, seed=1023, spread=1.7), ("sharp", "many_modes")),
+    "five_scales_b_1d": (lambda: GaussianMixture([[-4.5], [-1.8], [0.2], [2.4], [5.5]],
+                                                 [0.6, 0.05, 0.25, 0.03, 0.4], [0.25, 0.15, 0.25, 0.15, 0.2]),
+                         ("1d", "sharp")),
+    "lowrank150_r4": (lambda: _low_rank(150, 4, 4, seed=15004), ("low_rank", "high_dim")),
+    "full20_cond4000": (lambda: _ill_conditioned(20, 3, 4000.0), ("full_cov", "ill_conditioned")),
+    "unequal_16d": (lambda: _unequal(5, 16, 1616, 1.3, 0.2, 0.8), ("unequal_weights",)),  # 10^3.2
+}
+"""A fifteenth set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 24)
+before any sampler or probe ran on it, to report UniPC-2 for ring-like sharp data at 13-22 steps
+(``solvers.sharp_modes``), chosen on every set seen before. It holds five rings of other mode
+counts, radii and widths and a ring with unequal weights, which that branch should take, and one
+member of each other family."""
+
 RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4,
             "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7, "fresh8": FRESH8, "fresh9": FRESH9,
-            "fresh10": FRESH10, "fresh11": FRESH11}
+            "fresh10": FRESH10, "fresh11": FRESH11,
+            "fresh12": FRESH12}
 """The reserved sets by the name ``problem_suite`` takes."""
 SUITE_HALVES = ("tuning", "validation", "all", *RESERVED)
 """Every name ``problem_suite`` takes (the benchmarks' ``--half`` choices)."""
@@ -522,7 +547,8 @@ def problem_suite(half: str = "validation") -> List[SuiteProblem]:
     reserved set (``"holdout"``: ``HOLDOUT``; ``"fresh"``: ``FRESH``; ``"fresh2"``: ``FRESH2``;
     ``"fresh3"``: ``FRESH3``; ``"fresh4"``: ``FRESH4``; ``"fresh5"``: ``FRESH5``;
     ``"fresh6"``: ``FRESH6``; ``"fresh7"``: ``FRESH7``; ``"fresh8"``: ``FRESH8``;
-    ``"fresh9"``: ``FRESH9``; ``"fresh10"``: ``FRESH10``; ``"fresh11"``: ``FRESH11``), in name order."""
+    ``"fresh9"``: ``FRESH9``; ``"fresh10"``: ``FRESH10``; ``"fresh11"``: ``FRESH11``;
+    ``"fresh12"``: ``FRESH12``), in name order."""
     check_choice("suite half", half, SUITE_HALVES)
     names = (sorted(_ALL) if half == "all" else sorted(RESERVED[half]) if half in RESERVED
              else suite_split()[half])

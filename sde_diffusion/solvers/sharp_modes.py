@@ -22,8 +22,8 @@ ill-conditioned covariances. The threshold is the midpoint between the low-rank 
 every set seen before ``FRESH10`` (``benchmarks/RESULTS.md``, few-step section 22).
 
 On such data at 7-12 steps on ``EDMSDE`` UniPC-2 on long log-SNR steps beats UniPC's defaults,
-and at 13-24 steps DEIS-3 on the log-SNR grid does where the data is not ring-like
-(``SHARP_RECIPES``, ``RING_BAND``). On data whose R does not fall (low-rank, ill-conditioned,
+and at 13-24 steps DEIS-3 on the log-SNR grid does where the data is not ring-like and UniPC-2
+at 13-22 steps where it is (``SHARP_RECIPES``, ``RING_BAND``). On data whose R does not fall (low-rank, ill-conditioned,
 unequal weights) UniPC's recipe costs 1.21x its error at 10 NFE in geometric mean (up to 4.1x), so
 the settings are chosen by the probe, not fixed. On ``FRESH10``, fixed before it ran, the probe
 fired on 4 of 13 problems and cut UniPC's error to 0.75x in geometric mean over their cells at
@@ -74,7 +74,9 @@ is the midpoint of its gap (``benchmarks/RESULTS.md``, few-step 22e, 23)."""
 
 SHARP_RECIPES = {
     "EDMSDE": ((7, 12, "any", "unipc", {"order": 2, "grid": "log_snr", "t_end": 0.005, "denoise": False}),
-               (13, 24, "not_ring", "deis", {"order": 3, "grid": "log_snr", "t_end": 0.005, "denoise": False})),
+               (13, 24, "not_ring", "deis", {"order": 3, "grid": "log_snr", "t_end": 0.005, "denoise": False}),
+               (13, 16, "ring", "unipc", {"order": 2, "grid": "log_snr"}),
+               (17, 22, "ring", "unipc", {"order": 2, "grid": "karras", "t_end": 0.005, "denoise": False})),
 }
 """SDE class name -> (min steps, max steps, which sharp data, sampler, options): the settings for
 sharp data. At 7-12 steps, any: UniPC-2 on the log-SNR grid to sigma = 0.005 without the final
@@ -84,7 +86,11 @@ worse by more than 5 %). At 13-24 steps, sharp data that is not ring-like: DEIS-
 log-SNR grid to sigma = 0.005 (the published DEIS-3 on EDM's log-sigma table; few-step 22e:
 0.63-0.85x the best default's error in geometric mean at 13-24 NFE on 25 such problems, 0.74x
 and 0.73x on a second x_T at 16 and 20 NFE); on rings it loses (up to 1.75x) and UniPC keeps its
-defaults. At 6 steps and from 25 nothing is known to win. ``t_end`` is sigma for EDM."""
+defaults. On ring-like sharp data UniPC-2 wins at 13-22 steps: on the log-SNR grid with UniPC's
+ending at 13-16 (best default 0.53-0.75x in geometric mean on the 18 seen rings), on the Karras
+grid to sigma = 0.005 without the final denoising step at 17-22 (0.58x at 18 and 20 NFE, 0.86x at
+22; 17e's variant; few-step 24a). At 6 steps and from 25 (23 on rings) nothing is known to win.
+``t_end`` is sigma for EDM."""
 
 
 @dataclass
@@ -152,9 +158,10 @@ def sharp_recipe(sde, steps: int, ring_like: bool = False) -> Tuple[str, Dict[st
     """(sampler, options) for sharp data on ``sde`` at ``steps`` steps; ``("unipc", {})`` where none
     is known (UniPC with its defaults)."""
     for lo, hi, which, sampler, opts in SHARP_RECIPES.get(type(sde).__name__, ()):
-        if lo <= int(steps) <= hi and not (which == "not_ring" and ring_like):
+        if lo <= int(steps) <= hi and (which == "any" or (which == "ring") == bool(ring_like)):
             out = dict(opts)
-            out["t_end"] = max(out["t_end"], float(sde.eps))
+            if "t_end" in out:
+                out["t_end"] = max(out["t_end"], float(sde.eps))
             return sampler, out
     return "unipc", {}
 

@@ -106,11 +106,12 @@ def test_branch_scores_the_pick_where_the_probe_takes_it():
         # lattice: UniPC 2.0, iPNDM 1.0; line: UniPC 1.0 (the best default), iPNDM 3.0;
         # ring: UniPC 1.0, iPNDM 1.5 (the probe keeps UniPC there)
         rows += [rec("lattice", 20, seed, "unipc{}", 2.0), rec("lattice", 20, seed, "ipndm{}", 1.0),
-                 rec("lattice", 20, seed, "unipc+probe:data{}", pick_a, sampler="deis"),
+                 rec("lattice", 20, seed, "unipc+probe:data{}", pick_a, sampler="deis", options={"order": 3}),
                  rec("line", 20, seed, "unipc{}", 1.0), rec("line", 20, seed, "ipndm{}", 3.0),
-                 rec("line", 20, seed, "unipc+probe:data{}", pick_b, sampler="deis"),
+                 rec("line", 20, seed, "unipc+probe:data{}", pick_b, sampler="deis", options={"order": 3}),
                  rec("ring", 20, seed, "unipc{}", 1.0), rec("ring", 20, seed, "ipndm{}", 1.5),
-                 rec("ring", 20, seed, "unipc+probe:data{}", 1.0, sampler="unipc")]
+                 rec("ring", 20, seed, "unipc+probe:data{}", 0.5, sampler="unipc", options={"order": 2},
+                     ring_like=True)]
     out = sm.branch(rows)
     assert "| ring |" not in out
     assert "(Q1) problems taken: 2" in out
@@ -120,3 +121,7 @@ def test_branch_scores_the_pick_where_the_probe_takes_it():
     # line is worse by more than 1.5x on both seeds, the lattice on neither
     assert f"geo-mean {3 ** 0.25:.3f}; worse by > 1.5x on every seed: [('line', 20)]" in out
     assert sm.branch([r for r in rows if r["problem"] == "ring"]) == "the probe picks deis in no cell"
+    # the ring branch: UniPC with options on ring-like data; 0.5 / 1.0 on both seeds
+    ring = sm.branch(rows, "unipc", ring_like=True)
+    assert "(Q1) problems taken: 1" in ring and "geo-mean 0.500, better in 2 of 2" in ring
+    assert sm.branch(rows, "unipc", ring_like=False) == "the probe picks unipc in no cell"

@@ -112,7 +112,11 @@ def test_the_recipes_cover_7_to_24_steps_on_edm_only():
             assert sharp_recipe(sde, steps, ring) == ("unipc", UNIPC_RECIPE)
     for steps in (13, 20, 24):        # 13-24 steps: DEIS-3 where the data is not ring-like
         assert sharp_recipe(sde, steps) == ("deis", DEIS_RECIPE)
-        assert sharp_recipe(sde, steps, ring_like=True) == ("unipc", {})
+    for steps in (13, 16):            # rings: UniPC-2 on the log-SNR grid, UniPC's own ending
+        assert sharp_recipe(sde, steps, ring_like=True) == ("unipc", {"order": 2, "grid": "log_snr"})
+    for steps in (17, 22):            # then on the Karras grid to 0.005, no final denoising
+        assert sharp_recipe(sde, steps, ring_like=True) == ("unipc", {**UNIPC_RECIPE, "grid": "karras"})
+    assert sharp_recipe(sde, 23, ring_like=True) == ("unipc", {})
     assert sharp_recipe(VPSDE(), 10) == ("unipc", {}) and sharp_recipe(VPSDE(), 20) == ("unipc", {})
     for steps in (10, 20):            # never below the SDE's own end
         assert sharp_recipe(EDMSDE(sigma_min=0.01), steps)[1]["t_end"] == 0.01
@@ -132,7 +136,8 @@ def test_ring_like_on_the_nearest_seen_cases(name, ring):
     assert found.sharp and found.ring_like is ring, found.ratios
     assert (RING_BAND[0] <= coarse <= RING_BAND[1]) is ring
     assert min(abs(coarse - b) for b in RING_BAND) > 0.008                 # >= 4 standard errors
-    assert (found.sampler, found.options) == (("unipc", {}) if ring else ("deis", DEIS_RECIPE))
+    assert (found.sampler, found.options) == (("unipc", {**UNIPC_RECIPE, "grid": "karras"}) if ring
+                                              else ("deis", DEIS_RECIPE))
 
 
 def test_the_probe_options_cut_unipc_error_on_a_sharp_ring():
