@@ -526,6 +526,18 @@ MUTATIONS += [  # session 10: shared references, bootstrap intervals of the miss
     ("sharp-modes branch: every probe row counted, whatever its pick", "benchmarks/bench_sharp_modes.py",
      '            if r.get("sampler") == sampler:\n                picks[key] = r["rms"]', '            picks[key] = r["rms"]',
      ["tests/benchmarking/test_sharp_modes_report.py"]),
+    ("sharp-modes probe: rings keep the log-SNR grid at 17-22 steps", "sde_diffusion/solvers/sharp_modes.py",
+     '(17, 22, "ring", "unipc", {"order": 2, "grid": "karras",', '(17, 22, "ring", "unipc", {"order": 2, "grid": "log_snr",',
+     ["tests/solvers/test_sharp_modes.py"]),
+    ("sharp-modes probe: the rings' log-SNR entry to 17 steps", "sde_diffusion/solvers/sharp_modes.py",
+     '(13, 16, "ring"', '(13, 17, "ring"',
+     ["tests/solvers/test_sharp_modes.py"]),
+    ("sharp-modes probe: ring entries taken for any sharp data", "sde_diffusion/solvers/sharp_modes.py",
+     '(which == "any" or (which == "ring") == bool(ring_like))', '(which == "any" or which == "ring" or not ring_like)',
+     ["tests/solvers/test_sharp_modes.py"]),
+    ("sharp-modes branch: the ring filter ignored", "benchmarks/bench_sharp_modes.py",
+     "(ring_like is None or r.get(\"ring_like\") == ring_like)", "True",
+     ["tests/benchmarking/test_sharp_modes_report.py"]),
 ]
 
 
