@@ -36,20 +36,18 @@ import json
 import math
 import sys
 from collections import defaultdict
-from dataclasses import replace
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Optional
 
 import torch
 
 from bench_suite import PROJECT, SDES, run_project, setup
 from bench_suite_report import best_peers, geo_mean, is_default_row, load
-from sde_diffusion.analytic import GaussianMixture, problem_suite
+from sde_diffusion.analytic import GaussianMixture, SuiteProblem, problem_suite
 from sde_diffusion.analytic.problems import ring_of_gaussians
 from sde_diffusion.analytic.suite import SUITE_HALVES, _embedded_ring, _line
-from sde_diffusion.solvers.sharp_modes import (MERGE_THRESHOLD, PROBE_SIGMAS, SHARP_RECIPES, denoising_ratio,
-                                           probe_sharp_modes, sharp_recipe)
+from sde_diffusion.solvers.sharp_modes import (PROBE_SIGMAS, SHARP_RECIPES, denoising_ratio, is_sharp,
+                                           probe_sharp_modes, ratio_drop)
 
 PROBES = ("data", "pilot")
 TUNE_LEVELS = (0.025, 0.05, 0.1, 0.2, 0.4, 0.8)
@@ -115,9 +113,7 @@ def collect(a) -> None:
                             continue
                         if how not in probes:
                             probes[how] = probe(p, sde, score, nfe, how, a.seed)
-                        sampler, options = (sharp_recipe(sde, nfe, probes[how].ring_like) if probes[how].sharp
-                                            else ("unipc", {}))
-                        found = replace(probes[how], sampler=sampler, options=options)
+                        found = probes[how].at_steps(sde, nfe)
                         err, used, steps, why = run_project(sde, score, x_T, ref, found.sampler, found.options, nfe)
                         rec = {"problem": p.name, "sde": sname, "nfe": nfe, "row": row, "kind": "project",
                                "rms": err, "nfe_used": used, "steps": steps, "n": a.n, "seed": a.seed,
@@ -162,15 +158,15 @@ def tune(a) -> None:
     with out.open("a") as fh:
         for half in a.sets.split(","):
             seed = a.seed if a.seed is not None else 999 if half == "tuning" else 1
-            probs = ([SimpleNamespace(name=n, mixture=b(), dim=b().dim) for n, b in EXTRA.items()]
-                     if half == "extra" else problem_suite(half))
+            probs = ([SuiteProblem(n, b(), ()) for n, b in EXTRA.items()] if half == "extra"
+                     else problem_suite(half))
             for p in probs:
                 if p.name in done:
                     continue
                 sde, score, x_T, ref = setup(p, "EDM", 1024, seed, Path(a.cache))
                 x = p.mixture.sample(1024, generator=torch.Generator().manual_seed(seed + 300)).to(torch.float64)
                 rat = denoising_ratio(sde, score, x, TUNE_LEVELS, generator=torch.Generator().manual_seed(seed + 301))
-                if a.sharp_only and rat[PROBE_SIGMAS[0]] - rat[PROBE_SIGMAS[1]] < MERGE_THRESHOLD:
+                if a.sharp_only and not is_sharp(rat):
                     continue
                 rec = {"problem": p.name, "half": half, "dim": p.dim, "ratios": {str(k): v for k, v in rat.items()},
                        "rms": {}}
@@ -257,11 +253,13 @@ def branch(rows, sampler: str = "deis", ring_like: Optional[bool] = None) -> str
 
 
 def load_tune(paths):
-    """``tune`` records, one per problem, the budgets of several files merged (ratios from the first)."""
+    """``tune`` records, one per problem, the budgets of several files merged (ratios from the first,
+    keyed by float sigma / spread as ``denoising_ratio`` returns them)."""
     recs = {}
     for path in paths:
         for line in Path(path).read_text().splitlines():
             r = json.loads(line)
+            r["ratios"] = {float(k): v for k, v in r["ratios"].items()}     # JSON keys are strings
             recs.setdefault(r["problem"], {**r, "rms": {}})["rms"].update(r["rms"])
     return list(recs.values())
 
@@ -269,12 +267,12 @@ def load_tune(paths):
 def rule(recs) -> str:
     """Per budget: where R(fine) - R(coarse) >= ``MERGE_THRESHOLD`` fires, the recipe's RMS over
     UniPC's default and the cell's best default with it over without (geo-mean, worst cells)."""
-    fine, coarse = (str(v) for v in PROBE_SIGMAS)
-    merge = {r["problem"]: r["ratios"][fine] - r["ratios"][coarse] for r in recs}
-    fired = [r for r in recs if merge[r["problem"]] >= MERGE_THRESHOLD]
+    fine, coarse = PROBE_SIGMAS
+    merge = {r["problem"]: ratio_drop(r["ratios"]) for r in recs}
+    fired = [r for r in recs if is_sharp(r["ratios"])]
     nfes = sorted({int(k.split("@")[1]) for r in recs for k in r["rms"]})
     lines = [f"fires on {len(fired)} of {len(recs)} problems; R({fine}) - R({coarse}) of the nearest: "
-             f"below {max((v for v in merge.values() if v < MERGE_THRESHOLD), default=math.nan):.3f}, "
+             f"below {max((merge[r['problem']] for r in recs if not is_sharp(r['ratios'])), default=math.nan):.3f}, "
              f"above {min((merge[r['problem']] for r in fired), default=math.nan):.3f}", "",
              "| NFE | UniPC with the recipe / default: geo-mean | worst | best default with / without: geo-mean | worst |",
              "|---|---|---|---|---|"]

@@ -468,7 +468,7 @@ MUTATIONS += [  # session 10: shared references, bootstrap intervals of the miss
      "flat.var(0, unbiased=True).mean()", "flat.var(0, unbiased=True).sum()",
      ["tests/solvers/test_sharp_modes.py"]),
     ("sharp-modes probe: the coarse test reversed", "sde_diffusion/solvers/sharp_modes.py",
-     "sharp = fine - coarse >= MERGE_THRESHOLD", "sharp = coarse - fine >= MERGE_THRESHOLD",
+     "return ratios[PROBE_SIGMAS[0]] - ratios[PROBE_SIGMAS[1]]", "return ratios[PROBE_SIGMAS[1]] - ratios[PROBE_SIGMAS[0]]",
      ["tests/solvers/test_sharp_modes.py"]),
     ("sharp-modes probe: the recipe from 6 steps", "sde_diffusion/solvers/sharp_modes.py",
      '"EDMSDE": ((7, 12,', '"EDMSDE": ((6, 12,',

@@ -38,14 +38,14 @@ branch took 7 of 11 problems and was 0.49x UniPC's error over 56 cells at 14-24 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Sequence, Tuple
+from dataclasses import dataclass, field, replace
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 import torch
 
 from .context import NoiseSource, SolverContext
 
-__all__ = ["denoising_ratio", "probe_sharp_modes", "sharp_recipe", "SharpModes",
+__all__ = ["denoising_ratio", "probe_sharp_modes", "sharp_recipe", "SharpModes", "ratio_drop", "is_sharp",
            "MERGE_THRESHOLD", "RING_BAND", "PROBE_SIGMAS", "PROBE_COORDS", "SHARP_RECIPES"]
 
 PROBE_COORDS = 2 ** 17
@@ -106,6 +106,22 @@ class SharpModes:
     nfe: int = 0
     sampler: str = "unipc"
     ring_like: bool = False
+
+    def at_steps(self, sde, steps: int) -> "SharpModes":
+        """The same verdict with the ``sampler`` and ``options`` for ``steps`` steps on ``sde`` (the
+        ratios do not depend on the step count, so one probe serves every budget)."""
+        sampler, options = sharp_recipe(sde, steps, self.ring_like) if self.sharp else ("unipc", {})
+        return replace(self, sampler=sampler, options=options)
+
+
+def ratio_drop(ratios: Mapping[float, float]) -> float:
+    """R(fine) - R(coarse) of ``PROBE_SIGMAS`` from {sigma / spread: R} (``denoising_ratio``)."""
+    return ratios[PROBE_SIGMAS[0]] - ratios[PROBE_SIGMAS[1]]
+
+
+def is_sharp(ratios: Mapping[float, float]) -> bool:
+    """The probe's verdict: R falls by at least ``MERGE_THRESHOLD`` from the fine level to the coarse."""
+    return ratio_drop(ratios) >= MERGE_THRESHOLD
 
 
 def _spread(x: torch.Tensor) -> float:
@@ -187,9 +203,6 @@ def probe_sharp_modes(sde, score_fn, steps: int, x_data: Optional[torch.Tensor] 
                               generator=generator, dtype=dtype, progress=False)
         nfe = info.nfe
     ratios = denoising_ratio(sde, score_fn, x_data, PROBE_SIGMAS, generator)
-    fine, coarse = ratios[PROBE_SIGMAS[0]], ratios[PROBE_SIGMAS[1]]
-    sharp = fine - coarse >= MERGE_THRESHOLD
-    ring_like = RING_BAND[0] <= coarse <= RING_BAND[1]
-    sampler, options = sharp_recipe(sde, steps, ring_like) if sharp else ("unipc", {})
-    return SharpModes(sharp=sharp, ratios=ratios, spread=_spread(x_data), options=options,
-                      nfe=nfe + len(PROBE_SIGMAS), sampler=sampler, ring_like=ring_like)
+    found = SharpModes(sharp=is_sharp(ratios), ratios=ratios, spread=_spread(x_data), nfe=nfe + len(PROBE_SIGMAS),
+                       ring_like=RING_BAND[0] <= ratios[PROBE_SIGMAS[1]] <= RING_BAND[1])
+    return found.at_steps(sde, steps)
