@@ -1,7 +1,8 @@
-"""A step-length limit for convergence order 4 (UniPC-3 with its corrector, iPNDM-4), measured on
-the problem suite: for each H in ``--limits`` (``inf``: no limit, the shipped rule) the order rule
-takes q = 4 only on steps h <= H (``order.MAX_STEP[4] = H``), and ``--samplers`` run every cell
-of a half (``bench_suite``'s set-up: each SDE's default grid and ending) scored by RMS. One JSON
+"""A step-length limit for convergence order q (``--q 4``: UniPC-3 with its corrector, iPNDM-4;
+``--q 5``: UniPC-4 with its corrector, whose limit q = 6, UniPC-5, shares), measured on
+the problem suite: for each H in ``--limits`` (``inf``: no limit) the order rule
+takes q only on steps h <= H (``order.MAX_STEP[q] = H``), and ``--samplers`` run every cell
+of the sets ``--half`` names (comma-separated) (``bench_suite``'s set-up: each SDE's default grid and ending) scored by RMS. One JSON
 line per (limit, problem, SDE, NFE, sampler) is appended to ``--out`` (rows already there are
 skipped). Report: ``bench_suite_report.choose`` over the limits (per-budget worst ratio to the
 best peer, the budgets being SDE x NFE; ties within 2x by the geometric mean of max(ratio, 0.5)),
@@ -28,15 +29,16 @@ from sde_diffusion.solvers import order
 
 def run(a):
     out = Path(a.out)
-    done = {(r["limit"], r["problem"], r["sde"], r["nfe"], r["sampler"]) for r in load([out])} \
-        if out.exists() else set()
+    done = {(r["limit"], r["problem"], r["sde"], r["nfe"], r["sampler"]) for r in load([out])
+            if r.get("q", 4) == a.q and r["seed"] == a.seed} if out.exists() else set()
+    patch = {4: (4,), 5: (5, 6)}[a.q]
     with out.open("a") as fh:
         for sname in a.sdes.split(","):
-            for prob in problem_suite(a.half):
+            for prob in (p for half in a.half.split(",") for p in problem_suite(half)):
                 sde, score, x_T, ref = setup(prob, sname, a.n, a.seed, Path(a.cache))
                 for lim in a.limits.split(","):
-                    # "inf": q = 4 on every step
-                    with mock.patch.dict(order.MAX_STEP, {4: float(lim)}):
+                    # "inf": q on every step
+                    with mock.patch.dict(order.MAX_STEP, {q: float(lim) for q in patch}):
                         for nfe in map(int, a.nfes.split(",")):
                             for smp in a.samplers.split(","):
                                 if (lim, prob.name, sname, nfe, smp) in done:
@@ -44,7 +46,7 @@ def run(a):
                                 rms, used, steps, why = run_project(sde, score, x_T, ref, smp, {}, nfe)
                                 fh.write(json.dumps({"limit": lim, "problem": prob.name, "sde": sname,
                                                      "nfe": nfe, "sampler": smp, "rms": rms,
-                                                     "nfe_used": used, "n": a.n, "seed": a.seed,
+                                                     "nfe_used": used, "n": a.n, "seed": a.seed, "q": a.q,
                                                      "error": why}) + "\n")
                                 fh.flush()
 
@@ -70,7 +72,8 @@ def report(records, peer_rows) -> str:
 
 def main(argv=None):
     ap = argparse.ArgumentParser()
-    ap.add_argument("--half", default="tuning", choices=("tuning", "validation", "holdout", "fresh"))
+    ap.add_argument("--half", default="tuning", help="comma-separated suite halves / reserved sets")
+    ap.add_argument("--q", type=int, default=4, choices=(4, 5), help="the convergence order limited")
     ap.add_argument("--sdes", default="VP,EDM")
     ap.add_argument("--nfes", default="5,10,20,50")
     ap.add_argument("--samplers", default="unipc,ipndm")
@@ -78,13 +81,15 @@ def main(argv=None):
     ap.add_argument("--n", type=int, default=1024)
     ap.add_argument("--seed", type=int, default=999)
     ap.add_argument("--cache", default="outputs/suite_refs")
-    ap.add_argument("--peers", required=True, help="comma-separated peer records of the half")
+    ap.add_argument("--peers", default=None, help="comma-separated peer records of the half "
+                    "(the report; none: only run)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--report-only", action="store_true")
     a = ap.parse_args(argv)
     if not a.report_only:
         run(a)
-    print(report(load([a.out]), load(a.peers.split(","))))
+    if a.peers:
+        print(report(load([a.out]), load(a.peers.split(","))))
 
 
 if __name__ == "__main__":

@@ -45,9 +45,10 @@ from bench_suite import PROJECT, SDES, run_project, setup
 from bench_suite_report import best_peers, geo_mean, is_default_row, load
 from sde_diffusion.analytic import GaussianMixture, SuiteProblem, problem_suite
 from sde_diffusion.analytic.problems import ring_of_gaussians
-from sde_diffusion.analytic.suite import SUITE_HALVES, _embedded_ring, _line
-from sde_diffusion.solvers.sharp_modes import (PROBE_SIGMAS, SHARP_RECIPES, denoising_ratio, is_sharp,
-                                           probe_sharp_modes, ratio_drop)
+from sde_diffusion.analytic.suite import SUITE_HALVES, _embedded_ring, _lattice, _line
+from sde_diffusion.sdes import EDMSDE
+from sde_diffusion.solvers.sharp_modes import (PROBE_SIGMAS, RING_BAND, SHARP_RECIPES, SharpModes, denoising_ratio,
+                                               is_sharp, principal_basis, probe_sharp_modes, ratio_drop)
 
 PROBES = ("data", "pilot")
 TUNE_LEVELS = (0.025, 0.05, 0.1, 0.2, 0.4, 0.8)
@@ -81,6 +82,27 @@ EXTRA = {"x_line6": lambda: _line(6, 0.6, 0.02, 0.2), "x_line12": lambda: _line(
 """Ad-hoc tuning problems of kinds no set had when the rule was chosen (sharp modes on a line, a
 spiral, two rings, unequal weights on a ring, rings in 8-D, few modes in 4-D and 10-D): tuning
 data only, never a report set."""
+
+
+def _embedded(means2d: torch.Tensor, std: float, dim: int) -> GaussianMixture:
+    """Equal isotropic modes of std ``std`` at ``means2d`` in the first two of ``dim`` coordinates."""
+    means = torch.zeros(len(means2d), dim, dtype=torch.float64)
+    means[:, :2] = means2d
+    return GaussianMixture(means, torch.full((len(means2d),), std), None)
+
+
+EXTRA2 = {"x_ring8_4d": lambda: _embedded_ring(8, 1.2, 0.03, 4),
+          "x_ring12_10d": lambda: _embedded_ring(12, 2.0, 0.03, 10),
+          "x_ring16_16d": lambda: _embedded_ring(16, 2.5, 0.02, 16),
+          "x_ring6_5d": lambda: _embedded_ring(6, 1.0, 0.04, 5),
+          "x_lattice9_6d": lambda: _embedded(_lattice(3, 0.8, 0.03).means, 0.03, 6),
+          "x_line7_5d": lambda: _embedded(_line(7, 0.5, 0.02, 0.3).means, 0.02, 5),
+          "x_spiral12_6d": lambda: _embedded(_spiral(12, 0.03).means, 0.03, 6),
+          "x_few4_12d": lambda: _few(4, 12, 0.05, 4), "x_few5_8d": lambda: _few(5, 8, 0.04, 5),
+          "x_few3_6d": lambda: _few(3, 6, 0.06, 7)}
+"""Ad-hoc tuning problems for the probe on embedded data (few-step 25): sharp 2-D data in the first
+two of 4-16 coordinates, and few modes in 6-12 dimensions (whose means span a low-dimensional
+affine plane); tuning data only, never a report set."""
 
 
 def probe(p, sde, score, steps: int, how: str, seed: int):
@@ -146,6 +168,63 @@ and its variants, and the other multistep samplers on the log-SNR grid (for EDM 
 peers' log-sigma table)."""
 
 
+def _problems(half: str):
+    """The problems of a suite half or reserved set, or of ``EXTRA`` / ``EXTRA2`` ("extra", "extra2")."""
+    extra = {"extra": EXTRA, "extra2": EXTRA2}.get(half)
+    return [SuiteProblem(n, b(), ()) for n, b in extra.items()] if extra is not None else problem_suite(half)
+
+
+def _pick(found: SharpModes, n: int) -> str:
+    """The tune-record key of the setting ``found`` picks at n steps on EDM."""
+    sampler, opts = found.at_steps(EDMSDE(), n).sampler, found.at_steps(EDMSDE(), n).options
+    if sampler == "unipc" and not opts:
+        return "unipc"
+    if (sampler, opts) == ("unipc", SHARP_RECIPES["EDMSDE"][0][4]):
+        return "recipe"
+    return next(c for c, (name, o) in CANDIDATES.items() if (name, o) == (sampler, opts))
+
+
+def embedded(a) -> str:
+    """Where the probe measures R in the data's principal subspace (``principal_basis``), against R
+    over all coordinates: per problem of ``--sets`` whose verdict that changes, k, the tail
+    fraction, both (R(fine), R(coarse)) and verdicts, and from ``--tune`` records (with
+    ``--candidates``) per budget the new pick's RMS over the old pick's and the best default with
+    the new pick over with the old."""
+    recs = {r["problem"]: r for r in load_tune(a.tune)} if a.tune else {}
+    sde = EDMSDE()
+    lines = ["| problem | d | k | tail | R all coordinates | verdict | R in the subspace | verdict | "
+             "per NFE: new pick / old pick, best default new / old |", "|---|---|---|---|---|---|---|---|---|"]
+    changed = total = 0
+    for half in a.sets.split(","):
+        for p in _problems(half):
+            total += 1
+            x = p.mixture.sample(1024, generator=torch.Generator().manual_seed(a.seed + 300)).to(torch.float64)
+            basis, tail = principal_basis(x)
+            score = p.mixture.score_fn(sde)
+            new = probe(p, sde, score, 10, "data", a.seed)
+            whole = denoising_ratio(sde, score, x, PROBE_SIGMAS, generator=torch.Generator().manual_seed(a.seed + 301))
+            old = SharpModes(sharp=is_sharp(whole), ratios=whole, spread=0.0,
+                             ring_like=RING_BAND[0] <= whole[PROBE_SIGMAS[1]] <= RING_BAND[1])
+            if (new.sharp, new.sharp and new.ring_like) == (old.sharp, old.sharp and old.ring_like):
+                continue
+            changed += 1
+            cells = []
+            m = recs.get(p.name, {}).get("rms", {})
+            for n in sorted({int(k.split("@")[1]) for k in m}):
+                po, pn = _pick(old, n), _pick(new, n)
+                if m.get(f"{po}@{n}") is None or m.get(f"{pn}@{n}") is None:
+                    continue
+                others = min(m[f"{s}@{n}"] for s in PROJECT if s != "unipc" and m.get(f"{s}@{n}") is not None)
+                cells.append(f"{n}: {m[f'{pn}@{n}'] / m[f'{po}@{n}']:.2f} / "
+                             f"{min(others, m[f'{pn}@{n}']) / min(others, m[f'{po}@{n}']):.2f}")
+            verdict = (lambda f: "ring" if f.sharp and f.ring_like else "sharp" if f.sharp else "no")
+            fine, coarse = PROBE_SIGMAS
+            lines.append(f"| {p.name} | {p.dim} | {new.subspace or p.dim} | {tail:.1e} | "
+                         f"{whole[fine]:.3f}, {whole[coarse]:.3f} | {verdict(old)} | "
+                         f"{new.ratios[fine]:.3f}, {new.ratios[coarse]:.3f} | {verdict(new)} | {'; '.join(cells)} |")
+    return "\n".join([f"the verdict changes on {changed} of {total} problems", ""] + lines)
+
+
 def tune(a) -> None:
     """One record per problem: R at ``TUNE_LEVELS`` on 1024 exact data points, and the RMS of every
     default sampler and of the recipe (on ``--recipe-grid``) at each budget (EDM, 1024 points,
@@ -158,9 +237,7 @@ def tune(a) -> None:
     with out.open("a") as fh:
         for half in a.sets.split(","):
             seed = a.seed if a.seed is not None else 999 if half == "tuning" else 1
-            probs = ([SuiteProblem(n, b(), ()) for n, b in EXTRA.items()] if half == "extra"
-                     else problem_suite(half))
-            for p in probs:
+            for p in _problems(half):
                 if p.name in done:
                     continue
                 sde, score, x_T, ref = setup(p, "EDM", 1024, seed, Path(a.cache))
@@ -342,7 +419,7 @@ def main(argv=None):
     c.add_argument("--cache", default="outputs/suite_refs")
     c.add_argument("--out", required=True)
     t = sub.add_parser("tune")
-    t.add_argument("--sets", required=True, help=f"comma-separated, of {SUITE_HALVES} and 'extra'")
+    t.add_argument("--sets", required=True, help=f"comma-separated, of {SUITE_HALVES}, 'extra' and 'extra2'")
     t.add_argument("--nfes", default="10,20")
     t.add_argument("--recipe-grid", default="log_snr", help="the recipe's grid (17e's variant for 17-24 steps: karras)")
     t.add_argument("--candidates", action="store_true", help="also run CANDIDATES")
@@ -358,6 +435,10 @@ def main(argv=None):
     w.add_argument("records", nargs="+", help="bench_suite defaults and collect records")
     w.add_argument("--sampler", default="deis")
     w.add_argument("--ring-like", default=None, choices=("yes", "no"))
+    e = sub.add_parser("embedded")
+    e.add_argument("--sets", required=True, help=f"comma-separated, of {SUITE_HALVES}, 'extra' and 'extra2'")
+    e.add_argument("--tune", nargs="*", default=(), help="tune --candidates records of those problems")
+    e.add_argument("--seed", type=int, default=1)
     r = sub.add_parser("report")
     r.add_argument("records", nargs="+")
     r.add_argument("--probe", default="data", choices=PROBES)
@@ -370,6 +451,8 @@ def main(argv=None):
         print(rule(load_tune(a.records)))
     elif a.mode == "candidates":
         print(candidates(load_tune(a.records)))
+    elif a.mode == "embedded":
+        print(embedded(a))
     elif a.mode == "branch":
         print(branch(load(a.records), a.sampler, None if a.ring_like is None else a.ring_like == "yes"))
     else:

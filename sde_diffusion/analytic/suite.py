@@ -506,10 +506,42 @@ before any sampler or probe ran on it, to report UniPC-2 for ring-like sharp dat
 counts, radii and widths and a ring with unequal weights, which that branch should take, and one
 member of each other family."""
 
+def _embedded_modes(means2d: torch.Tensor, std: float, dim: int) -> GaussianMixture:
+    """Equal isotropic modes of std ``std`` at ``means2d`` in the first two of ``dim`` coordinates."""
+    means = torch.zeros(len(means2d), dim, dtype=torch.float64)
+    means[:, :2] = means2d
+    return GaussianMixture(means, torch.full((len(means2d),), std), None)
+
+
+FRESH13: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "emb_ring11_7d": (lambda: _embedded_ring(11, 1.8, 0.025, 7), ("sharp", "embedded")),
+    "emb_ring14_12d": (lambda: _embedded_ring(14, 2.2, 0.03, 12), ("sharp", "embedded")),
+    "emb_ring7_3d": (lambda: _embedded_ring(7, 1.0, 0.03, 3), ("sharp", "embedded")),
+    "emb_ring20_20d": (lambda: _embedded_ring(20, 3.0, 0.025, 20), ("sharp", "embedded", "high_dim")),
+    "emb_lattice16_5d": (lambda: _embedded_modes(_lattice(4, 0.6, 0.025).means, 0.025, 5), ("sharp", "embedded")),
+    "emb_line9_4d": (lambda: _embedded_modes(_line(9, 0.4, 0.02, 0.5).means, 0.02, 4), ("sharp", "embedded")),
+    "few4_9d": (lambda: _many(4, 9, 0.05, seed=1349), ("sharp",)),
+    "few3_14d": (lambda: _many(3, 14, 0.06, seed=1314), ("sharp",)),
+    "full14_cond2500": (lambda: _ill_conditioned(14, 3, 2500.0), ("full_cov", "ill_conditioned")),
+    "ring27_sharp": (lambda: ring_of_gaussians(27, 3.2, 0.02), ("2d", "sharp")),
+    "four_scales_c_1d": (lambda: GaussianMixture([[-3.0], [-0.5], [1.5], [4.0]], [0.3, 0.04, 0.5, 0.06],
+                                                 [0.3, 0.2, 0.3, 0.2]), ("1d", "sharp")),
+    "lowrank160_r3": (lambda: _low_rank(160, 4, 3, seed=16003), ("low_rank", "high_dim")),
+    "modes105_3d": (lambda: _many(105, 3, 0.05, seed=1053, spread=1.7), ("sharp", "many_modes")),
+    "unequal_17d": (lambda: _unequal(5, 17, 1717, 1.3, 0.2, 0.8), ("unequal_weights",)),  # 10^3.2
+}
+"""A sixteenth set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 25)
+before any sampler or probe ran on it, to report the probe on embedded data (R in the principal
+subspace, ``solvers.sharp_modes.principal_basis``), chosen on every set seen before and
+``bench_sharp_modes.EXTRA2``. It holds six sharp 2-D data embedded in 3-20 coordinates, which the
+probe should now take, and eight it should leave as before: few random modes in 9-D and 14-D, an
+ill-conditioned full covariance, a plain 2-D ring, and one member of each other family (1-D,
+low-rank in 160-D, 105 modes, unequal weights)."""
+
 RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4,
             "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7, "fresh8": FRESH8, "fresh9": FRESH9,
             "fresh10": FRESH10, "fresh11": FRESH11,
-            "fresh12": FRESH12}
+            "fresh12": FRESH12, "fresh13": FRESH13}
 """The reserved sets by the name ``problem_suite`` takes."""
 SUITE_HALVES = ("tuning", "validation", "all", *RESERVED)
 """Every name ``problem_suite`` takes (the benchmarks' ``--half`` choices)."""
@@ -548,7 +580,7 @@ def problem_suite(half: str = "validation") -> List[SuiteProblem]:
     ``"fresh3"``: ``FRESH3``; ``"fresh4"``: ``FRESH4``; ``"fresh5"``: ``FRESH5``;
     ``"fresh6"``: ``FRESH6``; ``"fresh7"``: ``FRESH7``; ``"fresh8"``: ``FRESH8``;
     ``"fresh9"``: ``FRESH9``; ``"fresh10"``: ``FRESH10``; ``"fresh11"``: ``FRESH11``;
-    ``"fresh12"``: ``FRESH12``), in name order."""
+    ``"fresh12"``: ``FRESH12``; ``"fresh13"``: ``FRESH13``), in name order."""
     check_choice("suite half", half, SUITE_HALVES)
     names = (sorted(_ALL) if half == "all" else sorted(RESERVED[half]) if half in RESERVED
              else suite_split()[half])

@@ -46,7 +46,8 @@ import torch
 from .context import NoiseSource, SolverContext
 
 __all__ = ["denoising_ratio", "probe_sharp_modes", "sharp_recipe", "SharpModes", "ratio_drop", "is_sharp",
-           "MERGE_THRESHOLD", "RING_BAND", "PROBE_SIGMAS", "PROBE_COORDS", "SHARP_RECIPES"]
+           "principal_basis", "probe_calls", "MERGE_THRESHOLD", "RING_BAND", "PROBE_SIGMAS", "PROBE_COORDS", "SHARP_RECIPES",
+           "EMBEDDED_TAIL", "EMBEDDED_MAX_COARSE"]
 
 PROBE_COORDS = 2 ** 17
 """The probe noises at least this many coordinates per level: each coordinate's share
@@ -71,6 +72,20 @@ RING_BAND = (0.455, 0.58)
 18 rings of sharp modes (closed curves in 2-D) read 0.468-0.521, the other 25 sharp problems at
 most 0.442 (lattices, many modes, 1-D mixtures) or at least 0.642 (modes on a line); each bound
 is the midpoint of its gap (``benchmarks/RESULTS.md``, few-step 22e, 23)."""
+
+EMBEDDED_TAIL = 0.007
+"""Data is *embedded* when its covariance's top k = round(participation ratio) directions hold all
+but this fraction of its variance, k < d (a ring, lattice, line or spiral of sharp modes placed in
+more coordinates than it spans). On such data R is measured in that subspace, in units of the
+spread there: measured over all d coordinates, the directions that carry only the modes' own
+width dilute R and shrink the spread, and the probe missed every embedded ring (few-step 25). The
+bound is the geometric midpoint of the gap on the tuning data between embedded sharp data and few
+modes in 4-12-D (at most 0.0048) and the ill-conditioned full covariances (at least 0.011)."""
+EMBEDDED_MAX_COARSE = 0.55
+"""Embedded data is sharp only where, besides the drop, R(coarse) in its subspace is at most this:
+embedded rings, lattices, lines and spirals read 0.41-0.48, where the settings for sharp data win;
+three to six random modes in 4-12-D read 0.63-0.72, where they lose (up to 1.46x the best default
+at 10 NFE). The bound is the gap's midpoint (few-step 25)."""
 
 SHARP_RECIPES = {
     "EDMSDE": ((7, 12, "any", "unipc", {"order": 2, "grid": "log_snr", "t_end": 0.005, "denoise": False}),
@@ -97,8 +112,9 @@ grid to sigma = 0.005 without the final denoising step at 17-22 (0.58x at 18 and
 class SharpModes:
     """What ``probe_sharp_modes`` found: ``ratios`` {sigma / spread: R}, ``spread``, ``sharp``,
     ``ring_like``, the ``sampler`` and its ``options`` to pass to ``sample`` (``"unipc"`` and {}:
-    keep UniPC's defaults) and the model calls spent (``nfe``: batched calls, the pilot run's
-    included)."""
+    keep UniPC's defaults), the model calls spent (``nfe``: batched calls, the pilot run's
+    included) and ``subspace``: the dimension of the principal subspace R and the spread were
+    measured in where the data is embedded (``EMBEDDED_TAIL``), else None (all coordinates)."""
     sharp: bool
     ratios: Dict[float, float]
     spread: float
@@ -106,6 +122,7 @@ class SharpModes:
     nfe: int = 0
     sampler: str = "unipc"
     ring_like: bool = False
+    subspace: Optional[int] = None
 
     def at_steps(self, sde, steps: int) -> "SharpModes":
         """The same verdict with the ``sampler`` and ``options`` for ``steps`` steps on ``sde`` (the
@@ -119,33 +136,76 @@ def ratio_drop(ratios: Mapping[float, float]) -> float:
     return ratios[PROBE_SIGMAS[0]] - ratios[PROBE_SIGMAS[1]]
 
 
-def is_sharp(ratios: Mapping[float, float]) -> bool:
-    """The probe's verdict: R falls by at least ``MERGE_THRESHOLD`` from the fine level to the coarse."""
-    return ratio_drop(ratios) >= MERGE_THRESHOLD
+def is_sharp(ratios: Mapping[float, float], embedded: bool = False) -> bool:
+    """The probe's verdict: R falls by at least ``MERGE_THRESHOLD`` from the fine level to the coarse
+    (on ``embedded`` data, R measured in its subspace, also R(coarse) <= ``EMBEDDED_MAX_COARSE``)."""
+    drops = ratio_drop(ratios) >= MERGE_THRESHOLD
+    return drops and (not embedded or ratios[PROBE_SIGMAS[1]] <= EMBEDDED_MAX_COARSE)
 
 
-def _spread(x: torch.Tensor) -> float:
+def _spread(x: torch.Tensor, basis: Optional[torch.Tensor] = None) -> float:
+    """RMS spread per coordinate, sqrt(tr Cov / d); in the span of ``basis`` (d x k, orthonormal)
+    sqrt(tr(B^T Cov B) / k)."""
     flat = x.reshape(len(x), -1).to(torch.float64)
+    if basis is not None:
+        flat = flat @ basis.to(flat)
     return math.sqrt(float(flat.var(0, unbiased=True).mean()))
+
+
+def principal_basis(x_data: torch.Tensor) -> Tuple[Optional[torch.Tensor], float]:
+    """(B, tail): the data's top k = round(participation ratio (tr C)^2 / tr C^2) principal directions
+    as a d x k orthonormal float64 matrix, and the fraction of the variance outside them. B is None
+    where the data is not embedded (k = d, tail >= ``EMBEDDED_TAIL``, or fewer than 2d points, too
+    few to tell a flat direction from an unsampled one)."""
+    flat = x_data.reshape(len(x_data), -1).to(torch.float64)
+    n, d = flat.shape
+    if n < 2 * d:
+        return None, float("nan")
+    _, sv, vh = torch.linalg.svd(flat - flat.mean(0), full_matrices=False)
+    ev = sv ** 2
+    total = float(ev.sum())
+    if not total > 0.0:
+        return None, float("nan")
+    k = min(d, max(1, round(total ** 2 / float((ev ** 2).sum()))))
+    tail = max(0.0, 1.0 - float(ev[:k].sum()) / total)
+    return (vh[:k].T.contiguous() if k < d and tail < EMBEDDED_TAIL else None), tail
+
+
+def _repeats(n: int, k: int) -> int:
+    return max(1, math.ceil(PROBE_COORDS / (n * k)))
+
+
+def probe_calls(n: int, d: int, k: int, levels: int = len(PROBE_SIGMAS)) -> int:
+    """Batched model calls of ``denoising_ratio`` on n points of d coordinates, R over k of them."""
+    return levels * math.ceil(_repeats(n, k) / _repeats(n, d))
 
 
 def denoising_ratio(sde, score_fn, x_data: torch.Tensor, rel_sigmas: Sequence[float] = PROBE_SIGMAS,
                     generator: Optional[torch.Generator] = None,
-                    repeats: Optional[int] = None) -> Dict[float, float]:
+                    repeats: Optional[int] = None, basis: Optional[torch.Tensor] = None) -> Dict[float, float]:
     """{r: R(r * spread)} on the data points ``x_data`` (N >= 2, shape (N, ...)), each noised
-    ``repeats`` times (default: enough for N * repeats * d >= ``PROBE_COORDS``): one batched
-    model call of N * repeats points per noise level. ``score_fn``: a score function or a model
-    with ``predict(x, t, kind)``, as for ``sample``."""
+    ``repeats`` times (default: enough for N * repeats * k >= ``PROBE_COORDS``, k = d or the basis'
+    columns): ``probe_calls`` batched model calls of at most N * ceil(``PROBE_COORDS`` / (N d))
+    points (one per noise level on all coordinates). ``score_fn``: a score function or a model with
+    ``predict(x, t, kind)``, as for ``sample``. ``basis`` (d x k orthonormal, ``principal_basis``):
+    R = E || B^T (D - x~) ||^2 / (k sigma^2) and the spread in that subspace; the noise stays
+    isotropic in all d coordinates."""
     if not isinstance(x_data, torch.Tensor) or x_data.dim() < 2 or len(x_data) < 2:
         raise ValueError(f"x_data must be a tensor of at least 2 data points, shape (N, ...), "
                          f"got {getattr(x_data, 'shape', type(x_data).__name__)}")
+    d = x_data[0].numel()
+    if basis is not None and (not isinstance(basis, torch.Tensor) or basis.dim() != 2
+                              or basis.shape[0] != d or not 1 <= basis.shape[1] <= d):
+        raise ValueError(f"basis must be a (d, k) tensor with d = {d} and 1 <= k <= d, "
+                         f"got {getattr(basis, 'shape', type(basis).__name__)}")
+    k = d if basis is None else basis.shape[1]
     if repeats is None:
-        repeats = max(1, math.ceil(PROBE_COORDS / x_data.numel()))
+        repeats = _repeats(len(x_data), k)
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats must be an int >= 1, got {repeats!r}")
     if not bool(torch.isfinite(x_data).all()):
         raise ValueError("x_data holds NaN or inf")
-    spread = _spread(x_data)
+    spread = _spread(x_data, basis)
     if not spread > 0.0:
         raise ValueError("x_data has zero spread (all points equal); the probe needs data that varies")
     rel = [float(r) for r in rel_sigmas]
@@ -160,13 +220,18 @@ def denoising_ratio(sde, score_fn, x_data: torch.Tensor, rel_sigmas: Sequence[fl
     times = sde.t_from_sigma(sigmas)
     ctx = SolverContext(sde, score_fn, times, NoiseSource(generator))
     out = {}
-    x_data = x_data.repeat(repeats, *([1] * (x_data.dim() - 1)))
+    x_all = x_data.repeat(repeats, *([1] * (x_data.dim() - 1)))
+    chunk = len(x_data) * _repeats(len(x_data), d)
+    proj = None if basis is None else basis.to(torch.float64)
     with torch.no_grad():
         for i, r in enumerate(rel):
-            sigma = float(sigmas[i])
-            noisy = x_data + sigma * ctx.noise_source(x_data.shape, x_data.device, x_data.dtype)
-            den = ctx.x0(ctx.m[i] * noisy, i)
-            out[r] = float((den - noisy).to(torch.float64).pow(2).mean() / sigma ** 2)
+            sigma, total = float(sigmas[i]), 0.0
+            for start in range(0, len(x_all), chunk):
+                x = x_all[start:start + chunk]
+                noisy = x + sigma * ctx.noise_source(x.shape, x.device, x.dtype)
+                res = (ctx.x0(ctx.m[i] * noisy, i) - noisy).to(torch.float64).reshape(len(x), -1)
+                total += float((res if proj is None else res @ proj.to(res.device)).pow(2).sum())
+            out[r] = total / (len(x_all) * k * sigma ** 2)
     return out
 
 
@@ -202,7 +267,17 @@ def probe_sharp_modes(sde, score_fn, steps: int, x_data: Optional[torch.Tensor] 
         x_data, info = sample(sde, score_fn, (pilot, *shape), sampler="unipc", steps=pilot_steps,
                               generator=generator, dtype=dtype, progress=False)
         nfe = info.nfe
-    ratios = denoising_ratio(sde, score_fn, x_data, PROBE_SIGMAS, generator)
-    found = SharpModes(sharp=is_sharp(ratios), ratios=ratios, spread=_spread(x_data), nfe=nfe + len(PROBE_SIGMAS),
-                       ring_like=RING_BAND[0] <= ratios[PROBE_SIGMAS[1]] <= RING_BAND[1])
+    if not isinstance(x_data, torch.Tensor) or x_data.dim() < 2 or len(x_data) < 2:
+        raise ValueError(f"x_data must be a tensor of at least 2 data points, shape (N, ...), "
+                         f"got {getattr(x_data, 'shape', type(x_data).__name__)}")
+    if not bool(torch.isfinite(x_data).all()):
+        raise ValueError("x_data holds NaN or inf")
+    basis, _ = principal_basis(x_data)
+    ratios = denoising_ratio(sde, score_fn, x_data, PROBE_SIGMAS, generator, basis=basis)
+    d = x_data[0].numel()
+    calls = probe_calls(len(x_data), d, d if basis is None else basis.shape[1])
+    found = SharpModes(sharp=is_sharp(ratios, embedded=basis is not None), ratios=ratios,
+                       spread=_spread(x_data, basis), nfe=nfe + calls,
+                       ring_like=RING_BAND[0] <= ratios[PROBE_SIGMAS[1]] <= RING_BAND[1],
+                       subspace=None if basis is None else basis.shape[1])
     return found.at_steps(sde, steps)

@@ -8,7 +8,7 @@ import torch
 
 from sde_diffusion.analytic import SuiteProblem, problem_suite, suite_problem, suite_split
 from sde_diffusion.analytic.suite import (FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9,
-                                          FRESH10, FRESH11, FRESH12,
+                                          FRESH10, FRESH11, FRESH12, FRESH13,
                                           HOLDOUT,
                                           SPLIT_SEED, SUITE, TUNING_ADDITIONS)
 from sde_diffusion.sdes import EDMSDE, VPSDE
@@ -46,6 +46,9 @@ FRESH11_NAMES = ["concentric_rings_sharp", "eight_scales_b_1d", "full16_cond3500
                  "line5_sharp", "lowrank140_r5", "modes110_2d", "ring20_sharp", "six_scales_b_1d", "unequal_15d"]
 FRESH12_NAMES = ["five_scales_b_1d", "full20_cond4000", "lowrank150_r4", "modes102_3d", "ring21_sharp",
                  "ring22_sharp", "ring23_sharp", "ring25_sharp", "ring26_sharp", "unequal_16d", "weighted_ring11_sharp"]
+FRESH13_NAMES = ["emb_lattice16_5d", "emb_line9_4d", "emb_ring11_7d", "emb_ring14_12d", "emb_ring20_20d",
+                 "emb_ring7_3d", "few3_14d", "few4_9d", "four_scales_c_1d", "full14_cond2500", "lowrank160_r3",
+                 "modes105_3d", "ring27_sharp", "unequal_17d"]
 FRESH2_NAMES = ["diag192", "five_scales_1d", "full12_cond3000", "lowrank200_r5", "modes120_3d",
                 "modes40_24d", "outlier_4d", "ring5_sharp", "unequal_12d"]
 
@@ -98,6 +101,9 @@ RESERVED_SETS = [
     ("fresh12", FRESH12_NAMES, FRESH12, TUNING + VALIDATION + RESERVED + FRESH_NAMES    # few-step 24
      + FRESH2_NAMES + FRESH3_NAMES + FRESH4_NAMES + FRESH5_NAMES + FRESH6_NAMES + FRESH7_NAMES
      + FRESH8_NAMES + FRESH9_NAMES + FRESH10_NAMES + FRESH11_NAMES, 999, 100, 999),
+    ("fresh13", FRESH13_NAMES, FRESH13, TUNING + VALIDATION + RESERVED + FRESH_NAMES    # few-step 25
+     + FRESH2_NAMES + FRESH3_NAMES + FRESH4_NAMES + FRESH5_NAMES + FRESH6_NAMES + FRESH7_NAMES
+     + FRESH8_NAMES + FRESH9_NAMES + FRESH10_NAMES + FRESH11_NAMES + FRESH12_NAMES, 999, 100, 999),
 ]
 
 
@@ -105,7 +111,7 @@ RESERVED_SETS = [
                          ids=[r[0] for r in RESERVED_SETS])
 def test_each_reserved_set_is_fixed_apart_from_every_other_and_spans_the_axes(
         half, names, table, earlier, cond, modes, ratio):
-    """``HOLDOUT`` and ``FRESH`` to ``FRESH12``: the names are pinned, a set shares none with the halves
+    """``HOLDOUT`` and ``FRESH`` to ``FRESH13``: the names are pinned, a set shares none with the halves
     or with any set fixed before it, "all" leaves it out, and on its own it covers the suite's
     axes: dimension 1 to >= 128, singular and ill-conditioned covariances (eigenvalue ratio >=
     ``cond``), >= ``modes`` modes, weight ratios >= ``ratio``."""
@@ -154,7 +160,8 @@ def test_the_tuning_rings_are_sharp_rings_unlike_every_other_sets():
                                                  + FRESH3_NAMES + FRESH4_NAMES + FRESH5_NAMES
                                                  + FRESH6_NAMES + FRESH7_NAMES
                                                  + FRESH8_NAMES + FRESH9_NAMES + FRESH10_NAMES
-                                                 + FRESH11_NAMES + FRESH12_NAMES if n.startswith("ring")]:
+                                                 + FRESH11_NAMES + FRESH12_NAMES + FRESH13_NAMES
+                                                 if n.startswith("ring")]:
         k, radius, rel = _sharp_ring(suite_problem(name).mixture)
         assert 0.01 < rel < 0.05, name
         shapes[name] = (k, radius)
