@@ -189,8 +189,11 @@ def embedded(a) -> str:
     over all coordinates: per problem of ``--sets`` whose verdict that changes, k, the tail
     fraction, both (R(fine), R(coarse)) and verdicts, and from ``--tune`` records (with
     ``--candidates``) per budget the new pick's RMS over the old pick's and the best default with
-    the new pick over with the old."""
+    the new pick over with the old; with ``--peers``, per budget over every problem of the sets,
+    the best default over the best peer with the old pick and with the new."""
     recs = {r["problem"]: r for r in load_tune(a.tune)} if a.tune else {}
+    peers = best_peers(load(a.peers)) if a.peers else {}
+    vs_peer = defaultdict(list)     # NFE -> [(best default / best peer with the old pick, with the new)]
     sde = EDMSDE()
     lines = ["| problem | d | k | tail | R all coordinates | verdict | R in the subspace | verdict | "
              "per NFE: new pick / old pick, best default new / old |", "|---|---|---|---|---|---|---|---|---|"]
@@ -205,9 +208,6 @@ def embedded(a) -> str:
             whole = denoising_ratio(sde, score, x, PROBE_SIGMAS, generator=torch.Generator().manual_seed(a.seed + 301))
             old = SharpModes(sharp=is_sharp(whole), ratios=whole, spread=0.0,
                              ring_like=RING_BAND[0] <= whole[PROBE_SIGMAS[1]] <= RING_BAND[1])
-            if (new.sharp, new.sharp and new.ring_like) == (old.sharp, old.sharp and old.ring_like):
-                continue
-            changed += 1
             cells = []
             m = recs.get(p.name, {}).get("rms", {})
             for n in sorted({int(k.split("@")[1]) for k in m}):
@@ -215,13 +215,25 @@ def embedded(a) -> str:
                 if m.get(f"{po}@{n}") is None or m.get(f"{pn}@{n}") is None:
                     continue
                 others = min(m[f"{s}@{n}"] for s in PROJECT if s != "unipc" and m.get(f"{s}@{n}") is not None)
-                cells.append(f"{n}: {m[f'{pn}@{n}'] / m[f'{po}@{n}']:.2f} / "
-                             f"{min(others, m[f'{pn}@{n}']) / min(others, m[f'{po}@{n}']):.2f}")
+                b_old, b_new = min(others, m[f"{po}@{n}"]), min(others, m[f"{pn}@{n}"])
+                cells.append(f"{n}: {m[f'{pn}@{n}'] / m[f'{po}@{n}']:.2f} / {b_new / b_old:.2f}")
+                if (p.name, "EDM", n) in peers:
+                    vs_peer[n].append((b_old / peers[p.name, "EDM", n][0], b_new / peers[p.name, "EDM", n][0]))
+            if (new.sharp, new.sharp and new.ring_like) == (old.sharp, old.sharp and old.ring_like):
+                continue
+            changed += 1
             verdict = (lambda f: "ring" if f.sharp and f.ring_like else "sharp" if f.sharp else "no")
             fine, coarse = PROBE_SIGMAS
             lines.append(f"| {p.name} | {p.dim} | {new.subspace or p.dim} | {tail:.1e} | "
                          f"{whole[fine]:.3f}, {whole[coarse]:.3f} | {verdict(old)} | "
                          f"{new.ratios[fine]:.3f}, {new.ratios[coarse]:.3f} | {verdict(new)} | {'; '.join(cells)} |")
+    if vs_peer:
+        lines += ["", "| NFE | problems | best default / best peer, old pick: geo-mean | <= 1.0x | new pick: geo-mean | <= 1.0x |",
+                  "|---|---|---|---|---|---|"]
+        for n, v in sorted(vs_peer.items()):
+            o, w = [x for x, _ in v], [y for _, y in v]
+            lines.append(f"| {n} | {len(v)} | {geo_mean(o):.3f} | {sum(x <= 1.0 for x in o)} | {geo_mean(w):.3f} | "
+                         f"{sum(y <= 1.0 for y in w)} |")
     return "\n".join([f"the verdict changes on {changed} of {total} problems", ""] + lines)
 
 
@@ -439,6 +451,7 @@ def main(argv=None):
     e.add_argument("--sets", required=True, help=f"comma-separated, of {SUITE_HALVES}, 'extra' and 'extra2'")
     e.add_argument("--tune", nargs="*", default=(), help="tune --candidates records of those problems")
     e.add_argument("--seed", type=int, default=1)
+    e.add_argument("--peers", nargs="*", default=(), help="bench_suite peers records (best default / best peer)")
     r = sub.add_parser("report")
     r.add_argument("records", nargs="+")
     r.add_argument("--probe", default="data", choices=PROBES)

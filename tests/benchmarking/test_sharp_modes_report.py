@@ -125,3 +125,40 @@ def test_branch_scores_the_pick_where_the_probe_takes_it():
     ring = sm.branch(rows, "unipc", ring_like=True)
     assert "(Q1) problems taken: 1" in ring and "geo-mean 0.500, better in 2 of 2" in ring
     assert sm.branch(rows, "unipc", ring_like=False) == "the probe picks unipc in no cell"
+
+
+def test_pick_names_the_tune_key_of_each_verdict_and_budget():
+    from sde_diffusion.solvers.sharp_modes import SharpModes
+    ring = SharpModes(sharp=True, ratios={}, spread=1.0, ring_like=True)
+    line = SharpModes(sharp=True, ratios={}, spread=1.0, ring_like=False)
+    plain = SharpModes(sharp=False, ratios={}, spread=1.0)
+    assert [sm._pick(ring, n) for n in (6, 7, 12, 13, 16, 17, 22, 23)] == [
+        "unipc", "recipe", "recipe", "unipc2_logsnr", "unipc2_logsnr", "unipc2_karras_005", "unipc2_karras_005", "unipc"]
+    assert [sm._pick(line, n) for n in (7, 12, 13, 24, 25)] == [
+        "recipe", "recipe", "deis3_logsnr_005", "deis3_logsnr_005", "unipc"]
+    assert {sm._pick(plain, n) for n in range(1, 30)} == {"unipc"}
+
+
+def test_embedded_scores_the_new_pick_against_the_old_where_the_verdict_changes(tmp_path):
+    # x_ring10_8d: every setting has a known RMS; the ring (new verdict) takes the recipe at 10 and
+    # the log-SNR UniPC-2 at 14, UniPC's defaults before. iPNDM is the best other default (0.5)
+    rms = {f"{s}@{n}": 1.0 for s in sm.PROJECT for n in (10, 14)}
+    rms.update({"ipndm@10": 0.5, "ipndm@14": 0.5, "recipe@10": 0.2, "unipc2_logsnr@14": 0.8,
+                "unipc@10": 2.0, "unipc@14": 0.4})
+    path = tmp_path / "t.jsonl"
+    path.write_text(json.dumps({"problem": "x_ring10_8d", "ratios": {"0.05": 0.5, "0.8": 0.9}, "rms": rms}) + "\n")
+
+    class A:
+        sets, tune, seed, peers = "extra", [str(path)], 1, ()
+    out = sm.embedded(A())
+    assert out.startswith("the verdict changes on 1 of 11 problems")
+    row = next(line for line in out.splitlines() if line.startswith("| x_ring10_8d"))
+    # 10: recipe / UniPC = 0.1, best default min(0.5, 0.2) / min(0.5, 2.0) = 0.4;
+    # 14: 0.8 / 0.4 = 2.0, best default 0.5 / 0.4 = 1.25
+    assert "10: 0.10 / 0.40; 14: 2.00 / 1.25" in row and "| no |" in row and "| ring |" in row
+    # with a best peer of 0.4 at 10 NFE: the best default 0.5 / 0.4 before, 0.2 / 0.4 after
+    peers = tmp_path / "p.jsonl"
+    peers.write_text("".join(json.dumps(_row("x_ring10_8d", f"peer:{k}@0.002", v, "peer")) + "\n"
+                             for k, v in (("a", 0.4), ("b", 0.9))))
+    A.peers = [str(peers)]
+    assert "| 10 | 1 | 1.250 | 0 | 0.500 | 1 |" in sm.embedded(A())

@@ -10,8 +10,10 @@ from sde_diffusion.benchmarking.reference import data_end_reference, data_estima
 from sde_diffusion.sdes import EDMSDE, VPSDE
 from sde_diffusion.solvers import sample
 from sde_diffusion.solvers import probe_sharp_modes
-from sde_diffusion.solvers.sharp_modes import (MERGE_THRESHOLD, PILOT_STEPS, PROBE_COORDS, PROBE_SIGMAS,
-                                               RING_BAND, denoising_ratio, sharp_recipe)
+from sde_diffusion.analytic.suite import _embedded_ring, _many
+from sde_diffusion.solvers.sharp_modes import (EMBEDDED_MAX_COARSE, EMBEDDED_TAIL, MERGE_THRESHOLD, PILOT_STEPS,
+                                               PROBE_COORDS, PROBE_SIGMAS, RING_BAND, denoising_ratio, is_sharp,
+                                               principal_basis, probe_calls, sharp_recipe)
 
 
 def _spread(x):
@@ -100,6 +102,80 @@ def test_the_verdict_on_the_nearest_seen_cases(name, sharp):
     assert abs(fine - coarse - MERGE_THRESHOLD) > 0.01
 
 
+def test_principal_basis_finds_the_plane_of_embedded_data_and_nothing_else():
+    # a ring of 10 sharp modes in the first 2 of 8 coordinates: k = 2, the basis spans e1, e2,
+    # and the variance outside is the modes' own, 6 std^2 / (radius^2 + 8 std^2)
+    x = _embedded_ring(10, 1.5, 0.025, 8).sample(1024, generator=torch.Generator().manual_seed(0)).to(torch.float64)
+    basis, tail = principal_basis(x)
+    assert basis.shape == (8, 2)
+    plane = torch.zeros(8, 8, dtype=torch.float64)
+    plane[0, 0] = plane[1, 1] = 1.0
+    assert float((basis @ basis.T - plane).abs().max()) < 0.01
+    assert tail == pytest.approx(6 * 0.025 ** 2 / (1.5 ** 2 + 8 * 0.025 ** 2), rel=0.2)
+    assert tail < EMBEDDED_TAIL
+    # isotropic data (k = d), an ill-conditioned full covariance (tail 0.022 >= 0.007) and too few
+    # points to see a flat direction (N < 2d) are not embedded
+    iso = torch.randn(1024, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    assert principal_basis(iso)[0] is None
+    full = suite_problem("full8_cond2000").mixture.sample(1024, generator=torch.Generator().manual_seed(2))
+    none, tail = principal_basis(full.to(torch.float64))
+    assert none is None and tail > EMBEDDED_TAIL
+    none, tail = principal_basis(x[:15])
+    assert none is None and math.isnan(tail)
+
+
+def test_r_in_the_subspace_gives_the_closed_form_of_the_data_there():
+    # N(0, v) in 3 of 12 coordinates, 0.01^2 in the rest: in the basis, D is the Gaussian
+    # posterior mean, so R = sigma^2 / (v + sigma^2) with sigma in units of the subspace's spread
+    # (all coordinates would mix in nine near-1 terms); the noise stays isotropic in all 12
+    d, k, v = 12, 3, 0.8
+    stds = torch.full((1, d), 0.01, dtype=torch.float64)
+    stds[0, :k] = math.sqrt(v)
+    gm = GaussianMixture(torch.zeros(1, d, dtype=torch.float64), stds, None)
+    x = gm.sample(1024, generator=torch.Generator().manual_seed(3)).to(torch.float64)
+    basis, _ = principal_basis(x)
+    assert basis.shape == (d, k)
+    got = denoising_ratio(EDMSDE(), gm.score_fn(EDMSDE()), x, (0.1, 0.5, 1.0),
+                          torch.Generator().manual_seed(4), basis=basis)
+    spread = math.sqrt(float((x @ basis).var(0, unbiased=True).mean()))
+    for r, val in got.items():
+        s2 = (r * spread) ** 2
+        want = s2 / (v + s2)
+        assert abs(val - want) < 5 * _se(want), (r, val, want)
+
+
+def test_the_probe_takes_embedded_rings_and_leaves_few_modes_and_plain_data_as_before():
+    sde = EDMSDE()
+    ring = _embedded_ring(10, 1.5, 0.025, 8)
+    x = ring.sample(1024, generator=torch.Generator().manual_seed(5)).to(torch.float64)
+    found = probe_sharp_modes(sde, ring.score_fn(sde), 10, x, generator=torch.Generator().manual_seed(6))
+    # over all 8 coordinates R rises (0.53 -> 0.87): not sharp; in the plane 0.82 -> 0.47: a ring
+    assert found.subspace == 2 and found.sharp and found.ring_like, found.ratios
+    assert (found.sampler, found.options) == sharp_recipe(sde, 10, True)
+    assert found.nfe == probe_calls(1024, 8, 2) == 2 * 4
+    whole = denoising_ratio(sde, ring.score_fn(sde), x, generator=torch.Generator().manual_seed(6))
+    assert not is_sharp(whole)
+    # three sharp random modes in 6-D lie in a plane too, but merge late: R(coarse) 0.64 > 0.55
+    few = _many(3, 6, 0.06, seed=7)
+    xf = few.sample(1024, generator=torch.Generator().manual_seed(8)).to(torch.float64)
+    found = probe_sharp_modes(sde, few.score_fn(sde), 10, xf, generator=torch.Generator().manual_seed(9))
+    assert found.subspace == 2 and not found.sharp
+    assert found.ratios[PROBE_SIGMAS[1]] > EMBEDDED_MAX_COARSE + 0.05
+    # data that fills its coordinates: the same noise, the same single call per level, the same R
+    plain = suite_problem("ring7_sharp").mixture
+    xp = plain.sample(1024, generator=torch.Generator().manual_seed(10)).to(torch.float64)
+    found = probe_sharp_modes(sde, plain.score_fn(sde), 10, xp, generator=torch.Generator().manual_seed(11))
+    assert found.subspace is None and found.nfe == 2
+    assert found.ratios == denoising_ratio(sde, plain.score_fn(sde), xp, generator=torch.Generator().manual_seed(11))
+
+
+def test_embedded_data_is_sharp_only_where_its_coarse_r_is_low():
+    high, low = {0.05: 0.9, 0.8: EMBEDDED_MAX_COARSE + 0.01}, {0.05: 0.9, 0.8: EMBEDDED_MAX_COARSE - 0.01}
+    assert is_sharp(high) and not is_sharp(high, embedded=True)
+    assert is_sharp(low) and is_sharp(low, embedded=True)
+    assert not is_sharp({0.05: 0.5, 0.8: 0.49}, embedded=True)      # the drop is still needed
+
+
 UNIPC_RECIPE = {"order": 2, "grid": "log_snr", "t_end": 0.005, "denoise": False}
 DEIS_RECIPE = {"order": 3, "grid": "log_snr", "t_end": 0.005, "denoise": False}
 
@@ -175,6 +251,9 @@ def test_bad_data_raise_naming_the_problem(x, match):
 
 def test_bad_options_raise():
     sde, x = EDMSDE(), torch.randn(8, 2, generator=torch.Generator().manual_seed(0))
+    for bad in (torch.eye(3), torch.ones(2), torch.ones(2, 3), [[1.0], [0.0]]):
+        with pytest.raises(ValueError, match=r"basis must be a \(d, k\) tensor with d = 2"):
+            denoising_ratio(sde, lambda a, t: -a, x, basis=bad)
     for bad in (0, -1, 2.5, True):
         with pytest.raises(ValueError, match="repeats must be an int >= 1"):
             denoising_ratio(sde, lambda a, t: -a, x, repeats=bad)
