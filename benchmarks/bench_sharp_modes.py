@@ -45,7 +45,7 @@ from bench_suite import PROJECT, SDES, run_project, setup
 from bench_suite_report import best_peers, geo_mean, is_default_row, load
 from sde_diffusion.analytic import GaussianMixture, SuiteProblem, problem_suite
 from sde_diffusion.analytic.problems import ring_of_gaussians
-from sde_diffusion.analytic.suite import SUITE_HALVES, _embedded_ring, _lattice, _line
+from sde_diffusion.analytic.suite import SUITE_HALVES, _embedded_modes, _embedded_ring, _lattice, _line
 from sde_diffusion.sdes import EDMSDE
 from sde_diffusion.solvers.sharp_modes import (PROBE_SIGMAS, RING_BAND, SHARP_RECIPES, SharpModes, denoising_ratio,
                                                is_sharp, principal_basis, probe_sharp_modes, ratio_drop)
@@ -84,20 +84,13 @@ spiral, two rings, unequal weights on a ring, rings in 8-D, few modes in 4-D and
 data only, never a report set."""
 
 
-def _embedded(means2d: torch.Tensor, std: float, dim: int) -> GaussianMixture:
-    """Equal isotropic modes of std ``std`` at ``means2d`` in the first two of ``dim`` coordinates."""
-    means = torch.zeros(len(means2d), dim, dtype=torch.float64)
-    means[:, :2] = means2d
-    return GaussianMixture(means, torch.full((len(means2d),), std), None)
-
-
 EXTRA2 = {"x_ring8_4d": lambda: _embedded_ring(8, 1.2, 0.03, 4),
           "x_ring12_10d": lambda: _embedded_ring(12, 2.0, 0.03, 10),
           "x_ring16_16d": lambda: _embedded_ring(16, 2.5, 0.02, 16),
           "x_ring6_5d": lambda: _embedded_ring(6, 1.0, 0.04, 5),
-          "x_lattice9_6d": lambda: _embedded(_lattice(3, 0.8, 0.03).means, 0.03, 6),
-          "x_line7_5d": lambda: _embedded(_line(7, 0.5, 0.02, 0.3).means, 0.02, 5),
-          "x_spiral12_6d": lambda: _embedded(_spiral(12, 0.03).means, 0.03, 6),
+          "x_lattice9_6d": lambda: _embedded_modes(_lattice(3, 0.8, 0.03).means, 0.03, 6),
+          "x_line7_5d": lambda: _embedded_modes(_line(7, 0.5, 0.02, 0.3).means, 0.02, 5),
+          "x_spiral12_6d": lambda: _embedded_modes(_spiral(12, 0.03).means, 0.03, 6),
           "x_few4_12d": lambda: _few(4, 12, 0.05, 4), "x_few5_8d": lambda: _few(5, 8, 0.04, 5),
           "x_few3_6d": lambda: _few(3, 6, 0.06, 7)}
 """Ad-hoc tuning problems for the probe on embedded data (few-step 25): sharp 2-D data in the first
