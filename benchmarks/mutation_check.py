@@ -459,7 +459,7 @@ MUTATIONS += [  # session 10: shared references, bootstrap intervals of the miss
      '        rd = r["rms"] / peers[cell][0] if cell in defaults else None',
      ["tests/benchmarking/test_suite_report.py", "-k", "row_ratios"]),
     ("sharp-modes probe: R divided by sigma, not sigma^2", "sde_diffusion/solvers/sharp_modes.py",
-     "out[r] = total / (len(x_all) * k * sigma ** 2)", "out[r] = total / (len(x_all) * k * sigma)",
+     "out[r] = total / (len(x_data) * repeats * k * sigma ** 2)", "out[r] = total / (len(x_data) * repeats * k * sigma)",
      ["tests/solvers/test_sharp_modes.py"]),
     ("sharp-modes probe: the noisy point handed to the model without the kernel's m", "sde_diffusion/solvers/sharp_modes.py",
      "res = (ctx.x0(ctx.m[i] * noisy, i) - noisy)", "res = (ctx.x0(noisy, i) - noisy)",
@@ -555,7 +555,7 @@ MUTATIONS += [  # session 10: shared references, bootstrap intervals of the miss
      "k = min(d, max(1, math.ceil(total ** 2 / float((ev ** 2).sum()))))",
      ["tests/solvers/test_sharp_modes.py"]),
     ("sharp-modes probe: a basis from fewer than 2d points", "sde_diffusion/solvers/sharp_modes.py",
-     "    if n < 2 * d:\n", "    if n < d:\n",
+     "    if n < 2 * d or d > SUBSPACE_MAX_DIM:", "    if n < d or d > SUBSPACE_MAX_DIM:",
      ["tests/solvers/test_sharp_modes.py"]),
     ("sharp-modes embedded: best default old over new", "benchmarks/bench_sharp_modes.py",
      'f"{n}: {m[f\'{pn}@{n}\'] / m[f\'{po}@{n}\']:.2f} / {b_new / b_old:.2f}"',
@@ -564,6 +564,12 @@ MUTATIONS += [  # session 10: shared references, bootstrap intervals of the miss
     ("point share: the best points instead of the worst", "benchmarks/bench_point_share.py",
      "e2.sort(descending=True)", "e2.sort()",
      ["tests/benchmarking/test_point_share.py"]),
+    ("sharp-modes probe: no cap on the subspace's dimension", "sde_diffusion/solvers/sharp_modes.py",
+     "    if n < 2 * d or d > SUBSPACE_MAX_DIM:", "    if n < 2 * d:",
+     ["tests/solvers/test_sharp_modes.py"]),
+    ("sharp-modes probe: every repeat in one batched call", "sde_diffusion/solvers/sharp_modes.py",
+     "per_call = min(repeats, _repeats(len(x_data), d))", "per_call = repeats",
+     ["tests/solvers/test_sharp_modes.py"]),
 ]
 
 

@@ -57,7 +57,7 @@ from .context import NoiseSource, SolverContext
 
 __all__ = ["denoising_ratio", "probe_sharp_modes", "sharp_recipe", "SharpModes", "ratio_drop", "is_sharp",
            "principal_basis", "probe_calls", "MERGE_THRESHOLD", "RING_BAND", "PROBE_SIGMAS", "PROBE_COORDS", "SHARP_RECIPES",
-           "EMBEDDED_TAIL", "EMBEDDED_MAX_COARSE"]
+           "EMBEDDED_TAIL", "EMBEDDED_MAX_COARSE", "SUBSPACE_MAX_DIM"]
 
 PROBE_COORDS = 2 ** 17
 """The probe noises at least this many coordinates per level: each coordinate's share
@@ -91,6 +91,9 @@ spread there: measured over all d coordinates, the directions that carry only th
 width dilute R and shrink the spread, and the probe missed every embedded ring (few-step 25). The
 bound is the geometric midpoint of the gap on the tuning data between embedded sharp data and few
 modes in 4-12-D (at most 0.0048) and the ill-conditioned full covariances (at least 0.011)."""
+SUBSPACE_MAX_DIM = 1024
+"""Above this many coordinates the probe does not look for a subspace (the d x d covariance and its
+eigendecomposition stay below 8 MB and a second); the largest tuning problem has 256."""
 EMBEDDED_MAX_COARSE = 0.55
 """Embedded data is sharp only where, besides the drop, R(coarse) in its subspace is at most this:
 embedded rings, lattices, lines and spirals read 0.41-0.48, where the settings for sharp data win;
@@ -165,20 +168,28 @@ def _spread(x: torch.Tensor, basis: Optional[torch.Tensor] = None) -> float:
 def principal_basis(x_data: torch.Tensor) -> Tuple[Optional[torch.Tensor], float]:
     """(B, tail): the data's top k = round(participation ratio (tr C)^2 / tr C^2) principal directions
     as a d x k orthonormal float64 matrix, and the fraction of the variance outside them. B is None
-    where the data is not embedded (k = d, tail >= ``EMBEDDED_TAIL``, or fewer than 2d points, too
-    few to tell a flat direction from an unsampled one)."""
-    flat = x_data.reshape(len(x_data), -1).to(torch.float64)
+    where the data is not embedded (k = d, tail >= ``EMBEDDED_TAIL``), and the tail NaN where it is
+    not looked for: fewer than 2d points (too few to tell a flat direction from an unsampled one)
+    or more than ``SUBSPACE_MAX_DIM`` coordinates. The covariance is summed over chunks of points,
+    so memory is O(d^2) beside the data."""
+    flat = x_data.reshape(len(x_data), -1)
     n, d = flat.shape
-    if n < 2 * d:
+    if n < 2 * d or d > SUBSPACE_MAX_DIM:
         return None, float("nan")
-    _, sv, vh = torch.linalg.svd(flat - flat.mean(0), full_matrices=False)
-    ev = sv ** 2
+    mean = flat.to(torch.float64).mean(0)
+    cov = torch.zeros(d, d, dtype=torch.float64, device=flat.device)
+    step = max(1, PROBE_COORDS // d)
+    for start in range(0, n, step):
+        c = flat[start:start + step].to(torch.float64) - mean
+        cov += c.T @ c
+    ev, vecs = torch.linalg.eigh(cov)
+    ev, vecs = ev.flip(0).clamp(min=0.0), vecs.flip(1)
     total = float(ev.sum())
     if not total > 0.0:
         return None, float("nan")
     k = min(d, max(1, round(total ** 2 / float((ev ** 2).sum()))))
     tail = max(0.0, 1.0 - float(ev[:k].sum()) / total)
-    return (vh[:k].T.contiguous() if k < d and tail < EMBEDDED_TAIL else None), tail
+    return (vecs[:, :k].contiguous() if k < d and tail < EMBEDDED_TAIL else None), tail
 
 
 def _repeats(n: int, k: int) -> int:
@@ -230,18 +241,17 @@ def denoising_ratio(sde, score_fn, x_data: torch.Tensor, rel_sigmas: Sequence[fl
     times = sde.t_from_sigma(sigmas)
     ctx = SolverContext(sde, score_fn, times, NoiseSource(generator))
     out = {}
-    x_all = x_data.repeat(repeats, *([1] * (x_data.dim() - 1)))
-    chunk = len(x_data) * _repeats(len(x_data), d)
+    per_call = min(repeats, _repeats(len(x_data), d))   # copies of the data per batched call
     proj = None if basis is None else basis.to(torch.float64)
     with torch.no_grad():
         for i, r in enumerate(rel):
             sigma, total = float(sigmas[i]), 0.0
-            for start in range(0, len(x_all), chunk):
-                x = x_all[start:start + chunk]
+            for done in range(0, repeats, per_call):
+                x = x_data.repeat(min(per_call, repeats - done), *([1] * (x_data.dim() - 1)))
                 noisy = x + sigma * ctx.noise_source(x.shape, x.device, x.dtype)
                 res = (ctx.x0(ctx.m[i] * noisy, i) - noisy).to(torch.float64).reshape(len(x), -1)
                 total += float((res if proj is None else res @ proj.to(res.device)).pow(2).sum())
-            out[r] = total / (len(x_all) * k * sigma ** 2)
+            out[r] = total / (len(x_data) * repeats * k * sigma ** 2)
     return out
 
 

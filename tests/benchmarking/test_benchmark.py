@@ -441,10 +441,15 @@ def test_report_plots_are_print_quality(tmp_path):
 
 
 def test_peak_memory_sees_a_large_cpu_tensor():
+    # the tensor lives on fresh anonymous pages (an mmap of its own), so the allocator cannot hand
+    # it memory an earlier test freed but kept resident (seen once in a full run: peak 4 KiB)
+    import mmap
     with B.PeakMemory(torch.device("cpu")) as m:
-        x = torch.ones(64 * 2 ** 20 // 4)   # 64 MiB, touched
+        buf = mmap.mmap(-1, 64 * 2 ** 20)
+        x = torch.frombuffer(buf, dtype=torch.uint8).fill_(1)   # 64 MiB, touched
         time.sleep(0.05)
         del x
+        buf.close()
     assert m.peak >= 48 * 2 ** 20
 
 
@@ -453,9 +458,12 @@ def test_peak_memory_sees_a_peak_between_samples():
     seen, through the kernel's reset high-water mark; and it is not over-counted."""
     if not B.PeakMemory._reset_hwm():
         pytest.skip("/proc/self/clear_refs is not writable here (the sampling thread is used)")
+    import mmap
     with B.PeakMemory(torch.device("cpu"), interval=60.0) as m:
-        x = torch.ones(64 * 2 ** 20 // 4)
+        buf = mmap.mmap(-1, 64 * 2 ** 20)      # fresh pages, as in the test above
+        x = torch.frombuffer(buf, dtype=torch.uint8).fill_(1)
         del x
+        buf.close()
     assert 48 * 2 ** 20 <= m.peak <= 80 * 2 ** 20
 
 

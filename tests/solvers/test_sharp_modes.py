@@ -12,7 +12,8 @@ from sde_diffusion.solvers import sample
 from sde_diffusion.solvers import probe_sharp_modes
 from sde_diffusion.analytic.suite import _embedded_ring, _many
 from sde_diffusion.solvers.sharp_modes import (EMBEDDED_MAX_COARSE, EMBEDDED_TAIL, MERGE_THRESHOLD, PILOT_STEPS,
-                                               PROBE_COORDS, PROBE_SIGMAS, RING_BAND, denoising_ratio, is_sharp,
+                                               PROBE_COORDS, PROBE_SIGMAS, RING_BAND, SUBSPACE_MAX_DIM,
+                                               denoising_ratio, is_sharp,
                                                principal_basis, probe_calls, sharp_recipe)
 
 
@@ -122,6 +123,12 @@ def test_principal_basis_finds_the_plane_of_embedded_data_and_nothing_else():
     assert none is None and tail > EMBEDDED_TAIL
     none, tail = principal_basis(x[:15])
     assert none is None and math.isnan(tail)
+    # above SUBSPACE_MAX_DIM coordinates it does not look (no d x d covariance of a large image)
+    flat = torch.zeros(2 * (SUBSPACE_MAX_DIM + 1), SUBSPACE_MAX_DIM + 1)
+    flat[:, 0] = torch.randn(len(flat), generator=torch.Generator().manual_seed(3))
+    none, tail = principal_basis(flat)
+    assert none is None and math.isnan(tail)
+    assert principal_basis(flat[:, :SUBSPACE_MAX_DIM])[0].shape == (SUBSPACE_MAX_DIM, 1)
 
 
 def test_r_in_the_subspace_gives_the_closed_form_of_the_data_there():
@@ -148,7 +155,14 @@ def test_the_probe_takes_embedded_rings_and_leaves_few_modes_and_plain_data_as_b
     sde = EDMSDE()
     ring = _embedded_ring(10, 1.5, 0.025, 8)
     x = ring.sample(1024, generator=torch.Generator().manual_seed(5)).to(torch.float64)
-    found = probe_sharp_modes(sde, ring.score_fn(sde), 10, x, generator=torch.Generator().manual_seed(6))
+    calls = []
+
+    def score(xx, t):
+        calls.append(len(xx))
+        return ring.score_fn(sde)(xx, t)
+    found = probe_sharp_modes(sde, score, 10, x, generator=torch.Generator().manual_seed(6))
+    # the subspace's 64 copies of the data go in calls of the 16 that all 8 coordinates need
+    assert calls == [1024 * 16] * 8
     # over all 8 coordinates R rises (0.53 -> 0.87): not sharp; in the plane 0.82 -> 0.47: a ring
     assert found.subspace == 2 and found.sharp and found.ring_like, found.ratios
     assert (found.sampler, found.options) == sharp_recipe(sde, 10, True)
