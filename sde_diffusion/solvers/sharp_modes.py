@@ -274,7 +274,8 @@ def probe_sharp_modes(sde, score_fn, steps: int, x_data: Optional[torch.Tensor] 
     """Probe the data (``x_data``, e.g. a training batch; without it, ``pilot`` samples of one
     sample's ``shape`` drawn by UniPC with its defaults at ``pilot_steps`` steps) and return
     :class:`SharpModes`: ``sample(..., sampler=found.sampler, steps=steps, **found.options)``.
-    Costs 2 batched model calls on the data (+ ``pilot_steps`` on the pilot)."""
+    Costs 2 batched model calls on the data (``probe_calls``: more where the data is embedded) and
+    ``pilot_steps`` on the pilot."""
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be an int >= 1 (the step count the options are for), got {steps!r}")
     nfe = 0
