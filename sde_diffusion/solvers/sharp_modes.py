@@ -165,6 +165,18 @@ def _spread(x: torch.Tensor, basis: Optional[torch.Tensor] = None) -> float:
     return math.sqrt(float(flat.var(0, unbiased=True).mean()))
 
 
+def _check_data(x_data) -> None:
+    """Data points for the probe: a real floating-point tensor (N >= 2, ...), finite."""
+    if not isinstance(x_data, torch.Tensor) or x_data.dim() < 2 or len(x_data) < 2:
+        raise ValueError(f"x_data must be a tensor of at least 2 data points, shape (N, ...), "
+                         f"got {getattr(x_data, 'shape', type(x_data).__name__)}")
+    if not x_data.is_floating_point():
+        raise ValueError(f"x_data must be a real floating-point tensor (the noise is added to it), "
+                         f"got dtype {x_data.dtype}")
+    if not bool(torch.isfinite(x_data).all()):
+        raise ValueError("x_data holds NaN or inf")
+
+
 def principal_basis(x_data: torch.Tensor) -> Tuple[Optional[torch.Tensor], float]:
     """(B, tail): the data's top k = round(participation ratio (tr C)^2 / tr C^2) principal directions
     as a d x k orthonormal float64 matrix, and the fraction of the variance outside them. B is None
@@ -172,6 +184,7 @@ def principal_basis(x_data: torch.Tensor) -> Tuple[Optional[torch.Tensor], float
     not looked for: fewer than 2d points (too few to tell a flat direction from an unsampled one)
     or more than ``SUBSPACE_MAX_DIM`` coordinates. The covariance is summed over chunks of points,
     so memory is O(d^2) beside the data."""
+    _check_data(x_data)
     flat = x_data.reshape(len(x_data), -1)
     n, d = flat.shape
     if n < 2 * d or d > SUBSPACE_MAX_DIM:
@@ -211,9 +224,7 @@ def denoising_ratio(sde, score_fn, x_data: torch.Tensor, rel_sigmas: Sequence[fl
     ``predict(x, t, kind)``, as for ``sample``. ``basis`` (d x k orthonormal, ``principal_basis``):
     R = E || B^T (D - x~) ||^2 / (k sigma^2) and the spread in that subspace; the noise stays
     isotropic in all d coordinates."""
-    if not isinstance(x_data, torch.Tensor) or x_data.dim() < 2 or len(x_data) < 2:
-        raise ValueError(f"x_data must be a tensor of at least 2 data points, shape (N, ...), "
-                         f"got {getattr(x_data, 'shape', type(x_data).__name__)}")
+    _check_data(x_data)
     d = x_data[0].numel()
     if basis is not None and (not isinstance(basis, torch.Tensor) or basis.dim() != 2
                               or basis.shape[0] != d or not 1 <= basis.shape[1] <= d):
@@ -224,8 +235,6 @@ def denoising_ratio(sde, score_fn, x_data: torch.Tensor, rel_sigmas: Sequence[fl
         repeats = _repeats(len(x_data), k)
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats must be an int >= 1, got {repeats!r}")
-    if not bool(torch.isfinite(x_data).all()):
-        raise ValueError("x_data holds NaN or inf")
     spread = _spread(x_data, basis)
     if not spread > 0.0:
         raise ValueError("x_data has zero spread (all points equal); the probe needs data that varies")
@@ -288,11 +297,7 @@ def probe_sharp_modes(sde, score_fn, steps: int, x_data: Optional[torch.Tensor] 
         x_data, info = sample(sde, score_fn, (pilot, *shape), sampler="unipc", steps=pilot_steps,
                               generator=generator, dtype=dtype, progress=False)
         nfe = info.nfe
-    if not isinstance(x_data, torch.Tensor) or x_data.dim() < 2 or len(x_data) < 2:
-        raise ValueError(f"x_data must be a tensor of at least 2 data points, shape (N, ...), "
-                         f"got {getattr(x_data, 'shape', type(x_data).__name__)}")
-    if not bool(torch.isfinite(x_data).all()):
-        raise ValueError("x_data holds NaN or inf")
+    _check_data(x_data)
     basis, _ = principal_basis(x_data)
     ratios = denoising_ratio(sde, score_fn, x_data, PROBE_SIGMAS, generator, basis=basis)
     d = x_data[0].numel()

@@ -254,6 +254,8 @@ def test_the_probe_options_cut_unipc_error_on_a_sharp_ring():
     (torch.zeros(5), "at least 2 data points"),
     (torch.zeros(1, 3), "at least 2 data points"),
     (torch.tensor([[0.0], [float("nan")]]), "NaN or inf"),
+    (torch.randint(0, 5, (8, 2)), "real floating-point tensor .*got dtype torch.int64"),
+    (torch.ones(8, 2, dtype=torch.complex64), "real floating-point tensor .*got dtype torch.complex64"),
     (torch.ones(4, 2), "zero spread"),
     (torch.tensor([[0.0], [1e-6]]), "sigma range"),
 ])
@@ -261,6 +263,9 @@ def test_bad_data_raise_naming_the_problem(x, match):
     sde = EDMSDE()
     with pytest.raises(ValueError, match=match):
         denoising_ratio(sde, lambda a, t: -a, x)
+    if match != "sigma range":      # the probe checks the data before the subspace and the ratio
+        with pytest.raises(ValueError, match=match):
+            probe_sharp_modes(sde, lambda a, t: -a, 10, x)
 
 
 def test_bad_options_raise():
