@@ -221,7 +221,8 @@ def embedded(a) -> str:
                          f"{whole[fine]:.3f}, {whole[coarse]:.3f} | {verdict(old)} | "
                          f"{new.ratios[fine]:.3f}, {new.ratios[coarse]:.3f} | {verdict(new)} | {'; '.join(cells)} |")
     if vs_peer:
-        lines += ["", "| NFE | problems | best default / best peer, old pick: geo-mean | <= 1.0x | new pick: geo-mean | <= 1.0x |",
+        lines += ["", "| NFE | problems | best default / best peer, old pick: geo-mean | <= 1.0x | "
+                  "new pick: geo-mean | <= 1.0x |",
                   "|---|---|---|---|---|---|"]
         for n, v in sorted(vs_peer.items()):
             o, w = [x for x, _ in v], [y for _, y in v]

@@ -56,8 +56,8 @@ import torch
 from .context import NoiseSource, SolverContext
 
 __all__ = ["denoising_ratio", "probe_sharp_modes", "sharp_recipe", "SharpModes", "ratio_drop", "is_sharp",
-           "principal_basis", "probe_calls", "MERGE_THRESHOLD", "RING_BAND", "PROBE_SIGMAS", "PROBE_COORDS", "SHARP_RECIPES",
-           "EMBEDDED_TAIL", "EMBEDDED_MAX_COARSE", "SUBSPACE_MAX_DIM"]
+           "principal_basis", "probe_calls", "MERGE_THRESHOLD", "RING_BAND", "PROBE_SIGMAS", "PROBE_COORDS",
+           "SHARP_RECIPES", "EMBEDDED_TAIL", "EMBEDDED_MAX_COARSE", "SUBSPACE_MAX_DIM"]
 
 PROBE_COORDS = 2 ** 17
 """The probe noises at least this many coordinates per level: each coordinate's share
@@ -230,6 +230,11 @@ def denoising_ratio(sde, score_fn, x_data: torch.Tensor, rel_sigmas: Sequence[fl
                               or basis.shape[0] != d or not 1 <= basis.shape[1] <= d):
         raise ValueError(f"basis must be a (d, k) tensor with d = {d} and 1 <= k <= d, "
                          f"got {getattr(basis, 'shape', type(basis).__name__)}")
+    if basis is not None:
+        gram = basis.to(torch.float64).T @ basis.to(torch.float64) if basis.is_floating_point() else None
+        if gram is None or not torch.allclose(gram, torch.eye(len(gram), dtype=torch.float64, device=gram.device),
+                                              atol=1e-6):
+            raise ValueError("basis must have orthonormal real columns (B^T B = I), as principal_basis returns")
     k = d if basis is None else basis.shape[1]
     if repeats is None:
         repeats = _repeats(len(x_data), k)

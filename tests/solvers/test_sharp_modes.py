@@ -278,6 +278,10 @@ def test_bad_options_raise():
     for bad in (torch.eye(3), torch.ones(2), torch.ones(2, 3), [[1.0], [0.0]]):
         with pytest.raises(ValueError, match=r"basis must be a \(d, k\) tensor with d = 2"):
             denoising_ratio(sde, lambda a, t: -a, x, basis=bad)
+    for bad in (torch.ones(2, 1), 2.0 * torch.eye(2), torch.tensor([[1.0, 1.0], [0.0, 1.0]]),
+                torch.eye(2, dtype=torch.int64), torch.eye(2, dtype=torch.complex64)):
+        with pytest.raises(ValueError, match="orthonormal real columns"):
+            denoising_ratio(sde, lambda a, t: -a, x, basis=bad)
     for bad in (0, -1, 2.5, True):
         with pytest.raises(ValueError, match="repeats must be an int >= 1"):
             denoising_ratio(sde, lambda a, t: -a, x, repeats=bad)
