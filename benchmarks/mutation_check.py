@@ -570,6 +570,9 @@ MUTATIONS += [  # session 10: shared references, bootstrap intervals of the miss
     ("sharp-modes probe: every repeat in one batched call", "sde_diffusion/solvers/sharp_modes.py",
      "per_call = min(repeats, _repeats(len(x_data), d))", "per_call = repeats",
      ["tests/solvers/test_sharp_modes.py"]),
+    ("sharp-modes probe: a basis taken without the orthonormality check", "sde_diffusion/solvers/sharp_modes.py",
+     "        if gram is None or not torch.allclose(", "        if gram is None and not torch.allclose(",
+     ["tests/solvers/test_sharp_modes.py"]),
 ]
 
 
