@@ -36,6 +36,7 @@ import json
 import math
 import sys
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -51,6 +52,9 @@ from sde_diffusion.solvers.sharp_modes import (PROBE_SIGMAS, RING_BAND, SHARP_RE
                                                is_sharp, principal_basis, probe_sharp_modes, ratio_drop)
 
 PROBES = ("data", "pilot")
+RECIPE = next(opts for _, _, which, _, opts in SHARP_RECIPES["EDMSDE"] if which == "any")
+"""The 7-12-step recipe for any sharp data (UniPC-2, log-SNR grid to sigma 0.005, no final denoising):
+``tune``'s "recipe" rows."""
 TUNE_LEVELS = (0.025, 0.05, 0.1, 0.2, 0.4, 0.8)
 
 
@@ -167,12 +171,15 @@ def _problems(half: str):
     return [SuiteProblem(n, b(), ()) for n, b in extra.items()] if extra is not None else problem_suite(half)
 
 
-def _pick(found: SharpModes, n: int) -> str:
-    """The tune-record key of the setting ``found`` picks at n steps on EDM."""
+def _pick(found: SharpModes, n: int, lines: bool = True) -> str:
+    """The tune-record key of the setting ``found`` picks at n steps on EDM (``lines=False``: as
+    before section 26's entry for line-like data)."""
+    if not lines and found.subspace == 1:
+        found = replace(found, subspace=None)
     sampler, opts = found.at_steps(EDMSDE(), n).sampler, found.at_steps(EDMSDE(), n).options
     if sampler == "unipc" and not opts:
         return "unipc"
-    if (sampler, opts) == ("unipc", SHARP_RECIPES["EDMSDE"][0][4]):
+    if (sampler, opts) == ("unipc", RECIPE):
         return "recipe"
     return next(c for c, (name, o) in CANDIDATES.items() if (name, o) == (sampler, opts))
 
@@ -201,17 +208,8 @@ def embedded(a) -> str:
             whole = denoising_ratio(sde, score, x, PROBE_SIGMAS, generator=torch.Generator().manual_seed(a.seed + 301))
             old = SharpModes(sharp=is_sharp(whole), ratios=whole, spread=0.0,
                              ring_like=RING_BAND[0] <= whole[PROBE_SIGMAS[1]] <= RING_BAND[1])
-            cells = []
-            m = recs.get(p.name, {}).get("rms", {})
-            for n in sorted({int(k.split("@")[1]) for k in m}):
-                po, pn = _pick(old, n), _pick(new, n)
-                if m.get(f"{po}@{n}") is None or m.get(f"{pn}@{n}") is None:
-                    continue
-                others = min(m[f"{s}@{n}"] for s in PROJECT if s != "unipc" and m.get(f"{s}@{n}") is not None)
-                b_old, b_new = min(others, m[f"{po}@{n}"]), min(others, m[f"{pn}@{n}"])
-                cells.append(f"{n}: {m[f'{pn}@{n}'] / m[f'{po}@{n}']:.2f} / {b_new / b_old:.2f}")
-                if (p.name, "EDM", n) in peers:
-                    vs_peer[n].append((b_old / peers[p.name, "EDM", n][0], b_new / peers[p.name, "EDM", n][0]))
+            cells = _cells(p.name, recs.get(p.name, {}).get("rms", {}), lambda n: _pick(old, n, lines=False),
+                           lambda n: _pick(new, n, lines=False), peers, vs_peer)
             if (new.sharp, new.sharp and new.ring_like) == (old.sharp, old.sharp and old.ring_like):
                 continue
             changed += 1
@@ -220,15 +218,64 @@ def embedded(a) -> str:
             lines.append(f"| {p.name} | {p.dim} | {new.subspace or p.dim} | {tail:.1e} | "
                          f"{whole[fine]:.3f}, {whole[coarse]:.3f} | {verdict(old)} | "
                          f"{new.ratios[fine]:.3f}, {new.ratios[coarse]:.3f} | {verdict(new)} | {'; '.join(cells)} |")
-    if vs_peer:
-        lines += ["", "| NFE | problems | best default / best peer, old pick: geo-mean | <= 1.0x | "
-                  "new pick: geo-mean | <= 1.0x |",
-                  "|---|---|---|---|---|---|"]
-        for n, v in sorted(vs_peer.items()):
-            o, w = [x for x, _ in v], [y for _, y in v]
-            lines.append(f"| {n} | {len(v)} | {geo_mean(o):.3f} | {sum(x <= 1.0 for x in o)} | {geo_mean(w):.3f} | "
-                         f"{sum(y <= 1.0 for y in w)} |")
-    return "\n".join([f"the verdict changes on {changed} of {total} problems", ""] + lines)
+    return "\n".join([f"the verdict changes on {changed} of {total} problems", ""] + lines + _vs_peer_table(vs_peer))
+
+
+def _cells(name, m, old_pick, new_pick, peers, vs_peer):
+    """Per budget of a ``tune`` record's RMS dict ``m``: "n: new pick / old pick, best default new / old"
+    (``old_pick``, ``new_pick``: n -> tune key); with the cell's best peer in ``peers`` the best default
+    over it, old and new, is appended to ``vs_peer[n]``."""
+    cells = []
+    for n in sorted({int(k.split("@")[1]) for k in m}):
+        po, pn = old_pick(n), new_pick(n)
+        if m.get(f"{po}@{n}") is None or m.get(f"{pn}@{n}") is None:
+            continue
+        others = min(m[f"{s}@{n}"] for s in PROJECT if s != "unipc" and m.get(f"{s}@{n}") is not None)
+        b_old, b_new = min(others, m[f"{po}@{n}"]), min(others, m[f"{pn}@{n}"])
+        cells.append(f"{n}: {m[f'{pn}@{n}'] / m[f'{po}@{n}']:.2f} / {b_new / b_old:.2f}")
+        if (name, "EDM", n) in peers:
+            vs_peer[n].append((b_old / peers[name, "EDM", n][0], b_new / peers[name, "EDM", n][0]))
+    return cells
+
+
+def _vs_peer_table(vs_peer):
+    if not vs_peer:
+        return []
+    out = ["", "| NFE | problems | best default / best peer, old pick: geo-mean | <= 1.0x | "
+           "new pick: geo-mean | <= 1.0x |", "|---|---|---|---|---|---|"]
+    for n, v in sorted(vs_peer.items()):
+        o, w = [x for x, _ in v], [y for _, y in v]
+        out.append(f"| {n} | {len(v)} | {geo_mean(o):.3f} | {sum(x <= 1.0 for x in o)} | {geo_mean(w):.3f} | "
+                   f"{sum(y <= 1.0 for y in w)} |")
+    return out
+
+
+def line_entry(a) -> str:
+    """Section 26's entry for line-like sharp data (principal subspace of one dimension): per problem
+    of ``--sets`` that it takes, k, R in the subspace and, from ``--tune`` records (with
+    ``--candidates``), per budget its pick's RMS over the pick without it and the best default with
+    it over without; with ``--peers``, per budget over every problem of the sets, the best default
+    over the best peer without and with it."""
+    recs = {r["problem"]: r for r in load_tune(a.tune)} if a.tune else {}
+    peers = best_peers(load(a.peers)) if a.peers else {}
+    vs_peer = defaultdict(list)
+    sde = EDMSDE()
+    lines = ["| problem | d | k | R in the subspace | per NFE: new pick / old pick, best default new / old |",
+             "|---|---|---|---|---|"]
+    taken = total = 0
+    for half in a.sets.split(","):
+        for p in _problems(half):
+            total += 1
+            found = probe(p, sde, p.mixture.score_fn(sde), 10, "data", a.seed)
+            cells = _cells(p.name, recs.get(p.name, {}).get("rms", {}), lambda n: _pick(found, n, lines=False),
+                           lambda n: _pick(found, n), peers, vs_peer)
+            if not (found.sharp and found.subspace == 1):
+                continue
+            taken += 1
+            fine, coarse = PROBE_SIGMAS
+            lines.append(f"| {p.name} | {p.dim} | 1 | {found.ratios[fine]:.3f}, {found.ratios[coarse]:.3f} | "
+                         f"{'; '.join(cells)} |")
+    return "\n".join([f"the line entry takes {taken} of {total} problems", ""] + lines + _vs_peer_table(vs_peer))
 
 
 def tune(a) -> None:
@@ -239,7 +286,7 @@ def tune(a) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     done = {r["problem"] for r in load_tune([out])} if out.exists() else set()
     nfes = [int(v) for v in a.nfes.split(",")]
-    recipe = {**SHARP_RECIPES["EDMSDE"][0][4], "grid": a.recipe_grid}   # at every budget, in range or not
+    recipe = {**RECIPE, "grid": a.recipe_grid}   # at every budget, in range or not
     with out.open("a") as fh:
         for half in a.sets.split(","):
             seed = a.seed if a.seed is not None else 999 if half == "tuning" else 1
@@ -441,6 +488,11 @@ def main(argv=None):
     w.add_argument("records", nargs="+", help="bench_suite defaults and collect records")
     w.add_argument("--sampler", default="deis")
     w.add_argument("--ring-like", default=None, choices=("yes", "no"))
+    ln = sub.add_parser("lines")
+    ln.add_argument("--sets", required=True, help=f"comma-separated, of {SUITE_HALVES}, 'extra' and 'extra2'")
+    ln.add_argument("--tune", nargs="*", default=(), help="tune --candidates records of those problems")
+    ln.add_argument("--seed", type=int, default=1)
+    ln.add_argument("--peers", nargs="*", default=(), help="bench_suite peers records (best default / best peer)")
     e = sub.add_parser("embedded")
     e.add_argument("--sets", required=True, help=f"comma-separated, of {SUITE_HALVES}, 'extra' and 'extra2'")
     e.add_argument("--tune", nargs="*", default=(), help="tune --candidates records of those problems")
@@ -458,6 +510,8 @@ def main(argv=None):
         print(rule(load_tune(a.records)))
     elif a.mode == "candidates":
         print(candidates(load_tune(a.records)))
+    elif a.mode == "lines":
+        print(line_entry(a))
     elif a.mode == "embedded":
         print(embedded(a))
     elif a.mode == "branch":

@@ -8,7 +8,7 @@ import torch
 
 from sde_diffusion.analytic import SuiteProblem, problem_suite, suite_problem, suite_split
 from sde_diffusion.analytic.suite import (FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9,
-                                          FRESH10, FRESH11, FRESH12, FRESH13,
+                                          FRESH10, FRESH11, FRESH12, FRESH13, FRESH14,
                                           HOLDOUT,
                                           SPLIT_SEED, SUITE, TUNING_ADDITIONS)
 from sde_diffusion.sdes import EDMSDE, VPSDE
@@ -49,6 +49,9 @@ FRESH12_NAMES = ["five_scales_b_1d", "full20_cond4000", "lowrank150_r4", "modes1
 FRESH13_NAMES = ["emb_lattice16_5d", "emb_line9_4d", "emb_ring11_7d", "emb_ring14_12d", "emb_ring20_20d",
                  "emb_ring7_3d", "few3_14d", "few4_9d", "four_scales_c_1d", "full14_cond2500", "lowrank160_r3",
                  "modes105_3d", "ring27_sharp", "unequal_17d"]
+FRESH14_NAMES = ["emb_line11_6d", "emb_line5_8d", "emb_line6_3d", "emb_line8_10d", "emb_ring10_5d", "five_scales_c_1d",
+                 "full22_cond3200", "grid49_sharp", "line13_sharp", "line7_sharp", "lowrank170_r4", "modes108_3d",
+                 "unequal_18d"]
 FRESH2_NAMES = ["diag192", "five_scales_1d", "full12_cond3000", "lowrank200_r5", "modes120_3d",
                 "modes40_24d", "outlier_4d", "ring5_sharp", "unequal_12d"]
 
@@ -104,6 +107,9 @@ RESERVED_SETS = [
     ("fresh13", FRESH13_NAMES, FRESH13, TUNING + VALIDATION + RESERVED + FRESH_NAMES    # few-step 25
      + FRESH2_NAMES + FRESH3_NAMES + FRESH4_NAMES + FRESH5_NAMES + FRESH6_NAMES + FRESH7_NAMES
      + FRESH8_NAMES + FRESH9_NAMES + FRESH10_NAMES + FRESH11_NAMES + FRESH12_NAMES, 999, 100, 999),
+    ("fresh14", FRESH14_NAMES, FRESH14, TUNING + VALIDATION + RESERVED + FRESH_NAMES    # few-step 26
+     + FRESH2_NAMES + FRESH3_NAMES + FRESH4_NAMES + FRESH5_NAMES + FRESH6_NAMES + FRESH7_NAMES
+     + FRESH8_NAMES + FRESH9_NAMES + FRESH10_NAMES + FRESH11_NAMES + FRESH12_NAMES + FRESH13_NAMES, 999, 100, 999),
 ]
 
 
@@ -111,7 +117,7 @@ RESERVED_SETS = [
                          ids=[r[0] for r in RESERVED_SETS])
 def test_each_reserved_set_is_fixed_apart_from_every_other_and_spans_the_axes(
         half, names, table, earlier, cond, modes, ratio):
-    """``HOLDOUT`` and ``FRESH`` to ``FRESH13``: the names are pinned, a set shares none with the halves
+    """``HOLDOUT`` and ``FRESH`` to ``FRESH14``: the names are pinned, a set shares none with the halves
     or with any set fixed before it, "all" leaves it out, and on its own it covers the suite's
     axes: dimension 1 to >= 128, singular and ill-conditioned covariances (eigenvalue ratio >=
     ``cond``), >= ``modes`` modes, weight ratios >= ``ratio``."""
