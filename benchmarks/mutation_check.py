@@ -419,9 +419,9 @@ MUTATIONS += [  # round 8: the tuning rings, the fresh3 set
      'cands["ipndm"] = [{"order": o} for o in a.ipndm_orders]',
      'cands["unipc"] = [{"order": o} for o in a.ipndm_orders]',
      ["tests/benchmarking/test_suite_optgrid_rows.py"]),
-    ("problem_suite('fresh13') returns the fresh12 set", "sde_diffusion/analytic/suite.py",
-     '"fresh13": FRESH13}', '"fresh13": FRESH12}',
-     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh13"]),
+    ("problem_suite('fresh14') returns the fresh13 set", "sde_diffusion/analytic/suite.py",
+     '"fresh14": FRESH14}', '"fresh14": FRESH13}',
+     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh14"]),
 ]
 
 MUTATIONS += [  # session 10: shared references, bootstrap intervals of the misses
@@ -573,6 +573,9 @@ MUTATIONS += [  # session 10: shared references, bootstrap intervals of the miss
     ("sharp-modes probe: a basis taken without the orthonormality check", "sde_diffusion/solvers/sharp_modes.py",
      "        if gram is None or not torch.allclose(", "        if gram is None and not torch.allclose(",
      ["tests/solvers/test_sharp_modes.py"]),
+    ("sharp-modes lines: the line entry from 7 steps", "benchmarks/bench_sharp_modes.py",
+     'LINE_ENTRY = (10, 12, "deis3_logsnr_005")', 'LINE_ENTRY = (7, 12, "deis3_logsnr_005")',
+     ["tests/benchmarking/test_sharp_modes_report.py"]),
 ]
 
 

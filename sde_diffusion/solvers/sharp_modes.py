@@ -101,18 +101,13 @@ three to six random modes in 4-12-D read 0.63-0.72, where they lose (up to 1.46x
 at 10 NFE). The bound is the gap's midpoint (few-step 25)."""
 
 SHARP_RECIPES = {
-    "EDMSDE": ((10, 12, "line", "deis", {"order": 3, "grid": "log_snr", "t_end": 0.005, "denoise": False}),
-               (7, 12, "any", "unipc", {"order": 2, "grid": "log_snr", "t_end": 0.005, "denoise": False}),
+    "EDMSDE": ((7, 12, "any", "unipc", {"order": 2, "grid": "log_snr", "t_end": 0.005, "denoise": False}),
                (13, 24, "not_ring", "deis", {"order": 3, "grid": "log_snr", "t_end": 0.005, "denoise": False}),
                (13, 16, "ring", "unipc", {"order": 2, "grid": "log_snr"}),
                (17, 22, "ring", "unipc", {"order": 2, "grid": "karras", "t_end": 0.005, "denoise": False})),
 }
 """SDE class name -> (min steps, max steps, which sharp data, sampler, options): the settings for
-sharp data; the first entry that matches is taken. Line-like sharp data (a principal subspace of
-one dimension: modes on a line in 2 or more coordinates) takes DEIS-3 on the log-SNR grid to sigma
-= 0.005 from 10 steps (few-step 26: the best default 0.95 / 0.83 / 0.77x at 10 / 11 / 12 steps in
-geometric mean over seven seen lines on two x_T, worse in no cell; at 7 it loses, at 8-9 it changes
-nothing). At 7-12 steps, any: UniPC-2 on the log-SNR grid to sigma = 0.005 without the final
+sharp data. At 7-12 steps, any: UniPC-2 on the log-SNR grid to sigma = 0.005 without the final
 denoising step (few-step 17e, 22a: on the sets seen before ``FRESH10``, where the rule fires,
 UniPC's error 0.76 / 0.49 / 0.60x at 7 / 10 / 12 steps in geometric mean, no cell's best default
 worse by more than 5 %). At 13-24 steps, sharp data that is not ring-like: DEIS-3 on the
@@ -145,8 +140,7 @@ class SharpModes:
     def at_steps(self, sde, steps: int) -> "SharpModes":
         """The same verdict with the ``sampler`` and ``options`` for ``steps`` steps on ``sde`` (the
         ratios do not depend on the step count, so one probe serves every budget)."""
-        sampler, options = (sharp_recipe(sde, steps, self.ring_like, self.subspace == 1) if self.sharp
-                            else ("unipc", {}))
+        sampler, options = sharp_recipe(sde, steps, self.ring_like) if self.sharp else ("unipc", {})
         return replace(self, sampler=sampler, options=options)
 
 
@@ -275,18 +269,11 @@ def denoising_ratio(sde, score_fn, x_data: torch.Tensor, rel_sigmas: Sequence[fl
     return out
 
 
-def _matches(which: str, ring_like: bool, line_like: bool) -> bool:
-    """Whether a ``SHARP_RECIPES`` entry for ``which`` data applies."""
-    if which == "line":
-        return bool(line_like)
-    return which == "any" or (which == "ring") == bool(ring_like)
-
-
-def sharp_recipe(sde, steps: int, ring_like: bool = False, line_like: bool = False) -> Tuple[str, Dict[str, Any]]:
+def sharp_recipe(sde, steps: int, ring_like: bool = False) -> Tuple[str, Dict[str, Any]]:
     """(sampler, options) for sharp data on ``sde`` at ``steps`` steps; ``("unipc", {})`` where none
-    is known (UniPC with its defaults). ``line_like``: the data's principal subspace is 1-D."""
+    is known (UniPC with its defaults)."""
     for lo, hi, which, sampler, opts in SHARP_RECIPES.get(type(sde).__name__, ()):
-        if lo <= int(steps) <= hi and _matches(which, ring_like, line_like):
+        if lo <= int(steps) <= hi and (which == "any" or (which == "ring") == bool(ring_like)):
             out = dict(opts)
             if "t_end" in out:
                 out["t_end"] = max(out["t_end"], float(sde.eps))

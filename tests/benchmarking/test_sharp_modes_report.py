@@ -162,3 +162,19 @@ def test_embedded_scores_the_new_pick_against_the_old_where_the_verdict_changes(
                              for k, v in (("a", 0.4), ("b", 0.9))))
     A.peers = [str(peers)]
     assert "| 10 | 1 | 1.250 | 0 | 0.500 | 1 |" in sm.embedded(A())
+
+
+def test_lines_scores_the_line_entry_against_the_probes_pick(tmp_path):
+    # x_line6 (a line of sharp modes: sharp, 1-D subspace): at 10 NFE the entry's DEIS-3 (0.5)
+    # replaces UniPC's recipe (2.0); the other defaults are at 1.0. At 7 NFE the entry does not apply.
+    rms = {f"{s}@{n}": 1.0 for s in sm.PROJECT for n in (7, 10)}
+    rms.update({"recipe@7": 2.0, "recipe@10": 2.0, "deis3_logsnr_005@7": 0.1, "deis3_logsnr_005@10": 0.5})
+    path = tmp_path / "t.jsonl"
+    path.write_text(json.dumps({"problem": "x_line6", "ratios": {"0.05": 0.8, "0.8": 0.6}, "rms": rms}) + "\n")
+
+    class A:
+        sets, tune, seed, peers = "extra", [str(path)], 1, ()
+    out = sm.line_entry(A())
+    assert out.startswith("the line entry takes 2 of 11 problems")      # x_line6 and x_line12
+    row = next(line for line in out.splitlines() if line.startswith("| x_line6"))
+    assert "7: 1.00 / 1.00; 10: 0.25 / 0.50" in row
