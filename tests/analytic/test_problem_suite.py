@@ -8,7 +8,7 @@ import torch
 
 from sde_diffusion.analytic import SuiteProblem, problem_suite, suite_problem, suite_split
 from sde_diffusion.analytic.suite import (FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9,
-                                          FRESH10, FRESH11, FRESH12, FRESH13, FRESH14,
+                                          FRESH10, FRESH11, FRESH12, FRESH13, FRESH14, FRESH15,
                                           HOLDOUT,
                                           SPLIT_SEED, SUITE, TUNING_ADDITIONS)
 from sde_diffusion.sdes import EDMSDE, VPSDE
@@ -52,6 +52,9 @@ FRESH13_NAMES = ["emb_lattice16_5d", "emb_line9_4d", "emb_ring11_7d", "emb_ring1
 FRESH14_NAMES = ["emb_line11_6d", "emb_line5_8d", "emb_line6_3d", "emb_line8_10d", "emb_ring10_5d", "five_scales_c_1d",
                  "full22_cond3200", "grid49_sharp", "line13_sharp", "line7_sharp", "lowrank170_r4", "modes108_3d",
                  "unequal_18d"]
+FRESH15_NAMES = ["emb_line10_7d", "emb_line12_12d", "emb_line4_6d", "emb_line7_4d", "emb_ring13_9d", "full23_cond2700",
+                 "lattice16_sharp", "line6_sharp", "line9_sharp", "lowrank180_r5", "modes112_3d", "six_scales_c_1d",
+                 "unequal_19d"]
 FRESH2_NAMES = ["diag192", "five_scales_1d", "full12_cond3000", "lowrank200_r5", "modes120_3d",
                 "modes40_24d", "outlier_4d", "ring5_sharp", "unequal_12d"]
 
@@ -110,6 +113,10 @@ RESERVED_SETS = [
     ("fresh14", FRESH14_NAMES, FRESH14, TUNING + VALIDATION + RESERVED + FRESH_NAMES    # few-step 26
      + FRESH2_NAMES + FRESH3_NAMES + FRESH4_NAMES + FRESH5_NAMES + FRESH6_NAMES + FRESH7_NAMES
      + FRESH8_NAMES + FRESH9_NAMES + FRESH10_NAMES + FRESH11_NAMES + FRESH12_NAMES + FRESH13_NAMES, 999, 100, 999),
+    ("fresh15", FRESH15_NAMES, FRESH15, TUNING + VALIDATION + RESERVED + FRESH_NAMES    # few-step 26e
+     + FRESH2_NAMES + FRESH3_NAMES + FRESH4_NAMES + FRESH5_NAMES + FRESH6_NAMES + FRESH7_NAMES
+     + FRESH8_NAMES + FRESH9_NAMES + FRESH10_NAMES + FRESH11_NAMES + FRESH12_NAMES + FRESH13_NAMES
+     + FRESH14_NAMES, 999, 100, 999),
 ]
 
 
@@ -117,7 +124,7 @@ RESERVED_SETS = [
                          ids=[r[0] for r in RESERVED_SETS])
 def test_each_reserved_set_is_fixed_apart_from_every_other_and_spans_the_axes(
         half, names, table, earlier, cond, modes, ratio):
-    """``HOLDOUT`` and ``FRESH`` to ``FRESH14``: the names are pinned, a set shares none with the halves
+    """``HOLDOUT`` and ``FRESH`` to ``FRESH15``: the names are pinned, a set shares none with the halves
     or with any set fixed before it, "all" leaves it out, and on its own it covers the suite's
     axes: dimension 1 to >= 128, singular and ill-conditioned covariances (eigenvalue ratio >=
     ``cond``), >= ``modes`` modes, weight ratios >= ``ratio``."""
