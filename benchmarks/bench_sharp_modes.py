@@ -36,6 +36,7 @@ import json
 import math
 import sys
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -170,8 +171,11 @@ def _problems(half: str):
     return [SuiteProblem(n, b(), ()) for n, b in extra.items()] if extra is not None else problem_suite(half)
 
 
-def _pick(found: SharpModes, n: int) -> str:
-    """The tune-record key of the setting ``found`` picks at n steps on EDM."""
+def _pick(found: SharpModes, n: int, lines: bool = True) -> str:
+    """The tune-record key of the setting ``found`` picks at n steps on EDM (``lines=False``: without
+    section 26's entry for line-like data)."""
+    if not lines and found.subspace == 1:
+        found = replace(found, subspace=None)
     sampler, opts = found.at_steps(EDMSDE(), n).sampler, found.at_steps(EDMSDE(), n).options
     if sampler == "unipc" and not opts:
         return "unipc"
@@ -204,8 +208,8 @@ def embedded(a) -> str:
             whole = denoising_ratio(sde, score, x, PROBE_SIGMAS, generator=torch.Generator().manual_seed(a.seed + 301))
             old = SharpModes(sharp=is_sharp(whole), ratios=whole, spread=0.0,
                              ring_like=RING_BAND[0] <= whole[PROBE_SIGMAS[1]] <= RING_BAND[1])
-            cells = _cells(p.name, recs.get(p.name, {}).get("rms", {}), lambda n: _pick(old, n),
-                           lambda n: _pick(new, n), peers, vs_peer)
+            cells = _cells(p.name, recs.get(p.name, {}).get("rms", {}), lambda n: _pick(old, n, lines=False),
+                           lambda n: _pick(new, n, lines=False), peers, vs_peer)
             if (new.sharp, new.sharp and new.ring_like) == (old.sharp, old.sharp and old.ring_like):
                 continue
             changed += 1
@@ -246,19 +250,12 @@ def _vs_peer_table(vs_peer):
     return out
 
 
-LINE_ENTRY = (10, 12, "deis3_logsnr_005")
-"""Section 26's entry for line-like sharp data (a principal subspace of one dimension): DEIS-3 on the
-log-SNR grid to sigma 0.005 at 10-12 steps in place of the probe's pick. Chosen on the seen lines,
-it failed its test on ``FRESH14`` (better in 20 of 36 cells, 2/3 needed; worse in none) and is not
-in the package; ``lines`` measures it."""
-
-
 def line_entry(a) -> str:
-    """``LINE_ENTRY`` against the probe's pick: per problem of ``--sets`` that it takes, k, R in the
-    subspace and, from ``--tune`` records (with ``--candidates``), per budget its RMS over the
-    pick's and the best default with it over without; with ``--peers``, per budget over every
-    problem of the sets, the best default over the best peer without and with it."""
-    lo, hi, key = LINE_ENTRY
+    """Section 26's entry for line-like sharp data (``SHARP_RECIPES``' ``"line"`` entry: a principal
+    subspace of one dimension) against the pick without it: per problem of ``--sets`` that it takes,
+    k, R in the subspace and, from ``--tune`` records (with ``--candidates``), per budget the pick's
+    RMS with it over without and the best default with it over without; with ``--peers``, per
+    budget over every problem of the sets, the best default over the best peer without and with it."""
     recs = {r["problem"]: r for r in load_tune(a.tune)} if a.tune else {}
     peers = best_peers(load(a.peers)) if a.peers else {}
     vs_peer = defaultdict(list)
@@ -270,10 +267,9 @@ def line_entry(a) -> str:
         for p in _problems(half):
             total += 1
             found = probe(p, sde, p.mixture.score_fn(sde), 10, "data", a.seed)
-            line = found.sharp and found.subspace == 1
-            cells = _cells(p.name, recs.get(p.name, {}).get("rms", {}), lambda n: _pick(found, n),
-                           lambda n: key if line and lo <= n <= hi else _pick(found, n), peers, vs_peer)
-            if not line:
+            cells = _cells(p.name, recs.get(p.name, {}).get("rms", {}), lambda n: _pick(found, n, lines=False),
+                           lambda n: _pick(found, n), peers, vs_peer)
+            if not (found.sharp and found.subspace == 1):
                 continue
             taken += 1
             fine, coarse = PROBE_SIGMAS

@@ -578,7 +578,7 @@ FRESH15: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
 }
 """An eighteenth set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 26e)
 before any sampler or probe ran on it, for a second test of DEIS-3 for line-like sharp data at
-10-12 steps (``bench_sharp_modes.LINE_ENTRY``), which failed section 26's count of improved cells on
+10-12 steps (``solvers.sharp_modes``' ``"line"`` entry), which failed section 26's count of improved cells on
 ``FRESH14`` while making no cell worse. Six lines (two in 2-D, four embedded in 4-12 coordinates)
 and seven controls (a lattice, an embedded ring, a sharp 1-D mixture, one member of each other family)."""
 

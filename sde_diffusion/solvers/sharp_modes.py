@@ -39,8 +39,10 @@ the probe missed every embedded ring. Embedded data is sharp only where R(coarse
 ``EMBEDDED_MAX_COARSE`` as well (few random modes in a plane merge late and lose with these
 settings). On ``FRESH13``, fixed before it ran, this took the six embedded problems of 14 and
 none of the eight controls; the best default went from 1.380x to 0.972x the best published
-solver at 10 NFE and from 1.198x to 0.876x at 20 (few-step 25). It still misses sharp modes that
-do not merge within 0.8 spread (three wide modes): there UniPC keeps its defaults.
+solver at 10 NFE and from 1.198x to 0.876x at 20 (few-step 25). Modes along a line (a 1-D
+subspace, in 2-D or embedded) take DEIS-3 instead of UniPC-2 from 10 steps (few-step 26: 0.845x
+the best default's error over 36 cells of ``FRESH15``). It still misses sharp modes that do not
+merge within 0.8 spread (three wide modes): there UniPC keeps its defaults.
 
     found = probe_sharp_modes(sde, model, steps=10, x_data=batch)   # 2 batched model calls
     x, info = sample(sde, model, shape, sampler=found.sampler, steps=10, **found.options)
@@ -101,13 +103,19 @@ three to six random modes in 4-12-D read 0.63-0.72, where they lose (up to 1.46x
 at 10 NFE). The bound is the gap's midpoint (few-step 25)."""
 
 SHARP_RECIPES = {
-    "EDMSDE": ((7, 12, "any", "unipc", {"order": 2, "grid": "log_snr", "t_end": 0.005, "denoise": False}),
+    "EDMSDE": ((10, 12, "line", "deis", {"order": 3, "grid": "log_snr", "t_end": 0.005, "denoise": False}),
+               (7, 12, "any", "unipc", {"order": 2, "grid": "log_snr", "t_end": 0.005, "denoise": False}),
                (13, 24, "not_ring", "deis", {"order": 3, "grid": "log_snr", "t_end": 0.005, "denoise": False}),
                (13, 16, "ring", "unipc", {"order": 2, "grid": "log_snr"}),
                (17, 22, "ring", "unipc", {"order": 2, "grid": "karras", "t_end": 0.005, "denoise": False})),
 }
 """SDE class name -> (min steps, max steps, which sharp data, sampler, options): the settings for
-sharp data. At 7-12 steps, any: UniPC-2 on the log-SNR grid to sigma = 0.005 without the final
+sharp data; the first entry that matches is taken. Line-like sharp data (a principal subspace of
+one dimension: modes on a line in 2 or more coordinates) takes DEIS-3 on the log-SNR grid to sigma
+= 0.005 from 10 steps (few-step 26: the best default 0.95 / 0.83 / 0.77x at 10 / 11 / 12 steps in
+geometric mean over seven seen lines on two x_T, worse in no cell; at 7 it loses, at 8-9 it changes
+nothing; on two new sets of six lines each, 0.856x and 0.845x over 36 cells, no cell worse by more
+than 5 %). At 7-12 steps, any: UniPC-2 on the log-SNR grid to sigma = 0.005 without the final
 denoising step (few-step 17e, 22a: on the sets seen before ``FRESH10``, where the rule fires,
 UniPC's error 0.76 / 0.49 / 0.60x at 7 / 10 / 12 steps in geometric mean, no cell's best default
 worse by more than 5 %). At 13-24 steps, sharp data that is not ring-like: DEIS-3 on the
@@ -140,7 +148,8 @@ class SharpModes:
     def at_steps(self, sde, steps: int) -> "SharpModes":
         """The same verdict with the ``sampler`` and ``options`` for ``steps`` steps on ``sde`` (the
         ratios do not depend on the step count, so one probe serves every budget)."""
-        sampler, options = sharp_recipe(sde, steps, self.ring_like) if self.sharp else ("unipc", {})
+        sampler, options = (sharp_recipe(sde, steps, self.ring_like, self.subspace == 1) if self.sharp
+                            else ("unipc", {}))
         return replace(self, sampler=sampler, options=options)
 
 
@@ -269,11 +278,19 @@ def denoising_ratio(sde, score_fn, x_data: torch.Tensor, rel_sigmas: Sequence[fl
     return out
 
 
-def sharp_recipe(sde, steps: int, ring_like: bool = False) -> Tuple[str, Dict[str, Any]]:
+def _matches(which: str, ring_like: bool, line_like: bool) -> bool:
+    """Whether a ``SHARP_RECIPES`` entry for ``which`` data applies."""
+    if which == "line":
+        return bool(line_like)
+    return which == "any" or (which == "ring") == bool(ring_like)
+
+
+def sharp_recipe(sde, steps: int, ring_like: bool = False,
+                 line_like: bool = False) -> Tuple[str, Dict[str, Any]]:
     """(sampler, options) for sharp data on ``sde`` at ``steps`` steps; ``("unipc", {})`` where none
-    is known (UniPC with its defaults)."""
+    is known (UniPC with its defaults). ``line_like``: the data's principal subspace is 1-D."""
     for lo, hi, which, sampler, opts in SHARP_RECIPES.get(type(sde).__name__, ()):
-        if lo <= int(steps) <= hi and (which == "any" or (which == "ring") == bool(ring_like)):
+        if lo <= int(steps) <= hi and _matches(which, ring_like, line_like):
             out = dict(opts)
             if "t_end" in out:
                 out["t_end"] = max(out["t_end"], float(sde.eps))

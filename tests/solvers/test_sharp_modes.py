@@ -188,17 +188,19 @@ def test_the_probe_takes_embedded_rings_and_leaves_few_modes_and_plain_data_as_b
     assert found.ratios == denoising_ratio(sde, plain.score_fn(sde), xp, generator=torch.Generator().manual_seed(11))
 
 
-def test_a_line_of_sharp_modes_keeps_the_recipe_at_10_to_12_steps():
-    # section 26: DEIS-3 for line-like data at 10-12 steps failed its test on FRESH14 and was
-    # reverted; a line, in 2-D or embedded, is sharp with a 1-D subspace and keeps UniPC's recipe
+def test_a_line_of_sharp_modes_in_any_coordinates_takes_the_line_entry():
     from sde_diffusion.analytic.suite import _line
+    from sde_diffusion.solvers.sharp_modes import SharpModes
     sde = EDMSDE()
     for mix in (_line(7, 0.5, 0.02, 0.3), _embedded_modes(_line(7, 0.5, 0.02, 0.3).means, 0.02, 5)):
         x = mix.sample(1024, generator=torch.Generator().manual_seed(12)).to(torch.float64)
         found = probe_sharp_modes(sde, mix.score_fn(sde), 10, x, generator=torch.Generator().manual_seed(13))
         assert found.sharp and found.subspace == 1 and not found.ring_like, found.ratios
-        for steps in (10, 12):
-            assert (found.at_steps(sde, steps).sampler, found.at_steps(sde, steps).options) == ("unipc", UNIPC_RECIPE)
+        assert (found.sampler, found.options) == ("deis", DEIS_RECIPE)
+        assert (found.at_steps(sde, 9).sampler, found.at_steps(sde, 9).options) == ("unipc", UNIPC_RECIPE)
+    # the entry keys on a 1-D subspace: a sharp verdict in 2 dimensions keeps UniPC's recipe
+    plane = SharpModes(sharp=True, ratios={}, spread=1.0, subspace=2).at_steps(sde, 10)
+    assert (plane.sampler, plane.options) == ("unipc", UNIPC_RECIPE)
 
 
 def test_embedded_data_is_sharp_only_where_its_coarse_r_is_low():
@@ -225,6 +227,13 @@ def test_the_recipes_cover_7_to_24_steps_on_edm_only():
     for steps in (17, 22):            # then on the Karras grid to 0.005, no final denoising
         assert sharp_recipe(sde, steps, ring_like=True) == ("unipc", {**UNIPC_RECIPE, "grid": "karras"})
     assert sharp_recipe(sde, 23, ring_like=True) == ("unipc", {})
+    # line-like data (a 1-D principal subspace): DEIS-3 from 10 steps, UniPC's recipe below
+    for steps in (7, 9):
+        assert sharp_recipe(sde, steps, line_like=True) == ("unipc", UNIPC_RECIPE)
+    for steps in (10, 12, 13, 24):
+        assert sharp_recipe(sde, steps, line_like=True) == ("deis", DEIS_RECIPE)
+    assert sharp_recipe(sde, 25, line_like=True) == ("unipc", {})
+    assert sharp_recipe(VPSDE(), 10, line_like=True) == ("unipc", {})
     assert sharp_recipe(VPSDE(), 10) == ("unipc", {}) and sharp_recipe(VPSDE(), 20) == ("unipc", {})
     for steps in (10, 20):            # never below the SDE's own end
         assert sharp_recipe(EDMSDE(sigma_min=0.01), steps)[1]["t_end"] == 0.01
