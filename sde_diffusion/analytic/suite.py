@@ -576,7 +576,7 @@ FRESH15: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
     "modes112_3d": (lambda: _many(112, 3, 0.05, seed=1123, spread=1.7), ("sharp", "many_modes")),
     "unequal_19d": (lambda: _unequal(5, 19, 1919, 1.3, 0.2, 0.8), ("unequal_weights",)),  # 10^3.2
 }
-"""An eighteenth set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 26e)
+"""An eighteenth set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 26d)
 before any sampler or probe ran on it, for a second test of DEIS-3 for line-like sharp data at
 10-12 steps (``solvers.sharp_modes``' ``"line"`` entry), which failed section 26's count of improved cells on
 ``FRESH14`` while making no cell worse. Six lines (two in 2-D, four embedded in 4-12 coordinates)
