@@ -186,7 +186,7 @@ def _pick(found: SharpModes, n: int, lines: bool = True) -> str:
 
 def embedded(a) -> str:
     """Where the probe measures R in the data's principal subspace (``principal_basis``), against R
-    over all coordinates: per problem of ``--sets`` whose verdict that changes, k, the tail
+    over all coordinates: per problem of ``--sets`` whose verdict changes, k, the tail
     fraction, both (R(fine), R(coarse)) and verdicts, and from ``--tune`` records (with
     ``--candidates``) per budget the new pick's RMS over the old pick's and the best default with
     the new pick over with the old; with ``--peers``, per budget over every problem of the sets,
