@@ -1,10 +1,10 @@
 """A step-length limit for convergence order q (``--q 4``: UniPC-3 with its corrector, iPNDM-4;
 ``--q 5``: UniPC-4 with its corrector, whose limit q = 6, UniPC-5, shares), measured on
-the problem suite: for each H in ``--limits`` (``inf``: no limit) the order rule
-takes q only on steps h <= H (``order.MAX_STEP[q] = H``), and ``--samplers`` run every cell
-of the sets ``--half`` names (comma-separated) (``bench_suite``'s set-up: each SDE's default grid and ending) scored by RMS. One JSON
-line per (limit, problem, SDE, NFE, sampler) is appended to ``--out`` (rows already there are
-skipped). Report: ``bench_suite_report.choose`` over the limits (per-budget worst ratio to the
+the problem suite: for each H in ``--limits`` (``inf``: no limit) the order rule takes q only on
+steps h <= H (``order.MAX_STEP[q] = H``), and ``--samplers`` run every cell of the sets ``--half``
+names, comma-separated (``bench_suite``'s set-up: each SDE's default grid and ending), scored by
+RMS. One JSON line per (limit, problem, SDE, NFE, sampler) is appended to ``--out`` (rows already
+there are skipped). Report: ``bench_suite_report.choose`` over the limits (per-budget worst ratio to the
 best peer, the budgets being SDE x NFE; ties within 2x by the geometric mean of max(ratio, 0.5)),
 per sampler and jointly for all of them (one limit serves every sampler: the shipped choice).
 

@@ -176,7 +176,8 @@ def _pick(found: SharpModes, n: int, lines: bool = True) -> str:
     section 26's entry for line-like data)."""
     if not lines and found.subspace == 1:
         found = replace(found, subspace=None)
-    sampler, opts = found.at_steps(EDMSDE(), n).sampler, found.at_steps(EDMSDE(), n).options
+    at_n = found.at_steps(EDMSDE(), n)
+    sampler, opts = at_n.sampler, at_n.options
     if sampler == "unipc" and not opts:
         return "unipc"
     if (sampler, opts) == ("unipc", RECIPE):

@@ -72,11 +72,16 @@ def _line(n: int, spacing: float, std: float, slope: float) -> GaussianMixture:
     return GaussianMixture(torch.stack([x, slope * x], 1), torch.full((n,), std), None)
 
 
+def _embedded_modes(means2d: torch.Tensor, std: float, dim: int) -> GaussianMixture:
+    """Equal isotropic modes of std ``std`` at ``means2d`` in the first two of ``dim`` coordinates."""
+    means = torch.zeros(len(means2d), dim, dtype=torch.float64)
+    means[:, :2] = means2d
+    return GaussianMixture(means, torch.full((len(means2d),), std), None)
+
+
 def _embedded_ring(n: int, radius: float, std: float, dim: int) -> GaussianMixture:
     """``ring_of_gaussians`` in the first two of ``dim`` coordinates, each mode isotropic of std ``std``."""
-    means = torch.zeros(n, dim, dtype=torch.float64)
-    means[:, :2] = ring_of_gaussians(n, radius=radius, std=std).means
-    return GaussianMixture(means, torch.full((n,), std), None)
+    return _embedded_modes(ring_of_gaussians(n, radius=radius, std=std).means, std, dim)
 
 
 def _concentric(n_inner: int, r_inner: float, n_outer: int, r_outer: float, std: float) -> GaussianMixture:
@@ -505,13 +510,6 @@ before any sampler or probe ran on it, to report UniPC-2 for ring-like sharp dat
 (``solvers.sharp_modes``), chosen on every set seen before. It holds five rings of other mode
 counts, radii and widths and a ring with unequal weights, which that branch should take, and one
 member of each other family."""
-
-def _embedded_modes(means2d: torch.Tensor, std: float, dim: int) -> GaussianMixture:
-    """Equal isotropic modes of std ``std`` at ``means2d`` in the first two of ``dim`` coordinates."""
-    means = torch.zeros(len(means2d), dim, dtype=torch.float64)
-    means[:, :2] = means2d
-    return GaussianMixture(means, torch.full((len(means2d),), std), None)
-
 
 FRESH13: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
     "emb_ring11_7d": (lambda: _embedded_ring(11, 1.8, 0.025, 7), ("sharp", "embedded")),

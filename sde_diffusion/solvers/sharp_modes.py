@@ -319,8 +319,7 @@ def probe_sharp_modes(sde, score_fn, steps: int, x_data: Optional[torch.Tensor] 
         x_data, info = sample(sde, score_fn, (pilot, *shape), sampler="unipc", steps=pilot_steps,
                               generator=generator, dtype=dtype, progress=False)
         nfe = info.nfe
-    _check_data(x_data)
-    basis, _ = principal_basis(x_data)
+    basis, _ = principal_basis(x_data)       # checks the data first
     ratios = denoising_ratio(sde, score_fn, x_data, PROBE_SIGMAS, generator, basis=basis)
     d = x_data[0].numel()
     calls = probe_calls(len(x_data), d, d if basis is None else basis.shape[1])
