@@ -36,6 +36,7 @@ Every grid is computed on the CPU in float64 and its end points are set exactly.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Tuple
 
 import torch
@@ -43,7 +44,7 @@ import torch
 from ..contract import check_choice
 
 __all__ = ["uniform_t", "uniform_log_snr", "karras", "time_quadratic", "time_power", "GRIDS",
-           "make_grid", "prior_exit", "default_t_end", "zero_step_start", "FEW_STEP_N0", "FEW_STEP_POWER",
+           "ZeroEnded", "make_grid", "prior_exit", "default_t_end", "zero_step_start", "FEW_STEP_N0", "FEW_STEP_POWER",
            "TIME_POWER_KAPPA"]
 
 FEW_STEP_N0 = 20
@@ -140,6 +141,30 @@ GRIDS: Dict[str, Callable[..., torch.Tensor]] = {
     "time_quadratic": time_quadratic,
     "time_power": time_power,
 }
+
+
+@dataclass(frozen=True)
+class ZeroEnded:
+    """A grid (a ``grid`` callable for ``sample``) of steps - 1 steps of the named grid ``grid`` from
+    t_start down to ``start``, then one step onto t = 0 (sigma = 0), which a sampler that lands on
+    zero (``Sampler.lands_on_zero``) takes with the model's data prediction at ``start``:
+    diffusers' ``final_sigmas_type="zero"`` from a chosen time. The call's ``t_end`` is not used."""
+    grid: str
+    start: float
+
+    def __post_init__(self):
+        check_choice("time grid", self.grid, list(GRIDS))
+        if (isinstance(self.start, bool) or not isinstance(self.start, (int, float))
+                or not 0.0 < self.start < float("inf")):
+            raise ValueError(f"start must be a time > 0, got {self.start!r}")
+
+    def __call__(self, sde, steps: int, t_end: Optional[float] = None,
+                 t_start: Optional[float] = None) -> torch.Tensor:
+        steps = _check_steps(steps)
+        if steps < 2:
+            raise ValueError(f"a zero-ended grid needs steps >= 2 (one onto t = 0), got {steps}")
+        times = _from_prior(GRIDS[self.grid], sde, steps - 1, float(self.start), t_start)
+        return torch.cat([times, times.new_zeros(1)])
 
 
 def default_t_end(sde, steps: int) -> float:

@@ -53,10 +53,11 @@ FINAL_LONG_STEP = 0.2
 
 
 def step_orders(lam: Sequence[float], max_order: int, lower_order_final: bool = True,
-                min_ratio: float = MIN_RATIO, corrected: bool = False) -> List[int]:
+                min_ratio: float = MIN_RATIO, corrected: bool = False, step_limit: bool = True) -> List[int]:
     """Order p_i of each step i -> i + 1 (len(lam) - 1 values) on the half log-SNR grid ``lam``
     (increasing; -inf where m = 0, +inf where s = 0). ``corrected``: each step is followed by
-    a corrector that raises its convergence order to p_i + 1 (UniC)."""
+    a corrector that raises its convergence order to p_i + 1 (UniC). ``step_limit=False`` drops
+    the ``MAX_STEP`` limit (diffusers' UniPC has none)."""
     gain = 1 if corrected else 0
     n = len(lam) - 1
     orders = []
@@ -72,7 +73,7 @@ def step_orders(lam: Sequence[float], max_order: int, lower_order_final: bool = 
             if not (math.isfinite(gap) and gap >= min_ratio * h):
                 p = k
                 break
-        while p + gain >= 4 and not h <= MAX_STEP.get(p + gain, 0.0):
+        while step_limit and p + gain >= 4 and not h <= MAX_STEP.get(p + gain, 0.0):
             p -= 1
         orders.append(p)
     return orders

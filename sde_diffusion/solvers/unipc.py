@@ -55,19 +55,22 @@ def _weighted(wx: float, x: torch.Tensor, w: List[float], vals: List[torch.Tenso
 @register_sampler("unipc")
 class UniPCSampler(Sampler):
     """UniPC-p (``order`` p in 1..5: the highest order; ``order.py`` takes orders above 3 only
-    on short steps), ``variant`` bh1/bh2, ``corrector`` on/off."""
+    on short steps, unless ``step_limit=False``), ``variant`` bh1/bh2, ``corrector`` on/off."""
 
     starts_at_prior = True
     lands_on_zero = True
 
     def __init__(self, order: int = 5, variant: str = "bh2", corrector: bool = True,
-                 predictor: str = "unip", lower_order_final: bool = True):
+                 predictor: str = "unip", lower_order_final: bool = True, step_limit: bool = True):
         if isinstance(order, bool) or order not in (1, 2, 3, 4, 5):
             raise ValueError(f"unipc order must be 1, 2, 3, 4 or 5, got {order!r}")
         self.variant = check_choice("UniPC variant", variant, ("bh1", "bh2"))
         self.predictor = check_choice("UniPC predictor", predictor, ("unip", "dpm_solver"))
         self.corrector = bool(corrector)
         self.lower_order_final = bool(lower_order_final)
+        if not isinstance(step_limit, bool):
+            raise ValueError(f"unipc step_limit must be True or False, got {step_limit!r}")
+        self.step_limit = step_limit
         self.order = int(order)
 
     def _weights(self, ctx, i: int, p: int, corrector: bool) -> Optional[Weights]:
@@ -94,7 +97,7 @@ class UniPCSampler(Sampler):
     def run(self, ctx: SolverContext, x: torch.Tensor) -> torch.Tensor:
         check_increasing(ctx.lam, self.name, ctx.sde)
         orders = step_orders(ctx.lam, self.order, self.lower_order_final,
-                             corrected=self.corrector)
+                             corrected=self.corrector, step_limit=self.step_limit)
         pred, corr = [], []  # per-step weights (host floats), computed once
         for i, p in enumerate(orders):
             final = ctx.s[i + 1] == 0.0

@@ -9,6 +9,7 @@ import torch
 from sde_diffusion.analytic import SuiteProblem, problem_suite, suite_problem, suite_split
 from sde_diffusion.analytic.suite import (FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9,
                                           FRESH10, FRESH11, FRESH12, FRESH13, FRESH14, FRESH15,
+                                          FRESH16,
                                           HOLDOUT,
                                           SPLIT_SEED, SUITE, TUNING_ADDITIONS)
 from sde_diffusion.sdes import EDMSDE, VPSDE
@@ -55,6 +56,9 @@ FRESH14_NAMES = ["emb_line11_6d", "emb_line5_8d", "emb_line6_3d", "emb_line8_10d
 FRESH15_NAMES = ["emb_line10_7d", "emb_line12_12d", "emb_line4_6d", "emb_line7_4d", "emb_ring13_9d", "full23_cond2700",
                  "lattice16_sharp", "line6_sharp", "line9_sharp", "lowrank180_r5", "modes112_3d", "six_scales_c_1d",
                  "unequal_19d"]
+FRESH16_NAMES = ["diag150_sharp", "emb_ring12_6d", "full25_cond2900", "lowrank100_r4", "lowrank120_r8_floor",
+                 "lowrank210_r6", "lowrank230_r9", "lowrank28_r7", "lowrank40_r5", "lowrank64_r2", "modes115_3d",
+                 "outlier_22d", "seven_scales_d_1d", "unequal_20d"]
 FRESH2_NAMES = ["diag192", "five_scales_1d", "full12_cond3000", "lowrank200_r5", "modes120_3d",
                 "modes40_24d", "outlier_4d", "ring5_sharp", "unequal_12d"]
 
@@ -117,6 +121,10 @@ RESERVED_SETS = [
      + FRESH2_NAMES + FRESH3_NAMES + FRESH4_NAMES + FRESH5_NAMES + FRESH6_NAMES + FRESH7_NAMES
      + FRESH8_NAMES + FRESH9_NAMES + FRESH10_NAMES + FRESH11_NAMES + FRESH12_NAMES + FRESH13_NAMES
      + FRESH14_NAMES, 999, 100, 999),
+    ("fresh16", FRESH16_NAMES, FRESH16, TUNING + VALIDATION + RESERVED + FRESH_NAMES    # few-step 27b
+     + FRESH2_NAMES + FRESH3_NAMES + FRESH4_NAMES + FRESH5_NAMES + FRESH6_NAMES + FRESH7_NAMES
+     + FRESH8_NAMES + FRESH9_NAMES + FRESH10_NAMES + FRESH11_NAMES + FRESH12_NAMES + FRESH13_NAMES
+     + FRESH14_NAMES + FRESH15_NAMES, 999, 100, 999),
 ]
 
 
@@ -124,7 +132,7 @@ RESERVED_SETS = [
                          ids=[r[0] for r in RESERVED_SETS])
 def test_each_reserved_set_is_fixed_apart_from_every_other_and_spans_the_axes(
         half, names, table, earlier, cond, modes, ratio):
-    """``HOLDOUT`` and ``FRESH`` to ``FRESH15``: the names are pinned, a set shares none with the halves
+    """``HOLDOUT`` and ``FRESH`` to ``FRESH16``: the names are pinned, a set shares none with the halves
     or with any set fixed before it, "all" leaves it out, and on its own it covers the suite's
     axes: dimension 1 to >= 128, singular and ill-conditioned covariances (eigenvalue ratio >=
     ``cond``), >= ``modes`` modes, weight ratios >= ``ratio``."""

@@ -1,0 +1,279 @@
+"""The data probe's low-rank entry (``solvers.sharp_modes``: ``is_low_rank``, ``low_rank_recipe``) on the
+problem suite, VP: UniPC-5 without the step limit on the uniform-t grid down to sigma_j = c (10 / n)^p
+spreads, then one step onto sigma = 0 (few-step 27).
+
+``verdicts`` probes every problem of ``--sets`` on 1024 exact data points (``bench_sharp_modes.probe``)
+and prints the problems sorted by min(R(fine), R(coarse)), with the low-rank verdict:
+
+    env OMP_NUM_THREADS=1 PYTHONPATH=.:benchmarks python benchmarks/bench_low_rank.py verdicts \\
+        --sets tuning,validation,holdout,fresh,...
+
+``tune`` writes one record per problem of ``--problems`` (``half:name,name;half:name``): the probe's
+R and spread, and per budget the RMS of every default sampler and of UniPC-3 / UniPC-5 (no step limit)
+on the uniform-t grid down to sigma_j = c spreads for each c of ``--cs``, then onto 0 (rows
+``u3_<c>``, ``u5_<c>``). ``fit`` interpolates each problem's log RMS in log c and prints, per budget,
+the best fixed c, then the (order, c0, p) of sigma_j = c0 (10 / n)^p with the smallest geometric
+mean of the best default with it in UniPC's place over without:
+
+    ... bench_low_rank.py tune --problems "tuning:lowrank128_r12,...;validation:lowrank256,lowrank64" \\
+        --nfes 5,7,10,14,20,30,50 --out <tune.jsonl>
+    python benchmarks/bench_low_rank.py fit <tune.jsonl> ... --nfes 5,7,10,14,20
+
+``collect`` writes one record per problem of ``--sets``: the verdict, and per budget every default
+sampler and the package's pick (``pick@n``: the low-rank recipe where the probe takes the problem,
+else UniPC's defaults, as ``SharpModes.at_steps`` gives it). ``report`` prints, per problem it
+takes, the pick over UniPC's defaults and the best default with the pick over without per budget,
+the geometric mean and the cells worse on every seed; with ``--peers``, the best default over the
+best peer without and with the pick:
+
+    ... bench_low_rank.py collect --sets fresh16 --nfes 5,7,10,14,20 --seed 1 --out <collect_s1.jsonl>
+    python benchmarks/bench_low_rank.py report <collect_s1.jsonl> <collect_s2.jsonl> --peers <peers.jsonl>
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench_sharp_modes import _problems, probe
+from bench_suite import PROJECT, SDES, run_project, setup
+from bench_suite_report import best_peers, geo_mean, load
+from sde_diffusion.solvers.sharp_modes import LOW_RANK_MIN_R, PROBE_SIGMAS
+
+SDE_NAME = "VP"
+OTHERS = tuple(s for s in PROJECT if s != "unipc")
+
+
+def _sets(spec: str):
+    """``half:name,name;half:name`` -> [(half, [names])]; a bare ``half`` takes all its problems."""
+    out = []
+    for part in spec.split(";"):
+        half, _, names = part.partition(":")
+        out.append((half, names.split(",") if names else None))
+    return out
+
+
+def _problem_list(spec: str):
+    for half, names in _sets(spec):
+        for p in _problems(half):
+            if names is None or p.name in names:
+                yield half, p
+
+
+def _done(path: Path):
+    return {json.loads(line)["problem"] for line in path.read_text().splitlines()} if path.exists() else set()
+
+
+def verdicts(a) -> str:
+    rows = []
+    sde = SDES[SDE_NAME]()
+    for half, p in _problem_list(a.sets):
+        found = probe(p, sde, p.mixture.score_fn(sde), 10, "data", a.seed)
+        fine, coarse = found.ratios[PROBE_SIGMAS[0]], found.ratios[PROBE_SIGMAS[1]]
+        rows.append((min(fine, coarse), half, p.name, p.dim, fine, coarse, found.sharp, found.low_rank))
+    rows.sort(reverse=True)
+    taken = [r for r in rows if r[7]]
+    lines = [f"low-rank (min R >= {LOW_RANK_MIN_R}, not sharp): {len(taken)} of {len(rows)}", "",
+             "| set | problem | d | R(fine) | R(coarse) | sharp | low-rank |", "|---|---|---|---|---|---|---|"]
+    for _, half, name, d, fine, coarse, sharp, low in rows[:max(len(taken) + a.below, 0)]:
+        lines.append(f"| {half} | {name} | {d} | {fine:.3f} | {coarse:.3f} | {sharp} | {low} |")
+    return "\n".join(lines)
+
+
+def tune(a) -> None:
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = _done(out)
+    nfes = [int(v) for v in a.nfes.split(",")]
+    cs = [float(v) for v in a.cs.split(",")]
+    with out.open("a") as fh:
+        for half, p in _problem_list(a.problems):
+            if p.name in done:
+                continue
+            sde, score, x_T, ref = setup(p, SDE_NAME, 1024, a.seed, Path(a.cache))
+            found = probe(p, sde, score, 10, "data", a.seed)
+            rec = {"problem": p.name, "half": half, "dim": p.dim, "spread": found.spread,
+                   "ratios": {str(k): v for k, v in found.ratios.items()}, "low_rank": found.low_rank, "rms": {}}
+            for n in nfes:
+                for s in PROJECT:
+                    rec["rms"][f"{s}@{n}"] = run_project(sde, score, x_T, ref, s, {}, n)[0]
+                for order, c in itertools.product((3, 5), cs):
+                    t_j = float(sde.t_from_sigma(torch.tensor(c * found.spread, dtype=torch.float64)))
+                    opts = {"order": order, "step_limit": order < 4, "grid": "uniform_t", "t_end": t_j,
+                            "final_zero": True}
+                    rec["rms"][f"u{order}_{c}@{n}"] = run_project(sde, score, x_T, ref, "unipc", opts, n)[0]
+            fh.write(json.dumps(rec) + "\n")
+            fh.flush()
+            print(f"# {half} {p.name}", file=sys.stderr, flush=True)
+
+
+def _cell(m, n, row):
+    """(best default with ``row`` in UniPC's place / without, ``row`` / UniPC's default) in one cell."""
+    others = min(m[f"{s}@{n}"] for s in OTHERS if m.get(f"{s}@{n}") is not None)
+    return min(others, m[row]) / min(others, m[f"unipc@{n}"]), m[row] / m[f"unipc@{n}"]
+
+
+def _at_c(m, n, order, c, cs):
+    """``tune``'s RMS at sigma_j = c spreads, piecewise linear in log RMS over log c (clamped to the grid)."""
+    ys = np.log([m[f"u{order}_{x}@{n}"] for x in cs])
+    return math.exp(float(np.interp(math.log(min(max(c, cs[0]), cs[-1])), np.log(cs), ys)))
+
+
+def fit(a) -> str:
+    recs = [json.loads(line) for path in a.records for line in Path(path).read_text().splitlines()]
+    merged = {}
+    for r in recs:                                  # budgets of several files, one record per problem
+        merged.setdefault(r["problem"], {**r, "rms": {}})["rms"].update(r["rms"])
+    recs = list(merged.values())
+    cs = sorted({float(k.split("@")[0].split("_")[1]) for k in recs[0]["rms"] if k.startswith("u5_")})
+    nfes = [int(v) for v in a.nfes.split(",")]
+
+    def ratio(r, n, order, c):
+        m = {**r["rms"], f"pick@{n}": _at_c(r["rms"], n, order, c, cs)}
+        return _cell(m, n, f"pick@{n}")[0]
+
+    lines = [f"{len(recs)} problems; c in {cs}", "", "| NFE | order | best fixed c | best default with it / without: "
+             "geo-mean | worst |", "|---|---|---|---|---|"]
+    for n, order in itertools.product(nfes, (3, 5)):
+        g, c = min((geo_mean([ratio(r, n, order, c) for r in recs]), c) for c in cs)
+        lines.append(f"| {n} | {order} | {c} | {g:.3f} | {max(ratio(r, n, order, c) for r in recs):.2f} |")
+    lines += ["", "sigma_j = c0 (10 / n)^p spreads; UniPC-5 (no step limit) up to the split, UniPC-3 above:", "",
+              "| split | c0 | p | geo-mean over every cell | worst | per NFE: geo-mean / worst |", "|---|---|---|---|---|---|"]
+    for split in (int(v) for v in a.splits.split(",")):
+        def cells_at(c0, p, n):
+            return [ratio(r, n, 5 if n <= split else 3, c0 * (10 / n) ** p) for r in recs]
+        best = min((geo_mean([v for n in nfes for v in cells_at(c0, p, n)]), float(c0), float(p))
+                   for c0 in np.exp(np.linspace(math.log(0.1), math.log(1.1), 25)) for p in np.linspace(0.0, 2.0, 21))
+        g, c0, p = best
+        per = [cells_at(c0, p, n) for n in nfes]
+        lines.append(f"| {split} | {c0:.3f} | {p:.1f} | {g:.3f} | {max(map(max, per)):.2f} | "
+                     + "; ".join(f"{n}: {geo_mean(v):.3f} / {max(v):.2f}" for n, v in zip(nfes, per)) + " |")
+    return "\n".join(lines)
+
+
+def collect(a) -> None:
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = _done(out)
+    nfes = [int(v) for v in a.nfes.split(",")]
+    with out.open("a") as fh:
+        for half, p in _problem_list(a.sets):
+            if p.name in done:
+                continue
+            sde, score, x_T, ref = setup(p, SDE_NAME, 1024, a.seed, Path(a.cache))
+            found = probe(p, sde, score, 10, "data", a.seed)
+            rec = {"problem": p.name, "half": half, "dim": p.dim, "seed": a.seed, "spread": found.spread,
+                   "ratios": {str(k): v for k, v in found.ratios.items()}, "sharp": found.sharp,
+                   "low_rank": found.low_rank, "rms": {}}
+            for n in nfes:
+                for s in PROJECT:
+                    rec["rms"][f"{s}@{n}"] = run_project(sde, score, x_T, ref, s, {}, n)[0]
+                at_n = found.at_steps(sde, n)
+                rec["rms"][f"pick@{n}"] = run_project(sde, score, x_T, ref, at_n.sampler, at_n.options, n)[0]
+            fh.write(json.dumps(rec) + "\n")
+            fh.flush()
+            print(f"# {half} {p.name}: low-rank {found.low_rank}", file=sys.stderr, flush=True)
+
+
+def report(a) -> str:
+    recs = [json.loads(line) for path in a.records for line in Path(path).read_text().splitlines()]
+    peers = best_peers(load(a.peers)) if a.peers else {}
+    by = defaultdict(dict)                   # problem -> seed -> record
+    for r in recs:
+        by[r["problem"]][r["seed"]] = r
+    seeds = sorted({r["seed"] for r in recs})
+    nfes = sorted({int(k.split("@")[1]) for k in recs[0]["rms"]})
+    taken = [name for name, s in sorted(by.items()) if any(r["low_rank"] for r in s.values())]
+    lines = [f"the low-rank entry takes {len(taken)} of {len(by)} problems: {', '.join(taken)}", "",
+             "| problem | seed | R(fine), R(coarse) | per NFE: pick / UniPC's default, best default with / without |",
+             "|---|---|---|---|"]
+    cells = defaultdict(list)                # (problem, n) -> [best default ratio per seed]
+    for name in taken:
+        for seed in seeds:
+            r = by[name].get(seed)
+            if r is None:
+                continue
+            row = []
+            for n in nfes:
+                b, u = _cell(r["rms"], n, f"pick@{n}")
+                cells[name, n].append(b)
+                row.append(f"{n}: {u:.2f} / {b:.2f}")
+            fine, coarse = (r["ratios"][str(x)] for x in PROBE_SIGMAS)
+            lines.append(f"| {name} | {seed} | {fine:.3f}, {coarse:.3f} | {'; '.join(row)} |")
+    flat = [v for vs in cells.values() for v in vs]
+    if flat:
+        worse = [(k, vs) for k, vs in cells.items() if min(vs) > a.harm]
+        lines += ["", f"over {len(flat)} cells: geometric mean {geo_mean(flat):.3f}, below 1 in "
+                  f"{sum(v < 1 for v in flat)}, worst {max(flat):.2f}; worse by more than {a.harm:g}x on every "
+                  f"seed: {len(worse)}" + "".join(f" ({k[0]} at {k[1]}: {', '.join(f'{v:.2f}' for v in vs)})"
+                                                  for k, vs in worse)]
+    if peers:
+        lines += ["", "| NFE | problems | best default / best peer, without: geo-mean | <= 1.0x | with: geo-mean | "
+                  "<= 1.0x |", "|---|---|---|---|---|---|"]
+        for n in nfes:
+            vs = []
+            for name, s in sorted(by.items()):
+                r = s.get(min(s))
+                key = (name, SDE_NAME, n)
+                if key not in peers:
+                    continue
+                m = r["rms"]
+                others = min(m[f"{x}@{n}"] for x in OTHERS if m.get(f"{x}@{n}") is not None)
+                vs.append((min(others, m[f"unipc@{n}"]) / peers[key][0], min(others, m[f"pick@{n}"]) / peers[key][0]))
+            if vs:
+                o, w = [x for x, _ in vs], [y for _, y in vs]
+                lines.append(f"| {n} | {len(vs)} | {geo_mean(o):.3f} | {sum(x <= 1 for x in o)} | {geo_mean(w):.3f} | "
+                             f"{sum(y <= 1 for y in w)} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="mode", required=True)
+    v = sub.add_parser("verdicts")
+    v.add_argument("--sets", required=True, help="half:name,...;half (a bare half: all its problems)")
+    v.add_argument("--seed", type=int, default=1)
+    v.add_argument("--below", type=int, default=5, help="also list this many problems below the bound")
+    t = sub.add_parser("tune")
+    t.add_argument("--problems", required=True, help="half:name,...;half:name,...")
+    t.add_argument("--nfes", default="5,7,10,14,20,30,50")
+    t.add_argument("--cs", default="0.05,0.07,0.1,0.14,0.2,0.28,0.4,0.56,0.8,1.1")
+    t.add_argument("--seed", type=int, default=1)
+    t.add_argument("--cache", default="outputs/suite_refs")
+    t.add_argument("--out", required=True)
+    f = sub.add_parser("fit")
+    f.add_argument("records", nargs="+")
+    f.add_argument("--nfes", default="5,7,10,12,14,17,20")
+    f.add_argument("--splits", default="20,17,14,12,10", help="UniPC-5 up to this many steps, UniPC-3 above")
+    c = sub.add_parser("collect")
+    c.add_argument("--sets", required=True, help="half:name,...;half (a bare half: all its problems)")
+    c.add_argument("--nfes", default="5,7,10,12,14,17,20")
+    c.add_argument("--seed", type=int, default=1)
+    c.add_argument("--cache", default="outputs/suite_refs")
+    c.add_argument("--out", required=True)
+    r = sub.add_parser("report")
+    r.add_argument("records", nargs="+")
+    r.add_argument("--peers", nargs="*", default=())
+    r.add_argument("--harm", type=float, default=1.5, help="count cells worse by more than this on every seed")
+    a = ap.parse_args(argv)
+    if a.mode == "verdicts":
+        print(verdicts(a))
+    elif a.mode == "tune":
+        tune(a)
+    elif a.mode == "fit":
+        print(fit(a))
+    elif a.mode == "collect":
+        collect(a)
+    else:
+        print(report(a))
+
+
+if __name__ == "__main__":
+    main()
