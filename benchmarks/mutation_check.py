@@ -334,13 +334,14 @@ MUTATIONS += [  # per-(SDE, sampler) defaults and optimize_grid's held-out batch
 
 MUTATIONS += [  # orders from the step sizes: above 4 only on short steps, final lowering on long
     ("order rule: orders above 4 on long steps (MAX_STEP ignored)", "sde_diffusion/solvers/order.py",
-     "        while p + gain >= 4 and not h <= MAX_STEP.get(", "        while False and not h <= MAX_STEP.get(",
+     "        while step_limit and p + gain >= 4 and not h <= MAX_STEP.get(",
+     "        while False and not h <= MAX_STEP.get(",
      ["tests/solvers/test_order_rule.py", "-k", "short_enough_steps"]),
     ("order rule: the corrector's order gain not counted", "sde_diffusion/solvers/order.py",
      "    gain = 1 if corrected else 0", "    gain = 0",
      ["tests/solvers/test_order_rule.py", "-k", "short_enough_steps"]),
     ("UniPC does not tell the order rule that it corrects", "sde_diffusion/solvers/unipc.py",
-     "corrected=self.corrector)", "corrected=False)",
+     "corrected=self.corrector, step_limit", "corrected=False, step_limit",
      ["tests/solvers/test_sampler_defaults.py", "-k", "unipc_default_order"]),
     ("order rule: short final steps lowered too (FINAL_LONG_STEP ignored)", "sde_diffusion/solvers/order.py",
      "if lower_order_final and not h <= FINAL_LONG_STEP:", "if lower_order_final:",
@@ -384,7 +385,8 @@ MUTATIONS += [  # round 7: the fresh problem set
      '"fresh": FRESH, "fresh2": FRESH2,', '"fresh": FRESH, "fresh2": FRESH,',
      ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh2"]),
     ("order rule: the q = 4 step limit never applies", "sde_diffusion/solvers/order.py",
-     "while p + gain >= 4 and not h <= MAX_STEP", "while p + gain > 4 and not h <= MAX_STEP",
+     "while step_limit and p + gain >= 4 and not h <= MAX_STEP",
+     "while step_limit and p + gain > 4 and not h <= MAX_STEP",
      ["tests/solvers/test_order_rule.py", "-k", "edm_five"]),
 ]
 
@@ -419,9 +421,9 @@ MUTATIONS += [  # round 8: the tuning rings, the fresh3 set
      'cands["ipndm"] = [{"order": o} for o in a.ipndm_orders]',
      'cands["unipc"] = [{"order": o} for o in a.ipndm_orders]',
      ["tests/benchmarking/test_suite_optgrid_rows.py"]),
-    ("problem_suite('fresh15') returns the fresh14 set", "sde_diffusion/analytic/suite.py",
-     '"fresh15": FRESH15}', '"fresh15": FRESH14}',
-     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh15"]),
+    ("problem_suite('fresh16') returns the fresh15 set", "sde_diffusion/analytic/suite.py",
+     '"fresh16": FRESH16}', '"fresh16": FRESH15}',
+     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh16"]),
 ]
 
 MUTATIONS += [  # session 10: shared references, bootstrap intervals of the misses
@@ -585,6 +587,45 @@ MUTATIONS += [  # session 10: shared references, bootstrap intervals of the miss
     ("sharp-modes lines: the pick without the entry keeps it", "benchmarks/bench_sharp_modes.py",
      "    if not lines and found.subspace == 1:", "    if False:",
      ["tests/benchmarking/test_sharp_modes_report.py"]),
+]
+
+MUTATIONS += [  # session 14: the low-rank entry (few-step 27)
+    ("low-rank probe: R at the fine level only", "sde_diffusion/solvers/sharp_modes.py",
+     "return min(ratios[PROBE_SIGMAS[0]], ratios[PROBE_SIGMAS[1]]) >= LOW_RANK_MIN_R",
+     "return ratios[PROBE_SIGMAS[0]] >= LOW_RANK_MIN_R", ["tests/solvers/test_low_rank_probe.py"]),
+    ("low-rank probe: the bound at 0.6", "sde_diffusion/solvers/sharp_modes.py",
+     "LOW_RANK_MIN_R = 0.78", "LOW_RANK_MIN_R = 0.6", ["tests/solvers/test_low_rank_probe.py"]),
+    ("low-rank probe: embedded data may be low-rank", "sde_diffusion/solvers/sharp_modes.py",
+     "low_rank=basis is None and not sharp", "low_rank=not sharp", ["tests/solvers/test_low_rank_probe.py"]),
+    ("low-rank recipe: sigma_j grows with the step count", "sde_diffusion/solvers/sharp_modes.py",
+     "c * (10.0 / steps) ** p * spread", "c * (steps / 10.0) ** p * spread", ["tests/solvers/test_low_rank_probe.py"]),
+    ("low-rank recipe: sigma_j without the spread", "sde_diffusion/solvers/sharp_modes.py",
+     "c * (10.0 / steps) ** p * spread", "c * (10.0 / steps) ** p", ["tests/solvers/test_low_rank_probe.py"]),
+    ("low-rank recipe: UniPC-5 keeps the step limit", "sde_diffusion/solvers/sharp_modes.py",
+     '{"order": 5, "step_limit": False}, "uniform_t"', '{"order": 5, "step_limit": True}, "uniform_t"',
+     ["tests/solvers/test_low_rank_probe.py"]),
+    ("low-rank recipe: sigma_j twice as large", "sde_diffusion/solvers/sharp_modes.py",
+     '"uniform_t", 0.5, 1.6),\n              (18', '"uniform_t", 1.0, 1.6),\n              (18',
+     ["tests/solvers/test_low_rank_probe.py"]),
+    ("low-rank recipe: the verdict ignored by at_steps", "sde_diffusion/solvers/sharp_modes.py",
+     "        elif self.low_rank:", "        elif False:", ["tests/solvers/test_low_rank_probe.py"]),
+    ("ZeroEnded: all steps on the named grid, then one more onto 0", "sde_diffusion/solvers/grids.py",
+     "times = _from_prior(GRIDS[self.grid], sde, steps - 1, float(self.start), t_start)",
+     "times = _from_prior(GRIDS[self.grid], sde, steps, float(self.start), t_start)",
+     ["tests/solvers/test_low_rank_probe.py"]),
+    ("UniPC step_limit=False ignored", "sde_diffusion/solvers/order.py",
+     "        while step_limit and p + gain >= 4", "        while p + gain >= 4",
+     ["tests/solvers/test_low_rank_probe.py"]),
+    ("UniPC's step_limit not passed to the order rule", "sde_diffusion/solvers/unipc.py",
+     "corrected=self.corrector, step_limit=self.step_limit)", "corrected=self.corrector)",
+     ["tests/solvers/test_low_rank_probe.py"]),
+    ("UniPC's step onto 0 from the corrected state", "sde_diffusion/solvers/unipc.py",
+     "            hist.insert(0, x0)\n", "            hist.insert(0, x0)\n            x0 = ctx.x0(x, i) if ctx.s[i + 1] == 0.0 else x0\n",
+     ["tests/solvers/test_low_rank_probe.py"]),
+    ("bench_low_rank report: the pick's ratio over the defaults inverted", "benchmarks/bench_low_rank.py",
+     "    return min(others, m[row]) / min(others, m[f\"unipc@{n}\"]), m[row] / m[f\"unipc@{n}\"]",
+     "    return min(others, m[f\"unipc@{n}\"]) / min(others, m[row]), m[row] / m[f\"unipc@{n}\"]",
+     ["tests/benchmarking/test_low_rank_report.py"]),
 ]
 
 

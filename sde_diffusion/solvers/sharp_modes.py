@@ -151,11 +151,13 @@ over the subspace's scale), so the steps below sigma_j, the longest in log-SNR, 
 above it; there UniPC-5 without the order-5 step limit (diffusers' UniPC has none) wins up to 17 steps,
 and UniPC-3 from 18 (UniPC-5 sent one mixture astray at 20 steps, 3.8x).
 On the 23 seen low-rank mixtures, VP (its default linear schedule), 1024 points, the best default
-with this in UniPC's place over without: 0.97 / 0.74 / 0.57 / 0.45 / 0.31 / 0.30 / 0.45 at 5 / 7 /
-10 / 12 / 14 / 17 / 20 steps in geometric mean (interpolated in sigma_j), worst cell 1.36 (mixtures
-with a noise floor of std 0.01, which the early denoiser removes). From 30 steps such a floor costs
-up to 2.9x, so the entries stop at 20. c = 0.5 and p = 1.6 were fitted there (sigma_j = 0.5, 0.17
-and 1.5 spreads at 10, 20 and 5 steps; few-step 27a)."""
+with this in UniPC's place over without: 0.995 / 0.735 / 0.579 / 0.431 / 0.306 / 0.289 / 0.445 at
+5 / 7 / 10 / 12 / 14 / 17 / 20 steps in geometric mean, worst cell 1.36 (lowrank32_r4 at 20 steps;
+1.31 for a mixture with a noise floor of std 0.01, which the early denoiser removes). From 30 steps
+such a floor costs up to 2.9x, so the entries stop at 20. c = 0.5 and p = 1.6 were fitted there
+(sigma_j = 0.5, 0.17 and 1.5 spreads at 10, 20 and 5 steps; few-step 27a). On a new set, FRESH16, it
+took six of seven low-rank mixtures and none of seven controls: 0.651x over 84 cells on two x_T, no
+cell worse by more than 1.5x on both (few-step 27c)."""
 
 
 @dataclass

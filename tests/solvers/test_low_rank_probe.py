@@ -143,3 +143,24 @@ def test_the_recipe_beats_the_best_default_on_a_seen_low_rank_mixture():
 
     e_pick, e_unipc, e_ipndm = rms(found.sampler, **found.options), rms("unipc"), rms("ipndm", steps=11)
     assert e_pick < 0.5 * min(e_unipc, e_ipndm), (e_pick, e_unipc, e_ipndm)
+
+
+@pytest.mark.parametrize("fine,coarse,low", [(0.9, 0.9, True), (0.8, 0.95, True), (0.79, 0.775, False),
+                                             (0.5, 0.95, False), (0.95, 0.5, False), (0.95, 0.92, False)])
+def test_is_low_rank_needs_both_levels_high_and_no_drop(fine, coarse, low):
+    # (0.79, 0.775): R falls by 0.015 (not sharp) and the coarse level is below the bound; (0.95, 0.92)
+    # falls by 0.03: sharp modes that merge late, not a subspace
+    assert is_low_rank({PROBE_SIGMAS[0]: fine, PROBE_SIGMAS[1]: coarse}) is low
+
+
+def test_data_measured_in_a_subspace_is_never_called_low_rank(monkeypatch):
+    # the same (flat, high) ratios: low-rank where R was measured over all coordinates, not where the
+    # data is embedded and R was measured in its principal subspace
+    import sde_diffusion.solvers.sharp_modes as sm
+    monkeypatch.setattr(sm, "denoising_ratio", lambda *a, **k: {PROBE_SIGMAS[0]: 0.9, PROBE_SIGMAS[1]: 0.9})
+    sde = VPSDE()
+    full = torch.randn(256, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    flat = torch.cat([full[:, :2], 1e-4 * full[:, 2:]], 1)             # a plane in 4-D: embedded
+    assert sm.principal_basis(full)[0] is None and sm.principal_basis(flat)[0] is not None
+    got = [sm.probe_sharp_modes(sde, lambda x, t: -x, 10, x) for x in (full, flat)]
+    assert [f.low_rank for f in got] == [True, False] and [f.subspace for f in got] == [None, 2]

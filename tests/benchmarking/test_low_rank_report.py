@@ -1,0 +1,73 @@
+"""``benchmarks/bench_low_rank.py``: ``report`` (the best default with the low-rank pick in UniPC's place,
+cells worse on every seed, the best peer) and ``fit`` (the best fixed sigma_j per budget) on records with
+known answers."""
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+lr = pytest.importorskip("bench_low_rank")
+
+PROJ = ("euler", "heun", "ddim", "dpm_solver2", "dpm_solver3", "dpm_solver_2s", "dpm_solver_3s", "deis", "ipndm",
+        "ipndm_v", "edm_heun")
+
+
+def _collect(problem, seed, low_rank, unipc, pick, best_other):
+    rms = {f"{s}@10": 10.0 for s in PROJ}
+    rms["ipndm@10"] = best_other
+    rms.update({"unipc@10": unipc, "pick@10": pick})
+    return {"problem": problem, "half": "x", "dim": 8, "seed": seed, "spread": 1.0,
+            "ratios": {"0.05": 0.9, "0.8": 0.9}, "sharp": False, "low_rank": low_rank, "rms": rms}
+
+
+def _write(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+def test_report_puts_the_pick_in_unipcs_place_and_counts_harm_on_every_seed(tmp_path):
+    recs = [
+        # taken: seed 1 best default 1.0 (iPNDM) -> 0.25 with the pick; seed 2 UniPC 2.0 best -> pick 4.0,
+        # but iPNDM 3.0 caps the best default at 3.0 / 2.0 = 1.5x
+        _collect("a", 1, True, 2.0, 0.25, 1.0), _collect("a", 2, True, 2.0, 4.0, 3.0),
+        # taken, worse on both seeds by 2x (UniPC the best default both times)
+        _collect("b", 1, True, 1.0, 2.0, 5.0), _collect("b", 2, True, 1.0, 2.0, 5.0),
+        # not taken: its pick row equals UniPC's and is not counted
+        _collect("c", 1, False, 1.0, 1.0, 5.0), _collect("c", 2, False, 1.0, 1.0, 5.0),
+    ]
+    peers = [{"problem": p, "sde": "VP", "nfe": 10, "row": "peer:x", "kind": "peer", "rms": 1.0, "n": 1024, "seed": 1,
+              "error": None} for p in "abc"]
+    a = type("A", (), {"records": [_write(tmp_path / "c.jsonl", recs)], "peers": [_write(tmp_path / "p.jsonl", peers)],
+                       "harm": 1.5})
+    out = lr.report(a)
+    assert "takes 2 of 3 problems: a, b" in out
+    cells = [0.25, 1.5, 2.0, 2.0]
+    assert f"geometric mean {math.exp(sum(map(math.log, cells)) / 4):.3f}" in out
+    assert "below 1 in 1, worst 2.00" in out
+    assert "worse by more than 1.5x on every seed: 1 (b at 10: 2.00, 2.00)" in out
+    # seed 1 against the peer: without a 1.0, b 1.0, c 1.0; with a 0.25, b 2.0, c 1.0
+    assert f"| 10 | 3 | 1.000 | 3 | {(0.25 * 2.0 * 1.0) ** (1 / 3):.3f} | 2 |" in out
+
+
+def test_fit_finds_the_best_fixed_sigma_j_and_the_rule(tmp_path):
+    # one problem, UniPC 1.0 (the best default), u5 best at c = 0.4 (0.2), u3 never better; at 20 steps
+    # u5 is best at c = 0.2: the rule c0 (10 / n)^p with c0 = 0.4 needs p = 1
+    cs = (0.1, 0.2, 0.4, 0.8)
+    rms = {}
+    for n, best in ((10, 0.4), (20, 0.2)):
+        rms.update({f"{s}@{n}": 5.0 for s in PROJ})
+        rms[f"unipc@{n}"] = 1.0
+        for c in cs:
+            rms[f"u3_{c}@{n}"] = 2.0
+            rms[f"u5_{c}@{n}"] = 0.2 * math.exp(abs(math.log(c / best)))
+    a = type("A", (), {"records": [_write(tmp_path / "t.jsonl", [{"problem": "a", "rms": rms}])],
+                       "nfes": "10,20", "splits": "20"})
+    out = lr.fit(a)
+    assert "| 10 | 5 | 0.4 | 0.200 | 0.20 |" in out and "| 20 | 5 | 0.2 | 0.200 | 0.20 |" in out
+    assert "| 10 | 3 | 0.1 | 2.000 | 2.00 |" in out            # in UniPC's place, u3 (2.0) costs 2x
+    rule = next(line for line in out.splitlines() if line.startswith("| 20 | 0."))
+    c0, p = (float(v) for v in rule.split("|")[2:4])
+    assert abs(c0 - 0.4) < 0.03 and p == pytest.approx(1.0)
