@@ -44,6 +44,11 @@ subspace, in 2-D or embedded) take DEIS-3 instead of UniPC-2 from 10 steps (few-
 the best default's error over 36 cells of ``FRESH15``). It still misses sharp modes that do not
 merge within 0.8 spread (three wide modes): there UniPC keeps its defaults.
 
+Data whose R stays high at both levels and does not fall is *low-rank* (``LOW_RANK_MIN_R``: most
+directions empty, each component in a subspace). There the denoiser at a fairly large noise level is
+already near the end of the path, and on ``VPSDE`` at 5-20 steps UniPC stops early and steps onto
+sigma = 0 from there (``LOW_RANK_RECIPES``, few-step 27).
+
     found = probe_sharp_modes(sde, model, steps=10, x_data=batch)   # 2 batched model calls
     x, info = sample(sde, model, shape, sampler=found.sampler, steps=10, **found.options)
 """
@@ -165,8 +170,9 @@ class SharpModes:
     """What ``probe_sharp_modes`` found: ``ratios`` {sigma / spread: R}, ``spread``, ``sharp``,
     ``ring_like``, the ``sampler`` and its ``options`` to pass to ``sample`` (``"unipc"`` and {}:
     keep UniPC's defaults), the model calls spent (``nfe``: batched calls, the pilot run's
-    included) and ``subspace``: the dimension of the principal subspace R and the spread were
-    measured in where the data is embedded (``EMBEDDED_TAIL``), else None (all coordinates)."""
+    included), ``subspace``: the dimension of the principal subspace R and the spread were
+    measured in where the data is embedded (``EMBEDDED_TAIL``), else None (all coordinates), and
+    ``low_rank`` (``is_low_rank``, only where R was measured over all coordinates)."""
     sharp: bool
     ratios: Dict[float, float]
     spread: float
@@ -341,8 +347,9 @@ def is_low_rank(ratios: Mapping[float, float]) -> bool:
 
 def low_rank_recipe(sde, steps: int, spread: float) -> Tuple[str, Dict[str, Any]]:
     """(sampler, options) for low-rank data of RMS spread ``spread`` on ``sde`` at ``steps`` steps
-    (``LOW_RANK_RECIPES``); ``("unipc", {})`` where none is known."""
-    if not (isinstance(spread, (int, float)) and 0.0 < spread < float("inf")):
+    (``LOW_RANK_RECIPES``); ``("unipc", {})`` where none is known. The start of the step onto 0 is
+    the time where sigma = sigma_j, kept between the default end time and T / 2."""
+    if isinstance(spread, bool) or not (isinstance(spread, (int, float)) and 0.0 < spread < float("inf")):
         raise ValueError(f"spread must be a positive finite number, got {spread!r}")
     for lo, hi, sampler, opts, grid, c, p in LOW_RANK_RECIPES.get(type(sde).__name__, ()):
         if lo <= int(steps) <= hi:

@@ -116,7 +116,7 @@ def test_the_recipe_steps_onto_zero_from_sigma_j_and_only_where_it_was_chosen():
         assert low_rank_recipe(sde, steps, 1.0) == ("unipc", {})
     for other in (EDMSDE(), VESDE()):
         assert low_rank_recipe(other, 10, 1.0) == ("unipc", {})
-    for bad in (0.0, -1.0, float("nan"), float("inf"), "1"):
+    for bad in (0.0, -1.0, float("nan"), float("inf"), "1", True):
         with pytest.raises(ValueError, match="spread"):
             low_rank_recipe(sde, 10, bad)
 

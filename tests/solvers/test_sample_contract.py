@@ -67,6 +67,9 @@ CASES = [
      "noise_dtype must be a real floating dtype (float16, bfloat16, float32, float64), got torch.int32"),
     (dict(shape=(10, 2), callback=5), TypeError, "callback must be callable, got int 5"),
     (dict(shape=(10, 2), t_end="0.1"), TypeError, "t_end must be a number, got str '0.1'"),
+    (dict(shape=(10, 2), sampler="rk45", steps=None, grid="karras"), ValueError,
+     "sampler 'rk45' is adaptive and chooses its own steps between t_start and t_end; it cannot follow "
+     "grid='karras' (set t_end / t_start, or use a fixed-step sampler)"),
 ]
 
 
