@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench_sharp_modes import _problems, probe
+from bench_sharp_modes import _problems, _vs_peer_table, probe
 from bench_suite import PROJECT, SDES, run_project, setup
 from bench_suite_report import best_peers, geo_mean, load
 from sde_diffusion.solvers.sharp_modes import LOW_RANK_MIN_R, PROBE_SIGMAS
@@ -87,31 +87,43 @@ def verdicts(a) -> str:
     return "\n".join(lines)
 
 
-def tune(a) -> None:
-    out = Path(a.out)
+def _write_records(path, spec: str, seed: int, cache: str, nfes, rows) -> None:
+    """Append to ``path`` one record per problem of ``spec`` not yet there: the probe's R, spread and
+    verdicts, and per budget the RMS of every default sampler and the rows ``rows(sde, score, x_T, ref,
+    found, n)`` returns ({key: RMS})."""
+    out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     done = _done(out)
-    nfes = [int(v) for v in a.nfes.split(",")]
-    cs = [float(v) for v in a.cs.split(",")]
     with out.open("a") as fh:
-        for half, p in _problem_list(a.problems):
+        for half, p in _problem_list(spec):
             if p.name in done:
                 continue
-            sde, score, x_T, ref = setup(p, SDE_NAME, 1024, a.seed, Path(a.cache))
-            found = probe(p, sde, score, 10, "data", a.seed)
-            rec = {"problem": p.name, "half": half, "dim": p.dim, "spread": found.spread,
-                   "ratios": {str(k): v for k, v in found.ratios.items()}, "low_rank": found.low_rank, "rms": {}}
+            sde, score, x_T, ref = setup(p, SDE_NAME, 1024, seed, Path(cache))
+            found = probe(p, sde, score, 10, "data", seed)
+            rec = {"problem": p.name, "half": half, "dim": p.dim, "seed": seed, "spread": found.spread,
+                   "ratios": {str(k): v for k, v in found.ratios.items()}, "sharp": found.sharp,
+                   "low_rank": found.low_rank, "rms": {}}
             for n in nfes:
                 for s in PROJECT:
                     rec["rms"][f"{s}@{n}"] = run_project(sde, score, x_T, ref, s, {}, n)[0]
-                for order, c in itertools.product((3, 5), cs):
-                    t_j = float(sde.t_from_sigma(torch.tensor(c * found.spread, dtype=torch.float64)))
-                    opts = {"order": order, "step_limit": order < 4, "grid": "uniform_t", "t_end": t_j,
-                            "final_zero": True}
-                    rec["rms"][f"u{order}_{c}@{n}"] = run_project(sde, score, x_T, ref, "unipc", opts, n)[0]
+                rec["rms"].update(rows(sde, score, x_T, ref, found, n))
             fh.write(json.dumps(rec) + "\n")
             fh.flush()
-            print(f"# {half} {p.name}", file=sys.stderr, flush=True)
+            print(f"# {half} {p.name}: low-rank {found.low_rank}", file=sys.stderr, flush=True)
+
+
+def tune(a) -> None:
+    cs = [float(v) for v in a.cs.split(",")]
+
+    def rows(sde, score, x_T, ref, found, n):
+        out = {}
+        for order, c in itertools.product((3, 5), cs):
+            t_j = float(sde.t_from_sigma(torch.tensor(c * found.spread, dtype=torch.float64)))
+            opts = {"order": order, "step_limit": order < 4, "grid": "uniform_t", "t_end": t_j, "final_zero": True}
+            out[f"u{order}_{c}@{n}"] = run_project(sde, score, x_T, ref, "unipc", opts, n)[0]
+        return out
+
+    _write_records(a.out, a.problems, a.seed, a.cache, [int(v) for v in a.nfes.split(",")], rows)
 
 
 def _cell(m, n, row):
@@ -159,27 +171,11 @@ def fit(a) -> str:
 
 
 def collect(a) -> None:
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    done = _done(out)
-    nfes = [int(v) for v in a.nfes.split(",")]
-    with out.open("a") as fh:
-        for half, p in _problem_list(a.sets):
-            if p.name in done:
-                continue
-            sde, score, x_T, ref = setup(p, SDE_NAME, 1024, a.seed, Path(a.cache))
-            found = probe(p, sde, score, 10, "data", a.seed)
-            rec = {"problem": p.name, "half": half, "dim": p.dim, "seed": a.seed, "spread": found.spread,
-                   "ratios": {str(k): v for k, v in found.ratios.items()}, "sharp": found.sharp,
-                   "low_rank": found.low_rank, "rms": {}}
-            for n in nfes:
-                for s in PROJECT:
-                    rec["rms"][f"{s}@{n}"] = run_project(sde, score, x_T, ref, s, {}, n)[0]
-                at_n = found.at_steps(sde, n)
-                rec["rms"][f"pick@{n}"] = run_project(sde, score, x_T, ref, at_n.sampler, at_n.options, n)[0]
-            fh.write(json.dumps(rec) + "\n")
-            fh.flush()
-            print(f"# {half} {p.name}: low-rank {found.low_rank}", file=sys.stderr, flush=True)
+    def rows(sde, score, x_T, ref, found, n):
+        at_n = found.at_steps(sde, n)
+        return {f"pick@{n}": run_project(sde, score, x_T, ref, at_n.sampler, at_n.options, n)[0]}
+
+    _write_records(a.out, a.sets, a.seed, a.cache, [int(v) for v in a.nfes.split(",")], rows)
 
 
 def report(a) -> str:
@@ -214,23 +210,15 @@ def report(a) -> str:
                   f"{sum(v < 1 for v in flat)}, worst {max(flat):.2f}; worse by more than {a.harm:g}x on every "
                   f"seed: {len(worse)}" + "".join(f" ({k[0]} at {k[1]}: {', '.join(f'{v:.2f}' for v in vs)})"
                                                   for k, vs in worse)]
-    if peers:
-        lines += ["", "| NFE | problems | best default / best peer, without: geo-mean | <= 1.0x | with: geo-mean | "
-                  "<= 1.0x |", "|---|---|---|---|---|---|"]
-        for n in nfes:
-            vs = []
-            for name, s in sorted(by.items()):
-                r = s.get(min(s))
-                key = (name, SDE_NAME, n)
-                if key not in peers:
-                    continue
-                m = r["rms"]
+    vs_peer = defaultdict(list)             # NFE -> [(best default / best peer without the pick, with it)]
+    for n in nfes:
+        for name, s in sorted(by.items()):
+            m, key = s[min(s)]["rms"], (name, SDE_NAME, n)
+            if key in peers:
                 others = min(m[f"{x}@{n}"] for x in OTHERS if m.get(f"{x}@{n}") is not None)
-                vs.append((min(others, m[f"unipc@{n}"]) / peers[key][0], min(others, m[f"pick@{n}"]) / peers[key][0]))
-            if vs:
-                o, w = [x for x, _ in vs], [y for _, y in vs]
-                lines.append(f"| {n} | {len(vs)} | {geo_mean(o):.3f} | {sum(x <= 1 for x in o)} | {geo_mean(w):.3f} | "
-                             f"{sum(y <= 1 for y in w)} |")
+                vs_peer[n].append((min(others, m[f"unipc@{n}"]) / peers[key][0],
+                                   min(others, m[f"pick@{n}"]) / peers[key][0]))
+    lines += _vs_peer_table(vs_peer)
     return "\n".join(lines)
 
 
