@@ -222,6 +222,17 @@ def report(a) -> str:
     return "\n".join(lines)
 
 
+def _run_parser(sub, name: str, spec_flag: str, nfes: str):
+    """A subcommand that writes records (``tune``, ``collect``): the problems, budgets, x_T seed, cache, out."""
+    p = sub.add_parser(name)
+    p.add_argument(spec_flag, required=True, help="half:name,...;half (a bare half: all its problems)")
+    p.add_argument("--nfes", default=nfes)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--cache", default="outputs/suite_refs")
+    p.add_argument("--out", required=True)
+    return p
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="mode", required=True)
@@ -229,23 +240,13 @@ def main(argv=None):
     v.add_argument("--sets", required=True, help="half:name,...;half (a bare half: all its problems)")
     v.add_argument("--seed", type=int, default=1)
     v.add_argument("--below", type=int, default=5, help="also list this many problems below the bound")
-    t = sub.add_parser("tune")
-    t.add_argument("--problems", required=True, help="half:name,...;half:name,...")
-    t.add_argument("--nfes", default="5,7,10,14,20,30,50")
+    t = _run_parser(sub, "tune", "--problems", "5,7,10,14,20,30,50")
     t.add_argument("--cs", default="0.05,0.07,0.1,0.14,0.2,0.28,0.4,0.56,0.8,1.1")
-    t.add_argument("--seed", type=int, default=1)
-    t.add_argument("--cache", default="outputs/suite_refs")
-    t.add_argument("--out", required=True)
     f = sub.add_parser("fit")
     f.add_argument("records", nargs="+")
     f.add_argument("--nfes", default="5,7,10,12,14,17,20")
     f.add_argument("--splits", default="20,17,14,12,10", help="UniPC-5 up to this many steps, UniPC-3 above")
-    c = sub.add_parser("collect")
-    c.add_argument("--sets", required=True, help="half:name,...;half (a bare half: all its problems)")
-    c.add_argument("--nfes", default="5,7,10,12,14,17,20")
-    c.add_argument("--seed", type=int, default=1)
-    c.add_argument("--cache", default="outputs/suite_refs")
-    c.add_argument("--out", required=True)
+    _run_parser(sub, "collect", "--sets", "5,7,10,12,14,17,20")
     r = sub.add_parser("report")
     r.add_argument("records", nargs="+")
     r.add_argument("--peers", nargs="*", default=())
