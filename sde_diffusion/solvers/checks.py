@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import warnings
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
@@ -100,9 +101,9 @@ def check_sample_args(sde, score_fn, shape, sampler, steps, generator, x_init, d
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
     smp = _build_sampler(sampler, dict(sampler_options or {}))
-    if grid is not None and smp.end_points_only:
-        raise ValueError(f"sampler {sampler!r} is adaptive and chooses its own steps between t_start and t_end; "
-                         f"it cannot follow grid={grid!r} (set t_end / t_start, or use a fixed-step sampler)")
+    if grid is not None and smp.end_points_only:   # a sweep may pass one grid to every sampler: warn, not raise
+        warnings.warn(f"sampler {sampler!r} is adaptive and chooses its own steps between t_start and t_end; "
+                      f"grid={grid!r} is not used", UserWarning, stacklevel=3)
     if x_init is not None:
         if not torch.is_tensor(x_init):
             raise TypeError(f"x_init must be a tensor, got {type(x_init).__name__}")

@@ -67,9 +67,6 @@ CASES = [
      "noise_dtype must be a real floating dtype (float16, bfloat16, float32, float64), got torch.int32"),
     (dict(shape=(10, 2), callback=5), TypeError, "callback must be callable, got int 5"),
     (dict(shape=(10, 2), t_end="0.1"), TypeError, "t_end must be a number, got str '0.1'"),
-    (dict(shape=(10, 2), sampler="rk45", steps=None, grid="karras"), ValueError,
-     "sampler 'rk45' is adaptive and chooses its own steps between t_start and t_end; it cannot follow "
-     "grid='karras' (set t_end / t_start, or use a fixed-step sampler)"),
 ]
 
 
@@ -80,6 +77,17 @@ def test_bad_argument_is_one_line_before_any_step(kwargs, exc, msg):
     with pytest.raises(exc, match="^" + re.escape(msg) + "$"):
         sample(SDE, spy, **kw)
     assert spy.calls == 0
+
+
+@pytest.mark.parametrize("sampler", ["rk45", "dpm_adaptive"])
+def test_an_adaptive_sampler_says_it_does_not_use_a_grid(sampler):
+    # it picks its own steps: the grid is not used (a sweep may pass one grid to every sampler), and
+    # the call says so instead of ignoring it silently
+    x_T = torch.randn(16, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    with pytest.warns(UserWarning, match=f"^sampler '{sampler}' is adaptive .* grid='karras' is not used$"):
+        a, _ = sample(SDE, GM.score_fn(SDE), sampler=sampler, x_init=x_T, grid="karras", progress=False)
+    b, _ = sample(SDE, GM.score_fn(SDE), sampler=sampler, x_init=x_T, progress=False)
+    assert torch.equal(a, b)
 
 
 def test_x_init_is_compared_with_shape_when_the_network_declares_no_data_shape():
