@@ -3,7 +3,8 @@ problem suite, VP: UniPC-5 without the step limit on the uniform-t grid down to 
 spreads, then one step onto sigma = 0 (few-step 27).
 
 ``verdicts`` probes every problem of ``--sets`` on 1024 exact data points (``bench_sharp_modes.probe``)
-and prints the problems sorted by min(R(fine), R(coarse)), with the low-rank verdict:
+and prints the problems sorted by min(R(fine), R(coarse)), with the low-rank verdict (``--pilot``:
+also the verdict from the probe's pilot run, 256 samples of UniPC at 50 steps instead of data):
 
     env OMP_NUM_THREADS=1 PYTHONPATH=.:benchmarks python benchmarks/bench_low_rank.py verdicts \\
         --sets tuning,validation,holdout,fresh,...
@@ -77,13 +78,20 @@ def verdicts(a) -> str:
     for half, p in _problem_list(a.sets):
         found = probe(p, sde, p.mixture.score_fn(sde), 10, "data", a.seed)
         fine, coarse = found.ratios[PROBE_SIGMAS[0]], found.ratios[PROBE_SIGMAS[1]]
-        rows.append((min(fine, coarse), half, p.name, p.dim, fine, coarse, found.sharp, found.low_rank))
-    rows.sort(reverse=True)
+        pilot = probe(p, sde, p.mixture.score_fn(sde), 10, "pilot", a.seed) if a.pilot else None
+        rows.append((min(fine, coarse), half, p.name, p.dim, fine, coarse, found.sharp, found.low_rank, pilot))
+    rows.sort(key=lambda r: r[:8], reverse=True)
     taken = [r for r in rows if r[7]]
-    lines = [f"low-rank (min R >= {LOW_RANK_MIN_R}, not sharp): {len(taken)} of {len(rows)}", "",
-             "| set | problem | d | R(fine) | R(coarse) | sharp | low-rank |", "|---|---|---|---|---|---|---|"]
-    for _, half, name, d, fine, coarse, sharp, low in rows[:max(len(taken) + a.below, 0)]:
-        lines.append(f"| {half} | {name} | {d} | {fine:.3f} | {coarse:.3f} | {sharp} | {low} |")
+    lines = [f"low-rank (min R >= {LOW_RANK_MIN_R}, not sharp): {len(taken)} of {len(rows)}"]
+    if a.pilot:
+        lines.append(f"the pilot run's verdict agrees on {sum(r[8].low_rank == r[7] for r in rows)} of {len(rows)}")
+    extra = " pilot: R(fine), R(coarse), low-rank |" if a.pilot else ""
+    lines += ["", "| set | problem | d | R(fine) | R(coarse) | sharp | low-rank |" + extra,
+              "|---|---|---|---|---|---|---|" + ("---|" if a.pilot else "")]
+    for _, half, name, d, fine, coarse, sharp, low, pilot in rows[:max(len(taken) + a.below, 0)]:
+        more = (f" {pilot.ratios[PROBE_SIGMAS[0]]:.3f}, {pilot.ratios[PROBE_SIGMAS[1]]:.3f}, {pilot.low_rank} |"
+                if pilot is not None else "")
+        lines.append(f"| {half} | {name} | {d} | {fine:.3f} | {coarse:.3f} | {sharp} | {low} |" + more)
     return "\n".join(lines)
 
 
@@ -240,6 +248,7 @@ def main(argv=None):
     v.add_argument("--sets", required=True, help="half:name,...;half (a bare half: all its problems)")
     v.add_argument("--seed", type=int, default=1)
     v.add_argument("--below", type=int, default=5, help="also list this many problems below the bound")
+    v.add_argument("--pilot", action="store_true", help="also the verdict from a 256-sample pilot run (no data)")
     t = _run_parser(sub, "tune", "--problems", "5,7,10,14,20,30,50")
     t.add_argument("--cs", default="0.05,0.07,0.1,0.14,0.2,0.28,0.4,0.56,0.8,1.1")
     f = sub.add_parser("fit")
