@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench_sharp_modes import _problems, _vs_peer_table, probe
+from bench_sharp_modes import _in_unipcs_place, _problems, _vs_peer_table, probe
 from bench_suite import PROJECT, SDES, run_project, setup
 from bench_suite_report import best_peers, geo_mean, load
 from sde_diffusion.solvers.sharp_modes import LOW_RANK_MIN_R, PROBE_SIGMAS
@@ -134,12 +134,6 @@ def tune(a) -> None:
     _write_records(a.out, a.problems, a.seed, a.cache, [int(v) for v in a.nfes.split(",")], rows)
 
 
-def _cell(m, n, row):
-    """(best default with ``row`` in UniPC's place / without, ``row`` / UniPC's default) in one cell."""
-    others = min(m[f"{s}@{n}"] for s in OTHERS if m.get(f"{s}@{n}") is not None)
-    return min(others, m[row]) / min(others, m[f"unipc@{n}"]), m[row] / m[f"unipc@{n}"]
-
-
 def _at_c(m, n, order, c, cs):
     """``tune``'s RMS at sigma_j = c spreads, piecewise linear in log RMS over log c (clamped to the grid)."""
     ys = np.log([m[f"u{order}_{x}@{n}"] for x in cs])
@@ -157,7 +151,7 @@ def fit(a) -> str:
 
     def ratio(r, n, order, c):
         m = {**r["rms"], f"pick@{n}": _at_c(r["rms"], n, order, c, cs)}
-        return _cell(m, n, f"pick@{n}")[0]
+        return _in_unipcs_place(m, n, "pick")[1]
 
     lines = [f"{len(recs)} problems; c in {cs}", "", "| NFE | order | best fixed c | best default with it / without: "
              "geo-mean | worst |", "|---|---|---|---|---|"]
@@ -206,7 +200,7 @@ def report(a) -> str:
                 continue
             row = []
             for n in nfes:
-                b, u = _cell(r["rms"], n, f"pick@{n}")
+                u, b = _in_unipcs_place(r["rms"], n, "pick")
                 cells[name, n].append(b)
                 row.append(f"{n}: {u:.2f} / {b:.2f}")
             fine, coarse = (r["ratios"][str(x)] for x in PROBE_SIGMAS)

@@ -41,7 +41,7 @@ from typing import Callable, Dict, Optional, Tuple
 
 import torch
 
-from ..contract import check_choice
+from ..contract import check_choice, check_positive
 
 __all__ = ["uniform_t", "uniform_log_snr", "karras", "time_quadratic", "time_power", "GRIDS",
            "ZeroEnded", "make_grid", "prior_exit", "default_t_end", "zero_step_start", "FEW_STEP_N0", "FEW_STEP_POWER",
@@ -154,9 +154,7 @@ class ZeroEnded:
 
     def __post_init__(self):
         check_choice("time grid", self.grid, list(GRIDS))
-        if (isinstance(self.start, bool) or not isinstance(self.start, (int, float))
-                or not 0.0 < self.start < float("inf")):
-            raise ValueError(f"start must be a time > 0, got {self.start!r}")
+        check_positive("start", self.start)
 
     def __call__(self, sde, steps: int, t_end: Optional[float] = None,
                  t_start: Optional[float] = None) -> torch.Tensor:

@@ -60,6 +60,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 import torch
 
+from ..contract import check_positive
 from .context import NoiseSource, SolverContext
 from .grids import ZeroEnded, default_t_end
 
@@ -349,8 +350,7 @@ def low_rank_recipe(sde, steps: int, spread: float) -> Tuple[str, Dict[str, Any]
     """(sampler, options) for low-rank data of RMS spread ``spread`` on ``sde`` at ``steps`` steps
     (``LOW_RANK_RECIPES``); ``("unipc", {})`` where none is known. The start of the step onto 0 is
     the time where sigma = sigma_j, kept between the default end time and T / 2."""
-    if isinstance(spread, bool) or not (isinstance(spread, (int, float)) and 0.0 < spread < float("inf")):
-        raise ValueError(f"spread must be a positive finite number, got {spread!r}")
+    check_positive("spread", spread)
     for lo, hi, sampler, opts, grid, c, p in LOW_RANK_RECIPES.get(type(sde).__name__, ()):
         if lo <= int(steps) <= hi:
             sigma_j = torch.tensor(c * (10.0 / steps) ** p * spread, dtype=torch.float64)
@@ -385,9 +385,9 @@ def probe_sharp_modes(sde, score_fn, steps: int, x_data: Optional[torch.Tensor] 
     ratios = denoising_ratio(sde, score_fn, x_data, PROBE_SIGMAS, generator, basis=basis)
     d = x_data[0].numel()
     calls = probe_calls(len(x_data), d, d if basis is None else basis.shape[1])
-    sharp = is_sharp(ratios, embedded=basis is not None)
-    found = SharpModes(sharp=sharp, ratios=ratios, spread=_spread(x_data, basis), nfe=nfe + calls,
+    found = SharpModes(sharp=is_sharp(ratios, embedded=basis is not None), ratios=ratios,
+                       spread=_spread(x_data, basis), nfe=nfe + calls,
                        ring_like=RING_BAND[0] <= ratios[PROBE_SIGMAS[1]] <= RING_BAND[1],
                        subspace=None if basis is None else basis.shape[1],
-                       low_rank=basis is None and not sharp and is_low_rank(ratios))
+                       low_rank=basis is None and is_low_rank(ratios))
     return found.at_steps(sde, steps)

@@ -31,7 +31,7 @@ from typing import List, Optional, Tuple
 
 import torch
 
-from ..contract import check_choice
+from ..contract import check_bool, check_choice
 from .base import Sampler, SolverContext, register_sampler
 from .expint import lagrange_weights, moment_solve, psi
 from .order import check_increasing, step_orders
@@ -68,9 +68,7 @@ class UniPCSampler(Sampler):
         self.predictor = check_choice("UniPC predictor", predictor, ("unip", "dpm_solver"))
         self.corrector = bool(corrector)
         self.lower_order_final = bool(lower_order_final)
-        if not isinstance(step_limit, bool):
-            raise ValueError(f"unipc step_limit must be True or False, got {step_limit!r}")
-        self.step_limit = step_limit
+        self.step_limit = check_bool("sampler option step_limit", step_limit)
         self.order = int(order)
 
     def _weights(self, ctx, i: int, p: int, corrector: bool) -> Optional[Weights]:

@@ -27,12 +27,13 @@ def test_zero_ended_grid_is_steps_minus_one_of_the_named_grid_then_zero():
     # any named grid, from the call's t_start; the call's t_end is not used
     ls = make_grid(sde, ZeroEnded("log_snr", 0.05), 4, t_end=1e-3, t_start=0.9)
     assert torch.equal(ls[:-1], make_grid(sde, "log_snr", 3, t_end=0.05, t_start=0.9)) and float(ls[-1]) == 0.0
-    for bad, why in [(lambda: ZeroEnded("nope", 0.1), "time grid"), (lambda: ZeroEnded("uniform_t", 0.0), "start"),
-                     (lambda: ZeroEnded("uniform_t", float("nan")), "start"),
-                     (lambda: ZeroEnded("uniform_t", True), "start"),
-                     (lambda: make_grid(sde, ZeroEnded("uniform_t", 0.2), 1), "steps >= 2"),
-                     (lambda: make_grid(sde, ZeroEnded("uniform_t", 1.5), 3), "t_end")]:
-        with pytest.raises(ValueError, match=why):
+    for bad, exc, why in [(lambda: ZeroEnded("nope", 0.1), ValueError, "unknown time grid 'nope'"),
+                          (lambda: ZeroEnded("uniform_t", 0.0), ValueError, "start must be positive and finite, got 0.0"),
+                          (lambda: ZeroEnded("uniform_t", float("nan")), ValueError, "start must be positive and finite"),
+                          (lambda: ZeroEnded("uniform_t", True), TypeError, "start must be a positive number, got bool"),
+                          (lambda: make_grid(sde, ZeroEnded("uniform_t", 0.2), 1), ValueError, "steps >= 2"),
+                          (lambda: make_grid(sde, ZeroEnded("uniform_t", 1.5), 3), ValueError, "t_end")]:
+        with pytest.raises(exc, match=why):
             bad()
 
 
@@ -59,7 +60,7 @@ def test_step_limit_false_drops_only_the_max_step_limit():
     assert MAX_STEP[5] < 0.8 <= MAX_STEP[4]
     assert step_orders(lam, 5, corrected=True) == [1, 2, 3, 3, 3, 3, 3, 3, 2, 1]
     assert step_orders(lam, 5, corrected=True, step_limit=False) == [1, 2, 3, 4, 5, 5, 4, 3, 2, 1]
-    with pytest.raises(ValueError, match="step_limit"):
+    with pytest.raises(TypeError, match="^sampler option step_limit must be true or false, got str 'no'$"):
         sample(VPSDE(), lambda x, t: -x, (2, 1), sampler="unipc", steps=3, step_limit="no")
 
 
@@ -116,8 +117,11 @@ def test_the_recipe_steps_onto_zero_from_sigma_j_and_only_where_it_was_chosen():
         assert low_rank_recipe(sde, steps, 1.0) == ("unipc", {})
     for other in (EDMSDE(), VESDE()):
         assert low_rank_recipe(other, 10, 1.0) == ("unipc", {})
-    for bad in (0.0, -1.0, float("nan"), float("inf"), "1", True):
-        with pytest.raises(ValueError, match="spread"):
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="^spread must be positive and finite, got"):
+            low_rank_recipe(sde, 10, bad)
+    for bad in ("1", True):
+        with pytest.raises(TypeError, match="^spread must be a positive number, got"):
             low_rank_recipe(sde, 10, bad)
 
 
