@@ -48,7 +48,6 @@ from bench_suite import PROJECT, SDES, run_project, setup
 from bench_suite_report import best_peers, geo_mean, load
 from sde_diffusion.solvers.sharp_modes import LOW_RANK_MIN_R, PROBE_SIGMAS
 
-SDE_NAME = "VP"
 OTHERS = tuple(s for s in PROJECT if s != "unipc")
 
 
@@ -74,7 +73,7 @@ def _done(path: Path):
 
 def verdicts(a) -> str:
     rows = []
-    sde = SDES[SDE_NAME]()
+    sde = SDES[a.sde]()
     for half, p in _problem_list(a.sets):
         found = probe(p, sde, p.mixture.score_fn(sde), 10, "data", a.seed)
         fine, coarse = found.ratios[PROBE_SIGMAS[0]], found.ratios[PROBE_SIGMAS[1]]
@@ -95,7 +94,8 @@ def verdicts(a) -> str:
     return "\n".join(lines)
 
 
-def _write_records(path, spec: str, seed: int, cache: str, nfes, rows) -> None:
+def _write_records(path, spec: str, sde_name: str, seed: int, cache: str, nfes, rows,
+                   defaults: bool = True) -> None:
     """Append to ``path`` one record per problem of ``spec`` not yet there: the probe's R, spread and
     verdicts, and per budget the RMS of every default sampler and the rows ``rows(sde, score, x_T, ref,
     found, n)`` returns ({key: RMS})."""
@@ -106,13 +106,14 @@ def _write_records(path, spec: str, seed: int, cache: str, nfes, rows) -> None:
         for half, p in _problem_list(spec):
             if p.name in done:
                 continue
-            sde, score, x_T, ref = setup(p, SDE_NAME, 1024, seed, Path(cache))
+            sde, score, x_T, ref = setup(p, sde_name, 1024, seed, Path(cache))
             found = probe(p, sde, score, 10, "data", seed)
-            rec = {"problem": p.name, "half": half, "dim": p.dim, "seed": seed, "spread": found.spread,
+            rec = {"problem": p.name, "half": half, "sde": sde_name, "dim": p.dim, "seed": seed,
+                   "spread": found.spread,
                    "ratios": {str(k): v for k, v in found.ratios.items()}, "sharp": found.sharp,
                    "low_rank": found.low_rank, "rms": {}}
             for n in nfes:
-                for s in PROJECT:
+                for s in PROJECT if defaults else ():
                     rec["rms"][f"{s}@{n}"] = run_project(sde, score, x_T, ref, s, {}, n)[0]
                 rec["rms"].update(rows(sde, score, x_T, ref, found, n))
             fh.write(json.dumps(rec) + "\n")
@@ -127,11 +128,12 @@ def tune(a) -> None:
         out = {}
         for order, c in itertools.product((3, 5), cs):
             t_j = float(sde.t_from_sigma(torch.tensor(c * found.spread, dtype=torch.float64)))
-            opts = {"order": order, "step_limit": order < 4, "grid": "uniform_t", "t_end": t_j, "final_zero": True}
+            opts = {"order": order, "step_limit": order < 4, "grid": a.grid, "t_end": t_j, "final_zero": True}
             out[f"u{order}_{c}@{n}"] = run_project(sde, score, x_T, ref, "unipc", opts, n)[0]
         return out
 
-    _write_records(a.out, a.problems, a.seed, a.cache, [int(v) for v in a.nfes.split(",")], rows)
+    _write_records(a.out, a.problems, a.sde, a.seed, a.cache, [int(v) for v in a.nfes.split(",")], rows,
+                   defaults=not a.no_defaults)
 
 
 def _at_c(m, n, order, c, cs):
@@ -164,7 +166,8 @@ def fit(a) -> str:
         def cells_at(c0, p, n):
             return [ratio(r, n, 5 if n <= split else 3, c0 * (10 / n) ** p) for r in recs]
         best = min((geo_mean([v for n in nfes for v in cells_at(c0, p, n)]), float(c0), float(p))
-                   for c0 in np.exp(np.linspace(math.log(0.1), math.log(1.1), 25)) for p in np.linspace(0.0, 2.0, 21))
+                   for c0 in np.exp(np.linspace(math.log(0.1), math.log(1.1), 25))
+                   for p in np.linspace(0.0, a.pmax, round(a.pmax * 10) + 1))
         g, c0, p = best
         per = [cells_at(c0, p, n) for n in nfes]
         lines.append(f"| {split} | {c0:.3f} | {p:.1f} | {g:.3f} | {max(map(max, per)):.2f} | "
@@ -177,7 +180,7 @@ def collect(a) -> None:
         at_n = found.at_steps(sde, n)
         return {f"pick@{n}": run_project(sde, score, x_T, ref, at_n.sampler, at_n.options, n)[0]}
 
-    _write_records(a.out, a.sets, a.seed, a.cache, [int(v) for v in a.nfes.split(",")], rows)
+    _write_records(a.out, a.sets, a.sde, a.seed, a.cache, [int(v) for v in a.nfes.split(",")], rows)
 
 
 def report(a) -> str:
@@ -215,7 +218,7 @@ def report(a) -> str:
     vs_peer = defaultdict(list)             # NFE -> [(best default / best peer without the pick, with it)]
     for n in nfes:
         for name, s in sorted(by.items()):
-            m, key = s[min(s)]["rms"], (name, SDE_NAME, n)
+            m, key = s[min(s)]["rms"], (name, s[min(s)].get("sde", "VP"), n)
             if key in peers:
                 others = min(m[f"{x}@{n}"] for x in OTHERS if m.get(f"{x}@{n}") is not None)
                 vs_peer[n].append((min(others, m[f"unipc@{n}"]) / peers[key][0],
@@ -230,6 +233,7 @@ def _run_parser(sub, name: str, spec_flag: str, nfes: str):
     p.add_argument(spec_flag, required=True, help="half:name,...;half (a bare half: all its problems)")
     p.add_argument("--nfes", default=nfes)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--sde", choices=sorted(SDES), default="VP")
     p.add_argument("--cache", default="outputs/suite_refs")
     p.add_argument("--out", required=True)
     return p
@@ -241,14 +245,19 @@ def main(argv=None):
     v = sub.add_parser("verdicts")
     v.add_argument("--sets", required=True, help="half:name,...;half (a bare half: all its problems)")
     v.add_argument("--seed", type=int, default=1)
+    v.add_argument("--sde", choices=sorted(SDES), default="VP")
     v.add_argument("--below", type=int, default=5, help="also list this many problems below the bound")
     v.add_argument("--pilot", action="store_true", help="also the verdict from a 256-sample pilot run (no data)")
     t = _run_parser(sub, "tune", "--problems", "5,7,10,14,20,30,50")
     t.add_argument("--cs", default="0.05,0.07,0.1,0.14,0.2,0.28,0.4,0.56,0.8,1.1")
+    t.add_argument("--grid", default="uniform_t", help="the grid of the steps down to sigma_j")
+    t.add_argument("--no-defaults", action="store_true", help="leave out the default samplers' rows "
+                   "(fit merges them from another file of the same problems)")
     f = sub.add_parser("fit")
     f.add_argument("records", nargs="+")
     f.add_argument("--nfes", default="5,7,10,12,14,17,20")
     f.add_argument("--splits", default="20,17,14,12,10", help="UniPC-5 up to this many steps, UniPC-3 above")
+    f.add_argument("--pmax", type=float, default=2.0, help="p runs over 0, 0.1, ..., pmax")
     _run_parser(sub, "collect", "--sets", "5,7,10,12,14,17,20")
     r = sub.add_parser("report")
     r.add_argument("records", nargs="+")

@@ -603,11 +603,35 @@ before any sampler or probe ran on it, to test the low-rank entry of ``solvers.s
 low-rank Gaussians (28-230 coordinates, ranks 2-9, one with a noise floor) and seven controls
 (one of each other family)."""
 
+FRESH17: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "lowrank90_r3": (lambda: _low_rank(90, 4, 3, seed=9003), ("low_rank", "high_dim")),
+    "lowrank190_r8": (lambda: _low_rank(190, 3, 8, seed=19008), ("low_rank", "high_dim")),
+    "lowrank50_r6": (lambda: _low_rank(50, 5, 6, seed=5006), ("low_rank", "high_dim")),
+    "lowrank140_r7_floor": (lambda: _low_rank(140, 3, 7, seed=14007, floor=0.015), ("low_rank", "high_dim")),
+    "lowrank76_r2": (lambda: _low_rank(76, 5, 2, seed=7602), ("low_rank", "high_dim")),
+    "lowrank250_r10": (lambda: _low_rank(250, 2, 10, seed=25010), ("low_rank", "high_dim")),
+    "lowrank36_r4": (lambda: _low_rank(36, 4, 4, seed=3604), ("low_rank",)),
+    "full21_cond2200": (lambda: _ill_conditioned(21, 3, 2200.0), ("full_cov", "ill_conditioned")),
+    "unequal_21d": (lambda: _unequal(5, 21, 2121, 1.3, 0.2, 0.8), ("unequal_weights",)),
+    "modes118_3d": (lambda: _many(118, 3, 0.05, seed=1183, spread=1.7), ("sharp", "many_modes")),
+    "emb_ring13_7d": (lambda: _embedded_ring(13, 2.0, 0.025, 7), ("sharp", "embedded")),
+    "outlier_26d": (lambda: _with_outlier(5, 26, 2626, 3.0, 0.28, 0.06, 0.02), ("outlier",)),
+    "diag170_sharp": (lambda: _diag(5, 170, 17017, 0.03, 0.5, 0.6), ("diagonal", "high_dim", "sharp")),
+    "eight_scales_e_1d": (lambda: GaussianMixture([[-7.0], [-4.5], [-2.5], [-1.0], [0.5], [2.0], [4.0], [6.5]],
+                                                  [0.04, 0.5, 0.06, 0.25, 0.03, 0.7, 0.08, 0.35], None),
+                          ("1d", "sharp")),
+}
+"""A twentieth set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 28b)
+before any sampler or probe ran on it, to test the low-rank entry of ``solvers.sharp_modes`` on EDM
+(UniPC ending early with the denoiser where R stays high at both probe levels). Seven mixtures of
+low-rank Gaussians (36-250 coordinates, ranks 2-10, one with a noise floor) and seven controls
+(one of each other family)."""
+
 RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4,
             "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7, "fresh8": FRESH8, "fresh9": FRESH9,
             "fresh10": FRESH10, "fresh11": FRESH11,
             "fresh12": FRESH12, "fresh13": FRESH13, "fresh14": FRESH14, "fresh15": FRESH15,
-            "fresh16": FRESH16}
+            "fresh16": FRESH16, "fresh17": FRESH17}
 """The reserved sets by the name ``problem_suite`` takes."""
 SUITE_HALVES = ("tuning", "validation", "all", *RESERVED)
 """Every name ``problem_suite`` takes (the benchmarks' ``--half`` choices)."""
@@ -647,7 +671,7 @@ def problem_suite(half: str = "validation") -> List[SuiteProblem]:
     ``"fresh6"``: ``FRESH6``; ``"fresh7"``: ``FRESH7``; ``"fresh8"``: ``FRESH8``;
     ``"fresh9"``: ``FRESH9``; ``"fresh10"``: ``FRESH10``; ``"fresh11"``: ``FRESH11``;
     ``"fresh12"``: ``FRESH12``; ``"fresh13"``: ``FRESH13``; ``"fresh14"``: ``FRESH14``;
-    ``"fresh15"``: ``FRESH15``; ``"fresh16"``: ``FRESH16``), in name order."""
+    ``"fresh15"``: ``FRESH15``; ``"fresh16"``: ``FRESH16``; ``"fresh17"``: ``FRESH17``), in name order."""
     check_choice("suite half", half, SUITE_HALVES)
     names = (sorted(_ALL) if half == "all" else sorted(RESERVED[half]) if half in RESERVED
              else suite_split()[half])

@@ -64,10 +64,30 @@ def test_fit_finds_the_best_fixed_sigma_j_and_the_rule(tmp_path):
             rms[f"u3_{c}@{n}"] = 2.0
             rms[f"u5_{c}@{n}"] = 0.2 * math.exp(abs(math.log(c / best)))
     a = type("A", (), {"records": [_write(tmp_path / "t.jsonl", [{"problem": "a", "rms": rms}])],
-                       "nfes": "10,20", "splits": "20"})
+                       "nfes": "10,20", "splits": "20", "pmax": 2.0})
     out = lr.fit(a)
     assert "| 10 | 5 | 0.4 | 0.200 | 0.20 |" in out and "| 20 | 5 | 0.2 | 0.200 | 0.20 |" in out
     assert "| 10 | 3 | 0.1 | 2.000 | 2.00 |" in out            # in UniPC's place, u3 (2.0) costs 2x
     rule = next(line for line in out.splitlines() if line.startswith("| 20 | 0."))
     c0, p = (float(v) for v in rule.split("|")[2:4])
     assert abs(c0 - 0.4) < 0.03 and p == pytest.approx(1.0)
+
+
+def test_fit_searches_p_up_to_pmax(tmp_path):
+    # u5 best at c = 0.8 at 10 steps and 0.1 at 20: c0 = 0.8 needs p = 3, which --pmax 3 finds and
+    # the default range (p <= 2) cannot
+    rms = {}
+    for n, best in ((10, 0.8), (20, 0.1)):
+        rms.update({f"{s}@{n}": 5.0 for s in PROJ})
+        rms[f"unipc@{n}"] = 1.0
+        for c in (0.1, 0.2, 0.4, 0.8):
+            rms[f"u3_{c}@{n}"] = 2.0
+            rms[f"u5_{c}@{n}"] = 0.2 * math.exp(abs(math.log(c / best)))
+    path = _write(tmp_path / "t.jsonl", [{"problem": "a", "rms": rms}])
+
+    def rule(pmax):
+        out = lr.fit(type("A", (), {"records": [path], "nfes": "10,20", "splits": "20", "pmax": pmax}))
+        return [float(v) for v in next(x for x in out.splitlines() if x.startswith("| 20 | 0.")).split("|")[2:5]]
+    c0, p, g = rule(3.0)
+    assert abs(c0 - 0.8) < 0.05 and p == pytest.approx(3.0) and g < 0.21
+    assert rule(2.0)[1] <= 2.0 and rule(2.0)[2] > 0.25

@@ -95,19 +95,25 @@ def test_few_modes_with_high_r_are_not_low_rank():
 
 
 def test_the_recipe_steps_onto_zero_from_sigma_j_and_only_where_it_was_chosen():
-    entries = LOW_RANK_RECIPES["VPSDE"]
+    for sde in (VPSDE(), EDMSDE()):
+        for lo, hi, sampler, opts, grid, c, p in LOW_RANK_RECIPES[type(sde).__name__]:
+            for steps in (lo, (lo + hi) // 2, hi):
+                for spread in (0.5, 1.0, 2.0):
+                    name, got = low_rank_recipe(sde, steps, spread)
+                    sigma = float(sde.sigma(torch.tensor(got["grid"].start, dtype=torch.float64)))
+                    assert name == sampler and {k: v for k, v in got.items() if k != "grid"} == opts
+                    assert got["grid"].grid == grid
+                    assert sigma == pytest.approx(c * (10 / steps) ** p * spread, rel=1e-9)
+    # VP: UniPC-5 without the step limit up to 17 steps, UniPC-3 with it from 18 to 20, uniform t;
+    # EDM: UniPC-5 without the step limit at 5-20 steps on the log-SNR grid (few-step 27a, 28a)
+    assert [(lo, hi, o["order"], o.get("step_limit", True), g, c, p)
+            for lo, hi, _, o, g, c, p in LOW_RANK_RECIPES["VPSDE"]] == \
+        [(5, 17, 5, False, "uniform_t", 0.5, 1.6), (18, 20, 3, True, "uniform_t", 0.5, 1.6)]
+    assert [(lo, hi, o["order"], o.get("step_limit", True), g, c, p)
+            for lo, hi, _, o, g, c, p in LOW_RANK_RECIPES["EDMSDE"]] == [(5, 20, 5, False, "log_snr", 0.55, 1.7)]
+    assert EDMSDE().sigma(torch.tensor(low_rank_recipe(EDMSDE(), 20, 2.0)[1]["grid"].start)) == \
+        pytest.approx(2.0 * 0.55 * 0.5 ** 1.7)
     sde = VPSDE()
-    for lo, hi, sampler, opts, grid, c, p in entries:
-        for steps in (lo, (lo + hi) // 2, hi):
-            for spread in (0.5, 1.0, 2.0):
-                name, got = low_rank_recipe(sde, steps, spread)
-                sigma = float(sde.sigma(torch.tensor(got["grid"].start, dtype=torch.float64)))
-                assert name == sampler and {k: v for k, v in got.items() if k != "grid"} == opts
-                assert got["grid"].grid == grid
-                assert sigma == pytest.approx(c * (10 / steps) ** p * spread, rel=1e-9)
-    # UniPC-5 without the step limit up to 17 steps, UniPC-3 with it from 18 to 20
-    assert [(lo, hi, o["order"], o.get("step_limit", True)) for lo, hi, _, o, *_ in entries] == \
-        [(5, 17, 5, False), (18, 20, 3, True)]
     # sigma_j at 10 steps is c spreads (0.5); it falls with the step count
     assert float(sde.sigma(torch.tensor(low_rank_recipe(sde, 10, 1.0)[1]["grid"].start))) == pytest.approx(0.5)
     starts = [low_rank_recipe(sde, n, 1.0)[1]["grid"].start for n in range(5, 21)]
@@ -115,8 +121,9 @@ def test_the_recipe_steps_onto_zero_from_sigma_j_and_only_where_it_was_chosen():
     # outside the step range, and on SDEs it was not chosen on: UniPC's defaults
     for steps in (4, 21, 50):
         assert low_rank_recipe(sde, steps, 1.0) == ("unipc", {})
-    for other in (EDMSDE(), VESDE()):
-        assert low_rank_recipe(other, 10, 1.0) == ("unipc", {})
+    assert low_rank_recipe(VESDE(), 10, 1.0) == ("unipc", {})
+    for steps in (4, 21):
+        assert low_rank_recipe(EDMSDE(), steps, 1.0) == ("unipc", {})
     for bad in (0.0, -1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="^spread must be positive and finite, got"):
             low_rank_recipe(sde, 10, bad)

@@ -13,7 +13,7 @@ from sde_diffusion.solvers import probe_sharp_modes
 from sde_diffusion.analytic.suite import _embedded_modes, _embedded_ring, _many
 from sde_diffusion.solvers.sharp_modes import (EMBEDDED_MAX_COARSE, EMBEDDED_TAIL, MERGE_THRESHOLD, PILOT_STEPS,
                                                PROBE_COORDS, PROBE_SIGMAS, RING_BAND, SUBSPACE_MAX_DIM,
-                                               denoising_ratio, is_sharp,
+                                               denoising_ratio, is_sharp, low_rank_recipe,
                                                principal_basis, probe_calls, sharp_recipe)
 
 
@@ -96,7 +96,11 @@ def test_the_verdict_on_the_nearest_seen_cases(name, sharp):
     x = p.mixture.sample(1024, generator=torch.Generator().manual_seed(6)).to(torch.float64)
     found = probe_sharp_modes(sde, p.mixture.score_fn(sde), 10, x, generator=torch.Generator().manual_seed(7))
     assert found.sharp is sharp, found.ratios
-    assert (found.sampler, found.options) == (sharp_recipe(sde, 10, found.ring_like) if sharp else ("unipc", {}))
+    # not sharp: UniPC's defaults, or the low-rank entry where the probe calls the data low-rank (few-step 28)
+    assert found.low_rank is (name == "lowrank200_r5")
+    assert (found.sampler, found.options) == (sharp_recipe(sde, 10, found.ring_like) if sharp else
+                                              low_rank_recipe(sde, 10, found.spread) if found.low_rank else
+                                              ("unipc", {}))
     assert found.nfe == 2 and sorted(found.ratios) == sorted(PROBE_SIGMAS)
     fine, coarse = found.ratios[PROBE_SIGMAS[0]], found.ratios[PROBE_SIGMAS[1]]
     assert (fine - coarse >= MERGE_THRESHOLD) is sharp
