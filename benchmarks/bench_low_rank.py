@@ -25,7 +25,7 @@ sampler and the package's pick (``pick@n``: the low-rank recipe where the probe 
 else UniPC's defaults, as ``SharpModes.at_steps`` gives it). ``report`` prints, per problem it
 takes, the pick over UniPC's defaults and the best default with the pick over without per budget,
 the geometric mean and the cells worse on every seed; with ``--peers``, the best default over the
-best peer without and with the pick:
+best peer without and with the low-rank entry (elsewhere the probe's pick in both):
 
     ... bench_low_rank.py collect --sets fresh16 --nfes 5,7,10,14,20 --seed 1 --out <collect_s1.jsonl>
     python benchmarks/bench_low_rank.py report <collect_s1.jsonl> <collect_s2.jsonl> --peers <peers.jsonl>
@@ -215,14 +215,17 @@ def report(a) -> str:
                   f"{sum(v < 1 for v in flat)}, worst {max(flat):.2f}; worse by more than {a.harm:g}x on every "
                   f"seed: {len(worse)}" + "".join(f" ({k[0]} at {k[1]}: {', '.join(f'{v:.2f}' for v in vs)})"
                                                   for k, vs in worse)]
-    vs_peer = defaultdict(list)             # NFE -> [(best default / best peer without the pick, with it)]
+    vs_peer = defaultdict(list)             # NFE -> [(best default / best peer without the entry, with it)]
     for n in nfes:
         for name, s in sorted(by.items()):
-            m, key = s[min(s)]["rms"], (name, s[min(s)].get("sde", "VP"), n)
+            r = s[min(s)]
+            m, key = r["rms"], (name, r.get("sde", "VP"), n)
             if key in peers:
                 others = min(m[f"{x}@{n}"] for x in OTHERS if m.get(f"{x}@{n}") is not None)
-                vs_peer[n].append((min(others, m[f"unipc@{n}"]) / peers[key][0],
-                                   min(others, m[f"pick@{n}"]) / peers[key][0]))
+                # without the low-rank entry the probe's pick is UniPC's defaults where it calls the
+                # data low-rank, and the same pick elsewhere (sharp data keeps its recipe)
+                without = m[f"unipc@{n}"] if r["low_rank"] else m[f"pick@{n}"]
+                vs_peer[n].append((min(others, without) / peers[key][0], min(others, m[f"pick@{n}"]) / peers[key][0]))
     lines += _vs_peer_table(vs_peer)
     return "\n".join(lines)
 

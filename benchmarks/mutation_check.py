@@ -632,6 +632,35 @@ MUTATIONS += [  # session 14: the low-rank entry (few-step 27)
      ["tests/solvers/test_sample_contract.py"]),
 ]
 
+MUTATIONS += [  # session 15: the low-rank entry on EDM (few-step 28)
+    ("low-rank recipe, EDM: the uniform-t grid", "sde_diffusion/solvers/sharp_modes.py",
+     '"step_limit": False}, "log_snr", 0.55, 1.7)', '"step_limit": False}, "uniform_t", 0.55, 1.7)',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "edm_recipe_beats"]),
+    ("low-rank recipe, EDM: sigma_j twice as large", "sde_diffusion/solvers/sharp_modes.py",
+     '"step_limit": False}, "log_snr", 0.55, 1.7)', '"step_limit": False}, "log_snr", 1.1, 1.7)',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "edm_recipe_beats"]),
+    ("low-rank recipe, EDM: no entry", "sde_diffusion/solvers/sharp_modes.py",
+     '    "EDMSDE": ((5, 20, "unipc"', '    "EDMSDE_": ((5, 20, "unipc"',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "edm_recipe_beats"]),
+    ("low-rank recipe, EDM: sigma_j falls as (10 / n)^1, not ^1.7", "sde_diffusion/solvers/sharp_modes.py",
+     '"step_limit": False}, "log_snr", 0.55, 1.7)', '"step_limit": False}, "log_snr", 0.55, 1.0)',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "steps_onto_zero"]),
+    ("bench_low_rank: records run on VP whatever --sde says", "benchmarks/bench_low_rank.py",
+     "sde, score, x_T, ref = setup(p, sde_name, 1024, seed, Path(cache))",
+     "sde, score, x_T, ref = setup(p, \"VP\", 1024, seed, Path(cache))",
+     ["tests/benchmarking/test_low_rank_report.py"]),
+    ("bench_low_rank tune: --grid ignored", "benchmarks/bench_low_rank.py",
+     '"grid": a.grid, "t_end": t_j', '"grid": "uniform_t", "t_end": t_j',
+     ["tests/benchmarking/test_low_rank_report.py"]),
+    ("bench_low_rank report: without the entry, UniPC's defaults everywhere", "benchmarks/bench_low_rank.py",
+     'without = m[f"unipc@{n}"] if r["low_rank"] else m[f"pick@{n}"]', 'without = m[f"unipc@{n}"]',
+     ["tests/benchmarking/test_low_rank_report.py"]),
+    ("bench_low_rank fit: --pmax ignored", "benchmarks/bench_low_rank.py",
+     "for p in np.linspace(0.0, a.pmax, round(a.pmax * 10) + 1))",
+     "for p in np.linspace(0.0, 2.0, 21))",
+     ["tests/benchmarking/test_low_rank_report.py"]),
+]
+
 
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:
     dst = workdir / "tree"

@@ -52,6 +52,18 @@ def test_report_puts_the_pick_in_unipcs_place_and_counts_harm_on_every_seed(tmp_
     assert f"| 10 | 3 | 1.000 | 3 | {(0.25 * 2.0 * 1.0) ** (1 / 3):.3f} | 2 |" in out
 
 
+def test_report_against_the_peer_keeps_the_probes_other_picks_on_both_sides(tmp_path):
+    # d is not low-rank but the probe picks another recipe (sharp data on EDM): 0.5 against UniPC's 1.0;
+    # without the low-rank entry it keeps that pick, so only a (taken) changes against the peer
+    recs = [_collect("a", 1, True, 2.0, 0.25, 1.0), _collect("d", 1, False, 1.0, 0.5, 5.0)]
+    peers = [{"problem": p, "sde": "VP", "nfe": 10, "row": "peer:x", "kind": "peer", "rms": 1.0, "n": 1024, "seed": 1,
+              "error": None} for p in "ad"]
+    a = type("A", (), {"records": [_write(tmp_path / "c.jsonl", recs)], "peers": [_write(tmp_path / "p.jsonl", peers)],
+                       "harm": 1.5})
+    out = lr.report(a)
+    assert f"| 10 | 2 | {0.5 ** 0.5:.3f} | 2 | {(0.25 * 0.5) ** 0.5:.3f} | 2 |" in out
+
+
 def test_fit_finds_the_best_fixed_sigma_j_and_the_rule(tmp_path):
     # one problem, UniPC 1.0 (the best default), u5 best at c = 0.4 (0.2), u3 never better; at 20 steps
     # u5 is best at c = 0.2: the rule c0 (10 / n)^p with c0 = 0.4 needs p = 1
@@ -91,3 +103,24 @@ def test_fit_searches_p_up_to_pmax(tmp_path):
     c0, p, g = rule(3.0)
     assert abs(c0 - 0.8) < 0.05 and p == pytest.approx(3.0) and g < 0.21
     assert rule(2.0)[1] <= 2.0 and rule(2.0)[2] > 0.25
+
+
+def test_collect_and_tune_run_on_the_sde_and_grid_asked_for(tmp_path):
+    # a 1-D problem (not low-rank: the pick is UniPC's defaults) at 5 NFE: every row is the package's
+    # sampler on the SDE named by --sde, and tune's rows on the grid named by --grid
+    from bench_suite import run_project, setup
+    from sde_diffusion.analytic import suite_problem
+    spec, cache = "fresh17:eight_scales_e_1d", str(tmp_path / "refs")
+    lr.main(["collect", "--sde", "EDM", "--sets", spec, "--nfes", "5", "--cache", cache,
+             "--out", str(tmp_path / "c.jsonl")])
+    rec = json.loads((tmp_path / "c.jsonl").read_text())
+    sde, score, x_T, ref = setup(suite_problem("eight_scales_e_1d"), "EDM", 1024, 1, Path(cache))
+    assert rec["sde"] == "EDM" and not rec["low_rank"] and set(rec["rms"]) == {f"{s}@5" for s in PROJ + ("unipc", "pick")}
+    assert rec["rms"]["pick@5"] == rec["rms"]["unipc@5"] == run_project(sde, score, x_T, ref, "unipc", {}, 5)[0]
+    lr.main(["tune", "--sde", "EDM", "--problems", spec, "--nfes", "5", "--cs", "0.5", "--grid", "log_snr",
+             "--no-defaults", "--cache", cache, "--out", str(tmp_path / "t.jsonl")])
+    rec = json.loads((tmp_path / "t.jsonl").read_text())
+    assert set(rec["rms"]) == {"u3_0.5@5", "u5_0.5@5"}
+    opts = {"order": 5, "step_limit": False, "t_end": 0.5 * rec["spread"], "final_zero": True}
+    assert rec["rms"]["u5_0.5@5"] == run_project(sde, score, x_T, ref, "unipc", {**opts, "grid": "log_snr"}, 5)[0]
+    assert rec["rms"]["u5_0.5@5"] != run_project(sde, score, x_T, ref, "unipc", {**opts, "grid": "uniform_t"}, 5)[0]
