@@ -200,6 +200,11 @@ def opt_rows(sde, score, x_T, ref, problem, nfe, a):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cands = {"unipc": unipc_candidates(a.cand_orders, a.zero_candidates)} if "unipc" in names else {}
+        if a.with_pick and "unipc" in names:     # the probe's low-rank pick joins UniPC's candidates
+            from bench_sharp_modes import probe
+            found = probe(problem, sde, score, per_steps["unipc"], "data", a.seed)
+            if found.low_rank:
+                cands["unipc"].append(dict(found.options))
         if "ipndm" in names and a.ipndm_orders:
             cands["ipndm"] = [{"order": o} for o in a.ipndm_orders]
         g = optimize_grid(sde, c, tuple(names) if several else name, per_steps if several else steps,
@@ -235,6 +240,9 @@ def main(argv=None):
                     help="optgrid with unipc: the orders among its candidates")
     ap.add_argument("--ipndm-orders", default=None, type=lambda v: [int(o) for o in v.split(",")],
                     help="optgrid with ipndm: its orders as candidates (default: its own options)")
+    ap.add_argument("--with-pick", type=int, default=0,
+                    help="optgrid: where the probe (1024 data points) calls the data low-rank, its pick "
+                         "(grids.ZeroEnded) joins UniPC's candidates")
     ap.add_argument("--starts", type=int, default=2, help="optgrid: searches from the best "
                     "this many (options, named grid) pairs")
     ap.add_argument("--n-val", type=int, default=0,
@@ -291,11 +299,14 @@ def main(argv=None):
                 t0 = time.time()
                 for nfe in nfes:
                     if a.mode == "optgrid":
-                        tag = f"optgrid:{a.opt_sampler}" + (f"/val{a.n_val}" if a.n_val else "")
+                        tag = (f"optgrid:{a.opt_sampler}" + ("/pick" if a.with_pick else "")
+                               + (f"/val{a.n_val}" if a.n_val else ""))
                         if (p.name, sname, nfe, tag, a.n, a.seed) in done:
                             continue
                         for row, kind, err, used, steps, made in opt_rows(sde, score, x_T, ref,
                                                                           p, nfe, a):
+                            if a.with_pick and kind == "optgrid":
+                                row = row + "/pick"
                             if a.n_val:
                                 row = row + f"/val{a.n_val}"
                             rec = {"problem": p.name, "sde": sname, "nfe": nfe, "row": row,

@@ -421,9 +421,9 @@ MUTATIONS += [  # round 8: the tuning rings, the fresh3 set
      'cands["ipndm"] = [{"order": o} for o in a.ipndm_orders]',
      'cands["unipc"] = [{"order": o} for o in a.ipndm_orders]',
      ["tests/benchmarking/test_suite_optgrid_rows.py"]),
-    ("problem_suite('fresh17') returns the fresh16 set", "sde_diffusion/analytic/suite.py",
-     '"fresh17": FRESH17}', '"fresh17": FRESH16}',
-     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh17"]),
+    ("problem_suite('fresh18') returns the fresh17 set", "sde_diffusion/analytic/suite.py",
+     '"fresh18": FRESH18}', '"fresh18": FRESH17}',
+     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh18"]),
 ]
 
 MUTATIONS += [  # session 10: shared references, bootstrap intervals of the misses

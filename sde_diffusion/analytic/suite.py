@@ -627,11 +627,32 @@ before any sampler or probe ran on it, to test the low-rank entry of ``solvers.s
 low-rank Gaussians (36-250 coordinates, ranks 2-10, one with a noise floor) and seven controls
 (one of each other family)."""
 
+FRESH18: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "lowrank60_r3": (lambda: _low_rank(60, 4, 3, seed=6003), ("low_rank", "high_dim")),
+    "lowrank110_r5": (lambda: _low_rank(110, 3, 5, seed=11005), ("low_rank", "high_dim")),
+    "lowrank160_r6": (lambda: _low_rank(160, 4, 6, seed=16006), ("low_rank", "high_dim")),
+    "lowrank200_r8": (lambda: _low_rank(200, 2, 8, seed=20008), ("low_rank", "high_dim")),
+    "lowrank44_r4": (lambda: _low_rank(44, 5, 4, seed=4404), ("low_rank",)),
+    "lowrank84_r2": (lambda: _low_rank(84, 6, 2, seed=8402), ("low_rank", "high_dim")),
+    "lowrank130_r9_floor": (lambda: _low_rank(130, 3, 9, seed=13009, floor=0.012), ("low_rank", "high_dim")),
+    "lowrank240_r7": (lambda: _low_rank(240, 3, 7, seed=24007), ("low_rank", "high_dim")),
+    "full19_cond2400": (lambda: _ill_conditioned(19, 3, 2400.0), ("full_cov", "ill_conditioned")),
+    "unequal_22d": (lambda: _unequal(5, 22, 2222, 1.3, 0.2, 0.8), ("unequal_weights",)),
+    "modes122_3d": (lambda: _many(122, 3, 0.05, seed=1223, spread=1.7), ("sharp", "many_modes")),
+    "six_scales_e_1d": (lambda: GaussianMixture([[-5.0], [-2.5], [-0.5], [1.0], [3.0], [5.5]],
+                                                [0.06, 0.45, 0.03, 0.3, 0.08, 0.6], None), ("1d", "sharp")),
+}
+"""A twenty-first set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 29b)
+before any sampler, probe or search ran on it, to test ``optimize_grid`` with the probe's low-rank
+pick among UniPC's candidates. Eight mixtures of low-rank Gaussians (44-240 coordinates, ranks 2-9,
+one with a noise floor) and four controls (an ill-conditioned covariance, unequal weights, 122
+modes, a 1-D mixture of six scales)."""
+
 RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4,
             "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7, "fresh8": FRESH8, "fresh9": FRESH9,
             "fresh10": FRESH10, "fresh11": FRESH11,
             "fresh12": FRESH12, "fresh13": FRESH13, "fresh14": FRESH14, "fresh15": FRESH15,
-            "fresh16": FRESH16, "fresh17": FRESH17}
+            "fresh16": FRESH16, "fresh17": FRESH17, "fresh18": FRESH18}
 """The reserved sets by the name ``problem_suite`` takes."""
 SUITE_HALVES = ("tuning", "validation", "all", *RESERVED)
 """Every name ``problem_suite`` takes (the benchmarks' ``--half`` choices)."""
@@ -671,7 +692,7 @@ def problem_suite(half: str = "validation") -> List[SuiteProblem]:
     ``"fresh6"``: ``FRESH6``; ``"fresh7"``: ``FRESH7``; ``"fresh8"``: ``FRESH8``;
     ``"fresh9"``: ``FRESH9``; ``"fresh10"``: ``FRESH10``; ``"fresh11"``: ``FRESH11``;
     ``"fresh12"``: ``FRESH12``; ``"fresh13"``: ``FRESH13``; ``"fresh14"``: ``FRESH14``;
-    ``"fresh15"``: ``FRESH15``; ``"fresh16"``: ``FRESH16``; ``"fresh17"``: ``FRESH17``), in name order."""
+    ``"fresh15"``: ``FRESH15``; ``"fresh16"``: ``FRESH16``; ``"fresh17"``: ``FRESH17``; ``"fresh18"``: ``FRESH18``), in name order."""
     check_choice("suite half", half, SUITE_HALVES)
     names = (sorted(_ALL) if half == "all" else sorted(RESERVED[half]) if half in RESERVED
              else suite_split()[half])

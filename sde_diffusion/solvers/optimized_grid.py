@@ -237,7 +237,11 @@ def optimize_grid(sde, score_fn, sampler: Union[str, Sequence[str]],
             list (a sampler missing from it searches with its own defaults); ``"final_zero":
             True`` in a set makes its grid end with a step onto t = 0 (sigma = 0) after steps - 1
             searched steps, for a sampler that ``lands_on_zero`` (the returned
-            ``sampler_options`` omit the flag).
+            ``sampler_options`` omit the flag); with ``"zero_start": t`` that step starts at time t
+            (the searched steps end there) instead of the default end. A set may also name a
+            ``grids.ZeroEnded`` as its ``"grid"`` (the probe's low-rank pick, ``found.options``):
+            it means ``final_zero`` from the ZeroEnded's start, so the pick is among the grids the
+            result is never worse than on the validation batch.
         max_evals: sampler runs on the calibration part, over all starts.
         starts: how many of the best (options, named grid) pairs to start a search from.
         patience: iterations without a validation improvement before a search stops.
@@ -265,9 +269,9 @@ def _checked(sde, sampler: str, steps, cands, x_calib):
     """Fail before any work: unknown sampler / option / SDE, too few steps, a bad x_calib."""
     from .base import _build, as_steps
     steps = as_steps(steps, maximum=LIMITS.max_steps)
-    cands = [dict(c) for c in cands]
+    cands = [_zero_ended_candidate(sde, dict(c)) for c in cands]
     for c in cands:
-        smp = _build(sampler, {k: v for k, v in c.items() if k not in ("denoise", "final_zero")})
+        smp = _build(sampler, {k: v for k, v in c.items() if k not in ("denoise", "final_zero", "zero_start")})
         smp.check_sde(sde)
         if c.get("final_zero") and not smp.lands_on_zero:
             raise ValueError(f"candidate {c}: sampler {sampler!r} cannot end with a step onto "
@@ -279,6 +283,28 @@ def _checked(sde, sampler: str, steps, cands, x_calib):
                          f"{getattr(x_calib, 'shape', type(x_calib).__name__)}")
     check_finite("x_calib", x_calib)  # runs in x_calib's dtype: float64 for analytic scores
     return steps, cands
+
+
+def _zero_ended_candidate(sde, c: Dict[str, Any]) -> Dict[str, Any]:
+    """A candidate with a ``grids.ZeroEnded`` grid as ``final_zero`` from its start; ``zero_start``
+    checked (a time strictly inside (0, T), with ``final_zero``); any other grid or end refused."""
+    from .grids import ZeroEnded
+    grid = c.pop("grid", None)
+    if isinstance(grid, ZeroEnded):
+        c.update(final_zero=True, zero_start=float(grid.start))
+    elif grid is not None or "t_end" in c:
+        raise ValueError(f"candidate {c if grid is None else {**c, 'grid': grid}}: optimize_grid searches the grid "
+                         f"itself; a candidate may name only a grids.ZeroEnded grid (where its step onto "
+                         f"sigma = 0 starts) or 'zero_start', not {grid!r} / t_end")
+    if "zero_start" in c:
+        z = c["zero_start"]
+        if isinstance(z, bool) or not isinstance(z, (int, float)) or not 0.0 < float(z) < float(sde.T):
+            raise ValueError(f"candidate {c}: zero_start must be a time in (0, T = {float(sde.T):g}), got {z!r}")
+        if not c.get("final_zero"):
+            raise ValueError(f"candidate {c}: zero_start needs final_zero=True (it is where the step onto "
+                             f"sigma = 0 starts)")
+        c["zero_start"] = float(z)
+    return c
 
 
 def _reference_batches(sde, score_fn, x_calib, x_val, n_val, generator, t_start, val_fraction,
@@ -315,13 +341,16 @@ def _search(sde, score_fn, sampler: str, steps: int, cands: List[Dict[str, Any]]
     searched = {False: (steps, t1, half_lam(t1)), True: (steps - 1, zero_t1, half_lam(zero_t1))}
 
     def ends(opts: Dict[str, Any]):
+        if "zero_start" in opts:                 # the step onto 0 starts at a given time
+            z = opts["zero_start"]
+            return steps - 1, z, half_lam(z)
         return searched[bool(opts.get("final_zero"))]
 
     def finish(times: torch.Tensor, opts: Dict[str, Any]) -> torch.Tensor:
         return torch.cat([times, times.new_zeros(1)]) if opts.get("final_zero") else times
 
     def loss_of(times: torch.Tensor, opts: Dict[str, Any], part: str) -> float:
-        run = {k: v for k, v in opts.items() if k != "final_zero"}
+        run = {k: v for k, v in opts.items() if k not in ("final_zero", "zero_start")}
         try:
             x, info = sample(sde, score, sampler=sampler, x_init=batches[part], grid=times,
                              progress=False, **run)
@@ -399,7 +428,7 @@ def _search(sde, score_fn, sampler: str, steps: int, cands: List[Dict[str, Any]]
             "t_end": float(best["times"][-1]), "t_start": t0}
     return OptimizedGrid(name=name or f"{sampler}-{steps}-{type(sde).__name__}",
                          times=best["times"].tolist(), sde=repr(sde), sampler=sampler, steps=steps,
-                         sampler_options={k: v for k, v in opts.items() if k != "final_zero"},
+                         sampler_options={k: v for k, v in opts.items() if k not in ("final_zero", "zero_start")},
                          made=made)
 
 

@@ -9,7 +9,7 @@ import torch
 from sde_diffusion.analytic import SuiteProblem, problem_suite, suite_problem, suite_split
 from sde_diffusion.analytic.suite import (FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9,
                                           FRESH10, FRESH11, FRESH12, FRESH13, FRESH14, FRESH15,
-                                          FRESH16, FRESH17,
+                                          FRESH16, FRESH17, FRESH18,
                                           HOLDOUT,
                                           SPLIT_SEED, SUITE, TUNING_ADDITIONS)
 from sde_diffusion.sdes import EDMSDE, VPSDE
@@ -62,6 +62,9 @@ FRESH16_NAMES = ["diag150_sharp", "emb_ring12_6d", "full25_cond2900", "lowrank10
 FRESH17_NAMES = ["diag170_sharp", "eight_scales_e_1d", "emb_ring13_7d", "full21_cond2200", "lowrank140_r7_floor",
                  "lowrank190_r8", "lowrank250_r10", "lowrank36_r4", "lowrank50_r6", "lowrank76_r2", "lowrank90_r3",
                  "modes118_3d", "outlier_26d", "unequal_21d"]
+FRESH18_NAMES = ["full19_cond2400", "lowrank110_r5", "lowrank130_r9_floor", "lowrank160_r6", "lowrank200_r8",
+                 "lowrank240_r7", "lowrank44_r4", "lowrank60_r3", "lowrank84_r2", "modes122_3d", "six_scales_e_1d",
+                 "unequal_22d"]
 FRESH2_NAMES = ["diag192", "five_scales_1d", "full12_cond3000", "lowrank200_r5", "modes120_3d",
                 "modes40_24d", "outlier_4d", "ring5_sharp", "unequal_12d"]
 
@@ -132,6 +135,10 @@ RESERVED_SETS = [
      + FRESH2_NAMES + FRESH3_NAMES + FRESH4_NAMES + FRESH5_NAMES + FRESH6_NAMES + FRESH7_NAMES
      + FRESH8_NAMES + FRESH9_NAMES + FRESH10_NAMES + FRESH11_NAMES + FRESH12_NAMES + FRESH13_NAMES
      + FRESH14_NAMES + FRESH15_NAMES + FRESH16_NAMES, 999, 100, 999),
+    ("fresh18", FRESH18_NAMES, FRESH18, TUNING + VALIDATION + RESERVED + FRESH_NAMES    # few-step 29b
+     + FRESH2_NAMES + FRESH3_NAMES + FRESH4_NAMES + FRESH5_NAMES + FRESH6_NAMES + FRESH7_NAMES
+     + FRESH8_NAMES + FRESH9_NAMES + FRESH10_NAMES + FRESH11_NAMES + FRESH12_NAMES + FRESH13_NAMES
+     + FRESH14_NAMES + FRESH15_NAMES + FRESH16_NAMES + FRESH17_NAMES, 999, 100, 999),
 ]
 
 
@@ -139,7 +146,7 @@ RESERVED_SETS = [
                          ids=[r[0] for r in RESERVED_SETS])
 def test_each_reserved_set_is_fixed_apart_from_every_other_and_spans_the_axes(
         half, names, table, earlier, cond, modes, ratio):
-    """``HOLDOUT`` and ``FRESH`` to ``FRESH17``: the names are pinned, a set shares none with the halves
+    """``HOLDOUT`` and ``FRESH`` to ``FRESH18``: the names are pinned, a set shares none with the halves
     or with any set fixed before it, "all" leaves it out, and on its own it covers the suite's
     axes: dimension 1 to >= 128, singular and ill-conditioned covariances (eigenvalue ratio >=
     ``cond``), >= ``modes`` modes, weight ratios >= ``ratio``."""
