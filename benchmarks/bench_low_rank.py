@@ -29,6 +29,12 @@ best peer without and with the low-rank entry (elsewhere the probe's pick in bot
 
     ... bench_low_rank.py collect --sets fresh16 --nfes 5,7,10,14,20 --seed 1 --out <collect_s1.jsonl>
     python benchmarks/bench_low_rank.py report <collect_s1.jsonl> <collect_s2.jsonl> --peers <peers.jsonl>
+
+``optgrid-pick`` compares ``bench_suite.py optgrid`` records without and with ``--with-pick 1`` on the
+problems ``collect`` calls low-rank (few-step 29):
+
+    python benchmarks/bench_low_rank.py optgrid-pick --without <og.jsonl> --with-pick <og_pick.jsonl> \\
+        --collect <collect.jsonl> --peers <peers.jsonl>
 """
 from __future__ import annotations
 
@@ -230,6 +236,52 @@ def report(a) -> str:
     return "\n".join(lines)
 
 
+def optgrid_pick(a) -> str:
+    """optimize_grid's recipe without and with the probe's low-rank pick (``bench_suite.py optgrid``
+    records, ``--with-pick 0 / 1``) on the problems ``collect`` records call low-rank: per cell the
+    optimised grid over the best default (the pick included) without and with, with over without,
+    and over the best peer; then the geometric means and the cells worse with the pick by more than
+    ``--harm``."""
+    def rows(paths):
+        out = {}
+        for r in (json.loads(line) for path in paths for line in Path(path).read_text().splitlines()):
+            if r["kind"] == "optgrid" and r["rms"] is not None:
+                out[r["problem"], r["sde"], r["nfe"]] = r
+        return out
+    without, with_ = rows(a.without), rows(a.with_pick)
+    recs = {(r["problem"], r.get("sde", "VP")): r
+            for r in (json.loads(line) for path in a.collect for line in Path(path).read_text().splitlines())}
+    peers = best_peers(load(a.peers)) if a.peers else {}
+    lines = ["| problem | SDE | optimize_grid / best default: without the pick | with it | with / without | "
+             "best peer: without -> with | pick's search kept |", "|---|---|---|---|---|---|---|"]
+    cells = []
+    for key in sorted(with_, key=lambda k: (k[1], k[0], k[2])):
+        name, sde, n = key
+        rec = recs.get((name, sde))
+        if key not in without or rec is None or not rec["low_rank"]:
+            continue
+        best = min(v for k, v in rec["rms"].items() if k.endswith(f"@{n}") and v is not None)
+        wo, wi = without[key]["rms"], with_[key]["rms"]
+        peer = peers.get(key, (math.nan,))[0]
+        kept = "zero_start" in (with_[key].get("made") or {}).get("options", {})
+        cells.append((wo / best, wi / best, wi / wo, wo / peer, wi / peer))
+        lines.append(f"| {name} | {sde} | {wo / best:.2f} | {wi / best:.2f} | {wi / wo:.2f} | "
+                     f"{wo / peer:.2f} -> {wi / peer:.2f} | {'yes' if kept else 'no'} |")
+    if not cells:
+        return "\n".join(lines + ["", "no low-rank cell in both records"])
+    col = lambda i: [c[i] for c in cells]
+    worse = sum(c[2] > a.harm for c in cells)
+    lines += ["", f"over {len(cells)} cells: with the pick over without {geo_mean(col(2)):.3f}; over the best "
+              f"default without {geo_mean(col(0)):.3f}, with {geo_mean(col(1)):.3f}; worse with the pick by more "
+              f"than {a.harm:g}x: {worse}"]
+    vp = [c for c in cells if math.isfinite(c[3])]
+    if vp:
+        lines.append(f"against the best peer ({len(vp)} cells): {geo_mean([c[3] for c in vp]):.3f} -> "
+                     f"{geo_mean([c[4] for c in vp]):.3f}, <= 0.5x in {sum(c[3] <= 0.5 for c in vp)} -> "
+                     f"{sum(c[4] <= 0.5 for c in vp)}")
+    return "\n".join(lines)
+
+
 def _run_parser(sub, name: str, spec_flag: str, nfes: str):
     """A subcommand that writes records (``tune``, ``collect``): the problems, budgets, x_T seed, cache, out."""
     p = sub.add_parser(name)
@@ -266,8 +318,16 @@ def main(argv=None):
     r.add_argument("records", nargs="+")
     r.add_argument("--peers", nargs="*", default=())
     r.add_argument("--harm", type=float, default=1.5, help="count cells worse by more than this on every seed")
+    o = sub.add_parser("optgrid-pick")
+    o.add_argument("--without", nargs="+", required=True, help="bench_suite.py optgrid records without the pick")
+    o.add_argument("--with-pick", nargs="+", required=True, help="... with --with-pick 1")
+    o.add_argument("--collect", nargs="+", required=True, help="collect records (the verdicts, the best default)")
+    o.add_argument("--peers", nargs="*", default=())
+    o.add_argument("--harm", type=float, default=1.5)
     a = ap.parse_args(argv)
-    if a.mode == "verdicts":
+    if a.mode == "optgrid-pick":
+        print(optgrid_pick(a))
+    elif a.mode == "verdicts":
         print(verdicts(a))
     elif a.mode == "tune":
         tune(a)

@@ -661,6 +661,34 @@ MUTATIONS += [  # session 15: the low-rank entry on EDM (few-step 28)
      ["tests/benchmarking/test_low_rank_report.py"]),
 ]
 
+MUTATIONS += [  # session 15: optimize_grid takes the probe's low-rank pick (few-step 29)
+    ("optimize_grid: a ZeroEnded candidate steps onto 0 from the default end", "sde_diffusion/solvers/optimized_grid.py",
+     "c.update(final_zero=True, zero_start=float(grid.start))", "c.update(final_zero=True)",
+     ["tests/solvers/test_optimize_grid.py", "-k", "pick"]),
+    ("optimize_grid: zero_start ignored by the search's ends", "sde_diffusion/solvers/optimized_grid.py",
+     '        if "zero_start" in opts:                 # the step onto 0 starts at a given time',
+     '        if False:',
+     ["tests/solvers/test_optimize_grid.py", "-k", "pick"]),
+    ("optimize_grid: zero_start left in the returned sampler options", "sde_diffusion/solvers/optimized_grid.py",
+     'sampler_options={k: v for k, v in opts.items() if k not in ("final_zero", "zero_start")},',
+     'sampler_options={k: v for k, v in opts.items() if k not in ("final_zero",)},',
+     ["tests/solvers/test_optimize_grid.py", "-k", "pick"]),
+    ("optimize_grid: zero_start at or above T accepted", "sde_diffusion/solvers/optimized_grid.py",
+     "not 0.0 < float(z) < float(sde.T):", "not 0.0 < float(z):",
+     ["tests/solvers/test_optimize_grid.py", "-k", "zero_ended"]),
+    ("bench_suite optgrid --with-pick: the pick never added", "benchmarks/bench_suite.py",
+     "            if found.low_rank:\n                cands[\"unipc\"].append(dict(found.options))",
+     "            if False:\n                cands[\"unipc\"].append(dict(found.options))",
+     ["tests/benchmarking/test_suite_optgrid_rows.py"]),
+    ("bench_suite optgrid --with-pick: the pick added on data that is not low-rank", "benchmarks/bench_suite.py",
+     "            if found.low_rank:\n                cands[\"unipc\"].append(dict(found.options))",
+     "            if True:\n                cands[\"unipc\"].append(dict(found.options))",
+     ["tests/benchmarking/test_suite_optgrid_rows.py"]),
+    ("bench_low_rank optgrid-pick: cells the probe does not take counted", "benchmarks/bench_low_rank.py",
+     'if key not in without or rec is None or not rec["low_rank"]:', 'if key not in without or rec is None:',
+     ["tests/benchmarking/test_low_rank_report.py"]),
+]
+
 
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:
     dst = workdir / "tree"

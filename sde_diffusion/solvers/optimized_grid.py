@@ -293,9 +293,9 @@ def _zero_ended_candidate(sde, c: Dict[str, Any]) -> Dict[str, Any]:
     if isinstance(grid, ZeroEnded):
         c.update(final_zero=True, zero_start=float(grid.start))
     elif grid is not None or "t_end" in c:
-        raise ValueError(f"candidate {c if grid is None else {**c, 'grid': grid}}: optimize_grid searches the grid "
-                         f"itself; a candidate may name only a grids.ZeroEnded grid (where its step onto "
-                         f"sigma = 0 starts) or 'zero_start', not {grid!r} / t_end")
+        bad = f"grid={grid!r}" if grid is not None else f"t_end={c['t_end']!r}"
+        raise ValueError(f"candidate {c}: optimize_grid searches the grid itself; a candidate may name only "
+                         f"a grids.ZeroEnded grid (where its step onto sigma = 0 starts) or 'zero_start', got {bad}")
     if "zero_start" in c:
         z = c["zero_start"]
         if isinstance(z, bool) or not isinstance(z, (int, float)) or not 0.0 < float(z) < float(sde.T):
@@ -382,6 +382,9 @@ def _search(sde, score_fn, sampler: str, steps: int, cands: List[Dict[str, Any]]
             except ValueError:
                 continue
             named.append((loss_of(tg, opts, "calib"), loss_of(tg, opts, "val"), ci, gname))
+    if not named:
+        raise ValueError(f"no candidate's grid fits between t_start = {t0:g} and its end (a zero_start at or "
+                         f"above t_start?): {cands}")
     best_named = min(named, key=lambda r: r[1])
     best = {"val": best_named[1], "calib": best_named[0], "ci": best_named[2],
             "times": named_grid(best_named[3], cands[best_named[2]]), "from": best_named[3],

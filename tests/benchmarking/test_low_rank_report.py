@@ -124,3 +124,29 @@ def test_collect_and_tune_run_on_the_sde_and_grid_asked_for(tmp_path):
     opts = {"order": 5, "step_limit": False, "t_end": 0.5 * rec["spread"], "final_zero": True}
     assert rec["rms"]["u5_0.5@5"] == run_project(sde, score, x_T, ref, "unipc", {**opts, "grid": "log_snr"}, 5)[0]
     assert rec["rms"]["u5_0.5@5"] != run_project(sde, score, x_T, ref, "unipc", {**opts, "grid": "uniform_t"}, 5)[0]
+
+
+def test_optgrid_pick_compares_the_searches_on_low_rank_cells_only(tmp_path):
+    # a (low-rank): best default 0.5 (the pick), search without 1.0, with 0.25 -> 2.0 / 0.5 / 0.25 ;
+    # b (low-rank): without 0.1, with 0.4 -> 4x worse with the pick ; c (not low-rank): left out
+    def og(p, rms, kept):
+        return {"problem": p, "sde": "EDM", "nfe": 10, "row": "optgrid:unipc,ipndm", "kind": "optgrid", "rms": rms,
+                "made": {"options": {"order": 5, "final_zero": True, "zero_start": 0.5} if kept else {"order": 3}}}
+    def coll(p, low):
+        rms = {f"{s}@10": 9.0 for s in PROJ}
+        rms.update({"unipc@10": 2.0, "pick@10": 0.5})
+        return {"problem": p, "sde": "EDM", "low_rank": low, "rms": rms}
+    peers = [{"problem": p, "sde": "EDM", "nfe": 10, "row": "peer:x", "kind": "peer", "rms": 1.0, "n": 1024, "seed": 1,
+              "error": None} for p in "abc"]
+    a = type("A", (), {"without": [_write(tmp_path / "w.jsonl", [og("a", 1.0, False), og("b", 0.1, False),
+                                                                 og("c", 1.0, False)])],
+                       "with_pick": [_write(tmp_path / "p.jsonl", [og("a", 0.25, True), og("b", 0.4, True),
+                                                                   og("c", 0.1, True)])],
+                       "collect": [_write(tmp_path / "c.jsonl", [coll("a", True), coll("b", True), coll("c", False)])],
+                       "peers": [_write(tmp_path / "q.jsonl", peers)], "harm": 1.5})
+    out = lr.optgrid_pick(a)
+    assert "| a | EDM | 2.00 | 0.50 | 0.25 | 1.00 -> 0.25 | yes |" in out
+    assert "| b | EDM | 0.20 | 0.80 | 4.00 | 0.10 -> 0.40 | yes |" in out and "| c |" not in out
+    assert f"over 2 cells: with the pick over without {math.sqrt(0.25 * 4.0):.3f}; over the best default without " \
+           f"{math.sqrt(2.0 * 0.2):.3f}, with {math.sqrt(0.5 * 0.8):.3f}; worse with the pick by more than 1.5x: 1" in out
+    assert f"against the best peer (2 cells): {math.sqrt(0.1):.3f} -> {math.sqrt(0.1):.3f}, <= 0.5x in 1 -> 2" in out

@@ -19,16 +19,17 @@ class _Called(Exception):
     pass
 
 
-def _candidates(opt_sampler, ipndm_orders):
+def _candidates(opt_sampler, ipndm_orders, with_pick=0, problem="ring8"):
     a = argparse.Namespace(opt_sampler=opt_sampler, n_calib=4, n_val=0, seed=0, max_evals=1, starts=1,
-                           cand_orders=[2, 3], zero_candidates=1, ipndm_orders=ipndm_orders)
+                           cand_orders=[2, 3], zero_candidates=1, ipndm_orders=ipndm_orders, with_pick=with_pick)
 
     def fake(*args, **kw):
         raise _Called(kw["candidates"])
 
-    x_T = torch.zeros(2, 2, dtype=torch.float64)
+    p = suite_problem(problem)
+    x_T = torch.zeros(2, p.dim, dtype=torch.float64)
     with mock.patch("sde_diffusion.solvers.optimize_grid", fake), pytest.raises(_Called) as got:
-        bench.opt_rows(EDMSDE(), None, x_T, None, suite_problem("ring8"), 10, a)
+        bench.opt_rows(EDMSDE(), p.mixture.score_fn(EDMSDE()), x_T, None, p, 10, a)
     return got.value.args[0]
 
 
@@ -39,3 +40,16 @@ def test_each_search_gets_its_own_candidates():
     assert _candidates("ipndm", [2, 4]) == [{"order": 2}, {"order": 4}]
     assert _candidates("unipc,ipndm", [3]) == {"unipc": unipc, "ipndm": [{"order": 3}]}
     assert _candidates("unipc,ipndm", None) == {"unipc": unipc}
+
+
+def test_with_pick_adds_the_probes_low_rank_pick_to_unipcs_candidates_only_where_it_takes_the_data():
+    from sde_diffusion.solvers.grids import ZeroEnded
+    from sde_diffusion.solvers.sharp_modes import low_rank_recipe
+    unipc = [{"order": 2}, {"order": 2, "final_zero": True}, {"order": 3}, {"order": 3, "final_zero": True}]
+    got = _candidates("unipc,ipndm", [3], with_pick=1, problem="lowrank64")
+    pick = got["unipc"][-1]
+    assert got["unipc"][:-1] == unipc and got["ipndm"] == [{"order": 3}]
+    assert isinstance(pick["grid"], ZeroEnded) and pick["grid"].grid == "log_snr" and pick["order"] == 5
+    assert low_rank_recipe(EDMSDE(), 10, 1.0)[1]["grid"].grid == pick["grid"].grid
+    assert _candidates("unipc,ipndm", [3], with_pick=0, problem="lowrank64")["unipc"] == unipc
+    assert _candidates("unipc,ipndm", [3], with_pick=1, problem="ring8")["unipc"] == unipc      # sharp, not low-rank

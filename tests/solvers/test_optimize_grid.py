@@ -193,8 +193,8 @@ def test_the_probes_low_rank_pick_is_a_candidate_the_result_is_never_worse_than(
 
 
 @pytest.mark.parametrize("cand,match", [
-    ({"grid": "karras"}, "a candidate may name only a grids.ZeroEnded grid"),
-    ({"order": 2, "t_end": 0.1}, "a candidate may name only a grids.ZeroEnded grid"),
+    ({"grid": "karras"}, "a candidate may name only a grids.ZeroEnded grid .*, got grid='karras'$"),
+    ({"order": 2, "t_end": 0.1}, "a candidate may name only a grids.ZeroEnded grid .*, got t_end=0.1$"),
     ({"zero_start": 1.0}, "zero_start needs final_zero=True"),
     ({"final_zero": True, "zero_start": 0.0}, r"zero_start must be a time in \(0, T = 80\), got 0.0"),
     ({"final_zero": True, "zero_start": 80.0}, r"zero_start must be a time in \(0, T = 80\), got 80.0"),
@@ -211,6 +211,14 @@ def test_bad_zero_ended_candidates_are_refused_before_any_work(cand, match):
     with pytest.raises(ValueError, match=match):
         optimize_grid(sde, score, "unipc", 6, _prior(sde, 8, 2, 0), candidates=[cand])
     assert not calls
+
+
+def test_a_zero_start_above_the_runs_start_is_refused_with_a_message():
+    # a run from t_start = 1 (part of x_calib held out) cannot step onto 0 from t = 5
+    sde = EDMSDE()
+    with pytest.raises(ValueError, match=r"no candidate's grid fits between t_start = 1 and its end"):
+        optimize_grid(sde, ring_of_gaussians().score_fn(sde), "unipc", 6, _prior(sde, 8, 2, 0), t_start=1.0,
+                      candidates=[{"final_zero": True, "zero_start": 5.0}], max_evals=2)
 
 
 def test_several_samplers_keep_the_smaller_held_out_rms_of_their_own_searches():
