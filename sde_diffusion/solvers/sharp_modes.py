@@ -46,8 +46,9 @@ merge within 0.8 spread (three wide modes): there UniPC keeps its defaults.
 
 Data whose R stays high at both levels and does not fall is *low-rank* (``LOW_RANK_MIN_R``: most
 directions empty, each component in a subspace). There the denoiser at a fairly large noise level is
-already near the end of the path, and on ``VPSDE`` at 5-20 steps UniPC stops early and steps onto
-sigma = 0 from there (``LOW_RANK_RECIPES``, few-step 27).
+already near the end of the path, and on ``VPSDE`` and ``EDMSDE`` at 5-20 steps UniPC stops early and
+steps onto sigma = 0 from there (``LOW_RANK_RECIPES``, few-step 27-28); ``optimize_grid`` takes that
+pick as a candidate (``candidates={"unipc": [..., found.options]}``, few-step 29).
 
     found = probe_sharp_modes(sde, model, steps=10, x_data=batch)   # 2 batched model calls
     x, info = sample(sde, model, shape, sampler=found.sampler, steps=10, **found.options)
