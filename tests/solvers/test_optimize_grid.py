@@ -184,6 +184,8 @@ def test_the_probes_low_rank_pick_is_a_candidate_the_result_is_never_worse_than(
     g = runs["with"]
     assert g.made["val_rms"] <= pick * (1 + 1e-9) < runs["without"].made["val_rms"]
     assert g.made["options"]["zero_start"] == found.options["grid"].start and g.made["options"]["final_zero"]
+    # the pick's own grid is among the named starts, bit for bit: its held-out RMS is the pick's
+    assert g.made["val_rms_fixed"][found.options["grid"].grid] == pytest.approx(pick, rel=1e-9)
     assert g.times[-1] == 0.0 and g.times[-2] == pytest.approx(found.options["grid"].start, rel=1e-12)
     assert g.sampler_options == {"order": 5, "step_limit": False}
     assert _e2e(sde, sf, xv, ref, torch.tensor(g.times, dtype=torch.float64), steps=10,
