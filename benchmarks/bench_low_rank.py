@@ -73,6 +73,11 @@ def _problem_list(spec: str):
                 yield half, p
 
 
+def _read(paths):
+    """The JSON records of every line of ``paths``, in order."""
+    return [json.loads(line) for path in paths for line in Path(path).read_text().splitlines()]
+
+
 def _done(path: Path):
     return {json.loads(line)["problem"] for line in path.read_text().splitlines()} if path.exists() else set()
 
@@ -149,7 +154,7 @@ def _at_c(m, n, order, c, cs):
 
 
 def fit(a) -> str:
-    recs = [json.loads(line) for path in a.records for line in Path(path).read_text().splitlines()]
+    recs = _read(a.records)
     merged = {}
     for r in recs:                                  # budgets of several files, one record per problem
         merged.setdefault(r["problem"], {**r, "rms": {}})["rms"].update(r["rms"])
@@ -190,7 +195,7 @@ def collect(a) -> None:
 
 
 def report(a) -> str:
-    recs = [json.loads(line) for path in a.records for line in Path(path).read_text().splitlines()]
+    recs = _read(a.records)
     peers = best_peers(load(a.peers)) if a.peers else {}
     by = defaultdict(dict)                   # problem -> seed -> record
     for r in recs:
@@ -243,14 +248,9 @@ def optgrid_pick(a) -> str:
     and over the best peer; then the geometric means and the cells worse with the pick by more than
     ``--harm``."""
     def rows(paths):
-        out = {}
-        for r in (json.loads(line) for path in paths for line in Path(path).read_text().splitlines()):
-            if r["kind"] == "optgrid" and r["rms"] is not None:
-                out[r["problem"], r["sde"], r["nfe"]] = r
-        return out
+        return {(r["problem"], r["sde"], r["nfe"]): r for r in load(paths) if r["kind"] == "optgrid"}
     without, with_ = rows(a.without), rows(a.with_pick)
-    recs = {(r["problem"], r.get("sde", "VP")): r
-            for r in (json.loads(line) for path in a.collect for line in Path(path).read_text().splitlines())}
+    recs = {(r["problem"], r.get("sde", "VP")): r for r in _read(a.collect)}
     peers = best_peers(load(a.peers)) if a.peers else {}
     lines = ["| problem | SDE | optimize_grid / best default: without the pick | with it | with / without | "
              "best peer: without -> with | pick's search kept |", "|---|---|---|---|---|---|---|"]

@@ -335,16 +335,14 @@ def _search(sde, score_fn, sampler: str, steps: int, cands: List[Dict[str, Any]]
     t1 = float(default_t_end(sde, steps) if t_end is None else t_end)
 
     # the searched part of a candidate's grid: (steps, end time, half log-SNR at the end);
-    # with "final_zero", steps - 1 steps to their own default end, then one onto t = 0
+    # with "final_zero", steps - 1 steps to "zero_start" (default: their own default end), then
+    # one onto t = 0
     zero_t1 = float(default_t_end(sde, steps - 1) if t_end is None else t_end)
     half_lam = lambda t: float(sde.log_snr(torch.tensor(t, dtype=torch.float64))) / 2
-    searched = {False: (steps, t1, half_lam(t1)), True: (steps - 1, zero_t1, half_lam(zero_t1))}
 
     def ends(opts: Dict[str, Any]):
-        if "zero_start" in opts:                 # the step onto 0 starts at a given time
-            z = opts["zero_start"]
-            return steps - 1, z, half_lam(z)
-        return searched[bool(opts.get("final_zero"))]
+        n, end = (steps - 1, opts.get("zero_start", zero_t1)) if opts.get("final_zero") else (steps, t1)
+        return n, end, half_lam(end)
 
     def finish(times: torch.Tensor, opts: Dict[str, Any]) -> torch.Tensor:
         return torch.cat([times, times.new_zeros(1)]) if opts.get("final_zero") else times
