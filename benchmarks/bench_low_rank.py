@@ -35,6 +35,11 @@ problems ``collect`` calls low-rank (few-step 29):
 
     python benchmarks/bench_low_rank.py optgrid-pick --without <og.jsonl> --with-pick <og_pick.jsonl> \\
         --collect <collect.jsonl> --peers <peers.jsonl>
+
+The same choices on new noise (few-step 30): ``collect --n 4096 --seed 3 --probe-seed 1`` scores the
+defaults and the pick (probed on the seed-1 data) on 4096 x_T points of seed 3; ``bench_suite.py optgrid
+--n 4096 --seed 3 --opt-seed 1`` the grids optimised on the seed-1 batches; ``optgrid-pick
+--peers-chosen-on <seed-1 peers>`` scores, per cell, the peer configuration that was best on seed 1.
 """
 from __future__ import annotations
 
@@ -51,7 +56,7 @@ import torch
 
 from bench_sharp_modes import _in_unipcs_place, _problems, _vs_peer_table, probe
 from bench_suite import PROJECT, SDES, run_project, setup
-from bench_suite_report import best_peers, geo_mean, load
+from bench_suite_report import best_peers, geo_mean, load, peers_chosen_on
 from sde_diffusion.solvers.sharp_modes import LOW_RANK_MIN_R, PROBE_SIGMAS
 
 OTHERS = tuple(s for s in PROJECT if s != "unipc")
@@ -106,10 +111,11 @@ def verdicts(a) -> str:
 
 
 def _write_records(path, spec: str, sde_name: str, seed: int, cache: str, nfes, rows,
-                   defaults: bool = True) -> None:
+                   defaults: bool = True, points: int = 1024, probe_seed=None) -> None:
     """Append to ``path`` one record per problem of ``spec`` not yet there: the probe's R, spread and
     verdicts, and per budget the RMS of every default sampler and the rows ``rows(sde, score, x_T, ref,
-    found, n)`` returns ({key: RMS})."""
+    found, n)`` returns ({key: RMS}), on ``points`` x_T at ``seed`` (the probe's data at ``probe_seed``,
+    default ``seed``)."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     done = _done(out)
@@ -117,10 +123,10 @@ def _write_records(path, spec: str, sde_name: str, seed: int, cache: str, nfes, 
         for half, p in _problem_list(spec):
             if p.name in done:
                 continue
-            sde, score, x_T, ref = setup(p, sde_name, 1024, seed, Path(cache))
-            found = probe(p, sde, score, 10, "data", seed)
+            sde, score, x_T, ref = setup(p, sde_name, points, seed, Path(cache))
+            found = probe(p, sde, score, 10, "data", seed if probe_seed is None else probe_seed)
             rec = {"problem": p.name, "half": half, "sde": sde_name, "dim": p.dim, "seed": seed,
-                   "spread": found.spread,
+                   "points": points, "spread": found.spread,
                    "ratios": {str(k): v for k, v in found.ratios.items()}, "sharp": found.sharp,
                    "low_rank": found.low_rank, "rms": {}}
             for n in nfes:
@@ -144,7 +150,7 @@ def tune(a) -> None:
         return out
 
     _write_records(a.out, a.problems, a.sde, a.seed, a.cache, [int(v) for v in a.nfes.split(",")], rows,
-                   defaults=not a.no_defaults)
+                   defaults=not a.no_defaults, points=a.n, probe_seed=a.probe_seed)
 
 
 def _at_c(m, n, order, c, cs):
@@ -191,7 +197,8 @@ def collect(a) -> None:
         at_n = found.at_steps(sde, n)
         return {f"pick@{n}": run_project(sde, score, x_T, ref, at_n.sampler, at_n.options, n)[0]}
 
-    _write_records(a.out, a.sets, a.sde, a.seed, a.cache, [int(v) for v in a.nfes.split(",")], rows)
+    _write_records(a.out, a.sets, a.sde, a.seed, a.cache, [int(v) for v in a.nfes.split(",")], rows,
+                   points=a.n, probe_seed=a.probe_seed)
 
 
 def report(a) -> str:
@@ -245,13 +252,15 @@ def optgrid_pick(a) -> str:
     """optimize_grid's recipe without and with the probe's low-rank pick (``bench_suite.py optgrid``
     records, ``--with-pick 0 / 1``) on the problems ``collect`` records call low-rank: per cell the
     optimised grid over the best default (the pick included) without and with, with over without,
-    and over the best peer; then the geometric means and the cells worse with the pick by more than
-    ``--harm``."""
+    and over the best peer (with ``--peers-chosen-on``: the peer configuration best on those records,
+    other noise, scored on ``--peers``); then the geometric means and the cells worse with the pick by
+    more than ``--harm``."""
     def rows(paths):
         return {(r["problem"], r["sde"], r["nfe"]): r for r in load(paths) if r["kind"] == "optgrid"}
     without, with_ = rows(a.without), rows(a.with_pick)
     recs = {(r["problem"], r.get("sde", "VP")): r for r in _read(a.collect)}
-    peers = best_peers(load(a.peers)) if a.peers else {}
+    peers = (peers_chosen_on(load(a.peers_chosen_on), load(a.peers)) if a.peers and a.peers_chosen_on
+             else best_peers(load(a.peers)) if a.peers else {})
     lines = ["| problem | SDE | optimize_grid / best default: without the pick | with it | with / without | "
              "best peer: without -> with | pick's search kept |", "|---|---|---|---|---|---|---|"]
     cells = []
@@ -288,6 +297,8 @@ def _run_parser(sub, name: str, spec_flag: str, nfes: str):
     p.add_argument(spec_flag, required=True, help="half:name,...;half (a bare half: all its problems)")
     p.add_argument("--nfes", default=nfes)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--n", type=int, default=1024, help="x_T points")
+    p.add_argument("--probe-seed", type=int, default=None, help="the probe's data seed (default --seed)")
     p.add_argument("--sde", choices=sorted(SDES), default="VP")
     p.add_argument("--cache", default="outputs/suite_refs")
     p.add_argument("--out", required=True)
@@ -323,6 +334,8 @@ def main(argv=None):
     o.add_argument("--with-pick", nargs="+", required=True, help="... with --with-pick 1")
     o.add_argument("--collect", nargs="+", required=True, help="collect records (the verdicts, the best default)")
     o.add_argument("--peers", nargs="*", default=())
+    o.add_argument("--peers-chosen-on", nargs="*", default=(),
+                   help="peer records on other noise: each cell's peer is the one best there (few-step 30)")
     o.add_argument("--harm", type=float, default=1.5)
     a = ap.parse_args(argv)
     if a.mode == "optgrid-pick":

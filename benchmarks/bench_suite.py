@@ -11,6 +11,7 @@ rows already there are skipped, so a run can be resumed or extended.
     ... bench_suite.py configs  --half tuning --samplers unipc --grids log_snr  # end x denoise
     ... bench_suite.py defaults --half validation  # project samplers with their defaults
     ... bench_suite.py optgrid  --half validation  # optimize_grid / AYS / GITS on fresh noise
+    ... bench_suite.py optgrid  ... --n 4096 --seed 3 --opt-seed 1   # the seed-1 grids on new noise
 
 Rows: ``peer:<name>@t_end`` (``benchmarking.peers.PEERS``; VP tables end at t = 1e-3, DDPM's
 first step; EDM's at sigma_min),
@@ -184,8 +185,9 @@ def opt_batches(sde, dim: int, seed: int, n_calib: int, n_val: int):
 
 
 def opt_rows(sde, score, x_T, ref, problem, nfe, a):
-    """optimize_grid (calibration noise: seed ``a.seed + 100``, ``a.n_calib`` samples; held-out
-    batch: ``a.n_val`` samples at seed ``a.seed + 200``, else optimize_grid's default), AYS and
+    """optimize_grid (calibration noise: seed s + 100, ``a.n_calib`` samples, with s = ``a.opt_seed``,
+    default ``a.seed``; held-out batch: ``a.n_val`` samples at seed s + 200, else optimize_grid's
+    default), AYS and
     GITS grids, each for ``a.opt_sampler`` at ``nfe`` steps, scored on x_T. Several samplers
     (``unipc,ipndm``): optimize_grid keeps the one with the smaller held-out RMS; AYS and GITS run
     with the first."""
@@ -195,14 +197,15 @@ def opt_rows(sde, score, x_T, ref, problem, nfe, a):
     name, several = names[0], len(names) > 1
     per_steps = {n: steps_for_nfe({"name": n}, nfe, sde, tuple(x_T.shape[1:])) for n in names}
     steps = per_steps[name]
-    xc, xv = opt_batches(sde, problem.dim, a.seed, a.n_calib, a.n_val)
+    seed = a.seed if a.opt_seed is None else a.opt_seed    # its batches' seed, not x_T's
+    xc, xv = opt_batches(sde, problem.dim, seed, a.n_calib, a.n_val)
     c = Counted(score)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cands = {"unipc": unipc_candidates(a.cand_orders, a.zero_candidates)} if "unipc" in names else {}
         if a.with_pick and "unipc" in names:     # the probe's low-rank pick joins UniPC's candidates
             from bench_sharp_modes import probe
-            found = probe(problem, sde, score, per_steps["unipc"], "data", a.seed)
+            found = probe(problem, sde, score, per_steps["unipc"], "data", seed)
             if found.low_rank:
                 cands["unipc"].append(dict(found.options))
         if "ipndm" in names and a.ipndm_orders:
@@ -243,6 +246,10 @@ def main(argv=None):
     ap.add_argument("--with-pick", type=int, default=0,
                     help="optgrid: where the probe (1024 data points) calls the data low-rank, its pick "
                          "(grids.ZeroEnded) joins UniPC's candidates")
+    ap.add_argument("--opt-seed", type=int, default=None,
+                    help="optgrid: the seed of its calibration / held-out batches and of the pick's "
+                         "probe (default --seed); with another --seed and --n, the same grids are "
+                         "scored on new noise")
     ap.add_argument("--starts", type=int, default=2, help="optgrid: searches from the best "
                     "this many (options, named grid) pairs")
     ap.add_argument("--n-val", type=int, default=0,
@@ -312,6 +319,8 @@ def main(argv=None):
                             rec = {"problem": p.name, "sde": sname, "nfe": nfe, "row": row,
                                    "kind": kind, "rms": err, "nfe_used": used, "steps": steps,
                                    "n": a.n, "seed": a.seed, "error": None, "made": made}
+                            if a.opt_seed is not None:
+                                rec["opt_seed"] = a.opt_seed
                             fh.write(json.dumps(rec) + "\n")
                             fh.flush()
                         continue

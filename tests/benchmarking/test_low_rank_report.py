@@ -126,6 +126,22 @@ def test_collect_and_tune_run_on_the_sde_and_grid_asked_for(tmp_path):
     assert rec["rms"]["u5_0.5@5"] != run_project(sde, score, x_T, ref, "unipc", {**opts, "grid": "uniform_t"}, 5)[0]
 
 
+def test_collect_scores_on_n_points_of_its_seed_with_the_probe_at_probe_seed(tmp_path):
+    # --n 256 --seed 3 --probe-seed 1: the probe (its spread) is the seed-1 run's, the rows are scored on 256
+    # x_T points of seed 3 (few-step 30: the same choices on new noise)
+    from bench_suite import run_project, setup
+    from sde_diffusion.analytic import suite_problem
+    spec, cache = "fresh17:eight_scales_e_1d", str(tmp_path / "refs")
+    run = lambda *more: lr.main(["collect", "--sde", "EDM", "--sets", spec, "--nfes", "5", "--cache", cache, *more])
+    run("--n", "256", "--seed", "3", "--probe-seed", "1", "--out", str(tmp_path / "a.jsonl"))
+    run("--n", "256", "--seed", "3", "--out", str(tmp_path / "b.jsonl"))
+    run("--out", str(tmp_path / "c.jsonl"))
+    a, b, c = (json.loads((tmp_path / f).read_text()) for f in ("a.jsonl", "b.jsonl", "c.jsonl"))
+    assert a["spread"] == c["spread"] != b["spread"] and a["points"] == 256 and c["points"] == 1024
+    sde, score, x_T, ref = setup(suite_problem("eight_scales_e_1d"), "EDM", 256, 3, Path(cache))
+    assert x_T.shape == (256, 1) and a["rms"]["unipc@5"] == run_project(sde, score, x_T, ref, "unipc", {}, 5)[0]
+
+
 def test_optgrid_pick_compares_the_searches_on_low_rank_cells_only(tmp_path):
     # a (low-rank): best default 0.5 (the pick), search without 1.0, with 0.25 -> 2.0 / 0.5 / 0.25 ;
     # b (low-rank): without 0.1, with 0.4 -> 4x worse with the pick ; c (not low-rank): left out
@@ -143,10 +159,31 @@ def test_optgrid_pick_compares_the_searches_on_low_rank_cells_only(tmp_path):
                        "with_pick": [_write(tmp_path / "p.jsonl", [og("a", 0.25, True), og("b", 0.4, True),
                                                                    og("c", 0.1, True)])],
                        "collect": [_write(tmp_path / "c.jsonl", [coll("a", True), coll("b", True), coll("c", False)])],
-                       "peers": [_write(tmp_path / "q.jsonl", peers)], "harm": 1.5})
+                       "peers": [_write(tmp_path / "q.jsonl", peers)], "peers_chosen_on": (), "harm": 1.5})
     out = lr.optgrid_pick(a)
     assert "| a | EDM | 2.00 | 0.50 | 0.25 | 1.00 -> 0.25 | yes |" in out
     assert "| b | EDM | 0.20 | 0.80 | 4.00 | 0.10 -> 0.40 | yes |" in out and "| c |" not in out
     assert f"over 2 cells: with the pick over without {math.sqrt(0.25 * 4.0):.3f}; over the best default without " \
            f"{math.sqrt(2.0 * 0.2):.3f}, with {math.sqrt(0.5 * 0.8):.3f}; worse with the pick by more than 1.5x: 1" in out
     assert f"against the best peer (2 cells): {math.sqrt(0.1):.3f} -> {math.sqrt(0.1):.3f}, <= 0.5x in 1 -> 2" in out
+
+
+def test_optgrid_pick_with_peers_chosen_on_other_noise_scores_that_choice(tmp_path):
+    # peer y is the best on the other noise (0.5 < 0.9) and x on the scoring points (1.0 < 4.0): the cell's
+    # peer is y, scored 4.0 there, so optimize_grid's 1.0 is 0.25x it; without the option x, 1.0x
+    og = {"problem": "a", "sde": "VP", "nfe": 10, "row": "optgrid:unipc,ipndm", "kind": "optgrid", "rms": 1.0,
+          "made": {"options": {"order": 3}}}
+    rms = {f"{s}@10": 9.0 for s in PROJ}
+    rms.update({"unipc@10": 2.0, "pick@10": 2.0})
+    coll = {"problem": "a", "sde": "VP", "low_rank": True, "rms": rms}
+    def peer(row, v):
+        return {"problem": "a", "sde": "VP", "nfe": 10, "row": row, "kind": "peer", "rms": v, "n": 1024, "seed": 1,
+                "error": None}
+    score = _write(tmp_path / "s.jsonl", [peer("peer:x", 1.0), peer("peer:y", 4.0)])
+    other = _write(tmp_path / "o.jsonl", [peer("peer:x", 0.9), peer("peer:y", 0.5)])
+    a = type("A", (), {"without": [_write(tmp_path / "w.jsonl", [og])], "with_pick": [_write(tmp_path / "p.jsonl", [og])],
+                       "collect": [_write(tmp_path / "c.jsonl", [coll])], "peers": [score],
+                       "peers_chosen_on": [other], "harm": 1.5})
+    assert "| a | VP | 0.50 | 0.50 | 1.00 | 0.25 -> 0.25 | no |" in lr.optgrid_pick(a)
+    a.peers_chosen_on = ()
+    assert "| a | VP | 0.50 | 0.50 | 1.00 | 1.00 -> 1.00 | no |" in lr.optgrid_pick(a)

@@ -19,18 +19,37 @@ class _Called(Exception):
     pass
 
 
-def _candidates(opt_sampler, ipndm_orders, with_pick=0, problem="ring8"):
-    a = argparse.Namespace(opt_sampler=opt_sampler, n_calib=4, n_val=0, seed=0, max_evals=1, starts=1,
-                           cand_orders=[2, 3], zero_candidates=1, ipndm_orders=ipndm_orders, with_pick=with_pick)
+def _called_with(opt_sampler, ipndm_orders, with_pick=0, problem="ring8", seed=0, opt_seed=None, n_val=0):
+    """(args, keywords) that ``opt_rows`` hands optimize_grid."""
+    a = argparse.Namespace(opt_sampler=opt_sampler, n_calib=4, n_val=n_val, seed=seed, opt_seed=opt_seed,
+                           max_evals=1, starts=1, cand_orders=[2, 3], zero_candidates=1,
+                           ipndm_orders=ipndm_orders, with_pick=with_pick)
 
     def fake(*args, **kw):
-        raise _Called(kw["candidates"])
+        raise _Called(args, kw)
 
     p = suite_problem(problem)
     x_T = torch.zeros(2, p.dim, dtype=torch.float64)
     with mock.patch("sde_diffusion.solvers.optimize_grid", fake), pytest.raises(_Called) as got:
         bench.opt_rows(EDMSDE(), p.mixture.score_fn(EDMSDE()), x_T, None, p, 10, a)
-    return got.value.args[0]
+    return got.value.args
+
+
+def _candidates(*args, **kw):
+    return _called_with(*args, **kw)[1]["candidates"]
+
+
+def test_opt_seed_fixes_the_calibration_and_held_out_batches_whatever_the_scoring_seed():
+    """``--opt-seed`` lets the same optimised grid be scored on new noise (few-step 30): its batches are
+    drawn at the opt seed (+100, +200), not at x_T's seed."""
+    sde = EDMSDE()
+    want_c, want_v = bench.opt_batches(sde, 2, 1, 4, 8)
+    for seed in (1, 3, 7):
+        args, kw = _called_with("unipc", None, seed=seed, opt_seed=1, n_val=8)
+        assert torch.equal(args[4], want_c) and torch.equal(kw["x_val"], want_v)
+    args, kw = _called_with("unipc", None, seed=3, n_val=8)            # no opt seed: x_T's seed
+    assert torch.equal(args[4], bench.opt_batches(sde, 2, 3, 4, 8)[0])
+    assert not torch.equal(args[4], want_c)
 
 
 def test_each_search_gets_its_own_candidates():
