@@ -234,6 +234,7 @@ def report(a) -> str:
                   f"seed: {len(worse)}" + "".join(f" ({k[0]} at {k[1]}: {', '.join(f'{v:.2f}' for v in vs)})"
                                                   for k, vs in worse)]
     vs_peer = defaultdict(list)             # NFE -> [(best default / best peer without the entry, with it)]
+    misses = defaultdict(list)              # NFE -> ["problem ratio"] above 1.0x with the entry
     for n in nfes:
         for name, s in sorted(by.items()):
             r = s[min(s)]
@@ -244,7 +245,10 @@ def report(a) -> str:
                 # data low-rank, and the same pick elsewhere (sharp data keeps its recipe)
                 without = m[f"unipc@{n}"] if r["low_rank"] else m[f"pick@{n}"]
                 vs_peer[n].append((min(others, without) / peers[key][0], min(others, m[f"pick@{n}"]) / peers[key][0]))
+                if vs_peer[n][-1][1] > 1.0:
+                    misses[n].append(f"{name} {vs_peer[n][-1][1]:.2f}")
     lines += _vs_peer_table(vs_peer)
+    lines += [f"above 1.0x at {n} NFE with the new pick: {', '.join(v)}" for n, v in sorted(misses.items())]
     return "\n".join(lines)
 
 

@@ -62,6 +62,11 @@ def test_report_against_the_peer_keeps_the_probes_other_picks_on_both_sides(tmp_
                        "harm": 1.5})
     out = lr.report(a)
     assert f"| 10 | 2 | {0.5 ** 0.5:.3f} | 2 | {(0.25 * 0.5) ** 0.5:.3f} | 2 |" in out
+    assert "above 1.0x" not in out
+    recs.append(_collect("e", 1, False, 3.0, 3.0, 1.25))        # best default 1.25 against the peer's 1.0
+    peers.append({**peers[0], "problem": "e"})
+    a.records, a.peers = [_write(tmp_path / "c2.jsonl", recs)], [_write(tmp_path / "p2.jsonl", peers)]
+    assert lr.report(a).endswith("above 1.0x at 10 NFE with the new pick: e 1.25")
 
 
 def test_fit_finds_the_best_fixed_sigma_j_and_the_rule(tmp_path):
