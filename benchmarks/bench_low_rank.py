@@ -83,6 +83,14 @@ def _read(paths):
     return [json.loads(line) for path in paths for line in Path(path).read_text().splitlines()]
 
 
+def _peers(a):
+    """{cell: (RMS, row)} of each cell's best peer in ``a.peers``; with ``a.peers_chosen_on`` (records of
+    the same peers on other noise) the configuration best there, scored on ``a.peers``."""
+    if not a.peers:
+        return {}
+    return peers_chosen_on(load(a.peers_chosen_on), load(a.peers)) if a.peers_chosen_on else best_peers(load(a.peers))
+
+
 def _done(path: Path):
     return {json.loads(line)["problem"] for line in path.read_text().splitlines()} if path.exists() else set()
 
@@ -203,7 +211,8 @@ def collect(a) -> None:
 
 def report(a) -> str:
     recs = _read(a.records)
-    peers = best_peers(load(a.peers)) if a.peers else {}
+    peers = _peers(a)
+    chosen = {(r["problem"], r.get("sde", "VP")): r["rms"] for r in _read(a.defaults_chosen_on)}
     by = defaultdict(dict)                   # problem -> seed -> record
     for r in recs:
         by[r["problem"]][r["seed"]] = r
@@ -240,11 +249,13 @@ def report(a) -> str:
             r = s[min(s)]
             m, key = r["rms"], (name, r.get("sde", "VP"), n)
             if key in peers:
-                others = min(m[f"{x}@{n}"] for x in OTHERS if m.get(f"{x}@{n}") is not None)
+                others = [f"{x}@{n}" for x in OTHERS if m.get(f"{x}@{n}") is not None]
                 # without the low-rank entry the probe's pick is UniPC's defaults where it calls the
                 # data low-rank, and the same pick elsewhere (sharp data keeps its recipe)
-                without = m[f"unipc@{n}"] if r["low_rank"] else m[f"pick@{n}"]
-                vs_peer[n].append((min(others, without) / peers[key][0], min(others, m[f"pick@{n}"]) / peers[key][0]))
+                without = f"unipc@{n}" if r["low_rank"] else f"pick@{n}"
+                on = chosen.get(key[:2], m)          # the rows are chosen here (default: the scored points)
+                best = lambda keys: m[min(keys, key=lambda k: on[k])]
+                vs_peer[n].append((best(others + [without]) / peers[key][0], best(others + [f"pick@{n}"]) / peers[key][0]))
                 if vs_peer[n][-1][1] > 1.0:
                     misses[n].append(f"{name} {vs_peer[n][-1][1]:.2f}")
     lines += _vs_peer_table(vs_peer)
@@ -263,8 +274,7 @@ def optgrid_pick(a) -> str:
         return {(r["problem"], r["sde"], r["nfe"]): r for r in load(paths) if r["kind"] == "optgrid"}
     without, with_ = rows(a.without), rows(a.with_pick)
     recs = {(r["problem"], r.get("sde", "VP")): r for r in _read(a.collect)}
-    peers = (peers_chosen_on(load(a.peers_chosen_on), load(a.peers)) if a.peers and a.peers_chosen_on
-             else best_peers(load(a.peers)) if a.peers else {})
+    peers = _peers(a)
     lines = ["| problem | SDE | optimize_grid / best default: without the pick | with it | with / without | "
              "best peer: without -> with | pick's search kept |", "|---|---|---|---|---|---|---|"]
     cells = []
@@ -332,6 +342,10 @@ def main(argv=None):
     r = sub.add_parser("report")
     r.add_argument("records", nargs="+")
     r.add_argument("--peers", nargs="*", default=())
+    r.add_argument("--peers-chosen-on", nargs="*", default=(),
+                   help="peer records on other noise: each cell's peer is the one best there (few-step 30)")
+    r.add_argument("--defaults-chosen-on", nargs="*", default=(),
+                   help="collect records on other noise: each cell's best default is the row best there")
     r.add_argument("--harm", type=float, default=1.5, help="count cells worse by more than this on every seed")
     o = sub.add_parser("optgrid-pick")
     o.add_argument("--without", nargs="+", required=True, help="bench_suite.py optgrid records without the pick")

@@ -41,7 +41,7 @@ def test_report_puts_the_pick_in_unipcs_place_and_counts_harm_on_every_seed(tmp_
     peers = [{"problem": p, "sde": "VP", "nfe": 10, "row": "peer:x", "kind": "peer", "rms": 1.0, "n": 1024, "seed": 1,
               "error": None} for p in "abc"]
     a = type("A", (), {"records": [_write(tmp_path / "c.jsonl", recs)], "peers": [_write(tmp_path / "p.jsonl", peers)],
-                       "harm": 1.5})
+                       "peers_chosen_on": (), "defaults_chosen_on": (), "harm": 1.5})
     out = lr.report(a)
     assert "takes 2 of 3 problems: a, b" in out
     cells = [0.25, 1.5, 2.0, 2.0]
@@ -59,7 +59,7 @@ def test_report_against_the_peer_keeps_the_probes_other_picks_on_both_sides(tmp_
     peers = [{"problem": p, "sde": "VP", "nfe": 10, "row": "peer:x", "kind": "peer", "rms": 1.0, "n": 1024, "seed": 1,
               "error": None} for p in "ad"]
     a = type("A", (), {"records": [_write(tmp_path / "c.jsonl", recs)], "peers": [_write(tmp_path / "p.jsonl", peers)],
-                       "harm": 1.5})
+                       "peers_chosen_on": (), "defaults_chosen_on": (), "harm": 1.5})
     out = lr.report(a)
     assert f"| 10 | 2 | {0.5 ** 0.5:.3f} | 2 | {(0.25 * 0.5) ** 0.5:.3f} | 2 |" in out
     assert "above 1.0x" not in out
@@ -67,6 +67,23 @@ def test_report_against_the_peer_keeps_the_probes_other_picks_on_both_sides(tmp_
     peers.append({**peers[0], "problem": "e"})
     a.records, a.peers = [_write(tmp_path / "c2.jsonl", recs)], [_write(tmp_path / "p2.jsonl", peers)]
     assert lr.report(a).endswith("above 1.0x at 10 NFE with the new pick: e 1.25")
+
+
+def test_report_with_the_rows_and_the_peer_chosen_on_other_noise(tmp_path):
+    # scored: pick 0.25, ipndm 1.0 (others 10), UniPC 2.0; peers x 1.0, y 4.0. On the other noise the pick
+    # loses to ipndm (0.5 > 0.3) and y beats x: the chosen best default is ipndm (1.0), the peer y (4.0)
+    scored, other = _collect("a", 3, True, 2.0, 0.25, 1.0), _collect("a", 1, True, 2.0, 0.5, 0.3)
+    peer = lambda row, v: {"problem": "a", "sde": "VP", "nfe": 10, "row": row, "kind": "peer", "rms": v,
+                           "n": 4096, "seed": 3, "error": None}
+    a = type("A", (), {"records": [_write(tmp_path / "c.jsonl", [scored])],
+                       "peers": [_write(tmp_path / "p.jsonl", [peer("peer:x", 1.0), peer("peer:y", 4.0)])],
+                       "peers_chosen_on": [_write(tmp_path / "po.jsonl", [peer("peer:x", 0.9), peer("peer:y", 0.5)])],
+                       "defaults_chosen_on": [_write(tmp_path / "co.jsonl", [other])], "harm": 1.5})
+    assert "| 10 | 1 | 0.250 | 1 | 0.250 | 1 |" in lr.report(a)       # ipndm 1.0 / y 4.0, with and without
+    a.defaults_chosen_on = ()
+    assert "| 10 | 1 | 0.250 | 1 | 0.062 | 1 |" in lr.report(a)       # the scored best: pick 0.25 / 4.0
+    a.peers_chosen_on = ()
+    assert "| 10 | 1 | 1.000 | 1 | 0.250 | 1 |" in lr.report(a)       # against x (1.0)
 
 
 def test_fit_finds_the_best_fixed_sigma_j_and_the_rule(tmp_path):
