@@ -253,7 +253,9 @@ def report(a) -> str:
                 # without the low-rank entry the probe's pick is UniPC's defaults where it calls the
                 # data low-rank, and the same pick elsewhere (sharp data keeps its recipe)
                 without = f"unipc@{n}" if r["low_rank"] else f"pick@{n}"
-                on = chosen.get(key[:2], m)          # the rows are chosen here (default: the scored points)
+                on = chosen.get(key[:2], {}) if chosen else m    # the rows are chosen here
+                if not all(on.get(k) is not None for k in others + [without, f"pick@{n}"]):
+                    raise SystemExit(f"--defaults-chosen-on has no complete record of {name} / {key[1]} at {n} NFE")
                 best = lambda keys: m[min(keys, key=lambda k: on[k])]
                 vs_peer[n].append((best(others + [without]) / peers[key][0], best(others + [f"pick@{n}"]) / peers[key][0]))
                 if vs_peer[n][-1][1] > 1.0:

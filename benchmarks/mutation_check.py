@@ -710,7 +710,7 @@ MUTATIONS += [  # session 15: optimize_grid takes the probe's low-rank pick (few
      "                if vs_peer[n][-1][1] > 1.0:", "                if vs_peer[n][-1][1] > 1.5:",
      ["tests/benchmarking/test_low_rank_report.py"]),
     ("bench_low_rank report --defaults-chosen-on: the rows chosen on the scored points", "benchmarks/bench_low_rank.py",
-     "                on = chosen.get(key[:2], m)", "                on = m",
+     "on = chosen.get(key[:2], {}) if chosen else m", "on = m",
      ["tests/benchmarking/test_low_rank_report.py"]),
 ]
 

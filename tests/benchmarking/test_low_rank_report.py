@@ -80,6 +80,11 @@ def test_report_with_the_rows_and_the_peer_chosen_on_other_noise(tmp_path):
                        "peers_chosen_on": [_write(tmp_path / "po.jsonl", [peer("peer:x", 0.9), peer("peer:y", 0.5)])],
                        "defaults_chosen_on": [_write(tmp_path / "co.jsonl", [other])], "harm": 1.5})
     assert "| 10 | 1 | 0.250 | 1 | 0.250 | 1 |" in lr.report(a)       # ipndm 1.0 / y 4.0, with and without
+    for missing in ({**other, "rms": {k: v for k, v in other["rms"].items() if k != "pick@10"}},   # a row
+                    {**other, "problem": "b"}):                                                 # the problem
+        a.defaults_chosen_on = [_write(tmp_path / "co2.jsonl", [missing])]
+        with pytest.raises(SystemExit, match="no complete record of a / VP at 10 NFE"):
+            lr.report(a)
     a.defaults_chosen_on = ()
     assert "| 10 | 1 | 0.250 | 1 | 0.062 | 1 |" in lr.report(a)       # the scored best: pick 0.25 / 4.0
     a.peers_chosen_on = ()
