@@ -271,7 +271,7 @@ def _checked(sde, sampler: str, steps, cands, x_calib):
     steps = as_steps(steps, maximum=LIMITS.max_steps)
     cands = [_zero_ended_candidate(sde, dict(c)) for c in cands]
     for c in cands:
-        smp = _build(sampler, {k: v for k, v in c.items() if k not in ("denoise", "final_zero", "zero_start")})
+        smp = _build(sampler, {k: v for k, v in _run_options(c).items() if k != "denoise"})
         smp.check_sde(sde)
         if c.get("final_zero") and not smp.lands_on_zero:
             raise ValueError(f"candidate {c}: sampler {sampler!r} cannot end with a step onto "
@@ -283,6 +283,16 @@ def _checked(sde, sampler: str, steps, cands, x_calib):
                          f"{getattr(x_calib, 'shape', type(x_calib).__name__)}")
     check_finite("x_calib", x_calib)  # runs in x_calib's dtype: float64 for analytic scores
     return steps, cands
+
+
+SEARCH_KEYS = ("final_zero", "zero_start")
+"""Candidate keys that shape the searched grid (its step onto t = 0 and where it starts); never
+passed to the sampler."""
+
+
+def _run_options(opts: Dict[str, Any]) -> Dict[str, Any]:
+    """A candidate's options without ``SEARCH_KEYS``: what ``sample`` gets."""
+    return {k: v for k, v in opts.items() if k not in SEARCH_KEYS}
 
 
 def _zero_ended_candidate(sde, c: Dict[str, Any]) -> Dict[str, Any]:
@@ -348,7 +358,7 @@ def _search(sde, score_fn, sampler: str, steps: int, cands: List[Dict[str, Any]]
         return torch.cat([times, times.new_zeros(1)]) if opts.get("final_zero") else times
 
     def loss_of(times: torch.Tensor, opts: Dict[str, Any], part: str) -> float:
-        run = {k: v for k, v in opts.items() if k not in ("final_zero", "zero_start")}
+        run = _run_options(opts)
         try:
             x, info = sample(sde, score, sampler=sampler, x_init=batches[part], grid=times,
                              progress=False, **run)
@@ -429,7 +439,7 @@ def _search(sde, score_fn, sampler: str, steps: int, cands: List[Dict[str, Any]]
             "t_end": float(best["times"][-1]), "t_start": t0}
     return OptimizedGrid(name=name or f"{sampler}-{steps}-{type(sde).__name__}",
                          times=best["times"].tolist(), sde=repr(sde), sampler=sampler, steps=steps,
-                         sampler_options={k: v for k, v in opts.items() if k not in ("final_zero", "zero_start")},
+                         sampler_options=_run_options(opts),
                          made=made)
 
 
