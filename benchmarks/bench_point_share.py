@@ -17,7 +17,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench_suite import PEER_T_ENDS, peer_estimate, project_estimate, setup
+from bench_sharp_modes import probe
+from bench_suite import PEER_T_ENDS, peer_estimate, peer_of_row, project_estimate, setup
 from bench_suite_report import best_peers, load
 from sde_diffusion.analytic import suite_problem
 
@@ -48,16 +49,14 @@ def main(argv=None):
     for name in a.problems.split(","):
         problem = suite_problem(name)
         peers = [(p, PEER_T_ENDS[a.sde][0]) for p in a.peers.split(",") if p]
-        if (name, a.sde, a.nfe) in best:                       # "peer:<name>@<t_end>"
-            peer, t_end = best[(name, a.sde, a.nfe)][1].split(":", 1)[1].rsplit("@", 1)
-            peers.append((peer, float(t_end)))
+        if (name, a.sde, a.nfe) in best:
+            peers.append(peer_of_row(best[(name, a.sde, a.nfe)][1]))
         for seed in map(int, a.seeds.split(",")):
             sde, score, x_T, ref = setup(problem, a.sde, a.n, seed, Path(a.cache))
             rows = []
             for s in a.samplers.split(","):
                 name_opts = (s, {})
                 if s == "pick":
-                    from bench_sharp_modes import probe
                     at = probe(problem, sde, score, 10, "data", a.probe_seed).at_steps(sde, a.nfe)
                     name_opts = (at.sampler, at.options)
                 rows.append((s, project_estimate(sde, score, x_T, *name_opts, a.nfe)[0]))

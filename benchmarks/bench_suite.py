@@ -123,6 +123,12 @@ def peer_estimate(sde, score, x_T, peer, t_end, nfe):
     return x0, c.n, None
 
 
+def peer_of_row(row: str):
+    """``peer:<name>@<t_end>`` (a peer row of these records) -> (name, t_end)."""
+    name, t_end = row.split(":", 1)[1].rsplit("@", 1)
+    return name, float(t_end)
+
+
 def run_peer(sde, score, x_T, ref, peer, t_end, nfe):
     x0, used, why = peer_estimate(sde, score, x_T, peer, t_end, nfe)
     return (None if x0 is None else end_to_end_rms(x0, ref)), used, why

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from bench_suite import peer_estimate, project_estimate, setup
+from bench_suite import peer_estimate, peer_of_row, project_estimate, setup
 from bench_suite_report import best_peers, load
 from sde_diffusion.analytic import suite_problem
 from sde_diffusion.benchmarking.reference import end_to_end_rms
@@ -76,8 +76,7 @@ def run(records, n, seed, cache):
         ours = min(rows, key=lambda r: r["rms"])
         peer_rms, peer_row = best[prob, sname, nfe]
         sde, score, x_T, ref = setup(suite_problem(prob), sname, n, seed, cache)
-        name, te = peer_row.split(":", 1)[1].rsplit("@", 1)
-        xp, _, why = peer_estimate(sde, score, x_T, name, float(te), nfe)
+        xp, _, why = peer_estimate(sde, score, x_T, *peer_of_row(peer_row), nfe)
         xo, _, _, why_o = project_estimate(sde, score, x_T, ours["row"][:-2], {}, nfe)
         if xp is None or xo is None:
             raise SystemExit(f"{prob}/{sname}/{nfe}: a re-run failed: {why or why_o}")

@@ -21,6 +21,12 @@ def test_shares_on_errors_with_a_known_answer():
     assert ps.shares(x0, ref, top=2)[1] == pytest.approx(104 / 106, rel=1e-12)
 
 
+def test_peer_of_row_reads_back_the_rows_bench_suite_writes():
+    from bench_suite import peer_of_row
+    assert peer_of_row("peer:diffusers_unipc3_linspace_karras_zero@0.002") == ("diffusers_unipc3_linspace_karras_zero", 0.002)
+    assert peer_of_row(f"peer:kdiff_dpmpp_2m@{1e-3:g}") == ("kdiff_dpmpp_2m", 1e-3)
+
+
 def _run(tmp_path, capsys, more):
     ps.main(["--problems", "lowrank64", "--sde", "VP", "--n", "64", "--seeds", "3", "--nfe", "5", "--samplers", "pick",
              "--peers", "", "--top", "1", "--cache", str(tmp_path / "refs"), *more])
