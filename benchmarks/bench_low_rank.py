@@ -36,6 +36,15 @@ problems ``collect`` calls low-rank (few-step 29):
     python benchmarks/bench_low_rank.py optgrid-pick --without <og.jsonl> --with-pick <og_pick.jsonl> \\
         --collect <collect.jsonl> --peers <peers.jsonl>
 
+The VP entry at 18-20 steps re-chosen (few-step 31): ``tune --orders 3,4,5 --nfes 18,19,20`` (order 3 with
+the step limit, 4-5 without), then ``refit`` prints per order the best c0 of sigma_j = c0 (10 / n)^p against the
+shipped entry; ``collect --alt-recipes <JSON entries>`` adds the row ``alt@n`` (the pick under those entries, e.g.
+the old ones) and ``report --without-row alt`` compares the pick with it:
+
+    ... bench_low_rank.py refit <tune.jsonl> ... --nfes 18,19,20 --current 3,0.5,1.6
+    ... bench_low_rank.py collect --sets fresh19 --nfes 18,19,20 --alt-recipes '[[...], ...]' --out <c.jsonl>
+    python benchmarks/bench_low_rank.py report <c.jsonl> --without-row alt --peers <peers.jsonl>
+
 The same choices on new noise (few-step 30): ``collect --n 4096 --seed 3 --probe-seed 1`` scores the
 defaults and the pick (probed on the seed-1 data) on 4096 x_T points of seed 3; ``bench_suite.py optgrid
 --n 4096 --seed 3 --opt-seed 1`` the grids optimised on the seed-1 batches; ``optgrid-pick
@@ -50,6 +59,7 @@ import math
 import sys
 from collections import defaultdict
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import torch
@@ -57,6 +67,7 @@ import torch
 from bench_sharp_modes import _in_unipcs_place, _problems, _vs_peer_table, probe
 from bench_suite import PROJECT, SDES, run_project, setup
 from bench_suite_report import best_peers, geo_mean, load, peers_chosen_on
+from sde_diffusion.solvers import sharp_modes
 from sde_diffusion.solvers.sharp_modes import LOW_RANK_MIN_R, PROBE_SIGMAS
 
 OTHERS = tuple(s for s in PROJECT if s != "unipc")
@@ -148,10 +159,11 @@ def _write_records(path, spec: str, sde_name: str, seed: int, cache: str, nfes, 
 
 def tune(a) -> None:
     cs = [float(v) for v in a.cs.split(",")]
+    orders = [int(v) for v in a.orders.split(",")]
 
     def rows(sde, score, x_T, ref, found, n):
         out = {}
-        for order, c in itertools.product((3, 5), cs):
+        for order, c in itertools.product(orders, cs):
             t_j = float(sde.t_from_sigma(torch.tensor(c * found.spread, dtype=torch.float64)))
             opts = {"order": order, "step_limit": order < 4, "grid": a.grid, "t_end": t_j, "final_zero": True}
             out[f"u{order}_{c}@{n}"] = run_project(sde, score, x_T, ref, "unipc", opts, n)[0]
@@ -161,6 +173,14 @@ def tune(a) -> None:
                    defaults=not a.no_defaults, points=a.n, probe_seed=a.probe_seed)
 
 
+def _merged(paths):
+    """``tune`` records of several files (other budgets) merged: one record per problem."""
+    merged = {}
+    for r in _read(paths):
+        merged.setdefault(r["problem"], {**r, "rms": {}})["rms"].update(r["rms"])
+    return list(merged.values())
+
+
 def _at_c(m, n, order, c, cs):
     """``tune``'s RMS at sigma_j = c spreads, piecewise linear in log RMS over log c (clamped to the grid)."""
     ys = np.log([m[f"u{order}_{x}@{n}"] for x in cs])
@@ -168,11 +188,7 @@ def _at_c(m, n, order, c, cs):
 
 
 def fit(a) -> str:
-    recs = _read(a.records)
-    merged = {}
-    for r in recs:                                  # budgets of several files, one record per problem
-        merged.setdefault(r["problem"], {**r, "rms": {}})["rms"].update(r["rms"])
-    recs = list(merged.values())
+    recs = _merged(a.records)
     cs = sorted({float(k.split("@")[0].split("_")[1]) for k in recs[0]["rms"] if k.startswith("u5_")})
     nfes = [int(v) for v in a.nfes.split(",")]
 
@@ -200,13 +216,85 @@ def fit(a) -> str:
     return "\n".join(lines)
 
 
+def refit(a) -> str:
+    """The low-rank entry for the budgets of ``--nfes`` re-chosen on ``tune`` records: per UniPC order
+    of ``--orders`` and each c0 of sigma_j = c0 (10 / n)^p spreads (``p`` fixed), the best default with
+    it in the pick's place over with the shipped entry (``--current order,c0,p``), both interpolated
+    in c (``_at_c``): geometric mean over problems x budgets, worst cell, cells worse by more than
+    ``--harm``. A cell worse than that counts as harmed unless a ``--recheck`` record of the problem
+    (other x_T points) has the same budget not worse than ``--harm``: on low-rank mixtures a few
+    points sent towards the wrong component set a cell's RMS (few-step 30). The choice: the smallest
+    geometric mean with no harmed cell."""
+    recs = [r for r in _merged(a.records) if r["low_rank"]]           # where the entry applies
+    rechecks = {r["problem"]: r for r in _merged(getattr(a, "recheck", ()) or ())}
+    nfes = [int(v) for v in a.nfes.split(",")]
+    cur_order, cur_c0, cur_p = (float(v) for v in a.current.split(","))
+
+    def ratio(r, n, order, c0):
+        cs = sorted({float(k.split("@")[0].split("_")[1]) for k in r["rms"] if k.startswith(f"u{order}_")})
+        cs_cur = sorted({float(k.split("@")[0].split("_")[1]) for k in r["rms"] if k.startswith(f"u{int(cur_order)}_")})
+        m = r["rms"]
+        others = min([m[f"{s}@{n}"] for s in OTHERS if m.get(f"{s}@{n}") is not None], default=math.inf)
+        return (min(others, _at_c(m, n, order, c0 * (10 / n) ** a.p, cs))
+                / min(others, _at_c(m, n, int(cur_order), cur_c0 * (10 / n) ** cur_p, cs_cur)))
+
+    def harmed(r, n, order, c0, v):
+        if v <= a.harm:
+            return False
+        again = rechecks.get(r["problem"])
+        has = lambda o: any(k.startswith(f"u{o}_") and k.endswith(f"@{n}") for k in again["rms"])
+        return again is None or not (has(order) and has(int(cur_order))) or ratio(again, n, order, c0) > a.harm
+
+    def cells(order, c0):
+        return [(v, harmed(r, n, order, c0, v)) for r in recs for n in nfes for v in [ratio(r, n, order, c0)]]
+
+    cs = sorted({float(k.split("@")[0].split("_")[1]) for k in recs[0]["rms"] if k.startswith("u3_")})
+    lines = [f"{len(recs)} problems x NFE {nfes}; c in {cs}; p = {a.p}; against the shipped entry "
+             f"(UniPC-{int(cur_order)}, c0 {cur_c0}, p {cur_p}); rechecked on other points: "
+             f"{', '.join(sorted(rechecks)) or 'none'}", "",
+             "| order | best c0 | geo-mean | worst | worse than the shipped entry by > harm | of them harmed on the "
+             "recheck too |", "|---|---|---|---|---|---|"]
+    choice = None
+    # c0 such that c at the largest budget runs over tune's c range, 31 points evenly in log c
+    c0s = [float(c) * (max(nfes) / 10) ** a.p for c in np.exp(np.linspace(math.log(cs[0]), math.log(cs[-1]), 31))]
+    for order in (int(v) for v in a.orders.split(",")):
+        fits = []
+        for c0 in c0s:
+            v = cells(order, c0)
+            fits.append((geo_mean([x for x, _ in v]), max(x for x, _ in v), sum(x > a.harm for x, _ in v),
+                         sum(h for _, h in v), c0))
+        g, worst, over, bad, c0 = min(fits, key=lambda f: (f[3] > 0, f[0]))
+        lines.append(f"| {order} | {c0:.3f} | {g:.3f} | {worst:.2f} | {over} | {bad} |")
+        if bad == 0 and (choice is None or g < choice[0]):
+            choice = (g, order, c0)
+    lines += ["", "chosen: " + ("none (every order has a cell worse than the harm bound)" if choice is None
+                                else f"UniPC-{choice[1]}, c0 {choice[2]:.3f}, p {a.p} (geo-mean {choice[0]:.3f})")]
+    return "\n".join(lines)
+
+
 def collect(a) -> None:
+    alt = json.loads(a.alt_recipes) if a.alt_recipes else None
+
     def rows(sde, score, x_T, ref, found, n):
         at_n = found.at_steps(sde, n)
-        return {f"pick@{n}": run_project(sde, score, x_T, ref, at_n.sampler, at_n.options, n)[0]}
+        out = {f"pick@{n}": run_project(sde, score, x_T, ref, at_n.sampler, at_n.options, n)[0]}
+        if alt is not None:              # the pick again with other low-rank entries for this SDE
+            with mock.patch.dict(sharp_modes.LOW_RANK_RECIPES, {type(sde).__name__: tuple(map(tuple, alt))}):
+                at_n = found.at_steps(sde, n)
+            out[f"alt@{n}"] = run_project(sde, score, x_T, ref, at_n.sampler, at_n.options, n)[0]
+        return out
 
     _write_records(a.out, a.sets, a.sde, a.seed, a.cache, [int(v) for v in a.nfes.split(",")], rows,
                    points=a.n, probe_seed=a.probe_seed)
+
+
+def _in_place_of(m, n: int, without: str):
+    """(the pick / the row ``without``, the best default with the pick / with ``without``) in one cell;
+    ``without="unipc"``: the pick in UniPC's place (``_in_unipcs_place``)."""
+    if without == "unipc":
+        return _in_unipcs_place(m, n, "pick")
+    others = min(m[f"{s}@{n}"] for s in OTHERS if m.get(f"{s}@{n}") is not None)
+    return m[f"pick@{n}"] / m[f"{without}@{n}"], min(others, m[f"pick@{n}"]) / min(others, m[f"{without}@{n}"])
 
 
 def report(a) -> str:
@@ -230,7 +318,7 @@ def report(a) -> str:
                 continue
             row = []
             for n in nfes:
-                u, b = _in_unipcs_place(r["rms"], n, "pick")
+                u, b = _in_place_of(r["rms"], n, a.without_row)
                 cells[name, n].append(b)
                 row.append(f"{n}: {u:.2f} / {b:.2f}")
             fine, coarse = (r["ratios"][str(x)] for x in PROBE_SIGMAS)
@@ -252,7 +340,7 @@ def report(a) -> str:
                 others = [f"{x}@{n}" for x in OTHERS if m.get(f"{x}@{n}") is not None]
                 # without the low-rank entry the probe's pick is UniPC's defaults where it calls the
                 # data low-rank, and the same pick elsewhere (sharp data keeps its recipe)
-                without = f"unipc@{n}" if r["low_rank"] else f"pick@{n}"
+                without = f"{a.without_row}@{n}" if r["low_rank"] else f"pick@{n}"
                 on = chosen.get(key[:2], {}) if chosen else m    # the rows are chosen here
                 if not all(on.get(k) is not None for k in others + [without, f"pick@{n}"]):
                     raise SystemExit(f"--defaults-chosen-on has no complete record of {name} / {key[1]} at {n} NFE")
@@ -332,6 +420,7 @@ def main(argv=None):
     v.add_argument("--pilot", action="store_true", help="also the verdict from a 256-sample pilot run (no data)")
     t = _run_parser(sub, "tune", "--problems", "5,7,10,14,20,30,50")
     t.add_argument("--cs", default="0.05,0.07,0.1,0.14,0.2,0.28,0.4,0.56,0.8,1.1")
+    t.add_argument("--orders", default="3,5", help="UniPC orders (3 and below with the step limit, 4-5 without)")
     t.add_argument("--grid", default="uniform_t", help="the grid of the steps down to sigma_j")
     t.add_argument("--no-defaults", action="store_true", help="leave out the default samplers' rows "
                    "(fit merges them from another file of the same problems)")
@@ -340,7 +429,17 @@ def main(argv=None):
     f.add_argument("--nfes", default="5,7,10,12,14,17,20")
     f.add_argument("--splits", default="20,17,14,12,10", help="UniPC-5 up to this many steps, UniPC-3 above")
     f.add_argument("--pmax", type=float, default=2.0, help="p runs over 0, 0.1, ..., pmax")
-    _run_parser(sub, "collect", "--sets", "5,7,10,12,14,17,20")
+    c = _run_parser(sub, "collect", "--sets", "5,7,10,12,14,17,20")
+    c.add_argument("--alt-recipes", default=None, help="JSON list of low-rank entries (as LOW_RANK_RECIPES') "
+                   "for --sde's class: adds the row alt@n, the pick under them (few-step 31)")
+    rf = sub.add_parser("refit")
+    rf.add_argument("records", nargs="+")
+    rf.add_argument("--nfes", default="18,19,20")
+    rf.add_argument("--orders", default="3,4,5")
+    rf.add_argument("--p", type=float, default=1.6, help="sigma_j = c0 (10 / n)^p spreads")
+    rf.add_argument("--current", default="3,0.5,1.6", help="the shipped entry: order,c0,p")
+    rf.add_argument("--harm", type=float, default=1.5)
+    rf.add_argument("--recheck", nargs="*", default=(), help="tune records on other x_T points (harmed cells only)")
     r = sub.add_parser("report")
     r.add_argument("records", nargs="+")
     r.add_argument("--peers", nargs="*", default=())
@@ -349,6 +448,8 @@ def main(argv=None):
     r.add_argument("--defaults-chosen-on", nargs="*", default=(),
                    help="collect records on other noise: each cell's best default is the row best there")
     r.add_argument("--harm", type=float, default=1.5, help="count cells worse by more than this on every seed")
+    r.add_argument("--without-row", default="unipc", choices=("unipc", "alt"),
+                   help="what the pick replaces: UniPC's defaults, or the pick under collect's --alt-recipes")
     o = sub.add_parser("optgrid-pick")
     o.add_argument("--without", nargs="+", required=True, help="bench_suite.py optgrid records without the pick")
     o.add_argument("--with-pick", nargs="+", required=True, help="... with --with-pick 1")
@@ -366,6 +467,8 @@ def main(argv=None):
         tune(a)
     elif a.mode == "fit":
         print(fit(a))
+    elif a.mode == "refit":
+        print(refit(a))
     elif a.mode == "collect":
         collect(a)
     else:

@@ -421,9 +421,9 @@ MUTATIONS += [  # round 8: the tuning rings, the fresh3 set
      'cands["ipndm"] = [{"order": o} for o in a.ipndm_orders]',
      'cands["unipc"] = [{"order": o} for o in a.ipndm_orders]',
      ["tests/benchmarking/test_suite_optgrid_rows.py"]),
-    ("problem_suite('fresh18') returns the fresh17 set", "sde_diffusion/analytic/suite.py",
-     '"fresh18": FRESH18}', '"fresh18": FRESH17}',
-     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh18"]),
+    ("problem_suite('fresh19') returns the fresh18 set", "sde_diffusion/analytic/suite.py",
+     '"fresh19": FRESH19}', '"fresh19": FRESH18}',
+     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh19"]),
 ]
 
 MUTATIONS += [  # session 10: shared references, bootstrap intervals of the misses
@@ -624,8 +624,8 @@ MUTATIONS += [  # session 14: the low-rank entry (few-step 27)
      "            hist.insert(0, x0)\n", "            hist.insert(0, x0)\n            x0 = ctx.x0(x, i) if ctx.s[i + 1] == 0.0 else x0\n",
      ["tests/solvers/test_low_rank_probe.py"]),
     ("bench_low_rank report: the pick's two ratios swapped", "benchmarks/bench_low_rank.py",
-     "                u, b = _in_unipcs_place(r[\"rms\"], n, \"pick\")",
-     "                b, u = _in_unipcs_place(r[\"rms\"], n, \"pick\")",
+     "                u, b = _in_place_of(r[\"rms\"], n, a.without_row)",
+     "                b, u = _in_place_of(r[\"rms\"], n, a.without_row)",
      ["tests/benchmarking/test_low_rank_report.py"]),
     ("adaptive samplers ignore a grid without a word", "sde_diffusion/solvers/checks.py",
      "    if grid is not None and smp.end_points_only:", "    if False:",
@@ -653,7 +653,7 @@ MUTATIONS += [  # session 15: the low-rank entry on EDM (few-step 28)
      '"grid": a.grid, "t_end": t_j', '"grid": "uniform_t", "t_end": t_j',
      ["tests/benchmarking/test_low_rank_report.py"]),
     ("bench_low_rank report: without the entry, UniPC's defaults everywhere", "benchmarks/bench_low_rank.py",
-     'without = f"unipc@{n}" if r["low_rank"] else f"pick@{n}"', 'without = f"unipc@{n}"',
+     'without = f"{a.without_row}@{n}" if r["low_rank"] else f"pick@{n}"', 'without = f"{a.without_row}@{n}"',
      ["tests/benchmarking/test_low_rank_report.py"]),
     ("bench_low_rank fit: --pmax ignored", "benchmarks/bench_low_rank.py",
      "for p in np.linspace(0.0, a.pmax, round(a.pmax * 10) + 1))",

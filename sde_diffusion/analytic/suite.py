@@ -648,11 +648,32 @@ pick among UniPC's candidates. Eight mixtures of low-rank Gaussians (44-240 coor
 one with a noise floor) and four controls (an ill-conditioned covariance, unequal weights, 122
 modes, a 1-D mixture of six scales)."""
 
+FRESH19: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "lowrank70_r5": (lambda: _low_rank(70, 4, 5, seed=7005), ("low_rank", "high_dim")),
+    "lowrank105_r3": (lambda: _low_rank(105, 5, 3, seed=10503), ("low_rank", "high_dim")),
+    "lowrank135_r7": (lambda: _low_rank(135, 3, 7, seed=13507), ("low_rank", "high_dim")),
+    "lowrank175_r4": (lambda: _low_rank(175, 6, 4, seed=17504), ("low_rank", "high_dim")),
+    "lowrank220_r9": (lambda: _low_rank(220, 2, 9, seed=22009), ("low_rank", "high_dim")),
+    "lowrank52_r2": (lambda: _low_rank(52, 5, 2, seed=5202), ("low_rank",)),
+    "lowrank95_r6_floor": (lambda: _low_rank(95, 3, 6, seed=9506, floor=0.018), ("low_rank", "high_dim")),
+    "lowrank260_r8": (lambda: _low_rank(260, 3, 8, seed=26008), ("low_rank", "high_dim")),
+    "full24_cond2300": (lambda: _ill_conditioned(24, 3, 2300.0), ("full_cov", "ill_conditioned")),
+    "unequal_23d": (lambda: _unequal(5, 23, 2323, 1.3, 0.2, 0.8), ("unequal_weights",)),
+    "modes125_3d": (lambda: _many(125, 3, 0.05, seed=1253, spread=1.7), ("sharp", "many_modes")),
+    "five_scales_f_1d": (lambda: GaussianMixture([[-4.5], [-2.0], [0.0], [2.5], [5.0]],
+                                                 [0.05, 0.5, 0.04, 0.35, 0.07], None), ("1d", "sharp")),
+}
+"""A twenty-second set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 31b)
+before any sampler or probe ran on it, to test the re-chosen VP low-rank entry at 18-20 steps.
+Eight mixtures of low-rank Gaussians (52-260 coordinates, ranks 2-9, 2-6 components, one with a
+noise floor) and four controls (an ill-conditioned covariance, unequal weights, 125 modes, a 1-D
+mixture of five scales)."""
+
 RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4,
             "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7, "fresh8": FRESH8, "fresh9": FRESH9,
             "fresh10": FRESH10, "fresh11": FRESH11,
             "fresh12": FRESH12, "fresh13": FRESH13, "fresh14": FRESH14, "fresh15": FRESH15,
-            "fresh16": FRESH16, "fresh17": FRESH17, "fresh18": FRESH18}
+            "fresh16": FRESH16, "fresh17": FRESH17, "fresh18": FRESH18, "fresh19": FRESH19}
 """The reserved sets by the name ``problem_suite`` takes."""
 SUITE_HALVES = ("tuning", "validation", "all", *RESERVED)
 """Every name ``problem_suite`` takes (the benchmarks' ``--half`` choices)."""
@@ -692,7 +713,8 @@ def problem_suite(half: str = "validation") -> List[SuiteProblem]:
     ``"fresh6"``: ``FRESH6``; ``"fresh7"``: ``FRESH7``; ``"fresh8"``: ``FRESH8``;
     ``"fresh9"``: ``FRESH9``; ``"fresh10"``: ``FRESH10``; ``"fresh11"``: ``FRESH11``;
     ``"fresh12"``: ``FRESH12``; ``"fresh13"``: ``FRESH13``; ``"fresh14"``: ``FRESH14``;
-    ``"fresh15"``: ``FRESH15``; ``"fresh16"``: ``FRESH16``; ``"fresh17"``: ``FRESH17``; ``"fresh18"``: ``FRESH18``), in name order."""
+    ``"fresh15"``: ``FRESH15``; ``"fresh16"``: ``FRESH16``; ``"fresh17"``: ``FRESH17``; ``"fresh18"``: ``FRESH18``;
+    ``"fresh19"``: ``FRESH19``), in name order."""
     check_choice("suite half", half, SUITE_HALVES)
     names = (sorted(_ALL) if half == "all" else sorted(RESERVED[half]) if half in RESERVED
              else suite_split()[half])

@@ -41,7 +41,8 @@ def test_report_puts_the_pick_in_unipcs_place_and_counts_harm_on_every_seed(tmp_
     peers = [{"problem": p, "sde": "VP", "nfe": 10, "row": "peer:x", "kind": "peer", "rms": 1.0, "n": 1024, "seed": 1,
               "error": None} for p in "abc"]
     a = type("A", (), {"records": [_write(tmp_path / "c.jsonl", recs)], "peers": [_write(tmp_path / "p.jsonl", peers)],
-                       "peers_chosen_on": (), "defaults_chosen_on": (), "harm": 1.5})
+                       "peers_chosen_on": (), "defaults_chosen_on": (), "harm": 1.5,
+                       "without_row": "unipc"})
     out = lr.report(a)
     assert "takes 2 of 3 problems: a, b" in out
     cells = [0.25, 1.5, 2.0, 2.0]
@@ -59,7 +60,8 @@ def test_report_against_the_peer_keeps_the_probes_other_picks_on_both_sides(tmp_
     peers = [{"problem": p, "sde": "VP", "nfe": 10, "row": "peer:x", "kind": "peer", "rms": 1.0, "n": 1024, "seed": 1,
               "error": None} for p in "ad"]
     a = type("A", (), {"records": [_write(tmp_path / "c.jsonl", recs)], "peers": [_write(tmp_path / "p.jsonl", peers)],
-                       "peers_chosen_on": (), "defaults_chosen_on": (), "harm": 1.5})
+                       "peers_chosen_on": (), "defaults_chosen_on": (), "harm": 1.5,
+                       "without_row": "unipc"})
     out = lr.report(a)
     assert f"| 10 | 2 | {0.5 ** 0.5:.3f} | 2 | {(0.25 * 0.5) ** 0.5:.3f} | 2 |" in out
     assert "above 1.0x" not in out
@@ -78,7 +80,7 @@ def test_report_with_the_rows_and_the_peer_chosen_on_other_noise(tmp_path):
     a = type("A", (), {"records": [_write(tmp_path / "c.jsonl", [scored])],
                        "peers": [_write(tmp_path / "p.jsonl", [peer("peer:x", 1.0), peer("peer:y", 4.0)])],
                        "peers_chosen_on": [_write(tmp_path / "po.jsonl", [peer("peer:x", 0.9), peer("peer:y", 0.5)])],
-                       "defaults_chosen_on": [_write(tmp_path / "co.jsonl", [other])], "harm": 1.5})
+                       "defaults_chosen_on": [_write(tmp_path / "co.jsonl", [other])], "harm": 1.5, "without_row": "unipc"})
     assert "| 10 | 1 | 0.250 | 1 | 0.250 | 1 |" in lr.report(a)       # ipndm 1.0 / y 4.0, with and without
     for missing in ({**other, "rms": {k: v for k, v in other["rms"].items() if k != "pick@10"}},   # a row
                     {**other, "problem": "b"}):                                                 # the problem
@@ -214,3 +216,92 @@ def test_optgrid_pick_with_peers_chosen_on_other_noise_scores_that_choice(tmp_pa
     assert "| a | VP | 0.50 | 0.50 | 1.00 | 0.25 -> 0.25 | no |" in lr.optgrid_pick(a)
     a.peers_chosen_on = ()
     assert "| a | VP | 0.50 | 0.50 | 1.00 | 1.00 -> 1.00 | no |" in lr.optgrid_pick(a)
+
+
+def test_tune_runs_the_orders_asked_for_with_the_step_limit_below_4(tmp_path):
+    from bench_suite import run_project, setup
+    from sde_diffusion.analytic import suite_problem
+    spec, cache = "fresh17:eight_scales_e_1d", str(tmp_path / "refs")
+    # on EDM's log-SNR grid at 10 steps the step limit changes UniPC-4 (0.09 without, 0.14 with)
+    lr.main(["tune", "--sde", "EDM", "--problems", spec, "--nfes", "10", "--cs", "0.2", "--orders", "3,4",
+             "--grid", "log_snr", "--no-defaults", "--n", "256", "--cache", cache, "--out", str(tmp_path / "t.jsonl")])
+    rec = json.loads((tmp_path / "t.jsonl").read_text())
+    assert set(rec["rms"]) == {"u3_0.2@10", "u4_0.2@10"}
+    sde, score, x_T, ref = setup(suite_problem("eight_scales_e_1d"), "EDM", 256, 1, Path(cache))
+    opts = {"grid": "log_snr", "t_end": 0.2 * rec["spread"], "final_zero": True}
+    run = lambda **o: run_project(sde, score, x_T, ref, "unipc", {**opts, **o}, 10)[0]
+    assert rec["rms"]["u4_0.2@10"] == run(order=4, step_limit=False) != run(order=4, step_limit=True)
+    assert rec["rms"]["u3_0.2@10"] == run(order=3, step_limit=True)
+
+
+def _tune_rec(problem, low_rank, u3, u4, others=5.0, nfes=(18, 20), cs=(0.1, 0.2, 0.4)):
+    """A tune record whose u<order>_<c> rows are u3(c, n) / u4(c, n) and every default ``others``."""
+    rms = {}
+    for n in nfes:
+        rms.update({f"{s}@{n}": others for s in PROJ + ("unipc",)})
+        for c in cs:
+            rms[f"u3_{c}@{n}"], rms[f"u4_{c}@{n}"] = u3(c, n), u4(c, n)
+    return {"problem": problem, "low_rank": low_rank, "rms": rms}
+
+
+def test_refit_compares_each_order_with_the_shipped_entry_and_keeps_the_harm_bound(tmp_path):
+    # a: the shipped entry (UniPC-3, sigma_j = 0.2 spreads at every budget with p = 0) costs 1.0; UniPC-4 is
+    # 0.25 at c = 0.2 and 4.0 elsewhere. b: UniPC-4 is 2.0 everywhere (worse than the shipped 1.0 by 2x), so
+    # at --harm 1.5 order 4 is never chosen; at --harm 3 it is (geo-mean sqrt(0.25 * 2.0) per budget)
+    u3 = lambda c, n: 1.0
+    a = _tune_rec("a", True, u3, lambda c, n: 0.25 if c == 0.2 else 4.0)
+    b = _tune_rec("b", True, u3, lambda c, n: 2.0)
+    c = _tune_rec("c", False, u3, lambda c, n: 100.0)          # not low-rank: left out
+    path = _write(tmp_path / "t.jsonl", [a, b, c])
+    args = lambda harm: type("A", (), {"records": [path], "nfes": "18,20", "orders": "3,4", "p": 0.0,
+                                       "current": "3,0.2,0", "harm": harm})
+    out = lr.refit(args(1.5))
+    assert out.startswith("2 problems x NFE [18, 20]")
+    assert "| 3 | " in out and "| 1.000 | 1.00 | 0 |" in out
+    assert "chosen: UniPC-3" in out
+    out = lr.refit(args(3.0))
+    assert f"| 4 | 0.200 | {math.sqrt(0.25 * 2.0):.3f} | 2.00 | 0 |" in out
+    assert f"chosen: UniPC-4, c0 0.200, p 0.0 (geo-mean {math.sqrt(0.5):.3f})" in out
+
+
+def test_collect_alt_recipes_adds_the_pick_under_other_low_rank_entries(tmp_path):
+    # lowrank32_r4 is low-rank on VP: with the shipped entries as --alt-recipes the alt row is the pick; with
+    # UniPC-2 at 5-20 steps it is the pick the package would make under that table
+    from unittest import mock
+    from bench_suite import run_project, setup
+    from sde_diffusion.analytic import suite_problem
+    from sde_diffusion.solvers import sharp_modes
+    spec, cache = "tuning:lowrank32_r4", str(tmp_path / "refs")
+    shipped = json.dumps([list(e) for e in sharp_modes.LOW_RANK_RECIPES["VPSDE"]])
+    other = [[5, 20, "unipc", {"order": 2}, "uniform_t", 0.3, 1.0]]
+    run = lambda alt, out: lr.main(["collect", "--sets", spec, "--nfes", "18", "--n", "256", "--cache", cache,
+                                    "--alt-recipes", alt, "--out", str(tmp_path / out)])
+    run(shipped, "a.jsonl")
+    run(json.dumps(other), "b.jsonl")
+    a, b = (json.loads((tmp_path / f).read_text()) for f in ("a.jsonl", "b.jsonl"))
+    assert a["low_rank"] and a["rms"]["alt@18"] == a["rms"]["pick@18"] == b["rms"]["pick@18"]
+    sde, score, x_T, ref = setup(suite_problem("lowrank32_r4"), "VP", 256, 1, Path(cache))
+    sampler, opts = None, None
+    with mock.patch.dict(sharp_modes.LOW_RANK_RECIPES, {"VPSDE": tuple(map(tuple, other))}):
+        sampler, opts = sharp_modes.low_rank_recipe(sde, 18, a["spread"])
+    assert opts["order"] == 2
+    assert b["rms"]["alt@18"] == run_project(sde, score, x_T, ref, sampler, opts, 18)[0] != b["rms"]["pick@18"]
+
+
+def test_report_without_row_alt_compares_the_pick_with_the_alt_row(tmp_path):
+    # a (low-rank): pick 0.5, alt 2.0, iPNDM 1.0 -> pick / alt 0.25, best default 0.5 / 1.0; against the peer
+    # (1.0) without 1.0, with 0.5. c (not low-rank) keeps its pick on both sides
+    rec = _collect("a", 3, True, 3.0, 0.5, 1.0)
+    rec["rms"]["alt@10"] = 2.0
+    other = _collect("c", 3, False, 1.0, 1.0, 5.0)
+    other["rms"]["alt@10"] = 9.0
+    peers = [{"problem": p, "sde": "VP", "nfe": 10, "row": "peer:x", "kind": "peer", "rms": 1.0, "n": 4096, "seed": 3,
+              "error": None} for p in "ac"]
+    a = type("A", (), {"records": [_write(tmp_path / "c.jsonl", [rec, other])],
+                       "peers": [_write(tmp_path / "p.jsonl", peers)], "peers_chosen_on": (),
+                       "defaults_chosen_on": (), "harm": 1.5, "without_row": "alt"})
+    out = lr.report(a)
+    assert "| a | 3 | 0.900, 0.900 | 10: 0.25 / 0.50 |" in out
+    assert f"| 10 | 2 | 1.000 | 2 | {math.sqrt(0.5):.3f} | 2 |" in out
+    a.without_row = "unipc"                                     # against UniPC's 3.0: 0.5 / 3.0, 0.5 / 1.0
+    assert "| a | 3 | 0.900, 0.900 | 10: 0.17 / 0.50 |" in lr.report(a)
