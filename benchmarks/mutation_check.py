@@ -713,6 +713,36 @@ MUTATIONS += [  # session 15: optimize_grid takes the probe's low-rank pick (few
      ["tests/benchmarking/test_low_rank_report.py"]),
 ]
 
+MUTATIONS += [  # session 17: the VP low-rank entry at 18-20 steps re-chosen (few-step 31)
+    ("low-rank recipe, VP 18-20 steps: back to UniPC-3 with the step limit", "sde_diffusion/solvers/sharp_modes.py",
+     '(18, 20, "unipc", {"order": 4, "step_limit": False}, "uniform_t", 0.54, 1.6)',
+     '(18, 20, "unipc", {"order": 3}, "uniform_t", 0.54, 1.6)',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "18_to_20"]),
+    ("low-rank recipe, VP 18-20 steps: sigma_j twice as large", "sde_diffusion/solvers/sharp_modes.py",
+     '"step_limit": False}, "uniform_t", 0.54, 1.6)', '"step_limit": False}, "uniform_t", 1.08, 1.6)',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "18_to_20"]),
+    ("bench_low_rank tune: --orders ignored (3 and 5)", "benchmarks/bench_low_rank.py",
+     "for order, c in itertools.product(orders, cs):", "for order, c in itertools.product((3, 5), cs):",
+     ["tests/benchmarking/test_low_rank_report.py"]),
+    ("bench_low_rank tune: order 4 keeps the step limit", "benchmarks/bench_low_rank.py",
+     '"step_limit": order < 4,', '"step_limit": order < 5,',
+     ["tests/benchmarking/test_low_rank_report.py"]),
+    ("bench_low_rank refit: the recheck never clears a cell", "benchmarks/bench_low_rank.py",
+     "return again is None or not (has(order) and has(int(cur_order))) or ratio(again, n, order, c0) > a.harm",
+     "return True",
+     ["tests/benchmarking/test_low_rank_report.py"]),
+    ("bench_low_rank refit: the largest geometric mean chosen", "benchmarks/bench_low_rank.py",
+     "min(fits, key=lambda f: (f[3] > 0, f[0]))", "min(fits, key=lambda f: (f[3] > 0, -f[0]))",
+     ["tests/benchmarking/test_low_rank_report.py"]),
+    ("bench_low_rank collect --alt-recipes: the entries not swapped in", "benchmarks/bench_low_rank.py",
+     "with mock.patch.dict(sharp_modes.LOW_RANK_RECIPES, {type(sde).__name__: tuple(map(tuple, alt))}):",
+     "with mock.patch.dict(sharp_modes.LOW_RANK_RECIPES, {}):",
+     ["tests/benchmarking/test_low_rank_report.py"]),
+    ("bench_low_rank report --without-row alt: the pick still over UniPC's row", "benchmarks/bench_low_rank.py",
+     'return m[f"pick@{n}"] / m[f"{without}@{n}"],', 'return m[f"pick@{n}"] / m[f"unipc@{n}"],',
+     ["tests/benchmarking/test_low_rank_report.py"]),
+]
+
 
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:
     dst = workdir / "tree"

@@ -305,3 +305,21 @@ def test_report_without_row_alt_compares_the_pick_with_the_alt_row(tmp_path):
     assert f"| 10 | 2 | 1.000 | 2 | {math.sqrt(0.5):.3f} | 2 |" in out
     a.without_row = "unipc"                                     # against UniPC's 3.0: 0.5 / 3.0, 0.5 / 1.0
     assert "| a | 3 | 0.900, 0.900 | 10: 0.17 / 0.50 |" in lr.report(a)
+
+
+def test_refit_counts_a_cell_as_harmed_only_if_the_recheck_repeats_it(tmp_path):
+    # main: UniPC-4 2.0 against the shipped 1.0 at 18 and 20 steps (two cells > 1.5x). The recheck (other
+    # points) has 20 steps only, where UniPC-4 is 0.5: the 20-step cell is cleared, the 18-step one (no
+    # recheck there) stays harmed; without any recheck both are
+    main = _tune_rec("a", True, lambda c, n: 1.0, lambda c, n: 2.0)
+    again = _tune_rec("a", True, lambda c, n: 1.0, lambda c, n: 0.5, nfes=(20,))
+    args = type("A", (), {"records": [_write(tmp_path / "t.jsonl", [main])], "nfes": "18,20", "orders": "4",
+                          "p": 0.0, "current": "3,0.2,0", "harm": 1.5,
+                          "recheck": [_write(tmp_path / "r.jsonl", [again])]})
+    out = lr.refit(args)
+    assert "rechecked on other points: a" in out and "| 4 | " in out and "| 2.000 | 2.00 | 2 | 1 |" in out
+    assert "chosen: none" in out
+    args.recheck = ()
+    assert "| 2.000 | 2.00 | 2 | 2 |" in lr.refit(args)
+    args.recheck = [_write(tmp_path / "r2.jsonl", [_tune_rec("a", True, lambda c, n: 1.0, lambda c, n: 0.5)])]
+    assert "| 2.000 | 2.00 | 2 | 0 |" in lr.refit(args) and "chosen: UniPC-4" in lr.refit(args)
