@@ -308,7 +308,9 @@ def report(a) -> str:
     nfes = sorted({int(k.split("@")[1]) for k in recs[0]["rms"]})
     taken = [name for name, s in sorted(by.items()) if any(r["low_rank"] for r in s.values())]
     lines = [f"the low-rank entry takes {len(taken)} of {len(by)} problems: {', '.join(taken)}", "",
-             "| problem | seed | R(fine), R(coarse) | per NFE: pick / UniPC's default, best default with / without |",
+             "| problem | seed | R(fine), R(coarse) | per NFE: pick / "
+             + ("UniPC's default" if a.without_row == "unipc" else f"the {a.without_row} row")
+             + ", best default with / without |",
              "|---|---|---|---|"]
     cells = defaultdict(list)                # (problem, n) -> [best default ratio per seed]
     for name in taken:

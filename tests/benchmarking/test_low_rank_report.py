@@ -301,6 +301,7 @@ def test_report_without_row_alt_compares_the_pick_with_the_alt_row(tmp_path):
                        "peers": [_write(tmp_path / "p.jsonl", peers)], "peers_chosen_on": (),
                        "defaults_chosen_on": (), "harm": 1.5, "without_row": "alt"})
     out = lr.report(a)
+    assert "per NFE: pick / the alt row, best default with / without" in out
     assert "| a | 3 | 0.900, 0.900 | 10: 0.25 / 0.50 |" in out
     assert f"| 10 | 2 | 1.000 | 2 | {math.sqrt(0.5):.3f} | 2 |" in out
     a.without_row = "unipc"                                     # against UniPC's 3.0: 0.5 / 3.0, 0.5 / 1.0
