@@ -132,6 +132,23 @@ def test_the_recipe_steps_onto_zero_from_sigma_j_and_only_where_it_was_chosen():
             low_rank_recipe(sde, 10, bad)
 
 
+def _seen_mixture(name, sde):
+    """The probe on 1024 data points of suite problem ``name`` and ``rms(sampler, steps, **opts)``: the
+    end-to-end RMS from 1024 x_T of seed 1 (as in the suite) against the exact PF-ODE map (NFE = steps)."""
+    gm = suite_problem(name).mixture
+    score = gm.score_fn(sde)
+    x_T = sde.prior_sample((1024, gm.dim), generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    ref = data_end_reference(sde, score, x_T, method="DOP853", rtol=1e-8, atol=1e-8)
+    x = gm.sample(1024, generator=torch.Generator().manual_seed(2)).to(torch.float64)
+    found = probe_sharp_modes(sde, score, 10, x, generator=torch.Generator().manual_seed(3))
+
+    def rms(sampler, steps, **opts):
+        out, info = sample(sde, score, sampler=sampler, steps=steps, x_init=x_T, progress=False, **opts)
+        assert info.nfe == (steps - 1 if sampler == "ipndm" else steps)
+        return end_to_end_rms(data_estimate(sde, out, float(info.t_end), info.denoised), ref)
+    return found, rms
+
+
 @pytest.mark.parametrize("sde_cls,grid", [(VPSDE, "uniform_t"), (EDMSDE, "log_snr")])
 def test_the_recipe_beats_the_best_default_on_a_seen_low_rank_mixture(sde_cls, grid):
     # lowrank64 (10 NFE, 1024 x_T of seed 1, as in the suite). VP: the pick 0.0109 against UniPC's
@@ -141,21 +158,10 @@ def test_the_recipe_beats_the_best_default_on_a_seen_low_rank_mixture(sde_cls, g
     # sigma_j = 0.55 spreads, then onto 0) 0.0131 against UniPC's 0.0654 and iPNDM's 0.0671; the bound
     # fails on the uniform-t grid (0.549: EDM's time is sigma, so every step is spent at large noise)
     # and with sigma_j twice as large (0.062). sigma_j itself is pinned by the test above
-    gm = suite_problem("lowrank64").mixture
     sde = sde_cls()
-    score = gm.score_fn(sde)
-    x_T = sde.prior_sample((1024, gm.dim), generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    ref = data_end_reference(sde, score, x_T, method="DOP853", rtol=1e-8, atol=1e-8)
-    x = gm.sample(1024, generator=torch.Generator().manual_seed(2)).to(torch.float64)
-    found = probe_sharp_modes(sde, score, 10, x, generator=torch.Generator().manual_seed(3))
+    found, rms = _seen_mixture("lowrank64", sde)
     assert found.low_rank and found.options["grid"].grid == grid
-
-    def rms(sampler, steps=10, **opts):
-        out, info = sample(sde, score, sampler=sampler, steps=steps, x_init=x_T, progress=False, **opts)
-        assert info.nfe == 10
-        return end_to_end_rms(data_estimate(sde, out, float(info.t_end), info.denoised), ref)
-
-    e_pick, e_unipc, e_ipndm = rms(found.sampler, **found.options), rms("unipc"), rms("ipndm", steps=11)
+    e_pick, e_unipc, e_ipndm = rms(found.sampler, 10, **found.options), rms("unipc", 10), rms("ipndm", 11)
     assert e_pick < 0.5 * min(e_unipc, e_ipndm), (e_pick, e_unipc, e_ipndm)
 
 
@@ -166,18 +172,9 @@ def test_the_vp_entry_at_18_to_20_steps_beats_the_old_unipc3_entry_on_a_seen_mix
     # 0.0174 / 0.0109. Bounds: a quarter of the old entry, 0.6 of the best default; sigma_j twice as large
     # (0.020 / 0.0145) or UniPC-3 fails them
     import sde_diffusion.solvers.sharp_modes as sm
-    gm = suite_problem("lowrank32_r4").mixture
     sde = VPSDE()
-    score = gm.score_fn(sde)
-    x_T = sde.prior_sample((1024, gm.dim), generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    ref = data_end_reference(sde, score, x_T, method="DOP853", rtol=1e-8, atol=1e-8)
-    x = gm.sample(1024, generator=torch.Generator().manual_seed(2)).to(torch.float64)
-    found = probe_sharp_modes(sde, score, 10, x, generator=torch.Generator().manual_seed(3))
+    found, rms = _seen_mixture("lowrank32_r4", sde)
     assert found.low_rank
-
-    def rms(sampler, steps, **opts):
-        out, info = sample(sde, score, sampler=sampler, steps=steps, x_init=x_T, progress=False, **opts)
-        return end_to_end_rms(data_estimate(sde, out, float(info.t_end), info.denoised), ref)
 
     for steps in (18, 20):
         pick = found.at_steps(sde, steps)
