@@ -226,17 +226,19 @@ def refit(a) -> str:
     points sent towards the wrong component set a cell's RMS (few-step 30). The choice: the smallest
     geometric mean with no harmed cell."""
     recs = [r for r in _merged(a.records) if r["low_rank"]]           # where the entry applies
-    rechecks = {r["problem"]: r for r in _merged(getattr(a, "recheck", ()) or ())}
+    rechecks = {r["problem"]: r for r in _merged(a.recheck)}
     nfes = [int(v) for v in a.nfes.split(",")]
     cur_order, cur_c0, cur_p = (float(v) for v in a.current.split(","))
 
+    def cs_of(r, order):
+        """The c values of ``r``'s rows of UniPC-``order``."""
+        return sorted({float(k.split("@")[0].split("_")[1]) for k in r["rms"] if k.startswith(f"u{order}_")})
+
     def ratio(r, n, order, c0):
-        cs = sorted({float(k.split("@")[0].split("_")[1]) for k in r["rms"] if k.startswith(f"u{order}_")})
-        cs_cur = sorted({float(k.split("@")[0].split("_")[1]) for k in r["rms"] if k.startswith(f"u{int(cur_order)}_")})
         m = r["rms"]
         others = min([m[f"{s}@{n}"] for s in OTHERS if m.get(f"{s}@{n}") is not None], default=math.inf)
-        return (min(others, _at_c(m, n, order, c0 * (10 / n) ** a.p, cs))
-                / min(others, _at_c(m, n, int(cur_order), cur_c0 * (10 / n) ** cur_p, cs_cur)))
+        return (min(others, _at_c(m, n, order, c0 * (10 / n) ** a.p, cs_of(r, order)))
+                / min(others, _at_c(m, n, int(cur_order), cur_c0 * (10 / n) ** cur_p, cs_of(r, int(cur_order)))))
 
     def harmed(r, n, order, c0, v):
         if v <= a.harm:
@@ -248,16 +250,17 @@ def refit(a) -> str:
     def cells(order, c0):
         return [(v, harmed(r, n, order, c0, v)) for r in recs for n in nfes for v in [ratio(r, n, order, c0)]]
 
-    cs = sorted({float(k.split("@")[0].split("_")[1]) for k in recs[0]["rms"] if k.startswith("u3_")})
+    cs = cs_of(recs[0], int(cur_order))
     lines = [f"{len(recs)} problems x NFE {nfes}; c in {cs}; p = {a.p}; against the shipped entry "
              f"(UniPC-{int(cur_order)}, c0 {cur_c0}, p {cur_p}); rechecked on other points: "
              f"{', '.join(sorted(rechecks)) or 'none'}", "",
              "| order | best c0 | geo-mean | worst | worse than the shipped entry by > harm | of them harmed on the "
              "recheck too |", "|---|---|---|---|---|---|"]
     choice = None
-    # c0 such that c at the largest budget runs over tune's c range, 31 points evenly in log c
-    c0s = [float(c) * (max(nfes) / 10) ** a.p for c in np.exp(np.linspace(math.log(cs[0]), math.log(cs[-1]), 31))]
     for order in (int(v) for v in a.orders.split(",")):
+        lo, hi = cs_of(recs[0], order)[0], cs_of(recs[0], order)[-1]
+        # c0 such that c at the largest budget runs over tune's c range, 31 points evenly in log c
+        c0s = [float(c) * (max(nfes) / 10) ** a.p for c in np.exp(np.linspace(math.log(lo), math.log(hi), 31))]
         fits = []
         for c0 in c0s:
             v = cells(order, c0)
@@ -272,14 +275,29 @@ def refit(a) -> str:
     return "\n".join(lines)
 
 
+def _alt_recipes(text):
+    """``--alt-recipes``: a JSON list of low-rank entries, each [min steps, max steps, sampler, options,
+    grid, c, p] as in ``LOW_RANK_RECIPES``; a clear stop otherwise."""
+    try:
+        entries = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise SystemExit(f"--alt-recipes is not JSON: {e}") from None
+    shape = (int, int, str, dict, str, (int, float), (int, float))
+    if not isinstance(entries, list) or not all(
+            isinstance(e, list) and len(e) == 7 and all(isinstance(v, t) for v, t in zip(e, shape)) for e in entries):
+        raise SystemExit("--alt-recipes must be a JSON list of [min steps, max steps, sampler, options, grid, c, p], "
+                         f"got {text!r}")
+    return tuple(map(tuple, entries))
+
+
 def collect(a) -> None:
-    alt = json.loads(a.alt_recipes) if a.alt_recipes else None
+    alt = _alt_recipes(a.alt_recipes) if a.alt_recipes else None
 
     def rows(sde, score, x_T, ref, found, n):
         at_n = found.at_steps(sde, n)
         out = {f"pick@{n}": run_project(sde, score, x_T, ref, at_n.sampler, at_n.options, n)[0]}
         if alt is not None:              # the pick again with other low-rank entries for this SDE
-            with mock.patch.dict(sharp_modes.LOW_RANK_RECIPES, {type(sde).__name__: tuple(map(tuple, alt))}):
+            with mock.patch.dict(sharp_modes.LOW_RANK_RECIPES, {type(sde).__name__: alt}):
                 at_n = found.at_steps(sde, n)
             out[f"alt@{n}"] = run_project(sde, score, x_T, ref, at_n.sampler, at_n.options, n)[0]
         return out

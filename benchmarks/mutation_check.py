@@ -735,7 +735,7 @@ MUTATIONS += [  # session 17: the VP low-rank entry at 18-20 steps re-chosen (fe
      "min(fits, key=lambda f: (f[3] > 0, f[0]))", "min(fits, key=lambda f: (f[3] > 0, -f[0]))",
      ["tests/benchmarking/test_low_rank_report.py"]),
     ("bench_low_rank collect --alt-recipes: the entries not swapped in", "benchmarks/bench_low_rank.py",
-     "with mock.patch.dict(sharp_modes.LOW_RANK_RECIPES, {type(sde).__name__: tuple(map(tuple, alt))}):",
+     "with mock.patch.dict(sharp_modes.LOW_RANK_RECIPES, {type(sde).__name__: alt}):",
      "with mock.patch.dict(sharp_modes.LOW_RANK_RECIPES, {}):",
      ["tests/benchmarking/test_low_rank_report.py"]),
     ("bench_low_rank report --without-row alt: the pick still over UniPC's row", "benchmarks/bench_low_rank.py",

@@ -254,7 +254,7 @@ def test_refit_compares_each_order_with_the_shipped_entry_and_keeps_the_harm_bou
     c = _tune_rec("c", False, u3, lambda c, n: 100.0)          # not low-rank: left out
     path = _write(tmp_path / "t.jsonl", [a, b, c])
     args = lambda harm: type("A", (), {"records": [path], "nfes": "18,20", "orders": "3,4", "p": 0.0,
-                                       "current": "3,0.2,0", "harm": harm})
+                                       "current": "3,0.2,0", "harm": harm, "recheck": ()})
     out = lr.refit(args(1.5))
     assert out.startswith("2 problems x NFE [18, 20]")
     assert "| 3 | " in out and "| 1.000 | 1.00 | 0 |" in out
@@ -324,3 +324,13 @@ def test_refit_counts_a_cell_as_harmed_only_if_the_recheck_repeats_it(tmp_path):
     assert "| 2.000 | 2.00 | 2 | 2 |" in lr.refit(args)
     args.recheck = [_write(tmp_path / "r2.jsonl", [_tune_rec("a", True, lambda c, n: 1.0, lambda c, n: 0.5)])]
     assert "| 2.000 | 2.00 | 2 | 0 |" in lr.refit(args) and "chosen: UniPC-4" in lr.refit(args)
+
+
+@pytest.mark.parametrize("bad,why", [("[[18, 20", "is not JSON"), ('{"a": 1}', "must be a JSON list"),
+                                     ('[[18, 20, "unipc", {"order": 3}, "uniform_t", 0.5]]', "must be a JSON list"),
+                                     ('[["18", 20, "unipc", {}, "uniform_t", 0.5, 1.6]]', "must be a JSON list")])
+def test_collect_alt_recipes_that_are_not_entries_stop_with_a_message(tmp_path, bad, why):
+    with pytest.raises(SystemExit, match=f"^--alt-recipes {why}"):
+        lr.main(["collect", "--sets", "tuning:lowrank32_r4", "--nfes", "18", "--n", "16", "--alt-recipes", bad,
+                 "--cache", str(tmp_path), "--out", str(tmp_path / "c.jsonl")])
+    assert not (tmp_path / "c.jsonl").exists()
