@@ -159,7 +159,8 @@ def _write_records(path, spec: str, sde_name: str, seed: int, cache: str, nfes, 
 
 def tune(a) -> None:
     cs = [float(v) for v in a.cs.split(",")]
-    orders = [int(v) for v in a.orders.split(",")]
+    orders = [int(v) for v in a.orders.split(",") if v]
+    end_orders = [int(v) for v in a.end_orders.split(",") if v]
 
     def rows(sde, score, x_T, ref, found, n):
         out = {}
@@ -167,6 +168,12 @@ def tune(a) -> None:
             t_j = float(sde.t_from_sigma(torch.tensor(c * found.spread, dtype=torch.float64)))
             opts = {"order": order, "step_limit": order < 4, "grid": a.grid, "t_end": t_j, "final_zero": True}
             out[f"u{order}_{c}@{n}"] = run_project(sde, score, x_T, ref, "unipc", opts, n)[0]
+        for order in end_orders:         # all steps on --grid to the default end, no step onto 0
+            opts = {"order": order, "step_limit": order < 4, "grid": a.grid}
+            out[f"u{order}_end@{n}"] = run_project(sde, score, x_T, ref, "unipc", opts, n)[0]
+        if a.with_lowrank and found.low_rank:        # the low-rank recipe, without the floor entry
+            sampler, opts = sharp_modes.low_rank_recipe(sde, n, found.spread)
+            out[f"lowrank@{n}"] = run_project(sde, score, x_T, ref, sampler, opts, n)[0]
         return out
 
     _write_records(a.out, a.problems, a.sde, a.seed, a.cache, [int(v) for v in a.nfes.split(",")], rows,
@@ -275,29 +282,63 @@ def refit(a) -> str:
     return "\n".join(lines)
 
 
-def _alt_recipes(text):
-    """``--alt-recipes``: a JSON list of low-rank entries, each [min steps, max steps, sampler, options,
-    grid, c, p] as in ``LOW_RANK_RECIPES``; a clear stop otherwise."""
+def rows_vs(a) -> str:
+    """Per problem of the records (where ``--where``: low-rank, or with a floor, ``has_floor``) and budget:
+    row ``--row`` over row ``--against``, and the best default with ``--row`` in the place of ``--against``
+    over with it; geometric means and the count below 1 (few-step 32a)."""
+    recs = [r for r in _merged(a.records) if r["low_rank"]
+            and (a.where == "low_rank" or sharp_modes.has_floor({float(k): v for k, v in r["ratios"].items()}))]
+    nfes = [int(v) for v in a.nfes.split(",")]
+    lines = [f"{len(recs)} problems ({a.where}); {a.row} against {a.against}", "",
+             "| problem | R rise | " + " | ".join(f"{n} NFE: row / against, best default" for n in nfes) + " |",
+             "|---|---|" + "---|" * len(nfes)]
+    flat, flat_best = [], []
+    for r in sorted(recs, key=lambda r: r["problem"]):
+        m, cells = r["rms"], []
+        for n in nfes:
+            others = min(m[f"{s}@{n}"] for s in OTHERS if m.get(f"{s}@{n}") is not None)
+            x, y = m[f"{a.row}@{n}"], m[f"{a.against}@{n}"]
+            flat.append(x / y)
+            flat_best.append(min(others, x) / min(others, y))
+            cells.append(f"{x / y:.2f}, {flat_best[-1]:.2f}")
+        rise = r["ratios"][str(PROBE_SIGMAS[1])] - r["ratios"][str(PROBE_SIGMAS[0])]
+        lines.append(f"| {r['problem']} | {rise:+.3f} | " + " | ".join(cells) + " |")
+    lines += ["", f"over {len(flat)} cells: row / against {geo_mean(flat):.3f} (below 1 in {sum(v < 1 for v in flat)}); "
+              f"best default {geo_mean(flat_best):.3f}, worst {max(flat_best):.2f}"]
+    return "\n".join(lines)
+
+
+_ENTRY_FIELDS = {"--alt-recipes": ("[min steps, max steps, sampler, options, grid, c, p]",
+                                    (int, int, str, dict, str, (int, float), (int, float))),
+                 "--alt-floor-recipes": ("[min steps, max steps, sampler, options, grid]", (int, int, str, dict, str))}
+
+
+def _alt_recipes(text, flag="--alt-recipes"):
+    """``--alt-recipes`` / ``--alt-floor-recipes``: a JSON list of entries as in ``LOW_RANK_RECIPES`` /
+    ``LOW_RANK_FLOOR_RECIPES`` (``[]``: none); a clear stop otherwise."""
     try:
         entries = json.loads(text)
     except json.JSONDecodeError as e:
-        raise SystemExit(f"--alt-recipes is not JSON: {e}") from None
-    shape = (int, int, str, dict, str, (int, float), (int, float))
+        raise SystemExit(f"{flag} is not JSON: {e}") from None
+    names, shape = _ENTRY_FIELDS[flag]
     if not isinstance(entries, list) or not all(
-            isinstance(e, list) and len(e) == 7 and all(isinstance(v, t) for v, t in zip(e, shape)) for e in entries):
-        raise SystemExit("--alt-recipes must be a JSON list of [min steps, max steps, sampler, options, grid, c, p], "
-                         f"got {text!r}")
+            isinstance(e, list) and len(e) == len(shape) and all(isinstance(v, t) for v, t in zip(e, shape))
+            for e in entries):
+        raise SystemExit(f"{flag} must be a JSON list of {names}, got {text!r}")
     return tuple(map(tuple, entries))
 
 
 def collect(a) -> None:
     alt = _alt_recipes(a.alt_recipes) if a.alt_recipes else None
+    alt_floor = _alt_recipes(a.alt_floor_recipes, "--alt-floor-recipes") if a.alt_floor_recipes else None
 
     def rows(sde, score, x_T, ref, found, n):
         at_n = found.at_steps(sde, n)
         out = {f"pick@{n}": run_project(sde, score, x_T, ref, at_n.sampler, at_n.options, n)[0]}
-        if alt is not None:              # the pick again with other low-rank entries for this SDE
-            with mock.patch.dict(sharp_modes.LOW_RANK_RECIPES, {type(sde).__name__: alt}):
+        if alt is not None or alt_floor is not None:     # the pick again under other entries for this SDE
+            name = type(sde).__name__
+            with mock.patch.dict(sharp_modes.LOW_RANK_RECIPES, {} if alt is None else {name: alt}), \
+                    mock.patch.dict(sharp_modes.LOW_RANK_FLOOR_RECIPES, {} if alt_floor is None else {name: alt_floor}):
                 at_n = found.at_steps(sde, n)
             out[f"alt@{n}"] = run_project(sde, score, x_T, ref, at_n.sampler, at_n.options, n)[0]
         return out
@@ -441,6 +482,10 @@ def main(argv=None):
     t = _run_parser(sub, "tune", "--problems", "5,7,10,14,20,30,50")
     t.add_argument("--cs", default="0.05,0.07,0.1,0.14,0.2,0.28,0.4,0.56,0.8,1.1")
     t.add_argument("--orders", default="3,5", help="UniPC orders (3 and below with the step limit, 4-5 without)")
+    t.add_argument("--end-orders", default="", help="also UniPC of these orders to the default end, no step "
+                   "onto 0 (rows u<order>_end)")
+    t.add_argument("--with-lowrank", action="store_true", help="also the low-rank recipe without the floor "
+                   "entry (row lowrank), where the probe calls the data low-rank")
     t.add_argument("--grid", default="uniform_t", help="the grid of the steps down to sigma_j")
     t.add_argument("--no-defaults", action="store_true", help="leave out the default samplers' rows "
                    "(fit merges them from another file of the same problems)")
@@ -452,6 +497,14 @@ def main(argv=None):
     c = _run_parser(sub, "collect", "--sets", "5,7,10,12,14,17,20")
     c.add_argument("--alt-recipes", default=None, help="JSON list of low-rank entries (as LOW_RANK_RECIPES') "
                    "for --sde's class: adds the row alt@n, the pick under them (few-step 31)")
+    c.add_argument("--alt-floor-recipes", default=None, help="the same for LOW_RANK_FLOOR_RECIPES ('[]': none; "
+                   "few-step 32)")
+    rv = sub.add_parser("rows")
+    rv.add_argument("records", nargs="+")
+    rv.add_argument("--row", required=True)
+    rv.add_argument("--against", default="lowrank")
+    rv.add_argument("--nfes", default="18,19,20")
+    rv.add_argument("--where", choices=("low_rank", "floor"), default="floor")
     rf = sub.add_parser("refit")
     rf.add_argument("records", nargs="+")
     rf.add_argument("--nfes", default="18,19,20")
@@ -489,6 +542,8 @@ def main(argv=None):
         print(fit(a))
     elif a.mode == "refit":
         print(refit(a))
+    elif a.mode == "rows":
+        print(rows_vs(a))
     elif a.mode == "collect":
         collect(a)
     else:

@@ -421,9 +421,9 @@ MUTATIONS += [  # round 8: the tuning rings, the fresh3 set
      'cands["ipndm"] = [{"order": o} for o in a.ipndm_orders]',
      'cands["unipc"] = [{"order": o} for o in a.ipndm_orders]',
      ["tests/benchmarking/test_suite_optgrid_rows.py"]),
-    ("problem_suite('fresh19') returns the fresh18 set", "sde_diffusion/analytic/suite.py",
-     '"fresh19": FRESH19}', '"fresh19": FRESH18}',
-     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh19"]),
+    ("problem_suite('fresh20') returns the fresh19 set", "sde_diffusion/analytic/suite.py",
+     '"fresh20": FRESH20}', '"fresh20": FRESH19}',
+     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh20"]),
 ]
 
 MUTATIONS += [  # session 10: shared references, bootstrap intervals of the misses
@@ -725,7 +725,7 @@ MUTATIONS += [  # session 17: the VP low-rank entry at 18-20 steps re-chosen (fe
      "for order, c in itertools.product(orders, cs):", "for order, c in itertools.product((3, 5), cs):",
      ["tests/benchmarking/test_low_rank_report.py"]),
     ("bench_low_rank tune: order 4 keeps the step limit", "benchmarks/bench_low_rank.py",
-     '"step_limit": order < 4,', '"step_limit": order < 5,',
+     '"step_limit": order < 4, "grid": a.grid, "t_end"', '"step_limit": order < 5, "grid": a.grid, "t_end"',
      ["tests/benchmarking/test_low_rank_report.py"]),
     ("bench_low_rank refit: the recheck never clears a cell", "benchmarks/bench_low_rank.py",
      "return again is None or not (has(order) and has(int(cur_order))) or ratio(again, n, order, c0) > a.harm",
@@ -735,8 +735,8 @@ MUTATIONS += [  # session 17: the VP low-rank entry at 18-20 steps re-chosen (fe
      "min(fits, key=lambda f: (f[3] > 0, f[0]))", "min(fits, key=lambda f: (f[3] > 0, -f[0]))",
      ["tests/benchmarking/test_low_rank_report.py"]),
     ("bench_low_rank collect --alt-recipes: the entries not swapped in", "benchmarks/bench_low_rank.py",
-     "with mock.patch.dict(sharp_modes.LOW_RANK_RECIPES, {type(sde).__name__: alt}):",
-     "with mock.patch.dict(sharp_modes.LOW_RANK_RECIPES, {}):",
+     "with mock.patch.dict(sharp_modes.LOW_RANK_RECIPES, {} if alt is None else {name: alt})",
+     "with mock.patch.dict(sharp_modes.LOW_RANK_RECIPES, {})",
      ["tests/benchmarking/test_low_rank_report.py"]),
     ("bench_low_rank report --without-row alt: the pick still over UniPC's row", "benchmarks/bench_low_rank.py",
      'return m[f"pick@{n}"] / m[f"{without}@{n}"],', 'return m[f"pick@{n}"] / m[f"unipc@{n}"],',

@@ -68,7 +68,8 @@ from .grids import ZeroEnded, default_t_end
 __all__ = ["denoising_ratio", "probe_sharp_modes", "sharp_recipe", "SharpModes", "ratio_drop", "is_sharp",
            "principal_basis", "probe_calls", "MERGE_THRESHOLD", "RING_BAND", "PROBE_SIGMAS", "PROBE_COORDS",
            "SHARP_RECIPES", "EMBEDDED_TAIL", "EMBEDDED_MAX_COARSE", "SUBSPACE_MAX_DIM", "is_low_rank",
-           "low_rank_recipe", "LOW_RANK_MIN_R", "LOW_RANK_RECIPES"]
+           "low_rank_recipe", "LOW_RANK_MIN_R", "LOW_RANK_RECIPES", "has_floor", "FLOOR_MIN_RISE",
+           "LOW_RANK_FLOOR_RECIPES"]
 
 PROBE_COORDS = 2 ** 17
 """The probe noises at least this many coordinates per level: each coordinate's share
@@ -179,6 +180,24 @@ seven low-rank mixtures and none of seven controls: 0.548x over 98 cells on two 
 more than 1.5x on both (few-step 28c)."""
 
 
+FLOOR_MIN_RISE = 0.038
+"""Low-rank data has a *noise floor* (a small variance in every direction, the components' subspaces
+blurred) where R rises by at least this from the fine probe level to the coarse: at the fine level the
+floor's variance is part of what the denoiser keeps. On the 52 low-rank mixtures seen before
+``FRESH20`` the six with a floor (std 0.01-0.02) rise by 0.045-0.127 and the other 46 by at most 0.031
+(lowrank32_r4, d / r = 8); the bound is the midpoint of the gap (few-step 32a)."""
+
+LOW_RANK_FLOOR_RECIPES = {
+    "VPSDE": ((18, 20, "unipc", {"order": 4, "step_limit": False}, "uniform_t"),),
+}
+"""SDE class name -> (min steps, max steps, sampler, options, grid) for low-rank data with a noise floor
+(``has_floor``): all steps on ``grid`` to the default end, no step onto sigma = 0. The step onto 0 from
+sigma_j (``LOW_RANK_RECIPES``) puts each point on its component's subspace and so removes the floor;
+on the five seen floor mixtures, VP, UniPC-4 without the step limit to the default end is below the
+low-rank pick in all 15 cells at 18-20 steps (few-step 32a). Elsewhere such data keeps the low-rank
+recipe."""
+
+
 @dataclass
 class SharpModes:
     """What ``probe_sharp_modes`` found: ``ratios`` {sigma / spread: R}, ``spread``, ``sharp``,
@@ -203,7 +222,7 @@ class SharpModes:
         if self.sharp:
             sampler, options = sharp_recipe(sde, steps, self.ring_like, self.subspace == 1)
         elif self.low_rank:
-            sampler, options = low_rank_recipe(sde, steps, self.spread)
+            sampler, options = low_rank_recipe(sde, steps, self.spread, floor=has_floor(self.ratios))
         else:
             sampler, options = "unipc", {}
         return replace(self, sampler=sampler, options=options)
@@ -359,11 +378,20 @@ def is_low_rank(ratios: Mapping[float, float]) -> bool:
     return min(ratios[PROBE_SIGMAS[0]], ratios[PROBE_SIGMAS[1]]) >= LOW_RANK_MIN_R and not is_sharp(ratios)
 
 
-def low_rank_recipe(sde, steps: int, spread: float) -> Tuple[str, Dict[str, Any]]:
+def has_floor(ratios: Mapping[float, float]) -> bool:
+    """R(coarse) - R(fine) at least ``FLOOR_MIN_RISE``: a noise floor under low-rank data."""
+    return -ratio_drop(ratios) >= FLOOR_MIN_RISE
+
+
+def low_rank_recipe(sde, steps: int, spread: float, floor: bool = False) -> Tuple[str, Dict[str, Any]]:
     """(sampler, options) for low-rank data of RMS spread ``spread`` on ``sde`` at ``steps`` steps
-    (``LOW_RANK_RECIPES``); ``("unipc", {})`` where none is known. The start of the step onto 0 is
-    the time where sigma = sigma_j, kept between the default end time and T / 2."""
+    (``LOW_RANK_RECIPES``; with ``floor``, ``LOW_RANK_FLOOR_RECIPES`` first); ``("unipc", {})`` where
+    none is known. The start of the step onto 0 is the time where sigma = sigma_j, kept between the
+    default end time and T / 2."""
     check_positive("spread", spread)
+    for lo, hi, sampler, opts, grid in (LOW_RANK_FLOOR_RECIPES.get(type(sde).__name__, ()) if floor else ()):
+        if lo <= int(steps) <= hi:
+            return sampler, {**opts, "grid": grid}
     for lo, hi, sampler, opts, grid, c, p in LOW_RANK_RECIPES.get(type(sde).__name__, ()):
         if lo <= int(steps) <= hi:
             sigma_j = torch.tensor(c * (10.0 / steps) ** p * spread, dtype=torch.float64)

@@ -9,7 +9,7 @@ import torch
 from sde_diffusion.analytic import SuiteProblem, problem_suite, suite_problem, suite_split
 from sde_diffusion.analytic.suite import (FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9,
                                           FRESH10, FRESH11, FRESH12, FRESH13, FRESH14, FRESH15,
-                                          FRESH16, FRESH17, FRESH18, FRESH19,
+                                          FRESH16, FRESH17, FRESH18, FRESH19, FRESH20,
                                           HOLDOUT,
                                           SPLIT_SEED, SUITE, TUNING_ADDITIONS)
 from sde_diffusion.sdes import EDMSDE, VPSDE
@@ -68,6 +68,9 @@ FRESH18_NAMES = ["full19_cond2400", "lowrank110_r5", "lowrank130_r9_floor", "low
 FRESH19_NAMES = ["five_scales_f_1d", "full24_cond2300", "lowrank105_r3", "lowrank135_r7", "lowrank175_r4",
                  "lowrank220_r9", "lowrank260_r8", "lowrank52_r2", "lowrank70_r5", "lowrank95_r6_floor", "modes125_3d",
                  "unequal_23d"]
+FRESH20_NAMES = ["five_scales_g_1d", "full26_cond2500", "lowrank145_r6", "lowrank150_r5_floor", "lowrank190_r7_floor",
+                 "lowrank205_r3", "lowrank235_r6_floor", "lowrank66_r3_floor", "lowrank80_r4_floor", "lowrank88_r4",
+                 "modes128_3d", "unequal_24d"]
 FRESH2_NAMES = ["diag192", "five_scales_1d", "full12_cond3000", "lowrank200_r5", "modes120_3d",
                 "modes40_24d", "outlier_4d", "ring5_sharp", "unequal_12d"]
 
@@ -146,6 +149,11 @@ RESERVED_SETS = [
      + FRESH2_NAMES + FRESH3_NAMES + FRESH4_NAMES + FRESH5_NAMES + FRESH6_NAMES + FRESH7_NAMES
      + FRESH8_NAMES + FRESH9_NAMES + FRESH10_NAMES + FRESH11_NAMES + FRESH12_NAMES + FRESH13_NAMES
      + FRESH14_NAMES + FRESH15_NAMES + FRESH16_NAMES + FRESH17_NAMES + FRESH18_NAMES, 999, 100, 999),
+    ("fresh20", FRESH20_NAMES, FRESH20, TUNING + VALIDATION + RESERVED + FRESH_NAMES    # few-step 32b
+     + FRESH2_NAMES + FRESH3_NAMES + FRESH4_NAMES + FRESH5_NAMES + FRESH6_NAMES + FRESH7_NAMES
+     + FRESH8_NAMES + FRESH9_NAMES + FRESH10_NAMES + FRESH11_NAMES + FRESH12_NAMES + FRESH13_NAMES
+     + FRESH14_NAMES + FRESH15_NAMES + FRESH16_NAMES + FRESH17_NAMES + FRESH18_NAMES + FRESH19_NAMES,
+     999, 100, 999),
 ]
 
 
@@ -153,7 +161,7 @@ RESERVED_SETS = [
                          ids=[r[0] for r in RESERVED_SETS])
 def test_each_reserved_set_is_fixed_apart_from_every_other_and_spans_the_axes(
         half, names, table, earlier, cond, modes, ratio):
-    """``HOLDOUT`` and ``FRESH`` to ``FRESH19``: the names are pinned, a set shares none with the halves
+    """``HOLDOUT`` and ``FRESH`` to ``FRESH20``: the names are pinned, a set shares none with the halves
     or with any set fixed before it, "all" leaves it out, and on its own it covers the suite's
     axes: dimension 1 to >= 128, singular and ill-conditioned covariances (eigenvalue ratio >=
     ``cond``), >= ``modes`` modes, weight ratios >= ``ratio``."""

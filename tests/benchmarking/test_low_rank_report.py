@@ -334,3 +334,57 @@ def test_collect_alt_recipes_that_are_not_entries_stop_with_a_message(tmp_path, 
         lr.main(["collect", "--sets", "tuning:lowrank32_r4", "--nfes", "18", "--n", "16", "--alt-recipes", bad,
                  "--cache", str(tmp_path), "--out", str(tmp_path / "c.jsonl")])
     assert not (tmp_path / "c.jsonl").exists()
+
+
+def test_rows_compares_two_rows_on_the_floor_problems_only(tmp_path):
+    # a: floor (R rises 0.1), u4_end 0.5 against lowrank 1.0, iPNDM 0.8 -> 0.5, best default 0.5 / 0.8;
+    # b: no floor (flat R): left out with --where floor, in with --where low_rank (u4_end 2.0 / 1.0, 1.0 / 1.0
+    # with iPNDM 1.0 the best default on both sides... capped at 1.0 / 1.0)
+    def rec(name, fine, coarse, end, other):
+        rms = {f"{s}@20": 9.0 for s in PROJ}
+        rms.update({"ipndm@20": other, "u4_end@20": end, "lowrank@20": 1.0})
+        return {"problem": name, "low_rank": True, "ratios": {"0.05": fine, "0.8": coarse}, "rms": rms}
+    path = _write(tmp_path / "t.jsonl", [rec("a", 0.84, 0.94, 0.5, 0.8), rec("b", 0.94, 0.94, 2.0, 1.0)])
+    args = type("A", (), {"records": [path], "row": "u4_end", "against": "lowrank", "nfes": "20", "where": "floor"})
+    out = lr.rows_vs(args)
+    assert out.startswith("1 problems (floor)") and "| a | +0.100 | 0.50, 0.62 |" in out and "| b |" not in out
+    args.where = "low_rank"
+    out = lr.rows_vs(args)
+    assert "| b | +0.000 | 2.00, 1.00 |" in out
+    assert f"over 2 cells: row / against {1.0:.3f} (below 1 in 1); best default {math.sqrt(0.625):.3f}" in out
+
+
+def test_tune_end_rows_and_the_low_rank_recipe_row(tmp_path):
+    # lowrank48_floor (floor: the package's pick at 20 steps is UniPC-4 to the default end): tune's u4_end row is
+    # that run, and its lowrank row the recipe without the floor entry (the step onto 0 from sigma_j)
+    from bench_suite import run_project, setup
+    from sde_diffusion.analytic import suite_problem
+    from sde_diffusion.solvers.sharp_modes import low_rank_recipe
+    cache = str(tmp_path / "refs")
+    lr.main(["tune", "--problems", "tuning:lowrank48_floor", "--nfes", "20", "--orders=", "--end-orders", "4",
+             "--with-lowrank", "--no-defaults", "--n", "64", "--cache", cache, "--out", str(tmp_path / "t.jsonl")])
+    rec = json.loads((tmp_path / "t.jsonl").read_text())
+    assert set(rec["rms"]) == {"u4_end@20", "lowrank@20"}
+    sde, score, x_T, ref = setup(suite_problem("lowrank48_floor"), "VP", 64, 1, Path(cache))
+    assert rec["rms"]["u4_end@20"] == run_project(sde, score, x_T, ref, "unipc", {"order": 4, "step_limit": False,
+                                                                                  "grid": "uniform_t"}, 20)[0]
+    name, opts = low_rank_recipe(sde, 20, rec["spread"])
+    assert rec["rms"]["lowrank@20"] == run_project(sde, score, x_T, ref, name, opts, 20)[0] != rec["rms"]["u4_end@20"]
+
+
+def test_collect_alt_floor_recipes_swaps_the_floor_table(tmp_path):
+    # lowrank48_floor at 20 steps: the pick is the floor entry; with '[]' as --alt-floor-recipes the alt row is
+    # the low-rank recipe (the step onto 0); with a bad entry collect stops before writing
+    from bench_suite import run_project, setup
+    from sde_diffusion.analytic import suite_problem
+    from sde_diffusion.solvers.sharp_modes import low_rank_recipe
+    cache, out = str(tmp_path / "refs"), tmp_path / "c.jsonl"
+    lr.main(["collect", "--sets", "tuning:lowrank48_floor", "--nfes", "20", "--n", "64", "--cache", cache,
+             "--alt-floor-recipes", "[]", "--out", str(out)])
+    rec = json.loads(out.read_text())
+    sde, score, x_T, ref = setup(suite_problem("lowrank48_floor"), "VP", 64, 1, Path(cache))
+    name, opts = low_rank_recipe(sde, 20, rec["spread"])
+    assert rec["rms"]["alt@20"] == run_project(sde, score, x_T, ref, name, opts, 20)[0] != rec["rms"]["pick@20"]
+    with pytest.raises(SystemExit, match=r"^--alt-floor-recipes must be a JSON list of \[min steps"):
+        lr.main(["collect", "--sets", "tuning:lowrank48_floor", "--nfes", "20", "--alt-floor-recipes",
+                 '[[18, 20, "unipc", {}]]', "--cache", cache, "--out", str(tmp_path / "d.jsonl")])

@@ -10,7 +10,8 @@ from sde_diffusion.sdes import EDMSDE, VESDE, VPSDE
 from sde_diffusion.solvers import probe_sharp_modes, sample
 from sde_diffusion.solvers.grids import ZeroEnded, make_grid
 from sde_diffusion.solvers.order import MAX_STEP, step_orders
-from sde_diffusion.solvers.sharp_modes import (LOW_RANK_MIN_R, LOW_RANK_RECIPES, PROBE_SIGMAS, is_low_rank,
+from sde_diffusion.solvers.sharp_modes import (FLOOR_MIN_RISE, LOW_RANK_FLOOR_RECIPES, LOW_RANK_MIN_R,
+                                               LOW_RANK_RECIPES, PROBE_SIGMAS, SharpModes, has_floor, is_low_rank,
                                                low_rank_recipe)
 
 
@@ -186,6 +187,44 @@ def test_the_vp_entry_at_18_to_20_steps_beats_the_old_unipc3_entry_on_a_seen_mix
             e_old = rms(old.sampler, steps, **old.options)
         best = min(rms(s, steps) for s in ("unipc", "deis", "dpm_solver3"))
         assert e_pick < 0.25 * e_old and e_pick < 0.6 * best, (steps, e_pick, e_old, best)
+
+
+@pytest.mark.parametrize("fine,coarse,floor", [(0.84, 0.94, True), (0.90, 0.939, True), (0.90, 0.937, False),
+                                               (0.95, 0.95, False), (0.95, 0.90, False)])
+def test_has_floor_needs_r_to_rise_by_the_bound(fine, coarse, floor):
+    # the bound 0.038 lies between the seen floor mixtures (rise >= 0.045) and the others (<= 0.031)
+    assert FLOOR_MIN_RISE == 0.038
+    assert has_floor({PROBE_SIGMAS[0]: fine, PROBE_SIGMAS[1]: coarse}) is floor
+
+
+def test_the_floor_entry_ends_on_the_grid_without_the_step_onto_zero_and_only_where_chosen():
+    sde = VPSDE()
+    assert [(lo, hi, s, o, g) for lo, hi, s, o, g in LOW_RANK_FLOOR_RECIPES["VPSDE"]] == \
+        [(18, 20, "unipc", {"order": 4, "step_limit": False}, "uniform_t")]
+    for steps in (18, 19, 20):
+        assert low_rank_recipe(sde, steps, 1.0, floor=True) == ("unipc", {"order": 4, "step_limit": False,
+                                                                         "grid": "uniform_t"})
+    for steps in (10, 17):                               # outside its steps: the low-rank recipe
+        assert low_rank_recipe(sde, steps, 1.0, floor=True) == low_rank_recipe(sde, steps, 1.0)
+    assert low_rank_recipe(EDMSDE(), 20, 1.0, floor=True) == low_rank_recipe(EDMSDE(), 20, 1.0)
+    assert isinstance(low_rank_recipe(sde, 20, 1.0)[1]["grid"], ZeroEnded)
+    # at_steps reads the floor from the probe's ratios
+    found = SharpModes(sharp=False, ratios={PROBE_SIGMAS[0]: 0.84, PROBE_SIGMAS[1]: 0.94}, spread=1.0, low_rank=True)
+    assert found.at_steps(sde, 20).options["grid"] == "uniform_t"
+    flat = SharpModes(sharp=False, ratios={PROBE_SIGMAS[0]: 0.94, PROBE_SIGMAS[1]: 0.94}, spread=1.0, low_rank=True)
+    assert isinstance(flat.at_steps(sde, 20).options["grid"], ZeroEnded)
+
+
+def test_the_floor_entry_beats_the_low_rank_recipe_on_a_seen_floor_mixture():
+    # lowrank48_floor (tuning half; floor std 0.01), VP, 1024 x_T of seed 1, 20 steps: the step onto 0 from
+    # sigma_j removes the floor (the low-rank recipe 0.0100); UniPC-4 to the default end 0.0048 (few-step
+    # 32a). Bound: 0.6 of the recipe; UniPC-3 there (0.047) or the step onto 0 kept fails it
+    sde = VPSDE()
+    found, rms = _seen_mixture("lowrank48_floor", sde)
+    assert found.low_rank and has_floor(found.ratios)
+    pick, (name, opts) = found.at_steps(sde, 20), low_rank_recipe(sde, 20, found.spread)
+    e_pick, e_recipe = rms(pick.sampler, 20, **pick.options), rms(name, 20, **opts)
+    assert e_pick < 0.6 * e_recipe, (e_pick, e_recipe)
 
 
 @pytest.mark.parametrize("fine,coarse,low", [(0.9, 0.9, True), (0.8, 0.95, True), (0.79, 0.775, False),
