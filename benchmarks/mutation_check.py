@@ -743,6 +743,35 @@ MUTATIONS += [  # session 17: the VP low-rank entry at 18-20 steps re-chosen (fe
      ["tests/benchmarking/test_low_rank_report.py"]),
 ]
 
+MUTATIONS += [  # session 17: the noise-floor entry (few-step 32)
+    ("has_floor: the bound 0.02", "sde_diffusion/solvers/sharp_modes.py",
+     "FLOOR_MIN_RISE = 0.038", "FLOOR_MIN_RISE = 0.02", ["tests/solvers/test_low_rank_probe.py", "-k", "floor"]),
+    ("has_floor: R falling, not rising", "sde_diffusion/solvers/sharp_modes.py",
+     "return -ratio_drop(ratios) >= FLOOR_MIN_RISE", "return ratio_drop(ratios) >= FLOOR_MIN_RISE",
+     ["tests/solvers/test_low_rank_probe.py", "-k", "floor"]),
+    ("at_steps ignores the floor", "sde_diffusion/solvers/sharp_modes.py",
+     "floor=has_floor(self.ratios))", "floor=False)", ["tests/solvers/test_low_rank_probe.py", "-k", "floor"]),
+    ("floor entry: UniPC-3 with the step limit", "sde_diffusion/solvers/sharp_modes.py",
+     '(18, 20, "unipc", {"order": 4, "step_limit": False}, "uniform_t"),),',
+     '(18, 20, "unipc", {"order": 3}, "uniform_t"),),',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "beats_the_low_rank_recipe"]),
+    ("bench_low_rank rows: --where floor ignored", "benchmarks/bench_low_rank.py",
+     'and (a.where == "low_rank" or sharp_modes.has_floor(', 'and (True or sharp_modes.has_floor(',
+     ["tests/benchmarking/test_low_rank_report.py"]),
+    ("bench_low_rank tune: the end rows of order 4 keep the step limit", "benchmarks/bench_low_rank.py",
+     'opts = {"order": order, "step_limit": order < 4, "grid": a.grid}',
+     'opts = {"order": order, "step_limit": order < 5, "grid": a.grid}',
+     ["tests/benchmarking/test_low_rank_report.py"]),
+    ("bench_low_rank tune: the lowrank row takes the floor entry", "benchmarks/bench_low_rank.py",
+     "sampler, opts = sharp_modes.low_rank_recipe(sde, n, found.spread)",
+     "sampler, opts = sharp_modes.low_rank_recipe(sde, n, found.spread, floor=True)",
+     ["tests/benchmarking/test_low_rank_report.py"]),
+    ("bench_low_rank collect --alt-floor-recipes: the floor table not swapped in", "benchmarks/bench_low_rank.py",
+     "mock.patch.dict(sharp_modes.LOW_RANK_FLOOR_RECIPES, {} if alt_floor is None else {name: alt_floor})",
+     "mock.patch.dict(sharp_modes.LOW_RANK_FLOOR_RECIPES, {})",
+     ["tests/benchmarking/test_low_rank_report.py"]),
+]
+
 
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:
     dst = workdir / "tree"
