@@ -770,6 +770,9 @@ MUTATIONS += [  # session 17: the noise-floor entry (few-step 32)
      "mock.patch.dict(sharp_modes.LOW_RANK_FLOOR_RECIPES, {} if alt_floor is None else {name: alt_floor})",
      "mock.patch.dict(sharp_modes.LOW_RANK_FLOOR_RECIPES, {})",
      ["tests/benchmarking/test_low_rank_report.py"]),
+    ("optimize_grid refuses the floor pick's named grid", "sde_diffusion/solvers/optimized_grid.py",
+     "not (isinstance(grid, str) and grid in GRIDS)", "not (isinstance(grid, str) and grid in ())",
+     ["tests/solvers/test_optimize_grid.py", "-k", "floor_pick"]),
 ]
 
 

@@ -241,7 +241,8 @@ def optimize_grid(sde, score_fn, sampler: Union[str, Sequence[str]],
             (the searched steps end there) instead of the default end. A set may also name a
             ``grids.ZeroEnded`` as its ``"grid"`` (the probe's low-rank pick, ``found.options``):
             it means ``final_zero`` from the ZeroEnded's start, so the pick is among the grids the
-            result is never worse than on the validation batch.
+            result is never worse than on the validation batch; a named grid there (the pick for
+            low-rank data with a noise floor) is already among every search's starts.
         max_evals: sampler runs on the calibration part, over all starts.
         starts: how many of the best (options, named grid) pairs to start a search from.
         patience: iterations without a validation improvement before a search stops.
@@ -296,16 +297,19 @@ def _run_options(opts: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _zero_ended_candidate(sde, c: Dict[str, Any]) -> Dict[str, Any]:
-    """A candidate with a ``grids.ZeroEnded`` grid as ``final_zero`` from its start; ``zero_start``
-    checked (a time strictly inside (0, T), with ``final_zero``); any other grid or end refused."""
-    from .grids import ZeroEnded
+    """A candidate with a ``grids.ZeroEnded`` grid as ``final_zero`` from its start; a named grid
+    (the probe's floor pick, ``found.options``) dropped, as every search starts from every named grid
+    with each candidate's options; ``zero_start`` checked (a time strictly inside (0, T), with
+    ``final_zero``); any other grid or end refused."""
+    from .grids import GRIDS, ZeroEnded
     grid = c.pop("grid", None)
     if isinstance(grid, ZeroEnded):
         c.update(final_zero=True, zero_start=float(grid.start))
-    elif grid is not None or "t_end" in c:
+    elif (grid is not None and not (isinstance(grid, str) and grid in GRIDS)) or "t_end" in c:
         bad = f"grid={grid!r}" if grid is not None else f"t_end={c['t_end']!r}"
         raise ValueError(f"candidate {c}: optimize_grid searches the grid itself; a candidate may name only "
-                         f"a grids.ZeroEnded grid (where its step onto sigma = 0 starts) or 'zero_start', got {bad}")
+                         f"a grids.ZeroEnded grid (where its step onto sigma = 0 starts), a named grid "
+                         f"({', '.join(sorted(GRIDS))}; every search starts from each) or 'zero_start', got {bad}")
     if "zero_start" in c:
         z = c["zero_start"]
         if isinstance(z, bool) or not isinstance(z, (int, float)) or not 0.0 < float(z) < float(sde.T):

@@ -194,8 +194,28 @@ def test_the_probes_low_rank_pick_is_a_candidate_the_result_is_never_worse_than(
     assert load_grid(tmp_path / "g.json").made["options"]["zero_start"] == g.made["options"]["zero_start"]
 
 
+def test_the_probes_floor_pick_is_a_candidate_too():
+    """For low-rank data with a noise floor at 18-20 steps on VP the pick ends on a named grid
+    (found.options["grid"] == "uniform_t"): optimize_grid takes it (its grid is among every search's
+    named starts, bit for bit) and the result is no worse than the pick on the held-out batch."""
+    from sde_diffusion.solvers.sharp_modes import has_floor, probe_sharp_modes
+    sde, gm = VPSDE(), suite_problem("lowrank48_floor").mixture
+    sf = gm.score_fn(sde)
+    x = gm.sample(512, generator=torch.Generator().manual_seed(2)).to(torch.float64)
+    found = probe_sharp_modes(sde, sf, 20, x, generator=torch.Generator().manual_seed(3))
+    assert found.low_rank and has_floor(found.ratios) and found.options["grid"] == "uniform_t"
+    xc, xv = _prior(sde, 32, 48, 0), _prior(sde, 64, 48, 1)
+    ref = data_end_reference(sde, sf, xv)
+    pick = _e2e(sde, sf, xv, ref, "uniform_t", steps=20, **{k: v for k, v in found.options.items() if k != "grid"})
+    g = optimize_grid(sde, sf, "unipc", 20, xc, x_val=xv, candidates=[{"order": 3}, dict(found.options)],
+                      max_evals=30, patience=3)
+    assert g.made["val_rms"] <= pick * (1 + 1e-9)
+    assert any(v == pytest.approx(pick, rel=1e-9) for v in g.made["val_rms_fixed"].values())
+
+
 @pytest.mark.parametrize("cand,match", [
-    ({"grid": "karras"}, "a candidate may name only a grids.ZeroEnded grid .*, got grid='karras'$"),
+    ({"grid": "nope"}, "a candidate may name only a grids.ZeroEnded grid .*, got grid='nope'$"),
+    ({"grid": 3}, "a candidate may name only a grids.ZeroEnded grid .*, got grid=3$"),
     ({"order": 2, "t_end": 0.1}, "a candidate may name only a grids.ZeroEnded grid .*, got t_end=0.1$"),
     ({"zero_start": 1.0}, "zero_start needs final_zero=True"),
     ({"final_zero": True, "zero_start": 0.0}, r"zero_start must be a time in \(0, T = 80\), got 0.0"),
