@@ -48,7 +48,9 @@ Data whose R stays high at both levels and does not fall is *low-rank* (``LOW_RA
 directions empty, each component in a subspace). There the denoiser at a fairly large noise level is
 already near the end of the path, and on ``VPSDE`` and ``EDMSDE`` at 5-20 steps UniPC stops early and
 steps onto sigma = 0 from there (``LOW_RANK_RECIPES``, few-step 27-28); ``optimize_grid`` takes that
-pick as a candidate (``candidates={"unipc": [..., found.options]}``, few-step 29).
+pick as a candidate (``candidates={"unipc": [..., found.options]}``, few-step 29). Where R rises
+between the levels (``has_floor``: a noise floor under the subspaces, which that step would remove),
+VP at 18-20 steps ends on the grid instead (``LOW_RANK_FLOOR_RECIPES``, few-step 32).
 
     found = probe_sharp_modes(sde, model, steps=10, x_data=batch)   # 2 batched model calls
     x, info = sample(sde, model, shape, sampler=found.sampler, steps=10, **found.options)
