@@ -188,6 +188,24 @@ def _merged(paths):
     return list(merged.values())
 
 
+def _cs(m, order) -> list:
+    """The sigma_j values (in spreads) of ``tune``'s rows ``u<order>_<c>`` in one RMS dict (not the
+    ``u<order>_end`` rows), sorted."""
+    return sorted({float(k.split("@")[0].split("_")[1]) for k in m
+                   if k.startswith(f"u{order}_") and not k.startswith(f"u{order}_end")})
+
+
+def _best_other(m, n: int) -> float:
+    """The best default sampler's RMS at budget ``n`` with UniPC's row left out (inf where none)."""
+    return min([m[f"{s}@{n}"] for s in OTHERS if m.get(f"{s}@{n}") is not None], default=math.inf)
+
+
+def _with_over(m, n: int, x: float, y: float) -> float:
+    """The best default with RMS ``x`` in UniPC's place over with ``y``, at budget ``n``."""
+    others = _best_other(m, n)
+    return min(others, x) / min(others, y)
+
+
 def _at_c(m, n, order, c, cs):
     """``tune``'s RMS at sigma_j = c spreads, piecewise linear in log RMS over log c (clamped to the grid)."""
     ys = np.log([m[f"u{order}_{x}@{n}"] for x in cs])
@@ -196,7 +214,7 @@ def _at_c(m, n, order, c, cs):
 
 def fit(a) -> str:
     recs = _merged(a.records)
-    cs = sorted({float(k.split("@")[0].split("_")[1]) for k in recs[0]["rms"] if k.startswith("u5_")})
+    cs = _cs(recs[0]["rms"], 5)
     nfes = [int(v) for v in a.nfes.split(",")]
 
     def ratio(r, n, order, c):
@@ -237,15 +255,10 @@ def refit(a) -> str:
     nfes = [int(v) for v in a.nfes.split(",")]
     cur_order, cur_c0, cur_p = (float(v) for v in a.current.split(","))
 
-    def cs_of(r, order):
-        """The c values of ``r``'s rows of UniPC-``order``."""
-        return sorted({float(k.split("@")[0].split("_")[1]) for k in r["rms"] if k.startswith(f"u{order}_")})
-
     def ratio(r, n, order, c0):
         m = r["rms"]
-        others = min([m[f"{s}@{n}"] for s in OTHERS if m.get(f"{s}@{n}") is not None], default=math.inf)
-        return (min(others, _at_c(m, n, order, c0 * (10 / n) ** a.p, cs_of(r, order)))
-                / min(others, _at_c(m, n, int(cur_order), cur_c0 * (10 / n) ** cur_p, cs_of(r, int(cur_order)))))
+        return _with_over(m, n, _at_c(m, n, order, c0 * (10 / n) ** a.p, _cs(m, order)),
+                          _at_c(m, n, int(cur_order), cur_c0 * (10 / n) ** cur_p, _cs(m, int(cur_order))))
 
     def harmed(r, n, order, c0, v):
         if v <= a.harm:
@@ -257,7 +270,7 @@ def refit(a) -> str:
     def cells(order, c0):
         return [(v, harmed(r, n, order, c0, v)) for r in recs for n in nfes for v in [ratio(r, n, order, c0)]]
 
-    cs = cs_of(recs[0], int(cur_order))
+    cs = _cs(recs[0]["rms"], int(cur_order))
     lines = [f"{len(recs)} problems x NFE {nfes}; c in {cs}; p = {a.p}; against the shipped entry "
              f"(UniPC-{int(cur_order)}, c0 {cur_c0}, p {cur_p}); rechecked on other points: "
              f"{', '.join(sorted(rechecks)) or 'none'}", "",
@@ -265,7 +278,7 @@ def refit(a) -> str:
              "recheck too |", "|---|---|---|---|---|---|"]
     choice = None
     for order in (int(v) for v in a.orders.split(",")):
-        lo, hi = cs_of(recs[0], order)[0], cs_of(recs[0], order)[-1]
+        lo, hi = _cs(recs[0]["rms"], order)[0], _cs(recs[0]["rms"], order)[-1]
         # c0 such that c at the largest budget runs over tune's c range, 31 points evenly in log c
         c0s = [float(c) * (max(nfes) / 10) ** a.p for c in np.exp(np.linspace(math.log(lo), math.log(hi), 31))]
         fits = []
@@ -296,10 +309,9 @@ def rows_vs(a) -> str:
     for r in sorted(recs, key=lambda r: r["problem"]):
         m, cells = r["rms"], []
         for n in nfes:
-            others = min(m[f"{s}@{n}"] for s in OTHERS if m.get(f"{s}@{n}") is not None)
             x, y = m[f"{a.row}@{n}"], m[f"{a.against}@{n}"]
             flat.append(x / y)
-            flat_best.append(min(others, x) / min(others, y))
+            flat_best.append(_with_over(m, n, x, y))
             cells.append(f"{x / y:.2f}, {flat_best[-1]:.2f}")
         rise = r["ratios"][str(PROBE_SIGMAS[1])] - r["ratios"][str(PROBE_SIGMAS[0])]
         lines.append(f"| {r['problem']} | {rise:+.3f} | " + " | ".join(cells) + " |")
@@ -349,11 +361,9 @@ def collect(a) -> None:
 
 def _in_place_of(m, n: int, without: str):
     """(the pick / the row ``without``, the best default with the pick / with ``without``) in one cell;
-    ``without="unipc"``: the pick in UniPC's place (``_in_unipcs_place``)."""
-    if without == "unipc":
-        return _in_unipcs_place(m, n, "pick")
-    others = min(m[f"{s}@{n}"] for s in OTHERS if m.get(f"{s}@{n}") is not None)
-    return m[f"pick@{n}"] / m[f"{without}@{n}"], min(others, m[f"pick@{n}"]) / min(others, m[f"{without}@{n}"])
+    ``without="unipc"``: the pick in UniPC's place."""
+    pick, other = m[f"pick@{n}"], m[f"{without}@{n}"]
+    return pick / other, _with_over(m, n, pick, other)
 
 
 def report(a) -> str:

@@ -261,6 +261,13 @@ def test_refit_compares_each_order_with_the_shipped_entry_and_keeps_the_harm_bou
     assert "chosen: UniPC-3" in out
     out = lr.refit(args(3.0))
     assert f"| 4 | 0.200 | {math.sqrt(0.25 * 2.0):.3f} | 2.00 | 0 |" in out
+    # the rows without the step onto 0 (tune --end-orders) carry no sigma_j and do not enter the fit
+    for r in (a, b):
+        r["rms"].update({"u4_end@18": 1e-6, "u4_end@20": 1e-6})
+    assert lr._cs(a["rms"], 4) == [0.1, 0.2, 0.4]
+    args2 = args(3.0)
+    args2.records = [_write(tmp_path / "t2.jsonl", [a, b, c])]
+    assert lr.refit(args2) == out
     assert f"chosen: UniPC-4, c0 0.200, p 0.0 (geo-mean {math.sqrt(0.5):.3f})" in out
 
 
