@@ -65,8 +65,9 @@ import numpy as np
 import torch
 
 from bench_sharp_modes import _in_unipcs_place, _problems, _vs_peer_table, probe
-from bench_suite import PROJECT, SDES, run_project, setup
+from bench_suite import PROJECT, SDES, project_estimate, run_project, setup
 from bench_suite_report import best_peers, geo_mean, load, peers_chosen_on
+from sde_diffusion.benchmarking.reference import end_to_end_rms
 from sde_diffusion.solvers import sharp_modes
 from sde_diffusion.solvers.sharp_modes import LOW_RANK_MIN_R, PROBE_SIGMAS
 
@@ -298,7 +299,9 @@ def refit(a) -> str:
 def rows_vs(a) -> str:
     """Per problem of the records (where ``--where``: low-rank, or with a floor, ``has_floor``) and budget:
     row ``--row`` over row ``--against``, and the best default with ``--row`` in the place of ``--against``
-    over with it; geometric means and the count below 1 (few-step 32a)."""
+    over with it; geometric means and the count below 1 (few-step 32a). Rows of ``collect --trim``
+    (``<row>_trim``) have no best default (the default samplers' rows are not trimmed)."""
+    trimmed = a.row.endswith("_trim") or a.against.endswith("_trim")
     recs = [r for r in _merged(a.records) if r["low_rank"]
             and (a.where == "low_rank" or sharp_modes.has_floor({float(k): v for k, v in r["ratios"].items()}))]
     nfes = [int(v) for v in a.nfes.split(",")]
@@ -311,12 +314,16 @@ def rows_vs(a) -> str:
         for n in nfes:
             x, y = m[f"{a.row}@{n}"], m[f"{a.against}@{n}"]
             flat.append(x / y)
+            if trimmed:
+                cells.append(f"{x / y:.2f}, -")
+                continue
             flat_best.append(_with_over(m, n, x, y))
             cells.append(f"{x / y:.2f}, {flat_best[-1]:.2f}")
         rise = r["ratios"][str(PROBE_SIGMAS[1])] - r["ratios"][str(PROBE_SIGMAS[0])]
         lines.append(f"| {r['problem']} | {rise:+.3f} | " + " | ".join(cells) + " |")
-    lines += ["", f"over {len(flat)} cells: row / against {geo_mean(flat):.3f} (below 1 in {sum(v < 1 for v in flat)}); "
-              f"best default {geo_mean(flat_best):.3f}, worst {max(flat_best):.2f}"]
+    lines += ["", f"over {len(flat)} cells: row / against {geo_mean(flat):.3f} (below 1 in {sum(v < 1 for v in flat)}, "
+              f"worst {max(flat):.2f})" + ("" if trimmed else
+                                            f"; best default {geo_mean(flat_best):.3f}, worst {max(flat_best):.2f}")]
     return "\n".join(lines)
 
 
@@ -340,19 +347,37 @@ def _alt_recipes(text, flag="--alt-recipes"):
     return tuple(map(tuple, entries))
 
 
+def trimmed_rms(x0: torch.Tensor, ref: torch.Tensor, k: int) -> float:
+    """The end-to-end RMS over the points left when the ``k`` with the largest squared error are dropped:
+    the bulk, without the few points a run sends towards another component (few-step 33)."""
+    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < len(x0):
+        raise ValueError(f"k must be an int in [0, {len(x0)}), got {k!r}")
+    err = (x0.to(torch.float64) - ref.to(torch.float64)).flatten(1).pow(2).sum(1)
+    kept = err.sort().values[: len(err) - k]
+    return float((kept.sum() / kept.numel() / x0[0].numel()).sqrt())
+
+
 def collect(a) -> None:
     alt = _alt_recipes(a.alt_recipes) if a.alt_recipes else None
     alt_floor = _alt_recipes(a.alt_floor_recipes, "--alt-floor-recipes") if a.alt_floor_recipes else None
 
+    def run(key, sde, score, x_T, ref, at_n, n):
+        """{key@n: RMS}, and with ``--trim`` k also {key_trim@n: RMS without the row's worst k points}."""
+        if not a.trim:
+            return {f"{key}@{n}": run_project(sde, score, x_T, ref, at_n.sampler, at_n.options, n)[0]}
+        x0 = project_estimate(sde, score, x_T, at_n.sampler, at_n.options, n)[0]
+        if x0 is None:
+            return {f"{key}@{n}": None, f"{key}_trim@{n}": None}
+        return {f"{key}@{n}": end_to_end_rms(x0, ref), f"{key}_trim@{n}": trimmed_rms(x0, ref, a.trim)}
+
     def rows(sde, score, x_T, ref, found, n):
-        at_n = found.at_steps(sde, n)
-        out = {f"pick@{n}": run_project(sde, score, x_T, ref, at_n.sampler, at_n.options, n)[0]}
+        out = run("pick", sde, score, x_T, ref, found.at_steps(sde, n), n)
         if alt is not None or alt_floor is not None:     # the pick again under other entries for this SDE
             name = type(sde).__name__
             with mock.patch.dict(sharp_modes.LOW_RANK_RECIPES, {} if alt is None else {name: alt}), \
                     mock.patch.dict(sharp_modes.LOW_RANK_FLOOR_RECIPES, {} if alt_floor is None else {name: alt_floor}):
                 at_n = found.at_steps(sde, n)
-            out[f"alt@{n}"] = run_project(sde, score, x_T, ref, at_n.sampler, at_n.options, n)[0]
+            out.update(run("alt", sde, score, x_T, ref, at_n, n))
         return out
 
     _write_records(a.out, a.sets, a.sde, a.seed, a.cache, [int(v) for v in a.nfes.split(",")], rows,
@@ -505,6 +530,8 @@ def main(argv=None):
     f.add_argument("--splits", default="20,17,14,12,10", help="UniPC-5 up to this many steps, UniPC-3 above")
     f.add_argument("--pmax", type=float, default=2.0, help="p runs over 0, 0.1, ..., pmax")
     c = _run_parser(sub, "collect", "--sets", "5,7,10,12,14,17,20")
+    c.add_argument("--trim", type=int, default=0, help="also <row>_trim@n: each row's RMS without its worst "
+                   "this many points (pick and alt)")
     c.add_argument("--alt-recipes", default=None, help="JSON list of low-rank entries (as LOW_RANK_RECIPES') "
                    "for --sde's class: adds the row alt@n, the pick under them (few-step 31)")
     c.add_argument("--alt-floor-recipes", default=None, help="the same for LOW_RANK_FLOOR_RECIPES ('[]': none; "

@@ -421,9 +421,9 @@ MUTATIONS += [  # round 8: the tuning rings, the fresh3 set
      'cands["ipndm"] = [{"order": o} for o in a.ipndm_orders]',
      'cands["unipc"] = [{"order": o} for o in a.ipndm_orders]',
      ["tests/benchmarking/test_suite_optgrid_rows.py"]),
-    ("problem_suite('fresh20') returns the fresh19 set", "sde_diffusion/analytic/suite.py",
-     '"fresh20": FRESH20}', '"fresh20": FRESH19}',
-     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh20"]),
+    ("problem_suite('fresh21') returns the fresh20 set", "sde_diffusion/analytic/suite.py",
+     '"fresh21": FRESH21}', '"fresh21": FRESH20}',
+     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh21"]),
 ]
 
 MUTATIONS += [  # session 10: shared references, bootstrap intervals of the misses
@@ -715,11 +715,11 @@ MUTATIONS += [  # session 15: optimize_grid takes the probe's low-rank pick (few
 
 MUTATIONS += [  # session 17: the VP low-rank entry at 18-20 steps re-chosen (few-step 31)
     ("low-rank recipe, VP 18-20 steps: back to UniPC-3 with the step limit", "sde_diffusion/solvers/sharp_modes.py",
-     '(18, 20, "unipc", {"order": 4, "step_limit": False}, "uniform_t", 0.54, 1.6)',
+     '(18, 20, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.54, 1.6)',
      '(18, 20, "unipc", {"order": 3}, "uniform_t", 0.54, 1.6)',
      ["tests/solvers/test_low_rank_probe.py", "-k", "18_to_20"]),
     ("low-rank recipe, VP 18-20 steps: sigma_j twice as large", "sde_diffusion/solvers/sharp_modes.py",
-     '"step_limit": False}, "uniform_t", 0.54, 1.6)', '"step_limit": False}, "uniform_t", 1.08, 1.6)',
+     '"step_limit": False, "variant": "bh1"}, "uniform_t", 0.54, 1.6)', '"step_limit": False, "variant": "bh1"}, "uniform_t", 1.08, 1.6)',
      ["tests/solvers/test_low_rank_probe.py", "-k", "18_to_20"]),
     ("bench_low_rank tune: --orders ignored (3 and 5)", "benchmarks/bench_low_rank.py",
      "for order, c in itertools.product(orders, cs):", "for order, c in itertools.product((3, 5), cs):",
@@ -752,7 +752,7 @@ MUTATIONS += [  # session 17: the noise-floor entry (few-step 32)
     ("at_steps ignores the floor", "sde_diffusion/solvers/sharp_modes.py",
      "floor=has_floor(self.ratios))", "floor=False)", ["tests/solvers/test_low_rank_probe.py", "-k", "floor"]),
     ("floor entry: UniPC-3 with the step limit", "sde_diffusion/solvers/sharp_modes.py",
-     '(18, 20, "unipc", {"order": 4, "step_limit": False}, "uniform_t"),),',
+     '(18, 20, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t"),),',
      '(18, 20, "unipc", {"order": 3}, "uniform_t"),),',
      ["tests/solvers/test_low_rank_probe.py", "-k", "beats_the_low_rank_recipe"]),
     ("bench_low_rank rows: --where floor ignored", "benchmarks/bench_low_rank.py",

@@ -690,12 +690,33 @@ before any sampler or probe ran on it, to test the noise-floor entry of ``solver
 (std 0.012-0.025; 66-235 coordinates, ranks 3-7), three without one, and four controls (an
 ill-conditioned covariance, unequal weights, 128 modes, a 1-D mixture of five scales)."""
 
+FRESH21: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "lowrank58_r3_floor": (lambda: _low_rank(58, 5, 3, seed=5803, floor=0.022), ("low_rank",)),
+    "lowrank98_r4_floor": (lambda: _low_rank(98, 3, 4, seed=9804, floor=0.015), ("low_rank", "high_dim")),
+    "lowrank125_r6_floor": (lambda: _low_rank(125, 4, 6, seed=12506, floor=0.02), ("low_rank", "high_dim")),
+    "lowrank170_r5_floor": (lambda: _low_rank(170, 3, 5, seed=17005, floor=0.012), ("low_rank", "high_dim")),
+    "lowrank74_r3": (lambda: _low_rank(74, 4, 3, seed=7403), ("low_rank", "high_dim")),
+    "lowrank115_r5": (lambda: _low_rank(115, 3, 5, seed=11505), ("low_rank", "high_dim")),
+    "lowrank165_r7": (lambda: _low_rank(165, 4, 7, seed=16507), ("low_rank", "high_dim")),
+    "lowrank185_r4": (lambda: _low_rank(185, 5, 4, seed=18504), ("low_rank", "high_dim")),
+    "full27_cond2600": (lambda: _ill_conditioned(27, 3, 2600.0), ("full_cov", "ill_conditioned")),
+    "unequal_25d": (lambda: _unequal(5, 25, 2525, 1.3, 0.2, 0.8), ("unequal_weights",)),
+    "modes131_3d": (lambda: _many(131, 3, 0.05, seed=1315, spread=1.7), ("sharp", "many_modes")),
+    "five_scales_h_1d": (lambda: GaussianMixture([[-4.8], [-2.1], [0.2], [2.4], [5.2]],
+                                                 [0.05, 0.45, 0.04, 0.4, 0.06], None), ("1d", "sharp")),
+}
+"""A twenty-fourth set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 33b)
+before any sampler or probe ran on it, to test UniPC's B(h) = h variant (``bh1``) in the VP low-rank
+entries of ``solvers.sharp_modes``. Four mixtures of low-rank Gaussians with a noise floor (std
+0.012-0.022; 58-170 coordinates, ranks 3-6), four without one (74-185 coordinates, ranks 3-7), and four
+controls (an ill-conditioned covariance, unequal weights, 131 modes, a 1-D mixture of five scales)."""
+
 RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4,
             "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7, "fresh8": FRESH8, "fresh9": FRESH9,
             "fresh10": FRESH10, "fresh11": FRESH11,
             "fresh12": FRESH12, "fresh13": FRESH13, "fresh14": FRESH14, "fresh15": FRESH15,
             "fresh16": FRESH16, "fresh17": FRESH17, "fresh18": FRESH18, "fresh19": FRESH19,
-            "fresh20": FRESH20}
+            "fresh20": FRESH20, "fresh21": FRESH21}
 """The reserved sets by the name ``problem_suite`` takes."""
 SUITE_HALVES = ("tuning", "validation", "all", *RESERVED)
 """Every name ``problem_suite`` takes (the benchmarks' ``--half`` choices)."""
@@ -736,7 +757,8 @@ def problem_suite(half: str = "validation") -> List[SuiteProblem]:
     ``"fresh9"``: ``FRESH9``; ``"fresh10"``: ``FRESH10``; ``"fresh11"``: ``FRESH11``;
     ``"fresh12"``: ``FRESH12``; ``"fresh13"``: ``FRESH13``; ``"fresh14"``: ``FRESH14``;
     ``"fresh15"``: ``FRESH15``; ``"fresh16"``: ``FRESH16``; ``"fresh17"``: ``FRESH17``; ``"fresh18"``: ``FRESH18``;
-    ``"fresh19"``: ``FRESH19``; ``"fresh20"``: ``FRESH20``), in name order."""
+    ``"fresh19"``: ``FRESH19``; ``"fresh20"``: ``FRESH20``; ``"fresh21"``: ``FRESH21``), in name
+    order."""
     check_choice("suite half", half, SUITE_HALVES)
     names = (sorted(_ALL) if half == "all" else sorted(RESERVED[half]) if half in RESERVED
              else suite_split()[half])

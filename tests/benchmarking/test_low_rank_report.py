@@ -358,7 +358,36 @@ def test_rows_compares_two_rows_on_the_floor_problems_only(tmp_path):
     args.where = "low_rank"
     out = lr.rows_vs(args)
     assert "| b | +0.000 | 2.00, 1.00 |" in out
-    assert f"over 2 cells: row / against {1.0:.3f} (below 1 in 1); best default {math.sqrt(0.625):.3f}" in out
+    assert (f"over 2 cells: row / against {1.0:.3f} (below 1 in 1, worst 2.00); best default {math.sqrt(0.625):.3f}, "
+            "worst 1.00") in out
+
+
+def test_rows_of_trimmed_rms_have_no_best_default(tmp_path):
+    # pick_trim 0.5 and 2.0 against alt_trim 1.0: geometric mean 1.0, worst 2.0; no best-default column or mean
+    def rec(name, x):
+        return {"problem": name, "low_rank": True, "ratios": {"0.05": 0.9, "0.8": 0.9},
+                "rms": {"ipndm@20": 0.1, "pick_trim@20": x, "alt_trim@20": 1.0}}
+    path = _write(tmp_path / "t.jsonl", [rec("a", 0.5), rec("b", 2.0)])
+    args = type("A", (), {"records": [path], "row": "pick_trim", "against": "alt_trim", "nfes": "20",
+                          "where": "low_rank"})
+    out = lr.rows_vs(args)
+    assert "| a | +0.000 | 0.50, - |" in out and "| b | +0.000 | 2.00, - |" in out
+    assert out.endswith(f"over 2 cells: row / against {1.0:.3f} (below 1 in 1, worst 2.00)")
+
+
+def test_trimmed_rms_drops_the_worst_points_only():
+    # 4 points of 2 coordinates: squared errors 0, 2, 8, 200 -> without the worst 1: sqrt(10 / 3 / 2);
+    # without none: the end-to-end RMS; k out of range or not an int: refused
+    import torch
+    from sde_diffusion.benchmarking.reference import end_to_end_rms
+    ref = torch.zeros(4, 2, dtype=torch.float64)
+    x0 = torch.tensor([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0], [10.0, 10.0]], dtype=torch.float64)
+    assert lr.trimmed_rms(x0, ref, 1) == pytest.approx(math.sqrt(10 / 3 / 2), rel=1e-12)
+    assert lr.trimmed_rms(x0, ref, 0) == pytest.approx(end_to_end_rms(x0, ref), rel=1e-12)
+    assert lr.trimmed_rms(x0[[3, 0, 2, 1]], ref, 3) == 0.0
+    for bad in (4, -1, 1.0, True):
+        with pytest.raises(ValueError, match=r"^k must be an int in \[0, 4\), got "):
+            lr.trimmed_rms(x0, ref, bad)
 
 
 def test_tune_end_rows_and_the_low_rank_recipe_row(tmp_path):
@@ -381,8 +410,9 @@ def test_tune_end_rows_and_the_low_rank_recipe_row(tmp_path):
 
 def test_collect_alt_floor_recipes_swaps_the_floor_table(tmp_path):
     # lowrank48_floor at 20 steps: the pick is the floor entry; with '[]' as --alt-floor-recipes the alt row is
-    # the low-rank recipe (the step onto 0); with a bad entry collect stops before writing
-    from bench_suite import run_project, setup
+    # the low-rank recipe (the step onto 0); with --trim 3 also both rows without their worst 3 points (the
+    # same runs: untrimmed RMS unchanged); with a bad entry collect stops before writing
+    from bench_suite import project_estimate, run_project, setup
     from sde_diffusion.analytic import suite_problem
     from sde_diffusion.solvers.sharp_modes import low_rank_recipe
     cache, out = str(tmp_path / "refs"), tmp_path / "c.jsonl"
@@ -392,6 +422,13 @@ def test_collect_alt_floor_recipes_swaps_the_floor_table(tmp_path):
     sde, score, x_T, ref = setup(suite_problem("lowrank48_floor"), "VP", 64, 1, Path(cache))
     name, opts = low_rank_recipe(sde, 20, rec["spread"])
     assert rec["rms"]["alt@20"] == run_project(sde, score, x_T, ref, name, opts, 20)[0] != rec["rms"]["pick@20"]
+    lr.main(["collect", "--sets", "tuning:lowrank48_floor", "--nfes", "20", "--n", "64", "--cache", cache,
+             "--alt-floor-recipes", "[]", "--trim", "3", "--out", str(tmp_path / "t.jsonl")])
+    trim = json.loads((tmp_path / "t.jsonl").read_text())["rms"]
+    assert trim["pick@20"] == rec["rms"]["pick@20"] and trim["alt@20"] == rec["rms"]["alt@20"]
+    x0 = project_estimate(sde, score, x_T, name, opts, 20)[0]
+    assert trim["alt_trim@20"] == lr.trimmed_rms(x0, ref, 3) < trim["alt@20"]
+    assert "ipndm_trim@20" not in trim and trim["pick_trim@20"] < trim["pick@20"]
     with pytest.raises(SystemExit, match=r"^--alt-floor-recipes must be a JSON list of \[min steps"):
         lr.main(["collect", "--sets", "tuning:lowrank48_floor", "--nfes", "20", "--alt-floor-recipes",
                  '[[18, 20, "unipc", {}]]', "--cache", cache, "--out", str(tmp_path / "d.jsonl")])

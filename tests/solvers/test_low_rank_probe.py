@@ -105,13 +105,16 @@ def test_the_recipe_steps_onto_zero_from_sigma_j_and_only_where_it_was_chosen():
                     assert name == sampler and {k: v for k, v in got.items() if k != "grid"} == opts
                     assert got["grid"].grid == grid
                     assert sigma == pytest.approx(c * (10 / steps) ** p * spread, rel=1e-9)
-    # VP: UniPC-5 without the step limit up to 17 steps, UniPC-4 without it from 18 to 20, uniform t;
-    # EDM: UniPC-5 without the step limit at 5-20 steps on the log-SNR grid (few-step 27a, 28a, 31a)
-    assert [(lo, hi, o["order"], o.get("step_limit", True), g, c, p)
+    # VP: UniPC-5 without the step limit up to 17 steps, UniPC-4 without it from 18 to 20, uniform t, B(h) = h
+    # from 14 steps; EDM: UniPC-5 (bh2) without the step limit at 5-20 steps on the log-SNR grid (few-step 27a,
+    # 28a, 31a, 33a)
+    assert [(lo, hi, o["order"], o.get("step_limit", True), o.get("variant", "bh2"), g, c, p)
             for lo, hi, _, o, g, c, p in LOW_RANK_RECIPES["VPSDE"]] == \
-        [(5, 17, 5, False, "uniform_t", 0.5, 1.6), (18, 20, 4, False, "uniform_t", 0.54, 1.6)]
-    assert [(lo, hi, o["order"], o.get("step_limit", True), g, c, p)
-            for lo, hi, _, o, g, c, p in LOW_RANK_RECIPES["EDMSDE"]] == [(5, 20, 5, False, "log_snr", 0.55, 1.7)]
+        [(5, 13, 5, False, "bh2", "uniform_t", 0.5, 1.6), (14, 17, 5, False, "bh1", "uniform_t", 0.5, 1.6),
+         (18, 20, 4, False, "bh1", "uniform_t", 0.54, 1.6)]
+    assert [(lo, hi, o["order"], o.get("step_limit", True), o.get("variant", "bh2"), g, c, p)
+            for lo, hi, _, o, g, c, p in LOW_RANK_RECIPES["EDMSDE"]] == \
+        [(5, 20, 5, False, "bh2", "log_snr", 0.55, 1.7)]
     assert EDMSDE().sigma(torch.tensor(low_rank_recipe(EDMSDE(), 20, 2.0)[1]["grid"].start)) == \
         pytest.approx(2.0 * 0.55 * 0.5 ** 1.7)
     sde = VPSDE()
@@ -200,10 +203,10 @@ def test_has_floor_needs_r_to_rise_by_the_bound(fine, coarse, floor):
 def test_the_floor_entry_ends_on_the_grid_without_the_step_onto_zero_and_only_where_chosen():
     sde = VPSDE()
     assert [(lo, hi, s, o, g) for lo, hi, s, o, g in LOW_RANK_FLOOR_RECIPES["VPSDE"]] == \
-        [(18, 20, "unipc", {"order": 4, "step_limit": False}, "uniform_t")]
+        [(18, 20, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t")]
     for steps in (18, 19, 20):
         assert low_rank_recipe(sde, steps, 1.0, floor=True) == ("unipc", {"order": 4, "step_limit": False,
-                                                                         "grid": "uniform_t"})
+                                                                         "variant": "bh1", "grid": "uniform_t"})
     for steps in (10, 17):                               # outside its steps: the low-rank recipe
         assert low_rank_recipe(sde, steps, 1.0, floor=True) == low_rank_recipe(sde, steps, 1.0)
     assert low_rank_recipe(EDMSDE(), 20, 1.0, floor=True) == low_rank_recipe(EDMSDE(), 20, 1.0)
