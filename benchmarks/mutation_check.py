@@ -775,6 +775,37 @@ MUTATIONS += [  # session 17: the noise-floor entry (few-step 32)
      ["tests/solvers/test_optimize_grid.py", "-k", "floor_pick"]),
 ]
 
+MUTATIONS += [  # session 18: UniPC's B(h) = h in the VP low-rank entries, far points, trimmed RMS (few-step 33)
+    ("low-rank recipe, VP 14-17 steps: back to bh2", "sde_diffusion/solvers/sharp_modes.py",
+     '(14, 17, "unipc", {"order": 5, "step_limit": False, "variant": "bh1"}',
+     '(14, 17, "unipc", {"order": 5, "step_limit": False, "variant": "bh2"}',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "b_h_equal"]),
+    ("low-rank recipe, VP 18-20 steps: back to bh2", "sde_diffusion/solvers/sharp_modes.py",
+     '{"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.54',
+     '{"order": 4, "step_limit": False, "variant": "bh2"}, "uniform_t", 0.54',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "b_h_equal"]),
+    ("floor entry: back to bh2", "sde_diffusion/solvers/sharp_modes.py",
+     '{"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t"),),',
+     '{"order": 4, "step_limit": False, "variant": "bh2"}, "uniform_t"),),',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "floor"]),
+    ("trimmed_rms drops the best points", "benchmarks/bench_low_rank.py",
+     "kept = err.sort().values[: len(err) - k]", "kept = err.sort(descending=True).values[: len(err) - k]",
+     ["tests/benchmarking/test_low_rank_report.py", "-k", "trim"]),
+    ("bench_low_rank collect --trim: nothing trimmed", "benchmarks/bench_low_rank.py",
+     'f"{key}_trim@{n}": trimmed_rms(x0, ref, a.trim)}', 'f"{key}_trim@{n}": trimmed_rms(x0, ref, 0)}',
+     ["tests/benchmarking/test_low_rank_report.py", "-k", "floor_recipes"]),
+    ("far points beyond the whole gap, not half", "benchmarks/bench_far_points.py",
+     "return int((err > 0.5 * gaps.min()).sum())", "return int((err > gaps.min()).sum())",
+     ["tests/benchmarking/test_far_points.py"]),
+    ("band grid: the high and middle counts swapped", "benchmarks/bench_far_points.py",
+     "n_hi, n_mid, t_lo, t_hi = band", "n_mid, n_hi, t_lo, t_hi = band",
+     ["tests/benchmarking/test_far_points.py"]),
+    ("far points summary: bulk from the RMS column", "benchmarks/bench_far_points.py",
+     'bulk = [r[f"{a.row}@{n}"][2] / r[f"{a.against}@{n}"][2] for r in rs]',
+     'bulk = [r[f"{a.row}@{n}"][1] / r[f"{a.against}@{n}"][1] for r in rs]',
+     ["tests/benchmarking/test_far_points.py"]),
+]
+
 
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:
     dst = workdir / "tree"

@@ -146,10 +146,15 @@ def _seen_mixture(name, sde):
     x = gm.sample(1024, generator=torch.Generator().manual_seed(2)).to(torch.float64)
     found = probe_sharp_modes(sde, score, 10, x, generator=torch.Generator().manual_seed(3))
 
-    def rms(sampler, steps, **opts):
+    def rms(sampler, steps, drop=0, **opts):
+        """... over all points, or without the ``drop`` points of largest error."""
         out, info = sample(sde, score, sampler=sampler, steps=steps, x_init=x_T, progress=False, **opts)
         assert info.nfe == (steps - 1 if sampler == "ipndm" else steps)
-        return end_to_end_rms(data_estimate(sde, out, float(info.t_end), info.denoised), ref)
+        x0 = data_estimate(sde, out, float(info.t_end), info.denoised)
+        if not drop:
+            return end_to_end_rms(x0, ref)
+        kept = (x0 - ref).pow(2).sum(1).sort().values[:-drop]
+        return float((kept.sum() / kept.numel() / gm.dim).sqrt())
     return found, rms
 
 
@@ -263,3 +268,18 @@ def test_a_pilot_run_gives_the_low_rank_verdict_without_data():
     data = probe_sharp_modes(sde, gm.score_fn(sde), 10, x, generator=torch.Generator().manual_seed(2))
     assert found.low_rank and data.low_rank and found.nfe == 50 + data.nfe
     assert all(abs(found.ratios[r] - data.ratios[r]) < 0.02 for r in PROBE_SIGMAS), (found.ratios, data.ratios)
+
+
+def test_b_h_equal_to_h_lowers_the_bulk_from_14_steps_on_a_seen_low_rank_mixture():
+    # lowrank32_r4 (tuning half), VP, 1024 x_T of seed 1: the shipped pick (B(h) = h from 14 steps) over the
+    # same with bh2, RMS without the worst point, is below the bounds (bh2 itself: 1.0); few-step 33a measured 0.922 (14 steps) and
+    # 0.955 (20) in geometric mean over 30 seen mixtures on 8192 points. At 10 steps the pick keeps bh2.
+    sde = VPSDE()
+    found, rms = _seen_mixture("lowrank32_r4", sde)
+    assert found.low_rank and found.at_steps(sde, 10).options.get("variant", "bh2") == "bh2"
+    for steps, bound in {14: 0.9, 20: 0.93}.items():     # 0.854, 0.883 here
+        at = found.at_steps(sde, steps)
+        assert at.options["variant"] == "bh1"
+        ratio = rms(at.sampler, steps, drop=1, **at.options) / rms(at.sampler, steps, drop=1,
+                                                                   **{**at.options, "variant": "bh2"})
+        assert ratio < bound
