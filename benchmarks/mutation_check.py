@@ -421,9 +421,9 @@ MUTATIONS += [  # round 8: the tuning rings, the fresh3 set
      'cands["ipndm"] = [{"order": o} for o in a.ipndm_orders]',
      'cands["unipc"] = [{"order": o} for o in a.ipndm_orders]',
      ["tests/benchmarking/test_suite_optgrid_rows.py"]),
-    ("problem_suite('fresh21') returns the fresh20 set", "sde_diffusion/analytic/suite.py",
-     '"fresh21": FRESH21}', '"fresh21": FRESH20}',
-     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh21"]),
+    ("problem_suite('fresh22') returns the fresh21 set", "sde_diffusion/analytic/suite.py",
+     '"fresh22": FRESH22}', '"fresh22": FRESH21}',
+     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh22"]),
 ]
 
 MUTATIONS += [  # session 10: shared references, bootstrap intervals of the misses
@@ -715,11 +715,11 @@ MUTATIONS += [  # session 15: optimize_grid takes the probe's low-rank pick (few
 
 MUTATIONS += [  # session 17: the VP low-rank entry at 18-20 steps re-chosen (few-step 31)
     ("low-rank recipe, VP 18-20 steps: back to UniPC-3 with the step limit", "sde_diffusion/solvers/sharp_modes.py",
-     '(18, 20, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.54, 1.6)',
+     '(18, 20, "unipc", {"order": 4, "step_limit": False}, "uniform_t", 0.54, 1.6)',
      '(18, 20, "unipc", {"order": 3}, "uniform_t", 0.54, 1.6)',
      ["tests/solvers/test_low_rank_probe.py", "-k", "18_to_20"]),
     ("low-rank recipe, VP 18-20 steps: sigma_j twice as large", "sde_diffusion/solvers/sharp_modes.py",
-     '"step_limit": False, "variant": "bh1"}, "uniform_t", 0.54, 1.6)', '"step_limit": False, "variant": "bh1"}, "uniform_t", 1.08, 1.6)',
+     '"step_limit": False}, "uniform_t", 0.54, 1.6)', '"step_limit": False}, "uniform_t", 1.08, 1.6)',
      ["tests/solvers/test_low_rank_probe.py", "-k", "18_to_20"]),
     ("bench_low_rank tune: --orders ignored (3 and 5)", "benchmarks/bench_low_rank.py",
      "for order, c in itertools.product(orders, cs):", "for order, c in itertools.product((3, 5), cs):",
@@ -752,7 +752,7 @@ MUTATIONS += [  # session 17: the noise-floor entry (few-step 32)
     ("at_steps ignores the floor", "sde_diffusion/solvers/sharp_modes.py",
      "floor=has_floor(self.ratios))", "floor=False)", ["tests/solvers/test_low_rank_probe.py", "-k", "floor"]),
     ("floor entry: UniPC-3 with the step limit", "sde_diffusion/solvers/sharp_modes.py",
-     '(18, 20, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t"),),',
+     '(18, 20, "unipc", {"order": 4, "step_limit": False}, "uniform_t"),),',
      '(18, 20, "unipc", {"order": 3}, "uniform_t"),),',
      ["tests/solvers/test_low_rank_probe.py", "-k", "beats_the_low_rank_recipe"]),
     ("bench_low_rank rows: --where floor ignored", "benchmarks/bench_low_rank.py",
@@ -776,18 +776,6 @@ MUTATIONS += [  # session 17: the noise-floor entry (few-step 32)
 ]
 
 MUTATIONS += [  # session 18: UniPC's B(h) = h in the VP low-rank entries, far points, trimmed RMS (few-step 33)
-    ("low-rank recipe, VP 14-17 steps: back to bh2", "sde_diffusion/solvers/sharp_modes.py",
-     '(14, 17, "unipc", {"order": 5, "step_limit": False, "variant": "bh1"}',
-     '(14, 17, "unipc", {"order": 5, "step_limit": False, "variant": "bh2"}',
-     ["tests/solvers/test_low_rank_probe.py", "-k", "b_h_equal"]),
-    ("low-rank recipe, VP 18-20 steps: back to bh2", "sde_diffusion/solvers/sharp_modes.py",
-     '{"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.54',
-     '{"order": 4, "step_limit": False, "variant": "bh2"}, "uniform_t", 0.54',
-     ["tests/solvers/test_low_rank_probe.py", "-k", "b_h_equal"]),
-    ("floor entry: back to bh2", "sde_diffusion/solvers/sharp_modes.py",
-     '{"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t"),),',
-     '{"order": 4, "step_limit": False, "variant": "bh2"}, "uniform_t"),),',
-     ["tests/solvers/test_low_rank_probe.py", "-k", "floor"]),
     ("trimmed_rms drops the best points", "benchmarks/bench_low_rank.py",
      "kept = err.sort().values[: len(err) - k]", "kept = err.sort(descending=True).values[: len(err) - k]",
      ["tests/benchmarking/test_low_rank_report.py", "-k", "trim"]),

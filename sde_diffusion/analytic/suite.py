@@ -711,12 +711,34 @@ entries of ``solvers.sharp_modes``. Four mixtures of low-rank Gaussians with a n
 0.012-0.022; 58-170 coordinates, ranks 3-6), four without one (74-185 coordinates, ranks 3-7), and four
 controls (an ill-conditioned covariance, unequal weights, 131 modes, a 1-D mixture of five scales)."""
 
+FRESH22: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "lowrank62_r3_floor": (lambda: _low_rank(62, 4, 3, seed=6203, floor=0.02), ("low_rank",)),
+    "lowrank108_r5_floor": (lambda: _low_rank(108, 3, 5, seed=10805, floor=0.016), ("low_rank", "high_dim")),
+    "lowrank138_r4_floor": (lambda: _low_rank(138, 5, 4, seed=13804, floor=0.014), ("low_rank", "high_dim")),
+    "lowrank178_r6_floor": (lambda: _low_rank(178, 3, 6, seed=17806, floor=0.022), ("low_rank", "high_dim")),
+    "lowrank68_r4": (lambda: _low_rank(68, 3, 4, seed=6804), ("low_rank",)),
+    "lowrank102_r6": (lambda: _low_rank(102, 4, 6, seed=10206), ("low_rank", "high_dim")),
+    "lowrank142_r3": (lambda: _low_rank(142, 5, 3, seed=14203), ("low_rank", "high_dim")),
+    "lowrank195_r5": (lambda: _low_rank(195, 3, 5, seed=19505), ("low_rank", "high_dim")),
+    "full29_cond2700": (lambda: _ill_conditioned(29, 3, 2700.0), ("full_cov", "ill_conditioned")),
+    "unequal_26d": (lambda: _unequal(5, 26, 2627, 1.3, 0.2, 0.8), ("unequal_weights",)),
+    "modes134_3d": (lambda: _many(134, 3, 0.05, seed=1343, spread=1.7), ("sharp", "many_modes")),
+    "five_scales_i_1d": (lambda: GaussianMixture([[-5.1], [-2.3], [0.1], [2.7], [4.9]],
+                                                 [0.05, 0.42, 0.05, 0.45, 0.05], None), ("1d", "sharp")),
+}
+"""A twenty-fifth set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 33d)
+before any sampler or probe ran on it, for the second test of UniPC's B(h) = h in the VP low-rank entries
+(its first, on ``FRESH21``, failed by one far point). Four mixtures of low-rank Gaussians with a noise
+floor (std 0.014-0.022; 62-178 coordinates, ranks 3-6), four without one (68-195 coordinates, ranks 3-6),
+and four controls (an ill-conditioned covariance, unequal weights, 134 modes, a 1-D mixture of five
+scales)."""
+
 RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4,
             "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7, "fresh8": FRESH8, "fresh9": FRESH9,
             "fresh10": FRESH10, "fresh11": FRESH11,
             "fresh12": FRESH12, "fresh13": FRESH13, "fresh14": FRESH14, "fresh15": FRESH15,
             "fresh16": FRESH16, "fresh17": FRESH17, "fresh18": FRESH18, "fresh19": FRESH19,
-            "fresh20": FRESH20, "fresh21": FRESH21}
+            "fresh20": FRESH20, "fresh21": FRESH21, "fresh22": FRESH22}
 """The reserved sets by the name ``problem_suite`` takes."""
 SUITE_HALVES = ("tuning", "validation", "all", *RESERVED)
 """Every name ``problem_suite`` takes (the benchmarks' ``--half`` choices)."""
@@ -757,8 +779,8 @@ def problem_suite(half: str = "validation") -> List[SuiteProblem]:
     ``"fresh9"``: ``FRESH9``; ``"fresh10"``: ``FRESH10``; ``"fresh11"``: ``FRESH11``;
     ``"fresh12"``: ``FRESH12``; ``"fresh13"``: ``FRESH13``; ``"fresh14"``: ``FRESH14``;
     ``"fresh15"``: ``FRESH15``; ``"fresh16"``: ``FRESH16``; ``"fresh17"``: ``FRESH17``; ``"fresh18"``: ``FRESH18``;
-    ``"fresh19"``: ``FRESH19``; ``"fresh20"``: ``FRESH20``; ``"fresh21"``: ``FRESH21``), in name
-    order."""
+    ``"fresh19"``: ``FRESH19``; ``"fresh20"``: ``FRESH20``; ``"fresh21"``: ``FRESH21``; ``"fresh22"``:
+    ``FRESH22``), in name order."""
     check_choice("suite half", half, SUITE_HALVES)
     names = (sorted(_ALL) if half == "all" else sorted(RESERVED[half]) if half in RESERVED
              else suite_split()[half])

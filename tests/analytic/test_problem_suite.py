@@ -9,7 +9,7 @@ import torch
 from sde_diffusion.analytic import SuiteProblem, problem_suite, suite_problem, suite_split
 from sde_diffusion.analytic.suite import (FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9,
                                           FRESH10, FRESH11, FRESH12, FRESH13, FRESH14, FRESH15,
-                                          FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21,
+                                          FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21, FRESH22,
                                           HOLDOUT,
                                           SPLIT_SEED, SUITE, TUNING_ADDITIONS)
 from sde_diffusion.sdes import EDMSDE, VPSDE
@@ -74,6 +74,9 @@ FRESH20_NAMES = ["five_scales_g_1d", "full26_cond2500", "lowrank145_r6", "lowran
 FRESH21_NAMES = ["five_scales_h_1d", "full27_cond2600", "lowrank115_r5", "lowrank125_r6_floor", "lowrank165_r7",
                  "lowrank170_r5_floor", "lowrank185_r4", "lowrank58_r3_floor", "lowrank74_r3", "lowrank98_r4_floor",
                  "modes131_3d", "unequal_25d"]
+FRESH22_NAMES = ["five_scales_i_1d", "full29_cond2700", "lowrank102_r6", "lowrank108_r5_floor", "lowrank138_r4_floor",
+                 "lowrank142_r3", "lowrank178_r6_floor", "lowrank195_r5", "lowrank62_r3_floor", "lowrank68_r4",
+                 "modes134_3d", "unequal_26d"]
 FRESH2_NAMES = ["diag192", "five_scales_1d", "full12_cond3000", "lowrank200_r5", "modes120_3d",
                 "modes40_24d", "outlier_4d", "ring5_sharp", "unequal_12d"]
 
@@ -162,6 +165,11 @@ RESERVED_SETS = [
      + FRESH8_NAMES + FRESH9_NAMES + FRESH10_NAMES + FRESH11_NAMES + FRESH12_NAMES + FRESH13_NAMES
      + FRESH14_NAMES + FRESH15_NAMES + FRESH16_NAMES + FRESH17_NAMES + FRESH18_NAMES + FRESH19_NAMES
      + FRESH20_NAMES, 999, 100, 999),
+    ("fresh22", FRESH22_NAMES, FRESH22, TUNING + VALIDATION + RESERVED + FRESH_NAMES    # few-step 33d
+     + FRESH2_NAMES + FRESH3_NAMES + FRESH4_NAMES + FRESH5_NAMES + FRESH6_NAMES + FRESH7_NAMES
+     + FRESH8_NAMES + FRESH9_NAMES + FRESH10_NAMES + FRESH11_NAMES + FRESH12_NAMES + FRESH13_NAMES
+     + FRESH14_NAMES + FRESH15_NAMES + FRESH16_NAMES + FRESH17_NAMES + FRESH18_NAMES + FRESH19_NAMES
+     + FRESH20_NAMES + FRESH21_NAMES, 999, 100, 999),
 ]
 
 
@@ -169,7 +177,7 @@ RESERVED_SETS = [
                          ids=[r[0] for r in RESERVED_SETS])
 def test_each_reserved_set_is_fixed_apart_from_every_other_and_spans_the_axes(
         half, names, table, earlier, cond, modes, ratio):
-    """``HOLDOUT`` and ``FRESH`` to ``FRESH21``: the names are pinned, a set shares none with the halves
+    """``HOLDOUT`` and ``FRESH`` to ``FRESH22``: the names are pinned, a set shares none with the halves
     or with any set fixed before it, "all" leaves it out, and on its own it covers the suite's
     axes: dimension 1 to >= 128, singular and ill-conditioned covariances (eigenvalue ratio >=
     ``cond``), >= ``modes`` modes, weight ratios >= ``ratio``."""
