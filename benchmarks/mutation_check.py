@@ -715,11 +715,11 @@ MUTATIONS += [  # session 15: optimize_grid takes the probe's low-rank pick (few
 
 MUTATIONS += [  # session 17: the VP low-rank entry at 18-20 steps re-chosen (few-step 31)
     ("low-rank recipe, VP 18-20 steps: back to UniPC-3 with the step limit", "sde_diffusion/solvers/sharp_modes.py",
-     '(18, 20, "unipc", {"order": 4, "step_limit": False}, "uniform_t", 0.54, 1.6)',
+     '(18, 20, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.54, 1.6)',
      '(18, 20, "unipc", {"order": 3}, "uniform_t", 0.54, 1.6)',
      ["tests/solvers/test_low_rank_probe.py", "-k", "18_to_20"]),
     ("low-rank recipe, VP 18-20 steps: sigma_j twice as large", "sde_diffusion/solvers/sharp_modes.py",
-     '"step_limit": False}, "uniform_t", 0.54, 1.6)', '"step_limit": False}, "uniform_t", 1.08, 1.6)',
+     '"step_limit": False, "variant": "bh1"}, "uniform_t", 0.54, 1.6)', '"step_limit": False, "variant": "bh1"}, "uniform_t", 1.08, 1.6)',
      ["tests/solvers/test_low_rank_probe.py", "-k", "18_to_20"]),
     ("bench_low_rank tune: --orders ignored (3 and 5)", "benchmarks/bench_low_rank.py",
      "for order, c in itertools.product(orders, cs):", "for order, c in itertools.product((3, 5), cs):",
@@ -752,7 +752,7 @@ MUTATIONS += [  # session 17: the noise-floor entry (few-step 32)
     ("at_steps ignores the floor", "sde_diffusion/solvers/sharp_modes.py",
      "floor=has_floor(self.ratios))", "floor=False)", ["tests/solvers/test_low_rank_probe.py", "-k", "floor"]),
     ("floor entry: UniPC-3 with the step limit", "sde_diffusion/solvers/sharp_modes.py",
-     '(18, 20, "unipc", {"order": 4, "step_limit": False}, "uniform_t"),),',
+     '(18, 20, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t"),),',
      '(18, 20, "unipc", {"order": 3}, "uniform_t"),),',
      ["tests/solvers/test_low_rank_probe.py", "-k", "beats_the_low_rank_recipe"]),
     ("bench_low_rank rows: --where floor ignored", "benchmarks/bench_low_rank.py",
@@ -792,6 +792,18 @@ MUTATIONS += [  # session 18: UniPC's B(h) = h in the VP low-rank entries, far p
      'bulk = [r[f"{a.row}@{n}"][2] / r[f"{a.against}@{n}"][2] for r in rs]',
      'bulk = [r[f"{a.row}@{n}"][1] / r[f"{a.against}@{n}"][1] for r in rs]',
      ["tests/benchmarking/test_far_points.py"]),
+    ("low-rank recipe, VP 14-17 steps: back to bh2", "sde_diffusion/solvers/sharp_modes.py",
+     '(14, 17, "unipc", {"order": 5, "step_limit": False, "variant": "bh1"}',
+     '(14, 17, "unipc", {"order": 5, "step_limit": False, "variant": "bh2"}',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "b_h_equal"]),
+    ("low-rank recipe, VP 18-20 steps: back to bh2", "sde_diffusion/solvers/sharp_modes.py",
+     '{"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.54',
+     '{"order": 4, "step_limit": False, "variant": "bh2"}, "uniform_t", 0.54',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "b_h_equal"]),
+    ("floor entry: back to bh2", "sde_diffusion/solvers/sharp_modes.py",
+     '{"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t"),),',
+     '{"order": 4, "step_limit": False, "variant": "bh2"}, "uniform_t"),),',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "floor"]),
 ]
 
 

