@@ -97,6 +97,9 @@ def run(a) -> None:
     variants = json.loads(a.variants)
     if not isinstance(variants, dict) or not all(isinstance(v, dict) for v in variants.values()):
         raise SystemExit(f"--variants must be a JSON object of name: options, got {a.variants!r}")
+    for v in variants.values():
+        if set(v) - set(VARIANT_KEYS):
+            raise SystemExit(f"--variants: unknown keys {sorted(set(v) - set(VARIANT_KEYS))}; valid: {list(VARIANT_KEYS)}")
     nfes = [int(v) for v in a.nfes.split(",")]
     out = Path(a.out)
     done = {json.loads(line)["problem"] for line in out.read_text().splitlines()} if out.exists() else set()

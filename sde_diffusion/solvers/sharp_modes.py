@@ -207,8 +207,8 @@ sigma_j (``LOW_RANK_RECIPES``) puts each point on its component's subspace and s
 on the five seen floor mixtures, VP, UniPC-4 without the step limit to the default end is below the
 low-rank pick in all 15 cells at 18-20 steps (few-step 32a). Elsewhere such data keeps the low-rank
 recipe. UniPC's B(h) = h variant as in ``LOW_RANK_RECIPES`` from 14 steps (few-step 33a: 0.975-0.982 of
-bh2's bulk RMS on the eight seen floor mixtures at 18-20 steps; the uniform-t grid stays: log-SNR, time-
-quadratic and time-power grids sent more points astray there)."""
+bh2's bulk RMS on the eight seen floor mixtures at 18-20 steps; the uniform-t grid stays: the log-SNR and
+time-quadratic grids sent 3-4x more points astray on four of them)."""
 
 
 @dataclass

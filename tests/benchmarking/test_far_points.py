@@ -80,3 +80,6 @@ def test_run_records_far_points_rms_and_bulk_of_each_variant_and_summary_divides
     assert len(out.read_text().splitlines()) == 1
     with pytest.raises(SystemExit, match="^--variants must be a JSON object"):
         fp.main(["run", "--problems", "lowrank32_r4", "--variants", "[1]", "--out", str(tmp_path / "x.jsonl")])
+    with pytest.raises(SystemExit, match=r"^--variants: unknown keys \['c0'\]; valid: \['order'"):
+        fp.main(["run", "--problems", "lowrank32_r4", "--variants", '{"a": {"c0": 1}}', "--out", str(tmp_path / "x.jsonl")])
+    assert not (tmp_path / "x.jsonl").exists()
