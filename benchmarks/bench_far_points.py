@@ -66,11 +66,15 @@ def band_grid(sde, steps: int, end_grid, band) -> torch.Tensor:
     return torch.cat(parts + ([torch.zeros(1, dtype=torch.float64)] if zero else []))
 
 
+def _unknown_keys(variant: dict) -> list:
+    """The keys of ``variant`` that are not ``VARIANT_KEYS``, sorted."""
+    return sorted(set(variant) - set(VARIANT_KEYS))
+
+
 def variant_options(sde, steps: int, options: dict, variant: dict) -> dict:
     """The pick's ``options`` with ``variant`` laid over them (see the module docstring)."""
-    unknown = set(variant) - set(VARIANT_KEYS)
-    if unknown:
-        raise ValueError(f"unknown variant keys {sorted(unknown)}; valid: {list(VARIANT_KEYS)}")
+    if _unknown_keys(variant):
+        raise ValueError(f"unknown variant keys {_unknown_keys(variant)}; valid: {list(VARIANT_KEYS)}")
     out = dict(options)
     out.update({k: v for k, v in variant.items() if k in ("order", "variant", "step_limit")})
     if "grid" in variant:
@@ -98,8 +102,8 @@ def run(a) -> None:
     if not isinstance(variants, dict) or not all(isinstance(v, dict) for v in variants.values()):
         raise SystemExit(f"--variants must be a JSON object of name: options, got {a.variants!r}")
     for v in variants.values():
-        if set(v) - set(VARIANT_KEYS):
-            raise SystemExit(f"--variants: unknown keys {sorted(set(v) - set(VARIANT_KEYS))}; valid: {list(VARIANT_KEYS)}")
+        if _unknown_keys(v):
+            raise SystemExit(f"--variants: unknown keys {_unknown_keys(v)}; valid: {list(VARIANT_KEYS)}")
     nfes = [int(v) for v in a.nfes.split(",")]
     out = Path(a.out)
     done = {json.loads(line)["problem"] for line in out.read_text().splitlines()} if out.exists() else set()
