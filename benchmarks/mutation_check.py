@@ -421,9 +421,9 @@ MUTATIONS += [  # round 8: the tuning rings, the fresh3 set
      'cands["ipndm"] = [{"order": o} for o in a.ipndm_orders]',
      'cands["unipc"] = [{"order": o} for o in a.ipndm_orders]',
      ["tests/benchmarking/test_suite_optgrid_rows.py"]),
-    ("problem_suite('fresh22') returns the fresh21 set", "sde_diffusion/analytic/suite.py",
-     '"fresh22": FRESH22}', '"fresh22": FRESH21}',
-     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh22"]),
+    ("problem_suite('fresh23') returns the fresh22 set", "sde_diffusion/analytic/suite.py",
+     '"fresh23": FRESH23}', '"fresh23": FRESH22}',
+     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh23"]),
 ]
 
 MUTATIONS += [  # session 10: shared references, bootstrap intervals of the misses

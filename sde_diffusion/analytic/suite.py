@@ -733,12 +733,35 @@ floor (std 0.014-0.022; 62-178 coordinates, ranks 3-6), four without one (68-195
 and four controls (an ill-conditioned covariance, unequal weights, 134 modes, a 1-D mixture of five
 scales)."""
 
+FRESH23: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "lowrank86_r5_floor": (lambda: _low_rank(86, 4, 5, seed=8605, floor=0.018), ("low_rank",)),
+    "lowrank156_r4_floor": (lambda: _low_rank(156, 3, 4, seed=15604, floor=0.015), ("low_rank", "high_dim")),
+    "lowrank78_r4": (lambda: _low_rank(78, 3, 4, seed=7804), ("low_rank",)),
+    "lowrank112_r3": (lambda: _low_rank(112, 4, 3, seed=11203), ("low_rank", "high_dim")),
+    "lowrank148_r6": (lambda: _low_rank(148, 5, 6, seed=14806), ("low_rank", "high_dim")),
+    "lowrank172_r5": (lambda: _low_rank(172, 3, 5, seed=17205), ("low_rank", "high_dim")),
+    "lowrank198_r4": (lambda: _low_rank(198, 4, 4, seed=19804), ("low_rank", "high_dim")),
+    "lowrank226_r7": (lambda: _low_rank(226, 3, 7, seed=22607), ("low_rank", "high_dim")),
+    "full31_cond2800": (lambda: _ill_conditioned(31, 3, 2800.0), ("full_cov", "ill_conditioned")),
+    "unequal_27d": (lambda: _unequal(5, 27, 2727, 1.3, 0.2, 0.8), ("unequal_weights",)),
+    "modes137_3d": (lambda: _many(137, 3, 0.05, seed=1373, spread=1.7), ("sharp", "many_modes")),
+    "five_scales_j_1d": (lambda: GaussianMixture([[-4.9], [-2.2], [0.3], [2.5], [5.0]],
+                                                 [0.06, 0.43, 0.04, 0.42, 0.05], None), ("1d", "sharp")),
+}
+"""A twenty-sixth set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 34b) before
+any sampler or probe ran on it, to test the band allocation of the VP low-rank pick's steps at 17-20 steps
+(``solvers.sharp_modes.LOW_RANK_BANDS``). Six mixtures of low-rank Gaussians without a noise floor (78-226
+coordinates, ranks 3-7; the bands apply to them from 17 steps), two with one (std 0.015-0.018; the bands
+apply at 17 steps), and four controls (an ill-conditioned covariance, unequal weights, 137 modes, a 1-D
+mixture of five scales)."""
+
 RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4,
             "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7, "fresh8": FRESH8, "fresh9": FRESH9,
             "fresh10": FRESH10, "fresh11": FRESH11,
             "fresh12": FRESH12, "fresh13": FRESH13, "fresh14": FRESH14, "fresh15": FRESH15,
             "fresh16": FRESH16, "fresh17": FRESH17, "fresh18": FRESH18, "fresh19": FRESH19,
-            "fresh20": FRESH20, "fresh21": FRESH21, "fresh22": FRESH22}
+            "fresh20": FRESH20, "fresh21": FRESH21, "fresh22": FRESH22,
+            "fresh23": FRESH23}
 """The reserved sets by the name ``problem_suite`` takes."""
 SUITE_HALVES = ("tuning", "validation", "all", *RESERVED)
 """Every name ``problem_suite`` takes (the benchmarks' ``--half`` choices)."""
@@ -780,7 +803,7 @@ def problem_suite(half: str = "validation") -> List[SuiteProblem]:
     ``"fresh12"``: ``FRESH12``; ``"fresh13"``: ``FRESH13``; ``"fresh14"``: ``FRESH14``;
     ``"fresh15"``: ``FRESH15``; ``"fresh16"``: ``FRESH16``; ``"fresh17"``: ``FRESH17``; ``"fresh18"``: ``FRESH18``;
     ``"fresh19"``: ``FRESH19``; ``"fresh20"``: ``FRESH20``; ``"fresh21"``: ``FRESH21``; ``"fresh22"``:
-    ``FRESH22``), in name order."""
+    ``FRESH22``; ``"fresh23"``: ``FRESH23``), in name order."""
     check_choice("suite half", half, SUITE_HALVES)
     names = (sorted(_ALL) if half == "all" else sorted(RESERVED[half]) if half in RESERVED
              else suite_split()[half])

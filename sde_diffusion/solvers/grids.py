@@ -148,21 +148,47 @@ class ZeroEnded:
     """A grid (a ``grid`` callable for ``sample``) of steps - 1 steps of the named grid ``grid`` from
     t_start down to ``start``, then one step onto t = 0 (sigma = 0), which a sampler that lands on
     zero (``Sampler.lands_on_zero``) takes with the model's data prediction at ``start``:
-    diffusers' ``final_sigmas_type="zero"`` from a chosen time. The call's ``t_end`` is not used."""
+    diffusers' ``final_sigmas_type="zero"`` from a chosen time. The call's ``t_end`` is not used.
+    ``bands`` = ((t_1, n_1), (t_2, n_2), ...), times decreasing: n_1 of those steps on the named
+    grid from t_start to t_1, n_2 from t_1 to t_2, ..., the rest from the last t_k to ``start``
+    (few-step 34: on VP's uniform-t grid, fewer steps above the noise level where a mixture's
+    components separate and more through it)."""
     grid: str
     start: float
+    bands: Tuple[Tuple[float, int], ...] = ()
 
     def __post_init__(self):
         check_choice("time grid", self.grid, list(GRIDS))
         check_positive("start", self.start)
+        if not isinstance(self.bands, tuple):
+            raise TypeError(f"bands must be a tuple of (time, steps) pairs, got {type(self.bands).__name__}")
+        last = float("inf")
+        for band in self.bands:
+            if not (isinstance(band, tuple) and len(band) == 2):
+                raise ValueError(f"each band must be a (time, steps) pair, got {band!r}")
+            t, n = band
+            check_positive("band time", t)
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise ValueError(f"band steps must be an int >= 1, got {n!r}")
+            if not float(self.start) < float(t) < last:
+                raise ValueError(f"band times must decrease and stay above start = {self.start:g}, "
+                                 f"got {[b[0] for b in self.bands]}")
+            last = float(t)
 
     def __call__(self, sde, steps: int, t_end: Optional[float] = None,
                  t_start: Optional[float] = None) -> torch.Tensor:
         steps = _check_steps(steps)
         if steps < 2:
             raise ValueError(f"a zero-ended grid needs steps >= 2 (one onto t = 0), got {steps}")
-        times = _from_prior(GRIDS[self.grid], sde, steps - 1, float(self.start), t_start)
-        return torch.cat([times, times.new_zeros(1)])
+        rest = steps - 1 - sum(n for _, n in self.bands)
+        if rest < 1:
+            raise ValueError(f"bands {self.bands} leave no step to start = {self.start:g} of {steps} steps")
+        top, parts = t_start, []
+        for t, n in (*self.bands, (self.start, rest)):
+            part = _from_prior(GRIDS[self.grid], sde, n, float(t), top)
+            parts.append(part if not parts else part[1:])
+            top = float(t)
+        return torch.cat(parts + [parts[0].new_zeros(1)])
 
 
 def default_t_end(sde, steps: int) -> float:

@@ -240,7 +240,8 @@ def optimize_grid(sde, score_fn, sampler: Union[str, Sequence[str]],
             ``sampler_options`` omit the flag); with ``"zero_start": t`` that step starts at time t
             (the searched steps end there) instead of the default end. A set may also name a
             ``grids.ZeroEnded`` as its ``"grid"`` (the probe's low-rank pick, ``found.options``):
-            it means ``final_zero`` from the ZeroEnded's start, so the pick is among the grids the
+            it means ``final_zero`` from the ZeroEnded's start, and its ``bands`` (``"zero_bands"``:
+            [[time, steps], ...]) shape every named start of that set, so the pick is among the grids the
             result is never worse than on the validation batch; a named grid there (the pick for
             low-rank data with a noise floor) is already among every search's starts.
         max_evals: sampler runs on the calibration part, over all starts.
@@ -286,9 +287,9 @@ def _checked(sde, sampler: str, steps, cands, x_calib):
     return steps, cands
 
 
-SEARCH_KEYS = ("final_zero", "zero_start")
-"""Candidate keys that shape the searched grid (its step onto t = 0 and where it starts); never
-passed to the sampler."""
+SEARCH_KEYS = ("final_zero", "zero_start", "zero_bands")
+"""Candidate keys that shape the searched grid (its step onto t = 0, where it starts, and the bands
+of a ``grids.ZeroEnded`` the named starts keep); never passed to the sampler."""
 
 
 def _run_options(opts: Dict[str, Any]) -> Dict[str, Any]:
@@ -305,11 +306,20 @@ def _zero_ended_candidate(sde, c: Dict[str, Any]) -> Dict[str, Any]:
     grid = c.pop("grid", None)
     if isinstance(grid, ZeroEnded):
         c.update(final_zero=True, zero_start=float(grid.start))
+        if grid.bands:
+            c["zero_bands"] = [[float(t), int(n)] for t, n in grid.bands]
     elif (grid is not None and not (isinstance(grid, str) and grid in GRIDS)) or "t_end" in c:
         bad = f"grid={grid!r}" if grid is not None else f"t_end={c['t_end']!r}"
         raise ValueError(f"candidate {c}: optimize_grid searches the grid itself; a candidate may name only "
                          f"a grids.ZeroEnded grid (where its step onto sigma = 0 starts), a named grid "
                          f"({', '.join(sorted(GRIDS))}; every search starts from each) or 'zero_start', got {bad}")
+    if "zero_bands" in c:
+        if "zero_start" not in c:
+            raise ValueError(f"candidate {c}: zero_bands needs final_zero=True and zero_start (the bands end there)")
+        try:
+            ZeroEnded("uniform_t", c["zero_start"], tuple(tuple(b) for b in c["zero_bands"]))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"candidate {c}: bad zero_bands: {err}") from None
     if "zero_start" in c:
         z = c["zero_start"]
         if isinstance(z, bool) or not isinstance(z, (int, float)) or not 0.0 < float(z) < float(sde.T):
@@ -340,7 +350,7 @@ def _search(sde, score_fn, sampler: str, steps: int, cands: List[Dict[str, Any]]
     from scipy.optimize import minimize
 
     from .base import sample
-    from .grids import GRIDS, default_t_end
+    from .grids import GRIDS, ZeroEnded, default_t_end
 
     batches, refs, ref_opts, ref_nfe = data["batches"], data["refs"], data["ref_opts"], data["nfe"]
     xc, xv = batches["calib"], batches["val"]
@@ -382,9 +392,17 @@ def _search(sde, score_fn, sampler: str, steps: int, cands: List[Dict[str, Any]]
         return finish(torch.cat([torch.tensor([t0], dtype=torch.float64), inner.to(torch.float64),
                                  torch.tensor([end], dtype=torch.float64)]), opts)
 
-    def named_grid(gname: str, opts: Dict[str, Any]) -> torch.Tensor:
+    def searched_part(gname: str, opts: Dict[str, Any]) -> torch.Tensor:
+        """A named start without its step onto 0; with ``zero_bands``, the named grid within those
+        bands (``grids.ZeroEnded``): the probe's banded pick is then the uniform-t start, bit for bit."""
         n, end, _ = ends(opts)
-        return finish(GRIDS[gname](sde, n, t_end=end, t_start=t0), opts)
+        if opts.get("zero_bands"):
+            bands = tuple((float(t), int(k)) for t, k in opts["zero_bands"])
+            return ZeroEnded(gname, end, bands)(sde, steps, t_start=t0)[:-1]
+        return GRIDS[gname](sde, n, t_end=end, t_start=t0)
+
+    def named_grid(gname: str, opts: Dict[str, Any]) -> torch.Tensor:
+        return finish(searched_part(gname, opts), opts)
 
     named = []                                   # (calib loss, val loss, cand index, grid name)
     for ci, opts in enumerate(cands):
@@ -407,7 +425,7 @@ def _search(sde, score_fn, sampler: str, steps: int, cands: List[Dict[str, Any]]
     for lc, lv, ci, gname in sorted(named)[:n_starts]:
         opts = cands[ci]
         n, end, la = ends(opts)
-        tb = GRIDS[gname](sde, n, t_end=end, t_start=t0)
+        tb = searched_part(gname, opts)
         ub = (sde.log_snr(tb) / 2 - l0).numpy() / (la - l0)
         theta0 = np.log(np.clip(np.diff(ub), 1e-12, None))
         since = [0]
