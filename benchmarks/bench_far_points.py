@@ -15,7 +15,8 @@ weights-only in ``--cache``; at 200 steps within 2.5e-4 of the DOP853 reference 
     python benchmarks/bench_far_points.py summary <far.jsonl> --row bh1 --against bh2
 
 A variant is UniPC options laid over the pick's (``SharpModes.at_steps``): ``order``, ``variant``,
-``step_limit``, ``grid`` (a named grid; kept zero-ended where the pick steps onto 0), or ``band``:
+``step_limit``, ``grid`` (a named grid, without the pick's bands; kept zero-ended where the pick steps onto
+0), or ``band``:
 [n_hi, n_mid, t_lo, t_hi], the pick's steps re-spread uniformly in t as n_hi steps from T to t_hi, n_mid
 from t_hi to t_lo and the rest to the pick's end.
 """

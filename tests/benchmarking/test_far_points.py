@@ -29,6 +29,10 @@ def test_variants_lay_options_over_the_pick_and_keep_its_step_onto_zero():
     got = fp.variant_options(sde, 20, pick, {"variant": "bh2", "grid": "log_snr"})
     assert got == {"order": 4, "step_limit": False, "variant": "bh2", "grid": ZeroEnded("log_snr", 0.05)}
     assert fp.variant_options(sde, 20, {"grid": "uniform_t"}, {"grid": "karras"}) == {"grid": "karras"}
+    # a banded pick (few-step 34): a named grid drops the bands (the uniform row of 34a), other keys keep them
+    banded = {**pick, "grid": ZeroEnded("uniform_t", 0.05, ((0.6, 6), (0.25, 9)))}
+    assert fp.variant_options(sde, 20, banded, {"grid": "uniform_t"})["grid"] == ZeroEnded("uniform_t", 0.05)
+    assert fp.variant_options(sde, 20, banded, {"variant": "bh2"})["grid"] == banded["grid"]
     # band [6, 8, 0.25, 0.6] at 20 steps onto 0: 6 steps of 0.4 / 6 from T, 8 to 0.25, 19 - 14 = 5 to 0.05, then 0
     grid = fp.variant_options(sde, 20, pick, {"band": [6, 8, 0.25, 0.6]})["grid"]
     assert len(grid) == 21 and float(grid[-1]) == 0.0 and float(grid[-2]) == pytest.approx(0.05)

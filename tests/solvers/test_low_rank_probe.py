@@ -10,9 +10,9 @@ from sde_diffusion.sdes import EDMSDE, VESDE, VPSDE
 from sde_diffusion.solvers import probe_sharp_modes, sample
 from sde_diffusion.solvers.grids import ZeroEnded, make_grid
 from sde_diffusion.solvers.order import MAX_STEP, step_orders
-from sde_diffusion.solvers.sharp_modes import (FLOOR_MIN_RISE, LOW_RANK_FLOOR_RECIPES, LOW_RANK_MIN_R,
-                                               LOW_RANK_RECIPES, PROBE_SIGMAS, SharpModes, has_floor, is_low_rank,
-                                               low_rank_recipe)
+from sde_diffusion.solvers.sharp_modes import (FLOOR_MIN_RISE, LOW_RANK_BANDS, LOW_RANK_FLOOR_RECIPES,
+                                               LOW_RANK_MIN_R, LOW_RANK_RECIPES, PROBE_SIGMAS, SharpModes, has_floor,
+                                               is_low_rank, low_rank_bands, low_rank_recipe)
 
 
 def _probe(name, sde, seed=0):
@@ -37,6 +37,30 @@ def test_zero_ended_grid_is_steps_minus_one_of_the_named_grid_then_zero():
         with pytest.raises(exc, match=why):
             bad()
 
+
+def test_bands_spread_the_steps_of_a_zero_ended_grid_uniformly_within_each_band():
+    sde = VPSDE()
+    got = make_grid(sde, ZeroEnded("uniform_t", 0.1, ((0.6, 2), (0.3, 3))), 8)
+    want = torch.tensor([1.0, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0], dtype=torch.float64)
+    assert torch.allclose(got, want, rtol=0, atol=1e-15)
+    # a named grid within each band, from the call's t_start
+    ls = make_grid(sde, ZeroEnded("log_snr", 0.05, ((0.5, 2),)), 5, t_start=0.9)
+    assert torch.equal(ls[:3], make_grid(sde, "log_snr", 2, t_end=0.5, t_start=0.9))
+    assert torch.equal(ls[2:-1], make_grid(sde, "log_snr", 2, t_end=0.05, t_start=0.5)) and float(ls[-1]) == 0.0
+    for bad, exc, why in [
+            (lambda: ZeroEnded("uniform_t", 0.1, [(0.5, 2)]), TypeError, "bands must be a tuple of .*got list"),
+            (lambda: ZeroEnded("uniform_t", 0.1, ((0.5, 2, 1),)), ValueError, r"a \(time, steps\) pair, got \(0.5, 2, 1\)"),
+            (lambda: ZeroEnded("uniform_t", 0.1, ((0.5, 0),)), ValueError, "band steps must be an int >= 1, got 0"),
+            (lambda: ZeroEnded("uniform_t", 0.1, ((0.5, True),)), ValueError, "band steps must be an int >= 1, got True"),
+            (lambda: ZeroEnded("uniform_t", 0.1, ((0.5, 2.0),)), ValueError, "band steps must be an int >= 1, got 2.0"),
+            (lambda: ZeroEnded("uniform_t", 0.1, ((0.05, 2),)), ValueError, "decrease and stay above start = 0.1"),
+            (lambda: ZeroEnded("uniform_t", 0.1, ((0.3, 2), (0.6, 2))), ValueError, "decrease and stay above"),
+            (lambda: ZeroEnded("uniform_t", 0.1, ((float("nan"), 2),)), ValueError, "band time must be positive"),
+            (lambda: make_grid(sde, ZeroEnded("uniform_t", 0.1, ((0.6, 2), (0.3, 3))), 6), ValueError,
+             "leave no step to start = 0.1 of 6 steps"),
+            (lambda: make_grid(sde, ZeroEnded("uniform_t", 0.1, ((0.6, 2),)), 4, t_start=0.5), ValueError, "t_end")]:
+        with pytest.raises(exc, match=why):
+            bad()
 
 def test_the_step_onto_zero_returns_the_data_prediction_at_its_start():
     # UniPC's step onto sigma = 0 from t_j returns the model's data prediction at the state it reached
@@ -135,6 +159,37 @@ def test_the_recipe_steps_onto_zero_from_sigma_j_and_only_where_it_was_chosen():
         with pytest.raises(TypeError, match="^spread must be a positive number, got"):
             low_rank_recipe(sde, 10, bad)
 
+
+def test_no_entry_bands_the_pick_and_the_tried_entry_spreads_its_steps_in_three_bands(monkeypatch):
+    # the entry tried in few-step 34 (VP, 17-20 steps) failed its test on FRESH23 (more far points), so none
+    # ships: every pick keeps its uniform grid. The rule, with that entry: round((steps - 1) / 3) steps of
+    # uniform t from T to sigma = 6 spreads, four from sigma = 0.9 spreads to sigma_j, the rest between
+    import sde_diffusion.solvers.sharp_modes as sm
+    assert LOW_RANK_BANDS == {}
+    sde, spread = VPSDE(), 1.3
+    assert all(low_rank_recipe(sde, n, spread)[1]["grid"].bands == () for n in range(5, 21))
+    monkeypatch.setitem(sm.LOW_RANK_BANDS, "VPSDE", ((17, 20, (6.0, 0.9), 4),))
+    for steps, (n_top, n_mid) in {17: (5, 7), 18: (6, 7), 19: (6, 8), 20: (6, 9)}.items():
+        grid = low_rank_recipe(sde, steps, spread)[1]["grid"]
+        (t_a, n_a), (t_b, n_b) = grid.bands
+        assert (n_a, n_b) == (n_top, n_mid)
+        assert float(sde.sigma(torch.tensor(t_a, dtype=torch.float64))) == pytest.approx(6.0 * spread, rel=1e-9)
+        assert float(sde.sigma(torch.tensor(t_b, dtype=torch.float64))) == pytest.approx(0.9 * spread, rel=1e-9)
+        times = make_grid(sde, grid, steps)
+        assert len(times) == steps + 1 and float(times[-1]) == 0.0 and float(times[-2]) == pytest.approx(grid.start)
+        assert float(times[n_top]) == pytest.approx(t_a) and float(times[n_top + n_mid]) == pytest.approx(t_b)
+        gaps = -times[:-1].diff()
+        for part in (gaps[:n_top], gaps[n_top:n_top + n_mid], gaps[n_top + n_mid:]):
+            assert torch.allclose(part, part[0].expand_as(part), rtol=1e-12, atol=0)
+        assert len(gaps[n_top + n_mid:]) == 4
+    for steps in (10, 14, 16):
+        assert low_rank_recipe(sde, steps, spread)[1]["grid"].bands == ()
+    for steps in (17, 20):
+        assert low_rank_recipe(EDMSDE(), steps, spread)[1]["grid"].bands == ()
+    assert low_rank_recipe(sde, 18, spread, floor=True)[1]["grid"] == "uniform_t"
+    assert low_rank_recipe(sde, 17, spread, floor=True)[1]["grid"].bands != ()
+    # edges that do not fall between sigma_j and T: none (sigma(T) = 152 on VP)
+    assert low_rank_bands(sde, 20, 40.0, 0.5) == () and low_rank_bands(sde, 20, 1e-4, 0.01) == ()
 
 def _seen_mixture(name, sde):
     """The probe on 1024 data points of suite problem ``name`` and ``rms(sampler, steps, **opts)``: the

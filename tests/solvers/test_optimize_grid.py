@@ -213,6 +213,37 @@ def test_the_probes_floor_pick_is_a_candidate_too():
     assert any(v == pytest.approx(pick, rel=1e-9) for v in g.made["val_rms_fixed"].values())
 
 
+def test_a_banded_pick_is_a_candidate_and_every_named_start_keeps_its_bands(tmp_path, monkeypatch):
+    """A low-rank pick whose steps are spread in bands (grids.ZeroEnded.bands; the VP entry tried in few-step
+    34, set here as no entry ships) is a candidate: final_zero from its start with ``zero_bands``, the uniform-t
+    start is the pick bit for bit, and the result is no worse than the pick on the held-out batch."""
+    import sde_diffusion.solvers.sharp_modes as sm
+    from sde_diffusion.solvers.grids import ZeroEnded
+    from sde_diffusion.solvers.optimized_grid import load_grid
+    from sde_diffusion.solvers.sharp_modes import probe_sharp_modes
+    monkeypatch.setitem(sm.LOW_RANK_BANDS, "VPSDE", ((17, 20, (6.0, 0.9), 4),))
+    sde, gm = VPSDE(), suite_problem("lowrank32_r4").mixture
+    sf = gm.score_fn(sde)
+    x = gm.sample(512, generator=torch.Generator().manual_seed(2)).to(torch.float64)
+    found = probe_sharp_modes(sde, sf, 18, x, generator=torch.Generator().manual_seed(3))
+    grid = found.options["grid"]
+    assert found.low_rank and isinstance(grid, ZeroEnded) and grid.bands
+    xc, xv = _prior(sde, 32, 32, 0), _prior(sde, 64, 32, 1)
+    ref = data_end_reference(sde, sf, xv)
+    rest = {k: v for k, v in found.options.items() if k != "grid"}
+    pick = _e2e(sde, sf, xv, ref, grid, steps=18, **rest)
+    g = optimize_grid(sde, sf, "unipc", 18, xc, x_val=xv, candidates=[dict(found.options)], max_evals=20, patience=3)
+    assert g.made["val_rms_fixed"]["uniform_t"] == pytest.approx(pick, rel=1e-9)
+    assert g.made["val_rms"] <= pick * (1 + 1e-9)
+    assert g.made["options"]["zero_bands"] == [[t, n] for t, n in grid.bands] and g.sampler_options == rest
+    assert g.times[-1] == 0.0 and g.times[-2] == pytest.approx(grid.start, rel=1e-12)
+    g.save(tmp_path / "g.json")                      # the bands are saved as plain numbers
+    assert load_grid(tmp_path / "g.json").made["options"]["zero_bands"] == g.made["options"]["zero_bands"]
+    # without the bands the uniform-t start is another grid
+    g0 = optimize_grid(sde, sf, "unipc", 18, xc, x_val=xv, max_evals=1,
+                       candidates=[{**rest, "grid": ZeroEnded("uniform_t", grid.start)}])
+    assert g0.made["val_rms_fixed"]["uniform_t"] != pytest.approx(pick, rel=1e-6)
+
 @pytest.mark.parametrize("cand,match", [
     ({"grid": "nope"}, "a candidate may name only a grids.ZeroEnded grid .*, got grid='nope'$"),
     ({"grid": 3}, "a candidate may name only a grids.ZeroEnded grid .*, got grid=3$"),
@@ -222,6 +253,10 @@ def test_the_probes_floor_pick_is_a_candidate_too():
     ({"final_zero": True, "zero_start": 80.0}, r"zero_start must be a time in \(0, T = 80\), got 80.0"),
     ({"final_zero": True, "zero_start": True}, r"zero_start must be a time in \(0, T = 80\), got True"),
     ({"final_zero": True, "zero_start": "1"}, r"zero_start must be a time in \(0, T = 80\), got '1'"),
+    ({"final_zero": True, "zero_bands": [[5.0, 2]]}, "zero_bands needs final_zero=True and zero_start"),
+    ({"final_zero": True, "zero_start": 1.0, "zero_bands": [[0.5, 2]]}, "bad zero_bands: band times must decrease"),
+    ({"final_zero": True, "zero_start": 1.0, "zero_bands": [[5.0, 0]]}, "bad zero_bands: band steps must be an int"),
+    ({"final_zero": True, "zero_start": 1.0, "zero_bands": [5.0]}, "bad zero_bands: 'float' object is not iterable"),
 ])
 def test_bad_zero_ended_candidates_are_refused_before_any_work(cand, match):
     sde = EDMSDE()
