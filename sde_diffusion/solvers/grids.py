@@ -151,8 +151,8 @@ class ZeroEnded:
     diffusers' ``final_sigmas_type="zero"`` from a chosen time. The call's ``t_end`` is not used.
     ``bands`` = ((t_1, n_1), (t_2, n_2), ...), times decreasing: n_1 of those steps on the named
     grid from t_start to t_1, n_2 from t_1 to t_2, ..., the rest from the last t_k to ``start``
-    (few-step 34: on VP's uniform-t grid, fewer steps above the noise level where a mixture's
-    components separate and more through it)."""
+    (tried in few-step 34 on VP's low-rank pick: fewer steps above the noise level where a mixture's
+    components separate and more through it; no default uses bands)."""
     grid: str
     start: float
     bands: Tuple[Tuple[float, int], ...] = ()

@@ -301,7 +301,8 @@ def _zero_ended_candidate(sde, c: Dict[str, Any]) -> Dict[str, Any]:
     """A candidate with a ``grids.ZeroEnded`` grid as ``final_zero`` from its start; a named grid
     (the probe's floor pick, ``found.options``) dropped, as every search starts from every named grid
     with each candidate's options; ``zero_start`` checked (a time strictly inside (0, T), with
-    ``final_zero``); any other grid or end refused."""
+    ``final_zero``), and ``zero_bands`` (with ``zero_start``, as ``ZeroEnded``'s bands); any other grid
+    or end refused."""
     from .grids import GRIDS, ZeroEnded
     grid = c.pop("grid", None)
     if isinstance(grid, ZeroEnded):
@@ -313,13 +314,6 @@ def _zero_ended_candidate(sde, c: Dict[str, Any]) -> Dict[str, Any]:
         raise ValueError(f"candidate {c}: optimize_grid searches the grid itself; a candidate may name only "
                          f"a grids.ZeroEnded grid (where its step onto sigma = 0 starts), a named grid "
                          f"({', '.join(sorted(GRIDS))}; every search starts from each) or 'zero_start', got {bad}")
-    if "zero_bands" in c:
-        if "zero_start" not in c:
-            raise ValueError(f"candidate {c}: zero_bands needs final_zero=True and zero_start (the bands end there)")
-        try:
-            ZeroEnded("uniform_t", c["zero_start"], tuple(tuple(b) for b in c["zero_bands"]))
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"candidate {c}: bad zero_bands: {err}") from None
     if "zero_start" in c:
         z = c["zero_start"]
         if isinstance(z, bool) or not isinstance(z, (int, float)) or not 0.0 < float(z) < float(sde.T):
@@ -328,6 +322,13 @@ def _zero_ended_candidate(sde, c: Dict[str, Any]) -> Dict[str, Any]:
             raise ValueError(f"candidate {c}: zero_start needs final_zero=True (it is where the step onto "
                              f"sigma = 0 starts)")
         c["zero_start"] = float(z)
+    if "zero_bands" in c:
+        if "zero_start" not in c:
+            raise ValueError(f"candidate {c}: zero_bands needs final_zero=True and zero_start (the bands end there)")
+        try:
+            ZeroEnded("uniform_t", c["zero_start"], tuple(tuple(b) for b in c["zero_bands"]))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"candidate {c}: bad zero_bands: {err}") from None
     return c
 
 
