@@ -36,6 +36,7 @@ Every grid is computed on the CPU in float64 and its end points are set exactly.
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Tuple
 
@@ -168,7 +169,7 @@ class ZeroEnded:
                 raise ValueError(f"each band must be a (time, steps) pair, got {band!r}")
             t, n = band
             check_positive("band time", t)
-            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
                 raise ValueError(f"band steps must be an int >= 1, got {n!r}")
             if not float(self.start) < float(t) < last:
                 raise ValueError(f"band times must decrease and stay above start = {self.start:g}, "
@@ -180,12 +181,12 @@ class ZeroEnded:
         steps = _check_steps(steps)
         if steps < 2:
             raise ValueError(f"a zero-ended grid needs steps >= 2 (one onto t = 0), got {steps}")
-        rest = steps - 1 - sum(n for _, n in self.bands)
+        rest = steps - 1 - sum(int(n) for _, n in self.bands)
         if rest < 1:
             raise ValueError(f"bands {self.bands} leave no step to start = {self.start:g} of {steps} steps")
         top, parts = t_start, []
         for t, n in (*self.bands, (self.start, rest)):
-            part = _from_prior(GRIDS[self.grid], sde, n, float(t), top)
+            part = _from_prior(GRIDS[self.grid], sde, int(n), float(t), top)
             parts.append(part if not parts else part[1:])
             top = float(t)
         return torch.cat(parts + [parts[0].new_zeros(1)])

@@ -43,6 +43,8 @@ def test_bands_spread_the_steps_of_a_zero_ended_grid_uniformly_within_each_band(
     got = make_grid(sde, ZeroEnded("uniform_t", 0.1, ((0.6, 2), (0.3, 3))), 8)
     want = torch.tensor([1.0, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0], dtype=torch.float64)
     assert torch.allclose(got, want, rtol=0, atol=1e-15)
+    import numpy as np                                 # any integral step count, e.g. numpy's
+    assert torch.equal(make_grid(sde, ZeroEnded("uniform_t", 0.1, ((0.6, np.int64(2)), (0.3, 3))), 8), got)
     # a named grid within each band, from the call's t_start
     ls = make_grid(sde, ZeroEnded("log_snr", 0.05, ((0.5, 2),)), 5, t_start=0.9)
     assert torch.equal(ls[:3], make_grid(sde, "log_snr", 2, t_end=0.5, t_start=0.9))
