@@ -4,7 +4,7 @@ bulk RMS without them (few-step 33a).
 A point is *far* where its end-to-end error exceeds half the smallest distance between two component
 means. On low-rank mixtures one far point in 4096 carries more squared error than all the others, so the
 end-to-end RMS of a 20-step run moves with the few points that sit on a boundary between components when
-they separate; the *bulk* (the RMS without each run's worst 5 points in 4096, ``bench_low_rank.trimmed_rms``)
+they separate; the *bulk* (the RMS without each run's worst 5 points in 4096, ``bench_suite_pointwise.trimmed_rms``)
 moves with the solver. ``run`` writes one record per problem: for each budget and each variant of the
 probe's pick, [far points, RMS, bulk], against a UniPC reference at ``--ref-steps`` steps (cached
 weights-only in ``--cache``; at 200 steps within 2.5e-4 of the DOP853 reference on the seen mixtures):
@@ -30,9 +30,9 @@ from pathlib import Path
 
 import torch
 
-from bench_low_rank import trimmed_rms
 from bench_sharp_modes import probe
 from bench_suite import SDES
+from bench_suite_pointwise import trimmed_rms
 from bench_suite_report import geo_mean
 from sde_diffusion.analytic import suite_problem
 from sde_diffusion.benchmarking.reference import data_estimate, end_to_end_rms
@@ -62,9 +62,9 @@ def band_grid(sde, steps: int, end_grid, band) -> torch.Tensor:
     n_rest = (steps - 1 if zero else steps) - n_hi - n_mid
     if n_hi < 1 or n_mid < 1 or n_rest < 1 or not end < t_lo < t_hi < float(sde.T):
         raise ValueError(f"band {band} does not fit {steps} steps ending at t = {end:.4g}")
-    line = lambda a, b, k: torch.linspace(a, b, k + 1, dtype=torch.float64)
-    parts = [line(float(sde.T), t_hi, n_hi), line(t_hi, t_lo, n_mid)[1:], line(t_lo, end, n_rest)[1:]]
-    return torch.cat(parts + ([torch.zeros(1, dtype=torch.float64)] if zero else []))
+    # the package's banded grid; to the default end it is the same grid with one more step onto 0, dropped
+    grid = ZeroEnded("uniform_t", end, ((t_hi, n_hi), (t_lo, n_mid)))(sde, steps if zero else steps + 1)
+    return grid if zero else grid[:-1]
 
 
 def _unknown_keys(variant: dict) -> list:

@@ -66,6 +66,7 @@ import torch
 
 from bench_sharp_modes import _in_unipcs_place, _problems, _vs_peer_table, probe
 from bench_suite import PROJECT, SDES, project_estimate, run_project, setup
+from bench_suite_pointwise import trimmed_rms
 from bench_suite_report import best_peers, geo_mean, load, peers_chosen_on
 from sde_diffusion.benchmarking.reference import end_to_end_rms
 from sde_diffusion.solvers import sharp_modes
@@ -345,16 +346,6 @@ def _alt_recipes(text, flag="--alt-recipes"):
             for e in entries):
         raise SystemExit(f"{flag} must be a JSON list of {names}, got {text!r}")
     return tuple(map(tuple, entries))
-
-
-def trimmed_rms(x0: torch.Tensor, ref: torch.Tensor, k: int) -> float:
-    """The end-to-end RMS over the points left when the ``k`` with the largest squared error are dropped:
-    the bulk, without the few points a run sends towards another component (few-step 33)."""
-    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < len(x0):
-        raise ValueError(f"k must be an int in [0, {len(x0)}), got {k!r}")
-    err = (x0.to(torch.float64) - ref.to(torch.float64)).flatten(1).pow(2).sum(1)
-    kept = err.sort().values[: len(err) - k]
-    return float((kept.sum() / kept.numel() / x0[0].numel()).sqrt())
 
 
 def collect(a) -> None:

@@ -34,6 +34,16 @@ def point_errors(x0: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     return d.pow(2).mean(1).sqrt()
 
 
+def trimmed_rms(x0: torch.Tensor, ref: torch.Tensor, k: int) -> float:
+    """The end-to-end RMS over the points left when the ``k`` with the largest ``point_errors`` are dropped:
+    the bulk, without the few points a run sends towards another component (few-step 33)."""
+    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < len(x0):
+        raise ValueError(f"k must be an int in [0, {len(x0)}), got {k!r}")
+    e2 = point_errors(x0, ref).pow(2)
+    kept = e2.sort().values[: len(e2) - k]
+    return float(kept.mean().sqrt())
+
+
 def bootstrap_interval(ours: torch.Tensor, peer: torch.Tensor, resamples: int = 2000,
                        level: float = 0.95, seed: int = 0) -> tuple:
     """Percentile interval of RMS(ours) / RMS(peer) = sqrt(sum e_o^2 / sum e_p^2) over paired

@@ -776,8 +776,8 @@ MUTATIONS += [  # session 17: the noise-floor entry (few-step 32)
 ]
 
 MUTATIONS += [  # session 18: UniPC's B(h) = h in the VP low-rank entries, far points, trimmed RMS (few-step 33)
-    ("trimmed_rms drops the best points", "benchmarks/bench_low_rank.py",
-     "kept = err.sort().values[: len(err) - k]", "kept = err.sort(descending=True).values[: len(err) - k]",
+    ("trimmed_rms drops the best points", "benchmarks/bench_suite_pointwise.py",
+     "kept = e2.sort().values[: len(e2) - k]", "kept = e2.sort(descending=True).values[: len(e2) - k]",
      ["tests/benchmarking/test_low_rank_report.py", "-k", "trim"]),
     ("bench_low_rank collect --trim: nothing trimmed", "benchmarks/bench_low_rank.py",
      'f"{key}_trim@{n}": trimmed_rms(x0, ref, a.trim)}', 'f"{key}_trim@{n}": trimmed_rms(x0, ref, 0)}',
