@@ -70,7 +70,7 @@ from bench_suite_pointwise import trimmed_rms
 from bench_suite_report import best_peers, geo_mean, load, peers_chosen_on
 from sde_diffusion.benchmarking.reference import end_to_end_rms
 from sde_diffusion.solvers import sharp_modes
-from sde_diffusion.solvers.sharp_modes import LOW_RANK_MIN_R, PROBE_SIGMAS
+from sde_diffusion.solvers.sharp_modes import LOW_RANK_MIN_R, PROBE_SIGMAS, RING_BAND
 
 OTHERS = tuple(s for s in PROJECT if s != "unipc")
 
@@ -330,12 +330,14 @@ def rows_vs(a) -> str:
 
 _ENTRY_FIELDS = {"--alt-recipes": ("[min steps, max steps, sampler, options, grid, c, p]",
                                     (int, int, str, dict, str, (int, float), (int, float))),
-                 "--alt-floor-recipes": ("[min steps, max steps, sampler, options, grid]", (int, int, str, dict, str))}
+                 "--alt-floor-recipes": ("[min steps, max steps, sampler, options, grid]", (int, int, str, dict, str)),
+                 "--alt-sharp-recipes": ("[min steps, max steps, which data, sampler, options]",
+                                         (int, int, str, str, dict))}
 
 
 def _alt_recipes(text, flag="--alt-recipes"):
-    """``--alt-recipes`` / ``--alt-floor-recipes``: a JSON list of entries as in ``LOW_RANK_RECIPES`` /
-    ``LOW_RANK_FLOOR_RECIPES`` (``[]``: none); a clear stop otherwise."""
+    """``--alt-recipes`` / ``--alt-floor-recipes`` / ``--alt-sharp-recipes``: a JSON list of entries as in
+    ``LOW_RANK_RECIPES`` / ``LOW_RANK_FLOOR_RECIPES`` / ``SHARP_RECIPES`` (``[]``: none); a clear stop otherwise."""
     try:
         entries = json.loads(text)
     except json.JSONDecodeError as e:
@@ -351,6 +353,7 @@ def _alt_recipes(text, flag="--alt-recipes"):
 def collect(a) -> None:
     alt = _alt_recipes(a.alt_recipes) if a.alt_recipes else None
     alt_floor = _alt_recipes(a.alt_floor_recipes, "--alt-floor-recipes") if a.alt_floor_recipes else None
+    alt_sharp = _alt_recipes(a.alt_sharp_recipes, "--alt-sharp-recipes") if a.alt_sharp_recipes else None
 
     def run(key, sde, score, x_T, ref, at_n, n):
         """{key@n: RMS}, and with ``--trim`` k also {key_trim@n: RMS without the row's worst k points}."""
@@ -363,10 +366,11 @@ def collect(a) -> None:
 
     def rows(sde, score, x_T, ref, found, n):
         out = run("pick", sde, score, x_T, ref, found.at_steps(sde, n), n)
-        if alt is not None or alt_floor is not None:     # the pick again under other entries for this SDE
+        if alt is not None or alt_floor is not None or alt_sharp is not None:   # the pick under other entries
             name = type(sde).__name__
             with mock.patch.dict(sharp_modes.LOW_RANK_RECIPES, {} if alt is None else {name: alt}), \
-                    mock.patch.dict(sharp_modes.LOW_RANK_FLOOR_RECIPES, {} if alt_floor is None else {name: alt_floor}):
+                    mock.patch.dict(sharp_modes.LOW_RANK_FLOOR_RECIPES, {} if alt_floor is None else {name: alt_floor}), \
+                    mock.patch.dict(sharp_modes.SHARP_RECIPES, {} if alt_sharp is None else {name: alt_sharp}):
                 at_n = found.at_steps(sde, n)
             out.update(run("alt", sde, score, x_T, ref, at_n, n))
         return out
@@ -375,11 +379,19 @@ def collect(a) -> None:
                    points=a.n, probe_seed=a.probe_seed)
 
 
-def _in_place_of(m, n: int, without: str):
-    """(the pick / the row ``without``, the best default with the pick / with ``without``) in one cell;
-    ``without="unipc"``: the pick in UniPC's place."""
-    pick, other = m[f"pick@{n}"], m[f"{without}@{n}"]
+def _in_place_of(m, n: int, without: str, row: str = "pick"):
+    """(the ``row`` / the row ``without``, the best default with ``row`` / with ``without``) in one cell;
+    ``without="unipc"``: ``row`` (the pick) in UniPC's place."""
+    pick, other = m[f"{row}@{n}"], m[f"{without}@{n}"]
     return pick / other, _with_over(m, n, pick, other)
+
+
+_TAKES = {"low_rank": lambda r: r["low_rank"],
+          "sharp_1d": lambda r: r["sharp"] and r["dim"] == 1
+          and not RING_BAND[0] <= r["ratios"][str(PROBE_SIGMAS[1])] <= RING_BAND[1]}
+"""``report --taken``: which records the entry under test takes (low-rank data; sharp data of one coordinate
+that is not ring-like, ``SHARP_RECIPES``' ``"one_dim"`` entry)."""
+_TAKEN_BY = {"low_rank": "low-rank entry", "sharp_1d": "one-coordinate sharp entry"}
 
 
 def report(a) -> str:
@@ -391,9 +403,11 @@ def report(a) -> str:
         by[r["problem"]][r["seed"]] = r
     seeds = sorted({r["seed"] for r in recs})
     nfes = sorted({int(k.split("@")[1]) for k in recs[0]["rms"]})
-    taken = [name for name, s in sorted(by.items()) if any(r["low_rank"] for r in s.values())]
-    lines = [f"the low-rank entry takes {len(taken)} of {len(by)} problems: {', '.join(taken)}", "",
-             "| problem | seed | R(fine), R(coarse) | per NFE: pick / "
+    takes = _TAKES[getattr(a, "taken", "low_rank")]
+    taken = [name for name, s in sorted(by.items()) if any(takes(r) for r in s.values())]
+    lines = [f"the {_TAKEN_BY[getattr(a, 'taken', 'low_rank')]} takes {len(taken)} of {len(by)} problems: "
+             f"{', '.join(taken)}", "",
+             f"| problem | seed | R(fine), R(coarse) | per NFE: {getattr(a, 'row', 'pick')} / "
              + ("UniPC's default" if a.without_row == "unipc" else f"the {a.without_row} row")
              + ", best default with / without |",
              "|---|---|---|---|"]
@@ -405,7 +419,7 @@ def report(a) -> str:
                 continue
             row = []
             for n in nfes:
-                u, b = _in_place_of(r["rms"], n, a.without_row)
+                u, b = _in_place_of(r["rms"], n, a.without_row, getattr(a, "row", "pick"))
                 cells[name, n].append(b)
                 row.append(f"{n}: {u:.2f} / {b:.2f}")
             fine, coarse = (r["ratios"][str(x)] for x in PROBE_SIGMAS)
@@ -417,6 +431,8 @@ def report(a) -> str:
                   f"{sum(v < 1 for v in flat)}, worst {max(flat):.2f}; worse by more than {a.harm:g}x on every "
                   f"seed: {len(worse)}" + "".join(f" ({k[0]} at {k[1]}: {', '.join(f'{v:.2f}' for v in vs)})"
                                                   for k, vs in worse)]
+        lines += [f"at {n} NFE: geometric mean {geo_mean(vs):.3f}, worst {max(vs):.2f}"
+                  for n in nfes for vs in [[v for (_, m), c in cells.items() if m == n for v in c]] if vs]
     vs_peer = defaultdict(list)             # NFE -> [(best default / best peer without the entry, with it)]
     misses = defaultdict(list)              # NFE -> ["problem ratio"] above 1.0x with the entry
     for n in nfes:
@@ -425,9 +441,9 @@ def report(a) -> str:
             m, key = r["rms"], (name, r.get("sde", "VP"), n)
             if key in peers:
                 others = [f"{x}@{n}" for x in OTHERS if m.get(f"{x}@{n}") is not None]
-                # without the low-rank entry the probe's pick is UniPC's defaults where it calls the
-                # data low-rank, and the same pick elsewhere (sharp data keeps its recipe)
-                without = f"{a.without_row}@{n}" if r["low_rank"] else f"pick@{n}"
+                # without the entry under test the pick is the row ``without_row`` where the entry takes
+                # the data, and the same pick elsewhere
+                without = f"{a.without_row}@{n}" if name in taken else f"pick@{n}"
                 on = chosen.get(key[:2], {}) if chosen else m    # the rows are chosen here
                 if not all(on.get(k) is not None for k in others + [without, f"pick@{n}"]):
                     raise SystemExit(f"--defaults-chosen-on has no complete record of {name} / {key[1]} at {n} NFE")
@@ -527,6 +543,7 @@ def main(argv=None):
                    "for --sde's class: adds the row alt@n, the pick under them (few-step 31)")
     c.add_argument("--alt-floor-recipes", default=None, help="the same for LOW_RANK_FLOOR_RECIPES ('[]': none; "
                    "few-step 32)")
+    c.add_argument("--alt-sharp-recipes", default=None, help="the same for SHARP_RECIPES (few-step 35)")
     rv = sub.add_parser("rows")
     rv.add_argument("records", nargs="+")
     rv.add_argument("--row", required=True)
@@ -551,6 +568,10 @@ def main(argv=None):
     r.add_argument("--harm", type=float, default=1.5, help="count cells worse by more than this on every seed")
     r.add_argument("--without-row", default="unipc", choices=("unipc", "alt"),
                    help="what the pick replaces: UniPC's defaults, or the pick under collect's --alt-recipes")
+    r.add_argument("--row", default="pick", choices=("pick", "alt"),
+                   help="the row in --without-row's place in the per-cell table (alt: the entries before a change)")
+    r.add_argument("--taken", default="low_rank", choices=sorted(_TAKES),
+                   help="the records the entry under test takes (few-step 35: sharp_1d)")
     o = sub.add_parser("optgrid-pick")
     o.add_argument("--without", nargs="+", required=True, help="bench_suite.py optgrid records without the pick")
     o.add_argument("--with-pick", nargs="+", required=True, help="... with --with-pick 1")

@@ -421,9 +421,9 @@ MUTATIONS += [  # round 8: the tuning rings, the fresh3 set
      'cands["ipndm"] = [{"order": o} for o in a.ipndm_orders]',
      'cands["unipc"] = [{"order": o} for o in a.ipndm_orders]',
      ["tests/benchmarking/test_suite_optgrid_rows.py"]),
-    ("problem_suite('fresh23') returns the fresh22 set", "sde_diffusion/analytic/suite.py",
-     '"fresh23": FRESH23}', '"fresh23": FRESH22}',
-     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh23"]),
+    ("problem_suite('fresh24') returns the fresh23 set", "sde_diffusion/analytic/suite.py",
+     '"fresh24": FRESH24}', '"fresh24": FRESH23}',
+     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh24"]),
 ]
 
 MUTATIONS += [  # session 10: shared references, bootstrap intervals of the misses
@@ -582,7 +582,7 @@ MUTATIONS += [  # session 10: shared references, bootstrap intervals of the miss
      "    if which == \"line\":\n        return bool(line_like)", "    if which == \"line\":\n        return True",
      ["tests/solvers/test_sharp_modes.py"]),
     ("sharp-modes probe: any subspace counts as a line", "sde_diffusion/solvers/sharp_modes.py",
-     "self.ring_like, self.subspace == 1)", "self.ring_like, self.subspace is not None)",
+     "self.ring_like, self.subspace == 1, self.one_dim)", "self.ring_like, self.subspace is not None, self.one_dim)",
      ["tests/solvers/test_sharp_modes.py"]),
     ("sharp-modes lines: the pick without the entry keeps it", "benchmarks/bench_sharp_modes.py",
      "    if not lines and found.subspace == 1:", "    if False:",
@@ -624,8 +624,8 @@ MUTATIONS += [  # session 14: the low-rank entry (few-step 27)
      "            hist.insert(0, x0)\n", "            hist.insert(0, x0)\n            x0 = ctx.x0(x, i) if ctx.s[i + 1] == 0.0 else x0\n",
      ["tests/solvers/test_low_rank_probe.py"]),
     ("bench_low_rank report: the pick's two ratios swapped", "benchmarks/bench_low_rank.py",
-     "                u, b = _in_place_of(r[\"rms\"], n, a.without_row)",
-     "                b, u = _in_place_of(r[\"rms\"], n, a.without_row)",
+     "                u, b = _in_place_of(r[\"rms\"], n, a.without_row, getattr(a, \"row\", \"pick\"))",
+     "                b, u = _in_place_of(r[\"rms\"], n, a.without_row, getattr(a, \"row\", \"pick\"))",
      ["tests/benchmarking/test_low_rank_report.py"]),
     ("adaptive samplers ignore a grid without a word", "sde_diffusion/solvers/checks.py",
      "    if grid is not None and smp.end_points_only:", "    if False:",
@@ -653,7 +653,7 @@ MUTATIONS += [  # session 15: the low-rank entry on EDM (few-step 28)
      '"grid": a.grid, "t_end": t_j', '"grid": "uniform_t", "t_end": t_j',
      ["tests/benchmarking/test_low_rank_report.py"]),
     ("bench_low_rank report: without the entry, UniPC's defaults everywhere", "benchmarks/bench_low_rank.py",
-     'without = f"{a.without_row}@{n}" if r["low_rank"] else f"pick@{n}"', 'without = f"{a.without_row}@{n}"',
+     'without = f"{a.without_row}@{n}" if name in taken else f"pick@{n}"', 'without = f"{a.without_row}@{n}"',
      ["tests/benchmarking/test_low_rank_report.py"]),
     ("bench_low_rank fit: --pmax ignored", "benchmarks/bench_low_rank.py",
      "for p in np.linspace(0.0, a.pmax, round(a.pmax * 10) + 1))",
@@ -739,7 +739,7 @@ MUTATIONS += [  # session 17: the VP low-rank entry at 18-20 steps re-chosen (fe
      "with mock.patch.dict(sharp_modes.LOW_RANK_RECIPES, {})",
      ["tests/benchmarking/test_low_rank_report.py"]),
     ("bench_low_rank report --without-row alt: the pick still over UniPC's row", "benchmarks/bench_low_rank.py",
-     'pick, other = m[f"pick@{n}"], m[f"{without}@{n}"]', 'pick, other = m[f"pick@{n}"], m[f"unipc@{n}"]',
+     'pick, other = m[f"{row}@{n}"], m[f"{without}@{n}"]', 'pick, other = m[f"{row}@{n}"], m[f"unipc@{n}"]',
      ["tests/benchmarking/test_low_rank_report.py"]),
 ]
 

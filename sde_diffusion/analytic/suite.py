@@ -755,13 +755,46 @@ coordinates, ranks 3-7; the bands apply to them from 17 steps), two with one (st
 apply at 17 steps), and four controls (an ill-conditioned covariance, unequal weights, 137 modes, a 1-D
 mixture of five scales)."""
 
+FRESH24: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "four_scales_d_1d": (lambda: GaussianMixture([[-3.5], [-1.0], [1.2], [3.8]], [0.05, 0.45, 0.04, 0.55], None),
+                         ("1d", "sharp")),
+    "five_scales_k_1d": (lambda: GaussianMixture([[-4.7], [-2.0], [0.4], [2.8], [5.1]],
+                                                 [0.045, 0.48, 0.05, 0.38, 0.065], None), ("1d", "sharp")),
+    "six_scales_f_1d": (lambda: GaussianMixture([[-5.4], [-2.8], [-0.6], [1.2], [3.3], [5.8]],
+                                                [0.05, 0.55, 0.035, 0.25, 0.07, 0.65], None), ("1d", "sharp")),
+    "seven_scales_e_1d": (lambda: GaussianMixture([[-6.2], [-3.7], [-1.6], [0.1], [1.7], [3.4], [5.6]],
+                                                  [0.06, 0.5, 0.045, 0.35, 0.07, 0.04, 0.8], None), ("1d", "sharp")),
+    "six_scales_g_1d": (lambda: GaussianMixture([[-5.2], [-2.4], [-0.3], [1.5], [3.8], [6.2]],
+                                                [0.3, 0.05, 0.15, 0.025, 0.35, 0.07],
+                                                [0.2, 0.12, 0.2, 0.1, 0.23, 0.15]), ("1d", "sharp")),
+    "seven_scales_f_1d": (lambda: GaussianMixture([[-6.8], [-3.9], [-1.4], [0.4], [2.4], [4.6], [7.2]],
+                                                  [0.45, 0.07, 0.22, 0.035, 0.1, 0.05, 0.55],
+                                                  [0.17, 0.1, 0.18, 0.1, 0.15, 0.1, 0.2]), ("1d", "sharp")),
+    "eight_scales_f_1d": (lambda: GaussianMixture([[-7.3], [-4.6], [-2.4], [-0.8], [0.9], [2.7], [4.8], [7.7]],
+                                                  [0.4, 0.06, 0.18, 0.035, 0.09, 0.045, 0.3, 0.1],
+                                                  [0.15, 0.1, 0.15, 0.1, 0.15, 0.1, 0.15, 0.1]), ("1d", "sharp")),
+    "nine_scales_b_1d": (lambda: GaussianMixture([[-8.2], [-5.3], [-3.1], [-1.4], [0.2], [1.8], [3.7], [6.1], [8.8]],
+                                                 [0.45, 0.15, 0.07, 0.035, 0.3, 0.03, 0.1, 0.22, 0.05],
+                                                 [0.15, 0.1, 0.12, 0.06, 0.17, 0.06, 0.12, 0.12, 0.1]), ("1d", "sharp")),
+    "lowrank164_r4": (lambda: _low_rank(164, 3, 4, seed=16404), ("low_rank", "high_dim")),
+    "full33_cond2900": (lambda: _ill_conditioned(33, 3, 2900.0), ("full_cov", "ill_conditioned")),
+    "unequal_28d": (lambda: _unequal(5, 28, 2828, 1.3, 0.2, 0.8), ("unequal_weights",)),
+    "modes142_3d": (lambda: _many(142, 3, 0.05, seed=1423, spread=1.7), ("sharp", "many_modes")),
+}
+"""A twenty-seventh set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 35b) before
+any sampler or probe ran on it, to test UniPC-3 on the log-SNR grid to sigma = 0.005 in place of DEIS-3 for
+sharp data of one coordinate on EDM at 20-24 steps (``solvers.sharp_modes.SHARP_RECIPES``' ``"one_dim"``
+entry). Eight 1-D mixtures of four to nine scales (four with equal weights and sharp and wide modes in
+turn, four with unequal weights and scales in no order) and four controls (a low-rank mixture in 164
+coordinates, an ill-conditioned covariance, unequal weights, 142 modes in 3-D)."""
+
 RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4,
             "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7, "fresh8": FRESH8, "fresh9": FRESH9,
             "fresh10": FRESH10, "fresh11": FRESH11,
             "fresh12": FRESH12, "fresh13": FRESH13, "fresh14": FRESH14, "fresh15": FRESH15,
             "fresh16": FRESH16, "fresh17": FRESH17, "fresh18": FRESH18, "fresh19": FRESH19,
             "fresh20": FRESH20, "fresh21": FRESH21, "fresh22": FRESH22,
-            "fresh23": FRESH23}
+            "fresh23": FRESH23, "fresh24": FRESH24}
 """The reserved sets by the name ``problem_suite`` takes."""
 SUITE_HALVES = ("tuning", "validation", "all", *RESERVED)
 """Every name ``problem_suite`` takes (the benchmarks' ``--half`` choices)."""
@@ -803,7 +836,7 @@ def problem_suite(half: str = "validation") -> List[SuiteProblem]:
     ``"fresh12"``: ``FRESH12``; ``"fresh13"``: ``FRESH13``; ``"fresh14"``: ``FRESH14``;
     ``"fresh15"``: ``FRESH15``; ``"fresh16"``: ``FRESH16``; ``"fresh17"``: ``FRESH17``; ``"fresh18"``: ``FRESH18``;
     ``"fresh19"``: ``FRESH19``; ``"fresh20"``: ``FRESH20``; ``"fresh21"``: ``FRESH21``; ``"fresh22"``:
-    ``FRESH22``; ``"fresh23"``: ``FRESH23``), in name order."""
+    ``FRESH22``; ``"fresh23"``: ``FRESH23``; ``"fresh24"``: ``FRESH24``), in name order."""
     check_choice("suite half", half, SUITE_HALVES)
     names = (sorted(_ALL) if half == "all" else sorted(RESERVED[half]) if half in RESERVED
              else suite_split()[half])

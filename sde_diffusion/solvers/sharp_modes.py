@@ -68,7 +68,7 @@ from .context import NoiseSource, SolverContext
 from .grids import ZeroEnded, default_t_end
 
 __all__ = ["denoising_ratio", "probe_sharp_modes", "sharp_recipe", "SharpModes", "ratio_drop", "is_sharp",
-           "principal_basis", "probe_calls", "MERGE_THRESHOLD", "RING_BAND", "PROBE_SIGMAS", "PROBE_COORDS",
+           "principal_basis", "probe_calls", "MERGE_THRESHOLD", "RING_BAND", "SHARP_KINDS", "PROBE_SIGMAS", "PROBE_COORDS",
            "SHARP_RECIPES", "EMBEDDED_TAIL", "EMBEDDED_MAX_COARSE", "SUBSPACE_MAX_DIM", "is_low_rank",
            "low_rank_recipe", "low_rank_bands", "LOW_RANK_MIN_R", "LOW_RANK_RECIPES", "LOW_RANK_BANDS", "has_floor", "FLOOR_MIN_RISE",
            "LOW_RANK_FLOOR_RECIPES"]
@@ -117,6 +117,7 @@ at 10 NFE). The bound is the gap's midpoint (few-step 25)."""
 SHARP_RECIPES = {
     "EDMSDE": ((10, 12, "line", "deis", {"order": 3, "grid": "log_snr", "t_end": 0.005, "denoise": False}),
                (7, 12, "any", "unipc", {"order": 2, "grid": "log_snr", "t_end": 0.005, "denoise": False}),
+               (20, 24, "one_dim", "unipc", {"order": 3, "grid": "log_snr", "t_end": 0.005, "denoise": False}),
                (13, 24, "not_ring", "deis", {"order": 3, "grid": "log_snr", "t_end": 0.005, "denoise": False}),
                (13, 16, "ring", "unipc", {"order": 2, "grid": "log_snr"}),
                (17, 22, "ring", "unipc", {"order": 2, "grid": "karras", "t_end": 0.005, "denoise": False})),
@@ -138,6 +139,12 @@ defaults. On ring-like sharp data UniPC-2 wins at 13-22 steps: on the log-SNR gr
 ending at 13-16 (best default 0.53-0.75x in geometric mean on the 18 seen rings), on the Karras
 grid to sigma = 0.005 without the final denoising step at 17-22 (0.58x at 18 and 20 NFE, 0.86x at
 22; 17e's variant; few-step 24a). At 6 steps and from 25 (23 on rings) nothing is known to win.
+On sharp data of one coordinate that is not ring-like (``"one_dim"``; every such seen problem is a 1-D
+mixture of several scales) at 20-24 steps UniPC-3 on the log-SNR grid to sigma = 0.005 takes DEIS-3's place
+(few-step 35a: on the 24 seen ones, 4096 x_T of three seeds, the best default with DEIS-3 over with UniPC's
+defaults 0.950 / 1.010 / 1.079 / 1.127 / 1.169 at 20-24 steps in geometric mean, worst cell 1.96-3.68;
+with UniPC-3 to sigma = 0.005 0.969 / 0.945 / 0.916 / 0.924 / 0.906, worst 1.00-1.36: the lower worst
+case, at most 2 % more on average; at 18-19 DEIS-3 is 8-11 % better on average and stays).
 ``t_end`` is sigma for EDM."""
 
 
@@ -228,8 +235,9 @@ class SharpModes:
     ``ring_like``, the ``sampler`` and its ``options`` to pass to ``sample`` (``"unipc"`` and {}:
     keep UniPC's defaults), the model calls spent (``nfe``: batched calls, the pilot run's
     included), ``subspace``: the dimension of the principal subspace R and the spread were
-    measured in where the data is embedded (``EMBEDDED_TAIL``), else None (all coordinates), and
-    ``low_rank`` (``is_low_rank``, only where R was measured over all coordinates)."""
+    measured in where the data is embedded (``EMBEDDED_TAIL``), else None (all coordinates),
+    ``low_rank`` (``is_low_rank``, only where R was measured over all coordinates) and ``one_dim`` (data
+    of one coordinate)."""
     sharp: bool
     ratios: Dict[float, float]
     spread: float
@@ -239,12 +247,13 @@ class SharpModes:
     ring_like: bool = False
     subspace: Optional[int] = None
     low_rank: bool = False
+    one_dim: bool = False
 
     def at_steps(self, sde, steps: int) -> "SharpModes":
         """The same verdict with the ``sampler`` and ``options`` for ``steps`` steps on ``sde`` (the
         ratios do not depend on the step count, so one probe serves every budget)."""
         if self.sharp:
-            sampler, options = sharp_recipe(sde, steps, self.ring_like, self.subspace == 1)
+            sampler, options = sharp_recipe(sde, steps, self.ring_like, self.subspace == 1, self.one_dim)
         elif self.low_rank:
             sampler, options = low_rank_recipe(sde, steps, self.spread, floor=has_floor(self.ratios))
         else:
@@ -377,19 +386,29 @@ def denoising_ratio(sde, score_fn, x_data: torch.Tensor, rel_sigmas: Sequence[fl
     return out
 
 
-def _matches(which: str, ring_like: bool, line_like: bool) -> bool:
-    """Whether a ``SHARP_RECIPES`` entry for ``which`` data applies."""
+SHARP_KINDS = ("any", "line", "one_dim", "ring", "not_ring")
+"""Which sharp data a ``SHARP_RECIPES`` entry is for: any; line-like (a principal subspace of one dimension
+in more coordinates); one coordinate, not ring-like; ring-like; not ring-like."""
+
+
+def _matches(which: str, ring_like: bool, line_like: bool, one_dim: bool) -> bool:
+    """Whether a ``SHARP_RECIPES`` entry for ``which`` data (``SHARP_KINDS``) applies."""
     if which == "line":
         return bool(line_like)
+    if which == "one_dim":
+        return bool(one_dim) and not ring_like
     return which == "any" or (which == "ring") == bool(ring_like)
 
 
-def sharp_recipe(sde, steps: int, ring_like: bool = False,
-                 line_like: bool = False) -> Tuple[str, Dict[str, Any]]:
+def sharp_recipe(sde, steps: int, ring_like: bool = False, line_like: bool = False,
+                 one_dim: bool = False) -> Tuple[str, Dict[str, Any]]:
     """(sampler, options) for sharp data on ``sde`` at ``steps`` steps; ``("unipc", {})`` where none
-    is known (UniPC with its defaults). ``line_like``: the data's principal subspace is 1-D."""
+    is known (UniPC with its defaults). ``line_like``: the data's principal subspace is 1-D; ``one_dim``:
+    the data has one coordinate."""
     for lo, hi, which, sampler, opts in SHARP_RECIPES.get(type(sde).__name__, ()):
-        if lo <= int(steps) <= hi and _matches(which, ring_like, line_like):
+        if which not in SHARP_KINDS:
+            raise ValueError(f"SHARP_RECIPES entry for {which!r} data: expected one of {SHARP_KINDS}")
+        if lo <= int(steps) <= hi and _matches(which, ring_like, line_like, one_dim):
             out = dict(opts)
             if "t_end" in out:
                 out["t_end"] = max(out["t_end"], float(sde.eps))
@@ -466,5 +485,5 @@ def probe_sharp_modes(sde, score_fn, steps: int, x_data: Optional[torch.Tensor] 
                        spread=_spread(x_data, basis), nfe=nfe + calls,
                        ring_like=RING_BAND[0] <= ratios[PROBE_SIGMAS[1]] <= RING_BAND[1],
                        subspace=None if basis is None else basis.shape[1],
-                       low_rank=basis is None and is_low_rank(ratios))
+                       low_rank=basis is None and is_low_rank(ratios), one_dim=d == 1)
     return found.at_steps(sde, steps)

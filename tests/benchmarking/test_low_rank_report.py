@@ -432,3 +432,62 @@ def test_collect_alt_floor_recipes_swaps_the_floor_table(tmp_path):
     with pytest.raises(SystemExit, match=r"^--alt-floor-recipes must be a JSON list of \[min steps"):
         lr.main(["collect", "--sets", "tuning:lowrank48_floor", "--nfes", "20", "--alt-floor-recipes",
                  '[[18, 20, "unipc", {}]]', "--cache", cache, "--out", str(tmp_path / "d.jsonl")])
+
+
+def _sharp(problem, dim, coarse, rms_alt, rms_pick, unipc=1.0):
+    """A collect record of sharp data (R falls 0.6 -> ``coarse``) in ``dim`` coordinates at 20 steps."""
+    rec = _collect(problem, 3, False, unipc, rms_pick, 10.0)
+    rec.update(dim=dim, sharp=True, ratios={"0.05": 0.6, "0.8": coarse})
+    rec["rms"] = {k.replace("@10", "@20"): v for k, v in rec["rms"].items()}
+    rec["rms"]["alt@20"] = rms_alt
+    return rec
+
+
+def test_report_taken_sharp_1d_counts_sharp_data_of_one_coordinate_that_is_not_ring_like(tmp_path):
+    # a: 1-D, sharp, R(coarse) 0.40 (not ring-like) -> taken; pick 0.5 against alt 2.0 (UniPC 1.0 the best
+    # default without): best default 0.5 / 1.0. r: 1-D but ring-like (0.50); m: sharp in 2 coordinates;
+    # s: 1-D not sharp. With --row alt the alt row is in UniPC's place: 2.0 / 1.0
+    recs = [_sharp("a", 1, 0.40, 2.0, 0.5), _sharp("r", 1, 0.50, 2.0, 0.5), _sharp("m", 2, 0.40, 2.0, 0.5),
+            {**_sharp("s", 1, 0.40, 2.0, 0.5), "sharp": False}]
+    a = type("A", (), {"records": [_write(tmp_path / "c.jsonl", recs)], "peers": (), "peers_chosen_on": (),
+                       "defaults_chosen_on": (), "harm": 1.5, "without_row": "alt", "taken": "sharp_1d"})
+    out = lr.report(a)
+    assert "the one-coordinate sharp entry takes 1 of 4 problems: a" in out
+    assert "| a | 3 | 0.600, 0.400 | 20: 0.25 / 0.25 |" in out
+    assert "at 20 NFE: geometric mean 0.250, worst 0.25" in out
+    a.without_row, a.row = "unipc", "alt"
+    out = lr.report(a)
+    assert "per NFE: alt / UniPC's default" in out and "| a | 3 | 0.600, 0.400 | 20: 2.00 / 2.00 |" in out
+    a.taken = "low_rank"
+    assert "takes 0 of 4 problems" in lr.report(a)
+
+
+def test_collect_alt_sharp_recipes_runs_the_pick_under_the_entries_before(tmp_path):
+    # six_scales_c_1d is sharp in one coordinate: at 20 steps the pick is the one_dim entry (UniPC-3); with
+    # the table before it (no one_dim entry) as --alt-sharp-recipes the alt row is DEIS-3's RMS; with the
+    # shipped table it is the pick
+    from bench_suite import run_project, setup
+    from sde_diffusion.analytic import suite_problem
+    from sde_diffusion.solvers import sharp_modes
+    spec, cache = "fresh15:six_scales_c_1d", str(tmp_path / "refs")
+    shipped = [list(e) for e in sharp_modes.SHARP_RECIPES["EDMSDE"]]
+    before = [e for e in shipped if e[2] != "one_dim"]
+    run = lambda alt, out: lr.main(["collect", "--sets", spec, "--sde", "EDM", "--nfes", "20", "--n", "128",
+                                    "--cache", cache, "--alt-sharp-recipes", json.dumps(alt),
+                                    "--out", str(tmp_path / out)])
+    run(before, "a.jsonl")
+    run(shipped, "b.jsonl")
+    a, b = (json.loads((tmp_path / f).read_text()) for f in ("a.jsonl", "b.jsonl"))
+    assert a["sharp"] and a["dim"] == 1 and b["rms"]["alt@20"] == b["rms"]["pick@20"] == a["rms"]["pick@20"]
+    sde, score, x_T, ref = setup(suite_problem("six_scales_c_1d"), "EDM", 128, 1, Path(cache))
+    deis = run_project(sde, score, x_T, ref, *sharp_modes.sharp_recipe(sde, 20), 20)[0]
+    one_dim = run_project(sde, score, x_T, ref, *sharp_modes.sharp_recipe(sde, 20, one_dim=True), 20)[0]
+    assert a["rms"]["alt@20"] == deis != one_dim == a["rms"]["pick@20"]
+
+
+def test_collect_alt_sharp_recipes_that_are_not_entries_stop_with_a_message(tmp_path):
+    with pytest.raises(SystemExit, match="^--alt-sharp-recipes must be a JSON list of \\[min steps, max steps, which"):
+        lr.main(["collect", "--sets", "fresh15:six_scales_c_1d", "--sde", "EDM", "--nfes", "20", "--n", "16",
+                 "--alt-sharp-recipes", '[[13, 24, "deis", {}]]', "--cache", str(tmp_path),
+                 "--out", str(tmp_path / "c.jsonl")])
+    assert not (tmp_path / "c.jsonl").exists()

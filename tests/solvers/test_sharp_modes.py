@@ -216,6 +216,43 @@ def test_embedded_data_is_sharp_only_where_its_coarse_r_is_low():
 
 UNIPC_RECIPE = {"order": 2, "grid": "log_snr", "t_end": 0.005, "denoise": False}
 DEIS_RECIPE = {"order": 3, "grid": "log_snr", "t_end": 0.005, "denoise": False}
+ONE_DIM_RECIPE = {"order": 3, "grid": "log_snr", "t_end": 0.005, "denoise": False}
+
+
+def test_data_of_one_coordinate_take_the_one_dim_entry_from_20_steps():
+    # six_scales_c_1d (fresh15) is sharp and not ring-like: the probe marks one coordinate, and at 20-24
+    # steps the pick is UniPC-3; a line in 2-D (one principal direction, two coordinates) is not one_dim
+    from sde_diffusion.analytic.suite import _line
+    sde = EDMSDE()
+    for mix, one in ((suite_problem("six_scales_c_1d").mixture, True), (_line(7, 0.5, 0.02, 0.3), False)):
+        x = mix.sample(1024, generator=torch.Generator().manual_seed(21)).to(torch.float64)
+        found = probe_sharp_modes(sde, mix.score_fn(sde), 24, x, generator=torch.Generator().manual_seed(22))
+        assert found.sharp and not found.ring_like and found.one_dim == one, found.ratios
+        assert (found.sampler, found.options) == (("unipc", ONE_DIM_RECIPE) if one else ("deis", DEIS_RECIPE))
+        assert (found.at_steps(sde, 19).sampler, found.at_steps(sde, 19).options) == ("deis", DEIS_RECIPE)
+
+
+def test_the_one_dim_entry_cuts_deis_error_on_a_1d_mixture_of_several_scales():
+    # six_scales_c_1d at 24 steps (tuning data, few-step 35a, 4096 points of three seeds): UniPC-3 to 0.005
+    # 0.012-0.021 RMS against DEIS-3's 0.053-0.061 (2.9-4.3x); on 1024 points the cut must be at least 1.5x
+    p, sde = suite_problem("six_scales_c_1d"), EDMSDE()
+    score = p.mixture.score_fn(sde)
+    x_T = sde.prior_sample((1024, 1), generator=torch.Generator().manual_seed(23), dtype=torch.float64)
+    ref = data_end_reference(sde, score, x_T)
+    err = {}
+    for key, (sampler, opts) in (("one_dim", sharp_recipe(sde, 24, one_dim=True)), ("deis", sharp_recipe(sde, 24))):
+        x, info = sample(sde, score, sampler=sampler, steps=24, x_init=x_T, progress=False, **opts)
+        assert info.nfe == 24
+        err[key] = end_to_end_rms(data_estimate(sde, x, float(info.t_end), bool(info.denoised)), ref)
+    assert err["one_dim"] < err["deis"] / 1.5, err
+
+
+def test_a_sharp_recipes_entry_for_unknown_data_is_refused():
+    from unittest import mock
+    from sde_diffusion.solvers import sharp_modes
+    with mock.patch.dict(sharp_modes.SHARP_RECIPES, {"EDMSDE": ((13, 24, "lines", "deis", {}),)}):
+        with pytest.raises(ValueError, match="'lines' data: expected one of .*'one_dim'"):
+            sharp_recipe(EDMSDE(), 20)
 
 
 def test_the_recipes_cover_7_to_24_steps_on_edm_only():
@@ -226,6 +263,15 @@ def test_the_recipes_cover_7_to_24_steps_on_edm_only():
             assert sharp_recipe(sde, steps, ring) == ("unipc", UNIPC_RECIPE)
     for steps in (13, 20, 24):        # 13-24 steps: DEIS-3 where the data is not ring-like
         assert sharp_recipe(sde, steps) == ("deis", DEIS_RECIPE)
+    # one coordinate, not ring-like: DEIS-3 to 19 steps, UniPC-3 on the log-SNR grid to 0.005 at 20-24
+    for steps in (13, 19):
+        assert sharp_recipe(sde, steps, one_dim=True) == ("deis", DEIS_RECIPE)
+    for steps in (20, 22, 24):
+        assert sharp_recipe(sde, steps, one_dim=True) == ("unipc", ONE_DIM_RECIPE)
+        assert sharp_recipe(sde, steps, line_like=True) == ("deis", DEIS_RECIPE)
+    assert sharp_recipe(sde, 25, one_dim=True) == ("unipc", {})
+    assert sharp_recipe(sde, 20, ring_like=True, one_dim=True) == ("unipc", {**UNIPC_RECIPE, "grid": "karras"})
+    assert sharp_recipe(VPSDE(), 20, one_dim=True) == ("unipc", {})
     for steps in (13, 16):            # rings: UniPC-2 on the log-SNR grid, UniPC's own ending
         assert sharp_recipe(sde, steps, ring_like=True) == ("unipc", {"order": 2, "grid": "log_snr"})
     for steps in (17, 22):            # then on the Karras grid to 0.005, no final denoising
