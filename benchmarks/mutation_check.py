@@ -834,6 +834,39 @@ MUTATIONS += [  # session 19: a zero-ended grid in bands, optimize_grid's zero_b
      ["tests/solvers/test_optimize_grid.py", "-k", "bad_zero_ended"]),
 ]
 
+MUTATIONS += [  # session 20: the EDM sharp entry on data of one coordinate (few-step 35)
+    ("one_dim entry: from 21 steps", "sde_diffusion/solvers/sharp_modes.py",
+     '(20, 24, "one_dim", "unipc"', '(21, 24, "one_dim", "unipc"',
+     ["tests/solvers/test_sharp_modes.py", "-k", "recipes_cover"]),
+    ("one_dim entry: UniPC-2", "sde_diffusion/solvers/sharp_modes.py",
+     '"one_dim", "unipc", {"order": 3,', '"one_dim", "unipc", {"order": 2,',
+     ["tests/solvers/test_sharp_modes.py", "-k", "one_dim"]),
+    ("one_dim entry: ring-like data of one coordinate take it", "sde_diffusion/solvers/sharp_modes.py",
+     "return bool(one_dim) and not ring_like", "return bool(one_dim)",
+     ["tests/solvers/test_sharp_modes.py", "-k", "recipes_cover"]),
+    ("one_dim: any data in at most 2 coordinates", "sde_diffusion/solvers/sharp_modes.py",
+     "one_dim=d == 1)", "one_dim=d <= 2)",
+     ["tests/solvers/test_sharp_modes.py", "-k", "one_dim"]),
+    ("one_dim: at_steps drops it", "sde_diffusion/solvers/sharp_modes.py",
+     "self.subspace == 1, self.one_dim)", "self.subspace == 1)",
+     ["tests/solvers/test_sharp_modes.py", "-k", "one_dim"]),
+    ("SHARP_RECIPES: an entry for unknown data is skipped", "sde_diffusion/solvers/sharp_modes.py",
+     "        if which not in SHARP_KINDS:\n", "        if False:\n",
+     ["tests/solvers/test_sharp_modes.py", "-k", "unknown"]),
+    ("bench_low_rank collect: --alt-sharp-recipes ignored", "benchmarks/bench_low_rank.py",
+     "{} if alt_sharp is None else {name: alt_sharp}", "{}",
+     ["tests/benchmarking/test_low_rank_report.py", "-k", "alt_sharp"]),
+    ("bench_low_rank report --taken sharp_1d: any dimension", "benchmarks/bench_low_rank.py",
+     'r["sharp"] and r["dim"] == 1', 'r["sharp"] and r["dim"] >= 1',
+     ["tests/benchmarking/test_low_rank_report.py", "-k", "taken_sharp_1d"]),
+    ("bench_low_rank report --taken sharp_1d: ring-like data taken", "benchmarks/bench_low_rank.py",
+     "and not RING_BAND[0] <= r", "and not 9.0 <= r",
+     ["tests/benchmarking/test_low_rank_report.py", "-k", "taken_sharp_1d"]),
+    ("bench_low_rank report: --row ignored", "benchmarks/bench_low_rank.py",
+     'pick, other = m[f"{row}@{n}"], m[f"{without}@{n}"]', 'pick, other = m[f"pick@{n}"], m[f"{without}@{n}"]',
+     ["tests/benchmarking/test_low_rank_report.py", "-k", "taken_sharp_1d"]),
+]
+
 
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:
     dst = workdir / "tree"

@@ -22,8 +22,9 @@ ill-conditioned covariances. The threshold is the midpoint between the low-rank 
 every set seen before ``FRESH10`` (``benchmarks/RESULTS.md``, few-step section 22).
 
 On such data at 7-12 steps on ``EDMSDE`` UniPC-2 on long log-SNR steps beats UniPC's defaults,
-and at 13-24 steps DEIS-3 on the log-SNR grid does where the data is not ring-like and UniPC-2
-at 13-22 steps where it is (``SHARP_RECIPES``, ``RING_BAND``). On data whose R does not fall (low-rank, ill-conditioned,
+and at 13-24 steps DEIS-3 on the log-SNR grid does where the data is not ring-like (on data of one
+coordinate to 19 steps, then UniPC-3 to sigma = 0.005) and UniPC-2 at 13-22 steps where it is
+(``SHARP_RECIPES``, ``RING_BAND``). On data whose R does not fall (low-rank, ill-conditioned,
 unequal weights) UniPC's recipe costs 1.21x its error at 10 NFE in geometric mean (up to 4.1x), so
 the settings are chosen by the probe, not fixed. On ``FRESH10``, fixed before it ran, the probe
 fired on 4 of 13 problems and cut UniPC's error to 0.75x in geometric mean over their cells at
@@ -144,7 +145,10 @@ mixture of several scales) at 20-24 steps UniPC-3 on the log-SNR grid to sigma =
 (few-step 35a: on the 24 seen ones, 4096 x_T of three seeds, the best default with DEIS-3 over with UniPC's
 defaults 0.950 / 1.010 / 1.079 / 1.127 / 1.169 at 20-24 steps in geometric mean, worst cell 1.96-3.68;
 with UniPC-3 to sigma = 0.005 0.969 / 0.945 / 0.916 / 0.924 / 0.906, worst 1.00-1.36: the lower worst
-case, at most 2 % more on average; at 18-19 DEIS-3 is 8-11 % better on average and stays).
+case, at most 2 % more on average; at 18-19 DEIS-3 is 8-11 % better on average and stays). On a new set,
+``FRESH24``, it took the eight 1-D mixtures and no control: the best default 0.741x the old entry's over 80
+cells on two x_T, worst 1.24x UniPC's defaults against the old entry's 3.65x (few-step 35c). The cost: on 1-D
+mixtures where DEIS-3 wins most (unequal weights) the best default is up to 1.8x worse than with it.
 ``t_end`` is sigma for EDM."""
 
 
