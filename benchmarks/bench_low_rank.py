@@ -49,6 +49,15 @@ The same choices on new noise (few-step 30): ``collect --n 4096 --seed 3 --probe
 defaults and the pick (probed on the seed-1 data) on 4096 x_T points of seed 3; ``bench_suite.py optgrid
 --n 4096 --seed 3 --opt-seed 1`` the grids optimised on the seed-1 batches; ``optgrid-pick
 --peers-chosen-on <seed-1 peers>`` scores, per cell, the peer configuration that was best on seed 1.
+
+A change to a sharp-data entry (few-step 35): ``collect --sde EDM --alt-sharp-recipes <the SHARP_RECIPES
+table before, JSON>`` adds ``alt@n`` (the pick under that table); ``report --taken sharp_1d`` compares over
+the sharp data of one coordinate that is not ring-like (``--without-row alt``: new over old; ``--without-row
+unipc [--row alt]``: the new (old) pick over UniPC's defaults, for the worst case), with per-NFE lines:
+
+    ... bench_low_rank.py collect --sets fresh24 --sde EDM --nfes 20,21,22,23,24 --n 4096 --seed 3 \
+        --probe-seed 1 --alt-sharp-recipes '[[...], ...]' --out <c.jsonl>
+    python benchmarks/bench_low_rank.py report <c.jsonl> --taken sharp_1d --without-row alt
 """
 from __future__ import annotations
 

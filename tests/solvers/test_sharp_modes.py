@@ -216,7 +216,7 @@ def test_embedded_data_is_sharp_only_where_its_coarse_r_is_low():
 
 UNIPC_RECIPE = {"order": 2, "grid": "log_snr", "t_end": 0.005, "denoise": False}
 DEIS_RECIPE = {"order": 3, "grid": "log_snr", "t_end": 0.005, "denoise": False}
-ONE_DIM_RECIPE = {"order": 3, "grid": "log_snr", "t_end": 0.005, "denoise": False}
+ONE_DIM_RECIPE = {"order": 3, "grid": "log_snr", "t_end": 0.005, "denoise": False}   # DEIS-3's options, on UniPC
 
 
 def test_data_of_one_coordinate_take_the_one_dim_entry_from_20_steps():
