@@ -79,7 +79,7 @@ from bench_suite_pointwise import trimmed_rms
 from bench_suite_report import best_peers, geo_mean, load, peers_chosen_on
 from sde_diffusion.benchmarking.reference import end_to_end_rms
 from sde_diffusion.solvers import sharp_modes
-from sde_diffusion.solvers.sharp_modes import LOW_RANK_MIN_R, PROBE_SIGMAS, RING_BAND
+from sde_diffusion.solvers.sharp_modes import LOW_RANK_MIN_R, PROBE_SIGMAS, is_ring_like
 
 OTHERS = tuple(s for s in PROJECT if s != "unipc")
 
@@ -397,7 +397,7 @@ def _in_place_of(m, n: int, without: str, row: str = "pick"):
 
 _TAKES = {"low_rank": lambda r: r["low_rank"],
           "sharp_1d": lambda r: r["sharp"] and r["dim"] == 1
-          and not RING_BAND[0] <= r["ratios"][str(PROBE_SIGMAS[1])] <= RING_BAND[1]}
+          and not is_ring_like({float(k): v for k, v in r["ratios"].items()})}
 """``report --taken``: which records the entry under test takes (low-rank data; sharp data of one coordinate
 that is not ring-like, ``SHARP_RECIPES``' ``"one_dim"`` entry)."""
 _TAKEN_BY = {"low_rank": "low-rank entry", "sharp_1d": "one-coordinate sharp entry"}
@@ -412,11 +412,10 @@ def report(a) -> str:
         by[r["problem"]][r["seed"]] = r
     seeds = sorted({r["seed"] for r in recs})
     nfes = sorted({int(k.split("@")[1]) for k in recs[0]["rms"]})
-    takes = _TAKES[getattr(a, "taken", "low_rank")]
-    taken = [name for name, s in sorted(by.items()) if any(takes(r) for r in s.values())]
-    lines = [f"the {_TAKEN_BY[getattr(a, 'taken', 'low_rank')]} takes {len(taken)} of {len(by)} problems: "
-             f"{', '.join(taken)}", "",
-             f"| problem | seed | R(fine), R(coarse) | per NFE: {getattr(a, 'row', 'pick')} / "
+    which, placed = getattr(a, "taken", "low_rank"), getattr(a, "row", "pick")   # args built by older callers
+    taken = [name for name, s in sorted(by.items()) if any(_TAKES[which](r) for r in s.values())]
+    lines = [f"the {_TAKEN_BY[which]} takes {len(taken)} of {len(by)} problems: {', '.join(taken)}", "",
+             f"| problem | seed | R(fine), R(coarse) | per NFE: {placed} / "
              + ("UniPC's default" if a.without_row == "unipc" else f"the {a.without_row} row")
              + ", best default with / without |",
              "|---|---|---|---|"]
@@ -428,7 +427,7 @@ def report(a) -> str:
                 continue
             row = []
             for n in nfes:
-                u, b = _in_place_of(r["rms"], n, a.without_row, getattr(a, "row", "pick"))
+                u, b = _in_place_of(r["rms"], n, a.without_row, placed)
                 cells[name, n].append(b)
                 row.append(f"{n}: {u:.2f} / {b:.2f}")
             fine, coarse = (r["ratios"][str(x)] for x in PROBE_SIGMAS)
@@ -440,8 +439,11 @@ def report(a) -> str:
                   f"{sum(v < 1 for v in flat)}, worst {max(flat):.2f}; worse by more than {a.harm:g}x on every "
                   f"seed: {len(worse)}" + "".join(f" ({k[0]} at {k[1]}: {', '.join(f'{v:.2f}' for v in vs)})"
                                                   for k, vs in worse)]
+        per_nfe = defaultdict(list)
+        for (_, n), vs in cells.items():
+            per_nfe[n] += vs
         lines += [f"at {n} NFE: geometric mean {geo_mean(vs):.3f}, worst {max(vs):.2f}"
-                  for n in nfes for vs in [[v for (_, m), c in cells.items() if m == n for v in c]] if vs]
+                  for n, vs in sorted(per_nfe.items())]
     vs_peer = defaultdict(list)             # NFE -> [(best default / best peer without the entry, with it)]
     misses = defaultdict(list)              # NFE -> ["problem ratio"] above 1.0x with the entry
     for n in nfes:

@@ -48,8 +48,8 @@ from sde_diffusion.analytic import GaussianMixture, SuiteProblem, problem_suite
 from sde_diffusion.analytic.problems import ring_of_gaussians
 from sde_diffusion.analytic.suite import SUITE_HALVES, _embedded_modes, _embedded_ring, _lattice, _line
 from sde_diffusion.sdes import EDMSDE
-from sde_diffusion.solvers.sharp_modes import (PROBE_SIGMAS, RING_BAND, SHARP_RECIPES, SharpModes, denoising_ratio,
-                                               is_sharp, principal_basis, probe_sharp_modes, ratio_drop)
+from sde_diffusion.solvers.sharp_modes import (PROBE_SIGMAS, SHARP_RECIPES, SharpModes, denoising_ratio,
+                                               is_ring_like, is_sharp, principal_basis, probe_sharp_modes, ratio_drop)
 
 PROBES = ("data", "pilot")
 RECIPE = next(opts for _, _, which, _, opts in SHARP_RECIPES["EDMSDE"] if which == "any")
@@ -208,7 +208,7 @@ def embedded(a) -> str:
             new = probe(p, sde, score, 10, "data", a.seed)
             whole = denoising_ratio(sde, score, x, PROBE_SIGMAS, generator=torch.Generator().manual_seed(a.seed + 301))
             old = SharpModes(sharp=is_sharp(whole), ratios=whole, spread=0.0,
-                             ring_like=RING_BAND[0] <= whole[PROBE_SIGMAS[1]] <= RING_BAND[1])
+                             ring_like=is_ring_like(whole))
             cells = _cells(p.name, recs.get(p.name, {}).get("rms", {}), lambda n: _pick(old, n, lines=False),
                            lambda n: _pick(new, n, lines=False), peers, vs_peer)
             if (new.sharp, new.sharp and new.ring_like) == (old.sharp, old.sharp and old.ring_like):

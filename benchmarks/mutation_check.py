@@ -624,8 +624,8 @@ MUTATIONS += [  # session 14: the low-rank entry (few-step 27)
      "            hist.insert(0, x0)\n", "            hist.insert(0, x0)\n            x0 = ctx.x0(x, i) if ctx.s[i + 1] == 0.0 else x0\n",
      ["tests/solvers/test_low_rank_probe.py"]),
     ("bench_low_rank report: the pick's two ratios swapped", "benchmarks/bench_low_rank.py",
-     "                u, b = _in_place_of(r[\"rms\"], n, a.without_row, getattr(a, \"row\", \"pick\"))",
-     "                b, u = _in_place_of(r[\"rms\"], n, a.without_row, getattr(a, \"row\", \"pick\"))",
+     "                u, b = _in_place_of(r[\"rms\"], n, a.without_row, placed)",
+     "                b, u = _in_place_of(r[\"rms\"], n, a.without_row, placed)",
      ["tests/benchmarking/test_low_rank_report.py"]),
     ("adaptive samplers ignore a grid without a word", "sde_diffusion/solvers/checks.py",
      "    if grid is not None and smp.end_points_only:", "    if False:",
@@ -860,11 +860,15 @@ MUTATIONS += [  # session 20: the EDM sharp entry on data of one coordinate (few
      'r["sharp"] and r["dim"] == 1', 'r["sharp"] and r["dim"] >= 1',
      ["tests/benchmarking/test_low_rank_report.py", "-k", "taken_sharp_1d"]),
     ("bench_low_rank report --taken sharp_1d: ring-like data taken", "benchmarks/bench_low_rank.py",
-     "and not RING_BAND[0] <= r", "and not 9.0 <= r",
+     "and not is_ring_like({float(k)", "and not 0 and is_ring_like({float(k)",
      ["tests/benchmarking/test_low_rank_report.py", "-k", "taken_sharp_1d"]),
     ("bench_low_rank report: --row ignored", "benchmarks/bench_low_rank.py",
      'pick, other = m[f"{row}@{n}"], m[f"{without}@{n}"]', 'pick, other = m[f"pick@{n}"], m[f"{without}@{n}"]',
      ["tests/benchmarking/test_low_rank_report.py", "-k", "taken_sharp_1d"]),
+    ("is_ring_like: R at the fine level", "sde_diffusion/solvers/sharp_modes.py",
+     "return RING_BAND[0] <= ratios[PROBE_SIGMAS[1]] <= RING_BAND[1]",
+     "return RING_BAND[0] <= ratios[PROBE_SIGMAS[0]] <= RING_BAND[1]",
+     ["tests/solvers/test_sharp_modes.py", "-k", "ring_like"]),
 ]
 
 

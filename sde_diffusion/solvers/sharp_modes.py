@@ -70,7 +70,7 @@ from .grids import ZeroEnded, default_t_end
 
 __all__ = ["denoising_ratio", "probe_sharp_modes", "sharp_recipe", "SharpModes", "ratio_drop", "is_sharp",
            "principal_basis", "probe_calls", "MERGE_THRESHOLD", "RING_BAND", "SHARP_KINDS", "PROBE_SIGMAS", "PROBE_COORDS",
-           "SHARP_RECIPES", "EMBEDDED_TAIL", "EMBEDDED_MAX_COARSE", "SUBSPACE_MAX_DIM", "is_low_rank",
+           "SHARP_RECIPES", "EMBEDDED_TAIL", "EMBEDDED_MAX_COARSE", "SUBSPACE_MAX_DIM", "is_low_rank", "is_ring_like",
            "low_rank_recipe", "low_rank_bands", "LOW_RANK_MIN_R", "LOW_RANK_RECIPES", "LOW_RANK_BANDS", "has_floor", "FLOOR_MIN_RISE",
            "LOW_RANK_FLOOR_RECIPES"]
 
@@ -425,6 +425,11 @@ def is_low_rank(ratios: Mapping[float, float]) -> bool:
     return min(ratios[PROBE_SIGMAS[0]], ratios[PROBE_SIGMAS[1]]) >= LOW_RANK_MIN_R and not is_sharp(ratios)
 
 
+def is_ring_like(ratios: Mapping[float, float]) -> bool:
+    """R(coarse) within ``RING_BAND``: sharp data that reads like a ring of sharp modes."""
+    return RING_BAND[0] <= ratios[PROBE_SIGMAS[1]] <= RING_BAND[1]
+
+
 def has_floor(ratios: Mapping[float, float]) -> bool:
     """R(coarse) - R(fine) at least ``FLOOR_MIN_RISE``: a noise floor under low-rank data."""
     return -ratio_drop(ratios) >= FLOOR_MIN_RISE
@@ -487,7 +492,7 @@ def probe_sharp_modes(sde, score_fn, steps: int, x_data: Optional[torch.Tensor] 
     calls = probe_calls(len(x_data), d, d if basis is None else basis.shape[1])
     found = SharpModes(sharp=is_sharp(ratios, embedded=basis is not None), ratios=ratios,
                        spread=_spread(x_data, basis), nfe=nfe + calls,
-                       ring_like=RING_BAND[0] <= ratios[PROBE_SIGMAS[1]] <= RING_BAND[1],
+                       ring_like=is_ring_like(ratios),
                        subspace=None if basis is None else basis.shape[1],
                        low_rank=basis is None and is_low_rank(ratios), one_dim=d == 1)
     return found.at_steps(sde, steps)
