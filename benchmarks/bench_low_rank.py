@@ -339,7 +339,8 @@ def rows_vs(a) -> str:
 
 _ENTRY_FIELDS = {"--alt-recipes": ("[min steps, max steps, sampler, options, grid, c, p]",
                                     (int, int, str, dict, str, (int, float), (int, float))),
-                 "--alt-floor-recipes": ("[min steps, max steps, sampler, options, grid]", (int, int, str, dict, str)),
+                 "--alt-floor-recipes": ("[min steps, max steps, sampler, options, grid or null]",
+                                          (int, int, str, dict, (str, type(None)))),
                  "--alt-sharp-recipes": ("[min steps, max steps, which data, sampler, options]",
                                          (int, int, str, str, dict))}
 
@@ -553,7 +554,7 @@ def main(argv=None):
     c.add_argument("--alt-recipes", default=None, help="JSON list of low-rank entries (as LOW_RANK_RECIPES') "
                    "for --sde's class: adds the row alt@n, the pick under them (few-step 31)")
     c.add_argument("--alt-floor-recipes", default=None, help="the same for LOW_RANK_FLOOR_RECIPES ('[]': none; "
-                   "few-step 32)")
+                   "a null grid: the sampler's defaults; few-step 32, 36)")
     c.add_argument("--alt-sharp-recipes", default=None, help="the same for SHARP_RECIPES (few-step 35)")
     rv = sub.add_parser("rows")
     rv.add_argument("records", nargs="+")

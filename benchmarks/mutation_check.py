@@ -421,8 +421,8 @@ MUTATIONS += [  # round 8: the tuning rings, the fresh3 set
      'cands["ipndm"] = [{"order": o} for o in a.ipndm_orders]',
      'cands["unipc"] = [{"order": o} for o in a.ipndm_orders]',
      ["tests/benchmarking/test_suite_optgrid_rows.py"]),
-    ("problem_suite('fresh24') returns the fresh23 set", "sde_diffusion/analytic/suite.py",
-     '"fresh24": FRESH24}', '"fresh24": FRESH23}',
+    ("problem_suite('fresh25') returns the fresh24 set", "sde_diffusion/analytic/suite.py",
+     '"fresh25": FRESH25}', '"fresh25": FRESH24}',
      ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh24"]),
 ]
 

@@ -788,13 +788,35 @@ entry). Eight 1-D mixtures of four to nine scales (four with equal weights and s
 turn, four with unequal weights and scales in no order) and four controls (a low-rank mixture in 164
 coordinates, an ill-conditioned covariance, unequal weights, 142 modes in 3-D)."""
 
+FRESH25: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "lowrank82_r3": (lambda: _low_rank(82, 4, 3, seed=8203), ("low_rank",)),
+    "lowrank118_r5": (lambda: _low_rank(118, 3, 5, seed=11805), ("low_rank", "high_dim")),
+    "lowrank152_r4": (lambda: _low_rank(152, 5, 4, seed=15204), ("low_rank", "high_dim")),
+    "lowrank188_r6": (lambda: _low_rank(188, 4, 6, seed=18806), ("low_rank", "high_dim")),
+    "lowrank216_r3": (lambda: _low_rank(216, 3, 3, seed=21603), ("low_rank", "high_dim")),
+    "lowrank92_r4_floor": (lambda: _low_rank(92, 4, 4, seed=9204, floor=0.016), ("low_rank",)),
+    "lowrank134_r5_floor": (lambda: _low_rank(134, 3, 5, seed=13405, floor=0.02), ("low_rank", "high_dim")),
+    "lowrank182_r3_floor": (lambda: _low_rank(182, 5, 3, seed=18203, floor=0.013), ("low_rank", "high_dim")),
+    "full35_cond3100": (lambda: _ill_conditioned(35, 3, 3100.0), ("full_cov", "ill_conditioned")),
+    "unequal_29d": (lambda: _unequal(5, 29, 2929, 1.3, 0.2, 0.8), ("unequal_weights",)),
+    "modes145_3d": (lambda: _many(145, 3, 0.05, seed=1453, spread=1.7), ("sharp", "many_modes")),
+    "five_scales_l_1d": (lambda: GaussianMixture([[-5.0], [-2.4], [0.2], [2.6], [5.3]],
+                                                 [0.05, 0.44, 0.045, 0.41, 0.06], None), ("1d", "sharp")),
+}
+"""A twenty-eighth set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 36b) before
+any sampler or probe ran on it, to test the VP low-rank pick extended to 21-40 steps (``solvers.sharp_modes.
+LOW_RANK_RECIPES``) with UniPC's defaults kept there for data with a noise floor (``LOW_RANK_FLOOR_RECIPES``).
+Five mixtures of low-rank Gaussians without a noise floor (82-216 coordinates, ranks 3-6), three with one
+(std 0.013-0.02; 92-182 coordinates, ranks 3-5), and four controls (an ill-conditioned covariance, unequal
+weights, 145 modes, a 1-D mixture of five scales)."""
+
 RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4,
             "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7, "fresh8": FRESH8, "fresh9": FRESH9,
             "fresh10": FRESH10, "fresh11": FRESH11,
             "fresh12": FRESH12, "fresh13": FRESH13, "fresh14": FRESH14, "fresh15": FRESH15,
             "fresh16": FRESH16, "fresh17": FRESH17, "fresh18": FRESH18, "fresh19": FRESH19,
             "fresh20": FRESH20, "fresh21": FRESH21, "fresh22": FRESH22,
-            "fresh23": FRESH23, "fresh24": FRESH24}
+            "fresh23": FRESH23, "fresh24": FRESH24, "fresh25": FRESH25}
 """The reserved sets by the name ``problem_suite`` takes."""
 SUITE_HALVES = ("tuning", "validation", "all", *RESERVED)
 """Every name ``problem_suite`` takes (the benchmarks' ``--half`` choices)."""
@@ -836,7 +858,7 @@ def problem_suite(half: str = "validation") -> List[SuiteProblem]:
     ``"fresh12"``: ``FRESH12``; ``"fresh13"``: ``FRESH13``; ``"fresh14"``: ``FRESH14``;
     ``"fresh15"``: ``FRESH15``; ``"fresh16"``: ``FRESH16``; ``"fresh17"``: ``FRESH17``; ``"fresh18"``: ``FRESH18``;
     ``"fresh19"``: ``FRESH19``; ``"fresh20"``: ``FRESH20``; ``"fresh21"``: ``FRESH21``; ``"fresh22"``:
-    ``FRESH22``; ``"fresh23"``: ``FRESH23``; ``"fresh24"``: ``FRESH24``), in name order."""
+    ``FRESH22``; ``"fresh23"``: ``FRESH23``; ``"fresh24"``: ``FRESH24``; ``"fresh25"``: ``FRESH25``), in name order."""
     check_choice("suite half", half, SUITE_HALVES)
     names = (sorted(_ALL) if half == "all" else sorted(RESERVED[half]) if half in RESERVED
              else suite_split()[half])

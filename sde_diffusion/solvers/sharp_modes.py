@@ -162,7 +162,8 @@ problem (194) at most 0.712 at one of them; the bound is the midpoint of the gap
 LOW_RANK_RECIPES = {
     "VPSDE": ((5, 13, "unipc", {"order": 5, "step_limit": False}, "uniform_t", 0.5, 1.6),
               (14, 17, "unipc", {"order": 5, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.5, 1.6),
-              (18, 20, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.54, 1.6)),
+              (18, 20, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.54, 1.6),
+              (21, 40, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.54, 1.6)),
     "EDMSDE": ((5, 20, "unipc", {"order": 5, "step_limit": False}, "log_snr", 0.55, 1.7),),
 }
 """SDE class name -> (min steps, max steps, sampler, options, grid, c, p): the settings for low-rank
@@ -221,7 +222,8 @@ floor's variance is part of what the denoiser keeps. On the 52 low-rank mixtures
 (lowrank32_r4, d / r = 8); the bound is the midpoint of the gap (few-step 32a)."""
 
 LOW_RANK_FLOOR_RECIPES = {
-    "VPSDE": ((18, 20, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t"),),
+    "VPSDE": ((18, 20, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t"),
+              (21, 40, "unipc", {}, None)),
 }
 """SDE class name -> (min steps, max steps, sampler, options, grid) for low-rank data with a noise floor
 (``has_floor``): all steps on ``grid`` to the default end, no step onto sigma = 0. The step onto 0 from
@@ -443,7 +445,7 @@ def low_rank_recipe(sde, steps: int, spread: float, floor: bool = False) -> Tupl
     check_positive("spread", spread)
     for lo, hi, sampler, opts, grid in (LOW_RANK_FLOOR_RECIPES.get(type(sde).__name__, ()) if floor else ()):
         if lo <= int(steps) <= hi:
-            return sampler, {**opts, "grid": grid}
+            return sampler, ({**opts, "grid": grid} if grid is not None else dict(opts))
     for lo, hi, sampler, opts, grid, c, p in LOW_RANK_RECIPES.get(type(sde).__name__, ()):
         if lo <= int(steps) <= hi:
             sigma_j = torch.tensor(c * (10.0 / steps) ** p * spread, dtype=torch.float64)

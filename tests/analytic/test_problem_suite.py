@@ -10,7 +10,7 @@ from sde_diffusion.analytic import SuiteProblem, problem_suite, suite_problem, s
 from sde_diffusion.analytic.suite import (FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9,
                                           FRESH10, FRESH11, FRESH12, FRESH13, FRESH14, FRESH15,
                                           FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21, FRESH22,
-                                          FRESH23, FRESH24,
+                                          FRESH23, FRESH24, FRESH25,
                                           HOLDOUT,
                                           SPLIT_SEED, SUITE, TUNING_ADDITIONS)
 from sde_diffusion.sdes import EDMSDE, VPSDE
@@ -84,6 +84,9 @@ FRESH23_NAMES = ["five_scales_j_1d", "full31_cond2800", "lowrank112_r3", "lowran
 FRESH24_NAMES = ["eight_scales_f_1d", "five_scales_k_1d", "four_scales_d_1d", "full33_cond2900", "lowrank164_r4",
                  "modes142_3d", "nine_scales_b_1d", "seven_scales_e_1d", "seven_scales_f_1d", "six_scales_f_1d",
                  "six_scales_g_1d", "unequal_28d"]
+FRESH25_NAMES = ["five_scales_l_1d", "full35_cond3100", "lowrank118_r5", "lowrank134_r5_floor", "lowrank152_r4",
+                 "lowrank182_r3_floor", "lowrank188_r6", "lowrank216_r3", "lowrank82_r3", "lowrank92_r4_floor",
+                 "modes145_3d", "unequal_29d"]
 FRESH2_NAMES = ["diag192", "five_scales_1d", "full12_cond3000", "lowrank200_r5", "modes120_3d",
                 "modes40_24d", "outlier_4d", "ring5_sharp", "unequal_12d"]
 
@@ -132,6 +135,7 @@ _SETS_IN_ORDER = [
     ("fresh22", FRESH22_NAMES, FRESH22, 999, 100, 999),            # few-step 33d
     ("fresh23", FRESH23_NAMES, FRESH23, 999, 100, 999),            # few-step 34b
     ("fresh24", FRESH24_NAMES, FRESH24, 999, 100, 999),            # few-step 35b
+    ("fresh25", FRESH25_NAMES, FRESH25, 999, 100, 999),            # few-step 36b
 ]
 # (set, names, dict, the names of the halves and of every set fixed before it, cond ratio, modes, weight ratio)
 RESERVED_SETS = [(half, names, table, TUNING + VALIDATION + [n for _, before, *_ in _SETS_IN_ORDER[:i] for n in before],
@@ -143,7 +147,7 @@ RESERVED_SETS = [(half, names, table, TUNING + VALIDATION + [n for _, before, *_
                          ids=[r[0] for r in RESERVED_SETS])
 def test_each_reserved_set_is_fixed_apart_from_every_other_and_spans_the_axes(
         half, names, table, earlier, cond, modes, ratio):
-    """``HOLDOUT`` and ``FRESH`` to ``FRESH24``: the names are pinned, a set shares none with the halves
+    """``HOLDOUT`` and ``FRESH`` to ``FRESH25``: the names are pinned, a set shares none with the halves
     or with any set fixed before it, "all" leaves it out, and on its own it covers the suite's
     axes: dimension 1 to >= 128, singular and ill-conditioned covariances (eigenvalue ratio >=
     ``cond``), >= ``modes`` modes, weight ratios >= ``ratio``."""

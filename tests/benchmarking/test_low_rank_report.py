@@ -432,6 +432,14 @@ def test_collect_alt_floor_recipes_swaps_the_floor_table(tmp_path):
     with pytest.raises(SystemExit, match=r"^--alt-floor-recipes must be a JSON list of \[min steps"):
         lr.main(["collect", "--sets", "tuning:lowrank48_floor", "--nfes", "20", "--alt-floor-recipes",
                  '[[18, 20, "unipc", {}]]', "--cache", cache, "--out", str(tmp_path / "d.jsonl")])
+    # a null grid: the sampler's own defaults (the shipped floor entry from 21 steps); at 30 steps the pick
+    # of floor data is UniPC's defaults and the alt row under '[]' the step onto 0
+    lr.main(["collect", "--sets", "tuning:lowrank48_floor", "--nfes", "20,30", "--n", "64", "--cache", cache,
+             "--alt-floor-recipes", '[[18, 20, "unipc", {}, null]]', "--out", str(tmp_path / "n.jsonl")])
+    got = json.loads((tmp_path / "n.jsonl").read_text())["rms"]
+    assert got["alt@20"] == got["unipc@20"] != got["pick@20"] and got["pick@30"] == got["unipc@30"]
+    assert got["alt@30"] == run_project(sde, score, x_T, ref, *low_rank_recipe(sde, 30, rec["spread"]), 30)[0]
+    assert got["alt@30"] != got["pick@30"]
 
 
 def _sharp(problem, dim, coarse, rms_alt, rms_pick, unipc=1.0):

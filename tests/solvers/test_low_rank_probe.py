@@ -131,13 +131,13 @@ def test_the_recipe_steps_onto_zero_from_sigma_j_and_only_where_it_was_chosen():
                     assert name == sampler and {k: v for k, v in got.items() if k != "grid"} == opts
                     assert got["grid"].grid == grid
                     assert sigma == pytest.approx(c * (10 / steps) ** p * spread, rel=1e-9)
-    # VP: UniPC-5 without the step limit up to 17 steps, UniPC-4 without it from 18 to 20, uniform t, B(h) = h
+    # VP: UniPC-5 without the step limit up to 17 steps, UniPC-4 without it from 18 to 40, uniform t, B(h) = h
     # from 14 steps; EDM: UniPC-5 (bh2) without the step limit at 5-20 steps on the log-SNR grid (few-step 27a,
-    # 28a, 31a, 33a-e)
+    # 28a, 31a, 33a-e, 36)
     assert [(lo, hi, o["order"], o.get("step_limit", True), o.get("variant", "bh2"), g, c, p)
             for lo, hi, _, o, g, c, p in LOW_RANK_RECIPES["VPSDE"]] == \
         [(5, 13, 5, False, "bh2", "uniform_t", 0.5, 1.6), (14, 17, 5, False, "bh1", "uniform_t", 0.5, 1.6),
-         (18, 20, 4, False, "bh1", "uniform_t", 0.54, 1.6)]
+         (18, 20, 4, False, "bh1", "uniform_t", 0.54, 1.6), (21, 40, 4, False, "bh1", "uniform_t", 0.54, 1.6)]
     assert [(lo, hi, o["order"], o.get("step_limit", True), o.get("variant", "bh2"), g, c, p)
             for lo, hi, _, o, g, c, p in LOW_RANK_RECIPES["EDMSDE"]] == \
         [(5, 20, 5, False, "bh2", "log_snr", 0.55, 1.7)]
@@ -146,10 +146,10 @@ def test_the_recipe_steps_onto_zero_from_sigma_j_and_only_where_it_was_chosen():
     sde = VPSDE()
     # sigma_j at 10 steps is c spreads (0.5); it falls with the step count
     assert float(sde.sigma(torch.tensor(low_rank_recipe(sde, 10, 1.0)[1]["grid"].start))) == pytest.approx(0.5)
-    starts = [low_rank_recipe(sde, n, 1.0)[1]["grid"].start for n in range(5, 21)]
+    starts = [low_rank_recipe(sde, n, 1.0)[1]["grid"].start for n in range(5, 41)]
     assert all(b < a for a, b in zip(starts, starts[1:]))
     # outside the step range, and on SDEs it was not chosen on: UniPC's defaults
-    for steps in (4, 21, 50):
+    for steps in (4, 41, 50):
         assert low_rank_recipe(sde, steps, 1.0) == ("unipc", {})
     assert low_rank_recipe(VESDE(), 10, 1.0) == ("unipc", {})
     for steps in (4, 21):
@@ -265,10 +265,14 @@ def test_has_floor_needs_r_to_rise_by_the_bound(fine, coarse, floor):
 def test_the_floor_entry_ends_on_the_grid_without_the_step_onto_zero_and_only_where_chosen():
     sde = VPSDE()
     assert [(lo, hi, s, o, g) for lo, hi, s, o, g in LOW_RANK_FLOOR_RECIPES["VPSDE"]] == \
-        [(18, 20, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t")]
+        [(18, 20, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t"),
+         (21, 40, "unipc", {}, None)]
     for steps in (18, 19, 20):
         assert low_rank_recipe(sde, steps, 1.0, floor=True) == ("unipc", {"order": 4, "step_limit": False,
                                                                          "variant": "bh1", "grid": "uniform_t"})
+    for steps in (21, 30, 40, 41):                       # from 21 steps: UniPC's defaults (a null grid: its own)
+        assert low_rank_recipe(sde, steps, 1.0, floor=True) == ("unipc", {})
+    assert isinstance(low_rank_recipe(sde, 30, 1.0)[1]["grid"], ZeroEnded)
     for steps in (10, 17):                               # outside its steps: the low-rank recipe
         assert low_rank_recipe(sde, steps, 1.0, floor=True) == low_rank_recipe(sde, steps, 1.0)
     assert low_rank_recipe(EDMSDE(), 20, 1.0, floor=True) == low_rank_recipe(EDMSDE(), 20, 1.0)
@@ -278,6 +282,7 @@ def test_the_floor_entry_ends_on_the_grid_without_the_step_onto_zero_and_only_wh
     assert found.at_steps(sde, 20).options["grid"] == "uniform_t"
     flat = SharpModes(sharp=False, ratios={PROBE_SIGMAS[0]: 0.94, PROBE_SIGMAS[1]: 0.94}, spread=1.0, low_rank=True)
     assert isinstance(flat.at_steps(sde, 20).options["grid"], ZeroEnded)
+    assert found.at_steps(sde, 30).options == {} and isinstance(flat.at_steps(sde, 30).options["grid"], ZeroEnded)
 
 
 def test_the_floor_entry_beats_the_low_rank_recipe_on_a_seen_floor_mixture():
@@ -290,6 +295,30 @@ def test_the_floor_entry_beats_the_low_rank_recipe_on_a_seen_floor_mixture():
     pick, (name, opts) = found.at_steps(sde, 20), low_rank_recipe(sde, 20, found.spread)
     e_pick, e_recipe = rms(pick.sampler, 20, **pick.options), rms(name, 20, **opts)
     assert e_pick < 0.6 * e_recipe, (e_pick, e_recipe)
+
+
+def test_from_21_steps_the_vp_pick_beats_the_defaults_and_floor_data_keeps_them():
+    # lowrank32_r4 (tuning half, no floor), VP, 1024 x_T of seed 1: the pick (UniPC-4 bh1 to sigma_j = 0.54
+    # (10 / n)^1.6 spreads, then onto 0) 0.0024 / 0.0018 / 0.00095 at 22 / 30 / 40 steps against the best of
+    # UniPC's, DEIS's and DPM-Solver-3's defaults 0.0095 / 0.0071 / 0.0048 (few-step 36a: 0.18-0.23x over 20
+    # seen mixtures). Bound 0.4 of the best default. lowrank48_floor (floor std 0.01): UniPC's defaults
+    # 0.0027 / 0.0006 at 30 / 40 steps, the step onto 0 0.0085 / 0.0079 (it removes the floor); bound 0.5
+    sde = VPSDE()
+    found, rms = _seen_mixture("lowrank32_r4", sde)
+    assert found.low_rank and not has_floor(found.ratios)
+    for steps in (22, 30, 40):
+        pick = found.at_steps(sde, steps)
+        assert pick.options["order"] == 4 and isinstance(pick.options["grid"], ZeroEnded)
+        e_pick = rms(pick.sampler, steps, **pick.options)
+        best = min(rms(s, steps) for s in ("unipc", "deis", "dpm_solver3"))
+        assert e_pick < 0.4 * best, (steps, e_pick, best)
+    found, rms = _seen_mixture("lowrank48_floor", sde)
+    assert found.low_rank and has_floor(found.ratios)
+    for steps in (30, 40):
+        pick, (name, opts) = found.at_steps(sde, steps), low_rank_recipe(sde, steps, found.spread)
+        assert (pick.sampler, pick.options) == ("unipc", {})
+        e_pick, e_recipe = rms(pick.sampler, steps), rms(name, steps, **opts)
+        assert e_pick < 0.5 * e_recipe, (steps, e_pick, e_recipe)
 
 
 @pytest.mark.parametrize("fine,coarse,low", [(0.9, 0.9, True), (0.8, 0.95, True), (0.79, 0.775, False),
