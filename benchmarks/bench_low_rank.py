@@ -79,7 +79,7 @@ from bench_suite_pointwise import trimmed_rms
 from bench_suite_report import best_peers, geo_mean, load, peers_chosen_on
 from sde_diffusion.benchmarking.reference import end_to_end_rms
 from sde_diffusion.solvers import sharp_modes
-from sde_diffusion.solvers.sharp_modes import LOW_RANK_MIN_R, PROBE_SIGMAS, is_ring_like
+from sde_diffusion.solvers.sharp_modes import LOW_RANK_MIN_R, PROBE_SIGMAS, has_floor, is_ring_like
 
 OTHERS = tuple(s for s in PROJECT if s != "unipc")
 
@@ -313,7 +313,7 @@ def rows_vs(a) -> str:
     (``<row>_trim``) have no best default (the default samplers' rows are not trimmed)."""
     trimmed = a.row.endswith("_trim") or a.against.endswith("_trim")
     recs = [r for r in _merged(a.records) if r["low_rank"]
-            and (a.where == "low_rank" or sharp_modes.has_floor({float(k): v for k, v in r["ratios"].items()}))]
+            and (a.where == "low_rank" or has_floor(_ratios(r)))]
     nfes = [int(v) for v in a.nfes.split(",")]
     lines = [f"{len(recs)} problems ({a.where}); {a.row} against {a.against}", "",
              "| problem | R rise | " + " | ".join(f"{n} NFE: row / against, best default" for n in nfes) + " |",
@@ -396,12 +396,19 @@ def _in_place_of(m, n: int, without: str, row: str = "pick"):
     return pick / other, _with_over(m, n, pick, other)
 
 
+def _ratios(r):
+    """A record's probe ratios {sigma / spread: R} with float keys (JSON keeps them as strings)."""
+    return {float(k): v for k, v in r["ratios"].items()}
+
+
 _TAKES = {"low_rank": lambda r: r["low_rank"],
-          "sharp_1d": lambda r: r["sharp"] and r["dim"] == 1
-          and not is_ring_like({float(k): v for k, v in r["ratios"].items()})}
-"""``report --taken``: which records the entry under test takes (low-rank data; sharp data of one coordinate
-that is not ring-like, ``SHARP_RECIPES``' ``"one_dim"`` entry)."""
-_TAKEN_BY = {"low_rank": "low-rank entry", "sharp_1d": "one-coordinate sharp entry"}
+          "low_rank_no_floor": lambda r: r["low_rank"] and not has_floor(_ratios(r)),
+          "sharp_1d": lambda r: r["sharp"] and r["dim"] == 1 and not is_ring_like(_ratios(r))}
+"""``report --taken``: which records the entry under test takes (low-rank data; low-rank data without a
+noise floor, the VP entry at 21-40 steps; sharp data of one coordinate that is not ring-like,
+``SHARP_RECIPES``' ``"one_dim"`` entry)."""
+_TAKEN_BY = {"low_rank": "low-rank entry", "low_rank_no_floor": "low-rank entry without a noise floor",
+             "sharp_1d": "one-coordinate sharp entry"}
 
 
 def report(a) -> str:
@@ -583,7 +590,7 @@ def main(argv=None):
     r.add_argument("--row", default="pick", choices=("pick", "alt"),
                    help="the row in --without-row's place in the per-cell table (alt: the entries before a change)")
     r.add_argument("--taken", default="low_rank", choices=sorted(_TAKES),
-                   help="the records the entry under test takes (few-step 35: sharp_1d)")
+                   help="the records the entry under test takes (few-step 35: sharp_1d; 36: low_rank_no_floor)")
     o = sub.add_parser("optgrid-pick")
     o.add_argument("--without", nargs="+", required=True, help="bench_suite.py optgrid records without the pick")
     o.add_argument("--with-pick", nargs="+", required=True, help="... with --with-pick 1")

@@ -47,11 +47,12 @@ merge within 0.8 spread (three wide modes): there UniPC keeps its defaults.
 
 Data whose R stays high at both levels and does not fall is *low-rank* (``LOW_RANK_MIN_R``: most
 directions empty, each component in a subspace). There the denoiser at a fairly large noise level is
-already near the end of the path, and on ``VPSDE`` and ``EDMSDE`` at 5-20 steps UniPC stops early and
-steps onto sigma = 0 from there (``LOW_RANK_RECIPES``, few-step 27-28); ``optimize_grid`` takes that
+already near the end of the path, and on ``VPSDE`` at 5-40 steps and ``EDMSDE`` at 5-20 UniPC stops early
+and steps onto sigma = 0 from there (``LOW_RANK_RECIPES``, few-step 27-28, 36); ``optimize_grid`` takes that
 pick as a candidate (``candidates={"unipc": [..., found.options]}``, few-step 29). Where R rises
 between the levels (``has_floor``: a noise floor under the subspaces, which that step would remove),
-VP at 18-20 steps ends on the grid instead (``LOW_RANK_FLOOR_RECIPES``, few-step 32).
+VP at 18-20 steps ends on the grid instead, and at 21-40 keeps UniPC's defaults (``LOW_RANK_FLOOR_RECIPES``,
+few-step 32, 36).
 
     found = probe_sharp_modes(sde, model, steps=10, x_data=batch)   # 2 batched model calls
     x, info = sample(sde, model, shape, sampler=found.sampler, steps=10, **found.options)
@@ -181,7 +182,8 @@ On the 23 seen low-rank mixtures, VP (its default linear schedule), 1024 points,
 with this in UniPC's place over without: 0.995 / 0.735 / 0.579 / 0.431 / 0.306 / 0.289 / 0.445 at
 5 / 7 / 10 / 12 / 14 / 17 / 20 steps in geometric mean, worst cell 1.36 (lowrank32_r4 at 20 steps;
 1.31 for a mixture with a noise floor of std 0.01, which the early denoiser removes). From 30 steps
-such a floor costs up to 2.9x, so the entries stop at 20. c = 0.5 and p = 1.6 were fitted there
+such a floor costs up to 2.9x, so the entries stopped at 20 until ``has_floor`` could tell such data
+(``LOW_RANK_FLOOR_RECIPES``). c = 0.5 and p = 1.6 were fitted there
 (sigma_j = 0.5, 0.17 and 1.5 spreads at 10, 20 and 5 steps; few-step 27a). On a new set, FRESH16, it
 took six of seven low-rank mixtures and none of seven controls: 0.651x over 84 cells on two x_T, no
 cell worse by more than 1.5x on both (few-step 27c).
@@ -200,7 +202,16 @@ low-rank mixtures of few-step 33a (8192 new x_T), the RMS without each run's wor
 at 7 and 10 steps bh1 is not better there (1.014; 0.896 but worst 1.56 and 8 % more such points).
 Its first test, on ``FRESH21``, failed by one such point (full RMS 1.034 > 1.03; bulk 0.959); its
 second, counting them, passed on ``FRESH22``: bulk 0.957, worst cell 1.03, far points 47 against
-bh2's 48 over 40 cells on 8192 points (few-step 33c-e)."""
+bh2's 48 over 40 cells on 8192 points (few-step 33c-e).
+On VP the 18-20 entry runs on to 40 steps (few-step 36a): on seen low-rank mixtures without a noise floor
+(4096 points) the best default with it in UniPC's place over without is 0.232 / 0.141 / 0.182 / 0.233 at
+22 / 25 / 30 / 40 steps in geometric mean over 14-20 of them, below 1 in 93-100 % of the cells; at 50 only
+7 of 11 cells gain (0.612), so the entry stops at 40 (the rule: a budget is in where the mean is at most
+0.5 and 90 % of the cells gain). Data with a floor keeps UniPC's defaults there (the step onto 0 costs
+1.5-4x at 30-50 steps; ``LOW_RANK_FLOOR_RECIPES``). On a new set, ``FRESH25``, it took the five mixtures
+without a floor: 0.235x the old pick's best default over 50 cells (22-40 NFE, two x_T), none worse than
+1.5x on both, the bulk (without each run's worst 5 points) 0.10x; the three floor mixtures kept UniPC's
+defaults (few-step 36c)."""
 
 
 LOW_RANK_BANDS: Dict[str, Tuple[Tuple[int, int, Tuple[float, float], int], ...]] = {}
@@ -226,13 +237,16 @@ LOW_RANK_FLOOR_RECIPES = {
               (21, 40, "unipc", {}, None)),
 }
 """SDE class name -> (min steps, max steps, sampler, options, grid) for low-rank data with a noise floor
-(``has_floor``): all steps on ``grid`` to the default end, no step onto sigma = 0. The step onto 0 from
-sigma_j (``LOW_RANK_RECIPES``) puts each point on its component's subspace and so removes the floor;
+(``has_floor``): all steps on ``grid`` (None: the sampler's default grid) to the default end, no step onto
+sigma = 0. The step onto 0 from sigma_j (``LOW_RANK_RECIPES``) puts each point on its component's subspace
+and so removes the floor;
 on the five seen floor mixtures, VP, UniPC-4 without the step limit to the default end is below the
 low-rank pick in all 15 cells at 18-20 steps (few-step 32a). Elsewhere such data keeps the low-rank
 recipe. UniPC's B(h) = h variant as in ``LOW_RANK_RECIPES`` from 14 steps (few-step 33a: 0.975-0.982 of
 bh2's bulk RMS on the eight seen floor mixtures at 18-20 steps; the uniform-t grid stays: the log-SNR and
-time-quadratic grids sent 3-4x more points astray on four of them)."""
+time-quadratic grids sent 3-4x more points astray on four of them). At 21-40 steps such data keeps UniPC's
+defaults (grid None), where the low-rank entry steps onto 0 for data without a floor: on the seven seen
+floor mixtures that step costs 1.5 / 4.1 / 3.7x at 30 / 40 / 50 steps (few-step 35f, 36)."""
 
 
 @dataclass
@@ -439,8 +453,8 @@ def has_floor(ratios: Mapping[float, float]) -> bool:
 
 def low_rank_recipe(sde, steps: int, spread: float, floor: bool = False) -> Tuple[str, Dict[str, Any]]:
     """(sampler, options) for low-rank data of RMS spread ``spread`` on ``sde`` at ``steps`` steps
-    (``LOW_RANK_RECIPES``; with ``floor``, ``LOW_RANK_FLOOR_RECIPES`` first); ``("unipc", {})`` where
-    none is known. The start of the step onto 0 is the time where sigma = sigma_j, kept between the
+    (``LOW_RANK_RECIPES``; with ``floor``, ``LOW_RANK_FLOOR_RECIPES`` first, where a grid of None keeps
+    the sampler's own); ``("unipc", {})`` where none is known. The start of the step onto 0 is the time where sigma = sigma_j, kept between the
     default end time and T / 2."""
     check_positive("spread", spread)
     for lo, hi, sampler, opts, grid in (LOW_RANK_FLOOR_RECIPES.get(type(sde).__name__, ()) if floor else ()):

@@ -470,6 +470,21 @@ def test_report_taken_sharp_1d_counts_sharp_data_of_one_coordinate_that_is_not_r
     assert "takes 0 of 4 problems" in lr.report(a)
 
 
+def test_report_taken_low_rank_no_floor_leaves_out_data_with_a_noise_floor(tmp_path):
+    # f: low-rank, R rises 0.84 -> 0.94 (a floor: rise 0.10 >= 0.038); e: at the bound's edge, 0.90 -> 0.937
+    # (rise 0.037, no floor); g: flat; n: not low-rank. The entry at 21-40 steps takes e and g
+    rec = lambda name, fine, coarse, low=True: {**_collect(name, 3, low, 1.0, 0.5, 10.0),
+                                               "ratios": {"0.05": fine, "0.8": coarse}}
+    recs = [rec("f", 0.84, 0.94), rec("e", 0.90, 0.937), rec("g", 0.95, 0.95), rec("n", 0.95, 0.95, False)]
+    a = type("A", (), {"records": [_write(tmp_path / "c.jsonl", recs)], "peers": (), "peers_chosen_on": (),
+                       "defaults_chosen_on": (), "harm": 1.5, "without_row": "unipc", "taken": "low_rank_no_floor"})
+    out = lr.report(a)
+    assert "the low-rank entry without a noise floor takes 2 of 4 problems: e, g" in out
+    assert "over 2 cells: geometric mean 0.500" in out
+    a.taken = "low_rank"
+    assert "the low-rank entry takes 3 of 4 problems: e, f, g" in lr.report(a)
+
+
 def test_collect_alt_sharp_recipes_runs_the_pick_under_the_entries_before(tmp_path):
     # six_scales_c_1d is sharp in one coordinate: at 20 steps the pick is the one_dim entry (UniPC-3); with
     # the table before it (no one_dim entry) as --alt-sharp-recipes the alt row is DEIS-3's RMS; with the
