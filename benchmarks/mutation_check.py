@@ -423,7 +423,7 @@ MUTATIONS += [  # round 8: the tuning rings, the fresh3 set
      ["tests/benchmarking/test_suite_optgrid_rows.py"]),
     ("problem_suite('fresh25') returns the fresh24 set", "sde_diffusion/analytic/suite.py",
      '"fresh25": FRESH25}', '"fresh25": FRESH24}',
-     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh24"]),
+     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh25"]),
 ]
 
 MUTATIONS += [  # session 10: shared references, bootstrap intervals of the misses
