@@ -454,8 +454,8 @@ def has_floor(ratios: Mapping[float, float]) -> bool:
 def low_rank_recipe(sde, steps: int, spread: float, floor: bool = False) -> Tuple[str, Dict[str, Any]]:
     """(sampler, options) for low-rank data of RMS spread ``spread`` on ``sde`` at ``steps`` steps
     (``LOW_RANK_RECIPES``; with ``floor``, ``LOW_RANK_FLOOR_RECIPES`` first, where a grid of None keeps
-    the sampler's own); ``("unipc", {})`` where none is known. The start of the step onto 0 is the time where sigma = sigma_j, kept between the
-    default end time and T / 2."""
+    the sampler's own); ``("unipc", {})`` where none is known. The start of the step onto 0 is the time
+    where sigma = sigma_j, kept between the default end time and T / 2."""
     check_positive("spread", spread)
     for lo, hi, sampler, opts, grid in (LOW_RANK_FLOOR_RECIPES.get(type(sde).__name__, ()) if floor else ()):
         if lo <= int(steps) <= hi:
