@@ -163,8 +163,7 @@ problem (194) at most 0.712 at one of them; the bound is the midpoint of the gap
 LOW_RANK_RECIPES = {
     "VPSDE": ((5, 13, "unipc", {"order": 5, "step_limit": False}, "uniform_t", 0.5, 1.6),
               (14, 17, "unipc", {"order": 5, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.5, 1.6),
-              (18, 20, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.54, 1.6),
-              (21, 40, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.54, 1.6)),
+              (18, 40, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.54, 1.6)),
     "EDMSDE": ((5, 20, "unipc", {"order": 5, "step_limit": False}, "log_snr", 0.55, 1.7),),
 }
 """SDE class name -> (min steps, max steps, sampler, options, grid, c, p): the settings for low-rank
@@ -203,7 +202,7 @@ at 7 and 10 steps bh1 is not better there (1.014; 0.896 but worst 1.56 and 8 % m
 Its first test, on ``FRESH21``, failed by one such point (full RMS 1.034 > 1.03; bulk 0.959); its
 second, counting them, passed on ``FRESH22``: bulk 0.957, worst cell 1.03, far points 47 against
 bh2's 48 over 40 cells on 8192 points (few-step 33c-e).
-On VP the 18-20 entry runs on to 40 steps (few-step 36a): on seen low-rank mixtures without a noise floor
+On VP the entry chosen at 18-20 steps runs on to 40 (few-step 36a): on seen low-rank mixtures without a noise floor
 (4096 points) the best default with it in UniPC's place over without is 0.232 / 0.141 / 0.182 / 0.233 at
 22 / 25 / 30 / 40 steps in geometric mean over 14-20 of them, below 1 in 93-100 % of the cells; at 50 only
 7 of 11 cells gain (0.612), so the entry stops at 40 (the rule: a budget is in where the mean is at most

@@ -137,7 +137,7 @@ def test_the_recipe_steps_onto_zero_from_sigma_j_and_only_where_it_was_chosen():
     assert [(lo, hi, o["order"], o.get("step_limit", True), o.get("variant", "bh2"), g, c, p)
             for lo, hi, _, o, g, c, p in LOW_RANK_RECIPES["VPSDE"]] == \
         [(5, 13, 5, False, "bh2", "uniform_t", 0.5, 1.6), (14, 17, 5, False, "bh1", "uniform_t", 0.5, 1.6),
-         (18, 20, 4, False, "bh1", "uniform_t", 0.54, 1.6), (21, 40, 4, False, "bh1", "uniform_t", 0.54, 1.6)]
+         (18, 40, 4, False, "bh1", "uniform_t", 0.54, 1.6)]
     assert [(lo, hi, o["order"], o.get("step_limit", True), o.get("variant", "bh2"), g, c, p)
             for lo, hi, _, o, g, c, p in LOW_RANK_RECIPES["EDMSDE"]] == \
         [(5, 20, 5, False, "bh2", "log_snr", 0.55, 1.7)]
