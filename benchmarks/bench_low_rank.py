@@ -177,10 +177,11 @@ def tune(a) -> None:
         out = {}
         for order, c in itertools.product(orders, cs):
             t_j = float(sde.t_from_sigma(torch.tensor(c * found.spread, dtype=torch.float64)))
-            opts = {"order": order, "step_limit": order < 4, "grid": a.grid, "t_end": t_j, "final_zero": True}
+            opts = {"order": order, "step_limit": order < 4, "grid": a.grid, "t_end": t_j, "final_zero": True,
+                    "variant": a.variant}
             out[f"u{order}_{c}@{n}"] = run_project(sde, score, x_T, ref, "unipc", opts, n)[0]
         for order in end_orders:         # all steps on --grid to the default end, no step onto 0
-            opts = {"order": order, "step_limit": order < 4, "grid": a.grid}
+            opts = {"order": order, "step_limit": order < 4, "grid": a.grid, "variant": a.variant}
             out[f"u{order}_end@{n}"] = run_project(sde, score, x_T, ref, "unipc", opts, n)[0]
         if a.with_lowrank and found.low_rank:        # the low-rank recipe, without the floor entry
             sampler, opts = sharp_modes.low_rank_recipe(sde, n, found.spread)
@@ -249,6 +250,41 @@ def fit(a) -> str:
         per = [cells_at(c0, p, n) for n in nfes]
         lines.append(f"| {split} | {c0:.3f} | {p:.1f} | {g:.3f} | {max(map(max, per)):.2f} | "
                      + "; ".join(f"{n}: {geo_mean(v):.3f} / {max(v):.2f}" for n, v in zip(nfes, per)) + " |")
+    return "\n".join(lines)
+
+
+def cfit(a) -> str:
+    """The VP 21-40 entry's sigma_j (few-step 37a): per budget n, the best default with UniPC-4 (B(h) = h) at
+    sigma_j = mult x the 18-20 law's, c0 = 0.54 (10 / n)^1.6 spreads, over with it at c0 (each problem's log RMS
+    of the ``tune`` rows u4_<c> interpolated in log c), then the same for sigma_j = c (10 / n)^p with c fixed by
+    the law's value at 20 steps, c = 0.54 * 2^(p - 1.6)."""
+    recs = _merged([*a.defaults, *a.records])
+    nfes = [int(v) for v in a.nfes.split(",")]
+
+    def ratios(n, c_of):
+        out = []
+        for r in recs:
+            m = r["rms"]
+            cs = [c for c in _cs(m, 4) if f"u4_{c}@{n}" in m]
+            if len(cs) < 2 or f"unipc@{n}" not in m:
+                continue
+            c0 = 0.54 * (10.0 / n) ** 1.6
+            others = min(_best_other(m, n), m[f"unipc@{n}"])
+            x, y = _at_c(m, n, 4, c_of(c0), cs), _at_c(m, n, 4, c0, cs)
+            out.append(min(others, x) / min(others, y))
+        return out
+
+    lines = ["| sigma_j over the 18-20 law's | " + " | ".join(f"{n} steps" for n in nfes) + " |",
+             "|---|" + "---|" * len(nfes)]
+    for mult in (float(v) for v in a.mults.split(",")):
+        cells = [ratios(n, lambda c0: mult * c0) for n in nfes]
+        lines.append(f"| {mult:g}x | " + " | ".join(f"{geo_mean(v):.3f} ({max(v):.2f}), {len(v)}" if v else "-"
+                                                     for v in cells) + " |")
+    lines += ["", "| p (c) | " + " | ".join(str(n) for n in nfes) + " | mean |", "|---|" + "---|" * (len(nfes) + 1)]
+    for p in (float(v) for v in a.ps.split(",")):
+        c = 0.54 * 2.0 ** (p - 1.6)
+        gms = [geo_mean(ratios(n, lambda c0, n=n: c * (10.0 / n) ** p)) for n in nfes]
+        lines.append(f"| {p:g} ({c:.2f}) | " + " | ".join(f"{g:.3f}" for g in gms) + f" | {geo_mean(gms):.3f} |")
     return "\n".join(lines)
 
 
@@ -548,6 +584,7 @@ def main(argv=None):
     t.add_argument("--with-lowrank", action="store_true", help="also the low-rank recipe without the floor "
                    "entry (row lowrank), where the probe calls the data low-rank")
     t.add_argument("--grid", default="uniform_t", help="the grid of the steps down to sigma_j")
+    t.add_argument("--variant", default="bh2", choices=("bh1", "bh2"), help="UniPC's B(h) in these rows")
     t.add_argument("--no-defaults", action="store_true", help="leave out the default samplers' rows "
                    "(fit merges them from another file of the same problems)")
     f = sub.add_parser("fit")
@@ -569,6 +606,12 @@ def main(argv=None):
     rv.add_argument("--against", default="lowrank")
     rv.add_argument("--nfes", default="18,19,20")
     rv.add_argument("--where", choices=("low_rank", "floor"), default="floor")
+    cf = sub.add_parser("cfit")
+    cf.add_argument("records", nargs="+", help="tune records with rows u4_<c>")
+    cf.add_argument("--defaults", nargs="*", default=(), help="records of the same problems with the defaults' rows")
+    cf.add_argument("--nfes", default="25,30,35,40")
+    cf.add_argument("--mults", default="0.8,1.15,1.3,1.45,1.6")
+    cf.add_argument("--ps", default="0.9,1.0,1.1,1.2,1.4")
     rf = sub.add_parser("refit")
     rf.add_argument("records", nargs="+")
     rf.add_argument("--nfes", default="18,19,20")
@@ -608,6 +651,8 @@ def main(argv=None):
         tune(a)
     elif a.mode == "fit":
         print(fit(a))
+    elif a.mode == "cfit":
+        print(cfit(a))
     elif a.mode == "refit":
         print(refit(a))
     elif a.mode == "rows":

@@ -421,9 +421,9 @@ MUTATIONS += [  # round 8: the tuning rings, the fresh3 set
      'cands["ipndm"] = [{"order": o} for o in a.ipndm_orders]',
      'cands["unipc"] = [{"order": o} for o in a.ipndm_orders]',
      ["tests/benchmarking/test_suite_optgrid_rows.py"]),
-    ("problem_suite('fresh25') returns the fresh24 set", "sde_diffusion/analytic/suite.py",
-     '"fresh25": FRESH25}', '"fresh25": FRESH24}',
-     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh25"]),
+    ("problem_suite('fresh26') returns the fresh25 set", "sde_diffusion/analytic/suite.py",
+     '"fresh26": FRESH26}', '"fresh26": FRESH25}',
+     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh26"]),
 ]
 
 MUTATIONS += [  # session 10: shared references, bootstrap intervals of the misses

@@ -810,13 +810,32 @@ Five mixtures of low-rank Gaussians without a noise floor (82-216 coordinates, r
 (std 0.013-0.02; 92-182 coordinates, ranks 3-5), and four controls (an ill-conditioned covariance, unequal
 weights, 145 modes, a 1-D mixture of five scales)."""
 
+FRESH26: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "lowrank76_r4": (lambda: _low_rank(76, 4, 4, seed=7604), ("low_rank",)),
+    "lowrank124_r3": (lambda: _low_rank(124, 5, 3, seed=12403), ("low_rank",)),
+    "lowrank160_r5": (lambda: _low_rank(160, 3, 5, seed=16005), ("low_rank", "high_dim")),
+    "lowrank196_r4": (lambda: _low_rank(196, 4, 4, seed=19604), ("low_rank", "high_dim")),
+    "lowrank232_r6": (lambda: _low_rank(232, 3, 6, seed=23206), ("low_rank", "high_dim")),
+    "lowrank110_r4_floor": (lambda: _low_rank(110, 4, 4, seed=11004, floor=0.015), ("low_rank",)),
+    "full37_cond3300": (lambda: _ill_conditioned(37, 3, 3300.0), ("full_cov", "ill_conditioned")),
+    "unequal_30d": (lambda: _unequal(5, 30, 3030, 1.3, 0.2, 0.8), ("unequal_weights",)),
+    "modes148_3d": (lambda: _many(148, 3, 0.05, seed=1483, spread=1.7), ("sharp", "many_modes")),
+    "five_scales_m_1d": (lambda: GaussianMixture([[-4.9], [-2.2], [0.3], [2.7], [5.2]],
+                                                 [0.055, 0.46, 0.04, 0.43, 0.07], None), ("1d", "sharp")),
+}
+"""A twenty-ninth set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 37b) before
+any sampler or probe ran on it, to test the VP low-rank pick's sigma_j at 31-40 steps (``solvers.sharp_modes.
+LOW_RANK_RECIPES``). Five mixtures of low-rank Gaussians without a noise floor (76-232 coordinates, ranks 3-6),
+one with one (std 0.015), and four controls (an ill-conditioned covariance, unequal weights, 148 modes, a 1-D
+mixture of five scales)."""
+
 RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4,
             "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7, "fresh8": FRESH8, "fresh9": FRESH9,
             "fresh10": FRESH10, "fresh11": FRESH11,
             "fresh12": FRESH12, "fresh13": FRESH13, "fresh14": FRESH14, "fresh15": FRESH15,
             "fresh16": FRESH16, "fresh17": FRESH17, "fresh18": FRESH18, "fresh19": FRESH19,
             "fresh20": FRESH20, "fresh21": FRESH21, "fresh22": FRESH22,
-            "fresh23": FRESH23, "fresh24": FRESH24, "fresh25": FRESH25}
+            "fresh23": FRESH23, "fresh24": FRESH24, "fresh25": FRESH25, "fresh26": FRESH26}
 """The reserved sets by the name ``problem_suite`` takes."""
 SUITE_HALVES = ("tuning", "validation", "all", *RESERVED)
 """Every name ``problem_suite`` takes (the benchmarks' ``--half`` choices)."""
@@ -858,7 +877,8 @@ def problem_suite(half: str = "validation") -> List[SuiteProblem]:
     ``"fresh12"``: ``FRESH12``; ``"fresh13"``: ``FRESH13``; ``"fresh14"``: ``FRESH14``;
     ``"fresh15"``: ``FRESH15``; ``"fresh16"``: ``FRESH16``; ``"fresh17"``: ``FRESH17``; ``"fresh18"``: ``FRESH18``;
     ``"fresh19"``: ``FRESH19``; ``"fresh20"``: ``FRESH20``; ``"fresh21"``: ``FRESH21``; ``"fresh22"``:
-    ``FRESH22``; ``"fresh23"``: ``FRESH23``; ``"fresh24"``: ``FRESH24``; ``"fresh25"``: ``FRESH25``), in name order."""
+    ``FRESH22``; ``"fresh23"``: ``FRESH23``; ``"fresh24"``: ``FRESH24``; ``"fresh25"``: ``FRESH25``;
+    ``"fresh26"``: ``FRESH26``), in name order."""
     check_choice("suite half", half, SUITE_HALVES)
     names = (sorted(_ALL) if half == "all" else sorted(RESERVED[half]) if half in RESERVED
              else suite_split()[half])

@@ -163,7 +163,8 @@ problem (194) at most 0.712 at one of them; the bound is the midpoint of the gap
 LOW_RANK_RECIPES = {
     "VPSDE": ((5, 13, "unipc", {"order": 5, "step_limit": False}, "uniform_t", 0.5, 1.6),
               (14, 17, "unipc", {"order": 5, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.5, 1.6),
-              (18, 40, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.54, 1.6)),
+              (18, 20, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.54, 1.6),
+              (21, 40, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.38, 1.1)),
     "EDMSDE": ((5, 20, "unipc", {"order": 5, "step_limit": False}, "log_snr", 0.55, 1.7),),
 }
 """SDE class name -> (min steps, max steps, sampler, options, grid, c, p): the settings for low-rank
@@ -210,7 +211,12 @@ On VP the entry chosen at 18-20 steps runs on to 40 (few-step 36a): on seen low-
 1.5-4x at 30-50 steps; ``LOW_RANK_FLOOR_RECIPES``). On a new set, ``FRESH25``, it took the five mixtures
 without a floor: 0.235x the old pick's best default over 50 cells (22-40 NFE, two x_T), none worse than
 1.5x on both, the bulk (without each run's worst 5 points) 0.10x; the three floor mixtures kept UniPC's
-defaults (few-step 36c)."""
+defaults (few-step 36c).
+From 21 steps sigma_j falls more slowly, 0.38 (10 / steps)^1.1 spreads (0.38 = 0.54 / sqrt 2: the same
+sigma_j at 20 steps, 1.2 / 1.3 / 1.4x the 18-20 law's at 30 / 35 / 40; few-step 37a): on ten seen mixtures
+without a floor (4096 points) the best default with it over with the 18-20 law carried on is 0.995 / 0.950 /
+0.884 / 0.854 at 25 / 30 / 35 / 40 steps in geometric mean, no cell above 1.04; p = 1.1 had the smallest mean
+over the four budgets of p = 0.8-1.6 with c fixed by the value at 20 steps."""
 
 
 LOW_RANK_BANDS: Dict[str, Tuple[Tuple[int, int, Tuple[float, float], int], ...]] = {}

@@ -137,7 +137,7 @@ def test_the_recipe_steps_onto_zero_from_sigma_j_and_only_where_it_was_chosen():
     assert [(lo, hi, o["order"], o.get("step_limit", True), o.get("variant", "bh2"), g, c, p)
             for lo, hi, _, o, g, c, p in LOW_RANK_RECIPES["VPSDE"]] == \
         [(5, 13, 5, False, "bh2", "uniform_t", 0.5, 1.6), (14, 17, 5, False, "bh1", "uniform_t", 0.5, 1.6),
-         (18, 40, 4, False, "bh1", "uniform_t", 0.54, 1.6)]
+         (18, 20, 4, False, "bh1", "uniform_t", 0.54, 1.6), (21, 40, 4, False, "bh1", "uniform_t", 0.38, 1.1)]
     assert [(lo, hi, o["order"], o.get("step_limit", True), o.get("variant", "bh2"), g, c, p)
             for lo, hi, _, o, g, c, p in LOW_RANK_RECIPES["EDMSDE"]] == \
         [(5, 20, 5, False, "bh2", "log_snr", 0.55, 1.7)]
@@ -319,6 +319,26 @@ def test_from_21_steps_the_vp_pick_beats_the_defaults_and_floor_data_keeps_them(
         assert (pick.sampler, pick.options) == ("unipc", {})
         e_pick, e_recipe = rms(pick.sampler, steps), rms(name, steps, **opts)
         assert e_pick < 0.5 * e_recipe, (steps, e_pick, e_recipe)
+
+
+def test_above_20_steps_the_vp_pick_stops_higher_than_the_18_to_20_law(monkeypatch):
+    # lowrank32_r4 (tuning half, no floor), VP, 1024 x_T of seed 1: the pick with sigma_j = 0.38 (10 / n)^1.1
+    # spreads 0.00047 / 0.00042 at 35 / 40 steps; the 18-20 law carried on (0.54 (10 / n)^1.6, the entry
+    # before few-step 37) 0.00109 / 0.00095. Bound 0.6 of the old law (measured 0.43 / 0.44); the old law
+    # or sigma_j at 0.8x the old fails it
+    import sde_diffusion.solvers.sharp_modes as sm
+    sde = VPSDE()
+    found, rms = _seen_mixture("lowrank32_r4", sde)
+    old = tuple(r if r[0] != 21 else (*r[:5], 0.54, 1.6) for r in sm.LOW_RANK_RECIPES["VPSDE"])
+    assert old != sm.LOW_RANK_RECIPES["VPSDE"]
+    for steps in (35, 40):
+        pick = found.at_steps(sde, steps)
+        e_pick = rms(pick.sampler, steps, **pick.options)
+        with monkeypatch.context() as m:
+            m.setitem(sm.LOW_RANK_RECIPES, "VPSDE", old)
+            before = found.at_steps(sde, steps)
+            e_old = rms(before.sampler, steps, **before.options)
+        assert e_pick < 0.6 * e_old, (steps, e_pick, e_old)
 
 
 @pytest.mark.parametrize("fine,coarse,low", [(0.9, 0.9, True), (0.8, 0.95, True), (0.79, 0.775, False),
