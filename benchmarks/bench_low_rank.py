@@ -266,12 +266,11 @@ def cfit(a) -> str:
         for r in recs:
             m = r["rms"]
             cs = [c for c in _cs(m, 4) if f"u4_{c}@{n}" in m]
-            if len(cs) < 2 or f"unipc@{n}" not in m:
+            if len(cs) < 2:
                 continue
             c0 = 0.54 * (10.0 / n) ** 1.6
-            others = min(_best_other(m, n), m[f"unipc@{n}"])
             x, y = _at_c(m, n, 4, c_of(c0), cs), _at_c(m, n, 4, c0, cs)
-            out.append(min(others, x) / min(others, y))
+            out.append(_with_over(m, n, x, y))
         return out
 
     lines = ["| sigma_j over the 18-20 law's | " + " | ".join(f"{n} steps" for n in nfes) + " |",

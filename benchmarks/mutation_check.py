@@ -715,11 +715,11 @@ MUTATIONS += [  # session 15: optimize_grid takes the probe's low-rank pick (few
 
 MUTATIONS += [  # session 17: the VP low-rank entry at 18-20 steps re-chosen (few-step 31)
     ("low-rank recipe, VP 18-20 steps: back to UniPC-3 with the step limit", "sde_diffusion/solvers/sharp_modes.py",
-     '(18, 40, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.54, 1.6)',
-     '(18, 40, "unipc", {"order": 3}, "uniform_t", 0.54, 1.6)',
+     '(18, 20, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.54, 1.6)',
+     '(18, 20, "unipc", {"order": 3}, "uniform_t", 0.54, 1.6)',
      ["tests/solvers/test_low_rank_probe.py", "-k", "18_to_20"]),
     ("low-rank recipe, VP 18-20 steps: sigma_j twice as large", "sde_diffusion/solvers/sharp_modes.py",
-     '(18, 40, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.54, 1.6)', '(18, 40, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t", 1.08, 1.6)',
+     '(18, 20, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.54, 1.6)', '(18, 20, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t", 1.08, 1.6)',
      ["tests/solvers/test_low_rank_probe.py", "-k", "18_to_20"]),
     ("bench_low_rank tune: --orders ignored (3 and 5)", "benchmarks/bench_low_rank.py",
      "for order, c in itertools.product(orders, cs):", "for order, c in itertools.product((3, 5), cs):",
@@ -759,8 +759,8 @@ MUTATIONS += [  # session 17: the noise-floor entry (few-step 32)
      'and (a.where == "low_rank" or has_floor(_ratios(r)))', 'and (True or has_floor(_ratios(r)))',
      ["tests/benchmarking/test_low_rank_report.py"]),
     ("bench_low_rank tune: the end rows of order 4 keep the step limit", "benchmarks/bench_low_rank.py",
-     'opts = {"order": order, "step_limit": order < 4, "grid": a.grid}',
-     'opts = {"order": order, "step_limit": order < 5, "grid": a.grid}',
+     'opts = {"order": order, "step_limit": order < 4, "grid": a.grid, "variant": a.variant}',
+     'opts = {"order": order, "step_limit": order < 5, "grid": a.grid, "variant": a.variant}',
      ["tests/benchmarking/test_low_rank_report.py"]),
     ("bench_low_rank tune: the lowrank row takes the floor entry", "benchmarks/bench_low_rank.py",
      "sampler, opts = sharp_modes.low_rank_recipe(sde, n, found.spread)",
@@ -797,8 +797,8 @@ MUTATIONS += [  # session 18: UniPC's B(h) = h in the VP low-rank entries, far p
      '(14, 17, "unipc", {"order": 5, "step_limit": False, "variant": "bh2"}',
      ["tests/solvers/test_low_rank_probe.py", "-k", "b_h_equal"]),
     ("low-rank recipe, VP 18-20 steps: back to bh2", "sde_diffusion/solvers/sharp_modes.py",
-     '(18, 40, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.54',
-     '(18, 40, "unipc", {"order": 4, "step_limit": False, "variant": "bh2"}, "uniform_t", 0.54',
+     '(18, 20, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.54',
+     '(18, 20, "unipc", {"order": 4, "step_limit": False, "variant": "bh2"}, "uniform_t", 0.54',
      ["tests/solvers/test_low_rank_probe.py", "-k", "b_h_equal"]),
     ("floor entry: back to bh2", "sde_diffusion/solvers/sharp_modes.py",
      '(18, 20, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t"),\n',
@@ -872,14 +872,14 @@ MUTATIONS += [  # session 20: the EDM sharp entry on data of one coordinate (few
 ]
 
 MUTATIONS += [  # session 21: the VP low-rank pick at 21-40 steps, floor data keeping UniPC's defaults (few-step 36)
-    ("VP low-rank entry at 18-40 steps: UniPC-3 (seen from 21)", "sde_diffusion/solvers/sharp_modes.py",
-     '(18, 40, "unipc", {"order": 4,', '(18, 40, "unipc", {"order": 3,',
+    ("VP low-rank entry at 21-40 steps: UniPC-3", "sde_diffusion/solvers/sharp_modes.py",
+     '(21, 40, "unipc", {"order": 4,', '(21, 40, "unipc", {"order": 3,',
      ["tests/solvers/test_low_rank_probe.py", "-k", "from_21_steps"]),
-    ("VP low-rank entry at 18-40 steps: sigma_j twice as large (seen from 21)", "sde_diffusion/solvers/sharp_modes.py",
-     '"variant": "bh1"}, "uniform_t", 0.54, 1.6)),\n    "EDMSDE"', '"variant": "bh1"}, "uniform_t", 1.08, 1.6)),\n    "EDMSDE"',
+    ("VP low-rank entry at 21-40 steps: sigma_j twice as large", "sde_diffusion/solvers/sharp_modes.py",
+     '"variant": "bh1"}, "uniform_t", 0.38, 1.1)),\n    "EDMSDE"', '"variant": "bh1"}, "uniform_t", 0.76, 1.1)),\n    "EDMSDE"',
      ["tests/solvers/test_low_rank_probe.py", "-k", "from_21_steps"]),
     ("VP low-rank entry: to 30 steps", "sde_diffusion/solvers/sharp_modes.py",
-     '(18, 40, "unipc", {"order": 4,', '(18, 30, "unipc", {"order": 4,',
+     '(21, 40, "unipc", {"order": 4,', '(21, 30, "unipc", {"order": 4,',
      ["tests/solvers/test_low_rank_probe.py", "-k", "steps_onto_zero"]),
     ("VP floor entry at 21-40 dropped", "sde_diffusion/solvers/sharp_modes.py",
      '(21, 40, "unipc", {}, None)', '(21, 20, "unipc", {}, None)',
@@ -895,6 +895,24 @@ MUTATIONS += [  # session 21: the VP low-rank pick at 21-40 steps, floor data ke
     ("bench_low_rank --alt-floor-recipes: a null grid refused", "benchmarks/bench_low_rank.py",
      "(int, int, str, dict, (str, type(None)))", "(int, int, str, dict, str)",
      ["tests/benchmarking/test_low_rank_report.py", "-k", "floor_recipes"]),
+]
+
+MUTATIONS += [  # session 22: the VP low-rank pick's sigma_j above 20 steps (few-step 37)
+    ("VP low-rank entry at 21-40 steps: the 18-20 law carried on", "sde_diffusion/solvers/sharp_modes.py",
+     '"uniform_t", 0.38, 1.1)', '"uniform_t", 0.54, 1.6)',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "stops_higher"]),
+    ("VP low-rank entry at 21-40 steps: p = 1.6", "sde_diffusion/solvers/sharp_modes.py",
+     '"uniform_t", 0.38, 1.1)', '"uniform_t", 0.38, 1.6)',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "stops_higher"]),
+    ("bench_low_rank tune: --variant ignored in the rows onto 0", "benchmarks/bench_low_rank.py",
+     '"final_zero": True,\n                    "variant": a.variant}', '"final_zero": True}',
+     ["tests/benchmarking/test_low_rank_report.py", "-k", "variant"]),
+    ("bench_low_rank cfit: c not fixed at 20 steps", "benchmarks/bench_low_rank.py",
+     "c = 0.54 * 2.0 ** (p - 1.6)", "c = 0.54",
+     ["tests/benchmarking/test_low_rank_report.py", "-k", "cfit"]),
+    ("bench_low_rank cfit: the law's own sigma_j in the numerator", "benchmarks/bench_low_rank.py",
+     "x, y = _at_c(m, n, 4, c_of(c0), cs), _at_c(m, n, 4, c0, cs)", "x, y = _at_c(m, n, 4, c0, cs), _at_c(m, n, 4, c0, cs)",
+     ["tests/benchmarking/test_low_rank_report.py", "-k", "cfit"]),
 ]
 
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:

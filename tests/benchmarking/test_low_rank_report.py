@@ -514,3 +514,51 @@ def test_collect_alt_sharp_recipes_that_are_not_entries_stop_with_a_message(tmp_
                  "--alt-sharp-recipes", '[[13, 24, "deis", {}]]', "--cache", str(tmp_path),
                  "--out", str(tmp_path / "c.jsonl")])
     assert not (tmp_path / "c.jsonl").exists()
+
+
+def test_tune_variant_sets_b_of_h_in_its_rows(tmp_path):
+    # --variant bh1 runs UniPC with B(h) = h in the rows with the step onto 0 and in the end rows; bh2 (the
+    # default) is UniPC's own default (few-step 37a)
+    from bench_suite import run_project, setup
+    from sde_diffusion.analytic import suite_problem
+    spec, cache = "fresh17:eight_scales_e_1d", str(tmp_path / "refs")
+    lr.main(["tune", "--sde", "EDM", "--problems", spec, "--nfes", "10", "--cs", "0.2", "--orders", "4",
+             "--end-orders", "3", "--variant", "bh1", "--grid", "log_snr", "--no-defaults", "--n", "256",
+             "--cache", cache, "--out", str(tmp_path / "t.jsonl")])
+    rec = json.loads((tmp_path / "t.jsonl").read_text())
+    sde, score, x_T, ref = setup(suite_problem("eight_scales_e_1d"), "EDM", 256, 1, Path(cache))
+    run = lambda **o: run_project(sde, score, x_T, ref, "unipc", {"grid": "log_snr", **o}, 10)[0]
+    zero = {"order": 4, "step_limit": False, "t_end": 0.2 * rec["spread"], "final_zero": True}
+    assert rec["rms"]["u4_0.2@10"] == run(**zero, variant="bh1") != run(**zero, variant="bh2")
+    assert rec["rms"]["u3_end@10"] == run(order=3, variant="bh1") != run(order=3)
+
+
+def test_cfit_reads_each_sigma_j_against_the_18_to_20_law(tmp_path):
+    # every problem's RMS is exp(log(c / (1.3 c0))^2) at sigma_j = c (c0 = 0.54 (10 / n)^1.6, the 18-20 law),
+    # the defaults far worse: 1.3x the law's sigma_j reads exp(-log(1.3)^2) = 0.9335 at every budget, the law
+    # itself (p = 1.6, c = 0.54) 1; a problem without the rows at a budget is left out there
+    nfes = (25, 30, 35, 40)
+    recs = []
+    for name in ("a", "b"):
+        rms = {}
+        for n in nfes:
+            c0 = 0.54 * (10 / n) ** 1.6
+            rms.update({f"{s}@{n}": 10.0 for s in PROJ + ("unipc",)})
+            for m in (0.8, 1.0, 1.15, 1.3, 1.45, 1.6):
+                rms[f"u4_{m * c0!r}@{n}"] = math.exp(math.log(m / 1.3) ** 2)
+        recs.append({"problem": name, "low_rank": True, "rms": rms})
+    path = _write(tmp_path / "t.jsonl", recs)
+    args = type("A", (), {"records": [path], "defaults": (), "nfes": "25,30,35,40", "mults": "1.3", "ps": "1.6,1.1"})
+    out = lr.cfit(args)
+    g = math.exp(-math.log(1.3) ** 2)
+    assert f"| 1.3x | " + " | ".join([f"{g:.3f} ({g:.2f}), 2"] * 4) + " |" in out
+    assert "| 1.6 (0.54) | 1.000 | 1.000 | 1.000 | 1.000 | 1.000 |" in out
+    # p = 1.1: c = 0.54 * 2^-0.5 = 0.38, sigma_j = c (10 / n)^1.1, i.e. (n / 20)^0.5 x the law's (1.118x at 25,
+    # 1.414x at 40), the log RMS read piecewise linearly in log c between the rows
+    import numpy as np
+    nodes = np.log([0.8, 1.0, 1.15, 1.3, 1.45, 1.6])
+    f = lambda m: math.exp(float(np.interp(math.log(m), nodes, (nodes - math.log(1.3)) ** 2)))
+    cells = [f(0.54 * 2 ** -0.5 * (10 / n) ** 1.1 / (0.54 * (10 / n) ** 1.6)) / f(1.0) for n in nfes]
+    mean = math.exp(sum(map(math.log, cells)) / 4)
+    assert "| 1.1 (0.38) | " + " | ".join(f"{v:.3f}" for v in cells) + f" | {mean:.3f} |" in out
+    assert cells[0] > cells[3]
