@@ -257,7 +257,7 @@ def cfit(a) -> str:
     """The VP 21-40 entry's sigma_j (few-step 37a): per budget n, the best default with UniPC-4 (B(h) = h) at
     sigma_j = mult x the 18-20 law's, c0 = 0.54 (10 / n)^1.6 spreads, over with it at c0 (each problem's log RMS
     of the ``tune`` rows u4_<c> interpolated in log c), then the same for sigma_j = c (10 / n)^p with c fixed by
-    the law's value at 20 steps, c = 0.54 * 2^(p - 1.6)."""
+    the law's value at 20 steps, c = 0.54 * 2^(p - 1.6). A sigma_j outside a problem's rows leaves it out."""
     recs = _merged([*a.defaults, *a.records])
     nfes = [int(v) for v in a.nfes.split(",")]
 
@@ -269,6 +269,8 @@ def cfit(a) -> str:
             if len(cs) < 2:
                 continue
             c0 = 0.54 * (10.0 / n) ** 1.6
+            if not cs[0] * (1 - 1e-9) <= c_of(c0) <= cs[-1] * (1 + 1e-9):     # outside the rows: not read
+                continue
             x, y = _at_c(m, n, 4, c_of(c0), cs), _at_c(m, n, 4, c0, cs)
             out.append(_with_over(m, n, x, y))
         return out

@@ -913,6 +913,9 @@ MUTATIONS += [  # session 22: the VP low-rank pick's sigma_j above 20 steps (few
     ("bench_low_rank cfit: the law's own sigma_j in the numerator", "benchmarks/bench_low_rank.py",
      "x, y = _at_c(m, n, 4, c_of(c0), cs), _at_c(m, n, 4, c0, cs)", "x, y = _at_c(m, n, 4, c0, cs), _at_c(m, n, 4, c0, cs)",
      ["tests/benchmarking/test_low_rank_report.py", "-k", "cfit"]),
+    ("bench_low_rank cfit: a sigma_j beyond the rows read by clamping", "benchmarks/bench_low_rank.py",
+     "if not cs[0] * (1 - 1e-9) <= c_of(c0) <= cs[-1] * (1 + 1e-9):", "if False:",
+     ["tests/benchmarking/test_low_rank_report.py", "-k", "cfit"]),
 ]
 
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:

@@ -562,3 +562,6 @@ def test_cfit_reads_each_sigma_j_against_the_18_to_20_law(tmp_path):
     mean = math.exp(sum(map(math.log, cells)) / 4)
     assert "| 1.1 (0.38) | " + " | ".join(f"{v:.3f}" for v in cells) + f" | {mean:.3f} |" in out
     assert cells[0] > cells[3]
+    # a sigma_j beyond the rows is not read (no extrapolation): 1.7x the law's lies above every row
+    args.mults = "1.7"
+    assert "| 1.7x | - | - | - | - |" in lr.cfit(args)
