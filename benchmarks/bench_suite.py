@@ -236,6 +236,24 @@ def opt_rows(sde, score, x_T, ref, problem, nfe, a):
     return out
 
 
+def _check_peers(names) -> None:
+    """Stop before any run where a peer would be left out silently: without ``--peers`` every
+    configuration of ``PEERS`` must import (a best peer over a part of them is not the issue's best
+    peer; sections 22-37 of RESULTS ran without k-diffusion's 24 this way); with it, every name must
+    be a peer that imports here."""
+    from sde_diffusion.benchmarking.peers import PEERS, available_peers, missing_peers_message
+    if not names:
+        msg = missing_peers_message()
+        if msg is not None:
+            raise SystemExit(f"{msg}; or name the peers to run with --peers")
+        return
+    have = available_peers()
+    unknown = [k for k in names.split(",") if k not in PEERS]
+    absent = [k for k in names.split(",") if k in PEERS and k not in have]
+    if unknown or absent:
+        raise SystemExit(f"--peers: unknown {unknown}, not importable here {absent}; valid: {sorted(PEERS)}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("mode", choices=("peers", "configs", "defaults", "optgrid"))
@@ -287,6 +305,8 @@ def main(argv=None):
                          "unless it has final_zero (the candidates of per-sampler, unconfounded "
                          "by the entries being chosen)")
     a = ap.parse_args(argv)
+    if a.mode == "peers":
+        _check_peers(a.peers)
     if a.raw_defaults:                            # the one reader of SDE.sampler_defaults
         from sde_diffusion.solvers.base import Sampler
         Sampler.tuned_on = lambda self, sde: {}

@@ -916,6 +916,12 @@ MUTATIONS += [  # session 22: the VP low-rank pick's sigma_j above 20 steps (few
     ("bench_low_rank cfit: a sigma_j beyond the rows read by clamping", "benchmarks/bench_low_rank.py",
      "if not cs[0] * (1 - 1e-9) <= c_of(c0) <= cs[-1] * (1 + 1e-9):", "if False:",
      ["tests/benchmarking/test_low_rank_report.py", "-k", "cfit"]),
+    ("bench_suite peers: a missing peer library not checked", "benchmarks/bench_suite.py",
+     '    if a.mode == "peers":\n        _check_peers(a.peers)\n', '',
+     ["tests/benchmarking/test_suite_peers_check.py"]),
+    ("bench_suite peers: named peers that do not import let through", "benchmarks/bench_suite.py",
+     'absent = [k for k in names.split(",") if k in PEERS and k not in have]', 'absent = []',
+     ["tests/benchmarking/test_suite_peers_check.py"]),
 ]
 
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:
