@@ -103,7 +103,7 @@ def run_peer(pname, sname, peer, nfe, seed=1):
 
 
 def survey():
-    from sde_diffusion.benchmarking.peers import available_peers
+    from sde_diffusion.benchmarking.peers import peers_to_run
     rows = []
     for p in problems():
         for s in sdes():
@@ -114,7 +114,7 @@ def survey():
                         rows.append({"problem": p, "sde": s, "who": "project", "sampler": name,
                                      "options": opts, "grid": g, "nfe_budget": nfe, "nfe": n,
                                      "rms": e})
-            for peer in available_peers():
+            for peer in peers_to_run():
                 for nfe in NFES:
                     e, n = run_peer(p, s, peer, nfe)
                     rows.append({"problem": p, "sde": s, "who": "peer", "sampler": peer,
@@ -211,9 +211,9 @@ def optgrid_big(p="mix16", s="EDM", n_calib=1024):
 
 def table():
     """The main table: project defaults, project best (fixed settings and optimised grid), best peer."""
-    from sde_diffusion.benchmarking.peers import available_peers
+    from sde_diffusion.benchmarking.peers import peers_to_run
     from sde_diffusion.solvers import load_grid
-    peers = available_peers()
+    peers = peers_to_run()
     best_names = {}
     print("| problem | SDE | row | " + " | ".join(f"{n} NFE" for n in NFES) + " | vs best peer at 10 |")
     print("|---|---|---|" + "---|" * len(NFES) + "---|")
@@ -262,7 +262,7 @@ def digits_cmp(run_dir="runs/digits3000", n=200):
     from bench_digits import train_classifier
     from sde_diffusion.data import digits
     from sde_diffusion.metrics import frechet_distance
-    from sde_diffusion.benchmarking.peers import available_peers
+    from sde_diffusion.benchmarking.peers import peers_to_run
     from sde_diffusion.io import load_model
     model, cfg, meta = load_model(run_dir)
     sde = model.sde
@@ -303,7 +303,7 @@ def digits_cmp(run_dir="runs/digits3000", n=200):
             cells.append(f"{err(x, te):.3g} / {fd(x):.2f}")
         print(f"| {name} {opts} grid={grid or 'default'} | " + " | ".join(cells) + " |", flush=True)
     from sde_diffusion.benchmarking.peers import PEERS
-    for peer in available_peers():
+    for peer in peers_to_run():
         cells = []
         for k in nf:
             te = default_t_end(sde, k)

@@ -260,19 +260,18 @@ def cfit(a) -> str:
     the law's value at 20 steps, c = 0.54 * 2^(p - 1.6). A sigma_j outside a problem's rows leaves it out."""
     recs = _merged([*a.defaults, *a.records])
     nfes = [int(v) for v in a.nfes.split(",")]
+    c_law, p_law = 0.54, 1.6                     # the 18-20 law, sigma_j = c_law (10 / n)^p_law spreads
 
     def ratios(n, c_of):
+        c0 = c_law * (10.0 / n) ** p_law
+        c = c_of(c0)
         out = []
         for r in recs:
             m = r["rms"]
-            cs = [c for c in _cs(m, 4) if f"u4_{c}@{n}" in m]
-            if len(cs) < 2:
+            cs = [x for x in _cs(m, 4) if f"u4_{x}@{n}" in m]
+            if len(cs) < 2 or not cs[0] * (1 - 1e-9) <= c <= cs[-1] * (1 + 1e-9):   # outside the rows: not read
                 continue
-            c0 = 0.54 * (10.0 / n) ** 1.6
-            if not cs[0] * (1 - 1e-9) <= c_of(c0) <= cs[-1] * (1 + 1e-9):     # outside the rows: not read
-                continue
-            x, y = _at_c(m, n, 4, c_of(c0), cs), _at_c(m, n, 4, c0, cs)
-            out.append(_with_over(m, n, x, y))
+            out.append(_with_over(m, n, _at_c(m, n, 4, c, cs), _at_c(m, n, 4, c0, cs)))
         return out
 
     lines = ["| sigma_j over the 18-20 law's | " + " | ".join(f"{n} steps" for n in nfes) + " |",
@@ -283,7 +282,7 @@ def cfit(a) -> str:
                                                      for v in cells) + " |")
     lines += ["", "| p (c) | " + " | ".join(str(n) for n in nfes) + " | mean |", "|---|" + "---|" * (len(nfes) + 1)]
     for p in (float(v) for v in a.ps.split(",")):
-        c = 0.54 * 2.0 ** (p - 1.6)
+        c = c_law * 2.0 ** (p - p_law)
         gms = [geo_mean(ratios(n, lambda c0, n=n: c * (10.0 / n) ** p)) for n in nfes]
         lines.append(f"| {p:g} ({c:.2f}) | " + " | ".join(f"{g:.3f}" for g in gms) + f" | {geo_mean(gms):.3f} |")
     return "\n".join(lines)

@@ -236,22 +236,16 @@ def opt_rows(sde, score, x_T, ref, problem, nfe, a):
     return out
 
 
-def _check_peers(names) -> None:
-    """Stop before any run where a peer would be left out silently: without ``--peers`` every
-    configuration of ``PEERS`` must import (a best peer over a part of them is not the issue's best
-    peer; sections 22-37 of RESULTS ran without k-diffusion's 24 this way); with it, every name must
-    be a peer that imports here."""
-    from sde_diffusion.benchmarking.peers import PEERS, available_peers, missing_peers_message
-    if not names:
-        msg = missing_peers_message()
-        if msg is not None:
-            raise SystemExit(f"{msg}; or name the peers to run with --peers")
-        return
-    have = available_peers()
-    unknown = [k for k in names.split(",") if k not in PEERS]
-    absent = [k for k in names.split(",") if k in PEERS and k not in have]
-    if unknown or absent:
-        raise SystemExit(f"--peers: unknown {unknown}, not importable here {absent}; valid: {sorted(PEERS)}")
+def _check_peers(names) -> dict:
+    """``peers_to_run`` for ``--peers`` (comma-separated; empty: all), its errors as the CLI's exit
+    message, before any run."""
+    from sde_diffusion.benchmarking.peers import peers_to_run
+    try:
+        return peers_to_run(names.split(",") if names else None)
+    except ImportError as e:
+        raise SystemExit(f"{e}; or name the peers to run with --peers") from None
+    except ValueError as e:
+        raise SystemExit(f"--peers: {e}") from None
 
 
 def main(argv=None):
@@ -305,8 +299,7 @@ def main(argv=None):
                          "unless it has final_zero (the candidates of per-sampler, unconfounded "
                          "by the entries being chosen)")
     a = ap.parse_args(argv)
-    if a.mode == "peers":
-        _check_peers(a.peers)
+    run_peers = _check_peers(a.peers) if a.mode == "peers" else {}
     if a.raw_defaults:                            # the one reader of SDE.sampler_defaults
         from sde_diffusion.solvers.base import Sampler
         Sampler.tuned_on = lambda self, sde: {}
@@ -351,10 +344,8 @@ def main(argv=None):
                             fh.flush()
                         continue
                     if a.mode == "peers":
-                        from sde_diffusion.benchmarking.peers import available_peers
-                        keep = a.peers.split(",") if a.peers else list(available_peers())
-                        jobs = [(f"peer:{k}@{te:g}", ("peer", k, te)) for k in available_peers()
-                                if k in keep for te in PEER_T_ENDS[sname]]
+                        jobs = [(f"peer:{k}@{te:g}", ("peer", k, te)) for k in run_peers
+                                for te in PEER_T_ENDS[sname]]
                     else:
                         jobs = [(f"{nm}{json.dumps(o, sort_keys=True)}", ("project", nm, o))
                                 for nm, o in project_rows(a.mode, sname, a)]

@@ -41,7 +41,7 @@ def main(argv=None):
     ap.add_argument("--data", default="digits", choices=("digits", "mnist1d"))
     ap.add_argument("--out", default=None, help="also write the rows as JSON here")
     a = ap.parse_args(argv)
-    from sde_diffusion.benchmarking.peers import available_peers
+    from sde_diffusion.benchmarking.peers import peers_to_run
     from sde_diffusion.metrics import frechet_distance
     from sde_diffusion.io import load_model
     from sde_diffusion.training.quality import train_digits_classifier, train_feature_classifier
@@ -58,7 +58,7 @@ def main(argv=None):
         feat, _, acc = train_feature_classifier(data, (256, 64), epochs=40, batch_size=128,
                                                 noise=0.0)
     test = data.test
-    peers = list(available_peers()) if a.peers == "all" else [p for p in a.peers.split(",") if p]
+    peers = list(peers_to_run(None if a.peers == "all" else [p for p in a.peers.split(",") if p]))
     rows = []
 
     def fd(x):

@@ -27,12 +27,12 @@ import importlib.util
 import math
 import sys
 import types
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Sequence
 
 import numpy as np
 import torch
 
-__all__ = ["PEERS", "missing_peers_message", "available_peers"]
+__all__ = ["PEERS", "missing_peers_message", "available_peers", "peers_to_run"]
 
 INSTALL = ('pip install -e ".[bench]"   (from the repository root; or: pip install diffusers '
            'k-diffusion)')
@@ -242,3 +242,22 @@ def available_peers() -> Dict[str, Callable]:
     except ImportError:
         pass
     return out
+
+
+def peers_to_run(names: Optional[Sequence[str]] = None) -> Dict[str, Callable]:
+    """The peers a benchmark runs, in ``available_peers``' order: all of them (``names`` None), where
+    every peer library must import (ImportError naming what is missing: a best peer over part of
+    ``PEERS`` is not the best peer, and benchmark records from ``FRESH10`` to ``FRESH26`` lacked
+    k-diffusion's 24 this way), or the ``names``, each of which must be a peer that imports here
+    (ValueError)."""
+    if names is None:
+        msg = missing_peers_message()
+        if msg is not None:
+            raise ImportError(msg)
+        return available_peers()
+    have = available_peers()
+    unknown = [k for k in names if k not in PEERS]
+    absent = [k for k in names if k in PEERS and k not in have]
+    if unknown or absent:
+        raise ValueError(f"unknown {unknown}, not importable here {absent}; valid: {sorted(PEERS)}")
+    return {k: f for k, f in have.items() if k in names}

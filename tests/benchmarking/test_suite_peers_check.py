@@ -25,11 +25,27 @@ def test_named_peers_must_exist_and_import(monkeypatch):
     some = sorted(peers.PEERS)[0]
     monkeypatch.setattr(peers, "available_peers", lambda: {some: peers.PEERS[some]})
     monkeypatch.setattr(peers, "missing_peers_message", lambda: "missing")
-    assert bs._check_peers(some) is None                  # a named subset that imports runs
+    assert bs._check_peers(some) == {some: peers.PEERS[some]}     # a named subset that imports runs
     with pytest.raises(SystemExit, match=r"^--peers: unknown \['nope'\], not importable here \[\]; valid: "):
         bs._check_peers(f"{some},nope")
     other = sorted(peers.PEERS)[1]
     with pytest.raises(SystemExit, match=rf"not importable here \['{other}'\]"):
         bs._check_peers(other)
     monkeypatch.setattr(peers, "missing_peers_message", lambda: None)
-    assert bs._check_peers(None) is None                  # every library present: all of them run
+    assert bs._check_peers(None) == {some: peers.PEERS[some]}     # every library present: all that import run
+
+
+def test_peers_to_run_is_the_one_rule_for_every_benchmark(monkeypatch):
+    # bench_suite, bench_suite_digits and bench_fewstep take their peers from it: all of PEERS or a named
+    # subset, in available_peers' order (the records' order as before), never a silent part
+    names = sorted(peers.PEERS)[:3]
+    monkeypatch.setattr(peers, "available_peers", lambda: {k: peers.PEERS[k] for k in names})
+    monkeypatch.setattr(peers, "missing_peers_message", lambda: "published peers unavailable (missing x)")
+    with pytest.raises(ImportError, match=r"^published peers unavailable \(missing x\)$"):
+        peers.peers_to_run()
+    assert list(peers.peers_to_run([names[2], names[0]])) == [names[0], names[2]]
+    with pytest.raises(ValueError, match=r"^unknown \['nope'\], not importable here \[\]; valid: \["):
+        peers.peers_to_run(["nope"])
+    for script in ("bench_suite.py", "bench_suite_digits.py", "bench_fewstep.py"):
+        text = (Path(__file__).resolve().parents[2] / "benchmarks" / script).read_text()
+        assert "peers_to_run" in text and "available_peers" not in text, script
