@@ -288,6 +288,61 @@ def cfit(a) -> str:
     return "\n".join(lines)
 
 
+LAW_21_40 = (0.38, 1.1)
+"""The VP low-rank entry's sigma_j law at 21-40 steps, sigma_j = c (10 / n)^p spreads (few-step 37a)."""
+
+
+def dfit(a) -> str:
+    """UniPC of another order for large low-rank data at 21-40 steps (few-step 39): per budget n, multiple k
+    of the 21-40 law's sigma_j (``--mults``) and dimension group (split at each of ``--split-dims``), the best
+    default with UniPC-<order> at sigma_j = k c (10 / n)^p spreads (the ``tune`` rows u<order>_<c>, read by
+    ``_at_c``) in the place of the pick's row ``lowrank@n`` over with it: geometric mean, cells below 1,
+    worst. A sigma_j more than 2 % outside a problem's rows leaves it out there (within, clamped). A group
+    *passes* where its mean is at most ``--max-mean`` and at least ``--min-share`` of its cells are below 1;
+    the choice, at ``--mult``: the budgets from the smallest n from which every budget of the records passes
+    at some split, and the smallest split at which all of them pass."""
+    recs = {}
+    for r in _read(a.records):                         # merged per (problem, seed): other budgets, other c
+        recs.setdefault((r["problem"], r["seed"]), {**r, "rms": {}})["rms"].update(r["rms"])
+    nfes = sorted({int(k.split("@")[1]) for r in recs.values() for k in r["rms"] if k.startswith("lowrank@")})
+    splits = [int(v) for v in a.split_dims.split(",")]
+    c_law, p_law = LAW_21_40
+
+    def cells(n, k, keep):
+        out = []
+        for r in recs.values():
+            m = r["rms"]
+            cs = [x for x in _cs(m, a.order) if f"u{a.order}_{x}@{n}" in m]
+            c = k * c_law * (10.0 / n) ** p_law
+            if not keep(r["dim"]) or f"lowrank@{n}" not in m or not cs or not cs[0] / 1.02 <= c <= cs[-1] * 1.02:
+                continue
+            y = _at_c(m, n, a.order, c, cs) if len(cs) > 1 else m[f"u{a.order}_{cs[0]}@{n}"]
+            out.append(_with_over(m, n, y, m[f"lowrank@{n}"]))
+        return out
+
+    passes = lambda v: bool(v) and geo_mean(v) <= a.max_mean and sum(x < 1 for x in v) >= a.min_share * len(v)
+    show = lambda v: f"{geo_mean(v):.3f} ({sum(x < 1 for x in v)}/{len(v)}, {max(v):.2f})" if v else "-"
+    lines = [f"{len(recs)} records; UniPC-{a.order} at k x {c_law} (10 / n)^{p_law} spreads over the pick; "
+             f"per group: geo-mean (below 1 / cells, worst); pass: mean <= {a.max_mean}, share below 1 >= "
+             f"{a.min_share}", "", "| NFE | k | " + " | ".join(f"d < {s} | d >= {s}" for s in splits) + " |",
+             "|---|---|" + "---|---|" * len(splits)]
+    for n, k in itertools.product(nfes, (float(v) for v in a.mults.split(","))):
+        row = []
+        for s in splits:
+            lo, hi = cells(n, k, lambda d: d < s), cells(n, k, lambda d: d >= s)
+            row += [show(lo), show(hi) + (" pass" if passes(hi) else "")]
+        lines.append(f"| {n} | {k:g} | " + " | ".join(row) + " |")
+    ok = {n: [s for s in splits if passes(cells(n, a.mult, lambda d, s=s: d >= s))] for n in nfes}
+    start = next((n for i, n in enumerate(nfes) if all(ok[m] for m in nfes[i:])), None)
+    if start is None:
+        return "\n".join(lines + ["", f"chosen at k = {a.mult:g}: none (the largest budget fails at every split)"])
+    split = max(min(ok[n]) for n in nfes if n >= start)
+    common = [n for n in nfes if n >= start and split not in ok[n]]
+    lines += ["", f"chosen at k = {a.mult:g}: budgets {start}-{nfes[-1]}, d >= {split}"
+              + (f" (but not passing at that split at {common})" if common else "")]
+    return "\n".join(lines)
+
+
 def refit(a) -> str:
     """The low-rank entry for the budgets of ``--nfes`` re-chosen on ``tune`` records: per UniPC order
     of ``--orders`` and each c0 of sigma_j = c0 (10 / n)^p spreads (``p`` fixed), the best default with
@@ -612,6 +667,14 @@ def main(argv=None):
     cf.add_argument("--nfes", default="25,30,35,40")
     cf.add_argument("--mults", default="0.8,1.15,1.3,1.45,1.6")
     cf.add_argument("--ps", default="0.9,1.0,1.1,1.2,1.4")
+    df = sub.add_parser("dfit")
+    df.add_argument("records", nargs="+", help="tune records with rows u<order>_<c> and lowrank@n")
+    df.add_argument("--order", type=int, default=5)
+    df.add_argument("--mults", default="1.0,1.2,1.4", help="multiples of the 21-40 law's sigma_j")
+    df.add_argument("--mult", type=float, default=1.2, help="the multiple the choice is made at")
+    df.add_argument("--split-dims", default="60,80,100,110,120,130")
+    df.add_argument("--max-mean", type=float, default=0.9)
+    df.add_argument("--min-share", type=float, default=0.8)
     rf = sub.add_parser("refit")
     rf.add_argument("records", nargs="+")
     rf.add_argument("--nfes", default="18,19,20")
@@ -653,6 +716,8 @@ def main(argv=None):
         print(fit(a))
     elif a.mode == "cfit":
         print(cfit(a))
+    elif a.mode == "dfit":
+        print(dfit(a))
     elif a.mode == "refit":
         print(refit(a))
     elif a.mode == "rows":

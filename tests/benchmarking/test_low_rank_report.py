@@ -565,3 +565,35 @@ def test_cfit_reads_each_sigma_j_against_the_18_to_20_law(tmp_path):
     # a sigma_j beyond the rows is not read (no extrapolation): 1.7x the law's lies above every row
     args.mults = "1.7"
     assert "| 1.7x | - | - | - | - |" in lr.cfit(args)
+
+
+def test_dfit_reads_the_row_at_a_multiple_of_the_21_to_40_law_by_dimension(tmp_path):
+    # UniPC-5's rows are flat in c: a (d 150) 0.8 of the pick, c (d 130) 1.2 at 36 steps and 0.8 at 40,
+    # b (d 50) 1.5; e (d 160) has rows only at 3x the law (more than 2 % outside: not read); f (d 170) has a
+    # default at 0.5 below both rows (ratio 1). At k = 1.2, split 100: 36 steps {0.8, 1.2, 1} (mean 0.987,
+    # fails), 40 steps {0.8, 0.8, 1} (0.862, 2 of 3 below 1: fails the share 0.8); split 140: {0.8, 1} at both
+    # (0.894, 1 of 2: fails too at share 0.8) -> with --min-share 0.5 split 140 passes both, split 100 passes 40
+    law = lambda n: 0.38 * (10 / n) ** 1.1
+    recs = []
+    for name, dim, at36, at40, where, default in (("a", 150, 0.8, 0.8, 1.0, 10.0), ("b", 50, 1.5, 1.5, 1.0, 10.0),
+                                                  ("c", 130, 1.2, 0.8, 1.0, 10.0), ("e", 160, 0.1, 0.1, 3.0, 10.0),
+                                                  ("f", 170, 2.0, 2.0, 1.0, 0.5)):
+        rms = {}
+        for n, v in ((36, at36), (40, at40)):
+            rms.update({f"{s}@{n}": default for s in PROJ + ("unipc",)})
+            rms[f"lowrank@{n}"] = 1.0
+            rms.update({f"u5_{m * where * law(n)!r}@{n}": v for m in (0.8, 1.6)})
+        recs.append({"problem": name, "seed": 3, "dim": dim, "low_rank": True, "rms": rms})
+    path = _write(tmp_path / "t.jsonl", recs)
+    args = type("A", (), {"records": [path], "order": 5, "mults": "1.2", "mult": 1.2, "split_dims": "100,140",
+                          "max_mean": 0.9, "min_share": 0.8})
+    out = lr.dfit(args)
+    g36, g40 = (0.8 * 1.2) ** (1 / 3), (0.8 * 0.8) ** (1 / 3)
+    assert (f"| 36 | 1.2 | 1.500 (0/1, 1.50) | {g36:.3f} (1/3, 1.20) | {1.8 ** 0.5:.3f} (0/2, 1.50) | "
+            f"{0.8 ** 0.5:.3f} (1/2, 1.00) |") in out
+    assert f"| 40 | 1.2 | 1.500 (0/1, 1.50) | {g40:.3f} (2/3, 1.00) |" in out
+    assert out.endswith("chosen at k = 1.2: none (the largest budget fails at every split)")
+    args.min_share = 0.5
+    out = lr.dfit(args)
+    assert f"{g40:.3f} (2/3, 1.00) pass" in out and f"{g36:.3f} (1/3, 1.20) |" in out
+    assert out.endswith("chosen at k = 1.2: budgets 36-40, d >= 140")
