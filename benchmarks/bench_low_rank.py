@@ -58,6 +58,14 @@ unipc [--row alt]``: the new (old) pick over UniPC's defaults, for the worst cas
     ... bench_low_rank.py collect --sets fresh24 --sde EDM --nfes 20,21,22,23,24 --n 4096 --seed 3 \
         --probe-seed 1 --alt-sharp-recipes '[[...], ...]' --out <c.jsonl>
     python benchmarks/bench_low_rank.py report <c.jsonl> --taken sharp_1d --without-row alt
+
+UniPC of another order for large low-rank data (few-step 39): ``tune --orders 5 --variant bh1 --with-lowrank``
+rows, then ``dfit`` reads them at multiples of the VP 21-40 law's sigma_j by dimension group and makes the
+choice by its pass rule; ``collect --alt-high-dim-recipes '[]'`` adds the pick without
+``LOW_RANK_HIGH_DIM_RECIPES`` (the order-4 pick) as ``alt@n``:
+
+    python benchmarks/bench_low_rank.py dfit <tune.jsonl> ... --split-dims 100,110,120,125
+    ... bench_low_rank.py collect --sets "fresh27:..." --nfes 36,38,40 --alt-high-dim-recipes '[]' --out <c.jsonl>
 """
 from __future__ import annotations
 
@@ -433,12 +441,15 @@ _ENTRY_FIELDS = {"--alt-recipes": ("[min steps, max steps, sampler, options, gri
                  "--alt-floor-recipes": ("[min steps, max steps, sampler, options, grid or null]",
                                           (int, int, str, dict, (str, type(None)))),
                  "--alt-sharp-recipes": ("[min steps, max steps, which data, sampler, options]",
-                                         (int, int, str, str, dict))}
+                                         (int, int, str, str, dict)),
+                 "--alt-high-dim-recipes": ("[min steps, max steps, min dimension, sampler, options, grid, c, p]",
+                                            (int, int, int, str, dict, str, (int, float), (int, float)))}
 
 
 def _alt_recipes(text, flag="--alt-recipes"):
-    """``--alt-recipes`` / ``--alt-floor-recipes`` / ``--alt-sharp-recipes``: a JSON list of entries as in
-    ``LOW_RANK_RECIPES`` / ``LOW_RANK_FLOOR_RECIPES`` / ``SHARP_RECIPES`` (``[]``: none); a clear stop otherwise."""
+    """``--alt-recipes`` / ``--alt-floor-recipes`` / ``--alt-sharp-recipes`` / ``--alt-high-dim-recipes``: a JSON
+    list of entries as in ``LOW_RANK_RECIPES`` / ``LOW_RANK_FLOOR_RECIPES`` / ``SHARP_RECIPES`` /
+    ``LOW_RANK_HIGH_DIM_RECIPES`` (``[]``: none); a clear stop otherwise."""
     try:
         entries = json.loads(text)
     except json.JSONDecodeError as e:
@@ -455,6 +466,7 @@ def collect(a) -> None:
     alt = _alt_recipes(a.alt_recipes) if a.alt_recipes else None
     alt_floor = _alt_recipes(a.alt_floor_recipes, "--alt-floor-recipes") if a.alt_floor_recipes else None
     alt_sharp = _alt_recipes(a.alt_sharp_recipes, "--alt-sharp-recipes") if a.alt_sharp_recipes else None
+    alt_wide = _alt_recipes(a.alt_high_dim_recipes, "--alt-high-dim-recipes") if a.alt_high_dim_recipes else None
 
     def run(key, sde, score, x_T, ref, at_n, n):
         """{key@n: RMS}, and with ``--trim`` k also {key_trim@n: RMS without the row's worst k points}."""
@@ -467,11 +479,12 @@ def collect(a) -> None:
 
     def rows(sde, score, x_T, ref, found, n):
         out = run("pick", sde, score, x_T, ref, found.at_steps(sde, n), n)
-        if alt is not None or alt_floor is not None or alt_sharp is not None:   # the pick under other entries
+        if any(t is not None for t in (alt, alt_floor, alt_sharp, alt_wide)):   # the pick under other entries
             name = type(sde).__name__
             with mock.patch.dict(sharp_modes.LOW_RANK_RECIPES, {} if alt is None else {name: alt}), \
                     mock.patch.dict(sharp_modes.LOW_RANK_FLOOR_RECIPES, {} if alt_floor is None else {name: alt_floor}), \
-                    mock.patch.dict(sharp_modes.SHARP_RECIPES, {} if alt_sharp is None else {name: alt_sharp}):
+                    mock.patch.dict(sharp_modes.SHARP_RECIPES, {} if alt_sharp is None else {name: alt_sharp}), \
+                    mock.patch.dict(sharp_modes.LOW_RANK_HIGH_DIM_RECIPES, {} if alt_wide is None else {name: alt_wide}):
                 at_n = found.at_steps(sde, n)
             out.update(run("alt", sde, score, x_T, ref, at_n, n))
         return out
@@ -655,6 +668,8 @@ def main(argv=None):
     c.add_argument("--alt-floor-recipes", default=None, help="the same for LOW_RANK_FLOOR_RECIPES ('[]': none; "
                    "a null grid: the sampler's defaults; few-step 32, 36)")
     c.add_argument("--alt-sharp-recipes", default=None, help="the same for SHARP_RECIPES (few-step 35)")
+    c.add_argument("--alt-high-dim-recipes", default=None, help="the same for LOW_RANK_HIGH_DIM_RECIPES ('[]': "
+                   "none, the order-4 pick of few-step 37; few-step 39)")
     rv = sub.add_parser("rows")
     rv.add_argument("records", nargs="+")
     rv.add_argument("--row", required=True)

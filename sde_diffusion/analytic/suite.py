@@ -829,13 +829,36 @@ LOW_RANK_RECIPES``). Five mixtures of low-rank Gaussians without a noise floor (
 one with one (std 0.015), and four controls (an ill-conditioned covariance, unequal weights, 148 modes, a 1-D
 mixture of five scales)."""
 
+FRESH27: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "lowrank130_r4": (lambda: _low_rank(130, 4, 4, seed=13004), ("low_rank", "high_dim")),
+    "lowrank144_r5": (lambda: _low_rank(144, 3, 5, seed=14405), ("low_rank", "high_dim")),
+    "lowrank168_r3": (lambda: _low_rank(168, 5, 3, seed=16803), ("low_rank", "high_dim")),
+    "lowrank192_r6": (lambda: _low_rank(192, 4, 6, seed=19206), ("low_rank", "high_dim")),
+    "lowrank220_r4": (lambda: _low_rank(220, 3, 4, seed=22004), ("low_rank", "high_dim")),
+    "lowrank250_r5": (lambda: _low_rank(250, 4, 5, seed=25005), ("low_rank", "high_dim")),
+    "lowrank108_r3": (lambda: _low_rank(108, 4, 3, seed=10803), ("low_rank",)),
+    "lowrank121_r5": (lambda: _low_rank(121, 3, 5, seed=12105), ("low_rank",)),
+    "lowrank158_r4_floor": (lambda: _low_rank(158, 4, 4, seed=15804, floor=0.015), ("low_rank", "high_dim")),
+    "full39_cond3500": (lambda: _ill_conditioned(39, 3, 3500.0), ("full_cov", "ill_conditioned")),
+    "unequal_31d": (lambda: _unequal(5, 31, 3131, 1.3, 0.2, 0.8), ("unequal_weights",)),
+    "modes151_3d": (lambda: _many(151, 3, 0.05, seed=1513, spread=1.7), ("sharp", "many_modes")),
+    "five_scales_n_1d": (lambda: GaussianMixture([[-5.1], [-2.3], [0.1], [2.8], [5.0]],
+                                                 [0.05, 0.45, 0.05, 0.42, 0.03], None), ("1d", "sharp")),
+}
+"""A thirtieth set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 39b) before any
+sampler or probe ran on it, to test the VP low-rank entry for large data at 36-40 steps (``solvers.sharp_modes.
+LOW_RANK_HIGH_DIM_RECIPES``). Six mixtures of low-rank Gaussians without a noise floor of 130-250 coordinates
+(ranks 3-6), two of 108 and 121 (below the entry's 125), one of 158 with a floor (std 0.015), and four controls
+(an ill-conditioned covariance, unequal weights, 151 modes, a 1-D mixture of five scales)."""
+
 RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4,
             "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7, "fresh8": FRESH8, "fresh9": FRESH9,
             "fresh10": FRESH10, "fresh11": FRESH11,
             "fresh12": FRESH12, "fresh13": FRESH13, "fresh14": FRESH14, "fresh15": FRESH15,
             "fresh16": FRESH16, "fresh17": FRESH17, "fresh18": FRESH18, "fresh19": FRESH19,
             "fresh20": FRESH20, "fresh21": FRESH21, "fresh22": FRESH22,
-            "fresh23": FRESH23, "fresh24": FRESH24, "fresh25": FRESH25, "fresh26": FRESH26}
+            "fresh23": FRESH23, "fresh24": FRESH24, "fresh25": FRESH25, "fresh26": FRESH26,
+            "fresh27": FRESH27}
 """The reserved sets by the name ``problem_suite`` takes."""
 SUITE_HALVES = ("tuning", "validation", "all", *RESERVED)
 """Every name ``problem_suite`` takes (the benchmarks' ``--half`` choices)."""
@@ -878,7 +901,7 @@ def problem_suite(half: str = "validation") -> List[SuiteProblem]:
     ``"fresh15"``: ``FRESH15``; ``"fresh16"``: ``FRESH16``; ``"fresh17"``: ``FRESH17``; ``"fresh18"``: ``FRESH18``;
     ``"fresh19"``: ``FRESH19``; ``"fresh20"``: ``FRESH20``; ``"fresh21"``: ``FRESH21``; ``"fresh22"``:
     ``FRESH22``; ``"fresh23"``: ``FRESH23``; ``"fresh24"``: ``FRESH24``; ``"fresh25"``: ``FRESH25``;
-    ``"fresh26"``: ``FRESH26``), in name order."""
+    ``"fresh26"``: ``FRESH26``; ``"fresh27"``: ``FRESH27``), in name order."""
     check_choice("suite half", half, SUITE_HALVES)
     names = (sorted(_ALL) if half == "all" else sorted(RESERVED[half]) if half in RESERVED
              else suite_split()[half])

@@ -72,7 +72,7 @@ from .grids import ZeroEnded, default_t_end
 __all__ = ["denoising_ratio", "probe_sharp_modes", "sharp_recipe", "SharpModes", "ratio_drop", "is_sharp",
            "principal_basis", "probe_calls", "MERGE_THRESHOLD", "RING_BAND", "SHARP_KINDS", "PROBE_SIGMAS", "PROBE_COORDS",
            "SHARP_RECIPES", "EMBEDDED_TAIL", "EMBEDDED_MAX_COARSE", "SUBSPACE_MAX_DIM", "is_low_rank", "is_ring_like",
-           "low_rank_recipe", "low_rank_bands", "LOW_RANK_MIN_R", "LOW_RANK_RECIPES", "LOW_RANK_BANDS", "has_floor", "FLOOR_MIN_RISE",
+           "low_rank_recipe", "low_rank_bands", "LOW_RANK_MIN_R", "LOW_RANK_RECIPES", "LOW_RANK_BANDS", "has_floor", "FLOOR_MIN_RISE", "LOW_RANK_HIGH_DIM_RECIPES",
            "LOW_RANK_FLOOR_RECIPES"]
 
 PROBE_COORDS = 2 ** 17
@@ -256,6 +256,23 @@ defaults (grid None), where the low-rank entry steps onto 0 for data without a f
 floor mixtures that step costs 1.5 / 4.1 / 3.7x at 30 / 40 / 50 steps (few-step 35f, 36)."""
 
 
+LOW_RANK_HIGH_DIM_RECIPES = {
+    "VPSDE": ((36, 40, 125, "unipc", {"order": 5, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.456, 1.1),),
+}
+"""SDE class name -> (min steps, max steps, min dimension, sampler, options, grid, c, p): ``LOW_RANK_RECIPES``'
+entries for low-rank data without a noise floor of at least that many coordinates, read before them. On VP
+at 36-40 steps such data takes UniPC-5 (B(h) = h, no step limit) to sigma_j = 0.456 (10 / steps)^1.1 spreads,
+1.2x the 21-40 law's, then the step onto 0: at 40 steps the order-4 pick's gap to diffusers' UniPC-4/5 grew
+with the dimension (0.84x the best peer at 76 coordinates, 1.27x at 232; few-step 38d), and order 5 gains on
+large data only. Chosen on 30 seen mixtures without a floor (4096 points; ``bench_low_rank.py dfit``,
+few-step 39a): the best default with it over with the order-4 pick, d >= 125, is 0.839 / 0.836 / 0.846 /
+0.622 at 36 / 37 / 38 / 40 steps in geometric mean over 9 / 3 / 9 / 17 mixtures (all 21 cells at 36-38 below
+1, 16 of 17 at 40), 0.901 at 35 (15 of 17); below 125 coordinates 0.99-1.09 at 36-38 (lowrank124_r3 alone),
+1.07 at 40 (5 of 13 below 1) and 1.37 at 35. The rule: budgets and a dimension bound are in where the mean
+is at most 0.9 and 80 % of the cells gain; 36-40 steps pass from 125 coordinates (not from 120: lowrank124_r3
+at 37), 35 fails."""
+
+
 @dataclass
 class SharpModes:
     """What ``probe_sharp_modes`` found: ``ratios`` {sigma / spread: R}, ``spread``, ``sharp``,
@@ -275,6 +292,7 @@ class SharpModes:
     subspace: Optional[int] = None
     low_rank: bool = False
     one_dim: bool = False
+    dim: Optional[int] = None
 
     def at_steps(self, sde, steps: int) -> "SharpModes":
         """The same verdict with the ``sampler`` and ``options`` for ``steps`` steps on ``sde`` (the
@@ -282,7 +300,7 @@ class SharpModes:
         if self.sharp:
             sampler, options = sharp_recipe(sde, steps, self.ring_like, self.subspace == 1, self.one_dim)
         elif self.low_rank:
-            sampler, options = low_rank_recipe(sde, steps, self.spread, floor=has_floor(self.ratios))
+            sampler, options = low_rank_recipe(sde, steps, self.spread, floor=has_floor(self.ratios), dim=self.dim)
         else:
             sampler, options = "unipc", {}
         return replace(self, sampler=sampler, options=options)
@@ -458,16 +476,23 @@ def has_floor(ratios: Mapping[float, float]) -> bool:
     return -ratio_drop(ratios) >= FLOOR_MIN_RISE
 
 
-def low_rank_recipe(sde, steps: int, spread: float, floor: bool = False) -> Tuple[str, Dict[str, Any]]:
+def low_rank_recipe(sde, steps: int, spread: float, floor: bool = False,
+                    dim: Optional[int] = None) -> Tuple[str, Dict[str, Any]]:
     """(sampler, options) for low-rank data of RMS spread ``spread`` on ``sde`` at ``steps`` steps
     (``LOW_RANK_RECIPES``; with ``floor``, ``LOW_RANK_FLOOR_RECIPES`` first, where a grid of None keeps
-    the sampler's own); ``("unipc", {})`` where none is known. The start of the step onto 0 is the time
-    where sigma = sigma_j, kept between the default end time and T / 2."""
+    the sampler's own; without it and with the data's ``dim``, ``LOW_RANK_HIGH_DIM_RECIPES`` first);
+    ``("unipc", {})`` where none is known. The start of the step onto 0 is the time where sigma = sigma_j,
+    kept between the default end time and T / 2."""
     check_positive("spread", spread)
-    for lo, hi, sampler, opts, grid in (LOW_RANK_FLOOR_RECIPES.get(type(sde).__name__, ()) if floor else ()):
+    if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
+        raise ValueError(f"dim must be an int >= 1 (the data's coordinates) or None, got {dim!r}")
+    name = type(sde).__name__
+    for lo, hi, sampler, opts, grid in (LOW_RANK_FLOOR_RECIPES.get(name, ()) if floor else ()):
         if lo <= int(steps) <= hi:
             return sampler, ({**opts, "grid": grid} if grid is not None else dict(opts))
-    for lo, hi, sampler, opts, grid, c, p in LOW_RANK_RECIPES.get(type(sde).__name__, ()):
+    wide = LOW_RANK_HIGH_DIM_RECIPES.get(name, ()) if dim is not None and not floor else ()
+    entries = [e[:2] + e[3:] for e in wide if dim >= e[2]] + list(LOW_RANK_RECIPES.get(name, ()))
+    for lo, hi, sampler, opts, grid, c, p in entries:
         if lo <= int(steps) <= hi:
             sigma_j = torch.tensor(c * (10.0 / steps) ** p * spread, dtype=torch.float64)
             start = float(sde.t_from_sigma(sigma_j))
@@ -517,5 +542,5 @@ def probe_sharp_modes(sde, score_fn, steps: int, x_data: Optional[torch.Tensor] 
                        spread=_spread(x_data, basis), nfe=nfe + calls,
                        ring_like=is_ring_like(ratios),
                        subspace=None if basis is None else basis.shape[1],
-                       low_rank=basis is None and is_low_rank(ratios), one_dim=d == 1)
+                       low_rank=basis is None and is_low_rank(ratios), one_dim=d == 1, dim=d)
     return found.at_steps(sde, steps)

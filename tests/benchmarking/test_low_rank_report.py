@@ -442,6 +442,29 @@ def test_collect_alt_floor_recipes_swaps_the_floor_table(tmp_path):
     assert got["alt@30"] != got["pick@30"]
 
 
+def test_collect_alt_high_dim_recipes_swaps_the_high_dim_table(tmp_path):
+    # lowrank148_r6 (148 coordinates, no floor) at 36 steps: the pick is the high-dim entry (UniPC-5); with '[]'
+    # as --alt-high-dim-recipes the alt row is the order-4 pick of the 21-40 entry; at 35 steps both are that
+    from bench_suite import run_project, setup
+    from sde_diffusion.analytic import suite_problem
+    from sde_diffusion.solvers.sharp_modes import low_rank_recipe
+    cache, out = str(tmp_path / "refs"), tmp_path / "c.jsonl"
+    lr.main(["collect", "--sets", "fresh23:lowrank148_r6", "--nfes", "35,36", "--n", "64", "--cache", cache,
+             "--alt-high-dim-recipes", "[]", "--out", str(out)])
+    rec = json.loads(out.read_text())
+    assert rec["dim"] == 148 and rec["low_rank"]
+    sde, score, x_T, ref = setup(suite_problem("lowrank148_r6"), "VP", 64, 1, Path(cache))
+    new, old = low_rank_recipe(sde, 36, rec["spread"], dim=148), low_rank_recipe(sde, 36, rec["spread"])
+    assert (new[1]["order"], old[1]["order"]) == (5, 4)
+    assert rec["rms"]["pick@36"] == run_project(sde, score, x_T, ref, *new, 36)[0]
+    assert rec["rms"]["alt@36"] == run_project(sde, score, x_T, ref, *old, 36)[0] != rec["rms"]["pick@36"]
+    assert rec["rms"]["alt@35"] == rec["rms"]["pick@35"]
+    with pytest.raises(SystemExit, match=r"^--alt-high-dim-recipes must be a JSON list of \[min steps, max steps, "
+                                         r"min dimension"):
+        lr.main(["collect", "--sets", "fresh23:lowrank148_r6", "--nfes", "36", "--alt-high-dim-recipes",
+                 '[[36, 40, "unipc", {}, "uniform_t", 0.4, 1.1]]', "--cache", cache, "--out", str(tmp_path / "d.jsonl")])
+
+
 def _sharp(problem, dim, coarse, rms_alt, rms_pick, unipc=1.0):
     """A collect record of sharp data (R falls 0.6 -> ``coarse``) in ``dim`` coordinates at 20 steps."""
     rec = _collect(problem, 3, False, unipc, rms_pick, 10.0)

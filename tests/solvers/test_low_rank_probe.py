@@ -11,7 +11,7 @@ from sde_diffusion.solvers import probe_sharp_modes, sample
 from sde_diffusion.solvers.grids import ZeroEnded, make_grid
 from sde_diffusion.solvers.order import MAX_STEP, step_orders
 from sde_diffusion.solvers.sharp_modes import (FLOOR_MIN_RISE, LOW_RANK_BANDS, LOW_RANK_FLOOR_RECIPES,
-                                               LOW_RANK_MIN_R, LOW_RANK_RECIPES, PROBE_SIGMAS, SharpModes, has_floor,
+                                               LOW_RANK_HIGH_DIM_RECIPES, LOW_RANK_MIN_R, LOW_RANK_RECIPES, PROBE_SIGMAS, SharpModes, has_floor,
                                                is_low_rank, low_rank_bands, low_rank_recipe)
 
 
@@ -226,9 +226,59 @@ def test_the_recipe_beats_the_best_default_on_a_seen_low_rank_mixture(sde_cls, g
     # and with sigma_j twice as large (0.062). sigma_j itself is pinned by the test above
     sde = sde_cls()
     found, rms = _seen_mixture("lowrank64", sde)
-    assert found.low_rank and found.options["grid"].grid == grid
+    assert found.low_rank and found.options["grid"].grid == grid and found.dim == 64
     e_pick, e_unipc, e_ipndm = rms(found.sampler, 10, **found.options), rms("unipc", 10), rms("ipndm", 11)
     assert e_pick < 0.5 * min(e_unipc, e_ipndm), (e_pick, e_unipc, e_ipndm)
+
+
+def test_the_high_dim_entry_takes_large_data_without_a_floor_at_36_to_40_steps_only():
+    # VP, d >= 125, no floor, 36-40 steps: UniPC-5 (B(h) = h, no step limit) on the uniform-t grid to
+    # sigma_j = 0.456 (10 / n)^1.1 spreads, then onto 0 (few-step 39a); EDM has no such entry
+    opts = {"order": 5, "step_limit": False, "variant": "bh1"}
+    assert LOW_RANK_HIGH_DIM_RECIPES == {"VPSDE": ((36, 40, 125, "unipc", opts, "uniform_t", 0.456, 1.1),)}
+    sde = VPSDE()
+    for steps in (36, 38, 40):
+        for spread, dim in ((0.5, 125), (2.0, 4096)):
+            name, got = low_rank_recipe(sde, steps, spread, dim=dim)
+            assert name == "unipc" and {k: v for k, v in got.items() if k != "grid"} == opts
+            assert got["grid"].grid == "uniform_t" and got["grid"].bands == ()
+            sigma = float(sde.sigma(torch.tensor(got["grid"].start, dtype=torch.float64)))
+            assert sigma == pytest.approx(0.456 * (10 / steps) ** 1.1 * spread, rel=1e-9)
+        # below 125 coordinates, without the dimension, with a floor: the entries before it
+        assert low_rank_recipe(sde, steps, 1.0, dim=124) == low_rank_recipe(sde, steps, 1.0)
+        assert low_rank_recipe(sde, steps, 1.0)[1]["order"] == 4
+        assert low_rank_recipe(sde, steps, 1.0, floor=True, dim=500) == ("unipc", {})
+    for steps in (20, 30, 35, 41):                        # outside its steps
+        assert low_rank_recipe(sde, steps, 1.0, dim=500) == low_rank_recipe(sde, steps, 1.0)
+    assert low_rank_recipe(EDMSDE(), 20, 1.0, dim=500) == low_rank_recipe(EDMSDE(), 20, 1.0)
+    # the probe's verdict carries the dimension to at_steps
+    low = {PROBE_SIGMAS[0]: 0.95, PROBE_SIGMAS[1]: 0.95}
+    assert SharpModes(sharp=False, ratios=low, spread=1.0, low_rank=True, dim=200).at_steps(sde, 40).options["order"] == 5
+    assert SharpModes(sharp=False, ratios=low, spread=1.0, low_rank=True, dim=100).at_steps(sde, 40).options["order"] == 4
+    assert SharpModes(sharp=False, ratios=low, spread=1.0, low_rank=True).at_steps(sde, 40).options["order"] == 4
+    for bad in (0, -3, 1.5, "200", True):
+        with pytest.raises(ValueError, match=r"^dim must be an int >= 1 \(the data's coordinates\) or None, got"):
+            low_rank_recipe(sde, 40, 1.0, dim=bad)
+
+
+def test_the_high_dim_entry_beats_the_order_4_pick_on_a_seen_mixture(monkeypatch):
+    # lowrank135_r7 (seen: one of the 30 mixtures the entry was chosen on), VP, 1024 x_T of seed 1: the entry
+    # 1.89e-4 / 1.51e-4 at 36 / 40 steps, the order-4 pick (the 21-40 entry) 2.39e-4 / 1.78e-4 (0.79x / 0.85x);
+    # the best of UniPC's, DEIS's, DPM-Solver-3's and iPNDM's defaults 9.1e-4 / 7.5e-4. Bound 0.9x the order-4
+    # pick: order 4 at the entry's sigma_j (1.09 / 0.99x), B(h) = h -> bh2 (1.45 / 1.57x), c halved or doubled
+    # (>= 3.3x) or p = 1.6 (3.5x) fail it
+    import sde_diffusion.solvers.sharp_modes as sm
+    sde = VPSDE()
+    found, rms = _seen_mixture("lowrank135_r7", sde)
+    assert found.low_rank and found.dim == 135 and not has_floor(found.ratios)
+    for steps in (36, 40):
+        new = found.at_steps(sde, steps)
+        with monkeypatch.context() as m:
+            m.setitem(sm.LOW_RANK_HIGH_DIM_RECIPES, "VPSDE", ())
+            old = found.at_steps(sde, steps)
+        assert (new.options["order"], old.options["order"]) == (5, 4)
+        e_new, e_old = rms(new.sampler, steps, **new.options), rms(old.sampler, steps, **old.options)
+        assert e_new < 0.9 * e_old and e_new < 0.3 * rms("unipc", steps), (steps, e_new, e_old)
 
 
 def test_the_vp_entry_at_18_to_20_steps_beats_the_old_unipc3_entry_on_a_seen_mixture(monkeypatch):
