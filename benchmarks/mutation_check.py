@@ -421,9 +421,9 @@ MUTATIONS += [  # round 8: the tuning rings, the fresh3 set
      'cands["ipndm"] = [{"order": o} for o in a.ipndm_orders]',
      'cands["unipc"] = [{"order": o} for o in a.ipndm_orders]',
      ["tests/benchmarking/test_suite_optgrid_rows.py"]),
-    ("problem_suite('fresh26') returns the fresh25 set", "sde_diffusion/analytic/suite.py",
-     '"fresh26": FRESH26}', '"fresh26": FRESH25}',
-     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh26"]),
+    ("problem_suite('fresh27') returns the fresh26 set", "sde_diffusion/analytic/suite.py",
+     '"fresh27": FRESH27}', '"fresh27": FRESH26}',
+     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh27"]),
 ]
 
 MUTATIONS += [  # session 10: shared references, bootstrap intervals of the misses
@@ -923,6 +923,43 @@ MUTATIONS += [  # session 22: the VP low-rank pick's sigma_j above 20 steps (few
      "absent = [k for k in names if k in PEERS and k not in have]", "absent = []",
      ["tests/benchmarking/test_suite_peers_check.py"]),
 ]
+
+MUTATIONS += [  # session 24: the VP low-rank entry for large data at 36-40 steps (few-step 39)
+    ("VP high-dim low-rank entry: UniPC-4", "sde_diffusion/solvers/sharp_modes.py",
+     '((36, 40, 125, "unipc", {"order": 5,', '((36, 40, 125, "unipc", {"order": 4,',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "high_dim_entry_beats"]),
+    ("VP high-dim low-rank entry: the 21-40 law's own sigma_j", "sde_diffusion/solvers/sharp_modes.py",
+     '"uniform_t", 0.456, 1.1)', '"uniform_t", 0.38, 1.1)',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "high_dim"]),
+    ("VP high-dim low-rank entry: from 100 coordinates", "sde_diffusion/solvers/sharp_modes.py",
+     '((36, 40, 125, "unipc"', '((36, 40, 100, "unipc"',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "high_dim"]),
+    ("VP high-dim low-rank entry: from 35 steps", "sde_diffusion/solvers/sharp_modes.py",
+     '((36, 40, 125, "unipc"', '((35, 40, 125, "unipc"',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "high_dim"]),
+    ("low_rank_recipe: the dimension bound read as strict", "sde_diffusion/solvers/sharp_modes.py",
+     "for e in wide if dim >= e[2]]", "for e in wide if dim > e[2]]",
+     ["tests/solvers/test_low_rank_probe.py", "-k", "high_dim"]),
+    ("SharpModes.at_steps: the dimension not passed on", "sde_diffusion/solvers/sharp_modes.py",
+     "floor=has_floor(self.ratios), dim=self.dim)", "floor=has_floor(self.ratios))",
+     ["tests/solvers/test_low_rank_probe.py", "-k", "high_dim"]),
+    ("probe_sharp_modes: the dimension not recorded", "sde_diffusion/solvers/sharp_modes.py",
+     "one_dim=d == 1, dim=d)", "one_dim=d == 1)",
+     ["tests/solvers/test_low_rank_probe.py", "-k", "high_dim_entry_beats or beats_the_best_default"]),
+    ("bench_low_rank dfit: a sigma_j beyond the rows read by clamping", "benchmarks/bench_low_rank.py",
+     "or not cs or not cs[0] / 1.02 <= c <= cs[-1] * 1.02:", "or not cs:",
+     ["tests/benchmarking/test_low_rank_report.py", "-k", "dfit"]),
+    ("bench_low_rank dfit: the share of cells below 1 not required", "benchmarks/bench_low_rank.py",
+     "geo_mean(v) <= a.max_mean and sum(x < 1 for x in v) >= a.min_share * len(v)", "geo_mean(v) <= a.max_mean",
+     ["tests/benchmarking/test_low_rank_report.py", "-k", "dfit"]),
+    ("bench_low_rank dfit: the smallest passing split of the last budget taken", "benchmarks/bench_low_rank.py",
+     "split = max(min(ok[n]) for n in nfes if n >= start)", "split = min(ok[nfes[-1]])",
+     ["tests/benchmarking/test_low_rank_report.py", "-k", "dfit"]),
+    ("bench_low_rank collect: --alt-high-dim-recipes not applied", "benchmarks/bench_low_rank.py",
+     "{} if alt_wide is None else {name: alt_wide}", "{}",
+     ["tests/benchmarking/test_low_rank_report.py", "-k", "high_dim_recipes"]),
+]
+
 
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:
     dst = workdir / "tree"
