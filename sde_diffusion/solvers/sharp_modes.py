@@ -52,7 +52,8 @@ and steps onto sigma = 0 from there (``LOW_RANK_RECIPES``, few-step 27-28, 36); 
 pick as a candidate (``candidates={"unipc": [..., found.options]}``, few-step 29). Where R rises
 between the levels (``has_floor``: a noise floor under the subspaces, which that step would remove),
 VP at 18-20 steps ends on the grid instead, and at 21-40 keeps UniPC's defaults (``LOW_RANK_FLOOR_RECIPES``,
-few-step 32, 36).
+few-step 32, 36). Large data without a floor (125 coordinates or more) takes UniPC-5 at 36-40 steps on VP
+(``LOW_RANK_HIGH_DIM_RECIPES``, few-step 39).
 
     found = probe_sharp_modes(sde, model, steps=10, x_data=batch)   # 2 batched model calls
     x, info = sample(sde, model, shape, sampler=found.sampler, steps=10, **found.options)
@@ -270,7 +271,9 @@ few-step 39a): the best default with it over with the order-4 pick, d >= 125, is
 1, 16 of 17 at 40), 0.901 at 35 (15 of 17); below 125 coordinates 0.99-1.09 at 36-38 (lowrank124_r3 alone),
 1.07 at 40 (5 of 13 below 1) and 1.37 at 35. The rule: budgets and a dimension bound are in where the mean
 is at most 0.9 and 80 % of the cells gain; 36-40 steps pass from 125 coordinates (not from 120: lowrank124_r3
-at 37), 35 fails."""
+at 37), 35 fails. On a new set, ``FRESH27``, it took the six mixtures of 130-250 coordinates without a floor and
+none of the others: 0.676x the order-4 pick's best default over 36 cells (36-40 NFE, two x_T; 0.831 without two
+cells where the order-4 pick sent points astray), none worse than 1.2x on both, the bulk 0.78x (few-step 39c)."""
 
 
 @dataclass
