@@ -308,7 +308,8 @@ def dfit(a) -> str:
     worst. A sigma_j more than 2 % outside a problem's rows leaves it out there (within, clamped). A group
     *passes* where its mean is at most ``--max-mean`` and at least ``--min-share`` of its cells are below 1;
     the choice, at ``--mult``: the budgets from the smallest n from which every budget of the records passes
-    at some split, and the smallest split at which all of them pass."""
+    at some split, and the largest of those budgets' smallest passing splits (a budget that does not pass at
+    that split is named)."""
     recs = {}
     for r in _read(a.records):                         # merged per (problem, seed): other budgets, other c
         recs.setdefault((r["problem"], r["seed"]), {**r, "rms": {}})["rms"].update(r["rms"])

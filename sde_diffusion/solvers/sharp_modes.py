@@ -73,8 +73,8 @@ from .grids import ZeroEnded, default_t_end
 __all__ = ["denoising_ratio", "probe_sharp_modes", "sharp_recipe", "SharpModes", "ratio_drop", "is_sharp",
            "principal_basis", "probe_calls", "MERGE_THRESHOLD", "RING_BAND", "SHARP_KINDS", "PROBE_SIGMAS", "PROBE_COORDS",
            "SHARP_RECIPES", "EMBEDDED_TAIL", "EMBEDDED_MAX_COARSE", "SUBSPACE_MAX_DIM", "is_low_rank", "is_ring_like",
-           "low_rank_recipe", "low_rank_bands", "LOW_RANK_MIN_R", "LOW_RANK_RECIPES", "LOW_RANK_BANDS", "has_floor", "FLOOR_MIN_RISE", "LOW_RANK_HIGH_DIM_RECIPES",
-           "LOW_RANK_FLOOR_RECIPES"]
+           "low_rank_recipe", "low_rank_bands", "LOW_RANK_MIN_R", "LOW_RANK_RECIPES", "LOW_RANK_BANDS", "has_floor", "FLOOR_MIN_RISE",
+           "LOW_RANK_FLOOR_RECIPES", "LOW_RANK_HIGH_DIM_RECIPES"]
 
 PROBE_COORDS = 2 ** 17
 """The probe noises at least this many coordinates per level: each coordinate's share
@@ -283,8 +283,9 @@ class SharpModes:
     keep UniPC's defaults), the model calls spent (``nfe``: batched calls, the pilot run's
     included), ``subspace``: the dimension of the principal subspace R and the spread were
     measured in where the data is embedded (``EMBEDDED_TAIL``), else None (all coordinates),
-    ``low_rank`` (``is_low_rank``, only where R was measured over all coordinates) and ``one_dim`` (data
-    of one coordinate)."""
+    ``low_rank`` (``is_low_rank``, only where R was measured over all coordinates), ``one_dim`` (data
+    of one coordinate) and ``dim`` (the data's coordinates per sample; None: not known, and the large-data
+    entry ``LOW_RANK_HIGH_DIM_RECIPES`` is not read)."""
     sharp: bool
     ratios: Dict[float, float]
     spread: float
