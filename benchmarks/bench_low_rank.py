@@ -200,11 +200,13 @@ def tune(a) -> None:
                    defaults=not a.no_defaults, points=a.n, probe_seed=a.probe_seed)
 
 
-def _merged(paths):
-    """``tune`` records of several files (other budgets) merged: one record per problem."""
+def _merged(paths, by_seed: bool = False):
+    """``tune`` records of several files (other budgets) merged: one record per problem (``by_seed``: per
+    problem and x_T seed)."""
     merged = {}
     for r in _read(paths):
-        merged.setdefault(r["problem"], {**r, "rms": {}})["rms"].update(r["rms"])
+        key = (r["problem"], r["seed"]) if by_seed else r["problem"]
+        merged.setdefault(key, {**r, "rms": {}})["rms"].update(r["rms"])
     return list(merged.values())
 
 
@@ -296,8 +298,9 @@ def cfit(a) -> str:
     return "\n".join(lines)
 
 
-LAW_21_40 = (0.38, 1.1)
-"""The VP low-rank entry's sigma_j law at 21-40 steps, sigma_j = c (10 / n)^p spreads (few-step 37a)."""
+LAW_21_40 = next((c, p) for lo, hi, *_, c, p in sharp_modes.LOW_RANK_RECIPES["VPSDE"] if lo <= 21 <= hi)
+"""The VP low-rank entry's sigma_j law at 21-40 steps, (c, p) of sigma_j = c (10 / n)^p spreads, as shipped
+(``LOW_RANK_RECIPES``; few-step 37a)."""
 
 
 def dfit(a) -> str:
@@ -310,19 +313,17 @@ def dfit(a) -> str:
     the choice, at ``--mult``: the budgets from the smallest n from which every budget of the records passes
     at some split, and the largest of those budgets' smallest passing splits (a budget that does not pass at
     that split is named)."""
-    recs = {}
-    for r in _read(a.records):                         # merged per (problem, seed): other budgets, other c
-        recs.setdefault((r["problem"], r["seed"]), {**r, "rms": {}})["rms"].update(r["rms"])
-    nfes = sorted({int(k.split("@")[1]) for r in recs.values() for k in r["rms"] if k.startswith("lowrank@")})
+    recs = _merged(a.records, by_seed=True)            # other budgets, other c
+    nfes = sorted({int(k.split("@")[1]) for r in recs for k in r["rms"] if k.startswith("lowrank@")})
     splits = [int(v) for v in a.split_dims.split(",")]
     c_law, p_law = LAW_21_40
 
     def cells(n, k, keep):
         out = []
-        for r in recs.values():
+        c = k * c_law * (10.0 / n) ** p_law
+        for r in recs:
             m = r["rms"]
             cs = [x for x in _cs(m, a.order) if f"u{a.order}_{x}@{n}" in m]
-            c = k * c_law * (10.0 / n) ** p_law
             if not keep(r["dim"]) or f"lowrank@{n}" not in m or not cs or not cs[0] / 1.02 <= c <= cs[-1] * 1.02:
                 continue
             y = _at_c(m, n, a.order, c, cs) if len(cs) > 1 else m[f"u{a.order}_{cs[0]}@{n}"]
