@@ -421,9 +421,9 @@ MUTATIONS += [  # round 8: the tuning rings, the fresh3 set
      'cands["ipndm"] = [{"order": o} for o in a.ipndm_orders]',
      'cands["unipc"] = [{"order": o} for o in a.ipndm_orders]',
      ["tests/benchmarking/test_suite_optgrid_rows.py"]),
-    ("problem_suite('fresh27') returns the fresh26 set", "sde_diffusion/analytic/suite.py",
-     '"fresh27": FRESH27}', '"fresh27": FRESH26}',
-     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh27"]),
+    ("problem_suite('fresh28') returns the fresh27 set", "sde_diffusion/analytic/suite.py",
+     '"fresh28": FRESH28}', '"fresh28": FRESH27}',
+     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh28"]),
 ]
 
 MUTATIONS += [  # session 10: shared references, bootstrap intervals of the misses

@@ -851,6 +851,27 @@ LOW_RANK_HIGH_DIM_RECIPES``). Six mixtures of low-rank Gaussians without a noise
 (ranks 3-6), two of 108 and 121 (below the entry's 125), one of 158 with a floor (std 0.015), and four controls
 (an ill-conditioned covariance, unequal weights, 151 modes, a 1-D mixture of five scales)."""
 
+FRESH28: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "lowrank66_r3": (lambda: _low_rank(66, 4, 3, seed=6603), ("low_rank",)),
+    "lowrank96_r4": (lambda: _low_rank(96, 3, 4, seed=9604), ("low_rank",)),
+    "lowrank134_r6": (lambda: _low_rank(134, 4, 6, seed=13406), ("low_rank", "high_dim")),
+    "lowrank178_r5": (lambda: _low_rank(178, 3, 5, seed=17805), ("low_rank", "high_dim")),
+    "lowrank214_r3": (lambda: _low_rank(214, 5, 3, seed=21403), ("low_rank", "high_dim")),
+    "lowrank246_r6": (lambda: _low_rank(246, 4, 6, seed=24606), ("low_rank", "high_dim")),
+    "lowrank56_r3": (lambda: _low_rank(56, 4, 3, seed=5603), ("low_rank",)),
+    "lowrank174_r4_floor": (lambda: _low_rank(174, 4, 4, seed=17404, floor=0.015), ("low_rank", "high_dim")),
+    "full40_cond3600": (lambda: _ill_conditioned(40, 3, 3600.0), ("full_cov", "ill_conditioned")),
+    "unequal_32d": (lambda: _unequal(5, 32, 3232, 1.3, 0.2, 0.8), ("unequal_weights",)),
+    "modes154_3d": (lambda: _many(154, 3, 0.05, seed=1543, spread=1.7), ("sharp", "many_modes")),
+    "five_scales_o_1d": (lambda: GaussianMixture([[-5.2], [-2.1], [0.2], [2.9], [5.1]],
+                                                 [0.045, 0.47, 0.04, 0.41, 0.035], None), ("1d", "sharp")),
+}
+"""A thirty-first set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 40b) before any
+sampler or probe ran on it, to test the VP low-rank entry at 41-50 steps (``solvers.sharp_modes.
+LOW_RANK_HIGH_DIM_RECIPES``, from 60 coordinates). Six mixtures of low-rank Gaussians without a noise floor of
+66-246 coordinates (ranks 3-6), one of 56 (below the entry's 60), one of 174 with a floor (std 0.015), and four
+controls (an ill-conditioned covariance, unequal weights, 154 modes, a 1-D mixture of five scales)."""
+
 RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4,
             "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7, "fresh8": FRESH8, "fresh9": FRESH9,
             "fresh10": FRESH10, "fresh11": FRESH11,
@@ -858,7 +879,7 @@ RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRES
             "fresh16": FRESH16, "fresh17": FRESH17, "fresh18": FRESH18, "fresh19": FRESH19,
             "fresh20": FRESH20, "fresh21": FRESH21, "fresh22": FRESH22,
             "fresh23": FRESH23, "fresh24": FRESH24, "fresh25": FRESH25, "fresh26": FRESH26,
-            "fresh27": FRESH27}
+            "fresh27": FRESH27, "fresh28": FRESH28}
 """The reserved sets by the name ``problem_suite`` takes."""
 SUITE_HALVES = ("tuning", "validation", "all", *RESERVED)
 """Every name ``problem_suite`` takes (the benchmarks' ``--half`` choices)."""
@@ -901,7 +922,7 @@ def problem_suite(half: str = "validation") -> List[SuiteProblem]:
     ``"fresh15"``: ``FRESH15``; ``"fresh16"``: ``FRESH16``; ``"fresh17"``: ``FRESH17``; ``"fresh18"``: ``FRESH18``;
     ``"fresh19"``: ``FRESH19``; ``"fresh20"``: ``FRESH20``; ``"fresh21"``: ``FRESH21``; ``"fresh22"``:
     ``FRESH22``; ``"fresh23"``: ``FRESH23``; ``"fresh24"``: ``FRESH24``; ``"fresh25"``: ``FRESH25``;
-    ``"fresh26"``: ``FRESH26``; ``"fresh27"``: ``FRESH27``), in name order."""
+    ``"fresh26"``: ``FRESH26``; ``"fresh27"``: ``FRESH27``; ``"fresh28"``: ``FRESH28``), in name order."""
     check_choice("suite half", half, SUITE_HALVES)
     names = (sorted(_ALL) if half == "all" else sorted(RESERVED[half]) if half in RESERVED
              else suite_split()[half])

@@ -52,8 +52,8 @@ and steps onto sigma = 0 from there (``LOW_RANK_RECIPES``, few-step 27-28, 36); 
 pick as a candidate (``candidates={"unipc": [..., found.options]}``, few-step 29). Where R rises
 between the levels (``has_floor``: a noise floor under the subspaces, which that step would remove),
 VP at 18-20 steps ends on the grid instead, and at 21-40 keeps UniPC's defaults (``LOW_RANK_FLOOR_RECIPES``,
-few-step 32, 36). Large data without a floor (125 coordinates or more) takes UniPC-5 at 36-40 steps on VP
-(``LOW_RANK_HIGH_DIM_RECIPES``, few-step 39).
+few-step 32, 36). Data without a floor takes UniPC-5 on VP at 36-40 steps from 125 coordinates and at 41-50
+from 60 (``LOW_RANK_HIGH_DIM_RECIPES``, few-step 39-40).
 
     found = probe_sharp_modes(sde, model, steps=10, x_data=batch)   # 2 batched model calls
     x, info = sample(sde, model, shape, sampler=found.sampler, steps=10, **found.options)
@@ -258,7 +258,8 @@ floor mixtures that step costs 1.5 / 4.1 / 3.7x at 30 / 40 / 50 steps (few-step 
 
 
 LOW_RANK_HIGH_DIM_RECIPES = {
-    "VPSDE": ((36, 40, 125, "unipc", {"order": 5, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.456, 1.1),),
+    "VPSDE": ((36, 40, 125, "unipc", {"order": 5, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.456, 1.1),
+              (41, 50, 60, "unipc", {"order": 5, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.456, 1.1)),
 }
 """SDE class name -> (min steps, max steps, min dimension, sampler, options, grid, c, p): ``LOW_RANK_RECIPES``'
 entries for low-rank data without a noise floor of at least that many coordinates, read before them. On VP
@@ -273,7 +274,13 @@ few-step 39a): the best default with it over with the order-4 pick, d >= 125, is
 is at most 0.9 and 80 % of the cells gain; 36-40 steps pass from 125 coordinates (not from 120: lowrank124_r3
 at 37), 35 fails. On a new set, ``FRESH27``, it took the six mixtures of 130-250 coordinates without a floor and
 none of the others: 0.676x the order-4 pick's best default over 36 cells (36-40 NFE, two x_T; 0.831 without two
-cells where the order-4 pick sent points astray), none worse than 1.2x on both, the bulk 0.78x (few-step 39c)."""
+cells where the order-4 pick sent points astray), none worse than 1.2x on both, the bulk 0.78x (few-step 39c).
+At 41-50 steps, where no low-rank entry ran before (UniPC's defaults), the same recipe takes such data from 60
+coordinates (few-step 40a): on 21 seen mixtures without a floor (40-240 coordinates; 4096 points) the best default
+with it over with UniPC's defaults is 0.097 / 0.283 at 43 / 50 steps in geometric mean over the 19 of d >= 60
+(18 of 19 cells below 1 at each, the other 1.00: a point sent astray by both), and 0.14 / 1.78 below 60
+(lowrank40_r5 2.6x, lowrank44_r4 1.2x worse at 50). The same rule (the split list of 39a) chose d >= 60 and
+budgets 43-50; 41-42 (not recorded) lie between the 40-step entries and 43."""
 
 
 @dataclass

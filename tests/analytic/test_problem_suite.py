@@ -10,7 +10,7 @@ from sde_diffusion.analytic import SuiteProblem, problem_suite, suite_problem, s
 from sde_diffusion.analytic.suite import (FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9,
                                           FRESH10, FRESH11, FRESH12, FRESH13, FRESH14, FRESH15,
                                           FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21, FRESH22,
-                                          FRESH23, FRESH24, FRESH25, FRESH26, FRESH27,
+                                          FRESH23, FRESH24, FRESH25, FRESH26, FRESH27, FRESH28,
                                           HOLDOUT,
                                           SPLIT_SEED, SUITE, TUNING_ADDITIONS)
 from sde_diffusion.sdes import EDMSDE, VPSDE
@@ -92,6 +92,9 @@ FRESH26_NAMES = ["five_scales_m_1d", "full37_cond3300", "lowrank110_r4_floor", "
 FRESH27_NAMES = ["five_scales_n_1d", "full39_cond3500", "lowrank108_r3", "lowrank121_r5", "lowrank130_r4",
                  "lowrank144_r5", "lowrank158_r4_floor", "lowrank168_r3", "lowrank192_r6", "lowrank220_r4",
                  "lowrank250_r5", "modes151_3d", "unequal_31d"]
+FRESH28_NAMES = ["five_scales_o_1d", "full40_cond3600", "lowrank134_r6", "lowrank174_r4_floor", "lowrank178_r5",
+                 "lowrank214_r3", "lowrank246_r6", "lowrank56_r3", "lowrank66_r3", "lowrank96_r4", "modes154_3d",
+                 "unequal_32d"]
 FRESH2_NAMES = ["diag192", "five_scales_1d", "full12_cond3000", "lowrank200_r5", "modes120_3d",
                 "modes40_24d", "outlier_4d", "ring5_sharp", "unequal_12d"]
 
@@ -143,6 +146,7 @@ _SETS_IN_ORDER = [
     ("fresh25", FRESH25_NAMES, FRESH25, 999, 100, 999),            # few-step 36b
     ("fresh26", FRESH26_NAMES, FRESH26, 999, 100, 999),            # few-step 37b
     ("fresh27", FRESH27_NAMES, FRESH27, 999, 100, 999),            # few-step 39b
+    ("fresh28", FRESH28_NAMES, FRESH28, 999, 100, 999),            # few-step 40b
 ]
 # (set, names, dict, the names of the halves and of every set fixed before it, cond ratio, modes, weight ratio)
 RESERVED_SETS = [(half, names, table, TUNING + VALIDATION + [n for _, before, *_ in _SETS_IN_ORDER[:i] for n in before],
@@ -154,7 +158,7 @@ RESERVED_SETS = [(half, names, table, TUNING + VALIDATION + [n for _, before, *_
                          ids=[r[0] for r in RESERVED_SETS])
 def test_each_reserved_set_is_fixed_apart_from_every_other_and_spans_the_axes(
         half, names, table, earlier, cond, modes, ratio):
-    """``HOLDOUT`` and ``FRESH`` to ``FRESH27``: the names are pinned, a set shares none with the halves
+    """``HOLDOUT`` and ``FRESH`` to ``FRESH28``: the names are pinned, a set shares none with the halves
     or with any set fixed before it, "all" leaves it out, and on its own it covers the suite's
     axes: dimension 1 to >= 128, singular and ill-conditioned covariances (eigenvalue ratio >=
     ``cond``), >= ``modes`` modes, weight ratios >= ``ratio``."""
