@@ -304,7 +304,8 @@ LAW_21_40 = next((c, p) for lo, hi, *_, c, p in sharp_modes.LOW_RANK_RECIPES["VP
 
 
 def dfit(a) -> str:
-    """UniPC of another order for large low-rank data at 21-40 steps (few-step 39): per budget n, multiple k
+    """UniPC of another order for large low-rank data (few-step 39 at 35-40 steps, 40 at 43-50, the 21-40 law
+    carried on): per budget n, multiple k
     of the 21-40 law's sigma_j (``--mults``) and dimension group (split at each of ``--split-dims``), the best
     default with UniPC-<order> at sigma_j = k c (10 / n)^p spreads (the ``tune`` rows u<order>_<c>, read by
     ``_at_c``) in the place of the pick's row ``lowrank@n`` over with it: geometric mean, cells below 1,

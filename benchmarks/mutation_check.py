@@ -930,7 +930,7 @@ MUTATIONS += [  # session 24: the VP low-rank entry for large data at 36-40 step
      '((36, 40, 125, "unipc", {"order": 5,', '((36, 40, 125, "unipc", {"order": 4,',
      ["tests/solvers/test_low_rank_probe.py", "-k", "high_dim_entry_beats"]),
     ("VP high-dim low-rank entry: the 21-40 law's own sigma_j", "sde_diffusion/solvers/sharp_modes.py",
-     '"uniform_t", 0.456, 1.1)', '"uniform_t", 0.38, 1.1)',
+     '"uniform_t", 0.456, 1.1),\n', '"uniform_t", 0.38, 1.1),\n',
      ["tests/solvers/test_low_rank_probe.py", "-k", "high_dim"]),
     ("VP high-dim low-rank entry: from 100 coordinates", "sde_diffusion/solvers/sharp_modes.py",
      '((36, 40, 125, "unipc"', '((36, 40, 100, "unipc"',
@@ -961,6 +961,28 @@ MUTATIONS += [  # session 24: the VP low-rank entry for large data at 36-40 step
      ["tests/benchmarking/test_low_rank_report.py", "-k", "high_dim_recipes"]),
 ]
 
+
+MUTATIONS += [  # session 25: the VP low-rank entry at 41-50 steps from 60 coordinates (few-step 40)
+    ("VP 41-50 low-rank entry: UniPC-4", "sde_diffusion/solvers/sharp_modes.py",
+     '(41, 50, 60, "unipc", {"order": 5,', '(41, 50, 60, "unipc", {"order": 4,',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "from_41_to_50"]),
+    ("VP 41-50 low-rank entry: from 75 coordinates", "sde_diffusion/solvers/sharp_modes.py",
+     '(41, 50, 60, "unipc"', '(41, 50, 75, "unipc"',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "from_41_to_50"]),
+    ("VP 41-50 low-rank entry: from 43 steps", "sde_diffusion/solvers/sharp_modes.py",
+     '(41, 50, 60, "unipc"', '(43, 50, 60, "unipc"',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "high_dim_entry_takes"]),
+    ("VP 41-50 low-rank entry: on to 60 steps", "sde_diffusion/solvers/sharp_modes.py",
+     '(41, 50, 60, "unipc"', '(41, 60, 60, "unipc"',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "high_dim_entry_takes"]),
+    ("VP 41-50 low-rank entry: B(h) = bh2", "sde_diffusion/solvers/sharp_modes.py",
+     '(41, 50, 60, "unipc", {"order": 5, "step_limit": False, "variant": "bh1"}',
+     '(41, 50, 60, "unipc", {"order": 5, "step_limit": False, "variant": "bh2"}',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "from_41_to_50"]),
+    ("VP 41-50 low-rank entry: sigma_j doubled", "sde_diffusion/solvers/sharp_modes.py",
+     '"uniform_t", 0.456, 1.1)),', '"uniform_t", 0.912, 1.1)),',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "from_41_to_50"]),
+]
 
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:
     dst = workdir / "tree"

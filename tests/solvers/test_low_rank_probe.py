@@ -286,6 +286,25 @@ def test_the_high_dim_entry_beats_the_order_4_pick_on_a_seen_mixture(monkeypatch
         assert e_new < 0.9 * e_old and e_new < 0.3 * rms("unipc", steps), (steps, e_new, e_old)
 
 
+def test_from_41_to_50_steps_the_entry_beats_unipcs_defaults_on_a_seen_mixture():
+    # lowrank74_r3 (seen: one of the 21 mixtures the 41-50 entry was chosen on), VP, 1024 x_T of seed 1: the
+    # entry 2.98e-4 / 1.46e-4 at 42 / 50 steps; the best of UniPC's, DEIS's, DPM-Solver-3's and iPNDM's defaults
+    # 1.19e-3 / 5.10e-4 (0.25x / 0.29x; UniPC's alone 4.9e-2 / 5.1e-4). Bounds 0.5x the best default and 0.85x
+    # the entry with order 4 (1.66 / 1.95x) or with B(h) = bh2 (1.25 / 1.42x); sigma_j halved or doubled or
+    # p = 1.6 cost 2.2-6.5x
+    sde = VPSDE()
+    found, rms = _seen_mixture("lowrank74_r3", sde)
+    assert found.low_rank and found.dim == 74 and not has_floor(found.ratios)
+    for steps in (42, 50):
+        pick = found.at_steps(sde, steps)
+        assert pick.options["order"] == 5 and isinstance(pick.options["grid"], ZeroEnded)
+        e_pick = rms(pick.sampler, steps, **pick.options)
+        best = min(rms(s, steps) for s in ("unipc", "deis", "dpm_solver3", "ipndm"))
+        e_order4 = rms("unipc", steps, **{**pick.options, "order": 4})
+        e_bh2 = rms("unipc", steps, **{**pick.options, "variant": "bh2"})
+        assert e_pick < 0.5 * best and e_pick < 0.85 * min(e_order4, e_bh2), (steps, e_pick, best, e_order4, e_bh2)
+
+
 def test_the_vp_entry_at_18_to_20_steps_beats_the_old_unipc3_entry_on_a_seen_mixture(monkeypatch):
     # lowrank32_r4 (tuning half), VP, 1024 x_T of seed 1: UniPC-4 to sigma_j = 0.54 (10 / n)^1.6 spreads
     # 0.0069 / 0.0050 at 18 / 20 steps; the entry before few-step 31 (UniPC-3, c 0.5) sends some points
