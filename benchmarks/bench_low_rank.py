@@ -304,12 +304,11 @@ LAW_21_40 = next((c, p) for lo, hi, *_, c, p in sharp_modes.LOW_RANK_RECIPES["VP
 
 
 def dfit(a) -> str:
-    """UniPC of another order for large low-rank data (few-step 39 at 35-40 steps, 40 at 43-50, the 21-40 law
-    carried on): per budget n, multiple k
-    of the 21-40 law's sigma_j (``--mults``) and dimension group (split at each of ``--split-dims``), the best
-    default with UniPC-<order> at sigma_j = k c (10 / n)^p spreads (the ``tune`` rows u<order>_<c>, read by
-    ``_at_c``) in the place of the pick's row ``lowrank@n`` over with it: geometric mean, cells below 1,
-    worst. A sigma_j more than 2 % outside a problem's rows leaves it out there (within, clamped). A group
+    """UniPC of another order for large low-rank data (few-step 39 at 30-40 steps, 40 at 43-50): per budget n,
+    multiple k of the 21-40 law's sigma_j (``--mults``; carried on past 40) and dimension group (split at each
+    of ``--split-dims``), the best default with UniPC-<order> at sigma_j = k c (10 / n)^p spreads (the
+    ``tune`` rows u<order>_<c>, read by ``_at_c``) in the place of the pick's row ``lowrank@n`` over with it:
+    geometric mean, cells below 1, worst. A sigma_j more than 2 % outside a problem's rows leaves it out there (within, clamped). A group
     *passes* where its mean is at most ``--max-mean`` and at least ``--min-share`` of its cells are below 1;
     the choice, at ``--mult``: the budgets from the smallest n from which every budget of the records passes
     at some split, and the largest of those budgets' smallest passing splits (a budget that does not pass at
