@@ -308,11 +308,11 @@ def dfit(a) -> str:
     multiple k of the 21-40 law's sigma_j (``--mults``; carried on past 40) and dimension group (split at each
     of ``--split-dims``), the best default with UniPC-<order> at sigma_j = k c (10 / n)^p spreads (the
     ``tune`` rows u<order>_<c>, read by ``_at_c``) in the place of the pick's row ``lowrank@n`` over with it:
-    geometric mean, cells below 1, worst. A sigma_j more than 2 % outside a problem's rows leaves it out there (within, clamped). A group
-    *passes* where its mean is at most ``--max-mean`` and at least ``--min-share`` of its cells are below 1;
-    the choice, at ``--mult``: the budgets from the smallest n from which every budget of the records passes
-    at some split, and the largest of those budgets' smallest passing splits (a budget that does not pass at
-    that split is named)."""
+    geometric mean, cells below 1, worst. A sigma_j more than 2 % outside a problem's rows leaves it out
+    there (within, clamped). A group *passes* where its mean is at most ``--max-mean`` and at least
+    ``--min-share`` of its cells are below 1; the choice, at ``--mult``: the budgets from the smallest n from
+    which every budget of the records passes at some split, and the largest of those budgets' smallest
+    passing splits (a budget that does not pass at that split is named)."""
     recs = _merged(a.records, by_seed=True)            # other budgets, other c
     nfes = sorted({int(k.split("@")[1]) for r in recs for k in r["rms"] if k.startswith("lowrank@")})
     splits = [int(v) for v in a.split_dims.split(",")]

@@ -231,7 +231,7 @@ def test_the_recipe_beats_the_best_default_on_a_seen_low_rank_mixture(sde_cls, g
     assert e_pick < 0.5 * min(e_unipc, e_ipndm), (e_pick, e_unipc, e_ipndm)
 
 
-def test_the_high_dim_entry_takes_large_data_without_a_floor_at_36_to_40_steps_only():
+def test_the_high_dim_entry_takes_low_rank_data_without_a_floor_at_36_to_50_steps_only():
     # VP, d >= 125, no floor, 36-40 steps: UniPC-5 (B(h) = h, no step limit) on the uniform-t grid to
     # sigma_j = 0.456 (10 / n)^1.1 spreads, then onto 0 (few-step 39a); the same from 60 coordinates at 41-50
     # (few-step 40a); EDM has no such entry
