@@ -872,6 +872,27 @@ LOW_RANK_HIGH_DIM_RECIPES``, from 60 coordinates). Six mixtures of low-rank Gaus
 66-246 coordinates (ranks 3-6), one of 56 (below the entry's 60), one of 174 with a floor (std 0.015), and four
 controls (an ill-conditioned covariance, unequal weights, 154 modes, a 1-D mixture of five scales)."""
 
+FRESH29: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "lowrank70_r4": (lambda: _low_rank(70, 4, 4, seed=7004), ("low_rank",)),
+    "lowrank92_r5": (lambda: _low_rank(92, 3, 5, seed=9205), ("low_rank",)),
+    "lowrank138_r3": (lambda: _low_rank(138, 5, 3, seed=13803), ("low_rank", "high_dim")),
+    "lowrank182_r6": (lambda: _low_rank(182, 4, 6, seed=18206), ("low_rank", "high_dim")),
+    "lowrank218_r4": (lambda: _low_rank(218, 3, 4, seed=21804), ("low_rank", "high_dim")),
+    "lowrank242_r5": (lambda: _low_rank(242, 4, 5, seed=24205), ("low_rank", "high_dim")),
+    "lowrank52_r4": (lambda: _low_rank(52, 4, 4, seed=5204), ("low_rank",)),
+    "lowrank186_r5_floor": (lambda: _low_rank(186, 4, 5, seed=18605, floor=0.015), ("low_rank", "high_dim")),
+    "full41_cond3700": (lambda: _ill_conditioned(41, 3, 3700.0), ("full_cov", "ill_conditioned")),
+    "unequal_33d": (lambda: _unequal(5, 33, 3333, 1.3, 0.2, 0.8), ("unequal_weights",)),
+    "modes157_3d": (lambda: _many(157, 3, 0.05, seed=1573, spread=1.7), ("sharp", "many_modes")),
+    "five_scales_p_1d": (lambda: GaussianMixture([[-5.3], [-2.2], [0.3], [2.7], [5.2]],
+                                                 [0.04, 0.48, 0.045, 0.4, 0.035], None), ("1d", "sharp")),
+}
+"""A thirty-second set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 41b) before any
+sampler or probe ran on it, to test the VP low-rank entry carried on from 50 to 100 steps (``solvers.sharp_modes.
+LOW_RANK_HIGH_DIM_RECIPES``, from 60 coordinates). Six mixtures of low-rank Gaussians without a noise floor of
+70-242 coordinates (ranks 3-6), one of 52 (below the entry's 60), one of 186 with a floor (std 0.015), and four
+controls (an ill-conditioned covariance, unequal weights, 157 modes, a 1-D mixture of five scales)."""
+
 RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4,
             "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7, "fresh8": FRESH8, "fresh9": FRESH9,
             "fresh10": FRESH10, "fresh11": FRESH11,
@@ -879,7 +900,7 @@ RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRES
             "fresh16": FRESH16, "fresh17": FRESH17, "fresh18": FRESH18, "fresh19": FRESH19,
             "fresh20": FRESH20, "fresh21": FRESH21, "fresh22": FRESH22,
             "fresh23": FRESH23, "fresh24": FRESH24, "fresh25": FRESH25, "fresh26": FRESH26,
-            "fresh27": FRESH27, "fresh28": FRESH28}
+            "fresh27": FRESH27, "fresh28": FRESH28, "fresh29": FRESH29}
 """The reserved sets by the name ``problem_suite`` takes."""
 SUITE_HALVES = ("tuning", "validation", "all", *RESERVED)
 """Every name ``problem_suite`` takes (the benchmarks' ``--half`` choices)."""
@@ -922,7 +943,8 @@ def problem_suite(half: str = "validation") -> List[SuiteProblem]:
     ``"fresh15"``: ``FRESH15``; ``"fresh16"``: ``FRESH16``; ``"fresh17"``: ``FRESH17``; ``"fresh18"``: ``FRESH18``;
     ``"fresh19"``: ``FRESH19``; ``"fresh20"``: ``FRESH20``; ``"fresh21"``: ``FRESH21``; ``"fresh22"``:
     ``FRESH22``; ``"fresh23"``: ``FRESH23``; ``"fresh24"``: ``FRESH24``; ``"fresh25"``: ``FRESH25``;
-    ``"fresh26"``: ``FRESH26``; ``"fresh27"``: ``FRESH27``; ``"fresh28"``: ``FRESH28``), in name order."""
+    ``"fresh26"``: ``FRESH26``; ``"fresh27"``: ``FRESH27``; ``"fresh28"``: ``FRESH28``;
+    ``"fresh29"``: ``FRESH29``), in name order."""
     check_choice("suite half", half, SUITE_HALVES)
     names = (sorted(_ALL) if half == "all" else sorted(RESERVED[half]) if half in RESERVED
              else suite_split()[half])
