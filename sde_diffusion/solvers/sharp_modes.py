@@ -52,7 +52,7 @@ and steps onto sigma = 0 from there (``LOW_RANK_RECIPES``, few-step 27-28, 36); 
 pick as a candidate (``candidates={"unipc": [..., found.options]}``, few-step 29). Where R rises
 between the levels (``has_floor``: a noise floor under the subspaces, which that step would remove),
 VP at 18-20 steps ends on the grid instead, and at 21-40 keeps UniPC's defaults (``LOW_RANK_FLOOR_RECIPES``,
-few-step 32, 36). Data without a floor takes UniPC-5 on VP at 36-40 steps from 125 coordinates and at 41-100
+few-step 32, 36). Data without a floor takes UniPC-5 on VP at 36-40 steps from 125 coordinates and at 41-50
 from 60 (``LOW_RANK_HIGH_DIM_RECIPES``, few-step 39-41).
 
     found = probe_sharp_modes(sde, model, steps=10, x_data=batch)   # 2 batched model calls
@@ -259,7 +259,7 @@ floor mixtures that step costs 1.5 / 4.1 / 3.7x at 30 / 40 / 50 steps (few-step 
 
 LOW_RANK_HIGH_DIM_RECIPES = {
     "VPSDE": ((36, 40, 125, "unipc", {"order": 5, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.456, 1.1),
-              (41, 100, 60, "unipc", {"order": 5, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.456, 1.1)),
+              (41, 50, 60, "unipc", {"order": 5, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.456, 1.1)),
 }
 """SDE class name -> (min steps, max steps, min dimension, sampler, options, grid, c, p): ``LOW_RANK_RECIPES``'
 entries for low-rank data without a noise floor of at least that many coordinates, read before them. On VP
@@ -283,10 +283,10 @@ with it over with UniPC's defaults is 0.097 / 0.283 at 43 / 50 steps in geometri
 budgets 43-50; 41-42 (not recorded) lie between the 40-step entries and 43. On a new set, ``FRESH28``, it took
 the six mixtures of 66-246 coordinates without a floor and none of the others: 0.120x UniPC's defaults' best default
 over 36 cells (42 / 46 / 50 NFE, two x_T), none worse, the bulk 0.07x (few-step 40c). Carried on to 100 steps
-(few-step 41a: 13 seen mixtures, 40-226 coordinates, at 60 / 75 / 100 steps) it gives 0.282 / 0.331 / 0.374 of
-UniPC's defaults' best default over the 11 of d >= 60 (all below 1) and 2.6 / 2.2 / 2.8 below 60; the same rule
-chose d >= 60 and 60-100 steps (at 100 the optimum is narrow: 1.1x or 1.3x the law's sigma_j fails the rule).
-51-59 steps (not recorded) lie between 50 and 60; above 100 UniPC keeps its defaults."""
+(chosen by the same rule on 13 seen mixtures: 0.282 / 0.331 / 0.374 at 60 / 75 / 100 steps, d >= 60; few-step 41a)
+it failed its test on a new set, ``FRESH29``: 0.297x over 36 cells at 55 / 80 / 100 NFE, but on lowrank92_r5 at
+100 NFE 3.3x / 1.6x worse on both x_T (few-step 41c; at 100 steps the best sigma_j is narrow). So above 50 steps
+UniPC keeps its defaults."""
 
 
 @dataclass
