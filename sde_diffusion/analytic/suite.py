@@ -889,9 +889,10 @@ FRESH29: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
 }
 """A thirty-second set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 41b) before any
 sampler or probe ran on it, to test the VP low-rank entry carried on from 50 to 100 steps (``solvers.sharp_modes.
-LOW_RANK_HIGH_DIM_RECIPES``, from 60 coordinates; it failed, few-step 41c). Six mixtures of low-rank Gaussians without a noise floor of
-70-242 coordinates (ranks 3-6), one of 52 (below the entry's 60), one of 186 with a floor (std 0.015), and four
-controls (an ill-conditioned covariance, unequal weights, 157 modes, a 1-D mixture of five scales)."""
+LOW_RANK_HIGH_DIM_RECIPES``, from 60 coordinates; it failed, few-step 41c). Six mixtures of low-rank Gaussians
+without a noise floor of 70-242 coordinates (ranks 3-6), one of 52 (below the entry's 60), one of 186 with a floor
+(std 0.015), and four controls (an ill-conditioned covariance, unequal weights, 157 modes, a 1-D mixture of five
+scales)."""
 
 RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4,
             "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7, "fresh8": FRESH8, "fresh9": FRESH9,
