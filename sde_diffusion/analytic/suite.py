@@ -936,16 +936,8 @@ def suite_mixture(name: str) -> GaussianMixture:
 
 def problem_suite(half: str = "validation") -> List[SuiteProblem]:
     """The problems of one half (``"tuning"``, ``"validation"``), ``"all"`` (both), or a
-    reserved set (``"holdout"``: ``HOLDOUT``; ``"fresh"``: ``FRESH``; ``"fresh2"``: ``FRESH2``;
-    ``"fresh3"``: ``FRESH3``; ``"fresh4"``: ``FRESH4``; ``"fresh5"``: ``FRESH5``;
-    ``"fresh6"``: ``FRESH6``; ``"fresh7"``: ``FRESH7``; ``"fresh8"``: ``FRESH8``;
-    ``"fresh9"``: ``FRESH9``; ``"fresh10"``: ``FRESH10``; ``"fresh11"``: ``FRESH11``;
-    ``"fresh12"``: ``FRESH12``; ``"fresh13"``: ``FRESH13``; ``"fresh14"``: ``FRESH14``;
-    ``"fresh15"``: ``FRESH15``; ``"fresh16"``: ``FRESH16``; ``"fresh17"``: ``FRESH17``; ``"fresh18"``: ``FRESH18``;
-    ``"fresh19"``: ``FRESH19``; ``"fresh20"``: ``FRESH20``; ``"fresh21"``: ``FRESH21``; ``"fresh22"``:
-    ``FRESH22``; ``"fresh23"``: ``FRESH23``; ``"fresh24"``: ``FRESH24``; ``"fresh25"``: ``FRESH25``;
-    ``"fresh26"``: ``FRESH26``; ``"fresh27"``: ``FRESH27``; ``"fresh28"``: ``FRESH28``;
-    ``"fresh29"``: ``FRESH29``), in name order."""
+    reserved set by its name in ``RESERVED`` (``"holdout"``: ``HOLDOUT``; ``"fresh"``: ``FRESH``;
+    ``"freshN"``: ``FRESHN``), in name order."""
     check_choice("suite half", half, SUITE_HALVES)
     names = (sorted(_ALL) if half == "all" else sorted(RESERVED[half]) if half in RESERVED
              else suite_split()[half])
