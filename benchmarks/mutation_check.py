@@ -993,6 +993,12 @@ MUTATIONS += [  # session 26: the entry carried on to 100 steps failed its test 
      ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh29"]),
 ]
 
+MUTATIONS += [  # session 27: a new set for the entry at 41-80 steps (few-step 42)
+    ("problem_suite('fresh30') returns the fresh29 set", "sde_diffusion/analytic/suite.py",
+     '"fresh30": FRESH30', '"fresh30": FRESH29',
+     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh30"]),
+]
+
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:
     dst = workdir / "tree"
     if dst.exists():

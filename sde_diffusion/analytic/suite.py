@@ -894,6 +894,27 @@ without a noise floor of 70-242 coordinates (ranks 3-6), one of 52 (below the en
 (std 0.015), and four controls (an ill-conditioned covariance, unequal weights, 157 modes, a 1-D mixture of five
 scales)."""
 
+FRESH30: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "lowrank68_r5": (lambda: _low_rank(68, 4, 5, seed=6805), ("low_rank",)),
+    "lowrank104_r3": (lambda: _low_rank(104, 5, 3, seed=10403), ("low_rank", "high_dim")),
+    "lowrank146_r4": (lambda: _low_rank(146, 3, 4, seed=14604), ("low_rank", "high_dim")),
+    "lowrank204_r5": (lambda: _low_rank(204, 4, 5, seed=20405), ("low_rank", "high_dim")),
+    "lowrank228_r3": (lambda: _low_rank(228, 4, 3, seed=22803), ("low_rank", "high_dim")),
+    "lowrank256_r6": (lambda: _low_rank(256, 3, 6, seed=25606), ("low_rank", "high_dim")),
+    "lowrank54_r5": (lambda: _low_rank(54, 4, 5, seed=5405), ("low_rank",)),
+    "lowrank162_r4_floor": (lambda: _low_rank(162, 4, 4, seed=16204, floor=0.015), ("low_rank", "high_dim")),
+    "full43_cond3800": (lambda: _ill_conditioned(43, 3, 3800.0), ("full_cov", "ill_conditioned")),
+    "unequal_34d": (lambda: _unequal(5, 34, 3434, 1.3, 0.2, 0.8), ("unequal_weights",)),
+    "modes160_3d": (lambda: _many(160, 3, 0.05, seed=1603, spread=1.7), ("sharp", "many_modes")),
+    "five_scales_q_1d": (lambda: GaussianMixture([[-5.4], [-2.3], [0.4], [2.8], [5.3]],
+                                                 [0.045, 0.47, 0.04, 0.41, 0.035], None), ("1d", "sharp")),
+}
+"""A thirty-third set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 42b) before any
+sampler or probe ran on it, to test the VP low-rank entry carried on from 50 to 80 steps (``solvers.sharp_modes.
+LOW_RANK_HIGH_DIM_RECIPES``, from 60 coordinates). Six mixtures of low-rank Gaussians without a noise floor of
+68-256 coordinates (ranks 3-6), one of 54 (below the entry's 60), one of 162 with a floor (std 0.015), and four
+controls (an ill-conditioned covariance, unequal weights, 160 modes, a 1-D mixture of five scales)."""
+
 RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4,
             "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7, "fresh8": FRESH8, "fresh9": FRESH9,
             "fresh10": FRESH10, "fresh11": FRESH11,
@@ -901,7 +922,8 @@ RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRES
             "fresh16": FRESH16, "fresh17": FRESH17, "fresh18": FRESH18, "fresh19": FRESH19,
             "fresh20": FRESH20, "fresh21": FRESH21, "fresh22": FRESH22,
             "fresh23": FRESH23, "fresh24": FRESH24, "fresh25": FRESH25, "fresh26": FRESH26,
-            "fresh27": FRESH27, "fresh28": FRESH28, "fresh29": FRESH29}
+            "fresh27": FRESH27, "fresh28": FRESH28, "fresh29": FRESH29,
+            "fresh30": FRESH30}
 """The reserved sets by the name ``problem_suite`` takes."""
 SUITE_HALVES = ("tuning", "validation", "all", *RESERVED)
 """Every name ``problem_suite`` takes (the benchmarks' ``--half`` choices)."""
