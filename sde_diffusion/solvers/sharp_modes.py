@@ -52,8 +52,8 @@ and steps onto sigma = 0 from there (``LOW_RANK_RECIPES``, few-step 27-28, 36); 
 pick as a candidate (``candidates={"unipc": [..., found.options]}``, few-step 29). Where R rises
 between the levels (``has_floor``: a noise floor under the subspaces, which that step would remove),
 VP at 18-20 steps ends on the grid instead, and at 21-40 keeps UniPC's defaults (``LOW_RANK_FLOOR_RECIPES``,
-few-step 32, 36). Data without a floor takes UniPC-5 on VP at 36-40 steps from 125 coordinates and at 41-50
-from 60 (``LOW_RANK_HIGH_DIM_RECIPES``, few-step 39-41).
+few-step 32, 36). Data without a floor takes UniPC-5 on VP at 36-40 steps from 125 coordinates and at 41-80
+from 60 (``LOW_RANK_HIGH_DIM_RECIPES``, few-step 39-42).
 
     found = probe_sharp_modes(sde, model, steps=10, x_data=batch)   # 2 batched model calls
     x, info = sample(sde, model, shape, sampler=found.sampler, steps=10, **found.options)
@@ -259,7 +259,7 @@ floor mixtures that step costs 1.5 / 4.1 / 3.7x at 30 / 40 / 50 steps (few-step 
 
 LOW_RANK_HIGH_DIM_RECIPES = {
     "VPSDE": ((36, 40, 125, "unipc", {"order": 5, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.456, 1.1),
-              (41, 50, 60, "unipc", {"order": 5, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.456, 1.1)),
+              (41, 80, 60, "unipc", {"order": 5, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.456, 1.1)),
 }
 """SDE class name -> (min steps, max steps, min dimension, sampler, options, grid, c, p): ``LOW_RANK_RECIPES``'
 entries for low-rank data without a noise floor of at least that many coordinates, read before them. On VP
@@ -285,8 +285,9 @@ the six mixtures of 66-246 coordinates without a floor and none of the others: 0
 over 36 cells (42 / 46 / 50 NFE, two x_T), none worse, the bulk 0.07x (few-step 40c). Carried on to 100 steps
 (chosen by the same rule on 13 seen mixtures: 0.282 / 0.331 / 0.374 at 60 / 75 / 100 steps, d >= 60; few-step 41a)
 it failed its test on a new set, ``FRESH29``: 0.297x over 36 cells at 55 / 80 / 100 NFE, but on lowrank92_r5 at
-100 NFE 3.3x / 1.6x worse on both x_T (few-step 41c; at 100 steps the best sigma_j is narrow). So above 50 steps
-UniPC keeps its defaults."""
+100 NFE 3.3x / 1.6x worse on both x_T (few-step 41c; at 100 steps the best sigma_j is narrow). Carried on to 80
+steps only (few-step 42a: at 60 / 75 / 80 the optimum is broad), on trial on a new set, ``FRESH30`` (few-step 42b);
+above 80 steps UniPC keeps its defaults."""
 
 
 @dataclass
