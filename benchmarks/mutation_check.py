@@ -962,31 +962,31 @@ MUTATIONS += [  # session 24: the VP low-rank entry for large data at 36-40 step
 ]
 
 
-MUTATIONS += [  # session 25: the VP low-rank entry at 41-50 steps from 60 coordinates (few-step 40)
-    ("VP 41-50 low-rank entry: UniPC-4", "sde_diffusion/solvers/sharp_modes.py",
-     '(41, 50, 60, "unipc", {"order": 5,', '(41, 50, 60, "unipc", {"order": 4,',
+MUTATIONS += [  # session 25: the VP low-rank entry at 41-50 steps from 60 coordinates (few-step 40; 41-80 since 42)
+    ("VP 41-80 low-rank entry: UniPC-4", "sde_diffusion/solvers/sharp_modes.py",
+     '(41, 80, 60, "unipc", {"order": 5,', '(41, 80, 60, "unipc", {"order": 4,',
      ["tests/solvers/test_low_rank_probe.py", "-k", "from_41_to_50"]),
-    ("VP 41-50 low-rank entry: from 75 coordinates", "sde_diffusion/solvers/sharp_modes.py",
-     '(41, 50, 60, "unipc"', '(41, 50, 75, "unipc"',
+    ("VP 41-80 low-rank entry: from 75 coordinates", "sde_diffusion/solvers/sharp_modes.py",
+     '(41, 80, 60, "unipc"', '(41, 80, 75, "unipc"',
      ["tests/solvers/test_low_rank_probe.py", "-k", "from_41_to_50"]),
-    ("VP 41-50 low-rank entry: from 43 steps", "sde_diffusion/solvers/sharp_modes.py",
-     '(41, 50, 60, "unipc"', '(43, 50, 60, "unipc"',
+    ("VP 41-80 low-rank entry: from 43 steps", "sde_diffusion/solvers/sharp_modes.py",
+     '(41, 80, 60, "unipc"', '(43, 80, 60, "unipc"',
      ["tests/solvers/test_low_rank_probe.py", "-k", "high_dim_entry_takes"]),
-    ("VP 41-50 low-rank entry: on to 60 steps", "sde_diffusion/solvers/sharp_modes.py",
-     '(41, 50, 60, "unipc"', '(41, 60, 60, "unipc"',
+    ("VP 41-80 low-rank entry: stops at 50 steps", "sde_diffusion/solvers/sharp_modes.py",
+     '(41, 80, 60, "unipc"', '(41, 50, 60, "unipc"',
      ["tests/solvers/test_low_rank_probe.py", "-k", "high_dim_entry_takes"]),
-    ("VP 41-50 low-rank entry: B(h) = bh2", "sde_diffusion/solvers/sharp_modes.py",
-     '(41, 50, 60, "unipc", {"order": 5, "step_limit": False, "variant": "bh1"}',
-     '(41, 50, 60, "unipc", {"order": 5, "step_limit": False, "variant": "bh2"}',
+    ("VP 41-80 low-rank entry: B(h) = bh2", "sde_diffusion/solvers/sharp_modes.py",
+     '(41, 80, 60, "unipc", {"order": 5, "step_limit": False, "variant": "bh1"}',
+     '(41, 80, 60, "unipc", {"order": 5, "step_limit": False, "variant": "bh2"}',
      ["tests/solvers/test_low_rank_probe.py", "-k", "from_41_to_50"]),
-    ("VP 41-50 low-rank entry: sigma_j doubled", "sde_diffusion/solvers/sharp_modes.py",
+    ("VP 41-80 low-rank entry: sigma_j doubled", "sde_diffusion/solvers/sharp_modes.py",
      '"uniform_t", 0.456, 1.1)),', '"uniform_t", 0.912, 1.1)),',
      ["tests/solvers/test_low_rank_probe.py", "-k", "from_41_to_50"]),
 ]
 
 MUTATIONS += [  # session 26: the entry carried on to 100 steps failed its test (few-step 41c)
-    ("VP 41-50 low-rank entry: on to 100 steps (few-step 41's rejected change)", "sde_diffusion/solvers/sharp_modes.py",
-     '(41, 50, 60, "unipc"', '(41, 100, 60, "unipc"',
+    ("VP 41-80 low-rank entry: on to 100 steps (few-step 41's rejected change)", "sde_diffusion/solvers/sharp_modes.py",
+     '(41, 80, 60, "unipc"', '(41, 100, 60, "unipc"',
      ["tests/solvers/test_low_rank_probe.py", "-k", "high_dim_entry_takes"]),
     ("problem_suite('fresh29') returns the fresh28 set", "sde_diffusion/analytic/suite.py",
      '"fresh29": FRESH29', '"fresh29": FRESH28',
@@ -994,6 +994,12 @@ MUTATIONS += [  # session 26: the entry carried on to 100 steps failed its test 
 ]
 
 MUTATIONS += [  # session 27: a new set for the entry at 41-80 steps (few-step 42)
+    ("VP 41-80 low-rank entry at 51-80 steps: UniPC-4", "sde_diffusion/solvers/sharp_modes.py",
+     '(41, 80, 60, "unipc", {"order": 5,', '(41, 80, 60, "unipc", {"order": 4,',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "from_51_to_80"]),
+    ("VP 41-80 low-rank entry at 51-80 steps: sigma_j 1.1x", "sde_diffusion/solvers/sharp_modes.py",
+     '"uniform_t", 0.456, 1.1)),', '"uniform_t", 0.5016, 1.1)),',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "from_51_to_80"]),
     ("problem_suite('fresh30') returns the fresh29 set", "sde_diffusion/analytic/suite.py",
      '"fresh30": FRESH30', '"fresh30": FRESH29',
      ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh30"]),
