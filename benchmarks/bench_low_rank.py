@@ -81,7 +81,7 @@ from unittest import mock
 import numpy as np
 import torch
 
-from bench_sharp_modes import _in_unipcs_place, _problems, _vs_peer_table, probe
+from bench_sharp_modes import _in_unipcs_place, _problems, _vs_peer_table, merged_records, probe
 from bench_suite import PROJECT, SDES, project_estimate, run_project, setup
 from bench_suite_pointwise import trimmed_rms
 from bench_suite_report import best_peers, geo_mean, load, peers_chosen_on
@@ -200,16 +200,6 @@ def tune(a) -> None:
                    defaults=not a.no_defaults, points=a.n, probe_seed=a.probe_seed)
 
 
-def _merged(paths, by_seed: bool = False):
-    """``tune`` records of several files (other budgets) merged: one record per problem (``by_seed``: per
-    problem and x_T seed)."""
-    merged = {}
-    for r in _read(paths):
-        key = (r["problem"], r["seed"]) if by_seed else r["problem"]
-        merged.setdefault(key, {**r, "rms": {}})["rms"].update(r["rms"])
-    return list(merged.values())
-
-
 def _cs(m, order) -> list:
     """The sigma_j values (in spreads) of ``tune``'s rows ``u<order>_<c>`` in one RMS dict (not the
     ``u<order>_end`` rows), sorted."""
@@ -235,7 +225,7 @@ def _at_c(m, n, order, c, cs):
 
 
 def fit(a) -> str:
-    recs = _merged(a.records)
+    recs = merged_records(a.records)
     cs = _cs(recs[0]["rms"], 5)
     nfes = [int(v) for v in a.nfes.split(",")]
 
@@ -268,7 +258,7 @@ def cfit(a) -> str:
     sigma_j = mult x the 18-20 law's, c0 = 0.54 (10 / n)^1.6 spreads, over with it at c0 (each problem's log RMS
     of the ``tune`` rows u4_<c> interpolated in log c), then the same for sigma_j = c (10 / n)^p with c fixed by
     the law's value at 20 steps, c = 0.54 * 2^(p - 1.6). A sigma_j outside a problem's rows leaves it out."""
-    recs = _merged([*a.defaults, *a.records])
+    recs = merged_records([*a.defaults, *a.records])
     nfes = [int(v) for v in a.nfes.split(",")]
     c_law, p_law = 0.54, 1.6                     # the 18-20 law, sigma_j = c_law (10 / n)^p_law spreads
 
@@ -313,7 +303,7 @@ def dfit(a) -> str:
     ``--min-share`` of its cells are below 1; the choice, at ``--mult``: the budgets from the smallest n from
     which every budget of the records passes at some split, and the largest of those budgets' smallest
     passing splits (a budget that does not pass at that split is named)."""
-    recs = _merged(a.records, by_seed=True)            # other budgets, other c
+    recs = merged_records(a.records, by_seed=True)            # other budgets, other c
     nfes = sorted({int(k.split("@")[1]) for r in recs for k in r["rms"] if k.startswith("lowrank@")})
     splits = [int(v) for v in a.split_dims.split(",")]
     c_law, p_law = LAW_21_40
@@ -362,8 +352,8 @@ def refit(a) -> str:
     (other x_T points) has the same budget not worse than ``--harm``: on low-rank mixtures a few
     points sent towards the wrong component set a cell's RMS (few-step 30). The choice: the smallest
     geometric mean with no harmed cell."""
-    recs = [r for r in _merged(a.records) if r["low_rank"]]           # where the entry applies
-    rechecks = {r["problem"]: r for r in _merged(a.recheck)}
+    recs = [r for r in merged_records(a.records) if r["low_rank"]]           # where the entry applies
+    rechecks = {r["problem"]: r for r in merged_records(a.recheck)}
     nfes = [int(v) for v in a.nfes.split(",")]
     cur_order, cur_c0, cur_p = (float(v) for v in a.current.split(","))
 
@@ -413,7 +403,7 @@ def rows_vs(a) -> str:
     over with it; geometric means and the count below 1 (few-step 32a). Rows of ``collect --trim``
     (``<row>_trim``) have no best default (the default samplers' rows are not trimmed)."""
     trimmed = a.row.endswith("_trim") or a.against.endswith("_trim")
-    recs = [r for r in _merged(a.records) if r["low_rank"]
+    recs = [r for r in merged_records(a.records) if r["low_rank"]
             and (a.where == "low_rank" or has_floor(_ratios(r)))]
     nfes = [int(v) for v in a.nfes.split(",")]
     lines = [f"{len(recs)} problems ({a.where}); {a.row} against {a.against}", "",

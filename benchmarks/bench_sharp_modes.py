@@ -383,16 +383,22 @@ def branch(rows, sampler: str = "deis", ring_like: Optional[bool] = None) -> str
     return "\n".join(lines)
 
 
-def load_tune(paths):
-    """``tune`` records, one per problem, the budgets of several files merged (ratios from the first,
-    keyed by float sigma / spread as ``denoising_ratio`` returns them)."""
-    recs = {}
+def merged_records(paths, by_seed: bool = False):
+    """The JSON-lines records of several files (other budgets of the same runs) merged: one per problem
+    (``by_seed``: per problem and x_T seed), the first record's fields with every file's ``rms`` entries."""
+    merged = {}
     for path in paths:
         for line in Path(path).read_text().splitlines():
             r = json.loads(line)
-            r["ratios"] = {float(k): v for k, v in r["ratios"].items()}     # JSON keys are strings
-            recs.setdefault(r["problem"], {**r, "rms": {}})["rms"].update(r["rms"])
-    return list(recs.values())
+            key = (r["problem"], r["seed"]) if by_seed else r["problem"]
+            merged.setdefault(key, {**r, "rms": {}})["rms"].update(r["rms"])
+    return list(merged.values())
+
+
+def load_tune(paths):
+    """``tune`` records, one per problem, the budgets of several files merged (ratios from the first,
+    keyed by float sigma / spread as ``denoising_ratio`` returns them; JSON keys are strings)."""
+    return [{**r, "ratios": {float(k): v for k, v in r["ratios"].items()}} for r in merged_records(paths)]
 
 
 def rule(recs) -> str:
