@@ -303,7 +303,7 @@ def dfit(a) -> str:
     ``--min-share`` of its cells are below 1; the choice, at ``--mult``: the budgets from the smallest n from
     which every budget of the records passes at some split, and the largest of those budgets' smallest
     passing splits (a budget that does not pass at that split is named)."""
-    recs = merged_records(a.records, by_seed=True)            # other budgets, other c
+    recs = merged_records(a.records, by_seed=True)     # other budgets, other c
     nfes = sorted({int(k.split("@")[1]) for r in recs for k in r["rms"] if k.startswith("lowrank@")})
     splits = [int(v) for v in a.split_dims.split(",")]
     c_law, p_law = LAW_21_40
@@ -352,7 +352,7 @@ def refit(a) -> str:
     (other x_T points) has the same budget not worse than ``--harm``: on low-rank mixtures a few
     points sent towards the wrong component set a cell's RMS (few-step 30). The choice: the smallest
     geometric mean with no harmed cell."""
-    recs = [r for r in merged_records(a.records) if r["low_rank"]]           # where the entry applies
+    recs = [r for r in merged_records(a.records) if r["low_rank"]]    # where the entry applies
     rechecks = {r["problem"]: r for r in merged_records(a.recheck)}
     nfes = [int(v) for v in a.nfes.split(",")]
     cur_order, cur_c0, cur_p = (float(v) for v in a.current.split(","))

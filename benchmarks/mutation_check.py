@@ -1003,6 +1003,9 @@ MUTATIONS += [  # session 27: a new set for the entry at 41-80 steps (few-step 4
     ("problem_suite('fresh30') returns the fresh29 set", "sde_diffusion/analytic/suite.py",
      '"fresh30": FRESH30', '"fresh30": FRESH29',
      ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh30"]),
+    ("UniPC's step onto 0 takes the oldest data prediction kept", "sde_diffusion/solvers/unipc.py",
+     "x = ctx.finish_step(ctx.m[i + 1] * x0, i + 1)", "x = ctx.finish_step(ctx.m[i + 1] * hist[-1], i + 1)",
+     ["tests/benchmarking/test_zero_step_split.py"]),
 ]
 
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:
