@@ -511,7 +511,7 @@ MUTATIONS += [  # session 10: shared references, bootstrap intervals of the miss
      'min(others, m[f"{setting}@{n}"]) / min(others, m[f"unipc@{n}"])', 'min(others, m[f"unipc@{n}"]) / min(others, m[f"unipc@{n}"])',
      ["tests/benchmarking/test_sharp_modes_report.py"]),
     ("sharp-modes tune records: a later file replaces a problem's budgets", "benchmarks/bench_sharp_modes.py",
-     'recs.setdefault(r["problem"], {**r, "rms": {}})["rms"].update(r["rms"])', 'recs[r["problem"]] = r',
+     'merged.setdefault(key, {**r, "rms": {}})["rms"].update(r["rms"])', 'merged[key] = r',
      ["tests/benchmarking/test_sharp_modes_report.py"]),
     ("sharp-modes probe: the ring band's lower edge at 0.40", "sde_diffusion/solvers/sharp_modes.py",
      "RING_BAND = (0.455, 0.58)", "RING_BAND = (0.40, 0.58)",
