@@ -14,8 +14,8 @@ run's accuracy rests on the two cancelling, and the best sigma_j is where they d
     env OMP_NUM_THREADS=1 PYTHONPATH=.:benchmarks python benchmarks/bench_zero_step_split.py \\
         --problem lowrank92_r5 --steps 100,75 --cs 0.030,0.036,0.040,0.045,0.050
 
-Options are UniPC-5, B(h) = h, no step limit, uniform-t grid (the VP low-rank entry's); sigma_j is
-``c`` times the probe's spread. 1024 x_T of ``--seed``, data of seed 2, probe of seed 3 (as the tests).
+Options are UniPC-5, B(h) = h, no step limit, uniform-t grid (the VP low-rank entry's; ``--grid`` and
+``--variant`` change the last two); sigma_j is ``c`` times the probe's spread. 1024 x_T of ``--seed``, data of seed 2, probe of seed 3 (as the tests).
 """
 from __future__ import annotations
 
@@ -44,9 +44,11 @@ def _cos(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a * b).sum() / (a.norm() * b.norm()))
 
 
-def split(sde, score, x_T: torch.Tensor, ref: torch.Tensor, steps: int, sigma_j: float) -> Dict[str, float]:
+def split(sde, score, x_T: torch.Tensor, ref: torch.Tensor, steps: int, sigma_j: float,
+          grid: str = "uniform_t", **options) -> Dict[str, float]:
     """RMS of the total error and of e_jump, e_state, e_last, and cos(e_jump, e_state), of the zero-ended
-    UniPC run from ``x_T`` at ``steps`` steps with the jump at ``sigma_j`` (``ref``: the data end of x_T)."""
+    UniPC run (``ENTRY`` with ``options`` over it, on the named ``grid``) from ``x_T`` at ``steps`` steps with
+    the jump at ``sigma_j`` (``ref``: the data end of x_T)."""
     t_j = float(sde.t_from_sigma(torch.tensor(sigma_j, dtype=torch.float64)))
     last = {}
 
@@ -57,7 +59,7 @@ def split(sde, score, x_T: torch.Tensor, ref: torch.Tensor, steps: int, sigma_j:
         return s
 
     out, info = sample(sde, recording, sampler="unipc", steps=steps, x_init=x_T, progress=False,
-                       grid=ZeroEnded("uniform_t", t_j), **ENTRY)
+                       grid=ZeroEnded(grid, t_j), **{**ENTRY, **options})
     x0 = data_estimate(sde, out, float(info.t_end), info.denoised)
     if abs(last["t"] - t_j) > 1e-9 * max(1.0, t_j):
         raise RuntimeError(f"the last model call was at t = {last['t']:g}, not at t_j = {t_j:g}")
@@ -76,6 +78,8 @@ def main(argv=None) -> None:
     p.add_argument("--cs", required=True, help="comma-separated sigma_j values in spreads")
     p.add_argument("--n", type=int, default=1024)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--grid", default="uniform_t", help="the named grid down to sigma_j (default: the entry's)")
+    p.add_argument("--variant", default="bh1", choices=["bh1", "bh2"], help="UniPC's B(h) (default: the entry's)")
     a = p.parse_args(argv)
     sde, gm = VPSDE(), suite_problem(a.problem).mixture
     score = gm.score_fn(sde)
@@ -91,7 +95,7 @@ def main(argv=None) -> None:
         print(f"| {steps} | UniPC's defaults | {_rms(data_estimate(sde, out, float(info.t_end), info.denoised) - ref):.2e} "
               f"| | | | |")
         for c in (float(v) for v in a.cs.split(",")):
-            r = split(sde, score, x_T, ref, steps, c * spread)
+            r = split(sde, score, x_T, ref, steps, c * spread, grid=a.grid, variant=a.variant)
             print(f"| {steps} | {c:.3f} | {r['total']:.2e} | {r['jump']:.2e} | {r['state']:.2e} | "
                   f"{r['last']:.1e} | {r['cos_jump_state']:+.3f} |", flush=True)
 

@@ -1006,6 +1006,9 @@ MUTATIONS += [  # session 27: a new set for the entry at 41-80 steps (few-step 4
     ("UniPC's step onto 0 takes the oldest data prediction kept", "sde_diffusion/solvers/unipc.py",
      "x = ctx.finish_step(ctx.m[i + 1] * x0, i + 1)", "x = ctx.finish_step(ctx.m[i + 1] * hist[-1], i + 1)",
      ["tests/benchmarking/test_zero_step_split.py"]),
+    ("zero-step split: the named grid ignored (always uniform-t)", "benchmarks/bench_zero_step_split.py",
+     "grid=ZeroEnded(grid, t_j)", 'grid=ZeroEnded("uniform_t", t_j)',
+     ["tests/benchmarking/test_zero_step_split.py"]),
 ]
 
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:
