@@ -15,7 +15,8 @@ run's accuracy rests on the two cancelling, and the best sigma_j is where they d
         --problem lowrank92_r5 --steps 100,75 --cs 0.030,0.036,0.040,0.045,0.050
 
 Options are UniPC-5, B(h) = h, no step limit, uniform-t grid (the VP low-rank entry's; ``--grid`` and
-``--variant`` change the last two); sigma_j is ``c`` times the probe's spread. 1024 x_T of ``--seed``, data of seed 2, probe of seed 3 (as the tests).
+``--variant`` change the last two); sigma_j is ``c`` times the probe's spread. 1024 x_T of ``--seed``,
+data of seed 2, probe of seed 3 (as the tests).
 """
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ from typing import Dict
 import torch
 
 from sde_diffusion.analytic import suite_problem
-from sde_diffusion.benchmarking.reference import data_end_reference, data_estimate
+from sde_diffusion.benchmarking.reference import data_end_reference, data_estimate, end_to_end_errors, end_to_end_rms
+from sde_diffusion.models.parameterization import tweedie
 from sde_diffusion.sdes import VPSDE
 from sde_diffusion.solvers import sample
 from sde_diffusion.solvers.grids import ZeroEnded
@@ -34,10 +36,6 @@ from sde_diffusion.solvers.sharp_modes import probe_sharp_modes
 
 ENTRY = {"order": 5, "step_limit": False, "variant": "bh1"}
 TOL = {"method": "DOP853", "rtol": 1e-8, "atol": 1e-8}
-
-
-def _rms(e: torch.Tensor) -> float:
-    return float(e.pow(2).mean().sqrt())
 
 
 def _cos(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -64,11 +62,11 @@ def split(sde, score, x_T: torch.Tensor, ref: torch.Tensor, steps: int, sigma_j:
     if abs(last["t"] - t_j) > 1e-9 * max(1.0, t_j):
         raise RuntimeError(f"the last model call was at t = {last['t']:g}, not at t_j = {t_j:g}")
     m, s = (float(v.reshape(-1)[0]) for v in sde.marginal(torch.tensor([t_j], dtype=torch.float64)))
-    d_sol = (last["x"] + s ** 2 * last["s"]) / m
+    d_sol = tweedie(last["x"], last["s"], m, s)
     d_ref, _ = sample(sde, score, sampler="rk45", x_init=x_T, t_end=t_j, denoise=True, progress=False, **TOL)
-    e_jump, e_state, e_last = d_ref - ref, d_sol - d_ref, x0 - d_sol
-    return {"total": _rms(x0 - ref), "jump": _rms(e_jump), "state": _rms(e_state), "last": _rms(e_last),
-            "cos_jump_state": _cos(e_jump, e_state)}
+    return {"total": end_to_end_rms(x0, ref), "jump": end_to_end_rms(d_ref, ref),
+            "state": end_to_end_rms(d_sol, d_ref), "last": end_to_end_rms(x0, d_sol),
+            "cos_jump_state": _cos(d_ref - ref, d_sol - d_ref)}
 
 
 def main(argv=None) -> None:
@@ -91,9 +89,8 @@ def main(argv=None) -> None:
     print("| steps | sigma_j / spread | total | e_jump | e_state | e_last | cos(e_jump, e_state) |")
     print("|---|---|---|---|---|---|---|")
     for steps in (int(v) for v in a.steps.split(",")):
-        out, info = sample(sde, score, sampler="unipc", steps=steps, x_init=x_T, progress=False)
-        print(f"| {steps} | UniPC's defaults | {_rms(data_estimate(sde, out, float(info.t_end), info.denoised) - ref):.2e} "
-              f"| | | | |")
+        defaults = end_to_end_errors(sde, score, x_T, "unipc", [steps], ref=ref)[steps]
+        print(f"| {steps} | UniPC's defaults | {defaults:.2e} | | | | |")
         for c in (float(v) for v in a.cs.split(",")):
             r = split(sde, score, x_T, ref, steps, c * spread, grid=a.grid, variant=a.variant)
             print(f"| {steps} | {c:.3f} | {r['total']:.2e} | {r['jump']:.2e} | {r['state']:.2e} | "

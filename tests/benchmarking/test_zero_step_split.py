@@ -24,9 +24,9 @@ def seen():
 
 
 def test_unipc_lands_on_zero_with_the_data_prediction_and_the_jump_bias_is_second_order(seen):
-    # e_last: UniPC's step onto 0 is D(x_sol(t_j)) itself (1e-16 in float64). e_jump = D(x_ref(sigma)) - x0_ref
-    # = O(sigma^2) along the PF-ODE (x / m = x0 + sigma eps_hat + O(sigma^2), D removes the first order): doubling
-    # sigma_j multiplies it by 4 up to O(sigma) (3.5-4.5; a first-order bias would give 2)
+    # e_last: UniPC's step onto 0 is D(x_sol(t_j)) itself (0 in float64: the same tweedie). e_jump =
+    # D(x_ref(sigma)) - x0_ref = O(sigma^2) along the PF-ODE (x / m = x0 + sigma eps_hat + O(sigma^2), D removes
+    # the first order): doubling sigma_j multiplies it by 4 up to O(sigma) (3.5-4.5; a first-order bias gives 2)
     sde, score, x_T, ref = seen
     a, b = split(sde, score, x_T, ref, 60, 0.025), split(sde, score, x_T, ref, 60, 0.05)
     assert a["last"] < 1e-12 and b["last"] < 1e-12
