@@ -915,6 +915,27 @@ LOW_RANK_HIGH_DIM_RECIPES``, from 60 coordinates). Six mixtures of low-rank Gaus
 68-256 coordinates (ranks 3-6), one of 54 (below the entry's 60), one of 162 with a floor (std 0.015), and four
 controls (an ill-conditioned covariance, unequal weights, 160 modes, a 1-D mixture of five scales)."""
 
+FRESH31: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "lowrank106_r4": (lambda: _low_rank(106, 4, 4, seed=10604), ("low_rank", "high_dim")),
+    "lowrank122_r5": (lambda: _low_rank(122, 3, 5, seed=12205), ("low_rank", "high_dim")),
+    "lowrank158_r3": (lambda: _low_rank(158, 5, 3, seed=15803), ("low_rank", "high_dim")),
+    "lowrank194_r6": (lambda: _low_rank(194, 4, 6, seed=19406), ("low_rank", "high_dim")),
+    "lowrank232_r4": (lambda: _low_rank(232, 3, 4, seed=23204), ("low_rank", "high_dim")),
+    "lowrank252_r5": (lambda: _low_rank(252, 4, 5, seed=25205), ("low_rank", "high_dim")),
+    "lowrank86_r4": (lambda: _low_rank(86, 4, 4, seed=8604), ("low_rank",)),
+    "lowrank176_r3_floor": (lambda: _low_rank(176, 4, 3, seed=17603, floor=0.015), ("low_rank", "high_dim")),
+    "full44_cond3900": (lambda: _ill_conditioned(44, 3, 3900.0), ("full_cov", "ill_conditioned")),
+    "unequal_35d": (lambda: _unequal(5, 35, 3535, 1.3, 0.2, 0.8), ("unequal_weights",)),
+    "modes163_3d": (lambda: _many(163, 3, 0.05, seed=1633, spread=1.7), ("sharp", "many_modes")),
+    "five_scales_r_1d": (lambda: GaussianMixture([[-5.5], [-2.4], [0.5], [2.9], [5.4]],
+                                                 [0.04, 0.47, 0.045, 0.41, 0.035], None), ("1d", "sharp")),
+}
+"""A thirty-fourth set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 43b) before any
+sampler or probe ran on it, to test the VP low-rank entry at 81-100 steps (``solvers.sharp_modes.
+LOW_RANK_HIGH_DIM_RECIPES``, from 100 coordinates). Six mixtures of low-rank Gaussians without a noise floor of
+106-252 coordinates (ranks 3-6), one of 86 (below the entry's 100), one of 176 with a floor (std 0.015), and four
+controls (an ill-conditioned covariance, unequal weights, 163 modes, a 1-D mixture of five scales)."""
+
 RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4,
             "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7, "fresh8": FRESH8, "fresh9": FRESH9,
             "fresh10": FRESH10, "fresh11": FRESH11,
@@ -923,7 +944,7 @@ RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRES
             "fresh20": FRESH20, "fresh21": FRESH21, "fresh22": FRESH22,
             "fresh23": FRESH23, "fresh24": FRESH24, "fresh25": FRESH25, "fresh26": FRESH26,
             "fresh27": FRESH27, "fresh28": FRESH28, "fresh29": FRESH29,
-            "fresh30": FRESH30}
+            "fresh30": FRESH30, "fresh31": FRESH31}
 """The reserved sets by the name ``problem_suite`` takes."""
 SUITE_HALVES = ("tuning", "validation", "all", *RESERVED)
 """Every name ``problem_suite`` takes (the benchmarks' ``--half`` choices)."""

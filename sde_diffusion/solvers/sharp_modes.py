@@ -259,7 +259,8 @@ floor mixtures that step costs 1.5 / 4.1 / 3.7x at 30 / 40 / 50 steps (few-step 
 
 LOW_RANK_HIGH_DIM_RECIPES = {
     "VPSDE": ((36, 40, 125, "unipc", {"order": 5, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.456, 1.1),
-              (41, 80, 60, "unipc", {"order": 5, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.456, 1.1)),
+              (41, 80, 60, "unipc", {"order": 5, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.456, 1.1),
+              (81, 100, 100, "unipc", {"order": 5, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.456, 1.1)),
 }
 """SDE class name -> (min steps, max steps, min dimension, sampler, options, grid, c, p): ``LOW_RANK_RECIPES``'
 entries for low-rank data without a noise floor of at least that many coordinates, read before them. On VP
@@ -287,8 +288,11 @@ over 36 cells (42 / 46 / 50 NFE, two x_T), none worse, the bulk 0.07x (few-step 
 it failed its test on a new set, ``FRESH29``: 0.297x over 36 cells at 55 / 80 / 100 NFE, but on lowrank92_r5 at
 100 NFE 3.3x / 1.6x worse on both x_T (few-step 41c; at 100 steps the best sigma_j is narrow). Carried on to 80
 steps only (few-step 42a: at 60 / 75 / 80 the law passed with margin on seen data), it held on a new set,
-``FRESH30``: 0.219x over 36 cells at 57 / 68 / 80 NFE, all below 1, the worst 0.49x (few-step 42c). Above 80 steps
-UniPC keeps its defaults. Its gain is a cancellation: the solver's state error at sigma_j, seen through the
+``FRESH30``: 0.219x over 36 cells at 57 / 68 / 80 NFE, all below 1, the worst 0.49x (few-step 42c). At 81-100
+steps the same recipe takes such data from 100 coordinates (few-step 43a: at 90 / 100 steps on 13 seen mixtures
+0.224 / 0.266 from 100 coordinates, 6 of 6 below 1 at each, against 0.635 / 0.888 below 100; at 100 steps only
+k = 1.2 passes, at 90 k = 1.1-1.3); under test on ``FRESH31`` (few-step 43b). Above 100 steps UniPC keeps its
+defaults. Its gain is a cancellation: the solver's state error at sigma_j, seen through the
 denoiser, is anti-parallel to the sigma_j^2 bias of the step onto 0 (cos -0.94 to -1.00; few-step 42f)."""
 
 

@@ -11,6 +11,7 @@ from sde_diffusion.analytic.suite import (FRESH, FRESH2, FRESH3, FRESH4, FRESH5,
                                           FRESH10, FRESH11, FRESH12, FRESH13, FRESH14, FRESH15,
                                           FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21, FRESH22,
                                           FRESH23, FRESH24, FRESH25, FRESH26, FRESH27, FRESH28, FRESH29, FRESH30,
+                                          FRESH31,
                                           HOLDOUT,
                                           SPLIT_SEED, SUITE, TUNING_ADDITIONS)
 from sde_diffusion.sdes import EDMSDE, VPSDE
@@ -101,6 +102,9 @@ FRESH29_NAMES = ["five_scales_p_1d", "full41_cond3700", "lowrank138_r3", "lowran
 FRESH30_NAMES = ["five_scales_q_1d", "full43_cond3800", "lowrank104_r3", "lowrank146_r4", "lowrank162_r4_floor",
                   "lowrank204_r5", "lowrank228_r3", "lowrank256_r6", "lowrank54_r5", "lowrank68_r5", "modes160_3d",
                   "unequal_34d"]
+FRESH31_NAMES = ["five_scales_r_1d", "full44_cond3900", "lowrank106_r4", "lowrank122_r5", "lowrank158_r3",
+                  "lowrank176_r3_floor", "lowrank194_r6", "lowrank232_r4", "lowrank252_r5", "lowrank86_r4",
+                  "modes163_3d", "unequal_35d"]
 FRESH2_NAMES = ["diag192", "five_scales_1d", "full12_cond3000", "lowrank200_r5", "modes120_3d",
                 "modes40_24d", "outlier_4d", "ring5_sharp", "unequal_12d"]
 
@@ -155,6 +159,7 @@ _SETS_IN_ORDER = [
     ("fresh28", FRESH28_NAMES, FRESH28, 999, 100, 999),            # few-step 40b
     ("fresh29", FRESH29_NAMES, FRESH29, 999, 100, 999),            # few-step 41b
     ("fresh30", FRESH30_NAMES, FRESH30, 999, 100, 999),            # few-step 42b
+    ("fresh31", FRESH31_NAMES, FRESH31, 999, 100, 999),            # few-step 43b
 ]
 # (set, names, dict, the names of the halves and of every set fixed before it, cond ratio, modes, weight ratio)
 RESERVED_SETS = [(half, names, table, TUNING + VALIDATION + [n for _, before, *_ in _SETS_IN_ORDER[:i] for n in before],
@@ -166,7 +171,7 @@ RESERVED_SETS = [(half, names, table, TUNING + VALIDATION + [n for _, before, *_
                          ids=[r[0] for r in RESERVED_SETS])
 def test_each_reserved_set_is_fixed_apart_from_every_other_and_spans_the_axes(
         half, names, table, earlier, cond, modes, ratio):
-    """``HOLDOUT`` and ``FRESH`` to ``FRESH30``: the names are pinned, a set shares none with the halves
+    """``HOLDOUT`` and ``FRESH`` to ``FRESH31``: the names are pinned, a set shares none with the halves
     or with any set fixed before it, "all" leaves it out, and on its own it covers the suite's
     axes: dimension 1 to >= 128, singular and ill-conditioned covariances (eigenvalue ratio >=
     ``cond``), >= ``modes`` modes, weight ratios >= ``ratio``."""

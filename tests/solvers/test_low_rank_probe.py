@@ -231,29 +231,33 @@ def test_the_recipe_beats_the_best_default_on_a_seen_low_rank_mixture(sde_cls, g
     assert e_pick < 0.5 * min(e_unipc, e_ipndm), (e_pick, e_unipc, e_ipndm)
 
 
-def test_the_high_dim_entry_takes_low_rank_data_without_a_floor_at_36_to_80_steps_only():
+def test_the_high_dim_entry_takes_low_rank_data_without_a_floor_at_36_to_100_steps_only():
     # VP, d >= 125, no floor, 36-40 steps: UniPC-5 (B(h) = h, no step limit) on the uniform-t grid to
     # sigma_j = 0.456 (10 / n)^1.1 spreads, then onto 0 (few-step 39a); the same from 60 coordinates at 41-50
-    # (few-step 40a), carried on to 80 (few-step 42a; 100 failed, 41c); EDM has no such entry
+    # (few-step 40a), carried on to 80 (few-step 42a; 100 from 60 failed, 41c), and from 100 coordinates at 81-100
+    # (few-step 43a); EDM has no such entry
     opts = {"order": 5, "step_limit": False, "variant": "bh1"}
     assert LOW_RANK_HIGH_DIM_RECIPES == {"VPSDE": ((36, 40, 125, "unipc", opts, "uniform_t", 0.456, 1.1),
-                                                   (41, 80, 60, "unipc", opts, "uniform_t", 0.456, 1.1))}
+                                                   (41, 80, 60, "unipc", opts, "uniform_t", 0.456, 1.1),
+                                                   (81, 100, 100, "unipc", opts, "uniform_t", 0.456, 1.1))}
     sde = VPSDE()
-    for steps in (36, 38, 40, 41, 45, 50, 51, 60, 75, 80):
-        for spread, dim in ((0.5, 125), (2.0, 4096)) + (((1.0, 60),) if steps > 40 else ()):
+    bound = {36: 125, 41: 60, 81: 100}
+    for steps in (36, 38, 40, 41, 45, 50, 51, 60, 75, 80, 81, 90, 100):
+        lo = bound[max(k for k in bound if k <= steps)]
+        for spread, dim in ((0.5, 125), (2.0, 4096), (1.0, lo)):
             name, got = low_rank_recipe(sde, steps, spread, dim=dim)
             assert name == "unipc" and {k: v for k, v in got.items() if k != "grid"} == opts
             assert got["grid"].grid == "uniform_t" and got["grid"].bands == ()
             sigma = float(sde.sigma(torch.tensor(got["grid"].start, dtype=torch.float64)))
             assert sigma == pytest.approx(0.456 * (10 / steps) ** 1.1 * spread, rel=1e-9)
-        # below the bound (125, or 60 from 41 steps), without the dimension, with a floor: the entries before it
-        assert low_rank_recipe(sde, steps, 1.0, dim=124 if steps <= 40 else 59) == low_rank_recipe(sde, steps, 1.0)
+        # below the bound (125; 60 at 41-80; 100 at 81-100), without the dimension, with a floor: the entries before it
+        assert low_rank_recipe(sde, steps, 1.0, dim=lo - 1) == low_rank_recipe(sde, steps, 1.0)
         if steps > 40:                                    # no other low-rank entry there: UniPC's defaults
             assert low_rank_recipe(sde, steps, 1.0) == ("unipc", {})
         else:
             assert low_rank_recipe(sde, steps, 1.0)[1]["order"] == 4
         assert low_rank_recipe(sde, steps, 1.0, floor=True, dim=500) == ("unipc", {})
-    for steps in (20, 30, 35, 81, 100, 150):              # outside its steps (81-100: few-step 41c, 42a)
+    for steps in (20, 30, 35, 101, 150):                 # outside its steps
         assert low_rank_recipe(sde, steps, 1.0, dim=500) == low_rank_recipe(sde, steps, 1.0)
     assert low_rank_recipe(EDMSDE(), 20, 1.0, dim=500) == low_rank_recipe(EDMSDE(), 20, 1.0)
     # the probe's verdict carries the dimension to at_steps
