@@ -930,7 +930,8 @@ MUTATIONS += [  # session 24: the VP low-rank entry for large data at 36-40 step
      '((36, 40, 125, "unipc", {"order": 5,', '((36, 40, 125, "unipc", {"order": 4,',
      ["tests/solvers/test_low_rank_probe.py", "-k", "high_dim_entry_beats"]),
     ("VP high-dim low-rank entry: the 21-40 law's own sigma_j", "sde_diffusion/solvers/sharp_modes.py",
-     '"uniform_t", 0.456, 1.1),\n', '"uniform_t", 0.38, 1.1),\n',
+     '(36, 40, 125, "unipc", {"order": 5, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.456, 1.1)',
+     '(36, 40, 125, "unipc", {"order": 5, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.38, 1.1)',
      ["tests/solvers/test_low_rank_probe.py", "-k", "high_dim"]),
     ("VP high-dim low-rank entry: from 100 coordinates", "sde_diffusion/solvers/sharp_modes.py",
      '((36, 40, 125, "unipc"', '((36, 40, 100, "unipc"',
@@ -980,7 +981,8 @@ MUTATIONS += [  # session 25: the VP low-rank entry at 41-50 steps from 60 coord
      '(41, 80, 60, "unipc", {"order": 5, "step_limit": False, "variant": "bh2"}',
      ["tests/solvers/test_low_rank_probe.py", "-k", "from_41_to_50"]),
     ("VP 41-80 low-rank entry: sigma_j doubled", "sde_diffusion/solvers/sharp_modes.py",
-     '"uniform_t", 0.456, 1.1)),', '"uniform_t", 0.912, 1.1)),',
+     '(41, 80, 60, "unipc", {"order": 5, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.456, 1.1)',
+     '(41, 80, 60, "unipc", {"order": 5, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.912, 1.1)',
      ["tests/solvers/test_low_rank_probe.py", "-k", "from_41_to_50"]),
 ]
 
@@ -998,7 +1000,8 @@ MUTATIONS += [  # session 27: a new set for the entry at 41-80 steps (few-step 4
      '(41, 80, 60, "unipc", {"order": 5,', '(41, 80, 60, "unipc", {"order": 4,',
      ["tests/solvers/test_low_rank_probe.py", "-k", "from_51_to_80"]),
     ("VP 41-80 low-rank entry at 51-80 steps: sigma_j 1.1x", "sde_diffusion/solvers/sharp_modes.py",
-     '"uniform_t", 0.456, 1.1)),', '"uniform_t", 0.5016, 1.1)),',
+     '(41, 80, 60, "unipc", {"order": 5, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.456, 1.1)',
+     '(41, 80, 60, "unipc", {"order": 5, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.5016, 1.1)',
      ["tests/solvers/test_low_rank_probe.py", "-k", "from_51_to_80"]),
     ("problem_suite('fresh30') returns the fresh29 set", "sde_diffusion/analytic/suite.py",
      '"fresh30": FRESH30', '"fresh30": FRESH29',
@@ -1009,6 +1012,27 @@ MUTATIONS += [  # session 27: a new set for the entry at 41-80 steps (few-step 4
     ("zero-step split: the named grid ignored (always uniform-t)", "benchmarks/bench_zero_step_split.py",
      "grid=ZeroEnded(grid, t_j)", 'grid=ZeroEnded("uniform_t", t_j)',
      ["tests/benchmarking/test_zero_step_split.py"]),
+]
+
+MUTATIONS += [  # session 28: the entry at 81-100 steps from 100 coordinates (few-step 43)
+    ("VP 81-100 low-rank entry: from 60 coordinates (few-step 41's failed bound)", "sde_diffusion/solvers/sharp_modes.py",
+     '(81, 100, 100, "unipc"', '(81, 100, 60, "unipc"',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "high_dim_entry_takes"]),
+    ("VP 81-100 low-rank entry: stops at 90 steps", "sde_diffusion/solvers/sharp_modes.py",
+     '(81, 100, 100, "unipc"', '(81, 90, 100, "unipc"',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "high_dim_entry_takes"]),
+    ("VP 81-100 low-rank entry: UniPC-4", "sde_diffusion/solvers/sharp_modes.py",
+     '(81, 100, 100, "unipc", {"order": 5,', '(81, 100, 100, "unipc", {"order": 4,',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "from_81_to_100"]),
+    ("VP 81-100 low-rank entry: sigma_j 1.1x", "sde_diffusion/solvers/sharp_modes.py",
+     '(81, 100, 100, "unipc", {"order": 5, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.456, 1.1)', '(81, 100, 100, "unipc", {"order": 5, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.5016, 1.1)',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "from_81_to_100"]),
+    ("VP 81-100 low-rank entry: sigma_j 0.9x", "sde_diffusion/solvers/sharp_modes.py",
+     '(81, 100, 100, "unipc", {"order": 5, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.456, 1.1)', '(81, 100, 100, "unipc", {"order": 5, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.4104, 1.1)',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "from_81_to_100"]),
+    ("problem_suite('fresh31') returns the fresh30 set", "sde_diffusion/analytic/suite.py",
+     '"fresh31": FRESH31', '"fresh31": FRESH30',
+     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh31"]),
 ]
 
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:

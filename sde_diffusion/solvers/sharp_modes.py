@@ -291,8 +291,9 @@ steps only (few-step 42a: at 60 / 75 / 80 the law passed with margin on seen dat
 ``FRESH30``: 0.219x over 36 cells at 57 / 68 / 80 NFE, all below 1, the worst 0.49x (few-step 42c). At 81-100
 steps the same recipe takes such data from 100 coordinates (few-step 43a: at 90 / 100 steps on 13 seen mixtures
 0.224 / 0.266 from 100 coordinates, 6 of 6 below 1 at each, against 0.635 / 0.888 below 100; at 100 steps only
-k = 1.2 passes, at 90 k = 1.1-1.3); under test on ``FRESH31`` (few-step 43b). Above 100 steps UniPC keeps its
-defaults. Its gain is a cancellation: the solver's state error at sigma_j, seen through the
+k = 1.2 passes, at 90 k = 1.1-1.3); on a new set, ``FRESH31``, it took the six mixtures of 106-252 coordinates
+without a floor and none of the others: 0.231x UniPC's defaults' best default over 24 cells at 86 / 100 NFE, all
+below 1, the worst 0.76x (few-step 43c). Above 100 steps UniPC keeps its defaults. Its gain is a cancellation: the solver's state error at sigma_j, seen through the
 denoiser, is anti-parallel to the sigma_j^2 bias of the step onto 0 (cos -0.94 to -1.00; few-step 42f)."""
 
 
