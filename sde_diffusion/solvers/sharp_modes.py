@@ -52,8 +52,8 @@ and steps onto sigma = 0 from there (``LOW_RANK_RECIPES``, few-step 27-28, 36); 
 pick as a candidate (``candidates={"unipc": [..., found.options]}``, few-step 29). Where R rises
 between the levels (``has_floor``: a noise floor under the subspaces, which that step would remove),
 VP at 18-20 steps ends on the grid instead, and at 21-40 keeps UniPC's defaults (``LOW_RANK_FLOOR_RECIPES``,
-few-step 32, 36). Data without a floor takes UniPC-5 on VP at 36-40 steps from 125 coordinates and at 41-80
-from 60 (``LOW_RANK_HIGH_DIM_RECIPES``, few-step 39-42).
+few-step 32, 36). Data without a floor takes UniPC-5 on VP at 36-40 steps from 125 coordinates, at 41-80
+from 60 and at 81-100 from 100 (``LOW_RANK_HIGH_DIM_RECIPES``, few-step 39-43).
 
     found = probe_sharp_modes(sde, model, steps=10, x_data=batch)   # 2 batched model calls
     x, info = sample(sde, model, shape, sampler=found.sampler, steps=10, **found.options)
@@ -293,8 +293,9 @@ steps the same recipe takes such data from 100 coordinates (few-step 43a: at 90 
 0.224 / 0.266 from 100 coordinates, 6 of 6 below 1 at each, against 0.635 / 0.888 below 100; at 100 steps only
 k = 1.2 passes, at 90 k = 1.1-1.3); on a new set, ``FRESH31``, it took the six mixtures of 106-252 coordinates
 without a floor and none of the others: 0.231x UniPC's defaults' best default over 24 cells at 86 / 100 NFE, all
-below 1, the worst 0.76x (few-step 43c). Above 100 steps UniPC keeps its defaults. Its gain is a cancellation: the solver's state error at sigma_j, seen through the
-denoiser, is anti-parallel to the sigma_j^2 bias of the step onto 0 (cos -0.94 to -1.00; few-step 42f)."""
+below 1, the worst 0.76x (few-step 43c). Above 100 steps UniPC keeps its defaults. Its gain is a cancellation:
+the solver's state error at sigma_j, seen through the denoiser, is anti-parallel to the sigma_j^2 bias of the step
+onto 0 (cos -0.94 to -1.00; few-step 42f)."""
 
 
 @dataclass
