@@ -309,38 +309,29 @@ def test_from_41_to_50_steps_the_entry_beats_unipcs_defaults_on_a_seen_mixture()
         assert e_pick < 0.5 * best and e_pick < 0.85 * min(e_order4, e_bh2), (steps, e_pick, best, e_order4, e_bh2)
 
 
-def test_from_51_to_80_steps_the_entry_beats_unipcs_defaults_on_a_seen_mixture():
-    # lowrank100_r4 (seen: one of 41a's 13 mixtures), VP, 1024 x_T of seed 1, at 75 steps: the entry 2.74e-5,
-    # the best of UniPC's, DEIS's, DPM-Solver-3's and iPNDM's defaults (UniPC's) 1.13e-4 (0.24x). Bounds 0.32x the
-    # best default (deterministic: fixed x_T; midway between 0.24x and the 0.40x of sigma_j 1.1x) and 0.85x the entry
-    # with order 4 (2.06x) or with B(h) = bh2 (2.07x); sigma_j halved or doubled (>= 4.9x) or p = 1.6 (7.3x) fail them
-    sde = VPSDE()
-    found, rms = _seen_mixture("lowrank100_r4", sde)
-    assert found.low_rank and found.dim == 100 and not has_floor(found.ratios)
-    pick = found.at_steps(sde, 75)
-    assert pick.options["order"] == 5 and isinstance(pick.options["grid"], ZeroEnded)
-    e_pick = rms(pick.sampler, 75, **pick.options)
-    best = min(rms(s, 75) for s in ("unipc", "deis", "dpm_solver3", "ipndm"))
-    e_order4 = rms("unipc", 75, **{**pick.options, "order": 4})
-    e_bh2 = rms("unipc", 75, **{**pick.options, "variant": "bh2"})
-    assert e_pick < 0.32 * best and e_pick < 0.85 * min(e_order4, e_bh2), (e_pick, best, e_order4, e_bh2)
+# (seen mixture, its dimension, steps, bound on the entry over the best default), 1024 x_T of seed 1, VP; the bounds
+# are deterministic (fixed x_T). lowrank100_r4 at 75 steps (41-80 entry; one of 41a's 13): the entry 2.74e-5, the
+# best of UniPC's, DEIS's, DPM-Solver-3's and iPNDM's defaults (UniPC's) 1.13e-4 (0.24x); 0.32x lies midway to
+# sigma_j 1.1x's 0.40x; order 4 2.06x, bh2 2.07x; sigma_j halved or doubled (>= 4.9x) or p = 1.6 (7.3x) fail.
+# lowrank196_r4 at 100 steps (81-100 entry, from 100 coordinates; one of 41a's 13): the entry 3.01e-6, the best
+# default (UniPC's) 1.55e-5 (0.19x); 0.3x lies between it and sigma_j 1.1x's 0.41x / 0.9x's 0.61x; order 4 1.68x,
+# bh2 3.78x
+ABOVE_50_STEPS = [("lowrank100_r4", 100, 75, 0.32), ("lowrank196_r4", 196, 100, 0.3)]
 
 
-def test_from_81_to_100_steps_the_entry_beats_unipcs_defaults_on_a_seen_mixture_of_100_coordinates_or_more():
-    # lowrank196_r4 (seen: one of 41a's 13 mixtures), VP, 1024 x_T of seed 1, at 100 steps: the entry 3.01e-6, the
-    # best of UniPC's, DEIS's, DPM-Solver-3's and iPNDM's defaults (UniPC's) 1.55e-5 (0.19x). Bounds 0.3x the best
-    # default (deterministic: fixed x_T; between 0.19x and sigma_j 1.1x's 0.41x / 0.9x's 0.61x) and 0.85x the entry
-    # with order 4 (1.68x) or with B(h) = bh2 (3.78x)
+@pytest.mark.parametrize("name,dim,steps,bound", ABOVE_50_STEPS, ids=["from_51_to_80", "from_81_to_100"])
+def test_above_50_steps_the_entry_beats_unipcs_defaults_on_a_seen_mixture(name, dim, steps, bound):
+    # bounds: ``bound`` x the best default, and 0.85x the entry with order 4 or with B(h) = bh2
     sde = VPSDE()
-    found, rms = _seen_mixture("lowrank196_r4", sde)
-    assert found.low_rank and found.dim == 196 and not has_floor(found.ratios)
-    pick = found.at_steps(sde, 100)
+    found, rms = _seen_mixture(name, sde)
+    assert found.low_rank and found.dim == dim and not has_floor(found.ratios)
+    pick = found.at_steps(sde, steps)
     assert pick.options["order"] == 5 and isinstance(pick.options["grid"], ZeroEnded)
-    e_pick = rms(pick.sampler, 100, **pick.options)
-    best = min(rms(s, 100) for s in ("unipc", "deis", "dpm_solver3", "ipndm"))
-    e_order4 = rms("unipc", 100, **{**pick.options, "order": 4})
-    e_bh2 = rms("unipc", 100, **{**pick.options, "variant": "bh2"})
-    assert e_pick < 0.3 * best and e_pick < 0.85 * min(e_order4, e_bh2), (e_pick, best, e_order4, e_bh2)
+    e_pick = rms(pick.sampler, steps, **pick.options)
+    best = min(rms(s, steps) for s in ("unipc", "deis", "dpm_solver3", "ipndm"))
+    e_order4 = rms("unipc", steps, **{**pick.options, "order": 4})
+    e_bh2 = rms("unipc", steps, **{**pick.options, "variant": "bh2"})
+    assert e_pick < bound * best and e_pick < 0.85 * min(e_order4, e_bh2), (e_pick, best, e_order4, e_bh2)
 
 
 def test_the_vp_entry_at_18_to_20_steps_beats_the_old_unipc3_entry_on_a_seen_mixture(monkeypatch):
