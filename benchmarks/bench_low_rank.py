@@ -435,13 +435,16 @@ _ENTRY_FIELDS = {"--alt-recipes": ("[min steps, max steps, sampler, options, gri
                  "--alt-sharp-recipes": ("[min steps, max steps, which data, sampler, options]",
                                          (int, int, str, str, dict)),
                  "--alt-high-dim-recipes": ("[min steps, max steps, min dimension, sampler, options, grid, c, p]",
-                                            (int, int, int, str, dict, str, (int, float), (int, float)))}
+                                            (int, int, int, str, dict, str, (int, float), (int, float))),
+                 "--alt-one-dim-recipes": ("[min steps, max steps, sampler, options, c, p]",
+                                           (int, int, str, dict, (int, float), (int, float)))}
 
 
 def _alt_recipes(text, flag="--alt-recipes"):
-    """``--alt-recipes`` / ``--alt-floor-recipes`` / ``--alt-sharp-recipes`` / ``--alt-high-dim-recipes``: a JSON
-    list of entries as in ``LOW_RANK_RECIPES`` / ``LOW_RANK_FLOOR_RECIPES`` / ``SHARP_RECIPES`` /
-    ``LOW_RANK_HIGH_DIM_RECIPES`` (``[]``: none); a clear stop otherwise."""
+    """``--alt-recipes`` / ``--alt-floor-recipes`` / ``--alt-sharp-recipes`` / ``--alt-high-dim-recipes`` /
+    ``--alt-one-dim-recipes``: a JSON list of entries as in ``LOW_RANK_RECIPES`` / ``LOW_RANK_FLOOR_RECIPES`` /
+    ``SHARP_RECIPES`` / ``LOW_RANK_HIGH_DIM_RECIPES`` / ``SHARP_ONE_DIM_RECIPES`` (``[]``: none); a clear stop
+    otherwise."""
     try:
         entries = json.loads(text)
     except json.JSONDecodeError as e:
@@ -459,6 +462,7 @@ def collect(a) -> None:
     alt_floor = _alt_recipes(a.alt_floor_recipes, "--alt-floor-recipes") if a.alt_floor_recipes else None
     alt_sharp = _alt_recipes(a.alt_sharp_recipes, "--alt-sharp-recipes") if a.alt_sharp_recipes else None
     alt_wide = _alt_recipes(a.alt_high_dim_recipes, "--alt-high-dim-recipes") if a.alt_high_dim_recipes else None
+    alt_1d = _alt_recipes(a.alt_one_dim_recipes, "--alt-one-dim-recipes") if a.alt_one_dim_recipes else None
 
     def run(key, sde, score, x_T, ref, at_n, n):
         """{key@n: RMS}, and with ``--trim`` k also {key_trim@n: RMS without the row's worst k points}."""
@@ -471,12 +475,13 @@ def collect(a) -> None:
 
     def rows(sde, score, x_T, ref, found, n):
         out = run("pick", sde, score, x_T, ref, found.at_steps(sde, n), n)
-        if any(t is not None for t in (alt, alt_floor, alt_sharp, alt_wide)):   # the pick under other entries
+        if any(t is not None for t in (alt, alt_floor, alt_sharp, alt_wide, alt_1d)):   # the pick under other entries
             name = type(sde).__name__
             with mock.patch.dict(sharp_modes.LOW_RANK_RECIPES, {} if alt is None else {name: alt}), \
                     mock.patch.dict(sharp_modes.LOW_RANK_FLOOR_RECIPES, {} if alt_floor is None else {name: alt_floor}), \
                     mock.patch.dict(sharp_modes.SHARP_RECIPES, {} if alt_sharp is None else {name: alt_sharp}), \
-                    mock.patch.dict(sharp_modes.LOW_RANK_HIGH_DIM_RECIPES, {} if alt_wide is None else {name: alt_wide}):
+                    mock.patch.dict(sharp_modes.LOW_RANK_HIGH_DIM_RECIPES, {} if alt_wide is None else {name: alt_wide}), \
+                    mock.patch.dict(sharp_modes.SHARP_ONE_DIM_RECIPES, {} if alt_1d is None else {name: alt_1d}):
                 at_n = found.at_steps(sde, n)
             out.update(run("alt", sde, score, x_T, ref, at_n, n))
         return out
@@ -662,6 +667,8 @@ def main(argv=None):
     c.add_argument("--alt-sharp-recipes", default=None, help="the same for SHARP_RECIPES (few-step 35)")
     c.add_argument("--alt-high-dim-recipes", default=None, help="the same for LOW_RANK_HIGH_DIM_RECIPES ('[]': "
                    "none, the order-4 pick of few-step 37; few-step 39)")
+    c.add_argument("--alt-one-dim-recipes", default=None, help="the same for SHARP_ONE_DIM_RECIPES ('[]': none, "
+                   "UniPC's defaults at 25-50 steps; few-step 44)")
     rv = sub.add_parser("rows")
     rv.add_argument("records", nargs="+")
     rv.add_argument("--row", required=True)

@@ -936,6 +936,42 @@ LOW_RANK_HIGH_DIM_RECIPES``, from 100 coordinates). Six mixtures of low-rank Gau
 106-252 coordinates (ranks 3-6), one of 86 (below the entry's 100), one of 176 with a floor (std 0.015), and four
 controls (an ill-conditioned covariance, unequal weights, 163 modes, a 1-D mixture of five scales)."""
 
+FRESH32: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "five_scales_s_1d": (lambda: GaussianMixture([[-5.0], [-2.2], [0.3], [2.7], [5.3]],
+                                                 [0.05, 0.5, 0.04, 0.42, 0.06], None), ("1d", "sharp")),
+    "six_scales_h_1d": (lambda: GaussianMixture([[-5.8], [-3.1], [-0.9], [1.0], [3.2], [5.9]],
+                                                [0.6, 0.045, 0.38, 0.055, 0.5, 0.035], None), ("1d", "sharp")),
+    "seven_scales_g_1d": (lambda: GaussianMixture([[-6.5], [-4.0], [-1.8], [0.0], [1.9], [4.1], [6.6]],
+                                                  [0.04, 0.45, 0.06, 0.3, 0.05, 0.55, 0.07], None), ("1d", "sharp")),
+    "eight_scales_g_1d": (lambda: GaussianMixture([[-7.6], [-5.0], [-2.7], [-0.9], [0.8], [2.6], [4.9], [7.4]],
+                                                  [0.55, 0.05, 0.4, 0.04, 0.35, 0.065, 0.6, 0.045], None),
+                          ("1d", "sharp")),
+    "five_scales_t_1d": (lambda: GaussianMixture([[-4.9], [-2.1], [0.2], [2.6], [5.2]],
+                                                 [0.08, 0.3, 0.03, 0.5, 0.12],
+                                                 [0.15, 0.3, 0.1, 0.3, 0.15]), ("1d", "sharp")),
+    "six_scales_i_1d": (lambda: GaussianMixture([[-5.6], [-2.9], [-0.5], [1.4], [3.6], [6.0]],
+                                                [0.25, 0.04, 0.45, 0.06, 0.15, 0.03],
+                                                [0.25, 0.1, 0.2, 0.12, 0.23, 0.1]), ("1d", "sharp")),
+    "seven_scales_h_1d": (lambda: GaussianMixture([[-6.9], [-4.2], [-1.9], [0.1], [2.2], [4.4], [6.8]],
+                                                  [0.12, 0.5, 0.035, 0.2, 0.07, 0.4, 0.05],
+                                                  [0.1, 0.2, 0.12, 0.18, 0.1, 0.2, 0.1]), ("1d", "sharp")),
+    "nine_scales_c_1d": (lambda: GaussianMixture([[-8.5], [-5.6], [-3.4], [-1.5], [0.3], [2.0], [3.9], [6.2], [8.9]],
+                                                 [0.3, 0.045, 0.2, 0.06, 0.5, 0.035, 0.25, 0.08, 0.4],
+                                                 [0.12, 0.08, 0.12, 0.1, 0.15, 0.08, 0.12, 0.1, 0.13]), ("1d", "sharp")),
+    "two_wide_1d": (lambda: GaussianMixture([[-1.0], [1.2]], [0.8, 0.9], None), ("1d",)),
+    "line11_sharp": (lambda: _line(11, 0.42, 0.016, 0.45), ("2d", "sharp")),
+    "modes127_3d": (lambda: _many(127, 3, 0.05, seed=1273, spread=1.7), ("sharp", "many_modes")),
+    "lowrank136_r4": (lambda: _low_rank(136, 4, 4, seed=13604), ("low_rank", "high_dim")),
+    "full40_cond2500": (lambda: _ill_conditioned(40, 3, 2500.0), ("full_cov", "ill_conditioned")),
+    "unequal_39d": (lambda: _unequal(5, 39, 3939, 1.3, 0.2, 0.8), ("unequal_weights",)),
+}
+"""A thirty-fifth set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 44b) before any
+sampler or probe ran on it, to test the EDM entry for sharp data of one coordinate at 25-50 steps
+(``solvers.sharp_modes.SHARP_ONE_DIM_RECIPES``). Eight 1-D mixtures of five to nine scales (four with equal
+weights and sharp and wide modes in turn, four with unequal weights and scales in no order), and six controls
+(two wide modes in 1-D, a line of sharp modes in 2-D, 127 modes in 3-D, a low-rank mixture in 136 coordinates,
+an ill-conditioned covariance, unequal weights)."""
+
 RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4,
             "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7, "fresh8": FRESH8, "fresh9": FRESH9,
             "fresh10": FRESH10, "fresh11": FRESH11,
@@ -944,7 +980,7 @@ RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRES
             "fresh20": FRESH20, "fresh21": FRESH21, "fresh22": FRESH22,
             "fresh23": FRESH23, "fresh24": FRESH24, "fresh25": FRESH25, "fresh26": FRESH26,
             "fresh27": FRESH27, "fresh28": FRESH28, "fresh29": FRESH29,
-            "fresh30": FRESH30, "fresh31": FRESH31}
+            "fresh30": FRESH30, "fresh31": FRESH31, "fresh32": FRESH32}
 """The reserved sets by the name ``problem_suite`` takes."""
 SUITE_HALVES = ("tuning", "validation", "all", *RESERVED)
 """Every name ``problem_suite`` takes (the benchmarks' ``--half`` choices)."""
