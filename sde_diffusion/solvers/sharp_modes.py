@@ -23,8 +23,8 @@ every set seen before ``FRESH10`` (``benchmarks/RESULTS.md``, few-step section 2
 
 On such data at 7-12 steps on ``EDMSDE`` UniPC-2 on long log-SNR steps beats UniPC's defaults,
 and at 13-24 steps DEIS-3 on the log-SNR grid does where the data is not ring-like (on data of one
-coordinate to 19 steps, then UniPC-3 to sigma = 0.005) and UniPC-2 at 13-22 steps where it is
-(``SHARP_RECIPES``, ``RING_BAND``). On data whose R does not fall (low-rank, ill-conditioned,
+coordinate to 19 steps, then UniPC-3 to sigma = 0.005, and at 25-50 steps UniPC-5 to a multiple of the
+spread) and UniPC-2 at 13-22 steps where it is (``SHARP_RECIPES``, ``SHARP_ONE_DIM_RECIPES``, ``RING_BAND``). On data whose R does not fall (low-rank, ill-conditioned,
 unequal weights) UniPC's recipe costs 1.21x its error at 10 NFE in geometric mean (up to 4.1x), so
 the settings are chosen by the probe, not fixed. On ``FRESH10``, fixed before it ran, the probe
 fired on 4 of 13 problems and cut UniPC's error to 0.75x in geometric mean over their cells at
@@ -72,7 +72,8 @@ from .grids import ZeroEnded, default_t_end
 
 __all__ = ["denoising_ratio", "probe_sharp_modes", "sharp_recipe", "SharpModes", "ratio_drop", "is_sharp",
            "principal_basis", "probe_calls", "MERGE_THRESHOLD", "RING_BAND", "SHARP_KINDS", "PROBE_SIGMAS", "PROBE_COORDS",
-           "SHARP_RECIPES", "SHARP_ONE_DIM_RECIPES", "EMBEDDED_TAIL", "EMBEDDED_MAX_COARSE", "SUBSPACE_MAX_DIM", "is_low_rank", "is_ring_like",
+           "SHARP_RECIPES", "SHARP_ONE_DIM_RECIPES", "EMBEDDED_TAIL", "EMBEDDED_MAX_COARSE",
+           "SUBSPACE_MAX_DIM", "is_low_rank", "is_ring_like",
            "low_rank_recipe", "low_rank_bands", "LOW_RANK_MIN_R", "LOW_RANK_RECIPES", "LOW_RANK_BANDS", "has_floor", "FLOOR_MIN_RISE",
            "LOW_RANK_FLOOR_RECIPES", "LOW_RANK_HIGH_DIM_RECIPES"]
 
@@ -141,7 +142,8 @@ and 0.73x on a second x_T at 16 and 20 NFE); on rings it loses (up to 1.75x) and
 defaults. On ring-like sharp data UniPC-2 wins at 13-22 steps: on the log-SNR grid with UniPC's
 ending at 13-16 (best default 0.53-0.75x in geometric mean on the 18 seen rings), on the Karras
 grid to sigma = 0.005 without the final denoising step at 17-22 (0.58x at 18 and 20 NFE, 0.86x at
-22; 17e's variant; few-step 24a). At 6 steps and from 25 (23 on rings) nothing is known to win.
+22; 17e's variant; few-step 24a). At 6 steps and from 25 (23 on rings) nothing is known to win, except on data
+of one coordinate at 25-50 steps (``SHARP_ONE_DIM_RECIPES``).
 On sharp data of one coordinate that is not ring-like (``"one_dim"``; every such seen problem is a 1-D
 mixture of several scales) at 20-24 steps UniPC-3 on the log-SNR grid to sigma = 0.005 takes DEIS-3's place
 (few-step 35a: on the 24 seen ones, 4096 x_T of three seeds, the best default with DEIS-3 over with UniPC's

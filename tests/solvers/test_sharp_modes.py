@@ -289,6 +289,59 @@ def test_the_recipes_cover_7_to_24_steps_on_edm_only():
         assert sharp_recipe(EDMSDE(sigma_min=0.01), steps)[1]["t_end"] == 0.01
 
 
+LATE_ONE_DIM = {"order": 5, "step_limit": False, "grid": "log_snr", "denoise": False}   # + t_end
+
+
+def test_one_coordinate_at_25_to_50_steps_ends_at_0_008_spreads_times_30_over_n_cubed():
+    # SHARP_ONE_DIM_RECIPES (few-step 44a): UniPC-5 without the step limit to sigma = 0.008 (30 / n)^3 spreads,
+    # read only where the spread is known, for one coordinate that is not ring-like, on EDM, at 25-50 steps
+    sde = EDMSDE()
+    for steps, spread, t_end in ((25, 1.0, 0.008 * 1.728), (30, 2.0, 0.016), (40, 4.0, 0.0135), (50, 3.0, 0.005184)):
+        sampler, opts = sharp_recipe(sde, steps, one_dim=True, spread=spread)
+        assert (sampler, {k: v for k, v in opts.items() if k != "t_end"}) == ("unipc", LATE_ONE_DIM)
+        assert opts["t_end"] == pytest.approx(t_end, rel=1e-12), steps
+    assert sharp_recipe(sde, 24, one_dim=True, spread=2.0) == ("unipc", ONE_DIM_RECIPE)   # 35a's entry below 25
+    assert sharp_recipe(sde, 51, one_dim=True, spread=2.0) == ("unipc", {})
+    assert sharp_recipe(sde, 30, one_dim=True) == ("unipc", {})                          # spread not known
+    assert sharp_recipe(sde, 30, ring_like=True, one_dim=True, spread=2.0) == ("unipc", {})
+    assert sharp_recipe(sde, 30, line_like=True, spread=2.0) == ("unipc", {})
+    assert sharp_recipe(VPSDE(), 30, one_dim=True, spread=2.0) == ("unipc", {})
+    assert sharp_recipe(sde, 50, one_dim=True, spread=0.1)[1]["t_end"] == sde.eps        # never below the SDE's end
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="spread"):
+            sharp_recipe(sde, 30, one_dim=True, spread=bad)
+
+
+def test_the_probe_passes_the_spread_so_one_coordinate_takes_the_late_entry():
+    p, sde = suite_problem("six_scales_c_1d"), EDMSDE()
+    x = p.mixture.sample(1024, generator=torch.Generator().manual_seed(21)).to(torch.float64)
+    found = probe_sharp_modes(sde, p.mixture.score_fn(sde), 30, x, generator=torch.Generator().manual_seed(22))
+    assert found.one_dim and (found.sampler, found.options) == sharp_recipe(sde, 30, one_dim=True, spread=found.spread)
+    assert found.options["t_end"] == pytest.approx(0.008 * found.spread) and found.at_steps(sde, 51).options == {}
+
+
+def test_the_late_one_dim_entry_beats_unipcs_defaults_on_seen_1d_mixtures():
+    # seen 1-D mixtures (few-step 44a's tuning data), 1024 x_T, 30 / 40 / 50 steps: the entry's RMS over UniPC's
+    # defaults is 0.25-1.07 per cell, 0.51 in geometric mean over the nine; twice its end sigma 1.17, order 3 0.97,
+    # UniPC's defaults' order limit changes nothing here. Bound 0.7.
+    sde, ratios = EDMSDE(), []
+    for name in ("six_scales_c_1d", "seven_scales_d_1d", "ten_scales_1d"):
+        p = suite_problem(name)
+        score = p.mixture.score_fn(sde)
+        spread = float(p.mixture.sample(1024, generator=torch.Generator().manual_seed(1)).to(torch.float64).std())
+        x_T = sde.prior_sample((1024, 1), generator=torch.Generator().manual_seed(23), dtype=torch.float64)
+        ref = data_end_reference(sde, score, x_T)
+        for steps in (30, 40, 50):
+            err = []
+            for opts in ({}, sharp_recipe(sde, steps, one_dim=True, spread=spread)[1]):
+                x, info = sample(sde, score, sampler="unipc", steps=steps, x_init=x_T, progress=False, **opts)
+                assert info.nfe == steps
+                err.append(end_to_end_rms(data_estimate(sde, x, float(info.t_end), bool(info.denoised)), ref))
+            ratios.append(err[1] / err[0])
+    geo = math.exp(sum(map(math.log, ratios)) / len(ratios))
+    assert geo < 0.7, ratios
+
+
 @pytest.mark.parametrize("name,ring", [("ring4_sharp", True), ("ring17_sharp", True), ("grid9_sharp", False),
                                        ("grid25", False), ("line8_sharp", False)])
 def test_ring_like_on_the_nearest_seen_cases(name, ring):

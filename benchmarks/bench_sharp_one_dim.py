@@ -1,0 +1,144 @@
+"""Where UniPC should stop on sharp data of one coordinate on EDM at 25-50 steps (few-step 44a): the
+choice behind ``solvers.sharp_modes.SHARP_ONE_DIM_RECIPES``.
+
+``seen`` prints every 1-D problem of the sets fixed before ``FRESH32`` as ``set:name;...``. ``tune`` writes
+one record per problem (``bench_low_rank``'s records: the probe's verdict and spread, every default sampler
+per budget) with UniPC-5 without the step limit (rows ``e<sigma>``) and UniPC-3 (rows ``t<sigma>``) on the
+log-SNR grid to each end sigma, no final denoising:
+
+    env OMP_NUM_THREADS=1 PYTHONPATH=.:benchmarks python benchmarks/bench_sharp_one_dim.py tune \\
+        --sets "$(... bench_sharp_one_dim.py seen)" --nfes 25,27,30,33,36,40,43,46,50 --seed 2 --out <tune.jsonl>
+
+``fit`` reads each record at sigma_end = c (30 / n)^p spreads (``--absolute``: c (30 / n)^p in sigma), linear
+in log RMS over log sigma_end between the rows, on the problems the probe calls sharp, one coordinate, not
+ring-like; it picks (c, p) with the smallest mean over the budgets from 27 of the log geometric mean of the
+best default with it in UniPC's place over with UniPC's defaults, and prints per budget that mean, the cells
+below 1 and the worst cell (``--at c,p``: that law instead of the fit).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from bench_low_rank import _problems, _ratios, _with_over, _write_records
+from bench_suite import run_project
+from sde_diffusion.analytic.suite import RESERVED, SUITE_HALVES
+from sde_diffusion.solvers.sharp_modes import is_ring_like
+
+ENDS = {"e": (5, {"order": 5, "step_limit": False}, (0.005, 0.008, 0.012, 0.02, 0.03)),
+        "t": (3, {"order": 3}, (0.005, 0.012, 0.02))}
+"""Row prefix -> (order, UniPC options, end sigmas) of ``tune``."""
+SEEN = [h for h in SUITE_HALVES if h not in ("all", "fresh32")]
+"""The sets seen before this choice (``FRESH32`` was fixed to test it)."""
+FIT_FROM = 27
+"""``fit`` minimises over the budgets from this one (25 is reported, not fitted: few-step 44a)."""
+
+
+def seen() -> str:
+    out, names = [], set()
+    for half in SEEN:
+        for p in _problems(half):
+            if p.dim == 1 and p.name not in names:
+                names.add(p.name)
+                out.append(f"{half}:{p.name}")
+    return ";".join(out)
+
+
+def tune(a) -> None:
+    def rows(sde, score, x_T, ref, found, n):
+        out = {}
+        for prefix, (_, opts, ends) in ENDS.items():
+            for t_end in ends:
+                o = {**opts, "grid": "log_snr", "t_end": t_end, "denoise": False}
+                out[f"{prefix}{t_end}@{n}"] = run_project(sde, score, x_T, ref, "unipc", o, n)[0]
+        return out
+
+    _write_records(a.out, a.sets, "EDM", a.seed, a.cache, [int(v) for v in a.nfes.split(",")], rows,
+                   points=a.n, probe_seed=1)
+
+
+def _taken(records):
+    return [r for r in records if r["sharp"] and r["dim"] == 1 and not is_ring_like(_ratios(r))]
+
+
+def _rms_at(m, prefix: str, n: int, sigma: float) -> float:
+    ends = ENDS[prefix][2]
+    ys = np.log([m[f"{prefix}{t}@{n}"] for t in ends])
+    x = math.log(min(max(sigma, ends[0]), ends[-1]))
+    return math.exp(float(np.interp(x, np.log(ends), ys)))
+
+
+def _cells(taken, prefix, n, c, p, absolute):
+    out = []
+    for r in taken:
+        sigma = c * (30.0 / n) ** p * (1.0 if absolute else r["spread"])
+        out.append(_with_over(r["rms"], n, _rms_at(r["rms"], prefix, n, sigma), r["rms"][f"unipc@{n}"]))
+    return out
+
+
+def _geo(v):
+    return math.exp(sum(map(math.log, v)) / len(v))
+
+
+def fit(a) -> str:
+    taken = _taken([json.loads(line) for path in a.records for line in Path(path).read_text().splitlines()])
+    if not taken:
+        raise SystemExit("no record of sharp data of one coordinate that is not ring-like")
+    prefix = {5: "e", 3: "t"}[a.order]
+    nfes = sorted({int(k.split("@")[1]) for k in taken[0]["rms"]})
+    fitted = [n for n in nfes if n >= FIT_FROM]
+
+    def objective(c, p):
+        return float(np.mean([math.log(_geo(_cells(taken, prefix, n, c, p, a.absolute))) for n in fitted]))
+
+    if a.at:
+        c, p = (float(v) for v in a.at.split(","))
+    else:
+        lo, hi = (0.005, 0.04) if a.absolute else (0.001, 0.02)
+        grid = [(c, p) for c in np.exp(np.linspace(math.log(lo), math.log(hi), 43)) for p in np.linspace(0, 4, 41)]
+        c, p = min(grid, key=lambda cp: objective(*cp))
+    unit = "sigma" if a.absolute else "spreads"
+    lines = [f"UniPC-{a.order}, sigma_end = {c:.4g} (30 / n)^{p:.2f} {unit}: {len({r['problem'] for r in taken})} "
+             f"problems, {len(taken)} records; mean over {fitted[0]}-{fitted[-1]}: {math.exp(objective(c, p)):.3f}",
+             "| steps | best default over UniPC's defaults | cells below 1 | worst cell (problem, seed) |",
+             "|---|---|---|---|"]
+    for n in nfes:
+        v = _cells(taken, prefix, n, c, p, a.absolute)
+        worst = max(range(len(v)), key=v.__getitem__)
+        lines.append(f"| {n} | {_geo(v):.3f} | {sum(x < 1 for x in v)} of {len(v)} | {v[worst]:.2f} "
+                     f"({taken[worst]['problem']}, {taken[worst]['seed']}) |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("seen")
+    t = sub.add_parser("tune")
+    t.add_argument("--sets", required=True, help="set:name,name;set:name (bench_low_rank's form)")
+    t.add_argument("--nfes", default="25,27,30,33,36,40,43,46,50")
+    t.add_argument("--n", type=int, default=4096)
+    t.add_argument("--seed", type=int, default=2)
+    t.add_argument("--cache", default="outputs/suite_refs")
+    t.add_argument("--out", required=True)
+    f = sub.add_parser("fit")
+    f.add_argument("records", nargs="+")
+    f.add_argument("--order", type=int, default=5, choices=(3, 5))
+    f.add_argument("--absolute", action="store_true", help="sigma_end in sigma, not in spreads")
+    f.add_argument("--at", default=None, help="c,p: print this law instead of fitting one")
+    a = ap.parse_args(argv)
+    if a.cmd == "seen":
+        print(seen())
+    elif a.cmd == "tune":
+        tune(a)
+    else:
+        print(fit(a))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""``benchmarks/bench_sharp_one_dim.py``: ``fit`` on records with known answers (which records it takes, the
+law's end sigma in spreads or in sigma, the interpolation between the rows), ``seen`` (every 1-D problem of the
+sets before ``FRESH32``, each once)."""
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+one = pytest.importorskip("bench_sharp_one_dim")
+
+PROJ = ("euler", "heun", "ddim", "dpm_solver2", "dpm_solver3", "dpm_solver_2s", "dpm_solver_3s", "deis", "ipndm",
+        "ipndm_v", "edm_heun")
+ENDS = one.ENDS["e"][2]                           # 0.005 ... 0.03
+
+
+def _record(problem, spread, rms_at_end, dim=1, sharp=True, coarse=0.40, n=30, other=1.0):
+    """RMS of every row e<t> = rms_at_end(t); UniPC's defaults 0.1, the other defaults ``other``."""
+    rms = {f"{s}@{n}": other for s in PROJ}
+    rms[f"unipc@{n}"] = 0.1
+    rms.update({f"e{t}@{n}": rms_at_end(t) for t in ENDS})
+    rms.update({f"t{t}@{n}": 0.2 for t in one.ENDS["t"][2]})
+    return {"problem": problem, "half": "x", "dim": dim, "seed": 2, "spread": spread, "sharp": sharp,
+            "ratios": {"0.05": 0.55, "0.8": coarse}, "low_rank": False, "rms": rms}
+
+
+def _fit(tmp_path, records, *args):
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    opts = {"records": [str(path)], "order": 5, "absolute": False, "at": None, **dict(args)}
+    return one.fit(argparse.Namespace(**opts))
+
+
+def test_fit_reads_each_record_at_c_times_its_spread_and_takes_only_sharp_1d_data_not_ring_like(tmp_path):
+    # e<t> RMS = 0.1 t / 0.012: at 30 steps the law c = 0.004 spreads ends at 0.012 on spread 3 (RMS 0.1, ratio 1)
+    # and at 0.008 on spread 2 (0.0667: ratio 2/3, geometric mean sqrt(2/3)); in sigma c = 0.004 ends at 0.005
+    # (the lowest row) for both: 0.0417 -> 5/12. Ring-like, 2-D and not-sharp records are left out.
+    linear = lambda t: 0.1 * t / 0.012
+    recs = [_record("a", 3.0, linear), _record("b", 2.0, linear),
+            _record("ring", 3.0, lambda t: 9.0, coarse=0.5), _record("two_d", 3.0, lambda t: 9.0, dim=2),
+            _record("flat", 3.0, lambda t: 9.0, sharp=False)]
+    out = _fit(tmp_path, recs, ("at", "0.004,1"))
+    assert "2 problems, 2 records" in out
+    row = next(line for line in out.splitlines() if line.startswith("| 30 |"))
+    assert float(row.split("|")[2]) == pytest.approx(math.sqrt(2 / 3), abs=5e-4)
+    assert "1.00 (a, 2)" in row                               # the worst cell and where
+    out = _fit(tmp_path, recs, ("at", "0.004,1"), ("absolute", True))
+    row = next(line for line in out.splitlines() if line.startswith("| 30 |"))
+    assert float(row.split("|")[2]) == pytest.approx(0.1 * 0.005 / 0.012 / 0.1, abs=5e-4)
+
+
+def test_fit_finds_the_end_where_the_rms_is_least(tmp_path):
+    # RMS least at sigma_end = 0.012 on spread 1.5 at 30 steps, so c = 0.008 at any p: the fit's c is within a grid
+    # step (x1.05) of it; the other defaults (1.0) never win
+    v = lambda t: 0.05 * (1.0 + math.log(t / 0.012) ** 2)
+    out = _fit(tmp_path, [_record("a", 1.5, v)])
+    c = float(out.split("sigma_end = ")[1].split(" ")[0])
+    assert abs(math.log(c / 0.008)) < math.log(1.06), out
+    row = next(line for line in out.splitlines() if line.startswith("| 30 |"))
+    assert float(row.split("|")[2]) == pytest.approx(0.5, abs=0.01)
+
+
+def test_fit_without_sharp_1d_records_stops_clearly(tmp_path):
+    with pytest.raises(SystemExit, match="no record of sharp data of one coordinate"):
+        _fit(tmp_path, [_record("two_d", 3.0, lambda t: 1.0, dim=2)])
+
+
+def test_seen_lists_the_43_one_coordinate_problems_before_fresh32_once_each():
+    names = [item.split(":")[1] for item in one.seen().split(";")]
+    assert len(names) == len(set(names)) == 43
+    assert "six_scales_c_1d" in names and "five_scales_r_1d" in names and "five_scales_s_1d" not in names
