@@ -32,7 +32,7 @@ from sde_diffusion.solvers.sharp_modes import is_ring_like
 
 ENDS = {"e": (5, {"order": 5, "step_limit": False}, (0.005, 0.008, 0.012, 0.02, 0.03)),
         "t": (3, {"order": 3}, (0.005, 0.012, 0.02))}
-"""Row prefix -> (order, UniPC options, end sigmas) of ``tune``."""
+"""Row prefix -> (order, UniPC options, default end sigmas) of ``tune`` (``--ends-5`` / ``--ends-3``)."""
 SEEN = [h for h in SUITE_HALVES if h not in ("all", "fresh32")]
 """The sets seen before this choice (``FRESH32`` was fixed to test it)."""
 FIT_FROM = 27
@@ -49,11 +49,17 @@ def seen() -> str:
     return ";".join(out)
 
 
+def _floats(text):
+    return tuple(float(v) for v in text.split(",") if v)
+
+
 def tune(a) -> None:
+    ends = {"e": _floats(a.ends_5), "t": _floats(a.ends_3)}
+
     def rows(sde, score, x_T, ref, found, n):
         out = {}
-        for prefix, (_, opts, ends) in ENDS.items():
-            for t_end in ends:
+        for prefix, (_, opts, _) in ENDS.items():
+            for t_end in ends[prefix]:
                 o = {**opts, "grid": "log_snr", "t_end": t_end, "denoise": False}
                 out[f"{prefix}{t_end}@{n}"] = run_project(sde, score, x_T, ref, "unipc", o, n)[0]
         return out
@@ -66,18 +72,24 @@ def _taken(records):
     return [r for r in records if r["sharp"] and r["dim"] == 1 and not is_ring_like(_ratios(r))]
 
 
+def _ends(m, prefix: str, n: int):
+    """The end sigmas of a record's rows ``<prefix><sigma>@n``, sorted."""
+    return sorted(float(k[len(prefix):].split("@")[0]) for k in m
+                  if k.startswith(prefix) and k.endswith(f"@{n}") and k[len(prefix)].isdigit())
+
+
 def _rms_at(m, prefix: str, n: int, sigma: float) -> float:
-    ends = ENDS[prefix][2]
+    ends = _ends(m, prefix, n)
     ys = np.log([m[f"{prefix}{t}@{n}"] for t in ends])
     x = math.log(min(max(sigma, ends[0]), ends[-1]))
     return math.exp(float(np.interp(x, np.log(ends), ys)))
 
 
-def _cells(taken, prefix, n, c, p, absolute):
+def _cells(taken, prefix, n, c, p, absolute, against="unipc"):
     out = []
     for r in taken:
         sigma = c * (30.0 / n) ** p * (1.0 if absolute else r["spread"])
-        out.append(_with_over(r["rms"], n, _rms_at(r["rms"], prefix, n, sigma), r["rms"][f"unipc@{n}"]))
+        out.append(_with_over(r["rms"], n, _rms_at(r["rms"], prefix, n, sigma), r["rms"][f"{against}@{n}"]))
     return out
 
 
@@ -91,24 +103,26 @@ def fit(a) -> str:
         raise SystemExit("no record of sharp data of one coordinate that is not ring-like")
     prefix = {5: "e", 3: "t"}[a.order]
     nfes = sorted({int(k.split("@")[1]) for k in taken[0]["rms"]})
-    fitted = [n for n in nfes if n >= FIT_FROM]
+    fitted = [n for n in nfes if n >= a.fit_from]
+    if not fitted:
+        raise SystemExit(f"no budget of the records ({nfes}) is at least --fit-from {a.fit_from}")
 
     def objective(c, p):
-        return float(np.mean([math.log(_geo(_cells(taken, prefix, n, c, p, a.absolute))) for n in fitted]))
+        return float(np.mean([math.log(_geo(_cells(taken, prefix, n, c, p, a.absolute, a.against))) for n in fitted]))
 
     if a.at:
         c, p = (float(v) for v in a.at.split(","))
     else:
-        lo, hi = (0.005, 0.04) if a.absolute else (0.001, 0.02)
+        lo, hi = (0.005, 0.04) if a.absolute else (0.001, a.c_max)
         grid = [(c, p) for c in np.exp(np.linspace(math.log(lo), math.log(hi), 43)) for p in np.linspace(0, 4, 41)]
         c, p = min(grid, key=lambda cp: objective(*cp))
     unit = "sigma" if a.absolute else "spreads"
     lines = [f"UniPC-{a.order}, sigma_end = {c:.4g} (30 / n)^{p:.2f} {unit}: {len({r['problem'] for r in taken})} "
              f"problems, {len(taken)} records; mean over {fitted[0]}-{fitted[-1]}: {math.exp(objective(c, p)):.3f}",
-             "| steps | best default over UniPC's defaults | cells below 1 | worst cell (problem, seed) |",
+             f"| steps | best default over with {a.against} | cells below 1 | worst cell (problem, seed) |",
              "|---|---|---|---|"]
     for n in nfes:
-        v = _cells(taken, prefix, n, c, p, a.absolute)
+        v = _cells(taken, prefix, n, c, p, a.absolute, a.against)
         worst = max(range(len(v)), key=v.__getitem__)
         lines.append(f"| {n} | {_geo(v):.3f} | {sum(x < 1 for x in v)} of {len(v)} | {v[worst]:.2f} "
                      f"({taken[worst]['problem']}, {taken[worst]['seed']}) |")
@@ -125,12 +139,18 @@ def main(argv=None) -> None:
     t.add_argument("--n", type=int, default=4096)
     t.add_argument("--seed", type=int, default=2)
     t.add_argument("--cache", default="outputs/suite_refs")
+    t.add_argument("--ends-5", default=",".join(map(str, ENDS["e"][2])), help="UniPC-5's end sigmas (rows e<sigma>)")
+    t.add_argument("--ends-3", default=",".join(map(str, ENDS["t"][2])), help="UniPC-3's end sigmas (rows t<sigma>)")
     t.add_argument("--out", required=True)
     f = sub.add_parser("fit")
     f.add_argument("records", nargs="+")
     f.add_argument("--order", type=int, default=5, choices=(3, 5))
     f.add_argument("--absolute", action="store_true", help="sigma_end in sigma, not in spreads")
     f.add_argument("--at", default=None, help="c,p: print this law instead of fitting one")
+    f.add_argument("--against", default="unipc", help="the row the law takes the place of (default UniPC's "
+                   "defaults; t0.005: the 20-24-step entry of few-step 35a)")
+    f.add_argument("--fit-from", type=int, default=FIT_FROM, help="fit over the budgets from this one")
+    f.add_argument("--c-max", type=float, default=0.02, help="the largest c (spreads) the fit tries")
     a = ap.parse_args(argv)
     if a.cmd == "seen":
         print(seen())

@@ -973,6 +973,43 @@ weights and sharp and wide modes in turn, four with unequal weights and scales i
 (two wide modes in 1-D, a line of sharp modes in 2-D, 127 modes in 3-D, a low-rank mixture in 136 coordinates,
 an ill-conditioned covariance, unequal weights)."""
 
+FRESH33: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "four_scales_e_1d": (lambda: GaussianMixture([[-4.2], [-1.3], [1.4], [4.3]], [0.045, 0.45, 0.05, 0.5], None),
+                         ("1d", "sharp")),
+    "six_scales_j_1d": (lambda: GaussianMixture([[-6.0], [-3.3], [-1.0], [1.1], [3.4], [6.1]],
+                                                [0.5, 0.04, 0.42, 0.06, 0.55, 0.05], None), ("1d", "sharp")),
+    "seven_scales_i_1d": (lambda: GaussianMixture([[-6.7], [-4.1], [-1.9], [0.2], [2.1], [4.3], [6.9]],
+                                                  [0.06, 0.5, 0.035, 0.4, 0.05, 0.45, 0.065], None), ("1d", "sharp")),
+    "eight_scales_h_1d": (lambda: GaussianMixture([[-7.9], [-5.2], [-2.9], [-1.0], [0.9], [2.8], [5.1], [7.8]],
+                                                  [0.045, 0.5, 0.06, 0.38, 0.04, 0.55, 0.07, 0.42], None),
+                          ("1d", "sharp")),
+    "five_scales_u_1d": (lambda: GaussianMixture([[-5.1], [-2.3], [0.1], [2.5], [5.0]],
+                                                 [0.35, 0.04, 0.2, 0.06, 0.45],
+                                                 [0.25, 0.1, 0.3, 0.12, 0.23]), ("1d", "sharp")),
+    "six_scales_k_1d": (lambda: GaussianMixture([[-5.5], [-2.7], [-0.4], [1.6], [3.7], [6.3]],
+                                                [0.06, 0.3, 0.04, 0.5, 0.08, 0.25],
+                                                [0.12, 0.22, 0.1, 0.26, 0.1, 0.2]), ("1d", "sharp")),
+    "seven_scales_j_1d": (lambda: GaussianMixture([[-7.0], [-4.4], [-2.0], [0.0], [2.3], [4.6], [7.1]],
+                                                  [0.4, 0.05, 0.25, 0.035, 0.5, 0.07, 0.15],
+                                                  [0.18, 0.1, 0.16, 0.1, 0.2, 0.1, 0.16]), ("1d", "sharp")),
+    "nine_scales_d_1d": (lambda: GaussianMixture([[-8.8], [-5.9], [-3.6], [-1.6], [0.2], [2.1], [4.0], [6.4],
+                                                  [9.1]],
+                                                 [0.05, 0.35, 0.04, 0.25, 0.06, 0.45, 0.035, 0.3, 0.08],
+                                                 [0.09, 0.13, 0.08, 0.12, 0.1, 0.14, 0.08, 0.14, 0.12]), ("1d", "sharp")),
+    "three_wide_1d": (lambda: GaussianMixture([[-1.5], [0.0], [1.6]], [0.7, 0.6, 0.8], None), ("1d",)),
+    "line12_sharp": (lambda: _line(12, 0.35, 0.015, -0.35), ("2d", "sharp")),
+    "modes109_3d": (lambda: _many(109, 3, 0.05, seed=1093, spread=1.7), ("sharp", "many_modes")),
+    "lowrank132_r3": (lambda: _low_rank(132, 4, 3, seed=13203), ("low_rank", "high_dim")),
+    "full42_cond2700": (lambda: _ill_conditioned(42, 3, 2700.0), ("full_cov", "ill_conditioned")),
+    "unequal_41d": (lambda: _unequal(5, 41, 4141, 1.3, 0.2, 0.8), ("unequal_weights",)),
+}
+"""A thirty-sixth set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 45b) before any
+sampler or probe ran on it, to test the EDM entry for sharp data of one coordinate carried down to 20-24 steps
+(``solvers.sharp_modes.SHARP_ONE_DIM_RECIPES``). Eight 1-D mixtures of four to nine scales (four with equal
+weights and sharp and wide modes in turn, four with unequal weights and scales in no order), and six controls
+(three wide modes in 1-D, a line of twelve sharp modes in 2-D, 109 modes in 3-D, a low-rank mixture in 132
+coordinates, an ill-conditioned covariance, unequal weights)."""
+
 RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4,
             "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7, "fresh8": FRESH8, "fresh9": FRESH9,
             "fresh10": FRESH10, "fresh11": FRESH11,
@@ -981,7 +1018,8 @@ RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRES
             "fresh20": FRESH20, "fresh21": FRESH21, "fresh22": FRESH22,
             "fresh23": FRESH23, "fresh24": FRESH24, "fresh25": FRESH25, "fresh26": FRESH26,
             "fresh27": FRESH27, "fresh28": FRESH28, "fresh29": FRESH29,
-            "fresh30": FRESH30, "fresh31": FRESH31, "fresh32": FRESH32}
+            "fresh30": FRESH30, "fresh31": FRESH31, "fresh32": FRESH32,
+            "fresh33": FRESH33}
 """The reserved sets by the name ``problem_suite`` takes."""
 SUITE_HALVES = ("tuning", "validation", "all", *RESERVED)
 """Every name ``problem_suite`` takes (the benchmarks' ``--half`` choices)."""

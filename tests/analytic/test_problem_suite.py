@@ -11,7 +11,7 @@ from sde_diffusion.analytic.suite import (FRESH, FRESH2, FRESH3, FRESH4, FRESH5,
                                           FRESH10, FRESH11, FRESH12, FRESH13, FRESH14, FRESH15,
                                           FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21, FRESH22,
                                           FRESH23, FRESH24, FRESH25, FRESH26, FRESH27, FRESH28, FRESH29, FRESH30,
-                                          FRESH31, FRESH32,
+                                          FRESH31, FRESH32, FRESH33,
                                           HOLDOUT,
                                           SPLIT_SEED, SUITE, TUNING_ADDITIONS)
 from sde_diffusion.sdes import EDMSDE, VPSDE
@@ -108,6 +108,9 @@ FRESH31_NAMES = ["five_scales_r_1d", "full44_cond3900", "lowrank106_r4", "lowran
 FRESH32_NAMES = ["eight_scales_g_1d", "five_scales_s_1d", "five_scales_t_1d", "full40_cond2500", "line11_sharp",
                   "lowrank136_r4", "modes127_3d", "nine_scales_c_1d", "seven_scales_g_1d", "seven_scales_h_1d",
                   "six_scales_h_1d", "six_scales_i_1d", "two_wide_1d", "unequal_39d"]
+FRESH33_NAMES = ["eight_scales_h_1d", "five_scales_u_1d", "four_scales_e_1d", "full42_cond2700", "line12_sharp",
+                  "lowrank132_r3", "modes109_3d", "nine_scales_d_1d", "seven_scales_i_1d", "seven_scales_j_1d",
+                  "six_scales_j_1d", "six_scales_k_1d", "three_wide_1d", "unequal_41d"]
 FRESH2_NAMES = ["diag192", "five_scales_1d", "full12_cond3000", "lowrank200_r5", "modes120_3d",
                 "modes40_24d", "outlier_4d", "ring5_sharp", "unequal_12d"]
 
@@ -164,6 +167,7 @@ _SETS_IN_ORDER = [
     ("fresh30", FRESH30_NAMES, FRESH30, 999, 100, 999),            # few-step 42b
     ("fresh31", FRESH31_NAMES, FRESH31, 999, 100, 999),            # few-step 43b
     ("fresh32", FRESH32_NAMES, FRESH32, 999, 100, 999),            # few-step 44b
+    ("fresh33", FRESH33_NAMES, FRESH33, 999, 100, 999),            # few-step 45b
 ]
 # (set, names, dict, the names of the halves and of every set fixed before it, cond ratio, modes, weight ratio)
 RESERVED_SETS = [(half, names, table, TUNING + VALIDATION + [n for _, before, *_ in _SETS_IN_ORDER[:i] for n in before],
@@ -175,7 +179,7 @@ RESERVED_SETS = [(half, names, table, TUNING + VALIDATION + [n for _, before, *_
                          ids=[r[0] for r in RESERVED_SETS])
 def test_each_reserved_set_is_fixed_apart_from_every_other_and_spans_the_axes(
         half, names, table, earlier, cond, modes, ratio):
-    """``HOLDOUT`` and ``FRESH`` to ``FRESH32``: the names are pinned, a set shares none with the halves
+    """``HOLDOUT`` and ``FRESH`` to ``FRESH33``: the names are pinned, a set shares none with the halves
     or with any set fixed before it, "all" leaves it out, and on its own it covers the suite's
     axes: dimension 1 to >= 128, singular and ill-conditioned covariances (eigenvalue ratio >=
     ``cond``), >= ``modes`` modes, weight ratios >= ``ratio``."""
