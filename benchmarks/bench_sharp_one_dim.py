@@ -27,14 +27,15 @@ import numpy as np
 
 from bench_low_rank import _problems, _ratios, _with_over, _write_records
 from bench_suite import run_project
-from sde_diffusion.analytic.suite import RESERVED, SUITE_HALVES
+from sde_diffusion.analytic.suite import SUITE_HALVES
 from sde_diffusion.solvers.sharp_modes import is_ring_like
 
 ENDS = {"e": (5, {"order": 5, "step_limit": False}, (0.005, 0.008, 0.012, 0.02, 0.03)),
         "t": (3, {"order": 3}, (0.005, 0.012, 0.02))}
 """Row prefix -> (order, UniPC options, default end sigmas) of ``tune`` (``--ends-5`` / ``--ends-3``)."""
-SEEN = [h for h in SUITE_HALVES if h not in ("all", "fresh32")]
-"""The sets seen before this choice (``FRESH32`` was fixed to test it)."""
+SEEN = [h for h in SUITE_HALVES[:SUITE_HALVES.index("fresh32")] if h != "all"]
+"""The sets fixed before ``FRESH32`` (which tested the 25-50-step choice; ``FRESH33`` the 20-22-step one, made on
+the same 43 problems)."""
 FIT_FROM = 27
 """``fit`` minimises over the budgets from this one (25 is reported, not fitted: few-step 44a)."""
 

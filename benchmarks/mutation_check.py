@@ -1037,13 +1037,13 @@ MUTATIONS += [  # session 28: the entry at 81-100 steps from 100 coordinates (fe
 
 MUTATIONS += [  # session 29: the EDM entry for sharp 1-D data at 25-50 steps (few-step 44)
     ("EDM 1-D late entry: end sigma 0.016 (30 / n)^3 spreads", "sde_diffusion/solvers/sharp_modes.py",
-     '"denoise": False}, 0.008, 3.0),', '"denoise": False}, 0.016, 3.0),',
+     '"denoise": False}, 0.008, 3.0)', '"denoise": False}, 0.016, 3.0)',
      ["tests/solvers/test_sharp_modes.py", "-k", "late_one_dim_entry_beats"]),
     ("EDM 1-D late entry: (30 / n)^1", "sde_diffusion/solvers/sharp_modes.py",
-     '"denoise": False}, 0.008, 3.0),', '"denoise": False}, 0.008, 1.0),',
+     '"denoise": False}, 0.008, 3.0)', '"denoise": False}, 0.008, 1.0)',
      ["tests/solvers/test_sharp_modes.py", "-k", "25_to_50_steps_ends"]),
     ("EDM 1-D late entry: UniPC-3", "sde_diffusion/solvers/sharp_modes.py",
-     '((25, 50, "unipc", {"order": 5,', '((25, 50, "unipc", {"order": 3,',
+     '(25, 50, "unipc", {"order": 5,', '(25, 50, "unipc", {"order": 3,',
      ["tests/solvers/test_sharp_modes.py", "-k", "late_one_dim_entry_beats"]),
     ("EDM 1-D late entry: the law's reference 20 steps, not 30", "sde_diffusion/solvers/sharp_modes.py",
      'sigma_end = c * (30.0 / int(steps)) ** p', 'sigma_end = c * (20.0 / int(steps)) ** p',
@@ -1058,7 +1058,7 @@ MUTATIONS += [  # session 29: the EDM entry for sharp 1-D data at 25-50 steps (f
      'if one_dim and not ring_like and spread is not None:', 'if one_dim and spread is not None:',
      ["tests/solvers/test_sharp_modes.py", "-k", "25_to_50_steps_ends"]),
     ("EDM 1-D late entry: runs to 60 steps", "sde_diffusion/solvers/sharp_modes.py",
-     '((25, 50, "unipc", {"order": 5,', '((25, 60, "unipc", {"order": 5,',
+     '(25, 50, "unipc", {"order": 5,', '(25, 60, "unipc", {"order": 5,',
      ["tests/solvers/test_sharp_modes.py", "-k", "25_to_50_steps_ends"]),
     ("bench_sharp_one_dim fit: the law's end in sigma whatever the spread", "benchmarks/bench_sharp_one_dim.py",
      '(1.0 if absolute else r["spread"])', '1.0',
@@ -1069,6 +1069,15 @@ MUTATIONS += [  # session 29: the EDM entry for sharp 1-D data at 25-50 steps (f
     ("problem_suite('fresh32') returns the fresh31 set", "sde_diffusion/analytic/suite.py",
      '"fresh32": FRESH32', '"fresh32": FRESH31',
      ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh32"]),
+]
+
+MUTATIONS += [  # session 29: bench_sharp_one_dim's --against, FRESH33 (few-step 45)
+    ("bench_sharp_one_dim fit: --against ignored (UniPC's defaults always)", "benchmarks/bench_sharp_one_dim.py",
+     'r["rms"][f"{against}@{n}"]))', 'r["rms"][f"unipc@{n}"]))',
+     ["tests/benchmarking/test_sharp_one_dim_fit.py"]),
+    ("problem_suite('fresh33') returns the fresh32 set", "sde_diffusion/analytic/suite.py",
+     '"fresh33": FRESH33', '"fresh33": FRESH32',
+     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh33"]),
 ]
 
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:

@@ -1004,8 +1004,8 @@ FRESH33: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
     "unequal_41d": (lambda: _unequal(5, 41, 4141, 1.3, 0.2, 0.8), ("unequal_weights",)),
 }
 """A thirty-sixth set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 45b) before any
-sampler or probe ran on it, to test the EDM entry for sharp data of one coordinate carried down to 20-24 steps
-(``solvers.sharp_modes.SHARP_ONE_DIM_RECIPES``). Eight 1-D mixtures of four to nine scales (four with equal
+sampler or probe ran on it, to test an EDM entry for sharp data of one coordinate at 20-22 steps (UniPC-3 ending
+at a multiple of the spread; it failed, few-step 45c). Eight 1-D mixtures of four to nine scales (four with equal
 weights and sharp and wide modes in turn, four with unequal weights and scales in no order), and six controls
 (three wide modes in 1-D, a line of twelve sharp modes in 2-D, 109 modes in 3-D, a low-rank mixture in 132
 coordinates, an ill-conditioned covariance, unequal weights)."""

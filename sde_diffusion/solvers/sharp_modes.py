@@ -143,7 +143,7 @@ defaults. On ring-like sharp data UniPC-2 wins at 13-22 steps: on the log-SNR gr
 ending at 13-16 (best default 0.53-0.75x in geometric mean on the 18 seen rings), on the Karras
 grid to sigma = 0.005 without the final denoising step at 17-22 (0.58x at 18 and 20 NFE, 0.86x at
 22; 17e's variant; few-step 24a). At 6 steps and from 25 (23 on rings) nothing is known to win, except on data
-of one coordinate at 25-50 steps (``SHARP_ONE_DIM_RECIPES``, which also ends UniPC-3 later at 20-22).
+of one coordinate at 25-50 steps (``SHARP_ONE_DIM_RECIPES``).
 On sharp data of one coordinate that is not ring-like (``"one_dim"``; every such seen problem is a 1-D
 mixture of several scales) at 20-24 steps UniPC-3 on the log-SNR grid to sigma = 0.005 takes DEIS-3's place
 (few-step 35a: on the 24 seen ones, 4096 x_T of three seeds, the best default with DEIS-3 over with UniPC's
@@ -157,8 +157,7 @@ mixtures where DEIS-3 wins most (unequal weights) the best default is up to 1.8x
 
 
 SHARP_ONE_DIM_RECIPES = {
-    "EDMSDE": ((20, 22, "unipc", {"order": 3, "grid": "log_snr", "denoise": False}, 0.008, 0.4),
-               (25, 50, "unipc", {"order": 5, "step_limit": False, "grid": "log_snr", "denoise": False}, 0.008, 3.0)),
+    "EDMSDE": ((25, 50, "unipc", {"order": 5, "step_limit": False, "grid": "log_snr", "denoise": False}, 0.008, 3.0),),
 }
 """SDE class name -> (min steps, max steps, sampler, options, c, p): for sharp data of one coordinate that is
 not ring-like, read before ``SHARP_RECIPES`` where the probe knows the spread: ``options`` with ``t_end`` where
@@ -172,11 +171,10 @@ the best default with it over with UniPC's defaults is 0.693 / 0.447 / 0.468 / 0
 below 1, worst 1.0-2.7; c and p minimise the mean at 27-50 over sigma_end in spreads, which does as well on
 average as the best law in absolute sigma (0.440 against 0.438) with a lower worst case at 43-50 (1.2-2.7
 against 3.5-5.1); order 3 on its best law 0.675). The rule of the low-rank entries (a budget is in where the
-mean is at most 0.9 and 80 % of the cells gain) keeps 25-50. At 20-22 steps (few-step 45a) UniPC-3 on the same
-grid ends at sigma = 0.008 (30 / steps)^0.4 spreads instead of ``SHARP_RECIPES``' 0.005: on the same 39 mixtures
-the best default with it over with that entry is 0.602 / 0.656 / 0.708 at 20 / 21 / 22 steps (76 / 71 / 64 of
-78 cells below 1, worst 1.0-1.44; UniPC-5 on its best law 0.80-0.83); at 23 it fails the rule's share (62 of 78),
-so 23-24 keep ``SHARP_RECIPES``' entry."""
+mean is at most 0.9 and 80 % of the cells gain) keeps 25-50. An entry at 20-22 steps, UniPC-3 to sigma = 0.008
+(30 / steps)^0.4 spreads in place of ``SHARP_RECIPES``' end at 0.005 (0.60-0.71x that entry's best default on the
+same 39 mixtures), failed its test on a new set, ``FRESH33``: 0.680x over 48 cells but 38 below 1 where 80 % (39)
+was asked (few-step 45c), so 20-24 steps keep ``SHARP_RECIPES``' entry."""
 
 
 LOW_RANK_MIN_R = 0.78

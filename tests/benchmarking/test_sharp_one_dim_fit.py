@@ -69,7 +69,23 @@ def test_fit_without_sharp_1d_records_stops_clearly(tmp_path):
         _fit(tmp_path, [_record("two_d", 3.0, lambda t: 1.0, dim=2)])
 
 
-def test_seen_lists_the_43_one_coordinate_problems_before_fresh32_once_each():
+def test_seen_lists_the_43_one_coordinate_problems_of_the_sets_before_fresh32_once_each():
     names = [item.split(":")[1] for item in one.seen().split(";")]
     assert len(names) == len(set(names)) == 43
-    assert "six_scales_c_1d" in names and "five_scales_r_1d" in names and "five_scales_s_1d" not in names
+    assert "six_scales_c_1d" in names and "five_scales_r_1d" in names
+    assert "five_scales_s_1d" not in names and "four_scales_e_1d" not in names          # fresh32, fresh33
+
+
+def test_fit_against_another_row_and_over_chosen_budgets(tmp_path):
+    # --against t0.005: the law takes the place of that row (0.05 here; UniPC's defaults 0.1), so the same law as
+    # the first test gives ratios twice as large: 0.1 / 0.05 = 2 and 0.0667 / 0.05 = 4/3
+    linear = lambda t: 0.1 * t / 0.012
+    recs = [_record("a", 3.0, linear), _record("b", 2.0, linear)]
+    for r in recs:
+        r["rms"]["t0.005@30"] = 0.05
+    out = _fit(tmp_path, recs, ("at", "0.004,1"), ("against", "t0.005"))
+    row = next(line for line in out.splitlines() if line.startswith("| 30 |"))
+    assert "over with t0.005" in out
+    assert float(row.split("|")[2]) == pytest.approx(math.sqrt(2.0 * 4 / 3), abs=5e-4)
+    with pytest.raises(SystemExit, match="--fit-from 31"):
+        _fit(tmp_path, recs, ("fit_from", 31))
