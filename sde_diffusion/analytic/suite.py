@@ -1010,6 +1010,42 @@ weights and sharp and wide modes in turn, four with unequal weights and scales i
 (three wide modes in 1-D, a line of twelve sharp modes in 2-D, 109 modes in 3-D, a low-rank mixture in 132
 coordinates, an ill-conditioned covariance, unequal weights)."""
 
+FRESH34: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "four_scales_f_1d": (lambda: GaussianMixture([[-4.4], [-1.5], [1.2], [4.0]], [0.5, 0.05, 0.4, 0.04], None),
+                         ("1d", "sharp")),
+    "five_scales_v_1d": (lambda: GaussianMixture([[-5.3], [-2.5], [0.0], [2.4], [5.1]],
+                                                 [0.04, 0.55, 0.05, 0.45, 0.035], None), ("1d", "sharp")),
+    "six_scales_l_1d": (lambda: GaussianMixture([[-6.2], [-3.5], [-1.2], [0.9], [3.1], [5.8]],
+                                                [0.06, 0.4, 0.045, 0.5, 0.04, 0.35], None), ("1d", "sharp")),
+    "eight_scales_i_1d": (lambda: GaussianMixture([[-8.1], [-5.4], [-3.0], [-1.1], [0.7], [2.7], [5.0], [7.6]],
+                                                  [0.5, 0.04, 0.45, 0.06, 0.4, 0.05, 0.55, 0.035], None),
+                          ("1d", "sharp")),
+    "five_scales_w_1d": (lambda: GaussianMixture([[-4.8], [-2.0], [0.4], [2.9], [5.5]],
+                                                 [0.05, 0.4, 0.3, 0.04, 0.2],
+                                                 [0.12, 0.25, 0.28, 0.1, 0.25]), ("1d", "sharp")),
+    "six_scales_m_1d": (lambda: GaussianMixture([[-5.9], [-3.0], [-0.7], [1.3], [3.5], [6.0]],
+                                                [0.3, 0.06, 0.5, 0.035, 0.25, 0.08],
+                                                [0.2, 0.1, 0.25, 0.1, 0.2, 0.15]), ("1d", "sharp")),
+    "seven_scales_k_1d": (lambda: GaussianMixture([[-7.2], [-4.5], [-2.1], [-0.1], [2.0], [4.3], [6.9]],
+                                                  [0.045, 0.35, 0.15, 0.05, 0.5, 0.04, 0.3],
+                                                  [0.1, 0.18, 0.16, 0.1, 0.2, 0.08, 0.18]), ("1d", "sharp")),
+    "eight_scales_j_1d": (lambda: GaussianMixture([[-8.0], [-5.3], [-3.2], [-1.2], [0.8], [2.9], [5.2], [7.9]],
+                                                  [0.25, 0.05, 0.4, 0.035, 0.2, 0.06, 0.45, 0.04],
+                                                  [0.14, 0.1, 0.15, 0.1, 0.14, 0.1, 0.17, 0.1]), ("1d", "sharp")),
+    "two_wide_b_1d": (lambda: GaussianMixture([[-0.8], [1.4]], [0.9, 0.7], [0.6, 0.4]), ("1d",)),
+    "line14_sharp": (lambda: _line(14, 0.3, 0.013, 0.8), ("2d", "sharp")),
+    "modes113_3d": (lambda: _many(113, 3, 0.05, seed=1133, spread=1.7), ("sharp", "many_modes")),
+    "lowrank138_r5": (lambda: _low_rank(138, 4, 5, seed=13805), ("low_rank", "high_dim")),
+    "full46_cond3100": (lambda: _ill_conditioned(46, 3, 3100.0), ("full_cov", "ill_conditioned")),
+    "unequal_43d": (lambda: _unequal(5, 43, 4343, 1.3, 0.2, 0.8), ("unequal_weights",)),
+}
+"""A thirty-seventh set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 45f) before any
+sampler or probe ran on it, to test the EDM entry for sharp data of one coordinate at 20-24 steps chosen again
+after ``FRESH33`` (``solvers.sharp_modes.SHARP_ONE_DIM_RECIPES``). Eight 1-D mixtures of four to eight scales (four
+with equal weights, sharp and wide modes in turn; four with unequal weights and scales in no order) and six
+controls (two wide modes in 1-D, a line of fourteen sharp modes in 2-D, 113 modes in 3-D, a low-rank mixture in
+138 coordinates, an ill-conditioned covariance, unequal weights)."""
+
 RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4,
             "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7, "fresh8": FRESH8, "fresh9": FRESH9,
             "fresh10": FRESH10, "fresh11": FRESH11,
@@ -1019,7 +1055,7 @@ RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRES
             "fresh23": FRESH23, "fresh24": FRESH24, "fresh25": FRESH25, "fresh26": FRESH26,
             "fresh27": FRESH27, "fresh28": FRESH28, "fresh29": FRESH29,
             "fresh30": FRESH30, "fresh31": FRESH31, "fresh32": FRESH32,
-            "fresh33": FRESH33}
+            "fresh33": FRESH33, "fresh34": FRESH34}
 """The reserved sets by the name ``problem_suite`` takes."""
 SUITE_HALVES = ("tuning", "validation", "all", *RESERVED)
 """Every name ``problem_suite`` takes (the benchmarks' ``--half`` choices)."""

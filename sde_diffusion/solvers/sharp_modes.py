@@ -143,7 +143,7 @@ defaults. On ring-like sharp data UniPC-2 wins at 13-22 steps: on the log-SNR gr
 ending at 13-16 (best default 0.53-0.75x in geometric mean on the 18 seen rings), on the Karras
 grid to sigma = 0.005 without the final denoising step at 17-22 (0.58x at 18 and 20 NFE, 0.86x at
 22; 17e's variant; few-step 24a). At 6 steps and from 25 (23 on rings) nothing is known to win, except on data
-of one coordinate at 25-50 steps (``SHARP_ONE_DIM_RECIPES``).
+of one coordinate at 25-50 steps (``SHARP_ONE_DIM_RECIPES``, which also ends UniPC-3 later at 20-24).
 On sharp data of one coordinate that is not ring-like (``"one_dim"``; every such seen problem is a 1-D
 mixture of several scales) at 20-24 steps UniPC-3 on the log-SNR grid to sigma = 0.005 takes DEIS-3's place
 (few-step 35a: on the 24 seen ones, 4096 x_T of three seeds, the best default with DEIS-3 over with UniPC's
@@ -157,7 +157,8 @@ mixtures where DEIS-3 wins most (unequal weights) the best default is up to 1.8x
 
 
 SHARP_ONE_DIM_RECIPES = {
-    "EDMSDE": ((25, 50, "unipc", {"order": 5, "step_limit": False, "grid": "log_snr", "denoise": False}, 0.008, 3.0),),
+    "EDMSDE": ((20, 24, "unipc", {"order": 3, "grid": "log_snr", "denoise": False}, 0.007, 0.7),
+               (25, 50, "unipc", {"order": 5, "step_limit": False, "grid": "log_snr", "denoise": False}, 0.008, 3.0)),
 }
 """SDE class name -> (min steps, max steps, sampler, options, c, p): for sharp data of one coordinate that is
 not ring-like, read before ``SHARP_RECIPES`` where the probe knows the spread: ``options`` with ``t_end`` where
@@ -174,7 +175,10 @@ against 3.5-5.1); order 3 on its best law 0.675). The rule of the low-rank entri
 mean is at most 0.9 and 80 % of the cells gain) keeps 25-50. An entry at 20-22 steps, UniPC-3 to sigma = 0.008
 (30 / steps)^0.4 spreads in place of ``SHARP_RECIPES``' end at 0.005 (0.60-0.71x that entry's best default on the
 same 39 mixtures), failed its test on a new set, ``FRESH33``: 0.680x over 48 cells but 38 below 1 where 80 % (39)
-was asked (few-step 45c), so 20-24 steps keep ``SHARP_RECIPES``' entry."""
+was asked (few-step 45c). Chosen again with ``FRESH32``'s and ``FRESH33``'s 1-D mixtures among the tuning data
+(54 taken, few-step 45e): UniPC-3 to sigma = 0.007 (30 / steps)^0.7 spreads at 20-24 steps, 0.614 / 0.662 /
+0.705 / 0.722 / 0.720 of the old entry's best default at 20-24 in geometric mean, 81-92 % of 108 cells below 1,
+worst 1.25-1.98; where the spread is not known ``SHARP_RECIPES``' entry (UniPC-3 to 0.005) stays."""
 
 
 LOW_RANK_MIN_R = 0.78

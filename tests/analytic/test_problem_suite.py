@@ -11,7 +11,7 @@ from sde_diffusion.analytic.suite import (FRESH, FRESH2, FRESH3, FRESH4, FRESH5,
                                           FRESH10, FRESH11, FRESH12, FRESH13, FRESH14, FRESH15,
                                           FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21, FRESH22,
                                           FRESH23, FRESH24, FRESH25, FRESH26, FRESH27, FRESH28, FRESH29, FRESH30,
-                                          FRESH31, FRESH32, FRESH33,
+                                          FRESH31, FRESH32, FRESH33, FRESH34,
                                           HOLDOUT,
                                           SPLIT_SEED, SUITE, TUNING_ADDITIONS)
 from sde_diffusion.sdes import EDMSDE, VPSDE
@@ -111,6 +111,9 @@ FRESH32_NAMES = ["eight_scales_g_1d", "five_scales_s_1d", "five_scales_t_1d", "f
 FRESH33_NAMES = ["eight_scales_h_1d", "five_scales_u_1d", "four_scales_e_1d", "full42_cond2700", "line12_sharp",
                   "lowrank132_r3", "modes109_3d", "nine_scales_d_1d", "seven_scales_i_1d", "seven_scales_j_1d",
                   "six_scales_j_1d", "six_scales_k_1d", "three_wide_1d", "unequal_41d"]
+FRESH34_NAMES = ["eight_scales_i_1d", "eight_scales_j_1d", "five_scales_v_1d", "five_scales_w_1d",
+                  "four_scales_f_1d", "full46_cond3100", "line14_sharp", "lowrank138_r5", "modes113_3d",
+                  "seven_scales_k_1d", "six_scales_l_1d", "six_scales_m_1d", "two_wide_b_1d", "unequal_43d"]
 FRESH2_NAMES = ["diag192", "five_scales_1d", "full12_cond3000", "lowrank200_r5", "modes120_3d",
                 "modes40_24d", "outlier_4d", "ring5_sharp", "unequal_12d"]
 
@@ -168,6 +171,7 @@ _SETS_IN_ORDER = [
     ("fresh31", FRESH31_NAMES, FRESH31, 999, 100, 999),            # few-step 43b
     ("fresh32", FRESH32_NAMES, FRESH32, 999, 100, 999),            # few-step 44b
     ("fresh33", FRESH33_NAMES, FRESH33, 999, 100, 999),            # few-step 45b
+    ("fresh34", FRESH34_NAMES, FRESH34, 999, 100, 999),            # few-step 45f
 ]
 # (set, names, dict, the names of the halves and of every set fixed before it, cond ratio, modes, weight ratio)
 RESERVED_SETS = [(half, names, table, TUNING + VALIDATION + [n for _, before, *_ in _SETS_IN_ORDER[:i] for n in before],
@@ -179,7 +183,7 @@ RESERVED_SETS = [(half, names, table, TUNING + VALIDATION + [n for _, before, *_
                          ids=[r[0] for r in RESERVED_SETS])
 def test_each_reserved_set_is_fixed_apart_from_every_other_and_spans_the_axes(
         half, names, table, earlier, cond, modes, ratio):
-    """``HOLDOUT`` and ``FRESH`` to ``FRESH33``: the names are pinned, a set shares none with the halves
+    """``HOLDOUT`` and ``FRESH`` to ``FRESH34``: the names are pinned, a set shares none with the halves
     or with any set fixed before it, "all" leaves it out, and on its own it covers the suite's
     axes: dimension 1 to >= 128, singular and ill-conditioned covariances (eigenvalue ratio >=
     ``cond``), >= ``modes`` modes, weight ratios >= ``ratio``."""
