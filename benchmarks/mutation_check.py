@@ -1080,6 +1080,30 @@ MUTATIONS += [  # session 29: bench_sharp_one_dim's --against, FRESH33 (few-step
      ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh33"]),
 ]
 
+MUTATIONS += [  # session 29: the one-coordinate entry at 20-24 steps, chosen again (few-step 45e-h)
+    ("EDM 1-D 20-24 entry: end 2.5x later", "sde_diffusion/solvers/sharp_modes.py",
+     '"denoise": False}, 0.007, 0.7),', '"denoise": False}, 0.0175, 0.7),',
+     ["tests/solvers/test_sharp_modes.py", "-k", "20_to_24_step_entry_beats"]),
+    ("EDM 1-D 20-24 entry: end 2.5x earlier", "sde_diffusion/solvers/sharp_modes.py",
+     '"denoise": False}, 0.007, 0.7),', '"denoise": False}, 0.0028, 0.7),',
+     ["tests/solvers/test_sharp_modes.py", "-k", "20_to_24_step_entry_beats"]),
+    ("EDM 1-D 20-24 entry: (30 / n)^0", "sde_diffusion/solvers/sharp_modes.py",
+     '"denoise": False}, 0.007, 0.7),', '"denoise": False}, 0.007, 0.0),',
+     ["tests/solvers/test_sharp_modes.py", "-k", "20_to_24_steps_ends"]),
+    ("EDM 1-D 20-24 entry: from 18 steps", "sde_diffusion/solvers/sharp_modes.py",
+     '((20, 24, "unipc", {"order": 3,', '((18, 24, "unipc", {"order": 3,',
+     ["tests/solvers/test_sharp_modes.py", "-k", "20_to_24_steps_ends"]),
+    ("EDM 1-D 20-24 entry: UniPC-2", "sde_diffusion/solvers/sharp_modes.py",
+     '((20, 24, "unipc", {"order": 3,', '((20, 24, "unipc", {"order": 2,',
+     ["tests/solvers/test_sharp_modes.py", "-k", "20_to_24_steps_ends or 20_to_24_step_entry_beats"]),
+    ("collect --alt-one-dim-recipes ignored", "benchmarks/bench_low_rank.py",
+     '{} if alt_1d is None else {name: alt_1d}', '{}',
+     ["tests/benchmarking/test_low_rank_report.py", "-k", "alt_one_dim"]),
+    ("problem_suite('fresh34') returns the fresh33 set", "sde_diffusion/analytic/suite.py",
+     '"fresh34": FRESH34', '"fresh34": FRESH33',
+     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh34"]),
+]
+
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:
     dst = workdir / "tree"
     if dst.exists():

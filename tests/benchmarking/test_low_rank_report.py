@@ -511,7 +511,8 @@ def test_report_taken_low_rank_no_floor_leaves_out_data_with_a_noise_floor(tmp_p
 def test_collect_alt_sharp_recipes_runs_the_pick_under_the_entries_before(tmp_path):
     # six_scales_c_1d is sharp in one coordinate: at 20 steps the pick is the one_dim entry (UniPC-3); with
     # the table before it (no one_dim entry) as --alt-sharp-recipes the alt row is DEIS-3's RMS; with the
-    # shipped table it is the pick
+    # shipped table it is the pick (SHARP_ONE_DIM_RECIPES, read first where the spread is known, held empty here)
+    from unittest import mock
     from bench_suite import run_project, setup
     from sde_diffusion.analytic import suite_problem
     from sde_diffusion.solvers import sharp_modes
@@ -521,14 +522,32 @@ def test_collect_alt_sharp_recipes_runs_the_pick_under_the_entries_before(tmp_pa
     run = lambda alt, out: lr.main(["collect", "--sets", spec, "--sde", "EDM", "--nfes", "20", "--n", "128",
                                     "--cache", cache, "--alt-sharp-recipes", json.dumps(alt),
                                     "--out", str(tmp_path / out)])
-    run(before, "a.jsonl")
-    run(shipped, "b.jsonl")
+    with mock.patch.dict(sharp_modes.SHARP_ONE_DIM_RECIPES, clear=True):
+        run(before, "a.jsonl")
+        run(shipped, "b.jsonl")
     a, b = (json.loads((tmp_path / f).read_text()) for f in ("a.jsonl", "b.jsonl"))
     assert a["sharp"] and a["dim"] == 1 and b["rms"]["alt@20"] == b["rms"]["pick@20"] == a["rms"]["pick@20"]
     sde, score, x_T, ref = setup(suite_problem("six_scales_c_1d"), "EDM", 128, 1, Path(cache))
     deis = run_project(sde, score, x_T, ref, *sharp_modes.sharp_recipe(sde, 20), 20)[0]
     one_dim = run_project(sde, score, x_T, ref, *sharp_modes.sharp_recipe(sde, 20, one_dim=True), 20)[0]
     assert a["rms"]["alt@20"] == deis != one_dim == a["rms"]["pick@20"]
+
+
+def test_collect_alt_one_dim_recipes_runs_the_pick_without_the_late_entry(tmp_path):
+    # six_scales_c_1d at 30 steps: the pick is SHARP_ONE_DIM_RECIPES' UniPC-5 ending at a multiple of the spread;
+    # with '[]' the alt row is UniPC's defaults (no entry at 25-50 steps before few-step 44)
+    from bench_suite import run_project, setup
+    from sde_diffusion.analytic import suite_problem
+    cache = str(tmp_path / "refs")
+    lr.main(["collect", "--sets", "fresh15:six_scales_c_1d", "--sde", "EDM", "--nfes", "30", "--n", "128",
+             "--cache", cache, "--alt-one-dim-recipes", "[]", "--out", str(tmp_path / "c.jsonl")])
+    rec = json.loads((tmp_path / "c.jsonl").read_text())
+    sde, score, x_T, ref = setup(suite_problem("six_scales_c_1d"), "EDM", 128, 1, Path(cache))
+    assert rec["rms"]["alt@30"] == rec["rms"]["unipc@30"] == run_project(sde, score, x_T, ref, "unipc", {}, 30)[0]
+    assert rec["rms"]["pick@30"] != rec["rms"]["alt@30"]
+    with pytest.raises(SystemExit, match="^--alt-one-dim-recipes must be a JSON list of \\[min steps, max steps, sampler"):
+        lr.main(["collect", "--sets", "fresh15:six_scales_c_1d", "--sde", "EDM", "--nfes", "30", "--n", "16",
+                 "--alt-one-dim-recipes", '[[25, 50, "unipc", {}]]', "--cache", cache, "--out", str(tmp_path / "d.jsonl")])
 
 
 def test_collect_alt_sharp_recipes_that_are_not_entries_stop_with_a_message(tmp_path):
