@@ -23,9 +23,10 @@ every set seen before ``FRESH10`` (``benchmarks/RESULTS.md``, few-step section 2
 
 On such data at 7-12 steps on ``EDMSDE`` UniPC-2 on long log-SNR steps beats UniPC's defaults,
 and at 13-24 steps DEIS-3 on the log-SNR grid does where the data is not ring-like (on data of one
-coordinate to 19 steps, then UniPC-3 to sigma = 0.005, and at 25-50 steps UniPC-5 to a multiple of the
-spread) and UniPC-2 at 13-22 steps where it is (``SHARP_RECIPES``, ``SHARP_ONE_DIM_RECIPES``, ``RING_BAND``). On data whose R does not fall (low-rank, ill-conditioned,
-unequal weights) UniPC's recipe costs 1.21x its error at 10 NFE in geometric mean (up to 4.1x), so
+coordinate to 19 steps, then UniPC-3 to a multiple of the spread at 20-24 steps, to 0.005 where the
+spread is not known, and UniPC-5 to a smaller multiple at 25-50) and UniPC-2 at 13-22 steps where it is
+(``SHARP_RECIPES``, ``SHARP_ONE_DIM_RECIPES``, ``RING_BAND``). On data whose R does not fall (low-rank,
+ill-conditioned, unequal weights) UniPC's recipe costs 1.21x its error at 10 NFE in geometric mean (up to 4.1x), so
 the settings are chosen by the probe, not fixed. On ``FRESH10``, fixed before it ran, the probe
 fired on 4 of 13 problems and cut UniPC's error to 0.75x in geometric mean over their cells at
 7-12 NFE, no cell's best default worse by more than 4 % (few-step 22d). On ``FRESH11`` the DEIS-3
