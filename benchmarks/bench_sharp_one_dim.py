@@ -30,9 +30,12 @@ from bench_suite import run_project
 from sde_diffusion.analytic.suite import SUITE_HALVES
 from sde_diffusion.solvers.sharp_modes import is_ring_like
 
-ENDS = {"e": (5, {"order": 5, "step_limit": False}, (0.005, 0.008, 0.012, 0.02, 0.03)),
-        "t": (3, {"order": 3}, (0.005, 0.012, 0.02))}
-"""Row prefix -> (order, UniPC options, default end sigmas) of ``tune`` (``--ends-5`` / ``--ends-3``)."""
+ENDS = {"e": ("unipc", {"order": 5, "step_limit": False}, (0.005, 0.008, 0.012, 0.02, 0.03)),
+        "t": ("unipc", {"order": 3}, (0.005, 0.012, 0.02)),
+        "d": ("deis", {"order": 3}, ())}
+"""Row prefix -> (sampler, options, default end sigmas) of ``tune`` (``--ends-5`` / ``--ends-3`` / ``--ends-deis``:
+UniPC-5 without the step limit, UniPC-3, DEIS-3; all on the log-SNR grid, no final denoising)."""
+FAMILY = {"e": "UniPC-5", "t": "UniPC-3", "d": "DEIS-3"}
 SEEN = [h for h in SUITE_HALVES[:SUITE_HALVES.index("fresh32")] if h != "all"]
 """The sets fixed before ``FRESH32`` (which tested the 25-50-step choice; ``FRESH33`` the 20-22-step one, made on
 the same 43 problems)."""
@@ -55,14 +58,14 @@ def _floats(text):
 
 
 def tune(a) -> None:
-    ends = {"e": _floats(a.ends_5), "t": _floats(a.ends_3)}
+    ends = {"e": _floats(a.ends_5), "t": _floats(a.ends_3), "d": _floats(a.ends_deis)}
 
     def rows(sde, score, x_T, ref, found, n):
         out = {}
-        for prefix, (_, opts, _) in ENDS.items():
+        for prefix, (sampler, opts, _) in ENDS.items():
             for t_end in ends[prefix]:
                 o = {**opts, "grid": "log_snr", "t_end": t_end, "denoise": False}
-                out[f"{prefix}{t_end}@{n}"] = run_project(sde, score, x_T, ref, "unipc", o, n)[0]
+                out[f"{prefix}{t_end}@{n}"] = run_project(sde, score, x_T, ref, sampler, o, n)[0]
         return out
 
     _write_records(a.out, a.sets, "EDM", a.seed, a.cache, [int(v) for v in a.nfes.split(",")], rows,
@@ -102,7 +105,7 @@ def fit(a) -> str:
     taken = _taken([json.loads(line) for path in a.records for line in Path(path).read_text().splitlines()])
     if not taken:
         raise SystemExit("no record of sharp data of one coordinate that is not ring-like")
-    prefix = {5: "e", 3: "t"}[a.order]
+    prefix = a.family or {5: "e", 3: "t"}[a.order]
     nfes = sorted({int(k.split("@")[1]) for k in taken[0]["rms"]})
     fitted = [n for n in nfes if n >= a.fit_from]
     if not fitted:
@@ -118,7 +121,7 @@ def fit(a) -> str:
         grid = [(c, p) for c in np.exp(np.linspace(math.log(lo), math.log(hi), 43)) for p in np.linspace(0, 4, 41)]
         c, p = min(grid, key=lambda cp: objective(*cp))
     unit = "sigma" if a.absolute else "spreads"
-    lines = [f"UniPC-{a.order}, sigma_end = {c:.4g} (30 / n)^{p:.2f} {unit}: {len({r['problem'] for r in taken})} "
+    lines = [f"{FAMILY[prefix]}, sigma_end = {c:.4g} (30 / n)^{p:.2f} {unit}: {len({r['problem'] for r in taken})} "
              f"problems, {len(taken)} records; mean over {fitted[0]}-{fitted[-1]}: {math.exp(objective(c, p)):.3f}",
              f"| steps | best default over with {a.against} | cells below 1 | worst cell (problem, seed) |",
              "|---|---|---|---|"]
@@ -142,10 +145,12 @@ def main(argv=None) -> None:
     t.add_argument("--cache", default="outputs/suite_refs")
     t.add_argument("--ends-5", default=",".join(map(str, ENDS["e"][2])), help="UniPC-5's end sigmas (rows e<sigma>)")
     t.add_argument("--ends-3", default=",".join(map(str, ENDS["t"][2])), help="UniPC-3's end sigmas (rows t<sigma>)")
+    t.add_argument("--ends-deis", default="", help="DEIS-3's end sigmas (rows d<sigma>; default none)")
     t.add_argument("--out", required=True)
     f = sub.add_parser("fit")
     f.add_argument("records", nargs="+")
-    f.add_argument("--order", type=int, default=5, choices=(3, 5))
+    f.add_argument("--order", type=int, default=5, choices=(3, 5), help="UniPC's order (rows e / t)")
+    f.add_argument("--family", default=None, choices=sorted(ENDS), help="the rows' prefix (d: DEIS-3); over --order")
     f.add_argument("--absolute", action="store_true", help="sigma_end in sigma, not in spreads")
     f.add_argument("--at", default=None, help="c,p: print this law instead of fitting one")
     f.add_argument("--against", default="unipc", help="the row the law takes the place of (default UniPC's "

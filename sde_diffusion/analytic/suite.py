@@ -1046,6 +1046,41 @@ with equal weights, sharp and wide modes in turn; four with unequal weights and 
 controls (two wide modes in 1-D, a line of fourteen sharp modes in 2-D, 113 modes in 3-D, a low-rank mixture in
 138 coordinates, an ill-conditioned covariance, unequal weights)."""
 
+FRESH35: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "four_scales_g_1d": (lambda: GaussianMixture([[-4.6], [-1.6], [1.3], [4.4]], [0.04, 0.5, 0.06, 0.45], None),
+                         ("1d", "sharp")),
+    "five_scales_x_1d": (lambda: GaussianMixture([[-5.6], [-2.6], [0.2], [2.8], [5.7]],
+                                                 [0.5, 0.045, 0.4, 0.05, 0.55], None), ("1d", "sharp")),
+    "six_scales_n_1d": (lambda: GaussianMixture([[-6.4], [-3.6], [-1.3], [1.0], [3.3], [6.2]],
+                                                [0.035, 0.45, 0.06, 0.5, 0.045, 0.4], None), ("1d", "sharp")),
+    "seven_scales_l_1d": (lambda: GaussianMixture([[-7.4], [-4.7], [-2.2], [0.1], [2.3], [4.6], [7.3]],
+                                                  [0.55, 0.05, 0.4, 0.04, 0.45, 0.06, 0.5], None), ("1d", "sharp")),
+    "five_scales_y_1d": (lambda: GaussianMixture([[-5.2], [-2.4], [0.3], [2.7], [5.4]],
+                                                 [0.25, 0.05, 0.45, 0.035, 0.3],
+                                                 [0.22, 0.12, 0.3, 0.1, 0.26]), ("1d", "sharp")),
+    "six_scales_o_1d": (lambda: GaussianMixture([[-6.1], [-3.2], [-0.8], [1.2], [3.6], [6.4]],
+                                                [0.045, 0.35, 0.2, 0.05, 0.5, 0.06],
+                                                [0.1, 0.2, 0.18, 0.12, 0.28, 0.12]), ("1d", "sharp")),
+    "seven_scales_m_1d": (lambda: GaussianMixture([[-7.1], [-4.3], [-1.9], [0.2], [2.4], [4.8], [7.4]],
+                                                  [0.3, 0.04, 0.5, 0.06, 0.2, 0.035, 0.4],
+                                                  [0.16, 0.1, 0.2, 0.1, 0.16, 0.08, 0.2]), ("1d", "sharp")),
+    "eight_scales_k_1d": (lambda: GaussianMixture([[-8.3], [-5.5], [-3.1], [-1.0], [1.0], [3.0], [5.4], [8.2]],
+                                                  [0.06, 0.45, 0.04, 0.3, 0.05, 0.5, 0.035, 0.25],
+                                                  [0.1, 0.16, 0.1, 0.14, 0.1, 0.18, 0.08, 0.14]), ("1d", "sharp")),
+    "three_wide_b_1d": (lambda: GaussianMixture([[-1.8], [0.2], [1.7]], [0.8, 0.7, 0.6], [0.3, 0.4, 0.3]), ("1d",)),
+    "line15_sharp": (lambda: _line(15, 0.28, 0.012, -0.6), ("2d", "sharp")),
+    "modes117_3d": (lambda: _many(117, 3, 0.05, seed=1173, spread=1.7), ("sharp", "many_modes")),
+    "lowrank134_r4": (lambda: _low_rank(134, 4, 4, seed=13404), ("low_rank", "high_dim")),
+    "full48_cond3300": (lambda: _ill_conditioned(48, 3, 3300.0), ("full_cov", "ill_conditioned")),
+    "unequal_45d": (lambda: _unequal(5, 45, 4545, 1.3, 0.2, 0.8), ("unequal_weights",)),
+}
+"""A thirty-eighth set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 46b) before any
+sampler or probe ran on it, to test the EDM entry for sharp data of one coordinate at 13-19 steps (DEIS-3 ending
+at a multiple of the spread; ``solvers.sharp_modes.SHARP_ONE_DIM_RECIPES``). Eight 1-D mixtures of four to eight
+scales (four with equal weights, sharp and wide modes in turn; four with unequal weights and scales in no order)
+and six controls (three wide modes in 1-D, a line of fifteen sharp modes in 2-D, 117 modes in 3-D, a low-rank
+mixture in 134 coordinates, an ill-conditioned covariance, unequal weights)."""
+
 RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4,
             "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7, "fresh8": FRESH8, "fresh9": FRESH9,
             "fresh10": FRESH10, "fresh11": FRESH11,
@@ -1055,7 +1090,7 @@ RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRES
             "fresh23": FRESH23, "fresh24": FRESH24, "fresh25": FRESH25, "fresh26": FRESH26,
             "fresh27": FRESH27, "fresh28": FRESH28, "fresh29": FRESH29,
             "fresh30": FRESH30, "fresh31": FRESH31, "fresh32": FRESH32,
-            "fresh33": FRESH33, "fresh34": FRESH34}
+            "fresh33": FRESH33, "fresh34": FRESH34, "fresh35": FRESH35}
 """The reserved sets by the name ``problem_suite`` takes."""
 SUITE_HALVES = ("tuning", "validation", "all", *RESERVED)
 """Every name ``problem_suite`` takes (the benchmarks' ``--half`` choices)."""

@@ -23,8 +23,8 @@ every set seen before ``FRESH10`` (``benchmarks/RESULTS.md``, few-step section 2
 
 On such data at 7-12 steps on ``EDMSDE`` UniPC-2 on long log-SNR steps beats UniPC's defaults,
 and at 13-24 steps DEIS-3 on the log-SNR grid does where the data is not ring-like (on data of one
-coordinate to 19 steps, then UniPC-3 to a multiple of the spread at 20-24 steps, to 0.005 where the
-spread is not known, and UniPC-5 to a smaller multiple at 25-50) and UniPC-2 at 13-22 steps where it is
+coordinate DEIS-3 to a multiple of the spread to 19 steps, then UniPC-3 at 20-24 steps, each to 0.005 where
+the spread is not known, and UniPC-5 to a smaller multiple at 25-50) and UniPC-2 at 13-22 steps where it is
 (``SHARP_RECIPES``, ``SHARP_ONE_DIM_RECIPES``, ``RING_BAND``). On data whose R does not fall (low-rank,
 ill-conditioned, unequal weights) UniPC's recipe costs 1.21x its error at 10 NFE in geometric mean (up to 4.1x), so
 the settings are chosen by the probe, not fixed. On ``FRESH10``, fixed before it ran, the probe
@@ -144,7 +144,7 @@ defaults. On ring-like sharp data UniPC-2 wins at 13-22 steps: on the log-SNR gr
 ending at 13-16 (best default 0.53-0.75x in geometric mean on the 18 seen rings), on the Karras
 grid to sigma = 0.005 without the final denoising step at 17-22 (0.58x at 18 and 20 NFE, 0.86x at
 22; 17e's variant; few-step 24a). At 6 steps and from 25 (23 on rings) nothing is known to win, except on data
-of one coordinate at 25-50 steps (``SHARP_ONE_DIM_RECIPES``, which also ends UniPC-3 later at 20-24).
+of one coordinate at 25-50 steps (``SHARP_ONE_DIM_RECIPES``, which also ends DEIS-3 / UniPC-3 later at 13-24).
 On sharp data of one coordinate that is not ring-like (``"one_dim"``; every such seen problem is a 1-D
 mixture of several scales) at 20-24 steps UniPC-3 on the log-SNR grid to sigma = 0.005 takes DEIS-3's place
 (few-step 35a: on the 24 seen ones, 4096 x_T of three seeds, the best default with DEIS-3 over with UniPC's
@@ -158,7 +158,8 @@ mixtures where DEIS-3 wins most (unequal weights) the best default is up to 1.8x
 
 
 SHARP_ONE_DIM_RECIPES = {
-    "EDMSDE": ((20, 24, "unipc", {"order": 3, "grid": "log_snr", "denoise": False}, 0.007, 0.7),
+    "EDMSDE": ((13, 19, "deis", {"order": 3, "grid": "log_snr", "denoise": False}, 0.0064, 1.5),
+               (20, 24, "unipc", {"order": 3, "grid": "log_snr", "denoise": False}, 0.007, 0.7),
                (25, 50, "unipc", {"order": 5, "step_limit": False, "grid": "log_snr", "denoise": False}, 0.008, 3.0)),
 }
 """SDE class name -> (min steps, max steps, sampler, options, c, p): for sharp data of one coordinate that is
@@ -179,7 +180,10 @@ same 39 mixtures), failed its test on a new set, ``FRESH33``: 0.680x over 48 cel
 was asked (few-step 45c). Chosen again with ``FRESH32``'s and ``FRESH33``'s 1-D mixtures among the tuning data
 (54 taken, few-step 45e): UniPC-3 to sigma = 0.007 (30 / steps)^0.7 spreads at 20-24 steps, 0.614 / 0.662 /
 0.705 / 0.722 / 0.720 of the old entry's best default at 20-24 in geometric mean, 81-92 % of 108 cells below 1,
-worst 1.25-1.98; where the spread is not known ``SHARP_RECIPES``' entry (UniPC-3 to 0.005) stays."""
+worst 1.25-1.98; where the spread is not known ``SHARP_RECIPES``' entry (UniPC-3 to 0.005) stays. At 13-19 steps
+(few-step 46a) DEIS-3, ``SHARP_RECIPES``' sampler there, ends at sigma = 0.0064 (30 / steps)^1.5 spreads instead
+of 0.005: on the 61 seen 1-D mixtures the probe takes (4096 x_T of two seeds) 0.678 / 0.685 / 0.729 / 0.764 of
+that entry's best default at 13 / 15 / 17 / 19 steps, 93-98 % of 122 cells below 1, worst 1.0-1.24."""
 
 
 LOW_RANK_MIN_R = 0.78

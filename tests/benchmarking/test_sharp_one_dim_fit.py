@@ -30,7 +30,7 @@ def _record(problem, spread, rms_at_end, dim=1, sharp=True, coarse=0.40, n=30, o
 def _fit(tmp_path, records, *args):
     path = tmp_path / "r.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    opts = {"records": [str(path)], "order": 5, "absolute": False, "at": None, "against": "unipc",
+    opts = {"records": [str(path)], "order": 5, "family": None, "absolute": False, "at": None, "against": "unipc",
             "fit_from": one.FIT_FROM, "c_max": 0.02, **dict(args)}
     return one.fit(argparse.Namespace(**opts))
 

@@ -232,7 +232,9 @@ def test_data_of_one_coordinate_take_the_one_dim_entry_from_20_steps():
         late = {**ONE_DIM_RECIPE, "t_end": 0.007 * (30 / 24) ** 0.7 * found.spread}    # the 20-24 law (45e)
         assert found.sampler == ("unipc" if one else "deis")
         assert found.options == (pytest.approx(late) if one else DEIS_RECIPE)
-        assert (found.at_steps(sde, 19).sampler, found.at_steps(sde, 19).options) == ("deis", DEIS_RECIPE)
+        at19 = found.at_steps(sde, 19)
+        deis19 = {**DEIS_RECIPE, "t_end": 0.0064 * (30 / 19) ** 1.5 * found.spread} if one else DEIS_RECIPE
+        assert (at19.sampler, at19.options) == ("deis", pytest.approx(deis19))   # 13-19: DEIS-3's law (46a)
 
 
 def test_the_one_dim_entry_cuts_deis_error_on_a_1d_mixture_of_several_scales():
@@ -327,7 +329,20 @@ def test_one_coordinate_at_20_to_24_steps_ends_unipc_3_at_0_007_spreads_times_30
     for steps in (20, 22, 24):
         assert sharp_recipe(sde, steps, one_dim=True) == ("unipc", ONE_DIM_RECIPE)
         assert sharp_recipe(sde, steps, ring_like=True, one_dim=True, spread=2.0)[1].get("order") != 3
-    assert sharp_recipe(sde, 19, one_dim=True, spread=2.0) == ("deis", DEIS_RECIPE)
+    assert sharp_recipe(sde, 19, one_dim=True) == ("deis", DEIS_RECIPE)                  # spread not known
+
+
+def test_one_coordinate_at_13_to_19_steps_ends_deis_3_at_0_0064_spreads_times_30_over_n_to_the_1_5():
+    # SHARP_ONE_DIM_RECIPES' first entry (few-step 46a): DEIS-3 on the log-SNR grid to 0.0064 (30 / n)^1.5 spreads
+    # where the spread is known; without it SHARP_RECIPES' DEIS-3 to 0.005; 12 steps UniPC-2 (any sharp data)
+    sde = EDMSDE()
+    for steps, spread, t_end in ((13, 2.0, 0.0448721), (16, 3.0, 0.0492950), (19, 5.0, 0.0634894)):
+        sampler, opts = sharp_recipe(sde, steps, one_dim=True, spread=spread)
+        assert sampler == "deis" and {k: v for k, v in opts.items() if k != "t_end"} == {
+            "order": 3, "grid": "log_snr", "denoise": False}
+        assert opts["t_end"] == pytest.approx(t_end, rel=2e-5), steps
+        assert sharp_recipe(sde, steps, one_dim=True) == ("deis", DEIS_RECIPE)
+    assert sharp_recipe(sde, 12, one_dim=True, spread=2.0) == ("unipc", UNIPC_RECIPE)
 
 
 def test_the_20_to_24_step_entry_beats_the_0_005_ending_on_seen_1d_mixtures():
