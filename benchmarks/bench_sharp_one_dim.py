@@ -1,19 +1,21 @@
-"""Where UniPC should stop on sharp data of one coordinate on EDM at 25-50 steps (few-step 44a): the
-choice behind ``solvers.sharp_modes.SHARP_ONE_DIM_RECIPES``.
+"""Where the few-step sampler should stop on sharp data of one coordinate on EDM (few-step 44a, 45a, 45e, 46a):
+the choices behind ``solvers.sharp_modes.SHARP_ONE_DIM_RECIPES``.
 
 ``seen`` prints every 1-D problem of the sets fixed before ``FRESH32`` as ``set:name;...``. ``tune`` writes
 one record per problem (``bench_low_rank``'s records: the probe's verdict and spread, every default sampler
-per budget) with UniPC-5 without the step limit (rows ``e<sigma>``) and UniPC-3 (rows ``t<sigma>``) on the
-log-SNR grid to each end sigma, no final denoising:
+per budget) with UniPC-5 without the step limit (rows ``e<sigma>``, ``--ends-5``), UniPC-3 (rows ``t<sigma>``,
+``--ends-3``) and DEIS-3 (rows ``d<sigma>``, ``--ends-deis``) on the log-SNR grid to each end sigma, no final
+denoising:
 
     env OMP_NUM_THREADS=1 PYTHONPATH=.:benchmarks python benchmarks/bench_sharp_one_dim.py tune \\
         --sets "$(... bench_sharp_one_dim.py seen)" --nfes 25,27,30,33,36,40,43,46,50 --seed 2 --out <tune.jsonl>
 
 ``fit`` reads each record at sigma_end = c (30 / n)^p spreads (``--absolute``: c (30 / n)^p in sigma), linear
-in log RMS over log sigma_end between the rows, on the problems the probe calls sharp, one coordinate, not
-ring-like; it picks (c, p) with the smallest mean over the budgets from 27 of the log geometric mean of the
-best default with it in UniPC's place over with UniPC's defaults, and prints per budget that mean, the cells
-below 1 and the worst cell (``--at c,p``: that law instead of the fit).
+in log RMS over log sigma_end between the rows of one family (``--order 5 | 3``, ``--family e | t | d``), on the
+problems the probe calls sharp, one coordinate, not ring-like; it picks (c, p) with the smallest mean over the
+budgets from ``--fit-from`` (27) of the log geometric mean of the best default with it in the place of the row
+``--against`` (UniPC's defaults) over with that row, and prints per budget that mean, the cells below 1 and the
+worst cell (``--at c,p``: that law instead of the fit).
 """
 from __future__ import annotations
 

@@ -1090,9 +1090,9 @@ MUTATIONS += [  # session 29: the one-coordinate entry at 20-24 steps, chosen ag
     ("EDM 1-D 20-24 entry: (30 / n)^0", "sde_diffusion/solvers/sharp_modes.py",
      '"denoise": False}, 0.007, 0.7),', '"denoise": False}, 0.007, 0.0),',
      ["tests/solvers/test_sharp_modes.py", "-k", "20_to_24_steps_ends"]),
-    ("EDM 1-D 20-24 entry: from 18 steps", "sde_diffusion/solvers/sharp_modes.py",
-     '(20, 24, "unipc", {"order": 3,', '(18, 24, "unipc", {"order": 3,',
-     ["tests/solvers/test_sharp_modes.py", "-k", "20_to_24_steps_ends"]),
+    ("EDM 1-D 20-24 entry: runs to 25 steps", "sde_diffusion/solvers/sharp_modes.py",
+     '(20, 24, "unipc", {"order": 3,', '(20, 25, "unipc", {"order": 3,',
+     ["tests/solvers/test_sharp_modes.py", "-k", "25_to_50_steps_ends"]),
     ("EDM 1-D 20-24 entry: UniPC-2", "sde_diffusion/solvers/sharp_modes.py",
      '(20, 24, "unipc", {"order": 3,', '(20, 24, "unipc", {"order": 2,',
      ["tests/solvers/test_sharp_modes.py", "-k", "20_to_24_steps_ends or 20_to_24_step_entry_beats"]),
@@ -1102,6 +1102,24 @@ MUTATIONS += [  # session 29: the one-coordinate entry at 20-24 steps, chosen ag
     ("problem_suite('fresh34') returns the fresh33 set", "sde_diffusion/analytic/suite.py",
      '"fresh34": FRESH34', '"fresh34": FRESH33',
      ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh34"]),
+]
+
+MUTATIONS += [  # session 29: the one-coordinate entry at 13-19 steps (few-step 46)
+    ("EDM 1-D 13-19 entry: end 2.5x later", "sde_diffusion/solvers/sharp_modes.py",
+     '"denoise": False}, 0.0064, 1.5),', '"denoise": False}, 0.016, 1.5),',
+     ["tests/solvers/test_sharp_modes.py", "-k", "13_to_19_step_entry_beats"]),
+    ("EDM 1-D 13-19 entry: (30 / n)^0", "sde_diffusion/solvers/sharp_modes.py",
+     '"denoise": False}, 0.0064, 1.5),', '"denoise": False}, 0.0064, 0.0),',
+     ["tests/solvers/test_sharp_modes.py", "-k", "13_to_19_steps_ends"]),
+    ("EDM 1-D 13-19 entry: from 12 steps", "sde_diffusion/solvers/sharp_modes.py",
+     '((13, 19, "deis", {"order": 3,', '((12, 19, "deis", {"order": 3,',
+     ["tests/solvers/test_sharp_modes.py", "-k", "13_to_19_steps_ends"]),
+    ("EDM 1-D 13-19 entry: DEIS-2", "sde_diffusion/solvers/sharp_modes.py",
+     '((13, 19, "deis", {"order": 3,', '((13, 19, "deis", {"order": 2,',
+     ["tests/solvers/test_sharp_modes.py", "-k", "13_to_19_steps_ends"]),
+    ("problem_suite('fresh35') returns the fresh34 set", "sde_diffusion/analytic/suite.py",
+     '"fresh35": FRESH35', '"fresh35": FRESH34',
+     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh35"]),
 ]
 
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:

@@ -89,3 +89,16 @@ def test_fit_against_another_row_and_over_chosen_budgets(tmp_path):
     assert float(row.split("|")[2]) == pytest.approx(math.sqrt(2.0 * 4 / 3), abs=5e-4)
     with pytest.raises(SystemExit, match="--fit-from 31"):
         _fit(tmp_path, recs, ("fit_from", 31))
+
+
+def test_fit_reads_deis_rows_with_family_d(tmp_path):
+    # rows d<sigma> (DEIS-3) with the RMS of the first test; the e rows flat at 9 must not be read. Against d0.005
+    # (its own 0.005 row, 0.0417): the law c = 0.004 spreads ends at 0.012 (RMS 0.1) on spread 3: ratio 0.1 / 0.0417
+    linear = lambda t: 0.1 * t / 0.012
+    rec = _record("a", 3.0, lambda t: 9.0)
+    for t in (0.005, 0.012, 0.02, 0.05):
+        rec["rms"][f"d{t}@30"] = linear(t)
+    out = _fit(tmp_path, [rec], ("at", "0.004,1"), ("family", "d"), ("against", "d0.005"))
+    assert out.startswith("DEIS-3, sigma_end")
+    row = next(line for line in out.splitlines() if line.startswith("| 30 |"))
+    assert float(row.split("|")[2]) == pytest.approx(0.1 / linear(0.005), rel=1e-3)
