@@ -345,51 +345,52 @@ def test_one_coordinate_at_13_to_19_steps_ends_deis_3_at_0_0064_spreads_times_30
     assert sharp_recipe(sde, 12, one_dim=True, spread=2.0) == ("unipc", UNIPC_RECIPE)
 
 
-def test_the_13_to_19_step_entry_beats_deis_3_to_0_005_on_seen_1d_mixtures():
-    # eight seen 1-D mixtures (few-step 46a's tuning data), 1024 x_T, 13 / 16 / 19 steps: DEIS-3 to 0.0064 (30 / n)^1.5
-    # spreads over DEIS-3 to 0.005 is 0.35-2.10 per cell, 0.627 in geometric mean over the 24; the end 2.5x later
-    # 1.178 (2.5x earlier 0.654, UniPC-3 on the same end 0.636: not bugs this test can tell). Bound 0.75.
+SEEN_1D = ("six_scales_c_1d", "seven_scales_d_1d", "ten_scales_1d", "five_scales_b_1d", "eight_scales_b_1d",
+           "nine_scales_1d", "five_scales_g_1d", "twelve_scales_1d")   # seen 1-D mixtures (few-step 44a-46a's tuning)
+
+
+def _late_over_before(names, budgets, before):
+    """The geometric mean over ``names`` x ``budgets`` (1024 x_T, EDM) of the RMS with SHARP_ONE_DIM_RECIPES (the
+    probe's spread given) over the RMS with ``before(sde, steps)`` = (sampler, options)."""
     sde, ratios = EDMSDE(), []
-    for name in ("six_scales_c_1d", "seven_scales_d_1d", "ten_scales_1d", "five_scales_b_1d", "eight_scales_b_1d",
-                 "nine_scales_1d", "five_scales_g_1d", "twelve_scales_1d"):
+    for name in names:
         p = suite_problem(name)
         score = p.mixture.score_fn(sde)
         spread = float(p.mixture.sample(1024, generator=torch.Generator().manual_seed(1)).to(torch.float64).std())
         x_T = sde.prior_sample((1024, 1), generator=torch.Generator().manual_seed(23), dtype=torch.float64)
         ref = data_end_reference(sde, score, x_T)
-        for steps in (13, 16, 19):
+        for steps in budgets:
             err = []
-            for sampler, opts in (sharp_recipe(sde, steps, one_dim=True), sharp_recipe(sde, steps, one_dim=True,
-                                                                                          spread=spread)):
+            for sampler, opts in (before(sde, steps), sharp_recipe(sde, steps, one_dim=True, spread=spread)):
                 x, info = sample(sde, score, sampler=sampler, steps=steps, x_init=x_T, progress=False, **opts)
                 assert info.nfe == steps
                 err.append(end_to_end_rms(data_estimate(sde, x, float(info.t_end), bool(info.denoised)), ref))
             ratios.append(err[1] / err[0])
-    geo = math.exp(sum(map(math.log, ratios)) / len(ratios))
+    return math.exp(sum(map(math.log, ratios)) / len(ratios)), ratios
+
+
+def test_the_13_to_19_step_entry_beats_deis_3_to_0_005_on_seen_1d_mixtures():
+    # 13 / 16 / 19 steps: DEIS-3 to 0.0064 (30 / n)^1.5 spreads over DEIS-3 to 0.005 is 0.35-2.10 per cell, 0.627 in
+    # geometric mean over the 24; the end 2.5x later 1.178 (2.5x earlier 0.654, UniPC-3 on the same end 0.636: not
+    # bugs this test can tell). Bound 0.75.
+    geo, ratios = _late_over_before(SEEN_1D, (13, 16, 19), lambda sde, n: sharp_recipe(sde, n, one_dim=True))
     assert geo < 0.75, ratios
 
 
 def test_the_20_to_24_step_entry_beats_the_0_005_ending_on_seen_1d_mixtures():
-    # eight seen 1-D mixtures (few-step 45e's tuning data), 1024 x_T, 20 / 22 / 24 steps: UniPC-3 to 0.007 (30 / n)^0.7
-    # spreads over UniPC-3 to 0.005 (35a's entry) is 0.09-1.27 per cell, 0.544 in geometric mean over the 24; the
-    # end 2.5x later 0.859, 2.5x earlier 0.769 (UniPC-5 on the same end 0.619). Bound 0.70.
-    sde, ratios = EDMSDE(), []
-    for name in ("six_scales_c_1d", "seven_scales_d_1d", "ten_scales_1d", "five_scales_b_1d", "eight_scales_b_1d",
-                 "nine_scales_1d", "five_scales_g_1d", "twelve_scales_1d"):
-        p = suite_problem(name)
-        score = p.mixture.score_fn(sde)
-        spread = float(p.mixture.sample(1024, generator=torch.Generator().manual_seed(1)).to(torch.float64).std())
-        x_T = sde.prior_sample((1024, 1), generator=torch.Generator().manual_seed(23), dtype=torch.float64)
-        ref = data_end_reference(sde, score, x_T)
-        for steps in (20, 22, 24):
-            err = []
-            for opts in (sharp_recipe(sde, steps, one_dim=True)[1], sharp_recipe(sde, steps, one_dim=True, spread=spread)[1]):
-                x, info = sample(sde, score, sampler="unipc", steps=steps, x_init=x_T, progress=False, **opts)
-                assert info.nfe == steps
-                err.append(end_to_end_rms(data_estimate(sde, x, float(info.t_end), bool(info.denoised)), ref))
-            ratios.append(err[1] / err[0])
-    geo = math.exp(sum(map(math.log, ratios)) / len(ratios))
+    # 20 / 22 / 24 steps: UniPC-3 to 0.007 (30 / n)^0.7 spreads over UniPC-3 to 0.005 (35a's entry) is 0.09-1.27 per
+    # cell, 0.544 in geometric mean over the 24; the end 2.5x later 0.859, 2.5x earlier 0.769 (UniPC-5 on the same
+    # end 0.619). Bound 0.70.
+    geo, ratios = _late_over_before(SEEN_1D, (20, 22, 24), lambda sde, n: sharp_recipe(sde, n, one_dim=True))
     assert geo < 0.70, ratios
+
+
+def test_the_late_one_dim_entry_beats_unipcs_defaults_on_seen_1d_mixtures():
+    # three of them at 30 / 40 / 50 steps: the entry's RMS over UniPC's defaults is 0.25-1.07 per cell, 0.51 in
+    # geometric mean over the nine; twice its end sigma 1.17, order 3 0.97, UniPC's defaults' order limit changes
+    # nothing here. Bound 0.7.
+    geo, ratios = _late_over_before(SEEN_1D[:3], (30, 40, 50), lambda sde, n: ("unipc", {}))
+    assert geo < 0.7, ratios
 
 
 def test_the_probe_passes_the_spread_so_one_coordinate_takes_the_late_entry():
@@ -398,28 +399,6 @@ def test_the_probe_passes_the_spread_so_one_coordinate_takes_the_late_entry():
     found = probe_sharp_modes(sde, p.mixture.score_fn(sde), 30, x, generator=torch.Generator().manual_seed(22))
     assert found.one_dim and (found.sampler, found.options) == sharp_recipe(sde, 30, one_dim=True, spread=found.spread)
     assert found.options["t_end"] == pytest.approx(0.008 * found.spread) and found.at_steps(sde, 51).options == {}
-
-
-def test_the_late_one_dim_entry_beats_unipcs_defaults_on_seen_1d_mixtures():
-    # seen 1-D mixtures (few-step 44a's tuning data), 1024 x_T, 30 / 40 / 50 steps: the entry's RMS over UniPC's
-    # defaults is 0.25-1.07 per cell, 0.51 in geometric mean over the nine; twice its end sigma 1.17, order 3 0.97,
-    # UniPC's defaults' order limit changes nothing here. Bound 0.7.
-    sde, ratios = EDMSDE(), []
-    for name in ("six_scales_c_1d", "seven_scales_d_1d", "ten_scales_1d"):
-        p = suite_problem(name)
-        score = p.mixture.score_fn(sde)
-        spread = float(p.mixture.sample(1024, generator=torch.Generator().manual_seed(1)).to(torch.float64).std())
-        x_T = sde.prior_sample((1024, 1), generator=torch.Generator().manual_seed(23), dtype=torch.float64)
-        ref = data_end_reference(sde, score, x_T)
-        for steps in (30, 40, 50):
-            err = []
-            for opts in ({}, sharp_recipe(sde, steps, one_dim=True, spread=spread)[1]):
-                x, info = sample(sde, score, sampler="unipc", steps=steps, x_init=x_T, progress=False, **opts)
-                assert info.nfe == steps
-                err.append(end_to_end_rms(data_estimate(sde, x, float(info.t_end), bool(info.denoised)), ref))
-            ratios.append(err[1] / err[0])
-    geo = math.exp(sum(map(math.log, ratios)) / len(ratios))
-    assert geo < 0.7, ratios
 
 
 @pytest.mark.parametrize("name,ring", [("ring4_sharp", True), ("ring17_sharp", True), ("grid9_sharp", False),
