@@ -70,6 +70,7 @@ choice by its pass rule; ``collect --alt-high-dim-recipes '[]'`` adds the pick w
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import math
@@ -218,10 +219,15 @@ def _with_over(m, n: int, x: float, y: float) -> float:
     return min(others, x) / min(others, y)
 
 
+def log_interp(xs, rms, x: float) -> float:
+    """The RMS at ``x`` from runs at the sorted ``xs``: piecewise linear in log RMS over log x, clamped to them."""
+    ys = np.log(rms)
+    return math.exp(float(np.interp(math.log(min(max(x, xs[0]), xs[-1])), np.log(xs), ys)))
+
+
 def _at_c(m, n, order, c, cs):
-    """``tune``'s RMS at sigma_j = c spreads, piecewise linear in log RMS over log c (clamped to the grid)."""
-    ys = np.log([m[f"u{order}_{x}@{n}"] for x in cs])
-    return math.exp(float(np.interp(math.log(min(max(c, cs[0]), cs[-1])), np.log(cs), ys)))
+    """``tune``'s RMS at sigma_j = c spreads (``log_interp`` over its rows u<order>_<c>)."""
+    return log_interp(cs, [m[f"u{order}_{x}@{n}"] for x in cs], c)
 
 
 def fit(a) -> str:
@@ -428,16 +434,20 @@ def rows_vs(a) -> str:
     return "\n".join(lines)
 
 
-_ENTRY_FIELDS = {"--alt-recipes": ("[min steps, max steps, sampler, options, grid, c, p]",
+_ENTRY_FIELDS = {"--alt-recipes": ("LOW_RANK_RECIPES", "[min steps, max steps, sampler, options, grid, c, p]",
                                     (int, int, str, dict, str, (int, float), (int, float))),
-                 "--alt-floor-recipes": ("[min steps, max steps, sampler, options, grid or null]",
-                                          (int, int, str, dict, (str, type(None)))),
-                 "--alt-sharp-recipes": ("[min steps, max steps, which data, sampler, options]",
+                 "--alt-floor-recipes": ("LOW_RANK_FLOOR_RECIPES",
+                                         "[min steps, max steps, sampler, options, grid or null]",
+                                         (int, int, str, dict, (str, type(None)))),
+                 "--alt-sharp-recipes": ("SHARP_RECIPES", "[min steps, max steps, which data, sampler, options]",
                                          (int, int, str, str, dict)),
-                 "--alt-high-dim-recipes": ("[min steps, max steps, min dimension, sampler, options, grid, c, p]",
+                 "--alt-high-dim-recipes": ("LOW_RANK_HIGH_DIM_RECIPES",
+                                            "[min steps, max steps, min dimension, sampler, options, grid, c, p]",
                                             (int, int, int, str, dict, str, (int, float), (int, float))),
-                 "--alt-one-dim-recipes": ("[min steps, max steps, sampler, options, c, p]",
+                 "--alt-one-dim-recipes": ("SHARP_ONE_DIM_RECIPES", "[min steps, max steps, sampler, options, c, p]",
                                            (int, int, str, dict, (int, float), (int, float)))}
+"""``collect``'s ``--alt-*`` flags -> (the ``sharp_modes`` table whose entry for ``--sde``'s class they replace in
+the row alt@n, the entries' fields, their types)."""
 
 
 def _alt_recipes(text, flag="--alt-recipes"):
@@ -449,7 +459,7 @@ def _alt_recipes(text, flag="--alt-recipes"):
         entries = json.loads(text)
     except json.JSONDecodeError as e:
         raise SystemExit(f"{flag} is not JSON: {e}") from None
-    names, shape = _ENTRY_FIELDS[flag]
+    _, names, shape = _ENTRY_FIELDS[flag]
     if not isinstance(entries, list) or not all(
             isinstance(e, list) and len(e) == len(shape) and all(isinstance(v, t) for v, t in zip(e, shape))
             for e in entries):
@@ -458,11 +468,8 @@ def _alt_recipes(text, flag="--alt-recipes"):
 
 
 def collect(a) -> None:
-    alt = _alt_recipes(a.alt_recipes) if a.alt_recipes else None
-    alt_floor = _alt_recipes(a.alt_floor_recipes, "--alt-floor-recipes") if a.alt_floor_recipes else None
-    alt_sharp = _alt_recipes(a.alt_sharp_recipes, "--alt-sharp-recipes") if a.alt_sharp_recipes else None
-    alt_wide = _alt_recipes(a.alt_high_dim_recipes, "--alt-high-dim-recipes") if a.alt_high_dim_recipes else None
-    alt_1d = _alt_recipes(a.alt_one_dim_recipes, "--alt-one-dim-recipes") if a.alt_one_dim_recipes else None
+    alts = {table: _alt_recipes(text, flag) for flag, (table, _, _) in _ENTRY_FIELDS.items()
+            if (text := getattr(a, flag[2:].replace("-", "_")))}      # table name -> entries ('[]': none)
 
     def run(key, sde, score, x_T, ref, at_n, n):
         """{key@n: RMS}, and with ``--trim`` k also {key_trim@n: RMS without the row's worst k points}."""
@@ -475,13 +482,10 @@ def collect(a) -> None:
 
     def rows(sde, score, x_T, ref, found, n):
         out = run("pick", sde, score, x_T, ref, found.at_steps(sde, n), n)
-        if any(t is not None for t in (alt, alt_floor, alt_sharp, alt_wide, alt_1d)):   # the pick under other entries
-            name = type(sde).__name__
-            with mock.patch.dict(sharp_modes.LOW_RANK_RECIPES, {} if alt is None else {name: alt}), \
-                    mock.patch.dict(sharp_modes.LOW_RANK_FLOOR_RECIPES, {} if alt_floor is None else {name: alt_floor}), \
-                    mock.patch.dict(sharp_modes.SHARP_RECIPES, {} if alt_sharp is None else {name: alt_sharp}), \
-                    mock.patch.dict(sharp_modes.LOW_RANK_HIGH_DIM_RECIPES, {} if alt_wide is None else {name: alt_wide}), \
-                    mock.patch.dict(sharp_modes.SHARP_ONE_DIM_RECIPES, {} if alt_1d is None else {name: alt_1d}):
+        if alts:                                                      # the pick under other entries
+            with contextlib.ExitStack() as stack:
+                for table, entries in alts.items():
+                    stack.enter_context(mock.patch.dict(getattr(sharp_modes, table), {type(sde).__name__: entries}))
                 at_n = found.at_steps(sde, n)
             out.update(run("alt", sde, score, x_T, ref, at_n, n))
         return out

@@ -20,17 +20,15 @@ worst cell (``--at c,p``: that law instead of the fit).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
-from pathlib import Path
 
 import numpy as np
 
-from bench_low_rank import _problems, _ratios, _with_over, _write_records
+from bench_low_rank import _TAKES, _problems, _read, _with_over, _write_records, log_interp
 from bench_suite import run_project
+from bench_suite_report import geo_mean
 from sde_diffusion.analytic.suite import SUITE_HALVES
-from sde_diffusion.solvers.sharp_modes import is_ring_like
 
 ENDS = {"e": ("unipc", {"order": 5, "step_limit": False}, (0.005, 0.008, 0.012, 0.02, 0.03)),
         "t": ("unipc", {"order": 3}, (0.005, 0.012, 0.02)),
@@ -74,37 +72,28 @@ def tune(a) -> None:
                    points=a.n, probe_seed=1)
 
 
-def _taken(records):
-    return [r for r in records if r["sharp"] and r["dim"] == 1 and not is_ring_like(_ratios(r))]
-
-
 def _ends(m, prefix: str, n: int):
     """The end sigmas of a record's rows ``<prefix><sigma>@n``, sorted."""
     return sorted(float(k[len(prefix):].split("@")[0]) for k in m
                   if k.startswith(prefix) and k.endswith(f"@{n}") and k[len(prefix)].isdigit())
 
 
-def _rms_at(m, prefix: str, n: int, sigma: float) -> float:
-    ends = _ends(m, prefix, n)
-    ys = np.log([m[f"{prefix}{t}@{n}"] for t in ends])
-    x = math.log(min(max(sigma, ends[0]), ends[-1]))
-    return math.exp(float(np.interp(x, np.log(ends), ys)))
+def _curves(taken, prefix: str, nfes):
+    """Per record, {n: (its end sigmas, their RMS)} of the rows ``<prefix><sigma>@n``, read once for the fit."""
+    return [{n: (ends, [r["rms"][f"{prefix}{t}@{n}"] for t in ends]) for n in nfes
+             for ends in [_ends(r["rms"], prefix, n)]} for r in taken]
 
 
-def _cells(taken, prefix, n, c, p, absolute, against="unipc"):
+def _cells(taken, curves, n, c, p, absolute, against="unipc"):
     out = []
-    for r in taken:
+    for r, curve in zip(taken, curves):
         sigma = c * (30.0 / n) ** p * (1.0 if absolute else r["spread"])
-        out.append(_with_over(r["rms"], n, _rms_at(r["rms"], prefix, n, sigma), r["rms"][f"{against}@{n}"]))
+        out.append(_with_over(r["rms"], n, log_interp(*curve[n], sigma), r["rms"][f"{against}@{n}"]))
     return out
 
 
-def _geo(v):
-    return math.exp(sum(map(math.log, v)) / len(v))
-
-
 def fit(a) -> str:
-    taken = _taken([json.loads(line) for path in a.records for line in Path(path).read_text().splitlines()])
+    taken = [r for r in _read(a.records) if _TAKES["sharp_1d"](r)]
     if not taken:
         raise SystemExit("no record of sharp data of one coordinate that is not ring-like")
     prefix = a.family or {5: "e", 3: "t"}[a.order]
@@ -112,9 +101,11 @@ def fit(a) -> str:
     fitted = [n for n in nfes if n >= a.fit_from]
     if not fitted:
         raise SystemExit(f"no budget of the records ({nfes}) is at least --fit-from {a.fit_from}")
+    curves = _curves(taken, prefix, nfes)
 
     def objective(c, p):
-        return float(np.mean([math.log(_geo(_cells(taken, prefix, n, c, p, a.absolute, a.against))) for n in fitted]))
+        return float(np.mean([math.log(geo_mean(_cells(taken, curves, n, c, p, a.absolute, a.against)))
+                              for n in fitted]))
 
     if a.at:
         c, p = (float(v) for v in a.at.split(","))
@@ -128,9 +119,9 @@ def fit(a) -> str:
              f"| steps | best default over with {a.against} | cells below 1 | worst cell (problem, seed) |",
              "|---|---|---|---|"]
     for n in nfes:
-        v = _cells(taken, prefix, n, c, p, a.absolute, a.against)
+        v = _cells(taken, curves, n, c, p, a.absolute, a.against)
         worst = max(range(len(v)), key=v.__getitem__)
-        lines.append(f"| {n} | {_geo(v):.3f} | {sum(x < 1 for x in v)} of {len(v)} | {v[worst]:.2f} "
+        lines.append(f"| {n} | {geo_mean(v):.3f} | {sum(x < 1 for x in v)} of {len(v)} | {v[worst]:.2f} "
                      f"({taken[worst]['problem']}, {taken[worst]['seed']}) |")
     return "\n".join(lines)
 

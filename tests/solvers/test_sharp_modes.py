@@ -237,6 +237,14 @@ def test_data_of_one_coordinate_take_the_one_dim_entry_from_20_steps():
         assert (at19.sampler, at19.options) == ("deis", pytest.approx(deis19))   # 13-19: DEIS-3's law (46a)
 
 
+def _rms_from(sde, score, x_T, ref, sampler, opts, steps):
+    """End-to-end RMS of ``sampler`` with ``opts`` from ``x_T`` against the exact map ``ref``, at exactly
+    ``steps`` model calls."""
+    x, info = sample(sde, score, sampler=sampler, steps=steps, x_init=x_T, progress=False, **opts)
+    assert info.nfe == steps
+    return end_to_end_rms(data_estimate(sde, x, float(info.t_end), bool(info.denoised)), ref)
+
+
 def test_the_one_dim_entry_cuts_deis_error_on_a_1d_mixture_of_several_scales():
     # six_scales_c_1d at 24 steps (tuning data, few-step 35a, 4096 points of three seeds): UniPC-3 to 0.005
     # 0.012-0.021 RMS against DEIS-3's 0.053-0.061 (2.9-4.3x); on 1024 points the cut must be at least 1.5x
@@ -244,11 +252,8 @@ def test_the_one_dim_entry_cuts_deis_error_on_a_1d_mixture_of_several_scales():
     score = p.mixture.score_fn(sde)
     x_T = sde.prior_sample((1024, 1), generator=torch.Generator().manual_seed(23), dtype=torch.float64)
     ref = data_end_reference(sde, score, x_T)
-    err = {}
-    for key, (sampler, opts) in (("one_dim", sharp_recipe(sde, 24, one_dim=True)), ("deis", sharp_recipe(sde, 24))):
-        x, info = sample(sde, score, sampler=sampler, steps=24, x_init=x_T, progress=False, **opts)
-        assert info.nfe == 24
-        err[key] = end_to_end_rms(data_estimate(sde, x, float(info.t_end), bool(info.denoised)), ref)
+    err = {key: _rms_from(sde, score, x_T, ref, *recipe, 24)
+           for key, recipe in (("one_dim", sharp_recipe(sde, 24, one_dim=True)), ("deis", sharp_recipe(sde, 24)))}
     assert err["one_dim"] < err["deis"] / 1.5, err
 
 
@@ -360,12 +365,8 @@ def _late_over_before(names, budgets, before):
         x_T = sde.prior_sample((1024, 1), generator=torch.Generator().manual_seed(23), dtype=torch.float64)
         ref = data_end_reference(sde, score, x_T)
         for steps in budgets:
-            err = []
-            for sampler, opts in (before(sde, steps), sharp_recipe(sde, steps, one_dim=True, spread=spread)):
-                x, info = sample(sde, score, sampler=sampler, steps=steps, x_init=x_T, progress=False, **opts)
-                assert info.nfe == steps
-                err.append(end_to_end_rms(data_estimate(sde, x, float(info.t_end), bool(info.denoised)), ref))
-            ratios.append(err[1] / err[0])
+            late = _rms_from(sde, score, x_T, ref, *sharp_recipe(sde, steps, one_dim=True, spread=spread), steps)
+            ratios.append(late / _rms_from(sde, score, x_T, ref, *before(sde, steps), steps))
     return math.exp(sum(map(math.log, ratios)) / len(ratios)), ratios
 
 
@@ -429,12 +430,9 @@ def test_the_probe_options_cut_unipc_error_on_a_sharp_ring():
     assert found.sharp and found.nfe == PILOT_STEPS + 2
     x_T = sde.prior_sample((256, 2), generator=torch.Generator().manual_seed(9), dtype=torch.float64)
     ref = data_end_reference(sde, score, x_T)
-    err = {}
     assert found.sampler == "unipc"
-    for key, opts in (("default", {}), ("probe", found.options)):
-        x, info = sample(sde, score, sampler="unipc", steps=10, x_init=x_T, progress=False, **opts)
-        assert info.nfe == 10
-        err[key] = end_to_end_rms(data_estimate(sde, x, float(info.t_end), bool(info.denoised)), ref)
+    err = {key: _rms_from(sde, score, x_T, ref, "unipc", opts, 10)
+           for key, opts in (("default", {}), ("probe", found.options))}
     assert err["probe"] < err["default"] / 2, err
 
 
