@@ -1,19 +1,20 @@
-"""Where the few-step sampler should stop on sharp data of one coordinate on EDM (few-step 44a, 45a, 45e, 46a):
-the choices behind ``solvers.sharp_modes.SHARP_ONE_DIM_RECIPES``.
+"""Where the few-step sampler should stop on sharp data of one coordinate on EDM (few-step 44a, 45a, 45e, 46a,
+47a): the choices behind ``solvers.sharp_modes.SHARP_ONE_DIM_RECIPES``.
 
-``seen`` prints every 1-D problem of the sets fixed before ``FRESH32`` as ``set:name;...``. ``tune`` writes
-one record per problem (``bench_low_rank``'s records: the probe's verdict and spread, every default sampler
-per budget) with UniPC-5 without the step limit (rows ``e<sigma>``, ``--ends-5``), UniPC-3 (rows ``t<sigma>``,
-``--ends-3``) and DEIS-3 (rows ``d<sigma>``, ``--ends-deis``) on the log-SNR grid to each end sigma, no final
-denoising:
+``seen`` prints every 1-D problem of the sets fixed before ``FRESH32`` (``--before``: another set) as
+``set:name;...``. ``tune`` writes one record per problem (``bench_low_rank``'s records: the probe's verdict and
+spread, every default sampler per budget) with UniPC-5 without the step limit (rows ``e<sigma>``, ``--ends-5``),
+UniPC-3 (rows ``t<sigma>``, ``--ends-3``), UniPC-2 (rows ``u<sigma>``, ``--ends-2``) and DEIS-3 (rows
+``d<sigma>``, ``--ends-deis``) on the log-SNR grid and DEIS-3 on the Karras grid (rows ``k<sigma>``,
+``--ends-karras``) to each end sigma, no final denoising:
 
     env OMP_NUM_THREADS=1 PYTHONPATH=.:benchmarks python benchmarks/bench_sharp_one_dim.py tune \\
         --sets "$(... bench_sharp_one_dim.py seen)" --nfes 25,27,30,33,36,40,43,46,50 --seed 2 --out <tune.jsonl>
 
 ``fit`` reads each record at sigma_end = c (30 / n)^p spreads (``--absolute``: c (30 / n)^p in sigma), linear
 in log RMS over log sigma_end between the rows of one family (``--order 5 | 3``, ``--family e | t | d``), on the
-problems the probe calls sharp, one coordinate, not ring-like; it picks (c, p) with the smallest mean over the
-budgets from ``--fit-from`` (27) of the log geometric mean of the best default with it in the place of the row
+problems the probe calls sharp, one coordinate, not ring-like; it picks (c, p), p from ``--p-min`` (0) to 4, with
+the smallest mean over the budgets from ``--fit-from`` (27) of the log geometric mean of the best default with it in the place of the row
 ``--against`` (UniPC's defaults) over with that row, and prints per budget that mean, the cells below 1 and the
 worst cell (``--at c,p``: that law instead of the fit).
 """
@@ -30,22 +31,24 @@ from bench_suite import run_project
 from bench_suite_report import geo_mean
 from sde_diffusion.analytic.suite import SUITE_HALVES
 
-ENDS = {"e": ("unipc", {"order": 5, "step_limit": False}, (0.005, 0.008, 0.012, 0.02, 0.03)),
-        "t": ("unipc", {"order": 3}, (0.005, 0.012, 0.02)),
-        "d": ("deis", {"order": 3}, ())}
-"""Row prefix -> (sampler, options, default end sigmas) of ``tune`` (``--ends-5`` / ``--ends-3`` / ``--ends-deis``:
-UniPC-5 without the step limit, UniPC-3, DEIS-3; all on the log-SNR grid, no final denoising)."""
-FAMILY = {"e": "UniPC-5", "t": "UniPC-3", "d": "DEIS-3"}
-SEEN = [h for h in SUITE_HALVES[:SUITE_HALVES.index("fresh32")] if h != "all"]
-"""The sets fixed before ``FRESH32`` (which tested the 25-50-step choice; ``FRESH33`` the 20-22-step one, made on
-the same 43 problems)."""
+ENDS = {"e": ("unipc", {"order": 5, "step_limit": False, "grid": "log_snr"}, (0.005, 0.008, 0.012, 0.02, 0.03)),
+        "t": ("unipc", {"order": 3, "grid": "log_snr"}, (0.005, 0.012, 0.02)),
+        "u": ("unipc", {"order": 2, "grid": "log_snr"}, ()),
+        "d": ("deis", {"order": 3, "grid": "log_snr"}, ()),
+        "k": ("deis", {"order": 3, "grid": "karras"}, ())}
+"""Row prefix -> (sampler, options, default end sigmas) of ``tune`` (``--ends-5`` / ``--ends-3`` / ``--ends-2`` /
+``--ends-deis`` / ``--ends-karras``: UniPC-5 without the step limit, UniPC-3, UniPC-2, DEIS-3 on the log-SNR grid;
+DEIS-3 on the Karras grid; no final denoising)."""
+FAMILY = {"e": "UniPC-5", "t": "UniPC-3", "u": "UniPC-2", "d": "DEIS-3", "k": "DEIS-3 (Karras)"}
 FIT_FROM = 27
 """``fit`` minimises over the budgets from this one (25 is reported, not fitted: few-step 44a)."""
 
 
-def seen() -> str:
+def seen(before: str = "fresh32") -> str:
+    """The 1-D problems of the sets fixed before ``before`` (``FRESH32`` tested the 25-50-step choice made on
+    them, ``FRESH33`` the 20-22-step one; 47a took every set before ``FRESH36``)."""
     out, names = [], set()
-    for half in SEEN:
+    for half in [h for h in SUITE_HALVES[:SUITE_HALVES.index(before)] if h != "all"]:
         for p in _problems(half):
             if p.dim == 1 and p.name not in names:
                 names.add(p.name)
@@ -58,13 +61,14 @@ def _floats(text):
 
 
 def tune(a) -> None:
-    ends = {"e": _floats(a.ends_5), "t": _floats(a.ends_3), "d": _floats(a.ends_deis)}
+    ends = {"e": _floats(a.ends_5), "t": _floats(a.ends_3), "u": _floats(a.ends_2), "d": _floats(a.ends_deis),
+            "k": _floats(a.ends_karras)}
 
     def rows(sde, score, x_T, ref, found, n):
         out = {}
         for prefix, (sampler, opts, _) in ENDS.items():
             for t_end in ends[prefix]:
-                o = {**opts, "grid": "log_snr", "t_end": t_end, "denoise": False}
+                o = {**opts, "t_end": t_end, "denoise": False}
                 out[f"{prefix}{t_end}@{n}"] = run_project(sde, score, x_T, ref, sampler, o, n)[0]
         return out
 
@@ -111,7 +115,7 @@ def fit(a) -> str:
         c, p = (float(v) for v in a.at.split(","))
     else:
         lo, hi = (0.005, 0.04) if a.absolute else (0.001, a.c_max)
-        grid = [(c, p) for c in np.exp(np.linspace(math.log(lo), math.log(hi), 43)) for p in np.linspace(0, 4, 41)]
+        grid = [(c, p) for c in np.exp(np.linspace(math.log(lo), math.log(hi), 43)) for p in np.linspace(a.p_min, 4, round((4 - a.p_min) * 10) + 1)]
         c, p = min(grid, key=lambda cp: objective(*cp))
     unit = "sigma" if a.absolute else "spreads"
     lines = [f"{FAMILY[prefix]}, sigma_end = {c:.4g} (30 / n)^{p:.2f} {unit}: {len({r['problem'] for r in taken})} "
@@ -129,7 +133,8 @@ def fit(a) -> str:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("seen")
+    s = sub.add_parser("seen")
+    s.add_argument("--before", default="fresh32", choices=SUITE_HALVES, help="the 1-D problems of the sets before this one")
     t = sub.add_parser("tune")
     t.add_argument("--sets", required=True, help="set:name,name;set:name (bench_low_rank's form)")
     t.add_argument("--nfes", default="25,27,30,33,36,40,43,46,50")
@@ -138,7 +143,9 @@ def main(argv=None) -> None:
     t.add_argument("--cache", default="outputs/suite_refs")
     t.add_argument("--ends-5", default=",".join(map(str, ENDS["e"][2])), help="UniPC-5's end sigmas (rows e<sigma>)")
     t.add_argument("--ends-3", default=",".join(map(str, ENDS["t"][2])), help="UniPC-3's end sigmas (rows t<sigma>)")
+    t.add_argument("--ends-2", default="", help="UniPC-2's end sigmas (rows u<sigma>; default none)")
     t.add_argument("--ends-deis", default="", help="DEIS-3's end sigmas (rows d<sigma>; default none)")
+    t.add_argument("--ends-karras", default="", help="DEIS-3's end sigmas on the Karras grid (rows k<sigma>; default none)")
     t.add_argument("--out", required=True)
     f = sub.add_parser("fit")
     f.add_argument("records", nargs="+")
@@ -150,9 +157,10 @@ def main(argv=None) -> None:
                    "defaults; t0.005: the 20-24-step entry of few-step 35a)")
     f.add_argument("--fit-from", type=int, default=FIT_FROM, help="fit over the budgets from this one")
     f.add_argument("--c-max", type=float, default=0.02, help="the largest c (spreads) the fit tries")
+    f.add_argument("--p-min", type=float, default=0.0, help="the smallest p the fit tries (below 0: ends later with n)")
     a = ap.parse_args(argv)
     if a.cmd == "seen":
-        print(seen())
+        print(seen(a.before))
     elif a.cmd == "tune":
         tune(a)
     else:

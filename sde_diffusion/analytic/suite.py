@@ -1081,6 +1081,41 @@ scales (four with equal weights, sharp and wide modes in turn; four with unequal
 and six controls (three wide modes in 1-D, a line of fifteen sharp modes in 2-D, 117 modes in 3-D, a low-rank
 mixture in 134 coordinates, an ill-conditioned covariance, unequal weights)."""
 
+FRESH36: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "four_scales_h_1d": (lambda: GaussianMixture([[-4.3], [-1.4], [1.5], [4.2]], [0.45, 0.035, 0.55, 0.05], None),
+                         ("1d", "sharp")),
+    "five_scales_z_1d": (lambda: GaussianMixture([[-5.5], [-2.7], [0.1], [2.6], [5.3]],
+                                                 [0.05, 0.5, 0.04, 0.45, 0.06], None), ("1d", "sharp")),
+    "six_scales_p_1d": (lambda: GaussianMixture([[-6.3], [-3.4], [-1.1], [1.1], [3.4], [6.1]],
+                                                [0.4, 0.05, 0.55, 0.035, 0.45, 0.06], None), ("1d", "sharp")),
+    "seven_scales_n_1d": (lambda: GaussianMixture([[-7.3], [-4.6], [-2.3], [-0.1], [2.2], [4.5], [7.2]],
+                                                  [0.04, 0.45, 0.06, 0.5, 0.05, 0.4, 0.035], None), ("1d", "sharp")),
+    "five_scales_aa_1d": (lambda: GaussianMixture([[-5.0], [-2.2], [0.5], [2.8], [5.2]],
+                                                  [0.3, 0.04, 0.5, 0.06, 0.25],
+                                                  [0.26, 0.1, 0.3, 0.12, 0.22]), ("1d", "sharp")),
+    "six_scales_q_1d": (lambda: GaussianMixture([[-6.0], [-3.3], [-0.9], [1.4], [3.7], [6.3]],
+                                                [0.06, 0.3, 0.045, 0.5, 0.2, 0.05],
+                                                [0.12, 0.2, 0.1, 0.28, 0.16, 0.12]), ("1d", "sharp")),
+    "seven_scales_o_1d": (lambda: GaussianMixture([[-7.0], [-4.4], [-2.0], [0.3], [2.5], [4.9], [7.3]],
+                                                  [0.5, 0.05, 0.35, 0.04, 0.25, 0.06, 0.45],
+                                                  [0.2, 0.1, 0.16, 0.08, 0.14, 0.1, 0.18]), ("1d", "sharp")),
+    "eight_scales_l_1d": (lambda: GaussianMixture([[-8.2], [-5.6], [-3.0], [-0.9], [1.1], [3.1], [5.5], [8.0]],
+                                                  [0.04, 0.35, 0.06, 0.5, 0.035, 0.3, 0.05, 0.45],
+                                                  [0.08, 0.14, 0.1, 0.18, 0.1, 0.16, 0.1, 0.14]), ("1d", "sharp")),
+    "two_wide_c_1d": (lambda: GaussianMixture([[-1.1], [1.0]], [0.7, 0.8], [0.5, 0.5]), ("1d",)),
+    "line16_sharp": (lambda: _line(16, 0.26, 0.011, 0.3), ("2d", "sharp")),
+    "modes121_3d": (lambda: _many(121, 3, 0.05, seed=1213, spread=1.7), ("sharp", "many_modes")),
+    "lowrank146_r3": (lambda: _low_rank(146, 4, 3, seed=14603), ("low_rank", "high_dim")),
+    "full50_cond3500": (lambda: _ill_conditioned(50, 3, 3500.0), ("full_cov", "ill_conditioned")),
+    "unequal_47d": (lambda: _unequal(5, 47, 4747, 1.3, 0.2, 0.8), ("unequal_weights",)),
+}
+"""A thirty-ninth set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 47b) before any
+sampler or probe ran on it, to test the EDM entry for sharp data of one coordinate at 7-12 steps (DEIS-3 on the
+Karras grid ending at a multiple of the spread; ``solvers.sharp_modes.SHARP_ONE_DIM_RECIPES``). Eight 1-D mixtures
+of four to eight scales (four with equal weights, sharp and wide modes in turn; four with unequal weights and
+scales in no order) and six controls (two wide modes in 1-D, a line of sixteen sharp modes in 2-D, 121 modes in
+3-D, a low-rank mixture in 146 coordinates, an ill-conditioned covariance, unequal weights)."""
+
 RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4,
             "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7, "fresh8": FRESH8, "fresh9": FRESH9,
             "fresh10": FRESH10, "fresh11": FRESH11,
@@ -1090,7 +1125,8 @@ RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRES
             "fresh23": FRESH23, "fresh24": FRESH24, "fresh25": FRESH25, "fresh26": FRESH26,
             "fresh27": FRESH27, "fresh28": FRESH28, "fresh29": FRESH29,
             "fresh30": FRESH30, "fresh31": FRESH31, "fresh32": FRESH32,
-            "fresh33": FRESH33, "fresh34": FRESH34, "fresh35": FRESH35}
+            "fresh33": FRESH33, "fresh34": FRESH34, "fresh35": FRESH35,
+            "fresh36": FRESH36}
 """The reserved sets by the name ``problem_suite`` takes."""
 SUITE_HALVES = ("tuning", "validation", "all", *RESERVED)
 """Every name ``problem_suite`` takes (the benchmarks' ``--half`` choices)."""
