@@ -23,8 +23,9 @@ every set seen before ``FRESH10`` (``benchmarks/RESULTS.md``, few-step section 2
 
 On such data at 7-12 steps on ``EDMSDE`` UniPC-2 on long log-SNR steps beats UniPC's defaults,
 and at 13-24 steps DEIS-3 on the log-SNR grid does where the data is not ring-like (on data of one
-coordinate DEIS-3 to a multiple of the spread to 19 steps, then UniPC-3 at 20-24 steps, each to 0.005 where
-the spread is not known, and UniPC-5 to a smaller multiple at 25-50) and UniPC-2 at 13-22 steps where it is
+coordinate DEIS-3 on the Karras grid to a multiple of the spread at 7 and 10-12 steps and on the log-SNR grid at
+13-19, then UniPC-3 at 20-24 steps, each to 0.005 where the spread is not known, and UniPC-5 to a smaller multiple
+at 25-50) and UniPC-2 at 13-22 steps where it is
 (``SHARP_RECIPES``, ``SHARP_ONE_DIM_RECIPES``, ``RING_BAND``). On data whose R does not fall (low-rank,
 ill-conditioned, unequal weights) UniPC's recipe costs 1.21x its error at 10 NFE in geometric mean (up to 4.1x), so
 the settings are chosen by the probe, not fixed. On ``FRESH10``, fixed before it ran, the probe
@@ -144,7 +145,8 @@ defaults. On ring-like sharp data UniPC-2 wins at 13-22 steps: on the log-SNR gr
 ending at 13-16 (best default 0.53-0.75x in geometric mean on the 18 seen rings), on the Karras
 grid to sigma = 0.005 without the final denoising step at 17-22 (0.58x at 18 and 20 NFE, 0.86x at
 22; 17e's variant; few-step 24a). At 6 steps and from 25 (23 on rings) nothing is known to win, except on data
-of one coordinate at 25-50 steps (``SHARP_ONE_DIM_RECIPES``, which also ends DEIS-3 / UniPC-3 later at 13-24).
+of one coordinate at 25-50 steps (``SHARP_ONE_DIM_RECIPES``, which also ends DEIS-3 / UniPC-3 later at 13-24
+and takes DEIS-3 on the Karras grid at 7 and 10-12).
 On sharp data of one coordinate that is not ring-like (``"one_dim"``; every such seen problem is a 1-D
 mixture of several scales) at 20-24 steps UniPC-3 on the log-SNR grid to sigma = 0.005 takes DEIS-3's place
 (few-step 35a: on the 24 seen ones, 4096 x_T of three seeds, the best default with DEIS-3 over with UniPC's

@@ -1,6 +1,6 @@
 """``benchmarks/bench_sharp_one_dim.py``: ``fit`` on records with known answers (which records it takes, the
 law's end sigma in spreads or in sigma, the interpolation between the rows), ``seen`` (every 1-D problem of the
-sets before ``FRESH32``, each once)."""
+sets before ``FRESH32``, or before ``--before``, each once)."""
 import argparse
 import json
 import math
@@ -31,7 +31,7 @@ def _fit(tmp_path, records, *args):
     path = tmp_path / "r.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     opts = {"records": [str(path)], "order": 5, "family": None, "absolute": False, "at": None, "against": "unipc",
-            "fit_from": one.FIT_FROM, "c_max": 0.02, **dict(args)}
+            "fit_from": one.FIT_FROM, "c_max": 0.02, "p_min": 0.0, **dict(args)}
     return one.fit(argparse.Namespace(**opts))
 
 
@@ -102,3 +102,30 @@ def test_fit_reads_deis_rows_with_family_d(tmp_path):
     assert out.startswith("DEIS-3, sigma_end")
     row = next(line for line in out.splitlines() if line.startswith("| 30 |"))
     assert float(row.split("|")[2]) == pytest.approx(0.1 / linear(0.005), rel=1e-3)
+
+
+def test_fit_with_p_min_below_0_finds_an_end_that_moves_later_with_the_step_count(tmp_path):
+    # Karras rows k<sigma> at 10 and 20 steps, RMS least at sigma 0.01 (10 steps) and 0.02 (20) on spread 1: the law
+    # c (30 / n)^p with 3^p c = 0.01 and 1.5^p c = 0.02, p = -1, c = 0.03. With --p-min 0 the fit cannot reach it.
+    ends = [0.003 * 1.25 ** k for k in range(20)]                       # 0.003 ... 0.2
+    rec = _record("a", 1.0, lambda t: 9.0, n=10)
+    for n, best in ((10, 0.01), (20, 0.02)):
+        rec["rms"].update({f"{s}@{n}": 1.0 for s in PROJ})
+        rec["rms"][f"unipc@{n}"] = 0.1
+        rec["rms"][f"u0.005@{n}"] = 0.1
+        rec["rms"].update({f"k{t}@{n}": 0.05 * (1.0 + math.log(t / best) ** 2) for t in ends})
+    out = _fit(tmp_path, [rec], ("family", "k"), ("against", "u0.005"), ("fit_from", 10), ("p_min", -2.0),
+               ("c_max", 0.1))
+    assert out.startswith("DEIS-3 (Karras), sigma_end")
+    c, p = float(out.split("sigma_end = ")[1].split(" ")[0]), float(out.split("^")[1].split(" ")[0])
+    for n, best in ((10, 0.01), (20, 0.02)):              # the law's end at each budget, within a grid step of c
+        assert abs(math.log(c * (30 / n) ** p / best)) < math.log(1.12), out
+    assert p < -0.8, out
+    out = _fit(tmp_path, [rec], ("family", "k"), ("against", "u0.005"), ("fit_from", 10), ("c_max", 0.1))
+    assert float(out.split("^")[1].split(" ")[0]) >= 0.0
+
+
+def test_seen_before_a_later_set_takes_its_1d_problems_too():
+    names = [item.split(":")[1] for item in one.seen("fresh36").split(";")]
+    assert len(names) == len(set(names)) == 79
+    assert "six_scales_o_1d" in names and "four_scales_h_1d" not in names               # fresh35 in, fresh36 out

@@ -339,7 +339,7 @@ def test_one_coordinate_at_20_to_24_steps_ends_unipc_3_at_0_007_spreads_times_30
 
 def test_one_coordinate_at_13_to_19_steps_ends_deis_3_at_0_0064_spreads_times_30_over_n_to_the_1_5():
     # SHARP_ONE_DIM_RECIPES' first entry (few-step 46a): DEIS-3 on the log-SNR grid to 0.0064 (30 / n)^1.5 spreads
-    # where the spread is known; without it SHARP_RECIPES' DEIS-3 to 0.005; 12 steps UniPC-2 (any sharp data)
+    # where the spread is known; without it SHARP_RECIPES' DEIS-3 to 0.005; 12 steps DEIS-3 on the Karras grid (47a)
     sde = EDMSDE()
     for steps, spread, t_end in ((13, 2.0, 0.0448721), (16, 3.0, 0.0492950), (19, 5.0, 0.0634894)):
         sampler, opts = sharp_recipe(sde, steps, one_dim=True, spread=spread)
@@ -347,7 +347,25 @@ def test_one_coordinate_at_13_to_19_steps_ends_deis_3_at_0_0064_spreads_times_30
             "order": 3, "grid": "log_snr", "denoise": False}
         assert opts["t_end"] == pytest.approx(t_end, rel=2e-5), steps
         assert sharp_recipe(sde, steps, one_dim=True) == ("deis", DEIS_RECIPE)
-    assert sharp_recipe(sde, 12, one_dim=True, spread=2.0) == ("unipc", UNIPC_RECIPE)
+    assert sharp_recipe(sde, 12, one_dim=True, spread=2.0)[1]["grid"] == "karras"
+
+
+def test_one_coordinate_at_7_and_10_to_12_steps_ends_deis_3_on_karras_at_0_155_spreads_times_n_over_30_to_2_7():
+    # SHARP_ONE_DIM_RECIPES' first two entries (few-step 47a): DEIS-3 on the Karras grid, no final denoising, to
+    # sigma = 0.155 (30 / n)^-2.7 spreads where the spread is known; 8-9 steps and without the spread SHARP_RECIPES'
+    # UniPC-2 to 0.005
+    sde = EDMSDE()
+    for steps, spread, t_end in ((7, 2.0, 0.00609395), (10, 3.0, 0.0239456), (11, 1.0, 0.0103244), (12, 5.0, 0.0652926)):
+        sampler, opts = sharp_recipe(sde, steps, one_dim=True, spread=spread)
+        assert sampler == "deis" and {k: v for k, v in opts.items() if k != "t_end"} == {
+            "order": 3, "grid": "karras", "denoise": False}
+        assert opts["t_end"] == pytest.approx(t_end, rel=2e-5), steps
+        assert sharp_recipe(sde, steps, one_dim=True) == ("unipc", UNIPC_RECIPE)
+    for steps in (6, 8, 9):
+        assert sharp_recipe(sde, steps, one_dim=True, spread=2.0)[0] == "unipc", steps
+    assert sharp_recipe(sde, 10, ring_like=True, one_dim=True, spread=2.0)[0] == "unipc"
+    assert sharp_recipe(VPSDE(), 10, one_dim=True, spread=2.0) == ("unipc", {})
+    assert sharp_recipe(sde, 7, one_dim=True, spread=0.1)[1]["t_end"] == sde.eps        # never below the SDE's end
 
 
 SEEN_1D = ("six_scales_c_1d", "seven_scales_d_1d", "ten_scales_1d", "five_scales_b_1d", "eight_scales_b_1d",
@@ -368,6 +386,14 @@ def _late_over_before(names, budgets, before):
             late = _rms_from(sde, score, x_T, ref, *sharp_recipe(sde, steps, one_dim=True, spread=spread), steps)
             ratios.append(late / _rms_from(sde, score, x_T, ref, *before(sde, steps), steps))
     return math.exp(sum(map(math.log, ratios)) / len(ratios)), ratios
+
+
+def test_the_7_to_12_step_entries_beat_unipc_2_to_0_005_on_seen_1d_mixtures():
+    # 7 / 10 / 12 steps: DEIS-3 (Karras) to 0.155 (30 / n)^-2.7 spreads over UniPC-2 to 0.005 (SHARP_RECIPES' entry)
+    # is 0.29-0.85 per cell, 0.535 in geometric mean over the 24; the end 2.5x later 0.641, the log-SNR grid 0.659
+    # (the end 2.5x earlier 0.578: not a bug this test can tell). Bound 0.60.
+    geo, ratios = _late_over_before(SEEN_1D, (7, 10, 12), lambda sde, n: sharp_recipe(sde, n, one_dim=True))
+    assert geo < 0.60, ratios
 
 
 def test_the_13_to_19_step_entry_beats_deis_3_to_0_005_on_seen_1d_mixtures():
