@@ -15,7 +15,7 @@ UniPC-3 (rows ``t<sigma>``, ``--ends-3``), UniPC-2 (rows ``u<sigma>``, ``--ends-
 in log RMS over log sigma_end between the rows of one family (``--order 5 | 3``, ``--family e | t | d``), on the
 problems the probe calls sharp, one coordinate, not ring-like; it picks (c, p), p from ``--p-min`` (0) to 4, with
 the smallest mean over the budgets from ``--fit-from`` (27) of the log geometric mean of the best default with it in the place of the row
-``--against`` (UniPC's defaults) over with that row, and prints per budget that mean, the cells below 1 and the
+``--against`` (UniPC's defaults; ``law:<family>:c,p``: another family's law) over with that row, and prints per budget that mean, the cells below 1 and the
 worst cell (``--at c,p``: that law instead of the fit).
 """
 from __future__ import annotations
@@ -88,12 +88,26 @@ def _curves(taken, prefix: str, nfes):
              for ends in [_ends(r["rms"], prefix, n)]} for r in taken]
 
 
-def _cells(taken, curves, n, c, p, absolute, against="unipc"):
-    out = []
-    for r, curve in zip(taken, curves):
-        sigma = c * (30.0 / n) ** p * (1.0 if absolute else r["spread"])
-        out.append(_with_over(r["rms"], n, log_interp(*curve[n], sigma), r["rms"][f"{against}@{n}"]))
-    return out
+def _at_law(r, curve, n, c, p, absolute=False):
+    """A record's RMS at sigma_end = c (30 / n)^p spreads (sigma if ``absolute``), from its curve of one family."""
+    return log_interp(*curve[n], c * (30.0 / n) ** p * (1.0 if absolute else r["spread"]))
+
+
+def _baseline(taken, against: str, nfes):
+    """Per record, {n: the RMS the law is put in the place of}: the row ``against``, or with ``law:<family>:c,p``
+    that family's law (in spreads)."""
+    if not against.startswith("law:"):
+        return [{n: r["rms"][f"{against}@{n}"] for n in nfes} for r in taken]
+    _, prefix, cp = against.split(":")
+    if prefix not in ENDS:
+        raise SystemExit(f"--against {against}: the family must be one of {sorted(ENDS)}")
+    c, p = (float(v) for v in cp.split(","))
+    return [{n: _at_law(r, curve, n, c, p) for n in nfes} for r, curve in zip(taken, _curves(taken, prefix, nfes))]
+
+
+def _cells(taken, curves, n, c, p, absolute, base):
+    return [_with_over(r["rms"], n, _at_law(r, curve, n, c, p, absolute), b[n])
+            for r, curve, b in zip(taken, curves, base)]
 
 
 def fit(a) -> str:
@@ -106,9 +120,10 @@ def fit(a) -> str:
     if not fitted:
         raise SystemExit(f"no budget of the records ({nfes}) is at least --fit-from {a.fit_from}")
     curves = _curves(taken, prefix, nfes)
+    base = _baseline(taken, a.against, nfes)
 
     def objective(c, p):
-        return float(np.mean([math.log(geo_mean(_cells(taken, curves, n, c, p, a.absolute, a.against)))
+        return float(np.mean([math.log(geo_mean(_cells(taken, curves, n, c, p, a.absolute, base)))
                               for n in fitted]))
 
     if a.at:
@@ -123,7 +138,7 @@ def fit(a) -> str:
              f"| steps | best default over with {a.against} | cells below 1 | worst cell (problem, seed) |",
              "|---|---|---|---|"]
     for n in nfes:
-        v = _cells(taken, curves, n, c, p, a.absolute, a.against)
+        v = _cells(taken, curves, n, c, p, a.absolute, base)
         worst = max(range(len(v)), key=v.__getitem__)
         lines.append(f"| {n} | {geo_mean(v):.3f} | {sum(x < 1 for x in v)} of {len(v)} | {v[worst]:.2f} "
                      f"({taken[worst]['problem']}, {taken[worst]['seed']}) |")
@@ -154,7 +169,7 @@ def main(argv=None) -> None:
     f.add_argument("--absolute", action="store_true", help="sigma_end in sigma, not in spreads")
     f.add_argument("--at", default=None, help="c,p: print this law instead of fitting one")
     f.add_argument("--against", default="unipc", help="the row the law takes the place of (default UniPC's "
-                   "defaults; t0.005: the 20-24-step entry of few-step 35a)")
+                   "defaults; t0.005: the 20-24-step entry of few-step 35a; law:<family>:c,p: that family's law in spreads, e.g. law:k:0.155,-2.7)")
     f.add_argument("--fit-from", type=int, default=FIT_FROM, help="fit over the budgets from this one")
     f.add_argument("--c-max", type=float, default=0.02, help="the largest c (spreads) the fit tries")
     f.add_argument("--p-min", type=float, default=0.0, help="the smallest p the fit tries (below 0: ends later with n)")

@@ -129,3 +129,18 @@ def test_seen_before_a_later_set_takes_its_1d_problems_too():
     names = [item.split(":")[1] for item in one.seen("fresh36").split(";")]
     assert len(names) == len(set(names)) == 79
     assert "six_scales_o_1d" in names and "four_scales_h_1d" not in names               # fresh35 in, fresh36 out
+
+
+def test_fit_against_another_familys_law(tmp_path):
+    # --against law:k:0.004,1: the law takes the place of the Karras rows read at their own law (flat 0.05 here), so
+    # the DEIS-3 law c = 0.004 spreads (RMS 0.1 at sigma 0.012 on spread 3) reads 0.1 / 0.05 = 2; a family that is
+    # not one of ENDS stops clearly
+    rec = _record("a", 3.0, lambda t: 9.0)
+    for t in (0.005, 0.012, 0.02, 0.05):
+        rec["rms"][f"d{t}@30"] = 0.1 * t / 0.012
+        rec["rms"][f"k{t}@30"] = 0.05
+    out = _fit(tmp_path, [rec], ("at", "0.004,1"), ("family", "d"), ("against", "law:k:0.004,1"))
+    row = next(line for line in out.splitlines() if line.startswith("| 30 |"))
+    assert float(row.split("|")[2]) == pytest.approx(2.0, rel=1e-3)
+    with pytest.raises(SystemExit, match="family must be one of"):
+        _fit(tmp_path, [rec], ("at", "0.004,1"), ("family", "d"), ("against", "law:z:0.004,1"))
