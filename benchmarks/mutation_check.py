@@ -1071,7 +1071,7 @@ MUTATIONS += [  # session 29: the EDM entry for sharp 1-D data at 25-50 steps (f
 
 MUTATIONS += [  # session 29: bench_sharp_one_dim's --against, FRESH33 (few-step 45)
     ("bench_sharp_one_dim fit: --against ignored (UniPC's defaults always)", "benchmarks/bench_sharp_one_dim.py",
-     'r["rms"][f"{against}@{n}"]))', 'r["rms"][f"unipc@{n}"]))',
+     'return [{n: r["rms"][f"{against}@{n}"] for n', 'return [{n: r["rms"][f"unipc@{n}"] for n',
      ["tests/benchmarking/test_sharp_one_dim_fit.py"]),
     ("problem_suite('fresh33') returns the fresh32 set", "sde_diffusion/analytic/suite.py",
      '"fresh33": FRESH33', '"fresh33": FRESH32',
@@ -1145,6 +1145,9 @@ MUTATIONS += [  # session 30: the one-coordinate entries at 7 and 10-12 steps (f
     ("problem_suite('fresh36') returns the fresh35 set", "sde_diffusion/analytic/suite.py",
      '"fresh36": FRESH36', '"fresh36": FRESH35',
      ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh36"]),
+    ("bench_sharp_one_dim fit: --against law: UniPC's defaults instead", "benchmarks/bench_sharp_one_dim.py",
+     "return [{n: _at_law(r, curve, n, c, p) for n in nfes}", 'return [{n: r["rms"][f"unipc@{n}"] for n in nfes}',
+     ["tests/benchmarking/test_sharp_one_dim_fit.py"]),
 ]
 
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:
