@@ -1150,6 +1150,18 @@ MUTATIONS += [  # session 30: the one-coordinate entries at 7 and 10-12 steps (f
      ["tests/benchmarking/test_sharp_one_dim_fit.py"]),
 ]
 
+MUTATIONS += [  # session 30: bench_rows (few-step 48)
+    ("bench_rows compare: the row over UniPC's defaults without the other defaults", "benchmarks/bench_rows.py",
+     'v = [min(_best_other(r["rms"], n), r["rms"][f"{name}@{n}"])', 'v = [min(math.inf, r["rms"][f"{name}@{n}"])',
+     ["tests/benchmarking/test_bench_rows.py", "-k", "compare"]),
+    ("bench_rows spec: the half not shuffled", "benchmarks/bench_rows.py",
+     "random.Random(half_seed).shuffle(out)", "out.sort()",
+     ["tests/benchmarking/test_bench_rows.py", "-k", "spec"]),
+    ("bench_rows --rows: a zero-ended grid passed as a list", "benchmarks/bench_rows.py",
+     'opts = {**opts, "grid": ZeroEnded(grid[1], float(grid[2]))}', "opts = dict(opts)",
+     ["tests/benchmarking/test_bench_rows.py", "-k", "rows_json"]),
+]
+
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:
     dst = workdir / "tree"
     if dst.exists():
