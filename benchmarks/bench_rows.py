@@ -89,7 +89,10 @@ def compare(a) -> str:
     if not taken:
         raise SystemExit(f"no record is taken by --taken {a.taken}")
     nfes = sorted({int(k.split("@")[1]) for k in taken[0]["rms"]})
-    names = sorted({k.split("@")[0] for r in taken for k in r["rms"] if k.split("@")[0] in a.rows.split(",")})
+    asked = [v for v in a.rows.split(",") if v]
+    names = sorted({k.split("@")[0] for r in taken for k in r["rms"]} & set(asked))
+    if len(names) < len(set(asked)):
+        raise SystemExit(f"--rows: {sorted(set(asked) - set(names))} in no record taken")
     lines = [f"{len(taken)} records ({len({r['problem'] for r in taken})} problems) taken by {a.taken}",
              f"| steps | row | best default over with {a.against} | cells below 1 | worst cell (problem, seed) "
              f"| over the best peer row | cells above 1 |", "|---|---|---|---|---|---|---|"]

@@ -14,9 +14,10 @@ UniPC-3 (rows ``t<sigma>``, ``--ends-3``), UniPC-2 (rows ``u<sigma>``, ``--ends-
 ``fit`` reads each record at sigma_end = c (30 / n)^p spreads (``--absolute``: c (30 / n)^p in sigma), linear
 in log RMS over log sigma_end between the rows of one family (``--order 5 | 3``, ``--family e | t | d``), on the
 problems the probe calls sharp, one coordinate, not ring-like; it picks (c, p), p from ``--p-min`` (0) to 4, with
-the smallest mean over the budgets from ``--fit-from`` (27) of the log geometric mean of the best default with it in the place of the row
-``--against`` (UniPC's defaults; ``law:<family>:c,p``: another family's law) over with that row, and prints per budget that mean, the cells below 1 and the
-worst cell (``--at c,p``: that law instead of the fit).
+the smallest mean over the budgets from ``--fit-from`` (27) of the log geometric mean of the best default with it
+in the place of the row ``--against`` (UniPC's defaults; ``law:<family>:c,p``: another family's law) over with
+that row, and prints per budget that mean, the cells below 1 and the worst cell (``--at c,p``: that law instead
+of the fit).
 """
 from __future__ import annotations
 
@@ -98,10 +99,13 @@ def _baseline(taken, against: str, nfes):
     that family's law (in spreads)."""
     if not against.startswith("law:"):
         return [{n: r["rms"][f"{against}@{n}"] for n in nfes} for r in taken]
-    _, prefix, cp = against.split(":")
+    try:
+        _, prefix, cp = against.split(":")
+        c, p = (float(v) for v in cp.split(","))
+    except ValueError:
+        raise SystemExit(f"--against {against}: expected law:<family>:c,p, e.g. law:k:0.155,-2.7") from None
     if prefix not in ENDS:
         raise SystemExit(f"--against {against}: the family must be one of {sorted(ENDS)}")
-    c, p = (float(v) for v in cp.split(","))
     return [{n: _at_law(r, curve, n, c, p) for n in nfes} for r, curve in zip(taken, _curves(taken, prefix, nfes))]
 
 
@@ -130,7 +134,8 @@ def fit(a) -> str:
         c, p = (float(v) for v in a.at.split(","))
     else:
         lo, hi = (0.005, 0.04) if a.absolute else (0.001, a.c_max)
-        grid = [(c, p) for c in np.exp(np.linspace(math.log(lo), math.log(hi), 43)) for p in np.linspace(a.p_min, 4, round((4 - a.p_min) * 10) + 1)]
+        ps = np.linspace(a.p_min, 4, round((4 - a.p_min) * 10) + 1)           # steps of 0.1
+        grid = [(c, p) for c in np.exp(np.linspace(math.log(lo), math.log(hi), 43)) for p in ps]
         c, p = min(grid, key=lambda cp: objective(*cp))
     unit = "sigma" if a.absolute else "spreads"
     lines = [f"{FAMILY[prefix]}, sigma_end = {c:.4g} (30 / n)^{p:.2f} {unit}: {len({r['problem'] for r in taken})} "

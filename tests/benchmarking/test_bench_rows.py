@@ -69,6 +69,8 @@ def test_compare_puts_the_row_in_unipcs_place_and_reads_the_best_peer(tmp_path):
     assert "1 records" in _compare(tmp_path, recs, taken="smooth")
     with pytest.raises(SystemExit, match="no record"):
         _compare(tmp_path, recs[:2], taken="smooth")
+    with pytest.raises(SystemExit, match=r"\['b'\] in no record taken"):
+        _compare(tmp_path, recs, rows="a,b")
 
 
 def test_run_writes_the_named_row_beside_every_default(tmp_path):

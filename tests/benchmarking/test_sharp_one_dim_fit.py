@@ -144,3 +144,5 @@ def test_fit_against_another_familys_law(tmp_path):
     assert float(row.split("|")[2]) == pytest.approx(2.0, rel=1e-3)
     with pytest.raises(SystemExit, match="family must be one of"):
         _fit(tmp_path, [rec], ("at", "0.004,1"), ("family", "d"), ("against", "law:z:0.004,1"))
+    with pytest.raises(SystemExit, match="expected law:<family>:c,p"):
+        _fit(tmp_path, [rec], ("at", "0.004,1"), ("family", "d"), ("against", "law:k:0.004"))
