@@ -24,8 +24,8 @@ every set seen before ``FRESH10`` (``benchmarks/RESULTS.md``, few-step section 2
 On such data at 7-12 steps on ``EDMSDE`` UniPC-2 on long log-SNR steps beats UniPC's defaults,
 and at 13-24 steps DEIS-3 on the log-SNR grid does where the data is not ring-like (on data of one
 coordinate DEIS-3 on the Karras grid to a multiple of the spread at 7 and 10-12 steps and on the log-SNR grid at
-13-19, then UniPC-3 at 20-24 steps, each to 0.005 where the spread is not known, and UniPC-5 to a smaller multiple
-at 25-50) and UniPC-2 at 13-22 steps where it is
+13-19, UniPC-3 at 20-24 steps and UniPC-5 to a smaller multiple at 25-50; where the spread is not known, UniPC-2,
+DEIS-3 and UniPC-3 to 0.005 at 7-12, 13-19 and 20-24 steps) and UniPC-2 at 13-22 steps where it is
 (``SHARP_RECIPES``, ``SHARP_ONE_DIM_RECIPES``, ``RING_BAND``). On data whose R does not fall (low-rank,
 ill-conditioned, unequal weights) UniPC's recipe costs 1.21x its error at 10 NFE in geometric mean (up to 4.1x), so
 the settings are chosen by the probe, not fixed. On ``FRESH10``, fixed before it ran, the probe
