@@ -12,7 +12,7 @@ options]}``; a grid ``["zero", grid, t]`` is ``ZeroEnded(grid, t)``) and one per
         --rows '{"m2u": ["dpm_solver2", {"grid": "uniform_t"}]}' --peers diffusers_dpmpp2_linspace --out <r.jsonl>
 
 ``compare`` prints per budget and row, over the records ``--taken`` takes (``bench_low_rank``'s keys, or
-``smooth``: neither sharp nor low-rank; ``all``), the best default with the row in the place of ``--against``
+``smooth``: neither sharp nor low-rank; ``all``; ``--min-dim``, ``--tag``: of that many coordinates, that tag), the best default with the row in the place of ``--against``
 (UniPC's defaults) over with it: geometric mean, cells below 1, worst cell; and that best default over the best of
 the peer rows (geometric mean, cells above 1).
 """
@@ -27,7 +27,7 @@ import sys
 from bench_low_rank import _TAKES, _best_other, _problems, _read, _write_records
 from bench_suite import peer_estimate, run_project
 from bench_suite_report import geo_mean
-from sde_diffusion.analytic.suite import SUITE_HALVES
+from sde_diffusion.analytic.suite import SUITE_HALVES, suite_problem
 from sde_diffusion.benchmarking.reference import end_to_end_rms
 from sde_diffusion.solvers.grids import ZeroEnded
 
@@ -85,9 +85,10 @@ def run(a) -> None:
 
 
 def compare(a) -> str:
-    taken = [r for r in _read(a.records) if TAKES[a.taken](r)]
+    taken = [r for r in _read(a.records) if TAKES[a.taken](r) and r["dim"] >= a.min_dim
+             and (a.tag is None or a.tag in suite_problem(r["problem"]).tags)]
     if not taken:
-        raise SystemExit(f"no record is taken by --taken {a.taken}")
+        raise SystemExit(f"no record is taken by --taken {a.taken} --min-dim {a.min_dim} --tag {a.tag}")
     nfes = sorted({int(k.split("@")[1]) for k in taken[0]["rms"]})
     asked = [v for v in a.rows.split(",") if v]
     names = sorted({k.split("@")[0] for r in taken for k in r["rms"]} & set(asked))
@@ -137,6 +138,8 @@ def main(argv=None) -> None:
     c.add_argument("--rows", required=True, help="comma-separated row names")
     c.add_argument("--taken", default="all", choices=sorted(TAKES))
     c.add_argument("--against", default="unipc", help="the row each named row takes the place of")
+    c.add_argument("--min-dim", type=int, default=1, help="only records of at least this many coordinates")
+    c.add_argument("--tag", default=None, help="only problems with this suite tag (e.g. full_cov)")
     a = ap.parse_args(argv)
     if a.cmd == "spec":
         print(spec(a.before, a.dim, [t for t in a.exclude_tags.split(",") if t], a.half_seed))

@@ -1160,6 +1160,9 @@ MUTATIONS += [  # session 30: bench_rows (few-step 48)
     ("bench_rows --rows: a zero-ended grid passed as a list", "benchmarks/bench_rows.py",
      'opts = {**opts, "grid": ZeroEnded(grid[1], float(grid[2]))}', "opts = dict(opts)",
      ["tests/benchmarking/test_bench_rows.py", "-k", "rows_json"]),
+    ("bench_rows compare: --tag ignored", "benchmarks/bench_rows.py",
+     '(a.tag is None or a.tag in suite_problem(r["problem"]).tags)', "True",
+     ["tests/benchmarking/test_bench_rows.py", "-k", "filters_by_dimension"]),
 ]
 
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:

@@ -28,7 +28,7 @@ def _compare(tmp_path, records, **kw):
     path = tmp_path / "r.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     return rows.compare(argparse.Namespace(**{"records": [str(path)], "rows": "a", "taken": "all",
-                                              "against": "unipc", **kw}))
+                                              "against": "unipc", "min_dim": 1, "tag": None, **kw}))
 
 
 def test_spec_filters_by_dimension_and_tags_and_takes_a_reproducible_half():
@@ -80,3 +80,15 @@ def test_run_writes_the_named_row_beside_every_default(tmp_path):
     rec = json.loads(out.read_text().splitlines()[0])
     assert rec["problem"] == "clusters1d" and rec["points"] == 64
     assert rec["rms"]["u1@6"] > 0 and rec["rms"]["unipc@6"] > 0 and rec["rms"]["u1@6"] != rec["rms"]["unipc@6"]
+
+
+def test_compare_filters_by_dimension_and_suite_tag(tmp_path):
+    # three real suite names: clusters1d (1-D), full33_cond2900 (33-D, full_cov), unequal_28d (28-D)
+    recs = [_record("clusters1d", {"unipc": 0.2, "a": 0.1}), _record("full33_cond2900", {"unipc": 0.2, "a": 0.1}),
+            _record("unequal_28d", {"unipc": 0.1, "a": 0.4})]
+    recs[1]["dim"], recs[2]["dim"] = 33, 28
+    assert "2 records" in _compare(tmp_path, recs, min_dim=2)
+    out = _compare(tmp_path, recs, tag="full_cov")
+    assert "1 records" in out and "| 10 | a | 0.500 | 1 of 1 |" in out
+    with pytest.raises(SystemExit, match="no record"):
+        _compare(tmp_path, recs, min_dim=40)
