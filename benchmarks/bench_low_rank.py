@@ -88,7 +88,7 @@ from bench_suite_pointwise import trimmed_rms
 from bench_suite_report import best_peers, geo_mean, load, peers_chosen_on
 from sde_diffusion.benchmarking.reference import end_to_end_rms
 from sde_diffusion.solvers import sharp_modes
-from sde_diffusion.solvers.sharp_modes import LOW_RANK_MIN_R, PROBE_SIGMAS, has_floor, is_ring_like
+from sde_diffusion.solvers.sharp_modes import LOW_RANK_MIN_R, PROBE_SIGMAS, has_floor, is_ill_conditioned, is_ring_like
 
 OTHERS = tuple(s for s in PROJECT if s != "unipc")
 
@@ -445,15 +445,18 @@ _ENTRY_FIELDS = {"--alt-recipes": ("LOW_RANK_RECIPES", "[min steps, max steps, s
                                             "[min steps, max steps, min dimension, sampler, options, grid, c, p]",
                                             (int, int, int, str, dict, str, (int, float), (int, float))),
                  "--alt-one-dim-recipes": ("SHARP_ONE_DIM_RECIPES", "[min steps, max steps, sampler, options, c, p]",
-                                           (int, int, str, dict, (int, float), (int, float)))}
+                                           (int, int, str, dict, (int, float), (int, float))),
+                 "--alt-ill-recipes": ("ILL_CONDITIONED_RECIPES", "[min steps, max steps, sampler, options, grid]",
+                                       (int, int, str, dict, str))}
 """``collect``'s ``--alt-*`` flags -> (the ``sharp_modes`` table whose entry for ``--sde``'s class they replace in
 the row alt@n, the entries' fields, their types)."""
 
 
 def _alt_recipes(text, flag="--alt-recipes"):
     """``--alt-recipes`` / ``--alt-floor-recipes`` / ``--alt-sharp-recipes`` / ``--alt-high-dim-recipes`` /
-    ``--alt-one-dim-recipes``: a JSON list of entries as in ``LOW_RANK_RECIPES`` / ``LOW_RANK_FLOOR_RECIPES`` /
-    ``SHARP_RECIPES`` / ``LOW_RANK_HIGH_DIM_RECIPES`` / ``SHARP_ONE_DIM_RECIPES`` (``[]``: none); a clear stop
+    ``--alt-one-dim-recipes`` / ``--alt-ill-recipes``: a JSON list of entries as in ``LOW_RANK_RECIPES`` /
+    ``LOW_RANK_FLOOR_RECIPES`` / ``SHARP_RECIPES`` / ``LOW_RANK_HIGH_DIM_RECIPES`` / ``SHARP_ONE_DIM_RECIPES`` /
+    ``ILL_CONDITIONED_RECIPES`` (``[]``: none); a clear stop
     otherwise."""
     try:
         entries = json.loads(text)
@@ -508,12 +511,13 @@ def _ratios(r):
 
 _TAKES = {"low_rank": lambda r: r["low_rank"],
           "low_rank_no_floor": lambda r: r["low_rank"] and not has_floor(_ratios(r)),
-          "sharp_1d": lambda r: r["sharp"] and r["dim"] == 1 and not is_ring_like(_ratios(r))}
+          "sharp_1d": lambda r: r["sharp"] and r["dim"] == 1 and not is_ring_like(_ratios(r)),
+          "ill_conditioned": lambda r: is_ill_conditioned(_ratios(r))}
 """``report --taken``: which records the entry under test takes (low-rank data; low-rank data without a
 noise floor, the VP entry at 21-40 steps; sharp data of one coordinate that is not ring-like,
 ``SHARP_RECIPES``' ``"one_dim"`` entry)."""
 _TAKEN_BY = {"low_rank": "low-rank entry", "low_rank_no_floor": "low-rank entry without a noise floor",
-             "sharp_1d": "one-coordinate sharp entry"}
+             "sharp_1d": "one-coordinate sharp entry", "ill_conditioned": "ill-conditioned entry"}
 
 
 def report(a) -> str:
@@ -673,6 +677,8 @@ def main(argv=None):
                    "none, the order-4 pick of few-step 37; few-step 39)")
     c.add_argument("--alt-one-dim-recipes", default=None, help="the same for SHARP_ONE_DIM_RECIPES ('[]': none, "
                    "UniPC's defaults at 25-50 steps; few-step 44)")
+    c.add_argument("--alt-ill-recipes", default=None, help="the same for ILL_CONDITIONED_RECIPES ('[]': none, "
+                   "UniPC's defaults; few-step 50)")
     rv = sub.add_parser("rows")
     rv.add_argument("records", nargs="+")
     rv.add_argument("--row", required=True)
