@@ -57,6 +57,10 @@ VP at 18-20 steps ends on the grid instead, and at 21-40 keeps UniPC's defaults 
 few-step 32, 36). Data without a floor takes UniPC-5 on VP at 36-40 steps from 125 coordinates, at 41-80
 from 60 and at 81-100 from 100 (``LOW_RANK_HIGH_DIM_RECIPES``, few-step 39-43).
 
+Data that is neither sharp nor low-rank but reads R high at both levels (``ILL_CONDITIONED_MIN_R``: a full
+covariance whose small directions lie far below the spread) takes, on EDM at 40-50 steps, UniPC-4 on the Karras
+grid onto 0 (``ILL_CONDITIONED_RECIPES``, few-step 49-50).
+
     found = probe_sharp_modes(sde, model, steps=10, x_data=batch)   # 2 batched model calls
     x, info = sample(sde, model, shape, sampler=found.sampler, steps=10, **found.options)
 """
@@ -392,7 +396,7 @@ class SharpModes:
                                             self.spread)
         elif self.low_rank:
             sampler, options = low_rank_recipe(sde, steps, self.spread, floor=has_floor(self.ratios), dim=self.dim)
-        elif self.subspace is None and is_ill_conditioned(self.ratios):
+        elif self.subspace is None and set(PROBE_SIGMAS) <= set(self.ratios) and is_ill_conditioned(self.ratios):
             sampler, options = ill_conditioned_recipe(sde, steps)
         else:
             sampler, options = "unipc", {}

@@ -639,3 +639,20 @@ def test_dfit_reads_the_row_at_a_multiple_of_the_21_to_40_law_by_dimension(tmp_p
     out = lr.dfit(args)
     assert f"{g40:.3f} (2/3, 1.00) pass" in out and f"{g36:.3f} (1/3, 1.20) |" in out
     assert out.endswith("chosen at k = 1.2: budgets 36-40, d >= 140")
+
+
+def test_collect_alt_ill_recipes_runs_the_pick_without_the_ill_conditioned_entry(tmp_path):
+    # full16_cond3500 at 40 steps: the probe calls it ill-conditioned, the pick is UniPC-4 on the Karras grid onto 0;
+    # with '[]' the alt row is UniPC's defaults; report --taken ill_conditioned takes the record
+    from bench_suite import run_project, setup
+    from sde_diffusion.analytic import suite_problem
+    cache = str(tmp_path / "refs")
+    lr.main(["collect", "--sets", "fresh11:full16_cond3500", "--sde", "EDM", "--nfes", "40", "--n", "64",
+             "--cache", cache, "--alt-ill-recipes", "[]", "--out", str(tmp_path / "c.jsonl")])
+    rec = json.loads((tmp_path / "c.jsonl").read_text())
+    sde, score, x_T, ref = setup(suite_problem("full16_cond3500"), "EDM", 64, 1, Path(cache))
+    assert rec["rms"]["alt@40"] == rec["rms"]["unipc@40"] == run_project(sde, score, x_T, ref, "unipc", {}, 40)[0]
+    assert rec["rms"]["pick@40"] != rec["rms"]["alt@40"]
+    a = type("A", (), {"records": [str(tmp_path / "c.jsonl")], "peers": (), "peers_chosen_on": (),
+                       "defaults_chosen_on": (), "harm": 1.5, "without_row": "alt", "taken": "ill_conditioned"})
+    assert "takes 1 of 1 problems: full16_cond3500" in lr.report(a)

@@ -14,7 +14,10 @@ from sde_diffusion.analytic.suite import _embedded_modes, _embedded_ring, _many
 from sde_diffusion.solvers.sharp_modes import (EMBEDDED_MAX_COARSE, EMBEDDED_TAIL, MERGE_THRESHOLD, PILOT_STEPS,
                                                PROBE_COORDS, PROBE_SIGMAS, RING_BAND, SUBSPACE_MAX_DIM,
                                                denoising_ratio, is_ring_like, is_sharp, low_rank_recipe,
-                                               principal_basis, probe_calls, sharp_recipe)
+                                               principal_basis, probe_calls, sharp_recipe,
+                                               ILL_CONDITIONED_MIN_R, SharpModes, ill_conditioned_recipe,
+                                               is_ill_conditioned)
+from sde_diffusion.solvers.grids import ZeroEnded
 
 
 def _spread(x):
@@ -504,3 +507,51 @@ def test_bad_options_raise():
     for bad in (1, True, 3.0):
         with pytest.raises(ValueError, match="pilot must be an int >= 2"):
             probe_sharp_modes(sde, lambda a, t: -a, 10, shape=(2,), pilot=bad)
+
+
+def test_ill_conditioned_data_is_read_from_both_probe_levels():
+    # ILL_CONDITIONED_MIN_R = (0.36, 0.905): full covariances read 0.467-0.599 / 0.968-0.986 (few-step 50a)
+    assert ILL_CONDITIONED_MIN_R == (0.36, 0.905)
+    assert is_ill_conditioned({0.05: 0.53, 0.8: 0.975}) and is_ill_conditioned({0.05: 0.36, 0.8: 0.905})
+    assert not is_ill_conditioned({0.05: 0.359, 0.8: 0.975})          # many modes, diag150_sharp: fine too low
+    assert not is_ill_conditioned({0.05: 0.75, 0.8: 0.842})           # lowrank28_r7: coarse too low
+    assert not is_ill_conditioned({0.05: 0.95, 0.8: 0.96})            # low-rank data (both >= 0.78)
+    assert not is_ill_conditioned({0.05: 0.99, 0.8: 0.96})            # sharp data (R falls)
+
+
+def test_ill_conditioned_entry_is_unipc_4_on_the_karras_grid_onto_0_at_40_to_50_steps_on_edm():
+    sde = EDMSDE()
+    for steps in (40, 45, 50):
+        sampler, opts = ill_conditioned_recipe(sde, steps)
+        assert sampler == "unipc" and opts == {"order": 4, "step_limit": False, "grid": ZeroEnded("karras", 0.002)}
+        grid = opts["grid"](sde, steps)
+        assert len(grid) == steps + 1 and float(grid[-1]) == 0.0 and float(grid[-2]) == pytest.approx(0.002)
+    for steps in (30, 39, 51):
+        assert ill_conditioned_recipe(sde, steps) == ("unipc", {})
+    assert ill_conditioned_recipe(VPSDE(), 45) == ("unipc", {})
+    ratios = {0.05: 0.53, 0.8: 0.975}
+    found = SharpModes(sharp=False, ratios=ratios, spread=1.0)
+    assert found.at_steps(sde, 45).options == ill_conditioned_recipe(sde, 45)[1]
+    assert found.at_steps(sde, 30).options == {} and found.at_steps(VPSDE(), 45).options == {}
+    assert SharpModes(sharp=False, ratios=ratios, spread=1.0, subspace=3).at_steps(sde, 45).options == {}
+    assert SharpModes(sharp=False, ratios={}, spread=1.0).at_steps(sde, 45).options == {}     # no probe levels
+
+
+def test_the_probe_takes_a_full_covariance_and_the_entry_beats_unipcs_defaults_there():
+    # full16_cond3500 / full22_cond2600 (seen; few-step 49) at 40 / 50 steps, 512 x_T: the entry over UniPC's defaults
+    # 0.71-0.79 per cell, 0.755 in geometric mean; with the step limit 0.81, order 3 1.22, the log-SNR grid onto 0
+    # 1.31. Bound 0.85.
+    sde, ratios = EDMSDE(), []
+    for name in ("full16_cond3500", "full22_cond2600"):
+        p = suite_problem(name)
+        score = p.mixture.score_fn(sde)
+        data = p.mixture.sample(1024, generator=torch.Generator().manual_seed(1)).to(torch.float64)
+        found = probe_sharp_modes(sde, score, 40, data, generator=torch.Generator().manual_seed(2))
+        assert not found.sharp and not found.low_rank and is_ill_conditioned(found.ratios), found.ratios
+        x_T = sde.prior_sample((512, p.dim), generator=torch.Generator().manual_seed(23), dtype=torch.float64)
+        ref = data_end_reference(sde, score, x_T)
+        for steps in (40, 50):
+            at_n = found.at_steps(sde, steps)
+            ratios.append(_rms_from(sde, score, x_T, ref, at_n.sampler, at_n.options, steps)
+                          / _rms_from(sde, score, x_T, ref, "unipc", {}, steps))
+    assert math.exp(sum(map(math.log, ratios)) / len(ratios)) < 0.85, ratios
