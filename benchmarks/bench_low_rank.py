@@ -219,6 +219,14 @@ def _with_over(m, n: int, x: float, y: float) -> float:
     return min(others, x) / min(others, y)
 
 
+def cells_summary(v, records) -> str:
+    """``geo mean | k of n | worst (problem, seed)`` of the ratios ``v`` of ``records`` (one per record), a table's
+    cells for ``bench_sharp_one_dim fit`` and ``bench_rows compare``."""
+    worst = max(range(len(v)), key=v.__getitem__)
+    return (f"{geo_mean(v):.3f} | {sum(x < 1 for x in v)} of {len(v)} | {v[worst]:.2f} "
+            f"({records[worst]['problem']}, {records[worst]['seed']})")
+
+
 def log_interp(xs, rms, x: float) -> float:
     """The RMS at ``x`` from runs at the sorted ``xs``: piecewise linear in log RMS over log x, clamped to them."""
     ys = np.log(rms)

@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import sys
 
-from bench_low_rank import _TAKES, _best_other, _problems, _read, _write_records
+from bench_low_rank import _TAKES, _best_other, _problems, _read, _with_over, _write_records, cells_summary
 from bench_suite import peer_estimate, run_project
 from bench_suite_report import geo_mean
 from sde_diffusion.analytic.suite import SUITE_HALVES, suite_problem
@@ -84,6 +83,11 @@ def run(a) -> None:
                    points=a.n, probe_seed=1)
 
 
+def _best_peer_row(m, n: int):
+    """The least RMS of a record's peer rows ``P<peer>@n``, or None where it has none."""
+    return min([x for k, x in m.items() if k[0] == "P" and k.endswith(f"@{n}") and x is not None], default=None)
+
+
 def compare(a) -> str:
     taken = [r for r in _read(a.records) if TAKES[a.taken](r) and r["dim"] >= a.min_dim
              and (a.tag is None or a.tag in suite_problem(r["problem"]).tags)]
@@ -102,15 +106,11 @@ def compare(a) -> str:
             cells = [r for r in taken if r["rms"].get(f"{name}@{n}") is not None]
             if not cells:
                 continue
-            v = [min(_best_other(r["rms"], n), r["rms"][f"{name}@{n}"])
-                 / min(_best_other(r["rms"], n), r["rms"][f"{a.against}@{n}"]) for r in cells]
-            worst = max(range(len(v)), key=v.__getitem__)
-            peer = [min(_best_other(r["rms"], n), r["rms"][f"{name}@{n}"])
-                    / min(x for k, x in r["rms"].items() if k[0] == "P" and k.endswith(f"@{n}") and x is not None)
-                    for r in cells if any(k[0] == "P" and k.endswith(f"@{n}") and x for k, x in r["rms"].items())]
+            v = [_with_over(r["rms"], n, r["rms"][f"{name}@{n}"], r["rms"][f"{a.against}@{n}"]) for r in cells]
+            peer = [min(_best_other(m, n), m[f"{name}@{n}"]) / best
+                    for r in cells if (best := _best_peer_row(m := r["rms"], n))]
             vs_peer = f"{geo_mean(peer):.3f} | {sum(x > 1 for x in peer)} of {len(peer)}" if peer else "- | -"
-            lines.append(f"| {n} | {name} | {geo_mean(v):.3f} | {sum(x < 1 for x in v)} of {len(v)} | "
-                         f"{v[worst]:.2f} ({cells[worst]['problem']}, {cells[worst]['seed']}) | {vs_peer} |")
+            lines.append(f"| {n} | {name} | {cells_summary(v, cells)} | {vs_peer} |")
     return "\n".join(lines)
 
 

@@ -27,7 +27,8 @@ import sys
 
 import numpy as np
 
-from bench_low_rank import _TAKES, _problems, _read, _with_over, _write_records, log_interp
+from bench_low_rank import _TAKES, _read, _with_over, _write_records, cells_summary, log_interp
+from bench_rows import spec
 from bench_suite import run_project
 from bench_suite_report import geo_mean
 from sde_diffusion.analytic.suite import SUITE_HALVES
@@ -48,13 +49,7 @@ FIT_FROM = 27
 def seen(before: str = "fresh32") -> str:
     """The 1-D problems of the sets fixed before ``before`` (``FRESH32`` tested the 25-50-step choice made on
     them, ``FRESH33`` the 20-22-step one; 47a took every set before ``FRESH36``)."""
-    out, names = [], set()
-    for half in [h for h in SUITE_HALVES[:SUITE_HALVES.index(before)] if h != "all"]:
-        for p in _problems(half):
-            if p.dim == 1 and p.name not in names:
-                names.add(p.name)
-                out.append(f"{half}:{p.name}")
-    return ";".join(out)
+    return spec(before, "1")
 
 
 def _floats(text):
@@ -143,10 +138,7 @@ def fit(a) -> str:
              f"| steps | best default over with {a.against} | cells below 1 | worst cell (problem, seed) |",
              "|---|---|---|---|"]
     for n in nfes:
-        v = _cells(taken, curves, n, c, p, a.absolute, base)
-        worst = max(range(len(v)), key=v.__getitem__)
-        lines.append(f"| {n} | {geo_mean(v):.3f} | {sum(x < 1 for x in v)} of {len(v)} | {v[worst]:.2f} "
-                     f"({taken[worst]['problem']}, {taken[worst]['seed']}) |")
+        lines.append(f"| {n} | {cells_summary(_cells(taken, curves, n, c, p, a.absolute, base), taken)} |")
     return "\n".join(lines)
 
 

@@ -1139,7 +1139,7 @@ MUTATIONS += [  # session 30: the one-coordinate entries at 7 and 10-12 steps (f
     ("bench_sharp_one_dim fit: --p-min ignored (p from 0)", "benchmarks/bench_sharp_one_dim.py",
      "np.linspace(a.p_min, 4,", "np.linspace(0.0, 4,",
      ["tests/benchmarking/test_sharp_one_dim_fit.py"]),
-    ("bench_sharp_one_dim seen: --before ignored", "benchmarks/bench_sharp_one_dim.py",
+    ("bench_sharp_one_dim seen: --before ignored", "benchmarks/bench_rows.py",
      "SUITE_HALVES[:SUITE_HALVES.index(before)]", 'SUITE_HALVES[:SUITE_HALVES.index("fresh32")]',
      ["tests/benchmarking/test_sharp_one_dim_fit.py"]),
     ("problem_suite('fresh36') returns the fresh35 set", "sde_diffusion/analytic/suite.py",
@@ -1152,7 +1152,8 @@ MUTATIONS += [  # session 30: the one-coordinate entries at 7 and 10-12 steps (f
 
 MUTATIONS += [  # session 30: bench_rows (few-step 48)
     ("bench_rows compare: the row over UniPC's defaults without the other defaults", "benchmarks/bench_rows.py",
-     'v = [min(_best_other(r["rms"], n), r["rms"][f"{name}@{n}"])', 'v = [min(math.inf, r["rms"][f"{name}@{n}"])',
+     'v = [_with_over(r["rms"], n, r["rms"][f"{name}@{n}"], r["rms"][f"{a.against}@{n}"])',
+     'v = [r["rms"][f"{name}@{n}"] / r["rms"][f"{a.against}@{n}"]',
      ["tests/benchmarking/test_bench_rows.py", "-k", "compare"]),
     ("bench_rows spec: the half not shuffled", "benchmarks/bench_rows.py",
      "random.Random(half_seed).shuffle(out)", "out.sort()",

@@ -533,18 +533,26 @@ def test_collect_alt_sharp_recipes_runs_the_pick_under_the_entries_before(tmp_pa
     assert a["rms"]["alt@20"] == deis != one_dim == a["rms"]["pick@20"]
 
 
-def test_collect_alt_one_dim_recipes_runs_the_pick_without_the_late_entry(tmp_path):
-    # six_scales_c_1d at 30 steps: the pick is SHARP_ONE_DIM_RECIPES' UniPC-5 ending at a multiple of the spread;
-    # with '[]' the alt row is UniPC's defaults (no entry at 25-50 steps before few-step 44)
+def _collect_without_an_entry(tmp_path, half, problem, nfe, n, flag):
+    """``collect`` one problem at one budget with ``flag '[]'`` (the table emptied in the row alt@nfe): the record,
+    after checking that alt equals UniPC's defaults, run directly on the same x_T, and that the pick differs."""
     from bench_suite import run_project, setup
     from sde_diffusion.analytic import suite_problem
     cache = str(tmp_path / "refs")
-    lr.main(["collect", "--sets", "fresh15:six_scales_c_1d", "--sde", "EDM", "--nfes", "30", "--n", "128",
-             "--cache", cache, "--alt-one-dim-recipes", "[]", "--out", str(tmp_path / "c.jsonl")])
+    lr.main(["collect", "--sets", f"{half}:{problem}", "--sde", "EDM", "--nfes", str(nfe), "--n", str(n),
+             "--cache", cache, flag, "[]", "--out", str(tmp_path / "c.jsonl")])
     rec = json.loads((tmp_path / "c.jsonl").read_text())
-    sde, score, x_T, ref = setup(suite_problem("six_scales_c_1d"), "EDM", 128, 1, Path(cache))
-    assert rec["rms"]["alt@30"] == rec["rms"]["unipc@30"] == run_project(sde, score, x_T, ref, "unipc", {}, 30)[0]
-    assert rec["rms"]["pick@30"] != rec["rms"]["alt@30"]
+    sde, score, x_T, ref = setup(suite_problem(problem), "EDM", n, 1, Path(cache))
+    assert rec["rms"][f"alt@{nfe}"] == rec["rms"][f"unipc@{nfe}"] == run_project(sde, score, x_T, ref, "unipc", {}, nfe)[0]
+    assert rec["rms"][f"pick@{nfe}"] != rec["rms"][f"alt@{nfe}"]
+    return rec
+
+
+def test_collect_alt_one_dim_recipes_runs_the_pick_without_the_late_entry(tmp_path):
+    # six_scales_c_1d at 30 steps: the pick is SHARP_ONE_DIM_RECIPES' UniPC-5 ending at a multiple of the spread;
+    # with '[]' the alt row is UniPC's defaults (no entry at 25-50 steps before few-step 44)
+    _collect_without_an_entry(tmp_path, "fresh15", "six_scales_c_1d", 30, 128, "--alt-one-dim-recipes")
+    cache = str(tmp_path / "refs")
     with pytest.raises(SystemExit, match="^--alt-one-dim-recipes must be a JSON list of \\[min steps, max steps, sampler"):
         lr.main(["collect", "--sets", "fresh15:six_scales_c_1d", "--sde", "EDM", "--nfes", "30", "--n", "16",
                  "--alt-one-dim-recipes", '[[25, 50, "unipc", {}]]', "--cache", cache, "--out", str(tmp_path / "d.jsonl")])
@@ -644,15 +652,7 @@ def test_dfit_reads_the_row_at_a_multiple_of_the_21_to_40_law_by_dimension(tmp_p
 def test_collect_alt_ill_recipes_runs_the_pick_without_the_ill_conditioned_entry(tmp_path):
     # full16_cond3500 at 40 steps: the probe calls it ill-conditioned, the pick is UniPC-4 on the Karras grid onto 0;
     # with '[]' the alt row is UniPC's defaults; report --taken ill_conditioned takes the record
-    from bench_suite import run_project, setup
-    from sde_diffusion.analytic import suite_problem
-    cache = str(tmp_path / "refs")
-    lr.main(["collect", "--sets", "fresh11:full16_cond3500", "--sde", "EDM", "--nfes", "40", "--n", "64",
-             "--cache", cache, "--alt-ill-recipes", "[]", "--out", str(tmp_path / "c.jsonl")])
-    rec = json.loads((tmp_path / "c.jsonl").read_text())
-    sde, score, x_T, ref = setup(suite_problem("full16_cond3500"), "EDM", 64, 1, Path(cache))
-    assert rec["rms"]["alt@40"] == rec["rms"]["unipc@40"] == run_project(sde, score, x_T, ref, "unipc", {}, 40)[0]
-    assert rec["rms"]["pick@40"] != rec["rms"]["alt@40"]
+    _collect_without_an_entry(tmp_path, "fresh11", "full16_cond3500", 40, 64, "--alt-ill-recipes")
     a = type("A", (), {"records": [str(tmp_path / "c.jsonl")], "peers": (), "peers_chosen_on": (),
                        "defaults_chosen_on": (), "harm": 1.5, "without_row": "alt", "taken": "ill_conditioned"})
     assert "takes 1 of 1 problems: full16_cond3500" in lr.report(a)
