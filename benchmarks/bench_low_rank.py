@@ -455,17 +455,20 @@ _ENTRY_FIELDS = {"--alt-recipes": ("LOW_RANK_RECIPES", "[min steps, max steps, s
                  "--alt-one-dim-recipes": ("SHARP_ONE_DIM_RECIPES", "[min steps, max steps, sampler, options, c, p]",
                                            (int, int, str, dict, (int, float), (int, float))),
                  "--alt-ill-recipes": ("ILL_CONDITIONED_RECIPES", "[min steps, max steps, sampler, options, grid]",
-                                       (int, int, str, dict, str))}
+                                       (int, int, str, dict, str)),
+                 "--alt-ill-high-dim-recipes": ("ILL_CONDITIONED_HIGH_DIM_RECIPES",
+                                                "[min steps, max steps, min dimension, sampler, options, grid]",
+                                                (int, int, int, str, dict, str))}
 """``collect``'s ``--alt-*`` flags -> (the ``sharp_modes`` table whose entry for ``--sde``'s class they replace in
 the row alt@n, the entries' fields, their types)."""
 
 
 def _alt_recipes(text, flag="--alt-recipes"):
     """``--alt-recipes`` / ``--alt-floor-recipes`` / ``--alt-sharp-recipes`` / ``--alt-high-dim-recipes`` /
-    ``--alt-one-dim-recipes`` / ``--alt-ill-recipes``: a JSON list of entries as in ``LOW_RANK_RECIPES`` /
-    ``LOW_RANK_FLOOR_RECIPES`` / ``SHARP_RECIPES`` / ``LOW_RANK_HIGH_DIM_RECIPES`` / ``SHARP_ONE_DIM_RECIPES`` /
-    ``ILL_CONDITIONED_RECIPES`` (``[]``: none); a clear stop
-    otherwise."""
+    ``--alt-one-dim-recipes`` / ``--alt-ill-recipes`` / ``--alt-ill-high-dim-recipes``: a JSON list of entries as in
+    ``LOW_RANK_RECIPES`` / ``LOW_RANK_FLOOR_RECIPES`` / ``SHARP_RECIPES`` / ``LOW_RANK_HIGH_DIM_RECIPES`` /
+    ``SHARP_ONE_DIM_RECIPES`` / ``ILL_CONDITIONED_RECIPES`` / ``ILL_CONDITIONED_HIGH_DIM_RECIPES`` (``[]``: none); a
+    clear stop otherwise."""
     try:
         entries = json.loads(text)
     except json.JSONDecodeError as e:
@@ -687,6 +690,8 @@ def main(argv=None):
                    "UniPC's defaults at 25-50 steps; few-step 44)")
     c.add_argument("--alt-ill-recipes", default=None, help="the same for ILL_CONDITIONED_RECIPES ('[]': none, "
                    "UniPC's defaults; few-step 50)")
+    c.add_argument("--alt-ill-high-dim-recipes", default=None, help="the same for ILL_CONDITIONED_HIGH_DIM_RECIPES "
+                   "('[]': none, the order-4 entry; few-step 51)")
     rv = sub.add_parser("rows")
     rv.add_argument("records", nargs="+")
     rv.add_argument("--row", required=True)

@@ -1137,6 +1137,30 @@ or probe ran on it, to test the EDM entry for ill-conditioned data at 40-50 step
 2100-3400) and six controls (unequal weights in 49, an outlier in 34, 38 modes in 52, a sharp 1-D mixture, a
 low-rank mixture in 156 coordinates, 123 sharp modes in 3-D)."""
 
+FRESH38: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "full13_cond2800": (lambda: _ill_conditioned(13, 3, 2800.0), ("full_cov", "ill_conditioned")),
+    "full15_cond3100": (lambda: _ill_conditioned(15, 3, 3100.0), ("full_cov", "ill_conditioned")),
+    "full47_cond2700": (lambda: _ill_conditioned(47, 3, 2700.0), ("full_cov", "ill_conditioned")),
+    "full49_cond3600": (lambda: _ill_conditioned(49, 3, 3600.0), ("full_cov", "ill_conditioned")),
+    "full51_cond2400": (lambda: _ill_conditioned(51, 3, 2400.0), ("full_cov", "ill_conditioned")),
+    "full54_cond3200": (lambda: _ill_conditioned(54, 3, 3200.0), ("full_cov", "ill_conditioned")),
+    "full58_cond2900": (lambda: _ill_conditioned(58, 3, 2900.0), ("full_cov", "ill_conditioned")),
+    "unequal_51d": (lambda: _unequal(5, 51, 5151, 1.3, 0.2, 0.8), ("unequal_weights", "high_dim")),
+    "outlier_58d": (lambda: _with_outlier(5, 58, 5858, 3.1, 0.3, 0.06, 0.015, spread=0.9),
+                    ("outlier", "unequal_weights", "high_dim")),
+    "modes44_60d": (lambda: _many(44, 60, 0.2, seed=4460, spread=0.5), ("many_modes", "high_dim")),
+    "five_scales_ac_1d": (lambda: GaussianMixture([[-5.1], [-2.2], [0.4], [3.1], [5.9]],
+                                                  [0.05, 0.45, 0.04, 0.35, 0.07], None), ("1d", "sharp")),
+    "lowrank166_r4": (lambda: _low_rank(166, 4, 4, seed=16604), ("low_rank", "high_dim")),
+    "modes139_3d": (lambda: _many(139, 3, 0.05, seed=1393, spread=1.7), ("sharp", "many_modes")),
+}
+"""A forty-first set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 51b) before any sampler
+or probe ran on it, to test the EDM entry for ill-conditioned data of at least 28 coordinates at 46-50 steps
+(UniPC-5 on the Karras grid onto 0; ``solvers.sharp_modes.ILL_CONDITIONED_HIGH_DIM_RECIPES``). Five full
+covariances of 47-58 coordinates (eigenvalue ratio 2400-3600), two of 13 and 15 (below the entry's dimension) and
+six controls (unequal weights in 51, an outlier in 58, 44 modes in 60, a sharp 1-D mixture, a low-rank mixture in
+166 coordinates, 139 sharp modes in 3-D)."""
+
 RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4,
             "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7, "fresh8": FRESH8, "fresh9": FRESH9,
             "fresh10": FRESH10, "fresh11": FRESH11,
@@ -1147,7 +1171,7 @@ RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRES
             "fresh27": FRESH27, "fresh28": FRESH28, "fresh29": FRESH29,
             "fresh30": FRESH30, "fresh31": FRESH31, "fresh32": FRESH32,
             "fresh33": FRESH33, "fresh34": FRESH34, "fresh35": FRESH35,
-            "fresh36": FRESH36, "fresh37": FRESH37}
+            "fresh36": FRESH36, "fresh37": FRESH37, "fresh38": FRESH38}
 """The reserved sets by the name ``problem_suite`` takes."""
 SUITE_HALVES = ("tuning", "validation", "all", *RESERVED)
 """Every name ``problem_suite`` takes (the benchmarks' ``--half`` choices)."""

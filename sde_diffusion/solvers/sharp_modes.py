@@ -59,7 +59,8 @@ from 60 and at 81-100 from 100 (``LOW_RANK_HIGH_DIM_RECIPES``, few-step 39-43).
 
 Data that is neither sharp nor low-rank but reads R high at both levels (``ILL_CONDITIONED_MIN_R``: a full
 covariance whose small directions lie far below the spread) takes, on EDM at 40-50 steps, UniPC-4 on the Karras
-grid onto 0 (``ILL_CONDITIONED_RECIPES``, few-step 49-50).
+grid onto 0 (``ILL_CONDITIONED_RECIPES``, few-step 49-50), and at 46-50 steps from 28 coordinates UniPC-5
+(``ILL_CONDITIONED_HIGH_DIM_RECIPES``, few-step 51).
 
     found = probe_sharp_modes(sde, model, steps=10, x_data=batch)   # 2 batched model calls
     x, info = sample(sde, model, shape, sampler=found.sampler, steps=10, **found.options)
@@ -82,7 +83,7 @@ __all__ = ["denoising_ratio", "probe_sharp_modes", "sharp_recipe", "SharpModes",
            "SUBSPACE_MAX_DIM", "is_low_rank", "is_ring_like",
            "low_rank_recipe", "low_rank_bands", "LOW_RANK_MIN_R", "LOW_RANK_RECIPES", "LOW_RANK_BANDS", "has_floor", "FLOOR_MIN_RISE",
            "LOW_RANK_FLOOR_RECIPES", "LOW_RANK_HIGH_DIM_RECIPES", "ILL_CONDITIONED_MIN_R", "ILL_CONDITIONED_RECIPES",
-           "is_ill_conditioned", "ill_conditioned_recipe"]
+           "ILL_CONDITIONED_HIGH_DIM_RECIPES", "is_ill_conditioned", "ill_conditioned_recipe"]
 
 PROBE_COORDS = 2 ** 17
 """The probe noises at least this many coordinates per level: each coordinate's share
@@ -221,6 +222,18 @@ without the step limit on the Karras grid onto 0 from sigma_min (diffusers' UniP
 of the 96 is ahead on two of five problems at 45-50 NFE): on 16 seen full covariances (1024 x_T
 of two seeds) the best default with it over with UniPC's defaults is 0.787 / 0.776 at 40 / 50 steps in geometric
 mean, 32 and 31 of 32 cells below 1, worst 0.97 / 1.00 (few-step 49, 50a); at 30 steps 0.853, 20 of 32."""
+
+ILL_CONDITIONED_HIGH_DIM_RECIPES = {
+    "EDMSDE": ((46, 50, 28, "unipc", {"order": 5}, "karras"),),
+}
+"""SDE class name -> (min steps, max steps, min dimension, sampler, options, grid): ``ILL_CONDITIONED_RECIPES``'
+entries for ill-conditioned data of at least that many coordinates, read before them. On EDM at 46-50 steps such
+data takes UniPC-5 (with the step limit) on the Karras grid onto 0: on ``FRESH37`` diffusers' UniPC-5 on Karras
+sigmas onto 0 was ahead of the order-4 entry on its two largest full covariances, and the gain of order 5 grows
+with the dimension. Chosen on 38 seen full covariances of 17-52 coordinates (1024 x_T of two seeds; few-step 51a):
+the best default with it over with the order-4 entry, d >= 28, is 0.876 / 0.844 / 0.781 at 46 / 48 / 50 steps in
+geometric mean, 37 / 37 / 42 of 46 cells below 1 (at 44 steps 1.023; from 24 coordinates at 50 steps 0.826 but
+at 46 0.977; without the step limit 1.066 / 0.876 / 0.840)."""
 
 
 LOW_RANK_MIN_R = 0.78
@@ -376,7 +389,7 @@ class SharpModes:
     measured in where the data is embedded (``EMBEDDED_TAIL``), else None (all coordinates),
     ``low_rank`` (``is_low_rank``, only where R was measured over all coordinates), ``one_dim`` (data
     of one coordinate) and ``dim`` (the data's coordinates per sample; None: not known, and the large-data
-    entry ``LOW_RANK_HIGH_DIM_RECIPES`` is not read)."""
+    entries ``LOW_RANK_HIGH_DIM_RECIPES`` and ``ILL_CONDITIONED_HIGH_DIM_RECIPES`` are not read)."""
     sharp: bool
     ratios: Dict[float, float]
     spread: float
@@ -398,7 +411,7 @@ class SharpModes:
         elif self.low_rank:
             sampler, options = low_rank_recipe(sde, steps, self.spread, floor=has_floor(self.ratios), dim=self.dim)
         elif self.subspace is None and set(PROBE_SIGMAS) <= set(self.ratios) and is_ill_conditioned(self.ratios):
-            sampler, options = ill_conditioned_recipe(sde, steps)
+            sampler, options = ill_conditioned_recipe(sde, steps, self.dim)
         else:
             sampler, options = "unipc", {}
         return replace(self, sampler=sampler, options=options)
@@ -614,10 +627,16 @@ def is_ill_conditioned(ratios: Mapping[float, float]) -> bool:
             and not is_sharp(ratios) and not is_low_rank(ratios))
 
 
-def ill_conditioned_recipe(sde, steps: int) -> Tuple[str, Dict[str, Any]]:
-    """(sampler, options) for ill-conditioned data on ``sde`` at ``steps`` steps (``ILL_CONDITIONED_RECIPES``): the
-    named grid to the SDE's default end, then one step onto t = 0; ``("unipc", {})`` where none is known."""
-    for lo, hi, sampler, opts, grid in ILL_CONDITIONED_RECIPES.get(type(sde).__name__, ()):
+def ill_conditioned_recipe(sde, steps: int, dim: Optional[int] = None) -> Tuple[str, Dict[str, Any]]:
+    """(sampler, options) for ill-conditioned data on ``sde`` at ``steps`` steps (with the data's ``dim``,
+    ``ILL_CONDITIONED_HIGH_DIM_RECIPES`` first, then ``ILL_CONDITIONED_RECIPES``): the named grid to the SDE's
+    default end, then one step onto t = 0; ``("unipc", {})`` where none is known."""
+    if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
+        raise ValueError(f"dim must be an int >= 1 (the data's coordinates) or None, got {dim!r}")
+    name = type(sde).__name__
+    wide = ILL_CONDITIONED_HIGH_DIM_RECIPES.get(name, ()) if dim is not None else ()
+    for lo, hi, sampler, opts, grid in [e[:2] + e[3:] for e in wide if dim >= e[2]] + list(
+            ILL_CONDITIONED_RECIPES.get(name, ())):
         if lo <= int(steps) <= hi:
             return sampler, {**opts, "grid": ZeroEnded(grid, default_t_end(sde, steps))}
     return "unipc", {}

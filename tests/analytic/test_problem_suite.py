@@ -11,7 +11,7 @@ from sde_diffusion.analytic.suite import (FRESH, FRESH2, FRESH3, FRESH4, FRESH5,
                                           FRESH10, FRESH11, FRESH12, FRESH13, FRESH14, FRESH15,
                                           FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21, FRESH22,
                                           FRESH23, FRESH24, FRESH25, FRESH26, FRESH27, FRESH28, FRESH29, FRESH30,
-                                          FRESH31, FRESH32, FRESH33, FRESH34, FRESH35, FRESH36, FRESH37,
+                                          FRESH31, FRESH32, FRESH33, FRESH34, FRESH35, FRESH36, FRESH37, FRESH38,
                                           HOLDOUT,
                                           SPLIT_SEED, SUITE, TUNING_ADDITIONS)
 from sde_diffusion.sdes import EDMSDE, VPSDE
@@ -122,6 +122,9 @@ FRESH36_NAMES = ["eight_scales_l_1d", "five_scales_aa_1d", "five_scales_z_1d", "
                   "six_scales_p_1d", "six_scales_q_1d", "two_wide_c_1d", "unequal_47d"]
 FRESH37_NAMES = ["five_scales_ab_1d", "full17_cond2100", "full32_cond2600", "full38_cond3000", "full45_cond3400",
                   "full52_cond2900", "lowrank156_r4", "modes123_3d", "modes38_52d", "outlier_34d", "unequal_49d"]
+FRESH38_NAMES = ["five_scales_ac_1d", "full13_cond2800", "full15_cond3100", "full47_cond2700", "full49_cond3600",
+                  "full51_cond2400", "full54_cond3200", "full58_cond2900", "lowrank166_r4", "modes139_3d", "modes44_60d",
+                  "outlier_58d", "unequal_51d"]
 FRESH2_NAMES = ["diag192", "five_scales_1d", "full12_cond3000", "lowrank200_r5", "modes120_3d",
                 "modes40_24d", "outlier_4d", "ring5_sharp", "unequal_12d"]
 
@@ -183,6 +186,7 @@ _SETS_IN_ORDER = [
     ("fresh35", FRESH35_NAMES, FRESH35, 999, 100, 999),            # few-step 46b
     ("fresh36", FRESH36_NAMES, FRESH36, 999, 100, 999),            # few-step 47b
     ("fresh37", FRESH37_NAMES, FRESH37, 999, 100, 999),            # few-step 50b
+    ("fresh38", FRESH38_NAMES, FRESH38, 999, 100, 999),            # few-step 51b
 ]
 # (set, names, dict, the names of the halves and of every set fixed before it, cond ratio, modes, weight ratio)
 RESERVED_SETS = [(half, names, table, TUNING + VALIDATION + [n for _, before, *_ in _SETS_IN_ORDER[:i] for n in before],
@@ -194,7 +198,7 @@ RESERVED_SETS = [(half, names, table, TUNING + VALIDATION + [n for _, before, *_
                          ids=[r[0] for r in RESERVED_SETS])
 def test_each_reserved_set_is_fixed_apart_from_every_other_and_spans_the_axes(
         half, names, table, earlier, cond, modes, ratio):
-    """``HOLDOUT`` and ``FRESH`` to ``FRESH37``: the names are pinned, a set shares none with the halves
+    """``HOLDOUT`` and ``FRESH`` to ``FRESH38``: the names are pinned, a set shares none with the halves
     or with any set fixed before it, "all" leaves it out, and on its own it covers the suite's
     axes: dimension 1 to >= 128, singular and ill-conditioned covariances (eigenvalue ratio >=
     ``cond``), >= ``modes`` modes, weight ratios >= ``ratio``."""
