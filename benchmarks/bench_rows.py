@@ -2,7 +2,7 @@
 (few-step 48: leads that did not become entries are measured here, so that they can be read again).
 
 ``spec`` prints the problems of the sets fixed before ``--before`` as ``set:name;...`` (each once), filtered by
-dimension and tags, optionally a random half. ``run`` writes ``bench_low_rank``'s records (the probe's verdict and
+dimension and tags (``--exclude-tags``, ``--tag``, ``--min-dim``), optionally a random half. ``run`` writes ``bench_low_rank``'s records (the probe's verdict and
 spread, every default sampler per budget) with one row per named setting (``--rows``: JSON ``{"name": [sampler,
 options]}``; a grid ``["zero", grid, t]`` is ``ZeroEnded(grid, t)``) and one per published peer (``--peers``, rows
 ``P<peer>``, ending at ``--peer-t-end``, default the SDE's eps):
@@ -34,13 +34,15 @@ TAKES = {**_TAKES, "smooth": lambda r: not r["sharp"] and not r["low_rank"], "al
 """``compare --taken``: which records are read."""
 
 
-def spec(before: str, dim: str = "any", exclude_tags=(), half_seed=None) -> str:
-    """The problems of the sets before ``before`` (each name once): ``dim`` "1", "2+" or "any"; none tagged with
-    ``exclude_tags``; with ``half_seed`` a random half (``random.Random(half_seed)`` shuffles the list)."""
+def spec(before: str, dim: str = "any", exclude_tags=(), half_seed=None, tag=None, min_dim: int = 1) -> str:
+    """The problems of the sets before ``before`` (each name once): ``dim`` "1", "2+" or "any", at least ``min_dim``
+    coordinates; none tagged with ``exclude_tags``; with ``tag``, only those tagged so; with ``half_seed`` a random
+    half (``random.Random(half_seed)`` shuffles the list)."""
     out, names = [], set()
     for half in [h for h in SUITE_HALVES[:SUITE_HALVES.index(before)] if h != "all"]:
         for p in _problems(half):
-            keep = {"1": p.dim == 1, "2+": p.dim > 1, "any": True}[dim] and not set(exclude_tags) & set(p.tags)
+            keep = ({"1": p.dim == 1, "2+": p.dim > 1, "any": True}[dim] and p.dim >= min_dim
+                    and not set(exclude_tags) & set(p.tags) and (tag is None or tag in p.tags))
             if keep and p.name not in names:
                 names.add(p.name)
                 out.append(f"{half}:{p.name}")
@@ -122,6 +124,8 @@ def main(argv=None) -> None:
     s.add_argument("--dim", default="any", choices=("1", "2+", "any"))
     s.add_argument("--exclude-tags", default="", help="comma-separated tags (e.g. sharp,low_rank)")
     s.add_argument("--half-seed", type=int, default=None, help="a random half of the list, shuffled with this seed")
+    s.add_argument("--tag", default=None, help="only problems with this suite tag (e.g. full_cov)")
+    s.add_argument("--min-dim", type=int, default=1, help="only problems of at least this many coordinates")
     r = sub.add_parser("run")
     r.add_argument("--sets", required=True, help="set:name,name;set:name (bench_low_rank's form)")
     r.add_argument("--sde", default="EDM", choices=("VP", "EDM"))
@@ -142,7 +146,7 @@ def main(argv=None) -> None:
     c.add_argument("--tag", default=None, help="only problems with this suite tag (e.g. full_cov)")
     a = ap.parse_args(argv)
     if a.cmd == "spec":
-        print(spec(a.before, a.dim, [t for t in a.exclude_tags.split(",") if t], a.half_seed))
+        print(spec(a.before, a.dim, [t for t in a.exclude_tags.split(",") if t], a.half_seed, a.tag, a.min_dim))
     elif a.cmd == "run":
         run(a)
     else:

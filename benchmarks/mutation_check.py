@@ -1192,6 +1192,41 @@ MUTATIONS += [  # session 30: ill-conditioned data on EDM at 40-50 steps (few-st
      ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh37"]),
 ]
 
+MUTATIONS += [  # session 31: ill-conditioned data of 28+ coordinates on EDM at 46-50 steps (few-step 51)
+    ("ill-conditioned high-dim entry: UniPC-4", "sde_diffusion/solvers/sharp_modes.py",
+     '"EDMSDE": ((46, 50, 28, "unipc", {"order": 5}, "karras"),),',
+     '"EDMSDE": ((46, 50, 28, "unipc", {"order": 4}, "karras"),),',
+     ["tests/solvers/test_sharp_modes.py", "-k", "40_coordinates_or_more"]),
+    ("ill-conditioned high-dim entry: without the step limit", "sde_diffusion/solvers/sharp_modes.py",
+     '"EDMSDE": ((46, 50, 28, "unipc", {"order": 5}, "karras"),),',
+     '"EDMSDE": ((46, 50, 28, "unipc", {"order": 5, "step_limit": False}, "karras"),),',
+     ["tests/solvers/test_sharp_modes.py", "-k", "40_coordinates_or_more"]),
+    ("ill-conditioned high-dim entry: from 20 coordinates", "sde_diffusion/solvers/sharp_modes.py",
+     '"EDMSDE": ((46, 50, 28, "unipc",', '"EDMSDE": ((46, 50, 20, "unipc",',
+     ["tests/solvers/test_sharp_modes.py", "-k", "28_coordinates_or_more"]),
+    ("ill-conditioned high-dim entry: from 44 steps", "sde_diffusion/solvers/sharp_modes.py",
+     '"EDMSDE": ((46, 50, 28, "unipc",', '"EDMSDE": ((44, 50, 28, "unipc",',
+     ["tests/solvers/test_sharp_modes.py", "-k", "28_coordinates_or_more"]),
+    ("SharpModes.at_steps: the data's dimension not passed to the ill-conditioned entry",
+     "sde_diffusion/solvers/sharp_modes.py",
+     "ill_conditioned_recipe(sde, steps, self.dim)", "ill_conditioned_recipe(sde, steps)",
+     ["tests/solvers/test_sharp_modes.py", "-k", "40_coordinates_or_more"]),
+    ("ill_conditioned_recipe: the entry's dimension exclusive", "sde_diffusion/solvers/sharp_modes.py",
+     "for e in wide if dim >= e[2]] + list(\n            ILL_CONDITIONED_RECIPES",
+     "for e in wide if dim > e[2]] + list(\n            ILL_CONDITIONED_RECIPES",
+     ["tests/solvers/test_sharp_modes.py", "-k", "28_coordinates_or_more"]),
+    ("collect --alt-ill-high-dim-recipes ignored", "benchmarks/bench_low_rank.py",
+     '"--alt-ill-high-dim-recipes": ("ILL_CONDITIONED_HIGH_DIM_RECIPES",',
+     '"--alt-ill-high-dim-recipes": ("LOW_RANK_BANDS",',
+     ["tests/benchmarking/test_low_rank_report.py", "-k", "alt_ill_high_dim"]),
+    ("problem_suite('fresh38') returns the fresh37 set", "sde_diffusion/analytic/suite.py",
+     '"fresh38": FRESH38', '"fresh38": FRESH37',
+     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh38"]),
+    ("bench_rows spec: --tag ignored", "benchmarks/bench_rows.py",
+     "and (tag is None or tag in p.tags))", "and True)",
+     ["tests/benchmarking/test_bench_rows.py", "-k", "spec"]),
+]
+
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:
     dst = workdir / "tree"
     if dst.exists():

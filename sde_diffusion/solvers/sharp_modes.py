@@ -603,8 +603,7 @@ def low_rank_recipe(sde, steps: int, spread: float, floor: bool = False,
     ``("unipc", {})`` where none is known. The start of the step onto 0 is the time where sigma = sigma_j,
     kept between the default end time and T / 2."""
     check_positive("spread", spread)
-    if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
-        raise ValueError(f"dim must be an int >= 1 (the data's coordinates) or None, got {dim!r}")
+    _check_dim(dim)
     name = type(sde).__name__
     for lo, hi, sampler, opts, grid in (LOW_RANK_FLOOR_RECIPES.get(name, ()) if floor else ()):
         if lo <= int(steps) <= hi:
@@ -627,12 +626,17 @@ def is_ill_conditioned(ratios: Mapping[float, float]) -> bool:
             and not is_sharp(ratios) and not is_low_rank(ratios))
 
 
+def _check_dim(dim) -> None:
+    """The data's coordinates per sample for the large-data entries: an int >= 1, or None (not known)."""
+    if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
+        raise ValueError(f"dim must be an int >= 1 (the data's coordinates) or None, got {dim!r}")
+
+
 def ill_conditioned_recipe(sde, steps: int, dim: Optional[int] = None) -> Tuple[str, Dict[str, Any]]:
     """(sampler, options) for ill-conditioned data on ``sde`` at ``steps`` steps (with the data's ``dim``,
     ``ILL_CONDITIONED_HIGH_DIM_RECIPES`` first, then ``ILL_CONDITIONED_RECIPES``): the named grid to the SDE's
     default end, then one step onto t = 0; ``("unipc", {})`` where none is known."""
-    if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
-        raise ValueError(f"dim must be an int >= 1 (the data's coordinates) or None, got {dim!r}")
+    _check_dim(dim)
     name = type(sde).__name__
     wide = ILL_CONDITIONED_HIGH_DIM_RECIPES.get(name, ()) if dim is not None else ()
     for lo, hi, sampler, opts, grid in [e[:2] + e[3:] for e in wide if dim >= e[2]] + list(

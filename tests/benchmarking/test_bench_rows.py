@@ -40,6 +40,10 @@ def test_spec_filters_by_dimension_and_tags_and_takes_a_reproducible_half():
     assert len(half) == len(smooth) // 2 and set(half) < set(smooth)
     assert half == rows.spec("fresh36", "2+", ["sharp", "low_rank"], half_seed=30).split(";")
     assert half != rows.spec("fresh36", "2+", ["sharp", "low_rank"], half_seed=31).split(";")
+    full = rows.spec("fresh38", tag="full_cov", min_dim=17).split(";")      # few-step 51a's 39 problems
+    assert len(full) == 39 and "tuning:full32" in full and "fresh37:full52_cond2900" in full
+    assert "fresh37:full17_cond2100" in full and "fresh13:full14_cond2500" not in full
+    assert not any(n.split(":")[0] == "fresh38" for n in full)
 
 
 def test_rows_json_becomes_settings_and_bad_rows_stop_clearly():

@@ -656,3 +656,24 @@ def test_collect_alt_ill_recipes_runs_the_pick_without_the_ill_conditioned_entry
     a = type("A", (), {"records": [str(tmp_path / "c.jsonl")], "peers": (), "peers_chosen_on": (),
                        "defaults_chosen_on": (), "harm": 1.5, "without_row": "alt", "taken": "ill_conditioned"})
     assert "takes 1 of 1 problems: full16_cond3500" in lr.report(a)
+
+
+def test_collect_alt_ill_high_dim_recipes_runs_the_order_4_entry_in_the_alt_row(tmp_path):
+    # full40_cond3600 (40 coordinates) at 48 steps: the pick is UniPC-5 on the Karras grid onto 0 (few-step 51); with
+    # '[]' the alt row is the order-4 entry of few-step 50; an entry of the wrong shape stops with a message
+    from bench_suite import run_project, setup
+    from sde_diffusion.analytic import suite_problem
+    from sde_diffusion.solvers.grids import ZeroEnded
+    cache, grid = str(tmp_path / "refs"), ZeroEnded("karras", 0.002)
+    lr.main(["collect", "--sets", "fresh28:full40_cond3600", "--sde", "EDM", "--nfes", "48", "--n", "64",
+             "--cache", cache, "--alt-ill-high-dim-recipes", "[]", "--out", str(tmp_path / "c.jsonl")])
+    rec = json.loads((tmp_path / "c.jsonl").read_text())
+    sde, score, x_T, ref = setup(suite_problem("full40_cond3600"), "EDM", 64, 1, Path(cache))
+    order4 = run_project(sde, score, x_T, ref, "unipc", {"order": 4, "step_limit": False, "grid": grid}, 48)[0]
+    order5 = run_project(sde, score, x_T, ref, "unipc", {"order": 5, "grid": grid}, 48)[0]
+    assert rec["rms"]["alt@48"] == order4 and rec["rms"]["pick@48"] == order5 != order4
+    with pytest.raises(SystemExit, match=r"^--alt-ill-high-dim-recipes must be a JSON list of \[min steps, max steps, "
+                                         r"min dimension, sampler"):
+        lr.main(["collect", "--sets", "fresh28:full40_cond3600", "--sde", "EDM", "--nfes", "48", "--n", "16",
+                 "--alt-ill-high-dim-recipes", '[[46, 50, "unipc", {}, "karras"]]', "--cache", cache,
+                 "--out", str(tmp_path / "d.jsonl")])
