@@ -1161,6 +1161,27 @@ covariances of 47-58 coordinates (eigenvalue ratio 2400-3600), two of 13 and 15 
 six controls (unequal weights in 51, an outlier in 58, 44 modes in 60, a sharp 1-D mixture, a low-rank mixture in
 166 coordinates, 139 sharp modes in 3-D)."""
 
+FRESH39: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "lowrank46_r3": (lambda: _low_rank(46, 3, 3, seed=4603), ("low_rank",)),
+    "lowrank93_r4": (lambda: _low_rank(93, 4, 4, seed=9304), ("low_rank", "high_dim")),
+    "lowrank127_r5": (lambda: _low_rank(127, 3, 5, seed=12705), ("low_rank", "high_dim")),
+    "lowrank179_r4": (lambda: _low_rank(179, 4, 4, seed=17904), ("low_rank", "high_dim")),
+    "lowrank222_r6": (lambda: _low_rank(222, 3, 6, seed=22206), ("low_rank", "high_dim")),
+    "lowrank248_r3": (lambda: _low_rank(248, 4, 3, seed=24803), ("low_rank", "high_dim")),
+    "lowrank114_r4_floor": (lambda: _low_rank(114, 3, 4, seed=11404, floor=0.015), ("low_rank", "high_dim")),
+    "lowrank209_r5_floor": (lambda: _low_rank(209, 4, 5, seed=20905, floor=0.012), ("low_rank", "high_dim")),
+    "full57_cond3100": (lambda: _ill_conditioned(57, 3, 3100.0), ("full_cov", "ill_conditioned")),
+    "unequal_53d": (lambda: _unequal(5, 53, 5353, 1.3, 0.2, 0.8), ("unequal_weights", "high_dim")),
+    "five_scales_ad_1d": (lambda: GaussianMixture([[-5.6], [-2.4], [0.3], [2.7], [5.4]],
+                                                  [0.06, 0.4, 0.05, 0.45, 0.04], None), ("1d", "sharp")),
+    "modes143_3d": (lambda: _many(143, 3, 0.05, seed=1433, spread=1.7), ("sharp", "many_modes")),
+}
+"""A forty-second set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 52b) before any sampler
+or probe ran on it, to test the EDM entry for low-rank data at 30-50 steps (UniPC-4 on the Karras grid onto 0;
+``solvers.sharp_modes.LOW_RANK_RECIPES``). Six low-rank mixtures of 46-248 coordinates (ranks 3-6), two with a
+noise floor (114 and 209 coordinates) and four controls (a full covariance in 57 coordinates, unequal weights in 53,
+a sharp 1-D mixture, 143 sharp modes in 3-D)."""
+
 RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4,
             "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7, "fresh8": FRESH8, "fresh9": FRESH9,
             "fresh10": FRESH10, "fresh11": FRESH11,
@@ -1171,7 +1192,8 @@ RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRES
             "fresh27": FRESH27, "fresh28": FRESH28, "fresh29": FRESH29,
             "fresh30": FRESH30, "fresh31": FRESH31, "fresh32": FRESH32,
             "fresh33": FRESH33, "fresh34": FRESH34, "fresh35": FRESH35,
-            "fresh36": FRESH36, "fresh37": FRESH37, "fresh38": FRESH38}
+            "fresh36": FRESH36, "fresh37": FRESH37, "fresh38": FRESH38,
+            "fresh39": FRESH39}
 """The reserved sets by the name ``problem_suite`` takes."""
 SUITE_HALVES = ("tuning", "validation", "all", *RESERVED)
 """Every name ``problem_suite`` takes (the benchmarks' ``--half`` choices)."""

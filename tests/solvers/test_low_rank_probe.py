@@ -8,7 +8,7 @@ from sde_diffusion.analytic import suite_problem
 from sde_diffusion.benchmarking.reference import data_end_reference, data_estimate, end_to_end_rms
 from sde_diffusion.sdes import EDMSDE, VESDE, VPSDE
 from sde_diffusion.solvers import probe_sharp_modes, sample
-from sde_diffusion.solvers.grids import ZeroEnded, make_grid
+from sde_diffusion.solvers.grids import ZeroEnded, default_t_end, make_grid
 from sde_diffusion.solvers.order import MAX_STEP, step_orders
 from sde_diffusion.solvers.sharp_modes import (FLOOR_MIN_RISE, LOW_RANK_BANDS, LOW_RANK_FLOOR_RECIPES,
                                                LOW_RANK_HIGH_DIM_RECIPES, LOW_RANK_MIN_R, LOW_RANK_RECIPES, PROBE_SIGMAS, SharpModes, has_floor,
@@ -130,7 +130,8 @@ def test_the_recipe_steps_onto_zero_from_sigma_j_and_only_where_it_was_chosen():
                     sigma = float(sde.sigma(torch.tensor(got["grid"].start, dtype=torch.float64)))
                     assert name == sampler and {k: v for k, v in got.items() if k != "grid"} == opts
                     assert got["grid"].grid == grid
-                    assert sigma == pytest.approx(c * (10 / steps) ** p * spread, rel=1e-9)
+                    end = float(sde.sigma(torch.tensor(default_t_end(sde, steps), dtype=torch.float64)))
+                    assert sigma == pytest.approx(max(c * (10 / steps) ** p * spread, end), rel=1e-9)
     # VP: UniPC-5 without the step limit up to 17 steps, UniPC-4 without it from 18 to 40, uniform t, B(h) = h
     # from 14 steps; EDM: UniPC-5 (bh2) without the step limit at 5-20 steps on the log-SNR grid (few-step 27a,
     # 28a, 31a, 33a-e, 36)
@@ -140,7 +141,11 @@ def test_the_recipe_steps_onto_zero_from_sigma_j_and_only_where_it_was_chosen():
          (18, 20, 4, False, "bh1", "uniform_t", 0.54, 1.6), (21, 40, 4, False, "bh1", "uniform_t", 0.38, 1.1)]
     assert [(lo, hi, o["order"], o.get("step_limit", True), o.get("variant", "bh2"), g, c, p)
             for lo, hi, _, o, g, c, p in LOW_RANK_RECIPES["EDMSDE"]] == \
-        [(5, 20, 5, False, "bh2", "log_snr", 0.55, 1.7)]
+        [(5, 20, 5, False, "bh2", "log_snr", 0.55, 1.7), (30, 50, 4, False, "bh2", "karras", 0.0, 0.0)]
+    # EDM at 30-50 (few-step 52): c = 0, the Karras grid to sigma_min 0.002, then onto 0, whatever the spread
+    for steps, spread in ((30, 0.3), (50, 3.0)):
+        name, got = low_rank_recipe(EDMSDE(), steps, spread)
+        assert (name, got) == ("unipc", {"order": 4, "step_limit": False, "grid": ZeroEnded("karras", 0.002)})
     assert EDMSDE().sigma(torch.tensor(low_rank_recipe(EDMSDE(), 20, 2.0)[1]["grid"].start)) == \
         pytest.approx(2.0 * 0.55 * 0.5 ** 1.7)
     sde = VPSDE()
@@ -152,7 +157,7 @@ def test_the_recipe_steps_onto_zero_from_sigma_j_and_only_where_it_was_chosen():
     for steps in (4, 41, 50):
         assert low_rank_recipe(sde, steps, 1.0) == ("unipc", {})
     assert low_rank_recipe(VESDE(), 10, 1.0) == ("unipc", {})
-    for steps in (4, 21):
+    for steps in (4, 21, 29, 51):
         assert low_rank_recipe(EDMSDE(), steps, 1.0) == ("unipc", {})
     for bad in (0.0, -1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="^spread must be positive and finite, got"):
