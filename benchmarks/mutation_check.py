@@ -1227,6 +1227,24 @@ MUTATIONS += [  # session 31: ill-conditioned data of 28+ coordinates on EDM at 
      ["tests/benchmarking/test_bench_rows.py", "-k", "spec"]),
 ]
 
+MUTATIONS += [  # session 31: low-rank data on EDM at 30-50 steps (few-step 52)
+    ("EDM low-rank 30-50 entry: UniPC-3", "sde_diffusion/solvers/sharp_modes.py",
+     '(30, 50, "unipc", {"order": 4, "step_limit": False}, "karras", 0.0, 0.0)',
+     '(30, 50, "unipc", {"order": 3, "step_limit": False}, "karras", 0.0, 0.0)',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "karras_entry"]),
+    ("EDM low-rank 30-50 entry: the log-SNR grid", "sde_diffusion/solvers/sharp_modes.py",
+     '(30, 50, "unipc", {"order": 4, "step_limit": False}, "karras", 0.0, 0.0)',
+     '(30, 50, "unipc", {"order": 4, "step_limit": False}, "log_snr", 0.0, 0.0)',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "karras_entry"]),
+    ("EDM low-rank 30-50 entry: from 25 steps", "sde_diffusion/solvers/sharp_modes.py",
+     '(30, 50, "unipc", {"order": 4, "step_limit": False}, "karras", 0.0, 0.0)',
+     '(25, 50, "unipc", {"order": 4, "step_limit": False}, "karras", 0.0, 0.0)',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "recipe_steps_onto_zero"]),
+    ("problem_suite('fresh39') returns the fresh38 set", "sde_diffusion/analytic/suite.py",
+     '"fresh39": FRESH39', '"fresh39": FRESH38',
+     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh39"]),
+]
+
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:
     dst = workdir / "tree"
     if dst.exists():

@@ -314,6 +314,20 @@ def test_from_41_to_50_steps_the_entry_beats_unipcs_defaults_on_a_seen_mixture()
         assert e_pick < 0.5 * best and e_pick < 0.85 * min(e_order4, e_bh2), (steps, e_pick, best, e_order4, e_bh2)
 
 
+def test_on_edm_at_40_steps_the_karras_entry_beats_unipcs_defaults_on_a_seen_mixture():
+    # lowrank70_r4 (seen: one of the 35 mixtures the EDM 30-50 entry was chosen on, few-step 52a), 1024 x_T of seed 1:
+    # the entry over the best of UniPC's, DEIS's, DPM-Solver-3's and iPNDM's defaults 0.515x (UniPC's alone 1.94x the
+    # entry); UniPC-3 on the same grid 1.48x the entry, UniPC-5 12.8x. Bounds 0.7x the best default, 0.8x order 3
+    sde = EDMSDE()
+    found, rms = _seen_mixture("lowrank70_r4", sde)
+    assert found.low_rank and not has_floor(found.ratios)
+    pick = found.at_steps(sde, 40)
+    e_pick = rms(pick.sampler, 40, **pick.options)
+    best = min(rms(s, 40) for s in ("unipc", "deis", "dpm_solver3", "ipndm"))
+    e_order3 = rms("unipc", 40, **{**pick.options, "order": 3})
+    assert e_pick < 0.7 * best and e_pick < 0.8 * e_order3, (e_pick, best, e_order3)
+
+
 # (seen mixture, its dimension, steps, bound on the entry over the best default), 1024 x_T of seed 1, VP; the bounds
 # are deterministic (fixed x_T). lowrank100_r4 at 75 steps (41-80 entry; one of 41a's 13): the entry 2.74e-5, the
 # best of UniPC's, DEIS's, DPM-Solver-3's and iPNDM's defaults (UniPC's) 1.13e-4 (0.24x); 0.32x lies midway to
