@@ -2,10 +2,10 @@
 (few-step 48: leads that did not become entries are measured here, so that they can be read again).
 
 ``spec`` prints the problems of the sets fixed before ``--before`` as ``set:name;...`` (each once), filtered by
-dimension and tags (``--exclude-tags``, ``--tag``, ``--min-dim``), optionally a random half. ``run`` writes ``bench_low_rank``'s records (the probe's verdict and
-spread, every default sampler per budget) with one row per named setting (``--rows``: JSON ``{"name": [sampler,
-options]}``; a grid ``["zero", grid, t]`` is ``ZeroEnded(grid, t)``) and one per published peer (``--peers``, rows
-``P<peer>``, ending at ``--peer-t-end``, default the SDE's eps):
+dimension and tags (``--exclude-tags``, ``--tag``, ``--min-dim``), optionally a random half. ``run`` writes
+``bench_low_rank``'s records (the probe's verdict and spread, every default sampler per budget) with one row per
+named setting (``--rows``: JSON ``{"name": [sampler, options]}``; a grid ``["zero", grid, t]`` is ``ZeroEnded(grid,
+t)``) and one per published peer (``--peers``, rows ``P<peer>``, ending at ``--peer-t-end``, default the SDE's eps):
 
     env OMP_NUM_THREADS=1 PYTHONPATH=.:benchmarks python benchmarks/bench_rows.py run --sde VP \\
         --sets "$(... bench_rows.py spec --before fresh36 --dim 1)" --nfes 8,10,12 --seed 2 --n 4096 \\

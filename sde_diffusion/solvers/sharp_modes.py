@@ -50,7 +50,8 @@ merge within 0.8 spread (three wide modes): there UniPC keeps its defaults.
 Data whose R stays high at both levels and does not fall is *low-rank* (``LOW_RANK_MIN_R``: most
 directions empty, each component in a subspace). There the denoiser at a fairly large noise level is
 already near the end of the path, and on ``VPSDE`` at 5-40 steps and ``EDMSDE`` at 5-20 UniPC stops early
-and steps onto sigma = 0 from there (``LOW_RANK_RECIPES``, few-step 27-28, 36); ``optimize_grid`` takes that
+and steps onto sigma = 0 from there (``LOW_RANK_RECIPES``, few-step 27-28, 36; on ``EDMSDE`` at 30-50 UniPC-4 runs
+the Karras grid to sigma_min and steps onto 0 from there, few-step 52); ``optimize_grid`` takes that
 pick as a candidate (``candidates={"unipc": [..., found.options]}``, few-step 29). Where R rises
 between the levels (``has_floor``: a noise floor under the subspaces, which that step would remove),
 VP at 18-20 steps ends on the grid instead, and at 21-40 keeps UniPC's defaults (``LOW_RANK_FLOOR_RECIPES``,
@@ -616,7 +617,7 @@ def low_rank_recipe(sde, steps: int, spread: float, floor: bool = False,
         if lo <= int(steps) <= hi:
             return sampler, ({**opts, "grid": grid} if grid is not None else dict(opts))
     wide = LOW_RANK_HIGH_DIM_RECIPES.get(name, ()) if dim is not None and not floor else ()
-    entries = [e[:2] + e[3:] for e in wide if dim >= e[2]] + list(LOW_RANK_RECIPES.get(name, ()))
+    entries = _wide_first(wide, dim, LOW_RANK_RECIPES.get(name, ()))
     for lo, hi, sampler, opts, grid, c, p in entries:
         if lo <= int(steps) <= hi:
             sigma_j = torch.tensor(c * (10.0 / steps) ** p * spread, dtype=torch.float64)
@@ -633,6 +634,12 @@ def is_ill_conditioned(ratios: Mapping[float, float]) -> bool:
             and not is_sharp(ratios) and not is_low_rank(ratios))
 
 
+def _wide_first(wide, dim, entries) -> list:
+    """The entries of a large-data table ``wide`` whose min dimension (their third field, dropped) ``dim`` reaches,
+    then ``entries``: the order ``low_rank_recipe`` and ``ill_conditioned_recipe`` read them in."""
+    return [e[:2] + e[3:] for e in wide if dim >= e[2]] + list(entries)
+
+
 def _check_dim(dim) -> None:
     """The data's coordinates per sample for the large-data entries: an int >= 1, or None (not known)."""
     if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
@@ -646,8 +653,7 @@ def ill_conditioned_recipe(sde, steps: int, dim: Optional[int] = None) -> Tuple[
     _check_dim(dim)
     name = type(sde).__name__
     wide = ILL_CONDITIONED_HIGH_DIM_RECIPES.get(name, ()) if dim is not None else ()
-    for lo, hi, sampler, opts, grid in [e[:2] + e[3:] for e in wide if dim >= e[2]] + list(
-            ILL_CONDITIONED_RECIPES.get(name, ())):
+    for lo, hi, sampler, opts, grid in _wide_first(wide, dim, ILL_CONDITIONED_RECIPES.get(name, ())):
         if lo <= int(steps) <= hi:
             return sampler, {**opts, "grid": ZeroEnded(grid, default_t_end(sde, steps))}
     return "unipc", {}
