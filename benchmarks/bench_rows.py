@@ -12,9 +12,9 @@ t)``) and one per published peer (``--peers``, rows ``P<peer>``, ending at ``--p
         --rows '{"m2u": ["dpm_solver2", {"grid": "uniform_t"}]}' --peers diffusers_dpmpp2_linspace --out <r.jsonl>
 
 ``compare`` prints per budget and row, over the records ``--taken`` takes (``bench_low_rank``'s keys, or
-``smooth``: neither sharp nor low-rank; ``all``; ``--min-dim``, ``--tag``: of that many coordinates, that tag), the best default with the row in the place of ``--against``
-(UniPC's defaults) over with it: geometric mean, cells below 1, worst cell; and that best default over the best of
-the peer rows (geometric mean, cells above 1).
+``smooth``: neither sharp nor low-rank; ``all``; ``--min-dim``, ``--tag``: of that many coordinates, that tag), the
+best default with the row in the place of ``--against`` (UniPC's defaults) over with it: geometric mean, cells below
+1, worst cell; and that best default over the best of the peer rows (geometric mean, cells above 1).
 """
 from __future__ import annotations
 

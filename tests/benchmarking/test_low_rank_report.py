@@ -533,9 +533,10 @@ def test_collect_alt_sharp_recipes_runs_the_pick_under_the_entries_before(tmp_pa
     assert a["rms"]["alt@20"] == deis != one_dim == a["rms"]["pick@20"]
 
 
-def _collect_without_an_entry(tmp_path, half, problem, nfe, n, flag):
+def _collect_without_an_entry(tmp_path, half, problem, nfe, n, flag, alt=("unipc", {}), pick=None):
     """``collect`` one problem at one budget with ``flag '[]'`` (the table emptied in the row alt@nfe): the record,
-    after checking that alt equals UniPC's defaults, run directly on the same x_T, and that the pick differs."""
+    after checking that alt equals ``alt`` (sampler, options; UniPC's defaults, then also the record's unipc row) and,
+    given, the pick ``pick``, each run directly on the same x_T, and that the pick differs."""
     from bench_suite import run_project, setup
     from sde_diffusion.analytic import suite_problem
     cache = str(tmp_path / "refs")
@@ -543,7 +544,11 @@ def _collect_without_an_entry(tmp_path, half, problem, nfe, n, flag):
              "--cache", cache, flag, "[]", "--out", str(tmp_path / "c.jsonl")])
     rec = json.loads((tmp_path / "c.jsonl").read_text())
     sde, score, x_T, ref = setup(suite_problem(problem), "EDM", n, 1, Path(cache))
-    assert rec["rms"][f"alt@{nfe}"] == rec["rms"][f"unipc@{nfe}"] == run_project(sde, score, x_T, ref, "unipc", {}, nfe)[0]
+    assert rec["rms"][f"alt@{nfe}"] == run_project(sde, score, x_T, ref, *alt, nfe)[0]
+    if alt == ("unipc", {}):
+        assert rec["rms"][f"unipc@{nfe}"] == rec["rms"][f"alt@{nfe}"]
+    if pick is not None:
+        assert rec["rms"][f"pick@{nfe}"] == run_project(sde, score, x_T, ref, *pick, nfe)[0]
     assert rec["rms"][f"pick@{nfe}"] != rec["rms"][f"alt@{nfe}"]
     return rec
 
@@ -661,17 +666,12 @@ def test_collect_alt_ill_recipes_runs_the_pick_without_the_ill_conditioned_entry
 def test_collect_alt_ill_high_dim_recipes_runs_the_order_4_entry_in_the_alt_row(tmp_path):
     # full40_cond3600 (40 coordinates) at 48 steps: the pick is UniPC-5 on the Karras grid onto 0 (few-step 51); with
     # '[]' the alt row is the order-4 entry of few-step 50; an entry of the wrong shape stops with a message
-    from bench_suite import run_project, setup
-    from sde_diffusion.analytic import suite_problem
     from sde_diffusion.solvers.grids import ZeroEnded
-    cache, grid = str(tmp_path / "refs"), ZeroEnded("karras", 0.002)
-    lr.main(["collect", "--sets", "fresh28:full40_cond3600", "--sde", "EDM", "--nfes", "48", "--n", "64",
-             "--cache", cache, "--alt-ill-high-dim-recipes", "[]", "--out", str(tmp_path / "c.jsonl")])
-    rec = json.loads((tmp_path / "c.jsonl").read_text())
-    sde, score, x_T, ref = setup(suite_problem("full40_cond3600"), "EDM", 64, 1, Path(cache))
-    order4 = run_project(sde, score, x_T, ref, "unipc", {"order": 4, "step_limit": False, "grid": grid}, 48)[0]
-    order5 = run_project(sde, score, x_T, ref, "unipc", {"order": 5, "grid": grid}, 48)[0]
-    assert rec["rms"]["alt@48"] == order4 and rec["rms"]["pick@48"] == order5 != order4
+    grid = ZeroEnded("karras", 0.002)
+    _collect_without_an_entry(tmp_path, "fresh28", "full40_cond3600", 48, 64, "--alt-ill-high-dim-recipes",
+                              alt=("unipc", {"order": 4, "step_limit": False, "grid": grid}),
+                              pick=("unipc", {"order": 5, "grid": grid}))
+    cache = str(tmp_path / "refs")
     with pytest.raises(SystemExit, match=r"^--alt-ill-high-dim-recipes must be a JSON list of \[min steps, max steps, "
                                          r"min dimension, sampler"):
         lr.main(["collect", "--sets", "fresh28:full40_cond3600", "--sde", "EDM", "--nfes", "48", "--n", "16",

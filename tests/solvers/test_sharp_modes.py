@@ -558,18 +558,25 @@ def test_ill_conditioned_data_of_28_coordinates_or_more_takes_unipc_5_at_46_to_5
             ill_conditioned_recipe(sde, 46, bad)
 
 
+def _probed_full_covariance(sde, name, steps):
+    """The probe (``steps``) on 1024 data points of seen full covariance ``name``, checked to call it neither sharp
+    nor low-rank but ill-conditioned; its score, 512 x_T of seed 23 and their exact ends."""
+    p = suite_problem(name)
+    score = p.mixture.score_fn(sde)
+    data = p.mixture.sample(1024, generator=torch.Generator().manual_seed(1)).to(torch.float64)
+    found = probe_sharp_modes(sde, score, steps, data, generator=torch.Generator().manual_seed(2))
+    assert not found.sharp and not found.low_rank and is_ill_conditioned(found.ratios), found.ratios
+    x_T = sde.prior_sample((512, p.dim), generator=torch.Generator().manual_seed(23), dtype=torch.float64)
+    return found, score, x_T, data_end_reference(sde, score, x_T)
+
+
 def test_on_a_full_covariance_of_40_coordinates_or_more_order_5_beats_the_order_4_entry():
     # full40_cond2500 / full46_cond3100 (seen; few-step 51a) at 46 / 50 steps, 512 x_T: the entry over the order-4
     # entry 0.60-0.85 per cell, 0.71 in geometric mean; without the step limit 0.99, order 3 1.60. Bound 0.85.
     sde, ratios = EDMSDE(), []
     for name in ("full40_cond2500", "full46_cond3100"):
-        p = suite_problem(name)
-        score = p.mixture.score_fn(sde)
-        data = p.mixture.sample(1024, generator=torch.Generator().manual_seed(1)).to(torch.float64)
-        found = probe_sharp_modes(sde, score, 46, data, generator=torch.Generator().manual_seed(2))
-        assert is_ill_conditioned(found.ratios) and found.dim == p.dim, (found.ratios, found.dim)
-        x_T = sde.prior_sample((512, p.dim), generator=torch.Generator().manual_seed(23), dtype=torch.float64)
-        ref = data_end_reference(sde, score, x_T)
+        found, score, x_T, ref = _probed_full_covariance(sde, name, 46)
+        assert found.dim == suite_problem(name).dim, found.dim
         for steps in (46, 50):
             at_n = found.at_steps(sde, steps)
             order4 = {"order": 4, "step_limit": False, "grid": ZeroEnded("karras", 0.002)}
@@ -584,13 +591,7 @@ def test_the_probe_takes_a_full_covariance_and_the_entry_beats_unipcs_defaults_t
     # 1.31. Bound 0.85.
     sde, ratios = EDMSDE(), []
     for name in ("full16_cond3500", "full22_cond2600"):
-        p = suite_problem(name)
-        score = p.mixture.score_fn(sde)
-        data = p.mixture.sample(1024, generator=torch.Generator().manual_seed(1)).to(torch.float64)
-        found = probe_sharp_modes(sde, score, 40, data, generator=torch.Generator().manual_seed(2))
-        assert not found.sharp and not found.low_rank and is_ill_conditioned(found.ratios), found.ratios
-        x_T = sde.prior_sample((512, p.dim), generator=torch.Generator().manual_seed(23), dtype=torch.float64)
-        ref = data_end_reference(sde, score, x_T)
+        found, score, x_T, ref = _probed_full_covariance(sde, name, 40)
         for steps in (40, 50):
             at_n = found.at_steps(sde, steps)
             ratios.append(_rms_from(sde, score, x_T, ref, at_n.sampler, at_n.options, steps)
