@@ -334,7 +334,7 @@ def dfit(a) -> str:
             out.append(_with_over(m, n, y, m[f"lowrank@{n}"]))
         return out
 
-    passes = lambda v: bool(v) and geo_mean(v) <= a.max_mean and sum(x < 1 for x in v) >= a.min_share * len(v)
+    passes = lambda v: _passes(v, a)
     show = lambda v: f"{geo_mean(v):.3f} ({sum(x < 1 for x in v)}/{len(v)}, {max(v):.2f})" if v else "-"
     lines = [f"{len(recs)} records; UniPC-{a.order} at k x {c_law} (10 / n)^{p_law} spreads over the pick; "
              f"per group: geo-mean (below 1 / cells, worst); pass: mean <= {a.max_mean}, share below 1 >= "
@@ -411,6 +411,50 @@ def refit(a) -> str:
     return "\n".join(lines)
 
 
+def _passes(v, a) -> bool:
+    """The rule of few-step 44a on the ratios ``v`` of one budget: geometric mean at most ``a.max_mean`` and at least
+    ``a.min_share`` of them below 1 (``dfit``, ``ifit``)."""
+    return bool(v) and geo_mean(v) <= a.max_mean and sum(x < 1 for x in v) >= a.min_share * len(v)
+
+
+def ifit(a) -> str:
+    """An early-ending entry for ill-conditioned data chosen on ``tune`` records (few-step 53): the records the probe
+    calls ill-conditioned (``is_ill_conditioned``), one cell per problem, x_T seed and budget of ``--nfes``. Per UniPC
+    order of ``--orders`` and each (c0, p) of sigma_j = c0 (10 / n)^p spreads (c0 on 31 points evenly in log over
+    the rows' c range, p of ``--ps``), the best default with it in UniPC's place over without (``_at_c``); the law
+    with the smallest geometric mean over all cells, then per budget its cells (and the ``u<order>_end`` rows): a
+    budget passes where the mean is at most ``--max-mean`` and ``--min-share`` of its cells are below 1."""
+    recs = [r for r in merged_records(a.records, by_seed=True)
+            if is_ill_conditioned({float(k): v for k, v in r["ratios"].items()})]
+    nfes = [int(v) for v in a.nfes.split(",")]
+    orders = [int(v) for v in a.orders.split(",")]
+
+    def cells(order, c0, p, n):
+        return [_with_over(m, n, _at_c(m, n, order, c0 * (10 / n) ** p, _cs({k: v for k, v in m.items()
+                                                                              if k.endswith(f"@{n}")}, order)),
+                           m[f"unipc@{n}"]) for m in (r["rms"] for r in recs)]
+
+    fits = []
+    for order in orders:
+        cs = _cs(recs[0]["rms"], order)
+        for c, p in itertools.product(np.exp(np.linspace(math.log(cs[0]), math.log(cs[-1]), 31)),
+                                      (float(v) for v in a.ps.split(","))):
+            fits.append((geo_mean([x for n in nfes for x in cells(order, float(c), p, n)]), order, float(c), p))
+    g, order, c0, p = min(fits)
+    lines = [f"{len(recs)} records called ill-conditioned; NFE {nfes}; c in {_cs(recs[0]['rms'], orders[0])}",
+             f"chosen: UniPC-{order}, sigma_j = {c0:.4f} (10 / n)^{p:g} spreads (geo-mean over every cell {g:.3f})", "",
+             "| NFE | sigma_j (spreads) | the law: geo-mean, cells below 1, worst | passes | "
+             + " | ".join(f"u{o}_end" for o in orders) + " |", "|---|---|---|---|" + "---|" * len(orders)]
+    for n in nfes:
+        v = cells(order, c0, p, n)
+        ok = _passes(v, a)
+        ends = [cells_summary([_with_over(r["rms"], n, r["rms"][f"u{o}_end@{n}"], r["rms"][f"unipc@{n}"])
+                               for r in recs], recs) if f"u{o}_end@{n}" in recs[0]["rms"] else "-" for o in orders]
+        lines.append(f"| {n} | {c0 * (10 / n) ** p:.3f} | {cells_summary(v, recs)} | {'yes' if ok else 'no'} | "
+                     + " | ".join(ends) + " |")
+    return "\n".join(lines)
+
+
 def rows_vs(a) -> str:
     """Per problem of the records (where ``--where``: low-rank, or with a floor, ``has_floor``) and budget:
     row ``--row`` over row ``--against``, and the best default with ``--row`` in the place of ``--against``
@@ -454,11 +498,12 @@ _ENTRY_FIELDS = {"--alt-recipes": ("LOW_RANK_RECIPES", "[min steps, max steps, s
                                             (int, int, int, str, dict, str, (int, float), (int, float))),
                  "--alt-one-dim-recipes": ("SHARP_ONE_DIM_RECIPES", "[min steps, max steps, sampler, options, c, p]",
                                            (int, int, str, dict, (int, float), (int, float))),
-                 "--alt-ill-recipes": ("ILL_CONDITIONED_RECIPES", "[min steps, max steps, sampler, options, grid]",
-                                       (int, int, str, dict, str)),
+                 "--alt-ill-recipes": ("ILL_CONDITIONED_RECIPES",
+                                       "[min steps, max steps, sampler, options, grid, c, p]",
+                                       (int, int, str, dict, str, (int, float), (int, float))),
                  "--alt-ill-high-dim-recipes": ("ILL_CONDITIONED_HIGH_DIM_RECIPES",
-                                                "[min steps, max steps, min dimension, sampler, options, grid]",
-                                                (int, int, int, str, dict, str))}
+                                                "[min steps, max steps, min dimension, sampler, options, grid, c, p]",
+                                                (int, int, int, str, dict, str, (int, float), (int, float)))}
 """``collect``'s ``--alt-*`` flags -> (the ``sharp_modes`` table whose entry for ``--sde``'s class they replace in
 the row alt@n, the entries' fields, their types)."""
 
@@ -712,6 +757,13 @@ def main(argv=None):
     df.add_argument("--split-dims", default="60,80,100,110,120,130")
     df.add_argument("--max-mean", type=float, default=0.9)
     df.add_argument("--min-share", type=float, default=0.8)
+    fi = sub.add_parser("ifit")
+    fi.add_argument("records", nargs="+", help="tune records with rows u<order>_<c> (and u<order>_end)")
+    fi.add_argument("--nfes", default="5,6,7,8")
+    fi.add_argument("--orders", default="3,4,5")
+    fi.add_argument("--ps", default="0,0.5,1,1.5,2,2.5,3")
+    fi.add_argument("--max-mean", type=float, default=0.9)
+    fi.add_argument("--min-share", type=float, default=0.8)
     rf = sub.add_parser("refit")
     rf.add_argument("records", nargs="+")
     rf.add_argument("--nfes", default="18,19,20")
@@ -755,6 +807,8 @@ def main(argv=None):
         print(cfit(a))
     elif a.mode == "dfit":
         print(dfit(a))
+    elif a.mode == "ifit":
+        print(ifit(a))
     elif a.mode == "refit":
         print(refit(a))
     elif a.mode == "rows":

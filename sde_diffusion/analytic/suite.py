@@ -1182,6 +1182,28 @@ or probe ran on it, to test the EDM entry for low-rank data at 30-50 steps (UniP
 noise floor (114 and 209 coordinates) and four controls (a full covariance in 57 coordinates, unequal weights in 53,
 a sharp 1-D mixture, 143 sharp modes in 3-D)."""
 
+FRESH40: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "full11_cond3300": (lambda: _ill_conditioned(11, 3, 3300.0), ("full_cov", "ill_conditioned")),
+    "full53_cond2600": (lambda: _ill_conditioned(53, 3, 2600.0), ("full_cov", "ill_conditioned")),
+    "full55_cond3000": (lambda: _ill_conditioned(55, 3, 3000.0), ("full_cov", "ill_conditioned")),
+    "full56_cond2300": (lambda: _ill_conditioned(56, 3, 2300.0), ("full_cov", "ill_conditioned")),
+    "full60_cond3400": (lambda: _ill_conditioned(60, 3, 3400.0), ("full_cov", "ill_conditioned")),
+    "full63_cond2800": (lambda: _ill_conditioned(63, 3, 2800.0), ("full_cov", "ill_conditioned")),
+    "unequal_55d": (lambda: _unequal(5, 55, 5555, 1.3, 0.2, 0.8), ("unequal_weights", "high_dim")),
+    "outlier_46d": (lambda: _with_outlier(5, 46, 4646, 3.1, 0.3, 0.06, 0.015, spread=0.9),
+                    ("outlier", "unequal_weights", "high_dim")),
+    "modes46_64d": (lambda: _many(46, 64, 0.2, seed=4664, spread=0.5), ("many_modes", "high_dim")),
+    "five_scales_ae_1d": (lambda: GaussianMixture([[-5.3], [-2.6], [0.1], [2.8], [5.7]],
+                                                  [0.055, 0.42, 0.05, 0.48, 0.045], None), ("1d", "sharp")),
+    "lowrank187_r4": (lambda: _low_rank(187, 4, 4, seed=18704), ("low_rank", "high_dim")),
+    "modes147_3d": (lambda: _many(147, 3, 0.05, seed=1473, spread=1.7), ("sharp", "many_modes")),
+}
+"""A forty-third set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 53b) before any sampler
+or probe ran on it, to test the entries for ill-conditioned data at 6-7 steps on VP and 6-8 on EDM (UniPC-4 to
+sigma_j = c (10 / n)^p spreads, then onto 0; ``solvers.sharp_modes.ILL_CONDITIONED_RECIPES``). Six full covariances
+of 11-63 coordinates (eigenvalue ratio 2300-3400) and six controls (unequal weights in 55, an outlier in 46, 46
+modes in 64, a sharp 1-D mixture, a low-rank mixture in 187 coordinates, 147 sharp modes in 3-D)."""
+
 RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4,
             "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7, "fresh8": FRESH8, "fresh9": FRESH9,
             "fresh10": FRESH10, "fresh11": FRESH11,
@@ -1193,7 +1215,7 @@ RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRES
             "fresh30": FRESH30, "fresh31": FRESH31, "fresh32": FRESH32,
             "fresh33": FRESH33, "fresh34": FRESH34, "fresh35": FRESH35,
             "fresh36": FRESH36, "fresh37": FRESH37, "fresh38": FRESH38,
-            "fresh39": FRESH39}
+            "fresh39": FRESH39, "fresh40": FRESH40}
 """The reserved sets by the name ``problem_suite`` takes."""
 SUITE_HALVES = ("tuning", "validation", "all", *RESERVED)
 """Every name ``problem_suite`` takes (the benchmarks' ``--half`` choices)."""

@@ -214,10 +214,20 @@ at the coarse one, and at most 0.842 at the coarse level where it reads at least
 each bound is the midpoint of its gap (few-step 50a)."""
 
 ILL_CONDITIONED_RECIPES = {
-    "EDMSDE": ((40, 50, "unipc", {"order": 4, "step_limit": False}, "karras"),),
+    "VPSDE": ((6, 7, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.081, 2.5),),
+    "EDMSDE": ((6, 8, "unipc", {"order": 4, "step_limit": False}, "log_snr", 0.054, 3.0),
+               (40, 50, "unipc", {"order": 4, "step_limit": False}, "karras", 0.0, 0.0)),
 }
-"""SDE class name -> (min steps, max steps, sampler, options, grid) for ill-conditioned data: ``steps - 1`` steps
-of the named grid to the SDE's default end, then one onto sigma = 0 (``ZeroEnded``). On EDM at 40-50 steps UniPC-4
+"""SDE class name -> (min steps, max steps, sampler, options, grid, c, p) for ill-conditioned data: ``steps - 1``
+steps of the named grid down to sigma_j = c (10 / steps)^p spreads (as ``LOW_RANK_RECIPES``; c = 0: the SDE's
+default end), then one onto sigma = 0 (``ZeroEnded``). At 6-7 steps on VP and 6-8 on EDM UniPC-4 without the step
+limit (B(h) = h on VP) stops early, on the uniform-t grid (VP) or the log-SNR grid (EDM), as on low-rank data: at
+so few steps the last, longest steps in log-SNR cost more than the step onto 0 from sigma_j, where the denoiser of a
+full covariance is already near the path's end. Chosen on the 51 seen full covariances (49 called ill-conditioned;
+1024 x_T of two seeds; few-step 53a) by the rule of 44a over 5-8 steps: the best default with it over with UniPC's
+defaults is 0.697 / 0.553 at 6 / 7 steps on VP and 0.601 / 0.535 / 0.668 at 6 / 7 / 8 on EDM in geometric mean,
+82-94 of 98 cells below 1 (at 5 steps 56 and 69 of 98, and on VP at 8 78 of 98: left out; where the spread is not
+known these entries are not read). On EDM at 40-50 steps UniPC-4
 without the step limit on the Karras grid onto 0 from sigma_min (diffusers' UniPC-4 with Karras sigmas and
 ``final_sigmas_type="zero"``, the best of the three published solvers of few-step 49 there; on ``FRESH37`` another
 of the 96 is ahead on two of five problems at 45-50 NFE): on 16 seen full covariances (1024 x_T
@@ -225,9 +235,9 @@ of two seeds) the best default with it over with UniPC's defaults is 0.787 / 0.7
 mean, 32 and 31 of 32 cells below 1, worst 0.97 / 1.00 (few-step 49, 50a); at 30 steps 0.853, 20 of 32."""
 
 ILL_CONDITIONED_HIGH_DIM_RECIPES = {
-    "EDMSDE": ((46, 50, 28, "unipc", {"order": 5}, "karras"),),
+    "EDMSDE": ((46, 50, 28, "unipc", {"order": 5}, "karras", 0.0, 0.0),),
 }
-"""SDE class name -> (min steps, max steps, min dimension, sampler, options, grid): ``ILL_CONDITIONED_RECIPES``'
+"""SDE class name -> (min steps, max steps, min dimension, sampler, options, grid, c, p): ``ILL_CONDITIONED_RECIPES``'
 entries for ill-conditioned data of at least that many coordinates, read before them. On EDM at 46-50 steps such
 data takes UniPC-5 (with the step limit) on the Karras grid onto 0: on ``FRESH37`` diffusers' UniPC-5 on Karras
 sigmas onto 0 was ahead of the order-4 entry on its two largest full covariances, and the gain of order 5 grows
@@ -419,7 +429,7 @@ class SharpModes:
         elif self.low_rank:
             sampler, options = low_rank_recipe(sde, steps, self.spread, floor=has_floor(self.ratios), dim=self.dim)
         elif self.subspace is None and set(PROBE_SIGMAS) <= set(self.ratios) and is_ill_conditioned(self.ratios):
-            sampler, options = ill_conditioned_recipe(sde, steps, self.dim)
+            sampler, options = ill_conditioned_recipe(sde, steps, self.dim, self.spread)
         else:
             sampler, options = "unipc", {}
         return replace(self, sampler=sampler, options=options)
@@ -620,11 +630,16 @@ def low_rank_recipe(sde, steps: int, spread: float, floor: bool = False,
     entries = _wide_first(wide, dim, LOW_RANK_RECIPES.get(name, ()))
     for lo, hi, sampler, opts, grid, c, p in entries:
         if lo <= int(steps) <= hi:
-            sigma_j = torch.tensor(c * (10.0 / steps) ** p * spread, dtype=torch.float64)
-            start = float(sde.t_from_sigma(sigma_j))
-            start = min(max(start, default_t_end(sde, steps)), 0.5 * float(sde.T))
+            start = _zero_step_start(sde, steps, c * (10.0 / steps) ** p * spread)
             return sampler, {**opts, "grid": ZeroEnded(grid, start, low_rank_bands(sde, steps, spread, start))}
     return "unipc", {}
+
+
+def _zero_step_start(sde, steps: int, sigma_j: float) -> float:
+    """The time the step onto sigma = 0 starts from: where sigma = ``sigma_j``, kept between the default end time
+    and T / 2."""
+    start = float(sde.t_from_sigma(torch.tensor(sigma_j, dtype=torch.float64)))
+    return min(max(start, default_t_end(sde, steps)), 0.5 * float(sde.T))
 
 
 def is_ill_conditioned(ratios: Mapping[float, float]) -> bool:
@@ -646,16 +661,21 @@ def _check_dim(dim) -> None:
         raise ValueError(f"dim must be an int >= 1 (the data's coordinates) or None, got {dim!r}")
 
 
-def ill_conditioned_recipe(sde, steps: int, dim: Optional[int] = None) -> Tuple[str, Dict[str, Any]]:
-    """(sampler, options) for ill-conditioned data on ``sde`` at ``steps`` steps (with the data's ``dim``,
-    ``ILL_CONDITIONED_HIGH_DIM_RECIPES`` first, then ``ILL_CONDITIONED_RECIPES``): the named grid to the SDE's
-    default end, then one step onto t = 0; ``("unipc", {})`` where none is known."""
+def ill_conditioned_recipe(sde, steps: int, dim: Optional[int] = None,
+                           spread: Optional[float] = None) -> Tuple[str, Dict[str, Any]]:
+    """(sampler, options) for ill-conditioned data of RMS spread ``spread`` on ``sde`` at ``steps`` steps (with the
+    data's ``dim``, ``ILL_CONDITIONED_HIGH_DIM_RECIPES`` first, then ``ILL_CONDITIONED_RECIPES``): the named grid to
+    sigma_j = c (10 / steps)^p spreads (c = 0: the SDE's default end), then one step onto t = 0; ``("unipc", {})``
+    where none is known (an entry with c > 0 is not read where the spread is not known, ``spread`` None)."""
     _check_dim(dim)
+    if spread is not None:
+        check_positive("spread", spread)
     name = type(sde).__name__
     wide = ILL_CONDITIONED_HIGH_DIM_RECIPES.get(name, ()) if dim is not None else ()
-    for lo, hi, sampler, opts, grid in _wide_first(wide, dim, ILL_CONDITIONED_RECIPES.get(name, ())):
-        if lo <= int(steps) <= hi:
-            return sampler, {**opts, "grid": ZeroEnded(grid, default_t_end(sde, steps))}
+    for lo, hi, sampler, opts, grid, c, p in _wide_first(wide, dim, ILL_CONDITIONED_RECIPES.get(name, ())):
+        if lo <= int(steps) <= hi and (c == 0 or spread is not None):
+            start = _zero_step_start(sde, steps, c * (10.0 / steps) ** p * (spread or 0.0))
+            return sampler, {**opts, "grid": ZeroEnded(grid, start)}
     return "unipc", {}
 
 

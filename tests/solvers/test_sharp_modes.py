@@ -15,7 +15,8 @@ from sde_diffusion.solvers.sharp_modes import (EMBEDDED_MAX_COARSE, EMBEDDED_TAI
                                                PROBE_COORDS, PROBE_SIGMAS, RING_BAND, SUBSPACE_MAX_DIM,
                                                denoising_ratio, is_ring_like, is_sharp, low_rank_recipe,
                                                principal_basis, probe_calls, sharp_recipe,
-                                               ILL_CONDITIONED_HIGH_DIM_RECIPES, ILL_CONDITIONED_MIN_R, SharpModes,
+                                               ILL_CONDITIONED_HIGH_DIM_RECIPES, ILL_CONDITIONED_MIN_R,
+                                               ILL_CONDITIONED_RECIPES, SharpModes,
                                                ill_conditioned_recipe,
                                                is_ill_conditioned)
 from sde_diffusion.solvers.grids import ZeroEnded
@@ -540,7 +541,7 @@ def test_ill_conditioned_entry_is_unipc_4_on_the_karras_grid_onto_0_at_40_to_50_
 
 def test_ill_conditioned_data_of_28_coordinates_or_more_takes_unipc_5_at_46_to_50_steps_on_edm():
     sde, order5 = EDMSDE(), ("unipc", {"order": 5, "grid": ZeroEnded("karras", 0.002)})
-    assert ILL_CONDITIONED_HIGH_DIM_RECIPES == {"EDMSDE": ((46, 50, 28, "unipc", {"order": 5}, "karras"),)}
+    assert ILL_CONDITIONED_HIGH_DIM_RECIPES == {"EDMSDE": ((46, 50, 28, "unipc", {"order": 5}, "karras", 0.0, 0.0),)}
     for steps in (46, 48, 50):
         assert ill_conditioned_recipe(sde, steps, 28) == order5 and ill_conditioned_recipe(sde, steps, 300) == order5
         for dim in (27, None):                                        # below the entry's dimension, or not known
@@ -556,6 +557,37 @@ def test_ill_conditioned_data_of_28_coordinates_or_more_takes_unipc_5_at_46_to_5
     for bad in (0, True, 2.0):
         with pytest.raises(ValueError, match=r"dim must be an int >= 1 .*got " + repr(bad).replace(".", r"\.")):
             ill_conditioned_recipe(sde, 46, bad)
+
+
+def test_ill_conditioned_data_stops_early_at_6_to_7_steps_on_vp_and_6_to_8_on_edm():
+    # few-step 53a: UniPC-4 (no step limit; B(h) = h on VP) to sigma_j = c (10 / n)^p spreads, then onto 0
+    assert ILL_CONDITIONED_RECIPES["VPSDE"] == (
+        (6, 7, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.081, 2.5),)
+    assert ILL_CONDITIONED_RECIPES["EDMSDE"][0] == (6, 8, "unipc", {"order": 4, "step_limit": False}, "log_snr",
+                                                    0.054, 3.0)
+    spread = 1.7
+    for sde, grid, steps_in, c, p, opts in (
+            (VPSDE(), "uniform_t", (6, 7), 0.081, 2.5, {"order": 4, "step_limit": False, "variant": "bh1"}),
+            (EDMSDE(), "log_snr", (6, 7, 8), 0.054, 3.0, {"order": 4, "step_limit": False})):
+        for steps in steps_in:
+            sampler, got = ill_conditioned_recipe(sde, steps, None, spread)
+            sigma_j = c * (10 / steps) ** p * spread
+            t_j = float(sde.t_from_sigma(torch.tensor(sigma_j, dtype=torch.float64)))
+            assert sampler == "unipc" and got == {**opts, "grid": ZeroEnded(grid, t_j)}
+            t = got["grid"](sde, steps)
+            assert len(t) == steps + 1 and float(t[-1]) == 0.0
+            assert float(sde.sigma(t[-2:-1])[0]) == pytest.approx(sigma_j, rel=1e-6)
+            assert float(t[-2]) == pytest.approx(t_j) and float(t[0]) == pytest.approx(float(sde.T))
+            assert ill_conditioned_recipe(sde, steps) == ("unipc", {})           # spread not known: not read
+            found = SharpModes(sharp=False, ratios={0.05: 0.53, 0.8: 0.975}, spread=spread)
+            assert found.at_steps(sde, steps).options == got
+            assert SharpModes(sharp=False, ratios={0.05: 0.53, 0.8: 0.975}, spread=2 * spread).at_steps(
+                sde, steps).options["grid"].start > t_j                          # sigma_j in spreads
+        for steps in (5, steps_in[-1] + 1):
+            assert ill_conditioned_recipe(sde, steps, None, spread) == ("unipc", {})
+    for bad in (0.0, -1.0):
+        with pytest.raises(ValueError, match="spread"):
+            ill_conditioned_recipe(VPSDE(), 7, None, bad)
 
 
 def _probed_full_covariance(sde, name, steps):
@@ -597,3 +629,17 @@ def test_the_probe_takes_a_full_covariance_and_the_entry_beats_unipcs_defaults_t
             ratios.append(_rms_from(sde, score, x_T, ref, at_n.sampler, at_n.options, steps)
                           / _rms_from(sde, score, x_T, ref, "unipc", {}, steps))
     assert math.exp(sum(map(math.log, ratios)) / len(ratios)) < 0.85, ratios
+
+
+def test_the_probe_takes_a_full_covariance_and_the_early_stop_beats_unipcs_defaults_at_6_to_8_steps():
+    # full36_cond2200 / full26_cond3000 (seen; few-step 53a), 512 x_T: the entry over UniPC's defaults on VP at 6 / 7
+    # steps 0.38-0.54 per cell (0.466 in geometric mean), on EDM at 6 / 7 / 8 0.16-0.61 (0.26). Bound 0.7 on each.
+    for sde, steps_in in ((VPSDE(), (6, 7)), (EDMSDE(), (6, 7, 8))):
+        ratios = []
+        for name in ("full36_cond2200", "full26_cond3000"):
+            found, score, x_T, ref = _probed_full_covariance(sde, name, 6)
+            for steps in steps_in:
+                at_n = found.at_steps(sde, steps)
+                ratios.append(_rms_from(sde, score, x_T, ref, at_n.sampler, at_n.options, steps)
+                              / _rms_from(sde, score, x_T, ref, "unipc", {}, steps))
+        assert math.exp(sum(map(math.log, ratios)) / len(ratios)) < 0.7, (type(sde).__name__, ratios)
