@@ -443,13 +443,15 @@ def ifit(a) -> str:
     g, order, c0, p = min(fits)
     lines = [f"{len(recs)} records called ill-conditioned; NFE {nfes}; c in {_cs(recs[0]['rms'], orders[0])}",
              f"chosen: UniPC-{order}, sigma_j = {c0:.4f} (10 / n)^{p:g} spreads (geo-mean over every cell {g:.3f})", "",
-             "| NFE | sigma_j (spreads) | the law: geo-mean, cells below 1, worst | passes | "
-             + " | ".join(f"u{o}_end" for o in orders) + " |", "|---|---|---|---|" + "---|" * len(orders)]
+             "| NFE | sigma_j (spreads) | the law: geo-mean | cells below 1 | worst | passes | "
+             + " | ".join(f"u{o}_end: geo-mean | below 1 | worst" for o in orders) + " |",
+             "|---|---|---|---|---|---|" + "---|---|---|" * len(orders)]
     for n in nfes:
         v = cells(order, c0, p, n)
         ok = _passes(v, a)
         ends = [cells_summary([_with_over(r["rms"], n, r["rms"][f"u{o}_end@{n}"], r["rms"][f"unipc@{n}"])
-                               for r in recs], recs) if f"u{o}_end@{n}" in recs[0]["rms"] else "-" for o in orders]
+                               for r in recs], recs) if f"u{o}_end@{n}" in recs[0]["rms"] else "- | - | -"
+                for o in orders]
         lines.append(f"| {n} | {c0 * (10 / n) ** p:.3f} | {cells_summary(v, recs)} | {'yes' if ok else 'no'} | "
                      + " | ".join(ends) + " |")
     return "\n".join(lines)

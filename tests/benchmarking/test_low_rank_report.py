@@ -677,3 +677,22 @@ def test_collect_alt_ill_high_dim_recipes_runs_the_order_4_entry_in_the_alt_row(
         lr.main(["collect", "--sets", "fresh28:full40_cond3600", "--sde", "EDM", "--nfes", "48", "--n", "16",
                  "--alt-ill-high-dim-recipes", '[[46, 50, "unipc", {}, "karras"]]', "--cache", cache,
                  "--out", str(tmp_path / "d.jsonl")])
+
+
+def test_ifit_fits_the_law_on_ill_conditioned_records_and_applies_the_rule_per_budget(tmp_path):
+    # two records the probe calls ill-conditioned, one it does not (left out: its rows would move every figure);
+    # order 4 at c = 0.1 / 0.2 spreads, p = 0: the law at c = 0.1 is 0.5 / 1.2 of UniPC (geo-mean 0.775, 1 of 2 below
+    # 1), so it fails the rule of 44a at a share of 0.8 and passes at 0.5
+    ill, other = {"0.05": 0.53, "0.8": 0.975}, {"0.05": 0.1, "0.8": 0.5}
+    recs = [{"problem": name, "seed": 3, "ratios": ratios,
+             "rms": {"unipc@10": 1.0, "u4_0.1@10": at01, "u4_0.2@10": 2 * at01, "u4_end@10": end}}
+            for name, ratios, at01, end in (("a", ill, 0.5, 0.8), ("b", ill, 1.2, 1.0), ("c", other, 10.0, 10.0))]
+    path = _write(tmp_path / "t.jsonl", recs)
+    args = type("A", (), {"records": [path], "nfes": "10", "orders": "4", "ps": "0", "max_mean": 0.9,
+                          "min_share": 0.8})
+    out = lr.ifit(args)
+    assert out.startswith("2 records called ill-conditioned")
+    assert "chosen: UniPC-4, sigma_j = 0.1000 (10 / n)^0 spreads (geo-mean over every cell 0.775)" in out
+    assert f"| 10 | 0.100 | {0.6 ** 0.5:.3f} | 1 of 2 | 1.20 (b, 3) | no | {0.8 ** 0.5:.3f} | 1 of 2 | 1.00 (b, 3) |" in out
+    args.min_share = 0.5
+    assert "| 1.20 (b, 3) | yes |" in lr.ifit(args)
