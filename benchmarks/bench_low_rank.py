@@ -423,9 +423,14 @@ def ifit(a) -> str:
     order of ``--orders`` and each (c0, p) of sigma_j = c0 (10 / n)^p spreads (c0 on 31 points evenly in log over
     the rows' c range, p of ``--ps``), the best default with it in UniPC's place over without (``_at_c``); the law
     with the smallest geometric mean over all cells, then per budget its cells (and the ``u<order>_end`` rows): a
-    budget passes where the mean is at most ``--max-mean`` and ``--min-share`` of its cells are below 1."""
+    budget passes where the mean is at most ``--max-mean`` and ``--min-share`` of its cells are below 1. ``--defaults``:
+    the default samplers' rows from other records of the same problems and seeds (``tune --no-defaults``)."""
     recs = [r for r in merged_records(a.records, by_seed=True)
             if is_ill_conditioned({float(k): v for k, v in r["ratios"].items()})]
+    defaults = {(r["problem"], r["seed"]): r["rms"] for r in merged_records(a.defaults, by_seed=True)}
+    for r in recs:            # the default samplers' rows from --defaults, never a tune row u<order>_...
+        r["rms"].update({k: v for k, v in defaults.get((r["problem"], r["seed"]), {}).items()
+                         if not (k[:1] == "u" and k[1:2].isdigit())})
     nfes = [int(v) for v in a.nfes.split(",")]
     orders = [int(v) for v in a.orders.split(",")]
 
@@ -761,6 +766,8 @@ def main(argv=None):
     df.add_argument("--min-share", type=float, default=0.8)
     fi = sub.add_parser("ifit")
     fi.add_argument("records", nargs="+", help="tune records with rows u<order>_<c> (and u<order>_end)")
+    fi.add_argument("--defaults", nargs="*", default=(),
+                    help="records of the same problems and seeds with the default samplers' rows (tune --no-defaults)")
     fi.add_argument("--nfes", default="5,6,7,8")
     fi.add_argument("--orders", default="3,4,5")
     fi.add_argument("--ps", default="0,0.5,1,1.5,2,2.5,3")

@@ -1281,6 +1281,9 @@ MUTATIONS += [  # session 32: ill-conditioned data on EDM at 6-8 steps stops ear
     ("problem_suite('fresh40') returns the fresh39 set", "sde_diffusion/analytic/suite.py",
      '"fresh40": FRESH40', '"fresh40": FRESH39',
      ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh40"]),
+    ("bench_low_rank ifit --defaults: tune rows read from the defaults' records", "benchmarks/bench_low_rank.py",
+     'if not (k[:1] == "u" and k[1:2].isdigit())}', "if True}",
+     ["tests/benchmarking/test_low_rank_report.py", "-k", "ifit"]),
 ]
 
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:

@@ -61,7 +61,8 @@ from 60 and at 81-100 from 100 (``LOW_RANK_HIGH_DIM_RECIPES``, few-step 39-43).
 Data that is neither sharp nor low-rank but reads R high at both levels (``ILL_CONDITIONED_MIN_R``: a full
 covariance whose small directions lie far below the spread) takes, on EDM at 40-50 steps, UniPC-4 on the Karras
 grid onto 0 (``ILL_CONDITIONED_RECIPES``, few-step 49-50), and at 46-50 steps from 28 coordinates UniPC-5
-(``ILL_CONDITIONED_HIGH_DIM_RECIPES``, few-step 51).
+(``ILL_CONDITIONED_HIGH_DIM_RECIPES``, few-step 51); at 6-8 steps UniPC-4 stops early on the log-SNR grid and steps
+onto 0 from there, as on low-rank data (few-step 53).
 
     found = probe_sharp_modes(sde, model, steps=10, x_data=batch)   # 2 batched model calls
     x, info = sample(sde, model, shape, sampler=found.sampler, steps=10, **found.options)
@@ -227,8 +228,8 @@ the step onto 0 from sigma_j, where the denoiser of a full covariance is already
 geometric mean, 94 / 94 / 81 of 98 cells below 1 (at 5 69 of 98: left out; where the spread is not known the entry
 is not read). On a new set, ``FRESH40``, it took the six full covariances and none of six controls: 0.668x over 36
 cells, 34 below 1, none worse (few-step 53c). The same idea on VP (UniPC-4, B(h) = h, on the uniform-t grid to
-0.081 (10 / n)^2.5 spreads at 6-7 steps; 0.697 / 0.553 on the tuning data) failed its test there: 0.662x but 18 of
-24 cells below 1, the other six ties, where another default sampler is best either way. On EDM at 40-50 steps UniPC-4
+0.081 (10 / n)^2.5 spreads at 6-7 steps; 0.697 / 0.553 on the tuning data) failed its test there: 0.662x but 19 of
+24 cells below 1 (80 % asked), the other five ties where iPNDM is best either way. On EDM at 40-50 steps UniPC-4
 without the step limit on the Karras grid onto 0 from sigma_min (diffusers' UniPC-4 with Karras sigmas and
 ``final_sigmas_type="zero"``, the best of the three published solvers of few-step 49 there; on ``FRESH37`` another
 of the 96 is ahead on two of five problems at 45-50 NFE): on 16 seen full covariances (1024 x_T

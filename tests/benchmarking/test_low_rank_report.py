@@ -684,12 +684,15 @@ def test_ifit_fits_the_law_on_ill_conditioned_records_and_applies_the_rule_per_b
     # order 4 at c = 0.1 / 0.2 spreads, p = 0: the law at c = 0.1 is 0.5 / 1.2 of UniPC (geo-mean 0.775, 1 of 2 below
     # 1), so it fails the rule of 44a at a share of 0.8 and passes at 0.5
     ill, other = {"0.05": 0.53, "0.8": 0.975}, {"0.05": 0.1, "0.8": 0.5}
+    # UniPC's row comes from --defaults (tune --no-defaults records have none); a tune row there is not read
     recs = [{"problem": name, "seed": 3, "ratios": ratios,
-             "rms": {"unipc@10": 1.0, "u4_0.1@10": at01, "u4_0.2@10": 2 * at01, "u4_end@10": end}}
+             "rms": {"u4_0.1@10": at01, "u4_0.2@10": 2 * at01, "u4_end@10": end}}
             for name, ratios, at01, end in (("a", ill, 0.5, 0.8), ("b", ill, 1.2, 1.0), ("c", other, 10.0, 10.0))]
     path = _write(tmp_path / "t.jsonl", recs)
-    args = type("A", (), {"records": [path], "nfes": "10", "orders": "4", "ps": "0", "max_mean": 0.9,
-                          "min_share": 0.8})
+    defaults = _write(tmp_path / "d.jsonl", [{"problem": name, "seed": 3, "ratios": ill,
+                                              "rms": {"unipc@10": 1.0, "u4_0.1@10": 99.0}} for name in "abc"])
+    args = type("A", (), {"records": [path], "defaults": [defaults], "nfes": "10", "orders": "4", "ps": "0",
+                          "max_mean": 0.9, "min_share": 0.8})
     out = lr.ifit(args)
     assert out.startswith("2 records called ill-conditioned")
     assert "chosen: UniPC-4, sigma_j = 0.1000 (10 / n)^0 spreads (geo-mean over every cell 0.775)" in out
