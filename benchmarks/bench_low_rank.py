@@ -413,8 +413,14 @@ def refit(a) -> str:
 
 def _passes(v, a) -> bool:
     """The rule of few-step 44a on the ratios ``v`` of one budget: geometric mean at most ``a.max_mean`` and at least
-    ``a.min_share`` of them below 1 (``dfit``, ``ifit``)."""
-    return bool(v) and geo_mean(v) <= a.max_mean and sum(x < 1 for x in v) >= a.min_share * len(v)
+    ``a.min_share`` of them below 1 (``dfit``, ``ifit``). With ``a.ties_apart`` (few-step 54a) a tie, a ratio of
+    exactly 1 (another default sampler best with and without), counts neither way: at least ``a.min_share`` of the
+    other cells below 1, and at least half of all."""
+    below = sum(x < 1 for x in v)
+    if getattr(a, "ties_apart", False):
+        return bool(v) and geo_mean(v) <= a.max_mean and below >= a.min_share * sum(x != 1 for x in v) \
+            and below >= 0.5 * len(v)
+    return bool(v) and geo_mean(v) <= a.max_mean and below >= a.min_share * len(v)
 
 
 def ifit(a) -> str:
@@ -448,9 +454,9 @@ def ifit(a) -> str:
     g, order, c0, p = min(fits)
     lines = [f"{len(recs)} records called ill-conditioned; NFE {nfes}; c in {_cs(recs[0]['rms'], orders[0])}",
              f"chosen: UniPC-{order}, sigma_j = {c0:.4f} (10 / n)^{p:g} spreads (geo-mean over every cell {g:.3f})", "",
-             "| NFE | sigma_j (spreads) | the law: geo-mean | cells below 1 | worst | passes | "
+             "| NFE | sigma_j (spreads) | the law: geo-mean | cells below 1 | worst | passes | ties | "
              + " | ".join(f"u{o}_end: geo-mean | below 1 | worst" for o in orders) + " |",
-             "|---|---|---|---|---|---|" + "---|---|---|" * len(orders)]
+             "|---|---|---|---|---|---|---|" + "---|---|---|" * len(orders)]
     for n in nfes:
         v = cells(order, c0, p, n)
         ok = _passes(v, a)
@@ -458,6 +464,7 @@ def ifit(a) -> str:
                                for r in recs], recs) if f"u{o}_end@{n}" in recs[0]["rms"] else "- | - | -"
                 for o in orders]
         lines.append(f"| {n} | {c0 * (10 / n) ** p:.3f} | {cells_summary(v, recs)} | {'yes' if ok else 'no'} | "
+                     f"{sum(x == 1 for x in v)} | "
                      + " | ".join(ends) + " |")
     return "\n".join(lines)
 
@@ -616,13 +623,15 @@ def report(a) -> str:
     if flat:
         worse = [(k, vs) for k, vs in cells.items() if min(vs) > a.harm]
         lines += ["", f"over {len(flat)} cells: geometric mean {geo_mean(flat):.3f}, below 1 in "
-                  f"{sum(v < 1 for v in flat)}, worst {max(flat):.2f}; worse by more than {a.harm:g}x on every "
+                  f"{sum(v < 1 for v in flat)}, ties (the same best default with and without) "
+                  f"{sum(v == 1 for v in flat)}, worst {max(flat):.2f}; worse by more than {a.harm:g}x on every "
                   f"seed: {len(worse)}" + "".join(f" ({k[0]} at {k[1]}: {', '.join(f'{v:.2f}' for v in vs)})"
                                                   for k, vs in worse)]
         per_nfe = defaultdict(list)
         for (_, n), vs in cells.items():
             per_nfe[n] += vs
-        lines += [f"at {n} NFE: geometric mean {geo_mean(vs):.3f}, worst {max(vs):.2f}"
+        lines += [f"at {n} NFE: geometric mean {geo_mean(vs):.3f}, worst {max(vs):.2f}, below 1 in "
+                  f"{sum(v < 1 for v in vs)} of {len(vs)}, ties {sum(v == 1 for v in vs)}"
                   for n, vs in sorted(per_nfe.items())]
     vs_peer = defaultdict(list)             # NFE -> [(best default / best peer without the entry, with it)]
     misses = defaultdict(list)              # NFE -> ["problem ratio"] above 1.0x with the entry
@@ -773,6 +782,8 @@ def main(argv=None):
     fi.add_argument("--ps", default="0,0.5,1,1.5,2,2.5,3")
     fi.add_argument("--max-mean", type=float, default=0.9)
     fi.add_argument("--min-share", type=float, default=0.8)
+    fi.add_argument("--ties-apart", action="store_true",
+                    help="count the share below 1 over the cells that are not ties (few-step 54a)")
     rf = sub.add_parser("refit")
     rf.add_argument("records", nargs="+")
     rf.add_argument("--nfes", default="18,19,20")

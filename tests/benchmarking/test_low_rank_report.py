@@ -696,6 +696,41 @@ def test_ifit_fits_the_law_on_ill_conditioned_records_and_applies_the_rule_per_b
     out = lr.ifit(args)
     assert out.startswith("2 records called ill-conditioned")
     assert "chosen: UniPC-4, sigma_j = 0.1000 (10 / n)^0 spreads (geo-mean over every cell 0.775)" in out
-    assert f"| 10 | 0.100 | {0.6 ** 0.5:.3f} | 1 of 2 | 1.20 (b, 3) | no | {0.8 ** 0.5:.3f} | 1 of 2 | 1.00 (b, 3) |" in out
+    assert (f"| 10 | 0.100 | {0.6 ** 0.5:.3f} | 1 of 2 | 1.20 (b, 3) | no | 0 | {0.8 ** 0.5:.3f} | 1 of 2 | 1.00 (b, 3) |"
+            in out)
     args.min_share = 0.5
     assert "| 1.20 (b, 3) | yes |" in lr.ifit(args)
+
+
+def test_ifit_ties_apart_counts_the_share_below_1_over_the_cells_that_are_not_ties(tmp_path):
+    # few-step 54a. Six cells at 0.5 / 0.5 / 0.5 / 0.5 / tie / tie (DEIS 0.1 the best default with and without): 4 of 6
+    # below 1 fails the plain rule (80 %), passes with ties apart (4 of 4, and half of all). One cell at 0.5 and three
+    # ties: 1 of 1 not tied, but less than half of all below 1: fails either way.
+    ill = {"0.05": 0.53, "0.8": 0.975}
+
+    def rec(name, at01, deis=10.0):
+        return {"problem": name, "seed": 3, "ratios": ill, "rms": {"unipc@10": 1.0, "deis@10": deis,
+                                                                   "u4_0.1@10": at01, "u4_0.2@10": 2 * at01}}
+    six = [rec(x, 0.5) for x in "abcd"] + [rec(x, 0.5, deis=0.1) for x in "ef"]
+    args = type("A", (), {"records": [_write(tmp_path / "six.jsonl", six)], "defaults": (), "nfes": "10",
+                          "orders": "4", "ps": "0", "max_mean": 0.9, "min_share": 0.8, "ties_apart": False})
+    assert f"| 10 | 0.100 | {0.5 ** (4 / 6):.3f} | 4 of 6 | 1.00 (e, 3) | no |" in lr.ifit(args)
+    args.ties_apart = True
+    assert "| 4 of 6 | 1.00 (e, 3) | yes | 2 |" in lr.ifit(args)
+    four = [rec("a", 0.5)] + [rec(x, 0.5, deis=0.1) for x in "bcd"]
+    args.records = [_write(tmp_path / "four.jsonl", four)]
+    assert f"| 10 | 0.100 | {0.5 ** 0.25:.3f} | 1 of 4 | 1.00 (b, 3) | no |" in lr.ifit(args)
+
+
+def test_report_counts_the_ties_per_budget(tmp_path):
+    # three ill-conditioned records at 10 NFE: the pick 0.5 / 2.0 / 0.5 of UniPC's 1.0; in the third iPNDM (0.1) is the
+    # best default with and without: a tie
+    ill = {"0.05": 0.53, "0.8": 0.975}
+    recs = [{**_collect(name, 3, False, 1.0, pick, other), "ratios": ill}
+            for name, pick, other in (("a", 0.5, 10.0), ("b", 2.0, 10.0), ("c", 0.5, 0.1))]
+    a = type("A", (), {"records": [_write(tmp_path / "c.jsonl", recs)], "peers": (), "peers_chosen_on": (),
+                       "defaults_chosen_on": (), "harm": 1.5, "without_row": "unipc", "taken": "ill_conditioned"})
+    out = lr.report(a)
+    assert "the ill-conditioned entry takes 3 of 3 problems: a, b, c" in out
+    assert "below 1 in 1, ties (the same best default with and without) 1, worst 2.00" in out
+    assert "at 10 NFE: geometric mean 1.000, worst 2.00, below 1 in 1 of 3, ties 1" in out
