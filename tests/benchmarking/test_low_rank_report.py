@@ -47,7 +47,7 @@ def test_report_puts_the_pick_in_unipcs_place_and_counts_harm_on_every_seed(tmp_
     assert "takes 2 of 3 problems: a, b" in out
     cells = [0.25, 1.5, 2.0, 2.0]
     assert f"geometric mean {math.exp(sum(map(math.log, cells)) / 4):.3f}" in out
-    assert "below 1 in 1, worst 2.00" in out
+    assert "below 1 in 1, ties (the same best default with and without) 0, worst 2.00" in out
     assert "worse by more than 1.5x on every seed: 1 (b at 10: 2.00, 2.00)" in out
     # seed 1 against the peer: without a 1.0, b 1.0, c 1.0; with a 0.25, b 2.0, c 1.0
     assert f"| 10 | 3 | 1.000 | 3 | {(0.25 * 2.0 * 1.0) ** (1 / 3):.3f} | 2 |" in out
