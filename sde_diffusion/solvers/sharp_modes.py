@@ -61,8 +61,8 @@ from 60 and at 81-100 from 100 (``LOW_RANK_HIGH_DIM_RECIPES``, few-step 39-43).
 Data that is neither sharp nor low-rank but reads R high at both levels (``ILL_CONDITIONED_MIN_R``: a full
 covariance whose small directions lie far below the spread) takes, on EDM at 40-50 steps, UniPC-4 on the Karras
 grid onto 0 (``ILL_CONDITIONED_RECIPES``, few-step 49-50), and at 46-50 steps from 28 coordinates UniPC-5
-(``ILL_CONDITIONED_HIGH_DIM_RECIPES``, few-step 51); at 6-8 steps UniPC-4 stops early on the log-SNR grid and steps
-onto 0 from there, as on low-rank data (few-step 53).
+(``ILL_CONDITIONED_HIGH_DIM_RECIPES``, few-step 51); at 5-8 steps on VP and 6-8 on EDM UniPC-4 stops early and
+steps onto 0 from there, as on low-rank data (few-step 53-54).
 
     found = probe_sharp_modes(sde, model, steps=10, x_data=batch)   # 2 batched model calls
     x, info = sample(sde, model, shape, sampler=found.sampler, steps=10, **found.options)
@@ -219,27 +219,26 @@ ILL_CONDITIONED_RECIPES = {
     "EDMSDE": ((6, 8, "unipc", {"order": 4, "step_limit": False}, "log_snr", 0.054, 3.0),
                (40, 50, "unipc", {"order": 4, "step_limit": False}, "karras", 0.0, 0.0)),
 }
-"""SDE class name -> (min steps, max steps, sampler, options, grid, c, p) for ill-conditioned data: ``steps - 1``
-steps of the named grid down to sigma_j = c (10 / steps)^p spreads (as ``LOW_RANK_RECIPES``; c = 0: the SDE's
-default end), then one onto sigma = 0 (``ZeroEnded``). At 5-8 steps on VP and 6-8 on EDM UniPC-4 without the step
-limit stops early, on VP with B(h) = h on the uniform-t grid, on EDM on the log-SNR grid, as on low-rank data: at so few steps the last,
-longest steps in log-SNR cost more than the step onto 0 from sigma_j, where the denoiser of a full covariance is
-already near the path's end. The laws were fitted on the 51 seen full covariances (49 called ill-conditioned; 1024
-x_T of two seeds; few-step 53a): the best default with it over with UniPC's defaults is 0.876 / 0.697 / 0.553 /
-0.561 at 5 / 6 / 7 / 8 steps on VP and 0.784 / 0.601 / 0.535 / 0.668 on EDM in geometric mean. By the rule of 44a
-(80 % of the cells below 1) EDM took 6-8 and VP 6-7; on a new set, ``FRESH40``, EDM held (0.668x over 36 cells, 34
-below 1) and VP failed by its ties (19 of 24 below 1, the other five cells with iPNDM the best default either way;
-few-step 53c). Counting ties apart (few-step 54a: 80 % of the cells that are not ties below 1, and half of all) both
-took 5-8 steps; on a new set, ``FRESH41``, VP held (0.710x over 48 cells, 35 below 1, 12 ties, one cell worse on one
-seed) and EDM's extension to 5 steps failed (0.912x, 2 of 12 below 1, 10 ties: another default is best there either
-way, though the entry is 0.31-0.59x UniPC's defaults); EDM's 6-8 entry on that set 0.727 / 0.490 / 0.430x UniPC's
-defaults' best default (few-step 54c). Where the spread is not known these entries are not read.
-On EDM at 40-50 steps UniPC-4
-without the step limit on the Karras grid onto 0 from sigma_min (diffusers' UniPC-4 with Karras sigmas and
-``final_sigmas_type="zero"``, the best of the three published solvers of few-step 49 there; on ``FRESH37`` another
-of the 96 is ahead on two of five problems at 45-50 NFE): on 16 seen full covariances (1024 x_T
-of two seeds) the best default with it over with UniPC's defaults is 0.787 / 0.776 at 40 / 50 steps in geometric
-mean, 32 and 31 of 32 cells below 1, worst 0.97 / 1.00 (few-step 49, 50a); at 30 steps 0.853, 20 of 32."""
+"""SDE class name -> (min steps, max steps, sampler, options, grid, c, p) for ill-conditioned data: ``steps - 1`` steps
+of the named grid down to sigma_j = c (10 / steps)^p spreads (as ``LOW_RANK_RECIPES``; c = 0: the SDE's default end),
+then one onto sigma = 0 (``ZeroEnded``). At 5-8 steps on VP and 6-8 on EDM UniPC-4 without the step limit stops early,
+on VP with B(h) = h on the uniform-t grid, on EDM on the log-SNR grid, as on low-rank data: at so few steps the last,
+longest steps in log-SNR cost more than the step onto 0 from sigma_j, where the denoiser of a full covariance is already
+near the path's end. The laws were fitted on the 51 seen full covariances (49 called ill-conditioned; 1024 x_T of two
+seeds; few-step 53a): the best default with it over with UniPC's defaults is 0.876 / 0.697 / 0.553 / 0.561 at 5 / 6 / 7
+/ 8 steps on VP and 0.784 / 0.601 / 0.535 / 0.668 on EDM in geometric mean. By the rule of 44a (80 % of the cells below
+1) EDM took 6-8 and VP 6-7; on a new set, ``FRESH40``, EDM held (0.668x over 36 cells, 34 below 1) and VP failed by its
+ties (19 of 24 below 1, the other five cells with iPNDM the best default either way; few-step 53c). Counting ties apart
+(few-step 54a: 80 % of the cells that are not ties below 1, and half of all) both took 5-8 steps; on a new set,
+``FRESH41``, VP held (0.710x over 48 cells, 35 below 1, 12 ties, one cell worse on one seed) and EDM's extension to 5
+steps failed (0.912x, 2 of 12 below 1, 10 ties: another default is best there either way, though the entry is 0.31-0.59x
+UniPC's defaults); EDM's 6-8 entry on that set 0.727 / 0.490 / 0.430x UniPC's defaults' best default (few-step 54c).
+Where the spread is not known these entries are not read.
+On EDM at 40-50 steps UniPC-4 without the step limit on the Karras grid onto 0 from sigma_min (diffusers' UniPC-4 with
+Karras sigmas and ``final_sigmas_type="zero"``, the best of the three published solvers of few-step 49 there; on
+``FRESH37`` another of the 96 is ahead on two of five problems at 45-50 NFE): on 16 seen full covariances (1024 x_T of
+two seeds) the best default with it over with UniPC's defaults is 0.787 / 0.776 at 40 / 50 steps in geometric mean, 32
+and 31 of 32 cells below 1, worst 0.97 / 1.00 (few-step 49, 50a); at 30 steps 0.853, 20 of 32."""
 
 ILL_CONDITIONED_HIGH_DIM_RECIPES = {
     "EDMSDE": ((46, 50, 28, "unipc", {"order": 5}, "karras", 0.0, 0.0),),
