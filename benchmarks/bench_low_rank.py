@@ -429,7 +429,8 @@ def ifit(a) -> str:
     order of ``--orders`` and each (c0, p) of sigma_j = c0 (10 / n)^p spreads (c0 on 31 points evenly in log over
     the rows' c range, p of ``--ps``), the best default with it in UniPC's place over without (``_at_c``); the law
     with the smallest geometric mean over all cells, then per budget its cells (and the ``u<order>_end`` rows): a
-    budget passes where the mean is at most ``--max-mean`` and ``--min-share`` of its cells are below 1. ``--defaults``:
+    budget passes where the mean is at most ``--max-mean`` and ``--min-share`` of its cells are below 1, and not where
+    the law's sigma_j lies more than 2 % outside the rows' c (its cells read off the nearest row). ``--defaults``:
     the default samplers' rows from other records of the same problems and seeds (``tune --no-defaults``)."""
     recs = [r for r in merged_records(a.records, by_seed=True)
             if is_ill_conditioned({float(k): v for k, v in r["ratios"].items()})]
@@ -446,24 +447,31 @@ def ifit(a) -> str:
                            m[f"unipc@{n}"]) for m in (r["rms"] for r in recs)]
 
     fits = []
-    for order in orders:
+    if getattr(a, "law", None):              # one law read, not fitted: "order,c0,p"
+        order, c0, p = (f(v) for f, v in zip((int, float, float), a.law.split(",")))
+        fits.append((geo_mean([x for n in nfes for x in cells(order, c0, p, n)]), order, c0, p))
+    for order in ([] if fits else orders):
         cs = _cs(recs[0]["rms"], order)
         for c, p in itertools.product(np.exp(np.linspace(math.log(cs[0]), math.log(cs[-1]), 31)),
                                       (float(v) for v in a.ps.split(","))):
             fits.append((geo_mean([x for n in nfes for x in cells(order, float(c), p, n)]), order, float(c), p))
     g, order, c0, p = min(fits)
     lines = [f"{len(recs)} records called ill-conditioned; NFE {nfes}; c in {_cs(recs[0]['rms'], orders[0])}",
-             f"chosen: UniPC-{order}, sigma_j = {c0:.4f} (10 / n)^{p:g} spreads (geo-mean over every cell {g:.3f})", "",
+             f"{'read' if getattr(a, 'law', None) else 'chosen'}: UniPC-{order}, sigma_j = {c0:.4f} (10 / n)^{p:g} "
+             f"spreads (geo-mean over every cell {g:.3f})", "",
              "| NFE | sigma_j (spreads) | the law: geo-mean | cells below 1 | worst | passes | ties | "
              + " | ".join(f"u{o}_end: geo-mean | below 1 | worst" for o in orders) + " |",
              "|---|---|---|---|---|---|---|" + "---|---|---|" * len(orders)]
     for n in nfes:
         v = cells(order, c0, p, n)
-        ok = _passes(v, a)
+        rows = _cs({k: x for k, x in recs[0]["rms"].items() if k.endswith(f"@{n}")}, order)
+        inside = rows[0] / 1.02 <= c0 * (10 / n) ** p <= rows[-1] * 1.02        # else read off the nearest row
+        ok = inside and _passes(v, a)
         ends = [cells_summary([_with_over(r["rms"], n, r["rms"][f"u{o}_end@{n}"], r["rms"][f"unipc@{n}"])
                                for r in recs], recs) if f"u{o}_end@{n}" in recs[0]["rms"] else "- | - | -"
                 for o in orders]
-        lines.append(f"| {n} | {c0 * (10 / n) ** p:.3f} | {cells_summary(v, recs)} | {'yes' if ok else 'no'} | "
+        verdict = "yes" if ok else "no" if inside else "no (sigma_j outside the rows)"
+        lines.append(f"| {n} | {c0 * (10 / n) ** p:.3f} | {cells_summary(v, recs)} | {verdict} | "
                      f"{sum(x == 1 for x in v)} | "
                      + " | ".join(ends) + " |")
     return "\n".join(lines)
@@ -782,6 +790,7 @@ def main(argv=None):
     fi.add_argument("--ps", default="0,0.5,1,1.5,2,2.5,3")
     fi.add_argument("--max-mean", type=float, default=0.9)
     fi.add_argument("--min-share", type=float, default=0.8)
+    fi.add_argument("--law", default=None, help="order,c0,p: read this law instead of fitting one (few-step 54g)")
     fi.add_argument("--ties-apart", action="store_true",
                     help="count the share below 1 over the cells that are not ties (few-step 54a)")
     rf = sub.add_parser("refit")

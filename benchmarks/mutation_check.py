@@ -1312,6 +1312,12 @@ MUTATIONS += [  # session 32: the same entries at 5-8 steps on VP and EDM, ties 
     ("problem_suite('fresh41') returns the fresh40 set", "sde_diffusion/analytic/suite.py",
      '"fresh41": FRESH41', '"fresh41": FRESH40',
      ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh41"]),
+    ("bench_low_rank ifit: a sigma_j outside the rows passes", "benchmarks/bench_low_rank.py",
+     "        ok = inside and _passes(v, a)", "        ok = _passes(v, a)",
+     ["tests/benchmarking/test_low_rank_report.py", "-k", "ifit"]),
+    ("bench_low_rank ifit --law ignored (a law fitted instead)", "benchmarks/bench_low_rank.py",
+     'if getattr(a, "law", None):', "if False:",
+     ["tests/benchmarking/test_low_rank_report.py", "-k", "ifit"]),
 ]
 
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:

@@ -225,9 +225,10 @@ then one onto sigma = 0 (``ZeroEnded``). At 5-8 steps on VP and 6-8 on EDM UniPC
 on VP with B(h) = h on the uniform-t grid, on EDM on the log-SNR grid, as on low-rank data: at so few steps the last,
 longest steps in log-SNR cost more than the step onto 0 from sigma_j, where the denoiser of a full covariance is already
 near the path's end. The laws were fitted on the 51 seen full covariances (49 called ill-conditioned; 1024 x_T of two
-seeds; few-step 53a): the best default with it over with UniPC's defaults is 0.876 / 0.697 / 0.553 / 0.561 at 5 / 6 / 7
-/ 8 steps on VP and 0.784 / 0.601 / 0.535 / 0.668 on EDM in geometric mean. By the rule of 44a (80 % of the cells below
-1) EDM took 6-8 and VP 6-7; on a new set, ``FRESH40``, EDM held (0.668x over 36 cells, 34 below 1) and VP failed by its
+seeds; few-step 53a, with the 5-step cells read at the law's sigma_j in 54g): the best default with it over with
+UniPC's defaults is 0.808 / 0.697 / 0.553 / 0.561 at 5 / 6 / 7 / 8 steps on VP and 0.716 / 0.601 / 0.535 / 0.669 on EDM
+in geometric mean. By the rule of 44a (80 % of the cells below 1; 53a read 5 steps off a nearer row) EDM took 6-8 and
+VP 6-7; on a new set, ``FRESH40``, EDM held (0.668x over 36 cells, 34 below 1) and VP failed by its
 ties (19 of 24 below 1, the other five cells with iPNDM the best default either way; few-step 53c). Counting ties apart
 (few-step 54a: 80 % of the cells that are not ties below 1, and half of all) both took 5-8 steps; on a new set,
 ``FRESH41``, VP held (0.710x over 48 cells, 35 below 1, 12 ties, one cell worse on one seed) and EDM's extension to 5

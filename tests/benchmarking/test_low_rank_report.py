@@ -696,10 +696,20 @@ def test_ifit_fits_the_law_on_ill_conditioned_records_and_applies_the_rule_per_b
     out = lr.ifit(args)
     assert out.startswith("2 records called ill-conditioned")
     assert "chosen: UniPC-4, sigma_j = 0.1000 (10 / n)^0 spreads (geo-mean over every cell 0.775)" in out
-    assert (f"| 10 | 0.100 | {0.6 ** 0.5:.3f} | 1 of 2 | 1.20 (b, 3) | no | 0 | {0.8 ** 0.5:.3f} | 1 of 2 | 1.00 (b, 3) |"
-            in out)
+    assert (f"| 10 | 0.100 | {0.6 ** 0.5:.3f} | 1 of 2 | 1.20 (b, 3) | no | 0 | "
+            f"{0.8 ** 0.5:.3f} | 1 of 2 | 1.00 (b, 3) |") in out
     args.min_share = 0.5
     assert "| 1.20 (b, 3) | yes |" in lr.ifit(args)
+    args.law = "4,0.2,0"                          # one law read, not fitted: at c = 0.2 the cells are 1.0 / 2.4
+    assert "read: UniPC-4, sigma_j = 0.2000 (10 / n)^0 spreads (geo-mean over every cell 1.549)" in lr.ifit(args)
+    args.law = None
+    # at 20 steps with p = 1 the law's sigma_j, c0 / 2, lies below the rows (0.1-0.2): read off the nearest row, the
+    # budget does not pass
+    for r in recs:
+        r["rms"] = {**{k.replace("@10", "@20"): v for k, v in r["rms"].items()}, "unipc@20": 1.0}
+    args.records, args.defaults, args.ps, args.nfes = [_write(tmp_path / "t20.jsonl", recs)], [], "1", "20"
+    out = lr.ifit(args)
+    assert "| 20 | 0.050 | " in out and "| no (sigma_j outside the rows) |" in out
 
 
 def test_ifit_ties_apart_counts_the_share_below_1_over_the_cells_that_are_not_ties(tmp_path):
