@@ -1226,6 +1226,28 @@ apart (``solvers.sharp_modes.ILL_CONDITIONED_RECIPES``). Six full covariances of
 2200-3600) and six controls (unequal weights in 57, an outlier in 48, 48 modes in 66, a sharp 1-D mixture, a
 low-rank mixture in 189 coordinates, 149 sharp modes in 3-D)."""
 
+FRESH42: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "full9_cond2900": (lambda: _ill_conditioned(9, 3, 2900.0), ("full_cov", "ill_conditioned")),
+    "full65_cond2400": (lambda: _ill_conditioned(65, 3, 2400.0), ("full_cov", "ill_conditioned")),
+    "full67_cond3300": (lambda: _ill_conditioned(67, 3, 3300.0), ("full_cov", "ill_conditioned")),
+    "full68_cond2700": (lambda: _ill_conditioned(68, 3, 2700.0), ("full_cov", "ill_conditioned")),
+    "full70_cond3500": (lambda: _ill_conditioned(70, 3, 3500.0), ("full_cov", "ill_conditioned")),
+    "full72_cond2300": (lambda: _ill_conditioned(72, 3, 2300.0), ("full_cov", "ill_conditioned")),
+    "unequal_59d": (lambda: _unequal(5, 59, 5959, 1.3, 0.2, 0.8), ("unequal_weights", "high_dim")),
+    "outlier_50d": (lambda: _with_outlier(5, 50, 5050, 3.1, 0.3, 0.06, 0.015, spread=0.9),
+                    ("outlier", "unequal_weights", "high_dim")),
+    "modes50_68d": (lambda: _many(50, 68, 0.2, seed=5068, spread=0.5), ("many_modes", "high_dim")),
+    "five_scales_ag_1d": (lambda: GaussianMixture([[-5.2], [-2.7], [0.3], [2.6], [5.5]],
+                                                  [0.06, 0.44, 0.045, 0.5, 0.05], None), ("1d", "sharp")),
+    "lowrank191_r4": (lambda: _low_rank(191, 4, 4, seed=19104), ("low_rank", "high_dim")),
+    "modes153_3d": (lambda: _many(153, 3, 0.05, seed=1533, spread=1.7), ("sharp", "many_modes")),
+}
+"""A forty-fifth set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 55b) before any sampler
+or probe ran on it, to test the VP entry for ill-conditioned data carried on to 9 steps
+(``solvers.sharp_modes.ILL_CONDITIONED_RECIPES``). Six full covariances of 9-72 coordinates (eigenvalue ratio
+2300-3500) and six controls (unequal weights in 59, an outlier in 50, 50 modes in 68, a sharp 1-D mixture, a
+low-rank mixture in 191 coordinates, 153 sharp modes in 3-D)."""
+
 RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4,
             "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7, "fresh8": FRESH8, "fresh9": FRESH9,
             "fresh10": FRESH10, "fresh11": FRESH11,
@@ -1237,7 +1259,8 @@ RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRES
             "fresh30": FRESH30, "fresh31": FRESH31, "fresh32": FRESH32,
             "fresh33": FRESH33, "fresh34": FRESH34, "fresh35": FRESH35,
             "fresh36": FRESH36, "fresh37": FRESH37, "fresh38": FRESH38,
-            "fresh39": FRESH39, "fresh40": FRESH40, "fresh41": FRESH41}
+            "fresh39": FRESH39, "fresh40": FRESH40, "fresh41": FRESH41,
+            "fresh42": FRESH42}
 """The reserved sets by the name ``problem_suite`` takes."""
 SUITE_HALVES = ("tuning", "validation", "all", *RESERVED)
 """Every name ``problem_suite`` takes (the benchmarks' ``--half`` choices)."""

@@ -559,18 +559,18 @@ def test_ill_conditioned_data_of_28_coordinates_or_more_takes_unipc_5_at_46_to_5
             ill_conditioned_recipe(sde, 46, bad)
 
 
-def test_ill_conditioned_data_stops_early_at_5_to_8_steps_on_vp_and_6_to_8_on_edm():
-    # few-step 53, 54: UniPC-4 (no step limit) to sigma_j = c (10 / n)^p spreads, then onto 0: on VP at 5-8 steps with
+def test_ill_conditioned_data_stops_early_at_5_to_9_steps_on_vp_and_6_to_8_on_edm():
+    # few-step 53-55: UniPC-4 (no step limit) to sigma_j = c (10 / n)^p spreads, then onto 0: on VP at 5-9 steps with
     # B(h) = h on the uniform-t grid (c 0.081, p 2.5), on EDM at 6-8 on the log-SNR grid (c 0.054, p 3)
     assert ILL_CONDITIONED_RECIPES["VPSDE"] == (
-        (5, 8, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.081, 2.5),)
+        (5, 9, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.081, 2.5),)
     assert ILL_CONDITIONED_RECIPES["EDMSDE"][0] == (6, 8, "unipc", {"order": 4, "step_limit": False}, "log_snr",
                                                     0.054, 3.0)
     spread, ill = 1.7, {0.05: 0.53, 0.8: 0.975}
-    for sde, lo, grid, c, p, opts in (
-            (VPSDE(), 5, "uniform_t", 0.081, 2.5, {"order": 4, "step_limit": False, "variant": "bh1"}),
-            (EDMSDE(), 6, "log_snr", 0.054, 3.0, {"order": 4, "step_limit": False})):
-        for steps in range(lo, 9):
+    for sde, lo, hi, grid, c, p, opts in (
+            (VPSDE(), 5, 9, "uniform_t", 0.081, 2.5, {"order": 4, "step_limit": False, "variant": "bh1"}),
+            (EDMSDE(), 6, 8, "log_snr", 0.054, 3.0, {"order": 4, "step_limit": False})):
+        for steps in range(lo, hi + 1):
             sampler, got = ill_conditioned_recipe(sde, steps, None, spread)
             sigma_j = c * (10 / steps) ** p * spread
             t_j = float(sde.t_from_sigma(torch.tensor(sigma_j, dtype=torch.float64)))
@@ -582,7 +582,7 @@ def test_ill_conditioned_data_stops_early_at_5_to_8_steps_on_vp_and_6_to_8_on_ed
             assert SharpModes(sharp=False, ratios=ill, spread=spread).at_steps(sde, steps).options == got
             wider = SharpModes(sharp=False, ratios=ill, spread=2 * spread).at_steps(sde, steps).options["grid"].start
             assert float(sde.sigma(torch.tensor([wider], dtype=torch.float64))[0]) == pytest.approx(2 * sigma_j)
-        for steps in (lo - 1, 9):
+        for steps in (lo - 1, hi + 1):
             assert ill_conditioned_recipe(sde, steps, None, spread) == ("unipc", {})
         for bad in (0.0, -1.0):
             with pytest.raises(ValueError, match="spread"):
