@@ -235,7 +235,7 @@ ties (19 of 24 below 1, the other five cells with iPNDM the best default either 
 steps failed (0.912x, 2 of 12 below 1, 10 ties: another default is best there either way, though the entry is 0.31-0.59x
 UniPC's defaults); EDM's 6-8 entry on that set 0.727 / 0.490 / 0.430x UniPC's defaults' best default (few-step 54c).
 VP's law carried on to 9 steps (0.619 on the tuning data, 62 of 98 below 1, 30 ties; at 10 0.789, 49 of 98: out;
-few-step 55a) on a new set, ``FRESH42``: (few-step 55c).
+few-step 55a) held on a new set, ``FRESH42``: 0.454x over 12 cells at 9 steps, 10 below 1, 2 ties (few-step 55c).
 Where the spread is not known these entries are not read.
 On EDM at 40-50 steps UniPC-4 without the step limit on the Karras grid onto 0 from sigma_min (diffusers' UniPC-4 with
 Karras sigmas and ``final_sigmas_type="zero"``, the best of the three published solvers of few-step 49 there; on
