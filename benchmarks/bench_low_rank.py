@@ -441,10 +441,16 @@ def ifit(a) -> str:
     nfes = [int(v) for v in a.nfes.split(",")]
     orders = [int(v) for v in a.orders.split(",")]
 
+    rows_at = {}                             # (record, budget, order) -> the c of its tune rows, found once
+
+    def rows(i, n, order):
+        if (i, n, order) not in rows_at:
+            rows_at[i, n, order] = _cs({k: v for k, v in recs[i]["rms"].items() if k.endswith(f"@{n}")}, order)
+        return rows_at[i, n, order]
+
     def cells(order, c0, p, n):
-        return [_with_over(m, n, _at_c(m, n, order, c0 * (10 / n) ** p, _cs({k: v for k, v in m.items()
-                                                                              if k.endswith(f"@{n}")}, order)),
-                           m[f"unipc@{n}"]) for m in (r["rms"] for r in recs)]
+        return [_with_over(r["rms"], n, _at_c(r["rms"], n, order, c0 * (10 / n) ** p, rows(i, n, order)),
+                           r["rms"][f"unipc@{n}"]) for i, r in enumerate(recs)]
 
     fits = []
     if getattr(a, "law", None):              # one law read, not fitted: "order,c0,p"
@@ -464,8 +470,7 @@ def ifit(a) -> str:
              "|---|---|---|---|---|---|---|" + "---|---|---|" * len(orders)]
     for n in nfes:
         v = cells(order, c0, p, n)
-        rows = _cs({k: x for k, x in recs[0]["rms"].items() if k.endswith(f"@{n}")}, order)
-        inside = rows[0] / 1.02 <= c0 * (10 / n) ** p <= rows[-1] * 1.02        # else read off the nearest row
+        inside = rows(0, n, order)[0] / 1.02 <= c0 * (10 / n) ** p <= rows(0, n, order)[-1] * 1.02  # else the nearest
         ok = inside and _passes(v, a)
         ends = [cells_summary([_with_over(r["rms"], n, r["rms"][f"u{o}_end@{n}"], r["rms"][f"unipc@{n}"])
                                for r in recs], recs) if f"u{o}_end@{n}" in recs[0]["rms"] else "- | - | -"

@@ -28,6 +28,14 @@ def _write(path, rows):
     return str(path)
 
 
+def _report_args(records, peers=(), **over):
+    """``report``'s arguments: the record and peer files, no records on other noise, harm 1.5, the pick in the place
+    of UniPC's defaults where the low-rank entry takes the data; ``over`` sets any of them (``without_row``,
+    ``taken``, ...)."""
+    return type("A", (), {"records": list(records), "peers": list(peers), "peers_chosen_on": (),
+                          "defaults_chosen_on": (), "harm": 1.5, "without_row": "unipc", "taken": "low_rank", **over})
+
+
 def test_report_puts_the_pick_in_unipcs_place_and_counts_harm_on_every_seed(tmp_path):
     recs = [
         # taken: seed 1 best default 1.0 (iPNDM) -> 0.25 with the pick; seed 2 UniPC 2.0 best -> pick 4.0,
@@ -40,9 +48,7 @@ def test_report_puts_the_pick_in_unipcs_place_and_counts_harm_on_every_seed(tmp_
     ]
     peers = [{"problem": p, "sde": "VP", "nfe": 10, "row": "peer:x", "kind": "peer", "rms": 1.0, "n": 1024, "seed": 1,
               "error": None} for p in "abc"]
-    a = type("A", (), {"records": [_write(tmp_path / "c.jsonl", recs)], "peers": [_write(tmp_path / "p.jsonl", peers)],
-                       "peers_chosen_on": (), "defaults_chosen_on": (), "harm": 1.5,
-                       "without_row": "unipc"})
+    a = _report_args([_write(tmp_path / "c.jsonl", recs)], [_write(tmp_path / "p.jsonl", peers)])
     out = lr.report(a)
     assert "takes 2 of 3 problems: a, b" in out
     cells = [0.25, 1.5, 2.0, 2.0]
@@ -59,9 +65,7 @@ def test_report_against_the_peer_keeps_the_probes_other_picks_on_both_sides(tmp_
     recs = [_collect("a", 1, True, 2.0, 0.25, 1.0), _collect("d", 1, False, 1.0, 0.5, 5.0)]
     peers = [{"problem": p, "sde": "VP", "nfe": 10, "row": "peer:x", "kind": "peer", "rms": 1.0, "n": 1024, "seed": 1,
               "error": None} for p in "ad"]
-    a = type("A", (), {"records": [_write(tmp_path / "c.jsonl", recs)], "peers": [_write(tmp_path / "p.jsonl", peers)],
-                       "peers_chosen_on": (), "defaults_chosen_on": (), "harm": 1.5,
-                       "without_row": "unipc"})
+    a = _report_args([_write(tmp_path / "c.jsonl", recs)], [_write(tmp_path / "p.jsonl", peers)])
     out = lr.report(a)
     assert f"| 10 | 2 | {0.5 ** 0.5:.3f} | 2 | {(0.25 * 0.5) ** 0.5:.3f} | 2 |" in out
     assert "above 1.0x" not in out
@@ -77,10 +81,10 @@ def test_report_with_the_rows_and_the_peer_chosen_on_other_noise(tmp_path):
     scored, other = _collect("a", 3, True, 2.0, 0.25, 1.0), _collect("a", 1, True, 2.0, 0.5, 0.3)
     peer = lambda row, v: {"problem": "a", "sde": "VP", "nfe": 10, "row": row, "kind": "peer", "rms": v,
                            "n": 4096, "seed": 3, "error": None}
-    a = type("A", (), {"records": [_write(tmp_path / "c.jsonl", [scored])],
-                       "peers": [_write(tmp_path / "p.jsonl", [peer("peer:x", 1.0), peer("peer:y", 4.0)])],
-                       "peers_chosen_on": [_write(tmp_path / "po.jsonl", [peer("peer:x", 0.9), peer("peer:y", 0.5)])],
-                       "defaults_chosen_on": [_write(tmp_path / "co.jsonl", [other])], "harm": 1.5, "without_row": "unipc"})
+    a = _report_args([_write(tmp_path / "c.jsonl", [scored])],
+                     [_write(tmp_path / "p.jsonl", [peer("peer:x", 1.0), peer("peer:y", 4.0)])],
+                     peers_chosen_on=[_write(tmp_path / "po.jsonl", [peer("peer:x", 0.9), peer("peer:y", 0.5)])],
+                     defaults_chosen_on=[_write(tmp_path / "co.jsonl", [other])])
     assert "| 10 | 1 | 0.250 | 1 | 0.250 | 1 |" in lr.report(a)       # ipndm 1.0 / y 4.0, with and without
     for missing in ({**other, "rms": {k: v for k, v in other["rms"].items() if k != "pick@10"}},   # a row
                     {**other, "problem": "b"}):                                                 # the problem
@@ -304,9 +308,8 @@ def test_report_without_row_alt_compares_the_pick_with_the_alt_row(tmp_path):
     other["rms"]["alt@10"] = 9.0
     peers = [{"problem": p, "sde": "VP", "nfe": 10, "row": "peer:x", "kind": "peer", "rms": 1.0, "n": 4096, "seed": 3,
               "error": None} for p in "ac"]
-    a = type("A", (), {"records": [_write(tmp_path / "c.jsonl", [rec, other])],
-                       "peers": [_write(tmp_path / "p.jsonl", peers)], "peers_chosen_on": (),
-                       "defaults_chosen_on": (), "harm": 1.5, "without_row": "alt"})
+    a = _report_args([_write(tmp_path / "c.jsonl", [rec, other])], [_write(tmp_path / "p.jsonl", peers)],
+                     without_row="alt")
     out = lr.report(a)
     assert "per NFE: pick / the alt row, best default with / without" in out
     assert "| a | 3 | 0.900, 0.900 | 10: 0.25 / 0.50 |" in out
@@ -480,8 +483,7 @@ def test_report_taken_sharp_1d_counts_sharp_data_of_one_coordinate_that_is_not_r
     # s: 1-D not sharp. With --row alt the alt row is in UniPC's place: 2.0 / 1.0
     recs = [_sharp("a", 1, 0.40, 2.0, 0.5), _sharp("r", 1, 0.50, 2.0, 0.5), _sharp("m", 2, 0.40, 2.0, 0.5),
             {**_sharp("s", 1, 0.40, 2.0, 0.5), "sharp": False}]
-    a = type("A", (), {"records": [_write(tmp_path / "c.jsonl", recs)], "peers": (), "peers_chosen_on": (),
-                       "defaults_chosen_on": (), "harm": 1.5, "without_row": "alt", "taken": "sharp_1d"})
+    a = _report_args([_write(tmp_path / "c.jsonl", recs)], without_row="alt", taken="sharp_1d")
     out = lr.report(a)
     assert "the one-coordinate sharp entry takes 1 of 4 problems: a" in out
     assert "| a | 3 | 0.600, 0.400 | 20: 0.25 / 0.25 |" in out
@@ -499,8 +501,7 @@ def test_report_taken_low_rank_no_floor_leaves_out_data_with_a_noise_floor(tmp_p
     rec = lambda name, fine, coarse, low=True: {**_collect(name, 3, low, 1.0, 0.5, 10.0),
                                                "ratios": {"0.05": fine, "0.8": coarse}}
     recs = [rec("f", 0.84, 0.94), rec("e", 0.90, 0.937), rec("g", 0.95, 0.95), rec("n", 0.95, 0.95, False)]
-    a = type("A", (), {"records": [_write(tmp_path / "c.jsonl", recs)], "peers": (), "peers_chosen_on": (),
-                       "defaults_chosen_on": (), "harm": 1.5, "without_row": "unipc", "taken": "low_rank_no_floor"})
+    a = _report_args([_write(tmp_path / "c.jsonl", recs)], taken="low_rank_no_floor")
     out = lr.report(a)
     assert "the low-rank entry without a noise floor takes 2 of 4 problems: e, g" in out
     assert "over 2 cells: geometric mean 0.500" in out
@@ -658,8 +659,7 @@ def test_collect_alt_ill_recipes_runs_the_pick_without_the_ill_conditioned_entry
     # full16_cond3500 at 40 steps: the probe calls it ill-conditioned, the pick is UniPC-4 on the Karras grid onto 0;
     # with '[]' the alt row is UniPC's defaults; report --taken ill_conditioned takes the record
     _collect_without_an_entry(tmp_path, "fresh11", "full16_cond3500", 40, 64, "--alt-ill-recipes")
-    a = type("A", (), {"records": [str(tmp_path / "c.jsonl")], "peers": (), "peers_chosen_on": (),
-                       "defaults_chosen_on": (), "harm": 1.5, "without_row": "alt", "taken": "ill_conditioned"})
+    a = _report_args([str(tmp_path / "c.jsonl")], without_row="alt", taken="ill_conditioned")
     assert "takes 1 of 1 problems: full16_cond3500" in lr.report(a)
 
 
@@ -738,8 +738,7 @@ def test_report_counts_the_ties_per_budget(tmp_path):
     ill = {"0.05": 0.53, "0.8": 0.975}
     recs = [{**_collect(name, 3, False, 1.0, pick, other), "ratios": ill}
             for name, pick, other in (("a", 0.5, 10.0), ("b", 2.0, 10.0), ("c", 0.5, 0.1))]
-    a = type("A", (), {"records": [_write(tmp_path / "c.jsonl", recs)], "peers": (), "peers_chosen_on": (),
-                       "defaults_chosen_on": (), "harm": 1.5, "without_row": "unipc", "taken": "ill_conditioned"})
+    a = _report_args([_write(tmp_path / "c.jsonl", recs)], taken="ill_conditioned")
     out = lr.report(a)
     assert "the ill-conditioned entry takes 3 of 3 problems: a, b, c" in out
     assert "below 1 in 1, ties (the same best default with and without) 1, worst 2.00" in out
