@@ -425,21 +425,22 @@ def _passes(v, a) -> bool:
 
 def ifit(a) -> str:
     """An early-ending entry for ill-conditioned data chosen on ``tune`` records (few-step 53): the records the probe
-    calls ill-conditioned (``is_ill_conditioned``), one cell per problem, x_T seed and budget of ``--nfes``. Per UniPC
+    calls ill-conditioned (``is_ill_conditioned``; ``--taken low_rank``: low-rank, few-step 56), one cell per problem,
+    x_T seed and budget of ``--nfes``, in the place of UniPC's defaults (``--against``: another row, e.g. ``lowrank``). Per UniPC
     order of ``--orders`` and each (c0, p) of sigma_j = c0 (10 / n)^p spreads (c0 on 31 points evenly in log over
     the rows' c range, p of ``--ps``), the best default with it in UniPC's place over without (``_at_c``); the law
     with the smallest geometric mean over all cells, then per budget its cells (and the ``u<order>_end`` rows): a
     budget passes where the mean is at most ``--max-mean`` and ``--min-share`` of its cells are below 1, and not where
     the law's sigma_j lies more than 2 % outside the rows' c (its cells read off the nearest row). ``--defaults``:
     the default samplers' rows from other records of the same problems and seeds (``tune --no-defaults``)."""
-    recs = [r for r in merged_records(a.records, by_seed=True)
-            if is_ill_conditioned({float(k): v for k, v in r["ratios"].items()})]
+    recs = [r for r in merged_records(a.records, by_seed=True) if _TAKES[getattr(a, "taken", "ill_conditioned")](r)]
     defaults = {(r["problem"], r["seed"]): r["rms"] for r in merged_records(a.defaults, by_seed=True)}
     for r in recs:            # the default samplers' rows from --defaults, never a tune row u<order>_...
         r["rms"].update({k: v for k, v in defaults.get((r["problem"], r["seed"]), {}).items()
                          if not (k[:1] == "u" and k[1:2].isdigit())})
     nfes = [int(v) for v in a.nfes.split(",")]
     orders = [int(v) for v in a.orders.split(",")]
+    against = getattr(a, "against", "unipc")   # the row the entry replaces: UniPC's defaults, or the pick before it
 
     rows_at = {}                             # (record, budget, order) -> the c of its tune rows, found once
 
@@ -450,7 +451,7 @@ def ifit(a) -> str:
 
     def cells(order, c0, p, n):
         return [_with_over(r["rms"], n, _at_c(r["rms"], n, order, c0 * (10 / n) ** p, rows(i, n, order)),
-                           r["rms"][f"unipc@{n}"]) for i, r in enumerate(recs)]
+                           r["rms"][f"{against}@{n}"]) for i, r in enumerate(recs)]
 
     fits = []
     if getattr(a, "law", None):              # one law read, not fitted: "order,c0,p"
@@ -462,7 +463,7 @@ def ifit(a) -> str:
                                       (float(v) for v in a.ps.split(","))):
             fits.append((geo_mean([x for n in nfes for x in cells(order, float(c), p, n)]), order, float(c), p))
     g, order, c0, p = min(fits)
-    lines = [f"{len(recs)} records called ill-conditioned; NFE {nfes}; c in {_cs(recs[0]['rms'], orders[0])}",
+    lines = [f"{len(recs)} records called {getattr(a, 'taken', 'ill_conditioned').replace('_', '-')}; NFE {nfes}; c in {_cs(recs[0]['rms'], orders[0])}",
              f"{'read' if getattr(a, 'law', None) else 'chosen'}: UniPC-{order}, sigma_j = {c0:.4f} (10 / n)^{p:g} "
              f"spreads (geo-mean over every cell {g:.3f})", "",
              "| NFE | sigma_j (spreads) | the law: geo-mean | cells below 1 | worst | passes | ties | "
@@ -472,7 +473,7 @@ def ifit(a) -> str:
         v = cells(order, c0, p, n)
         inside = rows(0, n, order)[0] / 1.02 <= c0 * (10 / n) ** p <= rows(0, n, order)[-1] * 1.02  # else the nearest
         ok = inside and _passes(v, a)
-        ends = [cells_summary([_with_over(r["rms"], n, r["rms"][f"u{o}_end@{n}"], r["rms"][f"unipc@{n}"])
+        ends = [cells_summary([_with_over(r["rms"], n, r["rms"][f"u{o}_end@{n}"], r["rms"][f"{against}@{n}"])
                                for r in recs], recs) if f"u{o}_end@{n}" in recs[0]["rms"] else "- | - | -"
                 for o in orders]
         verdict = "yes" if ok else "no" if inside else "no (sigma_j outside the rows)"
@@ -796,6 +797,10 @@ def main(argv=None):
     fi.add_argument("--max-mean", type=float, default=0.9)
     fi.add_argument("--min-share", type=float, default=0.8)
     fi.add_argument("--law", default=None, help="order,c0,p: read this law instead of fitting one (few-step 54g)")
+    fi.add_argument("--taken", choices=sorted(_TAKES), default="ill_conditioned",
+                    help="the records the entry takes (few-step 56: low_rank)")
+    fi.add_argument("--against", default="unipc", help="the row the entry takes the place of (few-step 56: lowrank, "
+                    "the pick before it, from tune --with-lowrank)")
     fi.add_argument("--ties-apart", action="store_true",
                     help="count the share below 1 over the cells that are not ties (few-step 54a)")
     rf = sub.add_parser("refit")

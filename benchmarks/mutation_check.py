@@ -1276,7 +1276,7 @@ MUTATIONS += [  # session 32: ill-conditioned data on EDM at 6-8 steps stops ear
      "return min(max(start, default_t_end(sde, steps)), 0.5 * float(sde.T))", "return min(start, 0.5 * float(sde.T))",
      ["tests/solvers/test_sharp_modes.py", "-k", "karras_grid_onto_0"]),
     ("bench_low_rank ifit: every record taken, ill-conditioned or not", "benchmarks/bench_low_rank.py",
-     'if is_ill_conditioned({float(k): v for k, v in r["ratios"].items()})]', "if True]",
+     'if _TAKES[getattr(a, "taken", "ill_conditioned")](r)]', "if True]",
      ["tests/benchmarking/test_low_rank_report.py", "-k", "ifit"]),
     ("problem_suite('fresh40') returns the fresh39 set", "sde_diffusion/analytic/suite.py",
      '"fresh40": FRESH40', '"fresh40": FRESH39',
@@ -1324,6 +1324,15 @@ MUTATIONS += [  # session 32: the same entries at 5-8 steps on VP and EDM, ties 
     ("problem_suite('fresh42') returns the fresh41 set", "sde_diffusion/analytic/suite.py",
      '"fresh42": FRESH42', '"fresh42": FRESH41',
      ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh42"]),
+    ("problem_suite('fresh43') returns the fresh42 set", "sde_diffusion/analytic/suite.py",
+     '"fresh43": FRESH43', '"fresh43": FRESH42',
+     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh43"]),
+    ("bench_low_rank ifit --taken ignored (ill-conditioned records always)", "benchmarks/bench_low_rank.py",
+     '_TAKES[getattr(a, "taken", "ill_conditioned")](r)', '_TAKES["ill_conditioned"](r)',
+     ["tests/benchmarking/test_low_rank_report.py", "-k", "ifit"]),
+    ("bench_low_rank ifit --against ignored (UniPC's row always)", "benchmarks/bench_low_rank.py",
+     'against = getattr(a, "against", "unipc")', 'against = "unipc"',
+     ["tests/benchmarking/test_low_rank_report.py", "-k", "ifit"]),
 ]
 
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:

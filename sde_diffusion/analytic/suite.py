@@ -1248,6 +1248,26 @@ or probe ran on it, to test the VP entry for ill-conditioned data carried on to 
 2300-3500) and six controls (unequal weights in 59, an outlier in 50, 50 modes in 68, a sharp 1-D mixture, a
 low-rank mixture in 191 coordinates, 153 sharp modes in 3-D)."""
 
+FRESH43: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "lowrank58_r4": (lambda: _low_rank(58, 3, 4, seed=5804), ("low_rank",)),
+    "lowrank83_r3": (lambda: _low_rank(83, 4, 3, seed=8303), ("low_rank", "high_dim")),
+    "lowrank117_r5": (lambda: _low_rank(117, 3, 5, seed=11705), ("low_rank", "high_dim")),
+    "lowrank153_r4": (lambda: _low_rank(153, 4, 4, seed=15304), ("low_rank", "high_dim")),
+    "lowrank201_r6": (lambda: _low_rank(201, 3, 6, seed=20106), ("low_rank", "high_dim")),
+    "lowrank238_r3": (lambda: _low_rank(238, 4, 3, seed=23803), ("low_rank", "high_dim")),
+    "lowrank101_r4_floor": (lambda: _low_rank(101, 3, 4, seed=10104, floor=0.013), ("low_rank", "high_dim")),
+    "lowrank197_r5_floor": (lambda: _low_rank(197, 4, 5, seed=19705, floor=0.011), ("low_rank", "high_dim")),
+    "full69_cond2600": (lambda: _ill_conditioned(69, 3, 2600.0), ("full_cov", "ill_conditioned")),
+    "unequal_61d": (lambda: _unequal(5, 61, 6161, 1.3, 0.2, 0.8), ("unequal_weights", "high_dim")),
+    "five_scales_ah_1d": (lambda: GaussianMixture([[-5.4], [-2.5], [0.2], [2.8], [5.3]],
+                                                  [0.05, 0.42, 0.05, 0.43, 0.05], None), ("1d", "sharp")),
+    "modes159_3d": (lambda: _many(159, 3, 0.05, seed=1593, spread=1.7), ("sharp", "many_modes")),
+}
+"""A forty-sixth set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 56b) before any sampler
+or probe ran on it, to test the EDM entry for low-rank data at 21-29 steps (``solvers.sharp_modes.LOW_RANK_RECIPES``).
+Eight low-rank mixtures of 58-238 coordinates (ranks 3-6), two with a noise floor (101, 197 coordinates), and four
+controls (a full covariance in 69 coordinates, unequal weights in 61, a sharp 1-D mixture, 159 sharp modes in 3-D)."""
+
 RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4,
             "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7, "fresh8": FRESH8, "fresh9": FRESH9,
             "fresh10": FRESH10, "fresh11": FRESH11,
@@ -1260,7 +1280,7 @@ RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRES
             "fresh33": FRESH33, "fresh34": FRESH34, "fresh35": FRESH35,
             "fresh36": FRESH36, "fresh37": FRESH37, "fresh38": FRESH38,
             "fresh39": FRESH39, "fresh40": FRESH40, "fresh41": FRESH41,
-            "fresh42": FRESH42}
+            "fresh42": FRESH42, "fresh43": FRESH43}
 """The reserved sets by the name ``problem_suite`` takes."""
 SUITE_HALVES = ("tuning", "validation", "all", *RESERVED)
 """Every name ``problem_suite`` takes (the benchmarks' ``--half`` choices)."""

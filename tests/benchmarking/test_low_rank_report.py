@@ -732,6 +732,28 @@ def test_ifit_ties_apart_counts_the_share_below_1_over_the_cells_that_are_not_ti
     assert f"| 10 | 0.100 | {0.5 ** 0.25:.3f} | 1 of 4 | 1.00 (b, 3) | no |" in lr.ifit(args)
 
 
+def test_ifit_taken_low_rank_fits_on_the_records_the_probe_calls_low_rank(tmp_path):
+    # few-step 56: the same fit over the low-rank records, against UniPC's defaults or another row (--against). Record "a" is low-rank (0.5 of UniPC at c = 0.1), "b" is
+    # ill-conditioned, not low-rank (3.0 of UniPC): --taken low_rank reads "a" only, the default reads "b" only
+    low, ill = {"0.05": 0.9, "0.8": 0.95}, {"0.05": 0.53, "0.8": 0.975}
+    recs = [{"problem": name, "seed": 3, "ratios": ratios, "low_rank": ratios is low,
+             "rms": {"unipc@25": 1.0, "lowrank@25": 0.25, "u5_0.1@25": at01, "u5_0.2@25": 2 * at01}}
+            for name, ratios, at01 in (("a", low, 0.5), ("b", ill, 3.0))]
+    args = type("A", (), {"records": [_write(tmp_path / "t.jsonl", recs)], "defaults": (), "nfes": "25",
+                          "orders": "5", "ps": "0", "max_mean": 0.9, "min_share": 0.8, "taken": "low_rank"})
+    out = lr.ifit(args)
+    assert out.startswith("1 records called low-rank")
+    assert "| 25 | 0.100 | 0.500 | 1 of 1 | 0.50 (a, 3) | yes | 0 |" in out
+    args.against = "lowrank"                  # against the pick before (0.25): the law at 0.1 is 2x, at 0.2 4x
+    out = lr.ifit(args)
+    assert "chosen: UniPC-5, sigma_j = 0.1000" in out and "| 25 | 0.100 | 2.000 | 0 of 1 | 2.00 (a, 3) | no |" in out
+    args.against, args.taken = "unipc", "ill_conditioned"
+    out = lr.ifit(args)
+    assert out.startswith("1 records called ill-conditioned") and "| 3.00 (b, 3) | no |" in out
+    with pytest.raises(SystemExit):
+        lr.main(["ifit", str(tmp_path / "t.jsonl"), "--taken", "lowrank"])
+
+
 def test_report_counts_the_ties_per_budget(tmp_path):
     # three ill-conditioned records at 10 NFE: the pick 0.5 / 2.0 / 0.5 of UniPC's 1.0; in the third iPNDM (0.1) is the
     # best default with and without: a tie
