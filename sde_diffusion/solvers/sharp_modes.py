@@ -268,8 +268,8 @@ LOW_RANK_RECIPES = {
               (14, 17, "unipc", {"order": 5, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.5, 1.6),
               (18, 20, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.54, 1.6),
               (21, 40, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.38, 1.1)),
-    "EDMSDE": ((5, 20, "unipc", {"order": 5, "step_limit": False}, "log_snr", 0.55, 1.7),
-               (30, 50, "unipc", {"order": 4, "step_limit": False}, "karras", 0.0, 0.0)),
+    "EDMSDE": ((5, 40, "unipc", {"order": 5, "step_limit": False}, "log_snr", 0.55, 1.7),
+               (41, 50, "unipc", {"order": 4, "step_limit": False}, "karras", 0.0, 0.0)),
 }
 """SDE class name -> (min steps, max steps, sampler, options, grid, c, p): the settings for low-rank
 data. Steps - 1 steps of ``grid`` down to sigma_j = c (10 / steps)^p times the data's spread, then
@@ -352,6 +352,8 @@ floor's variance is part of what the denoiser keeps. On the 52 low-rank mixtures
 LOW_RANK_FLOOR_RECIPES = {
     "VPSDE": ((18, 20, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t"),
               (21, 40, "unipc", {}, None)),
+    "EDMSDE": ((21, 29, "unipc", {}, None),
+               (30, 40, "unipc", {"order": 4, "step_limit": False}, "karras", 0.0, 0.0)),
 }
 """SDE class name -> (min steps, max steps, sampler, options, grid) for low-rank data with a noise floor
 (``has_floor``): all steps on ``grid`` (None: the sampler's default grid) to the default end, no step onto
@@ -632,16 +634,24 @@ def low_rank_recipe(sde, steps: int, spread: float, floor: bool = False,
     check_positive("spread", spread)
     _check_dim(dim)
     name = type(sde).__name__
-    for lo, hi, sampler, opts, grid in (LOW_RANK_FLOOR_RECIPES.get(name, ()) if floor else ()):
+    for entry in (LOW_RANK_FLOOR_RECIPES.get(name, ()) if floor else ()):
+        lo, hi, sampler, opts, grid = entry[:5]
         if lo <= int(steps) <= hi:
+            if len(entry) == 7:                          # with c, p: onto 0 from sigma_j, as LOW_RANK_RECIPES'
+                return _onto_zero(sde, steps, spread, *entry[2:])
             return sampler, ({**opts, "grid": grid} if grid is not None else dict(opts))
     wide = LOW_RANK_HIGH_DIM_RECIPES.get(name, ()) if dim is not None and not floor else ()
     entries = _wide_first(wide, dim, LOW_RANK_RECIPES.get(name, ()))
-    for lo, hi, sampler, opts, grid, c, p in entries:
+    for lo, hi, *entry in entries:
         if lo <= int(steps) <= hi:
-            start = _zero_step_start(sde, steps, c * (10.0 / steps) ** p * spread)
-            return sampler, {**opts, "grid": ZeroEnded(grid, start, low_rank_bands(sde, steps, spread, start))}
+            return _onto_zero(sde, steps, spread, *entry)
     return "unipc", {}
+
+
+def _onto_zero(sde, steps: int, spread: float, sampler: str, opts, grid: str, c: float, p: float):
+    """(sampler, options) of an entry that runs ``grid`` to sigma_j = c (10 / steps)^p spreads, then steps onto 0."""
+    start = _zero_step_start(sde, steps, c * (10.0 / steps) ** p * spread)
+    return sampler, {**opts, "grid": ZeroEnded(grid, start, low_rank_bands(sde, steps, spread, start))}
 
 
 def _zero_step_start(sde, steps: int, sigma_j: float) -> float:
