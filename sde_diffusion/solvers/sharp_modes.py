@@ -49,14 +49,15 @@ merge within 0.8 spread (three wide modes): there UniPC keeps its defaults.
 
 Data whose R stays high at both levels and does not fall is *low-rank* (``LOW_RANK_MIN_R``: most
 directions empty, each component in a subspace). There the denoiser at a fairly large noise level is
-already near the end of the path, and on ``VPSDE`` at 5-40 steps and ``EDMSDE`` at 5-20 UniPC stops early
-and steps onto sigma = 0 from there (``LOW_RANK_RECIPES``, few-step 27-28, 36; on ``EDMSDE`` at 30-50 UniPC-4 runs
+already near the end of the path, and on ``VPSDE`` and ``EDMSDE`` at 5-40 steps UniPC stops early
+and steps onto sigma = 0 from there (``LOW_RANK_RECIPES``, few-step 27-28, 36, 56; on ``EDMSDE`` at 41-50 UniPC-4 runs
 the Karras grid to sigma_min and steps onto 0 from there, few-step 52); ``optimize_grid`` takes that
 pick as a candidate (``candidates={"unipc": [..., found.options]}``, few-step 29). Where R rises
 between the levels (``has_floor``: a noise floor under the subspaces, which that step would remove),
-VP at 18-20 steps ends on the grid instead, and at 21-40 keeps UniPC's defaults (``LOW_RANK_FLOOR_RECIPES``,
-few-step 32, 36). Data without a floor takes UniPC-5 on VP at 36-40 steps from 125 coordinates, at 41-80
-from 60 and at 81-100 from 100 (``LOW_RANK_HIGH_DIM_RECIPES``, few-step 39-43).
+VP at 18-20 steps ends on the grid instead, and at 21-40 keeps UniPC's defaults; EDM keeps UniPC's defaults at
+21-29 and the Karras entry at 30-40 (``LOW_RANK_FLOOR_RECIPES``, few-step 32, 36, 56). Data without a floor takes
+UniPC-5 on VP at 36-40 steps from 125 coordinates, at 41-80 from 60 and at 81-100 from 100
+(``LOW_RANK_HIGH_DIM_RECIPES``, few-step 39-43).
 
 Data that is neither sharp nor low-rank but reads R high at both levels (``ILL_CONDITIONED_MIN_R``: a full
 covariance whose small directions lie far below the spread) takes, on EDM at 40-50 steps, UniPC-4 on the Karras
@@ -323,7 +324,13 @@ carried on is 0.995 / 0.950 / 0.884 / 0.854 at 25 / 30 / 35 / 40 steps in geomet
 p = 1.1 had the smallest mean over the four budgets of p = 0.9-1.6 with c fixed by the value at 20 steps.
 On a new set, ``FRESH26``, 0.863x the old law's best default over 40 cells (25-40 NFE, two x_T; 0.928
 without one cell where the old law sent points astray), none worse (few-step 37c).
-c = 0 puts sigma_j below the default end, so the step onto 0 starts there: on EDM at 30-50 steps UniPC-4 without
+On EDM the 5-20-step law runs on to 40 steps for data without a floor (few-step 56a: on 22 seen low-rank mixtures
+without a floor, 1024 x_T of two seeds, the best default with it over with UniPC's defaults 0.280 / 0.232 / 0.331 at 21
+/ 25 / 29 steps in geometric mean, 40-41 of 44 cells below 1, the rest ties, worst 1.04; on 14 of them over with the
+Karras entry 0.386 / 0.530 / 0.589 at 30 / 35 / 40, 27 of 28 below 1, worst 1.00; refitted laws gain at most
+4 %); data with a floor keep their pick there (``LOW_RANK_FLOOR_RECIPES``).
+c = 0 puts sigma_j below the default end, so the step onto 0 starts there: on EDM at 30-50 steps (since few-step 56
+at 41-50, and at 30-40 for data with a floor) UniPC-4 without
 the step limit on the Karras grid to sigma_min, then onto 0 (diffusers' UniPC-4 with Karras sigmas and
 ``final_sigmas_type="zero"``, the section-50 entry for ill-conditioned data): on 35 seen low-rank mixtures without
 a floor (1024 x_T of two seeds) the best default with it over with UniPC's defaults is 0.793 / 0.441 / 0.723 at 30 /
@@ -357,15 +364,19 @@ LOW_RANK_FLOOR_RECIPES = {
 }
 """SDE class name -> (min steps, max steps, sampler, options, grid) for low-rank data with a noise floor
 (``has_floor``): all steps on ``grid`` (None: the sampler's default grid) to the default end, no step onto
-sigma = 0. The step onto 0 from sigma_j (``LOW_RANK_RECIPES``) puts each point on its component's subspace
-and so removes the floor;
+sigma = 0; an entry with two more fields, c and p, steps onto 0 as ``LOW_RANK_RECIPES``' entries do. The step
+onto 0 from sigma_j (``LOW_RANK_RECIPES``) puts each point on its component's subspace and so removes the floor;
 on the five seen floor mixtures, VP, UniPC-4 without the step limit to the default end is below the
 low-rank pick in all 15 cells at 18-20 steps (few-step 32a). Elsewhere such data keeps the low-rank
 recipe. UniPC's B(h) = h variant as in ``LOW_RANK_RECIPES`` from 14 steps (few-step 33a: 0.975-0.982 of
 bh2's bulk RMS on the eight seen floor mixtures at 18-20 steps; the uniform-t grid stays: the log-SNR and
 time-quadratic grids sent 3-4x more points astray on four of them). At 21-40 steps such data keeps UniPC's
 defaults (grid None), where the low-rank entry steps onto 0 for data without a floor: on the seven seen
-floor mixtures that step costs 1.5 / 4.1 / 3.7x at 30 / 40 / 50 steps (few-step 35f, 36)."""
+floor mixtures that step costs 1.5 / 4.1 / 3.7x at 30 / 40 / 50 steps (few-step 35f, 36).
+On EDM, where the low-rank entry's log-SNR law runs on to 40 steps (few-step 56a), floor data keep the pick they had:
+UniPC's defaults at 21-29 steps and the Karras entry onto 0 from sigma_min at 30-40. On the 8 seen floor mixtures the
+law over UniPC's defaults was 0.80 / 0.81 / 1.21 at 21 / 25 / 29 steps in geometric mean (3 / 3 / 0 of 16 cells below
+1, the rest mostly ties; worst 3.4), over the Karras entry 1.41 / 1.73 / 1.85 at 30 / 35 / 40 (0 of 12; worst 8)."""
 
 
 LOW_RANK_HIGH_DIM_RECIPES = {
@@ -628,7 +639,8 @@ def low_rank_recipe(sde, steps: int, spread: float, floor: bool = False,
                     dim: Optional[int] = None) -> Tuple[str, Dict[str, Any]]:
     """(sampler, options) for low-rank data of RMS spread ``spread`` on ``sde`` at ``steps`` steps
     (``LOW_RANK_RECIPES``; with ``floor``, ``LOW_RANK_FLOOR_RECIPES`` first, where a grid of None keeps
-    the sampler's own; without it and with the data's ``dim``, ``LOW_RANK_HIGH_DIM_RECIPES`` first);
+    the sampler's own and an entry with c, p steps onto 0; without it and with the data's ``dim``,
+    ``LOW_RANK_HIGH_DIM_RECIPES`` first);
     ``("unipc", {})`` where none is known. The start of the step onto 0 is the time where sigma = sigma_j,
     kept between the default end time and T / 2."""
     check_positive("spread", spread)
