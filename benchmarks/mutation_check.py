@@ -1349,7 +1349,9 @@ MUTATIONS += [  # session 32: the same entries at 5-8 steps on VP and EDM, ties 
      ["tests/solvers/test_low_rank_probe.py", "-k", "recipe_steps_onto_zero"]),
     ("low_rank_recipe: a floor entry with c, p read as one without (no step onto 0)",
      "sde_diffusion/solvers/sharp_modes.py", "            if len(entry) == 7:", "            if False:",
-     ["tests/solvers/test_low_rank_probe.py", "-k", "recipe_steps_onto_zero"]),
+     ["tests/solvers/test_low_rank_probe.py", "-k", "recipe_steps_onto_zero"]),    ("problem_suite('fresh44') returns the fresh43 set", "sde_diffusion/analytic/suite.py",
+     '"fresh44": FRESH44', '"fresh44": FRESH43',
+     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh44"]),
 ]
 
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:

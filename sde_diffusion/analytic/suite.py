@@ -1268,6 +1268,26 @@ or probe ran on it, to test the EDM entry for low-rank data at 21-29 steps (``so
 Eight low-rank mixtures of 58-238 coordinates (ranks 3-6), two with a noise floor (101, 197 coordinates), and four
 controls (a full covariance in 69 coordinates, unequal weights in 61, a sharp 1-D mixture, 159 sharp modes in 3-D)."""
 
+FRESH44: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "lowrank63_r4": (lambda: _low_rank(63, 3, 4, seed=6304), ("low_rank",)),
+    "lowrank97_r3": (lambda: _low_rank(97, 4, 3, seed=9703), ("low_rank", "high_dim")),
+    "lowrank131_r5": (lambda: _low_rank(131, 3, 5, seed=13105), ("low_rank", "high_dim")),
+    "lowrank167_r4": (lambda: _low_rank(167, 4, 4, seed=16704), ("low_rank", "high_dim")),
+    "lowrank213_r6": (lambda: _low_rank(213, 3, 6, seed=21306), ("low_rank", "high_dim")),
+    "lowrank244_r3": (lambda: _low_rank(244, 4, 3, seed=24403), ("low_rank", "high_dim")),
+    "lowrank119_r4_floor": (lambda: _low_rank(119, 3, 4, seed=11904, floor=0.012), ("low_rank", "high_dim")),
+    "lowrank183_r5_floor": (lambda: _low_rank(183, 4, 5, seed=18305, floor=0.013), ("low_rank", "high_dim")),
+    "full71_cond2800": (lambda: _ill_conditioned(71, 3, 2800.0), ("full_cov", "ill_conditioned")),
+    "unequal_63d": (lambda: _unequal(5, 63, 6363, 1.3, 0.2, 0.8), ("unequal_weights", "high_dim")),
+    "five_scales_ai_1d": (lambda: GaussianMixture([[-5.5], [-2.6], [0.1], [2.9], [5.2]],
+                                                  [0.05, 0.43, 0.05, 0.42, 0.05], None), ("1d", "sharp")),
+    "modes161_3d": (lambda: _many(161, 3, 0.05, seed=1613, spread=1.7), ("sharp", "many_modes")),
+}
+"""A forty-seventh set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 57b) before any sampler
+or probe ran on it, to test the EDM low-rank entry carried on to 41-50 steps (``solvers.sharp_modes.LOW_RANK_RECIPES``).
+Eight low-rank mixtures of 63-244 coordinates (ranks 3-6), two with a noise floor (119, 183 coordinates), and four
+controls (a full covariance in 71 coordinates, unequal weights in 63, a sharp 1-D mixture, 161 sharp modes in 3-D)."""
+
 RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4,
             "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7, "fresh8": FRESH8, "fresh9": FRESH9,
             "fresh10": FRESH10, "fresh11": FRESH11,
@@ -1280,7 +1300,7 @@ RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRES
             "fresh33": FRESH33, "fresh34": FRESH34, "fresh35": FRESH35,
             "fresh36": FRESH36, "fresh37": FRESH37, "fresh38": FRESH38,
             "fresh39": FRESH39, "fresh40": FRESH40, "fresh41": FRESH41,
-            "fresh42": FRESH42, "fresh43": FRESH43}
+            "fresh42": FRESH42, "fresh43": FRESH43, "fresh44": FRESH44}
 """The reserved sets by the name ``problem_suite`` takes."""
 SUITE_HALVES = ("tuning", "validation", "all", *RESERVED)
 """Every name ``problem_suite`` takes (the benchmarks' ``--half`` choices)."""

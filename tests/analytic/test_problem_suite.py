@@ -12,7 +12,7 @@ from sde_diffusion.analytic.suite import (FRESH, FRESH2, FRESH3, FRESH4, FRESH5,
                                           FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21, FRESH22,
                                           FRESH23, FRESH24, FRESH25, FRESH26, FRESH27, FRESH28, FRESH29, FRESH30,
                                           FRESH31, FRESH32, FRESH33, FRESH34, FRESH35, FRESH36, FRESH37, FRESH38, FRESH39,
-                                          FRESH40, FRESH41, FRESH42, FRESH43,
+                                          FRESH40, FRESH41, FRESH42, FRESH43, FRESH44,
                                           HOLDOUT,
                                           SPLIT_SEED, SUITE, TUNING_ADDITIONS)
 from sde_diffusion.sdes import EDMSDE, VPSDE
@@ -141,6 +141,9 @@ FRESH42_NAMES = ["five_scales_ag_1d", "full65_cond2400", "full67_cond3300", "ful
 FRESH43_NAMES = ["five_scales_ah_1d", "full69_cond2600", "lowrank101_r4_floor", "lowrank117_r5", "lowrank153_r4",
                   "lowrank197_r5_floor", "lowrank201_r6", "lowrank238_r3", "lowrank58_r4", "lowrank83_r3", "modes159_3d",
                   "unequal_61d"]
+FRESH44_NAMES = ["five_scales_ai_1d", "full71_cond2800", "lowrank119_r4_floor", "lowrank131_r5", "lowrank167_r4",
+                  "lowrank183_r5_floor", "lowrank213_r6", "lowrank244_r3", "lowrank63_r4", "lowrank97_r3", "modes161_3d",
+                  "unequal_63d"]
 FRESH2_NAMES = ["diag192", "five_scales_1d", "full12_cond3000", "lowrank200_r5", "modes120_3d",
                 "modes40_24d", "outlier_4d", "ring5_sharp", "unequal_12d"]
 
@@ -208,6 +211,7 @@ _SETS_IN_ORDER = [
     ("fresh41", FRESH41_NAMES, FRESH41, 999, 100, 999),            # few-step 54b
     ("fresh42", FRESH42_NAMES, FRESH42, 999, 100, 999),            # few-step 55b
     ("fresh43", FRESH43_NAMES, FRESH43, 999, 100, 999),            # few-step 56b
+    ("fresh44", FRESH44_NAMES, FRESH44, 999, 100, 999),            # few-step 57b
 ]
 # (set, names, dict, the names of the halves and of every set fixed before it, cond ratio, modes, weight ratio)
 RESERVED_SETS = [(half, names, table, TUNING + VALIDATION + [n for _, before, *_ in _SETS_IN_ORDER[:i] for n in before],
@@ -219,7 +223,7 @@ RESERVED_SETS = [(half, names, table, TUNING + VALIDATION + [n for _, before, *_
                          ids=[r[0] for r in RESERVED_SETS])
 def test_each_reserved_set_is_fixed_apart_from_every_other_and_spans_the_axes(
         half, names, table, earlier, cond, modes, ratio):
-    """``HOLDOUT`` and ``FRESH`` to ``FRESH43``: the names are pinned, a set shares none with the halves
+    """``HOLDOUT`` and ``FRESH`` to ``FRESH44``: the names are pinned, a set shares none with the halves
     or with any set fixed before it, "all" leaves it out, and on its own it covers the suite's
     axes: dimension 1 to >= 128, singular and ill-conditioned covariances (eigenvalue ratio >=
     ``cond``), >= ``modes`` modes, weight ratios >= ``ratio``."""
