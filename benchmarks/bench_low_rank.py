@@ -517,7 +517,7 @@ def rows_vs(a) -> str:
 _ENTRY_FIELDS = {"--alt-recipes": ("LOW_RANK_RECIPES", "[min steps, max steps, sampler, options, grid, c, p]",
                                     (int, int, str, dict, str, (int, float), (int, float))),
                  "--alt-floor-recipes": ("LOW_RANK_FLOOR_RECIPES",
-                                         "[min steps, max steps, sampler, options, grid or null]",
+                                         "[min steps, max steps, sampler, options, grid or null(, c, p)]",
                                          (int, int, str, dict, (str, type(None)))),
                  "--alt-sharp-recipes": ("SHARP_RECIPES", "[min steps, max steps, which data, sampler, options]",
                                          (int, int, str, str, dict)),
@@ -534,6 +534,8 @@ _ENTRY_FIELDS = {"--alt-recipes": ("LOW_RANK_RECIPES", "[min steps, max steps, s
                                                 (int, int, int, str, dict, str, (int, float), (int, float)))}
 """``collect``'s ``--alt-*`` flags -> (the ``sharp_modes`` table whose entry for ``--sde``'s class they replace in
 the row alt@n, the entries' fields, their types)."""
+_ENTRY_TAILS = {"--alt-floor-recipes": ((int, float), (int, float))}
+"""Fields an entry may carry after those of ``_ENTRY_FIELDS``: a floor entry with c, p steps onto 0 (few-step 56a)."""
 
 
 def _alt_recipes(text, flag="--alt-recipes"):
@@ -547,9 +549,12 @@ def _alt_recipes(text, flag="--alt-recipes"):
     except json.JSONDecodeError as e:
         raise SystemExit(f"{flag} is not JSON: {e}") from None
     _, names, shape = _ENTRY_FIELDS[flag]
-    if not isinstance(entries, list) or not all(
-            isinstance(e, list) and len(e) == len(shape) and all(isinstance(v, t) for v, t in zip(e, shape))
-            for e in entries):
+    tail = _ENTRY_TAILS.get(flag, ())
+
+    def fits(e):
+        return isinstance(e, list) and len(e) in (len(shape), len(shape) + len(tail)) and all(
+            isinstance(v, t) for v, t in zip(e, shape + tail))
+    if not isinstance(entries, list) or not all(fits(e) for e in entries):
         raise SystemExit(f"{flag} must be a JSON list of {names}, got {text!r}")
     return tuple(map(tuple, entries))
 

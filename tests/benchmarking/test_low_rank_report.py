@@ -411,6 +411,19 @@ def test_tune_end_rows_and_the_low_rank_recipe_row(tmp_path):
     assert rec["rms"]["lowrank@20"] == run_project(sde, score, x_T, ref, name, opts, 20)[0] != rec["rms"]["u4_end@20"]
 
 
+def test_alt_floor_recipes_take_an_entry_with_c_and_p_that_steps_onto_0():
+    # few-step 56a: a floor entry may carry c, p (the EDM Karras entry at 30-40 steps); six fields or a string c stop
+    entry = [30, 40, "unipc", {"order": 4, "step_limit": False}, "karras", 0.0, 0.0]
+    assert lr._alt_recipes(json.dumps([entry, [21, 29, "unipc", {}, None]]), "--alt-floor-recipes") == \
+        (tuple(entry), (21, 29, "unipc", {}, None))
+    for bad in (entry[:6], entry[:5] + ["0", 0.0]):
+        with pytest.raises(SystemExit, match=r"^--alt-floor-recipes must be a JSON list of \[min steps, max steps, "
+                                             r"sampler, options, grid or null\(, c, p\)\]"):
+            lr._alt_recipes(json.dumps([bad]), "--alt-floor-recipes")
+    with pytest.raises(SystemExit, match=r"^--alt-recipes must be a JSON list"):   # the tail is the floor table's only
+        lr._alt_recipes(json.dumps([entry + [1.0, 1.0]]), "--alt-recipes")
+
+
 def test_collect_alt_floor_recipes_swaps_the_floor_table(tmp_path):
     # lowrank48_floor at 20 steps: the pick is the floor entry; with '[]' as --alt-floor-recipes the alt row is
     # the low-rank recipe (the step onto 0); with --trim 3 also both rows without their worst 3 points (the
