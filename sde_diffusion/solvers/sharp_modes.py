@@ -49,13 +49,13 @@ merge within 0.8 spread (three wide modes): there UniPC keeps its defaults.
 
 Data whose R stays high at both levels and does not fall is *low-rank* (``LOW_RANK_MIN_R``: most
 directions empty, each component in a subspace). There the denoiser at a fairly large noise level is
-already near the end of the path, and on ``VPSDE`` and ``EDMSDE`` at 5-40 steps UniPC stops early
-and steps onto sigma = 0 from there (``LOW_RANK_RECIPES``, few-step 27-28, 36, 56; on ``EDMSDE`` at 41-50 UniPC-4 runs
-the Karras grid to sigma_min and steps onto 0 from there, few-step 52); ``optimize_grid`` takes that
+already near the end of the path, and on ``VPSDE`` at 5-40 steps and ``EDMSDE`` at 5-50 UniPC stops early
+and steps onto sigma = 0 from there (``LOW_RANK_RECIPES``, few-step 27-28, 36, 56-57); ``optimize_grid`` takes that
 pick as a candidate (``candidates={"unipc": [..., found.options]}``, few-step 29). Where R rises
 between the levels (``has_floor``: a noise floor under the subspaces, which that step would remove),
 VP at 18-20 steps ends on the grid instead, and at 21-40 keeps UniPC's defaults; EDM keeps UniPC's defaults at
-21-29 and the Karras entry at 30-40 (``LOW_RANK_FLOOR_RECIPES``, few-step 32, 36, 56). Data without a floor takes
+21-29 and at 30-50 runs UniPC-4 on the Karras grid to sigma_min and steps onto 0 from there
+(``LOW_RANK_FLOOR_RECIPES``, few-step 32, 36, 52, 56-57). Data without a floor takes
 UniPC-5 on VP at 36-40 steps from 125 coordinates, at 41-80 from 60 and at 81-100 from 100
 (``LOW_RANK_HIGH_DIM_RECIPES``, few-step 39-43).
 
@@ -269,8 +269,7 @@ LOW_RANK_RECIPES = {
               (14, 17, "unipc", {"order": 5, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.5, 1.6),
               (18, 20, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.54, 1.6),
               (21, 40, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.38, 1.1)),
-    "EDMSDE": ((5, 40, "unipc", {"order": 5, "step_limit": False}, "log_snr", 0.55, 1.7),
-               (41, 50, "unipc", {"order": 4, "step_limit": False}, "karras", 0.0, 0.0)),
+    "EDMSDE": ((5, 50, "unipc", {"order": 5, "step_limit": False}, "log_snr", 0.55, 1.7),),
 }
 """SDE class name -> (min steps, max steps, sampler, options, grid, c, p): the settings for low-rank
 data. Steps - 1 steps of ``grid`` down to sigma_j = c (10 / steps)^p times the data's spread, then
@@ -324,13 +323,15 @@ carried on is 0.995 / 0.950 / 0.884 / 0.854 at 25 / 30 / 35 / 40 steps in geomet
 p = 1.1 had the smallest mean over the four budgets of p = 0.9-1.6 with c fixed by the value at 20 steps.
 On a new set, ``FRESH26``, 0.863x the old law's best default over 40 cells (25-40 NFE, two x_T; 0.928
 without one cell where the old law sent points astray), none worse (few-step 37c).
-On EDM the 5-20-step law runs on to 40 steps for data without a floor (few-step 56a: on 22 seen low-rank mixtures
+On EDM the 5-20-step law runs on to 50 steps for data without a floor (few-step 56a: on 22 seen low-rank mixtures
 without a floor, 1024 x_T of two seeds, the best default with it over with UniPC's defaults 0.280 / 0.232 / 0.331 at 21
 / 25 / 29 steps in geometric mean, 40-41 of 44 cells below 1, the rest ties, worst 1.04; on 14 of them over with the
-Karras entry 0.386 / 0.530 / 0.589 at 30 / 35 / 40, 27 of 28 below 1, worst 1.00; refitted laws gain at most
-4 %); data with a floor keep their pick there (``LOW_RANK_FLOOR_RECIPES``).
-c = 0 puts sigma_j below the default end, so the step onto 0 starts there: on EDM at 30-50 steps (since few-step 56
-at 41-50, and at 30-40 for data with a floor) UniPC-4 without
+Karras entry 0.386 / 0.530 / 0.589 at 30 / 35 / 40, 27 of 28 below 1, worst 1.00, and 0.549 / 0.542 at 45 / 50
+(few-step 57a); refitted laws gain at most 6 %); data with a floor keep their pick there (``LOW_RANK_FLOOR_RECIPES``).
+On new sets the change held: ``FRESH43`` 0.289x the old pick's best default over 48 cells at 21-29 NFE and 0.498x over
+48 at 30-40 (few-step 56c), ``FRESH44`` 0.541x over 60 cells at 41-50, all below 1 (few-step 57c).
+c = 0 puts sigma_j below the default end, so the step onto 0 starts there: on EDM at 30-50 steps (since few-step 56-57
+for data with a floor only, ``LOW_RANK_FLOOR_RECIPES``) UniPC-4 without
 the step limit on the Karras grid to sigma_min, then onto 0 (diffusers' UniPC-4 with Karras sigmas and
 ``final_sigmas_type="zero"``, the section-50 entry for ill-conditioned data): on 35 seen low-rank mixtures without
 a floor (1024 x_T of two seeds) the best default with it over with UniPC's defaults is 0.793 / 0.441 / 0.723 at 30 /
@@ -360,7 +361,7 @@ LOW_RANK_FLOOR_RECIPES = {
     "VPSDE": ((18, 20, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t"),
               (21, 40, "unipc", {}, None)),
     "EDMSDE": ((21, 29, "unipc", {}, None),
-               (30, 40, "unipc", {"order": 4, "step_limit": False}, "karras", 0.0, 0.0)),
+               (30, 50, "unipc", {"order": 4, "step_limit": False}, "karras", 0.0, 0.0)),
 }
 """SDE class name -> (min steps, max steps, sampler, options, grid) for low-rank data with a noise floor
 (``has_floor``): all steps on ``grid`` (None: the sampler's default grid) to the default end, no step onto
@@ -373,8 +374,8 @@ bh2's bulk RMS on the eight seen floor mixtures at 18-20 steps; the uniform-t gr
 time-quadratic grids sent 3-4x more points astray on four of them). At 21-40 steps such data keeps UniPC's
 defaults (grid None), where the low-rank entry steps onto 0 for data without a floor: on the seven seen
 floor mixtures that step costs 1.5 / 4.1 / 3.7x at 30 / 40 / 50 steps (few-step 35f, 36).
-On EDM, where the low-rank entry's log-SNR law runs on to 40 steps (few-step 56a), floor data keep the pick they had:
-UniPC's defaults at 21-29 steps and the Karras entry onto 0 from sigma_min at 30-40. On the 8 seen floor mixtures the
+On EDM, where the low-rank entry's log-SNR law runs on to 50 steps (few-step 56-57), floor data keep the pick they had:
+UniPC's defaults at 21-29 steps and the Karras entry onto 0 from sigma_min at 30-50. On the 8 seen floor mixtures the
 law over UniPC's defaults was 0.80 / 0.81 / 1.21 at 21 / 25 / 29 steps in geometric mean (3 / 3 / 0 of 16 cells below
 1, the rest mostly ties; worst 3.4), over the Karras entry 1.41 / 1.73 / 1.85 at 30 / 35 / 40 (0 of 12; worst 8)."""
 
