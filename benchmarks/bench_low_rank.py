@@ -426,13 +426,13 @@ def _passes(v, a) -> bool:
 def ifit(a) -> str:
     """An early-ending entry for ill-conditioned data chosen on ``tune`` records (few-step 53): the records the probe
     calls ill-conditioned (``is_ill_conditioned``; ``--taken low_rank``: low-rank, few-step 56), one cell per problem,
-    x_T seed and budget of ``--nfes``, in the place of UniPC's defaults (``--against``: another row, e.g. ``lowrank``). Per UniPC
-    order of ``--orders`` and each (c0, p) of sigma_j = c0 (10 / n)^p spreads (c0 on 31 points evenly in log over
-    the rows' c range, p of ``--ps``), the best default with it in UniPC's place over without (``_at_c``); the law
-    with the smallest geometric mean over all cells, then per budget its cells (and the ``u<order>_end`` rows): a
-    budget passes where the mean is at most ``--max-mean`` and ``--min-share`` of its cells are below 1, and not where
-    the law's sigma_j lies more than 2 % outside the rows' c (its cells read off the nearest row). ``--defaults``:
-    the default samplers' rows from other records of the same problems and seeds (``tune --no-defaults``)."""
+    x_T seed and budget of ``--nfes``, in the place of UniPC's defaults (``--against``: another row, e.g. ``lowrank``).
+    Per UniPC order of ``--orders`` and each (c0, p) of sigma_j = c0 (10 / n)^p spreads (c0 on 31 points evenly in log
+    over the rows' c range, p of ``--ps``), the best default with it in UniPC's place over without (``_at_c``); the law
+    with the smallest geometric mean over all cells, then per budget its cells (and the ``u<order>_end`` rows): a budget
+    passes where the mean is at most ``--max-mean`` and ``--min-share`` of its cells are below 1, and not where the
+    law's sigma_j lies more than 2 % outside the rows' c (its cells read off the nearest row). ``--defaults``: the
+    default samplers' rows from other records of the same problems and seeds (``tune --no-defaults``)."""
     recs = [r for r in merged_records(a.records, by_seed=True) if _TAKES[getattr(a, "taken", "ill_conditioned")](r)]
     defaults = {(r["problem"], r["seed"]): r["rms"] for r in merged_records(a.defaults, by_seed=True)}
     for r in recs:            # the default samplers' rows from --defaults, never a tune row u<order>_...
@@ -463,7 +463,8 @@ def ifit(a) -> str:
                                       (float(v) for v in a.ps.split(","))):
             fits.append((geo_mean([x for n in nfes for x in cells(order, float(c), p, n)]), order, float(c), p))
     g, order, c0, p = min(fits)
-    lines = [f"{len(recs)} records called {getattr(a, 'taken', 'ill_conditioned').replace('_', '-')}; NFE {nfes}; c in {_cs(recs[0]['rms'], orders[0])}",
+    taken = getattr(a, "taken", "ill_conditioned").replace("_", "-")
+    lines = [f"{len(recs)} records called {taken}; NFE {nfes}; c in {_cs(recs[0]['rms'], orders[0])}",
              f"{'read' if getattr(a, 'law', None) else 'chosen'}: UniPC-{order}, sigma_j = {c0:.4f} (10 / n)^{p:g} "
              f"spreads (geo-mean over every cell {g:.3f})", "",
              "| NFE | sigma_j (spreads) | the law: geo-mean | cells below 1 | worst | passes | ties | "

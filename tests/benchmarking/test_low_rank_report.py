@@ -746,8 +746,9 @@ def test_ifit_ties_apart_counts_the_share_below_1_over_the_cells_that_are_not_ti
 
 
 def test_ifit_taken_low_rank_fits_on_the_records_the_probe_calls_low_rank(tmp_path):
-    # few-step 56: the same fit over the low-rank records, against UniPC's defaults or another row (--against). Record "a" is low-rank (0.5 of UniPC at c = 0.1), "b" is
-    # ill-conditioned, not low-rank (3.0 of UniPC): --taken low_rank reads "a" only, the default reads "b" only
+    # few-step 56: the same fit over the low-rank records, against UniPC's defaults or another row (--against). Record
+    # "a" is low-rank (0.5 of UniPC at c = 0.1), "b" is ill-conditioned, not low-rank (3.0 of UniPC): --taken low_rank
+    # reads "a" only, the default reads "b" only
     low, ill = {"0.05": 0.9, "0.8": 0.95}, {"0.05": 0.53, "0.8": 0.975}
     recs = [{"problem": name, "seed": 3, "ratios": ratios, "low_rank": ratios is low,
              "rms": {"unipc@25": 1.0, "lowrank@25": 0.25, "u5_0.1@25": at01, "u5_0.2@25": 2 * at01}}
