@@ -1353,7 +1353,9 @@ MUTATIONS += [  # session 32: the same entries at 5-8 steps on VP and EDM, ties 
      '"fresh44": FRESH44', '"fresh44": FRESH43',
      ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh44"]),    ("collect --alt-floor-recipes: an entry with c, p refused", "benchmarks/bench_low_rank.py",
      "tail = _ENTRY_TAILS.get(flag, ())", "tail = ()",
-     ["tests/benchmarking/test_low_rank_report.py", "-k", "alt_floor"]),
+     ["tests/benchmarking/test_low_rank_report.py", "-k", "alt_floor"]),    ("problem_suite('fresh45') returns the fresh44 set", "sde_diffusion/analytic/suite.py",
+     '"fresh45": FRESH45', '"fresh45": FRESH44',
+     ["tests/analytic/test_problem_suite.py", "-k", "reserved_set and fresh45"]),
 ]
 
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:

@@ -1288,6 +1288,28 @@ or probe ran on it, to test the EDM low-rank entry carried on to 41-50 steps (``
 Eight low-rank mixtures of 63-244 coordinates (ranks 3-6), two with a noise floor (119, 183 coordinates), and four
 controls (a full covariance in 71 coordinates, unequal weights in 63, a sharp 1-D mixture, 161 sharp modes in 3-D)."""
 
+FRESH45: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "full73_cond2500": (lambda: _ill_conditioned(73, 3, 2500.0), ("full_cov", "ill_conditioned")),
+    "full74_cond3200": (lambda: _ill_conditioned(74, 3, 3200.0), ("full_cov", "ill_conditioned")),
+    "full75_cond2200": (lambda: _ill_conditioned(75, 3, 2200.0), ("full_cov", "ill_conditioned")),
+    "full76_cond3600": (lambda: _ill_conditioned(76, 3, 3600.0), ("full_cov", "ill_conditioned")),
+    "full77_cond2800": (lambda: _ill_conditioned(77, 3, 2800.0), ("full_cov", "ill_conditioned")),
+    "full78_cond3000": (lambda: _ill_conditioned(78, 3, 3000.0), ("full_cov", "ill_conditioned")),
+    "unequal_65d": (lambda: _unequal(5, 65, 6565, 1.3, 0.2, 0.8), ("unequal_weights", "high_dim")),
+    "outlier_52d": (lambda: _with_outlier(5, 52, 5252, 3.1, 0.3, 0.06, 0.015, spread=0.9),
+                    ("outlier", "unequal_weights", "high_dim")),
+    "modes52_70d": (lambda: _many(52, 70, 0.2, seed=5270, spread=0.5), ("many_modes", "high_dim")),
+    "five_scales_aj_1d": (lambda: GaussianMixture([[-5.3], [-2.6], [0.4], [2.7], [5.4]],
+                                                  [0.05, 0.45, 0.04, 0.41, 0.05], None), ("1d", "sharp")),
+    "lowrank193_r4": (lambda: _low_rank(193, 4, 4, seed=19304), ("low_rank", "high_dim")),
+    "modes165_3d": (lambda: _many(165, 3, 0.05, seed=1653, spread=1.7), ("sharp", "many_modes")),
+}
+"""A forty-eighth set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 58b) before any sampler
+or probe ran on it, to test a VP entry for ill-conditioned data at 10 steps (``solvers.sharp_modes.
+ILL_CONDITIONED_RECIPES``). Six full covariances of 73-78 coordinates (eigenvalue ratio 2200-3600) and six controls
+(unequal weights in 65, an outlier in 52, 52 modes in 70, a sharp 1-D mixture, a low-rank mixture in 193 coordinates,
+165 sharp modes in 3-D)."""
+
 RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4,
             "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7, "fresh8": FRESH8, "fresh9": FRESH9,
             "fresh10": FRESH10, "fresh11": FRESH11,
@@ -1300,7 +1322,8 @@ RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRES
             "fresh33": FRESH33, "fresh34": FRESH34, "fresh35": FRESH35,
             "fresh36": FRESH36, "fresh37": FRESH37, "fresh38": FRESH38,
             "fresh39": FRESH39, "fresh40": FRESH40, "fresh41": FRESH41,
-            "fresh42": FRESH42, "fresh43": FRESH43, "fresh44": FRESH44}
+            "fresh42": FRESH42, "fresh43": FRESH43, "fresh44": FRESH44,
+            "fresh45": FRESH45}
 """The reserved sets by the name ``problem_suite`` takes."""
 SUITE_HALVES = ("tuning", "validation", "all", *RESERVED)
 """Every name ``problem_suite`` takes (the benchmarks' ``--half`` choices)."""
