@@ -62,8 +62,8 @@ UniPC-5 on VP at 36-40 steps from 125 coordinates, at 41-80 from 60 and at 81-10
 Data that is neither sharp nor low-rank but reads R high at both levels (``ILL_CONDITIONED_MIN_R``: a full
 covariance whose small directions lie far below the spread) takes, on EDM at 40-50 steps, UniPC-4 on the Karras
 grid onto 0 (``ILL_CONDITIONED_RECIPES``, few-step 49-50), and at 46-50 steps from 28 coordinates UniPC-5
-(``ILL_CONDITIONED_HIGH_DIM_RECIPES``, few-step 51); at 5-9 steps on VP and 6-8 on EDM UniPC-4 stops early and
-steps onto 0 from there, as on low-rank data (few-step 53-55).
+(``ILL_CONDITIONED_HIGH_DIM_RECIPES``, few-step 51); at 5-10 steps on VP and 6-8 on EDM UniPC-4 stops early and
+steps onto 0 from there, as on low-rank data (few-step 53-55, 58).
 
     found = probe_sharp_modes(sde, model, steps=10, x_data=batch)   # 2 batched model calls
     x, info = sample(sde, model, shape, sampler=found.sampler, steps=10, **found.options)
@@ -216,7 +216,8 @@ at the coarse one, and at most 0.842 at the coarse level where it reads at least
 each bound is the midpoint of its gap (few-step 50a)."""
 
 ILL_CONDITIONED_RECIPES = {
-    "VPSDE": ((5, 9, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.081, 2.5),),
+    "VPSDE": ((5, 9, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.081, 2.5),
+              (10, 10, "unipc", {"order": 4, "step_limit": False}, "time_quadratic", 0.191, 0.0)),
     "EDMSDE": ((6, 8, "unipc", {"order": 4, "step_limit": False}, "log_snr", 0.054, 3.0),
                (40, 50, "unipc", {"order": 4, "step_limit": False}, "karras", 0.0, 0.0)),
 }
@@ -237,6 +238,10 @@ steps failed (0.912x, 2 of 12 below 1, 10 ties: another default is best there ei
 UniPC's defaults); EDM's 6-8 entry on that set 0.727 / 0.490 / 0.430x UniPC's defaults' best default (few-step 54c).
 VP's law carried on to 9 steps (0.619 on the tuning data, 62 of 98 below 1, 30 ties; at 10 0.789, 49 of 98: out;
 few-step 55a) held on a new set, ``FRESH42``: 0.454x over 12 cells at 9 steps, 10 below 1, 2 ties (few-step 55c).
+At 10 steps on VP UniPC-4 (B(h) = bh2) on the time-quadratic grid to sigma_j = 0.191 spreads, then onto 0 (few-step 58a:
+on the same tuning records the uniform-t rows fail at 10 and the pick's error rose 1.64x from 9 steps to 10; this row
+0.872, 53 of 98 below 1, 36 ties); on a new set, ``FRESH45``, 0.815x over 12 cells, 6 below 1, 6 ties, worst 1.00, the
+pick itself 0.50-0.73x UniPC's defaults (few-step 58c).
 Where the spread is not known these entries are not read.
 On EDM at 40-50 steps UniPC-4 without the step limit on the Karras grid onto 0 from sigma_min (diffusers' UniPC-4 with
 Karras sigmas and ``final_sigmas_type="zero"``, the best of the three published solvers of few-step 49 there; on
