@@ -666,10 +666,12 @@ def low_rank_recipe(sde, steps: int, spread: float, floor: bool = False,
     return "unipc", {}
 
 
-def _onto_zero(sde, steps: int, spread: float, sampler: str, opts, grid: str, c: float, p: float):
-    """(sampler, options) of an entry that runs ``grid`` to sigma_j = c (10 / steps)^p spreads, then steps onto 0."""
+def _onto_zero(sde, steps: int, spread: float, sampler: str, opts, grid: str, c: float, p: float, banded: bool = True):
+    """(sampler, options) of an entry that runs ``grid`` to sigma_j = c (10 / steps)^p spreads, then steps onto 0
+    (``banded``: in ``LOW_RANK_BANDS``' bands, the low-rank tables; the ill-conditioned ones have none)."""
     start = _zero_step_start(sde, steps, c * (10.0 / steps) ** p * spread)
-    return sampler, {**opts, "grid": ZeroEnded(grid, start, low_rank_bands(sde, steps, spread, start))}
+    bands = low_rank_bands(sde, steps, spread, start) if banded else ()
+    return sampler, {**opts, "grid": ZeroEnded(grid, start, bands)}
 
 
 def _zero_step_start(sde, steps: int, sigma_j: float) -> float:
@@ -711,8 +713,7 @@ def ill_conditioned_recipe(sde, steps: int, dim: Optional[int] = None,
     wide = ILL_CONDITIONED_HIGH_DIM_RECIPES.get(name, ()) if dim is not None else ()
     for lo, hi, sampler, opts, grid, c, p in _wide_first(wide, dim, ILL_CONDITIONED_RECIPES.get(name, ())):
         if lo <= int(steps) <= hi and (c == 0 or spread is not None):
-            start = _zero_step_start(sde, steps, c * (10.0 / steps) ** p * (spread or 0.0))
-            return sampler, {**opts, "grid": ZeroEnded(grid, start)}
+            return _onto_zero(sde, steps, spread or 0.0, sampler, opts, grid, c, p, banded=False)
     return "unipc", {}
 
 
