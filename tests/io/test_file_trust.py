@@ -1,8 +1,9 @@
 """Files that cannot exhaust memory, hang, or reach outside their folder; a full disk is one line.
 
 Each case is a small hostile or odd file and the exact refusal (or fallback) it gets; the memory
-bombs run in a fresh interpreter whose peak RSS must stay under 500 MB (torch's import alone is
-about 230 MB; the cheapest bomb asks for 3.5 GB).
+bombs run in a fresh interpreter whose peak RSS may rise at most 270 MB above its peak after the
+imports (torch's import alone is about 230 MB with the CPU build, 510 MB with a CUDA build, so the
+bound is on what the files add; the cheapest bomb asks for 3.5 GB).
 """
 from __future__ import annotations
 
@@ -41,13 +42,14 @@ def test_each_bomb_is_refused_with_its_reason(tmp_path, name, match):
 
 
 def test_bombs_are_refused_before_any_large_allocation():
-    """All six bombs in one fresh process: its peak RSS (the max over all of them) < 500 MB."""
+    """All six bombs in one fresh process: its peak RSS (the max over all of them) stays within
+    270 MB of the peak after importing torch and ``sde_diffusion.io``."""
     out = subprocess.run([sys.executable, file_bombs.__file__, "--one-process"],
                          capture_output=True, text=True, env=subprocess_env(), timeout=300)
     assert out.returncode == 0, out.stderr
     res = json.loads(out.stdout)
     assert len(res) == len(file_bombs.BOMBS) and not any(r["outcome"] == "LOADED" for r in res)
-    assert max(r["peak_rss_mb"] for r in res) < 500, res
+    assert max(r["above_import_mb"] for r in res) < 270, res
 
 
 def test_an_expanded_tensor_in_a_checkpoint_is_refused_and_the_older_one_used(tmp_path, caplog):
