@@ -1,0 +1,148 @@
+"""Does the probe's pick get worse when the budget grows by one step?  (few-step 59)
+
+The pick (``SharpModes.at_steps``) changes entry at fixed step counts (``sharp_modes``' tables); where the entry
+after an edge is worse than the one before it, the error rises with NFE. ``collect`` scores the pick at every
+step count of ``--nfes`` (default 5-50) on each problem of ``--sets`` (no default samplers, so it is cheap) and
+writes one record per problem: the probe's verdict (``kind``), per step count the RMS and the pick it made
+(sampler, options without the end time). ``report`` prints, per (SDE, kind, n -> n + 1), the geometric mean
+of pick(n + 1) / pick(n) over the problems, how many rose by more than ``--tol`` and the worst, marking the
+step counts where the pick changes entry (``edge``); ``--all`` also lists the steps inside an entry:
+
+    nice -n 10 env OMP_NUM_THREADS=1 PYTHONPATH=.:benchmarks python benchmarks/bench_pick_edges.py collect \\
+        --sets "fresh30;fresh31" --sde EDM --seed 2 --out benchmarks/results/suite/pick_edges_edm_s2.jsonl
+    python benchmarks/bench_pick_edges.py report benchmarks/results/suite/pick_edges_*.jsonl
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from bench_low_rank import _done, _problem_list, _read
+from bench_sharp_modes import probe
+from bench_suite import SDES, run_project, setup
+from bench_suite_report import geo_mean
+from sde_diffusion.solvers.sharp_modes import PROBE_SIGMAS, has_floor, is_ill_conditioned
+
+KINDS = ("sharp_1d", "sharp", "low_rank_floor", "low_rank", "ill_conditioned", "none")
+"""The probe's verdict in the order ``SharpModes.at_steps`` reads it (sharp data of one coordinate apart)."""
+
+
+def kind_of(found, dim: int) -> str:
+    """Which of ``KINDS`` the probe's verdict ``found`` (a ``SharpModes``) is, on data of ``dim`` coordinates."""
+    if found.sharp:
+        return "sharp_1d" if dim == 1 else "sharp"
+    if found.low_rank:
+        return "low_rank_floor" if has_floor(found.ratios) else "low_rank"
+    if found.subspace is None and set(PROBE_SIGMAS) <= set(found.ratios) and is_ill_conditioned(found.ratios):
+        return "ill_conditioned"
+    return "none"
+
+
+def made(found) -> str:
+    """The pick's sampler and options without the end time (which moves with n inside one entry); a grid
+    that steps onto 0 (``ZeroEnded``) by its named grid."""
+    opts = {k: (f"zero_ended:{v.grid}" if hasattr(v, "start") else v)
+            for k, v in sorted(found.options.items()) if k != "t_end"}
+    return f"{found.sampler}{json.dumps(opts, sort_keys=True)}"
+
+
+def collect(a) -> None:
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = _done(out)
+    nfes = _steps(a.nfes)
+    with out.open("a") as fh:
+        for half, p in _problem_list(a.sets):
+            if p.name in done:
+                continue
+            sde, score, x_T, ref = setup(p, a.sde, a.n, a.seed, Path(a.cache))
+            found = probe(p, sde, score, 10, "data", a.seed)
+            rec = {"problem": p.name, "half": half, "sde": a.sde, "dim": p.dim, "seed": a.seed, "points": a.n,
+                   "kind": kind_of(found, p.dim), "rms": {}, "made": {}}
+            for n in nfes:
+                at_n = found.at_steps(sde, n)
+                rec["rms"][str(n)] = run_project(sde, score, x_T, ref, at_n.sampler, at_n.options, n)[0]
+                rec["made"][str(n)] = made(at_n)
+            fh.write(json.dumps(rec) + "\n")
+            fh.flush()
+            print(f"# {half} {p.name} ({a.sde}): {rec['kind']}", file=sys.stderr, flush=True)
+
+
+def _steps(text: str):
+    """``5-50`` or ``5,7,10`` -> step counts."""
+    if "-" in text:
+        lo, hi = (int(v) for v in text.split("-"))
+        return list(range(lo, hi + 1))
+    return [int(v) for v in text.split(",")]
+
+
+def rises(recs, tol: float):
+    """{(sde, kind, n): (ratios pick(n + 1) / pick(n) over the problems, edge?, {made(n) -> made(n + 1)})}."""
+    out = defaultdict(lambda: ([], False, set()))
+    for r in recs:
+        rms, mk = r["rms"], r["made"]
+        for s in rms:
+            n = int(s)
+            nxt = str(n + 1)
+            if nxt not in rms or not rms[s] or not rms[nxt] or not (math.isfinite(rms[s]) and math.isfinite(rms[nxt])):
+                continue
+            key = (r["sde"], r["kind"], n)
+            ratios, edge, moves = out[key]
+            ratios.append((rms[nxt] / rms[s], r["problem"], r["seed"]))
+            if mk[s] != mk[nxt]:
+                moves.add((mk[s], mk[nxt]))
+            out[key] = (ratios, edge or mk[s] != mk[nxt], moves)
+    return out
+
+
+def report(a) -> str:
+    recs = _read(a.records)
+    lines = [f"{len(recs)} records; pick(n + 1) / pick(n) per (SDE, kind, n): geometric mean, rises above "
+             f"{a.tol:g}x, worst (problem, seed)", "",
+             "| SDE | kind | n -> n + 1 | edge | problems | geo mean | > tol | worst |", "|---|---|---|---|---|---|---|---|"]
+    flagged = []
+    for (sde, kind, n), (ratios, edge, moves) in sorted(rises(recs, a.tol).items()):
+        g = geo_mean([v for v, _, _ in ratios])
+        worst = max(ratios)
+        up = sum(v > a.tol for v, _, _ in ratios)
+        if edge or a.all or g > a.tol:
+            lines.append(f"| {sde} | {kind} | {n} -> {n + 1} | {'yes' if edge else ''} | {len(ratios)} | {g:.3f} | "
+                         f"{up} | {worst[0]:.2f} ({worst[1]}, s{worst[2]}) |")
+        if g > a.tol:
+            flagged.append((g, sde, kind, n, edge, sorted(moves)))
+    lines += ["", f"rises in geometric mean above {a.tol:g}x: {len(flagged)}"]
+    for g, sde, kind, n, edge, moves in sorted(flagged, reverse=True):
+        lines.append(f"- {sde} {kind} {n} -> {n + 1}: {g:.3f}{' (edge)' if edge else ''}")
+        for before, after in moves:
+            lines.append(f"    {before} -> {after}")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="mode", required=True)
+    c = sub.add_parser("collect")
+    c.add_argument("--sets", required=True, help="half:name,...;half (a bare half: all its problems)")
+    c.add_argument("--nfes", default="5-50", help="lo-hi or a comma list of step counts")
+    c.add_argument("--seed", type=int, default=2)
+    c.add_argument("--n", type=int, default=1024, help="x_T points")
+    c.add_argument("--sde", choices=sorted(SDES), default="VP")
+    c.add_argument("--cache", default="outputs/suite_refs")
+    c.add_argument("--out", required=True)
+    r = sub.add_parser("report")
+    r.add_argument("records", nargs="+")
+    r.add_argument("--tol", type=float, default=1.05)
+    r.add_argument("--all", action="store_true", help="also the steps inside an entry")
+    a = ap.parse_args(argv)
+    if a.mode == "collect":
+        collect(a)
+    else:
+        print(report(a))
+
+
+if __name__ == "__main__":
+    main()

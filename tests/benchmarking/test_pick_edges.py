@@ -1,0 +1,61 @@
+"""``benchmarks/bench_pick_edges.py``: the probe's kind, the pick's label without its end time, and the report of
+pick(n + 1) / pick(n) (geometric mean, rises, edges where the pick changes) on records with known answers."""
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+pe = pytest.importorskip("bench_pick_edges")
+
+from sde_diffusion.solvers.grids import ZeroEnded  # noqa: E402
+from sde_diffusion.solvers.sharp_modes import SharpModes  # noqa: E402
+
+
+def _rec(problem, kind, rms, made, sde="VP", seed=2):
+    return {"problem": problem, "sde": sde, "kind": kind, "seed": seed, "dim": 4,
+            "rms": {str(n): v for n, v in rms.items()}, "made": {str(n): m for n, m in made.items()}}
+
+
+def test_rises_take_the_geometric_mean_and_mark_where_the_pick_changes():
+    a = _rec("a", "low_rank", {20: 1.0, 21: 2.0, 22: 1.0}, {20: "x", 21: "y", 22: "y"})
+    b = _rec("b", "low_rank", {20: 1.0, 21: 0.5, 22: 0.25}, {20: "x", 21: "y", 22: "y"})
+    out = pe.rises([a, b], 1.05)
+    ratios, edge, moves = out[("VP", "low_rank", 20)]
+    assert sorted(v for v, _, _ in ratios) == [0.5, 2.0] and edge and moves == {("x", "y")}
+    ratios, edge, moves = out[("VP", "low_rank", 21)]
+    assert sorted(v for v, _, _ in ratios) == [0.5, 0.5] and not edge and not moves
+    assert ("VP", "low_rank", 22) not in out                      # no 23-step score
+
+
+def test_a_missing_or_failed_score_is_left_out_not_counted_as_a_rise():
+    a = _rec("a", "none", {5: 1.0, 6: None, 7: float("nan"), 8: 1.0}, {n: "u" for n in (5, 6, 7, 8)})
+    assert dict(pe.rises([a], 1.05)) == {}
+
+
+def test_the_report_flags_rises_above_tol_and_names_the_worst_problem(tmp_path):
+    recs = [_rec("a", "sharp", {12: 1.0, 13: 3.0}, {12: "p", 13: "q"}),
+            _rec("b", "sharp", {12: 1.0, 13: 1.2}, {12: "p", 13: "q"})]
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    text = pe.report(type("A", (), {"records": [str(path)], "tol": 1.05, "all": False}))
+    g = math.sqrt(3.0 * 1.2)
+    assert f"| VP | sharp | 12 -> 13 | yes | 2 | {g:.3f} | 2 | 3.00 (a, s2) |" in text
+    assert f"- VP sharp 12 -> 13: {g:.3f} (edge)" in text and "    p -> q" in text
+
+
+def test_kind_and_label_follow_the_probes_verdict():
+    flat = {0.05: 0.95, 0.8: 0.95}
+    assert pe.kind_of(SharpModes(True, flat, 1.0), 1) == "sharp_1d"
+    assert pe.kind_of(SharpModes(True, flat, 1.0), 3) == "sharp"
+    assert pe.kind_of(SharpModes(False, flat, 1.0, low_rank=True), 8) == "low_rank"
+    assert pe.kind_of(SharpModes(False, flat, 1.0), 8) == "none"
+    found = SharpModes(False, flat, 1.0, sampler="unipc",
+                       options={"order": 4, "grid": ZeroEnded("log_snr", 0.01), "t_end": 0.3})
+    assert pe.made(found) == 'unipc{"grid": "zero_ended:log_snr", "order": 4}'
+
+
+def test_step_counts_take_a_range_or_a_list():
+    assert pe._steps("5-8") == [5, 6, 7, 8] and pe._steps("5,7,10") == [5, 7, 10]
