@@ -6,25 +6,32 @@ step count of ``--nfes`` (default 5-50) on each problem of ``--sets`` (no defaul
 writes one record per problem: the probe's verdict (``kind``), per step count the RMS and the pick it made
 (sampler, options without the end time). ``report`` prints, per (SDE, kind, n -> n + 1), the geometric mean
 of pick(n + 1) / pick(n) over the problems, how many rose by more than ``--tol`` and the worst, marking the
-step counts where the pick changes entry (``edge``); ``--all`` also lists the steps inside an entry:
+step counts where the pick changes entry (``edge``); ``--all`` also lists the steps inside an entry.
+``collect --alt '{"TABLE": [entries]}'`` also scores the pick under other entries of ``sharp_modes``' tables for
+this SDE (row ``alt``), and ``compare`` prints pick / alt per (SDE, kind, n):
 
     nice -n 10 env OMP_NUM_THREADS=1 PYTHONPATH=.:benchmarks python benchmarks/bench_pick_edges.py collect \\
         --sets "fresh30;fresh31" --sde EDM --seed 2 --out benchmarks/results/suite/pick_edges_edm_s2.jsonl
     python benchmarks/bench_pick_edges.py report benchmarks/results/suite/pick_edges_*.jsonl
+    ... bench_pick_edges.py collect ... --nfes 24-30 --alt '{"SHARP_ONE_DIM_RECIPES": [...]}' --out <c.jsonl>
+    python benchmarks/bench_pick_edges.py compare <c.jsonl> --kind sharp_1d
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
 from collections import defaultdict
 from pathlib import Path
+from unittest import mock
 
 from bench_low_rank import _done, _problem_list, _read
 from bench_sharp_modes import probe
 from bench_suite import SDES, run_project, setup
 from bench_suite_report import geo_mean
+from sde_diffusion.solvers import sharp_modes
 from sde_diffusion.solvers.sharp_modes import PROBE_SIGMAS, has_floor, is_ill_conditioned
 
 KINDS = ("sharp_1d", "sharp", "low_rank_floor", "low_rank", "ill_conditioned", "none")
@@ -55,6 +62,7 @@ def collect(a) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     done = _done(out)
     nfes = _steps(a.nfes)
+    alt = _alt_tables(a.alt)
     with out.open("a") as fh:
         for half, p in _problem_list(a.sets):
             if p.name in done:
@@ -67,9 +75,49 @@ def collect(a) -> None:
                 at_n = found.at_steps(sde, n)
                 rec["rms"][str(n)] = run_project(sde, score, x_T, ref, at_n.sampler, at_n.options, n)[0]
                 rec["made"][str(n)] = made(at_n)
+                if alt:
+                    with contextlib.ExitStack() as stack:
+                        for table, entries in alt.items():
+                            stack.enter_context(mock.patch.dict(getattr(sharp_modes, table),
+                                                                {type(sde).__name__: entries}))
+                        at_n = found.at_steps(sde, n)
+                    rec.setdefault("alt", {})[str(n)] = run_project(sde, score, x_T, ref, at_n.sampler, at_n.options,
+                                                                    n)[0]
+                    rec.setdefault("alt_made", {})[str(n)] = made(at_n)
             fh.write(json.dumps(rec) + "\n")
             fh.flush()
             print(f"# {half} {p.name} ({a.sde}): {rec['kind']}", file=sys.stderr, flush=True)
+
+
+def _alt_tables(text):
+    """``--alt`` JSON {table name: [entries]} -> {table: tuple of tuple entries}; None or '' -> {}."""
+    if not text:
+        return {}
+    tables = json.loads(text)
+    for name in tables:
+        if not (name.isupper() and isinstance(getattr(sharp_modes, name, None), dict)):
+            raise SystemExit(f"--alt: {name!r} is not a table of sharp_modes")
+    return {name: tuple(tuple(e) for e in entries) for name, entries in tables.items()}
+
+
+def compare(a) -> str:
+    """pick / alt per (SDE, kind, n) over the records that have ``alt`` (``--kind``: only that kind)."""
+    by = defaultdict(list)
+    for r in _read(a.records):
+        if "alt" not in r or (a.kind and r["kind"] != a.kind):
+            continue
+        for s, v in r["rms"].items():
+            w = r["alt"].get(s)
+            if v and w and math.isfinite(v) and math.isfinite(w):
+                by[(r["sde"], r["kind"], int(s))].append((v / w, r["problem"], r["seed"]))
+    lines = ["| SDE | kind | n | cells | pick / alt (geo mean) | below 1 | ties (within 1 %) | worst |",
+             "|---|---|---|---|---|---|---|---|"]
+    for (sde, kind, n), v in sorted(by.items()):
+        worst = max(v)
+        lines.append(f"| {sde} | {kind} | {n} | {len(v)} | {geo_mean([x for x, _, _ in v]):.3f} | "
+                     f"{sum(x < 0.99 for x, _, _ in v)} | {sum(0.99 <= x <= 1.01 for x, _, _ in v)} | "
+                     f"{worst[0]:.2f} ({worst[1]}, s{worst[2]}) |")
+    return "\n".join(lines)
 
 
 def _steps(text: str):
@@ -133,6 +181,10 @@ def main(argv=None):
     c.add_argument("--sde", choices=sorted(SDES), default="VP")
     c.add_argument("--cache", default="outputs/suite_refs")
     c.add_argument("--out", required=True)
+    c.add_argument("--alt", default=None, help="JSON {table: [entries]}: also the pick under these entries")
+    m = sub.add_parser("compare")
+    m.add_argument("records", nargs="+")
+    m.add_argument("--kind", default=None, choices=KINDS)
     r = sub.add_parser("report")
     r.add_argument("records", nargs="+")
     r.add_argument("--tol", type=float, default=1.05)
@@ -140,6 +192,8 @@ def main(argv=None):
     a = ap.parse_args(argv)
     if a.mode == "collect":
         collect(a)
+    elif a.mode == "compare":
+        print(compare(a))
     else:
         print(report(a))
 

@@ -752,8 +752,8 @@ MUTATIONS += [  # session 17: the noise-floor entry (few-step 32)
      "floor=has_floor(self.ratios), dim=self.dim)", "floor=False, dim=self.dim)",
      ["tests/solvers/test_low_rank_probe.py", "-k", "floor"]),
     ("floor entry: UniPC-3 with the step limit", "sde_diffusion/solvers/sharp_modes.py",
-     '(18, 20, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t"),\n',
-     '(18, 20, "unipc", {"order": 3}, "uniform_t"),\n',
+     '(18, 21, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t"),\n',
+     '(18, 21, "unipc", {"order": 3}, "uniform_t"),\n',
      ["tests/solvers/test_low_rank_probe.py", "-k", "beats_the_low_rank_recipe"]),
     ("bench_low_rank rows: --where floor ignored", "benchmarks/bench_low_rank.py",
      'and (a.where == "low_rank" or has_floor(_ratios(r)))', 'and (True or has_floor(_ratios(r)))',
@@ -800,8 +800,8 @@ MUTATIONS += [  # session 18: UniPC's B(h) = h in the VP low-rank entries, far p
      '(18, 20, "unipc", {"order": 4, "step_limit": False, "variant": "bh2"}, "uniform_t", 0.54',
      ["tests/solvers/test_low_rank_probe.py", "-k", "b_h_equal"]),
     ("floor entry: back to bh2", "sde_diffusion/solvers/sharp_modes.py",
-     '(18, 20, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t"),\n',
-     '(18, 20, "unipc", {"order": 4, "step_limit": False, "variant": "bh2"}, "uniform_t"),\n',
+     '(18, 21, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t"),\n',
+     '(18, 21, "unipc", {"order": 4, "step_limit": False, "variant": "bh2"}, "uniform_t"),\n',
      ["tests/solvers/test_low_rank_probe.py", "-k", "floor"]),
 ]
 
@@ -880,8 +880,8 @@ MUTATIONS += [  # session 21: the VP low-rank pick at 21-40 steps, floor data ke
     ("VP low-rank entry: to 30 steps", "sde_diffusion/solvers/sharp_modes.py",
      '(21, 40, "unipc", {"order": 4,', '(21, 30, "unipc", {"order": 4,',
      ["tests/solvers/test_low_rank_probe.py", "-k", "steps_onto_zero"]),
-    ("VP floor entry at 21-40 dropped", "sde_diffusion/solvers/sharp_modes.py",
-     '(21, 40, "unipc", {}, None)', '(21, 20, "unipc", {}, None)',
+    ("VP floor entry at 22-40 dropped", "sde_diffusion/solvers/sharp_modes.py",
+     '(22, 40, "unipc", {}, None)', '(22, 21, "unipc", {}, None)',
      ["tests/solvers/test_low_rank_probe.py", "-k", "from_21_steps"]),
     ("low_rank_recipe: a null grid passed on", "sde_diffusion/solvers/sharp_modes.py",
      'return sampler, ({**opts, "grid": grid} if grid is not None else dict(opts))',
@@ -1417,3 +1417,26 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+MUTATIONS += [  # session 34: the VP floor entry carried on to 21 steps, FRESH46, the edge audit (few-step 59)
+    ("floor entry: stops at 20 steps again", "sde_diffusion/solvers/sharp_modes.py",
+     '(18, 21, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t"),\n              (22, 40,',
+     '(18, 20, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t"),\n              (21, 40,',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "beats_the_low_rank_recipe"]),
+    ("fresh46 left out of RESERVED", "sde_diffusion/analytic/suite.py",
+     '"fresh45": FRESH45, "fresh46": FRESH46}', '"fresh45": FRESH45}',
+     ["tests/analytic/test_problem_suite.py"]),
+    ("bench_pick_edges: the ratio upside down", "benchmarks/bench_pick_edges.py",
+     "ratios.append((rms[nxt] / rms[s], r[\"problem\"], r[\"seed\"]))",
+     "ratios.append((rms[s] / rms[nxt], r[\"problem\"], r[\"seed\"]))",
+     ["tests/benchmarking/test_pick_edges.py"]),
+    ("bench_pick_edges: no edge where the pick changes", "benchmarks/bench_pick_edges.py",
+     "out[key] = (ratios, edge or mk[s] != mk[nxt], moves)", "out[key] = (ratios, edge, moves)",
+     ["tests/benchmarking/test_pick_edges.py"]),
+    ("bench_pick_edges: compare divides alt by the pick", "benchmarks/bench_pick_edges.py",
+     "by[(r[\"sde\"], r[\"kind\"], int(s))].append((v / w,", "by[(r[\"sde\"], r[\"kind\"], int(s))].append((w / v,",
+     ["tests/benchmarking/test_pick_edges.py"]),
+    ("file bombs: the bound on the absolute peak again", "tests/file_bombs.py",
+     '"above_import_mb": peak - base}', '"above_import_mb": peak}',
+     ["tests/io/test_file_trust.py", "-k", "bombs"]),
+]

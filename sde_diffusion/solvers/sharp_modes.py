@@ -363,8 +363,8 @@ floor's variance is part of what the denoiser keeps. On the 52 low-rank mixtures
 (lowrank32_r4, d / r = 8); the bound is the midpoint of the gap (few-step 32a)."""
 
 LOW_RANK_FLOOR_RECIPES = {
-    "VPSDE": ((18, 20, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t"),
-              (21, 40, "unipc", {}, None)),
+    "VPSDE": ((18, 21, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t"),
+              (22, 40, "unipc", {}, None)),
     "EDMSDE": ((21, 29, "unipc", {}, None),
                (30, 50, "unipc", {"order": 4, "step_limit": False}, "karras", 0.0, 0.0)),
 }
@@ -376,7 +376,11 @@ on the five seen floor mixtures, VP, UniPC-4 without the step limit to the defau
 low-rank pick in all 15 cells at 18-20 steps (few-step 32a). Elsewhere such data keeps the low-rank
 recipe. UniPC's B(h) = h variant as in ``LOW_RANK_RECIPES`` from 14 steps (few-step 33a: 0.975-0.982 of
 bh2's bulk RMS on the eight seen floor mixtures at 18-20 steps; the uniform-t grid stays: the log-SNR and
-time-quadratic grids sent 3-4x more points astray on four of them). At 21-40 steps such data keeps UniPC's
+time-quadratic grids sent 3-4x more points astray on four of them). The entry runs on to 21 steps, where UniPC's
+defaults made the pick's error rise with NFE: on the 18 seen floor mixtures (1024 x_T of seed 2) UniPC's defaults at
+21 steps over the entry at 20 were 2.08 in geometric mean (10 of 18 above 1.05, worst 19x: points sent astray), the
+entry at 21 over itself at 20 1.00 (worst 1.06); the entry over UniPC's defaults at 21 0.48 (10 of 18 below 1, worst
+2.1), at 22 0.97 (6 of 18), at 24-30 1.5-3.4 (few-step 59b). At 22-40 steps such data keeps UniPC's
 defaults (grid None), where the low-rank entry steps onto 0 for data without a floor: on the seven seen
 floor mixtures that step costs 1.5 / 4.1 / 3.7x at 30 / 40 / 50 steps (few-step 35f, 36).
 On EDM, where the low-rank entry's log-SNR law runs on to 50 steps (few-step 56-57), floor data keep the pick they had:

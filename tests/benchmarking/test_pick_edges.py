@@ -59,3 +59,24 @@ def test_kind_and_label_follow_the_probes_verdict():
 
 def test_step_counts_take_a_range_or_a_list():
     assert pe._steps("5-8") == [5, 6, 7, 8] and pe._steps("5,7,10") == [5, 7, 10]
+
+
+def test_compare_divides_the_pick_by_the_alt_row_per_step_count(tmp_path):
+    a = _rec("a", "sharp_1d", {25: 2.0, 26: 1.0}, {25: "p", 26: "p"}, sde="EDM")
+    a["alt"] = {"25": 1.0, "26": 1.0}
+    b = _rec("b", "sharp_1d", {25: 0.5, 26: 3.0}, {25: "p", 26: "p"}, sde="EDM")
+    b["alt"] = {"25": 1.0, "26": 1.0}
+    c = _rec("c", "none", {25: 9.0}, {25: "u"}, sde="EDM")                     # no alt row: left out
+    path = tmp_path / "c.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in (a, b, c)))
+    text = pe.compare(type("A", (), {"records": [str(path)], "kind": "sharp_1d"}))
+    assert "| EDM | sharp_1d | 25 | 2 | 1.000 | 1 | 0 | 2.00 (a, s2) |" in text
+    assert f"| EDM | sharp_1d | 26 | 2 | {math.sqrt(3.0):.3f} | 0 | 1 | 3.00 (b, s2) |" in text
+
+
+def test_alt_takes_only_tables_of_sharp_modes():
+    entries = pe._alt_tables('{"SHARP_ONE_DIM_RECIPES": [[25, 30, "unipc", {"order": 3}, 0.007, 0.7]]}')
+    assert entries == {"SHARP_ONE_DIM_RECIPES": ((25, 30, "unipc", {"order": 3}, 0.007, 0.7),)}
+    assert pe._alt_tables(None) == {} and pe._alt_tables("") == {}
+    with pytest.raises(SystemExit, match="'PROBE_COORDS' is not a table of sharp_modes"):
+        pe._alt_tables('{"PROBE_COORDS": []}')
