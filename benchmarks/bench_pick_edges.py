@@ -15,6 +15,12 @@ this SDE (row ``alt``), and ``compare`` prints pick / alt per (SDE, kind, n):
     python benchmarks/bench_pick_edges.py report benchmarks/results/suite/pick_edges_*.jsonl
     ... bench_pick_edges.py collect ... --nfes 24-30 --alt '{"SHARP_ONE_DIM_RECIPES": [...]}' --out <c.jsonl>
     python benchmarks/bench_pick_edges.py compare <c.jsonl> --kind sharp_1d
+
+``ending`` scores default samplers at ``--nfes`` and, from ``--stop-from`` steps, the same run stopped at the default
+end t_end(n) (row ``<sampler>_stop@n``) instead of stepping onto sigma = 0 where ``sde.sampler_defaults`` names
+``zero_from`` (few-step 59a):
+
+    ... bench_pick_edges.py ending --sets <spec> --sde VP --samplers unipc --nfes 40,45,48,49,50,51,55,60 --out <e.jsonl>
 """
 from __future__ import annotations
 
@@ -32,6 +38,7 @@ from bench_sharp_modes import probe
 from bench_suite import SDES, run_project, setup
 from bench_suite_report import geo_mean
 from sde_diffusion.solvers import sharp_modes
+from sde_diffusion.solvers.grids import default_t_end
 from sde_diffusion.solvers.sharp_modes import PROBE_SIGMAS, has_floor, is_ill_conditioned
 
 KINDS = ("sharp_1d", "sharp", "low_rank_floor", "low_rank", "ill_conditioned", "none")
@@ -87,6 +94,27 @@ def collect(a) -> None:
             fh.write(json.dumps(rec) + "\n")
             fh.flush()
             print(f"# {half} {p.name} ({a.sde}): {rec['kind']}", file=sys.stderr, flush=True)
+
+
+def ending(a) -> None:
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = _done(out)
+    with out.open("a") as fh:
+        for half, p in _problem_list(a.sets):
+            if p.name in done:
+                continue
+            sde, score, x_T, ref = setup(p, a.sde, a.n, a.seed, Path(a.cache))
+            rec = {"problem": p.name, "half": half, "sde": a.sde, "dim": p.dim, "seed": a.seed, "rms": {}}
+            for s in a.samplers.split(","):
+                for n in _steps(a.nfes):
+                    rec["rms"][f"{s}@{n}"] = run_project(sde, score, x_T, ref, s, {}, n)[0]
+                    if n >= a.stop_from:
+                        rec["rms"][f"{s}_stop@{n}"] = run_project(sde, score, x_T, ref, s,
+                                                                  {"t_end": default_t_end(sde, n)}, n)[0]
+            fh.write(json.dumps(rec) + "\n")
+            fh.flush()
+            print(f"# {half} {p.name} ({a.sde})", file=sys.stderr, flush=True)
 
 
 def _alt_tables(text):
@@ -182,6 +210,16 @@ def main(argv=None):
     c.add_argument("--cache", default="outputs/suite_refs")
     c.add_argument("--out", required=True)
     c.add_argument("--alt", default=None, help="JSON {table: [entries]}: also the pick under these entries")
+    e = sub.add_parser("ending")
+    e.add_argument("--sets", required=True, help="half:name,...;half (a bare half: all its problems)")
+    e.add_argument("--nfes", default="40,45,48,49,50,51,55,60", help="lo-hi or a comma list of step counts")
+    e.add_argument("--samplers", default="unipc")
+    e.add_argument("--stop-from", type=int, default=50, help="also the run stopped at t_end(n) from this many steps")
+    e.add_argument("--seed", type=int, default=2)
+    e.add_argument("--n", type=int, default=1024, help="x_T points")
+    e.add_argument("--sde", choices=sorted(SDES), default="VP")
+    e.add_argument("--cache", default="outputs/suite_refs")
+    e.add_argument("--out", required=True)
     m = sub.add_parser("compare")
     m.add_argument("records", nargs="+")
     m.add_argument("--kind", default=None, choices=KINDS)
@@ -192,6 +230,8 @@ def main(argv=None):
     a = ap.parse_args(argv)
     if a.mode == "collect":
         collect(a)
+    elif a.mode == "ending":
+        ending(a)
     elif a.mode == "compare":
         print(compare(a))
     else:

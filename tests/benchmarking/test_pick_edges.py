@@ -80,3 +80,12 @@ def test_alt_takes_only_tables_of_sharp_modes():
     assert pe._alt_tables(None) == {} and pe._alt_tables("") == {}
     with pytest.raises(SystemExit, match="'PROBE_COORDS' is not a table of sharp_modes"):
         pe._alt_tables('{"PROBE_COORDS": []}')
+
+
+def test_ending_scores_the_default_and_the_run_stopped_at_t_end(tmp_path):
+    out = tmp_path / "e.jsonl"
+    pe.main(["ending", "--sets", "tuning:clusters1d", "--nfes", "50", "--n", "16", "--cache", str(tmp_path / "c"),
+             "--out", str(out)])
+    rec = json.loads(out.read_text())
+    assert set(rec["rms"]) == {"unipc@50", "unipc_stop@50"}
+    assert rec["rms"]["unipc@50"] != rec["rms"]["unipc_stop@50"]              # the step onto 0 is taken at 50 on VP
