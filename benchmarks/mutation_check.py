@@ -1286,6 +1286,7 @@ MUTATIONS += [  # session 32: ill-conditioned data on EDM at 6-8 steps stops ear
      ["tests/benchmarking/test_low_rank_report.py", "-k", "ifit"]),
 ]
 
+
 MUTATIONS += [  # session 32: the same entries at 5-8 steps on VP and EDM, ties counted apart (few-step 54)
     ("VP ill-conditioned 5-9 entry: UniPC-3", "sde_diffusion/solvers/sharp_modes.py",
      '(5, 9, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t", 0.081, 2.5)',
@@ -1365,6 +1366,30 @@ MUTATIONS += [  # session 32: the same entries at 5-8 steps on VP and EDM, ties 
      ["tests/solvers/test_sharp_modes.py", "-k", "5_to_9 or 5_to_10"]),
 ]
 
+MUTATIONS += [  # session 34: the VP floor entry carried on to 21 steps, FRESH46, the edge audit (few-step 59)
+    ("floor entry: stops at 20 steps again", "sde_diffusion/solvers/sharp_modes.py",
+     '(18, 21, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t"),\n              (22, 40,',
+     '(18, 20, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t"),\n              (21, 40,',
+     ["tests/solvers/test_low_rank_probe.py", "-k", "beats_the_low_rank_recipe"]),
+    ("fresh46 left out of RESERVED", "sde_diffusion/analytic/suite.py",
+     '"fresh45": FRESH45, "fresh46": FRESH46}', '"fresh45": FRESH45}',
+     ["tests/analytic/test_problem_suite.py"]),
+    ("bench_pick_edges: the ratio upside down", "benchmarks/bench_pick_edges.py",
+     "ratios.append((rms[nxt] / rms[s], r[\"problem\"], r[\"seed\"]))",
+     "ratios.append((rms[s] / rms[nxt], r[\"problem\"], r[\"seed\"]))",
+     ["tests/benchmarking/test_pick_edges.py"]),
+    ("bench_pick_edges: no edge where the pick changes", "benchmarks/bench_pick_edges.py",
+     "out[key] = (ratios, edge or mk[s] != mk[nxt], moves)", "out[key] = (ratios, edge, moves)",
+     ["tests/benchmarking/test_pick_edges.py"]),
+    ("bench_pick_edges: compare divides alt by the pick", "benchmarks/bench_pick_edges.py",
+     "by[(r[\"sde\"], r[\"kind\"], int(s))].append((v / w,", "by[(r[\"sde\"], r[\"kind\"], int(s))].append((w / v,",
+     ["tests/benchmarking/test_pick_edges.py"]),
+    ("file bombs: the bound on the absolute peak again", "tests/file_bombs.py",
+     '"above_import_mb": peak - base}', '"above_import_mb": peak}',
+     ["tests/io/test_file_trust.py", "-k", "bombs"]),
+]
+
+
 def run_one(name, rel, old, new, selection, workdir: Path) -> tuple:
     dst = workdir / "tree"
     if dst.exists():
@@ -1417,26 +1442,3 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-MUTATIONS += [  # session 34: the VP floor entry carried on to 21 steps, FRESH46, the edge audit (few-step 59)
-    ("floor entry: stops at 20 steps again", "sde_diffusion/solvers/sharp_modes.py",
-     '(18, 21, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t"),\n              (22, 40,',
-     '(18, 20, "unipc", {"order": 4, "step_limit": False, "variant": "bh1"}, "uniform_t"),\n              (21, 40,',
-     ["tests/solvers/test_low_rank_probe.py", "-k", "beats_the_low_rank_recipe"]),
-    ("fresh46 left out of RESERVED", "sde_diffusion/analytic/suite.py",
-     '"fresh45": FRESH45, "fresh46": FRESH46}', '"fresh45": FRESH45}',
-     ["tests/analytic/test_problem_suite.py"]),
-    ("bench_pick_edges: the ratio upside down", "benchmarks/bench_pick_edges.py",
-     "ratios.append((rms[nxt] / rms[s], r[\"problem\"], r[\"seed\"]))",
-     "ratios.append((rms[s] / rms[nxt], r[\"problem\"], r[\"seed\"]))",
-     ["tests/benchmarking/test_pick_edges.py"]),
-    ("bench_pick_edges: no edge where the pick changes", "benchmarks/bench_pick_edges.py",
-     "out[key] = (ratios, edge or mk[s] != mk[nxt], moves)", "out[key] = (ratios, edge, moves)",
-     ["tests/benchmarking/test_pick_edges.py"]),
-    ("bench_pick_edges: compare divides alt by the pick", "benchmarks/bench_pick_edges.py",
-     "by[(r[\"sde\"], r[\"kind\"], int(s))].append((v / w,", "by[(r[\"sde\"], r[\"kind\"], int(s))].append((w / v,",
-     ["tests/benchmarking/test_pick_edges.py"]),
-    ("file bombs: the bound on the absolute peak again", "tests/file_bombs.py",
-     '"above_import_mb": peak - base}', '"above_import_mb": peak}',
-     ["tests/io/test_file_trust.py", "-k", "bombs"]),
-]
