@@ -1332,6 +1332,38 @@ LOW_RANK_FLOOR_RECIPES``). Eight low-rank mixtures with a noise floor (64-214 co
 0.013-0.02) and five controls (a low-rank mixture without a floor in 142, a full covariance in 79, unequal weights
 in 67, a sharp 1-D mixture, 167 sharp modes in 3-D)."""
 
+FRESH47: Dict[str, Tuple[Callable[[], GaussianMixture], Tuple[str, ...]]] = {
+    "four_scales_i_1d": (lambda: GaussianMixture([[-4.1], [-1.3], [1.6], [4.4]], [0.5, 0.04, 0.5, 0.06], None),
+                         ("1d", "sharp")),
+    "five_scales_al_1d": (lambda: GaussianMixture([[-5.4], [-2.5], [0.2], [2.8], [5.6]],
+                                                  [0.06, 0.48, 0.035, 0.43, 0.05], None), ("1d", "sharp")),
+    "five_scales_am_1d": (lambda: GaussianMixture([[-5.0], [-2.3], [0.5], [3.0], [5.7]],
+                                                  [0.4, 0.05, 0.5, 0.04, 0.3], [0.18, 0.09, 0.22, 0.08, 0.15]),
+                          ("1d", "sharp")),
+    "six_scales_r_1d": (lambda: GaussianMixture([[-6.2], [-3.5], [-1.0], [1.3], [3.6], [6.0]],
+                                                [0.05, 0.45, 0.04, 0.5, 0.06, 0.4], None), ("1d", "sharp")),
+    "six_scales_s_1d": (lambda: GaussianMixture([[-6.1], [-3.2], [-0.8], [1.5], [3.8], [6.4]],
+                                                [0.45, 0.06, 0.35, 0.04, 0.5, 0.05],
+                                                [0.2, 0.1, 0.16, 0.08, 0.24, 0.11]), ("1d", "sharp")),
+    "seven_scales_p_1d": (lambda: GaussianMixture([[-7.2], [-4.6], [-2.1], [0.2], [2.6], [5.0], [7.4]],
+                                                  [0.04, 0.4, 0.06, 0.5, 0.035, 0.35, 0.05], None), ("1d", "sharp")),
+    "eight_scales_m_1d": (lambda: GaussianMixture([[-8.0], [-5.4], [-2.9], [-0.7], [1.3], [3.3], [5.8], [8.3]],
+                                                  [0.45, 0.05, 0.3, 0.04, 0.5, 0.06, 0.35, 0.05],
+                                                  [0.16, 0.09, 0.14, 0.08, 0.2, 0.1, 0.15, 0.09]), ("1d", "sharp")),
+    "nine_scales_e_1d": (lambda: GaussianMixture([[-9.1], [-6.8], [-4.4], [-2.2], [0.1], [2.3], [4.6], [6.9], [9.2]],
+                                                 [0.05, 0.4, 0.04, 0.5, 0.06, 0.45, 0.035, 0.3, 0.05], None),
+                         ("1d", "sharp")),
+    "full80_cond2700": (lambda: _ill_conditioned(80, 3, 2700.0), ("full_cov", "ill_conditioned")),
+    "lowrank122_r4": (lambda: _low_rank(122, 4, 4, seed=12204), ("low_rank",)),
+    "lowrank196_r5": (lambda: _low_rank(196, 3, 5, seed=19605), ("low_rank", "high_dim")),
+    "unequal_69d": (lambda: _unequal(5, 69, 6969, 1.3, 0.2, 0.8), ("unequal_weights", "high_dim")),
+    "modes169_3d": (lambda: _many(169, 3, 0.05, seed=1693, spread=1.7), ("sharp", "many_modes")),
+}
+"""A fiftieth set, in no other: fixed in code (``benchmarks/RESULTS.md``, few-step section 59g) before any sampler or
+probe ran on it, to test the EDM one-coordinate entry carried on to 8-9 steps (``solvers.sharp_modes.
+SHARP_ONE_DIM_RECIPES``). Eight sharp 1-D mixtures (4-9 modes, weights 0.035-0.5) and five controls (a full covariance
+in 80, low-rank mixtures in 122 and 196, unequal weights in 69, 169 sharp modes in 3-D)."""
+
 RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3, "fresh4": FRESH4,
             "fresh5": FRESH5, "fresh6": FRESH6, "fresh7": FRESH7, "fresh8": FRESH8, "fresh9": FRESH9,
             "fresh10": FRESH10, "fresh11": FRESH11,
@@ -1345,7 +1377,8 @@ RESERVED = {"holdout": HOLDOUT, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRES
             "fresh36": FRESH36, "fresh37": FRESH37, "fresh38": FRESH38,
             "fresh39": FRESH39, "fresh40": FRESH40, "fresh41": FRESH41,
             "fresh42": FRESH42, "fresh43": FRESH43, "fresh44": FRESH44,
-            "fresh45": FRESH45, "fresh46": FRESH46}
+            "fresh45": FRESH45, "fresh46": FRESH46,
+            "fresh47": FRESH47}
 """The reserved sets by the name ``problem_suite`` takes."""
 SUITE_HALVES = ("tuning", "validation", "all", *RESERVED)
 """Every name ``problem_suite`` takes (the benchmarks' ``--half`` choices)."""

@@ -12,7 +12,7 @@ from sde_diffusion.analytic.suite import (FRESH, FRESH2, FRESH3, FRESH4, FRESH5,
                                           FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21, FRESH22,
                                           FRESH23, FRESH24, FRESH25, FRESH26, FRESH27, FRESH28, FRESH29, FRESH30,
                                           FRESH31, FRESH32, FRESH33, FRESH34, FRESH35, FRESH36, FRESH37, FRESH38, FRESH39,
-                                          FRESH40, FRESH41, FRESH42, FRESH43, FRESH44, FRESH45, FRESH46,
+                                          FRESH40, FRESH41, FRESH42, FRESH43, FRESH44, FRESH45, FRESH46, FRESH47,
                                           HOLDOUT,
                                           SPLIT_SEED, SUITE, TUNING_ADDITIONS)
 from sde_diffusion.sdes import EDMSDE, VPSDE
@@ -150,6 +150,9 @@ FRESH45_NAMES = ["five_scales_aj_1d", "full73_cond2500", "full74_cond3200", "ful
 FRESH46_NAMES = ["five_scales_ak_1d", "full79_cond2600", "lowrank104_r6_floor", "lowrank128_r4_floor", "lowrank142_r4",
                   "lowrank146_r5_floor", "lowrank166_r3_floor", "lowrank214_r6_floor", "lowrank64_r4_floor",
                   "lowrank72_r5_floor", "lowrank88_r3_floor", "modes167_3d", "unequal_67d"]
+FRESH47_NAMES = ["eight_scales_m_1d", "five_scales_al_1d", "five_scales_am_1d", "four_scales_i_1d", "full80_cond2700",
+                  "lowrank122_r4", "lowrank196_r5", "modes169_3d", "nine_scales_e_1d", "seven_scales_p_1d",
+                  "six_scales_r_1d", "six_scales_s_1d", "unequal_69d"]
 FRESH2_NAMES = ["diag192", "five_scales_1d", "full12_cond3000", "lowrank200_r5", "modes120_3d",
                 "modes40_24d", "outlier_4d", "ring5_sharp", "unequal_12d"]
 
@@ -220,6 +223,7 @@ _SETS_IN_ORDER = [
     ("fresh44", FRESH44_NAMES, FRESH44, 999, 100, 999),            # few-step 57b
     ("fresh45", FRESH45_NAMES, FRESH45, 999, 100, 999),            # few-step 58b
     ("fresh46", FRESH46_NAMES, FRESH46, 999, 100, 999),            # few-step 59c
+    ("fresh47", FRESH47_NAMES, FRESH47, 999, 100, 999),            # few-step 59g
 ]
 # (set, names, dict, the names of the halves and of every set fixed before it, cond ratio, modes, weight ratio)
 RESERVED_SETS = [(half, names, table, TUNING + VALIDATION + [n for _, before, *_ in _SETS_IN_ORDER[:i] for n in before],
@@ -231,7 +235,7 @@ RESERVED_SETS = [(half, names, table, TUNING + VALIDATION + [n for _, before, *_
                          ids=[r[0] for r in RESERVED_SETS])
 def test_each_reserved_set_is_fixed_apart_from_every_other_and_spans_the_axes(
         half, names, table, earlier, cond, modes, ratio):
-    """``HOLDOUT`` and ``FRESH`` to ``FRESH46``: the names are pinned, a set shares none with the halves
+    """``HOLDOUT`` and ``FRESH`` to ``FRESH47``: the names are pinned, a set shares none with the halves
     or with any set fixed before it, "all" leaves it out, and on its own it covers the suite's
     axes: dimension 1 to >= 128, singular and ill-conditioned covariances (eigenvalue ratio >=
     ``cond``), >= ``modes`` modes, weight ratios >= ``ratio``."""
