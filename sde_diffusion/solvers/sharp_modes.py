@@ -23,7 +23,7 @@ every set seen before ``FRESH10`` (``benchmarks/RESULTS.md``, few-step section 2
 
 On such data at 7-12 steps on ``EDMSDE`` UniPC-2 on long log-SNR steps beats UniPC's defaults,
 and at 13-24 steps DEIS-3 on the log-SNR grid does where the data is not ring-like (on data of one
-coordinate DEIS-3 on the Karras grid to a multiple of the spread at 7 and 10-12 steps and on the log-SNR grid at
+coordinate DEIS-3 on the Karras grid to a multiple of the spread at 7-12 steps and on the log-SNR grid at
 13-19, UniPC-3 at 20-24 steps and UniPC-5 to a smaller multiple at 25-50; where the spread is not known, UniPC-2,
 DEIS-3 and UniPC-3 to 0.005 at 7-12, 13-19 and 20-24 steps) and UniPC-2 at 13-22 steps where it is
 (``SHARP_RECIPES``, ``SHARP_ONE_DIM_RECIPES``, ``RING_BAND``). On data whose R does not fall (low-rank,
@@ -53,7 +53,7 @@ already near the end of the path, and on ``VPSDE`` at 5-40 steps and ``EDMSDE`` 
 and steps onto sigma = 0 from there (``LOW_RANK_RECIPES``, few-step 27-28, 36, 56-57); ``optimize_grid`` takes that
 pick as a candidate (``candidates={"unipc": [..., found.options]}``, few-step 29). Where R rises
 between the levels (``has_floor``: a noise floor under the subspaces, which that step would remove),
-VP at 18-20 steps ends on the grid instead, and at 21-40 keeps UniPC's defaults; EDM keeps UniPC's defaults at
+VP at 18-21 steps ends on the grid instead, and at 22-40 keeps UniPC's defaults; EDM keeps UniPC's defaults at
 21-29 and at 30-50 runs UniPC-4 on the Karras grid to sigma_min and steps onto 0 from there
 (``LOW_RANK_FLOOR_RECIPES``, few-step 32, 36, 52, 56-57). Data without a floor takes
 UniPC-5 on VP at 36-40 steps from 125 coordinates, at 41-80 from 60 and at 81-100 from 100
@@ -155,7 +155,7 @@ ending at 13-16 (best default 0.53-0.75x in geometric mean on the 18 seen rings)
 grid to sigma = 0.005 without the final denoising step at 17-22 (0.58x at 18 and 20 NFE, 0.86x at
 22; 17e's variant; few-step 24a). At 6 steps and from 25 (23 on rings) nothing is known to win, except on data
 of one coordinate at 25-50 steps (``SHARP_ONE_DIM_RECIPES``, which also ends DEIS-3 / UniPC-3 later at 13-24
-and takes DEIS-3 on the Karras grid at 7 and 10-12).
+and takes DEIS-3 on the Karras grid at 7-12).
 On sharp data of one coordinate that is not ring-like (``"one_dim"``; every such seen problem is a 1-D
 mixture of several scales) at 20-24 steps UniPC-3 on the log-SNR grid to sigma = 0.005 takes DEIS-3's place
 (few-step 35a: on the 24 seen ones, 4096 x_T of three seeds, the best default with DEIS-3 over with UniPC's
