@@ -38,7 +38,7 @@ from bench_sharp_modes import probe
 from bench_suite import SDES, run_project, setup
 from bench_suite_report import geo_mean
 from sde_diffusion.solvers import sharp_modes
-from sde_diffusion.solvers.grids import default_t_end
+from sde_diffusion.solvers.grids import ZeroEnded, default_t_end
 from sde_diffusion.solvers.sharp_modes import PROBE_SIGMAS, has_floor, is_ill_conditioned
 
 KINDS = ("sharp_1d", "sharp", "low_rank_floor", "low_rank", "ill_conditioned", "none")
@@ -59,7 +59,7 @@ def kind_of(found, dim: int) -> str:
 def made(found) -> str:
     """The pick's sampler and options without the end time (which moves with n inside one entry); a grid
     that steps onto 0 (``ZeroEnded``) by its named grid."""
-    opts = {k: (f"zero_ended:{v.grid}" if hasattr(v, "start") else v)
+    opts = {k: (f"zero_ended:{v.grid}" if isinstance(v, ZeroEnded) else v)
             for k, v in sorted(found.options.items()) if k != "t_end"}
     return f"{found.sampler}{json.dumps(opts, sort_keys=True)}"
 
@@ -156,7 +156,7 @@ def _steps(text: str):
     return [int(v) for v in text.split(",")]
 
 
-def rises(recs, tol: float):
+def rises(recs):
     """{(sde, kind, n): (ratios pick(n + 1) / pick(n) over the problems, edge?, {made(n) -> made(n + 1)})}."""
     out = defaultdict(lambda: ([], False, set()))
     for r in recs:
@@ -181,7 +181,7 @@ def report(a) -> str:
              f"{a.tol:g}x, worst (problem, seed)", "",
              "| SDE | kind | n -> n + 1 | edge | problems | geo mean | > tol | worst |", "|---|---|---|---|---|---|---|---|"]
     flagged = []
-    for (sde, kind, n), (ratios, edge, moves) in sorted(rises(recs, a.tol).items()):
+    for (sde, kind, n), (ratios, edge, moves) in sorted(rises(recs).items()):
         g = geo_mean([v for v, _, _ in ratios])
         worst = max(ratios)
         up = sum(v > a.tol for v, _, _ in ratios)

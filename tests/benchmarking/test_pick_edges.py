@@ -22,7 +22,7 @@ def _rec(problem, kind, rms, made, sde="VP", seed=2):
 def test_rises_take_the_geometric_mean_and_mark_where_the_pick_changes():
     a = _rec("a", "low_rank", {20: 1.0, 21: 2.0, 22: 1.0}, {20: "x", 21: "y", 22: "y"})
     b = _rec("b", "low_rank", {20: 1.0, 21: 0.5, 22: 0.25}, {20: "x", 21: "y", 22: "y"})
-    out = pe.rises([a, b], 1.05)
+    out = pe.rises([a, b])
     ratios, edge, moves = out[("VP", "low_rank", 20)]
     assert sorted(v for v, _, _ in ratios) == [0.5, 2.0] and edge and moves == {("x", "y")}
     ratios, edge, moves = out[("VP", "low_rank", 21)]
@@ -32,7 +32,7 @@ def test_rises_take_the_geometric_mean_and_mark_where_the_pick_changes():
 
 def test_a_missing_or_failed_score_is_left_out_not_counted_as_a_rise():
     a = _rec("a", "none", {5: 1.0, 6: None, 7: float("nan"), 8: 1.0}, {n: "u" for n in (5, 6, 7, 8)})
-    assert dict(pe.rises([a], 1.05)) == {}
+    assert dict(pe.rises([a])) == {}
 
 
 def test_the_report_flags_rises_above_tol_and_names_the_worst_problem(tmp_path):
