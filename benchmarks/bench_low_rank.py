@@ -560,6 +560,14 @@ def _alt_recipes(text, flag="--alt-recipes"):
     return tuple(map(tuple, entries))
 
 
+def at_steps_under(found, sde, steps: int, tables):
+    """``found.at_steps(sde, steps)`` with ``sharp_modes``' tables {name: entries} replaced for this SDE."""
+    with contextlib.ExitStack() as stack:
+        for table, entries in tables.items():
+            stack.enter_context(mock.patch.dict(getattr(sharp_modes, table), {type(sde).__name__: entries}))
+        return found.at_steps(sde, steps)
+
+
 def collect(a) -> None:
     alts = {table: _alt_recipes(text, flag) for flag, (table, _, _) in _ENTRY_FIELDS.items()
             if (text := getattr(a, flag[2:].replace("-", "_")))}      # table name -> entries ('[]': none)
@@ -576,11 +584,7 @@ def collect(a) -> None:
     def rows(sde, score, x_T, ref, found, n):
         out = run("pick", sde, score, x_T, ref, found.at_steps(sde, n), n)
         if alts:                                                      # the pick under other entries
-            with contextlib.ExitStack() as stack:
-                for table, entries in alts.items():
-                    stack.enter_context(mock.patch.dict(getattr(sharp_modes, table), {type(sde).__name__: entries}))
-                at_n = found.at_steps(sde, n)
-            out.update(run("alt", sde, score, x_T, ref, at_n, n))
+            out.update(run("alt", sde, score, x_T, ref, at_steps_under(found, sde, n, alts), n))
         return out
 
     _write_records(a.out, a.sets, a.sde, a.seed, a.cache, [int(v) for v in a.nfes.split(",")], rows,

@@ -25,21 +25,19 @@ end t_end(n) (row ``<sampler>_stop@n``) instead of stepping onto sigma = 0 where
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import sys
 from collections import defaultdict
 from pathlib import Path
-from unittest import mock
 
-from bench_low_rank import _done, _problem_list, _read
+from bench_low_rank import _done, _problem_list, _read, at_steps_under
 from bench_sharp_modes import probe
 from bench_suite import SDES, run_project, setup
 from bench_suite_report import geo_mean
 from sde_diffusion.solvers import sharp_modes
 from sde_diffusion.solvers.grids import ZeroEnded, default_t_end
-from sde_diffusion.solvers.sharp_modes import PROBE_SIGMAS, has_floor, is_ill_conditioned
+from sde_diffusion.solvers.sharp_modes import has_floor
 
 KINDS = ("sharp_1d", "sharp", "low_rank_floor", "low_rank", "ill_conditioned", "none")
 """The probe's verdict in the order ``SharpModes.at_steps`` reads it (sharp data of one coordinate apart)."""
@@ -51,7 +49,7 @@ def kind_of(found, dim: int) -> str:
         return "sharp_1d" if dim == 1 else "sharp"
     if found.low_rank:
         return "low_rank_floor" if has_floor(found.ratios) else "low_rank"
-    if found.subspace is None and set(PROBE_SIGMAS) <= set(found.ratios) and is_ill_conditioned(found.ratios):
+    if found.reads_ill_conditioned:
         return "ill_conditioned"
     return "none"
 
@@ -83,11 +81,7 @@ def collect(a) -> None:
                 rec["rms"][str(n)] = run_project(sde, score, x_T, ref, at_n.sampler, at_n.options, n)[0]
                 rec["made"][str(n)] = made(at_n)
                 if alt:
-                    with contextlib.ExitStack() as stack:
-                        for table, entries in alt.items():
-                            stack.enter_context(mock.patch.dict(getattr(sharp_modes, table),
-                                                                {type(sde).__name__: entries}))
-                        at_n = found.at_steps(sde, n)
+                    at_n = at_steps_under(found, sde, n, alt)
                     rec.setdefault("alt", {})[str(n)] = run_project(sde, score, x_T, ref, at_n.sampler, at_n.options,
                                                                     n)[0]
                     rec.setdefault("alt_made", {})[str(n)] = made(at_n)
@@ -136,7 +130,7 @@ def compare(a) -> str:
             continue
         for s, v in r["rms"].items():
             w = r["alt"].get(s)
-            if v and w and math.isfinite(v) and math.isfinite(w):
+            if _finite(v) and _finite(w):
                 by[(r["sde"], r["kind"], int(s))].append((v / w, r["problem"], r["seed"]))
     lines = ["| SDE | kind | n | cells | pick / alt (geo mean) | below 1 | ties (within 1 %) | worst |",
              "|---|---|---|---|---|---|---|---|"]
@@ -156,22 +150,25 @@ def _steps(text: str):
     return [int(v) for v in text.split(",")]
 
 
+def _finite(v) -> bool:
+    """A score that was made: a finite, positive RMS (None: the run failed or was not made)."""
+    return bool(v) and math.isfinite(v)
+
+
 def rises(recs):
-    """{(sde, kind, n): (ratios pick(n + 1) / pick(n) over the problems, edge?, {made(n) -> made(n + 1)})}."""
-    out = defaultdict(lambda: ([], False, set()))
+    """{(sde, kind, n): (ratios pick(n + 1) / pick(n) over the problems with (problem, seed), the pick's changes
+    {(made(n), made(n + 1))})}; n -> n + 1 is an edge where the pick changes on some problem."""
+    out = defaultdict(lambda: ([], set()))
     for r in recs:
         rms, mk = r["rms"], r["made"]
         for s in rms:
-            n = int(s)
-            nxt = str(n + 1)
-            if nxt not in rms or not rms[s] or not rms[nxt] or not (math.isfinite(rms[s]) and math.isfinite(rms[nxt])):
+            nxt = str(int(s) + 1)
+            if not (_finite(rms[s]) and _finite(rms.get(nxt))):
                 continue
-            key = (r["sde"], r["kind"], n)
-            ratios, edge, moves = out[key]
+            ratios, moves = out[(r["sde"], r["kind"], int(s))]
             ratios.append((rms[nxt] / rms[s], r["problem"], r["seed"]))
             if mk[s] != mk[nxt]:
                 moves.add((mk[s], mk[nxt]))
-            out[key] = (ratios, edge or mk[s] != mk[nxt], moves)
     return out
 
 
@@ -181,7 +178,8 @@ def report(a) -> str:
              f"{a.tol:g}x, worst (problem, seed)", "",
              "| SDE | kind | n -> n + 1 | edge | problems | geo mean | > tol | worst |", "|---|---|---|---|---|---|---|---|"]
     flagged = []
-    for (sde, kind, n), (ratios, edge, moves) in sorted(rises(recs).items()):
+    for (sde, kind, n), (ratios, moves) in sorted(rises(recs).items()):
+        edge = bool(moves)
         g = geo_mean([v for v, _, _ in ratios])
         worst = max(ratios)
         up = sum(v > a.tol for v, _, _ in ratios)

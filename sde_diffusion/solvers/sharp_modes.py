@@ -454,6 +454,12 @@ class SharpModes:
     one_dim: bool = False
     dim: Optional[int] = None
 
+    @property
+    def reads_ill_conditioned(self) -> bool:
+        """R measured over all coordinates reads ill-conditioned (``is_ill_conditioned``); ``at_steps`` takes the
+        ill-conditioned entries only where the data is neither sharp nor low-rank."""
+        return self.subspace is None and set(PROBE_SIGMAS) <= set(self.ratios) and is_ill_conditioned(self.ratios)
+
     def at_steps(self, sde, steps: int) -> "SharpModes":
         """The same verdict with the ``sampler`` and ``options`` for ``steps`` steps on ``sde`` (the
         ratios do not depend on the step count, so one probe serves every budget)."""
@@ -462,7 +468,7 @@ class SharpModes:
                                             self.spread)
         elif self.low_rank:
             sampler, options = low_rank_recipe(sde, steps, self.spread, floor=has_floor(self.ratios), dim=self.dim)
-        elif self.subspace is None and set(PROBE_SIGMAS) <= set(self.ratios) and is_ill_conditioned(self.ratios):
+        elif self.reads_ill_conditioned:
             sampler, options = ill_conditioned_recipe(sde, steps, self.dim, self.spread)
         else:
             sampler, options = "unipc", {}
